@@ -1,0 +1,56 @@
+# Signet build, test and demo. See README.md.
+#
+#   make demo   set up everything on a fresh Debian machine and run the agent's main job
+#   make test   install what the tests need and run every test (what CI runs)
+
+SHELL        := /bin/bash
+GO           ?= go
+export GOTOOLCHAIN := local
+export CGO_ENABLED := 1
+
+# System packages the project needs (Debian names). Later issues add to this list.
+APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+BIN          := bin
+DEMO_DIR     := .demo
+BINARIES     := signet
+
+.PHONY: all deps build test vet demo demo-setup bench fuzz clean
+
+all: build
+
+## deps: install missing system packages with apt (idempotent, quiet when present)
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+## build: every binary into bin/
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./agent/cmd/...
+
+vet:
+	$(GO) vet ./...
+
+## test: deps, vet, and every test with the race detector
+test: deps vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+## demo: deps, a demo SoftHSM token and PFX file (once), build, run the agent's main job
+demo: deps build
+	@softhsm-config/demo-setup.sh $(DEMO_DIR)
+	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf $(BIN)/signet keys \
+	  --module /usr/lib/softhsm/libsofthsm2.so --pfx-dir $(abspath $(DEMO_DIR))/pfx
+
+## bench: benchmarks with same-run baselines
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/...
+
+clean:
+	rm -rf $(BIN) $(DEMO_DIR)

@@ -1,0 +1,211 @@
+// Package hsm is Signet's key-store layer: one interface over every source of
+// keys a person may have — PKCS#11 tokens and smart cards, and PFX/PKCS#12
+// files.
+//
+// # Shape
+//
+// The design follows smallstep/crypto's kms package: a small core interface
+// (KeyStore: list tokens, list keys, sign) that every backend implements, and
+// optional capabilities as separate interfaces (Decrypter, KeyGenerator,
+// CertificateImporter, Deleter, Watcher, Locker) that a caller discovers with a
+// type assertion. Store combines several backends (one per PKCS#11 module plus
+// the PFX backend) behind the same interfaces and routes each call by URI.
+//
+// # Naming
+//
+// Every token and key is named by a stable URI. PKCS#11 objects use RFC 7512
+// pkcs11: URIs (token label, serial, manufacturer and model; object label and
+// id), never slot numbers, which change when a token is re-inserted. PFX
+// entries use a file: URI plus the entry alias. The same key has the same URI
+// across restarts, so URIs can be stored in grants, policy and the journal.
+//
+// # Secrets
+//
+// PINs and passwords are asked lazily, through a PINPrompt the caller injects
+// (the way go-piv asks for a PIN), only when an operation needs them. The
+// prompt receives the caller's context.Context, so the host can attach its own
+// description of the operation and show it. PINs travel as byte slices that
+// are wiped after use and never appear in logs or error text. Private keys
+// never leave the backend: a PKCS#11 key stays on the token; a PFX key lives
+// in this process's memory only while policy allows.
+//
+// # Concurrency
+//
+// Every backend is safe for concurrent use. Requests to one token queue
+// fairly (first come, first served) on a small, capped pool of sessions and
+// honour context cancellation while they wait.
+package hsm
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"io"
+	"time"
+)
+
+// KeyStore is the core interface every backend implements.
+type KeyStore interface {
+	// Tokens lists the tokens (PKCS#11 tokens, PFX files) this store knows.
+	Tokens(ctx context.Context) ([]TokenInfo, error)
+	// Keys lists private keys and certificates. A private key and a
+	// certificate that belong together (same CKA_ID, same PFX entry) are one
+	// KeyInfo. One object the backend cannot understand never fails the whole
+	// listing; it is skipped (and reported through Problems).
+	Keys(ctx context.Context) ([]KeyInfo, error)
+	// Sign signs digest with the key named by keyURI. opts follow
+	// crypto.Signer: the hash function (or 0 for Ed25519 over the whole
+	// message) and *rsa.PSSOptions for RSA-PSS. A PIN is asked through the
+	// backend's PINPrompt if the token is not logged in.
+	Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts) ([]byte, error)
+	// Close releases sessions, wipes cached PINs and unlocked keys.
+	Close() error
+}
+
+// Decrypter is implemented by backends that can decrypt with a private key
+// (RSA PKCS#1 v1.5 with nil opts or *rsa.PKCS1v15DecryptOptions, and OAEP with
+// *rsa.OAEPOptions).
+type Decrypter interface {
+	Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error)
+}
+
+// KeyGenerator is implemented by backends that create key pairs.
+type KeyGenerator interface {
+	GenerateKey(ctx context.Context, req GenerateKeyRequest) (KeyInfo, error)
+}
+
+// CertificateImporter is implemented by backends that can store a
+// certificate (or a chain) next to its key.
+type CertificateImporter interface {
+	ImportCertificate(ctx context.Context, req ImportCertificateRequest) (KeyInfo, error)
+}
+
+// Deleter is implemented by backends that can delete objects.
+type Deleter interface {
+	// Delete removes the object(s) named by uri: a key URI removes the
+	// private key, its public key and its certificate.
+	Delete(ctx context.Context, uri string) error
+}
+
+// Watcher is implemented by backends whose tokens come and go.
+type Watcher interface {
+	// Watch sends an event each time a token is inserted or removed, until
+	// ctx is done; then the channel is closed.
+	Watch(ctx context.Context) (<-chan TokenEvent, error)
+}
+
+// Locker is implemented by backends that cache a login or an unlocked key.
+type Locker interface {
+	// Lock logs out of the token (or forgets the unlocked PFX key) named by
+	// tokenURI, so the next use asks for the PIN again.
+	Lock(ctx context.Context, tokenURI string) error
+}
+
+// KeyAlgorithm names a key's public-key algorithm.
+type KeyAlgorithm string
+
+// Key algorithms Signet handles today. National algorithms (GOST, O'zDSt)
+// are added as new values by the backends that support them.
+const (
+	RSA     KeyAlgorithm = "RSA"
+	ECDSA   KeyAlgorithm = "ECDSA"
+	Ed25519 KeyAlgorithm = "Ed25519"
+)
+
+// TokenInfo describes one token: a PKCS#11 token in a slot, or a PFX file.
+type TokenInfo struct {
+	URI          string // pkcs11:token=…;serial=… or file:///path/to/key.pfx
+	Backend      string // "pkcs11" or "pfx"
+	Module       string // PKCS#11 module path; empty for PFX
+	Label        string
+	Serial       string
+	Manufacturer string
+	Model        string
+	Flags        TokenFlags
+}
+
+// TokenFlags is the part of the token's state that matters to people and to
+// the PIN prompt.
+type TokenFlags struct {
+	LoginRequired     bool // operations on private keys need a PIN
+	ProtectedAuthPath bool // the token has its own PIN pad: log in without a PIN
+	WriteProtected    bool
+	PIN               PINState
+}
+
+// PINState is what the token says about its user PIN.
+type PINState struct {
+	CountLow bool // a wrong PIN was entered since the last good one
+	FinalTry bool // one more wrong PIN locks the token
+	Locked   bool
+	// Retries is the number of tries left when the backend knows it, else -1.
+	Retries int
+}
+
+// KeyInfo is a private key and/or certificate. Keys with a private key have
+// HasPrivateKey set; a certificate alone (a CA certificate on a token) has it
+// unset.
+type KeyInfo struct {
+	URI       string // pkcs11:token=…;id=%01;object=…;type=private, or file:///…#alias
+	TokenURI  string
+	Label     string
+	ID        []byte // CKA_ID; for PFX the local key id when present
+	Algorithm KeyAlgorithm
+	// Bits is the RSA modulus size, or the curve size for EC keys.
+	Bits      int
+	PublicKey crypto.PublicKey
+
+	HasPrivateKey      bool
+	CanSign            bool
+	CanDecrypt         bool
+	AlwaysAuthenticate bool // CKA_ALWAYS_AUTHENTICATE: a PIN before each use
+
+	Certificate *x509.Certificate   // nil when the key has no certificate
+	Chain       []*x509.Certificate // the rest of the chain when the store has it (PFX)
+}
+
+// GenerateKeyRequest asks a backend to create a key pair.
+type GenerateKeyRequest struct {
+	TokenURI  string // where to create it
+	Label     string
+	ID        []byte // CKA_ID; generated when empty
+	Algorithm KeyAlgorithm
+	Bits      int // RSA size (default 2048) or EC curve size (256, 384, 521)
+}
+
+// ImportCertificateRequest stores a certificate next to its key.
+type ImportCertificateRequest struct {
+	// KeyURI names the key the certificate belongs to. When empty, TokenURI
+	// names the token and the key is found by the certificate's public key.
+	KeyURI      string
+	TokenURI    string
+	Label       string
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate // CA certificates stored beside it
+}
+
+// TokenEvent reports a token inserted or removed.
+type TokenEvent struct {
+	Time    time.Time
+	Token   TokenInfo
+	Removed bool
+}
+
+// Signer returns a crypto.Signer for keyURI backed by ks, bound to ctx for
+// PIN prompts and cancellation. The public key is taken from pub.
+func Signer(ctx context.Context, ks KeyStore, keyURI string, pub crypto.PublicKey) crypto.Signer {
+	return &boundSigner{ctx: ctx, ks: ks, uri: keyURI, pub: pub}
+}
+
+type boundSigner struct {
+	ctx context.Context
+	ks  KeyStore
+	uri string
+	pub crypto.PublicKey
+}
+
+func (s *boundSigner) Public() crypto.PublicKey { return s.pub }
+
+func (s *boundSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return s.ks.Sign(s.ctx, s.uri, digest, opts)
+}

@@ -88,7 +88,7 @@ func (s *Store) Key(ctx context.Context, keyURI string) (KeyInfo, error) {
 		return KeyInfo{}, err
 	}
 	for _, k := range keys {
-		if k.URI == keyURI {
+		if k.URI == keyURI || SameURI(k.URI, keyURI) {
 			return k, nil
 		}
 	}

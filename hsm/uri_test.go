@@ -1,0 +1,140 @@
+package hsm
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseURI(t *testing.T) {
+	tests := []struct {
+		in   string
+		want URI
+		str  string
+	}{
+		{
+			in:   "pkcs11:token=Signet%20Demo;serial=0123abcd;id=%01%02;object=rsa2048;type=private",
+			want: URI{Token: "Signet Demo", Serial: "0123abcd", ID: []byte{1, 2}, Object: "rsa2048", Type: ObjectPrivate},
+			str:  "pkcs11:token=Signet%20Demo;serial=0123abcd;id=%01%02;object=rsa2048;type=private",
+		},
+		{
+			// order, case of hex digits and literal id characters normalise
+			in:   "PKCS11:type=cert;object=my%2dcert;id=A;token=t",
+			want: URI{Token: "t", ID: []byte("A"), Object: "my-cert", Type: ObjectCert},
+			str:  "pkcs11:token=t;id=%41;object=my-cert;type=cert",
+		},
+		{
+			in:   "pkcs11:manufacturer=SoftHSM%20project;model=SoftHSM%20v2;library-version=2.6;slot-id=3;x-vendor=v?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/tmp/pin&pin-value=1234",
+			want: URI{Manufacturer: "SoftHSM project", Model: "SoftHSM v2", LibraryVersion: "2.6", SlotID: "3", Vendor: map[string]string{"x-vendor": "v"}, ModulePath: "/usr/lib/softhsm/libsofthsm2.so", PINSource: "file:/tmp/pin", PINValue: []byte("1234")},
+			str:  "pkcs11:manufacturer=SoftHSM%20project;model=SoftHSM%20v2;library-version=2.6;slot-id=3;x-vendor=v?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/tmp/pin",
+		},
+		{
+			in:   "pkcs11:token=a%3Bb%3Fc%26d%25;type=secret;object=",
+			want: URI{Token: "a;b?c&d%", Type: ObjectSecret},
+			str:  "pkcs11:token=a%3Bb%3Fc%26d%25;type=secret-key",
+		},
+		{in: "pkcs11:", want: URI{}, str: "pkcs11:"},
+	}
+	for _, tt := range tests {
+		u, err := ParseURI(tt.in)
+		if err != nil {
+			t.Fatalf("ParseURI(%q): %v", tt.in, err)
+		}
+		if !reflect.DeepEqual(*u, tt.want) {
+			t.Errorf("ParseURI(%q) = %+v, want %+v", tt.in, *u, tt.want)
+		}
+		if got := u.String(); got != tt.str {
+			t.Errorf("String() = %q, want %q", got, tt.str)
+		}
+		if strings.Contains(u.String(), "pin-value") {
+			t.Errorf("String() prints pin-value")
+		}
+	}
+}
+
+func TestParseURIErrors(t *testing.T) {
+	for _, in := range []string{
+		"file:///x.pfx",
+		"pkcs11:token=a;token=b",
+		"pkcs11:tokne=a",
+		"pkcs11:token",
+		"pkcs11:id=%0",
+		"pkcs11:id=%zz",
+		"pkcs11:type=key",
+		"pkcs11:?pin-value=%zzSECRET",
+		"pkcs11:?unknown=1",
+		"pkcs11:" + strings.Repeat("a", MaxURILength),
+	} {
+		_, err := ParseURI(in)
+		if !errors.Is(err, ErrInvalidURI) {
+			t.Errorf("ParseURI(%q) error = %v, want ErrInvalidURI", in, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("error %q leaks the PIN value", err)
+		}
+	}
+}
+
+func TestURIMatch(t *testing.T) {
+	u, err := ParseURI("pkcs11:token=A;serial=1;id=%01;type=private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.MatchesToken(TokenInfo{Label: "A", Serial: "1", Model: "m"}) {
+		t.Error("token should match")
+	}
+	if u.MatchesToken(TokenInfo{Label: "A", Serial: "2"}) {
+		t.Error("serial differs; must not match")
+	}
+	if !u.MatchesObject("any", []byte{1}, ObjectPrivate) || u.MatchesObject("any", []byte{1}, ObjectCert) ||
+		u.MatchesObject("any", []byte{2}, ObjectPrivate) {
+		t.Error("object matching wrong")
+	}
+	if !SameURI("pkcs11:type=private;id=%01;token=A;serial=1", u.String()) {
+		t.Error("SameURI: reordered URI should be the same")
+	}
+	if SameURI("pkcs11:token=A", u.String()) {
+		t.Error("SameURI: different URIs reported the same")
+	}
+	u.PINValue = []byte("1234")
+	p := u.PINValue
+	u.Wipe()
+	if !bytes.Equal(p, []byte{0, 0, 0, 0}) || u.PINValue != nil {
+		t.Error("Wipe did not zero the PIN")
+	}
+}
+
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{
+		"pkcs11:token=Signet%20Demo;serial=0123abcd;id=%01%02;object=rsa2048;type=private",
+		"pkcs11:manufacturer=SoftHSM%20project;model=SoftHSM%20v2;x-a=b?module-path=/usr/lib/x.so&pin-value=1",
+		"pkcs11:token=a%3Bb%3Fc%26d%25;type=secret;object=",
+		"pkcs11:id=%00%FF;object=%E2%82%AC",
+		"pkcs11:",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseURI(s)
+		if err != nil {
+			return
+		}
+		out := u.String()
+		u2, err := ParseURI(out)
+		if err != nil {
+			t.Fatalf("ParseURI(String()) = %v for %q", err, out)
+		}
+		if u2.PINValue != nil {
+			t.Fatalf("String prints pin-value: %q", out)
+		}
+		u.PINValue = nil
+		if !reflect.DeepEqual(u, u2) {
+			t.Fatalf("round trip differs:\n%+v\n%+v", u, u2)
+		}
+		if u2.String() != out {
+			t.Fatalf("String not stable: %q vs %q", u2.String(), out)
+		}
+	})
+}

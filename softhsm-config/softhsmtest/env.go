@@ -1,0 +1,238 @@
+// Package softhsmtest creates real SoftHSM2 tokens, keys, certificates and
+// PFX files for Signet's tests and demo.
+//
+// # Design
+//
+// Tests use real parts. This package drives the external tools a person
+// would use — softhsm2-util to create and delete tokens, OpenSC's
+// pkcs11-tool to generate keys and write certificates — so the helper stays
+// independent of the hsm code it is used to test. Certificates come from a
+// small test PKI in pure Go (root CA → intermediate CA → end-entity), and PFX
+// files are written with software.sslmate.com/src/go-pkcs12.
+//
+// # One SOFTHSM2_CONF per process
+//
+// SoftHSM reads SOFTHSM2_CONF once, when the module is C_Initialize'd, and
+// C_Initialize happens once per process. So a test binary uses one
+// configuration for its whole run: call Main from TestMain, which creates a
+// private temporary token directory, points SOFTHSM2_CONF at it for the whole
+// process, runs the tests and removes the directory. Tests then get the
+// environment with Shared and create as many tokens as they like, each with a
+// distinct label. Tests never touch the system token directory.
+//
+//	func TestMain(m *testing.M) { softhsmtest.Main(m) }
+//
+//	func TestX(t *testing.T) {
+//		fx := softhsmtest.StandardToken(t, softhsmtest.Shared(), "x")
+//		...
+//	}
+//
+// The tools this package runs get SOFTHSM2_CONF=Env.ConfPath explicitly, so
+// an Env made with NewEnv works without Main too (the demo uses that).
+//
+// # Slots
+//
+// SoftHSM moves an initialised token to a new, random slot id, and gives it
+// a new one again when it is re-created. Everything here selects tokens by
+// label (pkcs11-tool --token-label, softhsm2-util --token); never rely on a
+// slot number.
+//
+// # Concurrency
+//
+// An Env is safe for concurrent use. Creating, deleting, unplugging and
+// re-plugging tokens are serialised per Env; key and certificate operations
+// on different tokens run in parallel. Token labels must be unique within an
+// Env (CreateToken refuses a label that exists).
+package softhsmtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// DefaultModule is the SoftHSM2 PKCS#11 module on Debian and Ubuntu.
+const DefaultModule = "/usr/lib/softhsm/libsofthsm2.so"
+
+// ModuleEnvVar overrides the module path.
+const ModuleEnvVar = "SIGNET_SOFTHSM_MODULE"
+
+// toolTimeout bounds every external tool run.
+const toolTimeout = 2 * time.Minute
+
+// Env is one private SoftHSM2 configuration: a softhsm2.conf and the token
+// directory it names.
+type Env struct {
+	Dir      string // the directory given to NewEnv
+	ConfPath string // Dir/softhsm2.conf
+	TokenDir string // Dir/tokens
+	Module   string // path of libsofthsm2.so
+
+	mu sync.Mutex // serialises token creation, deletion, unplug, replug
+}
+
+// ConfTemplate is the softhsm2.conf written by NewEnv; %s is the token
+// directory.
+const ConfTemplate = `# SoftHSM v2 configuration for Signet tests and demo (written by softhsmtest).
+directories.tokendir = %s
+objectstore.backend = file
+log.level = ERROR
+slots.removable = true
+slots.mechanisms = ALL
+`
+
+// Module returns the SoftHSM2 module path: $SIGNET_SOFTHSM_MODULE if set,
+// else DefaultModule, else the first of a few other usual places that exists.
+func Module() string {
+	if m := os.Getenv(ModuleEnvVar); m != "" {
+		return m
+	}
+	for _, m := range []string{
+		DefaultModule,
+		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+		"/usr/local/lib/softhsm/libsofthsm2.so",
+		"/usr/lib64/pkcs11/libsofthsm2.so",
+		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
+		"/usr/local/opt/softhsm/lib/softhsm/libsofthsm2.so",
+	} {
+		if _, err := os.Stat(m); err == nil {
+			return m
+		}
+	}
+	return DefaultModule
+}
+
+// NewEnv writes dir/softhsm2.conf (token directory dir/tokens, file object
+// store, log level ERROR, removable slots) and creates the token directory.
+// An existing softhsm2.conf is overwritten; existing tokens are kept.
+func NewEnv(dir string) (*Env, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("softhsm env %q: %w", dir, err)
+	}
+	e := &Env{
+		Dir:      abs,
+		ConfPath: filepath.Join(abs, "softhsm2.conf"),
+		TokenDir: filepath.Join(abs, "tokens"),
+		Module:   Module(),
+	}
+	if err := os.MkdirAll(e.TokenDir, 0o700); err != nil {
+		return nil, fmt.Errorf("softhsm env: create token dir: %w", err)
+	}
+	conf := fmt.Sprintf(ConfTemplate, e.TokenDir)
+	if err := os.WriteFile(e.ConfPath, []byte(conf), 0o600); err != nil {
+		return nil, fmt.Errorf("softhsm env: write %s: %w", e.ConfPath, err)
+	}
+	return e, nil
+}
+
+// Environ returns os.Environ() with SOFTHSM2_CONF set to this Env's file.
+func (e *Env) Environ() []string {
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SOFTHSM2_CONF=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "SOFTHSM2_CONF="+e.ConfPath)
+}
+
+// Command returns an exec.Cmd for name with SOFTHSM2_CONF set to this Env.
+func (e *Env) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = e.Environ()
+	return cmd
+}
+
+// run runs a tool under this Env and returns its standard output. what
+// describes the operation for error messages; the arguments are never put in
+// an error (they may hold PINs).
+func (e *Env) run(what string, name string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	defer cancel()
+	cmd := e.Command(ctx, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = strings.TrimSpace(stdout.String())
+		}
+		if len(msg) > 2000 {
+			msg = msg[:2000] + "…"
+		}
+		return stdout.Bytes(), fmt.Errorf("%s: %s: %w: %s", what, name, err, msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+var (
+	sharedMu  sync.Mutex
+	sharedEnv *Env
+)
+
+// Main is for TestMain. It creates a temporary directory with a private
+// softhsm2.conf and token directory, sets SOFTHSM2_CONF for the whole
+// process (SoftHSM reads it once, at C_Initialize), runs the tests, removes
+// the directory and exits with the tests' code. Shared returns the Env.
+func Main(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "softhsmtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "softhsmtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	env, err := NewEnv(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "softhsmtest:", err)
+		return 1
+	}
+	if err := os.Setenv("SOFTHSM2_CONF", env.ConfPath); err != nil {
+		fmt.Fprintln(os.Stderr, "softhsmtest:", err)
+		return 1
+	}
+	sharedMu.Lock()
+	sharedEnv = env
+	sharedMu.Unlock()
+	return m.Run()
+}
+
+// Shared returns the Env set up by Main. It panics when Main has not run:
+// call softhsmtest.Main(m) from the package's TestMain.
+func Shared() *Env {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedEnv == nil {
+		panic("softhsmtest: Shared called without softhsmtest.Main in TestMain")
+	}
+	return sharedEnv
+}
+
+// CheckTools reports an error naming the first missing tool or module
+// (softhsm2-util, pkcs11-tool, the SoftHSM module).
+func (e *Env) CheckTools() error {
+	var errs []error
+	for _, tool := range []string{"softhsm2-util", "pkcs11-tool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found (install softhsm2 and opensc; `make deps`)", tool))
+		}
+	}
+	if _, err := os.Stat(e.Module); err != nil {
+		errs = append(errs, fmt.Errorf("SoftHSM module %s: %w (set %s)", e.Module, err, ModuleEnvVar))
+	}
+	return errors.Join(errs...)
+}

@@ -30,6 +30,26 @@
 // The tools this package runs get SOFTHSM2_CONF=Env.ConfPath explicitly, so
 // an Env made with NewEnv works without Main too (the demo uses that).
 //
+// # What a process that has the module loaded sees (SoftHSM 2.6.1, measured)
+//
+// SoftHSM builds its slot list at C_Initialize and does not rescan the token
+// directory afterwards:
+//
+//   - A token created with CreateToken after the module was initialised is
+//     NOT visible to that process until C_Finalize + C_Initialize. Create the
+//     tokens a test needs before the code under test initialises the module,
+//     or have it re-initialise.
+//   - After Remove, Unplug or Recreate, the old slot stays in C_GetSlotList,
+//     C_GetTokenInfo on it fails with CKR_GENERAL_ERROR (not
+//     CKR_TOKEN_NOT_PRESENT), existing sessions stay valid and
+//     C_FindObjects silently finds nothing. Replug does not bring the
+//     objects back in that process; after C_Finalize + C_Initialize the
+//     token (re-plugged or re-created) shows up again in a new slot.
+//
+// So removal and re-insertion, as seen by a long-running process, need
+// re-initialisation of the module (or a fault seam for the exact return
+// codes a real card gives, CKR_DEVICE_REMOVED / CKR_TOKEN_NOT_PRESENT).
+//
 // # Slots
 //
 // SoftHSM moves an initialised token to a new, random slot id, and gives it

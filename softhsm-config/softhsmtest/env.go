@@ -256,3 +256,29 @@ func (e *Env) CheckTools() error {
 	}
 	return errors.Join(errs...)
 }
+
+// LoadEnv returns the Env of an existing dir/softhsm2.conf (written by
+// NewEnv or create-token.sh) without rewriting it. The token directory is
+// read from the file's directories.tokendir line.
+func LoadEnv(dir string) (*Env, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("softhsm env %q: %w", dir, err)
+	}
+	conf := filepath.Join(abs, "softhsm2.conf")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		return nil, fmt.Errorf("softhsm env: %w", err)
+	}
+	var tokenDir string
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(k) == "directories.tokendir" {
+			tokenDir = strings.TrimSpace(v)
+		}
+	}
+	if tokenDir == "" {
+		return nil, fmt.Errorf("softhsm env: %s has no directories.tokendir", conf)
+	}
+	return &Env{Dir: abs, ConfPath: conf, TokenDir: tokenDir, Module: Module()}, nil
+}

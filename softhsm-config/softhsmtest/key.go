@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -214,12 +213,10 @@ func (t *Token) DeleteObjects(id []byte) error {
 	return nil
 }
 
+// tempFile makes an empty temporary file for pkcs11-tool input or output
+// (public keys and certificates only, nothing secret).
 func (t *Token) tempFile(pattern string) (string, error) {
-	dir := filepath.Join(t.Env.Dir, "tmp")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("token %q: temp dir: %w", t.Label, err)
-	}
-	f, err := os.CreateTemp(dir, pattern)
+	f, err := os.CreateTemp("", "softhsmtest-"+pattern)
 	if err != nil {
 		return "", fmt.Errorf("token %q: temp file: %w", t.Label, err)
 	}

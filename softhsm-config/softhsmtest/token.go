@@ -234,3 +234,17 @@ func (t *Token) ListObjects() (string, error) {
 	out, err := t.PKCS11Tool("--login", "--pin", t.UserPIN, "--list-objects")
 	return string(out), err
 }
+
+// OpenToken returns the existing token labelled label (made by
+// create-token.sh or another process) with the PINs to use on it.
+// Unplug and Replug do not work on a Token from OpenToken.
+func (e *Env) OpenToken(label, userPIN, soPIN string) (*Token, error) {
+	serial, ok, err := e.FindToken(label)
+	if err != nil {
+		return nil, fmt.Errorf("open token %q: %w", label, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("open token %q: no such token in %s", label, e.TokenDir)
+	}
+	return &Token{Env: e, Label: label, Serial: serial, UserPIN: userPIN, SOPIN: soPIN}, nil
+}

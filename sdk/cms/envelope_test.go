@@ -1,0 +1,662 @@
+package cms
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// envRecipient is a test recipient: a certificate issued by a test CA and
+// its in-memory private key, written as PEM for openssl.
+type envRecipient struct {
+	name     string
+	cert     *x509.Certificate
+	key      crypto.Signer
+	certPath string
+	keyPath  string
+}
+
+var (
+	envFixtureOnce sync.Once
+	envFixtureErr  error
+	envFixtureDir  string
+	envRecipients  map[string]*envRecipient
+)
+
+// envFixture returns the shared test recipients: rsa2048, p256, p384,
+// plus "rsa2048b" and "p256b" with the same names but different keys.
+// Keys are generated once per test binary (RSA generation is slow).
+func envFixture(t testing.TB) map[string]*envRecipient {
+	t.Helper()
+	envFixtureOnce.Do(func() {
+		envFixtureDir, envFixtureErr = os.MkdirTemp("", "signet-cms-envelope-")
+		if envFixtureErr != nil {
+			return
+		}
+		envRecipients, envFixtureErr = envMakeRecipients(envFixtureDir)
+	})
+	if envFixtureErr != nil {
+		t.Fatalf("envelope test fixture: %v", envFixtureErr)
+	}
+	return envRecipients
+}
+
+func envMakeRecipients(dir string) (map[string]*envRecipient, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Signet Envelope Test CA", Organization: []string{"Signet Test"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*envRecipient{}
+	specs := []struct {
+		name string
+		gen  func() (crypto.Signer, error)
+	}{
+		{"rsa2048", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
+		{"rsa2048b", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
+		{"p256", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
+		{"p256b", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
+		{"p384", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P384(), rand.Reader) }},
+		{"p521", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P521(), rand.Reader) }},
+	}
+	for i, s := range specs {
+		key, err := s.gen()
+		if err != nil {
+			return nil, err
+		}
+		spki, err := x509.MarshalPKIXPublicKey(key.Public())
+		if err != nil {
+			return nil, err
+		}
+		ski := sha1.Sum(spki)
+		usage := x509.KeyUsageKeyEncipherment
+		if _, ok := key.(*ecdsa.PrivateKey); ok {
+			usage = x509.KeyUsageKeyAgreement
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(int64(1000 + i)),
+			// Same subject for "x" and "xb": only the serial tells them apart.
+			Subject:      pkix.Name{CommonName: "Recipient " + strings.TrimSuffix(s.name, "b")},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+			KeyUsage:     usage,
+			SubjectKeyId: ski[:],
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		r := &envRecipient{
+			name: s.name, cert: cert, key: key,
+			certPath: filepath.Join(dir, s.name+".crt"),
+			keyPath:  filepath.Join(dir, s.name+".key"),
+		}
+		if err := os.WriteFile(r.certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+			return nil, err
+		}
+		out[s.name] = r
+	}
+	return out, nil
+}
+
+// envOpenSSL runs openssl with stdin and returns stdout; it fails the test
+// with stderr on error.
+func envOpenSSL(t *testing.T, stdin []byte, args ...string) []byte {
+	t.Helper()
+	out, err := envOpenSSLErr(stdin, args...)
+	if err != nil {
+		t.Fatalf("openssl %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func envOpenSSLErr(stdin []byte, args ...string) ([]byte, error) {
+	cmd := exec.Command("openssl", args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+func envNeedOpenSSL(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+}
+
+// envContent returns n bytes of test content.
+func envContent(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+func TestKeyWrapRFC3394Vectors(t *testing.T) {
+	h := func(s string) []byte {
+		b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct{ name, kek, key, wrapped string }{
+		{"4.1 128-bit KEK, 128-bit key", "000102030405060708090A0B0C0D0E0F", "00112233445566778899AABBCCDDEEFF",
+			"1FA68B0A8112B447 AEF34BD8FB5A7B82 9D3E862371D2CFE5"},
+		{"4.3 256-bit KEK, 128-bit key", "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", "00112233445566778899AABBCCDDEEFF",
+			"64E8C3F9CE0F5BA2 63E9777905818A2A 93C8191E7D6E8AE7"},
+		{"4.6 256-bit KEK, 256-bit key", "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+			"00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F",
+			"28C9F404C4B810F4 CBCCB35CFB87F826 3F5786E2D80ED326 CBC7F0E71A99F43B FB988B9B7A02DD21"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := keyWrap(h(tc.kek), h(tc.key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, h(tc.wrapped)) {
+				t.Fatalf("wrap = %X, want %s", got, tc.wrapped)
+			}
+			back, err := keyUnwrap(h(tc.kek), got)
+			if err != nil || !bytes.Equal(back, h(tc.key)) {
+				t.Fatalf("unwrap = %X, %v", back, err)
+			}
+			bad := append([]byte{}, got...)
+			bad[len(bad)-1] ^= 1
+			if _, err := keyUnwrap(h(tc.kek), bad); !errors.Is(err, errKeyUnwrap) {
+				t.Fatalf("unwrap of tampered key: %v, want errKeyUnwrap", err)
+			}
+		})
+	}
+}
+
+func TestX963KDFVector(t *testing.T) {
+	// ANSI X9.63 KDF with SHA-256, test vector from NIST CAVS
+	// (ansx963_2001.rsp, [SHA-256] shared secret length 192, shared info
+	// length 0, key data length 128, COUNT = 0).
+	z, _ := hex.DecodeString("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08")
+	want := "443024c3dae66b95e6f5670601558f71"
+	got, err := envX963KDF(crypto.SHA256, z, nil, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hex.EncodeToString(got) != want {
+		t.Fatalf("KDF = %x, want %s", got, want)
+	}
+}
+
+// TestEncryptOpenSSLDecrypts: what Encrypt produces, `openssl cms -decrypt`
+// reads.
+func TestEncryptOpenSSLDecrypts(t *testing.T) {
+	envNeedOpenSSL(t)
+	rs := envFixture(t)
+	content := envContent(1000)
+	for _, tc := range []struct {
+		name       string
+		recipients []string
+		opts       EncryptOptions
+	}{
+		{"RSA PKCS1v15 AES-256", []string{"rsa2048"}, EncryptOptions{}},
+		{"RSA PKCS1v15 AES-128", []string{"rsa2048"}, EncryptOptions{ContentEncryption: AES128CBC}},
+		{"RSA OAEP SHA-1", []string{"rsa2048"}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA1}},
+		{"RSA OAEP SHA-256", []string{"rsa2048"}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256}},
+		{"RSA subject key id", []string{"rsa2048"}, EncryptOptions{UseSubjectKeyID: true}},
+		{"EC P-256", []string{"p256"}, EncryptOptions{}},
+		{"EC P-256 AES-128", []string{"p256"}, EncryptOptions{ContentEncryption: AES128CBC}},
+		{"EC P-384", []string{"p384"}, EncryptOptions{}},
+		{"EC P-521", []string{"p521"}, EncryptOptions{}},
+		{"EC subject key id", []string{"p256"}, EncryptOptions{UseSubjectKeyID: true}},
+		{"multiple recipients", []string{"rsa2048", "p256", "p384", "rsa2048b"}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var certs []*x509.Certificate
+			for _, n := range tc.recipients {
+				certs = append(certs, rs[n].cert)
+			}
+			der, err := Encrypt(content, certs, tc.opts)
+			if err != nil {
+				t.Fatalf("Encrypt: %v", err)
+			}
+			for _, n := range tc.recipients {
+				r := rs[n]
+				got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary",
+					"-recip", r.certPath, "-inkey", r.keyPath)
+				if !bytes.Equal(got, content) {
+					t.Fatalf("openssl decrypt for %s: content differs (%d bytes, want %d)", n, len(got), len(content))
+				}
+				// And our own Decrypt reads it too.
+				got, err = Decrypt(der, r.cert, r.key)
+				if err != nil || !bytes.Equal(got, content) {
+					t.Fatalf("Decrypt for %s: %v", n, err)
+				}
+			}
+			// The parts openssl's parser prints match what we meant to write.
+			dump := string(envOpenSSL(t, der, "cms", "-cmsout", "-print", "-inform", "DER", "-noout"))
+			wantAlg := "aes-256-cbc"
+			if tc.opts.ContentEncryption == AES128CBC {
+				wantAlg = "aes-128-cbc"
+			}
+			if !strings.Contains(dump, wantAlg) {
+				t.Errorf("openssl -print does not show %s:\n%s", wantAlg, dump)
+			}
+		})
+	}
+}
+
+// TestOpenSSLEncryptDecrypts: what `openssl cms -encrypt` produces, Decrypt
+// reads, DER and BER (streamed, indefinite lengths).
+func TestOpenSSLEncryptDecrypts(t *testing.T) {
+	envNeedOpenSSL(t)
+	rs := envFixture(t)
+	content := envContent(5000)
+	for _, tc := range []struct {
+		name       string
+		recipients []string
+		args       []string // cipher and per-recipient keyopts; "{name}" expands to -recip path
+	}{
+		{"RSA PKCS1v15 AES-256", []string{"rsa2048"}, []string{"-aes256", "{rsa2048}"}},
+		{"RSA PKCS1v15 AES-128", []string{"rsa2048"}, []string{"-aes128", "{rsa2048}"}},
+		{"RSA PKCS1v15 AES-192", []string{"rsa2048"}, []string{"-aes192", "{rsa2048}"}},
+		{"RSA PKCS1v15 3DES", []string{"rsa2048"}, []string{"-des3", "{rsa2048}"}},
+		{"RSA OAEP default (SHA-1)", []string{"rsa2048"}, []string{"-aes256", "{rsa2048}", "-keyopt", "rsa_padding_mode:oaep"}},
+		{"RSA OAEP SHA-256", []string{"rsa2048"}, []string{"-aes256", "{rsa2048}", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"}},
+		{"RSA OAEP SHA-256 label", []string{"rsa2048"}, []string{"-aes256", "{rsa2048}", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_oaep_label:0102030405"}},
+		{"RSA keyid", []string{"rsa2048"}, []string{"-aes256", "-keyid", "{rsa2048}"}},
+		{"EC P-256 default KDF", []string{"p256"}, []string{"-aes256", "{p256}"}},
+		{"EC P-256 SHA-256 KDF", []string{"p256"}, []string{"-aes256", "{p256}", "-keyopt", "ecdh_kdf_md:sha256"}},
+		{"EC P-256 AES-128", []string{"p256"}, []string{"-aes128", "{p256}"}},
+		{"EC P-384 SHA-384 KDF", []string{"p384"}, []string{"-aes256", "{p384}", "-keyopt", "ecdh_kdf_md:sha384"}},
+		{"EC P-521", []string{"p521"}, []string{"-aes256", "{p521}"}},
+		{"EC cofactor", []string{"p256"}, []string{"-aes256", "{p256}", "-keyopt", "ecdh_cofactor_mode:1"}},
+		{"EC keyid", []string{"p256"}, []string{"-aes256", "-keyid", "{p256}"}},
+		{"multiple", []string{"rsa2048", "p256", "p384", "rsa2048b"}, []string{"-aes256", "{rsa2048}", "{p256}", "{p384}", "{rsa2048b}", "-keyopt", "rsa_padding_mode:oaep"}},
+	} {
+		for _, ber := range []bool{false, true} {
+			name := tc.name + " DER"
+			if ber {
+				name = tc.name + " BER"
+			}
+			t.Run(name, func(t *testing.T) {
+				args := []string{"cms", "-encrypt", "-binary", "-outform", "DER"}
+				if ber {
+					args = append(args, "-stream")
+				}
+				for _, a := range tc.args {
+					if strings.HasPrefix(a, "{") {
+						args = append(args, "-recip", rs[strings.Trim(a, "{}")].certPath)
+					} else {
+						args = append(args, a)
+					}
+				}
+				der := envOpenSSL(t, content, args...)
+				if ber && !envHasIndefiniteLength(der) {
+					t.Fatalf("openssl -stream output has no indefinite length; BER path not exercised")
+				}
+				for _, n := range tc.recipients {
+					r := rs[n]
+					got, err := Decrypt(der, r.cert, r.key)
+					if err != nil {
+						t.Fatalf("Decrypt for %s: %v", n, err)
+					}
+					if !bytes.Equal(got, content) {
+						t.Fatalf("Decrypt for %s: content differs", n)
+					}
+				}
+			})
+		}
+	}
+}
+
+// envHasIndefiniteLength reports whether the outer element uses the
+// indefinite length form.
+func envHasIndefiniteLength(der []byte) bool {
+	return len(der) > 2 && der[1] == 0x80
+}
+
+// envOpaqueDecrypter exposes only crypto.Decrypter, as a token key does:
+// no type assertion can reach the private key.
+type envOpaqueDecrypter struct {
+	k     *rsa.PrivateKey
+	calls []crypto.DecrypterOpts
+}
+
+func (d *envOpaqueDecrypter) Public() crypto.PublicKey { return d.k.Public() }
+func (d *envOpaqueDecrypter) Decrypt(r io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	d.calls = append(d.calls, opts)
+	return d.k.Decrypt(r, msg, opts)
+}
+
+// envOpaqueAgreer exposes only KeyAgreer.
+type envOpaqueAgreer struct {
+	k     *ecdh.PrivateKey
+	calls int
+}
+
+func (a *envOpaqueAgreer) Public() crypto.PublicKey { return a.k.Public() }
+func (a *envOpaqueAgreer) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
+	a.calls++
+	return a.k.ECDH(peer)
+}
+
+func TestDecryptKeyKinds(t *testing.T) {
+	rs := envFixture(t)
+	content := []byte("key kinds")
+
+	t.Run("opaque RSA decrypter, v1.5 and OAEP", func(t *testing.T) {
+		r := rs["rsa2048"]
+		for _, kt := range []KeyTransport{RSAPKCS1v15, RSAOAEPSHA1, RSAOAEPSHA256} {
+			der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{RSAKeyTransport: kt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &envOpaqueDecrypter{k: r.key.(*rsa.PrivateKey)}
+			got, err := Decrypt(der, r.cert, d)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("transport %d: %q, %v", kt, got, err)
+			}
+			if len(d.calls) != 1 {
+				t.Fatalf("transport %d: Decrypt called %d times", kt, len(d.calls))
+			}
+			switch o := d.calls[0].(type) {
+			case nil:
+				if kt != RSAPKCS1v15 {
+					t.Fatalf("transport %d: nil opts", kt)
+				}
+			case *rsa.OAEPOptions:
+				want := crypto.SHA1
+				if kt == RSAOAEPSHA256 {
+					want = crypto.SHA256
+				}
+				if o.Hash != want || o.MGFHash != want {
+					t.Fatalf("transport %d: OAEP opts %+v", kt, o)
+				}
+			default:
+				t.Fatalf("transport %d: opts %T", kt, o)
+			}
+		}
+	})
+
+	t.Run("EC key kinds", func(t *testing.T) {
+		r := rs["p384"]
+		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ek, err := r.key.(*ecdsa.PrivateKey).ECDH()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ag := &envOpaqueAgreer{k: ek}
+		for name, key := range map[string]crypto.PrivateKey{
+			"*ecdsa.PrivateKey": r.key,
+			"*ecdh.PrivateKey":  ek,
+			"KeyAgreer":         ag,
+		} {
+			got, err := Decrypt(der, r.cert, key)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("%s: %q, %v", name, got, err)
+			}
+		}
+		if ag.calls != 1 {
+			t.Fatalf("KeyAgreer.ECDH called %d times", ag.calls)
+		}
+	})
+}
+
+func TestEncryptErrors(t *testing.T) {
+	rs := envFixture(t)
+	ed := &x509.Certificate{PublicKey: struct{}{}, Subject: pkix.Name{CommonName: "odd"}}
+	noSKI := *rs["rsa2048"].cert
+	noSKI.SubjectKeyId = nil
+	for _, tc := range []struct {
+		name  string
+		certs []*x509.Certificate
+		opts  EncryptOptions
+		want  string
+	}{
+		{"no recipients", nil, EncryptOptions{}, "no recipients"},
+		{"nil recipient", []*x509.Certificate{nil}, EncryptOptions{}, "recipient 0 is nil"},
+		{"unsupported key", []*x509.Certificate{ed}, EncryptOptions{}, "public key type struct {} is not supported"},
+		{"missing SKI", []*x509.Certificate{&noSKI}, EncryptOptions{UseSubjectKeyID: true}, "no subject key identifier"},
+		{"bad cipher", []*x509.Certificate{rs["p256"].cert}, EncryptOptions{ContentEncryption: 9}, "unknown content encryption"},
+		{"bad transport", []*x509.Certificate{rs["p256"].cert}, EncryptOptions{RSAKeyTransport: 9}, "unknown RSA key transport"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Encrypt([]byte("x"), tc.certs, tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecryptNegative(t *testing.T) {
+	rs := envFixture(t)
+	content := envContent(100) // 100 bytes: 7 blocks, last plaintext byte is padding 0x0c
+	rsaDER, err := Encrypt(content, []*x509.Certificate{rs["rsa2048"].cert}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := Encrypt(content, []*x509.Certificate{rs["p256"].cert}, EncryptOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("wrong recipient", func(t *testing.T) {
+		// rsa2048b has the same subject and issuer, another serial.
+		for _, tc := range []struct {
+			der []byte
+			r   *envRecipient
+		}{{rsaDER, rs["rsa2048b"]}, {ecDER, rs["p256b"]}, {rsaDER, rs["p256"]}} {
+			_, err := Decrypt(tc.der, tc.r.cert, tc.r.key)
+			if !errors.Is(err, ErrNoRecipient) {
+				t.Fatalf("%s: err = %v, want ErrNoRecipient", tc.r.name, err)
+			}
+			if !strings.Contains(err.Error(), tc.r.cert.SerialNumber.String()) {
+				t.Errorf("error does not name the serial: %v", err)
+			}
+		}
+	})
+
+	t.Run("key does not match certificate", func(t *testing.T) {
+		_, err := Decrypt(rsaDER, rs["rsa2048"].cert, rs["rsa2048b"].key)
+		if err == nil || !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("RSA: err = %v", err)
+		}
+		_, err = Decrypt(ecDER, rs["p256"].cert, rs["p256b"].key)
+		if err == nil || !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("EC: err = %v", err)
+		}
+		_, err = Decrypt(ecDER, rs["p256"].cert, rs["rsa2048"].key)
+		if err == nil || !strings.Contains(err.Error(), "cannot do EC key agreement") {
+			t.Fatalf("EC with RSA key: err = %v", err)
+		}
+	})
+
+	t.Run("truncated", func(t *testing.T) {
+		for _, der := range [][]byte{rsaDER, ecDER} {
+			for n := 0; n < len(der); n++ {
+				if _, err := Decrypt(der[:n], rs["rsa2048"].cert, rs["rsa2048"].key); err == nil {
+					t.Fatalf("truncated to %d bytes: no error", n)
+				}
+			}
+		}
+	})
+
+	t.Run("garbage", func(t *testing.T) {
+		for _, g := range [][]byte{nil, {0x30}, {0x30, 0x80}, {0x30, 0x80, 0, 0}, bytes.Repeat([]byte{0xff}, 64), []byte("-----BEGIN CMS-----")} {
+			if _, err := Decrypt(g, rs["p256"].cert, rs["p256"].key); err == nil {
+				t.Fatalf("garbage %x: no error", g)
+			}
+		}
+	})
+
+	t.Run("tampered encrypted key", func(t *testing.T) {
+		for _, tc := range []struct {
+			der []byte
+			r   *envRecipient
+		}{{rsaDER, rs["rsa2048"]}, {ecDER, rs["p256"]}} {
+			env, err := parseEnvelopedData(tc.der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The encrypted key is the last octets of the only RecipientInfo.
+			ri := env.recipients[0]
+			i := bytes.Index(tc.der, ri) + len(ri) - 5
+			bad := append([]byte{}, tc.der...)
+			bad[i] ^= 0x40
+			_, err = Decrypt(bad, tc.r.cert, tc.r.key)
+			if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
+				t.Fatalf("%s: err = %v, want the bare ErrDecryptionFailed", tc.r.name, err)
+			}
+		}
+	})
+
+	t.Run("tampered content padding", func(t *testing.T) {
+		// Flip the last byte of the second-to-last ciphertext block so the
+		// final padding byte decrypts to 0x00 (invalid).
+		env, err := parseEnvelopedData(rsaDER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct := env.content.ciphertext
+		off := bytes.Index(rsaDER, ct)
+		bad := append([]byte{}, rsaDER...)
+		bad[off+len(ct)-16-1] ^= 0x0c
+		_, err = Decrypt(bad, rs["rsa2048"].cert, rs["rsa2048"].key)
+		if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
+			t.Fatalf("err = %v, want the bare ErrDecryptionFailed", err)
+		}
+	})
+
+	t.Run("tampered content body is not detected", func(t *testing.T) {
+		// EnvelopedData has no integrity protection: a flipped byte in an
+		// early block decrypts to different content. Callers needing
+		// integrity sign the content (or use AuthEnvelopedData).
+		env, err := parseEnvelopedData(ecDER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := bytes.Index(ecDER, env.content.ciphertext)
+		bad := append([]byte{}, ecDER...)
+		bad[off+3] ^= 1
+		got, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
+		if err != nil {
+			t.Fatalf("Decrypt: %v", err)
+		}
+		if bytes.Equal(got, content) {
+			t.Fatal("tampered ciphertext decrypted to the original content")
+		}
+	})
+
+	t.Run("unsupported key encryption algorithm", func(t *testing.T) {
+		// Rewrite id-RSAES-OAEP (…1.1.7) as …1.1.99.
+		oid := []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07}
+		i := bytes.Index(rsaDER, oid)
+		if i < 0 {
+			t.Fatal("OAEP OID not found")
+		}
+		bad := append([]byte{}, rsaDER...)
+		bad[i+len(oid)-1] = 99
+		_, err := Decrypt(bad, rs["rsa2048"].cert, rs["rsa2048"].key)
+		if err == nil || !strings.Contains(err.Error(), "unsupported key encryption algorithm 1.2.840.113549.1.1.99") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("unsupported content encryption algorithm", func(t *testing.T) {
+		oid := []byte{0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a} // aes256-CBC
+		i := bytes.Index(ecDER, oid)
+		bad := append([]byte{}, ecDER...)
+		bad[i+len(oid)-1] = 0x2e // 2.16.840.1.101.3.4.1.46 = aes256-GCM
+		_, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
+		if err == nil || !strings.Contains(err.Error(), "unsupported content encryption algorithm 2.16.840.1.101.3.4.1.46") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
+	t.Run("not EnvelopedData", func(t *testing.T) {
+		signed := envOpenSSLSigned(t, rs["p256"])
+		_, err := Decrypt(signed, rs["p256"].cert, rs["p256"].key)
+		if err == nil || !strings.Contains(err.Error(), "1.2.840.113549.1.7.2 is not EnvelopedData") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// envOpenSSLSigned returns a SignedData made by openssl, or a hand-made
+// ContentInfo with the SignedData type when openssl is missing.
+func envOpenSSLSigned(t *testing.T, r *envRecipient) []byte {
+	if _, err := exec.LookPath("openssl"); err == nil {
+		return envOpenSSL(t, []byte("x"), "cms", "-sign", "-binary", "-outform", "DER", "-signer", r.certPath, "-inkey", r.keyPath, "-nodetach")
+	}
+	return []byte{0x30, 0x0f, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02, 0xa0, 0x02, 0x30, 0x00}
+}
+
+func TestEncryptSizes(t *testing.T) {
+	rs := envFixture(t)
+	r := rs["p256"]
+	for _, n := range []int{0, 1, 15, 16, 17, 4096, 1 << 20} {
+		content := envContent(n)
+		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		got, err := Decrypt(der, r.cert, r.key)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("%d bytes: round trip: %v", n, err)
+		}
+	}
+}

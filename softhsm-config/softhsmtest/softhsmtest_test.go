@@ -508,3 +508,21 @@ func TestECPublicFromListing(t *testing.T) {
 		t.Fatal("found a key with the wrong ID")
 	}
 }
+
+// Tests in one binary create tokens in parallel.
+func TestParallelFixtures(t *testing.T) {
+	env := Shared()
+	for i := 0; i < 4; i++ {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			fx := StandardToken(t, env, "")
+			list, err := fx.Token.ListObjects()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(list, "Private Key Object"); n != 3 {
+				t.Fatalf("%d private keys on %s, want 3", n, fx.Token.Label)
+			}
+		})
+	}
+}

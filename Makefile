@@ -16,7 +16,7 @@ BIN          := bin
 DEMO_DIR     := .demo
 BINARIES     := signet
 
-.PHONY: all deps build test vet demo demo-setup bench fuzz clean
+.PHONY: all deps build test vet demo demo-setup bench fuzz clean proto
 
 all: build
 
@@ -51,6 +51,15 @@ demo: deps build
 ## bench: benchmarks with same-run baselines
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/...
+
+## proto: regenerate sdk/proto (protoc from Debian's protobuf-compiler; generators pinned in go.mod as tools)
+proto:
+	PATH="$$(mktemp -d):$$PATH"; d=$${PATH%%:*}; \
+	$(GO) build -o $$d/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go && \
+	$(GO) build -o $$d/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc && \
+	protoc -I sdk/proto --go_out=sdk/proto --go_opt=paths=source_relative \
+	  --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative sdk/proto/signetv1/*.proto; \
+	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR)

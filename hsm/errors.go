@@ -17,6 +17,11 @@ var (
 	ErrUnsupported    = errors.New("operation not supported")
 	ErrInvalidURI     = errors.New("invalid key URI")
 	ErrInvalidRequest = errors.New("invalid request")
+
+	// Consent outcomes (agent/consent), kept here so every layer — host,
+	// SDK, plugins — shares one value for errors.Is.
+	ErrDenied  = errors.New("denied")
+	ErrTimeout = errors.New("timed out waiting for a decision")
 )
 
 // PINError is returned when a PIN or password was refused. It carries the

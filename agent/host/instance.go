@@ -1,0 +1,459 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+// instance supervises one configured plugin across restarts.
+type instance struct {
+	m    *Manager
+	spec PluginSpec
+	log  *slog.Logger
+
+	firstDone chan struct{}
+	firstErr  error
+	firstOnce sync.Once
+
+	mu           sync.Mutex
+	st           PluginStatus
+	client       *plugin.Client
+	rpc          pb.PluginClient
+	stopDeadline time.Time
+}
+
+func newInstance(m *Manager, spec PluginSpec) *instance {
+	return &instance{
+		m:         m,
+		spec:      spec,
+		log:       m.log.With("plugin", spec.Name),
+		firstDone: make(chan struct{}),
+		st:        PluginStatus{Name: spec.Name, Path: spec.Path, State: Starting, Since: time.Now()},
+	}
+}
+
+func (in *instance) status() PluginStatus {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	st := in.st
+	st.Listeners = append([]Listener(nil), st.Listeners...)
+	st.URLSchemes = append([]string(nil), st.URLSchemes...)
+	return st
+}
+
+func (in *instance) setState(s State, err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.st.State = s
+	in.st.Since = time.Now()
+	if err != nil {
+		in.st.LastError = err.Error()
+	}
+	if s != Running {
+		in.st.PID = 0
+		in.st.Listeners = nil
+	}
+}
+
+func (in *instance) first(err error) {
+	in.firstOnce.Do(func() {
+		in.firstErr = err
+		close(in.firstDone)
+	})
+}
+
+func (in *instance) setStopDeadline(ctx context.Context) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(10 * time.Second)
+	}
+	in.mu.Lock()
+	in.stopDeadline = d
+	in.mu.Unlock()
+}
+
+func (in *instance) kill() {
+	in.mu.Lock()
+	c := in.client
+	in.mu.Unlock()
+	if c != nil {
+		c.Kill()
+	}
+}
+
+func (in *instance) handles(scheme string) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.st.State != Running {
+		return false
+	}
+	for _, s := range in.st.URLSchemes {
+		if strings.EqualFold(s, scheme) {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *instance) openURL(ctx context.Context, rawURL string) error {
+	in.mu.Lock()
+	rpc := in.rpc
+	in.mu.Unlock()
+	if rpc == nil {
+		return fmt.Errorf("plugin %s is not running: %w", in.spec.Name, wire.ErrUnavailable)
+	}
+	_, err := rpc.OpenURL(ctx, &pb.OpenURLRequest{Url: rawURL})
+	if err != nil {
+		return fmt.Errorf("plugin %s: open URL: %w", in.spec.Name, wire.FromStatus(err))
+	}
+	return nil
+}
+
+// permanentError marks failures that a restart cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// supervise runs the plugin until ctx is done, restarting it with backoff.
+func (in *instance) supervise(ctx context.Context) {
+	backoff := in.m.cfg.MinBackoff
+	for {
+		started := time.Now()
+		err := in.runOnce(ctx)
+		if ctx.Err() != nil {
+			in.setState(Stopped, nil)
+			in.first(nil)
+			return
+		}
+		var perm permanentError
+		if errors.As(err, &perm) {
+			in.log.Error("plugin refused, not restarting", "error", err)
+			in.setState(Failed, err)
+			in.first(err)
+			return
+		}
+		in.first(err)
+		if time.Since(started) > in.m.cfg.StableAfter {
+			backoff = in.m.cfg.MinBackoff
+		}
+		in.mu.Lock()
+		in.st.Restarts++
+		restarts := in.st.Restarts
+		in.mu.Unlock()
+		in.setState(Restarting, err)
+		in.log.Warn("plugin exited, restarting", "error", err, "restarts", restarts, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			in.setState(Stopped, nil)
+			return
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+		if backoff > in.m.cfg.MaxBackoff {
+			backoff = in.m.cfg.MaxBackoff
+		}
+	}
+}
+
+// exitPoll is how often a running plugin is checked for exit.
+const exitPoll = 20 * time.Millisecond
+
+// runOnce starts the plugin process, waits for it to be ready, and watches
+// it until it exits (returns the reason) or ctx is done (stops it, returns
+// nil). The goroutine stays locked to its OS thread while the process
+// lives: Pdeathsig is tied to the thread that forked.
+func (in *instance) runOnce(ctx context.Context) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	in.setState(Starting, nil)
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          plugin.PluginSet{wire.PluginKey: &hostPlugin{}},
+		Cmd:              exec.Command(in.spec.Path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     in.m.cfg.StartTimeout,
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Name: "go-plugin", Level: hclog.Warn, Output: &lineLogger{log: in.log, level: slog.LevelWarn, msg: "go-plugin"},
+		}),
+		Stderr:     &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stderr"},
+		SyncStdout: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stdout"},
+		SyncStderr: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stderr"},
+	}
+	cfg.Cmd.SysProcAttr = sysProcAttr()
+	if in.spec.SHA256 != "" {
+		sum, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(in.spec.SHA256), "sha256:"))
+		if err != nil || len(sum) != sha256.Size {
+			return permanentError{fmt.Errorf("plugin %s: sha256 pin %q is not 64 hex digits", in.spec.Name, in.spec.SHA256)}
+		}
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	client := plugin.NewClient(cfg)
+	defer client.Kill()
+	in.mu.Lock()
+	in.client = client
+	in.mu.Unlock()
+
+	proto, err := client.Client()
+	if err != nil {
+		return in.startError(err)
+	}
+	raw, err := proto.Dispense(wire.PluginKey)
+	if err != nil {
+		return fmt.Errorf("plugin %s: %w", in.spec.Name, err)
+	}
+	pc := raw.(*pluginClient)
+
+	startCtx, cancel := context.WithTimeout(ctx, in.m.cfg.StartTimeout)
+	defer cancel()
+	desc, err := pc.rpc.Describe(startCtx, &pb.DescribeRequest{})
+	if err != nil {
+		return fmt.Errorf("plugin %s: describe: %w", in.spec.Name, wire.FromStatus(err))
+	}
+	if desc.GetProtocolVersion() != wire.ProtocolVersion {
+		return permanentError{fmt.Errorf("plugin %s speaks Signet plugin protocol %d, this host speaks %d: rebuild the plugin with a matching sdk",
+			in.spec.Name, desc.GetProtocolVersion(), wire.ProtocolVersion)}
+	}
+	if desc.GetName() != in.spec.Name {
+		in.log.Debug("plugin describes itself under another name", "described", desc.GetName())
+	}
+
+	// Serve the host services to this instance on a brokered connection.
+	svc := &services{m: in.m, plugin: in.spec.Name, log: in.log}
+	var srvMu sync.Mutex
+	var srv *grpc.Server
+	brokerID := pc.broker.NextId()
+	go pc.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(opts...)
+		pb.RegisterKeyStoreServer(s, svc)
+		pb.RegisterConsentServer(s, svc)
+		pb.RegisterLogServer(s, svc)
+		pb.RegisterTLSServer(s, svc)
+		srvMu.Lock()
+		srv = s
+		srvMu.Unlock()
+		return s
+	})
+	defer func() {
+		srvMu.Lock()
+		if srv != nil {
+			srv.Stop()
+		}
+		srvMu.Unlock()
+	}()
+
+	resp, err := pc.rpc.Start(startCtx, &pb.StartRequest{
+		HostBrokerId: brokerID, PluginName: in.spec.Name,
+		Options: in.spec.Options, Listen: listenConfig(in.spec.Listen, desc.GetListeners()),
+	})
+	if err != nil {
+		return fmt.Errorf("plugin %s: start: %w", in.spec.Name, wire.FromStatus(err))
+	}
+	var listeners []Listener
+	for _, l := range resp.GetListeners() {
+		listeners = append(listeners, Listener{Name: l.GetName(), Addr: l.GetAddr(), TLS: l.GetTls()})
+	}
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	in.mu.Lock()
+	in.rpc = pc.rpc
+	in.st.Version, in.st.Summary, in.st.URLSchemes = desc.GetVersion(), desc.GetSummary(), desc.GetUrlSchemes()
+	in.st.State, in.st.Since, in.st.PID, in.st.Listeners = Running, time.Now(), pid, listeners
+	in.mu.Unlock()
+	in.log.Info("plugin ready", "version", desc.GetVersion(), "pid", pid, "listeners", listenerText(listeners))
+	in.first(nil)
+	defer func() {
+		in.mu.Lock()
+		in.rpc = nil
+		in.mu.Unlock()
+	}()
+
+	t := time.NewTicker(exitPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			in.stop(pc, client)
+			return nil
+		case <-t.C:
+			if client.Exited() {
+				return fmt.Errorf("plugin %s exited: %s", in.spec.Name, exitText(cfg.Cmd))
+			}
+		}
+	}
+}
+
+// listenConfig resolves positional listen entries against the plugin's
+// declared listeners.
+func listenConfig(cfg []ListenConfig, declared []*pb.ListenerSpec) []*pb.ListenerConfig {
+	var out []*pb.ListenerConfig
+	pos := 0
+	for _, c := range cfg {
+		name := c.Name
+		if name == "" {
+			if pos >= len(declared) {
+				continue
+			}
+			name = declared[pos].GetName()
+			pos++
+		}
+		out = append(out, &pb.ListenerConfig{Name: name, Addr: c.Addr, TlsNames: c.TLSNames})
+	}
+	return out
+}
+
+// stop asks the plugin to finish in-flight work before the deadline, then
+// kills it.
+func (in *instance) stop(pc *pluginClient, client *plugin.Client) {
+	in.mu.Lock()
+	deadline := in.stopDeadline
+	in.mu.Unlock()
+	if deadline.IsZero() {
+		deadline = time.Now().Add(5 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	timeout := time.Until(deadline)
+	if _, err := pc.rpc.Stop(ctx, &pb.StopRequest{TimeoutMs: timeout.Milliseconds()}); err != nil {
+		in.log.Warn("plugin stop", "error", wire.FromStatus(err))
+	}
+	client.Kill()
+	in.log.Info("plugin stopped")
+}
+
+// startError turns go-plugin's start failures into messages a person can
+// act on.
+func (in *instance) startError(err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
+		return permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s)",
+			in.spec.Name, in.spec.Path, in.spec.SHA256)}
+	case strings.Contains(msg, "Incompatible API version"):
+		return permanentError{fmt.Errorf("plugin %s refused: it was built for another Signet plugin protocol version than this host's (%d); rebuild it with a matching sdk (%s)",
+			in.spec.Name, wire.ProtocolVersion, firstLine(msg))}
+	case strings.Contains(msg, "Unrecognized remote plugin message"):
+		line := strings.TrimPrefix(firstLine(msg), "Unrecognized remote plugin message: ")
+		if len(line) > 120 {
+			line = line[:120] + "…"
+		}
+		return fmt.Errorf("plugin %s did not complete the handshake: it wrote %q to stdout instead (is %s a Signet plugin? plugins must not print to stdout)",
+			in.spec.Name, line, in.spec.Path)
+	case strings.Contains(msg, "timeout while waiting for plugin to start"):
+		return fmt.Errorf("plugin %s did not complete the handshake within %v", in.spec.Name, in.m.cfg.StartTimeout)
+	case strings.Contains(msg, "plugin exited before we could connect"):
+		return fmt.Errorf("plugin %s exited before the handshake (see its stderr above)", in.spec.Name)
+	}
+	return fmt.Errorf("plugin %s: start: %w", in.spec.Name, err)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func exitText(cmd *exec.Cmd) string {
+	if cmd.ProcessState == nil {
+		return "unknown status"
+	}
+	return cmd.ProcessState.String()
+}
+
+func listenerText(ls []Listener) string {
+	var parts []string
+	for _, l := range ls {
+		scheme := "tcp"
+		if l.TLS {
+			scheme = "tls"
+		}
+		parts = append(parts, fmt.Sprintf("%s=%s://%s", l.Name, scheme, l.Addr))
+	}
+	return strings.Join(parts, " ")
+}
+
+// hostPlugin is the go-plugin glue on the host side.
+type hostPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+type pluginClient struct {
+	rpc    pb.PluginClient
+	broker *plugin.GRPCBroker
+}
+
+func (hostPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the host serves no plugin")
+}
+
+func (hostPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &pluginClient{rpc: pb.NewPluginClient(conn), broker: broker}, nil
+}
+
+// lineLogger writes each line it receives as one log record.
+type lineLogger struct {
+	log   *slog.Logger
+	level slog.Level
+	msg   string
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const maxLogLine = 4096
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	for {
+		line, err := l.buf.ReadBytes('\n')
+		if err == io.EOF {
+			// keep the partial line, bounded
+			if len(line) > maxLogLine {
+				line = line[:maxLogLine]
+				l.emit(line)
+				line = nil
+			}
+			l.buf.Reset()
+			l.buf.Write(line)
+			return len(p), nil
+		}
+		l.emit(bytes.TrimRight(line, "\r\n"))
+	}
+}
+
+func (l *lineLogger) emit(line []byte) {
+	s := strings.TrimSpace(string(line))
+	if s == "" {
+		return
+	}
+	if len(s) > maxLogLine {
+		s = s[:maxLogLine] + "…"
+	}
+	l.log.Log(context.Background(), l.level, l.msg, "line", s)
+}
+

@@ -1,0 +1,334 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+// services implements the host services for one plugin. The plugin's name
+// comes from the host's configuration, never from the plugin.
+type services struct {
+	pb.UnimplementedKeyStoreServer
+	pb.UnimplementedConsentServer
+	pb.UnimplementedLogServer
+	pb.UnimplementedTLSServer
+
+	m      *Manager
+	plugin string
+	log    *slog.Logger
+}
+
+func (s *services) request(kind consent.Kind, op *pb.Operation, keyURI string) (consent.Request, error) {
+	if err := wire.CheckOperation(op); err != nil {
+		return consent.Request{}, err
+	}
+	r := consent.Request{
+		Kind:      kind,
+		Plugin:    s.plugin,
+		Origin:    op.GetOrigin(),
+		Caller:    op.GetCaller(),
+		Summary:   op.GetSummary(),
+		Evidence:  op.GetEvidence(),
+		RequestID: op.GetRequestId(),
+		KeyURI:    keyURI,
+	}
+	for _, d := range op.GetDocuments() {
+		r.Documents = append(r.Documents, consent.Document{Name: d.GetName(), Size: d.GetSize(), SHA256: d.GetSha256(), ContentType: d.GetContentType()})
+	}
+	return r, nil
+}
+
+// allow checks consent and returns a ctx carrying the request for the PIN
+// prompt.
+func (s *services) allow(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, error) {
+	req, err := s.request(kind, op, keyURI)
+	if err != nil {
+		return ctx, req, err
+	}
+	if err := s.m.consent.Ask(ctx, req); err != nil {
+		s.log.Info("refused", "kind", kind, "key", keyURI, "origin", req.Origin, "request_id", req.RequestID, "error", err)
+		return ctx, req, err
+	}
+	return consent.WithRequest(ctx, req), req, nil
+}
+
+func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
+	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), "")
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	toks, err := s.m.keys.Tokens(ctx)
+	resp := &pb.ListTokensResponse{}
+	for _, t := range toks {
+		resp.Tokens = append(resp.Tokens, wire.TokenToProto(t))
+	}
+	if err != nil {
+		if len(toks) == 0 {
+			return nil, wire.ToStatus(err)
+		}
+		resp.Problems = append(resp.Problems, err.Error())
+	}
+	return resp, nil
+}
+
+func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.ListKeysResponse, error) {
+	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	var keys []hsm.KeyInfo
+	if req.GetKeyUri() != "" {
+		k, err := s.m.keys.Key(ctx, req.GetKeyUri())
+		if err != nil {
+			return nil, wire.ToStatus(err)
+		}
+		keys = []hsm.KeyInfo{k}
+	} else {
+		keys, err = s.m.keys.Keys(ctx)
+		if err != nil && len(keys) == 0 {
+			return nil, wire.ToStatus(err)
+		}
+	}
+	resp := &pb.ListKeysResponse{}
+	if err != nil {
+		resp.Problems = append(resp.Problems, err.Error())
+	}
+	for _, k := range keys {
+		pk, err := wire.KeyToProto(k)
+		if err != nil {
+			resp.Problems = append(resp.Problems, err.Error())
+			continue
+		}
+		resp.Keys = append(resp.Keys, pk)
+	}
+	return resp, nil
+}
+
+func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignResponse, error) {
+	opts, err := wire.SignerOptsFromProto(req)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	ctx, creq, err := s.allow(ctx, consent.Sign, req.GetOp(), req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	if creq.RequestID != "" && !s.m.claimRequest(s.plugin, creq.RequestID) {
+		err := fmt.Errorf("request %q was already signed: %w", creq.RequestID, hsm.ErrInvalidRequest)
+		s.log.Warn("refused duplicate request", "request_id", creq.RequestID, "key", req.GetKeyUri())
+		return nil, wire.ToStatus(err)
+	}
+	start := time.Now()
+	sig, err := s.m.keys.Sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
+	if err != nil {
+		s.log.Info("sign failed", "key", req.GetKeyUri(), "origin", creq.Origin, "request_id", creq.RequestID, "error", err)
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Info("signed", "key", req.GetKeyUri(), "origin", creq.Origin, "caller", creq.Caller,
+		"request_id", creq.RequestID, "digest", hex.EncodeToString(req.GetDigest()), "documents", len(creq.Documents),
+		"duration", time.Since(start).Round(time.Microsecond))
+	return &pb.SignResponse{Signature: sig}, nil
+}
+
+func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.DecryptResponse, error) {
+	if len(req.GetCiphertext()) == 0 || len(req.GetCiphertext()) > wire.MaxCiphertext {
+		return nil, wire.ToStatus(fmt.Errorf("ciphertext of %d bytes: %w", len(req.GetCiphertext()), hsm.ErrInvalidRequest))
+	}
+	opts, err := wire.DecrypterOptsFromProto(req)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	ctx, creq, err := s.allow(ctx, consent.Decrypt, req.GetOp(), req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	pt, err := s.m.keys.Decrypt(ctx, req.GetKeyUri(), req.GetCiphertext(), opts)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Info("decrypted", "key", req.GetKeyUri(), "origin", creq.Origin, "request_id", creq.RequestID)
+	return &pb.DecryptResponse{Plaintext: pt}, nil
+}
+
+func (s *services) GenerateKey(ctx context.Context, req *pb.GenerateKeyRequest) (*pb.Key, error) {
+	ctx, creq, err := s.allow(ctx, consent.Keygen, req.GetOp(), req.GetTokenUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	k, err := s.m.keys.GenerateKey(ctx, hsm.GenerateKeyRequest{
+		TokenURI: req.GetTokenUri(), Label: req.GetLabel(), ID: req.GetId(),
+		Algorithm: hsm.KeyAlgorithm(req.GetAlgorithm()), Bits: int(req.GetBits()),
+	})
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Info("generated key", "key", k.URI, "origin", creq.Origin, "request_id", creq.RequestID)
+	out, err := wire.KeyToProto(k)
+	return out, wire.ToStatus(err)
+}
+
+var oidSAN = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+func (s *services) CreateCSR(ctx context.Context, req *pb.CreateCSRRequest) (*pb.CreateCSRResponse, error) {
+	ctx, creq, err := s.allow(ctx, consent.CSR, req.GetOp(), req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	tmpl := &x509.CertificateRequest{}
+	if len(req.GetTemplate()) > 0 {
+		t, err := x509.ParseCertificateRequest(req.GetTemplate())
+		if err != nil {
+			return nil, wire.ToStatus(fmt.Errorf("CSR template: %v: %w", err, hsm.ErrInvalidRequest))
+		}
+		tmpl.Subject = t.Subject
+		tmpl.DNSNames, tmpl.EmailAddresses, tmpl.IPAddresses, tmpl.URIs = t.DNSNames, t.EmailAddresses, t.IPAddresses, t.URIs
+		for _, e := range t.Extensions {
+			if !e.Id.Equal(oidSAN) {
+				tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, e)
+			}
+		}
+	} else {
+		tmpl.Subject.CommonName = req.GetSubjectCommonName()
+		tmpl.DNSNames = req.GetDnsNames()
+		tmpl.EmailAddresses = req.GetEmailAddresses()
+	}
+	key, err := s.m.keys.Key(ctx, req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, hsm.Signer(ctx, s.m.keys, key.URI, key.PublicKey))
+	if err != nil {
+		return nil, wire.ToStatus(fmt.Errorf("create CSR with %s: %w", key.URI, err))
+	}
+	s.log.Info("created CSR", "key", key.URI, "origin", creq.Origin, "request_id", creq.RequestID)
+	return &pb.CreateCSRResponse{Csr: der}, nil
+}
+
+func (s *services) ImportCertificate(ctx context.Context, req *pb.ImportCertificateRequest) (*pb.Key, error) {
+	target := req.GetKeyUri()
+	if target == "" {
+		target = req.GetTokenUri()
+	}
+	ctx, creq, err := s.allow(ctx, consent.Import, req.GetOp(), target)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	cert, err := x509.ParseCertificate(req.GetCertificate())
+	if err != nil {
+		return nil, wire.ToStatus(fmt.Errorf("certificate: %v: %w", err, hsm.ErrInvalidRequest))
+	}
+	ireq := hsm.ImportCertificateRequest{KeyURI: req.GetKeyUri(), TokenURI: req.GetTokenUri(), Label: req.GetLabel(), Certificate: cert}
+	for _, der := range req.GetChain() {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, wire.ToStatus(fmt.Errorf("chain certificate: %v: %w", err, hsm.ErrInvalidRequest))
+		}
+		ireq.Chain = append(ireq.Chain, c)
+	}
+	k, err := s.m.keys.ImportCertificate(ctx, ireq)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Info("imported certificate", "key", k.URI, "origin", creq.Origin, "request_id", creq.RequestID)
+	out, err := wire.KeyToProto(k)
+	return out, wire.ToStatus(err)
+}
+
+// Ask is the plugin asking the consent system directly.
+func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse, error) {
+	kind := consent.Origin
+	switch req.GetOp().GetKind() {
+	case pb.Operation_SIGN:
+		kind = consent.Sign
+	case pb.Operation_DECRYPT:
+		kind = consent.Decrypt
+	case pb.Operation_LIST:
+		kind = consent.List
+	}
+	creq, err := s.request(kind, req.GetOp(), req.GetKeyUri())
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	if err := s.m.consent.Ask(ctx, creq); err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	return &pb.AskResponse{}, nil
+}
+
+const maxLogBatch = 1000
+
+// Write puts the plugin's log records into the host's log.
+func (s *services) Write(ctx context.Context, batch *pb.LogBatch) (*pb.LogResponse, error) {
+	recs := batch.GetRecords()
+	if len(recs) > maxLogBatch {
+		recs = recs[:maxLogBatch]
+	}
+	h := s.log.Handler()
+	for _, r := range recs {
+		lvl := slog.Level(r.GetLevel())
+		if !h.Enabled(ctx, lvl) {
+			continue
+		}
+		rec := slog.NewRecord(time.Unix(0, r.GetTimeUnixNano()), lvl, clip(r.GetMessage()), 0)
+		for i, a := range r.GetAttrs() {
+			if i >= wire.MaxNames {
+				break
+			}
+			rec.AddAttrs(slog.String(clip(a.GetKey()), clip(a.GetValue())))
+		}
+		_ = h.Handle(ctx, rec)
+	}
+	return &pb.LogResponse{}, nil
+}
+
+func clip(s string) string {
+	if len(s) > wire.MaxText {
+		return s[:wire.MaxText] + "…"
+	}
+	return s
+}
+
+// IssueCertificate gives the plugin a TLS certificate from the local CA.
+func (s *services) IssueCertificate(ctx context.Context, req *pb.IssueCertificateRequest) (*pb.IssueCertificateResponse, error) {
+	names := req.GetNames()
+	if len(names) == 0 || len(names) > wire.MaxNames {
+		return nil, wire.ToStatus(fmt.Errorf("%d names: %w", len(names), hsm.ErrInvalidRequest))
+	}
+	if s.m.tls == nil {
+		return nil, wire.ToStatus(fmt.Errorf("no local CA configured: %w", hsm.ErrUnsupported))
+	}
+	cert, err := s.m.tls.Issue(names)
+	if err != nil {
+		return nil, wire.ToStatus(fmt.Errorf("issue certificate for %v: %w", names, err))
+	}
+	chain, key, err := encodeTLS(cert)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Debug("issued TLS certificate", "names", names)
+	return &pb.IssueCertificateResponse{CertChainPem: chain, KeyPem: key}, nil
+}
+
+func encodeTLS(cert tls.Certificate) (chain, key []byte, err error) {
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode TLS key: %w", err)
+	}
+	return chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

@@ -1,0 +1,166 @@
+// Command signet-plugin-example is a small Signet plugin: an HTTPS endpoint
+// on loopback (TLS from the host's local CA) that lists keys and signs a
+// SHA-256 digest with a chosen key. The host asks for consent (and a PIN)
+// before each signature; the plugin never sees either.
+//
+// Endpoints:
+//
+//	GET  /keys   → [{"uri", "label", "algorithm", "subject"}]
+//	POST /sign   {"key": URI, "digest": base64(SHA-256), "request_id": "…"}
+//	             → {"signature": base64}
+//
+// RSA keys sign PKCS#1 v1.5 over the digest, ECDSA keys return ASN.1
+// signatures, Ed25519 keys sign the 32 digest bytes as the message. The
+// request's Origin header becomes the operation's origin.
+package main
+
+import (
+	"context"
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+// Version of this plugin.
+const Version = "0.1.0"
+
+type plugin struct{}
+
+func (plugin) Describe() sdk.Description {
+	return sdk.Description{
+		Name:      "example",
+		Version:   Version,
+		Summary:   "HTTPS endpoint that signs SHA-256 digests (example)",
+		Listeners: []sdk.ListenerSpec{{Name: "https", Addr: "127.0.0.1:8443", TLS: true}},
+	}
+}
+
+func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
+	ln, err := host.Listen(ctx, "https")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           newHandler(host),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		<-ctx.Done()
+		// Let in-flight requests finish (they may be waiting for consent).
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	host.Logger().Info("serving", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newHandler(host *sdk.Host) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		keys, err := host.KeyStore().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin"), Caller: "example /keys"})
+		if err != nil && len(keys) == 0 {
+			writeError(w, err)
+			return
+		}
+		type item struct {
+			URI       string `json:"uri"`
+			Label     string `json:"label"`
+			Algorithm string `json:"algorithm"`
+			Subject   string `json:"subject,omitempty"`
+		}
+		out := []item{}
+		for _, k := range keys {
+			if !k.HasPrivateKey || !k.CanSign {
+				continue
+			}
+			it := item{URI: k.URI, Label: k.Label, Algorithm: string(k.Algorithm)}
+			if k.Certificate != nil {
+				it.Subject = k.Certificate.Subject.String()
+			}
+			out = append(out, it)
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("POST /sign", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Key       string `json:"key"`
+			Digest    string `json:"digest"`
+			RequestID string `json:"request_id"`
+			Summary   string `json:"summary"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad JSON"})
+			return
+		}
+		digest, err := base64.StdEncoding.DecodeString(req.Digest)
+		if err != nil || len(digest) != crypto.SHA256.Size() {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "digest must be base64 of 32 bytes"})
+			return
+		}
+		op := sdk.Operation{
+			Origin:    r.Header.Get("Origin"),
+			Caller:    "example /sign",
+			Summary:   req.Summary,
+			RequestID: req.RequestID,
+			Documents: []sdk.Document{{Name: "digest", SHA256: digest}},
+		}
+		if op.Summary == "" {
+			op.Summary = "Sign a SHA-256 digest"
+		}
+		ks := host.KeyStore()
+		key, err := ks.Key(r.Context(), req.Key, op)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var opts crypto.SignerOpts = crypto.SHA256
+		if key.Algorithm == sdk.KeyAlgorithm("Ed25519") {
+			opts = crypto.Hash(0)
+		}
+		sig, err := ks.Sign(r.Context(), key.URI, digest, opts, op)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"signature": base64.StdEncoding.EncodeToString(sig)})
+	})
+	return mux
+}
+
+// writeError maps the host's errors to HTTP statuses with errors.Is.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, sdk.ErrDenied), errors.Is(err, sdk.ErrCancelled), errors.Is(err, sdk.ErrPINLocked):
+		code = http.StatusForbidden
+	case errors.Is(err, sdk.ErrPINIncorrect), errors.Is(err, sdk.ErrFinalTry):
+		code = http.StatusUnauthorized
+	case errors.Is(err, sdk.ErrKeyNotFound), errors.Is(err, sdk.ErrTokenRemoved):
+		code = http.StatusNotFound
+	case errors.Is(err, sdk.ErrInvalidRequest), errors.Is(err, sdk.ErrInvalidURI):
+		code = http.StatusBadRequest
+	case errors.Is(err, sdk.ErrTimeout):
+		code = http.StatusRequestTimeout
+	case errors.Is(err, sdk.ErrUnavailable):
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func main() { sdk.Serve(plugin{}) }

@@ -1,0 +1,102 @@
+// Package sdk is the one package a Signet plugin imports. A plugin is a
+// protocol server (E-IMZO, Cipher, CryptoARM, …) in its own process; the
+// Signet host (`signet serve`) starts it, owns every key, PIN and consent
+// decision, and offers its services to the plugin over gRPC.
+//
+// # The contract
+//
+// A plugin implements Plugin and calls Serve from main:
+//
+//	type myPlugin struct{}
+//
+//	func (myPlugin) Describe() sdk.Description {
+//		return sdk.Description{
+//			Name: "example", Version: "1.0.0",
+//			Listeners: []sdk.ListenerSpec{{Name: "https", Addr: "127.0.0.1:8443", TLS: true}},
+//		}
+//	}
+//
+//	func (myPlugin) Serve(ctx context.Context, host *sdk.Host) error {
+//		ln, err := host.Listen(ctx, "https") // loopback only, TLS from the host
+//		if err != nil {
+//			return err
+//		}
+//		srv := &http.Server{Handler: ...}
+//		go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
+//		if err := srv.Serve(ln); err != http.ErrServerClosed {
+//			return err
+//		}
+//		return nil
+//	}
+//
+//	func main() { sdk.Serve(myPlugin{}) }
+//
+// Lifecycle, as the plugin sees it:
+//
+//  1. The host starts the binary (named signet-plugin-NAME, found in the
+//     plugin directory or named in the configuration; optionally pinned by
+//     SHA-256) and performs go-plugin's handshake over stdout. A plugin must
+//     never write to stdout itself; stderr ends up in the host's log.
+//  2. The host calls Describe, then Start. Start runs Plugin.Serve in a
+//     goroutine with a Host and waits until every listener declared in the
+//     Description is bound with Host.Listen; the plugin is "ready" then.
+//     A plugin without listeners is ready at once.
+//  3. Serve runs until ctx is cancelled, which happens when the host stops
+//     the plugin (SIGTERM to the host, `signet serve` shutting down) or the
+//     host process dies. Serve should then stop accepting, let in-flight
+//     requests finish briefly, and return. If Serve returns an error while
+//     the host did not ask it to stop, the process exits and the host
+//     restarts it with backoff.
+//  4. A plugin whose Description lists URL schemes also implements
+//     URLHandler; `signet open cryptoarm://…` reaches its OpenURL.
+//
+// # Host services
+//
+// Host gives the plugin: KeyStore (list tokens and keys, sign a digest,
+// decrypt, generate keys, CSRs, import certificates), Consent (ask the
+// person or the policy whether an operation may go ahead), a *slog.Logger
+// whose records appear in the host's log under the plugin's name, Listen
+// (loopback listeners with TLS certificates from the host's local CA), and
+// the plugin's options from the host configuration.
+//
+// Every key-store call carries an Operation: who asks (web origin or local
+// caller), a human summary, the documents concerned (name, size, SHA-256),
+// protocol evidence, and a request id. The host uses it for origin policy,
+// for the consent dialog and for the journal, and refuses to sign twice for
+// the same request id. It asks for consent itself before every use of a key:
+// a plugin does not have to call Consent before Sign.
+//
+// One signature is one cross-process call: hash documents in the plugin and
+// send only the digest. KeyStore.Signer gives a crypto.Signer (for sdk/cms,
+// crypto/x509, TLS) that does exactly that.
+//
+// # Secrets and errors
+//
+// A plugin never sees a PIN, a password or private key material: the host
+// asks for them in its own consent UI. Failures come back as errors that
+// match this package's sentinel errors with errors.Is (ErrPINIncorrect,
+// ErrDenied, ErrCancelled, …); they are the very same values the host's key
+// store uses, so a plugin maps them to its protocol's own codes. A PIN error
+// is a *PINError carrying the tries left. ErrUnavailable means the host is
+// gone or shutting down.
+//
+// # Processes
+//
+// The plugin exits when the host dies: the host asks the kernel to signal
+// the plugin when it exits (Linux), and Serve also watches its parent
+// process and exits if it changes. SIGTERM and SIGINT to the plugin cancel
+// Serve's context, as a Stop from the host does.
+//
+// # Versions
+//
+// ProtocolVersion is the version of the host↔plugin protocol this SDK
+// speaks. A host refuses, with a message naming both versions, a plugin
+// built against an SDK with another protocol version.
+//
+// # Testing
+//
+// Package sdk/plugintest starts a real host in-process with a SoftHSM token
+// and an auto-approving consent policy, runs the plugin under test as a real
+// process, and returns its listener addresses and the host, so a plugin
+// test is a few lines.
+package sdk

@@ -1,0 +1,247 @@
+package sdk
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+// Host is the plugin's handle on the Signet host. It is safe for concurrent
+// use. The plugin receives it in Serve.
+type Host struct {
+	name    string
+	conn    *grpc.ClientConn
+	keys    *KeyStore
+	consent *Consent
+	log     *logSender
+	logger  *slog.Logger
+	tls     pb.TLSClient
+	options map[string]string
+
+	specs    map[string]ListenerSpec
+	override map[string]*pb.ListenerConfig
+
+	mu    sync.Mutex
+	bound map[string]*pb.BoundListener
+	ready chan struct{} // closed when every declared listener is bound
+}
+
+func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Host {
+	h := &Host{
+		name:     desc.Name,
+		conn:     conn,
+		keys:     &KeyStore{c: pb.NewKeyStoreClient(conn)},
+		consent:  &Consent{c: pb.NewConsentClient(conn)},
+		tls:      pb.NewTLSClient(conn),
+		options:  req.GetOptions(),
+		specs:    map[string]ListenerSpec{},
+		override: map[string]*pb.ListenerConfig{},
+		bound:    map[string]*pb.BoundListener{},
+		ready:    make(chan struct{}),
+	}
+	h.log = newLogSender(pb.NewLogClient(conn))
+	h.logger = slog.New(h.log)
+	for _, l := range desc.Listeners {
+		h.specs[l.Name] = l
+	}
+	for _, l := range req.GetListen() {
+		h.override[l.GetName()] = l
+	}
+	if len(h.specs) == 0 {
+		close(h.ready)
+	}
+	return h
+}
+
+// Name is the plugin's name as the host knows it.
+func (h *Host) Name() string { return h.name }
+
+// KeyStore is the host's key store.
+func (h *Host) KeyStore() *KeyStore { return h.keys }
+
+// Consent asks the person (or the policy) about operations.
+func (h *Host) Consent() *Consent { return h.consent }
+
+// Logger returns a logger whose records appear in the host's log, tagged
+// with the plugin's name. Never log a secret.
+func (h *Host) Logger() *slog.Logger { return h.logger }
+
+// Option returns the plugin option name from the host configuration, or "".
+func (h *Host) Option(name string) string { return h.options[name] }
+
+// Options returns a copy of all plugin options from the host configuration.
+func (h *Host) Options() map[string]string {
+	out := make(map[string]string, len(h.options))
+	for k, v := range h.options {
+		out[k] = v
+	}
+	return out
+}
+
+// Listen binds the listener declared in the Description under name, at the
+// address the host configuration gives (or the declared default). Only
+// loopback addresses are accepted: a plugin never listens on the network.
+// For a TLS listener the certificate comes from the host's local CA and is
+// renewed before it expires. Each name can be bound once per Serve.
+func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
+	spec, ok := h.specs[name]
+	if !ok {
+		return nil, fmt.Errorf("listen %q: not declared in the plugin's Description", name)
+	}
+	addr := spec.Addr
+	extraNames := spec.TLSNames
+	if o := h.override[name]; o != nil {
+		if o.GetAddr() != "" {
+			addr = o.GetAddr()
+		}
+		extraNames = append(append([]string(nil), extraNames...), o.GetTlsNames()...)
+	}
+	hostPart, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q on %q: %w", name, addr, err)
+	}
+	if !isLoopbackHost(hostPart) {
+		return nil, fmt.Errorf("listen %q on %q: refused, plugins listen on loopback addresses only (127.0.0.1, ::1, localhost)", name, addr)
+	}
+	h.mu.Lock()
+	_, dup := h.bound[name]
+	h.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("listen %q: already bound", name)
+	}
+	var cfg *tls.Config
+	if spec.TLS {
+		names := append([]string{"localhost", "127.0.0.1", "::1"}, extraNames...)
+		cfg, err = h.TLSConfig(ctx, names...)
+		if err != nil {
+			return nil, fmt.Errorf("listen %q: %w", name, err)
+		}
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", name, err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bound[name] = &pb.BoundListener{Name: name, Addr: ln.Addr().String(), Tls: spec.TLS}
+	if len(h.bound) == len(h.specs) {
+		select {
+		case <-h.ready:
+		default:
+			close(h.ready)
+		}
+	}
+	return ln, nil
+}
+
+func (h *Host) boundListeners() []*pb.BoundListener {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*pb.BoundListener
+	for _, l := range h.bound {
+		out = append(out, l)
+	}
+	return out
+}
+
+// TLSConfig returns a server tls.Config with a certificate for names issued
+// by the host's local CA. The certificate is fetched now and re-issued in
+// the background of a handshake when less than a third of its lifetime is
+// left.
+func (h *Host) TLSConfig(ctx context.Context, names ...string) (*tls.Config, error) {
+	c := &certCache{h: h, names: names}
+	if _, err := c.fetch(ctx); err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: c.get,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}, nil
+}
+
+type certCache struct {
+	h     *Host
+	names []string
+
+	mu       sync.Mutex
+	cert     *tls.Certificate
+	renewAt  time.Time
+	renewing bool
+}
+
+func (c *certCache) fetch(ctx context.Context) (*tls.Certificate, error) {
+	resp, err := c.h.tls.IssueCertificate(ctx, &pb.IssueCertificateRequest{Names: c.names})
+	if err != nil {
+		return nil, fmt.Errorf("issue TLS certificate for %v: %w", c.names, wire.FromStatus(err))
+	}
+	cert, err := tls.X509KeyPair(resp.GetCertChainPem(), resp.GetKeyPem())
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate from host: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate from host: %w", err)
+	}
+	cert.Leaf = leaf
+	life := leaf.NotAfter.Sub(leaf.NotBefore)
+	c.mu.Lock()
+	c.cert = &cert
+	c.renewAt = leaf.NotAfter.Add(-life / 3)
+	c.mu.Unlock()
+	return &cert, nil
+}
+
+func (c *certCache) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	cert := c.cert
+	renew := !c.renewing && time.Now().After(c.renewAt)
+	if renew {
+		c.renewing = true
+	}
+	c.mu.Unlock()
+	if renew {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.fetch(ctx); err != nil {
+				c.h.Logger().Warn("renew TLS certificate", "error", err)
+			}
+			c.mu.Lock()
+			c.renewing = false
+			c.mu.Unlock()
+		}()
+	}
+	if cert == nil {
+		return nil, errors.New("no TLS certificate")
+	}
+	return cert, nil
+}
+
+// Consent asks whether an operation may go ahead.
+type Consent struct{ c pb.ConsentClient }
+
+// Ask asks the host's consent system whether op may go ahead (keyURI may be
+// empty when no key is concerned, e.g. for an origin's first use). It
+// returns nil when allowed, else an error matching ErrDenied, ErrTimeout or
+// ErrCancelled. The host also asks on its own before every key use; Ask is
+// for decisions the protocol needs earlier (E-IMZO's domain authorisation).
+func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
+	_, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), KeyUri: keyURI})
+	return wire.FromStatus(err)
+}

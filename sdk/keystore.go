@@ -1,0 +1,201 @@
+package sdk
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/signet-agent/signet/hsm"
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+// KeyStore is the host's key store as a plugin sees it. Every call carries
+// an Operation; the host applies origin policy and asks for consent before
+// using a key, and asks for PINs itself.
+type KeyStore struct{ c pb.KeyStoreClient }
+
+// Tokens lists the tokens and PFX files. Backends that failed to list are
+// reported in the error, next to the tokens of the others.
+func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
+	resp, err := k.c.ListTokens(ctx, &pb.ListTokensRequest{Op: op.proto(pb.Operation_LIST)})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	out := make([]Token, 0, len(resp.GetTokens()))
+	for _, t := range resp.GetTokens() {
+		out = append(out, wire.TokenFromProto(t))
+	}
+	return out, problems(resp.GetProblems())
+}
+
+// Keys lists keys and certificates.
+func (k *KeyStore) Keys(ctx context.Context, op Operation) ([]Key, error) {
+	return k.keys(ctx, "", op)
+}
+
+// Key returns one key by URI; an unknown URI gives an error matching
+// ErrKeyNotFound (or ErrTokenRemoved).
+func (k *KeyStore) Key(ctx context.Context, keyURI string, op Operation) (Key, error) {
+	keys, err := k.keys(ctx, keyURI, op)
+	if err != nil {
+		return Key{}, err
+	}
+	if len(keys) == 0 {
+		return Key{}, fmt.Errorf("%s: %w", keyURI, ErrKeyNotFound)
+	}
+	return keys[0], nil
+}
+
+func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key, error) {
+	resp, err := k.c.ListKeys(ctx, &pb.ListKeysRequest{Op: op.proto(pb.Operation_LIST), KeyUri: keyURI})
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	out := make([]Key, 0, len(resp.GetKeys()))
+	var errs []error
+	for _, pk := range resp.GetKeys() {
+		key, err := wire.KeyFromProto(pk)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, key)
+	}
+	if p := problems(resp.GetProblems()); p != nil {
+		errs = append(errs, p)
+	}
+	return out, errors.Join(errs...)
+}
+
+func problems(p []string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	errs := make([]error, len(p))
+	for i, s := range p {
+		errs[i] = errors.New(s)
+	}
+	return errors.Join(errs...)
+}
+
+// Sign signs digest with the key named by keyURI; opts follow
+// crypto.Signer (the hash, or 0 for Ed25519 over a short message;
+// *rsa.PSSOptions for RSA-PSS). One cross-process call.
+func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts, op Operation) ([]byte, error) {
+	if op.RequestID == "" {
+		op.RequestID = newRequestID()
+	}
+	req := &pb.SignRequest{Op: op.proto(pb.Operation_SIGN), KeyUri: keyURI, Digest: digest}
+	wire.SignerOptsToProto(req, opts)
+	resp, err := k.c.Sign(ctx, req)
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return resp.GetSignature(), nil
+}
+
+// Signer returns a crypto.Signer for key, bound to ctx and op: each Sign is
+// one call to the host. Use it with sdk/cms, crypto/x509 or crypto/tls. A
+// Signer used for several signatures gets a distinct request id for each.
+func (k *KeyStore) Signer(ctx context.Context, key Key, op Operation) crypto.Signer {
+	return &signer{ctx: ctx, ks: k, key: key, op: op}
+}
+
+type signer struct {
+	ctx context.Context
+	ks  *KeyStore
+	key Key
+	op  Operation
+}
+
+func (s *signer) Public() crypto.PublicKey { return s.key.PublicKey }
+
+func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	op := s.op
+	if op.RequestID != "" {
+		op.RequestID += "/" + newRequestID()
+	}
+	return s.ks.Sign(s.ctx, s.key.URI, digest, opts, op)
+}
+
+// Decrypt decrypts with the key named by keyURI (RSA PKCS#1 v1.5 with nil
+// opts, or *rsa.OAEPOptions).
+func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts, op Operation) ([]byte, error) {
+	req := &pb.DecryptRequest{Op: op.proto(pb.Operation_DECRYPT), KeyUri: keyURI, Ciphertext: ciphertext}
+	wire.DecrypterOptsToProto(req, opts)
+	resp, err := k.c.Decrypt(ctx, req)
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return resp.GetPlaintext(), nil
+}
+
+// GenerateKeyRequest asks for a new key pair.
+type GenerateKeyRequest = hsm.GenerateKeyRequest
+
+// GenerateKey creates a key pair on the token named by req.TokenURI.
+func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
+	resp, err := k.c.GenerateKey(ctx, &pb.GenerateKeyRequest{
+		Op: op.proto(pb.Operation_KEYGEN), TokenUri: req.TokenURI, Label: req.Label,
+		Id: req.ID, Algorithm: string(req.Algorithm), Bits: int32(req.Bits),
+	})
+	if err != nil {
+		return Key{}, wire.FromStatus(err)
+	}
+	return wire.KeyFromProto(resp)
+}
+
+// CreateCSR returns a DER PKCS#10 request for the key named by keyURI,
+// with the subject, SANs and extensions of template (its key and signature
+// fields are ignored), signed by the host.
+func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op Operation) ([]byte, error) {
+	req := &pb.CreateCSRRequest{Op: op.proto(pb.Operation_CSR), KeyUri: keyURI}
+	if template != nil {
+		// The template travels as a DER request self-signed by a throwaway
+		// key: it carries subject, SANs and extensions in their exact form.
+		der, err := templateDER(template)
+		if err != nil {
+			return nil, fmt.Errorf("CSR template: %w", err)
+		}
+		req.Template = der
+	}
+	resp, err := k.c.CreateCSR(ctx, req)
+	if err != nil {
+		return nil, wire.FromStatus(err)
+	}
+	return resp.GetCsr(), nil
+}
+
+// ImportCertificateRequest stores a certificate next to its key.
+type ImportCertificateRequest = hsm.ImportCertificateRequest
+
+// ImportCertificate stores a certificate (and chain) next to its key.
+func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
+	if req.Certificate == nil {
+		return Key{}, fmt.Errorf("import certificate: no certificate: %w", ErrInvalidRequest)
+	}
+	preq := &pb.ImportCertificateRequest{
+		Op: op.proto(pb.Operation_IMPORT), KeyUri: req.KeyURI, TokenUri: req.TokenURI,
+		Label: req.Label, Certificate: req.Certificate.Raw,
+	}
+	for _, c := range req.Chain {
+		preq.Chain = append(preq.Chain, c.Raw)
+	}
+	resp, err := k.c.ImportCertificate(ctx, preq)
+	if err != nil {
+		return Key{}, wire.FromStatus(err)
+	}
+	return wire.KeyFromProto(resp)
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -445,8 +445,9 @@ func envCBCEncrypt(key, iv, plaintext []byte) ([]byte, error) {
 //     agreement recipients).
 //
 // Errors: ErrNoRecipient when the message has no RecipientInfo for cert;
-// ErrDecryptionFailed for any cryptographic failure; a descriptive error for
-// malformed input or unsupported algorithms (naming the OID). Errors from the
+// ErrDecryptionFailed for any cryptographic failure; an error wrapping
+// ErrMalformed, naming the faulty structure, for malformed input; a
+// descriptive error naming the OID for unsupported algorithms. Errors from the
 // key (a PIN prompt cancelled, a token removed) are wrapped, so errors.Is
 // finds them.
 func Decrypt(der []byte, cert *x509.Certificate, key crypto.PrivateKey) ([]byte, error) {
@@ -459,16 +460,15 @@ func Decrypt(der []byte, cert *x509.Certificate, key crypto.PrivateKey) ([]byte,
 	if len(der) > MaxEnvelopeSize {
 		return nil, fmt.Errorf("cms: decrypt: input of %d bytes exceeds the %d byte limit", len(der), MaxEnvelopeSize)
 	}
-	env, err := parseEnvelopedData(der)
+	// BER (indefinite lengths, chunked strings, as Java producers emit)
+	// is rewritten as DER first; DER input is used as it is.
+	norm, err := normalizeBER(der)
 	if err != nil {
-		// Not DER: try BER (indefinite lengths, chunked strings, as Java
-		// producers emit), re-encoded as DER.
-		if conv, cerr := envBERToDER(der); cerr == nil && !bytes.Equal(conv, der) {
-			env, err = parseEnvelopedData(conv)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cms: decrypt: %w", err)
-		}
+		return nil, err
+	}
+	env, err := parseEnvelopedData(norm)
+	if err != nil {
+		return nil, fmt.Errorf("cms: decrypt: %w", err)
 	}
 
 	cekLen, err := env.content.keyLen()
@@ -484,6 +484,17 @@ func Decrypt(der []byte, cert *x509.Certificate, key crypto.PrivateKey) ([]byte,
 		return nil, ErrDecryptionFailed
 	}
 	return env.content.decrypt(cek)
+}
+
+// envMalformedError names the malformed structure and matches ErrMalformed
+// with errors.Is.
+type envMalformedError struct{ what string }
+
+func (e *envMalformedError) Error() string        { return "malformed " + e.what }
+func (e *envMalformedError) Is(target error) bool { return target == ErrMalformed }
+
+func envMalformed(format string, args ...any) error {
+	return &envMalformedError{what: fmt.Sprintf(format, args...)}
 }
 
 // envelopedData is the parsed part of EnvelopedData that Decrypt needs.
@@ -502,25 +513,25 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	input := cryptobyte.String(der)
 	var ci, explicit, ed cryptobyte.String
 	if !input.ReadASN1(&ci, casn1.SEQUENCE) || !input.Empty() {
-		return nil, errors.New("malformed ContentInfo (not a single DER SEQUENCE)")
+		return nil, envMalformed("ContentInfo (not a single SEQUENCE)")
 	}
 	var oid asn1.ObjectIdentifier
 	if !ci.ReadASN1ObjectIdentifier(&oid) {
-		return nil, errors.New("malformed ContentInfo content type")
+		return nil, envMalformed("ContentInfo content type")
 	}
 	if !oid.Equal(OIDEnvelopedData) {
 		return nil, fmt.Errorf("content type %s is not EnvelopedData (%s)", oid, OIDEnvelopedData)
 	}
 	if !ci.ReadASN1(&explicit, envTagCtx0Cons) || !ci.Empty() {
-		return nil, errors.New("malformed ContentInfo content")
+		return nil, envMalformed("ContentInfo content")
 	}
 	if !explicit.ReadASN1(&ed, casn1.SEQUENCE) || !explicit.Empty() {
-		return nil, errors.New("malformed EnvelopedData")
+		return nil, envMalformed("EnvelopedData")
 	}
 
 	var version int64
 	if !ed.ReadASN1Int64WithTag(&version, casn1.INTEGER) {
-		return nil, errors.New("malformed EnvelopedData version")
+		return nil, envMalformed("EnvelopedData version")
 	}
 	if version < 0 || version > 4 {
 		return nil, fmt.Errorf("EnvelopedData version %d is not supported", version)
@@ -528,17 +539,17 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	// originatorInfo [0] IMPLICIT OriginatorInfo OPTIONAL: certificates for
 	// the reader; not needed to decrypt.
 	if !ed.SkipOptionalASN1(envTagCtx0Cons) {
-		return nil, errors.New("malformed EnvelopedData originatorInfo")
+		return nil, envMalformed("EnvelopedData originatorInfo")
 	}
 	var riSet cryptobyte.String
 	if !ed.ReadASN1(&riSet, casn1.SET) {
-		return nil, errors.New("malformed EnvelopedData recipientInfos")
+		return nil, envMalformed("EnvelopedData recipientInfos")
 	}
 	env := &envelopedData{}
 	for !riSet.Empty() {
 		var ri cryptobyte.String
 		if !riSet.ReadAnyASN1Element(&ri, nil) {
-			return nil, errors.New("malformed RecipientInfo")
+			return nil, envMalformed("RecipientInfo")
 		}
 		if len(env.recipients) == envMaxRecipients {
 			return nil, fmt.Errorf("more than %d recipients", envMaxRecipients)
@@ -551,25 +562,25 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 
 	var eci cryptobyte.String
 	if !ed.ReadASN1(&eci, casn1.SEQUENCE) {
-		return nil, errors.New("malformed EncryptedContentInfo")
+		return nil, envMalformed("EncryptedContentInfo")
 	}
 	// unprotectedAttrs [1] IMPLICIT OPTIONAL: ignored.
 	if !ed.SkipOptionalASN1(envTagCtx1Cons) || !ed.Empty() {
-		return nil, errors.New("malformed EnvelopedData (trailing data)")
+		return nil, envMalformed("EnvelopedData (trailing data)")
 	}
 	var innerType asn1.ObjectIdentifier
 	if !eci.ReadASN1ObjectIdentifier(&innerType) {
-		return nil, errors.New("malformed EncryptedContentInfo content type")
+		return nil, envMalformed("EncryptedContentInfo content type")
 	}
 	var alg, params cryptobyte.String
 	if !eci.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&env.content.alg) {
-		return nil, errors.New("malformed content encryption algorithm")
+		return nil, envMalformed("content encryption algorithm")
 	}
 	params = alg
 	if params.PeekASN1Tag(casn1.OCTET_STRING) {
 		var iv cryptobyte.String
 		if !params.ReadASN1(&iv, casn1.OCTET_STRING) {
-			return nil, errors.New("malformed content encryption IV")
+			return nil, envMalformed("content encryption IV")
 		}
 		env.content.iv = iv
 	}
@@ -579,7 +590,7 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	var tag casn1.Tag
 	var body cryptobyte.String
 	if !eci.ReadAnyASN1(&body, &tag) || !eci.Empty() {
-		return nil, errors.New("malformed encrypted content")
+		return nil, envMalformed("encrypted content")
 	}
 	switch tag {
 	case envTagCtx0Prim:
@@ -591,7 +602,7 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 		}
 		env.content.ciphertext = ct
 	default:
-		return nil, fmt.Errorf("malformed encrypted content (tag %#x)", uint8(tag))
+		return nil, envMalformed("encrypted content (tag %#x)", uint8(tag))
 	}
 	return env, nil
 }
@@ -607,7 +618,7 @@ func envJoinOctetChunks(s cryptobyte.String, depth int) ([]byte, error) {
 		var tag casn1.Tag
 		var seg cryptobyte.String
 		if !s.ReadAnyASN1(&seg, &tag) {
-			return nil, errors.New("malformed encrypted content segment")
+			return nil, envMalformed("encrypted content segment")
 		}
 		switch tag {
 		case casn1.OCTET_STRING:
@@ -619,7 +630,7 @@ func envJoinOctetChunks(s cryptobyte.String, depth int) ([]byte, error) {
 			}
 			out = append(out, inner...)
 		default:
-			return nil, fmt.Errorf("malformed encrypted content segment (tag %#x)", uint8(tag))
+			return nil, envMalformed("encrypted content segment (tag %#x)", uint8(tag))
 		}
 	}
 	return out, nil
@@ -694,7 +705,7 @@ func (env *envelopedData) recoverKey(cert *x509.Certificate, key crypto.PrivateK
 		var tag casn1.Tag
 		var body cryptobyte.String
 		if !s.ReadAnyASN1(&body, &tag) {
-			return nil, fmt.Errorf("cms: decrypt: malformed RecipientInfo %d", i)
+			return nil, fmt.Errorf("cms: decrypt: %w", envMalformed("RecipientInfo %d", i))
 		}
 		switch tag {
 		case casn1.SEQUENCE:
@@ -775,36 +786,36 @@ func envParseKeyTrans(s cryptobyte.String) (*envKeyTrans, error) {
 	kt := &envKeyTrans{}
 	var version int64
 	if !s.ReadASN1Int64WithTag(&version, casn1.INTEGER) {
-		return nil, errors.New("malformed KeyTransRecipientInfo version")
+		return nil, envMalformed("KeyTransRecipientInfo version")
 	}
 	switch {
 	case s.PeekASN1Tag(casn1.SEQUENCE):
 		rid, ok := envParseIssuerAndSerial(&s)
 		if !ok {
-			return nil, errors.New("malformed KeyTransRecipientInfo issuerAndSerialNumber")
+			return nil, envMalformed("KeyTransRecipientInfo issuerAndSerialNumber")
 		}
 		kt.rid = rid
 	case s.PeekASN1Tag(envTagCtx0Prim):
 		var ski cryptobyte.String
 		if !s.ReadASN1(&ski, envTagCtx0Prim) {
-			return nil, errors.New("malformed KeyTransRecipientInfo subjectKeyIdentifier")
+			return nil, envMalformed("KeyTransRecipientInfo subjectKeyIdentifier")
 		}
 		kt.rid.ski = append([]byte{}, ski...)
 	default:
-		return nil, errors.New("malformed KeyTransRecipientInfo recipient identifier")
+		return nil, envMalformed("KeyTransRecipientInfo recipient identifier")
 	}
 	var alg cryptobyte.String
 	if !s.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&kt.alg) {
-		return nil, errors.New("malformed KeyTransRecipientInfo key encryption algorithm")
+		return nil, envMalformed("KeyTransRecipientInfo key encryption algorithm")
 	}
 	if !alg.Empty() {
 		if !alg.ReadAnyASN1Element(&kt.algParams, nil) || !alg.Empty() {
-			return nil, errors.New("malformed KeyTransRecipientInfo key encryption parameters")
+			return nil, envMalformed("KeyTransRecipientInfo key encryption parameters")
 		}
 	}
 	var ek cryptobyte.String
 	if !s.ReadASN1(&ek, casn1.OCTET_STRING) || !s.Empty() {
-		return nil, errors.New("malformed KeyTransRecipientInfo encrypted key")
+		return nil, envMalformed("KeyTransRecipientInfo encrypted key")
 	}
 	if len(ek) == 0 || len(ek) > envMaxEncryptedKey {
 		return nil, fmt.Errorf("KeyTransRecipientInfo encrypted key of %d bytes is out of range", len(ek))
@@ -900,7 +911,7 @@ func envParseOAEPParams(params cryptobyte.String) (*rsa.OAEPOptions, error) {
 	}
 	var seq cryptobyte.String
 	if !params.ReadASN1(&seq, casn1.SEQUENCE) || !params.Empty() {
-		return nil, errors.New("malformed RSAES-OAEP parameters")
+		return nil, envMalformed("RSAES-OAEP parameters")
 	}
 	if seq.PeekASN1Tag(envTagCtx0Cons) {
 		var e cryptobyte.String
@@ -916,7 +927,7 @@ func envParseOAEPParams(params cryptobyte.String) (*rsa.OAEPOptions, error) {
 		var mgfOID asn1.ObjectIdentifier
 		seq.ReadASN1(&e, envTagCtx1Cons)
 		if !e.ReadASN1(&mgf, casn1.SEQUENCE) || !e.Empty() || !mgf.ReadASN1ObjectIdentifier(&mgfOID) {
-			return nil, errors.New("malformed RSAES-OAEP mask generation function")
+			return nil, envMalformed("RSAES-OAEP mask generation function")
 		}
 		if !mgfOID.Equal(OIDMGF1) {
 			return nil, fmt.Errorf("unsupported RSAES-OAEP mask generation function %s", mgfOID)
@@ -932,7 +943,7 @@ func envParseOAEPParams(params cryptobyte.String) (*rsa.OAEPOptions, error) {
 		var psOID asn1.ObjectIdentifier
 		seq.ReadASN1(&e, envTagCtx2Cons)
 		if !e.ReadASN1(&ps, casn1.SEQUENCE) || !e.Empty() || !ps.ReadASN1ObjectIdentifier(&psOID) {
-			return nil, errors.New("malformed RSAES-OAEP pSourceAlgorithm")
+			return nil, envMalformed("RSAES-OAEP pSourceAlgorithm")
 		}
 		if !psOID.Equal(envOIDPSpecified) {
 			return nil, fmt.Errorf("unsupported RSAES-OAEP pSourceAlgorithm %s", psOID)
@@ -940,7 +951,7 @@ func envParseOAEPParams(params cryptobyte.String) (*rsa.OAEPOptions, error) {
 		if !ps.Empty() {
 			var label cryptobyte.String
 			if !ps.ReadASN1(&label, casn1.OCTET_STRING) || !ps.Empty() {
-				return nil, errors.New("malformed RSAES-OAEP label")
+				return nil, envMalformed("RSAES-OAEP label")
 			}
 			if len(label) > 0 {
 				opts.Label = append([]byte{}, label...)
@@ -948,7 +959,7 @@ func envParseOAEPParams(params cryptobyte.String) (*rsa.OAEPOptions, error) {
 		}
 	}
 	if !seq.Empty() {
-		return nil, errors.New("malformed RSAES-OAEP parameters (trailing data)")
+		return nil, envMalformed("RSAES-OAEP parameters (trailing data)")
 	}
 	return opts, nil
 }
@@ -974,11 +985,11 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	ka := &envKeyAgree{}
 	var version int64
 	if !s.ReadASN1Int64WithTag(&version, casn1.INTEGER) {
-		return nil, errors.New("malformed KeyAgreeRecipientInfo version")
+		return nil, envMalformed("KeyAgreeRecipientInfo version")
 	}
 	var orig cryptobyte.String
 	if !s.ReadASN1(&orig, envTagCtx0Cons) {
-		return nil, errors.New("malformed KeyAgreeRecipientInfo originator")
+		return nil, envMalformed("KeyAgreeRecipientInfo originator")
 	}
 	var opk cryptobyte.String
 	if !orig.ReadASN1(&opk, envTagCtx1Cons) || !orig.Empty() {
@@ -987,7 +998,7 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	var alg cryptobyte.String
 	var algOID asn1.ObjectIdentifier
 	if !opk.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&algOID) {
-		return nil, errors.New("malformed originator public key algorithm")
+		return nil, envMalformed("originator public key algorithm")
 	}
 	if !algOID.Equal(OIDPublicKeyECDSA) {
 		return nil, fmt.Errorf("unsupported originator public key algorithm %s", algOID)
@@ -999,7 +1010,7 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 		alg.ReadASN1(&null, casn1.NULL)
 	case alg.PeekASN1Tag(casn1.OBJECT_IDENTIFIER):
 		if !alg.ReadASN1ObjectIdentifier(&ka.ephemeralCurve) {
-			return nil, errors.New("malformed originator public key curve")
+			return nil, envMalformed("originator public key curve")
 		}
 	}
 	if !alg.Empty() {
@@ -1007,21 +1018,21 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	}
 	var point asn1.BitString
 	if !opk.ReadASN1BitString(&point) || !opk.Empty() || point.BitLength%8 != 0 {
-		return nil, errors.New("malformed originator public key")
+		return nil, envMalformed("originator public key")
 	}
 	ka.ephemeralPoint = point.Bytes
 
 	if s.PeekASN1Tag(envTagCtx1Cons) {
 		var e, ukm cryptobyte.String
 		if !s.ReadASN1(&e, envTagCtx1Cons) || !e.ReadASN1(&ukm, casn1.OCTET_STRING) || !e.Empty() {
-			return nil, errors.New("malformed KeyAgreeRecipientInfo ukm")
+			return nil, envMalformed("KeyAgreeRecipientInfo ukm")
 		}
 		ka.ukm = append([]byte{}, ukm...)
 	}
 
 	var kea, wrap cryptobyte.String
 	if !s.ReadASN1(&kea, casn1.SEQUENCE) || !kea.ReadASN1ObjectIdentifier(&ka.kdfOID) {
-		return nil, errors.New("malformed KeyAgreeRecipientInfo key encryption algorithm")
+		return nil, envMalformed("KeyAgreeRecipientInfo key encryption algorithm")
 	}
 	h, ok := envECDHKDFHash(ka.kdfOID)
 	if !ok {
@@ -1029,7 +1040,7 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	}
 	ka.kdfHash = h
 	if !kea.ReadASN1(&wrap, casn1.SEQUENCE) || !wrap.ReadASN1ObjectIdentifier(&ka.wrapOID) {
-		return nil, errors.New("malformed key wrap algorithm")
+		return nil, envMalformed("key wrap algorithm")
 	}
 	if ka.kekLen, ok = envKeyWrapKEKLen(ka.wrapOID); !ok {
 		return nil, fmt.Errorf("unsupported key wrap algorithm %s", ka.wrapOID)
@@ -1040,17 +1051,17 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 		wrap.ReadASN1(&null, casn1.NULL)
 	}
 	if !wrap.Empty() || !kea.Empty() {
-		return nil, errors.New("malformed key wrap algorithm parameters")
+		return nil, envMalformed("key wrap algorithm parameters")
 	}
 
 	var reks cryptobyte.String
 	if !s.ReadASN1(&reks, casn1.SEQUENCE) || !s.Empty() {
-		return nil, errors.New("malformed RecipientEncryptedKeys")
+		return nil, envMalformed("RecipientEncryptedKeys")
 	}
 	for !reks.Empty() {
 		var rek cryptobyte.String
 		if !reks.ReadASN1(&rek, casn1.SEQUENCE) {
-			return nil, errors.New("malformed RecipientEncryptedKey")
+			return nil, envMalformed("RecipientEncryptedKey")
 		}
 		if len(ka.keys) == envMaxRecipients {
 			return nil, fmt.Errorf("more than %d RecipientEncryptedKeys", envMaxRecipients)
@@ -1060,22 +1071,22 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 		case rek.PeekASN1Tag(casn1.SEQUENCE):
 			rid, ok := envParseIssuerAndSerial(&rek)
 			if !ok {
-				return nil, errors.New("malformed RecipientEncryptedKey issuerAndSerialNumber")
+				return nil, envMalformed("RecipientEncryptedKey issuerAndSerialNumber")
 			}
 			k.rid = rid
 		case rek.PeekASN1Tag(envTagCtx0Cons):
 			var rkid, ski cryptobyte.String
 			if !rek.ReadASN1(&rkid, envTagCtx0Cons) || !rkid.ReadASN1(&ski, casn1.OCTET_STRING) {
-				return nil, errors.New("malformed RecipientKeyIdentifier")
+				return nil, envMalformed("RecipientKeyIdentifier")
 			}
 			// date and other are ignored.
 			k.rid.ski = append([]byte{}, ski...)
 		default:
-			return nil, errors.New("malformed KeyAgreeRecipientIdentifier")
+			return nil, envMalformed("KeyAgreeRecipientIdentifier")
 		}
 		var ek cryptobyte.String
 		if !rek.ReadASN1(&ek, casn1.OCTET_STRING) || !rek.Empty() {
-			return nil, errors.New("malformed RecipientEncryptedKey encrypted key")
+			return nil, envMalformed("RecipientEncryptedKey encrypted key")
 		}
 		if len(ek) == 0 || len(ek) > envMaxEncryptedKey {
 			return nil, fmt.Errorf("RecipientEncryptedKey of %d bytes is out of range", len(ek))

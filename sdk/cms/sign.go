@@ -1,0 +1,592 @@
+package cms
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"sort"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// Attribute is a CMS attribute for SignOptions: a type and the complete
+// DER encoding of each value.
+type Attribute struct {
+	Type   asn1.ObjectIdentifier
+	Values [][]byte
+}
+
+// NewAttribute builds an Attribute, marshalling each value with
+// encoding/asn1 (pass an asn1.RawValue to supply DER directly).
+func NewAttribute(typ asn1.ObjectIdentifier, values ...any) (Attribute, error) {
+	a := Attribute{Type: typ}
+	for _, v := range values {
+		der, err := asn1.Marshal(v)
+		if err != nil {
+			return Attribute{}, fmt.Errorf("marshal attribute %v value: %w", typ, err)
+		}
+		a.Values = append(a.Values, der)
+	}
+	return a, nil
+}
+
+// SignOptions are the per-call choices for signing. The zero value (or
+// nil) means: SHA-256, the registry's default algorithm for the key type
+// (RSA PKCS#1 v1.5 for RSA keys), attached content of type id-data,
+// signingTime = now, ESS signingCertificateV2 present.
+type SignOptions struct {
+	// Digest is the message digest. 0 means SHA-256 (SHA-512 for Ed25519).
+	// SHA-1 is used only when set here explicitly.
+	Digest crypto.Hash
+	// DigestOID selects a registry digest that has no crypto.Hash (GOST,
+	// O'zDSt); it overrides Digest.
+	DigestOID asn1.ObjectIdentifier
+	// Algorithm names a registry signature entry ("RSA-PSS" for PSS);
+	// empty picks the default for the key type.
+	Algorithm string
+	// Registry is the algorithm table; nil means the built-in one.
+	Registry *Registry
+
+	// Detached leaves the content out of the message (Sign only).
+	Detached bool
+	// ContentType is the eContentType; nil means id-data.
+	ContentType asn1.ObjectIdentifier
+
+	// Chain holds further certificates to include (intermediates, root).
+	Chain []*x509.Certificate
+	// NoCertificate leaves the signer certificate out of the message.
+	NoCertificate bool
+
+	// SigningTime is the signingTime attribute; zero means time.Now().
+	SigningTime time.Time
+	// NoSigningTime omits the signingTime attribute.
+	NoSigningTime bool
+	// NoSigningCertificate omits the ESS signingCertificateV2 attribute.
+	NoSigningCertificate bool
+	// SignedAttributes and UnsignedAttributes are added after the standard
+	// ones. A signed attribute may not repeat contentType, messageDigest,
+	// signingTime or signingCertificateV2.
+	SignedAttributes   []Attribute
+	UnsignedAttributes []Attribute
+
+	// Rand is passed to the signer; nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// signPlan is the resolved algorithm choice for one signer.
+type signPlan struct {
+	opts   SignOptions
+	reg    *Registry
+	digest *DigestAlgorithm
+	sigAlg *SignatureAlgorithm
+	cert   *x509.Certificate
+	signer crypto.Signer
+}
+
+func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (*signPlan, error) {
+	if signer == nil || cert == nil {
+		return nil, errors.New("cms: sign: signer and certificate are required")
+	}
+	p := &signPlan{cert: cert, signer: signer}
+	if o != nil {
+		p.opts = *o
+	}
+	p.reg = registryOr(p.opts.Registry)
+	pub := signer.Public()
+	var err error
+	if p.opts.Algorithm != "" {
+		p.sigAlg, err = p.reg.SignatureByName(p.opts.Algorithm)
+	} else {
+		p.sigAlg, err = p.reg.signatureForKey(pub)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cms: sign: %w", err)
+	}
+	switch {
+	case p.opts.DigestOID != nil:
+		p.digest, err = p.reg.DigestByOID(p.opts.DigestOID)
+	case p.opts.Digest != 0:
+		p.digest, err = p.reg.DigestByHash(p.opts.Digest)
+	case p.sigAlg.DefaultDigestOID != nil:
+		p.digest, err = p.reg.DigestByOID(p.sigAlg.DefaultDigestOID)
+	case p.sigAlg.DefaultDigest != 0:
+		p.digest, err = p.reg.DigestByHash(p.sigAlg.DefaultDigest)
+	default:
+		p.digest, err = p.reg.DigestByHash(crypto.SHA256)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cms: sign: %w", err)
+	}
+	if !p.sigAlg.Supports(pub, p.digest) {
+		return nil, fmt.Errorf("cms: sign: %w: %s with %s for a %T key", ErrUnsupportedAlgorithm, p.sigAlg.Name, p.digest.Name, pub)
+	}
+	if !publicKeysEqual(pub, cert.PublicKey) {
+		return nil, errors.New("cms: sign: the certificate does not match the signer's public key")
+	}
+	if p.opts.ContentType == nil {
+		p.opts.ContentType = OIDData
+	}
+	if p.opts.Rand == nil {
+		p.opts.Rand = rand.Reader
+	}
+	if p.opts.SigningTime.IsZero() {
+		p.opts.SigningTime = time.Now()
+	}
+	for _, a := range p.opts.SignedAttributes {
+		for _, std := range []asn1.ObjectIdentifier{OIDAttributeContentType, OIDAttributeMessageDigest, OIDAttributeSigningTime, OIDAttributeSigningCertificateV2} {
+			if a.Type.Equal(std) {
+				return nil, fmt.Errorf("cms: sign: signed attribute %v is set by the package", a.Type)
+			}
+		}
+	}
+	return p, nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return false
+	}
+	return ea.Equal(b)
+}
+
+// certificates returns the DER certificates to include, signer first,
+// without duplicates.
+func (p *signPlan) certificates() [][]byte {
+	var out [][]byte
+	add := func(c *x509.Certificate) {
+		for _, o := range out {
+			if bytes.Equal(o, c.Raw) {
+				return
+			}
+		}
+		out = append(out, c.Raw)
+	}
+	if !p.opts.NoCertificate {
+		add(p.cert)
+	}
+	for _, c := range p.opts.Chain {
+		if c != nil {
+			add(c)
+		}
+	}
+	return out
+}
+
+// marshalAttribute encodes one Attribute with its values sorted (DER SET OF).
+func marshalAttribute(a Attribute) ([]byte, error) {
+	if len(a.Values) == 0 {
+		return nil, fmt.Errorf("cms: attribute %v has no values", a.Type)
+	}
+	vals := append([][]byte(nil), a.Values...)
+	sort.Slice(vals, func(i, j int) bool { return bytes.Compare(vals[i], vals[j]) < 0 })
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(a.Type)
+		b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
+			for _, v := range vals {
+				b.AddBytes(v)
+			}
+		})
+	})
+	return b.Bytes()
+}
+
+// marshalAttributes encodes SET OF Attribute (sorted, DER) under tag.
+func marshalAttributes(attrs []Attribute, tag casn1.Tag) ([]byte, error) {
+	enc := make([][]byte, 0, len(attrs))
+	for _, a := range attrs {
+		e, err := marshalAttribute(a)
+		if err != nil {
+			return nil, err
+		}
+		enc = append(enc, e)
+	}
+	sort.Slice(enc, func(i, j int) bool { return bytes.Compare(enc[i], enc[j]) < 0 })
+	var b cryptobyte.Builder
+	b.AddASN1(tag, func(b *cryptobyte.Builder) {
+		for _, e := range enc {
+			b.AddBytes(e)
+		}
+	})
+	return b.Bytes()
+}
+
+// essCertIDv2 encodes ESSCertIDv2 (RFC 5035) for cert under d: the hash
+// algorithm is omitted for SHA-256 (its DEFAULT), issuerSerial included.
+func essSigningCertificateV2(cert *x509.Certificate, d *DigestAlgorithm) ([]byte, error) {
+	h := d.newHash()
+	h.Write(cert.Raw)
+	sum := h.Sum(nil)
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // SigningCertificateV2
+		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // certs
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // ESSCertIDv2
+				if !d.OID.Equal(OIDDigestSHA256) {
+					addAlgorithmIdentifier(b, d.identifier())
+				}
+				b.AddASN1OctetString(sum)
+				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // IssuerSerial
+					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // GeneralNames
+						b.AddASN1(casn1.Tag(4).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+							b.AddBytes(cert.RawIssuer)
+						})
+					})
+					b.AddASN1BigInt(cert.SerialNumber)
+				})
+			})
+		})
+	})
+	return b.Bytes()
+}
+
+func addAlgorithmIdentifier(b *cryptobyte.Builder, a pkix.AlgorithmIdentifier) {
+	der, err := asn1.Marshal(a)
+	if err != nil {
+		b.SetError(err)
+		return
+	}
+	b.AddBytes(der)
+}
+
+// signerInfo builds and signs one SignerInfo for a content digest.
+func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
+	ctDER, err := asn1.Marshal(p.opts.ContentType)
+	if err != nil {
+		return nil, err
+	}
+	mdDER, err := asn1.Marshal(contentDigest)
+	if err != nil {
+		return nil, err
+	}
+	attrs := []Attribute{
+		{Type: OIDAttributeContentType, Values: [][]byte{ctDER}},
+		{Type: OIDAttributeMessageDigest, Values: [][]byte{mdDER}},
+	}
+	if !p.opts.NoSigningTime {
+		tDER, err := marshalTime(p.opts.SigningTime)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, Attribute{Type: OIDAttributeSigningTime, Values: [][]byte{tDER}})
+	}
+	if !p.opts.NoSigningCertificate {
+		ess, err := essSigningCertificateV2(p.cert, p.digest)
+		if err != nil {
+			return nil, err
+		}
+		attrs = append(attrs, Attribute{Type: OIDAttributeSigningCertificateV2, Values: [][]byte{ess}})
+	}
+	attrs = append(attrs, p.opts.SignedAttributes...)
+	// The signature covers the attributes with the universal SET tag
+	// (RFC 5652 §5.4); the SignerInfo carries them as [0] IMPLICIT.
+	signedSet, err := marshalAttributes(attrs, casn1.SET)
+	if err != nil {
+		return nil, err
+	}
+	h := p.digest.newHash()
+	h.Write(signedSet)
+	attrDigest := h.Sum(nil)
+	sig, err := p.sigAlg.Sign(p.opts.Rand, p.signer, p.digest, signedSet, attrDigest)
+	if err != nil {
+		return nil, fmt.Errorf("cms: sign: %w", err)
+	}
+	sigAlgID, err := p.sigAlg.Identifier(p.digest)
+	if err != nil {
+		return nil, err
+	}
+	var unsigned []byte
+	if len(p.opts.UnsignedAttributes) > 0 {
+		unsigned, err = marshalAttributes(p.opts.UnsignedAttributes, casn1.Tag(1).Constructed().ContextSpecific())
+		if err != nil {
+			return nil, err
+		}
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Int64(1)
+		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddBytes(p.cert.RawIssuer)
+			b.AddASN1BigInt(p.cert.SerialNumber)
+		})
+		addAlgorithmIdentifier(b, p.digest.identifier())
+		implicit := append([]byte(nil), signedSet...)
+		implicit[0] = 0xa0 // [0] IMPLICIT SET OF
+		b.AddBytes(implicit)
+		addAlgorithmIdentifier(b, sigAlgID)
+		b.AddASN1OctetString(sig)
+		b.AddBytes(unsigned)
+	})
+	return b.Bytes()
+}
+
+// marshalTime encodes a signingTime: UTCTime for 1950–2049, else
+// GeneralizedTime (RFC 5652 §11.3), in UTC, whole seconds.
+func marshalTime(t time.Time) ([]byte, error) {
+	t = t.UTC().Truncate(time.Second)
+	if t.Year() >= 1950 && t.Year() < 2050 {
+		return asn1.MarshalWithParams(t, "utc")
+	}
+	return asn1.MarshalWithParams(t, "generalized")
+}
+
+// encodeSignedData assembles a DER ContentInfo(SignedData).
+// content nil means detached. digestAlgs, certs and signerInfos are DER
+// elements written in the given order.
+func encodeSignedData(version int64, digestAlgs [][]byte, contentType asn1.ObjectIdentifier, content []byte, certs, crls, signerInfos [][]byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(OIDSignedData)
+		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1Int64(version)
+				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
+					for _, d := range digestAlgs {
+						b.AddBytes(d)
+					}
+				})
+				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1ObjectIdentifier(contentType)
+					if content != nil {
+						b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+							b.AddASN1OctetString(content)
+						})
+					}
+				})
+				if len(certs) > 0 {
+					b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+						for _, c := range certs {
+							b.AddBytes(c)
+						}
+					})
+				}
+				if len(crls) > 0 {
+					b.AddASN1(casn1.Tag(1).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+						for _, c := range crls {
+							b.AddBytes(c)
+						}
+					})
+				}
+				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
+					for _, s := range signerInfos {
+						b.AddBytes(s)
+					}
+				})
+			})
+		})
+	})
+	return b.Bytes()
+}
+
+// signedDataVersion is the SignedData version for our own output
+// (RFC 5652 §5.1): 1 for id-data with issuerAndSerialNumber signers,
+// otherwise 3.
+func signedDataVersion(ct asn1.ObjectIdentifier) int64 {
+	if ct.Equal(OIDData) {
+		return 1
+	}
+	return 3
+}
+
+func (p *signPlan) digestAlgDER() ([]byte, error) {
+	return asn1.Marshal(p.digest.identifier())
+}
+
+// Sign signs content with signer, whose certificate is cert, and returns
+// a DER ContentInfo(SignedData). The content is embedded unless
+// opts.Detached is set.
+func Sign(content []byte, signer crypto.Signer, cert *x509.Certificate, opts *SignOptions) ([]byte, error) {
+	p, err := newSignPlan(signer, cert, opts)
+	if err != nil {
+		return nil, err
+	}
+	h := p.digest.newHash()
+	h.Write(content)
+	enc := content
+	if p.opts.Detached {
+		enc = nil
+	} else if enc == nil {
+		enc = []byte{}
+	}
+	return p.finish(h.Sum(nil), enc)
+}
+
+// SignDetached reads the content from r to the end, hashing as it reads
+// (memory use does not depend on the content size), and returns a detached
+// DER ContentInfo(SignedData).
+func SignDetached(r io.Reader, signer crypto.Signer, cert *x509.Certificate, opts *SignOptions) ([]byte, error) {
+	p, err := newSignPlan(signer, cert, opts)
+	if err != nil {
+		return nil, err
+	}
+	h := p.digest.newHash()
+	if _, err := io.Copy(h, r); err != nil {
+		return nil, fmt.Errorf("cms: sign: read content: %w", err)
+	}
+	return p.finish(h.Sum(nil), nil)
+}
+
+// SignDigest returns a detached DER ContentInfo(SignedData) for content
+// whose digest the caller has already computed with the digest that opts
+// selects (SHA-256 by default).
+func SignDigest(digest []byte, signer crypto.Signer, cert *x509.Certificate, opts *SignOptions) ([]byte, error) {
+	p, err := newSignPlan(signer, cert, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(digest) != p.digest.newHash().Size() {
+		return nil, fmt.Errorf("cms: sign: digest is %d bytes, %s needs %d", len(digest), p.digest.Name, p.digest.newHash().Size())
+	}
+	return p.finish(digest, nil)
+}
+
+func (p *signPlan) finish(contentDigest, content []byte) ([]byte, error) {
+	si, err := p.signerInfo(contentDigest)
+	if err != nil {
+		return nil, err
+	}
+	da, err := p.digestAlgDER()
+	if err != nil {
+		return nil, err
+	}
+	out, err := encodeSignedData(signedDataVersion(p.opts.ContentType), [][]byte{da}, p.opts.ContentType, content, p.certificates(), nil, [][]byte{si})
+	if err != nil {
+		return nil, fmt.Errorf("cms: encode SignedData: %w", err)
+	}
+	return out, nil
+}
+
+// streamChunk is the OCTET STRING chunk size used by SignAttachedStream
+// when the content size is unknown (BouncyCastle uses 1000; larger chunks
+// cost less overhead).
+const streamChunk = 64 << 10
+
+// SignAttachedStream writes an attached ContentInfo(SignedData) to w,
+// reading the content from r and hashing it as it is copied, so the content
+// is never held in memory. The output is BER (as BouncyCastle's streaming
+// generator writes it): indefinite-length outer wrappers; the content is one
+// definite-length OCTET STRING when size >= 0 (r must then yield exactly
+// size bytes), or a constructed OCTET STRING of chunks when size < 0.
+// OpenSSL and this package's parser accept it.
+func SignAttachedStream(w io.Writer, r io.Reader, size int64, signer crypto.Signer, cert *x509.Certificate, opts *SignOptions) error {
+	p, err := newSignPlan(signer, cert, opts)
+	if err != nil {
+		return err
+	}
+	if p.opts.Detached {
+		return errors.New("cms: SignAttachedStream with Detached set")
+	}
+	da, err := p.digestAlgDER()
+	if err != nil {
+		return err
+	}
+	ctDER, err := asn1.Marshal(p.opts.ContentType)
+	if err != nil {
+		return err
+	}
+	var hdr []byte
+	hdr = append(hdr, 0x30, 0x80) // ContentInfo
+	sdOID, _ := asn1.Marshal(OIDSignedData)
+	hdr = append(hdr, sdOID...)
+	hdr = append(hdr, 0xa0, 0x80, 0x30, 0x80) // [0] SignedData
+	hdr = append(hdr, 0x02, 0x01, byte(signedDataVersion(p.opts.ContentType)))
+	hdr = append(hdr, 0x31)
+	hdr = appendLength(hdr, len(da))
+	hdr = append(hdr, da...)
+	hdr = append(hdr, 0x30, 0x80) // encapContentInfo
+	hdr = append(hdr, ctDER...)
+	hdr = append(hdr, 0xa0, 0x80) // [0] eContent
+	if _, err := w.Write(hdr); err != nil {
+		return fmt.Errorf("cms: write: %w", err)
+	}
+	h := p.digest.newHash()
+	if size >= 0 {
+		if size > 1<<40 {
+			return errors.New("cms: content size too large")
+		}
+		oh := []byte{0x04}
+		oh = appendLength(oh, int(size))
+		if _, err := w.Write(oh); err != nil {
+			return fmt.Errorf("cms: write: %w", err)
+		}
+		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, size))
+		if err != nil {
+			return fmt.Errorf("cms: sign: copy content: %w", err)
+		}
+		if n != size {
+			return fmt.Errorf("cms: sign: content is %d bytes, %d announced", n, size)
+		}
+		var one [1]byte
+		if m, _ := r.Read(one[:]); m != 0 {
+			return fmt.Errorf("cms: sign: content is longer than the %d bytes announced", size)
+		}
+	} else {
+		if _, err := w.Write([]byte{0x24, 0x80}); err != nil {
+			return fmt.Errorf("cms: write: %w", err)
+		}
+		buf := make([]byte, streamChunk)
+		for {
+			n, rerr := io.ReadFull(r, buf)
+			if n > 0 {
+				h.Write(buf[:n])
+				ch := appendLength([]byte{0x04}, n)
+				if _, err := w.Write(ch); err != nil {
+					return fmt.Errorf("cms: write: %w", err)
+				}
+				if _, err := w.Write(buf[:n]); err != nil {
+					return fmt.Errorf("cms: write: %w", err)
+				}
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				break
+			}
+			if rerr != nil {
+				return fmt.Errorf("cms: sign: read content: %w", rerr)
+			}
+		}
+		if _, err := w.Write([]byte{0, 0}); err != nil {
+			return fmt.Errorf("cms: write: %w", err)
+		}
+	}
+	si, err := p.signerInfo(h.Sum(nil))
+	if err != nil {
+		return err
+	}
+	var tail []byte
+	tail = append(tail, 0, 0, 0, 0) // end [0] eContent, end encapContentInfo
+	if certs := p.certificates(); len(certs) > 0 {
+		var all []byte
+		for _, c := range certs {
+			all = append(all, c...)
+		}
+		tail = append(tail, 0xa0)
+		tail = appendLength(tail, len(all))
+		tail = append(tail, all...)
+	}
+	tail = append(tail, 0x31)
+	tail = appendLength(tail, len(si))
+	tail = append(tail, si...)
+	tail = append(tail, 0, 0, 0, 0, 0, 0) // end SignedData, [0], ContentInfo
+	if _, err := w.Write(tail); err != nil {
+		return fmt.Errorf("cms: write: %w", err)
+	}
+	return nil
+}
+
+// bigIntHex is the lowercase hex of a serial number as E-IMZO reports it
+// (signer_serial_number).
+func bigIntHex(n *big.Int) string {
+	if n == nil {
+		return ""
+	}
+	return n.Text(16)
+}

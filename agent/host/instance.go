@@ -309,17 +309,31 @@ func (in *instance) runOnce(ctx context.Context) error {
 // declared listeners.
 func listenConfig(cfg []ListenConfig, declared []*pb.ListenerSpec) []*pb.ListenerConfig {
 	var out []*pb.ListenerConfig
+	set := map[string]bool{}
 	pos := 0
-	for _, c := range cfg {
+	var wildcard *ListenConfig
+	for i, c := range cfg {
 		name := c.Name
-		if name == "" {
+		switch name {
+		case "*":
+			wildcard = &cfg[i]
+			continue
+		case "":
 			if pos >= len(declared) {
 				continue
 			}
 			name = declared[pos].GetName()
 			pos++
 		}
+		set[name] = true
 		out = append(out, &pb.ListenerConfig{Name: name, Addr: c.Addr, TlsNames: c.TLSNames})
+	}
+	if wildcard != nil {
+		for _, d := range declared {
+			if !set[d.GetName()] {
+				out = append(out, &pb.ListenerConfig{Name: d.GetName(), Addr: wildcard.Addr, TlsNames: wildcard.TLSNames})
+			}
+		}
 	}
 	return out
 }
@@ -456,4 +470,3 @@ func (l *lineLogger) emit(line []byte) {
 	}
 	l.log.Log(context.Background(), l.level, l.msg, "line", s)
 }
-

@@ -83,7 +83,8 @@ type PluginSpec struct {
 	SHA256 string
 	// Listen overrides the plugin's declared listeners: an entry with a
 	// Name applies to that listener, entries without one apply in the order
-	// the plugin declares its listeners.
+	// the plugin declares its listeners, and Name "*" applies to every
+	// listener no other entry names (tests use 127.0.0.1:0).
 	Listen  []ListenConfig
 	Options map[string]string
 }

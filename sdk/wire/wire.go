@@ -242,4 +242,3 @@ func CheckOperation(op *pb.Operation) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,100 @@
+// Package pkcs11 is Signet's PKCS#11 backend: tokens and smart cards behind
+// a PKCS#11 module (SoftHSM, OpenSC, Rutoken, JaCarta, eToken, Avtor, …),
+// as an hsm.Backend with every optional capability (Decrypter,
+// KeyGenerator, CertificateImporter, Deleter, Watcher, Locker).
+//
+// # Why not crypto11
+//
+// Issue 2 asked for github.com/ThalesGroup/crypto11 for the RSA and ECDSA
+// signers. After reading crypto11 v1.5.0 (crypto11.go, Configure and Close)
+// we do not use it; this package is a thin layer of its own over
+// github.com/miekg/pkcs11 v1.1.2:
+//
+//   - crypto11.Configure calls C_Initialize itself and fails on
+//     CKR_CRYPTOKI_ALREADY_INITIALIZED, so it cannot share a module with the
+//     miekg context Signet needs anyway for enumeration (which must exist
+//     before any token is present).
+//   - Its last Close calls C_Finalize, which ends every session and login of
+//     the whole process on that module.
+//   - It logs in once, at Configure, with a PIN string: no lazy PIN prompt,
+//     no PIN state (final try, locked), no PIN pad, no context-specific login.
+//   - A context is bound to one slot, with no recovery after the token is
+//     removed and re-inserted (in a new slot).
+//   - Its session pool waits are not context-aware, and its default pool
+//     opens up to 1024 sessions; it cannot load Ed25519 keys, and its
+//     FindAll* fails outright when one is on the token.
+//
+// # Modules, tokens, sessions
+//
+// A module (library) is loaded and C_Initialize'd once per process
+// (CKR_CRYPTOKI_ALREADY_INITIALIZED is fine) and never finalised, because
+// C_Initialize and login state are per process: several Backends, and other
+// code in the process, may share it. A Backend knows every token it has seen
+// by identity (label, serial, manufacturer, model) — never by slot id, which
+// changes on re-insertion. Each insertion of a token gets a fresh, small
+// pool of sessions (Config.MaxSessions, default 4, because real cards allow
+// few). Callers wait for a session first come, first served, and stop
+// waiting when their context ends. A pool keeps its sessions open while the
+// token is present: PKCS#11 logs a token out when its last session closes.
+//
+// # PIN and login
+//
+// Login is lazy: the first operation that needs it asks Config.PINPrompt,
+// showing the token, the key, and the token's PIN state. The backend never
+// tries a PIN when the token reports final try unless the prompt confirmed
+// it (else hsm.ErrFinalTry), never prompts when the PIN is locked
+// (hsm.ErrPINLocked), and logs in with no PIN on a token with a protected
+// authentication path (PIN pad). A refused PIN gives a *hsm.PINError with
+// the PIN state read again from the token; the prompt is asked again (up to
+// three times per operation) with Attempt and LastError set. Keys with
+// CKA_ALWAYS_AUTHENTICATE get a context-specific login (CKU_CONTEXT_SPECIFIC)
+// after C_SignInit/C_DecryptInit, before each use. A login is kept per token
+// under Config.Login (idle timeout), dropped when the token goes away, and
+// ended by Lock. PINs travel as byte slices wiped after use; they are passed
+// to miekg/pkcs11 as a string view of that slice (no Go copy), but miekg
+// copies the PIN into C memory for the call and frees it without wiping —
+// a limitation of that library.
+//
+// # Tokens come and go
+//
+// Watch polls C_GetSlotList every Config.PollInterval (C_WaitForSlotEvent
+// is not portable: SoftHSM does not implement it, and blocking in it ties a
+// thread up inside the module). After CKR_DEVICE_REMOVED,
+// CKR_TOKEN_NOT_PRESENT, CKR_SLOT_ID_INVALID, or after any failure when the
+// token no longer answers C_GetTokenInfo in its slot, the token's sessions,
+// login and object handles are dropped and the slot list is read again; the
+// request fails with hsm.ErrTokenRemoved naming the token. After
+// CKR_SESSION_HANDLE_INVALID the same happens and the request is retried
+// once. A token that comes back (in any slot) gets a fresh pool, and the
+// next request works without a restart.
+//
+// SoftHSM 2.6 builds its slot list at C_Initialize: a token created, or
+// re-created, after that is not visible to the process until the module is
+// re-initialised. Hardware modules (OpenSC, vendor modules) report
+// insertions through C_GetSlotList.
+//
+// # Objects
+//
+// Private keys, public keys and certificates are paired by CKA_ID. An
+// object that cannot be read or parsed is skipped and reported by Problems;
+// it never breaks a listing. Private keys are private objects, invisible
+// before login, so a listing made before login shows a public key as its
+// private key, and key URIs take their label from the public key or
+// certificate: the same key has the same URI logged in or not. Ed25519
+// (PKCS#11 3.0: CKK_EC_EDWARDS, CKM_EDDSA, defined here because miekg
+// lacks them) accepts CKA_EC_PARAMS as the OID 1.3.101.112 or the
+// PrintableString "edwards25519", and CKA_EC_POINT raw or DER-wrapped.
+//
+// # Errors
+//
+// PKCS#11 return values stay in the error chain, so messages keep their
+// names (CKR_PIN_INCORRECT…), and are mapped to hsm's sentinel errors for
+// errors.Is. A PIN never appears in an error or log.
+//
+// # Test seam
+//
+// Every module call goes through the small ckAPI interface, which *p11.Ctx
+// implements; production code uses the real context. Tests wrap it to
+// inject faults SoftHSM cannot produce (CKR_DEVICE_REMOVED mid-sign, final
+// try, locked, PIN pad).
+package pkcs11

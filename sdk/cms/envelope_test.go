@@ -39,29 +39,44 @@ type envRecipient struct {
 var (
 	envFixtureOnce sync.Once
 	envFixtureErr  error
-	envFixtureDir  string
 	envRecipients  map[string]*envRecipient
 )
 
-// envFixture returns the shared test recipients: rsa2048, p256, p384,
-// plus "rsa2048b" and "p256b" with the same names but different keys.
-// Keys are generated once per test binary (RSA generation is slow).
+// envFixture returns the test recipients: rsa2048, p256, p384, p521, plus
+// "rsa2048b" and "p256b" with the same names but different keys and
+// serials. Keys are generated once per test binary (RSA generation is
+// slow); the PEM files for openssl are written to a directory of the
+// calling test.
 func envFixture(t testing.TB) map[string]*envRecipient {
 	t.Helper()
 	envFixtureOnce.Do(func() {
-		envFixtureDir, envFixtureErr = os.MkdirTemp("", "signet-cms-envelope-")
-		if envFixtureErr != nil {
-			return
-		}
-		envRecipients, envFixtureErr = envMakeRecipients(envFixtureDir)
+		envRecipients, envFixtureErr = envMakeRecipients()
 	})
 	if envFixtureErr != nil {
 		t.Fatalf("envelope test fixture: %v", envFixtureErr)
 	}
-	return envRecipients
+	dir := t.TempDir()
+	out := make(map[string]*envRecipient, len(envRecipients))
+	for name, r := range envRecipients {
+		c := *r
+		c.certPath = filepath.Join(dir, name+".crt")
+		c.keyPath = filepath.Join(dir, name+".key")
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(r.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.cert.Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(c.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = &c
+	}
+	return out
 }
 
-func envMakeRecipients(dir string) (map[string]*envRecipient, error) {
+func envMakeRecipients() (map[string]*envRecipient, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -126,21 +141,7 @@ func envMakeRecipients(dir string) (map[string]*envRecipient, error) {
 		if err != nil {
 			return nil, err
 		}
-		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, err
-		}
-		r := &envRecipient{
-			name: s.name, cert: cert, key: key,
-			certPath: filepath.Join(dir, s.name+".crt"),
-			keyPath:  filepath.Join(dir, s.name+".key"),
-		}
-		if err := os.WriteFile(r.certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(r.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
-			return nil, err
-		}
+		r := &envRecipient{name: s.name, cert: cert, key: key}
 		out[s.name] = r
 	}
 	return out, nil

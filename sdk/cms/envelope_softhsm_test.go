@@ -1,0 +1,320 @@
+package cms
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// Decryption with keys that live on a real SoftHSM2 token. The token keys
+// are driven with raw PKCS#11 (github.com/miekg/pkcs11) here, independent of
+// the hsm/pkcs11 backend: RSA through C_Decrypt (CKM_RSA_PKCS,
+// CKM_RSA_PKCS_OAEP) behind crypto.Decrypter, and EC through
+// CKM_ECDH1_DERIVE behind KeyAgreer, the way the hsm layer is meant to
+// implement it (see the KeyAgreer documentation).
+
+// envSoftHSMEnv returns the package's shared SoftHSM environment when a
+// TestMain ran softhsmtest.Main, else a private one for this test, removed
+// when it ends. SOFTHSM2_CONF is read once per process, at C_Initialize, so
+// the private one works only if nothing in this test binary initialised the
+// module before (envOpenP11 finalises it again when the test ends).
+func envSoftHSMEnv(t *testing.T) *softhsmtest.Env {
+	t.Helper()
+	if env := envSharedSoftHSM(); env != nil {
+		return env
+	}
+	env, err := softhsmtest.NewEnv(t.TempDir())
+	if err != nil {
+		t.Fatalf("SoftHSM env: %v", err)
+	}
+	t.Setenv("SOFTHSM2_CONF", env.ConfPath)
+	return env
+}
+
+func envSharedSoftHSM() (env *softhsmtest.Env) {
+	defer func() {
+		if recover() != nil {
+			env = nil
+		}
+	}()
+	return softhsmtest.Shared()
+}
+
+// envP11Session is one logged-in session on a token.
+type envP11Session struct {
+	mu  sync.Mutex
+	ctx *p11.Ctx
+	sh  p11.SessionHandle
+}
+
+func envOpenP11(t *testing.T, label, pin string) *envP11Session {
+	t.Helper()
+	ctx := p11.New(softhsmtest.Module())
+	if ctx == nil {
+		t.Fatalf("load PKCS#11 module %s", softhsmtest.Module())
+	}
+	if err := ctx.Initialize(); err != nil {
+		var pe p11.Error
+		if !errors.As(err, &pe) || pe != p11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
+			t.Fatalf("C_Initialize: %v", err)
+		}
+	}
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		t.Fatalf("C_GetSlotList: %v", err)
+	}
+	var slot uint
+	found := false
+	for _, s := range slots {
+		ti, err := ctx.GetTokenInfo(s)
+		if err == nil && strings.TrimRight(ti.Label, " \x00") == label {
+			slot, found = s, true
+			break
+		}
+	}
+	if !found {
+		t.Fatalf("token %q not visible (module initialised before the token was created?)", label)
+	}
+	sh, err := ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatalf("C_OpenSession: %v", err)
+	}
+	if err := ctx.Login(sh, p11.CKU_USER, pin); err != nil {
+		t.Fatalf("C_Login failed") // no PIN in the message
+	}
+	t.Cleanup(func() {
+		ctx.Logout(sh)
+		ctx.CloseSession(sh)
+		ctx.Finalize()
+		ctx.Destroy()
+	})
+	return &envP11Session{ctx: ctx, sh: sh}
+}
+
+func (s *envP11Session) privateKey(t *testing.T, id []byte) p11.ObjectHandle {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tmpl := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
+		p11.NewAttribute(p11.CKA_ID, id),
+	}
+	if err := s.ctx.FindObjectsInit(s.sh, tmpl); err != nil {
+		t.Fatalf("C_FindObjectsInit: %v", err)
+	}
+	objs, _, err := s.ctx.FindObjects(s.sh, 2)
+	s.ctx.FindObjectsFinal(s.sh)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("find private key %x: %d objects, %v", id, len(objs), err)
+	}
+	return objs[0]
+}
+
+// envTokenRSA is a crypto.Decrypter whose private key stays on the token.
+type envTokenRSA struct {
+	s    *envP11Session
+	h    p11.ObjectHandle
+	pub  *rsa.PublicKey
+	opts []crypto.DecrypterOpts
+}
+
+func (k *envTokenRSA) Public() crypto.PublicKey { return k.pub }
+
+func (k *envTokenRSA) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	k.opts = append(k.opts, opts)
+	var mech *p11.Mechanism
+	switch o := opts.(type) {
+	case nil:
+		mech = p11.NewMechanism(p11.CKM_RSA_PKCS, nil)
+	case *rsa.OAEPOptions:
+		hashMech := map[crypto.Hash][2]uint{
+			crypto.SHA1:   {p11.CKM_SHA_1, p11.CKG_MGF1_SHA1},
+			crypto.SHA256: {p11.CKM_SHA256, p11.CKG_MGF1_SHA256},
+		}
+		h, ok1 := hashMech[o.Hash]
+		m, ok2 := hashMech[o.MGFHash]
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("token RSA: OAEP hash %v/%v not supported", o.Hash, o.MGFHash)
+		}
+		mech = p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, p11.NewOAEPParams(h[0], m[1], p11.CKZ_DATA_SPECIFIED, o.Label))
+	default:
+		return nil, fmt.Errorf("token RSA: options %T not supported", opts)
+	}
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	if err := k.s.ctx.DecryptInit(k.s.sh, []*p11.Mechanism{mech}, k.h); err != nil {
+		return nil, fmt.Errorf("token RSA: C_DecryptInit: %w", err)
+	}
+	out, err := k.s.ctx.Decrypt(k.s.sh, msg)
+	if err != nil {
+		var pe p11.Error
+		if errors.As(err, &pe) && (pe == p11.CKR_ENCRYPTED_DATA_INVALID || pe == p11.CKR_ENCRYPTED_DATA_LEN_RANGE) {
+			return nil, rsa.ErrDecryption
+		}
+		return nil, fmt.Errorf("token RSA: C_Decrypt: %w", err)
+	}
+	return out, nil
+}
+
+// envTokenECDH is a KeyAgreer whose private key stays on the token:
+// CKM_ECDH1_DERIVE into a short-lived extractable generic secret.
+type envTokenECDH struct {
+	s     *envP11Session
+	h     p11.ObjectHandle
+	pub   *ecdsa.PublicKey
+	calls int
+}
+
+func (k *envTokenECDH) Public() crypto.PublicKey { return k.pub }
+
+func (k *envTokenECDH) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
+	k.calls++
+	size := (k.pub.Curve.Params().BitSize + 7) / 8
+	mech := p11.NewMechanism(p11.CKM_ECDH1_DERIVE, p11.NewECDH1DeriveParams(p11.CKD_NULL, nil, peer.Bytes()))
+	tmpl := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_GENERIC_SECRET),
+		p11.NewAttribute(p11.CKA_TOKEN, false),
+		p11.NewAttribute(p11.CKA_SENSITIVE, false),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, true),
+		p11.NewAttribute(p11.CKA_VALUE_LEN, size),
+	}
+	k.s.mu.Lock()
+	defer k.s.mu.Unlock()
+	h, err := k.s.ctx.DeriveKey(k.s.sh, []*p11.Mechanism{mech}, k.h, tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("token ECDH: C_DeriveKey: %w", err)
+	}
+	defer k.s.ctx.DestroyObject(k.s.sh, h)
+	attrs, err := k.s.ctx.GetAttributeValue(k.s.sh, h, []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)})
+	if err != nil || len(attrs) != 1 {
+		return nil, fmt.Errorf("token ECDH: read derived value: %v", err)
+	}
+	return attrs[0].Value, nil
+}
+
+func TestDecryptWithSoftHSMKeys(t *testing.T) {
+	env := envSoftHSMEnv(t)
+	if err := env.CheckTools(); err != nil {
+		t.Skipf("SoftHSM tools: %v", err)
+	}
+	const label = "cms-envelope"
+	fx, err := softhsmtest.NewFixture(env, label, softhsmtest.DefaultUserPIN, softhsmtest.DefaultSOPIN, []softhsmtest.KeySpec{
+		{Label: "rsa", ID: []byte{0x11}, Type: softhsmtest.RSA2048},
+		{Label: "p256", ID: []byte{0x12}, Type: softhsmtest.ECP256},
+		{Label: "p384", ID: []byte{0x13}, Type: softhsmtest.ECP384},
+	})
+	if fx != nil {
+		t.Cleanup(func() { fx.Token.Remove() })
+	}
+	if err != nil {
+		t.Fatalf("SoftHSM fixture: %v", err)
+	}
+	s := envOpenP11(t, label, softhsmtest.DefaultUserPIN)
+
+	rsaKey := fx.Keys["rsa"]
+	tokRSA := &envTokenRSA{s: s, h: s.privateKey(t, rsaKey.ID), pub: rsaKey.Public.(*rsa.PublicKey)}
+	content := envContent(3000)
+
+	t.Run("RSA", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			kt   KeyTransport
+		}{{"PKCS1v15", RSAPKCS1v15}, {"OAEP SHA-1", RSAOAEPSHA1}} {
+			t.Run(tc.name, func(t *testing.T) {
+				der, err := Encrypt(content, []*x509.Certificate{rsaKey.Certificate}, EncryptOptions{RSAKeyTransport: tc.kt})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
+				if err != nil || !bytes.Equal(got, content) {
+					t.Fatalf("Decrypt with token key: %v", err)
+				}
+			})
+		}
+		t.Run("OAEP SHA-256 is refused by SoftHSM 2.6", func(t *testing.T) {
+			// SoftHSM 2.6 implements CKM_RSA_PKCS_OAEP with SHA-1 only;
+			// the error is the token's, wrapped, not a decryption failure.
+			der, err := Encrypt(content, []*x509.Certificate{rsaKey.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
+			if err == nil {
+				if !bytes.Equal(got, content) {
+					t.Fatal("wrong content")
+				}
+				t.Log("this SoftHSM build does OAEP with SHA-256")
+				return
+			}
+			var pe p11.Error
+			if !errors.As(err, &pe) || errors.Is(err, ErrDecryptionFailed) {
+				t.Fatalf("err = %v, want the token's PKCS#11 error", err)
+			}
+			t.Logf("SoftHSM: %v", err)
+		})
+		t.Run("OpenSSL-encrypted", func(t *testing.T) {
+			envNeedOpenSSL(t)
+			dir := t.TempDir()
+			certPath := dir + "/rsa.crt"
+			if err := os.WriteFile(certPath, envPEMCert(rsaKey.Certificate), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			der := envOpenSSL(t, content, "cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-recip", certPath)
+			got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("Decrypt with token key: %v", err)
+			}
+		})
+	})
+
+	for _, name := range []string{"p256", "p384"} {
+		t.Run("ECDH "+name, func(t *testing.T) {
+			k := fx.Keys[name]
+			tok := &envTokenECDH{s: s, h: s.privateKey(t, k.ID), pub: k.Public.(*ecdsa.PublicKey)}
+			der, err := Encrypt(content, []*x509.Certificate{k.Certificate, rsaKey.Certificate}, EncryptOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Decrypt(der, k.Certificate, tok)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("Decrypt with token ECDH: %v", err)
+			}
+			if tok.calls != 1 {
+				t.Fatalf("ECDH called %d times", tok.calls)
+			}
+			if _, err := exec.LookPath("openssl"); err == nil {
+				dir := t.TempDir()
+				certPath := dir + "/ec.crt"
+				if err := os.WriteFile(certPath, envPEMCert(k.Certificate), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				der := envOpenSSL(t, content, "cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-recip", certPath)
+				got, err := Decrypt(der, k.Certificate, tok)
+				if err != nil || !bytes.Equal(got, content) {
+					t.Fatalf("Decrypt OpenSSL's envelope with token ECDH: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func envPEMCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}

@@ -1,0 +1,111 @@
+package hsm_test
+
+import (
+	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/pkcs11"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+func TestMain(m *testing.M) { softhsmtest.Main(m) }
+
+func TestCreateCSR(t *testing.T) {
+	env := softhsmtest.Shared()
+	softhsmtest.StandardToken(t, env, "csr") // before the module is initialised
+	b, err := pkcs11.Open(pkcs11.Config{Module: env.Module, PINPrompt: func(context.Context, hsm.PINRequest) (hsm.PINResponse, error) {
+		return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	keys, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := hsm.NewStore(b)
+	policy := asn1.ObjectIdentifier{1, 2, 3, 4, 5}
+	tests := []struct {
+		key string
+		alg x509.SignatureAlgorithm
+	}{
+		{softhsmtest.KeyRSA, 0},
+		{softhsmtest.KeyRSA, x509.SHA256WithRSAPSS},
+		{softhsmtest.KeyECDSA, 0},
+		{softhsmtest.KeyEd25519, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"/"+tt.alg.String(), func(t *testing.T) {
+			var key hsm.KeyInfo
+			for _, k := range keys {
+				if k.Label == tt.key && strings.Contains(k.TokenURI, "token=csr;") {
+					key = k
+				}
+			}
+			der, err := hsm.CreateCSR(ctx, store, key, hsm.CSRRequest{
+				Subject:            pkix.Name{CommonName: "Signet Test Person", Organization: []string{"Signet"}, Country: []string{"UZ"}},
+				DNSNames:           []string{"signet.example"},
+				EmailAddresses:     []string{"person@signet.example"},
+				IPAddresses:        []net.IP{net.ParseIP("192.0.2.7")},
+				KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+				ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection},
+				Policies:           []asn1.ObjectIdentifier{policy},
+				SignatureAlgorithm: tt.alg,
+			})
+			if err != nil {
+				t.Fatalf("CreateCSR: %v", err)
+			}
+			csr, err := x509.ParseCertificateRequest(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := csr.CheckSignature(); err != nil {
+				t.Fatal(err)
+			}
+			if csr.Subject.CommonName != "Signet Test Person" || !slices.Equal(csr.DNSNames, []string{"signet.example"}) ||
+				!slices.Equal(csr.EmailAddresses, []string{"person@signet.example"}) || len(csr.IPAddresses) != 1 {
+				t.Errorf("CSR contents: %+v", csr)
+			}
+			var seen []string
+			for _, e := range csr.Extensions {
+				seen = append(seen, e.Id.String())
+			}
+			for _, want := range []string{"2.5.29.15", "2.5.29.37", "2.5.29.32", "2.5.29.17"} {
+				if !slices.Contains(seen, want) {
+					t.Errorf("extension %s missing (have %v)", want, seen)
+				}
+			}
+			dir := t.TempDir()
+			p := filepath.Join(dir, "req.pem")
+			if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command("openssl", "req", "-verify", "-noout", "-text", "-in", p).CombinedOutput()
+			if err != nil {
+				t.Fatalf("openssl req -verify: %v\n%s", err, out)
+			}
+			for _, want := range []string{"Digital Signature, Non Repudiation", "TLS Web Client Authentication, E-mail Protection", "Policy: 1.2.3.4.5", "DNS:signet.example"} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("openssl shows no %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+	if _, err := hsm.CreateCSR(ctx, store, hsm.KeyInfo{URI: "pkcs11:token=csr;object=x"}, hsm.CSRRequest{}); !errors.Is(err, hsm.ErrInvalidRequest) {
+		t.Errorf("CSR without key: %v", err)
+	}
+}

@@ -1,0 +1,447 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/host"
+)
+
+// The test binary doubles as a fake agent process: with
+// SIGNET_CONTROL_TEST_AGENT=socket it serves the control socket and appends
+// every opened URL to SIGNET_CONTROL_TEST_RECORD.
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("SIGNET_CONTROL_TEST_AGENT"); sock != "" {
+		os.Exit(fakeAgentMain(sock, os.Getenv("SIGNET_CONTROL_TEST_RECORD")))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeAgentMain(sock, record string) int {
+	if os.Getenv("SIGNET_CONTROL_TEST_FAIL") != "" {
+		fmt.Fprintln(os.Stderr, "config.yaml:3:1: keystore: unknown field \"bogus\"")
+		return 2
+	}
+	l, err := Listen(sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if errors.Is(err, ErrAlreadyRunning) {
+			return 3
+		}
+		return 1
+	}
+	a := &fakeAgent{record: record}
+	srv := &Server{Agent: a, Version: "test"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // never outlive the test run
+	defer cancel()
+	srv.Serve(ctx, l)
+	l.Close()
+	return 0
+}
+
+type fakeAgent struct {
+	mu     sync.Mutex
+	urls   []string
+	record string
+}
+
+func (a *fakeAgent) Plugins() []host.PluginStatus {
+	return []host.PluginStatus{{Name: "cryptoarm", State: host.Running, PID: 42, URLSchemes: []string{"cryptoarm"},
+		Listeners: []host.Listener{{Name: "https", Addr: "127.0.0.1:14999", TLS: true}}}}
+}
+
+func (a *fakeAgent) OpenURL(ctx context.Context, u string) error {
+	if !strings.HasPrefix(u, "cryptoarm:") {
+		return fmt.Errorf("open %s: %w", u, host.ErrNoHandler)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.urls = append(a.urls, u)
+	if a.record != "" {
+		f, err := os.OpenFile(a.record, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintln(f, u)
+	}
+	return nil
+}
+
+func sockPath(t *testing.T) string {
+	t.Helper()
+	// Short base: unix socket paths are limited to ~108 bytes.
+	dir, err := os.MkdirTemp("", "sc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "run", "signet", "control.sock")
+}
+
+func serve(t *testing.T, path string, a Agent) *Listener {
+	t.Helper()
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		(&Server{Agent: a, Version: "v-test"}).Serve(ctx, l)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		l.Close()
+	})
+	return l
+}
+
+func dial(t *testing.T, path string) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSocketPath(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	if p := SocketPath(); p != "/run/user/1000/signet/control.sock" {
+		t.Errorf("SocketPath = %q", p)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	want := filepath.Join(os.TempDir(), fmt.Sprintf("signet-%d", os.Getuid()), "control.sock")
+	if p := SocketPath(); p != want {
+		t.Errorf("SocketPath = %q, want %q", p, want)
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	path := sockPath(t)
+	os.MkdirAll(filepath.Dir(path), 0o755) // loosened beforehand: Listen tightens it
+	serve(t, path, &fakeAgent{})
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want socket 0600", fi.Mode())
+	}
+	di, _ := os.Stat(filepath.Dir(path))
+	if di.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", di.Mode().Perm())
+	}
+}
+
+func TestRefusesForeignDirectory(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a directory owned by another user")
+	}
+	path := sockPath(t)
+	dir := filepath.Dir(path)
+	os.MkdirAll(dir, 0o700)
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Listen(path)
+	if err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRequests(t *testing.T) {
+	path := sockPath(t)
+	a := &fakeAgent{}
+	serve(t, path, a)
+	c := dial(t, path)
+	ctx := context.Background()
+
+	r, err := c.Ping(ctx)
+	if err != nil || r.PID != os.Getpid() || r.Version != "v-test" {
+		t.Fatalf("ping = %+v, %v", r, err)
+	}
+	ps, err := c.Plugins(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Name != "cryptoarm" || ps[0].Listeners[0].Addr != "127.0.0.1:14999" || ps[0].State != host.Running {
+		t.Fatalf("plugins = %+v, %v", ps, err)
+	}
+	const u = "cryptoarm://sign?job=https%3A%2F%2Fportal.example%2Fjob%2F1"
+	if err := c.Open(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	got := append([]string(nil), a.urls...)
+	a.mu.Unlock()
+	if len(got) != 1 || got[0] != u {
+		t.Errorf("OpenURL calls = %q", got)
+	}
+	err = c.Open(ctx, "mailto:x@example.com")
+	if !errors.Is(err, host.ErrNoHandler) {
+		t.Errorf("open unhandled scheme: %v, want ErrNoHandler", err)
+	}
+	if _, err := c.Do(ctx, Request{Op: "reboot"}); err == nil || !strings.Contains(err.Error(), "unknown operation") {
+		t.Errorf("unknown op: %v", err)
+	}
+	if err := c.Open(ctx, ""); err == nil {
+		t.Error("open without URL accepted")
+	}
+	// The connection still works after errors.
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMalformedAndOversizedRequests(t *testing.T) {
+	path := sockPath(t)
+	serve(t, path, &fakeAgent{})
+
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write([]byte("not json\n"))
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf)
+	if !strings.Contains(string(buf[:n]), "malformed request") {
+		t.Errorf("malformed: %q", buf[:n])
+	}
+
+	conn2, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	conn2.SetDeadline(time.Now().Add(10 * time.Second))
+	go conn2.Write([]byte(`{"op":"open","url":"cryptoarm:` + strings.Repeat("a", 2*MaxMessage) + "\"}\n"))
+	var all []byte
+	for {
+		n, err := conn2.Read(buf)
+		all = append(all, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(string(all), "longer than") {
+		t.Errorf("oversized request answer %q", all)
+	}
+
+	// The client refuses to send an oversized request.
+	c := dial(t, path)
+	if err := c.Open(context.Background(), "cryptoarm:"+strings.Repeat("a", MaxMessage)); err == nil {
+		t.Error("client sent an oversized request")
+	}
+}
+
+func TestSingleInstanceInProcess(t *testing.T) {
+	path := sockPath(t)
+	serve(t, path, &fakeAgent{})
+	_, err := Listen(path)
+	if !errors.Is(err, ErrAlreadyRunning) {
+		t.Fatalf("second Listen: %v, want ErrAlreadyRunning", err)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("message does not name the running pid: %v", err)
+	}
+	// The first instance is unharmed.
+	if _, err := dial(t, path).Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startFakeAgent runs the test binary as an agent process and waits until
+// it answers.
+func startFakeAgent(t *testing.T, path, record string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path, "SIGNET_CONTROL_TEST_RECORD="+record)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		c, err := Dial(ctx, path)
+		if err == nil {
+			_, err = c.Ping(ctx)
+			c.Close()
+		}
+		cancel()
+		if err == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fake agent did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSingleInstanceAcrossProcesses(t *testing.T) {
+	path := sockPath(t)
+	agent := startFakeAgent(t, path, "")
+
+	// A second agent process exits with "already running".
+	second := exec.Command(os.Args[0], "-test.run=^$")
+	second.Env = append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path)
+	out, err := second.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("second agent: %v %s", err, out)
+	}
+	if !strings.Contains(string(out), "already running") || !strings.Contains(string(out), fmt.Sprintf("pid %d", agent.Process.Pid)) {
+		t.Errorf("second agent said %q", out)
+	}
+
+	// kill -9 leaves a socket file without a listener; the next agent
+	// replaces it.
+	agent.Process.Signal(syscall.SIGKILL)
+	agent.Wait()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("socket file gone after SIGKILL (%v): the stale case is not exercised", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Dial(ctx, path); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("dial dead agent: %v, want ErrNotRunning", err)
+	}
+	serve(t, path, &fakeAgent{})
+	if r, err := dial(t, path).Ping(ctx); err != nil || r.PID != os.Getpid() {
+		t.Fatalf("after stale recovery: %+v %v", r, err)
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	path := sockPath(t)
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, path, &fakeAgent{})
+	if _, err := dial(t, path).Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefusesToReplaceNonSocket(t *testing.T) {
+	path := sockPath(t)
+	os.MkdirAll(filepath.Dir(path), 0o700)
+	os.WriteFile(path, []byte("precious"), 0o600)
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "precious" {
+		t.Error("file was replaced")
+	}
+}
+
+func TestDialNotRunning(t *testing.T) {
+	_, err := Dial(context.Background(), sockPath(t))
+	if !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConnectStartsAgent(t *testing.T) {
+	path := sockPath(t)
+	record := filepath.Join(t.TempDir(), "opened")
+	start := &StartOptions{
+		Command: []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path, "SIGNET_CONTROL_TEST_RECORD="+record),
+		Wait:    30 * time.Second,
+	}
+	ctx := context.Background()
+	c, started, err := Connect(ctx, path, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Ping(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(r.PID); err == nil {
+			p.Kill()
+		}
+	})
+	if !started || r.PID == os.Getpid() {
+		t.Fatalf("started %v pid %d", started, r.PID)
+	}
+	if err := c.Open(ctx, "cryptoarm://job/1"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(record); string(b) != "cryptoarm://job/1\n" {
+		t.Errorf("agent recorded %q", b)
+	}
+	// The agent runs in its own session (detached from our terminal).
+	if sid, err := getsid(r.PID); err == nil && sid != r.PID {
+		t.Errorf("agent session %d, want its own (%d)", sid, r.PID)
+	}
+
+	// A second Connect finds the running agent and starts nothing.
+	c2, started, err := Connect(ctx, path, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if started {
+		t.Error("second Connect started another agent")
+	}
+	if r2, _ := c2.Ping(ctx); r2.PID != r.PID {
+		t.Errorf("second Connect reached pid %d, want %d", r2.PID, r.PID)
+	}
+}
+
+func TestConnectReportsAgentFailure(t *testing.T) {
+	path := sockPath(t)
+	start := &StartOptions{
+		Command: []string{os.Args[0], "-test.run=^$"},
+		Env:     append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path, "SIGNET_CONTROL_TEST_FAIL=1"),
+		Wait:    30 * time.Second,
+	}
+	_, _, err := Connect(context.Background(), path, start)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "bogus"`) || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConnectWithoutStart(t *testing.T) {
+	_, started, err := Connect(context.Background(), sockPath(t), nil)
+	if !errors.Is(err, ErrNotRunning) || started {
+		t.Fatalf("err = %v started %v", err, started)
+	}
+}
+
+func getsid(pid int) (int, error) {
+	sid, _, errno := syscall.RawSyscall(syscall.SYS_GETSID, uintptr(pid), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(sid), nil
+}

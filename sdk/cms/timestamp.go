@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
@@ -70,7 +71,7 @@ func ParseTimestampToken(token []byte) (*SignedData, *TSTInfo, error) {
 // verifyTimestampToken verifies a signatureTimeStampToken over sig: the
 // imprint must be the hash of sig, and the token's signature and chain
 // (at genTime, with timeStamping usage) must verify.
-func verifyTimestampToken(token, sig []byte, o *VerifyOptions) *TimestampReport {
+func verifyTimestampToken(token, sig []byte, o *VerifyOptions, outerCerts []*x509.Certificate) *TimestampReport {
 	tr := &TimestampReport{ChainStatus: ChainNotChecked}
 	fail := func(reason error, format string, args ...any) {
 		tr.Errors = append(tr.Errors, fmt.Errorf("%w: %s", reason, fmt.Sprintf(format, args...)))
@@ -106,7 +107,7 @@ func verifyTimestampToken(token, sig []byte, o *VerifyOptions) *TimestampReport 
 	}
 	to := *o
 	to.Time = info.GenTime
-	sr := verifySigner(sd, 0, digests, &to, true)
+	sr := verifySigner(sd, 0, digests, &to, true, outerCerts)
 	tr.Certificate = sr.Certificate
 	tr.TSA = sr.Subject
 	tr.ChainStatus = sr.ChainStatus

@@ -180,7 +180,7 @@ func Verify(data []byte, detached io.Reader, opts *VerifyOptions) (*Report, erro
 		return rep, err
 	}
 	for i := range sd.Signers {
-		rep.Signers = append(rep.Signers, verifySigner(sd, i, digests, &o, false))
+		rep.Signers = append(rep.Signers, verifySigner(sd, i, digests, &o, false, nil))
 	}
 	var errs []error
 	for _, s := range rep.Signers {
@@ -244,8 +244,9 @@ func describeAlg(reg *Registry, alg pkix.AlgorithmIdentifier, sig bool) string {
 }
 
 // verifySigner checks one signer. tsa marks a timestamp token signer
-// (no nested timestamp, timeStamping key usage, TSARoots).
-func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyOptions, tsa bool) *SignerReport {
+// (no nested timestamp, timeStamping key usage, TSARoots); extra are
+// further intermediates (a token's chain may be in the outer message).
+func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyOptions, tsa bool, extra []*x509.Certificate) *SignerReport {
 	reg := registryOr(o.Registry)
 	si := sd.Signers[idx]
 	r := &SignerReport{
@@ -344,7 +345,7 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 		validation = r.SigningTime
 	}
 	if tok, ok := si.TimestampToken(); ok && !tsa {
-		r.Timestamp = verifyTimestampToken(tok, si.Signature, o)
+		r.Timestamp = verifyTimestampToken(tok, si.Signature, o, sd.Certificates)
 		for _, e := range r.Timestamp.Errors {
 			r.Errors = append(r.Errors, e)
 		}
@@ -372,6 +373,9 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 			inter = o.Intermediates.Clone()
 		}
 		for _, c := range sd.Certificates {
+			inter.AddCert(c)
+		}
+		for _, c := range extra {
 			inter.AddCert(c)
 		}
 		chains, err := cert.Verify(x509.VerifyOptions{

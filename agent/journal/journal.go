@@ -1,0 +1,355 @@
+// Package journal is Signet's append-only audit journal: one record for
+// every consent decision and every key operation (who asked, which plugin,
+// key, certificate, documents, decision, outcome), each carrying the hash of
+// the previous record so that editing, removing, reordering or inserting a
+// record is detected by Verify.
+//
+// # Store
+//
+// The journal is a JSON-lines file (one record per line, "\n"-terminated),
+// by default $XDG_DATA_HOME/signet/journal.jsonl. It was chosen over an
+// embedded database (modernc.org/sqlite) because an append-only log needs
+// nothing a database offers, the file is readable with any tool (jq, grep,
+// less) and can be shipped or archived as is, appending a line is a single
+// write(2) on an O_APPEND descriptor, and it adds no dependency (the pure-Go
+// SQLite port is a very large compile for a few INSERTs).
+//
+// # Chain
+//
+// Each record's Hash is the SHA-256 of a canonical encoding of all its
+// fields including PrevHash (see Record.ComputeHash); PrevHash is the
+// previous record's Hash, or Genesis for the first record; Seq counts from
+// 1 without gaps. Verify re-reads the file and reports, with the line and
+// sequence number, a record whose content no longer matches its hash
+// (edited), a gap in the sequence (removed), a sequence number going
+// backwards (reordered), a repeated sequence number (inserted), a PrevHash
+// that does not match its predecessor (replaced or forged and rehashed),
+// malformed or over-long lines (garbage) and a last line without its
+// newline (truncated).
+//
+// A hash chain kept next to its data cannot stop someone with write access
+// from rewriting the whole tail and recomputing every hash after the point
+// of the edit. Verify's report therefore carries the head (the last hash and
+// sequence number); comparing it with a head noted earlier or kept elsewhere
+// anchors everything before it.
+//
+// # Broken chains
+//
+// Opening a journal whose chain is broken is allowed, and Append continues
+// from the last record that parses (its Seq and stored Hash), so the break
+// stays visible to Verify at the place it happened and new records are
+// still recorded: refusing would either stop every signature or push the
+// operator to delete the evidence. If the file does not end in a newline
+// (a crash during a write), Append first writes one, so the partial line
+// stays in place as a malformed line. If the last MaxLine*4 bytes hold no
+// parseable record at all, Open fails with ErrCorrupt: the operator moves
+// the file aside (Verify tells what is wrong with it).
+//
+// # Concurrency and durability
+//
+// A Journal is safe for concurrent use. Append serialises on one mutex to
+// assign Seq and PrevHash and write the line, then fsyncs outside that
+// mutex with group commit: one fsync covers every line written before it,
+// so concurrent appenders share fsyncs, and Append returns only once its
+// record is on disk. An fsync error is sticky (the kernel may have dropped
+// the dirty pages): every later Append fails. An advisory lock (flock)
+// keeps a second process from appending to the same file; readers
+// (VerifyFile, ReadFile) take no lock.
+//
+// # Secrets
+//
+// Records have no field for a PIN, password, key or document content; see
+// Record.
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+var (
+	// ErrCorrupt is returned by Open when the file's tail holds no record
+	// to continue the chain from.
+	ErrCorrupt = errors.New("journal corrupt")
+	// ErrLocked is returned by Open when another process has the journal open.
+	ErrLocked = errors.New("journal in use by another process")
+	// ErrClosed is returned by Append after Close.
+	ErrClosed = errors.New("journal closed")
+)
+
+var (
+	errContextCanceled = context.Canceled
+	errDeadline        = context.DeadlineExceeded
+)
+
+// Journal is an open journal file.
+type Journal struct {
+	path string
+	now  func() time.Time
+	sync bool
+
+	mu      sync.Mutex // guards everything below, and writes to f
+	f       *os.File
+	seq     uint64
+	head    string
+	size    int64 // bytes written so far (file size)
+	needNL  bool  // the file does not end in '\n'
+	err     error // sticky write or fsync error
+	written int64 // count of lines written, for group commit
+
+	syncMu sync.Mutex // serialises fsyncs
+	synced int64      // lines known to be on disk (guarded by syncMu)
+}
+
+// Option configures Open.
+type Option func(*Journal)
+
+// WithClock sets the clock used for records whose Time is zero.
+func WithClock(now func() time.Time) Option { return func(j *Journal) { j.now = now } }
+
+// WithoutSync turns off fsync (tests and benchmarks only: a crash can lose
+// the last records).
+func WithoutSync() Option { return func(j *Journal) { j.sync = false } }
+
+// Open opens the journal at path for appending, creating it (mode 0600,
+// parent directory 0700) if needed, and reads its tail to continue the
+// chain.
+func Open(path string, opts ...Option) (*Journal, error) {
+	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis}
+	for _, o := range opts {
+		o(j)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open journal: restrict mode: %w", err)
+		}
+	}
+	j.f = f
+	j.size = fi.Size()
+	if err := j.readTail(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	return j, nil
+}
+
+// readTail finds the last parseable record in the last tailWindow bytes.
+func (j *Journal) readTail() error {
+	if j.size == 0 {
+		return nil
+	}
+	const tailWindow = 4 * MaxLine
+	off := j.size - tailWindow
+	if off < 0 {
+		off = 0
+	}
+	buf := make([]byte, j.size-off)
+	if _, err := j.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read tail: %w", err)
+	}
+	j.needNL = buf[len(buf)-1] != '\n'
+	lines := bytes.Split(buf, []byte{'\n'})
+	if off > 0 {
+		lines = lines[1:] // the first piece may be the end of a longer line
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		if len(lines[i]) == 0 || len(lines[i]) > MaxLine {
+			continue
+		}
+		r, err := parseLine(lines[i])
+		if err != nil {
+			continue
+		}
+		j.seq, j.head = r.Seq, r.Hash
+		return nil
+	}
+	return fmt.Errorf("%w: no parseable record in the last %d bytes", ErrCorrupt, len(buf))
+}
+
+// Path returns the journal's file name.
+func (j *Journal) Path() string { return j.path }
+
+// Head returns the sequence number and hash of the last record (0 and
+// Genesis for an empty journal).
+func (j *Journal) Head() (uint64, string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.seq, j.head
+}
+
+// Append adds r to the journal and returns it as written, with Seq, Time,
+// PrevHash and Hash set. Strings are cleaned and bounded (see Record).
+// Append returns when the record is on disk.
+func (j *Journal) Append(ctx context.Context, r Record) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("journal append: %w", err)
+	}
+	if r.Op == "" {
+		return Record{}, fmt.Errorf("journal append: record without op")
+	}
+	if r.Time.IsZero() {
+		r.Time = j.now()
+	}
+	r.normalize()
+
+	j.mu.Lock()
+	if j.f == nil {
+		j.mu.Unlock()
+		return Record{}, fmt.Errorf("journal append: %w", ErrClosed)
+	}
+	if j.err != nil {
+		err := j.err
+		j.mu.Unlock()
+		return Record{}, fmt.Errorf("journal append: earlier failure: %w", err)
+	}
+	r.Seq = j.seq + 1
+	r.PrevHash = j.head
+	r.Hash = r.ComputeHash()
+	line, err := marshalLine(&r, j.needNL)
+	if err != nil {
+		j.mu.Unlock()
+		return Record{}, err
+	}
+	n, err := j.f.Write(line)
+	j.size += int64(n)
+	if err != nil {
+		// Part of the line may be in the file: the next append starts
+		// on a fresh line and the chain continues from the last good
+		// record. Verify will show the partial line.
+		j.needNL = n > 0
+		j.mu.Unlock()
+		return Record{}, fmt.Errorf("journal append: write %s: %w", j.path, err)
+	}
+	j.needNL = false
+	j.seq, j.head = r.Seq, r.Hash
+	j.written++
+	mine := j.written
+	f := j.f
+	j.mu.Unlock()
+
+	if j.sync {
+		if err := j.syncUpTo(f, mine); err != nil {
+			return Record{}, err
+		}
+	}
+	return r, nil
+}
+
+func marshalLine(r *Record, leadingNL bool) ([]byte, error) {
+	var b bytes.Buffer
+	if leadingNL {
+		b.WriteByte('\n')
+	}
+	enc := newEncoder(&b)
+	if err := enc.Encode(r); err != nil { // Encode appends '\n'
+		return nil, fmt.Errorf("journal append: encode: %w", err)
+	}
+	if b.Len() > MaxLine {
+		// normalize bounds every field so this cannot happen
+		return nil, fmt.Errorf("journal append: record of %d bytes exceeds %d", b.Len(), MaxLine)
+	}
+	return b.Bytes(), nil
+}
+
+// syncUpTo makes sure line number mine is on disk, sharing one fsync
+// among all appenders waiting at the same time (group commit).
+func (j *Journal) syncUpTo(f *os.File, mine int64) error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	if j.synced >= mine {
+		return nil // a concurrent appender's fsync covered this line
+	}
+	j.mu.Lock()
+	target := j.written
+	stuck := j.err
+	j.mu.Unlock()
+	if stuck != nil {
+		return fmt.Errorf("journal append: earlier failure: %w", stuck)
+	}
+	if err := f.Sync(); err != nil {
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = err
+		}
+		j.mu.Unlock()
+		return fmt.Errorf("journal append: fsync %s: %w", j.path, err)
+	}
+	j.synced = target
+	return nil
+}
+
+// Close closes the file. Appends after Close fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	var err error
+	if j.sync && j.err == nil {
+		err = j.f.Sync()
+	}
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	j.f = nil
+	if err != nil {
+		return fmt.Errorf("close journal: %w", err)
+	}
+	return nil
+}
+
+// snapshot returns the number of bytes written so far, so that readers
+// see only whole lines appended by this Journal.
+func (j *Journal) snapshot() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.size
+}
+
+// Verify checks the whole file as it is now (records appended while it
+// runs are not included).
+func (j *Journal) Verify() (Report, error) {
+	f, err := os.Open(j.path)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify journal: %w", err)
+	}
+	defer f.Close()
+	return Verify(io.LimitReader(f, j.snapshot()))
+}
+
+// List returns the records matching filter (see ReadFile).
+func (j *Journal) List(filter Filter) ([]Record, error) {
+	f, err := os.Open(j.path)
+	if err != nil {
+		return nil, fmt.Errorf("list journal: %w", err)
+	}
+	defer f.Close()
+	return List(io.LimitReader(f, j.snapshot()), filter)
+}

@@ -1,0 +1,284 @@
+package journal
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func newEncoder(w io.Writer) *json.Encoder { return json.NewEncoder(w) }
+
+// ProblemKind classifies what Verify found.
+type ProblemKind string
+
+// Problem kinds.
+const (
+	Malformed    ProblemKind = "malformed"     // not a valid record (garbage, partial write, unknown field)
+	TooLong      ProblemKind = "too-long"      // line longer than MaxLine
+	Truncated    ProblemKind = "truncated"     // last line has no newline
+	Edited       ProblemKind = "edited"        // content does not match its own hash
+	Removed      ProblemKind = "removed"       // sequence gap
+	Reordered    ProblemKind = "reordered"     // sequence goes backwards
+	Inserted     ProblemKind = "inserted"      // sequence number repeated
+	ChainBroken  ProblemKind = "chain-broken"  // prev_hash does not match the previous record's hash
+	BadFirstLink ProblemKind = "bad-genesis"   // first record does not chain from Genesis
+	EmptyLine    ProblemKind = "empty-line"    // a blank line (never written by Append)
+	TooManyLines ProblemKind = "more-problems" // the report stopped listing problems
+)
+
+// Problem is one break in the journal.
+type Problem struct {
+	Line   int         `json:"line"`          // 1-based line number in the file
+	Seq    uint64      `json:"seq,omitempty"` // the record's seq, when the line parsed
+	Kind   ProblemKind `json:"kind"`
+	Detail string      `json:"detail"`
+}
+
+func (p Problem) String() string {
+	if p.Seq != 0 {
+		return fmt.Sprintf("line %d (seq %d): %s: %s", p.Line, p.Seq, p.Kind, p.Detail)
+	}
+	return fmt.Sprintf("line %d: %s: %s", p.Line, p.Kind, p.Detail)
+}
+
+// maxProblems bounds the report; the total is still counted.
+const maxProblems = 100
+
+// Report is the result of Verify.
+type Report struct {
+	Lines    int       `json:"lines"`
+	Records  int       `json:"records"`   // lines that parsed as records
+	HeadSeq  uint64    `json:"head_seq"`  // seq of the last parsed record
+	HeadHash string    `json:"head_hash"` // hash of the last parsed record (Genesis if none)
+	Problems []Problem `json:"problems,omitempty"`
+	// ProblemCount counts all problems, including those beyond the
+	// first maxProblems listed in Problems.
+	ProblemCount int `json:"problem_count"`
+}
+
+// OK reports whether the journal verified without a problem.
+func (r Report) OK() bool { return r.ProblemCount == 0 }
+
+// First returns the first problem.
+func (r Report) First() (Problem, bool) {
+	if len(r.Problems) == 0 {
+		return Problem{}, false
+	}
+	return r.Problems[0], true
+}
+
+func (r *Report) add(p Problem) {
+	r.ProblemCount++
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, p)
+	}
+}
+
+// lineReader yields "\n"-terminated lines of at most MaxLine bytes.
+type lineReader struct {
+	br   *bufio.Reader
+	line int
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// next returns the next line without its newline; tooLong reports a line
+// over MaxLine (its content is discarded); hasNL is false for a last line
+// that has no newline. It returns io.EOF at the end.
+func (lr *lineReader) next(buf []byte) (line []byte, tooLong, hasNL bool, err error) {
+	line = buf[:0]
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > MaxLine+1 {
+				tooLong, line = true, line[:0]
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			lr.line++
+			return line[:len(line)-min(1, len(line))], tooLong, true, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if len(line) == 0 && !tooLong {
+				return nil, false, false, io.EOF
+			}
+			lr.line++
+			return line, tooLong, false, nil
+		default:
+			return nil, false, false, err
+		}
+	}
+}
+
+// Verify reads a journal from r and checks every record and link. The
+// error is for read failures only; what is wrong with the journal is in
+// the Report.
+func Verify(r io.Reader) (Report, error) {
+	rep := Report{HeadHash: Genesis}
+	lr := newLineReader(r)
+	buf := make([]byte, 0, 4096)
+	var (
+		prev     *Record // the record the next one should follow
+		prevLine int
+	)
+	for {
+		line, tooLong, hasNL, err := lr.next(buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return rep, fmt.Errorf("verify journal: read: %w", err)
+		}
+		buf = line[:0]
+		n := lr.line
+		rep.Lines = n
+		if tooLong {
+			rep.add(Problem{Line: n, Kind: TooLong, Detail: fmt.Sprintf("line longer than %d bytes", MaxLine)})
+			continue
+		}
+		if len(line) == 0 {
+			rep.add(Problem{Line: n, Kind: EmptyLine, Detail: "blank line"})
+			continue
+		}
+		rec, perr := parseLine(line)
+		if !hasNL {
+			detail := "last line has no newline: the file was truncated or a write was cut short"
+			if perr != nil {
+				detail += " (" + perr.Error() + ")"
+			}
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Truncated, Detail: detail})
+			if perr != nil {
+				continue
+			}
+		} else if perr != nil {
+			rep.add(Problem{Line: n, Kind: Malformed, Detail: perr.Error()})
+			continue
+		}
+		rep.Records++
+		if got := rec.ComputeHash(); got != rec.Hash {
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Edited,
+				Detail: "the record's content does not match its hash: it was edited after it was written"})
+		}
+		switch {
+		case prev == nil && rec.Seq == 1:
+			if rec.PrevHash != Genesis {
+				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: BadFirstLink,
+					Detail: "the first record's prev_hash is not the genesis value: records before it were removed or it was forged"})
+			}
+		case prev == nil:
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed,
+				Detail: fmt.Sprintf("the first record has seq %d: %s removed from the start", rec.Seq, span(1, rec.Seq-1))})
+		case rec.Seq == prev.Seq+1:
+			if rec.PrevHash != prev.Hash {
+				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: ChainBroken,
+					Detail: fmt.Sprintf("prev_hash does not match the hash of seq %d on line %d: that record was replaced, or this one forged", prev.Seq, prevLine)})
+			}
+		case rec.Seq > prev.Seq+1:
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed,
+				Detail: fmt.Sprintf("expected seq %d after seq %d on line %d: %s removed or moved", prev.Seq+1, prev.Seq, prevLine, span(prev.Seq+1, rec.Seq-1))})
+		case rec.Seq == prev.Seq:
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Inserted,
+				Detail: fmt.Sprintf("seq %d already appeared on line %d: a record was inserted", rec.Seq, prevLine)})
+		default: // rec.Seq < prev.Seq
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Reordered,
+				Detail: fmt.Sprintf("seq %d comes after seq %d on line %d: records were reordered or inserted", rec.Seq, prev.Seq, prevLine)})
+			continue // keep following the highest sequence seen
+		}
+		r := rec
+		prev, prevLine = &r, n
+		rep.HeadSeq, rep.HeadHash = rec.Seq, rec.Hash
+	}
+	return rep, nil
+}
+
+func span(from, to uint64) string {
+	if from == to {
+		return fmt.Sprintf("record %d was", from)
+	}
+	return fmt.Sprintf("records %d to %d were", from, to)
+}
+
+// VerifyFile verifies the journal at path without opening it for writing.
+func VerifyFile(path string) (Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Report{}, fmt.Errorf("verify journal: %w", err)
+	}
+	defer f.Close()
+	return Verify(f)
+}
+
+// Filter selects records for List. Zero fields match everything.
+type Filter struct {
+	Since, Until time.Time // Time in [Since, Until)
+	Plugin       string
+	Origin       string // matches Origin or Caller
+	Op           Op
+	KeyURI       string
+	// Last keeps only the last N matching records (0: all).
+	Last int
+}
+
+func (f Filter) match(r *Record) bool {
+	return (f.Since.IsZero() || !r.Time.Before(f.Since)) &&
+		(f.Until.IsZero() || r.Time.Before(f.Until)) &&
+		(f.Plugin == "" || r.Plugin == f.Plugin) &&
+		(f.Origin == "" || r.Origin == f.Origin || r.Caller == f.Origin) &&
+		(f.Op == "" || r.Op == f.Op) &&
+		(f.KeyURI == "" || strings.EqualFold(r.KeyURI, f.KeyURI))
+}
+
+// List reads a journal from r and returns the records matching filter, in
+// file order. Lines that are not records are skipped: List shows what is
+// there, Verify says whether it can be trusted.
+func List(r io.Reader, filter Filter) ([]Record, error) {
+	lr := newLineReader(r)
+	buf := make([]byte, 0, 4096)
+	var out []Record
+	for {
+		line, tooLong, _, err := lr.next(buf)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("list journal: read: %w", err)
+		}
+		buf = line[:0]
+		if tooLong || len(line) == 0 {
+			continue
+		}
+		rec, err := parseLine(line)
+		if err != nil || !filter.match(&rec) {
+			continue
+		}
+		out = append(out, rec)
+		if filter.Last > 0 && len(out) > 2*filter.Last {
+			out = append(out[:0], out[len(out)-filter.Last:]...)
+		}
+	}
+	if filter.Last > 0 && len(out) > filter.Last {
+		out = out[len(out)-filter.Last:]
+	}
+	return out, nil
+}
+
+// ReadFile lists the journal at path without opening it for writing.
+func ReadFile(path string, filter Filter) ([]Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("list journal: %w", err)
+	}
+	defer f.Close()
+	return List(f, filter)
+}

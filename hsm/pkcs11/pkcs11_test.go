@@ -6,9 +6,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"runtime"
@@ -791,4 +794,83 @@ func TestKnownModules(t *testing.T) {
 			t.Errorf("Probe() = %v, want SoftHSM", Probe())
 		}
 	}
+}
+
+func TestLockAndIdleLogout(t *testing.T) {
+	var pins [][]byte
+	var mu sync.Mutex
+	p := newPrompt(func(hsm.PINRequest) (hsm.PINResponse, error) {
+		pin := []byte(softhsmtest.DefaultUserPIN)
+		mu.Lock()
+		pins = append(pins, pin)
+		mu.Unlock()
+		return hsm.PINResponse{PIN: pin}, nil
+	})
+	b, _, k, _ := pinToken(t, p)
+	ctx := context.Background()
+	sign := func() {
+		t.Helper()
+		if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sign()
+	sign()
+	if n := len(p.requests()); n != 1 {
+		t.Fatalf("%d prompts for two signatures, want 1 (login cached)", n)
+	}
+	if err := b.Lock(ctx, k.TokenURI); err != nil {
+		t.Fatal(err)
+	}
+	sign()
+	if n := len(p.requests()); n != 2 {
+		t.Fatalf("%d prompts after Lock, want 2", n)
+	}
+	// the PIN slices handed to the backend were wiped
+	mu.Lock()
+	for _, pin := range pins {
+		if strings.Trim(string(pin), "\x00") != "" {
+			t.Errorf("PIN slice not wiped: %q", pin)
+		}
+	}
+	mu.Unlock()
+
+	// idle timeout: a login unused for longer than the policy is dropped
+	b2, _ := openTest(t, Config{PINPrompt: p.fn, Login: hsm.LoginPolicy{IdleTimeout: 30 * time.Millisecond}, PollInterval: 10 * time.Millisecond}, false)
+	_ = b.Lock(ctx, k.TokenURI)
+	before := len(p.requests())
+	if _, err := b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.requests()) - before; n != 2 {
+		t.Fatalf("%d prompts across an idle timeout, want 2", n)
+	}
+}
+
+// FuzzECPublic feeds arbitrary CKA_EC_PARAMS / CKA_EC_POINT values (what a
+// token returns) to the key parser: it must never panic, and a key it
+// accepts must re-encode.
+func FuzzECPublic(f *testing.F) {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	point, _ := ec.PublicKey.Bytes()
+	wrapped, _ := asn1.Marshal(point)
+	p256, _ := asn1.Marshal(oidP256)
+	f.Add(derOIDEd25519, []byte(pub))
+	f.Add(derNameEd25519, append([]byte{0x04, 0x20}, pub...))
+	f.Add(p256, wrapped)
+	f.Add(p256, point)
+	f.Fuzz(func(t *testing.T, params, point []byte) {
+		k, err := ecPublic(params, point)
+		if err != nil {
+			return
+		}
+		if _, err := x509.MarshalPKIXPublicKey(k); err != nil {
+			t.Fatalf("accepted key does not re-encode: %v", err)
+		}
+	})
 }

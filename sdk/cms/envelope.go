@@ -1,6 +1,7 @@
 package cms
 
-// EnvelopedData (RFC 5652 §6): encryption to recipient certificates.
+// EnvelopedData (RFC 5652 §6) and AuthEnvelopedData (RFC 5083): encryption
+// to recipient certificates.
 //
 // Encrypt builds a ContentInfo holding EnvelopedData with one RecipientInfo
 // per certificate:
@@ -12,23 +13,27 @@ package cms
 //     X9.63 KDF over ECC-CMS-SharedInfo, and id-aes256-wrap (RFC 5753,
 //     RFC 3565, RFC 3394). A fresh ephemeral key is made per recipient.
 //
-// The content is encrypted with AES-256-CBC (default) or AES-128-CBC.
-// AES-GCM is deliberately not offered: GCM inside EnvelopedData is not
-// standard and OpenSSL cannot read it; authenticated encryption belongs in
-// AuthEnvelopedData (RFC 5083/5084), which is not implemented yet.
+// The content is encrypted with AES-256-CBC (default) or AES-128-CBC. GCM
+// inside EnvelopedData is not standard and OpenSSL cannot read it, so it is
+// never written there: asking for AES-256-GCM or AES-128-GCM produces
+// AuthEnvelopedData (RFC 5083, RFC 5084) instead, with the same
+// RecipientInfos. EnvelopedData (CBC) has no integrity protection: a
+// changed ciphertext usually fails the padding check but may decrypt to
+// other content. Sign the content, or use AES-GCM, when that matters.
 //
 // Decrypt finds the RecipientInfo for a certificate (by issuer and serial
 // number, or by subject key identifier) and recovers the content key with a
 // private key that never has to leave its token: RSA through
 // crypto.Decrypter.Decrypt only (with *rsa.OAEPOptions for OAEP), EC through
 // the KeyAgreer interface. It reads everything OpenSSL writes for these
-// recipient types (all X9.63 KDF hashes, AES-128/192/256 wrap, AES-128/192/
-// 256-CBC and DES-EDE3-CBC content).
+// recipient types (all X9.63 KDF hashes, AES-128/192/256 wrap; AES-128/192/
+// 256-CBC and DES-EDE3-CBC content in EnvelopedData, AES-GCM in
+// AuthEnvelopedData), DER or BER.
 //
 // All options are per call; nothing in this file has package-level state
 // that changes behaviour. Decryption failures that could serve as a padding
-// oracle (RSA padding, key unwrap, CBC padding) all return the same
-// ErrDecryptionFailed, without detail.
+// oracle (RSA padding, key unwrap, CBC padding, GCM tag) all return the
+// same ErrDecryptionFailed, without detail.
 
 import (
 	"bytes"
@@ -62,6 +67,9 @@ var (
 	// failure, wrong content-encryption key length, bad CBC padding. It
 	// carries no detail on purpose (no padding oracle).
 	ErrDecryptionFailed = errors.New("cms: decryption failed")
+	// ErrNotEnveloped means the ContentInfo holds another content type
+	// (SignedData, say) than EnvelopedData or AuthEnvelopedData.
+	ErrNotEnveloped = errors.New("cms: not EnvelopedData or AuthEnvelopedData")
 )
 
 // Size limits applied by Decrypt. Inputs beyond them are rejected before
@@ -87,6 +95,12 @@ type ContentEncryption int
 const (
 	AES256CBC ContentEncryption = iota // id-aes256-CBC, the default
 	AES128CBC                          // id-aes128-CBC
+	// AES-GCM is authenticated encryption, so it is written as
+	// AuthEnvelopedData (RFC 5083, RFC 5084: 12-byte nonce, 16-byte tag),
+	// never inside EnvelopedData. OpenSSL 3.0 and later read it; older
+	// readers may not.
+	AES256GCM // id-aes256-GCM in AuthEnvelopedData
+	AES128GCM // id-aes128-GCM in AuthEnvelopedData
 )
 
 // KeyTransport selects how the content key is encrypted to RSA recipients.
@@ -125,6 +139,18 @@ var (
 	envOIDAES192CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 22}
 	envOIDAES256CBC  = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 42}
 	envOIDDESEDE3CBC = asn1.ObjectIdentifier{1, 2, 840, 113549, 3, 7}
+
+	// AES-GCM (RFC 5084), only in AuthEnvelopedData.
+	envOIDAES128GCM = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 6}
+	envOIDAES192GCM = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 26}
+	envOIDAES256GCM = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 46}
+)
+
+// AES-GCM sizes Encrypt writes: the 12-byte nonce RFC 5084 recommends and
+// a full 16-byte tag.
+const (
+	envGCMNonceSize = 12
+	envGCMTagSize   = 16
 )
 
 // ASN.1 tags used below.
@@ -139,7 +165,8 @@ var (
 // Encrypt
 
 // Encrypt encrypts content to every certificate in recipients and returns
-// the DER encoding of a ContentInfo holding EnvelopedData.
+// the DER encoding of a ContentInfo holding EnvelopedData, or
+// AuthEnvelopedData when opts.ContentEncryption is an AES-GCM choice.
 func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions) ([]byte, error) {
 	if len(recipients) == 0 {
 		return nil, errors.New("cms: encrypt: no recipients")
@@ -154,11 +181,16 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 
 	var cekLen int
 	var cekOID asn1.ObjectIdentifier
+	gcm := false
 	switch opts.ContentEncryption {
 	case AES256CBC:
 		cekLen, cekOID = 32, envOIDAES256CBC
 	case AES128CBC:
 		cekLen, cekOID = 16, envOIDAES128CBC
+	case AES256GCM:
+		cekLen, cekOID, gcm = 32, envOIDAES256GCM, true
+	case AES128GCM:
+		cekLen, cekOID, gcm = 16, envOIDAES128GCM, true
 	default:
 		return nil, fmt.Errorf("cms: encrypt: unknown content encryption %d", opts.ContentEncryption)
 	}
@@ -173,11 +205,21 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 	if _, err := io.ReadFull(rnd, cek); err != nil {
 		return nil, fmt.Errorf("cms: encrypt: generate content key: %w", err)
 	}
-	iv := make([]byte, aes.BlockSize)
+	ivLen := aes.BlockSize
+	if gcm {
+		ivLen = envGCMNonceSize
+	}
+	iv := make([]byte, ivLen)
 	if _, err := io.ReadFull(rnd, iv); err != nil {
 		return nil, fmt.Errorf("cms: encrypt: generate IV: %w", err)
 	}
-	ciphertext, err := envCBCEncrypt(cek, iv, content)
+	var ciphertext, mac []byte
+	var err error
+	if gcm {
+		ciphertext, mac, err = envGCMSeal(cek, iv, content)
+	} else {
+		ciphertext, err = envCBCEncrypt(cek, iv, content)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cms: encrypt content: %w", err)
 	}
@@ -201,17 +243,21 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 		if err != nil {
 			return nil, fmt.Errorf("cms: encrypt: recipient %d (%s): %w", i, cert.Subject, err)
 		}
-		if riVersion != 0 {
+		if riVersion != 0 && !gcm {
 			version = 2 // RFC 5652 §6.1: any RecipientInfo not version 0
 		}
 		ris = append(ris, ri)
 	}
 
+	contentType := OIDEnvelopedData
+	if gcm {
+		contentType = OIDAuthEnvelopedData // RFC 5083: version is always 0
+	}
 	var b cryptobyte.Builder
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
-		b.AddASN1ObjectIdentifier(OIDEnvelopedData)
+		b.AddASN1ObjectIdentifier(contentType)
 		b.AddASN1(envTagCtx0Cons, func(b *cryptobyte.Builder) {
-			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // EnvelopedData
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // EnvelopedData or AuthEnvelopedData
 				b.AddASN1Int64(version)
 				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
 					for _, ri := range envSortedSet(ris) {
@@ -222,12 +268,22 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 					b.AddASN1ObjectIdentifier(OIDData)
 					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 						b.AddASN1ObjectIdentifier(cekOID)
-						b.AddASN1OctetString(iv)
+						if gcm {
+							b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // GCMParameters
+								b.AddASN1OctetString(iv)
+								b.AddASN1Int64(int64(len(mac)))
+							})
+						} else {
+							b.AddASN1OctetString(iv)
+						}
 					})
 					b.AddASN1(envTagCtx0Prim, func(b *cryptobyte.Builder) {
 						b.AddBytes(ciphertext)
 					})
 				})
+				if gcm {
+					b.AddASN1OctetString(mac) // mac MessageAuthenticationCode
+				}
 			})
 		})
 	})
@@ -411,6 +467,22 @@ func envKeyAgreeRecipient(rnd io.Reader, cert *x509.Certificate, pub *ecdsa.Publ
 	return ri, 3, err
 }
 
+// envGCMSeal encrypts plaintext with AES-GCM and returns the ciphertext and
+// the tag separately (AuthEnvelopedData keeps the tag in its mac field).
+func envGCMSeal(key, nonce, plaintext []byte) (ciphertext, tag []byte, err error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealed := aead.Seal(nil, nonce, plaintext, nil)
+	n := len(sealed) - envGCMTagSize
+	return sealed[:n:n], sealed[n:], nil
+}
+
 // envCBCEncrypt pads plaintext (PKCS#7, RFC 5652 §6.3) and encrypts it with
 // AES-CBC.
 func envCBCEncrypt(key, iv, plaintext []byte) ([]byte, error) {
@@ -432,9 +504,9 @@ func envCBCEncrypt(key, iv, plaintext []byte) ([]byte, error) {
 // ---------------------------------------------------------------------------
 // Decrypt
 
-// Decrypt decrypts a ContentInfo holding EnvelopedData (DER or BER) for the
-// recipient cert, using key for the private-key operation, and returns the
-// content.
+// Decrypt decrypts a ContentInfo holding EnvelopedData or AuthEnvelopedData
+// (DER or BER) for the recipient cert, using key for the private-key
+// operation, and returns the content.
 //
 // key is one of:
 //   - a crypto.Decrypter with an RSA public key (for key transport
@@ -493,6 +565,15 @@ type envMalformedError struct{ what string }
 func (e *envMalformedError) Error() string        { return "malformed " + e.what }
 func (e *envMalformedError) Is(target error) bool { return target == ErrMalformed }
 
+// envNotEnvelopedError names the content type found; it matches
+// ErrNotEnveloped.
+type envNotEnvelopedError struct{ contentType asn1.ObjectIdentifier }
+
+func (e *envNotEnvelopedError) Error() string {
+	return fmt.Sprintf("content type %s is not EnvelopedData (%s) or AuthEnvelopedData (%s)", e.contentType, OIDEnvelopedData, OIDAuthEnvelopedData)
+}
+func (e *envNotEnvelopedError) Is(target error) bool { return target == ErrNotEnveloped }
+
 func envMalformed(format string, args ...any) error {
 	return &envMalformedError{what: fmt.Sprintf(format, args...)}
 }
@@ -505,8 +586,13 @@ type envelopedData struct {
 
 type envEncryptedContent struct {
 	alg        asn1.ObjectIdentifier
-	iv         []byte
+	iv         []byte // CBC IV or GCM nonce
 	ciphertext []byte
+	// AuthEnvelopedData only.
+	auth   bool
+	icvLen int    // GCM tag length from GCMParameters (default 12)
+	mac    []byte // the GCM tag
+	aad    []byte // DER of authAttrs with the SET OF tag, or nil
 }
 
 func parseEnvelopedData(der []byte) (*envelopedData, error) {
@@ -519,8 +605,9 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	if !ci.ReadASN1ObjectIdentifier(&oid) {
 		return nil, envMalformed("ContentInfo content type")
 	}
-	if !oid.Equal(OIDEnvelopedData) {
-		return nil, fmt.Errorf("content type %s is not EnvelopedData (%s)", oid, OIDEnvelopedData)
+	auth := oid.Equal(OIDAuthEnvelopedData)
+	if !auth && !oid.Equal(OIDEnvelopedData) {
+		return nil, &envNotEnvelopedError{oid}
 	}
 	if !ci.ReadASN1(&explicit, envTagCtx0Cons) || !ci.Empty() {
 		return nil, envMalformed("ContentInfo content")
@@ -546,6 +633,7 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 		return nil, envMalformed("EnvelopedData recipientInfos")
 	}
 	env := &envelopedData{}
+	env.content.auth = auth
 	for !riSet.Empty() {
 		var ri cryptobyte.String
 		if !riSet.ReadAnyASN1Element(&ri, nil) {
@@ -564,9 +652,30 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	if !ed.ReadASN1(&eci, casn1.SEQUENCE) {
 		return nil, envMalformed("EncryptedContentInfo")
 	}
-	// unprotectedAttrs [1] IMPLICIT OPTIONAL: ignored.
-	if !ed.SkipOptionalASN1(envTagCtx1Cons) || !ed.Empty() {
-		return nil, envMalformed("EnvelopedData (trailing data)")
+	if auth {
+		// authAttrs [1] IMPLICIT OPTIONAL: authenticated, as the GCM
+		// additional data, in their DER form with the SET OF tag (RFC 5083
+		// §2.2). mac OCTET STRING. unauthAttrs [2] IMPLICIT OPTIONAL.
+		if ed.PeekASN1Tag(envTagCtx1Cons) {
+			var attrs cryptobyte.String
+			if !ed.ReadASN1Element(&attrs, envTagCtx1Cons) {
+				return nil, envMalformed("AuthEnvelopedData authAttrs")
+			}
+			env.content.aad = append([]byte{byte(casn1.SET)}, attrs[1:]...)
+		}
+		var mac cryptobyte.String
+		if !ed.ReadASN1(&mac, casn1.OCTET_STRING) {
+			return nil, envMalformed("AuthEnvelopedData mac")
+		}
+		env.content.mac = mac
+		if !ed.SkipOptionalASN1(envTagCtx2Cons) || !ed.Empty() {
+			return nil, envMalformed("AuthEnvelopedData (trailing data)")
+		}
+	} else {
+		// unprotectedAttrs [1] IMPLICIT OPTIONAL: ignored.
+		if !ed.SkipOptionalASN1(envTagCtx1Cons) || !ed.Empty() {
+			return nil, envMalformed("EnvelopedData (trailing data)")
+		}
 	}
 	var innerType asn1.ObjectIdentifier
 	if !eci.ReadASN1ObjectIdentifier(&innerType) {
@@ -577,12 +686,27 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 		return nil, envMalformed("content encryption algorithm")
 	}
 	params = alg
-	if params.PeekASN1Tag(casn1.OCTET_STRING) {
+	switch {
+	case params.PeekASN1Tag(casn1.OCTET_STRING): // CBC: the IV
 		var iv cryptobyte.String
 		if !params.ReadASN1(&iv, casn1.OCTET_STRING) {
 			return nil, envMalformed("content encryption IV")
 		}
 		env.content.iv = iv
+	case params.PeekASN1Tag(casn1.SEQUENCE): // GCMParameters
+		var gp, nonce cryptobyte.String
+		icv := int64(12)
+		if !params.ReadASN1(&gp, casn1.SEQUENCE) || !gp.ReadASN1(&nonce, casn1.OCTET_STRING) {
+			return nil, envMalformed("content encryption parameters")
+		}
+		if !gp.Empty() && !gp.ReadASN1Int64WithTag(&icv, casn1.INTEGER) || !gp.Empty() {
+			return nil, envMalformed("GCM ICV length")
+		}
+		env.content.iv = nonce
+		env.content.icvLen = int(icv)
+	}
+	if !params.Empty() {
+		return nil, envMalformed("content encryption parameters")
 	}
 	if eci.Empty() {
 		return nil, errors.New("encrypted content is absent (detached EnvelopedData is not supported)")
@@ -648,11 +772,28 @@ func (c *envEncryptedContent) keyLen() (int, error) {
 	case c.alg.Equal(envOIDDESEDE3CBC):
 		return 24, nil
 	}
+	if c.auth {
+		switch {
+		case c.alg.Equal(envOIDAES128GCM):
+			return 16, nil
+		case c.alg.Equal(envOIDAES192GCM):
+			return 24, nil
+		case c.alg.Equal(envOIDAES256GCM):
+			return 32, nil
+		}
+		return 0, fmt.Errorf("unsupported authenticated content encryption algorithm %s", c.alg)
+	}
+	if c.alg.Equal(envOIDAES128GCM) || c.alg.Equal(envOIDAES192GCM) || c.alg.Equal(envOIDAES256GCM) {
+		return 0, fmt.Errorf("content encryption algorithm %s (AES-GCM) inside EnvelopedData is not standard; AES-GCM belongs in AuthEnvelopedData", c.alg)
+	}
 	return 0, fmt.Errorf("unsupported content encryption algorithm %s", c.alg)
 }
 
-// decrypt decrypts and unpads the content with cek.
+// decrypt decrypts and unpads (CBC) or opens (GCM) the content with cek.
 func (c *envEncryptedContent) decrypt(cek []byte) ([]byte, error) {
+	if c.auth {
+		return c.openGCM(cek)
+	}
 	var block cipher.Block
 	var err error
 	if c.alg.Equal(envOIDDESEDE3CBC) {
@@ -678,6 +819,39 @@ func (c *envEncryptedContent) decrypt(cek []byte) ([]byte, error) {
 		return nil, ErrDecryptionFailed
 	}
 	return out[:n], nil
+}
+
+// openGCM checks the tag and decrypts AuthEnvelopedData content.
+func (c *envEncryptedContent) openGCM(cek []byte) ([]byte, error) {
+	if c.icvLen < 12 || c.icvLen > 16 {
+		return nil, fmt.Errorf("cms: decrypt: GCM ICV length %d is not supported", c.icvLen)
+	}
+	if len(c.mac) != c.icvLen {
+		return nil, fmt.Errorf("cms: decrypt: mac is %d bytes, GCM parameters say %d", len(c.mac), c.icvLen)
+	}
+	block, err := aes.NewCipher(cek)
+	if err != nil {
+		return nil, ErrDecryptionFailed
+	}
+	var aead cipher.AEAD
+	switch {
+	case len(c.iv) == envGCMNonceSize:
+		aead, err = cipher.NewGCMWithTagSize(block, c.icvLen)
+	case c.icvLen == 16 && len(c.iv) >= 1 && len(c.iv) <= 64:
+		aead, err = cipher.NewGCMWithNonceSize(block, len(c.iv))
+	default:
+		return nil, fmt.Errorf("cms: decrypt: GCM nonce of %d bytes with a %d-byte tag is not supported", len(c.iv), c.icvLen)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cms: decrypt: %w", err)
+	}
+	sealed := make([]byte, 0, len(c.ciphertext)+len(c.mac))
+	sealed = append(append(sealed, c.ciphertext...), c.mac...)
+	out, err := aead.Open(sealed[:0], c.iv, sealed, c.aad)
+	if err != nil {
+		return nil, ErrDecryptionFailed
+	}
+	return out, nil
 }
 
 // envPKCS7Unpad checks the padding of a decrypted CBC message without

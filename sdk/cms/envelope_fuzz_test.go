@@ -16,6 +16,7 @@ func FuzzDecrypt(f *testing.F) {
 		{},
 		{RSAKeyTransport: RSAOAEPSHA256, ContentEncryption: AES128CBC},
 		{UseSubjectKeyID: true},
+		{ContentEncryption: AES256GCM},
 	} {
 		for _, certs := range [][]*x509.Certificate{
 			{rsaR.cert}, {ecR.cert}, {rsaR.cert, ecR.cert},

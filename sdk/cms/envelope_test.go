@@ -260,6 +260,9 @@ func TestEncryptOpenSSLDecrypts(t *testing.T) {
 		{"EC P-521", []string{"p521"}, EncryptOptions{}},
 		{"EC subject key id", []string{"p256"}, EncryptOptions{UseSubjectKeyID: true}},
 		{"multiple recipients", []string{"rsa2048", "p256", "p384", "rsa2048b"}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256}},
+		{"AuthEnvelopedData AES-256-GCM RSA", []string{"rsa2048"}, EncryptOptions{ContentEncryption: AES256GCM}},
+		{"AuthEnvelopedData AES-128-GCM EC", []string{"p256"}, EncryptOptions{ContentEncryption: AES128GCM}},
+		{"AuthEnvelopedData AES-256-GCM multiple", []string{"rsa2048", "p384", "p256b"}, EncryptOptions{ContentEncryption: AES256GCM, RSAKeyTransport: RSAOAEPSHA1, UseSubjectKeyID: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var certs []*x509.Certificate
@@ -285,10 +288,10 @@ func TestEncryptOpenSSLDecrypts(t *testing.T) {
 			}
 			// The parts openssl's parser prints match what we meant to write.
 			dump := string(envOpenSSL(t, der, "cms", "-cmsout", "-print", "-inform", "DER", "-noout"))
-			wantAlg := "aes-256-cbc"
-			if tc.opts.ContentEncryption == AES128CBC {
-				wantAlg = "aes-128-cbc"
-			}
+			wantAlg := map[ContentEncryption]string{
+				AES256CBC: "aes-256-cbc", AES128CBC: "aes-128-cbc",
+				AES256GCM: "aes-256-gcm", AES128GCM: "aes-128-gcm",
+			}[tc.opts.ContentEncryption]
 			if !strings.Contains(dump, wantAlg) {
 				t.Errorf("openssl -print does not show %s:\n%s", wantAlg, dump)
 			}
@@ -323,6 +326,9 @@ func TestOpenSSLEncryptDecrypts(t *testing.T) {
 		{"EC cofactor", []string{"p256"}, []string{"-aes256", "{p256}", "-keyopt", "ecdh_cofactor_mode:1"}},
 		{"EC keyid", []string{"p256"}, []string{"-aes256", "-keyid", "{p256}"}},
 		{"multiple", []string{"rsa2048", "p256", "p384", "rsa2048b"}, []string{"-aes256", "{rsa2048}", "{p256}", "{p384}", "{rsa2048b}", "-keyopt", "rsa_padding_mode:oaep"}},
+		{"AuthEnvelopedData AES-256-GCM RSA", []string{"rsa2048"}, []string{"-aes-256-gcm", "{rsa2048}"}},
+		{"AuthEnvelopedData AES-128-GCM EC", []string{"p256"}, []string{"-aes-128-gcm", "{p256}"}},
+		{"AuthEnvelopedData AES-192-GCM multiple", []string{"rsa2048", "p384"}, []string{"-aes-192-gcm", "{rsa2048}", "{p384}", "-keyopt", "ecdh_kdf_md:sha256"}},
 	} {
 		for _, ber := range []bool{false, true} {
 			name := tc.name + " DER"
@@ -631,6 +637,38 @@ func TestDecryptNegative(t *testing.T) {
 		}
 	})
 
+	t.Run("AuthEnvelopedData detects tampering", func(t *testing.T) {
+		r := rs["p384"]
+		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ContentEncryption: AES256GCM})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := parseEnvelopedData(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range [][]byte{env.content.ciphertext, env.content.mac, env.content.iv} {
+			off := bytes.Index(der, part)
+			bad := append([]byte{}, der...)
+			bad[off+len(part)/2] ^= 1
+			_, err := Decrypt(bad, r.cert, r.key)
+			if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
+				t.Fatalf("err = %v, want the bare ErrDecryptionFailed", err)
+			}
+		}
+	})
+
+	t.Run("GCM inside EnvelopedData is refused", func(t *testing.T) {
+		oid := []byte{0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a} // aes256-CBC
+		i := bytes.Index(ecDER, oid)
+		bad := append([]byte{}, ecDER...)
+		bad[i+len(oid)-1] = 0x2e // 2.16.840.1.101.3.4.1.46 = aes256-GCM
+		_, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
+		if err == nil || !strings.Contains(err.Error(), "2.16.840.1.101.3.4.1.46 (AES-GCM) inside EnvelopedData is not standard") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
 	t.Run("unsupported key encryption algorithm", func(t *testing.T) {
 		// Rewrite id-RSAES-OAEP (…1.1.7) as …1.1.99.
 		oid := []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07}
@@ -650,9 +688,9 @@ func TestDecryptNegative(t *testing.T) {
 		oid := []byte{0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a} // aes256-CBC
 		i := bytes.Index(ecDER, oid)
 		bad := append([]byte{}, ecDER...)
-		bad[i+len(oid)-1] = 0x2e // 2.16.840.1.101.3.4.1.46 = aes256-GCM
+		bad[i+len(oid)-1] = 0x30 // 2.16.840.1.101.3.4.1.48, unassigned
 		_, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
-		if err == nil || !strings.Contains(err.Error(), "unsupported content encryption algorithm 2.16.840.1.101.3.4.1.46") {
+		if err == nil || !strings.Contains(err.Error(), "unsupported content encryption algorithm 2.16.840.1.101.3.4.1.48") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -660,7 +698,7 @@ func TestDecryptNegative(t *testing.T) {
 	t.Run("not EnvelopedData", func(t *testing.T) {
 		signed := envOpenSSLSigned(t, rs["p256"])
 		_, err := Decrypt(signed, rs["p256"].cert, rs["p256"].key)
-		if err == nil || !strings.Contains(err.Error(), "1.2.840.113549.1.7.2 is not EnvelopedData") {
+		if err == nil || !strings.Contains(err.Error(), "1.2.840.113549.1.7.2 is not EnvelopedData") || !errors.Is(err, ErrNotEnveloped) {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -94,9 +94,15 @@ func openssl(t testing.TB, args ...string) ([]byte, error) {
 // with the PKI root as the only trust anchor.
 func opensslVerify(t testing.TB, sig, detached []byte, extra ...string) error {
 	t.Helper()
+	return opensslVerifyRoot(t, testPKI(t).Root.Raw, sig, detached, extra...)
+}
+
+// opensslVerifyRoot is opensslVerify with another trust anchor.
+func opensslVerifyRoot(t testing.TB, rootDER, sig, detached []byte, extra ...string) error {
+	t.Helper()
 	needOpenSSL(t)
 	dir := t.TempDir()
-	root := writePEM(t, dir, "root.pem", "CERTIFICATE", testPKI(t).Root.Raw)
+	root := writePEM(t, dir, "root.pem", "CERTIFICATE", rootDER)
 	in := writeFile(t, dir, "sig.der", sig)
 	args := []string{"cms", "-verify", "-binary", "-inform", "DER", "-in", in, "-CAfile", root, "-out", filepath.Join(dir, "out")}
 	if detached != nil {

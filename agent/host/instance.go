@@ -365,7 +365,7 @@ func (in *instance) startError(err error) error {
 	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
 		return permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s)",
 			in.spec.Name, in.spec.Path, in.spec.SHA256)}
-	case strings.Contains(msg, "Incompatible API version"):
+	case strings.Contains(strings.ToLower(msg), "incompatible api version"):
 		return permanentError{fmt.Errorf("plugin %s refused: it was built for another Signet plugin protocol version than this host's (%d); rebuild it with a matching sdk (%s)",
 			in.spec.Name, wire.ProtocolVersion, firstLine(msg))}
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
@@ -468,5 +468,10 @@ func (l *lineLogger) emit(line []byte) {
 	if len(s) > maxLogLine {
 		s = s[:maxLogLine] + "…"
 	}
-	l.log.Log(context.Background(), l.level, l.msg, "line", s)
+	level := l.level
+	// go-plugin's own JSON log lines on the plugin's stderr keep their level.
+	if strings.HasPrefix(s, "{") && (strings.Contains(s, `"@level":"debug"`) || strings.Contains(s, `"@level":"trace"`)) {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, l.msg, "line", s)
 }

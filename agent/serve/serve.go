@@ -291,4 +291,3 @@ func uriMatcher(pattern string) func(string) bool {
 		return true
 	}
 }
-

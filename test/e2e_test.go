@@ -1,0 +1,375 @@
+// Package e2e runs whole-system tests with real binaries: `signet serve`
+// and plugins built with go build in TestMain, a real SoftHSM2 token, real
+// TLS from the agent's local CA, real processes killed with SIGKILL.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+var (
+	binDir  string // signet and signet-plugin-* binaries
+	hsmEnv  *softhsmtest.Env
+	fixture *softhsmtest.Fixture
+)
+
+const tokenLabel = "e2e"
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "signet-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = filepath.Join(dir, "bin")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for out, pkg := range map[string]string{
+		"signet":                      "github.com/signet-agent/signet/agent/cmd/signet",
+		"signet-plugin-example":       "github.com/signet-agent/signet/plugins/example",
+		"signet-plugin-wrongprotocol": "./testdata/wrongprotocol",
+	} {
+		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, out), pkg)
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, msg)
+			return 1
+		}
+	}
+	hsmEnv, err = softhsmtest.NewEnv(filepath.Join(dir, "softhsm"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fixture, err = softhsmtest.NewFixture(hsmEnv, tokenLabel, softhsmtest.DefaultUserPIN, softhsmtest.DefaultSOPIN, softhsmtest.StandardKeys)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// agent is a running `signet serve`.
+type agent struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dir     string
+	socket  string
+	log     *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// pluginConf is one plugins: entry.
+type pluginConf struct {
+	Name, Path, SHA256 string
+	Listen             string // default 127.0.0.1:0
+}
+
+// freePort returns a loopback address with a port free right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startAgent writes a configuration with the SoftHSM module, the e2e
+// token's PIN as an unattended PIN source, an allow-all unattended policy
+// and the given plugins (each listening on 127.0.0.1:0), starts `signet
+// serve` and waits until it says it is ready.
+func startAgent(t *testing.T, plugins ...pluginConf) *agent {
+	t.Helper()
+	dir := t.TempDir()
+	pinFile := filepath.Join(dir, "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsmtest.DefaultUserPIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
+	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
+	b.WriteString("plugins:\n")
+	for _, p := range plugins {
+		listen := p.Listen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n    listen: [%q]\n", p.Name, p.Path, listen)
+		if p.SHA256 != "" {
+			fmt.Fprintf(&b, "    sha256: %s\n", p.SHA256)
+		}
+	}
+	fmt.Fprintf(&b, "policy:\n  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
+	fmt.Fprintf(&b, "    pin_sources:\n      - {token: \"pkcs11:token=%s\", file: %s}\n", tokenLabel, pinFile)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
+	a.cmd.Env = append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir)
+	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		a.waitErr = a.cmd.Wait()
+		close(a.exited)
+	}()
+	t.Cleanup(func() {
+		a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.exited:
+		case <-time.After(20 * time.Second):
+			a.cmd.Process.Kill()
+			<-a.exited
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", a.log.String())
+		}
+	})
+	a.waitLog("signet agent ready", 60*time.Second)
+	return a
+}
+
+// waitLog waits until the agent's log contains s.
+func (a *agent) waitLog(s string, timeout time.Duration) {
+	a.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(a.log.String(), s) {
+		select {
+		case <-a.exited:
+			a.t.Fatalf("agent exited (%v) before logging %q:\n%s", a.waitErr, s, a.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("agent did not log %q within %v:\n%s", s, timeout, a.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// plugins runs `signet plugins --json` against the agent.
+func (a *agent) plugins() []host.PluginStatus {
+	a.t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "signet"), "plugins", "--json", "--socket", a.socket).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			a.t.Fatalf("signet plugins: %v: %s", err, ee.Stderr)
+		}
+		a.t.Fatalf("signet plugins: %v", err)
+	}
+	var ps []host.PluginStatus
+	if err := json.Unmarshal(out, &ps); err != nil {
+		a.t.Fatalf("signet plugins output: %v\n%s", err, out)
+	}
+	return ps
+}
+
+func (a *agent) plugin(name string) host.PluginStatus {
+	a.t.Helper()
+	for _, p := range a.plugins() {
+		if p.Name == name {
+			return p
+		}
+	}
+	a.t.Fatalf("no plugin %q", name)
+	return host.PluginStatus{}
+}
+
+// client trusts only the agent's local CA.
+func (a *agent) client() *http.Client {
+	a.t.Helper()
+	pemData, err := os.ReadFile(filepath.Join(a.dir, "data", "ca", "ca.crt"))
+	if err != nil {
+		a.t.Fatalf("local CA certificate: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		a.t.Fatal("no CA certificate in ca.crt")
+	}
+	return &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true},
+		Timeout:   30 * time.Second,
+	}
+}
+
+func exampleAddr(t *testing.T, p host.PluginStatus) string {
+	t.Helper()
+	for _, l := range p.Listeners {
+		if l.Name == "https" {
+			return l.Addr
+		}
+	}
+	t.Fatalf("plugin %s has no https listener: %+v", p.Name, p)
+	return ""
+}
+
+type signReply struct {
+	Status    int
+	Signature []byte
+	Error     string
+}
+
+func signDigest(c *http.Client, addr, keyURI string, digest []byte, requestID string) (signReply, error) {
+	body, _ := json.Marshal(map[string]string{"key": keyURI, "digest": base64.StdEncoding.EncodeToString(digest), "request_id": requestID})
+	req, err := http.NewRequest("POST", "https://"+addr+"/sign", bytes.NewReader(body))
+	if err != nil {
+		return signReply{}, err
+	}
+	req.Header.Set("Origin", "https://portal.example")
+	resp, err := c.Do(req)
+	if err != nil {
+		return signReply{}, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Signature string `json:"signature"`
+		Error     string `json:"error"`
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return signReply{}, err
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return signReply{}, fmt.Errorf("reply %d: %w: %q", resp.StatusCode, err, data)
+	}
+	sig, _ := base64.StdEncoding.DecodeString(out.Signature)
+	return signReply{Status: resp.StatusCode, Signature: sig, Error: out.Error}, nil
+}
+
+// keyURIs lists the signing keys through the plugin's /keys endpoint.
+func keyURIs(t *testing.T, c *http.Client, addr string) map[string]string {
+	t.Helper()
+	resp, err := c.Get("https://" + addr + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var keys []struct{ URI, Label string }
+	if err := json.NewDecoder(resp.Body).Decode(&keys); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		if strings.Contains(k.URI, "token="+tokenLabel) {
+			out[k.Label] = k.URI
+		}
+	}
+	return out
+}
+
+func verify(pub crypto.PublicKey, digest, sig []byte) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, digest, sig) {
+			return errors.New("ECDSA signature does not verify")
+		}
+	case ed25519.PublicKey:
+		if !ed25519.Verify(k, digest, sig) {
+			return errors.New("Ed25519 signature does not verify")
+		}
+	default:
+		return fmt.Errorf("unexpected key type %T", pub)
+	}
+	return nil
+}
+
+func examplePlugin() pluginConf {
+	return pluginConf{Name: "example", Path: filepath.Join(binDir, "signet-plugin-example")}
+}
+
+// signedRequestIDs counts the host's "signed" log records per request id.
+func signedRequestIDs(log string) map[string]int {
+	out := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, "msg=signed") {
+			continue
+		}
+		if _, after, ok := strings.Cut(line, " request_id="); ok {
+			id, _, _ := strings.Cut(after, " ")
+			out[id]++
+		}
+	}
+	return out
+}
+
+func pidAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func waitGone(pid int, timeout time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if !pidAlive(pid) {
+			return time.Since(start), true
+		}
+		// A zombie child of a dead parent is reaped by init; a zombie
+		// counts as gone for our purpose.
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+				return time.Since(start), true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return timeout, false
+}
+

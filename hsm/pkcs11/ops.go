@@ -33,6 +33,9 @@ type keyRef struct {
 	info       hsm.KeyInfo // what the PIN prompt is shown
 }
 
+// maxCachedKeys bounds the URI → key handle cache.
+const maxCachedKeys = 1024
+
 // safeURI is keyURI as it may appear in an error: canonical, no pin-value.
 func safeURI(keyURI string) string {
 	u, err := hsm.ParseURI(keyURI)
@@ -111,6 +114,9 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f 
 			if err == nil {
 				b.mu.Lock()
 				if ref.tok.gen == s.gen {
+					if len(b.keys) >= maxCachedKeys {
+						clear(b.keys) // bounded: callers may spell one key many ways
+					}
 					b.keys[rawURI] = ref
 				}
 				b.mu.Unlock()

@@ -253,16 +253,17 @@ func DefaultDataDir() (string, error) {
 }
 
 // Load reads and validates the configuration file at path. An empty path
-// means DefaultPath, and then a missing file yields the defaults.
+// means DefaultPath. A missing file at DefaultPath yields the defaults; a
+// missing file named explicitly elsewhere is an error.
 func Load(path string) (*Config, error) {
-	explicit := path != ""
-	if !explicit {
-		p, err := DefaultPath()
+	def, err := DefaultPath()
+	if path == "" {
 		if err != nil {
 			return nil, err
 		}
-		path = p
+		path = def
 	}
+	explicit := err != nil || filepath.Clean(path) != filepath.Clean(def)
 	f, err := os.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {

@@ -238,8 +238,13 @@ func TestLoadFiles(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 
-	// Default file present.
+	// The default path named explicitly behaves the same.
 	def := filepath.Join(dir, "signet", "config.yaml")
+	if _, err := Load(def); err != nil {
+		t.Errorf("Load(default path) without a file: %v", err)
+	}
+
+	// Default file present.
 	if p, _ := DefaultPath(); p != def {
 		t.Errorf("DefaultPath = %q, want %q", p, def)
 	}

@@ -169,6 +169,18 @@ func Open(dir string, names []string, opts Options) (*CA, error) {
 	return ca, nil
 }
 
+// Load loads the existing CA from dir without creating or rotating it. It
+// returns an error wrapping os.ErrNotExist when there is no CA yet.
+func Load(dir string, opts Options) (*CA, error) {
+	if opts.LeafLifetime <= 0 {
+		opts.LeafLifetime = DefaultLeafLifetime
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return (&CA{dir: dir, opts: opts}).load()
+}
+
 func (ca *CA) load() (*CA, error) {
 	certPEM, err := os.ReadFile(filepath.Join(ca.dir, CertFile))
 	if err != nil {

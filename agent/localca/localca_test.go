@@ -55,6 +55,14 @@ func TestOpenCreatesAndReloads(t *testing.T) {
 		t.Errorf("CA EKU = %v", c.ExtKeyUsage)
 	}
 
+	loaded, err := Load(dir, Options{})
+	if err != nil || loaded.Fingerprint() != ca.Fingerprint() {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, err := Load(t.TempDir(), Options{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of empty dir: %v, want ErrNotExist", err)
+	}
+
 	again, err := Open(dir, []string{"LOCAL.cipher.kiev.ua"}, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -84,7 +84,14 @@ var (
 	envOIDAES128Wrap = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 5}
 	envOIDAES192Wrap = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 25}
 	envOIDAES256Wrap = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 1, 45}
+	// id-alg-CMS3DESwrap (RFC 3217): what OpenSSL uses for EC recipients
+	// when the content cipher is Triple-DES, its default.
+	envOIDCMS3DESWrap = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 3, 6}
 )
+
+// envAES256WrapAlg is the DER AlgorithmIdentifier Encrypt writes for the
+// key wrap: id-aes256-wrap with absent parameters (RFC 3565).
+var envAES256WrapAlg = []byte{0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2d}
 
 // envECDHKDFHash maps a key agreement scheme OID to the hash of its X9.63 KDF.
 func envECDHKDFHash(oid asn1.ObjectIdentifier) (crypto.Hash, bool) {
@@ -112,6 +119,8 @@ func envKeyWrapKEKLen(oid asn1.ObjectIdentifier) (int, bool) {
 		return 24, true
 	case oid.Equal(envOIDAES256Wrap):
 		return 32, true
+	case oid.Equal(envOIDCMS3DESWrap):
+		return 24, true
 	}
 	return 0, false
 }
@@ -131,14 +140,13 @@ func envECDHCurve(pub *ecdsa.PublicKey) (ecdh.Curve, asn1.ObjectIdentifier, erro
 }
 
 // envECCSharedInfo encodes ECC-CMS-SharedInfo (RFC 5753 §7.2): the key wrap
-// algorithm (parameters absent, as RFC 3565 requires for AES wrap), the
-// optional user keying material and the KEK length in bits.
-func envECCSharedInfo(wrapOID asn1.ObjectIdentifier, ukm []byte, kekLen int) ([]byte, error) {
+// AlgorithmIdentifier exactly as the KeyAgreeRecipientInfo carries it
+// (wrapAlg, DER), the optional user keying material and the KEK length in
+// bits.
+func envECCSharedInfo(wrapAlg []byte, ukm []byte, kekLen int) ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(wrapOID)
-		})
+		b.AddBytes(wrapAlg)
 		if ukm != nil {
 			b.AddASN1(casn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
 				b.AddASN1OctetString(ukm)
@@ -173,8 +181,8 @@ func envX963KDF(h crypto.Hash, z, sharedInfo []byte, n int) ([]byte, error) {
 }
 
 // envDeriveKEK runs the RFC 5753 KDF for one recipient.
-func envDeriveKEK(h crypto.Hash, z []byte, wrapOID asn1.ObjectIdentifier, ukm []byte, kekLen int) ([]byte, error) {
-	si, err := envECCSharedInfo(wrapOID, ukm, kekLen)
+func envDeriveKEK(h crypto.Hash, z []byte, wrapAlg []byte, ukm []byte, kekLen int) ([]byte, error) {
+	si, err := envECCSharedInfo(wrapAlg, ukm, kekLen)
 	if err != nil {
 		return nil, fmt.Errorf("cms: encode ECC-CMS-SharedInfo: %w", err)
 	}

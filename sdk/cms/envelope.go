@@ -47,11 +47,13 @@ import (
 	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -428,7 +430,7 @@ func envKeyAgreeRecipient(rnd io.Reader, cert *x509.Certificate, pub *ecdsa.Publ
 		return nil, 0, fmt.Errorf("ECDH: %w", err)
 	}
 	defer clear(z)
-	kek, err := envDeriveKEK(crypto.SHA256, z, envOIDAES256Wrap, nil, 32)
+	kek, err := envDeriveKEK(crypto.SHA256, z, envAES256WrapAlg, nil, 32)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -871,52 +873,165 @@ func envPKCS7Unpad(b []byte, bs int) (int, bool) {
 	return len(b) - pad, true
 }
 
-// recoverKey finds the RecipientInfo for cert and recovers the content key.
-func (env *envelopedData) recoverKey(cert *x509.Certificate, key crypto.PrivateKey, cekLen int) ([]byte, error) {
-	var skipped []string
+// envRecipientEntry is one recipient named in the message: a
+// KeyTransRecipientInfo, one RecipientEncryptedKey of a
+// KeyAgreeRecipientInfo, or a recipient kind this package cannot use.
+type envRecipientEntry struct {
+	kind string
+	kt   *envKeyTrans
+	ka   *envKeyAgree
+	rek  *envRecipientEncryptedKey
+}
+
+func (e *envRecipientEntry) rid() *envRecipientID {
+	switch {
+	case e.kt != nil:
+		return &e.kt.rid
+	case e.rek != nil:
+		return &e.rek.rid
+	}
+	return nil
+}
+
+// Names of RecipientInfo kinds (RFC 5652 §6.2), as EnvelopeRecipient.Kind.
+const (
+	RecipientKeyTransport = "KeyTransRecipientInfo"
+	RecipientKeyAgreement = "KeyAgreeRecipientInfo"
+	RecipientKEK          = "KEKRecipientInfo"
+	RecipientPassword     = "PasswordRecipientInfo"
+	RecipientOther        = "OtherRecipientInfo"
+)
+
+// entries parses every RecipientInfo.
+func (env *envelopedData) entries() ([]envRecipientEntry, error) {
+	var out []envRecipientEntry
 	for i, raw := range env.recipients {
 		s := cryptobyte.String(raw)
 		var tag casn1.Tag
 		var body cryptobyte.String
 		if !s.ReadAnyASN1(&body, &tag) {
-			return nil, fmt.Errorf("cms: decrypt: %w", envMalformed("RecipientInfo %d", i))
+			return nil, envMalformed("RecipientInfo %d", i)
 		}
 		switch tag {
 		case casn1.SEQUENCE:
 			kt, err := envParseKeyTrans(body)
 			if err != nil {
-				return nil, fmt.Errorf("cms: decrypt: RecipientInfo %d: %w", i, err)
+				return nil, fmt.Errorf("RecipientInfo %d: %w", i, err)
 			}
-			if !kt.rid.matches(cert) {
-				continue
-			}
-			return kt.decryptKey(cert, key, cekLen)
+			out = append(out, envRecipientEntry{kind: RecipientKeyTransport, kt: kt})
 		case envTagCtx1Cons:
 			ka, err := envParseKeyAgree(body)
 			if err != nil {
-				return nil, fmt.Errorf("cms: decrypt: RecipientInfo %d: %w", i, err)
+				return nil, fmt.Errorf("RecipientInfo %d: %w", i, err)
 			}
-			rek := ka.find(cert)
-			if rek == nil {
-				continue
+			for k := range ka.keys {
+				out = append(out, envRecipientEntry{kind: RecipientKeyAgreement, ka: ka, rek: &ka.keys[k]})
 			}
-			return ka.decryptKey(cert, key, rek)
 		case envTagCtx2Cons:
-			skipped = append(skipped, "KEKRecipientInfo")
+			out = append(out, envRecipientEntry{kind: RecipientKEK})
 		case casn1.Tag(3).ContextSpecific().Constructed():
-			skipped = append(skipped, "PasswordRecipientInfo")
+			out = append(out, envRecipientEntry{kind: RecipientPassword})
 		case casn1.Tag(4).ContextSpecific().Constructed():
-			skipped = append(skipped, "OtherRecipientInfo")
+			out = append(out, envRecipientEntry{kind: RecipientOther})
 		default:
-			return nil, fmt.Errorf("cms: decrypt: RecipientInfo %d has unknown tag %#x", i, uint8(tag))
+			return nil, envMalformed("RecipientInfo %d (unknown tag %#x)", i, uint8(tag))
 		}
+	}
+	return out, nil
+}
+
+// recoverKey finds the RecipientInfo for cert and recovers the content key.
+func (env *envelopedData) recoverKey(cert *x509.Certificate, key crypto.PrivateKey, cekLen int) ([]byte, error) {
+	entries, err := env.entries()
+	if err != nil {
+		return nil, fmt.Errorf("cms: decrypt: %w", err)
+	}
+	var skipped []string
+	for _, e := range entries {
+		rid := e.rid()
+		if rid == nil {
+			skipped = append(skipped, e.kind)
+			continue
+		}
+		if !rid.matches(cert) {
+			continue
+		}
+		if e.kt != nil {
+			return e.kt.decryptKey(cert, key, cekLen)
+		}
+		return e.ka.decryptKey(cert, key, e.rek)
 	}
 	if len(skipped) > 0 {
 		return nil, fmt.Errorf("%w (issuer %q, serial %s; %d recipients, unsupported kinds skipped: %v)",
-			ErrNoRecipient, cert.Issuer.String(), cert.SerialNumber, len(env.recipients), skipped)
+			ErrNoRecipient, cert.Issuer.String(), cert.SerialNumber, len(entries), skipped)
 	}
 	return nil, fmt.Errorf("%w (issuer %q, serial %s; %d recipients)",
-		ErrNoRecipient, cert.Issuer.String(), cert.SerialNumber, len(env.recipients))
+		ErrNoRecipient, cert.Issuer.String(), cert.SerialNumber, len(entries))
+}
+
+// EnvelopeRecipient is one recipient as named in an EnvelopedData or
+// AuthEnvelopedData: what a caller needs to pick the certificate and key to
+// decrypt with.
+type EnvelopeRecipient struct {
+	// Kind is RecipientKeyTransport, RecipientKeyAgreement, or a kind
+	// Decrypt does not handle (RecipientKEK, RecipientPassword,
+	// RecipientOther), for which the other fields are empty.
+	Kind string
+	// KeyEncryptionAlgorithm is rsaEncryption or id-RSAES-OAEP for key
+	// transport, the ECDH KDF scheme for key agreement.
+	KeyEncryptionAlgorithm asn1.ObjectIdentifier
+	// RawIssuer (DER Name) and SerialNumber are set when the recipient is
+	// named by issuer and serial number; SubjectKeyID otherwise.
+	RawIssuer    []byte
+	SerialNumber *big.Int
+	SubjectKeyID []byte
+}
+
+// Matches reports whether cert is the certificate this recipient names.
+func (r *EnvelopeRecipient) Matches(cert *x509.Certificate) bool {
+	if r.SubjectKeyID == nil && r.SerialNumber == nil {
+		return false
+	}
+	id := envRecipientID{issuer: r.RawIssuer, serial: r.SerialNumber, ski: r.SubjectKeyID}
+	return id.matches(cert)
+}
+
+// EnvelopeRecipients lists the recipients of an EnvelopedData or
+// AuthEnvelopedData (DER or BER) without decrypting anything, so that a
+// caller holding several keys can find the one to use.
+func EnvelopeRecipients(der []byte) ([]EnvelopeRecipient, error) {
+	if len(der) > MaxEnvelopeSize {
+		return nil, fmt.Errorf("cms: recipients: input of %d bytes exceeds the %d byte limit", len(der), MaxEnvelopeSize)
+	}
+	norm, err := normalizeBER(der)
+	if err != nil {
+		return nil, err
+	}
+	env, err := parseEnvelopedData(norm)
+	if err != nil {
+		return nil, fmt.Errorf("cms: recipients: %w", err)
+	}
+	entries, err := env.entries()
+	if err != nil {
+		return nil, fmt.Errorf("cms: recipients: %w", err)
+	}
+	out := make([]EnvelopeRecipient, 0, len(entries))
+	for _, e := range entries {
+		r := EnvelopeRecipient{Kind: e.kind}
+		if rid := e.rid(); rid != nil {
+			r.RawIssuer = bytes.Clone(rid.issuer)
+			r.SerialNumber = rid.serial
+			r.SubjectKeyID = bytes.Clone(rid.ski)
+		}
+		switch {
+		case e.kt != nil:
+			r.KeyEncryptionAlgorithm = e.kt.alg
+		case e.ka != nil:
+			r.KeyEncryptionAlgorithm = e.ka.kdfOID
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // envRecipientID is a parsed IssuerAndSerialNumber or subject key identifier.
@@ -931,7 +1046,44 @@ func (r *envRecipientID) matches(cert *x509.Certificate) bool {
 		return len(cert.SubjectKeyId) > 0 && bytes.Equal(r.ski, cert.SubjectKeyId)
 	}
 	return r.serial != nil && cert.SerialNumber != nil &&
-		r.serial.Cmp(cert.SerialNumber) == 0 && bytes.Equal(r.issuer, cert.RawIssuer)
+		r.serial.Cmp(cert.SerialNumber) == 0 && envNamesEqual(r.issuer, cert.RawIssuer)
+}
+
+// envNamesEqual compares two DER Names: byte for byte, or else attribute
+// by attribute ignoring the string type and letter case (a producer may
+// re-encode the issuer, say PrintableString as UTF8String), roughly as
+// OpenSSL's canonical X509_NAME_cmp does.
+func envNamesEqual(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var na, nb pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &na); err != nil || len(rest) != 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &nb); err != nil || len(rest) != 0 {
+		return false
+	}
+	if len(na) != len(nb) {
+		return false
+	}
+	for i := range na {
+		if len(na[i]) != len(nb[i]) {
+			return false
+		}
+		for j := range na[i] {
+			x, y := na[i][j], nb[i][j]
+			if !x.Type.Equal(y.Type) {
+				return false
+			}
+			xs, ok1 := x.Value.(string)
+			ys, ok2 := y.Value.(string)
+			if !ok1 || !ok2 || !strings.EqualFold(strings.Join(strings.Fields(xs), " "), strings.Join(strings.Fields(ys), " ")) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // envParseIssuerAndSerial reads IssuerAndSerialNumber ::= SEQUENCE { issuer
@@ -1143,10 +1295,10 @@ type envKeyAgree struct {
 	ephemeralPoint []byte
 	ephemeralCurve asn1.ObjectIdentifier // from the algorithm parameters, if named
 	ukm            []byte
-	kdfHash        crypto.Hash
 	kdfOID         asn1.ObjectIdentifier
 	wrapOID        asn1.ObjectIdentifier
-	kekLen         int
+	wrapAlg        []byte // the key wrap AlgorithmIdentifier as encoded, for the KDF's SharedInfo
+	originatorAlg  asn1.ObjectIdentifier
 	keys           []envRecipientEncryptedKey
 }
 
@@ -1174,9 +1326,7 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	if !opk.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&algOID) {
 		return nil, envMalformed("originator public key algorithm")
 	}
-	if !algOID.Equal(OIDPublicKeyECDSA) {
-		return nil, fmt.Errorf("unsupported originator public key algorithm %s", algOID)
-	}
+	ka.originatorAlg = algOID
 	switch {
 	case alg.Empty():
 	case alg.PeekASN1Tag(casn1.NULL):
@@ -1208,18 +1358,16 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	if !s.ReadASN1(&kea, casn1.SEQUENCE) || !kea.ReadASN1ObjectIdentifier(&ka.kdfOID) {
 		return nil, envMalformed("KeyAgreeRecipientInfo key encryption algorithm")
 	}
-	h, ok := envECDHKDFHash(ka.kdfOID)
-	if !ok {
-		return nil, fmt.Errorf("unsupported key agreement algorithm %s", ka.kdfOID)
-	}
-	ka.kdfHash = h
-	if !kea.ReadASN1(&wrap, casn1.SEQUENCE) || !wrap.ReadASN1ObjectIdentifier(&ka.wrapOID) {
+	var wrapAlg cryptobyte.String
+	if !kea.ReadASN1Element(&wrapAlg, casn1.SEQUENCE) {
 		return nil, envMalformed("key wrap algorithm")
 	}
-	if ka.kekLen, ok = envKeyWrapKEKLen(ka.wrapOID); !ok {
-		return nil, fmt.Errorf("unsupported key wrap algorithm %s", ka.wrapOID)
+	ka.wrapAlg = wrapAlg
+	if !wrapAlg.ReadASN1(&wrap, casn1.SEQUENCE) || !wrap.ReadASN1ObjectIdentifier(&ka.wrapOID) {
+		return nil, envMalformed("key wrap algorithm")
 	}
-	// Parameters of AES wrap must be absent; tolerate NULL.
+	// Parameters of AES wrap must be absent, of 3DES wrap NULL; accept
+	// either for both.
 	if wrap.PeekASN1Tag(casn1.NULL) {
 		var null cryptobyte.String
 		wrap.ReadASN1(&null, casn1.NULL)
@@ -1271,18 +1419,20 @@ func envParseKeyAgree(s cryptobyte.String) (*envKeyAgree, error) {
 	return ka, nil
 }
 
-func (ka *envKeyAgree) find(cert *x509.Certificate) *envRecipientEncryptedKey {
-	for i := range ka.keys {
-		if ka.keys[i].rid.matches(cert) {
-			return &ka.keys[i]
-		}
-	}
-	return nil
-}
-
 // decryptKey recovers the content key: ECDH with the originator's ephemeral
-// key, X9.63 KDF, AES key unwrap.
+// key, X9.63 KDF, AES (or CMS Triple-DES) key unwrap.
 func (ka *envKeyAgree) decryptKey(cert *x509.Certificate, key crypto.PrivateKey, rek *envRecipientEncryptedKey) ([]byte, error) {
+	if !ka.originatorAlg.Equal(OIDPublicKeyECDSA) {
+		return nil, fmt.Errorf("cms: decrypt: unsupported originator public key algorithm %s", ka.originatorAlg)
+	}
+	kdfHash, ok := envECDHKDFHash(ka.kdfOID)
+	if !ok {
+		return nil, fmt.Errorf("cms: decrypt: unsupported key encryption algorithm %s", ka.kdfOID)
+	}
+	kekLen, ok := envKeyWrapKEKLen(ka.wrapOID)
+	if !ok {
+		return nil, fmt.Errorf("cms: decrypt: unsupported key wrap algorithm %s", ka.wrapOID)
+	}
 	certPub, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("cms: decrypt: key agreement recipient but certificate key is %T, not EC", cert.PublicKey)
@@ -1321,12 +1471,17 @@ func (ka *envKeyAgree) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 		return nil, fmt.Errorf("cms: decrypt: ECDH with the recipient key: %w", err)
 	}
 	defer clear(z)
-	kek, err := envDeriveKEK(ka.kdfHash, z, ka.wrapOID, ka.ukm, ka.kekLen)
+	kek, err := envDeriveKEK(kdfHash, z, ka.wrapAlg, ka.ukm, kekLen)
 	if err != nil {
 		return nil, fmt.Errorf("cms: decrypt: %w", err)
 	}
 	defer clear(kek)
-	cek, err := keyUnwrap(kek, rek.encKey)
+	var cek []byte
+	if ka.wrapOID.Equal(envOIDCMS3DESWrap) {
+		cek, err = des3KeyUnwrap(kek, rek.encKey)
+	} else {
+		cek, err = keyUnwrap(kek, rek.encKey)
+	}
 	if err != nil {
 		return nil, ErrDecryptionFailed
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -325,6 +326,8 @@ func TestOpenSSLEncryptDecrypts(t *testing.T) {
 		{"EC P-521", []string{"p521"}, []string{"-aes256", "{p521}"}},
 		{"EC cofactor", []string{"p256"}, []string{"-aes256", "{p256}", "-keyopt", "ecdh_cofactor_mode:1"}},
 		{"EC keyid", []string{"p256"}, []string{"-aes256", "-keyid", "{p256}"}},
+		{"EC 3DES (CMS 3DES key wrap)", []string{"p256"}, []string{"-des3", "{p256}"}},
+		{"EC and RSA, default cipher", []string{"p384", "rsa2048"}, []string{"{p384}", "{rsa2048}"}},
 		{"multiple", []string{"rsa2048", "p256", "p384", "rsa2048b"}, []string{"-aes256", "{rsa2048}", "{p256}", "{p384}", "{rsa2048b}", "-keyopt", "rsa_padding_mode:oaep"}},
 		{"AuthEnvelopedData AES-256-GCM RSA", []string{"rsa2048"}, []string{"-aes-256-gcm", "{rsa2048}"}},
 		{"AuthEnvelopedData AES-128-GCM EC", []string{"p256"}, []string{"-aes-128-gcm", "{p256}"}},
@@ -744,5 +747,75 @@ func TestDecryptIndefiniteLengthOuter(t *testing.T) {
 	got, err := Decrypt(ber, r.cert, r.key)
 	if err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("Decrypt(BER) = %q, %v", got, err)
+	}
+}
+
+func TestEnvelopeRecipients(t *testing.T) {
+	rs := envFixture(t)
+	der, err := Encrypt([]byte("x"), []*x509.Certificate{rs["rsa2048"].cert, rs["p256"].cert}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := EnvelopeRecipients(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("%d recipients, want 2", len(list))
+	}
+	found := map[string]bool{}
+	for _, r := range list {
+		for _, name := range []string{"rsa2048", "p256", "rsa2048b", "p256b", "p384"} {
+			if r.Matches(rs[name].cert) {
+				found[name] = true
+				want := map[string]string{"rsa2048": RecipientKeyTransport, "p256": RecipientKeyAgreement}[name]
+				if r.Kind != want {
+					t.Errorf("%s: kind %s, want %s", name, r.Kind, want)
+				}
+			}
+		}
+		if r.Kind == RecipientKeyTransport && !r.KeyEncryptionAlgorithm.Equal(envOIDRSAESOAEP) {
+			t.Errorf("key transport algorithm %s", r.KeyEncryptionAlgorithm)
+		}
+		if r.Kind == RecipientKeyAgreement && !r.KeyEncryptionAlgorithm.Equal(envOIDStdDHSHA256KDF) {
+			t.Errorf("key agreement algorithm %s", r.KeyEncryptionAlgorithm)
+		}
+	}
+	if !found["rsa2048"] || !found["p256"] || len(found) != 2 {
+		t.Fatalf("matched %v, want exactly rsa2048 and p256", found)
+	}
+
+	// By subject key identifier, from OpenSSL.
+	if _, err := exec.LookPath("openssl"); err == nil {
+		der := envOpenSSL(t, []byte("x"), "cms", "-encrypt", "-binary", "-outform", "DER", "-keyid", "-recip", rs["p384"].certPath)
+		list, err := EnvelopeRecipients(der)
+		if err != nil || len(list) != 1 || !list[0].Matches(rs["p384"].cert) || list[0].SubjectKeyID == nil {
+			t.Fatalf("OpenSSL -keyid: %+v, %v", list, err)
+		}
+	}
+
+	if _, err := EnvelopeRecipients(envOpenSSLSigned(t, rs["p256"])); !errors.Is(err, ErrNotEnveloped) {
+		t.Fatalf("SignedData: err = %v, want ErrNotEnveloped", err)
+	}
+}
+
+func TestIssuerNameReencoded(t *testing.T) {
+	// The same Name as PrintableString and as UTF8String, different case
+	// and spacing: OpenSSL's canonical comparison treats them as equal.
+	printable, err := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Test  CA"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	utf8 := bytes.Replace(append([]byte{}, printable...), []byte{0x13, 0x08}, []byte{0x0c, 0x08}, 1)
+	utf8 = bytes.Replace(utf8, []byte("Test  CA"), []byte("test  ca"), 1)
+	if bytes.Equal(printable, utf8) {
+		t.Fatal("re-encoding failed")
+	}
+	if !envNamesEqual(printable, utf8) {
+		t.Fatal("re-encoded Name does not compare equal")
+	}
+	other, _ := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Other CA"}}})
+	if envNamesEqual(printable, other) {
+		t.Fatal("different Names compare equal")
 	}
 }

@@ -2,6 +2,9 @@ package cms
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -83,4 +86,39 @@ func keyUnwrap(kek, wrapped []byte) ([]byte, error) {
 		return nil, errKeyUnwrap
 	}
 	return out, nil
+}
+
+// CMS Triple-DES key wrap (RFC 3217 §3), decrypt side only: OpenSSL wraps
+// the content key this way for EC recipients when the content cipher is
+// Triple-DES (its default cipher).
+
+// des3WrapIV is the fixed IV of the outer encryption (RFC 3217 §3.1).
+var des3WrapIV = []byte{0x4a, 0xdd, 0xa2, 0x2c, 0x79, 0xe8, 0x21, 0x05}
+
+// des3KeyUnwrap unwraps a 24-byte Triple-DES key wrapped with a 24-byte
+// KEK and checks its SHA-1 integrity value in constant time.
+func des3KeyUnwrap(kek, wrapped []byte) ([]byte, error) {
+	if len(wrapped) != 40 {
+		return nil, fmt.Errorf("cms: 3DES key unwrap: wrapped key length %d is not 40", len(wrapped))
+	}
+	block, err := des.NewTripleDESCipher(kek)
+	if err != nil {
+		return nil, fmt.Errorf("cms: 3DES key unwrap: %w", err)
+	}
+	temp3 := make([]byte, 40)
+	cipher.NewCBCDecrypter(block, des3WrapIV).CryptBlocks(temp3, wrapped)
+	temp2 := make([]byte, 40)
+	for i := range temp3 {
+		temp2[i] = temp3[39-i]
+	}
+	iv, temp1 := temp2[:8], temp2[8:]
+	cekICV := make([]byte, 32)
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(cekICV, temp1)
+	cek, icv := cekICV[:24], cekICV[24:]
+	sum := sha1.Sum(cek)
+	if subtle.ConstantTimeCompare(sum[:8], icv) != 1 {
+		clear(cekICV)
+		return nil, errKeyUnwrap
+	}
+	return cek, nil
 }

@@ -353,3 +353,9 @@ func (j *Journal) List(filter Filter) ([]Record, error) {
 	defer f.Close()
 	return List(io.LimitReader(f, j.snapshot()), filter)
 }
+
+// FileName is the journal's name in the data directory.
+const FileName = "journal.jsonl"
+
+// PathIn returns the journal's path in dataDir.
+func PathIn(dataDir string) string { return filepath.Join(dataDir, FileName) }

@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-agent/signet/agent/config"
+	"github.com/signet-agent/signet/agent/journal"
+)
+
+// journalFlags are shared by journal list and journal verify.
+type journalFlags struct {
+	path   string
+	config string
+	json   bool
+}
+
+func (f *journalFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.path, "path", "", "journal `file` (default: journal.jsonl in the data directory, $XDG_DATA_HOME/signet)")
+	cmd.Flags().StringVar(&f.config, "config", "", "configuration `file` whose data_dir holds the journal (default $XDG_CONFIG_HOME/signet/config.yaml)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+}
+
+// file returns the journal path: --path, else the data directory of the
+// configuration (which defaults to $XDG_DATA_HOME/signet).
+func (f *journalFlags) file() (string, error) {
+	if f.path != "" {
+		return f.path, nil
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		return "", fmt.Errorf("%w (or name the journal with --path)", err)
+	}
+	return journal.PathIn(cfg.DataDir), nil
+}
+
+func newJournalCmd(a *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "journal",
+		Short: "Show and verify the audit journal of consent decisions and key operations",
+		Long: `The agent records every consent decision and key operation in an append-only journal
+(by default $XDG_DATA_HOME/signet/journal.jsonl). Each record carries the hash of the one
+before it, so ` + "`signet journal verify`" + ` detects an edited, removed, reordered or inserted record.`,
+	}
+	cmd.AddCommand(newJournalListCmd(a), newJournalVerifyCmd(a))
+	return cmd
+}
+
+func newJournalListCmd(a *App) *cobra.Command {
+	var jf journalFlags
+	var filter journal.Filter
+	var op string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List journal records (oldest first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if filter.Last < 0 {
+				return usagef("--last must not be negative")
+			}
+			path, err := jf.file()
+			if err != nil {
+				return err
+			}
+			filter.Op = journal.Op(op)
+			recs, err := journal.ReadFile(path, filter)
+			if errors.Is(err, fs.ErrNotExist) {
+				if jf.json {
+					fmt.Fprintln(a.Stdout, "[]")
+				} else {
+					fmt.Fprintf(a.Stdout, "no journal at %s: nothing recorded yet\n", path)
+				}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if jf.json {
+				if recs == nil {
+					recs = []journal.Record{}
+				}
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(recs)
+			}
+			printJournal(a, recs)
+			return nil
+		},
+	}
+	jf.register(cmd)
+	f := cmd.Flags()
+	f.IntVar(&filter.Last, "last", 0, "show only the last `N` matching records")
+	f.StringVar(&op, "op", "", "only records of this operation (sign, decrypt, keygen, csr, import, list, consent, grant)")
+	f.StringVar(&filter.Origin, "origin", "", "only records of this origin or local caller")
+	f.StringVar(&filter.Plugin, "plugin", "", "only records of this plugin")
+	return cmd
+}
+
+func printJournal(a *App, recs []journal.Record) {
+	if len(recs) == 0 {
+		fmt.Fprintln(a.Stdout, "no records")
+		return
+	}
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tOP\tDECISION\tRESULT\tPLUGIN\tORIGIN/CALLER\tKEY\tDOCUMENTS")
+	for _, r := range recs {
+		who := r.Origin
+		if who == "" && r.Caller != "" {
+			who = "local: " + r.Caller
+		}
+		decision := string(r.Decision)
+		if r.DecidedBy != "" {
+			decision += " (" + r.DecidedBy + ")"
+		}
+		result := r.Result
+		if r.ErrorKind != "" {
+			result += ": " + r.ErrorKind
+		}
+		var docs []string
+		for _, d := range r.Documents {
+			s := fmt.Sprintf("%s %dB", d.Name, d.Size)
+			if d.SHA256 != "" {
+				s += " sha256:" + d.SHA256[:16] + "…"
+			}
+			docs = append(docs, s)
+		}
+		if r.DocumentsOmitted > 0 {
+			docs = append(docs, fmt.Sprintf("+%d more", r.DocumentsOmitted))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339),
+			cell(string(r.Op)), cell(decision), cell(result), cell(r.Plugin), cell(who), cell(r.KeyURI),
+			cell(strings.Join(docs, "; ")))
+	}
+	tw.Flush()
+}
+
+// cell makes a value from the journal safe to print on a terminal: the
+// values come from plugins and web pages, so control characters (escape
+// sequences, tabs, newlines) are shown quoted rather than interpreted.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
+}
+
+func newJournalVerifyCmd(a *App) *cobra.Command {
+	var jf journalFlags
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the journal's hash chain; exit status 1 if it is broken",
+		Long: `Verify re-reads the journal and checks that every record matches its hash and links to the
+record before it. It reports each break with its line, sequence number and reason, and exits
+with status 1 if there is any. The head (last sequence number and hash) it prints can be
+noted elsewhere: a later verify whose records up to that sequence number end in the same hash
+proves nothing before it was rewritten.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := jf.file()
+			if err != nil {
+				return err
+			}
+			rep, err := journal.VerifyFile(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("no journal at %s", path)
+			}
+			if err != nil {
+				return err
+			}
+			if jf.json {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Path string `json:"path"`
+					OK   bool   `json:"ok"`
+					journal.Report
+				}{path, rep.OK(), rep}); err != nil {
+					return err
+				}
+			} else if rep.OK() {
+				fmt.Fprintf(a.Stdout, "journal %s: %d records, chain intact\nhead: seq %d hash %s\n",
+					path, rep.Records, rep.HeadSeq, rep.HeadHash)
+			} else {
+				fmt.Fprintf(a.Stdout, "journal %s: %d lines, %d records, %d problems:\n",
+					path, rep.Lines, rep.Records, rep.ProblemCount)
+				for _, p := range rep.Problems {
+					fmt.Fprintf(a.Stdout, "  %s\n", cell(p.String()))
+				}
+				if n := rep.ProblemCount - len(rep.Problems); n > 0 {
+					fmt.Fprintf(a.Stdout, "  … and %d more\n", n)
+				}
+			}
+			if !rep.OK() {
+				first, _ := rep.First()
+				return fmt.Errorf("journal verification failed: %s", cell(first.String()))
+			}
+			return nil
+		},
+	}
+	jf.register(cmd)
+	return cmd
+}

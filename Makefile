@@ -45,7 +45,7 @@ test: deps vet
 ## demo: deps, a demo SoftHSM token and PFX file (once), build, run the agent's main job
 demo: deps build
 	@softhsm-config/demo-setup.sh $(DEMO_DIR)
-	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf $(BIN)/signet keys \
+	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf SIGNET_PFX_PASSWORD=demo $(BIN)/signet keys --unlock \
 	  --module /usr/lib/softhsm/libsofthsm2.so --pfx-dir $(abspath $(DEMO_DIR))/pfx
 
 ## bench: benchmarks with same-run baselines

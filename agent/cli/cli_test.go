@@ -1,0 +1,358 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+func TestMain(m *testing.M) { softhsmtest.Main(m) }
+
+// cli runs the real signet binary.
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func buildCLI(t *testing.T) *cli {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "signet")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/signet-agent/signet/agent/cmd/signet")
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return &cli{t: t, bin: bin}
+}
+
+func (c *cli) run(extraEnv []string, args ...string) result {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(append(os.Environ(), c.env...), extraEnv...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run signet: %v", err)
+	}
+	return result{code, so.String(), se.String()}
+}
+
+func (c *cli) ok(extraEnv []string, args ...string) string {
+	c.t.Helper()
+	r := c.run(extraEnv, args...)
+	if r.code != 0 {
+		c.t.Fatalf("signet %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func openssl(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %v: %v\n%s", args, err, out)
+	}
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func keysJSON(t *testing.T, c *cli, args ...string) []KeyJSON {
+	t.Helper()
+	out := c.ok(nil, append([]string{"keys", "--json"}, args...)...)
+	var keys []KeyJSON
+	if err := json.Unmarshal([]byte(out), &keys); err != nil {
+		t.Fatalf("keys --json: %v\n%s", err, out)
+	}
+	return keys
+}
+
+func findLabel(keys []KeyJSON, tokenLabel, label string) *KeyJSON {
+	for i, k := range keys {
+		if k.Label == label && k.HasPrivateKey && strings.Contains(k.TokenURI, "token="+tokenLabel) {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+func TestCLIWithSoftHSM(t *testing.T) {
+	env := softhsmtest.Shared()
+	fx := softhsmtest.StandardToken(t, env, "cli-token")
+	c := buildCLI(t)
+	mod := []string{"--module", softhsmtest.Module()}
+	c.env = []string{"SIGNET_PIN=" + fx.UserPIN}
+	dir := t.TempDir()
+
+	t.Run("tokens", func(t *testing.T) {
+		var toks []TokenJSON
+		out := c.ok(nil, append([]string{"tokens", "--json"}, mod...)...)
+		if err := json.Unmarshal([]byte(out), &toks); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		found := false
+		for _, tk := range toks {
+			found = found || (tk.Label == "cli-token" && tk.Backend == "pkcs11" && tk.LoginRequired && strings.HasPrefix(tk.URI, "pkcs11:"))
+		}
+		if !found {
+			t.Fatalf("token not listed: %s", out)
+		}
+		human := c.ok(nil, append([]string{"tokens"}, mod...)...)
+		if !strings.Contains(human, "pkcs11:token=cli-token") {
+			t.Fatalf("human listing:\n%s", human)
+		}
+	})
+
+	keys := keysJSON(t, c, mod...)
+	for _, label := range []string{softhsmtest.KeyRSA, softhsmtest.KeyECDSA, softhsmtest.KeyEd25519} {
+		k := findLabel(keys, "cli-token", label)
+		if k == nil {
+			t.Fatalf("key %s not listed", label)
+		}
+		if k.Certificate == nil || !strings.Contains(k.Certificate.PEM, "BEGIN CERTIFICATE") || k.Certificate.Serial == "" {
+			t.Fatalf("key %s without certificate: %+v", label, k)
+		}
+	}
+	human := c.ok(nil, append([]string{"keys"}, mod...)...)
+	for _, want := range []string{findLabel(keys, "cli-token", softhsmtest.KeyRSA).URI, "subject:", "issuer:", "serial:", "valid:", "RSA 2048", "ECDSA 256", "Ed25519"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("keys output lacks %q", want)
+		}
+	}
+
+	msg := filepath.Join(dir, "msg.txt")
+	if err := os.WriteFile(msg, []byte("signed by the signet CLI\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := func(t *testing.T, k *KeyJSON) string {
+		block, _ := pem.Decode([]byte(k.Certificate.PEM))
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "pub.pem")
+		writePEM(t, p, "PUBLIC KEY", der)
+		return p
+	}
+
+	t.Run("sign", func(t *testing.T) {
+		sig := filepath.Join(t.TempDir(), "sig")
+		rsaKey := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
+		pub := pubPEM(t, rsaKey)
+		c.ok(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--out", sig}, mod...)...)
+		openssl(t, "dgst", "-sha256", "-verify", pub, "-signature", sig, msg)
+		c.ok(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--out", sig, "--hash", "sha512", "--pss"}, mod...)...)
+		openssl(t, "dgst", "-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1", "-verify", pub, "-signature", sig, msg)
+
+		ecKey := findLabel(keys, "cli-token", softhsmtest.KeyECDSA)
+		c.ok(nil, append([]string{"sign", "--key", ecKey.URI, "--in", msg, "--out", sig, "--hash", "sha384"}, mod...)...)
+		openssl(t, "dgst", "-sha384", "-verify", pubPEM(t, ecKey), "-signature", sig, msg)
+
+		edKey := findLabel(keys, "cli-token", softhsmtest.KeyEd25519)
+		c.ok(nil, append([]string{"sign", "--key", edKey.URI, "--in", msg, "--out", sig}, mod...)...)
+		openssl(t, "pkeyutl", "-verify", "-pubin", "-inkey", pubPEM(t, edKey), "-rawin", "-in", msg, "-sigfile", sig)
+
+		// A shorter URI naming the key by token and label works too.
+		short := "pkcs11:token=cli-token;object=" + softhsmtest.KeyECDSA
+		if out := c.ok(nil, append([]string{"sign", "--key", short, "--in", msg}, mod...)...); len(strings.TrimSpace(out)) < 60 {
+			t.Fatalf("base64 signature on stdout: %q", out)
+		}
+	})
+
+	var genURI string
+	t.Run("keygen", func(t *testing.T) {
+		tokURI := findLabel(keys, "cli-token", softhsmtest.KeyRSA).TokenURI
+		var k KeyJSON
+		out := c.ok(nil, append([]string{"keygen", "--token", tokURI, "--type", "p256", "--label", "cli-gen", "--json"}, mod...)...)
+		if err := json.Unmarshal([]byte(out), &k); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if k.Algorithm != string(hsm.ECDSA) || k.Label != "cli-gen" || !k.HasPrivateKey {
+			t.Fatalf("generated: %+v", k)
+		}
+		genURI = k.URI
+		if findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen") == nil {
+			t.Fatal("generated key not listed")
+		}
+	})
+
+	t.Run("csr", func(t *testing.T) {
+		if genURI == "" {
+			t.Skip("keygen failed")
+		}
+		csr := filepath.Join(t.TempDir(), "req.pem")
+		c.ok(nil, append([]string{"csr", "--key", genURI, "--subject", "CN=Ism Familiya,O=Kompaniya\\, MChJ,C=UZ",
+			"--dns", "signet.example", "--email", "ism@example.uz", "--key-usage", "digitalSignature,nonRepudiation", "--out", csr}, mod...)...)
+		openssl(t, "req", "-verify", "-noout", "-in", csr)
+		data, _ := os.ReadFile(csr)
+		block, _ := pem.Decode(data)
+		req, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Subject.CommonName != "Ism Familiya" || len(req.Subject.Organization) != 1 || req.Subject.Organization[0] != "Kompaniya, MChJ" ||
+			len(req.DNSNames) != 1 || len(req.EmailAddresses) != 1 {
+			t.Fatalf("request: %v %v %v", req.Subject, req.DNSNames, req.EmailAddresses)
+		}
+	})
+
+	t.Run("import-cert", func(t *testing.T) {
+		if genURI == "" {
+			t.Skip("keygen failed")
+		}
+		k := findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen")
+		csrDir := t.TempDir()
+		// The certificate for the generated key: issue it from its CSR's key.
+		csr := filepath.Join(csrDir, "req.pem")
+		c.ok(nil, append([]string{"csr", "--key", k.URI, "--subject", "CN=Imported", "--out", csr}, mod...)...)
+		data, _ := os.ReadFile(csr)
+		block, _ := pem.Decode(data)
+		req, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := fx.PKI.Issue(req.PublicKey, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "Imported"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile := filepath.Join(csrDir, "cert.pem")
+		writePEM(t, certFile, "CERTIFICATE", cert.Raw)
+		chainFile := filepath.Join(csrDir, "chain.pem")
+		var chain []byte
+		for _, cc := range fx.PKI.Chain() {
+			chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cc.Raw})...)
+		}
+		os.WriteFile(chainFile, chain, 0o600)
+		c.ok(nil, append([]string{"import-cert", "--key", k.URI, "--cert", certFile, "--chain", chainFile}, mod...)...)
+		after := findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen")
+		if after == nil || after.Certificate == nil || after.Certificate.Subject != "CN=Imported" {
+			t.Fatalf("imported certificate not listed: %+v", after)
+		}
+		// A certificate for another key is refused with a clear error.
+		other := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
+		r := c.run(nil, append([]string{"import-cert", "--key", other.URI, "--cert", certFile}, mod...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "not for key") {
+			t.Fatalf("mismatched import: %d %s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		rsaKey := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
+		r := c.run(nil, append([]string{"sign", "--key", strings.Replace(rsaKey.URI, "object=rsa2048", "object=nope", 1), "--in", msg}, mod...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "no private key") || !strings.Contains(r.stderr, "signet keys") {
+			t.Fatalf("unknown key: %d %s", r.code, r.stderr)
+		}
+		r = c.run(nil, append([]string{"sign", "--key", rsaKey.URI}, mod...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--in") {
+			t.Fatalf("missing --in: %d %s", r.code, r.stderr)
+		}
+		r = c.run(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--hash", "md5"}, mod...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "md5") {
+			t.Fatalf("bad hash: %d %s", r.code, r.stderr)
+		}
+		r = c.run(nil, "keys", "--module", filepath.Join(dir, "libnone.so"), "--pfx-dir", dir)
+		if r.code != 0 || !strings.Contains(r.stderr, "libnone.so") {
+			t.Fatalf("bad module: %d %s", r.code, r.stderr)
+		}
+	})
+}
+
+func TestCLIWrongPIN(t *testing.T) {
+	env := softhsmtest.Shared()
+	fx := softhsmtest.StandardToken(t, env, "cli-wrong-pin")
+	c := buildCLI(t)
+	const bad = "wrongpin-4711"
+	c.env = []string{"SIGNET_PIN=" + bad}
+	msg := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(msg, []byte("x"), 0o600)
+	_ = fx
+	r := c.run(nil, "sign", "--module", softhsmtest.Module(), "--key", "pkcs11:token=cli-wrong-pin;object="+softhsmtest.KeyECDSA, "--in", msg)
+	if r.code != 1 || !strings.Contains(r.stderr, "incorrect PIN") || !strings.Contains(r.stderr, "cli-wrong-pin") {
+		t.Fatalf("wrong PIN: %d\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr+r.stdout, bad) {
+		t.Fatalf("output contains the PIN:\n%s", r.stderr)
+	}
+	// The PIN file source works the same and the right PIN then signs.
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	os.WriteFile(pinFile, []byte(fx.UserPIN+"\n"), 0o600)
+	c.ok(nil, "sign", "--module", softhsmtest.Module(), "--pin-file", pinFile, "--key", "pkcs11:token=cli-wrong-pin;object="+softhsmtest.KeyECDSA, "--in", msg)
+}
+
+func TestCLIWithPFX(t *testing.T) {
+	c := buildCLI(t)
+	dir := t.TempDir()
+	pki, err := softhsmtest.NewPKI("CLI PFX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := pki.NewSoftwareKey(softhsmtest.RSA2048, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "PFX Ism"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "пароль"
+	if err := sk.WritePFX(filepath.Join(dir, "ism.pfx"), pw, softhsmtest.Modern); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--no-probe", "--pfx-dir", dir}
+	// Listing needs no password; the certificate is encrypted.
+	keys := keysJSON(t, c, args...)
+	if len(keys) != 1 || keys[0].Certificate != nil || !keys[0].HasPrivateKey {
+		t.Fatalf("locked listing: %+v", keys)
+	}
+	// --unlock with the password from the environment shows it.
+	c.env = []string{"SIGNET_PFX_PASSWORD=" + pw}
+	keys = keysJSON(t, c, append(args, "--unlock")...)
+	if len(keys) != 1 || keys[0].Certificate == nil || !strings.Contains(keys[0].Certificate.Subject, "PFX Ism") || len(keys[0].Chain) != 2 {
+		t.Fatalf("unlocked listing: %+v", keys)
+	}
+	msg := filepath.Join(dir, "msg")
+	os.WriteFile(msg, []byte("pfx message"), 0o600)
+	sig := filepath.Join(dir, "sig")
+	c.ok(nil, append(args, "sign", "--key", keys[0].URI, "--in", msg, "--out", sig)...)
+	der, _ := x509.MarshalPKIXPublicKey(sk.Key.Public())
+	pub := filepath.Join(dir, "pub.pem")
+	writePEM(t, pub, "PUBLIC KEY", der)
+	openssl(t, "dgst", "-sha256", "-verify", pub, "-signature", sig, msg)
+	// Wrong password: a clear error without the password.
+	r := c.run([]string{"SIGNET_PFX_PASSWORD=not-it-123"}, append(args, "sign", "--key", keys[0].URI, "--in", msg)...)
+	if r.code != 1 || !strings.Contains(r.stderr, "incorrect PIN or password") || strings.Contains(r.stderr, "not-it-123") {
+		t.Fatalf("wrong password: %d %s", r.code, r.stderr)
+	}
+	// No password source and no terminal: cancelled, with a hint.
+	cmd := exec.Command(c.bin, append(args, "sign", "--key", keys[0].URI, "--in", msg)...)
+	cmd.Env = os.Environ()
+	cmd.SysProcAttr = noTTY()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "SIGNET_PFX_PASSWORD") {
+		t.Fatalf("no password source: %v\n%s", err, out)
+	}
+}

@@ -417,12 +417,23 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		return Response{}, fmt.Errorf("control %s: malformed response: %w", req.Op, err)
 	}
 	if !resp.OK {
-		if resp.Kind == "no_handler" {
-			return resp, fmt.Errorf("agent: %s: %w", resp.Error, host.ErrNoHandler)
-		}
-		return resp, fmt.Errorf("agent: %s", resp.Error)
+		return resp, &AgentError{Msg: resp.Error, Kind: resp.Kind}
 	}
 	return resp, nil
+}
+
+// AgentError is an error the agent answered. errors.Is matches
+// host.ErrNoHandler for Kind "no_handler".
+type AgentError struct {
+	Msg  string
+	Kind string
+}
+
+func (e *AgentError) Error() string { return "agent: " + e.Msg }
+
+// Is matches host.ErrNoHandler when the agent found no plugin for a URL.
+func (e *AgentError) Is(target error) bool {
+	return e.Kind == "no_handler" && target == host.ErrNoHandler
 }
 
 func ctxErr(ctx context.Context, err error) error {

@@ -74,6 +74,9 @@ import (
 	"time"
 )
 
+// Dir is the CA directory inside the agent's data directory.
+func Dir(dataDir string) string { return filepath.Join(dataDir, "ca") }
+
 // File names inside the CA directory.
 const (
 	CertFile = "ca.crt"

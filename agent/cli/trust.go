@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/signet-agent/signet/agent/config"
+	"github.com/signet-agent/signet/agent/localca"
+	"github.com/signet-agent/signet/agent/trust"
+)
+
+func newTrustCmd(a *App) *cobra.Command {
+	var configPath string
+	var noSystem, noNSS bool
+	stores := func() ([]trust.Store, error) {
+		var out []trust.Store
+		if !noSystem {
+			s, err := trust.DetectSystem()
+			if err != nil {
+				a.Warn(fmt.Errorf("system store: %w (use --no-system to skip it)", err))
+			} else {
+				out = append(out, s)
+			}
+		}
+		if !noNSS {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return nil, fmt.Errorf("find home directory: %w", err)
+			}
+			out = append(out, trust.NSSDatabases(home)...)
+		}
+		return out, nil
+	}
+	loadConfig := func() (*config.Config, error) {
+		return config.Load(configPath)
+	}
+
+	cmd := &cobra.Command{
+		Use:   "trust",
+		Short: "Trust the agent's local TLS CA in the system store and browsers (install, uninstall, status)",
+		Long: `Manage trust in the agent's local certificate authority, which issues the TLS
+certificates of plugin listeners (wss://127.0.0.1:64443, https://local.cipher.kiev.ua:9091, ...).
+
+Stores: the system store (Debian/Ubuntu, Fedora/RHEL, Arch, openSUSE; needs root, else sudo
+is used) and NSS databases: Chromium's ~/.pki/nssdb and every Firefox profile (via certutil
+from libnss3-tools). The CA is name-constrained to loopback addresses, localhost and the
+names plugins ask for, so it cannot vouch for any other site.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&configPath, "config", "", "configuration `file` (default $XDG_CONFIG_HOME/signet/config.yaml)")
+	pf.BoolVar(&noSystem, "no-system", false, "leave the system trust store alone")
+	pf.BoolVar(&noNSS, "no-nss", false, "leave the NSS databases (Chromium, Firefox) alone")
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "install",
+		Short: "Create the local CA if needed and trust it in every store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			ca, err := localca.Open(localca.Dir(cfg.DataDir), cfg.TLSNames(), localca.Options{})
+			if err != nil {
+				return fmt.Errorf("local CA: %w", err)
+			}
+			if ca.Rotated {
+				fmt.Fprintln(a.Stderr, "signet: the local CA was replaced (new names or end of life); restart a running agent")
+			}
+			st, err := stores()
+			if err != nil {
+				return err
+			}
+			var failed []error
+			for _, s := range st {
+				if err := s.Install(ca.Certificate()); err != nil {
+					failed = append(failed, err)
+					continue
+				}
+				fmt.Fprintf(a.Stdout, "installed the local CA in %s\n", s.Name())
+			}
+			return errors.Join(failed...)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove every Signet CA from every store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := stores()
+			if err != nil {
+				return err
+			}
+			var failed []error
+			for _, s := range st {
+				if err := s.Uninstall(); err != nil {
+					failed = append(failed, err)
+					continue
+				}
+				fmt.Fprintf(a.Stdout, "removed Signet CAs from %s\n", s.Name())
+			}
+			return errors.Join(failed...)
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Say, per store, whether the local CA is trusted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			dir := localca.Dir(cfg.DataDir)
+			ca, err := localca.Load(dir, localca.Options{})
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				fmt.Fprintf(a.Stdout, "local CA: none yet in %s (`signet serve` or `signet trust install` creates it)\n", dir)
+				ca = nil
+			case err != nil:
+				return fmt.Errorf("local CA: %w", err)
+			default:
+				c := ca.Certificate()
+				fmt.Fprintf(a.Stdout, "local CA: %s\n  SHA-256 %s\n  names %s, 127.0.0.1, ::1; expires %s\n",
+					ca.CertFile(), ca.Fingerprint(), strings.Join(c.PermittedDNSDomains, ", "), c.NotAfter.Format("2006-01-02"))
+			}
+			st, err := stores()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "STORE\tTRUSTED\tLOCATION\tDETAIL")
+			for _, s := range st {
+				var r trust.Status
+				if ca == nil {
+					r = s.Status(nil)
+				} else {
+					r = s.Status(ca.Certificate())
+				}
+				yes := "no"
+				if r.Trusted {
+					yes = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Store, yes, r.Location, r.Detail)
+			}
+			return tw.Flush()
+		},
+	})
+	return cmd
+}

@@ -160,21 +160,33 @@ func cell(s string) string {
 
 func newJournalVerifyCmd(a *App) *cobra.Command {
 	var jf journalFlags
+	var anchorArgs []string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the journal's hash chain; exit status 1 if it is broken",
 		Long: `Verify re-reads the journal and checks that every record matches its hash and links to the
 record before it. It reports each break with its line, sequence number and reason, and exits
-with status 1 if there is any. The head (last sequence number and hash) it prints can be
-noted elsewhere: a later verify whose records up to that sequence number end in the same hash
-proves nothing before it was rewritten.`,
+with status 1 if there is any.
+
+A hash chain kept beside its data cannot show that its tail was rewritten with recomputed
+hashes, or cut off. Verify prints the head (SEQ:HASH of the last record): keep it somewhere
+else, and a later ` + "`signet journal verify --anchor SEQ:HASH`" + ` fails if that record has since
+been rewritten or removed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := jf.file()
 			if err != nil {
 				return err
 			}
-			rep, err := journal.VerifyFile(path)
+			var anchors []journal.Anchor
+			for _, s := range anchorArgs {
+				a, err := journal.ParseAnchor(s)
+				if err != nil {
+					return usagef("--anchor: %v", err)
+				}
+				anchors = append(anchors, a)
+			}
+			rep, err := journal.VerifyFile(path, anchors...)
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("no journal at %s", path)
 			}
@@ -192,8 +204,8 @@ proves nothing before it was rewritten.`,
 					return err
 				}
 			} else if rep.OK() {
-				fmt.Fprintf(a.Stdout, "journal %s: %d records, chain intact\nhead: seq %d hash %s\n",
-					path, rep.Records, rep.HeadSeq, rep.HeadHash)
+				fmt.Fprintf(a.Stdout, "journal %s: %d records, chain intact\nhead: %s\n",
+					path, rep.Records, journal.Anchor{Seq: rep.HeadSeq, Hash: rep.HeadHash})
 			} else {
 				fmt.Fprintf(a.Stdout, "journal %s: %d lines, %d records, %d problems:\n",
 					path, rep.Lines, rep.Records, rep.ProblemCount)
@@ -212,5 +224,6 @@ proves nothing before it was rewritten.`,
 		},
 	}
 	jf.register(cmd)
+	cmd.Flags().StringArrayVar(&anchorArgs, "anchor", nil, "a head printed by an earlier verify, `SEQ:HASH`, that must still be there (repeatable)")
 	return cmd
 }

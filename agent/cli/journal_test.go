@@ -103,9 +103,26 @@ func TestJournalCommands(t *testing.T) {
 	}
 
 	code, out, errOut = journalRun(t, bin, env, "journal", "verify")
-	if code != 0 || !strings.Contains(out, "4 records, chain intact") || !strings.Contains(out, "head: seq 4") {
+	if code != 0 || !strings.Contains(out, "4 records, chain intact") || !strings.Contains(out, "head: 4:") {
 		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
 	}
+	anchor := strings.TrimSpace(out[strings.Index(out, "head: ")+len("head: "):])
+	if code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor); code != 0 {
+		t.Fatalf("verify --anchor %s: exit %d\n%s%s", anchor, code, out, errOut)
+	}
+	if code, _, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", "4:nothex"); code != 2 || !strings.Contains(errOut, "SEQ:HASH") {
+		t.Errorf("bad --anchor: exit %d %s", code, errOut)
+	}
+	// The last record cut off: the chain is intact, the anchor is not.
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, full[:bytes.LastIndexByte(full[:len(full)-1], '\n')+1], 0o600)
+	if code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor); code != 1 || !strings.Contains(errOut, "cut-off") {
+		t.Errorf("verify --anchor after the last record was cut: exit %d\n%s%s", code, out, errOut)
+	}
+	os.WriteFile(path, full, 0o600)
 
 	// Edit record 2 (deny → allow would be the interesting forgery; here the
 	// grant is changed): verify must fail with exit 1 and name line/seq 2.

@@ -30,8 +30,9 @@
 // A hash chain kept next to its data cannot stop someone with write access
 // from rewriting the whole tail and recomputing every hash after the point
 // of the edit. Verify's report therefore carries the head (the last hash and
-// sequence number); comparing it with a head noted earlier or kept elsewhere
-// anchors everything before it.
+// sequence number), and Verify accepts anchors — heads noted earlier or
+// kept elsewhere — and reports when the record at an anchored sequence
+// number has another hash (rewritten) or is missing (cut off the end).
 //
 // # Broken chains
 //
@@ -39,7 +40,8 @@
 // from the last record that parses (its Seq and stored Hash), so the break
 // stays visible to Verify at the place it happened and new records are
 // still recorded: refusing would either stop every signature or push the
-// operator to delete the evidence. If the file does not end in a newline
+// operator to delete the evidence. (Precisely: Append continues from the
+// parseable record with the highest Seq in the file's tail.) If the file does not end in a newline
 // (a crash during a write), Append first writes one, so the partial line
 // stays in place as a malformed line. If the last MaxLine*4 bytes hold no
 // parseable record at all, Open fails with ErrCorrupt: the operator moves
@@ -157,7 +159,10 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	return j, nil
 }
 
-// readTail finds the last parseable record in the last tailWindow bytes.
+// readTail finds the record with the highest seq among the parseable
+// records in the last tailWindow bytes (normally the last line; after a
+// tampered tail, continuing from the highest seq keeps the new records in
+// sequence and leaves the damage where it is).
 func (j *Journal) readTail() error {
 	if j.size == 0 {
 		return nil
@@ -176,18 +181,23 @@ func (j *Journal) readTail() error {
 	if off > 0 {
 		lines = lines[1:] // the first piece may be the end of a longer line
 	}
-	for i := len(lines) - 1; i >= 0; i-- {
-		if len(lines[i]) == 0 || len(lines[i]) > MaxLine {
+	found := false
+	for _, line := range lines {
+		if len(line) == 0 || len(line) > MaxLine {
 			continue
 		}
-		r, err := parseLine(lines[i])
+		r, err := parseLine(line)
 		if err != nil {
 			continue
 		}
-		j.seq, j.head = r.Seq, r.Hash
-		return nil
+		if !found || r.Seq > j.seq {
+			j.seq, j.head, found = r.Seq, r.Hash, true
+		}
 	}
-	return fmt.Errorf("%w: no parseable record in the last %d bytes", ErrCorrupt, len(buf))
+	if !found {
+		return fmt.Errorf("%w: no parseable record in the last %d bytes", ErrCorrupt, len(buf))
+	}
+	return nil
 }
 
 // Path returns the journal's file name.
@@ -225,6 +235,10 @@ func (j *Journal) Append(ctx context.Context, r Record) (Record, error) {
 		err := j.err
 		j.mu.Unlock()
 		return Record{}, fmt.Errorf("journal append: earlier failure: %w", err)
+	}
+	if j.seq >= MaxSeq {
+		j.mu.Unlock()
+		return Record{}, fmt.Errorf("journal append: sequence exhausted at %d", j.seq)
 	}
 	r.Seq = j.seq + 1
 	r.PrevHash = j.head
@@ -334,14 +348,14 @@ func (j *Journal) snapshot() int64 {
 }
 
 // Verify checks the whole file as it is now (records appended while it
-// runs are not included).
-func (j *Journal) Verify() (Report, error) {
+// runs are not included), and the anchors if any (see the package Verify).
+func (j *Journal) Verify(anchors ...Anchor) (Report, error) {
 	f, err := os.Open(j.path)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify journal: %w", err)
 	}
 	defer f.Close()
-	return Verify(io.LimitReader(f, j.snapshot()))
+	return Verify(io.LimitReader(f, j.snapshot()), anchors...)
 }
 
 // List returns the records matching filter (see ReadFile).

@@ -660,3 +660,128 @@ func BenchmarkAppend(b *testing.B) {
 	run("nosync", false, WithoutSync())
 	run("nosync-parallel", true, WithoutSync())
 }
+
+func TestAnchors(t *testing.T) {
+	j, path := openTemp(t, WithoutSync())
+	recs := appendN(t, j, 1, 6)
+	j.Close()
+	head := Anchor{Seq: 6, Hash: recs[5].Hash}
+	mid := Anchor{Seq: 3, Hash: recs[2].Hash}
+
+	a, err := ParseAnchor(head.String())
+	if err != nil || a != head {
+		t.Fatalf("ParseAnchor round trip: %v %v", a, err)
+	}
+	for _, bad := range []string{"", "6", "x:" + head.Hash, "0:" + head.Hash, "6:abc", "6:" + strings.Repeat("g", 64)} {
+		if _, err := ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted", bad)
+		}
+	}
+
+	rep, err := VerifyFile(path, head, mid)
+	if err != nil || !rep.OK() {
+		t.Fatalf("intact journal with anchors: %v %v", rep.Problems, err)
+	}
+
+	orig, _ := os.ReadFile(path)
+	lines := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
+
+	// Records cut off the end: the chain is fine, the anchor is not.
+	os.WriteFile(path, join(lines[:4]), 0o600)
+	rep, _ = VerifyFile(path, head, mid)
+	if rep.ProblemCount != 1 || rep.Problems[0].Kind != CutOff || rep.Problems[0].Seq != 6 {
+		t.Errorf("cut-off tail: %v", rep.Problems)
+	}
+
+	// Tail rewritten with recomputed hashes from record 5 on: only the
+	// anchor notices.
+	l := append([][]byte(nil), lines...)
+	l[4] = rehash(t, l[4], func(r *Record) { r.Decision = DecisionDenied })
+	l[5] = rehash(t, l[5], func(r *Record) { r.PrevHash = mustParse(t, l[4]).Hash })
+	os.WriteFile(path, join(l), 0o600)
+	if rep, _ = VerifyFile(path); !rep.OK() {
+		t.Fatalf("consistent rewrite should pass without an anchor: %v", rep.Problems)
+	}
+	rep, _ = VerifyFile(path, head, mid)
+	if rep.ProblemCount != 1 || rep.Problems[0].Kind != Rewritten || rep.Problems[0].Line != 6 {
+		t.Errorf("rewritten tail: %v", rep.Problems)
+	}
+}
+
+// After a record was moved to the end, Append continues from the highest
+// seq, so the new records verify and only the moved record is reported.
+func TestReopenAfterTamperedTail(t *testing.T) {
+	j, path := openTemp(t, WithoutSync())
+	appendN(t, j, 1, 4)
+	j.Close()
+	orig, _ := os.ReadFile(path)
+	l := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
+	os.WriteFile(path, join([][]byte{l[0], l[2], l[3], l[1]}), 0o600)
+
+	j2, err := Open(path, WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	r, err := j2.Append(context.Background(), sampleRecord(5))
+	if err != nil || r.Seq != 5 {
+		t.Fatalf("append after tampered tail: seq %d, %v", r.Seq, err)
+	}
+	rep, _ := VerifyFile(path)
+	var kinds []ProblemKind
+	for _, p := range rep.Problems {
+		kinds = append(kinds, p.Kind)
+	}
+	if !reflect.DeepEqual(kinds, []ProblemKind{Removed, Reordered}) || rep.HeadSeq != 5 {
+		t.Errorf("problems %v head %d", rep.Problems, rep.HeadSeq)
+	}
+}
+
+func TestSeqBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	r := sampleRecord(1)
+	r.Seq, r.Time, r.PrevHash = MaxSeq+1, time.Now().UTC(), Genesis
+	r.Hash = r.ComputeHash()
+	line, _ := json.Marshal(r)
+	os.WriteFile(path, append(line, '\n'), 0o600)
+	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("journal with seq beyond MaxSeq: %v", err)
+	}
+}
+
+// Verify and List while appenders run see a consistent prefix.
+func TestVerifyDuringAppends(t *testing.T) {
+	j, _ := openTemp(t, WithoutSync())
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				if _, err := j.Append(context.Background(), sampleRecord(g*100+i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for checks := 0; ; checks++ {
+		rep, err := j.Verify()
+		if err != nil || !rep.OK() {
+			t.Fatalf("verify during appends: %v %v", rep.Problems, err)
+		}
+		if _, err := j.List(Filter{Last: 3}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			if rep, _ := j.Verify(); !rep.OK() || rep.Records != 200 {
+				t.Fatalf("final: %d records, %v", rep.Records, rep.Problems)
+			}
+			return
+		default:
+		}
+	}
+}

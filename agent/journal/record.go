@@ -113,9 +113,12 @@ type Record struct {
 const (
 	MaxLine      = 1 << 20
 	MaxDocuments = 1024
-	maxName      = 512
-	maxText      = 2048
-	maxField     = 1024
+	// MaxSeq bounds sequence numbers (to integers a JSON reader in any
+	// language represents exactly); it is never reached in practice.
+	MaxSeq   = 1 << 53
+	maxName  = 512
+	maxText  = 2048
+	maxField = 1024
 )
 
 // Genesis is the prev_hash of the first record: the SHA-256 of the string
@@ -268,6 +271,8 @@ func parseLine(line []byte) (Record, error) {
 	switch {
 	case r.Seq == 0:
 		return Record{}, fmt.Errorf("%w: missing seq", errMalformed)
+	case r.Seq > MaxSeq:
+		return Record{}, fmt.Errorf("%w: seq beyond %d", errMalformed, uint64(MaxSeq))
 	case r.Time.IsZero():
 		return Record{}, fmt.Errorf("%w: missing time", errMalformed)
 	case r.Op == "":

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,18 +20,42 @@ type ProblemKind string
 
 // Problem kinds.
 const (
-	Malformed    ProblemKind = "malformed"     // not a valid record (garbage, partial write, unknown field)
-	TooLong      ProblemKind = "too-long"      // line longer than MaxLine
-	Truncated    ProblemKind = "truncated"     // last line has no newline
-	Edited       ProblemKind = "edited"        // content does not match its own hash
-	Removed      ProblemKind = "removed"       // sequence gap
-	Reordered    ProblemKind = "reordered"     // sequence goes backwards
-	Inserted     ProblemKind = "inserted"      // sequence number repeated
-	ChainBroken  ProblemKind = "chain-broken"  // prev_hash does not match the previous record's hash
-	BadFirstLink ProblemKind = "bad-genesis"   // first record does not chain from Genesis
-	EmptyLine    ProblemKind = "empty-line"    // a blank line (never written by Append)
-	TooManyLines ProblemKind = "more-problems" // the report stopped listing problems
+	Malformed    ProblemKind = "malformed"    // not a valid record (garbage, partial write, unknown field)
+	TooLong      ProblemKind = "too-long"     // line longer than MaxLine
+	Truncated    ProblemKind = "truncated"    // last line has no newline
+	Edited       ProblemKind = "edited"       // content does not match its own hash
+	Removed      ProblemKind = "removed"      // sequence gap
+	Reordered    ProblemKind = "reordered"    // sequence goes backwards
+	Inserted     ProblemKind = "inserted"     // sequence number repeated
+	ChainBroken  ProblemKind = "chain-broken" // prev_hash does not match the previous record's hash
+	BadFirstLink ProblemKind = "bad-genesis"  // first record does not chain from Genesis
+	EmptyLine    ProblemKind = "empty-line"   // a blank line (never written by Append)
+	Rewritten    ProblemKind = "rewritten"    // the record at an anchored seq has another hash
+	CutOff       ProblemKind = "cut-off"      // an anchored seq is not in the journal
 )
+
+// Anchor is a head noted earlier (Report.HeadSeq and HeadHash, or
+// Journal.Head): the record with sequence number Seq must still be there
+// with hash Hash. A hash chain alone cannot detect a tail rewritten with
+// recomputed hashes, or records cut off its end; an anchor kept outside
+// the journal can.
+type Anchor struct {
+	Seq  uint64
+	Hash string
+}
+
+// ParseAnchor parses "SEQ:HASH" as printed by `signet journal verify`.
+func ParseAnchor(s string) (Anchor, error) {
+	seqStr, hash, ok := strings.Cut(s, ":")
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	hash = strings.ToLower(hash)
+	if !ok || err != nil || seq == 0 || !isHex(hash, 64) {
+		return Anchor{}, fmt.Errorf("anchor %q: want SEQ:HASH (a sequence number and 64 hex digits)", clip(s, 100))
+	}
+	return Anchor{Seq: seq, Hash: hash}, nil
+}
+
+func (a Anchor) String() string { return fmt.Sprintf("%d:%s", a.Seq, a.Hash) }
 
 // Problem is one break in the journal.
 type Problem struct {
@@ -121,11 +147,16 @@ func (lr *lineReader) next(buf []byte) (line []byte, tooLong, hasNL bool, err er
 	}
 }
 
-// Verify reads a journal from r and checks every record and link. The
-// error is for read failures only; what is wrong with the journal is in
-// the Report.
-func Verify(r io.Reader) (Report, error) {
+// Verify reads a journal from r and checks every record and link, and
+// that the first record in sequence with each anchor's Seq has the
+// anchor's Hash. The error is for read failures only; what is wrong with
+// the journal is in the Report.
+func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 	rep := Report{HeadHash: Genesis}
+	pending := map[uint64]string{} // anchors not yet met
+	for _, a := range anchors {
+		pending[a.Seq] = a.Hash
+	}
 	lr := newLineReader(r)
 	buf := make([]byte, 0, 4096)
 	var (
@@ -195,9 +226,25 @@ func Verify(r io.Reader) (Report, error) {
 				Detail: fmt.Sprintf("seq %d comes after seq %d on line %d: records were reordered or inserted", rec.Seq, prev.Seq, prevLine)})
 			continue // keep following the highest sequence seen
 		}
+		if want, ok := pending[rec.Seq]; ok {
+			delete(pending, rec.Seq)
+			if rec.Hash != want {
+				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Rewritten,
+					Detail: fmt.Sprintf("hash %.16s… differs from the anchored %.16s…: the journal was rewritten up to here", rec.Hash, want)})
+			}
+		}
 		r := rec
 		prev, prevLine = &r, n
 		rep.HeadSeq, rep.HeadHash = rec.Seq, rec.Hash
+	}
+	missing := make([]uint64, 0, len(pending))
+	for seq := range pending {
+		missing = append(missing, seq)
+	}
+	slices.Sort(missing)
+	for _, seq := range missing {
+		rep.add(Problem{Line: rep.Lines, Seq: seq, Kind: CutOff,
+			Detail: fmt.Sprintf("the anchored record seq %d is not in the journal (head is seq %d): records were removed from the end", seq, rep.HeadSeq)})
 	}
 	return rep, nil
 }
@@ -210,13 +257,13 @@ func span(from, to uint64) string {
 }
 
 // VerifyFile verifies the journal at path without opening it for writing.
-func VerifyFile(path string) (Report, error) {
+func VerifyFile(path string, anchors ...Anchor) (Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify journal: %w", err)
 	}
 	defer f.Close()
-	return Verify(f)
+	return Verify(f, anchors...)
 }
 
 // Filter selects records for List. Zero fields match everything.

@@ -372,4 +372,3 @@ func waitGone(pid int, timeout time.Duration) (time.Duration, bool) {
 	}
 	return timeout, false
 }
-

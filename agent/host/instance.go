@@ -186,6 +186,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	defer runtime.UnlockOSThread()
 
 	in.setState(Starting, nil)
+	t0 := time.Now()
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginKey: &hostPlugin{}},
@@ -218,6 +219,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	if err != nil {
 		return in.startError(err)
 	}
+	handshake := time.Since(t0)
 	raw, err := proto.Dispense(wire.PluginKey)
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", in.spec.Name, err)
@@ -282,7 +284,8 @@ func (in *instance) runOnce(ctx context.Context) error {
 	in.st.Version, in.st.Summary, in.st.URLSchemes = desc.GetVersion(), desc.GetSummary(), desc.GetUrlSchemes()
 	in.st.State, in.st.Since, in.st.PID, in.st.Listeners = Running, time.Now(), pid, listeners
 	in.mu.Unlock()
-	in.log.Info("plugin ready", "version", desc.GetVersion(), "pid", pid, "listeners", listenerText(listeners))
+	in.log.Info("plugin ready", "version", desc.GetVersion(), "pid", pid, "listeners", listenerText(listeners),
+		"handshake", handshake.Round(time.Millisecond), "startup", time.Since(t0).Round(time.Millisecond))
 	in.first(nil)
 	defer func() {
 		in.mu.Lock()

@@ -90,6 +90,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
+	tKeys := time.Now()
 	store, err := keystore.Open(keystore.Config{
 		Modules:          cfg.Keystore.Modules,
 		NoProbe:          len(cfg.Keystore.Modules) == 0,
@@ -105,6 +106,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer store.Close()
 
+	keysTook := time.Since(tKeys)
+	tCA := time.Now()
 	ca, err := localca.Open(filepath.Join(cfg.DataDir, "ca"), cfg.TLSNames(), localca.Options{})
 	if err != nil {
 		return fmt.Errorf("local CA: %w", err)
@@ -113,6 +116,8 @@ func Run(ctx context.Context, opts Options) error {
 		log.Info("created local CA; run `signet trust install` to trust it", "cert", ca.CertFile())
 	}
 
+	caTook := time.Since(tCA)
+	tPlugins := time.Now()
 	mgr := host.New(host.Config{
 		Plugins:  pluginSpecs(cfg),
 		Dir:      cfg.PluginDir,
@@ -125,7 +130,8 @@ func Run(ctx context.Context, opts Options) error {
 		log.Error("some plugins did not start", "error", err)
 	}
 	log.Info("signet agent ready", "config", cfg.File, "socket", ln.Path(), "plugins", len(mgr.Plugins()),
-		"startup", time.Since(start).Round(time.Millisecond), "pid", os.Getpid())
+		"startup", time.Since(start).Round(time.Millisecond), "keystore", keysTook.Round(time.Millisecond),
+		"ca", caTook.Round(time.Millisecond), "plugins_start", time.Since(tPlugins).Round(time.Millisecond), "pid", os.Getpid())
 
 	srv := &control.Server{Agent: mgr, Version: opts.Version, Log: log}
 	srvCtx, srvCancel := context.WithCancel(context.Background())

@@ -1,0 +1,5 @@
+package plugintest
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }

@@ -2,6 +2,7 @@ package cms
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -19,6 +20,9 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/signet-agent/signet/hsm"
+	hsmp11 "github.com/signet-agent/signet/hsm/pkcs11"
+
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
@@ -33,7 +37,7 @@ import (
 // TestMain ran softhsmtest.Main, else a private one for this test, removed
 // when it ends. SOFTHSM2_CONF is read once per process, at C_Initialize, so
 // the private one works only if nothing in this test binary initialised the
-// module before (envOpenP11 finalises it again when the test ends).
+// module before.
 func envSoftHSMEnv(t *testing.T) *softhsmtest.Env {
 	t.Helper()
 	if env := envSharedSoftHSM(); env != nil {
@@ -96,14 +100,15 @@ func envOpenP11(t *testing.T, label, pin string) *envP11Session {
 		t.Fatalf("C_OpenSession: %v", err)
 	}
 	if err := ctx.Login(sh, p11.CKU_USER, pin); err != nil {
-		t.Fatalf("C_Login failed") // no PIN in the message
+		var pe p11.Error
+		if !errors.As(err, &pe) || pe != p11.CKR_USER_ALREADY_LOGGED_IN {
+			t.Fatalf("C_Login failed") // no PIN in the message
+		}
 	}
-	t.Cleanup(func() {
-		ctx.Logout(sh)
-		ctx.CloseSession(sh)
-		ctx.Finalize()
-		ctx.Destroy()
-	})
+	// No C_Logout (login state is per token, shared with any other user of
+	// the module in this process) and no C_Finalize (hsm/pkcs11 keeps the
+	// module initialised for the whole process, by design).
+	t.Cleanup(func() { ctx.CloseSession(sh) })
 	return &envP11Session{ctx: ctx, sh: sh}
 }
 
@@ -159,6 +164,10 @@ func (k *envTokenRSA) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts
 	k.s.mu.Lock()
 	defer k.s.mu.Unlock()
 	if err := k.s.ctx.DecryptInit(k.s.sh, []*p11.Mechanism{mech}, k.h); err != nil {
+		var pe p11.Error
+		if errors.As(err, &pe) && (pe == p11.CKR_ARGUMENTS_BAD || pe == p11.CKR_MECHANISM_PARAM_INVALID || pe == p11.CKR_MECHANISM_INVALID) {
+			return nil, fmt.Errorf("token RSA: C_DecryptInit: %w: %w", hsm.ErrUnsupported, err)
+		}
 		return nil, fmt.Errorf("token RSA: C_DecryptInit: %w", err)
 	}
 	out, err := k.s.ctx.Decrypt(k.s.sh, msg)
@@ -226,11 +235,104 @@ func TestDecryptWithSoftHSMKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SoftHSM fixture: %v", err)
 	}
-	s := envOpenP11(t, label, softhsmtest.DefaultUserPIN)
-
 	rsaKey := fx.Keys["rsa"]
-	tokRSA := &envTokenRSA{s: s, h: s.privateKey(t, rsaKey.ID), pub: rsaKey.Public.(*rsa.PublicKey)}
 	content := envContent(3000)
+
+	t.Run("hsm/pkcs11 backend", func(t *testing.T) {
+		// The production path: hsm/pkcs11.Backend.Decrypt behind a
+		// crypto.Decrypter, with the PIN asked through the prompt.
+		prompts := 0
+		be, err := hsmp11.Open(hsmp11.Config{
+			Module: softhsmtest.Module(),
+			PINPrompt: func(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
+				prompts++
+				return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
+			},
+		})
+		if err != nil {
+			t.Fatalf("open backend: %v", err)
+		}
+		defer be.Close()
+		keys, err := be.Keys(context.Background())
+		if err != nil {
+			t.Fatalf("Keys: %v", err)
+		}
+		var ki *hsm.KeyInfo
+		for i := range keys {
+			if keys[i].Certificate != nil && keys[i].Certificate.Equal(rsaKey.Certificate) {
+				ki = &keys[i]
+			}
+		}
+		if ki == nil || !ki.CanDecrypt {
+			t.Fatalf("RSA key with certificate not listed as a decryption key: %+v", ki)
+		}
+		dec := &envHSMDecrypter{b: be, uri: ki.URI, pub: ki.PublicKey}
+		for _, kt := range []KeyTransport{RSAPKCS1v15, RSAOAEPSHA1} {
+			for _, ce := range []ContentEncryption{AES256CBC, AES256GCM} {
+				der, err := Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: kt, ContentEncryption: ce})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := Decrypt(der, ki.Certificate, dec)
+				if err != nil || !bytes.Equal(got, content) {
+					t.Fatalf("transport %d, cipher %d: Decrypt through hsm/pkcs11: %v", kt, ce, err)
+				}
+			}
+		}
+		if prompts != 1 {
+			t.Errorf("PIN prompted %d times, want 1 (lazy login, kept)", prompts)
+		}
+		// A tampered encrypted key must never yield content.
+		der, err := Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := parseEnvelopedData(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ri := env.recipients[0]
+		bad := append([]byte{}, der...)
+		bad[bytes.Index(der, ri)+len(ri)-5] ^= 0x40
+		if _, err := Decrypt(bad, ki.Certificate, dec); !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
+			t.Fatalf("tampered key through hsm/pkcs11: err = %v, want the bare ErrDecryptionFailed", err)
+		}
+		// OAEP with SHA-256: SoftHSM 2.6 refuses the mechanism parameters.
+		der, err = Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Decrypt(der, ki.Certificate, dec); err != nil {
+			if !errors.Is(err, hsm.ErrUnsupported) {
+				t.Fatalf("OAEP SHA-256 through hsm/pkcs11: err = %v, want hsm.ErrUnsupported", err)
+			}
+		} else if !bytes.Equal(got, content) {
+			t.Fatal("OAEP SHA-256 through hsm/pkcs11: wrong content")
+		}
+
+		// A dismissed PIN prompt comes out as hsm.ErrCancelled.
+		cancelled, err := hsmp11.Open(hsmp11.Config{
+			Module: softhsmtest.Module(),
+			PINPrompt: func(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
+				return hsm.PINResponse{}, fmt.Errorf("person closed the dialog: %w", hsm.ErrCancelled)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancelled.Close()
+		if err := be.Lock(context.Background(), ki.TokenURI); err != nil {
+			t.Fatalf("Lock: %v", err)
+		}
+		der, _ = Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{})
+		_, err = Decrypt(der, ki.Certificate, &envHSMDecrypter{b: cancelled, uri: ki.URI, pub: ki.PublicKey})
+		if !errors.Is(err, hsm.ErrCancelled) {
+			t.Fatalf("cancelled PIN prompt: err = %v, want hsm.ErrCancelled", err)
+		}
+	})
+
+	s := envOpenP11(t, label, softhsmtest.DefaultUserPIN)
+	tokRSA := &envTokenRSA{s: s, h: s.privateKey(t, rsaKey.ID), pub: rsaKey.Public.(*rsa.PublicKey)}
 
 	t.Run("RSA", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -264,8 +366,8 @@ func TestDecryptWithSoftHSMKeys(t *testing.T) {
 				return
 			}
 			var pe p11.Error
-			if !errors.As(err, &pe) || errors.Is(err, ErrDecryptionFailed) {
-				t.Fatalf("err = %v, want the token's PKCS#11 error", err)
+			if !errors.Is(err, hsm.ErrUnsupported) || !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want hsm.ErrUnsupported wrapping the token's PKCS#11 error", err)
 			}
 			t.Logf("SoftHSM: %v", err)
 		})
@@ -317,4 +419,18 @@ func TestDecryptWithSoftHSMKeys(t *testing.T) {
 
 func envPEMCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// envHSMDecrypter is the crypto.Decrypter a host builds over an
+// hsm.Decrypter: the key stays on the token, only Decrypt crosses.
+type envHSMDecrypter struct {
+	b   hsm.Decrypter
+	uri string
+	pub crypto.PublicKey
+}
+
+func (d *envHSMDecrypter) Public() crypto.PublicKey { return d.pub }
+
+func (d *envHSMDecrypter) Decrypt(_ io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	return d.b.Decrypt(context.Background(), d.uri, msg, opts)
 }

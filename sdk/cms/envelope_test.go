@@ -2,6 +2,7 @@ package cms
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -25,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/signet-agent/signet/hsm"
 )
 
 // envRecipient is a test recipient: a certificate issued by a test CA and
@@ -817,5 +820,51 @@ func TestIssuerNameReencoded(t *testing.T) {
 	other, _ := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Other CA"}}})
 	if envNamesEqual(printable, other) {
 		t.Fatal("different Names compare equal")
+	}
+}
+
+// envFailingDecrypter returns a fixed error, for the faults a real key
+// store produces only with a person in the loop (consent denied) or a
+// vendor module's own error codes.
+type envFailingDecrypter struct {
+	pub crypto.PublicKey
+	err error
+}
+
+func (d *envFailingDecrypter) Public() crypto.PublicKey { return d.pub }
+func (d *envFailingDecrypter) Decrypt(io.Reader, []byte, crypto.DecrypterOpts) ([]byte, error) {
+	return nil, d.err
+}
+
+func TestDecryptKeyErrors(t *testing.T) {
+	rs := envFixture(t)
+	r := rs["rsa2048"]
+	der, err := Encrypt([]byte("x"), []*x509.Certificate{r.cert}, EncryptOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		err     error
+		visible error // nil: must be the bare ErrDecryptionFailed
+	}{
+		{fmt.Errorf("consent: %w", hsm.ErrDenied), hsm.ErrDenied},
+		{fmt.Errorf("prompt: %w", hsm.ErrCancelled), hsm.ErrCancelled},
+		{&hsm.PINError{Token: "t", Err: hsm.ErrPINLocked}, hsm.ErrPINLocked},
+		{fmt.Errorf("slot 3: %w", hsm.ErrTokenRemoved), hsm.ErrTokenRemoved},
+		{context.DeadlineExceeded, context.DeadlineExceeded},
+		{rsa.ErrDecryption, nil},
+		{errors.New("pkcs11: 0x40: CKR_ENCRYPTED_DATA_INVALID"), nil},
+		{errors.New("pkcs11: 0x5: CKR_GENERAL_ERROR"), nil},
+	} {
+		_, err := Decrypt(der, r.cert, &envFailingDecrypter{pub: r.cert.PublicKey, err: tc.err})
+		if tc.visible == nil {
+			if err == nil || err.Error() != ErrDecryptionFailed.Error() {
+				t.Errorf("key error %q: got %v, want the bare ErrDecryptionFailed", tc.err, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.visible) || errors.Is(err, ErrDecryptionFailed) {
+			t.Errorf("key error %q: got %v, want it wrapped", tc.err, err)
+		}
 	}
 }

@@ -76,7 +76,9 @@ type Document struct {
 // errors never contain a PIN (project rule); Append does not scan for them.
 //
 // The caller fills the descriptive fields; Append sets Seq, PrevHash and
-// Hash, and Time when it is zero.
+// Hash, and Time when it is zero. Strings are stored as given, made valid
+// UTF-8 and bounded; they come from plugins and web pages (a Cipher
+// summary is HTML), so whoever displays them must escape them.
 type Record struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"` // UTC

@@ -218,7 +218,43 @@ func (k *envTokenECDH) ECDH(peer *ecdh.PublicKey) ([]byte, error) {
 	return attrs[0].Value, nil
 }
 
+// envSoftHSMChildEnv marks the child process that runs the SoftHSM test.
+const envSoftHSMChildEnv = "SIGNET_CMS_ENVELOPE_SOFTHSM_CHILD"
+
+// TestDecryptWithSoftHSMKeys runs its body in a child process (this test
+// binary again, with -test.run): SoftHSM 2.6 fixes its token list at
+// C_Initialize and hsm/pkcs11 never finalises the module, so a token this
+// test creates after another test initialised the module would be
+// invisible here, and the tokens other tests create after this one would be
+// invisible to them. The child has its own SOFTHSM2_CONF (TestMain).
 func TestDecryptWithSoftHSMKeys(t *testing.T) {
+	if os.Getenv(envSoftHSMChildEnv) != "1" {
+		envRunChild(t, "TestDecryptWithSoftHSMKeys")
+		return
+	}
+	envDecryptWithSoftHSMKeys(t)
+}
+
+func envRunChild(t *testing.T, name string) {
+	t.Helper()
+	args := []string{"-test.run=^" + name + "$", "-test.v", "-test.count=1"}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envSoftHSMChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child test process: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+name)) {
+		t.Fatalf("child test process did not run %s:\n%s", name, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "--- ") || strings.Contains(line, "envelope_softhsm_test.go") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
+
+func envDecryptWithSoftHSMKeys(t *testing.T) {
 	env := envSoftHSMEnv(t)
 	if err := env.CheckTools(); err != nil {
 		t.Skipf("SoftHSM tools: %v", err)

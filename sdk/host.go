@@ -30,11 +30,13 @@ type Host struct {
 	options map[string]string
 
 	specs    map[string]ListenerSpec
+	required int // non-optional listeners
 	override map[string]*pb.ListenerConfig
 
-	mu    sync.Mutex
-	bound map[string]*pb.BoundListener
-	ready chan struct{} // closed when every declared listener is bound
+	mu            sync.Mutex
+	bound         map[string]*pb.BoundListener
+	boundRequired int
+	ready         chan struct{} // closed when every required listener is bound
 }
 
 func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Host {
@@ -50,15 +52,21 @@ func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Hos
 		bound:    map[string]*pb.BoundListener{},
 		ready:    make(chan struct{}),
 	}
+	if n := req.GetPluginName(); n != "" {
+		h.name = n
+	}
 	h.log = newLogSender(pb.NewLogClient(conn))
 	h.logger = slog.New(h.log)
 	for _, l := range desc.Listeners {
 		h.specs[l.Name] = l
+		if !l.Optional {
+			h.required++
+		}
 	}
 	for _, l := range req.GetListen() {
 		h.override[l.GetName()] = l
 	}
-	if len(h.specs) == 0 {
+	if h.required == 0 {
 		close(h.ready)
 	}
 	return h
@@ -139,7 +147,10 @@ func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.bound[name] = &pb.BoundListener{Name: name, Addr: ln.Addr().String(), Tls: spec.TLS}
-	if len(h.bound) == len(h.specs) {
+	if !spec.Optional {
+		h.boundRequired++
+	}
+	if h.boundRequired == h.required {
 		select {
 		case <-h.ready:
 		default:

@@ -96,6 +96,9 @@ type ListenerSpec struct {
 	// loopback names plus TLSNames.
 	TLS      bool
 	TLSNames []string
+	// Optional listeners do not hold up readiness: the plugin may bind
+	// them later, or not at all.
+	Optional bool
 }
 
 // Operation describes what a host call is for: the host shows it to the

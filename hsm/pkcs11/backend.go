@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	p11 "github.com/miekg/pkcs11"
@@ -71,10 +72,11 @@ type token struct {
 
 	// login state
 	loginSem chan struct{} // one login (prompt) at a time, cancellable
-	lmu      sync.Mutex
-	loggedIn bool
-	loginGen uint64
-	lastUse  time.Time
+	// login is the generation the token was logged in at, 0 when not
+	// logged in; lastUse is the time of the last use (UnixNano). Atomics:
+	// this is on every operation's path.
+	login   atomic.Uint64
+	lastUse atomic.Int64
 }
 
 // Open loads cfg.Module (once per process) and returns a Backend over its
@@ -237,9 +239,7 @@ func (b *Backend) attachLocked(t *token, slot uint) {
 			t.mechs[m.Mechanism] = true
 		}
 	}
-	t.lmu.Lock()
-	t.loggedIn = false
-	t.lmu.Unlock()
+	t.login.Store(0)
 }
 
 // detachLocked forgets a token's sessions, login and key handles.
@@ -250,9 +250,7 @@ func (b *Backend) detachLocked(t *token) {
 		t.pool.shutdown(fmt.Errorf("token %q: %w", t.label, hsm.ErrTokenRemoved))
 		t.pool = nil
 	}
-	t.lmu.Lock()
-	t.loggedIn = false
-	t.lmu.Unlock()
+	t.login.Store(0)
 	for k, r := range b.keys {
 		if r.tok == t {
 			delete(b.keys, k)
@@ -435,9 +433,7 @@ func (b *Backend) Lock(ctx context.Context, tokenURI string) error {
 
 func (b *Backend) logout(ctx context.Context, s tokenState) error {
 	t := s.tok
-	t.lmu.Lock()
-	t.loggedIn = false
-	t.lmu.Unlock()
+	t.login.Store(0)
 	err := s.pool.withSession(ctx, func(h p11.SessionHandle) error {
 		return b.api.Logout(h)
 	})
@@ -471,11 +467,9 @@ func (b *Backend) janitor() {
 			if !t.present {
 				continue
 			}
-			t.lmu.Lock()
-			if t.loggedIn && time.Since(t.lastUse) > b.cfg.Login.IdleTimeout {
+			if t.login.Load() == t.gen && time.Since(time.Unix(0, t.lastUse.Load())) > b.cfg.Login.IdleTimeout {
 				idle = append(idle, b.snapshotLocked(t))
 			}
-			t.lmu.Unlock()
 		}
 		b.mu.Unlock()
 		for _, s := range idle {
@@ -542,9 +536,7 @@ func (b *Backend) Close() error {
 			t.pool = nil
 		}
 		t.present = false
-		t.lmu.Lock()
-		t.loggedIn = false
-		t.lmu.Unlock()
+		t.login.Store(0)
 	}
 	b.keys = map[string]*keyRef{}
 	b.mu.Unlock()

@@ -23,20 +23,20 @@ func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHa
 	if !s.info.Flags.LoginRequired {
 		return nil
 	}
-	now := time.Now()
-	idle := b.cfg.Login.IdleTimeout
-	t.lmu.Lock()
-	if t.loggedIn && t.loginGen == s.gen {
-		if idle == 0 || now.Sub(t.lastUse) <= idle {
-			t.lastUse = now
-			t.lmu.Unlock()
+	if t.login.Load() == s.gen {
+		idle := b.cfg.Login.IdleTimeout
+		if idle == 0 {
 			return nil
 		}
-		t.loggedIn = false // idle too long: log out, then ask again
-		t.lmu.Unlock()
-		_ = b.api.Logout(h)
-	} else {
-		t.lmu.Unlock()
+		now := time.Now().UnixNano()
+		if time.Duration(now-t.lastUse.Load()) <= idle {
+			t.lastUse.Store(now)
+			return nil
+		}
+		// idle too long: log out, then ask again
+		if t.login.CompareAndSwap(s.gen, 0) {
+			_ = b.api.Logout(h)
+		}
 	}
 
 	// One login at a time per token; waiting for it honours ctx.
@@ -47,9 +47,7 @@ func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHa
 	}
 	defer func() { <-t.loginSem }()
 
-	t.lmu.Lock()
-	done := t.loggedIn && t.loginGen == s.gen
-	t.lmu.Unlock()
+	done := t.login.Load() == s.gen
 	if !done {
 		// Logged in already by someone else in this process (login state is
 		// per process and token)?
@@ -63,21 +61,14 @@ func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHa
 			return err
 		}
 	}
-	t.lmu.Lock()
-	t.loggedIn = true
-	t.loginGen = s.gen
-	t.lastUse = time.Now()
-	t.lmu.Unlock()
+	t.lastUse.Store(time.Now().UnixNano())
+	t.login.Store(s.gen)
 	return nil
 }
 
 // markLoggedOut records that the token logged us out (CKR_USER_NOT_LOGGED_IN).
 func (b *Backend) markLoggedOut(s tokenState) {
-	s.tok.lmu.Lock()
-	if s.tok.loginGen == s.gen {
-		s.tok.loggedIn = false
-	}
-	s.tok.lmu.Unlock()
+	s.tok.login.CompareAndSwap(s.gen, 0)
 }
 
 // login runs C_Login as userType (CKU_USER, or CKU_CONTEXT_SPECIFIC right

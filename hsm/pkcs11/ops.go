@@ -58,9 +58,14 @@ type opFunc func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) er
 // naming it.
 func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f opFunc) error {
 	var ref *keyRef
+	var s tokenState
 	if needKey {
 		b.mu.RLock()
-		ref = b.keys[rawURI]
+		if ref = b.keys[rawURI]; ref != nil && ref.tok.present && ref.tok.gen == ref.gen {
+			s = b.snapshotLocked(ref.tok)
+		} else {
+			ref = nil
+		}
 		b.mu.RUnlock()
 	}
 	var u *hsm.URI
@@ -78,8 +83,7 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f 
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		var s tokenState
-		if ref != nil {
+		if ref != nil && attempt > 0 {
 			b.mu.RLock()
 			if ref.tok.present && ref.tok.gen == ref.gen {
 				s = b.snapshotLocked(ref.tok)
@@ -125,6 +129,13 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f 
 		if err == nil {
 			err = f(s, h, ref, &dirty)
 		}
+		if err != nil && !isCode(err, removedCodes...) && !isCode(err, staleCodes...) && !isPINErr(err) && b.gone(s) {
+			// The token went away under us. Modules differ in what they
+			// say then (SoftHSM: CKR_GENERAL_ERROR, or simply no objects).
+			s.pool.put(h, true)
+			b.forget(s.tok, s.gen)
+			return fmt.Errorf("%s: token %q: %w (%w)", what, s.tok.label, hsm.ErrTokenRemoved, err)
+		}
 		if err != nil && s.info.Flags.LoginRequired && !sessionBroken(err) && !isPINErr(err) && !b.sessionLoggedIn(h) {
 			// The token logged us out behind our back (its last session
 			// closed, another user of the module called C_Logout): the
@@ -135,12 +146,6 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f 
 			continue
 		}
 		s.pool.put(h, dirty || sessionBroken(err))
-		if err != nil && !isCode(err, removedCodes...) && !isPINErr(err) && b.gone(s) {
-			// The token went away under us. Modules differ in what they
-			// say then (SoftHSM: CKR_GENERAL_ERROR, or simply no objects).
-			b.forget(s.tok, s.gen)
-			return fmt.Errorf("%s: token %q: %w (%w)", what, s.tok.label, hsm.ErrTokenRemoved, err)
-		}
 		switch {
 		case err == nil:
 			return nil

@@ -874,3 +874,28 @@ func FuzzECPublic(f *testing.F) {
 		}
 	})
 }
+
+// After the module is re-initialised every session handle is stale
+// (CKR_SESSION_HANDLE_INVALID) and the login is gone, while the tokens are
+// still there in new slots: the backend recovers by itself.
+func TestStaleSessionsRecover(t *testing.T) {
+	p := goodPrompt()
+	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
+	ctx := context.Background()
+	k := keysOf(t, b, "beta")[softhsmtest.KeyRSA]
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	before := len(p.requests())
+	reinitModule(t)
+	sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	if err != nil {
+		t.Fatalf("after re-initialisation: %v", err)
+	}
+	if err := rsa.VerifyPKCS1v15(k.PublicKey.(*rsa.PublicKey), crypto.SHA256, sha(t, "x"), sig); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.requests()) - before; n != 1 {
+		t.Errorf("%d prompts after re-initialisation, want 1 (the login was lost)", n)
+	}
+}

@@ -22,10 +22,16 @@
 //			return err
 //		}
 //		srv := &http.Server{Handler: ...}
-//		go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
+//		drained := make(chan struct{})
+//		go func() {
+//			<-ctx.Done() // the host stops us: finish in-flight requests
+//			srv.Shutdown(context.Background())
+//			close(drained)
+//		}()
 //		if err := srv.Serve(ln); err != http.ErrServerClosed {
 //			return err
 //		}
+//		<-drained // Serve returns when Shutdown starts, not when it ends
 //		return nil
 //	}
 //

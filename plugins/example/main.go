@@ -50,17 +50,22 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		Handler:           newHandler(host),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	drained := make(chan struct{})
 	go func() {
 		<-ctx.Done()
 		// Let in-flight requests finish (they may be waiting for consent).
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+		close(drained)
 	}()
 	host.Logger().Info("serving", "addr", ln.Addr().String())
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Serve returns as soon as Shutdown starts; return only once the
+	// in-flight requests are done, or the host would stop us mid-request.
+	<-drained
 	return nil
 }
 

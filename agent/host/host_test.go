@@ -1,0 +1,183 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/sdk/plugintest"
+)
+
+func TestMain(m *testing.M) { plugintest.Main(m) }
+
+const example = "github.com/signet-agent/signet/plugins/example"
+
+func postSign(c *http.Client, addr, keyURI, id string) (int, error) {
+	d := sha256.Sum256([]byte(id))
+	body, _ := json.Marshal(map[string]string{"key": keyURI, "digest": base64.StdEncoding.EncodeToString(d[:]), "request_id": id})
+	resp, err := c.Post("https://"+addr+"/sign", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// A sign request waiting for consent when the host shuts down finishes
+// (the plugin drains, the host serves it meanwhile).
+func TestShutdownLetsInFlightFinish(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	slow := consent.AskerFunc(func(ctx context.Context, r consent.Request) error {
+		if r.Kind == consent.Sign {
+			entered <- struct{}{}
+			select {
+			case <-time.After(700 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	h := plugintest.Start(t, example, &plugintest.Config{Consent: slow})
+	key := h.KeyURI(t, plugintest.KeyRSA)
+	done := make(chan error, 1)
+	var code int
+	go func() {
+		var err error
+		code, err = postSign(h.HTTPClient(), h.Addr("https"), key, "in-flight")
+		done <- err
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Manager.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil || code != 200 {
+		t.Fatalf("in-flight request: %v, status %d", err, code)
+	}
+	if st := h.Status(); st.State != host.Stopped {
+		t.Errorf("state after shutdown: %s", st.State)
+	}
+}
+
+// SIGKILL the plugin while its host call waits for consent: the host call
+// is cancelled (nothing is signed), the HTTP client sees a failure, the
+// plugin is restarted and reported.
+func TestPluginDiesWithHostCallInFlight(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	var cancelled, signed atomic.Int32
+	asker := consent.AskerFunc(func(ctx context.Context, r consent.Request) error {
+		if r.Kind == consent.Sign && r.RequestID == "doomed" {
+			entered <- struct{}{}
+			<-ctx.Done()
+			cancelled.Add(1)
+			return ctx.Err()
+		}
+		if r.Kind == consent.Sign {
+			signed.Add(1)
+		}
+		return nil
+	})
+	h := plugintest.Start(t, example, &plugintest.Config{
+		Consent: asker,
+		Listen:  []host.ListenConfig{{Name: "https", Addr: freeAddr(t)}},
+	})
+	key := h.KeyURI(t, plugintest.KeyECDSA)
+	before := h.Status()
+	done := make(chan error, 1)
+	go func() {
+		code, err := postSign(h.HTTPClient(), h.Addr("https"), key, "doomed")
+		if err == nil && code == 200 {
+			err = errors.New("request succeeded")
+		}
+		if err != nil && err.Error() == "request succeeded" {
+			done <- err
+			return
+		}
+		done <- nil
+	}()
+	<-entered
+	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("in-flight request: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cancelled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if cancelled.Load() != 1 {
+		t.Fatal("the host call of the dead plugin was not cancelled")
+	}
+	var st host.PluginStatus
+	for {
+		st = h.Status()
+		if st.State == host.Running && st.PID != before.PID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin not restarted: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.Restarts != 1 || st.LastError == "" {
+		t.Errorf("restart not reported: %+v", st)
+	}
+	if code, err := postSign(h.HTTPClient(), h.Addr("https"), key, "after"); err != nil || code != 200 {
+		t.Fatalf("after restart: %v %d", err, code)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := (&netListenConfig{}).listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestDiscover(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{
+		"signet-plugin-a":   0o755,
+		"signet-plugin-b":   0o755,
+		"signet-plugin-noX": 0o644, // not executable
+		"other":             0o755,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs, err := host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{
+		{Name: "b", SHA256: "ab"},                // pins the discovered one
+		{Name: "c", Path: "/opt/signet-plugin-c"}, // named in config only
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 3 || specs[0].Name != "a" || specs[1].Name != "b" || specs[2].Name != "c" {
+		t.Fatalf("specs: %+v", specs)
+	}
+	if specs[1].SHA256 != "ab" || specs[1].Path != filepath.Join(dir, "signet-plugin-b") {
+		t.Errorf("b: %+v", specs[1])
+	}
+	if _, err := host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{{Name: "missing"}}}); err == nil {
+		t.Error("a configured plugin without path and file was accepted")
+	}
+}

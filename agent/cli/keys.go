@@ -47,6 +47,7 @@ func newKeysCmd(a *App) *cobra.Command {
 			} else if terr != nil {
 				a.Warn(terr)
 			}
+			a.WarnProblems(store)
 			sortKeys(keys)
 			if asJSON {
 				out := []KeyJSON{}

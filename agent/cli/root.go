@@ -136,6 +136,19 @@ func (a *App) Warn(err error) {
 	fmt.Fprintf(a.Stderr, "warning: %v\n", err)
 }
 
+// WarnProblems prints what the backends' last listings skipped (objects a
+// token holds that Signet cannot read, unreadable PFX files, missing
+// directories).
+func (a *App) WarnProblems(store *hsm.Store) {
+	for _, b := range store.Backends() {
+		if p, ok := b.(interface{ Problems() []string }); ok {
+			for _, msg := range p.Problems() {
+				fmt.Fprintf(a.Stderr, "warning: %s\n", msg)
+			}
+		}
+	}
+}
+
 func (a *App) close() {
 	if a.store != nil {
 		a.store.Close()

@@ -21,6 +21,7 @@ func newTokensCmd(a *App) *cobra.Command {
 			if err != nil {
 				a.Warn(err)
 			}
+			a.WarnProblems(store)
 			if asJSON {
 				out := []TokenJSON{}
 				for _, t := range toks {

@@ -104,9 +104,10 @@ type Backend struct {
 	dirs  []string
 	files []string
 
-	mu     sync.Mutex
-	known  map[string]*file // by absolute path
-	closed bool
+	mu       sync.Mutex
+	known    map[string]*file // by absolute path
+	closed   bool
+	problems []string // of the last listing
 }
 
 // file is one PFX file: what its listing shows and its unlocked keys.
@@ -504,40 +505,72 @@ func (f *file) keyInfo(e *entry) hsm.KeyInfo {
 	return k
 }
 
-// Tokens lists the key files found now. Files that cannot be read are
-// skipped and reported in the error.
+// Tokens lists the key files found now. Files that cannot be read, and
+// configured files or directories that are missing, are skipped and
+// reported by Problems; they never fail the listing.
 func (b *Backend) Tokens(ctx context.Context) ([]hsm.TokenInfo, error) {
-	paths, err := b.scan()
-	errs := []error{err}
-	var out []hsm.TokenInfo
-	for _, p := range paths {
-		f, err := b.get(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	files := b.list()
+	out := make([]hsm.TokenInfo, 0, len(files))
+	for _, f := range files {
 		out = append(out, f.tokenInfo())
 	}
-	return out, errors.Join(errs...)
+	return out, nil
 }
 
 // Keys lists every entry of every key file found now, without prompting.
+// Unreadable files are skipped and reported by Problems.
 func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
-	paths, err := b.scan()
-	errs := []error{err}
 	var out []hsm.KeyInfo
-	for _, p := range paths {
-		f, err := b.get(p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	for _, f := range b.list() {
 		ents, _ := f.snapshot()
 		for _, e := range ents {
 			out = append(out, f.keyInfo(e))
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, nil
+}
+
+// list scans for key files, reads the changed ones and records what it
+// could not read as the current problems.
+func (b *Backend) list() []*file {
+	paths, err := b.scan()
+	var problems []string
+	if err != nil {
+		problems = append(problems, splitErr(err)...)
+	}
+	var files []*file
+	for _, p := range paths {
+		f, err := b.get(p)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		files = append(files, f)
+	}
+	b.mu.Lock()
+	b.problems = problems
+	b.mu.Unlock()
+	return files
+}
+
+// Problems describes what the last listing skipped: unreadable or
+// malformed files (naming the file and why), missing configured files and
+// directories.
+func (b *Backend) Problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.problems...)
+}
+
+func splitErr(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, splitErr(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
 }
 
 // resolve finds the file and entry a key URI names.

@@ -540,11 +540,22 @@ func TestBrokenFilesDoNotHideOthers(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "huge.p12"), make([]byte, MaxFileSize+1), 0o600))
 	b := openBackend(t, Config{Dirs: []string{dir, filepath.Join(dir, "missing")}})
 	keys, err := b.Keys(context.Background())
-	if len(keys) != 1 || !strings.Contains(keys[0].URI, "good.pfx") {
-		t.Fatalf("keys: %+v", keys)
+	if err != nil || len(keys) != 1 || !strings.Contains(keys[0].URI, "good.pfx") {
+		t.Fatalf("keys: %+v, %v", keys, err)
 	}
-	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "missing") {
-		t.Fatalf("errors: %v", err)
+	probs := strings.Join(b.Problems(), "\n")
+	for _, want := range []string{"junk.pfx", ErrMalformed.Error(), "huge.p12", ErrTooLarge.Error(), "missing"} {
+		if !strings.Contains(probs, want) {
+			t.Errorf("problems lack %q:\n%s", want, probs)
+		}
+	}
+	// A broken file does not stop a good one from signing.
+	d := sha256.Sum256([]byte("x"))
+	if _, err := b.Sign(context.Background(), keys[0].URI, d[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sign(context.Background(), FileURI(filepath.Join(dir, "junk.pfx")), d[:], crypto.SHA256); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("junk: %v", err)
 	}
 }
 

@@ -38,6 +38,11 @@ func FuzzDecrypt(f *testing.F) {
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x00})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if list, err := EnvelopeRecipients(data); err == nil {
+			for i := range list {
+				list[i].Matches(rsaR.cert)
+			}
+		}
 		if out, err := Decrypt(data, rsaR.cert, rsaR.key); err == nil && out == nil {
 			t.Fatal("nil content without error")
 		}

@@ -722,15 +722,26 @@ func envOpenSSLSigned(t *testing.T, r *envRecipient) []byte {
 func TestEncryptSizes(t *testing.T) {
 	rs := envFixture(t)
 	r := rs["p256"]
-	for _, n := range []int{0, 1, 15, 16, 17, 4096, 1 << 20} {
-		content := envContent(n)
-		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
-		if err != nil {
-			t.Fatalf("%d bytes: %v", n, err)
-		}
-		got, err := Decrypt(der, r.cert, r.key)
-		if err != nil || !bytes.Equal(got, content) {
-			t.Fatalf("%d bytes: round trip: %v", n, err)
+	for _, ce := range []ContentEncryption{AES256CBC, AES128GCM} {
+		for _, n := range []int{0, 1, 15, 16, 17, 4096, 1 << 20} {
+			content := envContent(n)
+			der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ContentEncryption: ce})
+			if err != nil {
+				t.Fatalf("cipher %d, %d bytes: %v", ce, n, err)
+			}
+			got, err := Decrypt(der, r.cert, r.key)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("cipher %d, %d bytes: round trip: %v", ce, n, err)
+			}
+			if n == 0 {
+				// OpenSSL reads empty content too.
+				if _, err := exec.LookPath("openssl"); err == nil {
+					got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary", "-recip", r.certPath, "-inkey", r.keyPath)
+					if len(got) != 0 {
+						t.Fatalf("cipher %d: openssl decrypted %d bytes of empty content", ce, len(got))
+					}
+				}
+			}
 		}
 	}
 }

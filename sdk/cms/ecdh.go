@@ -32,6 +32,14 @@ import (
 // bytes (32 for P-256, 48 for P-384, 66 for P-521), CKA_TOKEN false,
 // CKA_SENSITIVE false and CKA_EXTRACTABLE true; it reads CKA_VALUE and
 // destroys the derived object. The KDF and key unwrap run here, in software.
+// envelope_softhsm_test.go has a working example against SoftHSM2.
+//
+// Like hsm.Signer for signing, a key-store adapter binds the caller's
+// context (PIN prompt, cancellation) when it is made, since ECDH takes
+// none; errors it returns (hsm.ErrCancelled, hsm.ErrTokenRemoved, …) reach
+// Decrypt's caller wrapped, for errors.Is. Across the plugin boundary, an
+// hsm capability such as DeriveECDH(ctx, keyURI, peer) ([]byte, error) and a
+// matching SDK call would back it; neither exists yet.
 type KeyAgreer interface {
 	// Public returns the recipient's public key: *ecdsa.PublicKey or
 	// *ecdh.PublicKey. Decrypt checks it against the certificate.

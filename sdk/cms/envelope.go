@@ -54,6 +54,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -68,9 +69,10 @@ var (
 	// certificate given to Decrypt.
 	ErrNoRecipient = errors.New("cms: no recipient matches the certificate")
 	// ErrDecryptionFailed is the one error for every cryptographic failure
-	// while recovering the content: wrong RSA padding, key unwrap integrity
-	// failure, wrong content-encryption key length, bad CBC padding. It
-	// carries no detail on purpose (no padding oracle).
+	// while recovering the content: wrong RSA padding (or any RSA key
+	// failure that is not a key-store error), key unwrap integrity failure,
+	// wrong content-encryption key length, bad CBC padding, GCM tag
+	// mismatch. It carries no detail on purpose (no padding oracle).
 	ErrDecryptionFailed = errors.New("cms: decryption failed")
 	// ErrNotEnveloped means the ContentInfo holds another content type
 	// (SignedData, say) than EnvelopedData or AuthEnvelopedData.
@@ -87,7 +89,7 @@ const (
 	// envMaxEncryptedKey bounds an encrypted content-encryption key
 	// (a 16384-bit RSA modulus is 2048 bytes).
 	envMaxEncryptedKey = 2048
-	// maxOctetChunks bounds the depth of nested constructed OCTET STRINGs
+	// envMaxOctetNesting bounds the depth of nested constructed OCTET STRINGs
 	// in BER-encoded encrypted content.
 	envMaxOctetNesting = 8
 )
@@ -130,7 +132,9 @@ type EncryptOptions struct {
 	// identifier instead of issuer and serial number. Every recipient
 	// certificate must then carry one.
 	UseSubjectKeyID bool
-	// Rand is the source of keys, IVs and padding; nil means crypto/rand.
+	// Rand is the source of the content key, IV and RSA padding; nil means
+	// crypto/rand. (Since Go 1.26 ephemeral ECDH keys always come from a
+	// secure source, whatever Rand is.)
 	Rand io.Reader
 }
 
@@ -302,18 +306,13 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 // envSortedSet orders the elements of a DER SET OF by their encodings
 // (X.690 §11.6).
 func envSortedSet(elems [][]byte) [][]byte {
-	out := append([][]byte(nil), elems...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && bytes.Compare(out[j-1], out[j]) > 0; j-- {
-			out[j-1], out[j] = out[j], out[j-1]
-		}
-	}
+	out := slices.Clone(elems)
+	slices.SortFunc(out, bytes.Compare)
 	return out
 }
 
 // envAddRecipientID writes a RecipientIdentifier (key transport) or
-// KeyAgreeRecipientIdentifier (key agreement) for cert and returns the
-// version it implies for a KeyTransRecipientInfo (0 or 2).
+// KeyAgreeRecipientIdentifier (key agreement) for cert.
 func envAddRecipientID(b *cryptobyte.Builder, cert *x509.Certificate, useSKI, agree bool) {
 	switch {
 	case !useSKI:
@@ -457,9 +456,7 @@ func envKeyAgreeRecipient(rnd io.Reader, cert *x509.Certificate, pub *ecdsa.Publ
 		})
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // keyEncryptionAlgorithm
 			b.AddASN1ObjectIdentifier(envOIDStdDHSHA256KDF)
-			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // KeyWrapAlgorithm
-				b.AddASN1ObjectIdentifier(envOIDAES256Wrap)
-			})
+			b.AddBytes(envAES256WrapAlg) // KeyWrapAlgorithm, as fed to the KDF
 		})
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // RecipientEncryptedKeys
 			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {

@@ -98,7 +98,7 @@ func ask(c Console, req hsm.PINRequest) (hsm.PINResponse, error) {
 		return hsm.PINResponse{}, fmt.Errorf("read %s: %v: %w", label, err, hsm.ErrCancelled)
 	}
 	if len(pin) == 0 {
-		return hsm.PINResponse{}, fmt.Errorf("empty %s: %w", label, hsm.ErrCancelled)
+		return hsm.PINResponse{}, fmt.Errorf("empty %s: %w", strings.ToLower(label), hsm.ErrCancelled)
 	}
 	return hsm.PINResponse{PIN: pin, ConfirmFinalTry: confirm}, nil
 }

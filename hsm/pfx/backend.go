@@ -20,7 +20,12 @@
 // certificates are usually in an encrypted bag (OpenSSL, Windows and
 // go-pkcs12 all do this), and the entry is listed with HasPrivateKey set,
 // its alias, and no certificate, algorithm or public key until the first
-// unlock. The listing never prompts. After an unlock the certificates stay
+// unlock. The listing never prompts, and never fails because of one file:
+// unreadable files and missing directories are skipped and described by
+// Problems (as the pkcs11 backend does). A password-protected file that
+// holds certificates only, all encrypted, is indistinguishable from one
+// whose key bags are encrypted and is listed with the "key0" placeholder
+// until unlocked. After an unlock the certificates stay
 // known (they are public) even when the key is forgotten again. Files whose
 // key bags are themselves encrypted show one entry "key0" until unlocked.
 //

@@ -136,6 +136,11 @@ type EncryptOptions struct {
 	// crypto/rand. (Since Go 1.26 ephemeral ECDH keys always come from a
 	// secure source, whatever Rand is.)
 	Rand io.Reader
+
+	// ukm is user keying material for key agreement recipients (RFC 5753
+	// ukm, entityUInfo in the KDF). Not offered (the ephemeral key already
+	// makes each KEK unique); set by tests to check the decrypt side.
+	ukm []byte
 }
 
 // OIDs specific to EnvelopedData; the shared ones (OIDData,
@@ -432,7 +437,7 @@ func envKeyAgreeRecipient(rnd io.Reader, cert *x509.Certificate, pub *ecdsa.Publ
 		return nil, 0, fmt.Errorf("ECDH: %w", err)
 	}
 	defer clear(z)
-	kek, err := envDeriveKEK(crypto.SHA256, z, envAES256WrapAlg, nil, 32)
+	kek, err := envDeriveKEK(crypto.SHA256, z, envAES256WrapAlg, opts.ukm, 32)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -454,6 +459,11 @@ func envKeyAgreeRecipient(rnd io.Reader, cert *x509.Certificate, pub *ecdsa.Publ
 				b.AddASN1BitString(eph.PublicKey().Bytes())
 			})
 		})
+		if opts.ukm != nil {
+			b.AddASN1(envTagCtx1Cons, func(b *cryptobyte.Builder) { // ukm [1] EXPLICIT
+				b.AddASN1OctetString(opts.ukm)
+			})
+		}
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // keyEncryptionAlgorithm
 			b.AddASN1ObjectIdentifier(envOIDStdDHSHA256KDF)
 			b.AddBytes(envAES256WrapAlg) // KeyWrapAlgorithm, as fed to the KDF

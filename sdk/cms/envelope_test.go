@@ -879,3 +879,31 @@ func TestDecryptKeyErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDecryptWithUKM(t *testing.T) {
+	// User keying material enters the KDF as entityUInfo; OpenSSL reads it.
+	rs := envFixture(t)
+	r := rs["p256"]
+	content := []byte("with ukm")
+	der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ukm: []byte("user keying material")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decrypt(der, r.cert, r.key)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Decrypt: %v", err)
+	}
+	if _, err := exec.LookPath("openssl"); err == nil {
+		got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary", "-recip", r.certPath, "-inkey", r.keyPath)
+		if !bytes.Equal(got, content) {
+			t.Fatal("openssl: content differs")
+		}
+	}
+	// A different ukm gives a different KEK: the unwrap fails.
+	i := bytes.Index(der, []byte("user keying material"))
+	bad := append([]byte{}, der...)
+	bad[i] ^= 1
+	if _, err := Decrypt(bad, r.cert, r.key); !errors.Is(err, ErrDecryptionFailed) {
+		t.Fatalf("tampered ukm: err = %v", err)
+	}
+}

@@ -86,3 +86,32 @@ func TestNoSources(t *testing.T) {
 		t.Fatalf("%v %d", err, len(store.Backends()))
 	}
 }
+
+func TestEIMZORoots(t *testing.T) {
+	root := t.TempDir()
+	pki, err := softhsmtest.NewPKI("EIMZO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := pki.NewSoftwareKey(softhsmtest.Ed25519, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "DS Key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "DSKEYS", "DS1.pfx")
+	if err := sk.WritePFX(path, "", softhsmtest.LegacyDES); err != nil {
+		t.Fatal(err)
+	}
+	store, err := Open(Config{NoProbe: true, EIMZO: true, EIMZORoots: func() []string { return []string{root} }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	keys, err := store.Keys(context.Background())
+	if err != nil || len(keys) != 1 || keys[0].Certificate == nil || keys[0].Certificate.Subject.CommonName != "DS Key" {
+		t.Fatalf("keys %+v, %v", keys, err)
+	}
+	k, err := store.Key(context.Background(), keys[0].URI)
+	if err != nil || k.Algorithm != hsm.Ed25519 {
+		t.Fatalf("Key: %+v %v", k, err)
+	}
+}

@@ -56,7 +56,10 @@ type opFunc func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) er
 // session back. It recovers once from a stale session, an expired login or
 // a stale object handle; a removed token fails fast with ErrTokenRemoved
 // naming it.
-func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f opFunc) error {
+//
+// pre, when set, checks the token's mechanisms (and the key, when it is
+// already known) before a session is taken or a PIN asked for.
+func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, pre func(tokenState, *keyRef) error, f opFunc) error {
 	var ref *keyRef
 	var s tokenState
 	if needKey {
@@ -98,6 +101,11 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, f 
 			}
 			var err error
 			if s, err = b.findToken(u); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		if pre != nil {
+			if err := pre(s, ref); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 		}
@@ -387,7 +395,17 @@ func ecdsaDER(sig []byte) ([]byte, error) {
 // Sign signs digest with the private key keyURI names (see hsm.KeyStore).
 func (b *Backend) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var sig []byte
-	err := b.run(ctx, keyURI, "sign", true, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
+	pre := func(s tokenState, ref *keyRef) error {
+		if ref == nil {
+			return nil // checked in the operation, once the key is known
+		}
+		mech, _, err := signMechanism(ref, digest, opts)
+		if err == nil && !s.supports(mech.Mechanism) {
+			err = fmt.Errorf("token %q lacks mechanism 0x%x: %w", s.tok.label, mech.Mechanism, hsm.ErrUnsupported)
+		}
+		return err
+	}
+	err := b.run(ctx, keyURI, "sign", true, pre, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
 		mech, data, err := signMechanism(ref, digest, opts)
 		if err != nil {
 			return err
@@ -450,12 +468,15 @@ func (b *Backend) Decrypt(ctx context.Context, keyURI string, ciphertext []byte,
 		return nil, fmt.Errorf("%s: decrypter options %T: %w", safeURI(keyURI), opts, hsm.ErrUnsupported)
 	}
 	var plain []byte
-	err := b.run(ctx, keyURI, "decrypt", true, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
-		if ref.keyType != p11.CKK_RSA {
-			return fmt.Errorf("decrypt with a non-RSA key: %w", hsm.ErrUnsupported)
-		}
+	pre := func(s tokenState, _ *keyRef) error {
 		if !s.supports(mech.Mechanism) {
 			return fmt.Errorf("token %q lacks mechanism 0x%x: %w", s.tok.label, mech.Mechanism, hsm.ErrUnsupported)
+		}
+		return nil
+	}
+	err := b.run(ctx, keyURI, "decrypt", true, pre, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
+		if ref.keyType != p11.CKK_RSA {
+			return fmt.Errorf("decrypt with a non-RSA key: %w", hsm.ErrUnsupported)
 		}
 		if err := b.api.DecryptInit(h, []*p11.Mechanism{mech}, ref.priv); err != nil {
 			if mech.Mechanism == p11.CKM_RSA_PKCS_OAEP && isCode(err, p11.CKR_MECHANISM_PARAM_INVALID, p11.CKR_ARGUMENTS_BAD) {
@@ -563,11 +584,14 @@ func (b *Backend) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (
 		return hsm.KeyInfo{}, fmt.Errorf("generate %q key: %w", req.Algorithm, hsm.ErrUnsupported)
 	}
 	var tokURI string
-	err := b.run(ctx, req.TokenURI, "generate key", false, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
-		tokURI = s.tok.uri
+	pre := func(s tokenState, _ *keyRef) error {
 		if !s.supports(mech) {
 			return fmt.Errorf("token %q lacks key generation mechanism 0x%x: %w", s.tok.label, mech, hsm.ErrUnsupported)
 		}
+		return nil
+	}
+	err := b.run(ctx, req.TokenURI, "generate key", false, pre, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
+		tokURI = s.tok.uri
 		m := []*p11.Mechanism{p11.NewMechanism(mech, nil)}
 		if params == nil {
 			_, _, err := b.api.GenerateKeyPair(h, m, pub, priv)
@@ -657,7 +681,7 @@ func (b *Backend) ImportCertificate(ctx context.Context, req hsm.ImportCertifica
 	if label == "" {
 		label = key.Label
 	}
-	err = b.run(ctx, s.tok.uri, "import certificate", false, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
+	err = b.run(ctx, s.tok.uri, "import certificate", false, nil, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
 		if err := b.storeCert(h, req.Certificate, key.ID, label); err != nil {
 			return err
 		}
@@ -734,7 +758,7 @@ func (b *Backend) Delete(ctx context.Context, uri string) error {
 	}
 	deleted := 0
 	var tok *token
-	err = b.run(ctx, uri, "delete", false, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
+	err = b.run(ctx, uri, "delete", false, nil, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
 		tok = s.tok
 		id := u.ID
 		if len(id) == 0 {

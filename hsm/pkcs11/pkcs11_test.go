@@ -531,9 +531,12 @@ func TestDeviceRemovedMidSign(t *testing.T) {
 func TestTokenRemovedAndBack(t *testing.T) {
 	p := goodPrompt()
 	b, _ := openTest(t, Config{PINPrompt: p.fn, PollInterval: 20 * time.Millisecond}, false)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events, err := b.Watch(ctx)
+	ctx := context.Background()
+	// Watch until the module is re-initialised below: C_Finalize must not
+	// run while another thread is inside the module (SoftHSM crashes).
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	events, err := b.Watch(wctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,12 +567,23 @@ func TestTokenRemovedAndBack(t *testing.T) {
 	if err := tok.Replug(); err != nil {
 		t.Fatal(err)
 	}
+	stopWatch()
+	for range events { // wait for the watcher to stop
+	}
 	reinitModule(t)
+	wctx, stopWatch = context.WithCancel(ctx)
+	events, err = b.Watch(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
 	if err != nil || !ecdsa.VerifyASN1(k.PublicKey.(*ecdsa.PublicKey), sha(t, "x"), sig) {
 		t.Fatalf("after re-insertion: %v", err)
 	}
 	waitEvent(t, events, "removal", false)
+	stopWatch()
+	for range events {
+	}
 
 	// deleted and re-created with the same label (new serial, new key)
 	if err := tok.Recreate(); err != nil {

@@ -305,6 +305,12 @@ func (f *file) refresh() error {
 	st, err := os.Stat(f.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			// Gone (a USB stick pulled out): forget its keys, like a
+			// logout on token removal.
+			f.mu.Lock()
+			f.dropAllLocked()
+			f.list, f.entries = nil, nil
+			f.mu.Unlock()
 			return fmt.Errorf("%s: %w", f.uri, hsm.ErrTokenRemoved)
 		}
 		return fmt.Errorf("%s: %w", f.uri, err)
@@ -554,7 +560,20 @@ func (b *Backend) list() []*file {
 	}
 	b.mu.Lock()
 	b.problems = problems
+	var gone []*file
+	present := map[string]bool{}
+	for _, p := range paths {
+		present[p] = true
+	}
+	for p, f := range b.known {
+		if !present[p] {
+			gone = append(gone, f)
+		}
+	}
 	b.mu.Unlock()
+	for _, f := range gone {
+		f.refresh() // forgets the keys of a file that went away
+	}
 	return files
 }
 

@@ -532,6 +532,45 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+func TestRemovedFileForgetsKeyAndComesBack(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, softhsmtest.ECP256, "USB stick")
+	path := filepath.Join(dir, "k.pfx")
+	writePFX(t, path, k, "pw", softhsmtest.Modern)
+	data, err := os.ReadFile(path)
+	must(t, err)
+	p := &prompter{answers: []string{"pw"}}
+	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
+	ki := onlyKey(t, b)
+	signAndVerify(t, b, ki.URI, k.Key.Public())
+	must(t, os.Remove(path))
+	if keys := keysOf(t, b); len(keys) != 0 {
+		t.Fatalf("removed file still listed: %+v", keys)
+	}
+	b.mu.Lock()
+	f := b.known[path]
+	b.mu.Unlock()
+	f.mu.Lock()
+	unlocked := len(f.unlocked)
+	f.mu.Unlock()
+	if unlocked != 0 {
+		t.Fatal("the listing did not forget the key of a removed file")
+	}
+	d := sha256.Sum256([]byte("x"))
+	if _, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) {
+		t.Fatalf("sign with removed file: %v", err)
+	}
+	// Put back: same URI, and the password is asked again.
+	must(t, os.WriteFile(path, data, 0o600))
+	if got := onlyKey(t, b).URI; got != ki.URI {
+		t.Fatalf("URI after re-insertion %q, want %q", got, ki.URI)
+	}
+	signAndVerify(t, b, ki.URI, k.Key.Public())
+	if p.calls() != 2 {
+		t.Fatalf("prompts: %d, want 2", p.calls())
+	}
+}
+
 func TestBrokenFilesDoNotHideOthers(t *testing.T) {
 	dir := t.TempDir()
 	k := newKey(t, softhsmtest.ECP256, "Good")

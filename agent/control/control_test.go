@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,20 @@ import (
 // SIGNET_CONTROL_TEST_AGENT=socket it serves the control socket and appends
 // every opened URL to SIGNET_CONTROL_TEST_RECORD.
 func TestMain(m *testing.M) {
+	if sock := os.Getenv("SIGNET_CONTROL_TEST_CLIENT"); sock != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, sock)
+		if err == nil {
+			_, err = c.Ping(ctx)
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("pong")
+		os.Exit(0)
+	}
 	if sock := os.Getenv("SIGNET_CONTROL_TEST_AGENT"); sock != "" {
 		os.Exit(fakeAgentMain(sock, os.Getenv("SIGNET_CONTROL_TEST_RECORD")))
 	}
@@ -444,4 +459,45 @@ func getsid(pid int) (int, error) {
 		return 0, errno
 	}
 	return int(sid), nil
+}
+
+// TestPeerUIDChecked opens the socket's directory and mode to everyone and
+// checks that a process of another user is still refused (SO_PEERCRED).
+func TestPeerUIDChecked(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("peer credentials are checked on Linux only")
+	}
+	path := sockPath(t)
+	serve(t, path, &fakeAgent{})
+	for d := filepath.Dir(path); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		os.Chmod(d, 0o755)
+	}
+	os.Chmod(path, 0o666)
+	// A copy of the test binary that user nobody may execute.
+	bin := filepath.Join(filepath.Dir(filepath.Dir(path)), "client.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(uid uint32) (string, error) {
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = []string{"SIGNET_CONTROL_TEST_CLIENT=" + path}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(0); err != nil || !strings.Contains(out, "pong") {
+		t.Fatalf("same user refused: %v %s", err, out)
+	}
+	out, err := run(65534)
+	if err == nil || strings.Contains(out, "pong") {
+		t.Fatalf("other user was answered: %s", out)
+	}
+	t.Logf("other user: %s", strings.TrimSpace(out))
 }

@@ -41,7 +41,9 @@
 //     names) and reports Rotated: the person must run `signet trust install`
 //     again, which also removes the old CA from the stores.
 //
-// Leaf keys live in memory only; every start issues fresh leaves.
+// Leaf keys live in memory only; every start issues fresh leaves. Open holds
+// an flock on ca.lock while it loads or creates the CA, so two processes
+// starting at once agree on one CA.
 //
 // # Concurrency
 //
@@ -144,6 +146,11 @@ func Open(dir string, names []string, opts Options) (*CA, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("protect CA directory: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock CA directory: %w", err)
+	}
+	defer unlock()
 	ca := &CA{dir: dir, opts: opts, leaves: map[string]*tls.Certificate{}}
 	existing, err := ca.load()
 	switch {

@@ -331,3 +331,33 @@ func TestIssueCachesAndRenews(t *testing.T) {
 		t.Errorf("LeafPEM pair: %v", err)
 	}
 }
+
+func TestConcurrentOpenAgreesOnOneCA(t *testing.T) {
+	dir := t.TempDir()
+	const n = 8
+	fps := make(chan string, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ca, err := Open(dir, []string{"local.cipher.kiev.ua"}, Options{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			fps <- ca.Fingerprint()
+		}()
+	}
+	first := ""
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case fp := <-fps:
+			if first == "" {
+				first = fp
+			} else if fp != first {
+				t.Fatal("concurrent Open created two CAs")
+			}
+		}
+	}
+}

@@ -22,8 +22,10 @@ import (
 // is (same slice), so byte-exact fields are untouched.
 //
 // The work is bounded: nesting depth by maxBERDepth, the number of elements
-// by the input length (every element takes at least two bytes), and the
-// output is never longer than the input.
+// by the input length (every element takes at least two bytes), lengths by
+// 2^32, and the output by the input length plus a few bytes per element
+// (a definite length of a 16 MiB+ element takes 5 bytes where 0x80 and the
+// end-of-contents octets took 3).
 
 const maxBERDepth = 64
 

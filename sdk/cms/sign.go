@@ -311,7 +311,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(signedSet)+len(sig)+len(p.cert.RawIssuer)+len(unsigned)+128))
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1Int64(1)
 		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -343,7 +343,14 @@ func marshalTime(t time.Time) ([]byte, error) {
 // content nil means detached. digestAlgs, certs and signerInfos are DER
 // elements written in the given order.
 func encodeSignedData(version int64, digestAlgs [][]byte, contentType asn1.ObjectIdentifier, content []byte, certs, crls, signerInfos [][]byte) ([]byte, error) {
-	var b cryptobyte.Builder
+	// Size the buffer once: nested builders then never reallocate.
+	size := len(content) + 128
+	for _, set := range [][][]byte{digestAlgs, certs, crls, signerInfos} {
+		for _, e := range set {
+			size += len(e)
+		}
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, size))
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1ObjectIdentifier(OIDSignedData)
 		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {

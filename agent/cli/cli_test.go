@@ -218,6 +218,9 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if req.Subject.String() != "CN=Ism Familiya,O=Kompaniya\\, MChJ,C=UZ" {
+			t.Errorf("subject %q does not round-trip", req.Subject.String())
+		}
 		if req.Subject.CommonName != "Ism Familiya" || len(req.Subject.Organization) != 1 || req.Subject.Organization[0] != "Kompaniya, MChJ" ||
 			len(req.DNSNames) != 1 || len(req.EmailAddresses) != 1 {
 			t.Fatalf("request: %v %v %v", req.Subject, req.DNSNames, req.EmailAddresses)

@@ -26,9 +26,11 @@ func newCSRCmd(a *App) *cobra.Command {
 		Use:   `csr --key URI --subject "CN=…,O=…" --out FILE`,
 		Short: "Create a PKCS#10 certificate request signed by a key",
 		Long: "Create a PKCS#10 request (PEM) for the key named by URI, signed by that key.\n" +
-			"--subject takes RFC 4514-style attributes, most significant last or first as\n" +
-			"written: CN, O, OU, L, ST, C, STREET, POSTALCODE, SERIALNUMBER, E (email), UID,\n" +
-			"or a dotted OID (1.2.860.3.16.1.2=…); escape a comma in a value as \\,.",
+			"--subject is an RFC 4514 string, as `signet keys` prints subjects: most specific\n" +
+			"first (CN=…,O=…,C=…), encoded in the request in the reverse (X.500) order.\n" +
+			"Types: CN, O, OU, L, ST, C, STREET, POSTALCODE, SERIALNUMBER, T, NAME, SURNAME,\n" +
+			"GIVENNAME, E (email), UID, or a dotted OID (1.2.860.3.16.1.2=…). Escape a comma\n" +
+			"in a value as \\,.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -85,7 +87,7 @@ func newCSRCmd(a *App) *cobra.Command {
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return fmt.Errorf("write request: %w", err)
 			}
-			fmt.Fprintf(a.Stderr, "certificate request for %q written to %s\n", name.String(), out)
+			fmt.Fprintf(a.Stderr, "certificate request for %q written to %s\n", subject, out)
 			return nil
 		},
 	}
@@ -149,8 +151,9 @@ var subjectOIDs = map[string]asn1.ObjectIdentifier{
 	"UID":          {0, 9, 2342, 19200300, 100, 1, 1},
 }
 
-// parseSubject parses "CN=a,O=b" (RFC 4514 style; "\," escapes a comma)
-// into a pkix.Name, keeping the attributes in the order written.
+// parseSubject parses an RFC 4514 string "CN=a,O=b,C=UZ" ("\," escapes a
+// comma) into a pkix.Name whose DER order is the reverse (C, O, CN), so
+// that Name.String() gives the input back.
 func parseSubject(s string) (pkix.Name, error) {
 	var name pkix.Name
 	if strings.TrimSpace(s) == "" {
@@ -185,7 +188,11 @@ func parseSubject(s string) (pkix.Name, error) {
 				return name, usagef("--subject: unknown attribute type %q", k)
 			}
 		}
-		name.ExtraNames = append(name.ExtraNames, pkix.AttributeTypeAndValue{Type: oid, Value: v})
+		var value any = v
+		if oid.Equal(subjectOIDs["E"]) { // emailAddress is an IA5String (RFC 5280)
+			value = asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(v)}
+		}
+		name.ExtraNames = append([]pkix.AttributeTypeAndValue{{Type: oid, Value: value}}, name.ExtraNames...)
 	}
 	return name, nil
 }

@@ -23,7 +23,8 @@
 //	    listen: ["127.0.0.1:64443", "127.0.0.1:64646"]
 //	  - name: cipher
 //	    listen:
-//	      - bind: 127.0.0.1:9091
+//	      - name: https
+//	        bind: 127.0.0.1:9091
 //	        names: [local.cipher.kiev.ua]
 //	    options: {mode: strict}
 //	policy:
@@ -55,7 +56,7 @@
 // # Listen addresses
 //
 // Plugins bind only loopback. A listen entry is either "host:port" or a
-// mapping {bind: "ip:port", names: [...]}. In the short form the host may be
+// mapping {name: listener, bind: "ip:port", names: [...]}. In the short form the host may be
 // a loopback IP, "localhost" (bound as 127.0.0.1) or a DNS name that resolves
 // only to loopback addresses (such as local.cipher.kiev.ua); the name is
 // resolved once, at load, and the bind address becomes the loopback IP it
@@ -137,6 +138,9 @@ func (p Plugin) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
 // Listen is one listen address of a plugin.
 type Listen struct {
+	// Name selects the plugin listener this entry configures (as the plugin
+	// declares it, e.g. "wss"); empty entries apply in declaration order.
+	Name string `yaml:"name"`
 	// Bind is "ip:port" with a loopback IP.
 	Bind string `yaml:"bind"`
 	// Names are the DNS names the plugin's TLS certificate carries for this

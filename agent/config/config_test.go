@@ -41,6 +41,7 @@ plugins:
     enabled: false
     listen:
       - bind: 127.0.0.1:9091
+        name: https
         names: [Local.Cipher.Kiev.UA]
       - local.cipher.kiev.ua:9090
       - localhost:0
@@ -100,6 +101,9 @@ func TestParseFull(t *testing.T) {
 			t.Errorf("cipher listen[%d] = %+v, want %+v", i, g, w)
 		}
 	}
+	if cp.Listen[0].Name != "https" || cp.Listen[1].Name != "" {
+		t.Errorf("listener names %q %q", cp.Listen[0].Name, cp.Listen[1].Name)
+	}
 	if got := c.TLSNames(); fmt.Sprint(got) != "[local.cipher.kiev.ua localhost signet.localhost]" {
 		t.Errorf("TLSNames = %v", got)
 	}
@@ -154,6 +158,7 @@ func TestParseErrors(t *testing.T) {
 		{"unresolvable name", "plugins:\n  - name: x\n    listen: [\"nowhere.invalid:80\"]\n", 3, "cannot resolve"},
 		{"mapping bind is a name", "plugins:\n  - name: x\n    listen:\n      - bind: localhost:80\n        names: [a.b]\n", 4, "must be a loopback IP"},
 		{"mapping unknown key", "plugins:\n  - name: x\n    listen:\n      - bind: 127.0.0.1:80\n        port: 3\n", 5, `unknown field "port"`},
+		{"bad listener name", "plugins:\n  - name: x\n    listen:\n      - {name: \"a b\", bind: 127.0.0.1:80}\n", 4, "invalid listener name"},
 		{"bad port", "plugins:\n  - name: x\n    listen: [\"127.0.0.1:70000\"]\n", 3, "invalid port"},
 		{"duplicate bind", "plugins:\n  - name: x\n    listen: [\"127.0.0.1:80\"]\n  - name: y\n    listen: [\"127.0.0.1:80\"]\n", 5, "already used"},
 		{"duplicate plugin", "plugins:\n  - name: x\n  - name: x\n", 3, "already configured"},

@@ -33,7 +33,7 @@ func defaultResolver(host string) ([]net.IP, error) {
 	return ips, nil
 }
 
-// UnmarshalYAML accepts "host:port" or {bind: "ip:port", names: [...]}.
+// UnmarshalYAML accepts "host:port" or {name, bind: "ip:port", names: [...]}.
 func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -46,6 +46,11 @@ func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			switch k.Value {
+			case "name":
+				if v.Kind != yaml.ScalarNode {
+					return typeErr(v, "name must be a listener name")
+				}
+				l.Name = v.Value
 			case "bind":
 				if v.Kind != yaml.ScalarNode {
 					return typeErr(v, "bind must be \"ip:port\"")
@@ -364,6 +369,9 @@ func (v *validator) validate(c *Config) {
 // loopback "ip:port" and Names holds its DNS names.
 func (v *validator) checkListen(l *Listen) error {
 	mapping := l.mapping
+	if l.Name != "" && !pluginNameRE.MatchString(l.Name) {
+		return fmt.Errorf("invalid listener name %q", l.Name)
+	}
 	host, port, err := net.SplitHostPort(l.Bind)
 	if err != nil {
 		return fmt.Errorf("address %q: want host:port", l.Bind)

@@ -402,7 +402,7 @@ func (ca *CA) Issue(names []string) (tls.Certificate, error) {
 		}
 		n = strings.ToLower(strings.TrimSuffix(n, "."))
 		if !ca.Permitted(n) {
-			return tls.Certificate{}, fmt.Errorf("issue for %q: %w", n, ErrNameNotPermitted)
+			return tls.Certificate{}, fmt.Errorf("issue for %q: %w (add it to tls.names in the configuration, restart the agent and run `signet trust install`)", n, ErrNameNotPermitted)
 		}
 		if !seen[n] {
 			seen[n] = true

@@ -170,7 +170,7 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 		}
 		spec := host.PluginSpec{Name: p.Name, Path: path, SHA256: p.SHA256, Options: p.Options}
 		for _, l := range p.Listen {
-			spec.Listen = append(spec.Listen, host.ListenConfig{Addr: l.Bind, TLSNames: l.Names})
+			spec.Listen = append(spec.Listen, host.ListenConfig{Name: l.Name, Addr: l.Bind, TLSNames: l.Names})
 		}
 		out = append(out, spec)
 	}

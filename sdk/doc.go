@@ -45,8 +45,9 @@
 //     never write to stdout itself; stderr ends up in the host's log.
 //  2. The host calls Describe, then Start. Start runs Plugin.Serve in a
 //     goroutine with a Host and waits until every listener declared in the
-//     Description is bound with Host.Listen; the plugin is "ready" then.
-//     A plugin without listeners is ready at once.
+//     Description (except Optional ones) is bound with Host.Listen; the
+//     plugin is "ready" then, and `signet plugins` shows the bound
+//     addresses. A plugin without required listeners is ready at once.
 //  3. Serve runs until ctx is cancelled, which happens when the host stops
 //     the plugin (SIGTERM to the host, `signet serve` shutting down) or the
 //     host process dies. Serve should then stop accepting, let in-flight

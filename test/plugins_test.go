@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,7 +46,28 @@ func TestExampleSignsThroughAgent(t *testing.T) {
 			if err := verify(fixture.Keys[label].Certificate.PublicKey, digest[:], r.Signature); err != nil {
 				t.Fatal(err)
 			}
+			opensslVerify(t, fixture.Keys[label].Certificate, label == softhsmtest.KeyEd25519, digest[:], r.Signature)
 		})
+	}
+}
+
+// opensslVerify cross-checks a signature over digest with OpenSSL.
+func opensslVerify(t *testing.T, cert *x509.Certificate, raw bool, digest, sig []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	certPath, inPath, sigPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "in.bin"), filepath.Join(dir, "sig.bin")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600)
+	os.WriteFile(inPath, digest, 0o600)
+	os.WriteFile(sigPath, sig, 0o600)
+	args := []string{"pkeyutl", "-verify", "-certin", "-inkey", certPath, "-in", inPath, "-sigfile", sigPath}
+	if raw {
+		args = append(args, "-rawin") // Ed25519 signs the 32 bytes as the message
+	} else {
+		args = append(args, "-pkeyopt", "digest:sha256")
+	}
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") {
+		t.Fatalf("openssl %v: %v\n%s", args, err, out)
 	}
 }
 

@@ -500,6 +500,11 @@ func TestTamperDetected(t *testing.T) {
 			l[0] = bytes.Replace(l[0], []byte(`{"seq":1,`), []byte(`{"seq":1,"pin":"1234",`), 1)
 			return join(l)
 		}, []want{{1, 0, Malformed}, {2, 2, Removed}}},
+		{"data after a record", func(t *testing.T, l [][]byte) []byte {
+			l[1] = append(l[1], "}"...)
+			l[2] = append(l[2], ` {"seq":99}`...)
+			return join(l)
+		}, []want{{2, 0, Malformed}, {3, 0, Malformed}, {4, 4, Removed}}},
 		{"blank line", func(t *testing.T, l [][]byte) []byte {
 			return join(append(l[:3:3], append([][]byte{{}}, l[3:]...)...))
 		}, []want{{4, 0, EmptyLine}}},

@@ -264,10 +264,7 @@ func parseLine(line []byte) (Record, error) {
 	if err := dec.Decode(&r); err != nil {
 		return Record{}, fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	if dec.More() {
-		return Record{}, fmt.Errorf("%w: data after the record", errMalformed)
-	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimRight(line[dec.InputOffset():], " \t\r")) != 0 {
 		return Record{}, fmt.Errorf("%w: data after the record", errMalformed)
 	}
 	switch {

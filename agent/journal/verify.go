@@ -162,6 +162,7 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 	var (
 		prev     *Record // the record the next one should follow
 		prevLine int
+		bad      int // unreadable lines since prev
 	)
 	for {
 		line, tooLong, hasNL, err := lr.next(buf)
@@ -176,10 +177,12 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 		rep.Lines = n
 		if tooLong {
 			rep.add(Problem{Line: n, Kind: TooLong, Detail: fmt.Sprintf("line longer than %d bytes", MaxLine)})
+			bad++
 			continue
 		}
 		if len(line) == 0 {
 			rep.add(Problem{Line: n, Kind: EmptyLine, Detail: "blank line"})
+			bad++
 			continue
 		}
 		rec, perr := parseLine(line)
@@ -190,10 +193,12 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 			}
 			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Truncated, Detail: detail})
 			if perr != nil {
+				bad++
 				continue
 			}
 		} else if perr != nil {
 			rep.add(Problem{Line: n, Kind: Malformed, Detail: perr.Error()})
+			bad++
 			continue
 		}
 		rep.Records++
@@ -208,16 +213,22 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 					Detail: "the first record's prev_hash is not the genesis value: records before it were removed or it was forged"})
 			}
 		case prev == nil:
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed,
-				Detail: fmt.Sprintf("the first record has seq %d: %s removed from the start", rec.Seq, span(1, rec.Seq-1))})
+			detail := fmt.Sprintf("the first record has seq %d: %s removed from the start", rec.Seq, span(1, rec.Seq-1))
+			if bad > 0 {
+				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) come before it", bad)
+			}
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
 		case rec.Seq == prev.Seq+1:
 			if rec.PrevHash != prev.Hash {
 				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: ChainBroken,
 					Detail: fmt.Sprintf("prev_hash does not match the hash of seq %d on line %d: that record was replaced, or this one forged", prev.Seq, prevLine)})
 			}
 		case rec.Seq > prev.Seq+1:
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed,
-				Detail: fmt.Sprintf("expected seq %d after seq %d on line %d: %s removed or moved", prev.Seq+1, prev.Seq, prevLine, span(prev.Seq+1, rec.Seq-1))})
+			detail := fmt.Sprintf("expected seq %d after seq %d on line %d: %s removed or moved", prev.Seq+1, prev.Seq, prevLine, span(prev.Seq+1, rec.Seq-1))
+			if bad > 0 {
+				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) lie between", bad)
+			}
+			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
 		case rec.Seq == prev.Seq:
 			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Inserted,
 				Detail: fmt.Sprintf("seq %d already appeared on line %d: a record was inserted", rec.Seq, prevLine)})
@@ -234,7 +245,7 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 			}
 		}
 		r := rec
-		prev, prevLine = &r, n
+		prev, prevLine, bad = &r, n, 0
 		rep.HeadSeq, rep.HeadHash = rec.Seq, rec.Hash
 	}
 	missing := make([]uint64, 0, len(pending))

@@ -502,6 +502,9 @@ func (f *file) keyInfo(e *entry) hsm.KeyInfo {
 		Certificate:   e.cert,
 		Chain:         e.chain,
 	}
+	if k.Label == "" && e.cert != nil {
+		k.Label = e.cert.Subject.CommonName
+	}
 	if k.Label == "" {
 		k.Label = e.alias
 	}

@@ -91,8 +91,9 @@
 //
 // The plugin exits when the host dies: the host asks the kernel to signal
 // the plugin when it exits (Linux), and Serve also watches its parent
-// process and exits if it changes. SIGTERM and SIGINT to the plugin cancel
-// Serve's context, as a Stop from the host does.
+// process and exits if it changes. SIGTERM to the plugin cancels Serve's
+// context, as a Stop from the host does; SIGINT is ignored (Ctrl-C in the
+// agent's terminal reaches the plugins too, and the agent stops them).
 //
 // # Versions
 //

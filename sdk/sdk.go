@@ -318,11 +318,13 @@ func (s *server) stop(timeout time.Duration) {
 	host.flushLogs(time.Second)
 }
 
-// handleSignals makes SIGTERM/SIGINT stop the plugin gracefully. The host
-// sends SIGTERM when it dies (Pdeathsig on Linux).
+// handleSignals makes SIGTERM stop the plugin gracefully; the kernel sends
+// it when the host dies (Pdeathsig on Linux). SIGINT (Ctrl-C in the host's
+// terminal reaches the whole process group) is left to go-plugin, which
+// ignores it: the host decides when its plugins stop.
 func (s *server) handleSignals() {
 	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(ch, syscall.SIGTERM)
 	<-ch
 	s.stop(3 * time.Second)
 	os.Exit(0)

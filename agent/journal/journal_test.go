@@ -842,3 +842,35 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendVsFsync interleaves a plain write+fsync of a same-sized
+// line with a journal Append (fsync on) and reports their time ratio, so
+// that load from other processes affects both sides alike.
+func BenchmarkAppendVsFsync(b *testing.B) {
+	line, _ := json.Marshal(sampleRecord(1))
+	line = append(line, '\n')
+	raw, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	j, _ := openTemp(b)
+	rec := sampleRecord(1)
+	var tRaw, tJournal time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := raw.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		if err := raw.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := j.Append(context.Background(), rec); err != nil {
+			b.Fatal(err)
+		}
+		tRaw += t1.Sub(t0)
+		tJournal += time.Since(t1)
+	}
+	b.ReportMetric(float64(tJournal)/float64(tRaw), "x-write+fsync")
+}

@@ -1,9 +1,13 @@
 package control
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -500,4 +504,50 @@ func TestPeerUIDChecked(t *testing.T) {
 		t.Fatalf("other user was answered: %s", out)
 	}
 	t.Logf("other user: %s", strings.TrimSpace(out))
+}
+
+// fuzzConn is a net.Conn that reads a fixed input and records writes.
+type fuzzConn struct {
+	net.Conn // nil: only the methods below are used
+	in       *bytes.Reader
+	out      bytes.Buffer
+}
+
+func (c *fuzzConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
+func (c *fuzzConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *fuzzConn) Close() error                     { return nil }
+func (c *fuzzConn) SetDeadline(time.Time) error      { return nil }
+func (c *fuzzConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *fuzzConn) SetWriteDeadline(time.Time) error { return nil }
+
+// FuzzServerRequests feeds arbitrary bytes to a connection handler: every
+// response is one well-formed JSON line, at most one per request line, and
+// nothing panics.
+func FuzzServerRequests(f *testing.F) {
+	f.Add([]byte(`{"op":"ping"}` + "\n"))
+	f.Add([]byte(`{"op":"open","url":"cryptoarm://x"}` + "\n" + `{"op":"plugins"}` + "\n"))
+	f.Add([]byte("garbage\n\n{}\n"))
+	f.Add([]byte(`{"op":"open","url":12}` + "\n"))
+	f.Add([]byte(`{"op":"open","url":"` + strings.Repeat("a", MaxMessage) + `"}` + "\n"))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &fuzzConn{in: bytes.NewReader(in)}
+		(&Server{Agent: &fakeAgent{}}).handle(context.Background(), c, log)
+		lines := bytes.Split(bytes.TrimSuffix(c.out.Bytes(), []byte("\n")), []byte("\n"))
+		if c.out.Len() == 0 {
+			lines = nil
+		}
+		if len(lines) > bytes.Count(in, []byte("\n"))+1 {
+			t.Fatalf("%d responses to %d lines", len(lines), bytes.Count(in, []byte("\n")))
+		}
+		for _, l := range lines {
+			var r Response
+			if err := json.Unmarshal(l, &r); err != nil {
+				t.Fatalf("response %q: %v", l, err)
+			}
+			if !r.OK && r.Error == "" {
+				t.Fatalf("failed response without error: %q", l)
+			}
+		}
+	})
 }

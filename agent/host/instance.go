@@ -35,7 +35,6 @@ type instance struct {
 
 	mu           sync.Mutex
 	st           PluginStatus
-	client       *plugin.Client
 	rpc          pb.PluginClient
 	stopDeadline time.Time
 }
@@ -90,13 +89,13 @@ func (in *instance) setStopDeadline(ctx context.Context) {
 	in.mu.Unlock()
 }
 
+// kill ends a running plugin's process group at once (shutdown deadline
+// passed); its supervisor then cleans up.
 func (in *instance) kill() {
 	in.mu.Lock()
-	c := in.client
+	pid := in.st.PID
 	in.mu.Unlock()
-	if c != nil {
-		c.Kill()
-	}
+	killGroup(pid)
 }
 
 func (in *instance) handles(scheme string) bool {
@@ -210,10 +209,15 @@ func (in *instance) runOnce(ctx context.Context) error {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := plugin.NewClient(cfg)
-	defer client.Kill()
-	in.mu.Lock()
-	in.client = client
-	in.mu.Unlock()
+	defer func() {
+		// Nothing of this instance survives it: kill its process group
+		// first (a child holding the plugin's stdout would make go-plugin's
+		// Kill wait forever), then let go-plugin clean up.
+		if p := cfg.Cmd.Process; p != nil {
+			killGroup(p.Pid)
+		}
+		client.Kill()
+	}()
 
 	proto, err := client.Client()
 	if err != nil {
@@ -298,7 +302,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			in.stop(pc, client)
+			in.stop(pc)
 			return nil
 		case <-t.C:
 			if client.Exited() {
@@ -343,7 +347,7 @@ func listenConfig(cfg []ListenConfig, declared []*pb.ListenerSpec) []*pb.Listene
 
 // stop asks the plugin to finish in-flight work before the deadline, then
 // kills it.
-func (in *instance) stop(pc *pluginClient, client *plugin.Client) {
+func (in *instance) stop(pc *pluginClient) {
 	in.mu.Lock()
 	deadline := in.stopDeadline
 	in.mu.Unlock()
@@ -356,7 +360,7 @@ func (in *instance) stop(pc *pluginClient, client *plugin.Client) {
 	if _, err := pc.rpc.Stop(ctx, &pb.StopRequest{TimeoutMs: timeout.Milliseconds()}); err != nil {
 		in.log.Warn("plugin stop", "error", wire.FromStatus(err))
 	}
-	client.Kill()
+	// The plugin has drained; runOnce's deferred kill ends the process.
 	in.log.Info("plugin stopped")
 }
 

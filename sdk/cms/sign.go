@@ -5,13 +5,12 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"sort"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -184,16 +183,23 @@ func (p *signPlan) certificates() [][]byte {
 
 // marshalAttribute encodes one Attribute with its values sorted (DER SET OF).
 func marshalAttribute(a Attribute) ([]byte, error) {
-	if len(a.Values) == 0 {
-		return nil, fmt.Errorf("cms: attribute %v has no values", a.Type)
+	return appendAttribute(nil, a.Type, a.Values...)
+}
+
+// appendAttribute appends the DER Attribute (values sorted) to dst.
+func appendAttribute(dst []byte, typ asn1.ObjectIdentifier, values ...[]byte) ([]byte, error) {
+	if len(values) == 0 {
+		return nil, fmt.Errorf("cms: attribute %v has no values", typ)
 	}
-	vals := append([][]byte(nil), a.Values...)
-	sort.Slice(vals, func(i, j int) bool { return bytes.Compare(vals[i], vals[j]) < 0 })
-	var b cryptobyte.Builder
+	if len(values) > 1 {
+		values = slices.Clone(values)
+		slices.SortFunc(values, bytes.Compare)
+	}
+	b := cryptobyte.NewBuilder(dst)
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(a.Type)
+		b.AddASN1ObjectIdentifier(typ)
 		b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
-			for _, v := range vals {
+			for _, v := range values {
 				b.AddBytes(v)
 			}
 		})
@@ -201,101 +207,160 @@ func marshalAttribute(a Attribute) ([]byte, error) {
 	return b.Bytes()
 }
 
-// marshalAttributes encodes SET OF Attribute (sorted, DER) under tag.
-func marshalAttributes(attrs []Attribute, tag casn1.Tag) ([]byte, error) {
-	enc := make([][]byte, 0, len(attrs))
-	for _, a := range attrs {
-		e, err := marshalAttribute(a)
-		if err != nil {
-			return nil, err
-		}
-		enc = append(enc, e)
+// attrSet collects encoded attributes in one buffer and writes them as a
+// DER SET OF (sorted).
+type attrSet struct {
+	buf   []byte
+	spans [][]byte
+}
+
+func (s *attrSet) add(typ asn1.ObjectIdentifier, values ...[]byte) error {
+	start := len(s.buf)
+	out, err := appendAttribute(s.buf, typ, values...)
+	if err != nil {
+		return err
 	}
-	sort.Slice(enc, func(i, j int) bool { return bytes.Compare(enc[i], enc[j]) < 0 })
-	var b cryptobyte.Builder
+	s.buf = out
+	s.spans = append(s.spans, out[start:])
+	return nil
+}
+
+func (s *attrSet) encode(tag casn1.Tag) ([]byte, error) {
+	slices.SortFunc(s.spans, bytes.Compare)
+	n := 8
+	for _, e := range s.spans {
+		n += len(e)
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, n))
 	b.AddASN1(tag, func(b *cryptobyte.Builder) {
-		for _, e := range enc {
+		for _, e := range s.spans {
 			b.AddBytes(e)
 		}
 	})
 	return b.Bytes()
 }
 
-// essCertIDv2 encodes ESSCertIDv2 (RFC 5035) for cert under d: the hash
-// algorithm is omitted for SHA-256 (its DEFAULT), issuerSerial included.
-func essSigningCertificateV2(cert *x509.Certificate, d *DigestAlgorithm) ([]byte, error) {
-	h := d.newHash()
-	h.Write(cert.Raw)
-	sum := h.Sum(nil)
-	var b cryptobyte.Builder
-	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // SigningCertificateV2
-		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // certs
-			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // ESSCertIDv2
-				if !d.OID.Equal(OIDDigestSHA256) {
-					addAlgorithmIdentifier(b, d.identifier())
-				}
-				b.AddASN1OctetString(sum)
-				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // IssuerSerial
-					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // GeneralNames
-						b.AddASN1(casn1.Tag(4).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-							b.AddBytes(cert.RawIssuer)
-						})
-					})
-					b.AddASN1BigInt(cert.SerialNumber)
-				})
-			})
-		})
-	})
-	return b.Bytes()
+// marshalAttributes encodes SET OF Attribute (sorted, DER) under tag.
+func marshalAttributes(attrs []Attribute, tag casn1.Tag) ([]byte, error) {
+	var s attrSet
+	for _, a := range attrs {
+		if err := s.add(a.Type, a.Values...); err != nil {
+			return nil, err
+		}
+	}
+	return s.encode(tag)
 }
 
-func addAlgorithmIdentifier(b *cryptobyte.Builder, a pkix.AlgorithmIdentifier) {
-	der, err := asn1.Marshal(a)
-	if err != nil {
-		b.SetError(err)
-		return
+// ess writes SigningCertificateV2 (RFC 5035) for cert under dig: the
+// ESSCertIDv2 hash algorithm is omitted for SHA-256 (its DEFAULT),
+// issuerSerial is included.
+func (d *derBuf) ess(cert *x509.Certificate, dig *DigestAlgorithm) {
+	h := dig.newHash()
+	h.Write(cert.Raw)
+	var sum [64]byte
+	certHash := h.Sum(sum[:0])
+	d.open(0x30) // SigningCertificateV2
+	d.open(0x30) // certs
+	d.open(0x30) // ESSCertIDv2
+	if !dig.OID.Equal(OIDDigestSHA256) {
+		d.algorithm(dig.identifier())
 	}
-	b.AddBytes(der)
+	d.octets(certHash)
+	d.open(0x30) // IssuerSerial
+	d.open(0x30) // GeneralNames
+	d.open(0xa4) // [4] directoryName
+	d.raw(cert.RawIssuer)
+	d.close()
+	d.close()
+	d.bigInt(cert.SerialNumber)
+	d.close()
+	d.close()
+	d.close()
+	d.close()
+}
+
+// essSigningCertificateV2 returns the DER SigningCertificateV2 value.
+func essSigningCertificateV2(cert *x509.Certificate, dig *DigestAlgorithm) ([]byte, error) {
+	var d derBuf
+	d.ess(cert, dig)
+	return d.b, nil
 }
 
 // signerInfo builds and signs one SignerInfo for a content digest.
 func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
-	ctDER, err := asn1.Marshal(p.opts.ContentType)
-	if err != nil {
-		return nil, err
-	}
-	mdDER, err := asn1.Marshal(contentDigest)
-	if err != nil {
-		return nil, err
-	}
-	attrs := []Attribute{
-		{Type: OIDAttributeContentType, Values: [][]byte{ctDER}},
-		{Type: OIDAttributeMessageDigest, Values: [][]byte{mdDER}},
-	}
+	// Standard attributes, each encoded into one buffer, then sorted.
+	var spans [8][]byte
+	list := spans[:0]
+	d := derBuf{b: make([]byte, 0, 256+len(p.cert.RawIssuer))}
+	mark := func(start int) { list = append(list, d.b[start:len(d.b):len(d.b)]) }
+
+	start := len(d.b)
+	d.open(0x30)
+	d.oid(OIDAttributeContentType)
+	d.open(0x31)
+	d.oid(p.opts.ContentType)
+	d.close()
+	d.close()
+	mark(start)
+
+	start = len(d.b)
+	d.open(0x30)
+	d.oid(OIDAttributeMessageDigest)
+	d.open(0x31)
+	d.octets(contentDigest)
+	d.close()
+	d.close()
+	mark(start)
+
 	if !p.opts.NoSigningTime {
-		tDER, err := marshalTime(p.opts.SigningTime)
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, Attribute{Type: OIDAttributeSigningTime, Values: [][]byte{tDER}})
+		start = len(d.b)
+		d.open(0x30)
+		d.oid(OIDAttributeSigningTime)
+		d.open(0x31)
+		d.signingTime(p.opts.SigningTime)
+		d.close()
+		d.close()
+		mark(start)
 	}
 	if !p.opts.NoSigningCertificate {
-		ess, err := essSigningCertificateV2(p.cert, p.digest)
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, Attribute{Type: OIDAttributeSigningCertificateV2, Values: [][]byte{ess}})
+		start = len(d.b)
+		d.open(0x30)
+		d.oid(OIDAttributeSigningCertificateV2)
+		d.open(0x31)
+		d.ess(p.cert, p.digest)
+		d.close()
+		d.close()
+		mark(start)
 	}
-	attrs = append(attrs, p.opts.SignedAttributes...)
+	// The spans may point into an older backing array if d.b grew; they
+	// stay valid because nothing writes to those bytes again.
+	for _, a := range p.opts.SignedAttributes {
+		enc, err := marshalAttribute(a)
+		if err != nil {
+			return nil, fmt.Errorf("cms: signed attributes: %w", err)
+		}
+		list = append(list, enc)
+	}
+	slices.SortFunc(list, bytes.Compare)
+
 	// The signature covers the attributes with the universal SET tag
 	// (RFC 5652 §5.4); the SignerInfo carries them as [0] IMPLICIT.
-	signedSet, err := marshalAttributes(attrs, casn1.SET)
-	if err != nil {
-		return nil, err
+	n := 0
+	for _, e := range list {
+		n += len(e)
 	}
+	set := derBuf{b: make([]byte, 0, n+8)}
+	set.open(0x31)
+	for _, e := range list {
+		set.raw(e)
+	}
+	set.close()
+	signedSet := set.b
+
 	h := p.digest.newHash()
 	h.Write(signedSet)
-	attrDigest := h.Sum(nil)
+	var sum [64]byte
+	attrDigest := h.Sum(sum[:0])
 	sig, err := p.sigAlg.Sign(p.opts.Rand, p.signer, p.digest, signedSet, attrDigest)
 	if err != nil {
 		return nil, fmt.Errorf("cms: sign: %w", err)
@@ -311,87 +376,105 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(signedSet)+len(sig)+len(p.cert.RawIssuer)+len(unsigned)+128))
-	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1Int64(1)
-		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddBytes(p.cert.RawIssuer)
-			b.AddASN1BigInt(p.cert.SerialNumber)
-		})
-		addAlgorithmIdentifier(b, p.digest.identifier())
-		implicit := append([]byte(nil), signedSet...)
-		implicit[0] = 0xa0 // [0] IMPLICIT SET OF
-		b.AddBytes(implicit)
-		addAlgorithmIdentifier(b, sigAlgID)
-		b.AddASN1OctetString(sig)
-		b.AddBytes(unsigned)
-	})
-	return b.Bytes()
+	out := derBuf{b: make([]byte, 0, len(signedSet)+len(sig)+len(p.cert.RawIssuer)+len(unsigned)+160)}
+	out.open(0x30)
+	out.smallInt(1)
+	out.open(0x30)
+	out.raw(p.cert.RawIssuer)
+	out.bigInt(p.cert.SerialNumber)
+	out.close()
+	out.algorithm(p.digest.identifier())
+	out.raw([]byte{0xa0})
+	out.b = append(out.b, signedSet[1:]...) // same length, tag [0] IMPLICIT
+	out.algorithm(sigAlgID)
+	out.octets(sig)
+	out.raw(unsigned)
+	out.close()
+	return out.b, nil
 }
 
-// marshalTime encodes a signingTime: UTCTime for 1950–2049, else
-// GeneralizedTime (RFC 5652 §11.3), in UTC, whole seconds.
-func marshalTime(t time.Time) ([]byte, error) {
-	t = t.UTC().Truncate(time.Second)
-	if t.Year() >= 1950 && t.Year() < 2050 {
-		return asn1.MarshalWithParams(t, "utc")
+// attrContentLen is the content length of a DER element (after its header).
+func attrContentLen(der []byte) int {
+	s := cryptobyte.String(der)
+	var content cryptobyte.String
+	var tag casn1.Tag
+	if !s.ReadAnyASN1(&content, &tag) {
+		return 0
 	}
-	return asn1.MarshalWithParams(t, "generalized")
+	return len(content)
 }
 
 // encodeSignedData assembles a DER ContentInfo(SignedData).
 // content nil means detached. digestAlgs, certs and signerInfos are DER
-// elements written in the given order.
+// elements written in the given order. Lengths are computed first, so the
+// content is copied exactly once.
 func encodeSignedData(version int64, digestAlgs [][]byte, contentType asn1.ObjectIdentifier, content []byte, certs, crls, signerInfos [][]byte) ([]byte, error) {
-	// Size the buffer once: nested builders then never reallocate.
-	size := len(content) + 128
-	for _, set := range [][][]byte{digestAlgs, certs, crls, signerInfos} {
+	if version < 0 || version > 127 {
+		return nil, fmt.Errorf("cms: SignedData version %d", version)
+	}
+	tlv := func(n int) int { return 1 + lengthLen(n) + n }
+	sum := func(set [][]byte) int {
+		n := 0
 		for _, e := range set {
-			size += len(e)
+			n += len(e)
+		}
+		return n
+	}
+	var oids derBuf
+	oids.oid(OIDSignedData)
+	sdOID := len(oids.b)
+	oids.oid(contentType)
+	ctOID := oids.b[sdOID:]
+
+	encapLen := len(ctOID)
+	if content != nil {
+		encapLen += tlv(tlv(len(content)))
+	}
+	daLen, certLen, crlLen, siLen := sum(digestAlgs), sum(certs), sum(crls), sum(signerInfos)
+	sdLen := 3 + tlv(daLen) + tlv(encapLen) + tlv(siLen)
+	if len(certs) > 0 {
+		sdLen += tlv(certLen)
+	}
+	if len(crls) > 0 {
+		sdLen += tlv(crlLen)
+	}
+	ciLen := sdOID + tlv(tlv(sdLen))
+
+	out := make([]byte, 0, tlv(ciLen))
+	hdr := func(tag byte, n int) { out = appendLength(append(out, tag), n) }
+	hdr(0x30, ciLen)
+	out = append(out, oids.b[:sdOID]...)
+	hdr(0xa0, tlv(sdLen))
+	hdr(0x30, sdLen)
+	out = append(out, 0x02, 0x01, byte(version))
+	hdr(0x31, daLen)
+	for _, a := range digestAlgs {
+		out = append(out, a...)
+	}
+	hdr(0x30, encapLen)
+	out = append(out, ctOID...)
+	if content != nil {
+		hdr(0xa0, tlv(len(content)))
+		hdr(0x04, len(content))
+		out = append(out, content...)
+	}
+	if len(certs) > 0 {
+		hdr(0xa0, certLen)
+		for _, c := range certs {
+			out = append(out, c...)
 		}
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, size))
-	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(OIDSignedData)
-		b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1Int64(version)
-				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
-					for _, d := range digestAlgs {
-						b.AddBytes(d)
-					}
-				})
-				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					b.AddASN1ObjectIdentifier(contentType)
-					if content != nil {
-						b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-							b.AddASN1OctetString(content)
-						})
-					}
-				})
-				if len(certs) > 0 {
-					b.AddASN1(casn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-						for _, c := range certs {
-							b.AddBytes(c)
-						}
-					})
-				}
-				if len(crls) > 0 {
-					b.AddASN1(casn1.Tag(1).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-						for _, c := range crls {
-							b.AddBytes(c)
-						}
-					})
-				}
-				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
-					for _, s := range signerInfos {
-						b.AddBytes(s)
-					}
-				})
-			})
-		})
-	})
-	return b.Bytes()
+	if len(crls) > 0 {
+		hdr(0xa1, crlLen)
+		for _, c := range crls {
+			out = append(out, c...)
+		}
+	}
+	hdr(0x31, siLen)
+	for _, si := range signerInfos {
+		out = append(out, si...)
+	}
+	return out, nil
 }
 
 // signedDataVersion is the SignedData version for our own output
@@ -405,7 +488,9 @@ func signedDataVersion(ct asn1.ObjectIdentifier) int64 {
 }
 
 func (p *signPlan) digestAlgDER() ([]byte, error) {
-	return asn1.Marshal(p.digest.identifier())
+	var d derBuf
+	d.algorithm(p.digest.identifier())
+	return d.b, nil
 }
 
 // Sign signs content with signer, whose certificate is cert, and returns

@@ -52,14 +52,14 @@ demo: deps build
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/...
 
-## proto: regenerate sdk/proto (protoc from Debian's protobuf-compiler; generators pinned in go.mod as tools)
+## proto: regenerate sdk/proto with protoc (Debian protobuf-compiler) and the generators pinned in go.mod as tools
 proto:
-	PATH="$$(mktemp -d):$$PATH"; d=$${PATH%%:*}; \
-	$(GO) build -o $$d/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go && \
-	$(GO) build -o $$d/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc && \
-	protoc -I sdk/proto --go_out=sdk/proto --go_opt=paths=source_relative \
-	  --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative sdk/proto/signetv1/*.proto; \
-	rc=$$?; rm -rf $$d; exit $$rc
+	protoc -I sdk/proto \
+	  --plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
+	  --plugin=protoc-gen-go-grpc="$$($(GO) tool -n protoc-gen-go-grpc)" \
+	  --go_out=sdk/proto --go_opt=paths=source_relative \
+	  --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative \
+	  sdk/proto/signetv1/*.proto
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR)

@@ -1,0 +1,123 @@
+package cms
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// TestRegistryExtension adds a "national" algorithm as table entries (a
+// digest without a crypto.Hash and a signature scheme under its own OIDs)
+// and signs and verifies with it through the unchanged public API — the
+// way GOST R 34.10-2012 or O'zDSt 1092/1106 will be added.
+func TestRegistryExtension(t *testing.T) {
+	digestOID := asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}
+	sigOID := asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 2}
+	reg := DefaultRegistry()
+	reg.Digests = append(reg.Digests, DigestAlgorithm{Name: "TEST-HASH", OID: digestOID, New: sha256.New})
+	reg.Signatures = append(reg.Signatures, SignatureAlgorithm{
+		Name:             "TEST-SIG",
+		ByNameOnly:       true,
+		DefaultDigestOID: digestOID,
+		Supports: func(pub crypto.PublicKey, d *DigestAlgorithm) bool {
+			_, ok := pub.(*ecdsa.PublicKey)
+			return ok && (d == nil || d.OID.Equal(digestOID))
+		},
+		Identifier: func(*DigestAlgorithm) (pkix.AlgorithmIdentifier, error) {
+			return pkix.AlgorithmIdentifier{Algorithm: sigOID, Parameters: asn1NULL}, nil
+		},
+		Matches: func(a pkix.AlgorithmIdentifier) bool { return a.Algorithm.Equal(sigOID) },
+		Sign: func(rand io.Reader, s crypto.Signer, _ *DigestAlgorithm, _, digest []byte) ([]byte, error) {
+			return s.Sign(rand, digest, crypto.SHA256) // the token sees only a digest
+		},
+		Verify: func(pub crypto.PublicKey, _ pkix.AlgorithmIdentifier, _ *DigestAlgorithm, _, digest, sig []byte) error {
+			if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, sig) {
+				return errBadSignature
+			}
+			return nil
+		},
+	})
+	k := testKey(t, softhsmtest.ECP256)
+	sig, err := Sign([]byte("national"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "TEST-SIG", Chain: k.Chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(sig, nil, &VerifyOptions{Registry: reg, Roots: testPKI(t).Roots()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Signers[0].SignatureAlgorithm != "TEST-SIG" || rep.Signers[0].DigestAlgorithm != "TEST-HASH" {
+		t.Errorf("algorithms %s/%s", rep.Signers[0].SignatureAlgorithm, rep.Signers[0].DigestAlgorithm)
+	}
+	// ESS signingCertificateV2 uses the same digest, with its OID written.
+	if !rep.Signers[0].SigningCertificateOK {
+		t.Error("ESS with a registry digest")
+	}
+	// The built-in registry does not know it, and says so.
+	if _, err := Verify(sig, nil, nil); !errors.Is(err, ErrUnsupportedAlgorithm) {
+		t.Errorf("default registry: %v", err)
+	}
+	// The default registry was not modified by the caller's copy.
+	if _, err := builtinRegistry().DigestByOID(digestOID); err == nil {
+		t.Error("DefaultRegistry copy leaked into the built-in table")
+	}
+}
+
+// TestStreamingBoundedMemory: 32 MiB signed attached (streamed) and
+// detached allocates far less than the content size.
+func TestStreamingBoundedMemory(t *testing.T) {
+	const size = 32 << 20
+	k := testKey(t, softhsmtest.ECP256)
+	measure := func(f func()) uint64 {
+		var a, b runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&a)
+		f()
+		runtime.ReadMemStats(&b)
+		return b.TotalAlloc - a.TotalAlloc
+	}
+	var err error
+	n := measure(func() { _, err = SignDetached(&zeroReader{n: size}, k.Key, k.Certificate, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 2<<20 {
+		t.Errorf("SignDetached of %d bytes allocated %d bytes", size, n)
+	}
+	var out countWriter
+	n = measure(func() { err = SignAttachedStream(&out, &zeroReader{n: size}, size, k.Key, k.Certificate, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 2<<20 || out.n < size {
+		t.Errorf("SignAttachedStream of %d bytes allocated %d bytes, wrote %d", size, n, out.n)
+	}
+	n = measure(func() { err = SignAttachedStream(&out, &zeroReader{n: size}, -1, k.Key, k.Certificate, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 2<<20 {
+		t.Errorf("chunked SignAttachedStream allocated %d bytes", n)
+	}
+	// And the streamed output verifies (content held once, by the verifier).
+	var buf bytes.Buffer
+	if err := SignAttachedStream(&buf, &zeroReader{n: 1 << 20}, -1, k.Key, k.Certificate, &SignOptions{Chain: k.Chain}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(buf.Bytes(), nil, verifyOpts(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }

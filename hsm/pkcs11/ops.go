@@ -12,11 +12,8 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math/big"
 
 	p11 "github.com/miekg/pkcs11"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/signet-agent/signet/hsm"
 )
@@ -60,6 +57,9 @@ type opFunc func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) er
 // pre, when set, checks the token's mechanisms (and the key, when it is
 // already known) before a session is taken or a PIN asked for.
 func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, pre func(tokenState, *keyRef) error, f opFunc) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w: %w", what, hsm.ErrCancelled, err)
+	}
 	var ref *keyRef
 	var s tokenState
 	if needKey {
@@ -377,19 +377,36 @@ func signMechanism(ref *keyRef, digest []byte, opts crypto.SignerOpts) (*p11.Mec
 	return nil, nil, fmt.Errorf("key type 0x%x: %w", ref.keyType, hsm.ErrUnsupported)
 }
 
-// ecdsaDER converts PKCS#11's r||s to the ASN.1 form crypto.Signer returns.
+// ecdsaDER converts PKCS#11's r||s to the ASN.1 SEQUENCE { r INTEGER, s
+// INTEGER } crypto.Signer returns. (Hand-written: it is on every ECDSA
+// signature's path and cryptobyte/big.Int cost more than the rest of the
+// backend's bookkeeping.)
 func ecdsaDER(sig []byte) ([]byte, error) {
-	if len(sig) == 0 || len(sig)%2 != 0 {
+	if len(sig) == 0 || len(sig)%2 != 0 || len(sig) > 2*66 {
 		return nil, fmt.Errorf("ECDSA signature of %d bytes from token", len(sig))
 	}
-	r := new(big.Int).SetBytes(sig[:len(sig)/2])
-	s := new(big.Int).SetBytes(sig[len(sig)/2:])
-	var bld cryptobyte.Builder
-	bld.AddASN1(cbasn1.SEQUENCE, func(c *cryptobyte.Builder) {
-		c.AddASN1BigInt(r)
-		c.AddASN1BigInt(s)
-	})
-	return bld.Bytes()
+	r, s := derInt(sig[:len(sig)/2]), derInt(sig[len(sig)/2:])
+	body := 2 + len(r) + 2 + len(s)
+	out := make([]byte, 0, 3+body)
+	out = append(out, 0x30)
+	if body >= 0x80 {
+		out = append(out, 0x81)
+	}
+	out = append(out, byte(body), 0x02, byte(len(r)))
+	out = append(out, r...)
+	out = append(out, 0x02, byte(len(s)))
+	return append(out, s...), nil
+}
+
+// derInt returns the DER INTEGER contents of the unsigned big-endian v.
+func derInt(v []byte) []byte {
+	for len(v) > 1 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		return append([]byte{0}, v...)
+	}
+	return v
 }
 
 // Sign signs digest with the private key keyURI names (see hsm.KeyStore).

@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 	"runtime"
 	"slices"
 	"strings"
@@ -731,6 +732,9 @@ func TestSessionWaitCancelled(t *testing.T) {
 	if _, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256); err != nil {
 		t.Fatalf("after the cancelled wait: %v", err)
 	}
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrCancelled) {
+		t.Fatalf("sign with a cancelled context: %v, want ErrCancelled", err)
+	}
 }
 
 func TestPoolFIFO(t *testing.T) {
@@ -911,5 +915,30 @@ func TestStaleSessionsRecover(t *testing.T) {
 	}
 	if n := len(p.requests()) - before; n != 1 {
 		t.Errorf("%d prompts after re-initialisation, want 1 (the login was lost)", n)
+	}
+}
+
+func TestECDSADER(t *testing.T) {
+	for _, size := range []int{32, 48, 66} {
+		for i := 0; i < 200; i++ {
+			raw := make([]byte, 2*size)
+			rand.Read(raw)
+			switch i % 4 { // leading zeros and high bits
+			case 1:
+				raw[0], raw[1] = 0, 0
+			case 2:
+				raw[0], raw[size] = 0xff, 0x80
+			case 3:
+				clear(raw[:size-1])
+			}
+			want, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:size]), new(big.Int).SetBytes(raw[size:])})
+			got, err := ecdsaDER(raw)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("ecdsaDER(%x) = %x, %v; want %x", raw, got, err, want)
+			}
+		}
+	}
+	if _, err := ecdsaDER(make([]byte, 3)); err == nil {
+		t.Error("odd length accepted")
 	}
 }

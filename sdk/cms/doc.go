@@ -46,10 +46,30 @@
 // attribute encoding) and never sees key material. Large content is hashed
 // as it is read; see SignDetachedReader and SignAttachedStream.
 //
+// # Output formats and interoperability
+//
+// Sign, SignDetached, SignDigest, CoSign and AttachTimestamp write DER.
+// SignAttachedStream writes BER (indefinite-length wrappers, as
+// BouncyCastle's streaming generator does) because the signature is only
+// known after the content has been written. Every variant is checked
+// against OpenSSL in the tests (`openssl cms -verify -cades`), except
+// Ed25519: OpenSSL 3.0 cannot sign or verify Ed25519 in CMS, so the tests
+// check those signatures with `openssl pkeyutl -verify -rawin` over the
+// signed attributes instead.
+//
+// E-IMZO's create_pkcs7 response fields map to SignerInfo.SignatureHex
+// (signature_hex) and SignerInfo.SerialHex (signer_serial_number);
+// AttachTimestampBySerial is attach_timestamp_token_pkcs7.
+//
+// # Test helpers
+//
+// Package cmstest runs an in-process RFC 3161 TSA for tests in any package.
+//
 // # Files
 //
 // oids.go (shared OIDs), asn1.go (shared ASN.1 structures), ber.go (BER to
 // DER), registry.go (algorithms), sign.go, parse.go, verify.go, cosign.go,
-// timestamp.go. Envelope code (envelope*.go, keywrap.go, ecdh.go) reuses
+// timestamp.go, der.go (allocation-free DER writer for the signing hot
+// path). Envelope code (envelope*.go, keywrap.go, ecdh.go) reuses
 // the OIDs and structures here and adds only its own.
 package cms

@@ -247,3 +247,21 @@ func TestVerifyUsesExtraCertificates(t *testing.T) {
 		t.Error("chain not valid")
 	}
 }
+
+func TestExtractContent(t *testing.T) {
+	k := testKey(t, softhsmtest.ECP256)
+	content := []byte("unsign me")
+	att, _ := Sign(content, k.Key, k.Certificate, nil)
+	got, err := ExtractContent(toBER(t, att, 3, false))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("ExtractContent = %q, %v", got, err)
+	}
+	det, _ := Sign(content, k.Key, k.Certificate, &SignOptions{Detached: true})
+	if _, err := ExtractContent(det); err == nil {
+		t.Error("detached: no error")
+	}
+	empty, _ := Sign(nil, k.Key, k.Certificate, nil)
+	if got, err := ExtractContent(empty); err != nil || len(got) != 0 {
+		t.Errorf("empty content: %q, %v", got, err)
+	}
+}

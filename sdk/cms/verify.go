@@ -341,7 +341,9 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 	if validation.IsZero() {
 		validation = time.Now()
 	}
-	if r.HasSigningTime {
+	if r.HasSigningTime && !tsa {
+		// A token's chain is checked at its genTime (o.Time), not at
+		// the signingTime attribute some TSAs add as well.
 		validation = r.SigningTime
 	}
 	if tok, ok := si.TimestampToken(); ok && !tsa {

@@ -89,9 +89,11 @@
 //
 // # Processes
 //
-// The plugin exits when the host dies: the host asks the kernel to signal
-// the plugin when it exits (Linux), and Serve also watches its parent
-// process and exits if it changes. SIGTERM to the plugin cancels Serve's
+// The plugin exits when the host dies, three ways: the host asks the kernel
+// to send SIGTERM when it exits (Linux); the host passes a lifeline pipe
+// whose write end only it holds, and Serve exits when the pipe reads EOF;
+// and Serve exits if its parent process changes. (Standard input is not
+// used for this: go-plugin hands plugins the host's own stdin.) SIGTERM to the plugin cancels Serve's
 // context, as a Stop from the host does; SIGINT is ignored (Ctrl-C in the
 // agent's terminal reaches the plugins too, and the agent stops them).
 //

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -201,6 +202,14 @@ func (in *instance) runOnce(ctx context.Context) error {
 		SyncStderr: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stderr"},
 	}
 	cfg.Cmd.SysProcAttr = sysProcAttr()
+	// The lifeline: the plugin reads EOF on fd 3 when this process dies.
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("plugin %s: lifeline pipe: %w", in.spec.Name, err)
+	}
+	defer lifeW.Close()
+	cfg.Cmd.ExtraFiles = []*os.File{lifeR}
+	cfg.Cmd.Env = []string{wire.EnvLifeline + "=3"}
 	if in.spec.SHA256 != "" {
 		sum, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(in.spec.SHA256), "sha256:"))
 		if err != nil || len(sum) != sha256.Size {
@@ -220,6 +229,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	}()
 
 	proto, err := client.Client()
+	lifeR.Close() // the child has its copy
 	if err != nil {
 		return in.startError(err)
 	}

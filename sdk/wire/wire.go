@@ -36,6 +36,12 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "b7e4d8c2-signet-plugin-7d1f0a93",
 }
 
+// EnvLifeline names the environment variable that tells a plugin which file
+// descriptor is its lifeline: the read end of a pipe whose write end only
+// the host holds. When the host dies the kernel closes the write end, the
+// plugin reads EOF and exits.
+const EnvLifeline = "SIGNET_PLUGIN_LIFELINE_FD"
+
 // Limits on what crosses the wire, checked on receipt.
 const (
 	MaxDigest     = 1 << 10 // a digest, or an Ed25519 message (the SDK hashes larger data)

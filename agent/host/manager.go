@@ -350,7 +350,15 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 }
 
-// claimRequest records that plugin signs requestID; false if it did before.
+// releaseRequest forgets a claim whose signature failed.
+func (m *Manager) releaseRequest(plugin, requestID string) {
+	m.reqMu.Lock()
+	defer m.reqMu.Unlock()
+	delete(m.reqSeen, plugin+"\x00"+requestID)
+}
+
+// claimRequest records that plugin signs requestID; false if it did
+// before (or is doing so now). A failed signature releases its claim.
 func (m *Manager) claimRequest(plugin, requestID string) bool {
 	key := plugin + "\x00" + requestID
 	m.reqMu.Lock()

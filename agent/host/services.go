@@ -134,6 +134,9 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	start := time.Now()
 	sig, err := s.m.keys.Sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
 	if err != nil {
+		if creq.RequestID != "" {
+			s.m.releaseRequest(s.plugin, creq.RequestID) // nothing was signed: a retry may sign
+		}
 		s.log.Info("sign failed", "key", req.GetKeyUri(), "origin", creq.Origin, "request_id", creq.RequestID, "error", err)
 		return nil, wire.ToStatus(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/signet-agent/signet/sdk"
@@ -70,6 +71,7 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 }
 
 func newHandler(host *sdk.Host) http.Handler {
+	var algorithms sync.Map // key URI → sdk.KeyAlgorithm
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
 		keys, err := host.KeyStore().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin"), Caller: "example /keys"})
@@ -123,16 +125,23 @@ func newHandler(host *sdk.Host) http.Handler {
 			op.Summary = "Sign a SHA-256 digest"
 		}
 		ks := host.KeyStore()
-		key, err := ks.Key(r.Context(), req.Key, op)
-		if err != nil {
-			writeError(w, err)
-			return
+		// The key's algorithm decides the options; look it up once per key
+		// so that a signature is one call to the host.
+		alg, ok := algorithms.Load(req.Key)
+		if !ok {
+			key, err := ks.Key(r.Context(), req.Key, op)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			alg = key.Algorithm
+			algorithms.Store(req.Key, alg)
 		}
 		var opts crypto.SignerOpts = crypto.SHA256
-		if key.Algorithm == sdk.KeyAlgorithm("Ed25519") {
+		if alg == sdk.KeyAlgorithm("Ed25519") {
 			opts = crypto.Hash(0)
 		}
-		sig, err := ks.Sign(r.Context(), key.URI, digest, opts, op)
+		sig, err := ks.Sign(r.Context(), req.Key, digest, opts, op)
 		if err != nil {
 			writeError(w, err)
 			return

@@ -47,7 +47,7 @@ func TestHostServices(t *testing.T) {
 	if st.State != host.Running || st.Version != "1.2.3" || st.PID == 0 || len(st.URLSchemes) != 1 {
 		t.Fatalf("status: %+v", st)
 	}
-	for _, check := range []string{"tokens", "sign", "decrypt", "csr", "notfound", "consent", "log", "listen-public", "option"} {
+	for _, check := range []string{"tokens", "sign", "decrypt", "csr", "notfound", "request-id", "consent", "log", "listen-public", "option"} {
 		t.Run(check, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -212,6 +212,26 @@ func (p *plugin) OpenURL(ctx context.Context, raw string) error {
 			return fmt.Errorf("got %v, want ErrDenied", err)
 		}
 		return nil
+	case "request-id":
+		// A failed signature does not use up its request id; a successful
+		// one does.
+		k, err := findKey(ctx, ks, op, "ed25519")
+		if err != nil {
+			return err
+		}
+		op.RequestID = "once-" + u.Query().Get("n")
+		msg := []byte("request id")
+		d := sha256.Sum256(msg)
+		if _, err := ks.Sign(ctx, k.URI, d[:], crypto.SHA256, op); err == nil {
+			return errors.New("Ed25519 with a SHA-256 prehash succeeded")
+		}
+		if _, err := ks.Sign(ctx, k.URI, msg, crypto.Hash(0), op); err != nil {
+			return fmt.Errorf("retry after a failed signature: %w", err)
+		}
+		if _, err := ks.Sign(ctx, k.URI, msg, crypto.Hash(0), op); !errors.Is(err, sdk.ErrInvalidRequest) {
+			return fmt.Errorf("second signature for one request id: got %v, want ErrInvalidRequest", err)
+		}
+		return nil
 	case "consent":
 		return host.Consent().Ask(ctx, "", op)
 	case "log":

@@ -412,23 +412,28 @@ func derInt(v []byte) []byte {
 // Sign signs digest with the private key keyURI names (see hsm.KeyStore).
 func (b *Backend) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	var sig []byte
-	pre := func(s tokenState, ref *keyRef) error {
-		if ref == nil {
-			return nil // checked in the operation, once the key is known
+	// The mechanism is chosen (and checked against the token's list) before
+	// a session is taken when the key is already known, else once it is.
+	var chosenFor *keyRef
+	var mech *p11.Mechanism
+	var data []byte
+	choose := func(s tokenState, ref *keyRef) error {
+		if ref == nil || ref == chosenFor {
+			return nil
 		}
-		mech, _, err := signMechanism(ref, digest, opts)
-		if err == nil && !s.supports(mech.Mechanism) {
-			err = fmt.Errorf("token %q lacks mechanism 0x%x: %w", s.tok.label, mech.Mechanism, hsm.ErrUnsupported)
-		}
-		return err
-	}
-	err := b.run(ctx, keyURI, "sign", true, pre, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
-		mech, data, err := signMechanism(ref, digest, opts)
-		if err != nil {
+		var err error
+		if mech, data, err = signMechanism(ref, digest, opts); err != nil {
 			return err
 		}
 		if !s.supports(mech.Mechanism) {
 			return fmt.Errorf("token %q lacks mechanism 0x%x: %w", s.tok.label, mech.Mechanism, hsm.ErrUnsupported)
+		}
+		chosenFor = ref
+		return nil
+	}
+	err := b.run(ctx, keyURI, "sign", true, choose, func(s tokenState, h p11.SessionHandle, ref *keyRef, dirty *bool) error {
+		if err := choose(s, ref); err != nil {
+			return err
 		}
 		if err := b.api.SignInit(h, []*p11.Mechanism{mech}, ref.priv); err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path"
 	"sync"
+	"time"
 
 	"github.com/signet-agent/signet/hsm"
 )
@@ -52,6 +53,15 @@ type Request struct {
 	RequestID string
 	KeyURI    string       // empty when no key is concerned
 	Key       *hsm.KeyInfo // the key, when the host could look it up
+
+	// GrantUses > 1 offers the person a grant (Cipher's accessToken):
+	// allow this origin GrantUses operations of this kind with this key
+	// within GrantWithin, this one included. Set by the plugin.
+	GrantUses   int
+	GrantWithin time.Duration
+	// GrantID names the grant the caller presents (a Cipher token); when
+	// set, only that grant may cover the request.
+	GrantID string
 }
 
 // Asker decides on requests.

@@ -1,0 +1,504 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/signet-agent/signet/agent/config"
+	"github.com/signet-agent/signet/agent/grants"
+	"github.com/signet-agent/signet/agent/journal"
+	"github.com/signet-agent/signet/agent/prompt"
+	"github.com/signet-agent/signet/hsm"
+)
+
+// The Engine is the consent system the host asks (it implements Asker).
+//
+// # Order of decision
+//
+// For a request from a web origin:
+//
+//  1. The administrator's lists (policy.allow / policy.deny): a deny
+//     refuses, before and regardless of anything the person remembered; an
+//     allow skips the first-use question.
+//  2. The person's remembered decision for the origin (Decisions, kept in
+//     DATA_DIR/origins.json): Never refuses; Always skips the first-use
+//     question.
+//  3. An unattended allow rule naming the origin (and plugin) also skips it.
+//  4. Otherwise the first-use question (Question.FirstUse) with the request
+//     itself: Allow once answers this request only, Always remembers the
+//     origin, Deny refuses (Deny + Remember remembers Never). One dialog
+//     covers the origin and the operation it came with.
+//
+// Local callers (Request.Origin empty, Request.Caller set) skip 1–4.
+//
+// Listing (Kind List) and the origin question (Kind Origin) need nothing
+// more, unless an unattended rule names them. Key use (sign, decrypt,
+// keygen, csr, import) then goes through:
+//
+//  5. Unattended rules (policy.unattended.rules), first match: allow (taking
+//     a use when counted), deny, ask (go on to the person).
+//  6. A grant (agent/grants) covering origin, plugin, key and operation —
+//     the one named by Request.GrantID when set — consumed atomically.
+//  7. The person: Question with the request (the key and certificate looked
+//     up through Config.KeyInfo after 1–4 passed). When the plugin offers a
+//     grant (Request.GrantUses > 1) and the person accepts it
+//     (Answer.Remember), a grant of GrantUses-1 further uses within
+//     GrantWithin is created.
+//
+// Without a Prompter (headless agent) every step that would ask refuses.
+//
+// # A refused origin learns nothing
+//
+// Every refusal returns the same error value, ErrRefused, whatever the
+// reason (admin deny, remembered Never, the person said no, a deny rule, no
+// one to ask) and whatever the request named: the origin cannot tell an
+// admin deny from a user deny or a key that exists from one that does not.
+// Steps 1–4 run before anything touches the key store, and the host asks
+// before listing, so a refused origin never causes a key-store call. The
+// reason goes to the journal, which is the person's, not the origin's.
+// A question nobody answered in time returns ErrTimedOut.
+//
+// # Journal
+//
+// Every decision appends one record (Op from the request's kind, or
+// OpConsent for the origin question; Decision, DecidedBy, GrantID). The
+// host reports each operation's outcome with Record. When the journal
+// cannot record an approval, the request is refused (fail closed).
+//
+// # Concurrency
+//
+// An Engine is safe for concurrent use: the rule counters, decisions and
+// grants have their own locks, and questions run concurrently (the
+// Prompter shows several at once). Nothing is held while a question is
+// open.
+type Engine struct {
+	cfg       EngineConfig
+	rules     *ruleSet
+	decisions *Decisions
+	grants    *grants.Store
+	now       func() time.Time
+}
+
+// EngineConfig configures NewEngine.
+type EngineConfig struct {
+	// Policy is the configuration's policy section (admin lists,
+	// unattended rules, PIN sources). Nil means an empty policy.
+	Policy *config.Policy
+	// Prompter asks the person; nil refuses whatever would need a person.
+	Prompter Prompter
+	// Grants is the grant store; nil creates one (memory only).
+	Grants *grants.Store
+	// Journal receives one record per decision and outcome; nil records
+	// nothing.
+	Journal *journal.Journal
+	// DataDir keeps the remembered origin decisions (DecisionsFile);
+	// "" keeps them in memory only.
+	DataDir string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Timeout bounds each question (default DefaultTimeout).
+	Timeout time.Duration
+	// KeyInfo looks up the key a request names so that the question can
+	// show it (subject, issuer, validity). Called only after the origin
+	// passed; may be nil. Errors are ignored (the key store reports them
+	// when the operation runs).
+	KeyInfo func(ctx context.Context, uri string) (hsm.KeyInfo, error)
+	// Log receives one line per refusal (never a PIN); nil discards.
+	Log *slog.Logger
+}
+
+// DefaultTimeout is how long a question waits for the person.
+const DefaultTimeout = 2 * time.Minute
+
+// MaxDocuments bounds the documents one request (one batch) may list.
+const MaxDocuments = 1000
+
+// MaxGrantWithin bounds how long a grant offered by a plugin may last.
+const MaxGrantWithin = grants.MaxTTL
+
+// DefaultGrantWithin is the grant duration when the plugin offers uses but
+// no duration.
+const DefaultGrantWithin = 10 * time.Minute
+
+var (
+	// ErrRefused is returned for every refusal, whatever the reason (see
+	// the Engine doc). It matches hsm.ErrDenied.
+	ErrRefused = fmt.Errorf("request refused: %w", hsm.ErrDenied)
+	// ErrTimedOut is returned when no one answered a question in time. It
+	// matches hsm.ErrTimeout.
+	ErrTimedOut = fmt.Errorf("no decision in time: %w", hsm.ErrTimeout)
+)
+
+// NewEngine builds an Engine and loads the remembered decisions.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.Policy == nil {
+		cfg.Policy = &config.Policy{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	g := cfg.Grants
+	if g == nil {
+		g = grants.New(grants.WithClock(cfg.Now))
+	}
+	path := ""
+	if cfg.DataDir != "" {
+		path = filepath.Join(cfg.DataDir, DecisionsFile)
+	}
+	d, err := OpenDecisions(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cfg: cfg, rules: newRuleSet(cfg.Policy.Unattended.Rules), decisions: d, grants: g, now: cfg.Now}, nil
+}
+
+// Decisions returns the remembered origin decisions (for the dashboard:
+// list, revoke with Forget).
+func (e *Engine) Decisions() *Decisions { return e.decisions }
+
+// Grants returns the grant store (for the dashboard: list, revoke).
+func (e *Engine) Grants() *grants.Store { return e.grants }
+
+// ForgetOrigin revokes everything the person gave origin: its remembered
+// decision and its grants. It journals the revocation.
+func (e *Engine) ForgetOrigin(ctx context.Context, origin string) error {
+	_, err := e.decisions.Forget(origin)
+	if err != nil {
+		return err
+	}
+	for _, g := range e.grants.RevokeOrigin(origin) {
+		e.journal(ctx, journal.Record{Op: journal.OpRevoke, Origin: origin, Plugin: g.Plugin, KeyURI: g.KeyURI,
+			GrantID: g.ID, DecidedBy: journal.ByUser})
+	}
+	return e.journal(ctx, journal.Record{Op: journal.OpConsent, Origin: origin, Summary: "origin decision revoked",
+		Decision: journal.DecisionNone, DecidedBy: journal.ByUser})
+}
+
+// verdict is the outcome of one step.
+type verdict struct {
+	allow  bool
+	by     string // journal.ByAdmin …
+	why    string // for the journal and log; never shown to the origin
+	grant  string // grant ID that allowed it
+	err    error  // ErrRefused, ErrTimedOut or a cancellation
+	asked  bool   // a question was put
+	decide bool   // false: no decision recorded (nothing was decided)
+}
+
+func refuse(by, why string) verdict { return verdict{by: by, why: why, err: ErrRefused, decide: true} }
+func allow(by, why string) verdict  { return verdict{allow: true, by: by, why: why, decide: true} }
+
+// Ask decides on req; see the Engine doc for the order.
+func (e *Engine) Ask(ctx context.Context, req Request) error {
+	if len(req.Documents) > MaxDocuments {
+		err := fmt.Errorf("%d documents in one request (at most %d): %w", len(req.Documents), MaxDocuments, hsm.ErrInvalidRequest)
+		e.record(ctx, req, verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true})
+		return err
+	}
+	if req.Origin == "" && req.Caller == "" {
+		req.Caller = "local"
+	}
+	v := e.decide(ctx, req)
+	if err := e.record(ctx, req, v); err != nil && v.allow {
+		e.cfg.Log.Warn("consent: journal failed, refusing", "error", err)
+		return fmt.Errorf("%s refused: the journal cannot record it: %w", req.Kind, hsm.ErrDenied)
+	}
+	if !v.allow {
+		e.cfg.Log.Info("consent refused", "kind", req.Kind, "plugin", req.Plugin, "origin", req.Origin,
+			"caller", req.Caller, "key", req.KeyURI, "by", v.by, "reason", v.why)
+		return v.err
+	}
+	return nil
+}
+
+func (e *Engine) decide(ctx context.Context, req Request) verdict {
+	firstUse := false
+	if req.Origin != "" {
+		switch e.cfg.Policy.Admin(req.Origin) {
+		case config.AdminDeny:
+			return refuse(journal.ByAdmin, "origin denied by the administrator")
+		case config.AdminAllow:
+		default:
+			od, ok := e.decisions.Get(req.Origin)
+			switch {
+			case ok && od.Choice == Never:
+				return refuse(journal.ByPolicy, "origin refused earlier by the person")
+			case ok && od.Choice == Always:
+			case e.rules.approvesOrigin(req):
+			default:
+				firstUse = true
+			}
+		}
+	}
+	keyUse := req.Kind != List && req.Kind != Origin
+
+	// Unattended rules (not for the origin question itself, which must not
+	// take a counted use). An allow rule that matches also approved the
+	// origin above, so firstUse is false when it allows.
+	rv := ruleNone
+	if req.Kind != Origin {
+		rv = e.rules.decide(req)
+	}
+	switch rv {
+	case ruleAllow:
+		return allow(journal.ByPolicy, "unattended rule")
+	case ruleDeny:
+		return refuse(journal.ByPolicy, "unattended rule denies it")
+	case ruleAsk:
+		keyUse = true // the administrator wants the person asked
+	case ruleNone:
+	}
+	if !firstUse && !keyUse {
+		return allow(journal.ByPolicy, "origin allowed; listing needs no more")
+	}
+
+	if !firstUse && req.Origin != "" && keyUse {
+		now := e.now()
+		var (
+			g  grants.Grant
+			ok bool
+		)
+		if req.GrantID != "" {
+			g, ok = e.grants.ConsumeID(req.GrantID, req.Origin, req.Plugin, req.KeyURI, string(req.Kind), now)
+		} else {
+			g, ok = e.grants.Consume(req.Origin, req.Plugin, req.KeyURI, string(req.Kind), now)
+		}
+		if ok {
+			v := allow(journal.ByGrant, fmt.Sprintf("grant, %d uses left", g.Remaining))
+			v.grant = g.ID
+			return v
+		}
+		if req.GrantID != "" {
+			return refuse(journal.ByGrant, "presented grant does not cover the request")
+		}
+	}
+
+	if e.cfg.Prompter == nil {
+		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
+	}
+	return e.ask(ctx, req, firstUse)
+}
+
+// ask puts the question to the person.
+func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
+	if req.Key == nil && req.KeyURI != "" && e.cfg.KeyInfo != nil {
+		if k, err := e.cfg.KeyInfo(ctx, req.KeyURI); err == nil {
+			req.Key = &k
+		}
+	}
+	id, err := randomID()
+	if err != nil {
+		return refuse(journal.ByPolicy, err.Error())
+	}
+	now := e.now()
+	q := Question{ID: id, Request: req, FirstUse: firstUse, Deadline: now.Add(e.cfg.Timeout)}
+	offer := !firstUse && req.Origin != "" && req.GrantUses > 1 && req.KeyURI != ""
+	if offer {
+		within := req.GrantWithin
+		if within <= 0 {
+			within = DefaultGrantWithin
+		}
+		within = min(within, MaxGrantWithin)
+		q.Grant = &GrantOffer{Uses: min(req.GrantUses, grants.MaxUses), Within: within}
+	}
+	qctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	ans, err := e.cfg.Prompter.Confirm(qctx, q)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return verdict{by: journal.ByUser, why: "request went away", decide: true, asked: true,
+			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}
+	case errors.Is(err, hsm.ErrTimeout) || qctx.Err() != nil:
+		return verdict{by: journal.ByUser, why: "no answer in time", decide: true, asked: true, err: ErrTimedOut}
+	case errors.Is(err, hsm.ErrCancelled):
+		return verdict{by: journal.ByUser, why: "question dismissed", decide: true, asked: true,
+			err: fmt.Errorf("%s: question dismissed: %w", req.Kind, hsm.ErrCancelled)}
+	default:
+		v := refuse(journal.ByUser, "prompter: "+err.Error())
+		v.asked = true
+		return v
+	}
+	if !ans.Allow {
+		if firstUse && ans.Remember {
+			if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Never, Plugin: req.Plugin, Decided: now}); err != nil {
+				e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
+			}
+		}
+		v := refuse(journal.ByUser, "the person refused")
+		v.asked = true
+		return v
+	}
+	v := allow(journal.ByUser, "the person approved")
+	v.asked = true
+	if firstUse && ans.Remember {
+		if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Always, Plugin: req.Plugin, Decided: now}); err != nil {
+			e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
+		} else {
+			v.why = "the person approved the origin (always)"
+		}
+	}
+	if offer && ans.Remember && q.Grant.Uses > 1 {
+		g, err := e.grants.Add(grants.Grant{
+			Origin: req.Origin, Plugin: req.Plugin, KeyURI: req.KeyURI, Operation: string(req.Kind),
+			Uses: q.Grant.Uses - 1, Expires: e.now().Add(q.Grant.Within),
+		})
+		if err != nil {
+			e.cfg.Log.Warn("consent: create grant", "origin", req.Origin, "error", err)
+		} else {
+			e.journal(ctx, journal.Record{Op: journal.OpGrant, Plugin: req.Plugin, Origin: req.Origin,
+				RequestID: req.RequestID, KeyURI: req.KeyURI, GrantID: g.ID,
+				Summary:  fmt.Sprintf("%s: %d further uses until %s", req.Kind, g.Uses, g.Expires.UTC().Format(time.RFC3339)),
+				Decision: journal.DecisionAllowed, DecidedBy: journal.ByUser})
+			v.grant = g.ID
+		}
+	}
+	return v
+}
+
+func randomID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("question id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// record journals a decision.
+func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
+	if !v.decide {
+		return nil
+	}
+	r := baseRecord(req)
+	r.DecidedBy, r.GrantID = v.by, v.grant
+	switch {
+	case v.allow:
+		r.Decision = journal.DecisionAllowed
+	case errors.Is(v.err, hsm.ErrTimeout):
+		r.Decision = journal.DecisionTimeout
+	case errors.Is(v.err, hsm.ErrCancelled):
+		r.Decision = journal.DecisionCancelled
+	default:
+		r.Decision = journal.DecisionDenied
+	}
+	if !v.allow {
+		r.ErrorKind = journal.ErrorKind(v.err)
+		r.Error = v.why
+	}
+	return e.journal(ctx, r)
+}
+
+// Record journals the outcome of an operation the Engine allowed: the host
+// calls it once the key store returned (err nil for success). Listing
+// outcomes need not be recorded.
+func (e *Engine) Record(ctx context.Context, req Request, err error) error {
+	r := baseRecord(req)
+	r.SetOutcome(err)
+	return e.journal(ctx, r)
+}
+
+func baseRecord(req Request) journal.Record {
+	op := journal.Op(req.Kind)
+	if req.Kind == Origin || req.Kind == "" {
+		op = journal.OpConsent
+	}
+	r := journal.Record{
+		Plugin: req.Plugin, Origin: req.Origin, Caller: req.Caller, RequestID: req.RequestID,
+		Op: op, Summary: req.Summary, KeyURI: req.KeyURI,
+	}
+	if req.Key != nil && req.Key.Certificate != nil && req.Key.Certificate.SerialNumber != nil {
+		r.CertSerial = req.Key.Certificate.SerialNumber.Text(16)
+	}
+	for _, d := range req.Documents {
+		r.Documents = append(r.Documents, journal.Document{Name: d.Name, Size: d.Size, SHA256: journal.DocumentDigest(d.SHA256)})
+	}
+	return r
+}
+
+func (e *Engine) journal(ctx context.Context, r journal.Record) error {
+	if e.cfg.Journal == nil {
+		return nil
+	}
+	if r.Time.IsZero() {
+		r.Time = e.now()
+	}
+	// A cancelled request is still recorded.
+	_, err := e.cfg.Journal.Append(context.WithoutCancel(ctx), r)
+	return err
+}
+
+// PINPrompt returns the prompt the key store uses: a token named by one of
+// the configuration's PIN sources (policy.unattended.pin_sources: file or
+// environment variable) gets its PIN from there without asking; any other
+// PIN or password is asked in the Prompter's dialog. Without a Prompter,
+// such a request is cancelled. The PIN is handed to the key store and
+// never logged or journaled.
+func (e *Engine) PINPrompt() hsm.PINPrompt {
+	type source struct {
+		match  func(uri string) bool
+		prompt hsm.PINPrompt
+	}
+	var sources []source
+	for _, s := range e.cfg.Policy.Unattended.PINSources {
+		var p hsm.PINPrompt
+		switch {
+		case s.File != "":
+			p = prompt.FromFile(s.File)
+		case s.Env != "":
+			p = prompt.FromEnv(s.Env)
+		default:
+			continue
+		}
+		sources = append(sources, source{match: TokenURIMatcher(s.Token), prompt: p})
+	}
+	return func(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
+		for _, s := range sources {
+			if s.match(req.Token.URI) {
+				return s.prompt(ctx, req)
+			}
+		}
+		if e.cfg.Prompter == nil {
+			return hsm.PINResponse{}, fmt.Errorf("%s for %s: no PIN source configured and no one to ask: %w", req.Kind, req.Token.Label, hsm.ErrCancelled)
+		}
+		return e.cfg.Prompter.PIN(ctx, req)
+	}
+}
+
+// TokenURIMatcher matches a configured token URI against a token's URI: for
+// pkcs11: URIs every attribute of the pattern must appear in the token's
+// URI; other URIs must be equal.
+func TokenURIMatcher(pattern string) func(string) bool {
+	if !strings.HasPrefix(pattern, "pkcs11:") {
+		return func(uri string) bool { return uri == pattern }
+	}
+	want := strings.Split(strings.TrimPrefix(pattern, "pkcs11:"), ";")
+	return func(uri string) bool {
+		if !strings.HasPrefix(uri, "pkcs11:") {
+			return false
+		}
+		path, _, _ := strings.Cut(strings.TrimPrefix(uri, "pkcs11:"), "?")
+		have := map[string]bool{}
+		for _, a := range strings.Split(path, ";") {
+			have[a] = true
+		}
+		for _, w := range want {
+			if w != "" && !have[w] {
+				return false
+			}
+		}
+		return true
+	}
+}

@@ -942,3 +942,47 @@ func TestECDSADER(t *testing.T) {
 		t.Error("odd length accepted")
 	}
 }
+
+// An object the backend cannot parse is skipped and reported; the listing
+// goes on.
+func TestOddObjectSkipped(t *testing.T) {
+	p := goodPrompt()
+	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
+	ctx := context.Background()
+	k := keysOf(t, b, "beta")[softhsmtest.KeyRSA]
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil { // log in
+		t.Fatal(err)
+	}
+	s, err := b.findToken(&hsm.URI{Token: "beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var odd p11.ObjectHandle
+	err = s.pool.withSession(ctx, func(h p11.SessionHandle) error {
+		var err error
+		odd, err = b.api.CreateObject(h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_CERTIFICATE),
+			p11.NewAttribute(p11.CKA_CERTIFICATE_TYPE, p11.CKC_X_509),
+			p11.NewAttribute(p11.CKA_TOKEN, false), // session object: gone with the session
+			p11.NewAttribute(p11.CKA_ID, []byte{0x77}),
+			p11.NewAttribute(p11.CKA_LABEL, "garbage"),
+			p11.NewAttribute(p11.CKA_SUBJECT, []byte{0x30, 0x00}),
+			p11.NewAttribute(p11.CKA_VALUE, []byte("not a certificate")),
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.pool.withSession(ctx, func(h p11.SessionHandle) error { return b.api.DestroyObject(h, odd) })
+	keys := keysOf(t, b, "beta")
+	if len(keys) != 3 || keys[softhsmtest.KeyEd25519].URI == "" {
+		t.Fatalf("listing with an odd object: %v", keys)
+	}
+	if _, ok := keys["garbage"]; ok {
+		t.Error("garbage object listed")
+	}
+	if probs := b.Problems(); len(probs) != 1 || !strings.Contains(probs[0], "beta") {
+		t.Errorf("problems: %v", probs)
+	}
+}

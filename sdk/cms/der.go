@@ -90,7 +90,13 @@ func (d *derBuf) bigInt(n *big.Int) {
 		}
 		return
 	}
-	mag := n.Bytes()
+	var tmp [48]byte
+	var mag []byte
+	if l := (n.BitLen() + 7) / 8; l <= len(tmp) {
+		mag = n.FillBytes(tmp[:l])
+	} else {
+		mag = n.Bytes()
+	}
 	d.b = append(d.b, 0x02)
 	if len(mag) == 0 || mag[0]&0x80 != 0 {
 		d.b = appendLength(d.b, len(mag)+1)
@@ -127,4 +133,19 @@ func (d *derBuf) signingTime(t time.Time) {
 	}
 	d.b = append(d.b, 0x18, 15)
 	d.b = t.AppendFormat(d.b, "20060102150405Z")
+}
+
+// DER encodings of the OIDs written on every signature (a constant table).
+var (
+	derAttributeContentType          = mustDEROID(OIDAttributeContentType)
+	derAttributeMessageDigest        = mustDEROID(OIDAttributeMessageDigest)
+	derAttributeSigningTime          = mustDEROID(OIDAttributeSigningTime)
+	derAttributeSigningCertificateV2 = mustDEROID(OIDAttributeSigningCertificateV2)
+	derSignedData                    = mustDEROID(OIDSignedData)
+)
+
+func mustDEROID(oid asn1.ObjectIdentifier) []byte {
+	var d derBuf
+	d.oid(oid)
+	return d.b
 }

@@ -3,7 +3,9 @@ package cms
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -150,7 +152,18 @@ func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (
 	return p, nil
 }
 
+// publicKeysEqual compares public keys. Public values need no constant-time
+// comparison, so the common types are compared directly (ecdsa's Equal
+// allocates four byte slices per call).
 func publicKeysEqual(a, b crypto.PublicKey) bool {
+	switch ka := a.(type) {
+	case *ecdsa.PublicKey:
+		kb, ok := b.(*ecdsa.PublicKey)
+		return ok && ka.Curve == kb.Curve && ka.X.Cmp(kb.X) == 0 && ka.Y.Cmp(kb.Y) == 0
+	case *rsa.PublicKey:
+		kb, ok := b.(*rsa.PublicKey)
+		return ok && ka.E == kb.E && ka.N.Cmp(kb.N) == 0
+	}
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	if !ok {
 		return false
@@ -296,7 +309,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 
 	start := len(d.b)
 	d.open(0x30)
-	d.oid(OIDAttributeContentType)
+	d.raw(derAttributeContentType)
 	d.open(0x31)
 	d.oid(p.opts.ContentType)
 	d.close()
@@ -305,7 +318,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 
 	start = len(d.b)
 	d.open(0x30)
-	d.oid(OIDAttributeMessageDigest)
+	d.raw(derAttributeMessageDigest)
 	d.open(0x31)
 	d.octets(contentDigest)
 	d.close()
@@ -315,7 +328,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 	if !p.opts.NoSigningTime {
 		start = len(d.b)
 		d.open(0x30)
-		d.oid(OIDAttributeSigningTime)
+		d.raw(derAttributeSigningTime)
 		d.open(0x31)
 		d.signingTime(p.opts.SigningTime)
 		d.close()
@@ -325,7 +338,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 	if !p.opts.NoSigningCertificate {
 		start = len(d.b)
 		d.open(0x30)
-		d.oid(OIDAttributeSigningCertificateV2)
+		d.raw(derAttributeSigningCertificateV2)
 		d.open(0x31)
 		d.ess(p.cert, p.digest)
 		d.close()
@@ -420,8 +433,8 @@ func encodeSignedData(version int64, digestAlgs [][]byte, contentType asn1.Objec
 		}
 		return n
 	}
-	var oids derBuf
-	oids.oid(OIDSignedData)
+	var ob [64]byte
+	oids := derBuf{b: append(ob[:0], derSignedData...)}
 	sdOID := len(oids.b)
 	oids.oid(contentType)
 	ctOID := oids.b[sdOID:]

@@ -90,23 +90,28 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
+	// The key store opens while the plugins start; host calls wait for it.
 	tKeys := time.Now()
-	store, err := keystore.Open(keystore.Config{
-		Modules:          cfg.Keystore.Modules,
-		NoProbe:          len(cfg.Keystore.Modules) == 0,
-		PFXDirs:          cfg.Keystore.PFXDirs,
-		PFXFiles:         cfg.Keystore.PFXFiles,
-		EIMZO:            cfg.Keystore.EIMZO,
-		MaxSessions:      cfg.Keystore.MaxSessions,
-		LoginIdleTimeout: cfg.Keystore.LoginIdleTimeout,
-	}, pinPrompt(cfg))
-	if err != nil {
-		// The store still serves the backends that loaded.
-		log.Warn("key store", "error", err)
-	}
+	var keysTook time.Duration
+	store := openLazy(func() *hsm.Store {
+		st, err := keystore.Open(keystore.Config{
+			Modules:          cfg.Keystore.Modules,
+			NoProbe:          len(cfg.Keystore.Modules) == 0,
+			PFXDirs:          cfg.Keystore.PFXDirs,
+			PFXFiles:         cfg.Keystore.PFXFiles,
+			EIMZO:            cfg.Keystore.EIMZO,
+			MaxSessions:      cfg.Keystore.MaxSessions,
+			LoginIdleTimeout: cfg.Keystore.LoginIdleTimeout,
+		}, pinPrompt(cfg))
+		if err != nil {
+			// The store still serves the backends that loaded.
+			log.Warn("key store", "error", err)
+		}
+		keysTook = time.Since(tKeys)
+		return st
+	})
 	defer store.Close()
 
-	keysTook := time.Since(tKeys)
 	tCA := time.Now()
 	ca, err := localca.Open(filepath.Join(cfg.DataDir, "ca"), cfg.TLSNames(), localca.Options{})
 	if err != nil {
@@ -129,6 +134,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := mgr.Start(ctx); err != nil {
 		log.Error("some plugins did not start", "error", err)
 	}
+	<-store.ready // for the figure below; plugins did not wait for it
 	log.Info("signet agent ready", "config", cfg.File, "socket", ln.Path(), "plugins", len(mgr.Plugins()),
 		"startup", time.Since(start).Round(time.Millisecond), "keystore", keysTook.Round(time.Millisecond),
 		"ca", caTook.Round(time.Millisecond), "plugins_start", time.Since(tPlugins).Round(time.Millisecond), "pid", os.Getpid())

@@ -481,10 +481,12 @@ func (b *Backend) janitor() {
 }
 
 // Watch polls the slot list every PollInterval and reports tokens inserted
-// and removed. C_WaitForSlotEvent is not used: with CKF_DONT_BLOCK it is
-// just another poll, blocking it ties a thread up inside the module (and
-// cannot be interrupted before C_Finalize, which this package never calls),
-// and SoftHSM does not implement it (CKR_FUNCTION_NOT_SUPPORTED).
+// and removed. C_WaitForSlotEvent is not used: miekg/pkcs11 v1.1.2's
+// WaitForSlotEvent drops the return value (CKR_NO_EVENT or
+// CKR_FUNCTION_NOT_SUPPORTED look like an event on slot 0), with
+// CKF_DONT_BLOCK it would be just another poll, blocking in it ties a
+// thread up inside the module until C_Finalize (which this package never
+// calls), and SoftHSM does not implement it.
 func (b *Backend) Watch(ctx context.Context) (<-chan hsm.TokenEvent, error) {
 	c := make(chan hsm.TokenEvent, 64)
 	b.mu.Lock()

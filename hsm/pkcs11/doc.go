@@ -57,9 +57,11 @@
 //
 // # Tokens come and go
 //
-// Watch polls C_GetSlotList every Config.PollInterval (C_WaitForSlotEvent
-// is not portable: SoftHSM does not implement it, and blocking in it ties a
-// thread up inside the module). After CKR_DEVICE_REMOVED,
+// Watch polls C_GetSlotList every Config.PollInterval. C_WaitForSlotEvent
+// is not used: SoftHSM does not implement it, miekg/pkcs11 drops its return
+// value (so "no event" and "not supported" look like an event on slot 0),
+// and blocking in it ties a thread up inside the module. After
+// CKR_DEVICE_REMOVED,
 // CKR_TOKEN_NOT_PRESENT, CKR_SLOT_ID_INVALID, or after any failure when the
 // token no longer answers C_GetTokenInfo in its slot, the token's sessions,
 // login and object handles are dropped and the slot list is read again; the

@@ -121,3 +121,39 @@ func TestStreamingBoundedMemory(t *testing.T) {
 type countWriter struct{ n int64 }
 
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// TestUnknownNationalAlgorithmReport: a message signed with algorithms the
+// registry does not know (here O'zDSt 1106/1092 OIDs, produced through a
+// stand-in registry entry) still yields a report with the signer's
+// identity, signature value and signing time, and a specific reason.
+func TestUnknownNationalAlgorithmReport(t *testing.T) {
+	reg := DefaultRegistry()
+	reg.Digests = append(reg.Digests, DigestAlgorithm{Name: "OzDSt-1106 (stand-in)", OID: OIDDigestOzDSt1106, New: sha256.New})
+	reg.Signatures = append(reg.Signatures, SignatureAlgorithm{
+		Name: "OzDSt-1092 (stand-in)", ByNameOnly: true, DefaultDigestOID: OIDDigestOzDSt1106,
+		Supports: func(pub crypto.PublicKey, _ *DigestAlgorithm) bool { _, ok := pub.(*ecdsa.PublicKey); return ok },
+		Identifier: func(*DigestAlgorithm) (pkix.AlgorithmIdentifier, error) {
+			return pkix.AlgorithmIdentifier{Algorithm: OIDSignatureOzDSt1106With1092, Parameters: asn1NULL}, nil
+		},
+		Matches: func(a pkix.AlgorithmIdentifier) bool { return a.Algorithm.Equal(OIDSignatureOzDSt1106With1092) },
+		Sign: func(rand io.Reader, s crypto.Signer, _ *DigestAlgorithm, _, digest []byte) ([]byte, error) {
+			return s.Sign(rand, digest, crypto.SHA256)
+		},
+	})
+	k := testKey(t, softhsmtest.ECP256)
+	sig, err := Sign([]byte("e-imzo"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "OzDSt-1092 (stand-in)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(toBER(t, sig, 1000, true), nil, nil)
+	if !errors.Is(err, ErrUnsupportedAlgorithm) {
+		t.Fatalf("err %v", err)
+	}
+	s := rep.Signers[0]
+	if s.Subject != k.Certificate.Subject.String() || s.SerialHex != k.Certificate.SerialNumber.Text(16) || s.SignatureHex == "" || !s.HasSigningTime {
+		t.Errorf("report lacks identity: %+v", s)
+	}
+	if s.DigestAlgorithm != OIDDigestOzDSt1106.String() {
+		t.Errorf("digest shown as %q", s.DigestAlgorithm)
+	}
+}

@@ -115,7 +115,8 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, pr
 		}
 		var prompt *hsm.KeyInfo
 		if ref != nil {
-			prompt = &ref.info
+			ki := ref.info // the prompt gets a copy
+			prompt = &ki
 		} else if needKey {
 			prompt = &hsm.KeyInfo{URI: u.String(), TokenURI: s.tok.uri, Label: u.Object, ID: u.ID}
 		}
@@ -439,7 +440,8 @@ func (b *Backend) Sign(ctx context.Context, keyURI string, digest []byte, opts c
 			return err
 		}
 		if ref.alwaysAuth {
-			if err := b.login(ctx, s, h, ckuContextSpecific, hsm.ContextPIN, &ref.info); err != nil {
+			ki := ref.info
+			if err := b.login(ctx, s, h, ckuContextSpecific, hsm.ContextPIN, &ki); err != nil {
 				*dirty = true // the sign operation is still active on this session
 				return err
 			}
@@ -507,7 +509,8 @@ func (b *Backend) Decrypt(ctx context.Context, keyURI string, ciphertext []byte,
 			return err
 		}
 		if ref.alwaysAuth {
-			if err := b.login(ctx, s, h, ckuContextSpecific, hsm.ContextPIN, &ref.info); err != nil {
+			ki := ref.info
+			if err := b.login(ctx, s, h, ckuContextSpecific, hsm.ContextPIN, &ki); err != nil {
 				*dirty = true
 				return err
 			}

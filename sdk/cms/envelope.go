@@ -1175,8 +1175,14 @@ func (kt *envKeyTrans) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 	if pub, ok := dec.Public().(*rsa.PublicKey); ok && !pub.Equal(certPub) {
 		return nil, errors.New("cms: decrypt: the private key does not match the recipient certificate")
 	}
-	if len(kt.encKey) != certPub.Size() {
+	encKey := kt.encKey
+	switch k := certPub.Size(); {
+	case len(encKey) > k:
 		return nil, ErrDecryptionFailed
+	case len(encKey) < k:
+		// Some producers drop leading zero octets of the RSA output;
+		// decrypters (and tokens) want exactly k octets.
+		encKey = append(make([]byte, k-len(encKey), k), encKey...)
 	}
 	var opts crypto.DecrypterOpts
 	switch {
@@ -1195,7 +1201,7 @@ func (kt *envKeyTrans) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 	default:
 		return nil, fmt.Errorf("cms: decrypt: unsupported key encryption algorithm %s", kt.alg)
 	}
-	cek, err := dec.Decrypt(rand.Reader, kt.encKey, opts)
+	cek, err := dec.Decrypt(rand.Reader, encKey, opts)
 	if err != nil {
 		if envKeyStoreError(err) {
 			return nil, fmt.Errorf("cms: decrypt content key with the recipient key: %w", err)

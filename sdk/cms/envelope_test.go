@@ -27,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
+
 	"github.com/signet-agent/signet/hsm"
 )
 
@@ -905,5 +908,67 @@ func TestDecryptWithUKM(t *testing.T) {
 	bad[i] ^= 1
 	if _, err := Decrypt(bad, r.cert, r.key); !errors.Is(err, ErrDecryptionFailed) {
 		t.Fatalf("tampered ukm: err = %v", err)
+	}
+}
+
+func TestDecryptShortRSAEncryptedKey(t *testing.T) {
+	// Some producers drop the leading zero octets of the RSA output; such
+	// an encrypted key still decrypts.
+	rs := envFixture(t)
+	r := rs["rsa2048"]
+	pub := r.cert.PublicKey.(*rsa.PublicKey)
+	content := []byte("short key")
+	cek, iv := envContent(32), envContent(16)[:16]
+	ct, err := envCBCEncrypt(cek, iv, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var encKey []byte
+	for try := 0; try < 5000 && encKey == nil; try++ {
+		k, err := rsa.EncryptPKCS1v15(rand.Reader, pub, cek)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k[0] == 0 {
+			encKey = k[1:]
+		}
+	}
+	if encKey == nil {
+		t.Skip("no RSA output with a leading zero octet in 5000 tries")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1ObjectIdentifier(OIDEnvelopedData)
+		b.AddASN1(envTagCtx0Cons, func(b *cryptobyte.Builder) {
+			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+				b.AddASN1Int64(0)
+				b.AddASN1(casn1.SET, func(b *cryptobyte.Builder) {
+					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1Int64(0)
+						envAddRecipientID(b, r.cert, false, false)
+						b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							b.AddASN1ObjectIdentifier(OIDPublicKeyRSA)
+							b.AddASN1NULL()
+						})
+						b.AddASN1OctetString(encKey)
+					})
+				})
+				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					b.AddASN1ObjectIdentifier(OIDData)
+					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+						b.AddASN1ObjectIdentifier(envOIDAES256CBC)
+						b.AddASN1OctetString(iv)
+					})
+					b.AddASN1(envTagCtx0Prim, func(b *cryptobyte.Builder) { b.AddBytes(ct) })
+				})
+			})
+		})
+	})
+	der := b.BytesOrPanic()
+	for name, key := range map[string]crypto.PrivateKey{"in-memory": r.key, "opaque": &envOpaqueDecrypter{k: r.key.(*rsa.PrivateKey)}} {
+		got, err := Decrypt(der, r.cert, key)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("%s key: Decrypt with a %d-octet encrypted key: %v", name, len(encKey), err)
+		}
 	}
 }

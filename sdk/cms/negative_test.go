@@ -265,3 +265,24 @@ func TestExtractContent(t *testing.T) {
 		t.Errorf("empty content: %q, %v", got, err)
 	}
 }
+
+func TestDuplicateSignedAttribute(t *testing.T) {
+	k := testKey(t, softhsmtest.ECP256)
+	p, err := newSignPlan(k.Key, k.Certificate, &SignOptions{Chain: k.Chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second messageDigest (over other content) smuggled in after the
+	// plan's checks.
+	other := crypto.SHA256.New()
+	other.Write([]byte("other"))
+	md, _ := NewAttribute(OIDAttributeMessageDigest, other.Sum(nil))
+	p.opts.SignedAttributes = []Attribute{md}
+	h := crypto.SHA256.New()
+	h.Write([]byte("x"))
+	sig, err := p.finish(h.Sum(nil), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectReason(t, sig, nil, verifyOpts(t), ErrMalformed)
+}

@@ -291,6 +291,18 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 	// Content digest and the message the signature covers.
 	var message, msgDigest []byte
 	if si.HasSignedAttributes {
+		// RFC 5652 §11: these attributes appear once, with one value.
+		for _, oid := range []asn1.ObjectIdentifier{OIDAttributeContentType, OIDAttributeMessageDigest, OIDAttributeSigningTime, OIDAttributeSigningCertificateV2} {
+			n := 0
+			for _, a := range si.SignedAttributes {
+				if a.Type.Equal(oid) {
+					n++
+				}
+			}
+			if n > 1 {
+				r.fail(ErrMalformed, "signed attribute %v appears %d times", oid, n)
+			}
+		}
 		ct := findAttr(si.SignedAttributes, OIDAttributeContentType)
 		var ctOID asn1.ObjectIdentifier
 		if ct == nil || len(ct.Values) != 1 {

@@ -1511,6 +1511,13 @@ func (ka *envKeyAgree) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 		return nil, fmt.Errorf("cms: decrypt: ECDH with the recipient key: %w", err)
 	}
 	defer clear(z)
+	switch size := (certPub.Curve.Params().BitSize + 7) / 8; {
+	case len(z) > size:
+		return nil, fmt.Errorf("cms: decrypt: ECDH secret is %d bytes, want %d", len(z), size)
+	case len(z) < size: // a key store that dropped leading zero octets
+		z = append(make([]byte, size-len(z), size), z...)
+		defer clear(z)
+	}
 	kek, err := envDeriveKEK(kdfHash, z, ka.wrapAlg, ka.ukm, kekLen)
 	if err != nil {
 		return nil, fmt.Errorf("cms: decrypt: %w", err)

@@ -47,7 +47,7 @@ import (
 //  6. A grant (agent/grants) covering origin, plugin, key and operation —
 //     the one named by Request.GrantID when set — consumed atomically.
 //  7. The person: Question with the request (the key and certificate looked
-//     up through Config.KeyInfo after 1–4 passed). When the plugin offers a
+//     up through EngineConfig.KeyInfo, only once 1–4 passed). When the plugin offers a
 //     grant (Request.GrantUses > 1) and the person accepts it
 //     (Answer.Remember), a grant of GrantUses-1 further uses within
 //     GrantWithin is created.
@@ -294,7 +294,10 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 
 // ask puts the question to the person.
 func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
-	if req.Key == nil && req.KeyURI != "" && e.cfg.KeyInfo != nil {
+	// The key is looked up for the dialog only once the origin passed: a
+	// first-use question shows the key URI the origin named, so an origin
+	// the person then refuses never caused a key-store call.
+	if !firstUse && req.Key == nil && req.KeyURI != "" && e.cfg.KeyInfo != nil {
 		if k, err := e.cfg.KeyInfo(ctx, req.KeyURI); err == nil {
 			req.Key = &k
 		}

@@ -1,0 +1,217 @@
+package consent
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/signet-agent/signet/agent/prompt"
+	"github.com/signet-agent/signet/hsm"
+)
+
+// Terminal is a Prompter on the controlling terminal, for an agent or CLI
+// run interactively. It puts one question at a time (a mutex serialises
+// them: a terminal cannot show two), opens the terminal for each question,
+// and asks for PINs with agent/prompt's terminal dialogue (no echo, YES
+// before a final try).
+//
+// Everything shown comes from plugins and web pages, so it is cleaned of
+// control characters first: a document name cannot move the cursor, clear
+// the screen or forge an answer line with terminal escape sequences.
+type Terminal struct {
+	open func() (prompt.Console, error)
+	mu   sync.Mutex
+}
+
+// NewTerminal returns a Prompter on the controlling terminal (/dev/tty).
+func NewTerminal() *Terminal { return &Terminal{open: prompt.OpenTTY} }
+
+// NewTerminalWithConsole returns a Terminal that asks on the consoles open
+// returns (tests, other front ends).
+func NewTerminalWithConsole(open func() (prompt.Console, error)) *Terminal {
+	return &Terminal{open: open}
+}
+
+// maxListed bounds the documents listed individually on a terminal.
+const maxListed = 20
+
+// Confirm shows q and reads the answer.
+func (t *Terminal) Confirm(ctx context.Context, q Question) (Answer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return Answer{}, ctxError(err)
+	}
+	c, err := t.open()
+	if err != nil {
+		return Answer{}, fmt.Errorf("no terminal to ask on (%v): %w", err, hsm.ErrCancelled)
+	}
+	defer c.Close()
+	fmt.Fprint(c, DescribeQuestion(q))
+
+	type result struct {
+		a   Answer
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := readAnswer(c, q)
+		done <- result{a, err}
+	}()
+	select {
+	case r := <-done:
+		return r.a, r.err
+	case <-ctx.Done():
+		fmt.Fprintln(c, "\n(no answer in time)")
+		return Answer{}, ctxError(ctx.Err())
+	}
+}
+
+func ctxError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("question: %w", hsm.ErrTimeout)
+	}
+	return fmt.Errorf("question: %v: %w", err, hsm.ErrCancelled)
+}
+
+func choices(q Question) string {
+	switch {
+	case q.FirstUse:
+		return "[o]nce, [a]lways, [d]eny, [n]ever"
+	case q.Grant != nil:
+		return fmt.Sprintf("[y]es, [g]rant %d uses within %v, [n]o", q.Grant.Uses, q.Grant.Within)
+	}
+	return "[y]es, [n]o"
+}
+
+// readAnswer reads lines until one is a valid choice (three tries).
+func readAnswer(c prompt.Console, q Question) (Answer, error) {
+	for range 3 {
+		fmt.Fprintf(c, "%s? ", choices(q))
+		line, err := c.ReadLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return Answer{}, fmt.Errorf("end of input: %w", hsm.ErrCancelled)
+			}
+			return Answer{}, fmt.Errorf("read answer: %v: %w", err, hsm.ErrCancelled)
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		switch {
+		case q.FirstUse && (a == "o" || a == "once"):
+			return Answer{Allow: true}, nil
+		case q.FirstUse && (a == "a" || a == "always"):
+			return Answer{Allow: true, Remember: true}, nil
+		case q.FirstUse && (a == "d" || a == "deny"):
+			return Answer{}, nil
+		case q.FirstUse && (a == "n" || a == "never"):
+			return Answer{Remember: true}, nil
+		case !q.FirstUse && (a == "y" || a == "yes"):
+			return Answer{Allow: true}, nil
+		case !q.FirstUse && q.Grant != nil && (a == "g" || a == "grant"):
+			return Answer{Allow: true, Remember: true}, nil
+		case !q.FirstUse && (a == "n" || a == "no"):
+			return Answer{}, nil
+		}
+	}
+	return Answer{}, nil // no valid answer: deny
+}
+
+// PIN asks for a PIN or password on the terminal.
+func (t *Terminal) PIN(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r, ok := RequestFrom(ctx); ok {
+		if c, err := t.open(); err == nil {
+			fmt.Fprintf(c, "For: %s %s by %s\n", clean(string(r.Kind)), clean(who(r)), clean(r.Plugin))
+			c.Close()
+		}
+	}
+	return prompt.WithConsole(t.open)(ctx, req)
+}
+
+func who(r Request) string {
+	if r.Origin != "" {
+		return "requested by " + r.Origin
+	}
+	if r.Caller != "" {
+		return "requested by " + r.Caller
+	}
+	return "requested locally"
+}
+
+// DescribeQuestion renders q for a text front end, cleaned of control
+// characters.
+func DescribeQuestion(q Question) string {
+	var b strings.Builder
+	r := q.Request
+	line := func(format string, args ...any) {
+		for i, a := range args {
+			if s, ok := a.(string); ok {
+				args[i] = clean(s)
+			}
+		}
+		fmt.Fprintf(&b, format+"\n", args...)
+	}
+	b.WriteString("\n")
+	if q.FirstUse {
+		line("%s wants to use Signet (through plugin %s) to list your certificates and request signatures.", r.Origin, r.Plugin)
+	}
+	line("Signet: %s %s", string(r.Kind), who(r))
+	line("  plugin:   %s", r.Plugin)
+	for k, v := range r.Evidence {
+		line("  evidence: %s = %s", k, v)
+	}
+	if r.KeyURI != "" {
+		line("  key:      %s", r.KeyURI)
+	}
+	if r.Key != nil && r.Key.Certificate != nil {
+		c := r.Key.Certificate
+		line("  subject:  %s", c.Subject.String())
+		line("  issuer:   %s", c.Issuer.String())
+		line("  valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+	}
+	if r.Summary != "" {
+		line("  summary:  %s", r.Summary)
+	}
+	if n := len(r.Documents); n > 0 {
+		line("  documents (%d):", n)
+		for i, d := range r.Documents {
+			if i == maxListed {
+				line("    … and %d more", n-maxListed)
+				break
+			}
+			line("    %s  %d bytes  sha256 %s", d.Name, d.Size, hex.EncodeToString(d.SHA256))
+		}
+	}
+	if !q.Deadline.IsZero() {
+		line("  answer by %s", q.Deadline.Local().Format(time.TimeOnly))
+	}
+	return b.String()
+}
+
+// clean replaces control and other non-printing characters (escape
+// sequences, bidi overrides) and bounds the length.
+func clean(s string) string {
+	const max = 300
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		n++
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) && r != ' ' {
+			b.WriteRune('?')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -54,8 +54,12 @@ func TestTokensAndKeys(t *testing.T) {
 			t.Errorf("Handles(%s) = false", tk.URI)
 		}
 	}
-	if b.Handles("pkcs11:token=nosuchtoken") || b.Handles("file:///x.pfx") {
+	if b.Handles("pkcs11:token=nosuchtoken") || b.Handles("file:///x.pfx") ||
+		b.Handles("pkcs11:token=alpha?module-path=/usr/lib/opensc-pkcs11.so") {
 		t.Error("Handles claims foreign URIs")
+	}
+	if !b.Handles("pkcs11:token=alpha?module-path=" + softhsmtest.Shared().Module) {
+		t.Error("Handles refuses a URI naming its module")
 	}
 
 	// Listing before login (Ed25519 key present), then after login: same keys, same URIs.

@@ -35,8 +35,10 @@
 // SHA-512 digest, signature over the DER signed attributes). GOST R
 // 34.10-2012/Streebog and O'zDSt 1092/1106 OIDs are defined in oids.go so
 // that they can be added as entries (with their digest) without changing any
-// caller. Options may name a Registry; nil means DefaultRegistry, which is
-// never modified after init.
+// caller. Options may name a Registry; nil means the built-in table, which
+// is never modified (DefaultRegistry returns a copy for callers to extend).
+// RSA-PSS is written with the content digest as PSS hash, MGF1 with the
+// same hash and a salt as long as the hash (what OpenSSL writes too).
 //
 // # Concurrency and ownership
 //
@@ -44,7 +46,7 @@
 // between calls. Private keys stay behind crypto.Signer / crypto.Decrypter:
 // the package hands the signer a digest (or, for Ed25519, the small signed
 // attribute encoding) and never sees key material. Large content is hashed
-// as it is read; see SignDetachedReader and SignAttachedStream.
+// as it is read; see SignDetached, SignDigest and SignAttachedStream.
 //
 // # Output formats and interoperability
 //

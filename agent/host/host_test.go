@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -175,5 +177,36 @@ func TestDiscover(t *testing.T) {
 	}
 	if _, err := host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{{Name: "missing"}}}); err == nil {
 		t.Error("a configured plugin without path and file was accepted")
+	}
+}
+
+// recorder approves everything and records outcomes, like the consent
+// engine's journal.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) Ask(context.Context, consent.Request) error { return nil }
+
+func (r *recorder) Record(_ context.Context, req consent.Request, err error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, fmt.Sprintf("%s %s %v", req.Kind, req.RequestID, err))
+	return nil
+}
+
+// The host reports each key operation's outcome to a consent system that
+// records them.
+func TestOutcomesRecorded(t *testing.T) {
+	rec := &recorder{}
+	h := plugintest.Start(t, example, &plugintest.Config{Consent: rec})
+	if code, err := postSign(h.HTTPClient(), h.Addr("https"), h.KeyURI(t, plugintest.KeyRSA), "journal-1"); err != nil || code != 200 {
+		t.Fatalf("sign: %v %d", err, code)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.got) != 1 || rec.got[0] != "sign journal-1 <nil>" {
+		t.Fatalf("recorded %q", rec.got)
 	}
 }

@@ -51,6 +51,24 @@ func (s *services) request(kind consent.Kind, op *pb.Operation, keyURI string) (
 	return r, nil
 }
 
+// Recorder is implemented by consent systems that journal the outcome of
+// each operation they allowed (agent/consent's Engine). The host calls
+// Record after every key operation with its result.
+type Recorder interface {
+	Record(ctx context.Context, req consent.Request, err error) error
+}
+
+// record reports an operation's outcome to the consent system's journal.
+func (s *services) record(ctx context.Context, req consent.Request, err error) {
+	r, ok := s.m.consent.(Recorder)
+	if !ok {
+		return
+	}
+	if rerr := r.Record(context.WithoutCancel(ctx), req, err); rerr != nil {
+		s.log.Error("journal", "kind", req.Kind, "request_id", req.RequestID, "error", rerr)
+	}
+}
+
 // allow checks consent and returns a ctx carrying the request for the PIN
 // prompt.
 func (s *services) allow(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, error) {
@@ -133,6 +151,7 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	}
 	start := time.Now()
 	sig, err := s.m.keys.Sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
+	s.record(ctx, creq, err)
 	if err != nil {
 		if creq.RequestID != "" {
 			s.m.releaseRequest(s.plugin, creq.RequestID) // nothing was signed: a retry may sign
@@ -159,6 +178,7 @@ func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.Dec
 		return nil, wire.ToStatus(err)
 	}
 	pt, err := s.m.keys.Decrypt(ctx, req.GetKeyUri(), req.GetCiphertext(), opts)
+	s.record(ctx, creq, err)
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
@@ -175,6 +195,7 @@ func (s *services) GenerateKey(ctx context.Context, req *pb.GenerateKeyRequest) 
 		TokenURI: req.GetTokenUri(), Label: req.GetLabel(), ID: req.GetId(),
 		Algorithm: hsm.KeyAlgorithm(req.GetAlgorithm()), Bits: int(req.GetBits()),
 	})
+	s.record(ctx, creq, err)
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
@@ -213,6 +234,7 @@ func (s *services) CreateCSR(ctx context.Context, req *pb.CreateCSRRequest) (*pb
 		return nil, wire.ToStatus(err)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, hsm.Signer(ctx, s.m.keys, key.URI, key.PublicKey))
+	s.record(ctx, creq, err)
 	if err != nil {
 		return nil, wire.ToStatus(fmt.Errorf("create CSR with %s: %w", key.URI, err))
 	}
@@ -242,6 +264,7 @@ func (s *services) ImportCertificate(ctx context.Context, req *pb.ImportCertific
 		ireq.Chain = append(ireq.Chain, c)
 	}
 	k, err := s.m.keys.ImportCertificate(ctx, ireq)
+	s.record(ctx, creq, err)
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}

@@ -8,11 +8,27 @@
 //
 // Each plugin instance has one supervising goroutine that starts the
 // process, waits for it to be ready, then watches it until it exits or the
-// manager shuts down. On Linux the process is started with Pdeathsig
-// SIGTERM so the kernel ends it when the host dies; because Pdeathsig fires
-// when the forking *thread* exits, the supervising goroutine is locked to
-// its OS thread for the plugin's lifetime. The SDK also watches its parent
-// as a fallback (see package sdk).
+// manager shuts down. A plugin never outlives the host:
+//
+//   - On Linux the process is started with Pdeathsig SIGTERM, so the kernel
+//     signals it when the host dies. Pdeathsig fires when the forking
+//     *thread* exits, so the supervising goroutine is locked to its OS
+//     thread for the plugin's lifetime.
+//   - Every plugin gets a lifeline pipe (fd 3) whose write end only the host
+//     holds; the SDK exits when it reads EOF. The SDK also exits when its
+//     parent process changes.
+//   - The plugin runs in its own process group (Linux), which the host kills
+//     when the instance ends, so children the plugin started cannot keep its
+//     stdout open (go-plugin waits for EOF there) or survive it; Ctrl-C in
+//     the agent's terminal does not reach plugins, the agent stops them.
+//
+// A crashed plugin is restarted after a backoff that doubles from
+// MinBackoff to MaxBackoff and resets once a run lasted StableAfter; the
+// restart count and last error are in its PluginStatus and in the log. A
+// plugin refused for its SHA-256 pin or its protocol version is not
+// restarted (state Failed). A plugin that prints something other than the
+// handshake, or does not complete it within StartTimeout, fails with a
+// message that quotes what it printed.
 //
 // # Host services
 //

@@ -1,0 +1,276 @@
+package consentui
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+)
+
+//go:embed static/app.js static/app.css
+var staticFS embed.FS
+
+//go:embed page.html
+var pageHTML string
+
+var pageTmpl = template.Must(template.New("page").Parse(pageHTML))
+
+// CSP is the Content-Security-Policy of every response.
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /static/app.js", s.static("static/app.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /static/app.css", s.static("static/app.css", "text/css; charset=utf-8"))
+	mux.HandleFunc("GET /q/{token}", s.handlePage)
+	mux.HandleFunc("GET /q/{token}/events", s.handleEvents)
+	mux.HandleFunc("POST /q/{token}/answer", s.handleAnswer)
+	return s.guard(mux)
+}
+
+// guard sets the security headers on every response and refuses requests
+// whose Host is not this server on loopback (DNS rebinding).
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", CSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if !s.hostOK(r.Host) {
+			http.Error(w, "bad host", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) hostOK(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil || port != s.port {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameOrigin accepts a state-changing request only from this server's own
+// pages. Browsers send Sec-Fetch-Site (not settable by scripts); with
+// Referrer-Policy no-referrer, Chromium sends "Origin: null" on a form POST,
+// so a same-origin Sec-Fetch-Site is authoritative. Without Sec-Fetch-Site
+// the Origin header must be this server's origin. Neither → refused.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	own := strings.SplitN(s.base, "://", 2)[0] + "://" + r.Host
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return origin == "" || origin == "null" || origin == own
+	case "":
+		return origin == own
+	default:
+		return false
+	}
+}
+
+func (s *Server) static(name, ctype string) http.HandlerFunc {
+	data, err := staticFS.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ctype)
+		w.Write(data) //nolint:errcheck
+	}
+}
+
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
+	d := s.lookup(r.PathValue("token"))
+	if d == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	d.viewed = true
+	v := s.view(d)
+	s.mu.Unlock()
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, v); err != nil {
+		s.log.Error("consent dialog: render page", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(buf.Bytes()) //nolint:errcheck
+}
+
+func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	if !s.sameOrigin(r) {
+		http.Error(w, "cross-site request refused", http.StatusForbidden)
+		return
+	}
+	d := s.lookup(r.PathValue("token"))
+	if d == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		wipe(body)
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	form, err := parseForm(body)
+	wipe(body)
+	if err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	keep := ""
+	defer func() { wipeForm(form, keep) }()
+	if subtle.ConstantTimeCompare(form["csrf"], []byte(d.csrf)) != 1 {
+		http.Error(w, "stale or forged form", http.StatusForbidden)
+		return
+	}
+	action := string(form["action"])
+	back := "/q/" + d.token
+	switch d.kind {
+	case kindConfirm:
+		var a consent.Answer
+		switch {
+		case action == "approve":
+			a.Allow = true
+		case action == "always" && d.q.FirstUse, action == "grant" && d.q.Grant != nil:
+			a.Allow, a.Remember = true, true
+		case action == "deny":
+		default:
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		if s.finish(d, stateAnswered, outcome{answer: a}) {
+			s.log.Info("consent dialog answered", "id", d.q.ID, "allow", a.Allow, "remember", a.Remember)
+		}
+	case kindPIN:
+		switch action {
+		case "cancel":
+			if s.finish(d, stateCanceled, outcome{err: fmt.Errorf("%s entry: %w", d.pinReq.Kind, hsm.ErrCancelled)}) {
+				s.log.Info("PIN dialog cancelled", "kind", d.pinReq.Kind.String())
+			}
+		case "submit":
+			pin := form["pin"]
+			confirmed := string(form["confirm_final"]) == "yes"
+			if len(pin) == 0 {
+				s.setNotice(d, "Enter the "+d.pinReq.Kind.String()+", or press Cancel.")
+				break
+			}
+			if d.pinReq.State.FinalTry && !confirmed {
+				s.setNotice(d, "This is the final try: tick the box to confirm that you want to go on.")
+				break
+			}
+			resp := hsm.PINResponse{PIN: pin, ConfirmFinalTry: d.pinReq.State.FinalTry && confirmed}
+			if s.finish(d, stateAnswered, outcome{pin: resp}) {
+				keep = "pin" // handed to the waiting call, which owns it now
+				s.log.Info("PIN dialog answered", "kind", d.pinReq.Kind.String())
+			}
+		default:
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+func (s *Server) setNotice(d *dialog, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.state == statePending {
+		d.notice = msg
+	}
+}
+
+// handleEvents streams the dialog's state as Server-Sent Events. Once the
+// dialog is finished the stream stays open as an idle dialog that the next
+// question can be handed to (event "next" with the new page's path).
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	d := s.lookup(r.PathValue("token"))
+	if d == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	send := func(event, data string) bool {
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, data); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	for {
+		s.mu.Lock()
+		state, changed := d.state, d.changed
+		s.mu.Unlock()
+		if !send("state", state) {
+			return
+		}
+		if state != statePending {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ping.C:
+			if !send("ping", "") {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.closed:
+			return
+		}
+	}
+	next := make(chan string, 1)
+	s.mu.Lock()
+	s.idle[next] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.idle, next)
+		s.mu.Unlock()
+	}()
+	for {
+		select {
+		case path := <-next:
+			send("next", path)
+			return
+		case <-ping.C:
+			if !send("ping", "") {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.closed:
+			return
+		}
+	}
+}

@@ -1,0 +1,439 @@
+// Package consentui is Signet's local web consent dialog: a small HTTPS
+// server on loopback that implements consent.Prompter. The consent engine
+// calls Confirm when a person has to approve an operation (or an origin's
+// first use) and PIN when a key store needs a PIN or PFX password; each call
+// registers a pending dialog under a fresh random token and opens
+// https://127.0.0.1:PORT/q/TOKEN in the person's browser.
+//
+// # Flow
+//
+// Confirm and PIN block until the person answers in the page, the dialog
+// times out (Config.Timeout, default two minutes, or the question's own
+// Deadline if earlier), or ctx is done. The page is plain HTML with a form
+// that POSTs to /q/TOKEN/answer; the server answers the waiting call and
+// redirects back to the page, which then says the request was answered.
+// A small script (static/app.js) follows /q/TOKEN/events (Server-Sent
+// Events): it marks the page expired or answered when that happens
+// elsewhere, and — once its own question is finished — it stays connected
+// as an idle dialog. When a new question arrives while an idle dialog is
+// connected, the server hands it the new URL over the event stream instead
+// of opening another browser tab; if that page does not load the new
+// question within a few seconds the server falls back to Open.
+//
+// Outcomes: Approve returns Answer{Allow: true}; "Always" on a first-use
+// question and accepting a grant offer return Answer{Allow: true,
+// Remember: true}; Deny returns Answer{Allow: false} and a nil error (an
+// explicit decision, not a failure). A timeout returns an error wrapping
+// hsm.ErrTimeout; a done ctx one wrapping hsm.ErrCancelled (or ErrTimeout
+// for context.DeadlineExceeded). PIN returns the secret in a fresh []byte;
+// Cancel returns hsm.ErrCancelled. A locked PIN is shown in the page
+// without an input, and PIN returns hsm.ErrPINLocked at once.
+//
+// # Protection
+//
+//   - Loopback only: New refuses a non-loopback Addr, and every request
+//     must carry a Host header naming a loopback address or localhost with
+//     the server's port (DNS rebinding).
+//   - Each dialog has its own random 128-bit token in the URL path; an
+//     unknown token gets a bare 404. Finished dialogs stay visible (as
+//     answered/expired) for a few minutes, then their tokens are forgotten.
+//   - POSTs must be same-origin: Sec-Fetch-Site, when present, must be
+//     "same-origin"; otherwise Origin must equal the server's own origin. A
+//     POST with neither header is refused. Each page also carries a random
+//     CSRF token that the POST must echo.
+//   - No CORS headers at all. Every response carries a strict CSP (no inline
+//     script or style; scripts and styles are embedded files under
+//     /static/), X-Frame-Options DENY, nosniff, no-referrer and no-store.
+//   - Everything the page shows that comes from a plugin or a web page
+//     (origin, summary, document names, certificate names) is rendered as
+//     text by html/template. Summaries are plain text: Cipher's HTML
+//     metaData is shown escaped, not rendered (a sanitised-HTML view with
+//     bluemonday is not built yet).
+//
+// # Secrets
+//
+// The PIN form body is read into a bounded byte buffer and decoded by
+// parseForm into byte slices, so the PIN never becomes a Go string; the
+// body buffer is wiped after decoding and the PIN slice handed to the
+// waiting PIN call is the only copy (the key store wipes it). Nothing logs
+// form values, and the page never echoes a PIN back.
+//
+// # Transport (decision)
+//
+// Config.TLS is required in production (a leaf from agent/localca, see
+// localca.CA.TLSConfig). Plain HTTP is accepted only when
+// Config.InsecurePlainHTTP is set, which exists for the browser tests:
+// Chromium treats http://127.0.0.1 as a secure context, so the page, its
+// headers and Sec-Fetch-* behave the same; TLS itself is covered by a test
+// with a localca certificate and a Go client.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use; several dialogs may be pending at
+// once. One mutex guards the dialog table; each dialog's outcome is
+// delivered once through a buffered channel.
+package consentui
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+)
+
+// Defaults.
+const (
+	DefaultAddr    = "127.0.0.1:0"
+	DefaultTimeout = 2 * time.Minute
+	// keepFinished is how long a finished dialog stays viewable.
+	keepFinished = 5 * time.Minute
+	// handOffWait is how long a handed-off idle page has to load a new
+	// question before the server opens a browser tab instead.
+	handOffWait = 5 * time.Second
+	maxBody     = 4096
+)
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the listen address; it must be a loopback address.
+	// Default 127.0.0.1:0 (any free port).
+	Addr string
+	// TLS serves HTTPS (a localca leaf). Required unless InsecurePlainHTTP.
+	TLS *tls.Config
+	// InsecurePlainHTTP allows plain HTTP on loopback when TLS is nil.
+	// Tests only.
+	InsecurePlainHTTP bool
+	// Open shows a URL to the person; default xdg-open / open / start.
+	Open func(url string) error
+	// Timeout bounds each dialog; default two minutes.
+	Timeout time.Duration
+	// Now is the clock used for deadlines shown in the page (tests).
+	Now func() time.Time
+	// Logger receives events (never secrets); default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the dialog server. It implements consent.Prompter.
+type Server struct {
+	cfg    Config
+	ln     net.Listener
+	srv    *http.Server
+	base   string // scheme://host:port
+	port   string
+	log    *slog.Logger
+	closed chan struct{}
+
+	mu      sync.Mutex
+	dialogs map[string]*dialog
+	idle    map[chan string]struct{} // event streams of pages whose dialog is finished
+}
+
+var _ consent.Prompter = (*Server)(nil)
+
+// New starts a Server listening on cfg.Addr.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Open == nil {
+		cfg.Open = OpenBrowser
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TLS == nil && !cfg.InsecurePlainHTTP {
+		return nil, errors.New("consentui: a TLS configuration is required (plain HTTP is for tests only)")
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("consentui: listen address %q: %w", cfg.Addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("consentui: listen address %q is not a loopback IP address", cfg.Addr)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("consentui: listen on %s: %w", cfg.Addr, err)
+	}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	s := &Server{
+		cfg:     cfg,
+		ln:      ln,
+		log:     cfg.Logger,
+		base:    scheme + "://" + ln.Addr().String(),
+		closed:  make(chan struct{}),
+		dialogs: map[string]*dialog{},
+		idle:    map[chan string]struct{}{},
+	}
+	_, s.port, _ = net.SplitHostPort(ln.Addr().String())
+	s.srv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("consent dialog server stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// URL is the server's base URL (scheme://127.0.0.1:port).
+func (s *Server) URL() string { return s.base }
+
+// Close stops the server; pending dialogs fail with hsm.ErrCancelled.
+func (s *Server) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
+	return err
+}
+
+// OpenBrowser opens url with the operating system's default handler.
+func OpenBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("open browser: %w", err)
+	}
+	go cmd.Wait() //nolint:errcheck // reap; the handler's exit status says nothing useful
+	return nil
+}
+
+// dialog kinds
+const (
+	kindConfirm = "confirm"
+	kindPIN     = "pin"
+)
+
+// dialog states
+const (
+	statePending  = "pending"
+	stateAnswered = "answered"
+	stateExpired  = "expired"
+	stateCanceled = "cancelled"
+	stateLocked   = "locked"
+)
+
+type outcome struct {
+	answer consent.Answer
+	pin    hsm.PINResponse
+	err    error
+}
+
+type dialog struct {
+	token    string
+	csrf     string
+	kind     string
+	q        consent.Question
+	pinReq   hsm.PINRequest
+	req      consent.Request // what the PIN is for
+	hasReq   bool
+	deadline time.Time
+
+	// guarded by Server.mu
+	state    string
+	notice   string // shown above the form, e.g. "confirm the final try"
+	finished time.Time
+	viewed   bool
+	changed  chan struct{} // closed and replaced on every state change
+
+	result chan outcome // buffered 1; written once
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("consentui: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// Confirm implements consent.Prompter.
+func (s *Server) Confirm(ctx context.Context, q consent.Question) (consent.Answer, error) {
+	d := &dialog{kind: kindConfirm, q: q}
+	out, err := s.run(ctx, d, q.Deadline)
+	if err != nil {
+		return consent.Answer{}, err
+	}
+	return out.answer, nil
+}
+
+// PIN implements consent.Prompter (and has the shape of hsm.PINPrompt).
+func (s *Server) PIN(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
+	d := &dialog{kind: kindPIN, pinReq: req}
+	d.req, d.hasReq = consent.RequestFrom(ctx)
+	if req.State.Locked {
+		s.register(d, time.Time{})
+		s.finish(d, stateLocked, outcome{})
+		s.show(d)
+		return hsm.PINResponse{}, fmt.Errorf("%s for token %s: %w", req.Kind, req.Token.Label, hsm.ErrPINLocked)
+	}
+	out, err := s.run(ctx, d, time.Time{})
+	if err != nil {
+		return hsm.PINResponse{}, err
+	}
+	return out.pin, nil
+}
+
+// run registers d, shows it, and waits for its outcome.
+func (s *Server) run(ctx context.Context, d *dialog, deadline time.Time) (outcome, error) {
+	s.register(d, deadline)
+	s.show(d)
+	timer := time.NewTimer(d.deadline.Sub(s.cfg.Now()))
+	defer timer.Stop()
+	what := d.kind + " dialog " + d.q.ID
+	select {
+	case out := <-d.result:
+		return out, out.err
+	case <-timer.C:
+		if s.finish(d, stateExpired, outcome{}) {
+			s.log.Info("consent dialog expired", "kind", d.kind, "id", d.q.ID)
+			return outcome{}, fmt.Errorf("%s: no answer within the time limit: %w", what, hsm.ErrTimeout)
+		}
+	case <-ctx.Done():
+		if s.finish(d, stateCanceled, outcome{}) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return outcome{}, fmt.Errorf("%s: %w: %w", what, hsm.ErrTimeout, ctx.Err())
+			}
+			return outcome{}, fmt.Errorf("%s: %w: %w", what, hsm.ErrCancelled, ctx.Err())
+		}
+	case <-s.closed:
+		if s.finish(d, stateCanceled, outcome{}) {
+			return outcome{}, fmt.Errorf("%s: dialog server closed: %w", what, hsm.ErrCancelled)
+		}
+	}
+	// Lost the race against an answer: it is already in the channel.
+	out := <-d.result
+	return out, out.err
+}
+
+func (s *Server) register(d *dialog, deadline time.Time) {
+	now := s.cfg.Now()
+	d.token = randomHex(16)
+	d.csrf = randomHex(16)
+	d.deadline = now.Add(s.cfg.Timeout)
+	if !deadline.IsZero() && deadline.Before(d.deadline) {
+		d.deadline = deadline
+	}
+	d.state = statePending
+	d.changed = make(chan struct{})
+	d.result = make(chan outcome, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok, old := range s.dialogs {
+		if old.state != statePending && now.Sub(old.finished) > keepFinished {
+			delete(s.dialogs, tok)
+		}
+	}
+	s.dialogs[d.token] = d
+}
+
+// show hands d to an idle open page, or opens the browser.
+func (s *Server) show(d *dialog) {
+	path := "/q/" + d.token
+	s.mu.Lock()
+	var handed bool
+	for ch := range s.idle {
+		select {
+		case ch <- path:
+			handed = true
+		default:
+		}
+		delete(s.idle, ch)
+		if handed {
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.log.Info("consent dialog pending", "kind", d.kind, "id", d.q.ID, "handed_to_open_page", handed)
+	if handed {
+		go func() {
+			select {
+			case <-time.After(handOffWait):
+			case <-s.closed:
+				return
+			}
+			s.mu.Lock()
+			viewed, pending := d.viewed, d.state == statePending
+			s.mu.Unlock()
+			if !viewed && pending {
+				s.open(d)
+			}
+		}()
+		return
+	}
+	s.open(d)
+}
+
+func (s *Server) open(d *dialog) {
+	if err := s.cfg.Open(s.base + "/q/" + d.token); err != nil {
+		s.log.Warn("consent dialog: cannot open the browser", "id", d.q.ID, "err", err)
+	}
+}
+
+// finish moves d out of pending and delivers out; it reports whether this
+// call did it (false when another outcome won).
+func (s *Server) finish(d *dialog, state string, out outcome) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.state != statePending {
+		return false
+	}
+	d.state = state
+	d.finished = s.cfg.Now()
+	d.notice = ""
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.result <- out
+	return true
+}
+
+func (s *Server) lookup(token string) *dialog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialogs[token]
+}
+
+func deadlineText(t time.Time) string {
+	return t.Format("15:04:05 MST")
+}

@@ -1,0 +1,32 @@
+// Live updates for the Signet consent dialog: follows the dialog's state
+// over Server-Sent Events, and moves to the next question when the server
+// hands one to this (finished) page.
+(function () {
+  "use strict";
+  if (!window.EventSource) { return; }
+  var messages = {
+    answered: "Answered. You can close this window.",
+    expired: "This request has expired. You can close this window.",
+    cancelled: "This request was cancelled. You can close this window."
+  };
+  var es = new EventSource(location.pathname + "/events");
+  es.addEventListener("state", function (e) {
+    var state = e.data;
+    document.body.setAttribute("data-state", state);
+    if (messages[state]) {
+      var st = document.getElementById("status");
+      if (st) { st.textContent = messages[state]; }
+      var form = document.getElementById("answer");
+      if (form) {
+        var els = form.querySelectorAll("input, button");
+        for (var i = 0; i < els.length; i++) { els[i].disabled = true; }
+        var pin = document.getElementById("pin");
+        if (pin) { pin.value = ""; }
+      }
+    }
+  });
+  es.addEventListener("next", function (e) {
+    es.close();
+    if (e.data.indexOf("/q/") === 0) { location.assign(e.data); }
+  });
+})();

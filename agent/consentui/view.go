@@ -1,0 +1,282 @@
+package consentui
+
+import (
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+)
+
+// view is what page.html renders. Every string in it is text: html/template
+// escapes it, nothing is marked as safe HTML.
+type view struct {
+	Token    string
+	CSRF     string
+	PIN      bool // a PIN dialog (else a confirmation)
+	State    string
+	Pending  bool
+	Notice   string
+	Title    string
+	Deadline string
+
+	Who       []field
+	Summary   string
+	Documents []docView
+	Key       *keyView
+	FirstUse  bool
+	Grant     string // "Allow 5 signatures within 10 minutes"
+
+	// PIN dialogs
+	Secret    string // "user PIN", "password"
+	TokenName string
+	LastError string
+	Tries     string
+	FinalTry  bool
+	Locked    bool
+}
+
+type field struct{ Name, Value string }
+
+type docView struct {
+	Name, Size, SHA256, Type string
+}
+
+type keyView struct {
+	Label, URI, Algorithm        string
+	Subject, Issuer, Serial      string
+	NotBefore, NotAfter, Warning string
+	HasCert                      bool
+}
+
+// view builds the page model; s.mu is held.
+func (s *Server) view(d *dialog) view {
+	v := view{
+		Token:    d.token,
+		CSRF:     d.csrf,
+		State:    d.state,
+		Pending:  d.state == statePending,
+		Notice:   d.notice,
+		Deadline: d.deadline.Format("15:04:05 MST"),
+	}
+	now := s.cfg.Now()
+	switch d.kind {
+	case kindConfirm:
+		req := d.q.Request
+		who := asker(req)
+		v.Who, v.Summary, v.Documents = describe(req)
+		v.Key = describeKey(req.Key, req.KeyURI, now)
+		if d.q.FirstUse || req.Kind == consent.Origin {
+			v.FirstUse = d.q.FirstUse
+			v.Title = who + " wants to use Signet to list your certificates and request signatures"
+		} else {
+			v.Title = who + " asks to " + verb(req.Kind) + " with your key"
+		}
+		if g := d.q.Grant; g != nil && g.Uses > 0 {
+			v.Grant = fmt.Sprintf("Allow %d %s within %s", g.Uses, plural(g.Uses, noun(req.Kind)), duration(g.Within))
+		}
+	case kindPIN:
+		p := d.pinReq
+		v.PIN = true
+		v.Secret = p.Kind.String()
+		v.TokenName = p.Token.Label
+		if p.Token.Serial != "" {
+			v.TokenName += " (serial " + p.Token.Serial + ")"
+		}
+		if p.Kind == hsm.Password {
+			v.TokenName = p.Token.URI
+		}
+		v.Title = "Enter the " + v.Secret + " for " + v.TokenName
+		key := p.Key
+		if d.hasReq {
+			v.Who, v.Summary, v.Documents = describe(d.req)
+			if key == nil {
+				key = d.req.Key
+			}
+			v.Title += " to let " + asker(d.req) + " " + verb(d.req.Kind)
+		}
+		v.Key = describeKey(key, "", now)
+		if p.LastError != nil {
+			if errors.Is(p.LastError, hsm.ErrPINIncorrect) {
+				v.LastError = "The " + v.Secret + " you entered was incorrect."
+			} else {
+				v.LastError = "The previous attempt failed: " + p.LastError.Error()
+			}
+		}
+		st := p.State
+		var pe *hsm.PINError
+		if errors.As(p.LastError, &pe) {
+			// the state after the failed attempt, if the request's is older
+			st.CountLow = st.CountLow || pe.State.CountLow
+			st.FinalTry = st.FinalTry || pe.State.FinalTry
+			st.Locked = st.Locked || pe.State.Locked
+		}
+		v.Locked = st.Locked
+		v.FinalTry = st.FinalTry && !st.Locked
+		switch {
+		case st.Locked:
+			v.Tries = "The " + v.Secret + " is locked: no tries are left. An administrator must unblock the token."
+			v.Pending = false
+		case st.FinalTry:
+			v.Tries = "This is the final try: one more wrong " + v.Secret + " locks the token."
+		case st.Retries >= 0 && (st.Retries > 0 || p.Attempt > 1 || st.CountLow):
+			v.Tries = strconv.Itoa(st.Retries) + " " + plural(st.Retries, "try") + " left."
+		case st.CountLow:
+			v.Tries = "A wrong " + v.Secret + " was entered before: few tries are left."
+		}
+		if p.Attempt > 1 {
+			v.Title += " (attempt " + strconv.Itoa(p.Attempt) + ")"
+		}
+	}
+	return v
+}
+
+func asker(req consent.Request) string {
+	switch {
+	case req.Origin != "":
+		return req.Origin
+	case req.Caller != "":
+		return req.Caller
+	}
+	return "A local program"
+}
+
+func describe(req consent.Request) (who []field, summary string, docs []docView) {
+	if req.Origin != "" {
+		who = append(who, field{"Web site", req.Origin})
+	}
+	if req.Caller != "" {
+		who = append(who, field{"Local caller", req.Caller})
+	}
+	if req.Plugin != "" {
+		who = append(who, field{"Plugin", req.Plugin})
+	}
+	if req.Kind != "" {
+		who = append(who, field{"Operation", string(req.Kind)})
+	}
+	names := make([]string, 0, len(req.Evidence))
+	for k := range req.Evidence {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		who = append(who, field{"Evidence: " + k, req.Evidence[k]})
+	}
+	for _, doc := range req.Documents {
+		docs = append(docs, docView{
+			Name:   doc.Name,
+			Size:   size(doc.Size),
+			SHA256: hex.EncodeToString(doc.SHA256),
+			Type:   doc.ContentType,
+		})
+	}
+	return who, req.Summary, docs
+}
+
+func describeKey(k *hsm.KeyInfo, uri string, now time.Time) *keyView {
+	if k == nil {
+		if uri == "" {
+			return nil
+		}
+		return &keyView{URI: uri}
+	}
+	kv := &keyView{Label: k.Label, URI: k.URI}
+	if k.Algorithm != "" {
+		kv.Algorithm = string(k.Algorithm)
+		if k.Bits > 0 {
+			kv.Algorithm += " " + strconv.Itoa(k.Bits)
+		}
+	}
+	if c := k.Certificate; c != nil {
+		kv.HasCert = true
+		kv.Subject = name(c.Subject.String(), c)
+		kv.Issuer = c.Issuer.String()
+		kv.Serial = c.SerialNumber.Text(16)
+		kv.NotBefore = c.NotBefore.UTC().Format(time.DateTime + " UTC")
+		kv.NotAfter = c.NotAfter.UTC().Format(time.DateTime + " UTC")
+		switch {
+		case now.After(c.NotAfter):
+			kv.Warning = "This certificate has expired."
+		case now.Before(c.NotBefore):
+			kv.Warning = "This certificate is not valid yet."
+		}
+	}
+	return kv
+}
+
+func name(dn string, c *x509.Certificate) string {
+	if dn == "" && len(c.EmailAddresses) > 0 {
+		return c.EmailAddresses[0]
+	}
+	return dn
+}
+
+func verb(k consent.Kind) string {
+	switch k {
+	case consent.Sign:
+		return "sign"
+	case consent.Decrypt:
+		return "decrypt"
+	case consent.Keygen:
+		return "create a key"
+	case consent.CSR:
+		return "create a certificate request"
+	case consent.Import:
+		return "import a certificate"
+	case consent.List:
+		return "list your certificates"
+	}
+	return "use Signet"
+}
+
+func noun(k consent.Kind) string {
+	switch k {
+	case consent.Sign:
+		return "signature"
+	case consent.Decrypt:
+		return "decryption"
+	}
+	return "use"
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	if s == "try" {
+		return "tries"
+	}
+	return s + "s"
+}
+
+func duration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "this session"
+	case d%time.Hour == 0:
+		h := int(d / time.Hour)
+		return strconv.Itoa(h) + " " + plural(h, "hour")
+	case d%time.Minute == 0:
+		m := int(d / time.Minute)
+		return strconv.Itoa(m) + " " + plural(m, "minute")
+	}
+	return d.String()
+}
+
+func size(n int64) string {
+	const k = 1024
+	switch {
+	case n < k:
+		return strconv.FormatInt(n, 10) + " bytes"
+	case n < k*k:
+		return fmt.Sprintf("%.1f KiB (%d bytes)", float64(n)/k, n)
+	case n < k*k*k:
+		return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(k*k), n)
+	}
+	return fmt.Sprintf("%.1f GiB (%d bytes)", float64(n)/(k*k*k), n)
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/big"
 	"slices"
@@ -91,6 +92,18 @@ type signPlan struct {
 	sigAlg *SignatureAlgorithm
 	cert   *x509.Certificate
 	signer crypto.Signer
+	h      hash.Hash // reused for content, certificate and attribute hashes
+}
+
+// hasher returns the plan's hash, reset. Calls are sequential within one
+// signing operation.
+func (p *signPlan) hasher() hash.Hash {
+	if p.h == nil {
+		p.h = p.digest.newHash()
+	} else {
+		p.h.Reset()
+	}
+	return p.h
 }
 
 func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (*signPlan, error) {
@@ -267,8 +280,8 @@ func marshalAttributes(attrs []Attribute, tag casn1.Tag) ([]byte, error) {
 // ess writes SigningCertificateV2 (RFC 5035) for cert under dig: the
 // ESSCertIDv2 hash algorithm is omitted for SHA-256 (its DEFAULT),
 // issuerSerial is included.
-func (d *derBuf) ess(cert *x509.Certificate, dig *DigestAlgorithm) {
-	h := dig.newHash()
+func (d *derBuf) ess(cert *x509.Certificate, dig *DigestAlgorithm, h hash.Hash) {
+	h.Reset()
 	h.Write(cert.Raw)
 	var sum [64]byte
 	certHash := h.Sum(sum[:0])
@@ -295,7 +308,7 @@ func (d *derBuf) ess(cert *x509.Certificate, dig *DigestAlgorithm) {
 // essSigningCertificateV2 returns the DER SigningCertificateV2 value.
 func essSigningCertificateV2(cert *x509.Certificate, dig *DigestAlgorithm) ([]byte, error) {
 	var d derBuf
-	d.ess(cert, dig)
+	d.ess(cert, dig, dig.newHash())
 	return d.b, nil
 }
 
@@ -340,7 +353,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 		d.open(0x30)
 		d.raw(derAttributeSigningCertificateV2)
 		d.open(0x31)
-		d.ess(p.cert, p.digest)
+		d.ess(p.cert, p.digest, p.hasher())
 		d.close()
 		d.close()
 		mark(start)
@@ -370,7 +383,7 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 	set.close()
 	signedSet := set.b
 
-	h := p.digest.newHash()
+	h := p.hasher()
 	h.Write(signedSet)
 	var sum [64]byte
 	attrDigest := h.Sum(sum[:0])
@@ -514,7 +527,7 @@ func Sign(content []byte, signer crypto.Signer, cert *x509.Certificate, opts *Si
 	if err != nil {
 		return nil, err
 	}
-	h := p.digest.newHash()
+	h := p.hasher()
 	h.Write(content)
 	enc := content
 	if p.opts.Detached {
@@ -533,7 +546,7 @@ func SignDetached(r io.Reader, signer crypto.Signer, cert *x509.Certificate, opt
 	if err != nil {
 		return nil, err
 	}
-	h := p.digest.newHash()
+	h := p.hasher()
 	if _, err := io.Copy(h, r); err != nil {
 		return nil, fmt.Errorf("cms: sign: read content: %w", err)
 	}

@@ -1,21 +1,26 @@
 // Package consent decides whether an operation a plugin asks for may go
-// ahead. This is the minimal interface the plugin host calls; issue 5 builds
-// the real consent system (browser dialog, grants, origin policy, journal)
-// behind the same interface.
+// ahead.
 //
 // The host calls Asker.Ask before every key use and listing, with a Request
 // describing who asks, which plugin, which key and what is concerned. Ask
 // returns nil to allow, or an error matching hsm.ErrDenied, hsm.ErrTimeout
 // or hsm.ErrCancelled. Implementations must be safe for concurrent use.
+//
+// The agent's Asker is the Engine (engine.go): administrator origin lists,
+// the person's remembered origin decisions (decisions.go), unattended rules
+// (rules.go, the only implementation of policy.unattended.rules), grants
+// (agent/grants), questions to a Prompter (prompter.go: the web dialog, or
+// the Terminal), and one journal record per decision (agent/journal). The
+// Engine also routes PIN requests (Engine.PINPrompt). Unattended is the
+// same Engine without a Prompter, for code that only has rules.
 package consent
 
 import (
 	"context"
 	"fmt"
-	"path"
-	"sync"
 	"time"
 
+	"github.com/signet-agent/signet/agent/config"
 	"github.com/signet-agent/signet/hsm"
 )
 
@@ -92,8 +97,11 @@ const (
 	Deny  Decision = "deny"
 )
 
-// Rule is one unattended-policy rule. Empty fields match anything; Origin,
-// Plugin and KeyURI are path.Match patterns ("https://*.example.org").
+// Rule is one unattended-policy rule, the programmatic form of a
+// configuration rule (config.Rule). Empty fields match anything. Origin is
+// an origin pattern as in the configuration (config.ParsePattern:
+// "https://*.example.org", "http://localhost:*", "*") or "local" for a local
+// caller; Plugin is a plugin name; KeyURI names a key (hsm.SameURI).
 type Rule struct {
 	Origin   string
 	Plugin   string
@@ -104,50 +112,38 @@ type Rule struct {
 	Uses int
 }
 
-// Unattended is a rule-based Asker for CI and kiosks: the first matching
-// rule decides; no match denies. Use counts are consumed atomically.
+// Unattended is a rule-based Asker for CI, kiosks and tests: the first
+// matching rule decides; no match denies; use counts are consumed
+// atomically. It is an Engine without a Prompter, journal or remembered
+// decisions, so it applies the rules exactly as the agent does.
 type Unattended struct {
-	mu    sync.Mutex
-	rules []Rule
-	used  []int
+	e *Engine
 }
 
 // NewUnattended returns an Unattended policy over rules.
 func NewUnattended(rules []Rule) *Unattended {
-	return &Unattended{rules: rules, used: make([]int, len(rules))}
+	var pol config.Policy
+	for _, r := range rules {
+		pol.Unattended.Rules = append(pol.Unattended.Rules, config.Rule{
+			Origin: r.Origin, Plugin: r.Plugin, Key: r.KeyURI, Operation: string(r.Kind),
+			Action: string(r.Decision), Uses: r.Uses,
+		})
+	}
+	e, err := NewEngine(EngineConfig{Policy: &pol})
+	if err != nil {
+		panic(err) // no data directory: cannot fail
+	}
+	return &Unattended{e: e}
 }
 
 // Ask applies the first matching rule.
-func (u *Unattended) Ask(_ context.Context, req Request) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for i, r := range u.rules {
-		if !match(r.Origin, req.Origin) || !match(r.Plugin, req.Plugin) || !match(r.KeyURI, req.KeyURI) {
-			continue
-		}
-		if r.Kind != "" && r.Kind != req.Kind {
-			continue
-		}
-		if r.Decision != Allow {
-			return fmt.Errorf("%s by plugin %s: refused by policy: %w", req.Kind, req.Plugin, hsm.ErrDenied)
-		}
-		if r.Uses > 0 {
-			if u.used[i] >= r.Uses {
-				continue // exhausted: later rules may still decide
-			}
-			u.used[i]++
-		}
-		return nil
-	}
-	return fmt.Errorf("%s by plugin %s: no policy rule allows it: %w", req.Kind, req.Plugin, hsm.ErrDenied)
-}
+func (u *Unattended) Ask(ctx context.Context, req Request) error { return u.e.Ask(ctx, req) }
 
-func match(pattern, s string) bool {
-	if pattern == "" || pattern == "*" {
-		return true
-	}
-	ok, err := path.Match(pattern, s)
-	return err == nil && ok
+// Recorder is implemented by an Asker that journals outcomes (the Engine):
+// after an allowed key operation, the host calls Record with the request
+// and the key store's error (nil for success).
+type Recorder interface {
+	Record(ctx context.Context, req Request, err error) error
 }
 
 type ctxKey struct{}

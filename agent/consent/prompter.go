@@ -51,6 +51,7 @@ type GrantOffer struct {
 type Answer struct {
 	Allow bool
 	// Remember: for a first-use question, "Always" (remember the origin);
-	// for an operation question, accept the offered grant.
+	// with Allow false, "Deny forever" (remember the refusal). For an
+	// operation question, accept the offered grant.
 	Remember bool
 }

@@ -286,3 +286,20 @@ func TestDuplicateSignedAttribute(t *testing.T) {
 	}
 	expectReason(t, sig, nil, verifyOpts(t), ErrMalformed)
 }
+
+func TestVerifyDigest(t *testing.T) {
+	k := testKey(t, softhsmtest.ECP256)
+	content := []byte("hashed where it arrived")
+	sig, _ := Sign(content, k.Key, k.Certificate, &SignOptions{Detached: true, Chain: k.Chain})
+	h := crypto.SHA256.New()
+	h.Write(content)
+	if _, err := VerifyDigest(sig, OIDDigestSHA256, h.Sum(nil), verifyOpts(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyDigest(sig, OIDDigestSHA256, make([]byte, 32), verifyOpts(t)); !errors.Is(err, ErrContentDigestMismatch) {
+		t.Errorf("wrong digest: %v", err)
+	}
+	if _, err := VerifyDigest(sig, OIDDigestSHA384, make([]byte, 48), verifyOpts(t)); !errors.Is(err, ErrContentMissing) {
+		t.Errorf("other algorithm: %v", err)
+	}
+}

@@ -191,6 +191,42 @@ func Verify(data []byte, detached io.Reader, opts *VerifyOptions) (*Report, erro
 	return rep, errors.Join(errs...)
 }
 
+// VerifyDigest verifies a detached SignedData given only the content's
+// digest under the digest algorithm digestOID (for a caller that hashed the
+// document where it arrived). A signer that used another digest algorithm
+// fails with ErrContentMissing.
+func VerifyDigest(data []byte, digestOID asn1.ObjectIdentifier, digest []byte, opts *VerifyOptions) (*Report, error) {
+	var o VerifyOptions
+	if opts != nil {
+		o = *opts
+	}
+	sd, err := ParseSignedData(data)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{ContentType: sd.ContentType, Detached: !sd.HasContent, SignedData: sd, Content: sd.Content}
+	if len(sd.Signers) == 0 {
+		return rep, ErrNoSigners
+	}
+	digests := map[string][]byte{digestOID.String(): digest}
+	var errs []error
+	for i, si := range sd.Signers {
+		var s *SignerReport
+		if !si.DigestAlgorithm.Algorithm.Equal(digestOID) {
+			s = &SignerReport{Index: i, SerialNumber: si.SerialNumber, SerialHex: si.SerialHex(), ChainStatus: ChainNotChecked,
+				DigestOID: si.DigestAlgorithm.Algorithm, SignatureOID: si.SignatureAlgorithm.Algorithm, SignatureHex: si.SignatureHex()}
+			s.fail(ErrContentMissing, "signer uses digest %v, the caller gave %v", si.DigestAlgorithm.Algorithm, digestOID)
+		} else {
+			s = verifySigner(sd, i, digests, &o, false, nil)
+		}
+		rep.Signers = append(rep.Signers, s)
+		if !s.Valid() {
+			errs = append(errs, fmt.Errorf("signer %d (%s): %w", s.Index, s.Subject, s.Err()))
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
 // contentDigests hashes the content once for every digest algorithm the
 // signers use. Unknown algorithms are skipped (the signer reports them).
 func contentDigests(sd *SignedData, detached io.Reader, o *VerifyOptions) (map[string][]byte, error) {

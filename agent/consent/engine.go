@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signet-agent/signet/agent/config"
@@ -75,15 +76,21 @@ import (
 // # Concurrency
 //
 // An Engine is safe for concurrent use: the rule counters, decisions and
-// grants have their own locks, and questions run concurrently (the
-// Prompter shows several at once). Nothing is held while a question is
-// open.
+// grants have their own locks. Questions from different origins run
+// concurrently (the Prompter shows several at once); one origin (or local
+// caller) has at most one open question, with up to MaxQueued requests
+// waiting behind it (each at most the question timeout), which re-check
+// remembered decisions and grants when their turn comes. No lock is held
+// while a question is open.
 type Engine struct {
 	cfg       EngineConfig
 	rules     *ruleSet
 	decisions *Decisions
 	grants    *grants.Store
 	now       func() time.Time
+
+	qmu    sync.Mutex
+	queues map[string]*askQueue
 }
 
 // EngineConfig configures NewEngine.
@@ -162,7 +169,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, rules: newRuleSet(cfg.Policy.Unattended.Rules), decisions: d, grants: g, now: cfg.Now}, nil
+	return &Engine{cfg: cfg, rules: newRuleSet(cfg.Policy.Unattended.Rules), decisions: d, grants: g, now: cfg.Now,
+		queues: map[string]*askQueue{}}, nil
 }
 
 // Decisions returns the remembered origin decisions (for the dashboard:
@@ -225,17 +233,43 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 }
 
 func (e *Engine) decide(ctx context.Context, req Request) verdict {
-	firstUse := false
+	v, firstUse, needAsk := e.precheck(req)
+	if !needAsk {
+		return v
+	}
+	if e.cfg.Prompter == nil {
+		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
+	}
+	// One open question per origin (or local caller) at a time: a page
+	// cannot flood the person with dialogs, and requests that queued
+	// behind a question see its outcome — an origin remembered, a grant
+	// accepted — instead of asking again.
+	release, v, ok := e.queue(ctx, req)
+	if !ok {
+		return v
+	}
+	defer release()
+	v, firstUse, needAsk = e.precheck(req)
+	if !needAsk {
+		return v
+	}
+	return e.ask(ctx, req, firstUse)
+}
+
+// precheck runs every step before the question. needAsk reports that the
+// person must decide; it then has taken no rule or grant use, so precheck
+// may run again.
+func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
 	if req.Origin != "" {
 		switch e.cfg.Policy.Admin(req.Origin) {
 		case config.AdminDeny:
-			return refuse(journal.ByAdmin, "origin denied by the administrator")
+			return refuse(journal.ByAdmin, "origin denied by the administrator"), false, false
 		case config.AdminAllow:
 		default:
 			od, ok := e.decisions.Get(req.Origin)
 			switch {
 			case ok && od.Choice == Never:
-				return refuse(journal.ByPolicy, "origin refused earlier by the person")
+				return refuse(journal.ByPolicy, "origin refused earlier by the person"), false, false
 			case ok && od.Choice == Always:
 			case e.rules.approvesOrigin(req):
 			default:
@@ -254,15 +288,15 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 	}
 	switch rv {
 	case ruleAllow:
-		return allow(journal.ByPolicy, "unattended rule")
+		return allow(journal.ByPolicy, "unattended rule"), false, false
 	case ruleDeny:
-		return refuse(journal.ByPolicy, "unattended rule denies it")
+		return refuse(journal.ByPolicy, "unattended rule denies it"), false, false
 	case ruleAsk:
 		keyUse = true // the administrator wants the person asked
 	case ruleNone:
 	}
 	if !firstUse && !keyUse {
-		return allow(journal.ByPolicy, "origin allowed; listing needs no more")
+		return allow(journal.ByPolicy, "origin allowed; listing needs no more"), false, false
 	}
 
 	if !firstUse && req.Origin != "" && keyUse {
@@ -279,17 +313,65 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 		if ok {
 			v := allow(journal.ByGrant, fmt.Sprintf("grant, %d uses left", g.Remaining))
 			v.grant = g.ID
-			return v
+			return v, false, false
 		}
 		if req.GrantID != "" {
-			return refuse(journal.ByGrant, "presented grant does not cover the request")
+			return refuse(journal.ByGrant, "presented grant does not cover the request"), false, false
 		}
 	}
+	return verdict{}, firstUse, true
+}
 
-	if e.cfg.Prompter == nil {
-		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
+// MaxQueued bounds the requests from one origin (or local caller) waiting
+// behind its open question; more are refused.
+const MaxQueued = 16
+
+// queue waits for the asker's turn to put a question, at most the question
+// timeout. ok false returns the verdict to give instead.
+func (e *Engine) queue(ctx context.Context, req Request) (release func(), v verdict, ok bool) {
+	who := "origin:" + req.Origin
+	if req.Origin == "" {
+		who = "caller:" + req.Caller
 	}
-	return e.ask(ctx, req, firstUse)
+	e.qmu.Lock()
+	q := e.queues[who]
+	if q == nil {
+		q = &askQueue{turn: make(chan struct{}, 1)}
+		e.queues[who] = q
+	}
+	if q.waiting >= MaxQueued {
+		e.qmu.Unlock()
+		return nil, refuse(journal.ByPolicy, "too many questions pending for this origin"), false
+	}
+	q.waiting++
+	e.qmu.Unlock()
+	done := func() {
+		e.qmu.Lock()
+		q.waiting--
+		if q.waiting == 0 {
+			delete(e.queues, who)
+		}
+		e.qmu.Unlock()
+	}
+	t := time.NewTimer(e.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case q.turn <- struct{}{}:
+		return func() { <-q.turn; done() }, verdict{}, true
+	case <-ctx.Done():
+		done()
+		return nil, verdict{by: journal.ByUser, why: "request went away while queued", decide: true,
+			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}, false
+	case <-t.C:
+		done()
+		return nil, verdict{by: journal.ByUser, why: "no turn to ask in time", decide: true, err: ErrTimedOut}, false
+	}
+}
+
+// askQueue serialises the questions of one origin.
+type askQueue struct {
+	turn    chan struct{} // holds a token while a question is open
+	waiting int           // requests holding or waiting for the turn; under Engine.qmu
 }
 
 // ask puts the question to the person.

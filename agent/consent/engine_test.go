@@ -699,3 +699,86 @@ func TestPINNeverRecorded(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (w writerFunc) Write(b []byte) (int, error) { return w(b) }
+
+// TestOneQuestionPerOrigin: concurrent requests from one origin put one
+// question at a time, and those queued behind it use its outcome.
+func TestOneQuestionPerOrigin(t *testing.T) {
+	ctx := context.Background()
+	t.Run("first use remembered", func(t *testing.T) {
+		f := newFixture(t, "")
+		var open, maxOpen atomic.Int32
+		p := &script{confirm: func(context.Context, int, Question) (Answer, error) {
+			n := open.Add(1)
+			defer open.Add(-1)
+			for {
+				m := maxOpen.Load()
+				if n <= m || maxOpen.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			return Answer{Allow: true, Remember: true}, nil
+		}}
+		e := f.engine(t, p)
+		var wg sync.WaitGroup
+		var failed atomic.Int32
+		for range 8 {
+			wg.Go(func() {
+				if e.Ask(ctx, list(portal)) != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if failed.Load() != 0 || len(p.asked()) != 1 || maxOpen.Load() != 1 {
+			t.Fatalf("failed %d, questions %d, max open %d", failed.Load(), len(p.asked()), maxOpen.Load())
+		}
+	})
+	t.Run("grant accepted covers the queue", func(t *testing.T) {
+		f := newFixture(t, "  allow: [\""+portal+"\"]\n")
+		p := &script{confirm: answer(Answer{Allow: true, Remember: true})}
+		e := f.engine(t, p)
+		r := sign(portal)
+		r.GrantUses = 10
+		var wg sync.WaitGroup
+		var ok atomic.Int32
+		for range 10 {
+			wg.Go(func() {
+				if e.Ask(ctx, r) == nil {
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 10 || len(p.asked()) != 1 || len(e.Grants().List()) != 0 {
+			t.Fatalf("allowed %d, questions %d, grants %+v", ok.Load(), len(p.asked()), e.Grants().List())
+		}
+	})
+	t.Run("bounded queue", func(t *testing.T) {
+		f := newFixture(t, "  allow: [\""+portal+"\"]\n")
+		unblock := make(chan struct{})
+		p := &script{confirm: func(ctx context.Context, _ int, _ Question) (Answer, error) {
+			<-unblock
+			return Answer{}, nil
+		}}
+		e := f.engine(t, p)
+		const extra = 5
+		errs := make(chan error, 1+MaxQueued+extra)
+		for range 1 + MaxQueued + extra {
+			go func() { errs <- e.Ask(ctx, sign(portal)) }()
+		}
+		for range extra { // the ones beyond the bound return without waiting
+			if err := <-errs; err != ErrRefused {
+				t.Fatalf("%v", err)
+			}
+		}
+		close(unblock)
+		for range 1 + MaxQueued {
+			if err := <-errs; err != ErrRefused {
+				t.Fatalf("%v", err)
+			}
+		}
+		if n := len(p.asked()); n != 1+MaxQueued {
+			t.Fatalf("%d questions", n)
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/wire"
 )
 
 const conformance = "./testdata/conformance"
@@ -99,5 +102,45 @@ func TestConsentDenied(t *testing.T) {
 	h := Start(t, conformance, &Config{Consent: deny})
 	if err := h.Manager.OpenURL(context.Background(), "check://denied"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A plugin exits when its lifeline pipe from the host closes (the host
+// died), independently of Pdeathsig and of its parent process id.
+func TestPluginExitsWhenLifelineCloses(t *testing.T) {
+	bin := Build(t, "github.com/signet-agent/signet/plugins/example")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), wire.Handshake.MagicCookieKey+"="+wire.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=1", wire.EnvLifeline+"=3")
+	cmd.ExtraFiles = []*os.File{r}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "1|1|") {
+		cmd.Process.Kill()
+		t.Fatalf("handshake line %q: %v", line, err)
+	}
+	w.Close() // the "host" is gone
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("plugin exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("plugin still running 10s after its lifeline closed")
 	}
 }

@@ -78,8 +78,8 @@ import (
 // An Engine is safe for concurrent use: the rule counters, decisions and
 // grants have their own locks. Questions from different origins run
 // concurrently (the Prompter shows several at once); one origin (or local
-// caller) has at most one open question, with up to MaxQueued requests
-// waiting behind it (each at most the question timeout), which re-check
+// caller) has at most one open question, with at most MaxQueued requests
+// holding or waiting for the turn (each at most the question timeout), which re-check
 // remembered decisions and grants when their turn comes. No lock is held
 // while a question is open.
 type Engine struct {
@@ -322,8 +322,9 @@ func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
 	return verdict{}, firstUse, true
 }
 
-// MaxQueued bounds the requests from one origin (or local caller) waiting
-// behind its open question; more are refused.
+// MaxQueued bounds the requests from one origin (or local caller) that
+// hold or wait for its turn to ask (the open question included); more are
+// refused.
 const MaxQueued = 16
 
 // queue waits for the asker's turn to put a question, at most the question

@@ -762,8 +762,8 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 		}}
 		e := f.engine(t, p)
 		const extra = 5
-		errs := make(chan error, 1+MaxQueued+extra)
-		for range 1 + MaxQueued + extra {
+		errs := make(chan error, MaxQueued+extra)
+		for range MaxQueued + extra {
 			go func() { errs <- e.Ask(ctx, sign(portal)) }()
 		}
 		for range extra { // the ones beyond the bound return without waiting
@@ -772,12 +772,12 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 			}
 		}
 		close(unblock)
-		for range 1 + MaxQueued {
+		for range MaxQueued {
 			if err := <-errs; err != ErrRefused {
 				t.Fatalf("%v", err)
 			}
 		}
-		if n := len(p.asked()); n != 1+MaxQueued {
+		if n := len(p.asked()); n != MaxQueued {
 			t.Fatalf("%d questions", n)
 		}
 	})

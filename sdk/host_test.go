@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+)
+
+// shortCA issues self-signed leaves that live for life; it counts issues.
+type shortCA struct {
+	life   time.Duration
+	issued atomic.Int32
+}
+
+func (c *shortCA) IssueCertificate(_ context.Context, req *pb.IssueCertificateRequest, _ ...grpc.CallOption) (*pb.IssueCertificateResponse, error) {
+	n := c.issued.Add(1)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(n)), Subject: pkix.Name{CommonName: req.Names[0]},
+		DNSNames: req.Names, NotBefore: now.Add(-c.life / 10), NotAfter: now.Add(c.life)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	return &pb.IssueCertificateResponse{
+		CertChainPem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPem:       pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
+	}, nil
+}
+
+// A listener's certificate is re-issued once less than a third of its
+// lifetime is left, without failing handshakes meanwhile.
+func TestCertificateRenewal(t *testing.T) {
+	ca := &shortCA{life: 600 * time.Millisecond}
+	h := &Host{tls: ca}
+	cfg, err := h.TLSConfig(context.Background(), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := cfg.GetCertificate(nil)
+	if err != nil || first.Leaf == nil {
+		t.Fatalf("first certificate: %v", err)
+	}
+	if ca.issued.Load() != 1 {
+		t.Fatalf("issued %d", ca.issued.Load())
+	}
+	// Before the renewal point: the same certificate, no new issue.
+	if c, _ := cfg.GetCertificate(nil); c != first {
+		t.Fatal("certificate changed early")
+	}
+	time.Sleep(500 * time.Millisecond) // past 2/3 of the lifetime
+	if c, err := cfg.GetCertificate(nil); err != nil || c == nil {
+		t.Fatalf("during renewal: %v", err) // still serves the old one
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _ := cfg.GetCertificate(nil)
+		if c != first && c.Leaf.SerialNumber.Int64() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not renewed; issued %d", ca.issued.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.1.2.3": true, "::1": true, "localhost": true,
+		"0.0.0.0": false, "": false, "::": false, "192.168.1.2": false, "example.com": false,
+	} {
+		if got := isLoopbackHost(host); got != want {
+			t.Errorf("%q: %v", host, got)
+		}
+	}
+}

@@ -31,6 +31,9 @@ type OriginDecision struct {
 	Choice  OriginChoice `json:"choice"`
 	Plugin  string       `json:"plugin,omitempty"` // the plugin the question came through
 	Decided time.Time    `json:"decided"`
+	// Evidence is the protocol evidence the plugin gave with the request
+	// the person decided on (E-IMZO API key, pinned portal certificate).
+	Evidence map[string]string `json:"evidence,omitempty"`
 }
 
 // DecisionsFile is the file in the data directory that keeps the

@@ -420,7 +420,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	}
 	if !ans.Allow {
 		if firstUse && ans.Remember {
-			if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Never, Plugin: req.Plugin, Decided: now}); err != nil {
+			if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Never, Plugin: req.Plugin, Decided: now, Evidence: req.Evidence}); err != nil {
 				e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
 			}
 		}
@@ -431,7 +431,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	v := allow(journal.ByUser, "the person approved")
 	v.asked = true
 	if firstUse && ans.Remember {
-		if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Always, Plugin: req.Plugin, Decided: now}); err != nil {
+		if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Always, Plugin: req.Plugin, Decided: now, Evidence: req.Evidence}); err != nil {
 			e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
 		} else {
 			v.why = "the person approved the origin (always)"

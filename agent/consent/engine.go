@@ -420,9 +420,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	}
 	if !ans.Allow {
 		if firstUse && ans.Remember {
-			if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Never, Plugin: req.Plugin, Decided: now, Evidence: req.Evidence}); err != nil {
-				e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
-			}
+			e.remember(ctx, req, Never, now)
 		}
 		v := refuse(journal.ByUser, "the person refused")
 		v.asked = true
@@ -431,11 +429,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	v := allow(journal.ByUser, "the person approved")
 	v.asked = true
 	if firstUse && ans.Remember {
-		if err := e.decisions.Set(OriginDecision{Origin: req.Origin, Choice: Always, Plugin: req.Plugin, Decided: now, Evidence: req.Evidence}); err != nil {
-			e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
-		} else {
-			v.why = "the person approved the origin (always)"
-		}
+		e.remember(ctx, req, Always, now)
 	}
 	if offer && ans.Remember && q.Grant.Uses > 1 {
 		g, err := e.grants.Add(grants.Grant{
@@ -453,6 +447,21 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 		}
 	}
 	return v
+}
+
+// remember keeps the person's choice for req's origin and journals it.
+func (e *Engine) remember(ctx context.Context, req Request, c OriginChoice, now time.Time) {
+	od := OriginDecision{Origin: req.Origin, Choice: c, Plugin: req.Plugin, Decided: now, Evidence: req.Evidence}
+	if err := e.decisions.Set(od); err != nil {
+		e.cfg.Log.Warn("consent: remember origin", "origin", req.Origin, "error", err)
+		return
+	}
+	d := journal.DecisionAllowed
+	if c == Never {
+		d = journal.DecisionDenied
+	}
+	e.journal(ctx, journal.Record{Op: journal.OpConsent, Plugin: req.Plugin, Origin: req.Origin, RequestID: req.RequestID,
+		Summary: "origin remembered: " + string(c), Decision: d, DecidedBy: journal.ByUser})
 }
 
 func randomID() (string, error) {

@@ -538,25 +538,29 @@ func TestJournalEveryDecision(t *testing.T) {
 		}
 	}
 	recs := f.records(t)
-	// 5 decisions + 1 outcome: list (always), sign (refused by the
-	// person), sign (approved), its outcome, admin deny, local list.
-	if len(recs) != 6 {
+	// The remembered origin, 5 decisions and 1 outcome: list (always),
+	// sign (refused by the person), sign (approved), its outcome, admin
+	// deny, local list.
+	if len(recs) != 7 {
 		for _, r := range recs {
 			t.Logf("%+v", r)
 		}
 		t.Fatalf("%d records", len(recs))
 	}
-	if recs[1].Decision != journal.DecisionDenied || recs[1].DecidedBy != journal.ByUser {
-		t.Fatalf("refusal record %+v", recs[1])
+	if recs[0].Op != journal.OpConsent || recs[0].Decision != journal.DecisionAllowed || recs[1].Op != journal.OpList {
+		t.Fatalf("first-use records %+v %+v", recs[0], recs[1])
 	}
-	if recs[3].Result != journal.ResultOK || recs[3].Op != journal.OpSign || recs[3].Documents[0].SHA256 == "" {
-		t.Fatalf("outcome record %+v", recs[3])
+	if recs[2].Decision != journal.DecisionDenied || recs[2].DecidedBy != journal.ByUser {
+		t.Fatalf("refusal record %+v", recs[2])
 	}
-	if recs[4].DecidedBy != journal.ByAdmin || recs[5].Caller != "cli" {
-		t.Fatalf("records %+v %+v", recs[4], recs[5])
+	if recs[4].Result != journal.ResultOK || recs[4].Op != journal.OpSign || recs[4].Documents[0].SHA256 == "" {
+		t.Fatalf("outcome record %+v", recs[4])
+	}
+	if recs[5].DecidedBy != journal.ByAdmin || recs[6].Caller != "cli" {
+		t.Fatalf("records %+v %+v", recs[5], recs[6])
 	}
 	rep, err := f.journal.Verify()
-	if err != nil || !rep.OK() || rep.Records != 6 {
+	if err != nil || !rep.OK() || rep.Records != 7 {
 		t.Fatalf("verify %+v %v", rep, err)
 	}
 }

@@ -149,6 +149,22 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	return f
 }
 
+// waitIdlePage waits until a page whose dialog is finished follows the
+// event stream, so that the next question is handed to it.
+func (f *fixture) waitIdlePage(t *testing.T) {
+	t.Helper()
+	for range 600 {
+		f.srv.mu.Lock()
+		n := len(f.srv.idle)
+		f.srv.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no idle dialog page connected")
+}
+
 func (f *fixture) url(t *testing.T) string {
 	t.Helper()
 	select {
@@ -274,13 +290,12 @@ func TestBrowserApprove(t *testing.T) {
 	if r.err != nil || !r.a.Allow || r.a.Remember {
 		t.Fatalf("answer %+v, %v; want Allow only", r.a, r.err)
 	}
-	hash := strings.Repeat("", 0)
 	sum := sha256.Sum256([]byte("contract"))
 	for _, want := range []struct{ in, s string }{
 		{title, "https://portal.example asks to sign with your key"},
 		{who, "https://portal.example"}, {who, "eimzo"},
 		{key, "CN=Alice Example,O=Test Org"}, {key, "ECDSA 256"}, {key, "signing key"},
-		{docs, "contract.pdf"}, {docs, "123456 bytes"}, {docs, hash + hexs(sum[:])},
+		{docs, "contract.pdf"}, {docs, "123456 bytes"}, {docs, hexs(sum[:])},
 		{summary, "Contract No. 17 for approval"},
 	} {
 		if !strings.Contains(want.in, want.s) {
@@ -298,4 +313,392 @@ func hexs(b []byte) string {
 	return string(out)
 }
 
-var _ = errors.Is
+// eval evaluates a JavaScript expression in the tab.
+func eval[T any](t *testing.T, tab context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func TestBrowserDeny(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	res := f.confirm(signQuestion(t))
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.Click(css("#deny")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, res)
+	if r.err != nil || r.a.Allow || r.a.Remember {
+		t.Fatalf("answer %+v, %v; want a plain deny", r.a, r.err)
+	}
+}
+
+func TestBrowserTimeout(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, 3*time.Second)
+	res := f.confirm(signQuestion(t))
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#approve")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, res)
+	if !errors.Is(r.err, hsm.ErrTimeout) {
+		t.Fatalf("err = %v; want hsm.ErrTimeout", r.err)
+	}
+	// The open page learns it over the event stream, without a reload.
+	var status string
+	if err := chromedp.Do(tab,
+		chromedp.WaitVisible(css(`body[data-state="expired"]`)),
+		chromedp.WaitNotVisible(css("#approve")),
+		text("#status", &status),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status, "expired") {
+		t.Errorf("status %q; want it to say expired", status)
+	}
+	// A late click cannot answer: the form is gone, and a reload shows expired.
+	if err := chromedp.Do(tab, chromedp.Reload(), text("#status", &status)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status, "expired") {
+		t.Errorf("after reload, status %q; want expired", status)
+	}
+}
+
+func TestBrowserFirstUseAlways(t *testing.T) {
+	for _, tc := range []struct {
+		button          string
+		allow, remember bool
+	}{
+		{"#always", true, true},
+		{"#approve", true, false},
+		{"#deny", false, false},
+	} {
+		t.Run(tc.button, func(t *testing.T) {
+			tab := newTab(t)
+			f := newFixture(t, time.Minute)
+			q := consent.Question{ID: "o1", FirstUse: true,
+				Request: consent.Request{Kind: consent.Origin, Plugin: "cipher", Origin: "https://portal.example"}}
+			res := f.confirm(q)
+			var title, labels string
+			if err := chromedp.Do(tab,
+				chromedp.Navigate(f.url(t)),
+				chromedp.WaitVisible(css("#always")),
+				text("#title", &title), text("#answer", &labels),
+				chromedp.Click(css(tc.button)),
+				chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+			); err != nil {
+				t.Fatal(err)
+			}
+			if want := "https://portal.example wants to use Signet to list your certificates and request signatures"; title != want {
+				t.Errorf("title %q; want %q", title, want)
+			}
+			for _, l := range []string{"Allow once", "Always", "Deny"} {
+				if !strings.Contains(labels, l) {
+					t.Errorf("buttons %q lack %q", labels, l)
+				}
+			}
+			r := wait(t, res)
+			if r.err != nil || r.a.Allow != tc.allow || r.a.Remember != tc.remember {
+				t.Fatalf("answer %+v, %v; want allow=%v remember=%v", r.a, r.err, tc.allow, tc.remember)
+			}
+		})
+	}
+}
+
+func TestBrowserGrantOffer(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	q := signQuestion(t)
+	q.Grant = &consent.GrantOffer{Uses: 5, Within: 10 * time.Minute}
+	res := f.confirm(q)
+	var label string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		text("#grant", &label),
+		chromedp.Click(css("#grant")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if label != "Allow 5 signatures within 10 minutes" {
+		t.Errorf("grant button %q", label)
+	}
+	r := wait(t, res)
+	if r.err != nil || !r.a.Allow || !r.a.Remember {
+		t.Fatalf("answer %+v, %v; want Allow+Remember", r.a, r.err)
+	}
+}
+
+func TestBrowserXSSInert(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	img := `<img src=x onerror="window.__xss=1">`
+	script := `<script>window.__xss=2</script>`
+	q := signQuestion(t)
+	q.Request.Summary = "Pay " + img + script
+	q.Request.Origin = `https://evil.example"><script>window.__xss=3</script>`
+	q.Request.Documents[0].Name = img + ".pdf"
+	q.Request.Evidence = map[string]string{"apikey": script}
+	q.Request.Key.Certificate = testCert(t, img)
+	res := f.confirm(q)
+	var summary, doc, who, subject string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#approve")),
+		text("#summary", &summary), text(".doc-name", &doc), text("#who", &who), text("#cert-subject", &subject),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("img").length`); n != 0 {
+		t.Errorf("%d img elements in the page", n)
+	}
+	// The only script element is the page's own /static/app.js.
+	if n := eval[int](t, tab, `document.querySelectorAll("script").length`); n != 1 {
+		t.Errorf("%d script elements; want only app.js", n)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("[onerror]").length`); n != 0 {
+		t.Errorf("%d elements with onerror", n)
+	}
+	if v := eval[bool](t, tab, `typeof window.__xss === "undefined"`); !v {
+		t.Error("an injected script ran (window.__xss is set)")
+	}
+	if summary != q.Request.Summary {
+		t.Errorf("summary shown as %q; want the literal text %q", summary, q.Request.Summary)
+	}
+	if doc != img+".pdf" {
+		t.Errorf("document name shown as %q", doc)
+	}
+	for _, s := range []string{q.Request.Origin, script} {
+		if !strings.Contains(who, s) {
+			t.Errorf("who %q lacks the literal text %q", who, s)
+		}
+	}
+	// pkix.Name.String escapes < > and " (RFC 4514); the markup is text.
+	if !strings.Contains(subject, "img src=x onerror=") {
+		t.Errorf("certificate subject %q lacks the literal text of %q", subject, img)
+	}
+	if err := chromedp.Do(tab, chromedp.Click(css("#deny"))); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); r.err != nil || r.a.Allow {
+		t.Fatalf("answer %+v, %v", r.a, r.err)
+	}
+}
+
+func pinRequest() hsm.PINRequest {
+	return hsm.PINRequest{
+		Kind:    hsm.UserPIN,
+		Token:   hsm.TokenInfo{URI: "pkcs11:token=Alice", Label: "Alice", Serial: "0042"},
+		State:   hsm.PINState{Retries: -1},
+		Attempt: 1,
+	}
+}
+
+func TestBrowserPIN(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	const secret = "Sec ret&=+%25ü/1"
+	req := pinRequest()
+	ctx := consent.WithRequest(context.Background(), signQuestion(t).Request)
+	res := f.pin(ctx, req)
+	var title, who, typ, ac string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#pin")),
+		text("#title", &title), text("#who", &who),
+		chromedp.SendKeys(css("#pin"), secret),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			var err error
+			typ, err = chromedp.JavascriptAttribute[string](css("#pin"), "type")(ctx, tg)
+			if err != nil {
+				return err
+			}
+			ac, err = chromedp.JavascriptAttribute[string](css("#pin"), "autocomplete")(ctx, tg)
+			return err
+		}),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, res)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if string(r.r.PIN) != secret {
+		t.Errorf("PIN %q; want exactly the typed %q", r.r.PIN, secret)
+	}
+	if r.r.ConfirmFinalTry {
+		t.Error("ConfirmFinalTry set without a final try")
+	}
+	if typ != "password" || ac != "off" {
+		t.Errorf("input type=%q autocomplete=%q", typ, ac)
+	}
+	for _, want := range []string{"user PIN", "Alice", "https://portal.example", "sign"} {
+		if !strings.Contains(title, want) {
+			t.Errorf("title %q lacks %q", title, want)
+		}
+	}
+	if !strings.Contains(who, "eimzo") {
+		t.Errorf("who %q lacks the plugin", who)
+	}
+	html := eval[string](t, tab, `document.documentElement.outerHTML`)
+	if strings.Contains(html, secret) || strings.Contains(html, "Sec ret") {
+		t.Error("the PIN is echoed in the page")
+	}
+	if logs := f.logs.String(); strings.Contains(logs, "Sec ret") || strings.Contains(logs, "Sec+ret") || strings.Contains(logs, "ret&") || logs == "" {
+		t.Errorf("server log mentions the PIN (or is empty): %s", logs)
+	}
+}
+
+// TestBrowserWrongPINThenRetry: the second prompt (Attempt 2, LastError) is
+// handed to the page that is still open over the event stream, and shows
+// that the PIN was wrong and how many tries are left.
+func TestBrowserWrongPINThenRetry(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	req := pinRequest()
+	res := f.pin(context.Background(), req)
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.SendKeys(css("#pin"), "0000"),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); r.err != nil || string(r.r.PIN) != "0000" {
+		t.Fatalf("first attempt: %q, %v", r.r.PIN, r.err)
+	}
+	f.waitIdlePage(t)
+	req.Attempt = 2
+	req.State = hsm.PINState{CountLow: true, Retries: 2}
+	req.LastError = &hsm.PINError{Token: "Alice", State: req.State, Err: hsm.ErrPINIncorrect}
+	res = f.pin(context.Background(), req)
+	var lastErr, tries, title string
+	if err := chromedp.Do(tab,
+		chromedp.WaitVisible(css("#last-error")), // the open page moved to the new question
+		text("#last-error", &lastErr), text("#tries", &tries), text("#title", &title),
+		chromedp.SendKeys(css("#pin"), "1234"),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); r.err != nil || string(r.r.PIN) != "1234" {
+		t.Fatalf("second attempt: %q, %v", r.r.PIN, r.err)
+	}
+	if !strings.Contains(lastErr, "incorrect") {
+		t.Errorf("last error %q", lastErr)
+	}
+	if tries != "2 tries left." {
+		t.Errorf("tries %q; want 2 tries left", tries)
+	}
+	if !strings.Contains(title, "attempt 2") {
+		t.Errorf("title %q", title)
+	}
+	select {
+	case u := <-f.opened:
+		t.Errorf("a second browser tab was opened (%s) although a dialog page was open", u)
+	default:
+	}
+}
+
+func TestBrowserFinalTryNeedsConfirmation(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	req := pinRequest()
+	req.State = hsm.PINState{CountLow: true, FinalTry: true, Retries: 1}
+	res := f.pin(context.Background(), req)
+	var tries, notice string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#confirm-final")),
+		text("#tries", &tries),
+		chromedp.SendKeys(css("#pin"), "9999"),
+		chromedp.Click(css("#submit-pin")), // the browser refuses: the box is required
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tries, "final try") {
+		t.Errorf("tries %q; want the final-try warning", tries)
+	}
+	// Bypass the browser's check: the server must refuse it too.
+	if err := chromedp.Do(tab,
+		chromedp.RemoveAttribute(css("#confirm-final"), "required"),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css("#notice")),
+		text("#notice", &notice),
+	); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("answered without confirming the final try: %+v, %v", r.r, r.err)
+	default:
+	}
+	if !strings.Contains(notice, "final try") {
+		t.Errorf("notice %q", notice)
+	}
+	if err := chromedp.Do(tab,
+		chromedp.SendKeys(css("#pin"), "4321"),
+		chromedp.Click(css("#confirm-final")),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, res)
+	if r.err != nil || string(r.r.PIN) != "4321" || !r.r.ConfirmFinalTry {
+		t.Fatalf("answer %q confirm=%v, %v; want 4321 with ConfirmFinalTry", r.r.PIN, r.r.ConfirmFinalTry, r.err)
+	}
+}
+
+func TestBrowserPINLockedAndCancel(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	req := pinRequest()
+	req.State = hsm.PINState{Locked: true, Retries: 0}
+	_, err := f.srv.PIN(context.Background(), req)
+	if !errors.Is(err, hsm.ErrPINLocked) {
+		t.Fatalf("err = %v; want ErrPINLocked", err)
+	}
+	var tries string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		text("#tries", &tries),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tries, "locked") {
+		t.Errorf("tries %q; want locked", tries)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("input[type=password], form").length`); n != 0 {
+		t.Errorf("a locked PIN page has %d inputs/forms", n)
+	}
+
+	// Cancel: the next prompt reaches this (idle) page.
+	f.waitIdlePage(t)
+	res := f.pin(context.Background(), pinRequest())
+	if err := chromedp.Do(tab,
+		chromedp.WaitVisible(css("#cancel")),
+		chromedp.Click(css("#cancel")),
+		chromedp.WaitVisible(css(`body[data-state="cancelled"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); !errors.Is(r.err, hsm.ErrCancelled) {
+		t.Fatalf("cancel: err = %v; want ErrCancelled", r.err)
+	}
+}

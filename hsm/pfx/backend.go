@@ -698,6 +698,7 @@ func (b *Backend) Decrypt(ctx context.Context, keyURI string, ciphertext []byte,
 		return nil, fmt.Errorf("decrypt with %s: not an RSA key: %w", keyURI, hsm.ErrUnsupported)
 	}
 	switch opts.(type) {
+	//lint:ignore SA1019 CMS key transport and PKCS#11 CKM_RSA_PKCS are RSA PKCS #1 v1.5 by definition; portals still send it
 	case nil, *rsa.PKCS1v15DecryptOptions, *rsa.OAEPOptions:
 	default:
 		return nil, fmt.Errorf("decrypt with %s: options %T: %w", keyURI, opts, hsm.ErrUnsupported)

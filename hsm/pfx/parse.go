@@ -393,6 +393,7 @@ func decode(data, password []byte) (*decoded, error) {
 	// DecodeChain wants exactly one key and at least one certificate.
 	// ToPEM reads several keys (RSA and ECDSA) with their attributes, and
 	// files with certificates only.
+	//lint:ignore SA1019 ToPEM is the only go-pkcs12 call that reads several keys; we parse its blocks ourselves, not as PEM files
 	blocks, perr := pkcs12.ToPEM(data, pw)
 	if perr != nil {
 		if errors.Is(perr, pkcs12.ErrIncorrectPassword) {
@@ -530,6 +531,7 @@ func wipeKey(k crypto.PrivateKey) {
 		wipeInt(k.Precomputed.Dq)
 		wipeInt(k.Precomputed.Qinv)
 	case *ecdsa.PrivateKey:
+		//lint:ignore SA1019 best-effort wipe of the scalar we decoded; the key is discarded right after
 		wipeInt(k.D)
 	case ed25519.PrivateKey:
 		wipe(k)

@@ -464,6 +464,7 @@ func TestDecrypt(t *testing.T) {
 	ki := onlyKey(t, b)
 	pub := k.Key.Public().(*rsa.PublicKey)
 	msg := []byte("session key")
+	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, pub, msg)
 	must(t, err)
 	pt, err := b.Decrypt(context.Background(), ki.URI, ct, nil)

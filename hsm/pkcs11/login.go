@@ -12,10 +12,6 @@ import (
 	"github.com/signet-agent/signet/hsm"
 )
 
-// errNotLoggedIn marks "the token says we are not logged in" so the caller
-// can log in again once.
-var errNotLoggedIn = errors.New("not logged in")
-
 // ensureLogin makes sure the token s is logged in as the user, asking for
 // the PIN through the prompt when needed. key is shown to the prompt.
 func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHandle, key *hsm.KeyInfo) error {

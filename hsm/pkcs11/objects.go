@@ -287,7 +287,6 @@ func algorithmOf(keyType uint, pub crypto.PublicKey) hsm.KeyAlgorithm {
 type group struct {
 	id              []byte
 	priv, pub, cert *object
-	privHiddenMaybe bool
 }
 
 func groupKey(o *object) string {

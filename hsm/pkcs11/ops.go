@@ -474,6 +474,7 @@ func (b *Backend) Decrypt(ctx context.Context, keyURI string, ciphertext []byte,
 	switch o := opts.(type) {
 	case nil:
 		mech = p11.NewMechanism(p11.CKM_RSA_PKCS, nil)
+	//lint:ignore SA1019 CMS key transport and PKCS#11 CKM_RSA_PKCS are RSA PKCS #1 v1.5 by definition; portals still send it
 	case *rsa.PKCS1v15DecryptOptions:
 		mech = p11.NewMechanism(p11.CKM_RSA_PKCS, nil)
 		sessionKeyLen = o.SessionKeyLen

@@ -220,10 +220,12 @@ func TestDecrypt(t *testing.T) {
 	pub := k.PublicKey.(*rsa.PublicKey)
 	secret := []byte("session key 0123456789abcdef")
 
+	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, pub, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	for _, opts := range []crypto.DecrypterOpts{nil, &rsa.PKCS1v15DecryptOptions{}} {
 		got, err := b.Decrypt(ctx, k.URI, ct, opts)
 		if err != nil || !bytes.Equal(got, secret) {

@@ -353,6 +353,7 @@ func envKeyTransRecipient(rnd io.Reader, cert *x509.Certificate, pub *rsa.Public
 	var addAlg func(b *cryptobyte.Builder)
 	switch opts.RSAKeyTransport {
 	case RSAPKCS1v15:
+		//lint:ignore SA1019 CMS key transport and PKCS#11 CKM_RSA_PKCS are RSA PKCS #1 v1.5 by definition; portals still send it
 		encKey, err = rsa.EncryptPKCS1v15(rnd, pub, cek)
 		addAlg = func(b *cryptobyte.Builder) {
 			b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -1190,6 +1191,7 @@ func (kt *envKeyTrans) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 		if _, inMemory := key.(*rsa.PrivateKey); inMemory {
 			// Random key on bad padding, so the failure shows only at
 			// the content padding (Bleichenbacher countermeasure).
+			//lint:ignore SA1019 CMS key transport and PKCS#11 CKM_RSA_PKCS are RSA PKCS #1 v1.5 by definition; portals still send it
 			opts = &rsa.PKCS1v15DecryptOptions{SessionKeyLen: cekLen}
 		}
 	case kt.alg.Equal(envOIDRSAESOAEP):

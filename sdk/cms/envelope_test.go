@@ -925,6 +925,7 @@ func TestDecryptShortRSAEncryptedKey(t *testing.T) {
 	}
 	var encKey []byte
 	for try := 0; try < 5000 && encKey == nil; try++ {
+		//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 		k, err := rsa.EncryptPKCS1v15(rand.Reader, pub, cek)
 		if err != nil {
 			t.Fatal(err)

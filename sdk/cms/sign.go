@@ -3,7 +3,6 @@ package cms
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -166,13 +165,10 @@ func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (
 }
 
 // publicKeysEqual compares public keys. Public values need no constant-time
-// comparison, so the common types are compared directly (ecdsa's Equal
-// allocates four byte slices per call).
+// comparison, so RSA keys are compared directly; other types use their
+// Equal method.
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	switch ka := a.(type) {
-	case *ecdsa.PublicKey:
-		kb, ok := b.(*ecdsa.PublicKey)
-		return ok && ka.Curve == kb.Curve && ka.X.Cmp(kb.X) == 0 && ka.Y.Cmp(kb.Y) == 0
 	case *rsa.PublicKey:
 		kb, ok := b.(*rsa.PublicKey)
 		return ok && ka.E == kb.E && ka.N.Cmp(kb.N) == 0
@@ -305,13 +301,6 @@ func (d *derBuf) ess(cert *x509.Certificate, dig *DigestAlgorithm, h hash.Hash) 
 	d.close()
 }
 
-// essSigningCertificateV2 returns the DER SigningCertificateV2 value.
-func essSigningCertificateV2(cert *x509.Certificate, dig *DigestAlgorithm) ([]byte, error) {
-	var d derBuf
-	d.ess(cert, dig, dig.newHash())
-	return d.b, nil
-}
-
 // signerInfo builds and signs one SignerInfo for a content digest.
 func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 	// Standard attributes, each encoded into one buffer, then sorted.
@@ -417,17 +406,6 @@ func (p *signPlan) signerInfo(contentDigest []byte) ([]byte, error) {
 	out.raw(unsigned)
 	out.close()
 	return out.b, nil
-}
-
-// attrContentLen is the content length of a DER element (after its header).
-func attrContentLen(der []byte) int {
-	s := cryptobyte.String(der)
-	var content cryptobyte.String
-	var tag casn1.Tag
-	if !s.ReadAnyASN1(&content, &tag) {
-		return 0
-	}
-	return len(content)
 }
 
 // encodeSignedData assembles a DER ContentInfo(SignedData).

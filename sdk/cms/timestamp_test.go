@@ -43,7 +43,7 @@ func TestTimestamp(t *testing.T) {
 			if err := opensslVerify(t, ts, dc, "-cades"); err != nil {
 				t.Fatal(err)
 			}
-			rep, err := Verify(ts, bytes.NewReader(dc), verifyOpts(t))
+			var rep *Report
 			if detached {
 				rep, err = Verify(ts, bytes.NewReader(content), verifyOpts(t))
 			} else {

@@ -396,9 +396,7 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 	}
 	if tok, ok := si.TimestampToken(); ok && !tsa {
 		r.Timestamp = verifyTimestampToken(tok, si.Signature, o, sd.Certificates)
-		for _, e := range r.Timestamp.Errors {
-			r.Errors = append(r.Errors, e)
-		}
+		r.Errors = append(r.Errors, r.Timestamp.Errors...)
 		if r.Timestamp.Valid() {
 			validation = r.Timestamp.Time
 		}

@@ -139,13 +139,6 @@ func NewUnattended(rules []Rule) *Unattended {
 // Ask applies the first matching rule.
 func (u *Unattended) Ask(ctx context.Context, req Request) error { return u.e.Ask(ctx, req) }
 
-// Recorder is implemented by an Asker that journals outcomes (the Engine):
-// after an allowed key operation, the host calls Record with the request
-// and the key store's error (nil for success).
-type Recorder interface {
-	Record(ctx context.Context, req Request, err error) error
-}
-
 type ctxKey struct{}
 
 // WithRequest returns ctx carrying req, so that code further down — the

@@ -786,3 +786,17 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 		}
 	})
 }
+
+func TestTokenURIMatcher(t *testing.T) {
+	m := TokenURIMatcher("pkcs11:token=CI;serial=42")
+	if !m("pkcs11:token=CI;manufacturer=SoftHSM;serial=42") {
+		t.Error("subset not matched")
+	}
+	if m("pkcs11:token=CI;serial=43") || m("pkcs11:token=CIX;serial=42") || m("file:///x.pfx") {
+		t.Error("wrong token matched")
+	}
+	f := TokenURIMatcher("file:///k/a.pfx")
+	if !f("file:///k/a.pfx") || f("file:///k/b.pfx") {
+		t.Error("file URI matching")
+	}
+}

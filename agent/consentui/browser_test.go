@@ -149,20 +149,14 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	return f
 }
 
-// waitIdlePage waits until a page whose dialog is finished follows the
-// event stream, so that the next question is handed to it.
-func (f *fixture) waitIdlePage(t *testing.T) {
-	t.Helper()
-	for range 600 {
-		f.srv.mu.Lock()
-		n := len(f.srv.idle)
-		f.srv.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("no idle dialog page connected")
+// idlePage waits until the tab shows a finished dialog that was reloaded
+// from the server (no form) and follows the event stream as an idle dialog,
+// so that the next question is handed to it.
+func idlePage() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitNotPresent(css("#answer")),
+		chromedp.WaitVisible(css(`body[data-live="idle"]`)),
+	)
 }
 
 func (f *fixture) url(t *testing.T) string {
@@ -575,13 +569,13 @@ func TestBrowserWrongPINThenRetry(t *testing.T) {
 		chromedp.SendKeys(css("#pin"), "0000"),
 		chromedp.Click(css("#submit-pin")),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+		idlePage(),
 	); err != nil {
 		t.Fatal(err)
 	}
 	if r := wait(t, res); r.err != nil || string(r.r.PIN) != "0000" {
 		t.Fatalf("first attempt: %q, %v", r.r.PIN, r.err)
 	}
-	f.waitIdlePage(t)
 	req.Attempt = 2
 	req.State = hsm.PINState{CountLow: true, Retries: 2}
 	req.LastError = &hsm.PINError{Token: "Alice", State: req.State, Err: hsm.ErrPINIncorrect}
@@ -689,7 +683,9 @@ func TestBrowserPINLockedAndCancel(t *testing.T) {
 	}
 
 	// Cancel: the next prompt reaches this (idle) page.
-	f.waitIdlePage(t)
+	if err := chromedp.Do(tab, idlePage()); err != nil {
+		t.Fatal(err)
+	}
 	res := f.pin(context.Background(), pinRequest())
 	if err := chromedp.Do(tab,
 		chromedp.WaitVisible(css("#cancel")),

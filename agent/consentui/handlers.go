@@ -134,14 +134,18 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
-		wipe(body)
+	// One fixed buffer (io.ReadAll would leave PIN bytes in the buffers it
+	// outgrows); wiped after decoding.
+	buf := make([]byte, maxBody+1)
+	n, err := io.ReadFull(r.Body, buf)
+	body := buf[:n]
+	if (err != nil && err != io.ErrUnexpectedEOF && err != io.EOF) || n > maxBody {
+		wipe(buf)
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
 	}
 	form, err := parseForm(body)
-	wipe(body)
+	wipe(buf)
 	if err != nil {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
@@ -227,9 +231,20 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
+	next := make(chan string, 1)
+	defer func() {
+		s.mu.Lock()
+		delete(s.idle, next)
+		s.mu.Unlock()
+	}()
 	for {
 		s.mu.Lock()
 		state, changed := d.state, d.changed
+		if state != statePending {
+			// Idle before the page hears the final state: a page that
+			// shows it is ready to be handed the next question.
+			s.idle[next] = struct{}{}
+		}
 		s.mu.Unlock()
 		if !send("state", state) {
 			return
@@ -249,15 +264,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	next := make(chan string, 1)
-	s.mu.Lock()
-	s.idle[next] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.idle, next)
-		s.mu.Unlock()
-	}()
 	for {
 		select {
 		case path := <-next:

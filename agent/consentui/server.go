@@ -15,10 +15,12 @@
 // A small script (static/app.js) follows /q/TOKEN/events (Server-Sent
 // Events): it marks the page expired or answered when that happens
 // elsewhere, and — once its own question is finished — it stays connected
-// as an idle dialog. When a new question arrives while an idle dialog is
-// connected, the server hands it the new URL over the event stream instead
-// of opening another browser tab; if that page does not load the new
-// question within a few seconds the server falls back to Open.
+// as an idle dialog. When a new question arrives while idle dialogs are
+// connected, the server hands them the new URL over the event stream instead
+// of opening another browser tab; if no page loads the new question within
+// a few seconds the server falls back to Open. (An idle page keeps
+// receiving new questions for as long as it stays open: it is the person's
+// own dialog window, which already held a valid token.)
 //
 // Outcomes: Approve returns Answer{Allow: true}; "Always" on a first-use
 // question and accepting a grant offer return Answer{Allow: true,
@@ -371,6 +373,9 @@ func (s *Server) register(d *dialog, deadline time.Time) {
 // show hands d to an idle open page, or opens the browser.
 func (s *Server) show(d *dialog) {
 	path := "/q/" + d.token
+	// Every idle page is told (several tabs may be open, and a stream may
+	// belong to a page that is just going away); all of them move to the
+	// new question.
 	s.mu.Lock()
 	var handed bool
 	for ch := range s.idle {
@@ -380,9 +385,6 @@ func (s *Server) show(d *dialog) {
 		default:
 		}
 		delete(s.idle, ch)
-		if handed {
-			break
-		}
 	}
 	s.mu.Unlock()
 	s.log.Info("consent dialog pending", "kind", d.kind, "id", d.q.ID, "handed_to_open_page", handed)

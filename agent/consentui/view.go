@@ -124,7 +124,7 @@ func (s *Server) view(d *dialog) view {
 			v.Pending = false
 		case st.FinalTry:
 			v.Tries = "This is the final try: one more wrong " + v.Secret + " locks the token."
-		case st.Retries >= 0 && (st.Retries > 0 || p.Attempt > 1 || st.CountLow):
+		case st.Retries >= 0:
 			v.Tries = strconv.Itoa(st.Retries) + " " + plural(st.Retries, "try") + " left."
 		case st.CountLow:
 			v.Tries = "A wrong " + v.Secret + " was entered before: few tries are left."

@@ -13,6 +13,10 @@
   es.addEventListener("state", function (e) {
     var state = e.data;
     document.body.setAttribute("data-state", state);
+    if (state !== "pending") {
+      // the server now counts this page as an open dialog for the next question
+      document.body.setAttribute("data-live", "idle");
+    }
     if (messages[state]) {
       var st = document.getElementById("status");
       if (st) { st.textContent = messages[state]; }

@@ -10,10 +10,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"io"
 	"log/slog"
 	"math/big"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/localca"
+	"github.com/signet-agent/signet/agent/trust"
 	"github.com/signet-agent/signet/hsm"
 )
 
@@ -58,8 +62,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newTab returns a chromedp context for a fresh tab of the shared browser.
-func newTab(t *testing.T) context.Context {
+// launch starts a headless Chromium with a fresh user-data-dir.
+func launch(path string, extra ...chromedp.ExecAllocatorOption) (context.Context, func(), error) {
+	dir, err := os.MkdirTemp("", "consentui-chromium-")
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(dir),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("password-store", "basic"),
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	cancel := func() { bcancel(); acancel(); os.RemoveAll(dir) }
+	if err := chromedp.Do(bctx); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return bctx, cancel, nil
+}
+
+// needChromium returns Chromium's path, or skips the test when it is not
+// installed outside CI (in CI `make deps` installs it, so it fails there).
+func needChromium(t *testing.T) string {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -68,40 +105,24 @@ func newTab(t *testing.T) context.Context {
 		}
 		t.Skip("chromium not installed (apt-get install chromium, or make deps); browser test skipped")
 	}
+	return path
+}
+
+// newTab returns a chromedp context for a fresh tab of the shared browser.
+func newTab(t *testing.T) context.Context {
+	t.Helper()
+	path := needChromium(t)
 	browserOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "consentui-chromium-")
-		if err != nil {
-			browserErr = err
-			return
-		}
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(path),
-			chromedp.Headless,
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.NoFirstRun,
-			chromedp.NoDefaultBrowserCheck,
-			chromedp.UserDataDir(dir),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-			chromedp.Flag("disable-default-apps", true),
-			chromedp.Flag("disable-extensions", true),
-			chromedp.Flag("metrics-recording-only", true),
-			chromedp.Flag("password-store", "basic"),
-		}
-		actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-		bctx, bcancel := chromedp.NewContext(actx)
-		if err := chromedp.Do(bctx); err != nil {
-			browserErr = err
-		}
-		browserCtx = bctx
-		browserCancel = func() { bcancel(); acancel(); os.RemoveAll(dir) }
+		browserCtx, browserCancel, browserErr = launch(path)
 	})
 	if browserErr != nil {
 		t.Fatalf("start chromium: %v", browserErr)
 	}
-	tab, cancel := chromedp.NewContext(browserCtx)
+	return tabOf(t, browserCtx)
+}
+
+func tabOf(t *testing.T, browser context.Context) context.Context {
+	tab, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
 	tab, cancel2 := context.WithTimeout(tab, 60*time.Second)
 	t.Cleanup(cancel2)
@@ -696,5 +717,66 @@ func TestBrowserPINLockedAndCancel(t *testing.T) {
 	}
 	if r := wait(t, res); !errors.Is(r.err, hsm.ErrCancelled) {
 		t.Fatalf("cancel: err = %v; want ErrCancelled", r.err)
+	}
+}
+
+// TestBrowserTLSLocalCA serves the dialog over HTTPS with a leaf from the
+// local CA, trusted the way `signet trust install` does it (certutil into
+// ~/.pki/nssdb of a temporary HOME), and approves in a Chromium started
+// with that HOME: no certificate error, same-origin POST over TLS.
+func TestBrowserTLSLocalCA(t *testing.T) {
+	path := needChromium(t)
+	if _, err := exec.LookPath("certutil"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("certutil not found (libnss3-tools)")
+		}
+		t.Skip("certutil not installed (libnss3-tools)")
+	}
+	home := t.TempDir()
+	ca, err := localca.Open(filepath.Join(t.TempDir(), "ca"), nil, localca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range trust.NSSDatabases(home) {
+		if err := st.Install(ca.Certificate()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsCfg, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan string, 1)
+	srv, err := New(Config{TLS: tlsCfg, Open: func(u string) error { opened <- u; return nil },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	browser, cancel, err := launch(path, chromedp.Env("HOME="+home))
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	defer cancel()
+	tab := tabOf(t, browser)
+	res := make(chan confirmResult, 1)
+	go func() {
+		a, err := srv.Confirm(context.Background(), signQuestion(t))
+		res <- confirmResult{a, err}
+	}()
+	u := <-opened
+	if !strings.HasPrefix(u, "https://127.0.0.1:") {
+		t.Fatalf("dialog URL %s", u)
+	}
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(u),
+		chromedp.WaitVisible(css("#approve")),
+		chromedp.Click(css("#approve")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); r.err != nil || !r.a.Allow {
+		t.Fatalf("answer %+v, %v", r.a, r.err)
 	}
 }

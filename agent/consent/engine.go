@@ -195,6 +195,16 @@ func (e *Engine) ForgetOrigin(ctx context.Context, origin string) error {
 		Decision: journal.DecisionNone, DecidedBy: journal.ByUser})
 }
 
+// RevokeGrant revokes the grant with the given ID and journals it.
+func (e *Engine) RevokeGrant(ctx context.Context, id string) error {
+	g, err := e.grants.Revoke(id)
+	if err != nil {
+		return err
+	}
+	return e.journal(ctx, journal.Record{Op: journal.OpRevoke, Origin: g.Origin, Plugin: g.Plugin, KeyURI: g.KeyURI,
+		GrantID: g.ID, Summary: fmt.Sprintf("%s: %d of %d uses left", g.Operation, g.Remaining, g.Uses), DecidedBy: journal.ByUser})
+}
+
 // verdict is the outcome of one step.
 type verdict struct {
 	allow  bool

@@ -800,3 +800,41 @@ func TestTokenURIMatcher(t *testing.T) {
 		t.Error("file URI matching")
 	}
 }
+
+func TestRevokeGrant(t *testing.T) {
+	f := newFixture(t, "  allow: [\""+portal+"\"]\n")
+	var n atomic.Int32
+	p := &script{confirm: func(context.Context, int, Question) (Answer, error) {
+		n.Add(1)
+		return Answer{Allow: true, Remember: true}, nil
+	}}
+	e := f.engine(t, p)
+	ctx := context.Background()
+	r := sign(portal)
+	r.GrantUses = 5
+	if err := e.Ask(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	gs := e.Grants().List()
+	if len(gs) != 1 {
+		t.Fatalf("grants %+v", gs)
+	}
+	if err := e.RevokeGrant(ctx, gs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	r.GrantUses = 0
+	if err := e.Ask(ctx, r); err != nil || n.Load() != 2 {
+		t.Fatalf("after revoke: %v, %d questions", err, n.Load())
+	}
+	recs := f.records(t)
+	found := false
+	for _, rec := range recs {
+		found = found || rec.Op == journal.OpRevoke && rec.GrantID == gs[0].ID
+	}
+	if !found {
+		t.Fatal("revocation not journaled")
+	}
+	if err := e.RevokeGrant(ctx, gs[0].ID); err == nil {
+		t.Fatal("second revoke succeeded")
+	}
+}

@@ -20,11 +20,8 @@ import (
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
-func TestMain(m *testing.M) { softhsmtest.Main(m) }
-
 func TestCreateCSR(t *testing.T) {
 	env := softhsmtest.Shared()
-	softhsmtest.StandardToken(t, env, "csr") // before the module is initialised
 	b, err := pkcs11.Open(pkcs11.Config{Module: env.Module, PINPrompt: func(context.Context, hsm.PINRequest) (hsm.PINResponse, error) {
 		return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
 	}})

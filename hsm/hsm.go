@@ -101,6 +101,14 @@ type Locker interface {
 	Lock(ctx context.Context, tokenURI string) error
 }
 
+// ProblemReporter is implemented by backends that skip what they cannot
+// read — an odd object on a token, an unreadable PFX file, a missing
+// directory — instead of failing a listing. Problems describes what the last
+// listing skipped, one message each, for people to read.
+type ProblemReporter interface {
+	Problems() []string
+}
+
 // KeyAlgorithm names a key's public-key algorithm.
 type KeyAlgorithm string
 

@@ -204,6 +204,17 @@ func (s *Store) Watch(ctx context.Context) (<-chan TokenEvent, error) {
 	return out, nil
 }
 
+// Problems gathers what every backend's last listing skipped.
+func (s *Store) Problems() []string {
+	var all []string
+	for _, b := range s.Backends() {
+		if p, ok := b.(ProblemReporter); ok {
+			all = append(all, p.Problems()...)
+		}
+	}
+	return all
+}
+
 // Close closes every backend.
 func (s *Store) Close() error {
 	var errs []error
@@ -239,4 +250,5 @@ var (
 	_ Deleter             = (*Store)(nil)
 	_ Watcher             = (*Store)(nil)
 	_ Locker              = (*Store)(nil)
+	_ ProblemReporter     = (*Store)(nil)
 )

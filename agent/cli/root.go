@@ -140,12 +140,8 @@ func (a *App) Warn(err error) {
 // token holds that Signet cannot read, unreadable PFX files, missing
 // directories).
 func (a *App) WarnProblems(store *hsm.Store) {
-	for _, b := range store.Backends() {
-		if p, ok := b.(interface{ Problems() []string }); ok {
-			for _, msg := range p.Problems() {
-				fmt.Fprintf(a.Stderr, "warning: %s\n", msg)
-			}
-		}
+	for _, msg := range store.Problems() {
+		fmt.Fprintf(a.Stderr, "warning: %s\n", msg)
 	}
 }
 

@@ -152,10 +152,11 @@ type liveKey struct {
 }
 
 var (
-	_ hsm.Backend   = (*Backend)(nil)
-	_ hsm.Decrypter = (*Backend)(nil)
-	_ hsm.Locker    = (*Backend)(nil)
-	_ hsm.Watcher   = (*Backend)(nil)
+	_ hsm.Backend         = (*Backend)(nil)
+	_ hsm.Decrypter       = (*Backend)(nil)
+	_ hsm.Locker          = (*Backend)(nil)
+	_ hsm.ProblemReporter = (*Backend)(nil)
+	_ hsm.Watcher         = (*Backend)(nil)
 )
 
 // Open returns a backend over cfg. It does not read any file yet; missing

@@ -554,4 +554,5 @@ var (
 	_ hsm.Deleter             = (*Backend)(nil)
 	_ hsm.Watcher             = (*Backend)(nil)
 	_ hsm.Locker              = (*Backend)(nil)
+	_ hsm.ProblemReporter     = (*Backend)(nil)
 )

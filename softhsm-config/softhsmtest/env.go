@@ -206,10 +206,19 @@ var (
 // process (SoftHSM reads it once, at C_Initialize), runs the tests, removes
 // the directory and exits with the tests' code. Shared returns the Env.
 func Main(m *testing.M) {
-	os.Exit(runMain(m))
+	os.Exit(runMain(m, nil))
 }
 
-func runMain(m *testing.M) int {
+// MainSetup is Main with a setup step that runs once SOFTHSM2_CONF is set
+// and before any test. Create there the tokens that tests which initialise
+// the module at different times all need: SoftHSM does not see a token
+// created after the process initialised the module. A setup error fails the
+// run before any test starts.
+func MainSetup(m *testing.M, setup func(env *Env) error) {
+	os.Exit(runMain(m, setup))
+}
+
+func runMain(m *testing.M, setup func(env *Env) error) int {
 	dir, err := os.MkdirTemp("", "softhsmtest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "softhsmtest:", err)
@@ -228,6 +237,12 @@ func runMain(m *testing.M) int {
 	sharedMu.Lock()
 	sharedEnv = env
 	sharedMu.Unlock()
+	if setup != nil {
+		if err := setup(env); err != nil {
+			fmt.Fprintln(os.Stderr, "softhsmtest: setup:", err)
+			return 1
+		}
+	}
 	return m.Run()
 }
 

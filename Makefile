@@ -34,6 +34,7 @@ deps:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
+	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
 
 vet:
 	$(GO) vet ./...
@@ -48,9 +49,10 @@ demo: deps build
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf SIGNET_PFX_PASSWORD=demo $(BIN)/signet keys --unlock \
 	  --module /usr/lib/softhsm/libsofthsm2.so --pfx-dir $(abspath $(DEMO_DIR))/pfx
 
-## bench: benchmarks with same-run baselines
+## bench: benchmarks, each reporting ratios against a baseline measured in the same run
+##        (raw PKCS#11 signing, bare signatures, sha256 over the same stream, plain gRPC, exec floor)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/... ./agent/journal/... ./test/...
 
 ## proto: regenerate sdk/proto with protoc (Debian protobuf-compiler) and the generators pinned in go.mod as tools
 proto:

@@ -1,17 +1,19 @@
 // Package serve assembles the Signet agent (`signet serve`): configuration
-// → control socket (single instance) → key store → local CA → plugin
-// manager, and tears it down in the reverse order on SIGTERM/SIGINT, giving
-// in-flight plugin operations until the shutdown deadline to finish.
+// → control socket (single instance) → local CA → journal, consent dialog
+// and consent engine → key store → plugin manager, and tears it down in the
+// reverse order on SIGTERM/SIGINT, giving in-flight plugin operations until
+// the shutdown deadline to finish.
 //
-// # Consent until the consent system lands
+// # Consent
 //
-// The real consent system (issue 5: browser dialog, grants, journal) is not
-// assembled yet. Until then the agent decides with the configuration only:
-// the administrator's origin deny list refuses; otherwise the unattended
-// rules (policy.unattended.rules) decide, first match wins, "ask" refuses
-// because no one can be asked; no matching rule refuses. PINs come from the
-// unattended PIN sources (file or environment), else from the terminal
-// when the agent runs in one, else the operation is cancelled.
+// Every host call is decided by a consent.Engine built from the
+// configuration's policy: the administrator's origin lists, the person's
+// remembered origin decisions (DATA_DIR/origins.json), the unattended rules,
+// grants, and otherwise a question in the local web dialog (agent/consentui,
+// HTTPS with a local-CA leaf on loopback). Decisions and outcomes go to the
+// journal (DATA_DIR/journal.jsonl). PINs come from the unattended PIN
+// sources (file or environment) for the tokens they name, else from the web
+// dialog.
 package serve
 
 import (
@@ -21,20 +23,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/signet-agent/signet/agent/config"
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/consentui"
 	"github.com/signet-agent/signet/agent/control"
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/agent/keystore"
 	"github.com/signet-agent/signet/agent/localca"
-	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
 )
 
@@ -90,28 +89,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer ln.Close()
 
-	// The key store opens while the plugins start; host calls wait for it.
-	tKeys := time.Now()
-	var keysTook time.Duration
-	store := openLazy(func() *hsm.Store {
-		st, err := keystore.Open(keystore.Config{
-			Modules:          cfg.Keystore.Modules,
-			NoProbe:          len(cfg.Keystore.Modules) == 0,
-			PFXDirs:          cfg.Keystore.PFXDirs,
-			PFXFiles:         cfg.Keystore.PFXFiles,
-			EIMZO:            cfg.Keystore.EIMZO,
-			MaxSessions:      cfg.Keystore.MaxSessions,
-			LoginIdleTimeout: cfg.Keystore.LoginIdleTimeout,
-		}, pinPrompt(cfg))
-		if err != nil {
-			// The store still serves the backends that loaded.
-			log.Warn("key store", "error", err)
-		}
-		keysTook = time.Since(tKeys)
-		return st
-	})
-	defer store.Close()
-
 	tCA := time.Now()
 	ca, err := localca.Open(filepath.Join(cfg.DataDir, "ca"), cfg.TLSNames(), localca.Options{})
 	if err != nil {
@@ -122,12 +99,61 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	caTook := time.Since(tCA)
+
+	// Consent: admin policy, remembered origin decisions, unattended rules,
+	// grants, the person (the web dialog on loopback), journal.
+	jr, err := journal.Open(journal.PathIn(cfg.DataDir))
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer jr.Close()
+	dialogTLS, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
+	if err != nil {
+		return fmt.Errorf("consent dialog TLS: %w", err)
+	}
+	dialog, err := consentui.New(consentui.Config{TLS: dialogTLS, Logger: log})
+	if err != nil {
+		return fmt.Errorf("consent dialog: %w", err)
+	}
+	defer dialog.Close()
+	log.Info("consent dialog", "url", dialog.URL())
+	var store *lazyStore
+	engine, err := consent.NewEngine(consent.EngineConfig{
+		Policy: &cfg.Policy, Prompter: dialog, Journal: jr, DataDir: cfg.DataDir, Log: log,
+		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
+	})
+	if err != nil {
+		return fmt.Errorf("consent: %w", err)
+	}
+
+	// The key store opens while the plugins start; host calls wait for it.
+	tKeys := time.Now()
+	var keysTook time.Duration
+	store = openLazy(func() *hsm.Store {
+		st, err := keystore.Open(keystore.Config{
+			Modules:          cfg.Keystore.Modules,
+			NoProbe:          len(cfg.Keystore.Modules) == 0,
+			PFXDirs:          cfg.Keystore.PFXDirs,
+			PFXFiles:         cfg.Keystore.PFXFiles,
+			EIMZO:            cfg.Keystore.EIMZO,
+			MaxSessions:      cfg.Keystore.MaxSessions,
+			LoginIdleTimeout: cfg.Keystore.LoginIdleTimeout,
+		}, engine.PINPrompt())
+		if err != nil {
+			// The store still serves the backends that loaded.
+			log.Warn("key store", "error", err)
+		}
+		keysTook = time.Since(tKeys)
+		return st
+	})
+	defer store.Close()
+
 	tPlugins := time.Now()
 	mgr := host.New(host.Config{
 		Plugins:  pluginSpecs(cfg),
 		Dir:      cfg.PluginDir,
 		KeyStore: store,
-		Consent:  ConfigConsent(cfg),
+		Consent:  engine,
 		TLS:      ca,
 		Logger:   log,
 	})
@@ -181,125 +207,4 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 		out = append(out, spec)
 	}
 	return out
-}
-
-// ConfigConsent decides with the configuration alone (see the package doc).
-func ConfigConsent(cfg *config.Config) consent.Asker {
-	type rule struct {
-		config.Rule
-		pattern *config.Pattern
-	}
-	var rules []rule
-	for _, r := range cfg.Policy.Unattended.Rules {
-		rr := rule{Rule: r}
-		if r.Origin != "" && r.Origin != "*" && r.Origin != "local" {
-			if p, err := config.ParsePattern(r.Origin); err == nil {
-				rr.pattern = &p
-			}
-		}
-		rules = append(rules, rr)
-	}
-	var mu sync.Mutex
-	used := make([]int, len(rules))
-	return consent.AskerFunc(func(_ context.Context, req consent.Request) error {
-		if req.Origin != "" && cfg.Policy.Admin(req.Origin) == config.AdminDeny {
-			return fmt.Errorf("origin %s is refused by the administrator: %w", req.Origin, hsm.ErrDenied)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for i, r := range rules {
-			switch {
-			case r.Origin == "local" && req.Origin != "":
-				continue
-			case r.pattern != nil && !r.pattern.Match(req.Origin):
-				continue
-			}
-			if r.Plugin != "" && r.Plugin != "*" && r.Plugin != req.Plugin {
-				continue
-			}
-			if r.Key != "" && r.Key != req.KeyURI {
-				continue
-			}
-			// An origin's first-use question is answered by any rule for
-			// that origin; it does not consume uses.
-			if r.Operation != "" && r.Operation != "*" && r.Operation != string(req.Kind) && req.Kind != consent.Origin {
-				continue
-			}
-			switch r.Action {
-			case "allow":
-				if r.Uses > 0 && req.Kind != consent.Origin {
-					if used[i] >= r.Uses {
-						continue
-					}
-					used[i]++
-				}
-				return nil
-			case "deny":
-				return fmt.Errorf("%s refused by policy: %w", req.Kind, hsm.ErrDenied)
-			default: // ask
-				return fmt.Errorf("%s needs a person's approval and no consent dialog is available: %w", req.Kind, hsm.ErrDenied)
-			}
-		}
-		return fmt.Errorf("%s by plugin %s: no policy rule allows it: %w", req.Kind, req.Plugin, hsm.ErrDenied)
-	})
-}
-
-// pinPrompt routes PIN requests to the unattended PIN sources, else the
-// terminal when there is one.
-func pinPrompt(cfg *config.Config) hsm.PINPrompt {
-	type source struct {
-		match  func(uri string) bool
-		prompt hsm.PINPrompt
-	}
-	var sources []source
-	for _, s := range cfg.Policy.Unattended.PINSources {
-		var p hsm.PINPrompt
-		switch {
-		case s.File != "":
-			p = prompt.FromFile(s.File)
-		case s.Env != "":
-			p = prompt.FromEnv(s.Env)
-		default:
-			continue
-		}
-		sources = append(sources, source{match: uriMatcher(s.Token), prompt: p})
-	}
-	interactive := term.IsTerminal(int(os.Stdin.Fd()))
-	return func(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
-		for _, s := range sources {
-			if s.match(req.Token.URI) {
-				return s.prompt(ctx, req)
-			}
-		}
-		if interactive {
-			return prompt.Terminal()(ctx, req)
-		}
-		return hsm.PINResponse{}, fmt.Errorf("%s for %s: no PIN source configured and no terminal: %w", req.Kind, req.Token.Label, hsm.ErrCancelled)
-	}
-}
-
-// uriMatcher matches a configured token URI against a token's URI: for
-// pkcs11: URIs every attribute of the pattern must appear in the token's
-// URI; other URIs must be equal.
-func uriMatcher(pattern string) func(string) bool {
-	if !strings.HasPrefix(pattern, "pkcs11:") {
-		return func(uri string) bool { return uri == pattern }
-	}
-	want := strings.Split(strings.TrimPrefix(pattern, "pkcs11:"), ";")
-	return func(uri string) bool {
-		if !strings.HasPrefix(uri, "pkcs11:") {
-			return false
-		}
-		path, _, _ := strings.Cut(strings.TrimPrefix(uri, "pkcs11:"), "?")
-		have := map[string]bool{}
-		for _, a := range strings.Split(path, ";") {
-			have[a] = true
-		}
-		for _, w := range want {
-			if w != "" && !have[w] {
-				return false
-			}
-		}
-		return true
-	}
 }

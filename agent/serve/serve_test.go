@@ -34,7 +34,10 @@ policy:
       - {origin: "https://ask.example", action: ask}
       - {origin: "https://evil.example", action: allow}
 `)
-	a := ConfigConsent(cfg)
+	a, err := consent.NewEngine(consent.EngineConfig{Policy: &cfg.Policy}) // headless: no one to ask
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -59,20 +62,6 @@ policy:
 		if err != nil && !errors.Is(err, hsm.ErrDenied) {
 			t.Errorf("%s: %v is not ErrDenied", c.name, err)
 		}
-	}
-}
-
-func TestURIMatcher(t *testing.T) {
-	m := uriMatcher("pkcs11:token=CI;serial=42")
-	if !m("pkcs11:token=CI;manufacturer=SoftHSM;serial=42") {
-		t.Error("subset not matched")
-	}
-	if m("pkcs11:token=CI;serial=43") || m("pkcs11:token=CIX;serial=42") || m("file:///x.pfx") {
-		t.Error("wrong token matched")
-	}
-	f := uriMatcher("file:///k/a.pfx")
-	if !f("file:///k/a.pfx") || f("file:///k/b.pfx") {
-		t.Error("file URI matching")
 	}
 }
 

@@ -398,6 +398,7 @@ func TestBrowserFirstUseAlways(t *testing.T) {
 		{"#always", true, true},
 		{"#approve", true, false},
 		{"#deny", false, false},
+		{"#never", false, true},
 	} {
 		t.Run(tc.button, func(t *testing.T) {
 			tab := newTab(t)
@@ -418,7 +419,7 @@ func TestBrowserFirstUseAlways(t *testing.T) {
 			if want := "https://portal.example wants to use Signet to list your certificates and request signatures"; title != want {
 				t.Errorf("title %q; want %q", title, want)
 			}
-			for _, l := range []string{"Allow once", "Always", "Deny"} {
+			for _, l := range []string{"Allow once", "Always", "Deny", "Never"} {
 				if !strings.Contains(labels, l) {
 					t.Errorf("buttons %q lack %q", labels, l)
 				}

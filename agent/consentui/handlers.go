@@ -167,6 +167,8 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		case action == "always" && d.q.FirstUse, action == "grant" && d.q.Grant != nil:
 			a.Allow, a.Remember = true, true
 		case action == "deny":
+		case action == "never" && d.q.FirstUse:
+			a.Remember = true // remember the refusal
 		default:
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return

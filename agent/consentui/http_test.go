@@ -324,3 +324,27 @@ func TestTLSWithLocalCA(t *testing.T) {
 	// A plain-HTTP Origin is not this server's origin.
 	_ = consent.Answer{}
 }
+
+// TestActionsMustBeOffered: "always"/"never" only answer a first-use
+// question, "grant" only a question with a grant offer.
+func TestActionsMustBeOffered(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	res := f.confirm(signQuestion(t)) // neither first use nor a grant offer
+	u := f.url(t)
+	_, _, csrf := getPage(t, http.DefaultClient, u)
+	hdr := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	for _, action := range []string{"always", "never", "grant", "", "APPROVE"} {
+		if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {action}}, hdr); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("action %q: %d; want 400", action, resp.StatusCode)
+		}
+	}
+	select {
+	case r := <-res:
+		t.Fatalf("answered by an action that was not offered: %+v", r)
+	default:
+	}
+	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, hdr)
+	if r := wait(t, res); r.err != nil || r.a.Allow || r.a.Remember {
+		t.Fatalf("deny: %+v, %v", r.a, r.err)
+	}
+}

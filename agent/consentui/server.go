@@ -25,7 +25,10 @@
 // Outcomes: Approve returns Answer{Allow: true}; "Always" on a first-use
 // question and accepting a grant offer return Answer{Allow: true,
 // Remember: true}; Deny returns Answer{Allow: false} and a nil error (an
-// explicit decision, not a failure). A timeout returns an error wrapping
+// explicit decision, not a failure); "Never" on a first-use question returns
+// Answer{Allow: false, Remember: true} (the engine remembers the refusal).
+// Question.ID appears only in logs: the URL token is always fresh from
+// crypto/rand, whatever the ID looks like. A timeout returns an error wrapping
 // hsm.ErrTimeout; a done ctx one wrapping hsm.ErrCancelled (or ErrTimeout
 // for context.DeadlineExceeded). PIN returns the secret in a fresh []byte;
 // Cancel returns hsm.ErrCancelled. A locked PIN is shown in the page

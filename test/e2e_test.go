@@ -6,10 +6,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -309,24 +305,6 @@ func keyURIs(t *testing.T, c *http.Client, addr string) map[string]string {
 		}
 	}
 	return out
-}
-
-func verify(pub crypto.PublicKey, digest, sig []byte) error {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
-	case *ecdsa.PublicKey:
-		if !ecdsa.VerifyASN1(k, digest, sig) {
-			return errors.New("ECDSA signature does not verify")
-		}
-	case ed25519.PublicKey:
-		if !ed25519.Verify(k, digest, sig) {
-			return errors.New("Ed25519 signature does not verify")
-		}
-	default:
-		return fmt.Errorf("unexpected key type %T", pub)
-	}
-	return nil
 }
 
 func examplePlugin() pluginConf {

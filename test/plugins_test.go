@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -43,7 +44,7 @@ func TestExampleSignsThroughAgent(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("status %d: %s", r.Status, r.Error)
 			}
-			if err := verify(fixture.Keys[label].Certificate.PublicKey, digest[:], r.Signature); err != nil {
+			if err := softhsmtest.VerifySignature(fixture.Keys[label].Certificate.PublicKey, digest[:], r.Signature, crypto.SHA256); err != nil {
 				t.Fatal(err)
 			}
 			opensslVerify(t, fixture.Keys[label].Certificate, label == softhsmtest.KeyEd25519, digest[:], r.Signature)

@@ -3,19 +3,15 @@ package main
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
 func TestMain(m *testing.M) { plugintest.Main(m) }
@@ -61,7 +57,7 @@ func TestSignVerifies(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			if err := verify(key.PublicKey, digest[:], sig); err != nil {
+			if err := softhsmtest.VerifySignature(key.PublicKey, digest[:], sig, crypto.SHA256); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -88,22 +84,4 @@ func TestDenied(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status %d, want 403 (ErrDenied)", resp.StatusCode)
 	}
-}
-
-func verify(pub crypto.PublicKey, digest, sig []byte) error {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig)
-	case *ecdsa.PublicKey:
-		if !ecdsa.VerifyASN1(k, digest, sig) {
-			return errors.New("ECDSA signature does not verify")
-		}
-	case ed25519.PublicKey:
-		if !ed25519.Verify(k, digest, sig) {
-			return errors.New("Ed25519 signature does not verify")
-		}
-	default:
-		return fmt.Errorf("unexpected key type %T", pub)
-	}
-	return nil
 }

@@ -35,7 +35,9 @@ import (
 //  4. Otherwise the first-use question (Question.FirstUse) with the request
 //     itself: Allow once answers this request only, Always remembers the
 //     origin, Deny refuses (Deny + Remember remembers Never). One dialog
-//     covers the origin and the operation it came with.
+//     covers the origin and the operation it came with. Always and grants
+//     are never kept for the opaque origin "null", which unrelated
+//     sandboxed pages share.
 //
 // Local callers (Request.Origin empty, Request.Caller set) skip 1–4.
 //
@@ -401,7 +403,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	}
 	now := e.now()
 	q := Question{ID: id, Request: req, FirstUse: firstUse, Deadline: now.Add(e.cfg.Timeout)}
-	offer := !firstUse && req.Origin != "" && req.GrantUses > 1 && req.KeyURI != ""
+	offer := !firstUse && rememberable(req.Origin) && req.GrantUses > 1 && req.KeyURI != ""
 	if offer {
 		within := req.GrantWithin
 		if within <= 0 {
@@ -438,7 +440,7 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	}
 	v := allow(journal.ByUser, "the person approved")
 	v.asked = true
-	if firstUse && ans.Remember {
+	if firstUse && ans.Remember && rememberable(req.Origin) {
 		e.remember(ctx, req, Always, now)
 	}
 	if offer && ans.Remember && q.Grant.Uses > 1 {
@@ -457,6 +459,18 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 		}
 	}
 	return v
+}
+
+// rememberable reports whether an approval may outlive the request: the
+// opaque origin "null" (sandboxed frames, file: pages) and malformed
+// origins are shared by unrelated pages, so "Always" and grants are never
+// kept for them (a refusal still is).
+func rememberable(origin string) bool {
+	if origin == "" || origin == "null" {
+		return false
+	}
+	_, _, _, err := config.ParseOrigin(origin)
+	return err == nil
 }
 
 // remember keeps the person's choice for req's origin and journals it.

@@ -838,3 +838,29 @@ func TestRevokeGrant(t *testing.T) {
 		t.Fatal("second revoke succeeded")
 	}
 }
+
+// TestOpaqueOriginNotRemembered: "null" is shared by every sandboxed page,
+// so neither Always nor a grant is kept for it.
+func TestOpaqueOriginNotRemembered(t *testing.T) {
+	f := newFixture(t, "")
+	p := &script{confirm: answer(Answer{Allow: true, Remember: true})}
+	e := f.engine(t, p)
+	ctx := context.Background()
+	r := sign("null")
+	r.GrantUses = 5
+	for range 2 {
+		if err := e.Ask(ctx, list("null")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := e.Decisions().Get("null"); ok {
+		t.Fatal("always remembered for null")
+	}
+	if err := e.Ask(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	q := p.asked()
+	if len(q) != 3 || q[2].Grant != nil || len(e.Grants().List()) != 0 {
+		t.Fatalf("questions %d, offer %+v, grants %+v", len(q), q[len(q)-1].Grant, e.Grants().List())
+	}
+}

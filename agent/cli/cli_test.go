@@ -167,22 +167,22 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		sig := filepath.Join(t.TempDir(), "sig")
 		rsaKey := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
 		pub := pubPEM(t, rsaKey)
-		c.ok(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--out", sig}, mod...)...)
+		c.ok(nil, append([]string{"sign", "--raw", "--key", rsaKey.URI, "--in", msg, "--out", sig}, mod...)...)
 		openssl(t, "dgst", "-sha256", "-verify", pub, "-signature", sig, msg)
-		c.ok(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--out", sig, "--hash", "sha512", "--pss"}, mod...)...)
+		c.ok(nil, append([]string{"sign", "--raw", "--key", rsaKey.URI, "--in", msg, "--out", sig, "--hash", "sha512", "--pss"}, mod...)...)
 		openssl(t, "dgst", "-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1", "-verify", pub, "-signature", sig, msg)
 
 		ecKey := findLabel(keys, "cli-token", softhsmtest.KeyECDSA)
-		c.ok(nil, append([]string{"sign", "--key", ecKey.URI, "--in", msg, "--out", sig, "--hash", "sha384"}, mod...)...)
+		c.ok(nil, append([]string{"sign", "--raw", "--key", ecKey.URI, "--in", msg, "--out", sig, "--hash", "sha384"}, mod...)...)
 		openssl(t, "dgst", "-sha384", "-verify", pubPEM(t, ecKey), "-signature", sig, msg)
 
 		edKey := findLabel(keys, "cli-token", softhsmtest.KeyEd25519)
-		c.ok(nil, append([]string{"sign", "--key", edKey.URI, "--in", msg, "--out", sig}, mod...)...)
+		c.ok(nil, append([]string{"sign", "--raw", "--key", edKey.URI, "--in", msg, "--out", sig}, mod...)...)
 		openssl(t, "pkeyutl", "-verify", "-pubin", "-inkey", pubPEM(t, edKey), "-rawin", "-in", msg, "-sigfile", sig)
 
 		// A shorter URI naming the key by token and label works too.
 		short := "pkcs11:token=cli-token;object=" + softhsmtest.KeyECDSA
-		if out := c.ok(nil, append([]string{"sign", "--key", short, "--in", msg}, mod...)...); len(strings.TrimSpace(out)) < 60 {
+		if out := c.ok(nil, append([]string{"sign", "--raw", "--key", short, "--in", msg}, mod...)...); len(strings.TrimSpace(out)) < 60 {
 			t.Fatalf("base64 signature on stdout: %q", out)
 		}
 	})
@@ -273,9 +273,9 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stderr, "no private key") || !strings.Contains(r.stderr, "signet keys") {
 			t.Fatalf("unknown key: %d %s", r.code, r.stderr)
 		}
-		r = c.run(nil, append([]string{"sign", "--key", rsaKey.URI}, mod...)...)
-		if r.code != 2 || !strings.Contains(r.stderr, "--in") {
-			t.Fatalf("missing --in: %d %s", r.code, r.stderr)
+		r = c.run(nil, append([]string{"sign", "--raw", "--detached", "--key", rsaKey.URI, "--in", msg}, mod...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--raw") {
+			t.Fatalf("--raw --detached: %d %s", r.code, r.stderr)
 		}
 		r = c.run(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--hash", "md5"}, mod...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, "md5") {
@@ -340,11 +340,15 @@ func TestCLIWithPFX(t *testing.T) {
 	msg := filepath.Join(dir, "msg")
 	os.WriteFile(msg, []byte("pfx message"), 0o600)
 	sig := filepath.Join(dir, "sig")
-	c.ok(nil, append(args, "sign", "--key", keys[0].URI, "--in", msg, "--out", sig)...)
+	c.ok(nil, append(args, "sign", "--raw", "--key", keys[0].URI, "--in", msg, "--out", sig)...)
 	der, _ := x509.MarshalPKIXPublicKey(sk.Key.Public())
 	pub := filepath.Join(dir, "pub.pem")
 	writePEM(t, pub, "PUBLIC KEY", der)
 	openssl(t, "dgst", "-sha256", "-verify", pub, "-signature", sig, msg)
+	// CMS from a PFX key carries the file's chain.
+	p7 := filepath.Join(dir, "msg.p7s")
+	c.ok(nil, append(args, "sign", "--key", keys[0].URI, "--in", msg, "--out", p7)...)
+	verifyCMS(t, pki, p7, msg, false, "DER")
 	// Wrong password: a clear error without the password.
 	r := c.run([]string{"SIGNET_PFX_PASSWORD=not-it-123"}, append(args, "sign", "--key", keys[0].URI, "--in", msg)...)
 	if r.code != 1 || !strings.Contains(r.stderr, "incorrect PIN or password") || strings.Contains(r.stderr, "not-it-123") {

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// runIn runs signet with stdin from a file and returns stdout as bytes.
+func (c *cli) runIn(stdin string, args ...string) ([]byte, string, int) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	f, err := os.Open(stdin)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer f.Close()
+	cmd.Stdin = f
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run signet: %v", err)
+	}
+	return so.Bytes(), se.String(), code
+}
+
+// verifyCMS checks a DER (or BER) CMS file with OpenSSL against the root
+// only, and with sdk/cms, and returns the sdk/cms report.
+func verifyCMS(t *testing.T, pki *softhsmtest.PKI, p7, content string, detached bool, inform string) *cms.Report {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.pem")
+	writePEM(t, root, "CERTIFICATE", pki.Root.Raw)
+	args := []string{"cms", "-verify", "-binary", "-inform", inform, "-in", p7, "-CAfile", root, "-purpose", "any", "-out", filepath.Join(dir, "out")}
+	if detached {
+		args = append(args, "-content", content)
+	}
+	openssl(t, args...)
+	if !detached {
+		got, _ := os.ReadFile(filepath.Join(dir, "out"))
+		want, _ := os.ReadFile(content)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("openssl extracted %d bytes, want the %d signed", len(got), len(want))
+		}
+	}
+	data, err := os.ReadFile(p7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inform == "PEM" {
+		b, _ := pem.Decode(data)
+		if b == nil || b.Type != "CMS" {
+			t.Fatalf("not a CMS PEM block: %.60q", data)
+		}
+		data = b.Bytes
+	}
+	var det io.Reader
+	if detached {
+		f, err := os.Open(content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		det = f
+	}
+	rep, err := cms.Verify(data, det, &cms.VerifyOptions{Roots: pki.Roots()})
+	if err != nil {
+		t.Fatalf("sdk/cms Verify: %v", err)
+	}
+	if !rep.Valid() || len(rep.Signers) == 0 || rep.Signers[0].ChainStatus != cms.ChainValid {
+		for _, s := range rep.Signers {
+			t.Logf("signer: %v", s.Err())
+		}
+		t.Fatal("sdk/cms: signature not valid")
+	}
+	return rep
+}
+
+func TestCLISignCMS(t *testing.T) {
+	env := softhsmtest.Shared()
+	fx := softhsmtest.StandardToken(t, env, "cli-cms")
+	c := buildCLI(t)
+	mod := []string{"--module", softhsmtest.Module()}
+	c.env = []string{"SIGNET_PIN=" + fx.UserPIN}
+	dir := t.TempDir()
+	msg := filepath.Join(dir, "msg.txt")
+	if err := os.WriteFile(msg, []byte("CMS from the signet CLI\n\x00binary\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chain := filepath.Join(dir, "intermediate.pem")
+	writePEM(t, chain, "CERTIFICATE", fx.PKI.Intermediate.Raw)
+	keys := keysJSON(t, c, mod...)
+
+	for _, tc := range []struct {
+		name, label string
+		extra       []string
+	}{
+		{"rsa", softhsmtest.KeyRSA, nil},
+		{"rsa-pss-sha512", softhsmtest.KeyRSA, []string{"--pss", "--hash", "sha512"}},
+		{"ecdsa", softhsmtest.KeyECDSA, nil},
+		{"ecdsa-sha384-no-time", softhsmtest.KeyECDSA, []string{"--hash", "sha384", "--no-signing-time"}},
+	} {
+		k := findLabel(keys, "cli-cms", tc.label)
+		for _, detached := range []bool{false, true} {
+			name := tc.name + "/attached"
+			if detached {
+				name = tc.name + "/detached"
+			}
+			t.Run(name, func(t *testing.T) {
+				p7 := filepath.Join(t.TempDir(), "sig.p7s")
+				args := append([]string{"sign", "--key", k.URI, "--in", msg, "--out", p7, "--chain", chain}, tc.extra...)
+				if detached {
+					args = append(args, "--detached")
+				}
+				c.ok(nil, append(args, mod...)...)
+				rep := verifyCMS(t, fx.PKI, p7, msg, detached, "DER")
+				if len(rep.Signers) != 1 {
+					t.Fatalf("%d signers", len(rep.Signers))
+				}
+				if wantTime := !strings.Contains(tc.name, "no-time"); rep.Signers[0].HasSigningTime != wantTime {
+					t.Fatalf("signingTime present = %v, want %v", rep.Signers[0].HasSigningTime, wantTime)
+				}
+				sd, err := cms.ParseSignedData(mustRead(t, p7))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if detached == sd.HasContent {
+					t.Fatalf("detached %v but content %d bytes", detached, len(sd.Content))
+				}
+			})
+		}
+	}
+
+	t.Run("stdin-stdout-pem", func(t *testing.T) {
+		k := findLabel(keys, "cli-cms", softhsmtest.KeyECDSA)
+		out, stderr, code := c.runIn(msg, append([]string{"sign", "--key", k.URI, "--chain", chain, "--pem"}, mod...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		p7 := filepath.Join(t.TempDir(), "sig.pem")
+		os.WriteFile(p7, out, 0o600)
+		verifyCMS(t, fx.PKI, p7, msg, false, "PEM")
+
+		// "-" names standard input and output explicitly; DER on a pipe.
+		out, stderr, code = c.runIn(msg, append([]string{"sign", "--key", k.URI, "--chain", chain, "--in", "-", "--out", "-", "--detached"}, mod...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		p7 = filepath.Join(t.TempDir(), "sig.der")
+		os.WriteFile(p7, out, 0o600)
+		verifyCMS(t, fx.PKI, p7, msg, true, "DER")
+	})
+
+	t.Run("ed25519", func(t *testing.T) {
+		// OpenSSL 3.0 cannot verify Ed25519 in CMS; sdk/cms checks it.
+		k := findLabel(keys, "cli-cms", softhsmtest.KeyEd25519)
+		p7 := filepath.Join(t.TempDir(), "sig.p7s")
+		c.ok(nil, append([]string{"sign", "--key", k.URI, "--in", msg, "--out", p7, "--chain", chain}, mod...)...)
+		rep, err := cms.Verify(mustRead(t, p7), nil, &cms.VerifyOptions{Roots: fx.PKI.Roots()})
+		if err != nil || !rep.Valid() {
+			t.Fatalf("Ed25519 CMS: %v %+v", err, rep)
+		}
+	})
+
+	t.Run("large-attached-streams", func(t *testing.T) {
+		// Over maxAttachedInMemory: written by cms.SignAttachedStream (BER).
+		big := filepath.Join(t.TempDir(), "big.bin")
+		f, err := os.Create(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block := bytes.Repeat([]byte("signet streams large content. "), 1<<15)
+		for n := 0; n <= maxAttachedInMemory; n += len(block) {
+			f.Write(block)
+		}
+		f.Close()
+		k := findLabel(keys, "cli-cms", softhsmtest.KeyECDSA)
+		p7 := filepath.Join(t.TempDir(), "big.p7s")
+		c.ok(nil, append([]string{"sign", "--key", k.URI, "--in", big, "--out", p7, "--chain", chain}, mod...)...)
+		verifyCMS(t, fx.PKI, p7, big, false, "DER")
+	})
+
+	t.Run("key-without-certificate", func(t *testing.T) {
+		tokURI := findLabel(keys, "cli-cms", softhsmtest.KeyRSA).TokenURI
+		var k KeyJSON
+		out := c.ok(nil, append([]string{"keygen", "--token", tokURI, "--type", "p256", "--label", "cms-nocert", "--json"}, mod...)...)
+		if err := json.Unmarshal([]byte(out), &k); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		p7 := filepath.Join(t.TempDir(), "sig.p7s")
+		r := c.run(nil, append([]string{"sign", "--key", k.URI, "--in", msg, "--out", p7}, mod...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "has no certificate") || !strings.Contains(r.stderr, "--raw") {
+			t.Fatalf("key without certificate: %d %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat(p7); !os.IsNotExist(err) {
+			t.Fatalf("output file left behind: %v", err)
+		}
+		// --raw still signs with it.
+		c.ok(nil, append([]string{"sign", "--raw", "--key", k.URI, "--in", msg}, mod...)...)
+	})
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -486,68 +486,72 @@ type signingCertificateV1 struct {
 // checkSigningCertificate checks ESS signingCertificateV2 (RFC 5035) or
 // signingCertificate (RFC 2634) against the signer certificate.
 func checkSigningCertificate(si *SignerInfo, cert *x509.Certificate, reg *Registry, r *SignerReport) {
+	// Both attributes hold a list of certificate ids whose first entry names
+	// the signer: a hash of the certificate (SHA-1 in v1, any digest in v2,
+	// SHA-256 when absent) and an optional issuer and serial.
+	var id essCertIDv2
 	if a := findAttr(si.SignedAttributes, OIDAttributeSigningCertificateV2); a != nil {
-		r.SigningCertificatePresent = true
 		var v signingCertificateV2
-		if len(a.Values) != 1 {
-			r.fail(ErrSigningCertificateMismatch, "attribute has %d values", len(a.Values))
+		if !decodeSigningCertificate(a, &v, r) {
 			return
 		}
-		if rest, err := asn1.Unmarshal(a.Values[0], &v); err != nil || len(rest) > 0 || len(v.Certs) == 0 {
+		if len(v.Certs) == 0 {
 			r.fail(ErrSigningCertificateMismatch, "attribute malformed")
 			return
 		}
-		id := v.Certs[0]
-		algOID := id.HashAlgorithm.Algorithm
-		if len(algOID) == 0 {
-			algOID = OIDDigestSHA256
+		id = v.Certs[0]
+		if len(id.HashAlgorithm.Algorithm) == 0 {
+			id.HashAlgorithm.Algorithm = OIDDigestSHA256
 		}
-		d, err := reg.DigestByOID(algOID)
-		if err != nil {
-			r.fail(ErrSigningCertificateMismatch, "hash %v: %v", algOID, err)
+	} else if a := findAttr(si.SignedAttributes, OIDAttributeSigningCertificate); a != nil {
+		var v signingCertificateV1
+		if !decodeSigningCertificate(a, &v, r) {
 			return
 		}
-		h := d.newHash()
-		h.Write(cert.Raw)
-		if !bytes.Equal(h.Sum(nil), id.CertHash) {
-			r.fail(ErrSigningCertificateMismatch, "%s of the certificate differs from the signed hash", d.Name)
+		if len(v.Certs) == 0 {
+			r.fail(ErrSigningCertificateMismatch, "attribute malformed")
 			return
 		}
-		if !issuerSerialMatches(id.IssuerSerial, cert) {
-			r.fail(ErrSigningCertificateMismatch, "issuerSerial differs")
-			return
+		id = essCertIDv2{
+			HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: OIDDigestSHA1},
+			CertHash:      v.Certs[0].CertHash,
+			IssuerSerial:  v.Certs[0].IssuerSerial,
 		}
-		r.SigningCertificateOK = true
+	} else {
+		return // neither attribute: nothing to check
+	}
+
+	d, err := reg.DigestByOID(id.HashAlgorithm.Algorithm)
+	if err != nil {
+		r.fail(ErrSigningCertificateMismatch, "hash %v: %v", id.HashAlgorithm.Algorithm, err)
 		return
 	}
-	if a := findAttr(si.SignedAttributes, OIDAttributeSigningCertificate); a != nil {
-		r.SigningCertificatePresent = true
-		var v signingCertificateV1
-		if len(a.Values) != 1 {
-			r.fail(ErrSigningCertificateMismatch, "attribute has %d values", len(a.Values))
-			return
-		}
-		if rest, err := asn1.Unmarshal(a.Values[0], &v); err != nil || len(rest) > 0 || len(v.Certs) == 0 {
-			r.fail(ErrSigningCertificateMismatch, "attribute malformed")
-			return
-		}
-		d, err := reg.DigestByOID(OIDDigestSHA1)
-		if err != nil {
-			r.fail(ErrSigningCertificateMismatch, "%v", err)
-			return
-		}
-		h := d.newHash()
-		h.Write(cert.Raw)
-		if !bytes.Equal(h.Sum(nil), v.Certs[0].CertHash) {
-			r.fail(ErrSigningCertificateMismatch, "SHA-1 of the certificate differs from the signed hash")
-			return
-		}
-		if !issuerSerialMatches(v.Certs[0].IssuerSerial, cert) {
-			r.fail(ErrSigningCertificateMismatch, "issuerSerial differs")
-			return
-		}
-		r.SigningCertificateOK = true
+	h := d.newHash()
+	h.Write(cert.Raw)
+	if !bytes.Equal(h.Sum(nil), id.CertHash) {
+		r.fail(ErrSigningCertificateMismatch, "%s of the certificate differs from the signed hash", d.Name)
+		return
 	}
+	if !issuerSerialMatches(id.IssuerSerial, cert) {
+		r.fail(ErrSigningCertificateMismatch, "issuerSerial differs")
+		return
+	}
+	r.SigningCertificateOK = true
+}
+
+// decodeSigningCertificate marks the attribute present and decodes its one
+// value into v, recording a failure in r when it cannot.
+func decodeSigningCertificate(a *ParsedAttribute, v any, r *SignerReport) bool {
+	r.SigningCertificatePresent = true
+	if len(a.Values) != 1 {
+		r.fail(ErrSigningCertificateMismatch, "attribute has %d values", len(a.Values))
+		return false
+	}
+	if rest, err := asn1.Unmarshal(a.Values[0], v); err != nil || len(rest) > 0 {
+		r.fail(ErrSigningCertificateMismatch, "attribute malformed")
+		return false
+	}
+	return true
 }
 
 // issuerSerialMatches compares an optional IssuerSerial with cert.

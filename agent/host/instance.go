@@ -254,6 +254,22 @@ func (in *instance) runOnce(ctx context.Context) error {
 		in.log.Debug("plugin describes itself under another name", "described", desc.GetName())
 	}
 
+	// Names the plugin declares for its TLS listeners may extend the local
+	// CA's name constraints (see NameAllower).
+	if na, ok := in.m.tls.(NameAllower); ok {
+		var names []string
+		for _, l := range desc.GetListeners() {
+			if l.GetTls() {
+				names = append(names, l.GetTlsNames()...)
+			}
+		}
+		if len(names) > 0 {
+			if err := na.AllowNames(in.spec.Name, names); err != nil {
+				in.log.Warn("TLS names the plugin declares", "names", names, "error", err)
+			}
+		}
+	}
+
 	// Serve the host services to this instance on a brokered connection.
 	svc := &services{m: in.m, plugin: in.spec.Name, log: in.log}
 	var srvMu sync.Mutex

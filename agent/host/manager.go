@@ -86,6 +86,16 @@ type CertIssuer interface {
 	Issue(names []string) (tls.Certificate, error)
 }
 
+// NameAllower is implemented by a CertIssuer whose permitted names can
+// grow. The host calls AllowNames with the TLS names a plugin declares for
+// its TLS listeners in its Description, after Describe and before Start —
+// before the plugin asks for a certificate. Names a plugin merely asks
+// IssueCertificate for, without declaring them, are not added. An error is
+// logged; the plugin's Listen then fails with the issuer's reason.
+type NameAllower interface {
+	AllowNames(plugin string, names []string) error
+}
+
 // PluginPrefix is the file-name prefix of plugin executables in the plugin
 // directory: signet-plugin-NAME.
 const PluginPrefix = "signet-plugin-"

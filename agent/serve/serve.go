@@ -99,6 +99,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	caTook := time.Since(tCA)
+	// Plugins may declare TLS names beyond the configured ones (tlsnames.go).
+	tlsCA := newGrowingCA(filepath.Join(cfg.DataDir, "ca"), ca, log)
 
 	// Consent: admin policy, remembered origin decisions, unattended rules,
 	// grants, the person (the web dialog on loopback), journal.
@@ -107,7 +109,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer jr.Close()
-	dialogTLS, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
+	dialogTLS, err := tlsCA.TLSConfig([]string{"127.0.0.1", "localhost"})
 	if err != nil {
 		return fmt.Errorf("consent dialog TLS: %w", err)
 	}
@@ -154,7 +156,7 @@ func Run(ctx context.Context, opts Options) error {
 		Dir:      cfg.PluginDir,
 		KeyStore: store,
 		Consent:  engine,
-		TLS:      ca,
+		TLS:      tlsCA,
 		Logger:   log,
 	})
 	if err := mgr.Start(ctx); err != nil {

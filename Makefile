@@ -43,11 +43,17 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-## demo: deps, a demo SoftHSM token and PFX file (once), build, run the agent's main job
+## demo: deps, a demo SoftHSM token, PFX file and agent config (once), build, list the keys, run the agent
 demo: deps build
-	@softhsm-config/demo-setup.sh $(DEMO_DIR)
+	@softhsm-config/demo-setup.sh $(DEMO_DIR) $(BIN)
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf SIGNET_PFX_PASSWORD=demo $(BIN)/signet keys --unlock \
 	  --module /usr/lib/softhsm/libsofthsm2.so --pfx-dir $(abspath $(DEMO_DIR))/pfx
+	@echo
+	@echo "Starting the agent with the example plugin on https://127.0.0.1:8443 (Ctrl-C stops it)."
+	@echo "Try, in another terminal (see plugins/example/README.md):"
+	@echo "  curl --cacert $(DEMO_DIR)/data/ca/ca.crt https://127.0.0.1:8443/keys"
+	@echo
+	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf exec $(BIN)/signet serve --config $(abspath $(DEMO_DIR))/config.yaml
 
 ## bench: benchmarks, each reporting ratios against a baseline measured in the same run
 ##        (raw PKCS#11 signing, bare signatures, sha256 over the same stream, plain gRPC, exec floor)

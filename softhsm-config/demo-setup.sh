@@ -4,19 +4,25 @@
 # Sets up the demo once (skipped when DIR/.done exists): DIR/softhsm2.conf
 # and a SoftHSM token "signet-demo" (user PIN 1234, SO PIN 5678) holding an
 # RSA-2048 and an ECDSA P-256 key with certificates from a demo PKI, and a
-# PFX file DIR/pfx/demo.pfx (password "demo"). `make demo` calls it as
-# `softhsm-config/demo-setup.sh .demo`; `make clean` removes .demo.
+# PFX file DIR/pfx/demo.pfx (password "demo"), and DIR/config.yaml: an agent
+# configuration that runs the example plugin on https://127.0.0.1:8443 and,
+# because a demo has nobody to click "Approve", an unattended policy that
+# allows every request and takes the PIN and password from files in DIR
+# (mode 0600; never from the configuration itself). `make demo` calls it as
+# `softhsm-config/demo-setup.sh .demo BINDIR`; `make clean` removes .demo.
 #
 # Use the token with SOFTHSM2_CONF=DIR/softhsm2.conf.
 set -euo pipefail
 
-if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR" >&2
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: $0 DIR [BINDIR]" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
+mkdir -p "${2:-$here/../bin}"
+bindir=$(cd "${2:-$here/../bin}" && pwd)
 
 if [ -e "$dir/.done" ]; then
   echo "demo already set up in $dir (remove it to start over)"
@@ -25,5 +31,29 @@ fi
 
 "$here/create-token.sh" "$dir" signet-demo 1234 5678
 (cd "$here/.." && GOTOOLCHAIN=local CGO_ENABLED=${CGO_ENABLED:-1} "${GO:-go}" run ./softhsm-config/cmd/mkdemo -dir "$dir" -token signet-demo -pin 1234)
+(umask 077
+ printf '1234' >"$dir/pin"
+ printf 'demo' >"$dir/pfx-password")
+cat >"$dir/config.yaml" <<CONFIG
+# Signet demo configuration, written by softhsm-config/demo-setup.sh.
+keystore:
+  pkcs11_modules: [/usr/lib/softhsm/libsofthsm2.so]
+  pfx_dirs: [$dir/pfx]
+data_dir: $dir/data
+plugin_dir: $bindir
+plugins:
+  - name: example
+    path: signet-plugin-example
+    listen: ["127.0.0.1:8443"]
+policy:
+  unattended:
+    # A demo has nobody to approve requests: allow them all. A real
+    # installation leaves this out and asks the person in the consent dialog.
+    rules:
+      - {origin: "*", action: allow}
+    pin_sources:
+      - {token: "pkcs11:token=signet-demo", file: $dir/pin}
+      - {token: "file://$dir/pfx/demo.pfx", file: $dir/pfx-password}
+CONFIG
 touch "$dir/.done"
 echo "demo set up in $dir: SOFTHSM2_CONF=$dir/softhsm2.conf, token signet-demo (PIN 1234), $dir/pfx/demo.pfx (password demo)"

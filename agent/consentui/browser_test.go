@@ -233,6 +233,12 @@ func wait[T any](t *testing.T, ch chan T) T {
 
 func testCert(t *testing.T, subject string) *x509.Certificate {
 	t.Helper()
+	_, c := testKeyCert(t, subject)
+	return c
+}
+
+func testKeyCert(t *testing.T, subject string) (*ecdsa.PrivateKey, *x509.Certificate) {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +258,7 @@ func testCert(t *testing.T, subject string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return k, c
 }
 
 func signQuestion(t *testing.T) consent.Question {

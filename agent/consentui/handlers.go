@@ -25,6 +25,11 @@ var pageHTML string
 
 var pageTmpl = template.Must(template.New("page").Parse(pageHTML))
 
+//go:embed dashboard.html
+var dashHTML string
+
+var dashTmpl = template.Must(template.New("dashboard").Parse(dashHTML))
+
 // CSP is the Content-Security-Policy of every response.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -36,6 +41,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /q/{token}", s.handlePage)
 	mux.HandleFunc("GET /q/{token}/events", s.handleEvents)
 	mux.HandleFunc("POST /q/{token}/answer", s.handleAnswer)
+	mux.HandleFunc("GET /d/{token}", s.handleDashboard)
+	mux.HandleFunc("GET /d/{token}/events", s.handleDashboardEvents)
+	mux.HandleFunc("POST /d/{token}/revoke", s.handleDashboardRevoke)
 	return s.guard(mux)
 }
 
@@ -158,6 +166,9 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	action := string(form["action"])
 	back := "/q/" + d.token
+	s.mu.Lock()
+	s.lastAnswer = s.cfg.Now()
+	s.mu.Unlock()
 	switch d.kind {
 	case kindConfirm:
 		var a consent.Answer
@@ -244,8 +255,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		state, changed := d.state, d.changed
 		if state != statePending {
 			// Idle before the page hears the final state: a page that
-			// shows it is ready to be handed the next question.
+			// shows it is ready to be handed the next question. A
+			// question already handed to idle pages that none of them
+			// loaded (the page was just reloading) goes to this one.
 			s.idle[next] = struct{}{}
+			for _, o := range s.dialogs {
+				if o.state == statePending && o.handed && !o.viewed {
+					next <- "/q/" + o.token
+					delete(s.idle, next)
+					break
+				}
+			}
 		}
 		s.mu.Unlock()
 		if !send("state", state) {

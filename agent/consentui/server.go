@@ -143,6 +143,9 @@ type Server struct {
 	mu      sync.Mutex
 	dialogs map[string]*dialog
 	idle    map[chan string]struct{} // event streams of pages whose dialog is finished
+	dash    *dashboard               // nil until EnableDashboard
+	// lastAnswer is when a page last answered a dialog.
+	lastAnswer time.Time
 }
 
 var _ consent.Prompter = (*Server)(nil)
@@ -280,6 +283,7 @@ type dialog struct {
 	notice   string // shown above the form, e.g. "confirm the final try"
 	finished time.Time
 	viewed   bool
+	handed   bool          // given to idle pages instead of opening a tab
 	changed  chan struct{} // closed and replaced on every state change
 
 	result chan outcome // buffered 1; written once
@@ -389,6 +393,14 @@ func (s *Server) show(d *dialog) {
 		}
 		delete(s.idle, ch)
 	}
+	if !handed && s.cfg.Now().Sub(s.lastAnswer) < handOffWait {
+		// A page answered a moment ago and is reloading (POST, redirect,
+		// GET, event stream): its stream picks this question up as soon
+		// as it connects (see handleEvents), rather than a new tab
+		// opening next to it. The fallback below still opens one.
+		handed = true
+	}
+	d.handed = handed
 	s.mu.Unlock()
 	s.log.Info("consent dialog pending", "kind", d.kind, "id", d.q.ID, "handed_to_open_page", handed)
 	if handed {
@@ -430,6 +442,7 @@ func (s *Server) finish(d *dialog, state string, out outcome) bool {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.result <- out
+	s.changedLocked() // a decision may have added a grant or a journal record
 	return true
 }
 

@@ -4,6 +4,11 @@
 (function () {
   "use strict";
   if (!window.EventSource) { return; }
+  if (document.body.getAttribute("data-page") === "dashboard") {
+    var des = new EventSource(location.pathname + "/events");
+    des.addEventListener("changed", function () { des.close(); location.reload(); });
+    return;
+  }
   var messages = {
     answered: "Answered. You can close this window.",
     expired: "This request has expired. You can close this window.",

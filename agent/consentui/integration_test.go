@@ -1,0 +1,173 @@
+package consentui
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/grants"
+	"github.com/signet-agent/signet/agent/journal"
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// pfxStore writes a PFX file protected by password and opens the real PFX
+// key store over it with the dialog as its password prompt.
+func pfxStore(t *testing.T, f *fixture, password string) (*pfx.Backend, hsm.KeyInfo, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, cert := testKeyCert(t, "Alice PFX")
+	path := filepath.Join(t.TempDir(), "alice.pfx")
+	if err := softhsmtest.WritePFX(path, key, cert, nil, password, softhsmtest.Modern); err != nil {
+		t.Fatal(err)
+	}
+	b, err := pfx.Open(pfx.Config{Files: []string{path}, PasswordPrompt: f.srv.PIN, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	keys, err := b.Keys(context.Background())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %v, %v", keys, err)
+	}
+	return b, keys[0], key
+}
+
+// TestBrowserPFXPasswordSign: the real PFX key store asks the dialog for
+// the file's password; a wrong password makes it ask again (attempt 2, the
+// page says it was incorrect), the right one unlocks the key and the
+// signature verifies. The password never reaches the log.
+func TestBrowserPFXPasswordSign(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	const password = "correct horse"
+	b, ki, key := pfxStore(t, f, password)
+	digest := sha256.Sum256([]byte("document"))
+	type signResult struct {
+		sig []byte
+		err error
+	}
+	done := make(chan signResult, 1)
+	ctx := consent.WithRequest(context.Background(), consent.Request{Kind: consent.Sign, Plugin: "eimzo",
+		Origin: "https://portal.example", Summary: "Invoice 42", KeyURI: ki.URI})
+	go func() {
+		sig, err := b.Sign(ctx, ki.URI, digest[:], crypto.SHA256)
+		done <- signResult{sig, err}
+	}()
+	var title, lastErr string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		text("#title", &title),
+		chromedp.SendKeys(css("#pin"), "wrong horse"),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css("#last-error")), // the second prompt, handed to this page
+		text("#last-error", &lastErr),
+		chromedp.SendKeys(css("#pin"), password),
+		chromedp.Click(css("#submit-pin")),
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := wait(t, done)
+	if r.err != nil {
+		t.Fatalf("sign: %v", r.err)
+	}
+	if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], r.sig) {
+		t.Error("signature does not verify")
+	}
+	if !strings.Contains(title, "password") || !strings.Contains(title, "https://portal.example") {
+		t.Errorf("title %q", title)
+	}
+	if !strings.Contains(lastErr, "incorrect") {
+		t.Errorf("second prompt: %q", lastErr)
+	}
+	if logs := f.logs.String(); strings.Contains(logs, "horse") {
+		t.Errorf("log contains the password:\n%s", logs)
+	}
+}
+
+// TestBrowserDashboard: tokens from the real PFX store, plugins, a
+// remembered origin, grants from the real engine and the real journal;
+// revoking a grant in the page revokes it in the engine and journals it;
+// a grant added elsewhere appears without a manual reload.
+func TestBrowserDashboard(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	ks, ki, _ := pfxStore(t, f, "pw")
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g1, err := e.Grants().Add(grants.Grant{Origin: "https://cipher.example", Plugin: "cipher", KeyURI: ki.URI,
+		Operation: "sign", Uses: 5, Expires: time.Now().Add(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Decisions().Set(consent.OriginDecision{Origin: "https://portal.example", Choice: consent.Always,
+		Plugin: "eimzo", Decided: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	u := f.srv.EnableDashboard(Dashboard{Engine: e, Journal: j, Keys: ks,
+		Plugins: func() []PluginRow {
+			return []PluginRow{{Name: "eimzo", State: "running", Detail: "wss://127.0.0.1:64443"}}
+		}})
+	if u != f.srv.DashboardURL() || !strings.Contains(u, "/d/") {
+		t.Fatalf("dashboard URL %q", u)
+	}
+	var tokens, plugins, origins, grantsText, journalText string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(u),
+		chromedp.WaitVisible(css(`tr[data-grant="`+g1.ID+`"]`)),
+		text("#tokens", &tokens), text("#plugins", &plugins), text("#origins", &origins), text("#grants", &grantsText),
+		chromedp.Click(css(`tr[data-grant="`+g1.ID+`"] button.revoke`)),
+		chromedp.WaitNotPresent(css(`tr[data-grant="`+g1.ID+`"]`)),
+		text("#journal", &journalText),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{tokens, "alice.pfx"}, {plugins, "eimzo"}, {plugins, "running"}, {origins, "https://portal.example"},
+		{origins, "always"}, {grantsText, "https://cipher.example"}, {grantsText, "5 of 5 left"},
+		{journalText, string(journal.OpRevoke)},
+	} {
+		if !strings.Contains(c.in, c.want) {
+			t.Errorf("dashboard shows %q; want %q in it", c.in, c.want)
+		}
+	}
+	if _, ok := e.Grants().Get(g1.ID); ok {
+		t.Error("the grant is still in the engine after Revoke")
+	}
+	// A grant added elsewhere: the open page reloads by itself.
+	g2, err := e.Grants().Add(grants.Grant{Origin: "https://other.example", KeyURI: ki.URI, Operation: "sign",
+		Uses: 2, Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.DashboardChanged()
+	if err := chromedp.Do(tab, chromedp.WaitVisible(css(`tr[data-grant="`+g2.ID+`"]`))); err != nil {
+		t.Fatal(err)
+	}
+	// Forget the origin.
+	if err := chromedp.Do(tab,
+		chromedp.Click(css("#origins button.forget")),
+		chromedp.WaitNotPresent(css("#origins button.forget")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Decisions().Get("https://portal.example"); ok {
+		t.Error("the origin decision is still remembered after Forget")
+	}
+}

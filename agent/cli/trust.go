@@ -17,6 +17,7 @@ import (
 func newTrustCmd(a *App) *cobra.Command {
 	var configPath string
 	var noSystem, noNSS bool
+	var systemFile string
 	stores := func() ([]trust.Store, error) {
 		var out []trust.Store
 		if !noSystem {
@@ -24,6 +25,9 @@ func newTrustCmd(a *App) *cobra.Command {
 			if err != nil {
 				a.Warn(fmt.Errorf("system store: %w (use --no-system to skip it)", err))
 			} else {
+				if systemFile != "" {
+					s.FileName = systemFile
+				}
 				out = append(out, s)
 			}
 		}
@@ -55,6 +59,10 @@ names plugins ask for, so it cannot vouch for any other site.`,
 	pf.StringVar(&configPath, "config", "", "configuration `file` (default $XDG_CONFIG_HOME/signet/config.yaml)")
 	pf.BoolVar(&noSystem, "no-system", false, "leave the system trust store alone")
 	pf.BoolVar(&noNSS, "no-nss", false, "leave the NSS databases (Chromium, Firefox) alone")
+	// Tests install under their own file name so that they never touch a
+	// real installation's CA file.
+	pf.StringVar(&systemFile, "system-file", "", "file `name` of the CA in the system anchor directory (default "+trust.DefaultFileName+")")
+	_ = pf.MarkHidden("system-file")
 
 	cmd.AddCommand(&cobra.Command{
 		Use:   "install",

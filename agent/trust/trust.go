@@ -122,10 +122,15 @@ type SystemStore struct {
 	Bundle string
 	// Sudo runs the writes and Update through sudo (not root).
 	Sudo bool
+	// LinkDir is where Update makes symlinks to the CA file (Debian:
+	// /etc/ssl/certs, NAME.pem and HASH.N). Debian's update-ca-certificates
+	// leaves them dangling when a local certificate is removed, so
+	// Uninstall removes them itself.
+	LinkDir string
 }
 
 var systemLayouts = []SystemStore{
-	{Layout: "Debian", AnchorDir: "/usr/local/share/ca-certificates", Update: []string{"update-ca-certificates"}, Bundle: "/etc/ssl/certs/ca-certificates.crt"},
+	{Layout: "Debian", AnchorDir: "/usr/local/share/ca-certificates", Update: []string{"update-ca-certificates"}, Bundle: "/etc/ssl/certs/ca-certificates.crt", LinkDir: "/etc/ssl/certs"},
 	{Layout: "Fedora/RHEL", AnchorDir: "/etc/pki/ca-trust/source/anchors", Update: []string{"update-ca-trust", "extract"}, Bundle: "/etc/pki/tls/certs/ca-bundle.crt"},
 	{Layout: "Arch", AnchorDir: "/etc/ca-certificates/trust-source/anchors", Update: []string{"trust", "extract-compat"}, Bundle: "/etc/ssl/certs/ca-certificates.crt"},
 	{Layout: "openSUSE", AnchorDir: "/usr/share/pki/trust/anchors", Update: []string{"update-ca-certificates"}, Bundle: "/etc/ssl/ca-bundle.pem"},
@@ -192,8 +197,54 @@ func (s *SystemStore) Uninstall() error {
 	} else if err := os.Remove(s.path()); err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
 	}
+	if err := s.removeLinks(r); err != nil {
+		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
 	if _, err := r.run(s.Update[0], s.Update[1:]...); err != nil {
 		return fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return nil
+}
+
+// removeLinks removes the symlinks in LinkDir that point to the CA file,
+// and the hash links that point to those.
+func (s *SystemStore) removeLinks(r runner) error {
+	if s.LinkDir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(s.LinkDir)
+	if err != nil {
+		return nil // nothing to clean
+	}
+	linkNames := map[string]bool{}
+	var rm []string
+	for pass := 0; pass < 2; pass++ { // NAME.pem first, then HASH.N -> NAME.pem
+		for _, e := range entries {
+			if e.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			p := filepath.Join(s.LinkDir, e.Name())
+			target, err := os.Readlink(p)
+			if err != nil || linkNames[e.Name()] {
+				continue
+			}
+			if target == s.path() || linkNames[target] || linkNames[filepath.Base(target)] && filepath.Dir(target) == s.LinkDir {
+				linkNames[e.Name()] = true
+				rm = append(rm, p)
+			}
+		}
+	}
+	if len(rm) == 0 {
+		return nil
+	}
+	if s.Sudo {
+		_, err := r.run("rm", append([]string{"-f"}, rm...)...)
+		return err
+	}
+	for _, p := range rm {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/trust"
+)
+
+var (
+	buildMu   sync.Mutex
+	buildDone = map[string]error{}
+)
+
+// buildOnce builds a test program from pkg into binDir (once per run).
+func buildOnce(t *testing.T, out, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	path := filepath.Join(binDir, out)
+	err, done := buildDone[out]
+	if !done {
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", path, pkg)
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+		if msg, berr := cmd.CombinedOutput(); berr != nil {
+			err = fmt.Errorf("go build %s: %v\n%s", pkg, berr, msg)
+		}
+		buildDone[out] = err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func listenerAddr(t *testing.T, a *agent, plugin, name string) string {
+	t.Helper()
+	for _, l := range a.plugin(plugin).Listeners {
+		if l.Name == name {
+			return l.Addr
+		}
+	}
+	t.Fatalf("plugin %s has no %s listener", plugin, name)
+	return ""
+}
+
+// TestPluginDeclaredTLSName: a plugin that declares a TLS name the
+// configuration does not list (local.signet.test) gets a certificate for
+// it: the agent extends its local CA and says that trust must be
+// re-installed.
+func TestPluginDeclaredTLSName(t *testing.T) {
+	const name = "local.signet.test"
+	bin := buildOnce(t, "signet-plugin-tlsname", "./testdata/tlsname")
+	a := startAgent(t, pluginConf{Name: "tlsname", Path: bin})
+	addr := listenerAddr(t, a, "tlsname", "https")
+	a.waitLog("run `signet trust install` again", 10*time.Second)
+
+	caPEM, err := os.ReadFile(filepath.Join(a.dir, "data", "ca", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(caPEM)
+	caCert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(caCert.PermittedDNSDomains, name) {
+		t.Fatalf("CA name constraints %v lack %s", caCert.PermittedDNSDomains, name)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	// An HTTPS request to https://local.signet.test/ (dialled to the
+	// plugin's loopback address) verifies against the CA file on disk.
+	c := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}, Timeout: 20 * time.Second}
+	resp, err := c.Get("https://" + name + "/")
+	if err != nil {
+		t.Fatalf("GET https://%s/: %v", name, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "hello from "+name) || len(resp.TLS.PeerCertificates) == 0 ||
+		!slices.Contains(resp.TLS.PeerCertificates[0].DNSNames, name) {
+		t.Fatalf("reply %q, leaf names %v", body, resp.TLS.PeerCertificates[0].DNSNames)
+	}
+	// A name nobody declared is still refused by the constraints.
+	if _, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "other.signet.test"}); err == nil {
+		t.Fatal("handshake for an undeclared name succeeded")
+	}
+}
+
+// storeTrusted returns the TRUSTED column of `signet trust status` for the
+// store whose name starts with prefix.
+func storeTrusted(t *testing.T, status, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(status, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			if i := strings.Index(rest, "  "); i >= 0 {
+				rest = rest[i:]
+			}
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	t.Fatalf("no store %q in status:\n%s", prefix, status)
+	return ""
+}
+
+// TestTrustInstallSystemStore is the issue's trust test: `signet trust
+// status` before and after `install`, and a separate Go process that
+// trusts only the system store connects to the example plugin's HTTPS
+// listener after `install` and fails again after `uninstall`. It needs
+// root (the Debian system store) and leaves the machine as found: its own
+// CA file name in /usr/local/share/ca-certificates, NSS databases in the
+// agent's temporary HOME, uninstall in Cleanup.
+func TestTrustInstallSystemStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the system trust store test needs root (it writes /usr/local/share/ca-certificates and runs update-ca-certificates)")
+	}
+	sys, err := trust.DetectSystem()
+	if err != nil || sys.Layout != "Debian" {
+		t.Skipf("no Debian system store here (%v)", err)
+	}
+	client := buildOnce(t, "sysclient", "./testdata/sysclient")
+	a := startAgent(t, examplePlugin())
+	url := "https://" + exampleAddr(t, a.plugin("example")) + "/keys"
+	cfg := filepath.Join(a.dir, "config.yaml")
+	file := fmt.Sprintf("signet-e2e-%d.crt", os.Getpid())
+
+	signet := func(args ...string) string {
+		t.Helper()
+		args = append(args, "--config", cfg, "--system-file", file)
+		cmd := exec.Command(filepath.Join(binDir, "signet"), args...)
+		cmd.Env = append(os.Environ(), "HOME="+a.dir) // NSS databases in the temporary home
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("signet %v: %v\n%s%s", args, err, so.String(), se.String())
+		}
+		return so.String()
+	}
+	// dial runs the system-store-only client in its own process.
+	dial := func() (string, bool) {
+		var env []string
+		for _, e := range os.Environ() {
+			if !strings.HasPrefix(e, "SSL_CERT_FILE=") && !strings.HasPrefix(e, "SSL_CERT_DIR=") {
+				env = append(env, e)
+			}
+		}
+		cmd := exec.Command(client, url)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err == nil
+	}
+
+	out := signet("trust", "status")
+	if storeTrusted(t, out, "system (Debian)") != "no" || storeTrusted(t, out, "Chromium/Chrome NSS") != "no" {
+		t.Fatalf("fresh status:\n%s", out)
+	}
+	if msg, ok := dial(); ok || !strings.Contains(msg, "certificate") {
+		t.Fatalf("client connected before install: %s", msg)
+	}
+
+	anchor := filepath.Join(sys.AnchorDir, file)
+	t.Cleanup(func() {
+		signet("trust", "uninstall")
+		if _, err := os.Stat(anchor); !os.IsNotExist(err) {
+			t.Errorf("cleanup left %s", anchor)
+		}
+		// No symlink update-ca-certificates made for the file is left.
+		entries, _ := os.ReadDir(sys.LinkDir)
+		for _, e := range entries {
+			p := filepath.Join(sys.LinkDir, e.Name())
+			if target, err := os.Readlink(p); err == nil && (target == anchor || strings.TrimSuffix(target, ".pem")+".crt" == file) {
+				t.Errorf("cleanup left the link %s -> %s", p, target)
+			}
+		}
+	})
+	out = signet("trust", "install")
+	if !strings.Contains(out, "installed the local CA in system (Debian)") {
+		t.Fatalf("install:\n%s", out)
+	}
+	out = signet("trust", "status")
+	if storeTrusted(t, out, "system (Debian)") != "yes" || storeTrusted(t, out, "Chromium/Chrome NSS") != "yes" {
+		t.Fatalf("status after install:\n%s", out)
+	}
+	if msg, ok := dial(); !ok || !strings.Contains(msg, "status 200") {
+		t.Fatalf("client trusting the system store could not connect after install: %s", msg)
+	}
+
+	signet("trust", "uninstall")
+	out = signet("trust", "status")
+	if storeTrusted(t, out, "system (Debian)") != "no" {
+		t.Fatalf("status after uninstall:\n%s", out)
+	}
+	if msg, ok := dial(); ok {
+		t.Fatalf("client still connects after uninstall: %s", msg)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/grants"
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/hsm"
 )
@@ -346,5 +347,63 @@ func TestActionsMustBeOffered(t *testing.T) {
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, hdr)
 	if r := wait(t, res); r.err != nil || r.a.Allow || r.a.Remember {
 		t.Fatalf("deny: %+v, %v", r.a, r.err)
+	}
+}
+
+// TestDashboardProtection: the dashboard has the dialog's protection:
+// unknown token 404 (also before it is enabled), cross-site or CSRF-less
+// revocations refused, headers set.
+func TestDashboardProtection(t *testing.T) {
+	f := newFixture(t, time.Minute)
+	bogus := f.srv.URL() + "/d/" + strings.Repeat("0", 32)
+	if resp, _, _ := getPage(t, http.DefaultClient, bogus); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("dashboard before EnableDashboard: %d", resp.StatusCode)
+	}
+	e, err := consent.NewEngine(consent.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.Grants().Add(grants.Grant{Origin: "https://cipher.example", KeyURI: "pkcs11:token=T;id=%01",
+		Operation: "sign", Uses: 3, Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := f.srv.EnableDashboard(Dashboard{Engine: e})
+	resp, body, csrf := getPage(t, http.DefaultClient, u)
+	if resp.StatusCode != 200 || csrf == "" || !strings.Contains(body, g.ID) {
+		t.Fatalf("dashboard: %d", resp.StatusCode)
+	}
+	if resp.Header.Get("Content-Security-Policy") != CSP || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Error("dashboard without the security headers")
+	}
+	for _, target := range []string{bogus, bogus + "/events"} {
+		if resp, _, _ := getPage(t, http.DefaultClient, target); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d; want 404", target, resp.StatusCode)
+		}
+	}
+	form := url.Values{"csrf": {csrf}, "grant": {g.ID}}
+	for name, tc := range map[string]struct {
+		target string
+		form   url.Values
+		hdr    map[string]string
+		code   int
+	}{
+		"foreign origin": {u + "/revoke", form, map[string]string{"Origin": "https://evil.example"}, 403},
+		"cross-site":     {u + "/revoke", form, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		"no csrf":        {u + "/revoke", url.Values{"grant": {g.ID}}, map[string]string{"Origin": f.srv.URL()}, 403},
+		"unknown token":  {bogus + "/revoke", form, map[string]string{"Origin": f.srv.URL()}, 404},
+	} {
+		if resp := post(t, tc.target, tc.form, tc.hdr); resp.StatusCode != tc.code {
+			t.Errorf("%s: %d; want %d", name, resp.StatusCode, tc.code)
+		}
+	}
+	if _, ok := e.Grants().Get(g.ID); !ok {
+		t.Fatal("a refused request revoked the grant")
+	}
+	if resp := post(t, u+"/revoke", form, map[string]string{"Origin": f.srv.URL()}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("same-origin revoke: %d", resp.StatusCode)
+	}
+	if _, ok := e.Grants().Get(g.ID); ok {
+		t.Error("the grant survived a same-origin revoke")
 	}
 }

@@ -18,7 +18,9 @@
 // as an idle dialog. When a new question arrives while idle dialogs are
 // connected, the server hands them the new URL over the event stream instead
 // of opening another browser tab; if no page loads the new question within
-// a few seconds the server falls back to Open. (An idle page keeps
+// a few seconds the server falls back to Open. A question that arrives just
+// after a page answered (a key store asking again after a wrong PIN) goes
+// to that page once it has reloaded, rather than to a new tab. (An idle page keeps
 // receiving new questions for as long as it stays open: it is the person's
 // own dialog window, which already held a valid token.)
 //
@@ -33,6 +35,13 @@
 // for context.DeadlineExceeded). PIN returns the secret in a fresh []byte;
 // Cancel returns hsm.ErrCancelled. A locked PIN is shown in the page
 // without an input, and PIN returns hsm.ErrPINLocked at once.
+//
+// # Dashboard
+//
+// EnableDashboard adds a read-mostly dashboard at its own random URL
+// (dashboard.go): tokens and keys, plugins, remembered origins (Forget),
+// grants (Revoke) and the last journal records, reloading itself over an
+// event stream when something changes.
 //
 // # Protection
 //

@@ -192,6 +192,20 @@ func TestCLISignCMS(t *testing.T) {
 		p7 := filepath.Join(t.TempDir(), "big.p7s")
 		c.ok(nil, append([]string{"sign", "--key", k.URI, "--in", big, "--out", p7, "--chain", chain}, mod...)...)
 		verifyCMS(t, fx.PKI, p7, big, false, "DER")
+
+		// The same from a pipe (size unknown): chunked BER, PEM-wrapped.
+		f, err = os.Open(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := exec.Command(c.bin, append([]string{"sign", "--key", k.URI, "--out", p7, "--chain", chain, "--pem"}, mod...)...)
+		cmd.Env = append(os.Environ(), c.env...)
+		cmd.Stdin = struct{ io.Reader }{f} // not an *os.File: exec feeds a pipe
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sign from a pipe: %v\n%s", err, out)
+		}
+		verifyCMS(t, fx.PKI, p7, big, false, "PEM")
 	})
 
 	t.Run("key-without-certificate", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,5 +170,88 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	if _, ok := e.Decisions().Get("https://portal.example"); ok {
 		t.Error("the origin decision is still remembered after Forget")
+	}
+}
+
+// TestBrowserEngineFlow: the real consent engine asks through the dialog.
+// First use → "Always" (remembered); a signature with a grant offer →
+// accepted: the next two signatures need no question, the fourth asks
+// again (in the same, still open page) and is denied.
+func TestBrowserEngineFlow(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = "https://cipher.example"
+	ask := func(req consent.Request) chan error {
+		ch := make(chan error, 1)
+		go func() { ch <- e.Ask(context.Background(), req) }()
+		return ch
+	}
+	list := ask(consent.Request{Kind: consent.List, Plugin: "cipher", Origin: origin})
+	var title string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		text("#title", &title),
+		chromedp.Click(css("#always")),
+		idlePage(),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, list); err != nil {
+		t.Fatalf("list after Always: %v", err)
+	}
+	if !strings.Contains(title, origin+" wants to use Signet") {
+		t.Errorf("first-use title %q", title)
+	}
+	if od, ok := e.Decisions().Get(origin); !ok || od.Choice != consent.Always {
+		t.Errorf("origin decision %+v, %v; want always", od, ok)
+	}
+	sum := sha256.Sum256([]byte("doc"))
+	sign := consent.Request{Kind: consent.Sign, Plugin: "cipher", Origin: origin, KeyURI: "pkcs11:token=T;id=%01",
+		Summary: "metaData", GrantUses: 3, GrantWithin: 5 * time.Minute,
+		Documents: []consent.Document{{Name: "a.pdf", Size: 3, SHA256: sum[:]}}}
+	first := ask(sign)
+	var grantLabel string
+	if err := chromedp.Do(tab,
+		chromedp.WaitVisible(css("#grant")), // handed to the open page
+		text("#grant", &grantLabel),
+		chromedp.Click(css("#grant")),
+		idlePage(),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, first); err != nil {
+		t.Fatalf("sign with the grant accepted: %v", err)
+	}
+	if grantLabel != "Allow 3 signatures within 5 minutes" {
+		t.Errorf("grant offer %q", grantLabel)
+	}
+	for i := range 2 {
+		if err := wait(t, ask(sign)); err != nil {
+			t.Fatalf("signature %d under the grant: %v", i+2, err)
+		}
+	}
+	fourth := ask(sign)
+	if err := chromedp.Do(tab,
+		chromedp.WaitVisible(css("#deny")),
+		chromedp.Click(css("#deny")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, fourth); !errors.Is(err, hsm.ErrDenied) {
+		t.Fatalf("fourth signature: %v; want a denial", err)
+	}
+	select {
+	case u := <-f.opened:
+		t.Errorf("a new tab was opened (%s) while the dialog page was open", u)
+	default:
 	}
 }

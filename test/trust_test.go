@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -36,7 +35,7 @@ func buildOnce(t *testing.T, out, pkg string) string {
 	path := filepath.Join(binDir, out)
 	err, done := buildDone[out]
 	if !done {
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", path, pkg)
+		cmd := exec.Command("go", "build", "-o", path, pkg)
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
 		if msg, berr := cmd.CombinedOutput(); berr != nil {
 			err = fmt.Errorf("go build %s: %v\n%s", pkg, berr, msg)

@@ -460,7 +460,3 @@ func (s *Server) lookup(token string) *dialog {
 	defer s.mu.Unlock()
 	return s.dialogs[token]
 }
-
-func deadlineText(t time.Time) string {
-	return t.Format("15:04:05 MST")
-}

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,7 +46,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = filepath.Join(dir, "bin")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool := "go" // go test puts $GOROOT/bin first on PATH
 	for out, pkg := range map[string]string{
 		"signet":                      "github.com/signet-agent/signet/agent/cmd/signet",
 		"signet-plugin-example":       "github.com/signet-agent/signet/plugins/example",

@@ -245,7 +245,7 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 }
 
 func (e *Engine) decide(ctx context.Context, req Request) verdict {
-	v, firstUse, needAsk := e.precheck(req)
+	v, _, needAsk := e.precheck(req)
 	if !needAsk {
 		return v
 	}
@@ -261,7 +261,7 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 		return v
 	}
 	defer release()
-	v, firstUse, needAsk = e.precheck(req)
+	v, firstUse, needAsk := e.precheck(req)
 	if !needAsk {
 		return v
 	}

@@ -33,7 +33,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -149,7 +148,7 @@ func Build(t testing.TB, pkg string) string {
 	}
 	name := host.PluginPrefix + strings.NewReplacer("/", "-", ".", "-").Replace(strings.Trim(pkg, "./"))
 	out := filepath.Join(buildTo, fmt.Sprintf("%s-%d", name, len(built)))
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool := "go" // go test puts $GOROOT/bin first on PATH
 	cmd := exec.Command(goTool, "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
 	if msg, err := cmd.CombinedOutput(); err != nil {

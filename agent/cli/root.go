@@ -45,6 +45,7 @@ var commands = []func(*App) *cobra.Command{
 	newServeCmd,
 	newPluginsCmd,
 	newOpenCmd,
+	newDashboardCmd,
 	newTrustCmd,
 	newJournalCmd,
 }

@@ -29,6 +29,7 @@ opens the key store it names, creates the local TLS CA on first start, starts ev
 	f := cmd.Flags()
 	f.StringVar(&opts.ConfigPath, "config", "", "configuration `file` (default $XDG_CONFIG_HOME/signet/config.yaml)")
 	f.StringVar(&opts.SocketPath, "socket", "", "control socket `path` (default $XDG_RUNTIME_DIR/signet/control.sock)")
+	f.StringVar(&opts.Prompt, "prompt", serve.PromptWeb, "who is asked to approve operations and enter PINs: `web` (the browser dialog), terminal (this terminal) or none (only the policy and unattended rules decide; anything else is refused at once)")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 0, "how long in-flight operations may take to finish on shutdown (default 10s)")
 	return cmd
 }

@@ -432,8 +432,11 @@ func (s *Server) show(d *dialog) {
 }
 
 func (s *Server) open(d *dialog) {
-	if err := s.cfg.Open(s.base + "/q/" + d.token); err != nil {
-		s.log.Warn("consent dialog: cannot open the browser", "id", d.q.ID, "err", err)
+	u := s.base + "/q/" + d.token
+	if err := s.cfg.Open(u); err != nil {
+		// Headless box, no xdg-open: the person can still open it by hand
+		// (the URL is the dialog's capability, but the log is the user's own).
+		s.log.Warn("consent dialog: cannot open the browser; open the URL by hand", "id", d.q.ID, "url", u, "err", err)
 	}
 }
 

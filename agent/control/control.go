@@ -18,7 +18,9 @@
 // connection. A line longer than MaxMessage bytes is answered with an error
 // and the connection is closed. Operations: "ping" (answers the agent's pid
 // and version), "plugins" (status of every plugin), "open" (hand a URL to
-// the plugin that registered its scheme).
+// the plugin that registered its scheme), "dashboard" (the URL of the
+// agent's local web dashboard, which carries its secret token: the socket
+// is private to the user, so only the user learns it).
 //
 // # Single instance
 //
@@ -77,9 +79,10 @@ const (
 
 // Operations.
 const (
-	OpPing    = "ping"
-	OpPlugins = "plugins"
-	OpOpen    = "open"
+	OpPing      = "ping"
+	OpPlugins   = "plugins"
+	OpOpen      = "open"
+	OpDashboard = "dashboard"
 )
 
 // Agent is what the control socket needs from the running agent.
@@ -105,6 +108,8 @@ type Response struct {
 	PID     int                 `json:"pid,omitempty"`
 	Version string              `json:"version,omitempty"`
 	Plugins []host.PluginStatus `json:"plugins,omitempty"`
+	// URL answers "dashboard".
+	URL string `json:"url,omitempty"`
 }
 
 // ErrAlreadyRunning is returned by Listen when another agent holds the
@@ -243,6 +248,9 @@ type Server struct {
 	Agent   Agent
 	Version string
 	Log     *slog.Logger // nil: slog.Default()
+	// Dashboard returns the dashboard URL ("" when there is none); nil
+	// answers "dashboard" with an error.
+	Dashboard func() string
 }
 
 // Serve accepts connections on l until ctx is done or l is closed. It closes
@@ -347,6 +355,15 @@ func (s *Server) do(ctx context.Context, req Request, log *slog.Logger) Response
 			return Response{Error: err.Error(), Kind: kind}
 		}
 		return Response{OK: true}
+	case OpDashboard:
+		u := ""
+		if s.Dashboard != nil {
+			u = s.Dashboard()
+		}
+		if u == "" {
+			return Response{Error: "this agent has no dashboard"}
+		}
+		return Response{OK: true, URL: u}
 	}
 	return Response{Error: fmt.Sprintf("unknown operation %q", req.Op), Kind: "bad_request"}
 }
@@ -460,4 +477,10 @@ func (c *Client) Plugins(ctx context.Context) ([]host.PluginStatus, error) {
 func (c *Client) Open(ctx context.Context, rawURL string) error {
 	_, err := c.Do(ctx, Request{Op: OpOpen, URL: rawURL})
 	return err
+}
+
+// Dashboard returns the URL of the agent's dashboard.
+func (c *Client) Dashboard(ctx context.Context) (string, error) {
+	r, err := c.Do(ctx, Request{Op: OpDashboard})
+	return r.URL, err
 }

@@ -61,6 +61,7 @@ func (in *instance) status() PluginStatus {
 
 func (in *instance) setState(s State, err error) {
 	in.mu.Lock()
+	defer in.changed()
 	defer in.mu.Unlock()
 	in.st.State = s
 	in.st.Since = time.Now()
@@ -70,6 +71,14 @@ func (in *instance) setState(s State, err error) {
 	if s != Running {
 		in.st.PID = 0
 		in.st.Listeners = nil
+	}
+}
+
+// changed reports the current status to Config.OnChange; in.mu must not
+// be held.
+func (in *instance) changed() {
+	if f := in.m.cfg.OnChange; f != nil {
+		f(in.status())
 	}
 }
 
@@ -314,6 +323,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 	in.st.Version, in.st.Summary, in.st.URLSchemes = desc.GetVersion(), desc.GetSummary(), desc.GetUrlSchemes()
 	in.st.State, in.st.Since, in.st.PID, in.st.Listeners = Running, time.Now(), pid, listeners
 	in.mu.Unlock()
+	in.changed()
 	in.log.Info("plugin ready", "version", desc.GetVersion(), "pid", pid, "listeners", listenerText(listeners),
 		"handshake", handshake.Round(time.Millisecond), "startup", time.Since(t0).Round(time.Millisecond))
 	in.first(nil)

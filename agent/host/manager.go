@@ -134,6 +134,10 @@ type Config struct {
 	Consent  consent.Asker // nil denies everything
 	TLS      CertIssuer    // nil: plugins cannot get TLS certificates
 	Logger   *slog.Logger  // nil: slog.Default()
+	// OnChange, if set, is called (from the plugin's supervising
+	// goroutine, without locks held) after a plugin's state changed; the
+	// agent uses it to refresh the dashboard. It must not block.
+	OnChange func(PluginStatus)
 
 	// StartTimeout bounds the handshake and the plugin's Start (binding
 	// its listeners). Default 10s.

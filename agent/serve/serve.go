@@ -14,6 +14,22 @@
 // journal (DATA_DIR/journal.jsonl). PINs come from the unattended PIN
 // sources (file or environment) for the tokens they name, else from the web
 // dialog.
+//
+// Options.Prompt chooses who is asked: "web" (default) the dialog above;
+// "terminal" the agent's controlling terminal (/dev/tty, consent.Terminal),
+// for an agent run in the foreground of an interactive CLI; "none" nobody —
+// only the policy and the unattended rules decide, and whatever would need
+// a person (approval or PIN) is refused at once with hsm.ErrDenied /
+// hsm.ErrCancelled instead of waiting.
+//
+// # Dashboard
+//
+// The dialog server also serves the dashboard (consentui.EnableDashboard):
+// tokens and keys, plugins, remembered origins, grants, journal. Its URL
+// (with its random token) is logged at start and answered on the control
+// socket ("dashboard", `signet dashboard`). Open dashboards reload on token
+// insertion/removal (hsm.Store.Watch), plugin state changes
+// (host.Config.OnChange), finished dialogs and revocations.
 package serve
 
 import (
@@ -23,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,7 +68,17 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Signals stop the agent; nil means SIGTERM and SIGINT.
 	Signals []os.Signal
+	// Prompt is who is asked when a person must decide: PromptWeb
+	// (default, ""), PromptTerminal or PromptNone.
+	Prompt string
 }
+
+// Prompt choices.
+const (
+	PromptWeb      = "web"
+	PromptTerminal = "terminal"
+	PromptNone     = "none"
+)
 
 // Run runs the agent until ctx is done or a stop signal arrives.
 func Run(ctx context.Context, opts Options) error {
@@ -65,6 +92,13 @@ func Run(ctx context.Context, opts Options) error {
 	sigs := opts.Signals
 	if sigs == nil {
 		sigs = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	}
+	switch opts.Prompt {
+	case "":
+		opts.Prompt = PromptWeb
+	case PromptWeb, PromptTerminal, PromptNone:
+	default:
+		return fmt.Errorf("prompt %q: want web, terminal or none", opts.Prompt)
 	}
 	ctx, stop := signal.NotifyContext(ctx, sigs...)
 	defer stop()
@@ -118,10 +152,17 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("consent dialog: %w", err)
 	}
 	defer dialog.Close()
-	log.Info("consent dialog", "url", dialog.URL())
+	log.Info("consent dialog", "url", dialog.URL(), "prompt", opts.Prompt)
+	var prompter consent.Prompter // nil (PromptNone): refuse what would ask
+	switch opts.Prompt {
+	case PromptWeb:
+		prompter = dialog
+	case PromptTerminal:
+		prompter = consent.NewTerminal()
+	}
 	var store *lazyStore
 	engine, err := consent.NewEngine(consent.EngineConfig{
-		Policy: &cfg.Policy, Prompter: dialog, Journal: jr, DataDir: cfg.DataDir, Log: log,
+		Policy: &cfg.Policy, Prompter: prompter, Journal: jr, DataDir: cfg.DataDir, Log: log,
 		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
 	})
 	if err != nil {
@@ -158,7 +199,15 @@ func Run(ctx context.Context, opts Options) error {
 		Consent:  engine,
 		TLS:      tlsCA,
 		Logger:   log,
+		OnChange: func(host.PluginStatus) { dialog.DashboardChanged() },
 	})
+	dashURL := dialog.EnableDashboard(consentui.Dashboard{
+		Engine: engine, Journal: jr, Keys: store,
+		Plugins: func() []consentui.PluginRow { return pluginRows(mgr.Plugins()) },
+	})
+	log.Info("dashboard", "url", dashURL)
+	stopWatch := watchTokens(store, dialog.DashboardChanged, log)
+	defer stopWatch()
 	if err := mgr.Start(ctx); err != nil {
 		log.Error("some plugins did not start", "error", err)
 	}
@@ -167,7 +216,7 @@ func Run(ctx context.Context, opts Options) error {
 		"startup", time.Since(start).Round(time.Millisecond), "keystore", keysTook.Round(time.Millisecond),
 		"ca", caTook.Round(time.Millisecond), "plugins_start", time.Since(tPlugins).Round(time.Millisecond), "pid", os.Getpid())
 
-	srv := &control.Server{Agent: mgr, Version: opts.Version, Log: log}
+	srv := &control.Server{Agent: mgr, Version: opts.Version, Log: log, Dashboard: dialog.DashboardURL}
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(srvCtx, ln) }()
@@ -209,4 +258,61 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 		out = append(out, spec)
 	}
 	return out
+}
+
+// watchTokens calls changed on every token insertion or removal, once the
+// store is open, until the returned stop is called (stop waits for the
+// watcher to end).
+func watchTokens(store *lazyStore, changed func(), log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-store.ready:
+		case <-ctx.Done():
+			return
+		}
+		if store.store == nil {
+			return
+		}
+		ch, err := store.store.Watch(ctx)
+		if err != nil {
+			log.Warn("token watch: the dashboard will not follow insertions and removals live", "error", err)
+			return
+		}
+		for ev := range ch {
+			log.Debug("token event", "token", ev.Token.Label, "removed", ev.Removed)
+			changed()
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// pluginRows adapts plugin statuses for the dashboard.
+func pluginRows(ps []host.PluginStatus) []consentui.PluginRow {
+	rows := make([]consentui.PluginRow, 0, len(ps))
+	for _, p := range ps {
+		var detail []string
+		if p.Version != "" {
+			detail = append(detail, "version "+p.Version)
+		}
+		if p.PID > 0 {
+			detail = append(detail, fmt.Sprintf("pid %d", p.PID))
+		}
+		for _, l := range p.Listeners {
+			detail = append(detail, l.Name+" "+l.Addr)
+		}
+		if p.Restarts > 0 {
+			detail = append(detail, fmt.Sprintf("%d restarts", p.Restarts))
+		}
+		if p.LastError != "" && p.State != host.Running {
+			detail = append(detail, "last error: "+p.LastError)
+		}
+		rows = append(rows, consentui.PluginRow{Name: p.Name, State: string(p.State), Detail: strings.Join(detail, ", ")})
+	}
+	return rows
 }

@@ -153,18 +153,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer dialog.Close()
 	log.Info("consent dialog", "url", dialog.URL(), "prompt", opts.Prompt)
-	var prompter consent.Prompter // nil (PromptNone): refuse what would ask
-	switch opts.Prompt {
-	case PromptWeb:
-		prompter = dialog
-	case PromptTerminal:
-		prompter = consent.NewTerminal()
-	}
 	var store *lazyStore
-	engine, err := consent.NewEngine(consent.EngineConfig{
-		Policy: &cfg.Policy, Prompter: prompter, Journal: jr, DataDir: cfg.DataDir, Log: log,
-		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
-	})
+	engine, err := newEngine(cfg, opts.Prompt, dialog, jr, log,
+		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) })
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
@@ -258,6 +249,25 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 		out = append(out, spec)
 	}
 	return out
+}
+
+// newEngine builds the consent engine for cfg with the prompter that
+// prompt names (the web dialog, the terminal, or none).
+func newEngine(cfg *config.Config, prompt string, dialog consent.Prompter, jr *journal.Journal, log *slog.Logger,
+	keyInfo func(context.Context, string) (hsm.KeyInfo, error)) (*consent.Engine, error) {
+	var prompter consent.Prompter // nil (PromptNone): refuse what would ask, at once
+	switch prompt {
+	case PromptWeb, "":
+		prompter = dialog
+	case PromptTerminal:
+		prompter = consent.NewTerminal()
+	case PromptNone:
+	default:
+		return nil, fmt.Errorf("prompt %q: want web, terminal or none", prompt)
+	}
+	return consent.NewEngine(consent.EngineConfig{
+		Policy: &cfg.Policy, Prompter: prompter, Journal: jr, DataDir: cfg.DataDir, Log: log, KeyInfo: keyInfo,
+	})
 }
 
 // watchTokens calls changed on every token insertion or removal, once the

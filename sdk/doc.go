@@ -73,6 +73,20 @@
 // the same request id. It asks for consent itself before every use of a key:
 // a plugin does not have to call Consent before Sign.
 //
+// # Grants and HTML summaries
+//
+// A protocol that asks the person once for several signatures (Cipher's
+// accessToken) offers a grant on the first Sign: Operation.GrantUses (this
+// signature included) and GrantWithin. If the person accepts, the host
+// creates the grant and calls Operation.OnGrant with its id before Sign
+// returns; the plugin hands the id to the page. Later calls present it in
+// Operation.GrantID and are allowed without a question while uses remain;
+// a presented grant that is used up, expired or for another origin or key
+// is refused (ErrDenied), not asked about. Operation.SummaryHTML carries an
+// HTML description (Cipher's metaData): the host keeps only text
+// formatting, lists and tables, and refuses more than MaxSummaryHTML bytes
+// (ErrInvalidRequest).
+//
 // One signature is one cross-process call: hash documents in the plugin and
 // send only the digest. KeyStore.Signer gives a crypto.Signer (for sdk/cms,
 // crypto/x509, TLS) that does exactly that.

@@ -253,6 +253,10 @@ type Consent struct{ c pb.ConsentClient }
 // ErrCancelled. The host also asks on its own before every key use; Ask is
 // for decisions the protocol needs earlier (E-IMZO's domain authorisation).
 func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
-	_, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), KeyUri: keyURI})
-	return wire.FromStatus(err)
+	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), KeyUri: keyURI})
+	if err != nil {
+		return wire.FromStatus(err)
+	}
+	op.grantIssued(resp.GetGrantId())
+	return nil
 }

@@ -97,6 +97,7 @@ func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts 
 	if err != nil {
 		return nil, wire.FromStatus(err)
 	}
+	op.grantIssued(resp.GetGrantId())
 	return resp.GetSignature(), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -117,6 +118,40 @@ type Operation struct {
 	// RequestID names one logical request; the host signs at most once per
 	// non-empty id. Leave empty to let the SDK generate one per call.
 	RequestID string
+	// SummaryHTML is an HTML description shown in the consent dialog
+	// (Cipher's metaData). The host keeps only a safe subset — text
+	// formatting, lists and tables; no links, images, styles, scripts or
+	// attributes — and refuses more than MaxSummaryHTML bytes.
+	SummaryHTML string
+
+	// GrantUses > 1 offers the person a grant (Cipher's accessToken):
+	// "allow this origin GrantUses operations of this kind with this key
+	// within GrantWithin", this call included. GrantWithin 0 takes the
+	// host's default (10 minutes); the host caps both. When the person
+	// accepts, the host creates the grant and reports its id to OnGrant.
+	GrantUses   int
+	GrantWithin time.Duration
+	// GrantID presents a grant the page was given earlier (the id OnGrant
+	// received). Only that grant may then cover the call: the host refuses
+	// when it is unknown, used up, expired, or for another origin, key or
+	// operation — it does not fall back to asking.
+	GrantID string
+	// OnGrant, when set, is called with the id of the grant the person
+	// accepted during this call (KeyStore.Sign, or the Sign of a
+	// KeyStore.Signer), before the call returns. Hand the id
+	// to the page (Cipher's accessTokenUuid); it presents it back as
+	// GrantID. Not called when no grant was created.
+	OnGrant func(grantID string)
+}
+
+// MaxSummaryHTML bounds Operation.SummaryHTML.
+const MaxSummaryHTML = wire.MaxSummaryHTML
+
+// grantIssued reports a grant id from a host response to op.OnGrant.
+func (op Operation) grantIssued(id string) {
+	if id != "" && op.OnGrant != nil {
+		op.OnGrant(id)
+	}
 }
 
 // Document is one document an operation concerns.
@@ -141,6 +176,11 @@ func (op Operation) proto(kind pb.Operation_Kind) *pb.Operation {
 		Summary:   op.Summary,
 		Evidence:  op.Evidence,
 		RequestId: op.RequestID,
+
+		SummaryHtml:        op.SummaryHTML,
+		GrantUses:          int32(min(max(op.GrantUses, 0), math.MaxInt32)),
+		GrantWithinSeconds: int64(op.GrantWithin.Round(time.Second) / time.Second),
+		GrantId:            op.GrantID,
 	}
 	for _, d := range op.Documents {
 		out.Documents = append(out.Documents, &pb.Document{Name: d.Name, Size: d.Size, Sha256: d.SHA256, ContentType: d.ContentType})

@@ -48,16 +48,19 @@ type Document struct {
 
 // Request is what the person (or the policy) decides on.
 type Request struct {
-	Kind      Kind
-	Plugin    string // set by the host, never by the plugin
-	Origin    string // web origin, or "" for a local caller
-	Caller    string // local caller description
-	Summary   string
-	Documents []Document
-	Evidence  map[string]string
-	RequestID string
-	KeyURI    string       // empty when no key is concerned
-	Key       *hsm.KeyInfo // the key, when the host could look it up
+	Kind    Kind
+	Plugin  string // set by the host, never by the plugin
+	Origin  string // web origin, or "" for a local caller
+	Caller  string // local caller description
+	Summary string
+	// SummaryHTML is an HTML description (Cipher's metaData), already
+	// sanitised by the host (SanitizeHTML); a Prompter may show it as HTML.
+	SummaryHTML string
+	Documents   []Document
+	Evidence    map[string]string
+	RequestID   string
+	KeyURI      string       // empty when no key is concerned
+	Key         *hsm.KeyInfo // the key, when the host could look it up
 
 	// GrantUses > 1 offers the person a grant (Cipher's accessToken):
 	// allow this origin GrantUses operations of this kind with this key
@@ -145,6 +148,30 @@ type ctxKey struct{}
 // key store's PIN prompt — can show the person what the PIN is for.
 func WithRequest(ctx context.Context, req Request) context.Context {
 	return context.WithValue(ctx, ctxKey{}, req)
+}
+
+// Outcome is what Ask reports back besides allow or refuse, for callers
+// that attach one with WithOutcome.
+type Outcome struct {
+	// GrantID names the grant the person accepted while deciding this
+	// request (the request offered one with GrantUses); empty otherwise.
+	// The host hands it to the plugin, which gives it to the page (Cipher's
+	// accessTokenUuid); the page presents it again as Request.GrantID.
+	GrantID string
+}
+
+type outcomeKey struct{}
+
+// WithOutcome returns ctx carrying out: an Asker that supports it (the
+// Engine) fills it during Ask. One Outcome per Ask call.
+func WithOutcome(ctx context.Context, out *Outcome) context.Context {
+	return context.WithValue(ctx, outcomeKey{}, out)
+}
+
+// OutcomeFrom returns the Outcome attached with WithOutcome, or nil.
+func OutcomeFrom(ctx context.Context) *Outcome {
+	o, _ := ctx.Value(outcomeKey{}).(*Outcome)
+	return o
 }
 
 // RequestFrom returns the Request attached with WithRequest.

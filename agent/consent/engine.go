@@ -53,7 +53,9 @@ import (
 //     up through EngineConfig.KeyInfo, only once 1–4 passed). When the plugin offers a
 //     grant (Request.GrantUses > 1) and the person accepts it
 //     (Answer.Remember), a grant of GrantUses-1 further uses within
-//     GrantWithin is created.
+//     GrantWithin is created. Its ID goes to the journal and, when the
+//     caller attached an Outcome (WithOutcome), to Outcome.GrantID: the
+//     host returns it to the plugin, which hands it to the page.
 //
 // Without a Prompter (headless agent) every step that would ask refuses.
 //
@@ -456,6 +458,9 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 				Summary:  fmt.Sprintf("%s: %d further uses until %s", req.Kind, g.Uses, g.Expires.UTC().Format(time.RFC3339)),
 				Decision: journal.DecisionAllowed, DecidedBy: journal.ByUser})
 			v.grant = g.ID
+			if out := OutcomeFrom(ctx); out != nil {
+				out.GrantID = g.ID
+			}
 		}
 	}
 	return v

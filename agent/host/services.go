@@ -44,7 +44,16 @@ func (s *services) request(kind consent.Kind, op *pb.Operation, keyURI string) (
 		Evidence:  op.GetEvidence(),
 		RequestID: op.GetRequestId(),
 		KeyURI:    keyURI,
+
+		GrantUses:   int(op.GetGrantUses()),
+		GrantWithin: time.Duration(op.GetGrantWithinSeconds()) * time.Second,
+		GrantID:     op.GetGrantId(),
 	}
+	html, err := consent.SanitizeHTML(op.GetSummaryHtml())
+	if err != nil {
+		return consent.Request{}, err
+	}
+	r.SummaryHTML = html
 	for _, d := range op.GetDocuments() {
 		r.Documents = append(r.Documents, consent.Document{Name: d.GetName(), Size: d.GetSize(), SHA256: d.GetSha256(), ContentType: d.GetContentType()})
 	}
@@ -72,15 +81,23 @@ func (s *services) record(ctx context.Context, req consent.Request, err error) {
 // allow checks consent and returns a ctx carrying the request for the PIN
 // prompt.
 func (s *services) allow(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, error) {
+	ctx, req, _, err := s.ask(ctx, kind, op, keyURI)
+	return ctx, req, err
+}
+
+// ask is allow that also returns what the consent system reported besides
+// its decision: the id of a grant the person accepted while deciding.
+func (s *services) ask(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, consent.Outcome, error) {
+	var out consent.Outcome
 	req, err := s.request(kind, op, keyURI)
 	if err != nil {
-		return ctx, req, err
+		return ctx, req, out, err
 	}
-	if err := s.m.consent.Ask(ctx, req); err != nil {
+	if err := s.m.consent.Ask(consent.WithOutcome(ctx, &out), req); err != nil {
 		s.log.Info("refused", "kind", kind, "key", keyURI, "origin", req.Origin, "request_id", req.RequestID, "error", err)
-		return ctx, req, err
+		return ctx, req, out, err
 	}
-	return consent.WithRequest(ctx, req), req, nil
+	return consent.WithRequest(ctx, req), req, out, nil
 }
 
 func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
@@ -140,7 +157,7 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	ctx, creq, err := s.allow(ctx, consent.Sign, req.GetOp(), req.GetKeyUri())
+	ctx, creq, out, err := s.ask(ctx, consent.Sign, req.GetOp(), req.GetKeyUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
@@ -162,7 +179,8 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	s.log.Info("signed", "key", req.GetKeyUri(), "origin", creq.Origin, "caller", creq.Caller,
 		"request_id", creq.RequestID, "digest", hex.EncodeToString(req.GetDigest()), "documents", len(creq.Documents),
 		"duration", time.Since(start).Round(time.Microsecond))
-	return &pb.SignResponse{Signature: sig}, nil
+	// GrantId: the grant the person accepted for this request, if any.
+	return &pb.SignResponse{Signature: sig, GrantId: out.GrantID}, nil
 }
 
 func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.DecryptResponse, error) {
@@ -288,10 +306,11 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	if err := s.m.consent.Ask(ctx, creq); err != nil {
+	var out consent.Outcome
+	if err := s.m.consent.Ask(consent.WithOutcome(ctx, &out), creq); err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	return &pb.AskResponse{}, nil
+	return &pb.AskResponse{GrantId: out.GrantID}, nil
 }
 
 const maxLogBatch = 1000

@@ -49,6 +49,11 @@ const (
 	MaxDocuments  = 1 << 10
 	MaxText       = 1 << 14 // summary, names, evidence values
 	MaxNames      = 64
+	// MaxSummaryHTML bounds Operation.summary_html (Cipher's metaData); the
+	// host refuses a longer one.
+	MaxSummaryHTML = 64 << 10
+	// MaxGrantUses bounds Operation.grant_uses (the host caps it lower).
+	MaxGrantUses = 1 << 20
 )
 
 // KeyToProto converts a KeyInfo for the wire.
@@ -228,7 +233,16 @@ func CheckOperation(op *pb.Operation) error {
 	if len(op.GetDocuments()) > MaxDocuments {
 		return fmt.Errorf("%d documents: %w", len(op.GetDocuments()), hsm.ErrInvalidRequest)
 	}
-	texts := []string{op.GetOrigin(), op.GetCaller(), op.GetSummary(), op.GetRequestId()}
+	if n := len(op.GetSummaryHtml()); n > MaxSummaryHTML {
+		return fmt.Errorf("HTML summary of %d bytes (at most %d): %w", n, MaxSummaryHTML, hsm.ErrInvalidRequest)
+	}
+	if u := op.GetGrantUses(); u < 0 || u > MaxGrantUses {
+		return fmt.Errorf("grant of %d uses: %w", u, hsm.ErrInvalidRequest)
+	}
+	if w := op.GetGrantWithinSeconds(); w < 0 || w > 366*24*3600 {
+		return fmt.Errorf("grant within %d seconds: %w", w, hsm.ErrInvalidRequest)
+	}
+	texts := []string{op.GetOrigin(), op.GetCaller(), op.GetSummary(), op.GetRequestId(), op.GetGrantId()}
 	for _, d := range op.GetDocuments() {
 		texts = append(texts, d.GetName(), d.GetContentType())
 		if n := len(d.GetSha256()); n != 0 && n != 32 {

@@ -781,7 +781,18 @@ type Operation struct {
 	// twice for the same non-empty id.
 	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Host-filled: the plugin's name (ignored when sent by a plugin).
-	Plugin        string `protobuf:"bytes,8,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	Plugin string `protobuf:"bytes,8,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	// grant_uses > 1 offers the person a grant (Cipher's accessToken): allow
+	// this origin grant_uses operations of this kind with this key within
+	// grant_within_seconds (0: the host's default), this one included.
+	GrantUses          int32 `protobuf:"varint,9,opt,name=grant_uses,json=grantUses,proto3" json:"grant_uses,omitempty"`
+	GrantWithinSeconds int64 `protobuf:"varint,10,opt,name=grant_within_seconds,json=grantWithinSeconds,proto3" json:"grant_within_seconds,omitempty"`
+	// grant_id presents a grant the caller was given earlier; only that grant
+	// may then cover the request.
+	GrantId string `protobuf:"bytes,11,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// summary_html is an HTML description (Cipher's metaData); the host
+	// sanitises it to a safe subset before showing it.
+	SummaryHtml   string `protobuf:"bytes,12,opt,name=summary_html,json=summaryHtml,proto3" json:"summary_html,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -868,6 +879,34 @@ func (x *Operation) GetRequestId() string {
 func (x *Operation) GetPlugin() string {
 	if x != nil {
 		return x.Plugin
+	}
+	return ""
+}
+
+func (x *Operation) GetGrantUses() int32 {
+	if x != nil {
+		return x.GrantUses
+	}
+	return 0
+}
+
+func (x *Operation) GetGrantWithinSeconds() int64 {
+	if x != nil {
+		return x.GrantWithinSeconds
+	}
+	return 0
+}
+
+func (x *Operation) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *Operation) GetSummaryHtml() string {
+	if x != nil {
+		return x.SummaryHtml
 	}
 	return ""
 }
@@ -1625,8 +1664,11 @@ func (x *SignRequest) GetPssSaltLength() int32 {
 }
 
 type SignResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Signature     []byte                 `protobuf:"bytes,1,opt,name=signature,proto3" json:"signature,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Signature []byte                 `protobuf:"bytes,1,opt,name=signature,proto3" json:"signature,omitempty"`
+	// grant_id names the grant the person accepted for this request (the
+	// operation offered one with grant_uses); empty otherwise.
+	GrantId       string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1666,6 +1708,13 @@ func (x *SignResponse) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *SignResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
 }
 
 type DecryptRequest struct {
@@ -2141,7 +2190,10 @@ func (x *AskRequest) GetKeyUri() string {
 }
 
 type AskResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// grant_id names the grant the person accepted, when the operation offered
+	// one; empty otherwise.
+	GrantId       string `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2174,6 +2226,13 @@ func (x *AskResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
 func (*AskResponse) Descriptor() ([]byte, []int) {
 	return file_signetv1_signet_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AskResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
 }
 
 type LogBatch struct {
@@ -2518,7 +2577,7 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\vStopRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"\x0e\n" +
-	"\fStopResponse\"\xd7\x03\n" +
+	"\fStopResponse\"\xe6\x04\n" +
 	"\tOperation\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.signet.v1.Operation.KindR\x04kind\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x16\n" +
@@ -2528,7 +2587,13 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\bevidence\x18\x06 \x03(\v2\".signet.v1.Operation.EvidenceEntryR\bevidence\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\a \x01(\tR\trequestId\x12\x16\n" +
-	"\x06plugin\x18\b \x01(\tR\x06plugin\x1a;\n" +
+	"\x06plugin\x18\b \x01(\tR\x06plugin\x12\x1d\n" +
+	"\n" +
+	"grant_uses\x18\t \x01(\x05R\tgrantUses\x120\n" +
+	"\x14grant_within_seconds\x18\n" +
+	" \x01(\x03R\x12grantWithinSeconds\x12\x19\n" +
+	"\bgrant_id\x18\v \x01(\tR\agrantId\x12!\n" +
+	"\fsummary_html\x18\f \x01(\tR\vsummaryHtml\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
@@ -2605,9 +2670,10 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\x06digest\x18\x03 \x01(\fR\x06digest\x12\x12\n" +
 	"\x04hash\x18\x04 \x01(\rR\x04hash\x12\x10\n" +
 	"\x03pss\x18\x05 \x01(\bR\x03pss\x12&\n" +
-	"\x0fpss_salt_length\x18\x06 \x01(\x05R\rpssSaltLength\",\n" +
+	"\x0fpss_salt_length\x18\x06 \x01(\x05R\rpssSaltLength\"G\n" +
 	"\fSignResponse\x12\x1c\n" +
-	"\tsignature\x18\x01 \x01(\fR\tsignature\"\xab\x01\n" +
+	"\tsignature\x18\x01 \x01(\fR\tsignature\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\"\xab\x01\n" +
 	"\x0eDecryptRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
 	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\x12\x1e\n" +
@@ -2645,8 +2711,9 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\n" +
 	"AskRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
-	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\"\r\n" +
-	"\vAskResponse\":\n" +
+	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\"(\n" +
+	"\vAskResponse\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\":\n" +
 	"\bLogBatch\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.signet.v1.LogRecordR\arecords\"\x8b\x01\n" +
 	"\tLogRecord\x12$\n" +

@@ -1,0 +1,91 @@
+// Command grantplugin is a test plugin for grants and HTML summaries over
+// the wire, shaped like Cipher's accessToken: POST /sign with a JSON body
+// {key, digest (base64 SHA-256), origin, uses, within_s, grant_id,
+// summary_html} signs through the host and answers {signature, grant_id},
+// where grant_id is the grant the person accepted during the call (the
+// accessTokenUuid a page keeps). Errors answer 403 (refused), 400 (invalid
+// request) or 500 with the error text.
+package main
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+type plugin struct{}
+
+func (plugin) Describe() sdk.Description {
+	return sdk.Description{
+		Name: "grantplugin", Version: "0.0.1", Summary: "grants over the wire (test)",
+		Listeners: []sdk.ListenerSpec{{Name: "https", Addr: "127.0.0.1:0", TLS: true}},
+	}
+}
+
+type signRequest struct {
+	Key         string `json:"key"`
+	Digest      []byte `json:"digest"`
+	Origin      string `json:"origin"`
+	Uses        int    `json:"uses"`
+	WithinS     int    `json:"within_s"`
+	GrantID     string `json:"grant_id"`
+	SummaryHTML string `json:"summary_html"`
+}
+
+type signResponse struct {
+	Signature []byte `json:"signature"`
+	GrantID   string `json:"grant_id,omitempty"`
+}
+
+func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
+	ln, err := host.Listen(ctx, "https")
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /sign", func(w http.ResponseWriter, r *http.Request) {
+		var req signRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var granted string
+		op := sdk.Operation{
+			Origin: req.Origin, Summary: "grant test", SummaryHTML: req.SummaryHTML,
+			GrantUses: req.Uses, GrantWithin: time.Duration(req.WithinS) * time.Second, GrantID: req.GrantID,
+			OnGrant: func(id string) { granted = id },
+		}
+		sig, err := host.KeyStore().Sign(r.Context(), req.Key, req.Digest, crypto.SHA256, op)
+		switch {
+		case errors.Is(err, sdk.ErrDenied):
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		case errors.Is(err, sdk.ErrInvalidRequest):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(signResponse{Signature: sig, GrantID: granted})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func main() { sdk.Serve(plugin{}) }

@@ -469,6 +469,11 @@ func TestBrowserXSSInert(t *testing.T) {
 	script := `<script>window.__xss=2</script>`
 	q := signQuestion(t)
 	q.Request.Summary = "Pay " + img + script
+	// Cipher's metaData: HTML, of which only formatting survives.
+	q.Request.SummaryHTML = `<b id="approve">Invoice #42</b>` + img + script +
+		`<a href="javascript:window.__xss=4">link</a><iframe src="javascript:window.__xss=5"></iframe>` +
+		`<svg onload="window.__xss=6"></svg><p style="position:fixed;top:0" onclick="window.__xss=7">` +
+		`<ul><li>a.pdf</li></ul></p><style>#approve{display:none}</style>`
 	q.Request.Origin = `https://evil.example"><script>window.__xss=3</script>`
 	q.Request.Documents[0].Name = img + ".pdf"
 	q.Request.Evidence = map[string]string{"apikey": script}
@@ -494,6 +499,25 @@ func TestBrowserXSSInert(t *testing.T) {
 	}
 	if v := eval[bool](t, tab, `typeof window.__xss === "undefined"`); !v {
 		t.Error("an injected script ran (window.__xss is set)")
+	}
+	var bold string
+	if err := chromedp.Do(tab, text("#summary-html b", &bold)); err != nil {
+		t.Fatal(err)
+	}
+	if bold != "Invoice #42" {
+		t.Errorf("bold in the HTML summary = %q", bold)
+	}
+	if w := eval[string](t, tab, `getComputedStyle(document.querySelector("#summary-html b")).fontWeight`); w != "700" && w != "bold" {
+		t.Errorf("<b> in the HTML summary renders with font-weight %q, want bold", w)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("#summary-html li").length`); n != 1 {
+		t.Errorf("%d list items in the HTML summary, want 1", n)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("#summary-html a, #summary-html iframe, #summary-html svg, #summary-html style, #summary-html [style], #summary-html [onclick], #summary-html [id]").length`); n != 0 {
+		t.Errorf("%d links, frames, styles or attributes survive in the HTML summary", n)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("#approve").length`); n != 1 {
+		t.Errorf("%d elements with id approve; the HTML summary must not add one", n)
 	}
 	if summary != q.Request.Summary {
 		t.Errorf("summary shown as %q; want the literal text %q", summary, q.Request.Summary)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"sort"
 	"strconv"
 	"time"
@@ -14,7 +15,10 @@ import (
 )
 
 // view is what page.html renders. Every string in it is text: html/template
-// escapes it, nothing is marked as safe HTML.
+// escapes it. The one exception is SummaryHTML, an HTML summary (Cipher's
+// metaData) passed through consent.SanitizeHTML (text formatting, lists,
+// tables; no attributes, links, images, styles or scripts) right here,
+// whatever sanitising came before.
 type view struct {
 	Token    string
 	CSRF     string
@@ -25,12 +29,13 @@ type view struct {
 	Title    string
 	Deadline string
 
-	Who       []field
-	Summary   string
-	Documents []docView
-	Key       *keyView
-	FirstUse  bool
-	Grant     string // "Allow 5 signatures within 10 minutes"
+	Who         []field
+	Summary     string
+	SummaryHTML template.HTML
+	Documents   []docView
+	Key         *keyView
+	FirstUse    bool
+	Grant       string // "Allow 5 signatures within 10 minutes"
 
 	// PIN dialogs
 	Secret    string // "user PIN", "password"
@@ -70,6 +75,7 @@ func (s *Server) view(d *dialog) view {
 		req := d.q.Request
 		who := asker(req)
 		v.Who, v.Summary, v.Documents = describe(req)
+		v.SummaryHTML = req.SafeSummaryHTML()
 		v.Key = describeKey(req.Key, req.KeyURI, now)
 		if d.q.FirstUse || req.Kind == consent.Origin {
 			v.FirstUse = d.q.FirstUse
@@ -95,6 +101,7 @@ func (s *Server) view(d *dialog) view {
 		key := p.Key
 		if d.hasReq {
 			v.Who, v.Summary, v.Documents = describe(d.req)
+			v.SummaryHTML = d.req.SafeSummaryHTML()
 			if key == nil {
 				key = d.req.Key
 			}

@@ -36,6 +36,8 @@ const (
 	secretCLIWrong   = "wrong-3377hx" // a wrong PIN given to the CLI in $SIGNET_PIN
 	secretPFXPass    = "пароль-9182"  // the PFX file's password
 	secretPFXWrong   = "неверно-4410" // a wrong PFX password given to the CLI
+	secretPFX2Pass   = "ключ-7730ый"  // the second PFX file's password
+	secretPFX2Wrong  = "ложь-6621щ"   // the wrong one the agent's PIN source gives for it
 )
 
 // TestNoSecretInAnyOutput runs the agent with the example plugin against a
@@ -64,16 +66,28 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	}
 	pinFile := filepath.Join(dir, "pin")
 	writeSecret(t, pinFile, secretUserPIN)
+	// A second PFX file whose PIN source holds a wrong password.
+	soft2, err := softhsmtest.NewSoftwareKey(softhsmtest.ECP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfx2Path := filepath.Join(dir, "keys", "wrong.pfx")
+	if err := soft2.WritePFX(pfx2Path, secretPFX2Pass, softhsmtest.Legacy); err != nil {
+		t.Fatal(err)
+	}
+	pfx2File := filepath.Join(dir, "pfx2-pass")
+	writeSecret(t, pfx2File, secretPFX2Wrong)
 
 	// The token PIN from a file, the PFX password and the wrong PIN from
 	// the environment.
 	a := startAgentWith(t, agentSetup{
-		PFXFiles: []string{pfxPath},
+		PFXFiles: []string{pfxPath, pfx2Path},
 		Deny:     []string{"https://denied.example"},
 		PINSources: []pinSource{
 			{Token: "pkcs11:token=" + tok.Label, File: pinFile},
 			{Token: pfx.FileURI(pfxPath), Env: "SIGNET_H14_PFX"},
 			{Token: "pkcs11:token=" + wrongTok.Label, Env: "SIGNET_H14_WRONG"},
+			{Token: pfx.FileURI(pfx2Path), File: pfx2File},
 		},
 		Env: []string{"SIGNET_H14_PFX=" + secretPFXPass, "SIGNET_H14_WRONG=" + secretWrongPIN},
 	})
@@ -84,6 +98,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	tokURI := keyOnToken(t, keys, tok.Label)
 	wrongURI := keyOnToken(t, keys, wrongTok.Label)
 	pfxURI := findKey(t, keys, pfx.FileURI(pfxPath)+"#", "")
+	pfx2URI := findKey(t, keys, pfx.FileURI(pfx2Path)+"#", "")
 
 	const portal = "https://portal.example"
 	sum := sha256.Sum256([]byte("secret scan"))
@@ -106,6 +121,10 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		if status != http.StatusUnauthorized || !bytes.Contains(bytes.ToLower(body), []byte("incorrect pin")) {
 			t.Fatalf("sign with the wrong PIN: %d %s, want 401 with an incorrect-PIN error", status, body)
 		}
+	}
+	// The wrong-password path of a PFX file.
+	if status, _, body := signAs(t, c, addr, portal, pfx2URI, sum[:], "wrong-password", &cp); status != http.StatusUnauthorized || !bytes.Contains(bytes.ToLower(body), []byte("incorrect pin or password")) {
+		t.Fatalf("sign with a wrong PFX password: %d %s, want 401 with an incorrect-password error", status, body)
 	}
 	// A refusal and an unknown key.
 	if status, _, body := signAs(t, c, addr, "https://denied.example", tokURI, sum[:], "", &cp); status != http.StatusForbidden {
@@ -165,6 +184,15 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	if wrongRecorded != 2 {
 		t.Errorf("journal has %d pin-incorrect outcomes for %s, want 2", wrongRecorded, wrongURI)
 	}
+	wrongPassword := false
+	for _, r := range recs {
+		if r.KeyURI == pfx2URI && r.Result == journal.ResultError && r.ErrorKind == "pin-incorrect" {
+			wrongPassword = true
+		}
+	}
+	if !wrongPassword {
+		t.Errorf("journal has no pin-incorrect outcome for %s", pfx2URI)
+	}
 	if !strings.Contains(a.log.String(), "sign failed") || !strings.Contains(a.log.String(), "CKR_PIN_INCORRECT") {
 		t.Errorf("agent log has no wrong-PIN failure")
 	}
@@ -206,7 +234,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	keep("signet sign --pin-file", runSignet(t, nil, 0, append([]string{"sign", "--raw", "--key", tokURI, "--in", in, "--out", filepath.Join(dir, "pf.sig"), "--pin-file", pinFile}, mod...)...))
 
 	// The scan. First a check that it finds a planted secret in each form.
-	secrets := []string{secretUserPIN, secretSOPIN, secretWrongReal, secretWrongSOPIN, secretWrongPIN, secretCLIWrong, secretPFXPass, secretPFXWrong}
+	secrets := []string{secretUserPIN, secretSOPIN, secretWrongReal, secretWrongSOPIN, secretWrongPIN, secretCLIWrong, secretPFXPass, secretPFXWrong, secretPFX2Pass, secretPFX2Wrong}
 	for form, needle := range secretForms(secretPFXPass) {
 		planted := map[string][]byte{"planted": []byte("error: x=" + needle + " y")}
 		if len(findSecrets(planted, secrets)) == 0 {

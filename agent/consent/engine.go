@@ -542,6 +542,7 @@ func baseRecord(req Request) journal.Record {
 	r := journal.Record{
 		Plugin: req.Plugin, Origin: req.Origin, Caller: req.Caller, RequestID: req.RequestID,
 		Op: op, Summary: req.Summary, KeyURI: req.KeyURI,
+		Evidence: req.Evidence, // the journal bounds and copies it
 	}
 	if req.Key != nil && req.Key.Certificate != nil && req.Key.Certificate.SerialNumber != nil {
 		r.CertSerial = req.Key.Certificate.SerialNumber.Text(16)

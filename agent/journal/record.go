@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +99,12 @@ type Record struct {
 	// listed individually.
 	DocumentsOmitted int `json:"documents_omitted,omitempty"`
 
+	// Evidence is what the plugin offered as protocol evidence (E-IMZO's
+	// vendor API key, CryptoARM's pinned portal certificate fingerprint):
+	// at most MaxEvidence entries (the first by key order are kept), keys
+	// and values bounded and made valid UTF-8 like the other strings.
+	Evidence map[string]string `json:"evidence,omitempty"`
+
 	Decision  Decision `json:"decision,omitempty"`
 	DecidedBy string   `json:"decided_by,omitempty"` // ByUser, ByGrant, ByPolicy, ByAdmin
 	GrantID   string   `json:"grant_id,omitempty"`
@@ -117,10 +125,13 @@ const (
 	MaxDocuments = 1024
 	// MaxSeq bounds sequence numbers (to integers a JSON reader in any
 	// language represents exactly); it is never reached in practice.
-	MaxSeq   = 1 << 53
-	maxName  = 512
-	maxText  = 2048
-	maxField = 1024
+	MaxSeq = 1 << 53
+	// MaxEvidence bounds Record.Evidence's entries.
+	MaxEvidence    = 16
+	maxEvidenceKey = 64
+	maxName        = 512
+	maxText        = 2048
+	maxField       = 1024
 )
 
 // Genesis is the prev_hash of the first record: the SHA-256 of the string
@@ -141,6 +152,12 @@ const hashTag = "signet-journal-record-v1"
 // by name, size, sha256 for each. Being independent of JSON formatting, it
 // survives re-encoding, and length prefixes make field boundaries
 // unambiguous.
+//
+// Evidence was added later: it is encoded only when present, after
+// PrevHash, as the string "evidence", the entry count, then key and value
+// of each entry in key order. A record without evidence has exactly the
+// encoding (and hash) it had before the field existed, so older journals
+// still verify.
 func (r *Record) canonical() []byte {
 	var b bytes.Buffer
 	put := func(s string) {
@@ -174,6 +191,14 @@ func (r *Record) canonical() []byte {
 	put(r.ErrorKind)
 	put(r.Error)
 	put(r.PrevHash)
+	if len(r.Evidence) > 0 {
+		put("evidence")
+		put(strconv.Itoa(len(r.Evidence)))
+		for _, k := range slices.Sorted(maps.Keys(r.Evidence)) {
+			put(k)
+			put(r.Evidence[k])
+		}
+	}
 	return b.Bytes()
 }
 
@@ -228,12 +253,33 @@ func (r *Record) normalize() {
 		docs = nil
 	}
 	r.Documents = docs
+	r.Evidence = normalizeEvidence(r.Evidence)
 	r.Decision = Decision(clip(string(r.Decision), 64))
 	r.DecidedBy = clip(r.DecidedBy, 64)
 	r.GrantID = clip(r.GrantID, 128)
 	r.Result = clip(r.Result, 64)
 	r.ErrorKind = clip(r.ErrorKind, 64)
 	r.Error = clip(r.Error, maxText)
+}
+
+// normalizeEvidence returns a bounded copy of ev (nil when empty): keys in
+// order, the first MaxEvidence distinct non-empty keys after clipping.
+func normalizeEvidence(ev map[string]string) map[string]string {
+	if len(ev) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(ev), MaxEvidence))
+	for _, k := range slices.Sorted(maps.Keys(ev)) {
+		if len(out) == MaxEvidence {
+			break
+		}
+		ck := clip(k, maxEvidenceKey)
+		if _, dup := out[ck]; dup || ck == "" {
+			continue
+		}
+		out[ck] = clip(ev[k], maxField)
+	}
+	return out
 }
 
 func isHex(s string, n int) bool {

@@ -311,6 +311,11 @@ func (s *Server) handle(ctx context.Context, conn net.Conn, log *slog.Logger) {
 	enc := json.NewEncoder(conn)
 	for {
 		conn.SetReadDeadline(time.Now().Add(IdleTimeout))
+		// The deadline above would override the one the AfterFunc set if
+		// ctx ended just before it: check after setting it.
+		if ctx.Err() != nil {
+			return
+		}
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))

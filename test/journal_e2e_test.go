@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,6 +155,16 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	if okOutcomes != len(ok) {
 		t.Errorf("%d sign records with result ok, want %d (one per signature)", okOutcomes, len(ok))
 	}
+	// Every sign record belongs to a request this test made.
+	known := map[string]bool{"journal-denied": true, "journal-wrong-pin": true}
+	for _, s := range ok {
+		known[s.id] = true
+	}
+	for _, r := range recs {
+		if r.Op == journal.OpSign && !known[r.RequestID] {
+			t.Errorf("sign record seq %d for a request this test did not make: %+v", r.Seq, r)
+		}
+	}
 	for _, s := range ok {
 		var decision, outcome *journal.Record
 		for i, r := range byID[s.id] {
@@ -264,6 +275,33 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("signet journal verify on an edited journal: %v, want exit status 1\n%s", err, out)
 	}
+	// Removing a record and swapping two are detected too.
+	for _, tc := range []struct {
+		name   string
+		change func([][]byte) [][]byte
+		want   []journal.ProblemKind
+	}{
+		{"removed", func(l [][]byte) [][]byte { return append(l[:4:4], l[5:]...) }, []journal.ProblemKind{journal.Removed}},
+		{"swapped", func(l [][]byte) [][]byte {
+			c := append([][]byte(nil), l...)
+			c[4], c[5] = c[5], c[4]
+			return c
+		}, []journal.ProblemKind{journal.Reordered}},
+	} {
+		orig := bytes.SplitAfter(data, []byte("\n"))
+		rep, err := journal.Verify(bytes.NewReader(bytes.Join(tc.change(orig), nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range rep.Problems {
+			found = found || slices.Contains(tc.want, p.Kind)
+		}
+		if rep.OK() || !found {
+			t.Errorf("%s record: problems %+v, want one of %v", tc.name, rep.Problems, tc.want)
+		}
+	}
+
 	t.Logf("signet journal verify on the edited copy (exit 1):\n%s", out)
 	line := fmt.Sprintf("line %d", target+1)
 	if !regexp.MustCompile(`\b`+line+`\b`).Match(out) || !strings.Contains(string(out), string(journal.Edited)) {

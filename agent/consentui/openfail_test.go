@@ -1,0 +1,78 @@
+package consentui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestOpenFailureLogsURL: on a box where no browser can be opened, the
+// dialog's URL is logged at WARN so the person can open it by hand, and
+// that URL is the live dialog.
+func TestOpenFailureLogsURL(t *testing.T) {
+	var logs lockedBuffer
+	s, err := New(Config{InsecurePlainHTTP: true, Timeout: time.Minute,
+		Open:   func(string) error { return errors.New("exec: \"xdg-open\": executable file not found in $PATH") },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Confirm(ctx, consent.Question{ID: "q1", Request: consent.Request{Kind: consent.Sign, Caller: "cli", Summary: "by hand"}})
+		errc <- err
+	}()
+	re := regexp.MustCompile(`level=WARN msg="consent dialog: cannot open the browser; open the URL by hand" id=q1 url=(http://127\.0\.0\.1:\d+/q/[0-9a-f]+) `)
+	var url string
+	for url == "" {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			url = m[1]
+			break
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("Confirm ended: %v\n%s", err, logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logged URL: %s", resp.Status)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Error("cancelled dialog allowed")
+	}
+}

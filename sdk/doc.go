@@ -82,7 +82,10 @@
 // returns; the plugin hands the id to the page. Later calls present it in
 // Operation.GrantID and are allowed without a question while uses remain;
 // a presented grant that is used up, expired or for another origin or key
-// is refused (ErrDenied), not asked about. Operation.SummaryHTML carries an
+// is refused (ErrDenied), not asked about. A protocol that asks for the
+// grant before any signature (Cipher's POST /accessToken) calls
+// Consent.GrantSign instead, which returns the id of a grant of all
+// GrantUses uses. Operation.SummaryHTML carries an
 // HTML description (Cipher's metaData): the host keeps only text
 // formatting, lists and tables, and refuses more than MaxSummaryHTML bytes
 // (ErrInvalidRequest).

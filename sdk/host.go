@@ -260,3 +260,21 @@ func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 	op.grantIssued(resp.GetGrantId())
 	return nil
 }
+
+// GrantSign asks the person for a grant alone, before any signature
+// (Cipher's accessToken): "allow op.Origin op.GrantUses signatures with the
+// key keyURI within op.GrantWithin". op.GrantUses must be at least 1. It
+// returns the grant's id, which later Sign calls present in
+// Operation.GrantID (all op.GrantUses uses remain). An empty id with a nil
+// error means the request was allowed without a grant — an unattended
+// policy allows such signatures, or the person allowed the origin for this
+// request only — and each signature is then decided on its own. A refusal
+// matches ErrDenied, ErrTimeout or ErrCancelled.
+func (c *Consent) GrantSign(ctx context.Context, keyURI string, op Operation) (string, error) {
+	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_SIGN), KeyUri: keyURI, GrantOnly: true})
+	if err != nil {
+		return "", wire.FromStatus(err)
+	}
+	op.grantIssued(resp.GetGrantId())
+	return resp.GetGrantId(), nil
+}

@@ -70,6 +70,11 @@ type Request struct {
 	// GrantID names the grant the caller presents (a Cipher token); when
 	// set, only that grant may cover the request.
 	GrantID string
+	// GrantOnly asks for a grant and nothing else (Cipher's accessToken
+	// request, before any signature): no operation happens now, so an
+	// accepted grant has all GrantUses uses (GrantUses ≥ 1) and no
+	// existing grant is consumed. The id is reported in Outcome.GrantID.
+	GrantOnly bool
 }
 
 // Asker decides on requests.

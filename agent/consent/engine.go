@@ -53,7 +53,10 @@ import (
 //     up through EngineConfig.KeyInfo, only once 1–4 passed). When the plugin offers a
 //     grant (Request.GrantUses > 1) and the person accepts it
 //     (Answer.Remember), a grant of GrantUses-1 further uses within
-//     GrantWithin is created. Its ID goes to the journal and, when the
+//     GrantWithin is created (Request.GrantOnly: a request for the grant
+//     alone, Cipher's accessToken, skips step 6 and creates a grant of all
+//     GrantUses uses; after a first-use question it is asked separately,
+//     only once the origin is remembered). Its ID goes to the journal and, when the
 //     caller attached an Outcome (WithOutcome), to Outcome.GrantID: the
 //     host returns it to the plugin, which hands it to the page.
 //
@@ -267,7 +270,22 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 	if !needAsk {
 		return v
 	}
-	return e.ask(ctx, req, firstUse)
+	v = e.ask(ctx, req, firstUse)
+	if firstUse && req.GrantOnly && v.allow {
+		// The origin passed its first-use question; the grant is a
+		// question of its own, put only when the origin is now approved
+		// beyond this request ("Always"): grants are never consulted for
+		// an origin that would be asked about again. Otherwise the request
+		// is allowed without a grant.
+		_ = e.record(ctx, Request{Kind: Origin, Plugin: req.Plugin, Origin: req.Origin, RequestID: req.RequestID,
+			Summary: "origin allowed before a grant request"}, v)
+		if pv, again, need := e.precheck(req); !need {
+			v = pv
+		} else if !again {
+			v = e.ask(ctx, req, false)
+		}
+	}
+	return v
 }
 
 // precheck runs every step before the question. needAsk reports that the
@@ -313,7 +331,7 @@ func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
 		return allow(journal.ByPolicy, "origin allowed; listing needs no more"), false, false
 	}
 
-	if !firstUse && req.Origin != "" && keyUse {
+	if !firstUse && req.Origin != "" && keyUse && !req.GrantOnly {
 		now := e.now()
 		var (
 			g  grants.Grant
@@ -405,7 +423,11 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	}
 	now := e.now()
 	q := Question{ID: id, Request: req, FirstUse: firstUse, Deadline: now.Add(e.cfg.Timeout)}
-	offer := !firstUse && rememberable(req.Origin) && req.GrantUses > 1 && req.KeyURI != ""
+	minUses := 2 // the request itself takes one use
+	if req.GrantOnly {
+		minUses = 1
+	}
+	offer := !firstUse && rememberable(req.Origin) && req.GrantUses >= minUses && req.KeyURI != ""
 	if offer {
 		within := req.GrantWithin
 		if within <= 0 {
@@ -432,6 +454,12 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 		v.asked = true
 		return v
 	}
+	if req.GrantOnly && !firstUse && (!offer || !ans.Remember) {
+		// Only the grant was asked for: an approval without accepting
+		// it allows nothing.
+		ans.Allow = false
+		ans.Remember = false
+	}
 	if !ans.Allow {
 		if firstUse && ans.Remember {
 			e.remember(ctx, req, Never, now)
@@ -445,13 +473,23 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	if firstUse && ans.Remember && rememberable(req.Origin) {
 		e.remember(ctx, req, Always, now)
 	}
-	if offer && ans.Remember && q.Grant.Uses > 1 {
+	uses := 0
+	if offer && ans.Remember {
+		uses = q.Grant.Uses - 1 // this request took one
+		if req.GrantOnly {
+			uses = q.Grant.Uses
+		}
+	}
+	if uses > 0 {
 		g, err := e.grants.Add(grants.Grant{
 			Origin: req.Origin, Plugin: req.Plugin, KeyURI: req.KeyURI, Operation: string(req.Kind),
-			Uses: q.Grant.Uses - 1, Expires: e.now().Add(q.Grant.Within),
+			Uses: uses, Expires: e.now().Add(q.Grant.Within),
 		})
 		if err != nil {
 			e.cfg.Log.Warn("consent: create grant", "origin", req.Origin, "error", err)
+			if req.GrantOnly {
+				return refuse(journal.ByPolicy, "grant could not be created: "+err.Error())
+			}
 		} else {
 			e.journal(ctx, journal.Record{Op: journal.OpGrant, Plugin: req.Plugin, Origin: req.Origin,
 				RequestID: req.RequestID, KeyURI: req.KeyURI, GrantID: g.ID,
@@ -536,7 +574,7 @@ func (e *Engine) Record(ctx context.Context, req Request, err error) error {
 
 func baseRecord(req Request) journal.Record {
 	op := journal.Op(req.Kind)
-	if req.Kind == Origin || req.Kind == "" {
+	if req.Kind == Origin || req.Kind == "" || req.GrantOnly {
 		op = journal.OpConsent
 	}
 	r := journal.Record{

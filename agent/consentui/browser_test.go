@@ -462,6 +462,37 @@ func TestBrowserGrantOffer(t *testing.T) {
 	}
 }
 
+// A request for a grant alone (Cipher's accessToken) offers the grant and
+// Deny, no one-time Approve.
+func TestBrowserGrantOnly(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	q := signQuestion(t)
+	q.Request.GrantOnly = true
+	q.Grant = &consent.GrantOffer{Uses: 3, Within: 10 * time.Minute}
+	res := f.confirm(q)
+	var title string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#grant")),
+		text("h1", &title),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("#approve").length`); n != 0 {
+		t.Errorf("a grant-only question shows a one-time Approve")
+	}
+	if !strings.Contains(title, "several times") {
+		t.Errorf("title %q", title)
+	}
+	if err := chromedp.Do(tab, chromedp.Click(css("#grant")), chromedp.WaitVisible(css(`body[data-state="answered"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if r := wait(t, res); r.err != nil || !r.a.Allow || !r.a.Remember {
+		t.Fatalf("answer %+v, %v; want Allow+Remember", r.a, r.err)
+	}
+}
+
 func TestBrowserXSSInert(t *testing.T) {
 	tab := newTab(t)
 	f := newFixture(t, time.Minute)

@@ -36,6 +36,9 @@ type view struct {
 	Key         *keyView
 	FirstUse    bool
 	Grant       string // "Allow 5 signatures within 10 minutes"
+	// GrantOnly: the question is only about the grant (Cipher's
+	// accessToken): no one-time Approve.
+	GrantOnly bool
 
 	// PIN dialogs
 	Secret    string // "user PIN", "password"
@@ -85,6 +88,10 @@ func (s *Server) view(d *dialog) view {
 		}
 		if g := d.q.Grant; g != nil && g.Uses > 0 {
 			v.Grant = fmt.Sprintf("Allow %d %s within %s", g.Uses, plural(g.Uses, noun(req.Kind)), duration(g.Within))
+			if req.GrantOnly {
+				v.GrantOnly = true
+				v.Title = who + " asks for permission to " + verb(req.Kind) + " with your key several times"
+			}
 		}
 	case kindPIN:
 		p := d.pinReq

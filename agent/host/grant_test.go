@@ -188,3 +188,62 @@ func TestSummaryHTMLTooLong(t *testing.T) {
 		t.Fatalf("oversized HTML summary put %d questions", n)
 	}
 }
+
+func postGrant(t *testing.T, h *plugintest.Host, req grantSign) (code int, grantID string) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/grant", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		GrantID string `json:"grant_id"`
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, out.GrantID
+}
+
+// Cipher's accessToken over the wire: a grant of 2 asked for before any
+// signature (Consent.GrantSign) covers exactly two signatures presenting
+// it, without a question.
+func TestGrantSignOverTheWire(t *testing.T) {
+	const origin = "https://portal.example"
+	p := &scripted{answers: []consent.Answer{{Allow: true, Remember: true}}}
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
+	key := h.KeyURI(t, plugintest.KeyRSA)
+
+	if code, _ := postGrant(t, h, grantSign{Key: key, Origin: origin}); code != http.StatusBadRequest {
+		t.Fatalf("grant of 0 uses: status %d, want 400", code)
+	}
+	code, id := postGrant(t, h, grantSign{Key: key, Origin: origin, Uses: 2, SummaryHTML: "<b>Invoice #42</b>: 3 files"})
+	if code != http.StatusOK || id == "" {
+		t.Fatalf("grant request: status %d, id %q", code, id)
+	}
+	qs := p.questions()
+	if len(qs) != 1 || qs[0].Grant == nil || qs[0].Grant.Uses != 2 || !qs[0].Request.GrantOnly {
+		t.Fatalf("questions %+v; want one grant-only question offering 2", qs)
+	}
+	for i := range 2 {
+		if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id}); code != http.StatusOK {
+			t.Fatalf("signature %d with the grant: status %d", i+1, code)
+		}
+	}
+	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id}); code != http.StatusForbidden {
+		t.Fatalf("third signature with a grant of 2: status %d, want 403", code)
+	}
+	if n := len(p.questions()); n != 1 {
+		t.Fatalf("%d questions, want 1", n)
+	}
+}

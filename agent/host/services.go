@@ -306,6 +306,12 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	if req.GetGrantOnly() {
+		if (kind != consent.Sign && kind != consent.Decrypt) || creq.KeyURI == "" || creq.GrantUses < 1 || creq.GrantID != "" {
+			return nil, wire.ToStatus(fmt.Errorf("grant request needs a sign or decrypt kind, a key and at least one use, and presents no grant: %w", hsm.ErrInvalidRequest))
+		}
+		creq.GrantOnly = true
+	}
 	var out consent.Outcome
 	if err := s.m.consent.Ask(consent.WithOutcome(ctx, &out), creq); err != nil {
 		return nil, wire.ToStatus(err)

@@ -2138,9 +2138,14 @@ func (x *ImportCertificateRequest) GetChain() [][]byte {
 }
 
 type AskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Op            *Operation             `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
-	KeyUri        string                 `protobuf:"bytes,2,opt,name=key_uri,json=keyUri,proto3" json:"key_uri,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Op     *Operation             `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	KeyUri string                 `protobuf:"bytes,2,opt,name=key_uri,json=keyUri,proto3" json:"key_uri,omitempty"`
+	// grant_only asks for a grant alone (Cipher's accessToken, before any
+	// signature): op.kind SIGN or DECRYPT, key_uri and op.grant_uses >= 1 are
+	// required; an accepted grant has all grant_uses uses and its id comes
+	// back in AskResponse.grant_id.
+	GrantOnly     bool `protobuf:"varint,3,opt,name=grant_only,json=grantOnly,proto3" json:"grant_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2187,6 +2192,13 @@ func (x *AskRequest) GetKeyUri() string {
 		return x.KeyUri
 	}
 	return ""
+}
+
+func (x *AskRequest) GetGrantOnly() bool {
+	if x != nil {
+		return x.GrantOnly
+	}
+	return false
 }
 
 type AskResponse struct {
@@ -2707,11 +2719,13 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\ttoken_uri\x18\x03 \x01(\tR\btokenUri\x12\x14\n" +
 	"\x05label\x18\x04 \x01(\tR\x05label\x12 \n" +
 	"\vcertificate\x18\x05 \x01(\fR\vcertificate\x12\x14\n" +
-	"\x05chain\x18\x06 \x03(\fR\x05chain\"K\n" +
+	"\x05chain\x18\x06 \x03(\fR\x05chain\"j\n" +
 	"\n" +
 	"AskRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
-	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\"(\n" +
+	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\x12\x1d\n" +
+	"\n" +
+	"grant_only\x18\x03 \x01(\bR\tgrantOnly\"(\n" +
 	"\vAskResponse\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\":\n" +
 	"\bLogBatch\x12.\n" +

@@ -3,7 +3,8 @@
 // {key, digest (base64 SHA-256), origin, uses, within_s, grant_id,
 // summary_html} signs through the host and answers {signature, grant_id},
 // where grant_id is the grant the person accepted during the call (the
-// accessTokenUuid a page keeps). Errors answer 403 (refused), 400 (invalid
+// accessTokenUuid a page keeps). POST /grant with the same body asks for a
+// grant alone (Consent.GrantSign) and answers {grant_id}. Errors answer 403 (refused), 400 (invalid
 // request) or 500 with the error text.
 package main
 
@@ -74,6 +75,30 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(signResponse{Signature: sig, GrantID: granted})
+	})
+	// POST /grant: Cipher's accessToken, a grant before any signature.
+	mux.HandleFunc("POST /grant", func(w http.ResponseWriter, r *http.Request) {
+		var req signRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		op := sdk.Operation{Origin: req.Origin, Summary: "access token", SummaryHTML: req.SummaryHTML,
+			GrantUses: req.Uses, GrantWithin: time.Duration(req.WithinS) * time.Second}
+		id, err := host.Consent().GrantSign(r.Context(), req.Key, op)
+		switch {
+		case errors.Is(err, sdk.ErrDenied):
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		case errors.Is(err, sdk.ErrInvalidRequest):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"grant_id": id})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

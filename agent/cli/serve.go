@@ -19,7 +19,12 @@ func newServeCmd(a *App) *cobra.Command {
 The agent reads one YAML configuration file (default: $XDG_CONFIG_HOME/signet/config.yaml),
 opens the key store it names, creates the local TLS CA on first start, starts every plugin
 (from the plugin directory and the configuration) and answers ` + "`signet plugins`" + ` and
-` + "`signet open`" + ` on its control socket. Only one agent runs per user.`,
+` + "`signet open`" + ` on its control socket. Only one agent runs per user.
+
+Operations a policy does not decide are put to a person: by default in a local web dialog
+opened in the browser (its URL is logged when no browser can be opened); --prompt terminal
+asks on this terminal instead; --prompt none asks nobody and refuses them at once. The
+agent's dashboard URL is logged at start and printed by ` + "`signet dashboard --print`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Version = Version

@@ -582,6 +582,9 @@ func baseRecord(req Request) journal.Record {
 		Op: op, Summary: req.Summary, KeyURI: req.KeyURI,
 		Evidence: req.Evidence, // the journal bounds and copies it
 	}
+	if r.Summary == "" {
+		r.Summary = HTMLText(req.SummaryHTML) // Cipher's metaData, as text
+	}
 	if req.Key != nil && req.Key.Certificate != nil && req.Key.Certificate.SerialNumber != nil {
 		r.CertSerial = req.Key.Certificate.SerialNumber.Text(16)
 	}

@@ -43,3 +43,18 @@ func TestEvidenceJournaled(t *testing.T) {
 		t.Errorf("records %+v", recs)
 	}
 }
+
+// Without a text summary, the journal keeps the HTML summary's text.
+func TestHTMLSummaryJournaledAsText(t *testing.T) {
+	f := newFixture(t, "  allow: [\"https://portal.example\"]\n")
+	e := f.engine(t, &script{confirm: answer(Answer{Allow: true})})
+	req := Request{Kind: Sign, Plugin: "cipher", Origin: portal, KeyURI: key1,
+		SummaryHTML: "<b>Invoice #42</b>: 3 files<script>x</script>"}
+	if err := e.Ask(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	recs := f.records(t)
+	if len(recs) != 1 || recs[0].Summary != "Invoice #42 : 3 files" {
+		t.Fatalf("records %+v", recs)
+	}
+}

@@ -2,7 +2,9 @@ package consent
 
 import (
 	"fmt"
+	"html"
 	"html/template"
+	"strings"
 	"sync"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -42,6 +44,23 @@ func SanitizeHTML(s string) (string, error) {
 		return "", nil
 	}
 	return htmlPolicy().Sanitize(s), nil
+}
+
+var textPolicy = sync.OnceValue(func() *bluemonday.Policy {
+	p := bluemonday.StrictPolicy()
+	p.AddSpaceWhenStrippingTag(true)
+	return p
+})
+
+// HTMLText returns the text of an HTML summary, every element removed
+// (scripts and styles with their content), for places that show plain
+// text: the terminal prompt, the journal. Whitespace runs collapse to one
+// space. Input longer than MaxSummaryHTML gives "".
+func HTMLText(s string) string {
+	if len(s) > MaxSummaryHTML || s == "" {
+		return ""
+	}
+	return strings.Join(strings.Fields(html.UnescapeString(textPolicy().Sanitize(s))), " ")
 }
 
 // SafeSummaryHTML returns req.SummaryHTML, sanitised again, as template.HTML

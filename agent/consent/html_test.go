@@ -78,3 +78,27 @@ func FuzzSanitizeHTML(f *testing.F) {
 		}
 	})
 }
+
+func TestHTMLText(t *testing.T) {
+	for in, want := range map[string]string{
+		"<b>Invoice #42</b>: 3 files":                              "Invoice #42 : 3 files",
+		"<ul><li>a.pdf</li><li>b.pdf</li></ul>":                    "a.pdf b.pdf",
+		"x<script>alert(1)</script><style>p{}</style>y":            "xy",
+		"Tom &amp; Jerry &lt;b&gt;":                                "Tom & Jerry <b>",
+		`<img src=x onerror=alert(1)><a href="javascript:1">l</a>`: "l",
+		"": "",
+	} {
+		if got := HTMLText(in); got != want {
+			t.Errorf("HTMLText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTerminalShowsHTMLSummaryAsText(t *testing.T) {
+	r := Request{Kind: Sign, Plugin: "cipher", Origin: "https://portal.example",
+		SummaryHTML: "<b>Invoice #42</b><script>alert(1)</script><ul><li>a.pdf</li></ul>"}
+	out := DescribeQuestion(Question{Request: r})
+	if !strings.Contains(out, "details:  Invoice #42 a.pdf") || strings.Contains(out, "<") || strings.Contains(out, "alert") {
+		t.Fatalf("terminal question:\n%s", out)
+	}
+}

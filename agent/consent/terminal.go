@@ -179,6 +179,9 @@ func DescribeQuestion(q Question) string {
 	if r.Summary != "" {
 		line("  summary:  %s", r.Summary)
 	}
+	if t := HTMLText(r.SummaryHTML); t != "" {
+		line("  details:  %s", t)
+	}
 	if n := len(r.Documents); n > 0 {
 		line("  documents (%d):", n)
 		for i, d := range r.Documents {

@@ -28,6 +28,7 @@ type Host struct {
 	logger  *slog.Logger
 	tls     pb.TLSClient
 	options map[string]string
+	now     func() time.Time // clock for certificate renewal; nil means time.Now (tests set it)
 
 	specs    map[string]ListenerSpec
 	required int // non-optional listeners
@@ -221,7 +222,11 @@ func (c *certCache) fetch(ctx context.Context) (*tls.Certificate, error) {
 func (c *certCache) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c.mu.Lock()
 	cert := c.cert
-	renew := !c.renewing && time.Now().After(c.renewAt)
+	now := time.Now
+	if c.h.now != nil {
+		now = c.h.now
+	}
+	renew := !c.renewing && now().After(c.renewAt)
 	if renew {
 		c.renewing = true
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,16 +19,37 @@ import (
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 )
 
-// shortCA issues self-signed leaves that live for life; it counts issues.
+// shortCA issues self-signed leaves that live for life from clock's now;
+// it counts issues.
 type shortCA struct {
 	life   time.Duration
+	clock  *fakeClock
 	issued atomic.Int32
+}
+
+// fakeClock is a settable clock, so renewal is tested without sleeping
+// (wall-clock sleeps make the test fail on a loaded machine).
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func (c *shortCA) IssueCertificate(_ context.Context, req *pb.IssueCertificateRequest, _ ...grpc.CallOption) (*pb.IssueCertificateResponse, error) {
 	n := c.issued.Add(1)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
+	now := c.clock.Now()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(n)), Subject: pkix.Name{CommonName: req.Names[0]},
 		DNSNames: req.Names, NotBefore: now.Add(-c.life / 10), NotAfter: now.Add(c.life)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -44,8 +66,9 @@ func (c *shortCA) IssueCertificate(_ context.Context, req *pb.IssueCertificateRe
 // A listener's certificate is re-issued once less than a third of its
 // lifetime is left, without failing handshakes meanwhile.
 func TestCertificateRenewal(t *testing.T) {
-	ca := &shortCA{life: 600 * time.Millisecond}
-	h := &Host{tls: ca}
+	clock := &fakeClock{t: time.Now()}
+	ca := &shortCA{life: time.Hour, clock: clock}
+	h := &Host{tls: ca, now: clock.Now}
 	cfg, err := h.TLSConfig(context.Background(), "localhost")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +84,7 @@ func TestCertificateRenewal(t *testing.T) {
 	if c, _ := cfg.GetCertificate(nil); c != first {
 		t.Fatal("certificate changed early")
 	}
-	time.Sleep(500 * time.Millisecond) // past 2/3 of the lifetime
+	clock.Advance(50 * time.Minute) // past the renewal point: less than a third of the lifetime left
 	if c, err := cfg.GetCertificate(nil); err != nil || c == nil {
 		t.Fatalf("during renewal: %v", err) // still serves the old one
 	}

@@ -120,7 +120,7 @@ func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*
 }
 
 func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.ListKeysResponse, error) {
-	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), req.GetKeyUri())
+	ctx, creq, err := s.allow(ctx, consent.List, req.GetOp(), req.GetKeyUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
@@ -128,6 +128,9 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 	if req.GetKeyUri() != "" {
 		k, err := s.m.keys.Key(ctx, req.GetKeyUri())
 		if err != nil {
+			// The lookup of one key was allowed and journaled as a decision;
+			// its failure (key not found, token removed) is journaled too.
+			s.record(ctx, creq, err)
 			return nil, wire.ToStatus(err)
 		}
 		keys = []hsm.KeyInfo{k}

@@ -18,19 +18,7 @@ import (
 // the URL and says to open it by hand.
 func TestDashboardCommand(t *testing.T) {
 	c := buildCLI(t)
-	home, err := os.MkdirTemp("", "h13cli") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	runDir := filepath.Join(home, "run")
-	os.MkdirAll(runDir, 0o700)
-	c.env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
-		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_RUNTIME_DIR=" + runDir}
-	cfg := filepath.Join(home, "config.yaml")
-	os.WriteFile(cfg, []byte("keystore:\n  pfx_dirs: ["+filepath.Join(home, "pfx")+"]\n"), 0o600)
-	os.MkdirAll(filepath.Join(home, "pfx"), 0o700)
-	sock := filepath.Join(runDir, "signet", "control.sock")
+	home, cfg, sock := agentHome(t, c)
 	t.Cleanup(func() { stopAgent(t, sock) })
 
 	r := c.run(nil, "dashboard", "--print", "--config", cfg)

@@ -16,19 +16,7 @@ import (
 // database in a temporary home.
 func TestOpenAndTrustCommands(t *testing.T) {
 	c := buildCLI(t)
-	home, err := os.MkdirTemp("", "h7cli") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(home) })
-	runDir := filepath.Join(home, "run")
-	os.MkdirAll(runDir, 0o700)
-	c.env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
-		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_RUNTIME_DIR=" + runDir}
-	cfg := filepath.Join(home, "config.yaml")
-	os.WriteFile(cfg, []byte("keystore:\n  pfx_dirs: ["+filepath.Join(home, "pfx")+"]\n"), 0o600)
-	os.MkdirAll(filepath.Join(home, "pfx"), 0o700)
-	sock := filepath.Join(runDir, "signet", "control.sock")
+	_, cfg, sock := agentHome(t, c)
 
 	t.Run("open", func(t *testing.T) {
 		t.Cleanup(func() { stopAgent(t, sock) })
@@ -95,6 +83,33 @@ func agentPID(t *testing.T, sock string) int {
 
 // stopAgent stops the agent started in the background and waits for its
 // socket to go away.
+// agentHome gives c a private home (HOME, XDG config, data and runtime
+// directories) with a minimal agent config, so the agent a test starts
+// through the CLI touches nothing of the user's. It returns the home, the
+// config path and the control socket path. The home is short because unix
+// socket paths are limited.
+func agentHome(t *testing.T, c *cli) (home, cfg, sock string) {
+	t.Helper()
+	home, err := os.MkdirTemp("", "signetcli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	runDir := filepath.Join(home, "run")
+	for _, d := range []string{runDir, filepath.Join(home, "pfx")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_RUNTIME_DIR=" + runDir}
+	cfg = filepath.Join(home, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("keystore:\n  pfx_dirs: ["+filepath.Join(home, "pfx")+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return home, cfg, filepath.Join(runDir, "signet", "control.sock")
+}
+
 func stopAgent(t *testing.T, sock string) {
 	b, err := os.ReadFile(sock + ".lock")
 	if err != nil {

@@ -14,7 +14,6 @@ package consentui
 // origin, a CSRF token, no CORS. The dashboard is read-only otherwise.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -255,14 +254,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var buf bytes.Buffer
-	if err := dashTmpl.Execute(&buf, s.dashView(r.Context(), d, src)); err != nil {
-		s.log.Error("dashboard: render page", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(buf.Bytes()) //nolint:errcheck
+	s.render(w, dashTmpl, s.dashView(r.Context(), d, src), "dashboard")
 }
 
 func (s *Server) handleDashboardRevoke(w http.ResponseWriter, r *http.Request) {

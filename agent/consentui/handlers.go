@@ -118,14 +118,20 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	d.viewed = true
 	v := s.view(d)
 	s.mu.Unlock()
+	s.render(w, pageTmpl, v, "consent dialog")
+}
+
+// render executes tmpl into a buffer first, so a template error becomes a
+// clean 500 instead of a half-written page.
+func (s *Server) render(w http.ResponseWriter, tmpl *template.Template, v any, what string) {
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, v); err != nil {
-		s.log.Error("consent dialog: render page", "err", err)
+	if err := tmpl.Execute(&buf, v); err != nil {
+		s.log.Error(what+": render page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(buf.Bytes()) //nolint:errcheck
+	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
 }
 
 func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -111,7 +113,7 @@ func printJournal(a *App, recs []journal.Record) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tOP\tDECISION\tRESULT\tPLUGIN\tORIGIN/CALLER\tKEY\tDOCUMENTS")
+	fmt.Fprintln(tw, "SEQ\tTIME\tOP\tDECISION\tRESULT\tPLUGIN\tORIGIN/CALLER\tKEY\tDOCUMENTS\tEVIDENCE")
 	for _, r := range recs {
 		who := r.Origin
 		if who == "" && r.Caller != "" {
@@ -119,7 +121,13 @@ func printJournal(a *App, recs []journal.Record) {
 		}
 		decision := string(r.Decision)
 		if r.DecidedBy != "" {
-			decision += " (" + r.DecidedBy + ")"
+			by := r.DecidedBy
+			if r.GrantID != "" {
+				by += " " + shortGrantID(r.GrantID)
+			}
+			decision += " (" + by + ")"
+		} else if r.GrantID != "" {
+			decision += " (grant " + shortGrantID(r.GrantID) + ")"
 		}
 		result := r.Result
 		if r.ErrorKind != "" {
@@ -136,11 +144,39 @@ func printJournal(a *App, recs []journal.Record) {
 		if r.DocumentsOmitted > 0 {
 			docs = append(docs, fmt.Sprintf("+%d more", r.DocumentsOmitted))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339),
 			cell(string(r.Op)), cell(decision), cell(result), cell(r.Plugin), cell(who), cell(r.KeyURI),
-			cell(strings.Join(docs, "; ")))
+			cell(strings.Join(docs, "; ")), evidenceCell(r.Evidence))
 	}
 	tw.Flush()
+}
+
+// shortGrantID is the first 8 characters of a grant id (ids are 32 hex
+// digits; 8 tell them apart in a listing, --json has the full id).
+func shortGrantID(id string) string {
+	if r := []rune(id); len(r) > 8 {
+		return string(r[:8]) + "…"
+	}
+	return id
+}
+
+// evidenceCell shows a record's evidence as key=value pairs in key order.
+// Keys and values go through cell, so control characters are quoted; a
+// value that is empty or holds a space or '=' is quoted too, so pairs stay
+// unambiguous.
+func evidenceCell(ev map[string]string) string {
+	if len(ev) == 0 {
+		return "-"
+	}
+	var pairs []string
+	for _, k := range slices.Sorted(maps.Keys(ev)) {
+		v := cell(ev[k])
+		if ev[k] == "" || (v == ev[k] && strings.ContainsAny(v, " =")) {
+			v = strconv.Quote(ev[k])
+		}
+		pairs = append(pairs, cell(k)+"="+v)
+	}
+	return strings.Join(pairs, " ")
 }
 
 // cell makes a value from the journal safe to print on a terminal: the

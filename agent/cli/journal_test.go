@@ -67,10 +67,12 @@ func TestJournalCommands(t *testing.T) {
 	recs := []journal.Record{
 		{Op: journal.OpConsent, Plugin: "eimzo", Origin: "https://portal.example", Decision: journal.DecisionAllowed, DecidedBy: journal.ByUser},
 		{Op: journal.OpSign, Plugin: "eimzo", Origin: "https://portal.example", KeyURI: "pkcs11:token=T;object=k1", CertSerial: "01ab",
-			Documents: docs, Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: "g1", Result: journal.ResultOK},
+			Documents: docs, Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: "g1", Result: journal.ResultOK,
+			Evidence: map[string]string{"eimzo.apikey": "86F0C8A5E8D5E1B2", "eimzo.host": "portal.example"}},
 		{Op: journal.OpSign, Plugin: "cipher", Origin: "https://evil.example\x1b[2J", Decision: journal.DecisionDenied, DecidedBy: journal.ByAdmin,
-			Result: journal.ResultError, ErrorKind: "denied", Error: "denied"},
-		{Op: journal.OpDecrypt, Caller: "signet sign (uid 1000)", KeyURI: "pkcs11:token=T;object=k2", Result: journal.ResultOK},
+			Result: journal.ResultError, ErrorKind: "denied", Error: "denied", Evidence: map[string]string{"cryptoarm.cert": "ab\x1b]0;pwned\x07 cd"}},
+		{Op: journal.OpDecrypt, Caller: "signet sign (uid 1000)", KeyURI: "pkcs11:token=T;object=k2", Result: journal.ResultOK,
+			Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: "0123456789abcdef0123456789abcdef"},
 	}
 	for _, r := range recs {
 		if _, err := j.Append(context.Background(), r); err != nil {
@@ -84,13 +86,21 @@ func TestJournalCommands(t *testing.T) {
 		t.Fatalf("list: exit %d: %s", code, errOut)
 	}
 	t.Logf("signet journal list:\n%s", out)
-	for _, want := range []string{"SEQ", "consent", "https://portal.example", "allowed (grant)", "invoice.pdf 1234B", "local: signet sign (uid 1000)", `"https://evil.example\x1b[2J"`} {
+	for _, want := range []string{"SEQ", "EVIDENCE", "consent", "https://portal.example", "allowed (grant g1)", "invoice.pdf 1234B",
+		"local: signet sign (uid 1000)", `"https://evil.example\x1b[2J"`,
+		// Evidence as key=value pairs in key order; the grant id in short form.
+		"eimzo.apikey=86F0C8A5E8D5E1B2 eimzo.host=portal.example", "allowed (grant 01234567…)",
+		// An escape sequence in an evidence value is quoted, not sent to the terminal.
+		`cryptoarm.cert="ab\x1b]0;pwned\a cd"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "\x1b") {
+	if strings.ContainsAny(out, "\x1b\x07") {
 		t.Error("list printed a raw escape character")
+	}
+	if strings.Contains(out, "0123456789abcdef0123") {
+		t.Error("list printed the full grant id, not its short form")
 	}
 
 	code, out, _ = journalRun(t, bin, env, "journal", "list", "--json", "--path", path, "--op", "sign")
@@ -98,7 +108,8 @@ func TestJournalCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
 		t.Fatalf("list --json: exit %d, %v\n%s", code, err, out)
 	}
-	if len(got) != 2 || got[0].Seq != 2 || got[0].Documents[0].SHA256 != docs[0].SHA256 || got[1].Seq != 3 {
+	if len(got) != 2 || got[0].Seq != 2 || got[0].Documents[0].SHA256 != docs[0].SHA256 || got[1].Seq != 3 ||
+		got[0].GrantID != "g1" || got[0].Evidence["eimzo.apikey"] != "86F0C8A5E8D5E1B2" {
 		t.Errorf("list --json --op sign: %+v", got)
 	}
 

@@ -20,8 +20,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -141,8 +143,13 @@ type dashGrant struct {
 }
 
 type dashRecord struct {
-	Seq, Time, Op, Who, Plugin, Decision, Result, Summary string
+	Seq, Time, Op, Who, Plugin, Decision, Grant, Result, Summary string
+	Evidence                                                     []dashEvidence // in key order
 }
+
+// dashEvidence is one entry of a record's plugin evidence; the template
+// escapes both parts.
+type dashEvidence struct{ Key, Value string }
 
 func (s *Server) dashView(ctx context.Context, d *dashboard, src Dashboard) dashView {
 	now := s.cfg.Now()
@@ -218,9 +225,13 @@ func (s *Server) dashView(ctx context.Context, d *dashboard, src Dashboard) dash
 			if r.ErrorKind != "" {
 				res += " (" + r.ErrorKind + ")"
 			}
-			v.Journal = append(v.Journal, dashRecord{Seq: strconv.FormatUint(r.Seq, 10),
+			dr := dashRecord{Seq: strconv.FormatUint(r.Seq, 10),
 				Time: r.Time.UTC().Format(time.DateTime), Op: string(r.Op), Who: who, Plugin: r.Plugin,
-				Decision: string(r.Decision), Result: res, Summary: r.Summary})
+				Decision: string(r.Decision), Grant: r.GrantID, Result: res, Summary: r.Summary}
+			for _, k := range slices.Sorted(maps.Keys(r.Evidence)) {
+				dr.Evidence = append(dr.Evidence, dashEvidence{Key: k, Value: r.Evidence[k]})
+			}
+			v.Journal = append(v.Journal, dr)
 		}
 	}
 	return v

@@ -16,6 +16,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/grants"
+	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/hsm"
 )
@@ -368,10 +369,33 @@ func TestDashboardProtection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := f.srv.EnableDashboard(Dashboard{Engine: e})
+	// A journal record allowed by the grant, with plugin evidence, one
+	// value an XSS attempt: the journal section shows the grant id and the
+	// evidence, escaped.
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.Append(context.Background(), journal.Record{Op: journal.OpSign, Plugin: "cipher",
+		Origin: "https://cipher.example", Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: g.ID,
+		Result: journal.ResultOK, Evidence: map[string]string{
+			"eimzo.apikey": "86F0C8A5E8D5E1B2", "xss": `<script>alert(1)</script><img src=x onerror=alert(2)>`}}); err != nil {
+		t.Fatal(err)
+	}
+	u := f.srv.EnableDashboard(Dashboard{Engine: e, Journal: j})
 	resp, body, csrf := getPage(t, http.DefaultClient, u)
 	if resp.StatusCode != 200 || csrf == "" || !strings.Contains(body, g.ID) {
 		t.Fatalf("dashboard: %d", resp.StatusCode)
+	}
+	for _, want := range []string{"grant <code>" + g.ID + "</code>", "<code>eimzo.apikey=86F0C8A5E8D5E1B2</code>",
+		"<code>xss=&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard journal lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
+		t.Error("dashboard rendered evidence as markup")
 	}
 	if resp.Header.Get("Content-Security-Policy") != CSP || resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Error("dashboard without the security headers")

@@ -94,6 +94,16 @@ type Watcher interface {
 	Watch(ctx context.Context) (<-chan TokenEvent, error)
 }
 
+// KeyCache is implemented by backends that remember what they learned about
+// a key when they last used it. The journal uses it to name the signing
+// certificate without listing the token again.
+type KeyCache interface {
+	// CachedKey returns the key's description (certificate included when
+	// known) without touching the token; false when nothing is cached or
+	// the token was removed since.
+	CachedKey(keyURI string) (KeyInfo, bool)
+}
+
 // Locker is implemented by backends that cache a login or an unlocked key.
 type Locker interface {
 	// Lock logs out of the token (or forgets the unlocked PFX key) named by

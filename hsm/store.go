@@ -226,6 +226,20 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
+// CachedKey routes to the backend that owns keyURI when it is a KeyCache;
+// it never touches a token.
+func (s *Store) CachedKey(keyURI string) (KeyInfo, bool) {
+	b, err := s.route(keyURI)
+	if err != nil {
+		return KeyInfo{}, false
+	}
+	c, ok := b.(KeyCache)
+	if !ok {
+		return KeyInfo{}, false
+	}
+	return c.CachedKey(keyURI)
+}
+
 func (s *Store) route(uri string) (Backend, error) {
 	if uri == "" {
 		return nil, fmt.Errorf("empty URI: %w", ErrInvalidURI)
@@ -251,4 +265,5 @@ var (
 	_ Watcher             = (*Store)(nil)
 	_ Locker              = (*Store)(nil)
 	_ ProblemReporter     = (*Store)(nil)
+	_ KeyCache            = (*Store)(nil)
 )

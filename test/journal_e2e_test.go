@@ -68,14 +68,15 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	keys := listKeys(t, c, addr, nil)
 
 	type signer struct {
-		uri string
-		pub crypto.PublicKey
+		uri    string
+		pub    crypto.PublicKey
+		serial string // of the key's certificate, as the journal writes it
 	}
 	signers := []signer{
-		{findKey(t, keys, "pkcs11:", softhsmtest.KeyRSA), fixture.Keys[softhsmtest.KeyRSA].Public},
-		{findKey(t, keys, "pkcs11:", softhsmtest.KeyECDSA), fixture.Keys[softhsmtest.KeyECDSA].Public},
-		{findKey(t, keys, "pkcs11:", softhsmtest.KeyEd25519), fixture.Keys[softhsmtest.KeyEd25519].Public},
-		{findKey(t, keys, pfx.FileURI(pfxPath)+"#", ""), soft.Key.Public()},
+		{findKey(t, keys, "pkcs11:", softhsmtest.KeyRSA), fixture.Keys[softhsmtest.KeyRSA].Public, fixture.Keys[softhsmtest.KeyRSA].Certificate.SerialNumber.Text(16)},
+		{findKey(t, keys, "pkcs11:", softhsmtest.KeyECDSA), fixture.Keys[softhsmtest.KeyECDSA].Public, fixture.Keys[softhsmtest.KeyECDSA].Certificate.SerialNumber.Text(16)},
+		{findKey(t, keys, "pkcs11:", softhsmtest.KeyEd25519), fixture.Keys[softhsmtest.KeyEd25519].Public, fixture.Keys[softhsmtest.KeyEd25519].Certificate.SerialNumber.Text(16)},
+		{findKey(t, keys, pfx.FileURI(pfxPath)+"#", ""), soft.Key.Public(), soft.Certificate.SerialNumber.Text(16)},
 	}
 	for _, s := range signers[:3] {
 		if !strings.Contains(s.uri, "token="+tokenLabel) {
@@ -85,8 +86,8 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 
 	// Successful signatures: two per key, each with its own digest.
 	type signed struct {
-		id, uri string
-		digest  []byte
+		id, uri, serial string
+		digest          []byte
 	}
 	var ok []signed
 	for i, s := range signers {
@@ -104,7 +105,7 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 			if err := softhsmtest.VerifySignature(s.pub, sum[:], sig, opts); err != nil {
 				t.Fatalf("signature by %s: %v", s.uri, err)
 			}
-			ok = append(ok, signed{id, s.uri, sum[:]})
+			ok = append(ok, signed{id, s.uri, s.serial, sum[:]})
 		}
 	}
 
@@ -209,9 +210,11 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 		if decision.DecidedBy != journal.ByPolicy {
 			t.Errorf("%s: decided by %q, want %q", s.id, decision.DecidedBy, journal.ByPolicy)
 		}
-		// Not asserted: CertSerial. The host does not fill the consent
-		// request's key (consent.Request.Key) for Sign, so the journal has
-		// no certificate serial yet although these keys have certificates.
+		// No one was asked, so the serial comes from the key store's cache
+		// of the key it just used (hsm.KeyCache), not from a token listing.
+		if outcome.CertSerial != s.serial {
+			t.Errorf("%s: outcome certificate serial %q, want %q", s.id, outcome.CertSerial, s.serial)
+		}
 	}
 
 	// The refusal: decided by the administrator's list, no outcome.

@@ -124,6 +124,10 @@ type EngineConfig struct {
 	// passed; may be nil. Errors are ignored (the key store reports them
 	// when the operation runs).
 	KeyInfo func(ctx context.Context, uri string) (hsm.KeyInfo, error)
+	// CachedKey returns what the key store remembers about a key without
+	// touching the token (hsm.KeyCache); Record uses it to journal the
+	// certificate serial of operations no person was asked about. May be nil.
+	CachedKey func(uri string) (hsm.KeyInfo, bool)
 	// Log receives one line per refusal (never a PIN); nil discards.
 	Log *slog.Logger
 }
@@ -567,6 +571,11 @@ func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
 // calls it once the key store returned (err nil for success). Listing
 // outcomes need not be recorded.
 func (e *Engine) Record(ctx context.Context, req Request, err error) error {
+	if err == nil && req.Key == nil && req.KeyURI != "" && e.cfg.CachedKey != nil {
+		if k, ok := e.cfg.CachedKey(req.KeyURI); ok {
+			req.Key = &k
+		}
+	}
 	r := baseRecord(req)
 	r.SetOutcome(err)
 	return e.journal(ctx, r)

@@ -160,7 +160,7 @@ func TestPromptNoneRefusesAtOnce(t *testing.T) {
 	defer jr.Close()
 	noKey := func(context.Context, string) (hsm.KeyInfo, error) { return hsm.KeyInfo{}, hsm.ErrKeyNotFound }
 
-	e, err := newEngine(cfg, PromptNone, dialog, jr, slog.Default(), noKey)
+	e, err := newEngine(cfg, PromptNone, dialog, jr, slog.Default(), noKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestPromptNoneRefusesAtOnce(t *testing.T) {
 	}
 
 	// The same config with the web prompter does ask (through the dialog).
-	web, err := newEngine(cfg, PromptWeb, dialog, jr, slog.Default(), noKey)
+	web, err := newEngine(cfg, PromptWeb, dialog, jr, slog.Default(), noKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,17 @@ func openLazy(open func() *hsm.Store) *lazyStore {
 	return l
 }
 
+// CachedKey is hsm.Store.CachedKey; false (without waiting) while the store
+// is still opening.
+func (l *lazyStore) CachedKey(uri string) (hsm.KeyInfo, bool) {
+	select {
+	case <-l.ready:
+		return l.store.CachedKey(uri)
+	default:
+		return hsm.KeyInfo{}, false
+	}
+}
+
 func (l *lazyStore) get(ctx context.Context) (*hsm.Store, error) {
 	select {
 	case <-l.ready:

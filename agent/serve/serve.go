@@ -155,7 +155,8 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("consent dialog", "url", dialog.URL(), "prompt", opts.Prompt)
 	var store *lazyStore
 	engine, err := newEngine(cfg, opts.Prompt, dialog, jr, log,
-		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) })
+		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
+		func(uri string) (hsm.KeyInfo, bool) { return store.CachedKey(uri) })
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
@@ -254,7 +255,7 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 // newEngine builds the consent engine for cfg with the prompter that
 // prompt names (the web dialog, the terminal, or none).
 func newEngine(cfg *config.Config, prompt string, dialog consent.Prompter, jr *journal.Journal, log *slog.Logger,
-	keyInfo func(context.Context, string) (hsm.KeyInfo, error)) (*consent.Engine, error) {
+	keyInfo func(context.Context, string) (hsm.KeyInfo, error), cachedKey func(string) (hsm.KeyInfo, bool)) (*consent.Engine, error) {
 	var prompter consent.Prompter // nil (PromptNone): refuse what would ask, at once
 	switch prompt {
 	case PromptWeb, "":
@@ -267,6 +268,7 @@ func newEngine(cfg *config.Config, prompt string, dialog consent.Prompter, jr *j
 	}
 	return consent.NewEngine(consent.EngineConfig{
 		Policy: &cfg.Policy, Prompter: prompter, Journal: jr, DataDir: cfg.DataDir, Log: log, KeyInfo: keyInfo,
+		CachedKey: cachedKey,
 	})
 }
 

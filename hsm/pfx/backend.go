@@ -154,6 +154,7 @@ type liveKey struct {
 var (
 	_ hsm.Backend         = (*Backend)(nil)
 	_ hsm.Decrypter       = (*Backend)(nil)
+	_ hsm.KeyCache        = (*Backend)(nil)
 	_ hsm.Locker          = (*Backend)(nil)
 	_ hsm.ProblemReporter = (*Backend)(nil)
 	_ hsm.Watcher         = (*Backend)(nil)
@@ -633,6 +634,37 @@ func (b *Backend) resolve(keyURI string) (*file, *entry, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("no key %q in %s: %w", alias, f.uri, hsm.ErrKeyNotFound)
+}
+
+// CachedKey describes the key named by keyURI from what the backend read
+// when it last listed or used the file, without reading it again; false
+// when the file was not read yet or has no such key.
+func (b *Backend) CachedKey(keyURI string) (hsm.KeyInfo, bool) {
+	path, alias, err := ParseURI(keyURI)
+	if err != nil {
+		return hsm.KeyInfo{}, false
+	}
+	b.mu.Lock()
+	f := b.known[path]
+	b.mu.Unlock()
+	if f == nil {
+		return hsm.KeyInfo{}, false
+	}
+	ents, _ := f.snapshot()
+	var found *entry
+	for _, e := range ents {
+		if !e.key || (alias != "" && e.alias != alias) {
+			continue
+		}
+		if found != nil {
+			return hsm.KeyInfo{}, false // several keys and no alias
+		}
+		found = e
+	}
+	if found == nil {
+		return hsm.KeyInfo{}, false
+	}
+	return f.keyInfo(found), true
 }
 
 // Sign signs digest with the key named by keyURI, unlocking the file first

@@ -746,3 +746,24 @@ func TestOpenSSLVerifies(t *testing.T) {
 		})
 	}
 }
+
+func TestCachedKey(t *testing.T) {
+	dir := t.TempDir()
+	k := newKey(t, softhsmtest.RSA2048, "Cached")
+	path := filepath.Join(dir, "k.pfx")
+	writePFX(t, path, k, "pw", softhsmtest.Modern)
+	p := &prompter{answers: []string{"pw"}}
+	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
+	if _, ok := b.CachedKey(KeyURI(path, "")); ok {
+		t.Fatal("CachedKey before the file was read reported a key")
+	}
+	ki := onlyKey(t, b)
+	signAndVerify(t, b, ki.URI, k.Key.Public())
+	got, ok := b.CachedKey(ki.URI)
+	if !ok || got.Certificate == nil || got.Certificate.SerialNumber.Cmp(k.Certificate.SerialNumber) != 0 {
+		t.Fatalf("CachedKey after unlock = %v, %v; want the certificate with serial %x", got.Certificate, ok, k.Certificate.SerialNumber)
+	}
+	if _, ok := b.CachedKey(KeyURI(path, "no-such-alias")); ok {
+		t.Error("CachedKey reported an unknown alias")
+	}
+}

@@ -555,4 +555,5 @@ var (
 	_ hsm.Watcher             = (*Backend)(nil)
 	_ hsm.Locker              = (*Backend)(nil)
 	_ hsm.ProblemReporter     = (*Backend)(nil)
+	_ hsm.KeyCache            = (*Backend)(nil)
 )

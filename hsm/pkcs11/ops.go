@@ -283,7 +283,34 @@ func (b *Backend) resolveKey(s tokenState, h p11.SessionHandle, u *hsm.URI) (*ke
 		info: hsm.KeyInfo{URI: u.String(), TokenURI: s.tok.uri, Label: label, ID: obj.id, HasPrivateKey: true,
 			Algorithm: algorithmOf(obj.keyType, nil), Bits: obj.bits, CanSign: obj.sign, CanDecrypt: obj.decrypt,
 			AlwaysAuthenticate: obj.alwaysAut}}
+	if len(obj.id) > 0 {
+		// The certificate with the key's id, for CachedKey (the journal's
+		// certificate serial). Best effort: a key without one still signs.
+		certs, err := b.findObjects(h, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_CERTIFICATE), p11.NewAttribute(p11.CKA_ID, obj.id)})
+		if err == nil && len(certs) > 0 {
+			if a, err := b.attrs(h, certs[0], p11.CKA_VALUE); err == nil {
+				if c, err := x509.ParseCertificate(a[p11.CKA_VALUE]); err == nil {
+					ref.info.Certificate = c
+					ref.info.PublicKey = c.PublicKey
+				}
+			}
+		}
+	}
 	return ref, nil
+}
+
+// CachedKey returns what the backend learned about keyURI when an operation
+// last resolved it (its certificate included, when the token has one with
+// the key's id), without touching the token. It reports false when the key
+// was not used since its token was (re)inserted.
+func (b *Backend) CachedKey(keyURI string) (hsm.KeyInfo, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ref := b.keys[keyURI]
+	if ref == nil || !ref.tok.present || ref.tok.gen != ref.gen {
+		return hsm.KeyInfo{}, false
+	}
+	return ref.info, true
 }
 
 // DigestInfo prefixes for RSA PKCS#1 v1.5 (as in crypto/rsa).
@@ -726,6 +753,13 @@ func (b *Backend) ImportCertificate(ctx context.Context, req hsm.ImportCertifica
 	if err != nil {
 		return hsm.KeyInfo{}, err
 	}
+	b.mu.Lock() // cached keys of this token describe them without the new certificate
+	for k, r := range b.keys {
+		if r.tok == s.tok {
+			delete(b.keys, k)
+		}
+	}
+	b.mu.Unlock()
 	return b.keyByID(ctx, s.tok.uri, key.ID)
 }
 

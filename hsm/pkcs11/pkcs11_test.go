@@ -551,6 +551,9 @@ func TestTokenRemovedAndBack(t *testing.T) {
 	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
 		t.Fatal(err)
 	}
+	if ki, ok := b.CachedKey(k.URI); !ok || ki.Certificate == nil {
+		t.Fatalf("CachedKey after sign = %v, want the key with its certificate", ok)
+	}
 	tok := fx.removal.Token
 
 	// pulled out while in use
@@ -560,6 +563,9 @@ func TestTokenRemovedAndBack(t *testing.T) {
 	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
 	if !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
 		t.Fatalf("sign on pulled token: %v, want ErrTokenRemoved naming it", err)
+	}
+	if _, ok := b.CachedKey(k.URI); ok {
+		t.Error("CachedKey of a pulled token's key reported a key")
 	}
 	// fails fast again, naming it
 	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
@@ -990,5 +996,26 @@ func TestOddObjectSkipped(t *testing.T) {
 	}
 	if probs := b.Problems(); len(probs) != 1 || !strings.Contains(probs[0], "beta") {
 		t.Errorf("problems: %v", probs)
+	}
+}
+
+func TestCachedKey(t *testing.T) {
+	p := goodPrompt()
+	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
+	ctx := context.Background()
+	k := keysOf(t, b, "alpha")[softhsmtest.KeyECDSA]
+	if _, ok := b.CachedKey(k.URI); ok {
+		t.Fatal("CachedKey before any use reported a key")
+	}
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := b.CachedKey(k.URI)
+	want := fx.alpha.Keys[softhsmtest.KeyECDSA].Certificate
+	if !ok || got.Certificate == nil || got.Certificate.SerialNumber.Cmp(want.SerialNumber) != 0 {
+		t.Fatalf("CachedKey after sign = %+v, %v; want the certificate with serial %x", got.Certificate, ok, want.SerialNumber)
+	}
+	if got.PublicKey == nil || !got.HasPrivateKey || got.URI == "" {
+		t.Errorf("CachedKey = %+v, want URI, public key and private key flag", got)
 	}
 }

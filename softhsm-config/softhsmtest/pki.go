@@ -65,38 +65,11 @@ func NewPKI(name string) (*PKI, error) {
 		return nil, fmt.Errorf("pki %q: intermediate key: %w", name, err)
 	}
 	now := time.Now().Add(-time.Hour).Truncate(time.Second)
-	rootTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: name + " Root CA", Organization: []string{"Signet Test"}},
-		NotBefore:             now,
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	root, err := newCA(name+" Root CA", now, nil, rootKey, rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("pki %q: root certificate: %w", name, err)
 	}
-	root, err := x509.ParseCertificate(rootDER)
-	if err != nil {
-		return nil, fmt.Errorf("pki %q: root certificate: %w", name, err)
-	}
-	interTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: name + " Intermediate CA", Organization: []string{"Signet Test"}},
-		NotBefore:             now,
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, &interKey.PublicKey, rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("pki %q: intermediate certificate: %w", name, err)
-	}
-	inter, err := x509.ParseCertificate(interDER)
+	inter, err := newCA(name+" Intermediate CA", now, root, interKey, rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("pki %q: intermediate certificate: %w", name, err)
 	}
@@ -260,4 +233,28 @@ func GenerateSoftwareKey(typ string) (crypto.Signer, error) {
 		return k, err
 	}
 	return nil, fmt.Errorf("software key: unsupported key type %q", typ)
+}
+
+// newCA issues a CA certificate for key, valid ten years from notBefore,
+// signed by parentKey under parent (self-signed when parent is nil). An
+// intermediate (parent set) may only issue end-entity certificates.
+func newCA(cn string, notBefore time.Time, parent *x509.Certificate, key, parentKey *ecdsa.PrivateKey) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Signet Test"}},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        parent != nil,
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }

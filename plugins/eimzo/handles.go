@@ -1,0 +1,115 @@
+package eimzo
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+// Key handle types E-IMZO reports (spec §5.1).
+const (
+	TypePFX     = "PFX_KEY_STORE"
+	TypeKeyPair = "KEY_PAIR"
+	TypeCKC     = "CKC_STORE"
+	TypeIDCard  = "IDCARD_EIMZO_KEY_STORE"
+	TypeBAIK    = "BAIK_TOKEN_KEY_STORE"
+)
+
+// MaxHandles bounds the live keyIds (all domains together); the oldest is
+// dropped first when a new one would exceed it.
+const MaxHandles = 1024
+
+// handle is what a keyId stands for: a key in the host's key store.
+type handle struct {
+	ID      string
+	Type    string
+	Domain  string  // the domain that loaded it; other domains get -1010
+	Key     sdk.Key // as listed when loaded (URI, certificate, chain)
+	Expires time.Time
+	// Disk, Path, Name and Alias locate a PFX key (load_key's arguments).
+	Disk, Path, Name, Alias string
+	// GrantID is set on a handle resolved for one call from a pseudo-id
+	// (ckc, idcard, baikey): the grant the person gave when picking the
+	// token key, presented on the Sign so that one dialog covers both.
+	GrantID string
+}
+
+// handles is the keyId registry. A keyId is 128 random bits in lowercase
+// hex, valid for the domain that received it until it expires or is
+// unloaded. It is a name for a key, not a secret or an unlocked key: the
+// host still asks before every use. Safe for concurrent use.
+type handles struct {
+	now func() time.Time
+
+	mu   sync.Mutex
+	byID map[string]*handle
+}
+
+func newHandles(now func() time.Time) *handles {
+	return &handles{now: now, byID: map[string]*handle{}}
+}
+
+// add registers h with a fresh id valid for ttl and returns the id.
+func (hs *handles) add(h handle, ttl time.Duration) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("eimzo: crypto/rand: " + err.Error())
+	}
+	h.ID = hex.EncodeToString(b[:])
+	now := hs.now()
+	h.Expires = now.Add(ttl)
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	hs.expire(now)
+	for len(hs.byID) >= MaxHandles {
+		var oldest *handle
+		for _, o := range hs.byID {
+			if oldest == nil || o.Expires.Before(oldest.Expires) {
+				oldest = o
+			}
+		}
+		delete(hs.byID, oldest.ID)
+	}
+	hs.byID[h.ID] = &h
+	return h.ID
+}
+
+// get returns the live handle id of domain.
+func (hs *handles) get(domain, id string) (*handle, bool) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	h, ok := hs.byID[id]
+	if !ok || h.Domain != domain {
+		return nil, false
+	}
+	if !hs.now().Before(h.Expires) {
+		delete(hs.byID, id)
+		return nil, false
+	}
+	c := *h
+	return &c, true
+}
+
+// remove drops id of domain; it reports whether it was there.
+func (hs *handles) remove(domain, id string) bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	h, ok := hs.byID[id]
+	if !ok || h.Domain != domain {
+		return false
+	}
+	delete(hs.byID, id)
+	return true
+}
+
+// expire drops expired handles; hs.mu is held.
+func (hs *handles) expire(now time.Time) {
+	for id, h := range hs.byID {
+		if !now.Before(h.Expires) {
+			delete(hs.byID, id)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package eimzo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+// PluginVersion is the version of the Signet E-IMZO plugin itself.
+const PluginVersion = "0.1.0"
+
+// Listener names and default addresses (spec §2.1).
+const (
+	ListenerWSS     = "wss"
+	ListenerWS      = "ws"
+	DefaultWSSAddr  = "127.0.0.1:64443"
+	DefaultWSAddr   = "127.0.0.1:64646"
+	OptionKeyTTL    = "key_ttl" // plugin option: keyId lifetime, a Go duration ("6h")
+	shutdownTimeout = 5 * time.Second
+)
+
+// Plugin is the E-IMZO protocol plugin.
+type Plugin struct{}
+
+// Describe declares the two listeners: wss on 64443 with a certificate
+// from the host's local CA (127.0.0.1 and localhost), ws on 64646.
+func (Plugin) Describe() sdk.Description {
+	return sdk.Description{
+		Name:    "eimzo",
+		Version: PluginVersion,
+		Summary: "E-IMZO WebSocket API (wss://127.0.0.1:64443, ws://127.0.0.1:64646)",
+		Listeners: []sdk.ListenerSpec{
+			{Name: ListenerWSS, Addr: DefaultWSSAddr, TLS: true},
+			{Name: ListenerWS, Addr: DefaultWSAddr},
+		},
+	}
+}
+
+// Serve binds both listeners and serves the E-IMZO API until ctx ends.
+func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
+	cfg := Config{Keys: host.KeyStore(), Consent: host.Consent(), Logger: host.Logger()}
+	if v := host.Option(OptionKeyTTL); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("plugin option %s=%q: want a positive duration like 6h", OptionKeyTTL, v)
+		}
+		cfg.KeyTTL = d
+	}
+	srv := NewServer(cfg)
+	var lns []net.Listener
+	for _, name := range []string{ListenerWSS, ListenerWS} {
+		ln, err := host.Listen(ctx, name)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s: %w", name, err)
+		}
+		host.Logger().Info("serving", "listener", name, "addr", ln.Addr().String())
+		lns = append(lns, ln)
+	}
+	return serve(ctx, srv, lns)
+}
+
+// serve runs one http.Server on every listener until ctx ends, then lets
+// in-flight requests finish briefly.
+func serve(ctx context.Context, h http.Handler, lns []net.Listener) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, len(lns))
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	wg.Wait()
+	return err
+}

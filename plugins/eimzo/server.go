@@ -1,0 +1,326 @@
+package eimzo
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+// KeyStore is what the plugin uses of the host's key store; *sdk.KeyStore
+// implements it.
+type KeyStore interface {
+	Tokens(ctx context.Context, op sdk.Operation) ([]sdk.Token, error)
+	Keys(ctx context.Context, op sdk.Operation) ([]sdk.Key, error)
+	Key(ctx context.Context, keyURI string, op sdk.Operation) (sdk.Key, error)
+	Signer(ctx context.Context, key sdk.Key, op sdk.Operation) crypto.Signer
+	CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op sdk.Operation) ([]byte, error)
+	GenerateKey(ctx context.Context, req sdk.GenerateKeyRequest, op sdk.Operation) (sdk.Key, error)
+	ImportCertificate(ctx context.Context, req sdk.ImportCertificateRequest, op sdk.Operation) (sdk.Key, error)
+}
+
+// Consent is what the plugin uses of the host's consent system;
+// *sdk.Consent implements it.
+type Consent interface {
+	Ask(ctx context.Context, keyURI string, op sdk.Operation) error
+}
+
+// Config configures a Server.
+type Config struct {
+	Keys    KeyStore
+	Consent Consent
+	Logger  *slog.Logger
+	// KeyTTL is how long a keyId from load_key stays valid (E-IMZO:
+	// "available for a certain time"); 0 means DefaultKeyTTL.
+	KeyTTL time.Duration
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultKeyTTL is the default lifetime of a keyId.
+const DefaultKeyTTL = 6 * time.Hour
+
+// Limits of the transport.
+const (
+	// MaxFrame is the largest request frame (E-IMZO: 64 MiB); a larger
+	// one closes the connection with 1009 (message too big).
+	MaxFrame = 64 << 20
+	// FirstFrameTimeout is how long a new connection may stay silent.
+	FirstFrameTimeout = time.Minute
+	// KeepIdleTimeout is how long a ?keepConnection socket may stay idle
+	// between requests.
+	KeepIdleTimeout = 15 * time.Minute
+)
+
+// Server is the E-IMZO API: an http.Handler serving the WebSocket endpoint
+// /service/cryptapi, the status page and the API documentation. One
+// Server serves both listeners (wss and ws). It is safe for concurrent
+// use; each connection is served by its own goroutine, and a request that
+// waits for the person (consent, password) blocks only its connection.
+type Server struct {
+	keys    KeyStore
+	consent Consent
+	log     *slog.Logger
+	keyTTL  time.Duration
+	now     func() time.Time
+
+	handles *handles // keyIds from load_key and generate_keypair
+
+	mu      sync.Mutex
+	langs   map[string]string // domain → "uz" (change_ui_lang); default "ru"
+	apiKeys map[string]string // domain → a valid vendor API key presented for it
+
+	upgrader websocket.Upgrader
+}
+
+// NewServer builds a Server.
+func NewServer(cfg Config) *Server {
+	s := &Server{
+		keys:    cfg.Keys,
+		consent: cfg.Consent,
+		log:     cfg.Logger,
+		keyTTL:  cfg.KeyTTL,
+		now:     cfg.Now,
+		langs:   map[string]string{},
+		apiKeys: map[string]string{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.keyTTL <= 0 {
+		s.keyTTL = DefaultKeyTTL
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.handles = newHandles(s.now)
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  16 << 10,
+		WriteBufferSize: 16 << 10,
+		// Every origin may connect: the Origin becomes the caller's
+		// identity and the host's origin policy decides what it may do.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return s
+}
+
+// language returns the reply language for domain.
+func (s *Server) language(domain string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.langs[domain]; l != "" {
+		return l
+	}
+	return "ru"
+}
+
+// session is one WebSocket connection: the caller's identity, read once at
+// the upgrade.
+type session struct {
+	server *Server
+	origin string // the Origin header as policy sees it: scheme://host[:port], "null", or ""
+	domain string // host part of the Origin; "null" for opaque origins; "" when unusable
+	keep   bool   // ?keepConnection
+}
+
+// newSession reads the caller's identity from the upgrade request.
+func (s *Server) newSession(r *http.Request) *session {
+	origin, domain := parseOrigin(r.Header.Get("Origin"))
+	_, keep := r.URL.Query()["keepConnection"]
+	return &session{server: s, origin: origin, domain: domain, keep: keep}
+}
+
+// parseOrigin turns an Origin header into the origin policy sees and the
+// E-IMZO domain (host without scheme and port). "null", file:// and other
+// opaque origins are the domain "null" (E-IMZO ships an API key for it). A
+// missing or unparsable Origin has no domain: non-main functions then
+// answer -1021.
+func parseOrigin(h string) (origin, domain string) {
+	h = strings.TrimSpace(h)
+	switch {
+	case h == "":
+		return "", ""
+	case h == "null" || strings.HasPrefix(h, "file:"):
+		return "null", "null"
+	}
+	u, err := url.Parse(h)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" {
+		return "", ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "null", "null"
+	}
+	return scheme + "://" + strings.ToLower(u.Host), strings.ToLower(u.Hostname())
+}
+
+// operation builds the host Operation for a call of fn in sess.
+func (s *Server) operation(sess *session, fn *function, summary string) sdk.Operation {
+	op := sdk.Operation{
+		Origin:  sess.origin,
+		Summary: summary,
+		Evidence: map[string]string{
+			"eimzo_function": strings.TrimPrefix(fn.key(), "."),
+		},
+	}
+	if op.Origin == "" {
+		op.Caller = "E-IMZO client without an Origin header"
+	}
+	s.mu.Lock()
+	key := s.apiKeys[sess.domain]
+	s.mu.Unlock()
+	if key != "" {
+		op.Evidence["eimzo_apikey"] = "valid E-IMZO vendor API key for " + sess.domain + ": " + key
+	} else {
+		op.Evidence["eimzo_apikey"] = "no E-IMZO vendor API key presented for " + sess.domain
+	}
+	return op
+}
+
+// ServeHTTP routes: OPTIONS preflight, the WebSocket endpoint, the status
+// page, the API documentation, and 404 for the rest.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return
+	}
+	switch r.URL.Path {
+	case "/service/cryptapi":
+		if websocket.IsWebSocketUpgrade(r) {
+			s.serveWebSocket(w, r)
+			return
+		}
+		http.Error(w, "400 - WebSocket upgrade expected", http.StatusBadRequest)
+	case "/":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "405 - Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		s.statusPage(w, r)
+	case "/apidoc.html":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "405 - Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		s.apidocPage(w, r)
+	default:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("404 - Not Found"))
+	}
+}
+
+// preflight answers CORS and Chrome Private-Network-Access preflights as
+// E-IMZO does (spec §2.1).
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Private-Network", "true")
+	if o := r.Header.Get("Origin"); o != "" {
+		h.Set("Access-Control-Allow-Origin", o)
+		h.Add("Vary", "Origin")
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "*")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// frame is one text frame read from a connection.
+type frame struct{ data []byte }
+
+// serveWebSocket serves one connection: one request and its reply, then a
+// normal close (1000 "Done"); with ?keepConnection, requests one after the
+// other until the client closes or stays idle.
+//
+// A reader goroutine owns reads: it hands text frames over and cancels the
+// connection's context when the client goes away, so a request waiting for
+// the person (consent, password) is withdrawn when the page closes.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	sess := s.newSession(r)
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered the client
+	}
+	defer conn.Close()
+	conn.SetReadLimit(MaxFrame)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	frames := make(chan frame)
+	go func() {
+		defer cancel()
+		defer close(frames)
+		for {
+			mt, data, err := conn.ReadMessage()
+			if err != nil {
+				// An oversize frame: gorilla has sent close 1009.
+				return
+			}
+			if mt != websocket.TextMessage {
+				continue // E-IMZO ignores binary frames
+			}
+			select {
+			case frames <- frame{data}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	idle := FirstFrameTimeout
+	for {
+		timer := time.NewTimer(idle)
+		var f frame
+		var ok bool
+		select {
+		case f, ok = <-frames:
+			timer.Stop()
+		case <-timer.C:
+			s.closeConn(conn, websocket.CloseNormalClosure, "Idle")
+			return
+		}
+		if !ok {
+			return
+		}
+		reply := s.handle(ctx, sess, f.data)
+		if err := conn.WriteMessage(websocket.TextMessage, reply); err != nil {
+			return
+		}
+		if !sess.keep {
+			s.closeConn(conn, websocket.CloseNormalClosure, "Done")
+			// Wait briefly for the client's close reply (the reader
+			// ends), so the client sees a clean close.
+			t := time.NewTimer(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case _, ok := <-frames:
+					if ok {
+						continue // requests after the first are ignored
+					}
+				case <-t.C:
+				}
+				return
+			}
+		}
+		idle = KeepIdleTimeout
+	}
+}
+
+// closeConn sends a close frame.
+func (s *Server) closeConn(conn *websocket.Conn, code int, text string) {
+	err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(5*time.Second))
+	if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+		s.log.Debug("close", "err", err)
+	}
+}

@@ -35,6 +35,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
 	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
+	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
 
 vet:
 	$(GO) vet ./...

@@ -45,6 +45,8 @@ plugins:
   - name: example
     path: signet-plugin-example
     listen: ["127.0.0.1:8443"]
+  - name: eimzo
+    path: signet-plugin-eimzo
 policy:
   unattended:
     # A demo has nobody to approve requests: allow them all. A real

@@ -283,3 +283,56 @@ func (c *Consent) GrantSign(ctx context.Context, keyURI string, op Operation) (s
 	op.grantIssued(resp.GetGrantId())
 	return resp.GetGrantId(), nil
 }
+
+// KeyChoice is the key the person picked, and the grant covering its one use.
+type KeyChoice struct {
+	// KeyURI is the picked candidate, exactly as passed to ChooseKey.
+	KeyURI string
+	// GrantID names a one-use grant for one signature with KeyURI: present
+	// it as Operation.GrantID on the Sign that follows, so the person is not
+	// asked a second time. Only that Sign can use it (it is bound to the
+	// origin, the plugin and the key, and is not found without its id), and
+	// it expires after ChooseKeyGrantTTL. Empty when the host chose by
+	// policy (an unattended rule allows the signature and there was one
+	// candidate) or the caller is local: the Sign is then decided on its own.
+	GrantID string
+}
+
+// MaxKeyChoices bounds the candidates of one ChooseKey call.
+const MaxKeyChoices = wire.MaxNames
+
+// ChooseKeyGrantTTL is how long the grant of a KeyChoice stays usable.
+const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
+
+// ChooseKey asks the person to pick one of keyURIs for op (a signature: op
+// as for Sign), for protocols whose page names no key but "whatever key the
+// person picks" (E-IMZO's "ckc", "idcard", "baikey"). The host shows one
+// dialog with the origin, op's summary and documents, and the candidates it
+// knows (label, certificate subject, issuer, validity); it drops URIs it
+// does not know. Picking a key and allowing is the consent for ONE
+// signature with that key: the host creates a one-use grant and returns
+// its id in KeyChoice.GrantID; present it as Operation.GrantID on the Sign
+// that follows.
+//
+// The host's origin policy applies first, exactly as for Sign (an origin
+// the administrator denies, or the person refused for good, is refused
+// without a dialog; a first-use origin gets the first-use choices in the
+// same dialog). Without a person to ask, an unattended rule that allows the
+// signature picks the only candidate (GrantID empty); with several
+// candidates and no one to ask it is refused.
+//
+// Errors: ErrDenied, ErrTimeout or ErrCancelled as for Consent.Ask;
+// ErrKeyNotFound when the host knows none of keyURIs; ErrInvalidRequest for
+// no candidates, more than MaxKeyChoices, or an op that presents a grant
+// (GrantID) or offers one (GrantUses > 1); ErrUnsupported from a host that
+// predates ChooseKey.
+func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, op Operation) (KeyChoice, error) {
+	if len(keyURIs) == 0 || len(keyURIs) > MaxKeyChoices {
+		return KeyChoice{}, fmt.Errorf("choose key: %d candidates (1 to %d): %w", len(keyURIs), MaxKeyChoices, ErrInvalidRequest)
+	}
+	resp, err := c.c.ChooseKey(ctx, &pb.ChooseKeyRequest{Op: op.proto(pb.Operation_SIGN), KeyUris: keyURIs})
+	if err != nil {
+		return KeyChoice{}, wire.FromStatus(err)
+	}
+	return KeyChoice{KeyURI: resp.GetKeyUri(), GrantID: resp.GetGrantId()}, nil
+}

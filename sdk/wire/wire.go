@@ -12,6 +12,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"time"
 
 	plugin "github.com/hashicorp/go-plugin"
 
@@ -55,6 +56,10 @@ const (
 	// MaxGrantUses bounds Operation.grant_uses (the host caps it lower).
 	MaxGrantUses = 1 << 20
 )
+
+// ChooseKeyGrantTTL is how long the one-use grant a ChooseKey answer
+// carries stays usable: the plugin signs right after the choice.
+const ChooseKeyGrantTTL = 5 * time.Minute
 
 // KeyToProto converts a KeyInfo for the wire.
 func KeyToProto(k hsm.KeyInfo) (*pb.Key, error) {

@@ -2247,6 +2247,118 @@ func (x *AskResponse) GetGrantId() string {
 	return ""
 }
 
+type ChooseKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// op describes the signature the key is picked for (kind SIGN); it
+	// presents no grant and offers none (grant_uses 0 or 1).
+	Op *Operation `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	// key_uris are the candidates, at most 64; the host drops those it does
+	// not know.
+	KeyUris       []string `protobuf:"bytes,2,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChooseKeyRequest) Reset() {
+	*x = ChooseKeyRequest{}
+	mi := &file_signetv1_signet_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChooseKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChooseKeyRequest) ProtoMessage() {}
+
+func (x *ChooseKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChooseKeyRequest.ProtoReflect.Descriptor instead.
+func (*ChooseKeyRequest) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ChooseKeyRequest) GetOp() *Operation {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *ChooseKeyRequest) GetKeyUris() []string {
+	if x != nil {
+		return x.KeyUris
+	}
+	return nil
+}
+
+type ChooseKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key_uri is the candidate the person picked (as the plugin sent it).
+	KeyUri string `protobuf:"bytes,1,opt,name=key_uri,json=keyUri,proto3" json:"key_uri,omitempty"`
+	// grant_id names a one-use grant for a signature with key_uri, usable only
+	// by presenting it; empty when the signature is left to the policy (an
+	// unattended rule chose the only candidate) or the caller is local.
+	GrantId       string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChooseKeyResponse) Reset() {
+	*x = ChooseKeyResponse{}
+	mi := &file_signetv1_signet_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChooseKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChooseKeyResponse) ProtoMessage() {}
+
+func (x *ChooseKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChooseKeyResponse.ProtoReflect.Descriptor instead.
+func (*ChooseKeyResponse) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ChooseKeyResponse) GetKeyUri() string {
+	if x != nil {
+		return x.KeyUri
+	}
+	return ""
+}
+
+func (x *ChooseKeyResponse) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
 type LogBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Records       []*LogRecord           `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
@@ -2256,7 +2368,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_signetv1_signet_proto_msgTypes[31]
+	mi := &file_signetv1_signet_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2268,7 +2380,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[31]
+	mi := &file_signetv1_signet_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2281,7 +2393,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{31}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -2304,7 +2416,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_signetv1_signet_proto_msgTypes[32]
+	mi := &file_signetv1_signet_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2428,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[32]
+	mi := &file_signetv1_signet_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2441,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{32}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LogRecord) GetTimeUnixNano() int64 {
@@ -2370,7 +2482,7 @@ type LogAttr struct {
 
 func (x *LogAttr) Reset() {
 	*x = LogAttr{}
-	mi := &file_signetv1_signet_proto_msgTypes[33]
+	mi := &file_signetv1_signet_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2494,7 @@ func (x *LogAttr) String() string {
 func (*LogAttr) ProtoMessage() {}
 
 func (x *LogAttr) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[33]
+	mi := &file_signetv1_signet_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2507,7 @@ func (x *LogAttr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogAttr.ProtoReflect.Descriptor instead.
 func (*LogAttr) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{33}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LogAttr) GetKey() string {
@@ -2420,7 +2532,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[34]
+	mi := &file_signetv1_signet_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2544,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[34]
+	mi := &file_signetv1_signet_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2557,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{34}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{36}
 }
 
 type IssueCertificateRequest struct {
@@ -2457,7 +2569,7 @@ type IssueCertificateRequest struct {
 
 func (x *IssueCertificateRequest) Reset() {
 	*x = IssueCertificateRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[35]
+	mi := &file_signetv1_signet_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2581,7 @@ func (x *IssueCertificateRequest) String() string {
 func (*IssueCertificateRequest) ProtoMessage() {}
 
 func (x *IssueCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[35]
+	mi := &file_signetv1_signet_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2594,7 @@ func (x *IssueCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{35}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IssueCertificateRequest) GetNames() []string {
@@ -2503,7 +2615,7 @@ type IssueCertificateResponse struct {
 
 func (x *IssueCertificateResponse) Reset() {
 	*x = IssueCertificateResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[36]
+	mi := &file_signetv1_signet_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2627,7 @@ func (x *IssueCertificateResponse) String() string {
 func (*IssueCertificateResponse) ProtoMessage() {}
 
 func (x *IssueCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[36]
+	mi := &file_signetv1_signet_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2640,7 @@ func (x *IssueCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{36}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *IssueCertificateResponse) GetCertChainPem() []byte {
@@ -2727,7 +2839,13 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\n" +
 	"grant_only\x18\x03 \x01(\bR\tgrantOnly\"(\n" +
 	"\vAskResponse\x12\x19\n" +
-	"\bgrant_id\x18\x01 \x01(\tR\agrantId\":\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"S\n" +
+	"\x10ChooseKeyRequest\x12$\n" +
+	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x19\n" +
+	"\bkey_uris\x18\x02 \x03(\tR\akeyUris\"G\n" +
+	"\x11ChooseKeyResponse\x12\x17\n" +
+	"\akey_uri\x18\x01 \x01(\tR\x06keyUri\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\":\n" +
 	"\bLogBatch\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.signet.v1.LogRecordR\arecords\"\x8b\x01\n" +
 	"\tLogRecord\x12$\n" +
@@ -2774,9 +2892,10 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\aDecrypt\x12\x19.signet.v1.DecryptRequest\x1a\x1a.signet.v1.DecryptResponse\x12<\n" +
 	"\vGenerateKey\x12\x1d.signet.v1.GenerateKeyRequest\x1a\x0e.signet.v1.Key\x12F\n" +
 	"\tCreateCSR\x12\x1b.signet.v1.CreateCSRRequest\x1a\x1c.signet.v1.CreateCSRResponse\x12H\n" +
-	"\x11ImportCertificate\x12#.signet.v1.ImportCertificateRequest\x1a\x0e.signet.v1.Key2?\n" +
+	"\x11ImportCertificate\x12#.signet.v1.ImportCertificateRequest\x1a\x0e.signet.v1.Key2\x87\x01\n" +
 	"\aConsent\x124\n" +
-	"\x03Ask\x12\x15.signet.v1.AskRequest\x1a\x16.signet.v1.AskResponse2;\n" +
+	"\x03Ask\x12\x15.signet.v1.AskRequest\x1a\x16.signet.v1.AskResponse\x12F\n" +
+	"\tChooseKey\x12\x1b.signet.v1.ChooseKeyRequest\x1a\x1c.signet.v1.ChooseKeyResponse2;\n" +
 	"\x03Log\x124\n" +
 	"\x05Write\x12\x13.signet.v1.LogBatch\x1a\x16.signet.v1.LogResponse2b\n" +
 	"\x03TLS\x12[\n" +
@@ -2795,7 +2914,7 @@ func file_signetv1_signet_proto_rawDescGZIP() []byte {
 }
 
 var file_signetv1_signet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_signetv1_signet_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_signetv1_signet_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_signetv1_signet_proto_goTypes = []any{
 	(ErrorKind)(0),                   // 0: signet.v1.ErrorKind
 	(Operation_Kind)(0),              // 1: signet.v1.Operation.Kind
@@ -2830,23 +2949,25 @@ var file_signetv1_signet_proto_goTypes = []any{
 	(*ImportCertificateRequest)(nil), // 30: signet.v1.ImportCertificateRequest
 	(*AskRequest)(nil),               // 31: signet.v1.AskRequest
 	(*AskResponse)(nil),              // 32: signet.v1.AskResponse
-	(*LogBatch)(nil),                 // 33: signet.v1.LogBatch
-	(*LogRecord)(nil),                // 34: signet.v1.LogRecord
-	(*LogAttr)(nil),                  // 35: signet.v1.LogAttr
-	(*LogResponse)(nil),              // 36: signet.v1.LogResponse
-	(*IssueCertificateRequest)(nil),  // 37: signet.v1.IssueCertificateRequest
-	(*IssueCertificateResponse)(nil), // 38: signet.v1.IssueCertificateResponse
-	nil,                              // 39: signet.v1.StartRequest.OptionsEntry
-	nil,                              // 40: signet.v1.Operation.EvidenceEntry
+	(*ChooseKeyRequest)(nil),         // 33: signet.v1.ChooseKeyRequest
+	(*ChooseKeyResponse)(nil),        // 34: signet.v1.ChooseKeyResponse
+	(*LogBatch)(nil),                 // 35: signet.v1.LogBatch
+	(*LogRecord)(nil),                // 36: signet.v1.LogRecord
+	(*LogAttr)(nil),                  // 37: signet.v1.LogAttr
+	(*LogResponse)(nil),              // 38: signet.v1.LogResponse
+	(*IssueCertificateRequest)(nil),  // 39: signet.v1.IssueCertificateRequest
+	(*IssueCertificateResponse)(nil), // 40: signet.v1.IssueCertificateResponse
+	nil,                              // 41: signet.v1.StartRequest.OptionsEntry
+	nil,                              // 42: signet.v1.Operation.EvidenceEntry
 }
 var file_signetv1_signet_proto_depIdxs = []int32{
 	4,  // 0: signet.v1.Description.listeners:type_name -> signet.v1.ListenerSpec
-	39, // 1: signet.v1.StartRequest.options:type_name -> signet.v1.StartRequest.OptionsEntry
+	41, // 1: signet.v1.StartRequest.options:type_name -> signet.v1.StartRequest.OptionsEntry
 	6,  // 2: signet.v1.StartRequest.listen:type_name -> signet.v1.ListenerConfig
 	8,  // 3: signet.v1.StartResponse.listeners:type_name -> signet.v1.BoundListener
 	1,  // 4: signet.v1.Operation.kind:type_name -> signet.v1.Operation.Kind
 	14, // 5: signet.v1.Operation.documents:type_name -> signet.v1.Document
-	40, // 6: signet.v1.Operation.evidence:type_name -> signet.v1.Operation.EvidenceEntry
+	42, // 6: signet.v1.Operation.evidence:type_name -> signet.v1.Operation.EvidenceEntry
 	0,  // 7: signet.v1.ErrorDetail.kind:type_name -> signet.v1.ErrorKind
 	16, // 8: signet.v1.ErrorDetail.pin_state:type_name -> signet.v1.PINState
 	16, // 9: signet.v1.Token.pin_state:type_name -> signet.v1.PINState
@@ -2860,41 +2981,44 @@ var file_signetv1_signet_proto_depIdxs = []int32{
 	13, // 17: signet.v1.CreateCSRRequest.op:type_name -> signet.v1.Operation
 	13, // 18: signet.v1.ImportCertificateRequest.op:type_name -> signet.v1.Operation
 	13, // 19: signet.v1.AskRequest.op:type_name -> signet.v1.Operation
-	34, // 20: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
-	35, // 21: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
-	2,  // 22: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
-	5,  // 23: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
-	9,  // 24: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
-	11, // 25: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
-	19, // 26: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
-	21, // 27: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
-	23, // 28: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
-	25, // 29: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
-	27, // 30: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
-	28, // 31: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
-	30, // 32: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
-	31, // 33: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
-	33, // 34: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
-	37, // 35: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
-	3,  // 36: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
-	7,  // 37: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
-	10, // 38: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
-	12, // 39: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
-	20, // 40: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
-	22, // 41: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
-	24, // 42: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
-	26, // 43: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
-	18, // 44: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
-	29, // 45: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
-	18, // 46: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
-	32, // 47: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
-	36, // 48: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
-	38, // 49: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
-	36, // [36:50] is the sub-list for method output_type
-	22, // [22:36] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	13, // 20: signet.v1.ChooseKeyRequest.op:type_name -> signet.v1.Operation
+	36, // 21: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
+	37, // 22: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
+	2,  // 23: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
+	5,  // 24: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
+	9,  // 25: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
+	11, // 26: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
+	19, // 27: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
+	21, // 28: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
+	23, // 29: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
+	25, // 30: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
+	27, // 31: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
+	28, // 32: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
+	30, // 33: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
+	31, // 34: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
+	33, // 35: signet.v1.Consent.ChooseKey:input_type -> signet.v1.ChooseKeyRequest
+	35, // 36: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
+	39, // 37: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
+	3,  // 38: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
+	7,  // 39: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
+	10, // 40: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
+	12, // 41: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
+	20, // 42: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
+	22, // 43: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
+	24, // 44: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
+	26, // 45: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
+	18, // 46: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
+	29, // 47: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
+	18, // 48: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
+	32, // 49: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
+	34, // 50: signet.v1.Consent.ChooseKey:output_type -> signet.v1.ChooseKeyResponse
+	38, // 51: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
+	40, // 52: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
+	38, // [38:53] is the sub-list for method output_type
+	23, // [23:38] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_signetv1_signet_proto_init() }
@@ -2908,7 +3032,7 @@ func file_signetv1_signet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signetv1_signet_proto_rawDesc), len(file_signetv1_signet_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

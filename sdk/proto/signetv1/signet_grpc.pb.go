@@ -589,7 +589,8 @@ var KeyStore_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Consent_Ask_FullMethodName = "/signet.v1.Consent/Ask"
+	Consent_Ask_FullMethodName       = "/signet.v1.Consent/Ask"
+	Consent_ChooseKey_FullMethodName = "/signet.v1.Consent/ChooseKey"
 )
 
 // ConsentClient is the client API for Consent service.
@@ -599,6 +600,14 @@ type ConsentClient interface {
 	// Ask asks the person (or the policy) whether op may go ahead. OK means
 	// allowed; DENIED / TIMEOUT / CANCELLED otherwise.
 	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (*AskResponse, error)
+	// ChooseKey asks the person to pick one of key_uris for op (a signature)
+	// in one dialog; picking a key and allowing is the consent for one
+	// signature with it. OK carries the picked key and the id of a one-use
+	// grant the following Sign presents in op.grant_id; DENIED / TIMEOUT /
+	// CANCELLED otherwise, KEY_NOT_FOUND when no candidate is known,
+	// INVALID_REQUEST for too many candidates. A host without it answers
+	// UNIMPLEMENTED (the SDK reports ErrUnsupported).
+	ChooseKey(ctx context.Context, in *ChooseKeyRequest, opts ...grpc.CallOption) (*ChooseKeyResponse, error)
 }
 
 type consentClient struct {
@@ -619,6 +628,16 @@ func (c *consentClient) Ask(ctx context.Context, in *AskRequest, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *consentClient) ChooseKey(ctx context.Context, in *ChooseKeyRequest, opts ...grpc.CallOption) (*ChooseKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChooseKeyResponse)
+	err := c.cc.Invoke(ctx, Consent_ChooseKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConsentServer is the server API for Consent service.
 // All implementations must embed UnimplementedConsentServer
 // for forward compatibility.
@@ -626,6 +645,14 @@ type ConsentServer interface {
 	// Ask asks the person (or the policy) whether op may go ahead. OK means
 	// allowed; DENIED / TIMEOUT / CANCELLED otherwise.
 	Ask(context.Context, *AskRequest) (*AskResponse, error)
+	// ChooseKey asks the person to pick one of key_uris for op (a signature)
+	// in one dialog; picking a key and allowing is the consent for one
+	// signature with it. OK carries the picked key and the id of a one-use
+	// grant the following Sign presents in op.grant_id; DENIED / TIMEOUT /
+	// CANCELLED otherwise, KEY_NOT_FOUND when no candidate is known,
+	// INVALID_REQUEST for too many candidates. A host without it answers
+	// UNIMPLEMENTED (the SDK reports ErrUnsupported).
+	ChooseKey(context.Context, *ChooseKeyRequest) (*ChooseKeyResponse, error)
 	mustEmbedUnimplementedConsentServer()
 }
 
@@ -638,6 +665,9 @@ type UnimplementedConsentServer struct{}
 
 func (UnimplementedConsentServer) Ask(context.Context, *AskRequest) (*AskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ask not implemented")
+}
+func (UnimplementedConsentServer) ChooseKey(context.Context, *ChooseKeyRequest) (*ChooseKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChooseKey not implemented")
 }
 func (UnimplementedConsentServer) mustEmbedUnimplementedConsentServer() {}
 func (UnimplementedConsentServer) testEmbeddedByValue()                 {}
@@ -678,6 +708,24 @@ func _Consent_Ask_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Consent_ChooseKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChooseKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConsentServer).ChooseKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Consent_ChooseKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConsentServer).ChooseKey(ctx, req.(*ChooseKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Consent_ServiceDesc is the grpc.ServiceDesc for Consent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -688,6 +736,10 @@ var Consent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ask",
 			Handler:    _Consent_Ask_Handler,
+		},
+		{
+			MethodName: "ChooseKey",
+			Handler:    _Consent_ChooseKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -75,6 +75,11 @@ type Grant struct {
 	Remaining int       `json:"remaining"`
 	Expires   time.Time `json:"expires"`
 	Created   time.Time `json:"created"`
+	// ByID: only ConsumeID (the caller presents the ID) may use the grant;
+	// Consume never picks it. The consent engine's one-use grant for a key
+	// the person picked (consent.Request.Choices) is one: it covers the one
+	// signature the person saw, not any request of that origin.
+	ByID bool `json:"by_id,omitempty"`
 }
 
 // Expired reports whether g has run out of time at now.
@@ -141,7 +146,7 @@ func (s *Store) Add(g Grant) (Grant, error) {
 	}
 	ng := Grant{
 		ID: id, Origin: g.Origin, Plugin: g.Plugin, KeyURI: g.KeyURI, Operation: g.Operation,
-		Uses: g.Uses, Remaining: g.Uses, Expires: g.Expires.Round(0), Created: now.Round(0),
+		Uses: g.Uses, Remaining: g.Uses, Expires: g.Expires.Round(0), Created: now.Round(0), ByID: g.ByID,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,13 +157,14 @@ func (s *Store) Add(g Grant) (Grant, error) {
 // Consume takes one use of a grant that covers the request at time now,
 // and returns the grant as it is after the use (Remaining already
 // decremented). It reports false when no grant covers the request.
+// Grants with ByID set are left to ConsumeID.
 func (s *Store) Consume(origin, plugin, keyURI, op string, now time.Time) (Grant, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked(now)
 	var best *Grant
 	for _, g := range s.grants {
-		if !g.covers(origin, plugin, keyURI, op) {
+		if g.ByID || !g.covers(origin, plugin, keyURI, op) {
 			continue
 		}
 		if best == nil || g.Expires.Before(best.Expires) ||

@@ -161,6 +161,25 @@ func TestConsumeID(t *testing.T) {
 	}
 }
 
+// A grant with ByID is used only by presenting its ID.
+func TestByIDOnlyThroughConsumeID(t *testing.T) {
+	c := newClock()
+	s := New(WithClock(c.Now))
+	g, err := s.Add(Grant{Origin: origin, Plugin: plugin, KeyURI: key, Operation: "sign", Uses: 1, Expires: c.Now().Add(time.Minute), ByID: true})
+	if err != nil || !g.ByID {
+		t.Fatalf("Add: %+v, %v", g, err)
+	}
+	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); ok {
+		t.Fatal("Consume used a ByID grant")
+	}
+	if got, ok := s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now()); !ok || got.Remaining != 0 {
+		t.Fatalf("ConsumeID: %+v, %v", got, ok)
+	}
+	if _, ok := s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now()); ok {
+		t.Fatal("a one-use ByID grant was used twice")
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	c := newClock()
 	s := New(WithClock(c.Now))

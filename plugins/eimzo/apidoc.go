@@ -42,7 +42,7 @@ type apidocPlugin struct {
 // (E-IMZO's apidoc shape: a bare JSON array). Hidden (legacy) functions
 // and functions without a description are left out, as E-IMZO does.
 func apidoc(lang string) []apidocPlugin {
-	var out []apidocPlugin
+	out := []apidocPlugin{} // a JSON array even when empty, never null
 	index := map[string]int{}
 	for _, f := range functions() {
 		if f.Hidden || f.Description == "" || f.Plugin == "" {

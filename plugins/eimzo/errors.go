@@ -98,12 +98,22 @@ func (e *Error) reason(lang string) string {
 		t = texts[1]
 	}
 	if len(e.Args) == 0 {
-		if e.Status == StatusRuntime {
+		if e.Status == StatusRuntime && e.text[0] == "" {
 			return "Ошибка"
 		}
 		return t
 	}
 	return fmt.Sprintf(t, e.Args...)
+}
+
+// errDisabled is E-IMZO's reply for a function switched off in this
+// version (spec §6: "В данной версии E-IMZO функция отключена"), status
+// -9999. Signet gives it for change_password, save_pfx and
+// save_temporary_pfx (see pfx.go).
+func errDisabled() error {
+	return &Error{Status: StatusRuntime, text: [2]string{
+		"В данной версии E-IMZO функция отключена",
+		"E-IMZO ning ushbu versiyasida funksiya o'chirilgan"}}
 }
 
 // fail returns an *Error with status and the arguments of its text.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,11 @@ const (
 	OptionKeyTTL    = "key_ttl" // plugin option: keyId lifetime, a Go duration ("6h")
 	shutdownTimeout = 5 * time.Second
 )
+
+// OptionTokenKey is the plugin option that narrows the token keys the
+// pseudo-ids ckc, idcard and baikey may use: a pkcs11: URI or URI prefix
+// (tokens.go).
+const OptionTokenKey = "token_key"
 
 // Plugin is the E-IMZO protocol plugin.
 type Plugin struct{}
@@ -51,6 +57,12 @@ func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
 			return fmt.Errorf("plugin option %s=%q: want a positive duration like 6h", OptionKeyTTL, v)
 		}
 		cfg.KeyTTL = d
+	}
+	if v := host.Option(OptionTokenKey); v != "" {
+		if !strings.HasPrefix(v, "pkcs11:") {
+			return fmt.Errorf("plugin option %s=%q: want a pkcs11: URI or URI prefix", OptionTokenKey, v)
+		}
+		cfg.TokenKey = v
 	}
 	srv := NewServer(cfg)
 	var lns []net.Listener

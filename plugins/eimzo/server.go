@@ -43,6 +43,10 @@ type Config struct {
 	// KeyTTL is how long a keyId from load_key stays valid (E-IMZO:
 	// "available for a certain time"); 0 means DefaultKeyTTL.
 	KeyTTL time.Duration
+	// TokenKey, when set, narrows the token keys the pseudo-ids (ckc,
+	// idcard, baikey) may use to those whose URI starts with it (plugin
+	// option token_key).
+	TokenKey string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -73,6 +77,8 @@ type Server struct {
 	log     *slog.Logger
 	keyTTL  time.Duration
 	now     func() time.Time
+	// tokenKeyPrefix narrows the pseudo-ids' token keys (Config.TokenKey).
+	tokenKeyPrefix string
 
 	handles *handles // keyIds from load_key and generate_keypair
 
@@ -94,6 +100,7 @@ func NewServer(cfg Config) *Server {
 		langs:   map[string]string{},
 		apiKeys: map[string]string{},
 	}
+	s.tokenKeyPrefix = cfg.TokenKey
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,24 +1,190 @@
 package eimzo
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
 	"strings"
+
+	"github.com/signet-agent/signet/sdk"
 )
 
-// tokenKey resolves a pseudo-id (ckc, idcard, baikey) to a key on a
-// PKCS#11 token for this call.
-func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
-	keys, err := s.keys.Keys(c.ctx, c.op("choose a token key"))
-	if err != nil && len(keys) == 0 {
+// Hardware tokens (spec §6.7).
+//
+// E-IMZO has a plugin per kind of device — idcard (E-IMZO ID card and
+// token), baikey (BAIK token), uzgrd (UZGUARD), ckc (any compatible crypto
+// key container) — and pages sign with a pseudo-id instead of a keyId:
+// create_pkcs7(data, "ckc"), after which E-IMZO shows a device picker and
+// a PIN dialog. Signet reaches every token through PKCS#11 and maps them
+// all onto ckc:
+//
+//   - ckc.list_ckc lists the PKCS#11 tokens that hold a usable signing key
+//     (a private key with a certificate that may sign), as
+//     {"type": "EIMZO", "deviceID": "<manufacturer> <model> <label> <serial>"}.
+//     "EIMZO" is the only type E-IMZO is known to report (spec §6.7,
+//     Didox's example); the official client only counts the devices.
+//     ckc.supported_ckc answers {"types": ["EIMZO"]}.
+//   - idcard.list_readers, baikey.list_tokens and uzgrd.list_tokens answer
+//     empty lists: Signet has no drivers of its own for those devices (one
+//     that has a PKCS#11 module appears under ckc), and listing the same
+//     token under several plugins would show the person the same key
+//     several times in the official client's list.
+//   - The pseudo-ids ckc, idcard, baikey and uzgrd are all accepted
+//     wherever a keyId is (keyid.go) and resolve the same way (tokenKey).
+//   - *.clear_saved_pin_codes succeed and do nothing: Signet keeps no PIN
+//     for pages. The host asks for the PIN in its own dialog, and its login
+//     policy (not the page) decides how long a token stays logged in.
+//
+// Token keys are not listed by pfx.list_all_certificates: the official
+// client turns every entry of that list into {type: 'pfx'} and calls
+// pfx.load_key with it, which only works for key files. Pages reach token
+// keys through the pseudo-ids.
+
+func init() {
+	const pins = "Стереть сохраненые PIN-коды (Signet не хранит PIN-коды для страниц: ничего не делает)"
+	register(
+		&function{Plugin: "ckc", Name: "list_ckc", Gate: gateKeyStore, Run: (*Server).ckcList,
+			Description: "Получить список Крипто Контейнеров Ключа (Signet: токены PKCS#11 с ключом подписи)"},
+		&function{Plugin: "ckc", Name: "supported_ckc", Gate: gateAsk, Run: (*Server).ckcSupported,
+			Description: "Получить список типов поддерживаемых Крипто Контейнеров Ключа"},
+		&function{Plugin: "ckc", Name: "clear_saved_pin_codes", Gate: gateAsk, Run: (*Server).clearSavedPINs, Description: pins},
+		&function{Plugin: "idcard", Name: "list_readers", Gate: gateAsk, Run: emptyList("readers"),
+			Description: "Получить список считывателей (Signet: пусто, ID-карты с модулем PKCS#11 доступны через \"ckc\")"},
+		&function{Plugin: "idcard", Name: "clear_saved_pin_codes", Gate: gateAsk, Run: (*Server).clearSavedPINs, Description: pins},
+		&function{Plugin: "baikey", Name: "list_tokens", Gate: gateAsk, Run: emptyList("tokens"),
+			Description: "Получить список BAIK-Token ов (Signet: пусто, токены с модулем PKCS#11 доступны через \"ckc\")"},
+		&function{Plugin: "baikey", Name: "clear_saved_pin_codes", Gate: gateAsk, Run: (*Server).clearSavedPINs, Description: pins},
+		&function{Plugin: "uzgrd", Name: "list_tokens", Gate: gateAsk, Run: emptyList("tokens"),
+			Description: "Получить список UZGUARD-Token ов (Signet: пусто, токены с модулем PKCS#11 доступны через \"ckc\")"},
+		&function{Plugin: "uzgrd", Name: "clear_saved_pin_codes", Gate: gateAsk, Run: (*Server).clearSavedPINs, Description: pins},
+	)
+}
+
+// CKCType is the device type ckc.list_ckc reports for every token.
+const CKCType = "EIMZO"
+
+// ckcDevice is one entry of ckc.list_ckc.
+type ckcDevice struct {
+	Type     string `json:"type"`
+	DeviceID string `json:"deviceID"`
+}
+
+func (s *Server) ckcList(c *call) (Reply, error) {
+	op := c.op(c.sess.domain + " lists the hardware tokens")
+	keys, err := s.tokenCandidates(c.ctx, op)
+	if err != nil {
 		return nil, err
 	}
-	var found []*handle
-	for _, k := range keys {
-		if strings.HasPrefix(k.URI, "pkcs11:") && k.HasPrivateKey && k.Certificate != nil {
-			found = append(found, &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain, Key: k})
-		}
+	toks, err := s.keys.Tokens(c.ctx, op)
+	if err != nil && len(toks) == 0 {
+		return nil, err
 	}
-	if len(found) == 0 {
+	used := map[string]bool{}
+	for _, k := range keys {
+		used[k.TokenURI] = true
+	}
+	devices := []ckcDevice{}
+	for _, t := range toks {
+		if !used[t.URI] {
+			continue
+		}
+		var id []string
+		for _, f := range []string{t.Manufacturer, t.Model, t.Label, t.Serial} {
+			if f = strings.TrimSpace(f); f != "" {
+				id = append(id, f)
+			}
+		}
+		devices = append(devices, ckcDevice{Type: CKCType, DeviceID: strings.Join(id, " ")})
+	}
+	sort.Slice(devices, func(i, j int) bool { return devices[i].DeviceID < devices[j].DeviceID })
+	return Reply{"devices": devices}, nil
+}
+
+func (s *Server) ckcSupported(*call) (Reply, error) {
+	return Reply{"types": []string{CKCType}}, nil
+}
+
+func (s *Server) clearSavedPINs(*call) (Reply, error) { return Reply{}, nil }
+
+// emptyList returns a function answering an empty list under field.
+func emptyList(field string) func(*Server, *call) (Reply, error) {
+	return func(*Server, *call) (Reply, error) { return Reply{field: []string{}}, nil }
+}
+
+// tokenCandidates lists the keys a pseudo-id may use: PKCS#11 keys with a
+// private key and a certificate, able to sign, narrowed by the token_key
+// option. Sorted by URI.
+func (s *Server) tokenCandidates(ctx context.Context, op sdk.Operation) ([]sdk.Key, error) {
+	keys, err := s.keys.Keys(ctx, op)
+	if err != nil {
+		if len(keys) == 0 {
+			return nil, err
+		}
+		s.log.Warn("key store listed with problems", "err", err)
+	}
+	var out []sdk.Key
+	for _, k := range keys {
+		if !strings.HasPrefix(k.URI, "pkcs11:") || !k.HasPrivateKey || !k.CanSign || k.Certificate == nil {
+			continue
+		}
+		if s.tokenKeyPrefix != "" && !strings.HasPrefix(k.URI, s.tokenKeyPrefix) {
+			continue
+		}
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].URI < out[j].URI })
+	return out, nil
+}
+
+// keyChooser is what tokenKey uses of the host's consent: *sdk.Consent
+// implements it. Consent implementations without it (tests' fakes) get the
+// fallback.
+type keyChooser interface {
+	ChooseKey(ctx context.Context, keyURIs []string, op sdk.Operation) (sdk.KeyChoice, error)
+}
+
+// tokenKey resolves a pseudo-id (ckc, idcard, baikey, uzgrd) to a token key
+// for this call. The candidates are tokenCandidates; none is -5003 ("insert
+// the token"). The person picks one in the host's key chooser, whose answer
+// includes a one-use grant for the signature: it goes into the handle's
+// GrantID, and the Sign that follows presents it, so one dialog covers the
+// choice and the signature. When the host has no chooser (ErrUnsupported),
+// exactly one candidate is used as it is (the Sign then asks on its own);
+// several are an error naming the token_key option.
+func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
+	summary := fmt.Sprintf("%s asks to sign with a hardware token key (E-IMZO %q)", c.sess.domain, pseudo)
+	cands, err := s.tokenCandidates(c.ctx, c.op(summary))
+	if err != nil {
+		return nil, err
+	}
+	if len(cands) == 0 {
 		return nil, fail(StatusInsertDisk)
 	}
-	return found[0], nil
+	byURI := map[string]sdk.Key{}
+	uris := make([]string, len(cands))
+	for i, k := range cands {
+		uris[i] = k.URI
+		byURI[k.URI] = k
+	}
+	h := &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain}
+	if ch, ok := s.consent.(keyChooser); ok {
+		choice, err := ch.ChooseKey(c.ctx, uris, c.op(summary))
+		switch {
+		case err == nil:
+			k, known := byURI[choice.KeyURI]
+			if !known {
+				return nil, fmt.Errorf("the host chose key %s, not one of the candidates", choice.KeyURI)
+			}
+			h.Key, h.GrantID = k, choice.GrantID
+			return h, nil
+		case !errors.Is(err, sdk.ErrUnsupported):
+			return nil, err
+		}
+	}
+	if len(cands) > 1 {
+		return nil, fmt.Errorf("%d token keys and no key chooser in the host: set the plugin option %s to one key's URI", len(cands), OptionTokenKey)
+	}
+	h.Key = cands[0]
+	return h, nil
 }

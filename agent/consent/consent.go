@@ -75,7 +75,26 @@ type Request struct {
 	// accepted grant has all GrantUses uses (GrantUses ≥ 1) and no
 	// existing grant is consumed. The id is reported in Outcome.GrantID.
 	GrantOnly bool
+
+	// Choices, when set, asks the person to pick the key for a signature
+	// (sdk Consent.ChooseKey; E-IMZO's "ckc"): Kind is Sign, KeyURI and
+	// Key are empty, no grant is offered or presented, and there are at
+	// most MaxChoices candidates. The host passes the candidates' URIs;
+	// the Engine looks them up (EngineConfig.KeyInfo) once the origin's
+	// policy passed, drops those it cannot find, and keeps each URI as the
+	// host gave it. The pick is reported in Outcome.KeyURI, with the
+	// one-use grant covering the signature in Outcome.GrantID (see the
+	// Engine doc, "Choosing a key").
+	Choices []hsm.KeyInfo
 }
+
+// MaxChoices bounds Request.Choices.
+const MaxChoices = 64
+
+// ChoiceGrantTTL is how long the one-use grant for a picked key lasts: the
+// plugin signs right after the choice (the PIN, if any, is asked during
+// that signature, not before).
+const ChoiceGrantTTL = 5 * time.Minute
 
 // Asker decides on requests.
 type Asker interface {
@@ -88,8 +107,15 @@ type AskerFunc func(ctx context.Context, req Request) error
 // Ask calls f.
 func (f AskerFunc) Ask(ctx context.Context, req Request) error { return f(ctx, req) }
 
-// AllowAll approves everything (tests, plugintest).
-var AllowAll Asker = AskerFunc(func(context.Context, Request) error { return nil })
+// AllowAll approves everything (tests, plugintest). Asked to pick a key
+// (Request.Choices), it picks the first candidate, without looking it up,
+// and creates no grant.
+var AllowAll Asker = AskerFunc(func(ctx context.Context, req Request) error {
+	if out := OutcomeFrom(ctx); out != nil && len(req.Choices) > 0 {
+		out.KeyURI = req.Choices[0].URI
+	}
+	return nil
+})
 
 // DenyAll refuses everything.
 var DenyAll Asker = AskerFunc(func(_ context.Context, req Request) error {
@@ -162,7 +188,12 @@ type Outcome struct {
 	// request (the request offered one with GrantUses); empty otherwise.
 	// The host hands it to the plugin, which gives it to the page (Cipher's
 	// accessTokenUuid); the page presents it again as Request.GrantID.
+	// For a key choice (Request.Choices) it names the one-use grant for the
+	// signature with the picked key; the plugin presents it on that Sign.
 	GrantID string
+	// KeyURI is the key picked for a request with Choices (one of their
+	// URIs, as given); empty otherwise.
+	KeyURI string
 }
 
 type outcomeKey struct{}

@@ -219,12 +219,13 @@ func (e *Engine) RevokeGrant(ctx context.Context, id string) error {
 // verdict is the outcome of one step.
 type verdict struct {
 	allow  bool
-	by     string // journal.ByAdmin …
-	why    string // for the journal and log; never shown to the origin
-	grant  string // grant ID that allowed it
-	err    error  // ErrRefused, ErrTimedOut or a cancellation
-	asked  bool   // a question was put
-	decide bool   // false: no decision recorded (nothing was decided)
+	by     string       // journal.ByAdmin …
+	why    string       // for the journal and log; never shown to the origin
+	grant  string       // grant ID that allowed it (or, for a key choice, that covers the signature)
+	key    *hsm.KeyInfo // the picked key, for a key choice
+	err    error        // ErrRefused, ErrTimedOut or a cancellation
+	asked  bool         // a question was put
+	decide bool         // false: no decision recorded (nothing was decided)
 }
 
 func refuse(by, why string) verdict { return verdict{by: by, why: why, err: ErrRefused, decide: true} }
@@ -239,6 +240,9 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 	}
 	if req.Origin == "" && req.Caller == "" {
 		req.Caller = "local"
+	}
+	if len(req.Choices) > 0 {
+		return e.askChoice(ctx, req)
 	}
 	v := e.decide(ctx, req)
 	if err := e.record(ctx, req, v); err != nil && v.allow {
@@ -296,22 +300,9 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 // person must decide; it then has taken no rule or grant use, so precheck
 // may run again.
 func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
-	if req.Origin != "" {
-		switch e.cfg.Policy.Admin(req.Origin) {
-		case config.AdminDeny:
-			return refuse(journal.ByAdmin, "origin denied by the administrator"), false, false
-		case config.AdminAllow:
-		default:
-			od, ok := e.decisions.Get(req.Origin)
-			switch {
-			case ok && od.Choice == Never:
-				return refuse(journal.ByPolicy, "origin refused earlier by the person"), false, false
-			case ok && od.Choice == Always:
-			case e.rules.approvesOrigin(req):
-			default:
-				firstUse = true
-			}
-		}
+	v, firstUse, refused := e.originStep(req)
+	if refused {
+		return v, false, false
 	}
 	keyUse := req.Kind != List && req.Kind != Origin
 
@@ -335,7 +326,11 @@ func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
 		return allow(journal.ByPolicy, "origin allowed; listing needs no more"), false, false
 	}
 
-	if !firstUse && req.Origin != "" && keyUse && !req.GrantOnly {
+	// A grant counts for an origin that passed steps 1–4, and — presented
+	// by id — the one-use grant of a key choice also for a first-use
+	// origin: the person approved the origin for this very signature in
+	// the choice's dialog ("Allow once").
+	if req.Origin != "" && keyUse && !req.GrantOnly && (!firstUse || e.choiceGrant(req.GrantID)) {
 		now := e.now()
 		var (
 			g  grants.Grant
@@ -356,6 +351,29 @@ func (e *Engine) precheck(req Request) (v verdict, firstUse, needAsk bool) {
 		}
 	}
 	return verdict{}, firstUse, true
+}
+
+// originStep applies steps 1–4 to a web origin's request: refused reports
+// that v is the verdict; firstUse that the person must approve the origin.
+// Local callers pass.
+func (e *Engine) originStep(req Request) (v verdict, firstUse, refused bool) {
+	if req.Origin == "" {
+		return verdict{}, false, false
+	}
+	switch e.cfg.Policy.Admin(req.Origin) {
+	case config.AdminDeny:
+		return refuse(journal.ByAdmin, "origin denied by the administrator"), false, true
+	case config.AdminAllow:
+		return verdict{}, false, false
+	}
+	od, ok := e.decisions.Get(req.Origin)
+	switch {
+	case ok && od.Choice == Never:
+		return refuse(journal.ByPolicy, "origin refused earlier by the person"), false, true
+	case ok && od.Choice == Always, e.rules.approvesOrigin(req):
+		return verdict{}, false, false
+	}
+	return verdict{}, true, false
 }
 
 // MaxQueued bounds the requests from one origin (or local caller) that
@@ -443,20 +461,8 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	qctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	ans, err := e.cfg.Prompter.Confirm(qctx, q)
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		return verdict{by: journal.ByUser, why: "request went away", decide: true, asked: true,
-			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}
-	case errors.Is(err, hsm.ErrTimeout) || qctx.Err() != nil:
-		return verdict{by: journal.ByUser, why: "no answer in time", decide: true, asked: true, err: ErrTimedOut}
-	case errors.Is(err, hsm.ErrCancelled):
-		return verdict{by: journal.ByUser, why: "question dismissed", decide: true, asked: true,
-			err: fmt.Errorf("%s: question dismissed: %w", req.Kind, hsm.ErrCancelled)}
-	default:
-		v := refuse(journal.ByUser, "prompter: "+err.Error())
-		v.asked = true
-		return v
+	if err != nil {
+		return questionFailed(ctx, qctx, req, err)
 	}
 	if req.GrantOnly && !firstUse && (!offer || !ans.Remember) {
 		// Only the grant was asked for: an approval without accepting
@@ -508,6 +514,24 @@ func (e *Engine) ask(ctx context.Context, req Request, firstUse bool) verdict {
 	return v
 }
 
+// questionFailed is the verdict for a question the Prompter returned err
+// for; qctx is the question's context (ctx with the question timeout).
+func questionFailed(ctx, qctx context.Context, req Request, err error) verdict {
+	switch {
+	case ctx.Err() != nil:
+		return verdict{by: journal.ByUser, why: "request went away", decide: true, asked: true,
+			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}
+	case errors.Is(err, hsm.ErrTimeout) || qctx.Err() != nil:
+		return verdict{by: journal.ByUser, why: "no answer in time", decide: true, asked: true, err: ErrTimedOut}
+	case errors.Is(err, hsm.ErrCancelled):
+		return verdict{by: journal.ByUser, why: "question dismissed", decide: true, asked: true,
+			err: fmt.Errorf("%s: question dismissed: %w", req.Kind, hsm.ErrCancelled)}
+	}
+	v := refuse(journal.ByUser, "prompter: "+err.Error())
+	v.asked = true
+	return v
+}
+
 // rememberable reports whether an approval may outlive the request: the
 // opaque origin "null" (sandboxed frames, file: pages) and malformed
 // origins are shared by unrelated pages, so "Always" and grants are never
@@ -550,6 +574,12 @@ func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
 	}
 	r := baseRecord(req)
 	r.DecidedBy, r.GrantID = v.by, v.grant
+	if k := v.key; k != nil {
+		r.KeyURI = k.URI
+		if k.Certificate != nil && k.Certificate.SerialNumber != nil {
+			r.CertSerial = k.Certificate.SerialNumber.Text(16)
+		}
+	}
 	switch {
 	case v.allow:
 		r.Decision = journal.DecisionAllowed
@@ -583,7 +613,7 @@ func (e *Engine) Record(ctx context.Context, req Request, err error) error {
 
 func baseRecord(req Request) journal.Record {
 	op := journal.Op(req.Kind)
-	if req.Kind == Origin || req.Kind == "" || req.GrantOnly {
+	if req.Kind == Origin || req.Kind == "" || req.GrantOnly || len(req.Choices) > 0 {
 		op = journal.OpConsent
 	}
 	r := journal.Record{
@@ -593,6 +623,9 @@ func baseRecord(req Request) journal.Record {
 	}
 	if r.Summary == "" {
 		r.Summary = HTMLText(req.SummaryHTML) // Cipher's metaData, as text
+	}
+	if n := len(req.Choices); n > 0 {
+		r.Summary = strings.TrimSuffix(fmt.Sprintf("key chosen among %d: %s", n, r.Summary), ": ")
 	}
 	if req.Key != nil && req.Key.Certificate != nil && req.Key.Certificate.SerialNumber != nil {
 		r.CertSerial = req.Key.Certificate.SerialNumber.Text(16)

@@ -25,7 +25,11 @@ type Prompter interface {
 	PIN(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error)
 }
 
-// Question is one thing the person decides.
+// Question is one thing the person decides. When Request.Choices is set
+// the person also picks one of those keys (label, certificate subject,
+// issuer and validity shown for each; the Engine has looked them up): the
+// Prompter must make the person pick explicitly (no key preselected) and
+// report it in Answer.KeyURI.
 type Question struct {
 	// ID identifies the question (random, unguessable); the web dialog puts
 	// it in the page URL.
@@ -54,4 +58,8 @@ type Answer struct {
 	// with Allow false, "Deny forever" (remember the refusal). For an
 	// operation question, accept the offered grant.
 	Remember bool
+	// KeyURI is the key the person picked when the question offered
+	// Request.Choices: with Allow it must be the URI of one of them (the
+	// Engine refuses any other answer).
+	KeyURI string
 }

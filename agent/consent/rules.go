@@ -86,7 +86,13 @@ func (r *compiledRule) matchWhat(req Request) bool {
 
 // decide applies the first matching rule to req and takes a use when it
 // allows.
-func (rs *ruleSet) decide(req Request) ruleVerdict {
+func (rs *ruleSet) decide(req Request) ruleVerdict { return rs.apply(req, true) }
+
+// peek is decide without taking a use: what req would get now. (A key
+// choice peeks; the signature that follows takes the use.)
+func (rs *ruleSet) peek(req Request) ruleVerdict { return rs.apply(req, false) }
+
+func (rs *ruleSet) apply(req Request, take bool) ruleVerdict {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for i := range rs.rules {
@@ -100,7 +106,9 @@ func (rs *ruleSet) decide(req Request) ruleVerdict {
 				if rs.used[i] >= r.Uses {
 					continue // used up: later rules may decide
 				}
-				rs.used[i]++
+				if take {
+					rs.used[i]++
+				}
 			}
 			return ruleAllow
 		case config.ActionDeny:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,8 +91,54 @@ func choices(q Question) string {
 	return "[y]es, [n]o"
 }
 
-// readAnswer reads lines until one is a valid choice (three tries).
+// readAnswer reads lines until one is a valid choice (three tries). A
+// question that offers keys (Request.Choices) then asks for the key's
+// number (see readKey).
 func readAnswer(c prompt.Console, q Question) (Answer, error) {
+	if len(q.Request.Choices) == 0 {
+		return readDecision(c, q)
+	}
+	a := Answer{Allow: true}
+	if q.FirstUse {
+		var err error
+		if a, err = readDecision(c, q); err != nil || !a.Allow {
+			return a, err
+		}
+	}
+	uri, err := readKey(c, q.Request.Choices)
+	if err != nil || uri == "" {
+		return Answer{}, err // no key picked: refused (an "always" is not kept)
+	}
+	a.KeyURI = uri
+	return a, nil
+}
+
+// readKey reads the number of the key to use (1..len(keys)), or "n" to
+// refuse (uri ""); three invalid lines refuse too. No key is preselected:
+// an empty line is not an answer.
+func readKey(c prompt.Console, keys []hsm.KeyInfo) (uri string, err error) {
+	for range 3 {
+		fmt.Fprintf(c, "key to sign with [1-%d], or [n]o? ", len(keys))
+		line, err := c.ReadLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return "", fmt.Errorf("end of input: %w", hsm.ErrCancelled)
+			}
+			return "", fmt.Errorf("read answer: %v: %w", err, hsm.ErrCancelled)
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		if a == "n" || a == "no" {
+			return "", nil
+		}
+		if i, err := strconv.Atoi(a); err == nil && i >= 1 && i <= len(keys) {
+			return keys[i-1].URI, nil
+		}
+	}
+	return "", nil
+}
+
+// readDecision reads a decision line (three tries).
+func readDecision(c prompt.Console, q Question) (Answer, error) {
 	for range 3 {
 		fmt.Fprintf(c, "%s? ", choices(q))
 		line, err := c.ReadLine()
@@ -175,6 +222,24 @@ func DescribeQuestion(q Question) string {
 		line("  subject:  %s", c.Subject.String())
 		line("  issuer:   %s", c.Issuer.String())
 		line("  valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+	}
+	if len(r.Choices) > 0 {
+		line("  pick the key to sign with (this allows one signature with it):")
+		for i, k := range r.Choices {
+			label := k.Label
+			if label == "" {
+				label = k.URI
+			}
+			line("  [%d] %s", i+1, label)
+			if c := k.Certificate; c != nil {
+				line("      subject:  %s", c.Subject.String())
+				line("      issuer:   %s", c.Issuer.String())
+				line("      valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+			}
+			if k.Label != "" {
+				line("      uri:      %s", k.URI)
+			}
+		}
 	}
 	if r.Summary != "" {
 		line("  summary:  %s", r.Summary)

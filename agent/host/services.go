@@ -322,6 +322,54 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 	return &pb.AskResponse{GrantId: out.GrantID}, nil
 }
 
+// ChooseKey asks the person to pick one of the candidate keys for a
+// signature, in one dialog (E-IMZO's "ckc": whatever token key the person
+// picks). The consent system does the rest — origin policy first, then the
+// candidates looked up and shown, the pick, and a one-use grant for the
+// signature (consent.Request.Choices, the Engine doc's "Choosing a key");
+// the plugin presents the grant on the Sign that follows.
+func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb.ChooseKeyResponse, error) {
+	uris := req.GetKeyUris()
+	if len(uris) == 0 || len(uris) > consent.MaxChoices || len(uris) > wire.MaxNames {
+		return nil, wire.ToStatus(fmt.Errorf("choose a key among %d candidates (1 to %d): %w", len(uris), min(consent.MaxChoices, wire.MaxNames), hsm.ErrInvalidRequest))
+	}
+	op := req.GetOp()
+	if op.GetGrantId() != "" || op.GetGrantUses() > 1 {
+		return nil, wire.ToStatus(fmt.Errorf("a key choice neither presents nor offers a grant: %w", hsm.ErrInvalidRequest))
+	}
+	creq, err := s.request(consent.Sign, op, "")
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	offered := make(map[string]bool, len(uris))
+	for _, u := range uris {
+		if u == "" || len(u) > wire.MaxText {
+			return nil, wire.ToStatus(fmt.Errorf("candidate key URI of %d bytes: %w", len(u), hsm.ErrInvalidRequest))
+		}
+		if !offered[u] {
+			offered[u] = true
+			creq.Choices = append(creq.Choices, hsm.KeyInfo{URI: u})
+		}
+	}
+	var out consent.Outcome
+	if err := s.m.consent.Ask(consent.WithOutcome(ctx, &out), creq); err != nil {
+		s.log.Info("key choice refused", "candidates", len(creq.Choices), "origin", creq.Origin, "request_id", creq.RequestID, "error", err)
+		return nil, wire.ToStatus(err)
+	}
+	picked := out.KeyURI
+	if picked == "" && len(creq.Choices) == 1 {
+		picked = creq.Choices[0].URI // a consent system that allows without picking
+	}
+	if !offered[picked] {
+		err := fmt.Errorf("the consent system picked none of the %d candidate keys: %w", len(creq.Choices), hsm.ErrDenied)
+		s.log.Warn("key choice", "origin", creq.Origin, "error", err)
+		return nil, wire.ToStatus(err)
+	}
+	s.log.Info("key chosen", "key", picked, "origin", creq.Origin, "caller", creq.Caller, "request_id", creq.RequestID,
+		"candidates", len(creq.Choices), "grant", out.GrantID != "")
+	return &pb.ChooseKeyResponse{KeyUri: picked, GrantId: out.GrantID}, nil
+}
+
 const maxLogBatch = 1000
 
 // Write puts the plugin's log records into the host's log.

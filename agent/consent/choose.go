@@ -1,0 +1,228 @@
+package consent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/signet-agent/signet/agent/grants"
+	"github.com/signet-agent/signet/agent/journal"
+	"github.com/signet-agent/signet/hsm"
+)
+
+// checkChoices bounds a request that asks the person to pick a key.
+func checkChoices(req Request) error {
+	switch {
+	case req.Kind != Sign:
+		return fmt.Errorf("a key is chosen for a signature, not for %q: %w", req.Kind, hsm.ErrInvalidRequest)
+	case len(req.Choices) > MaxChoices:
+		return fmt.Errorf("%d candidate keys (at most %d): %w", len(req.Choices), MaxChoices, hsm.ErrInvalidRequest)
+	case req.KeyURI != "" || req.Key != nil:
+		return fmt.Errorf("a key choice names no key of its own: %w", hsm.ErrInvalidRequest)
+	case req.GrantOnly || req.GrantID != "" || req.GrantUses > 1:
+		return fmt.Errorf("a key choice neither offers nor presents a grant: %w", hsm.ErrInvalidRequest)
+	}
+	for _, c := range req.Choices {
+		if c.URI == "" {
+			return fmt.Errorf("candidate key without a URI: %w", hsm.ErrInvalidRequest)
+		}
+	}
+	return nil
+}
+
+// askChoice is Ask for a request with Choices (see the Engine doc,
+// "Choosing a key").
+func (e *Engine) askChoice(ctx context.Context, req Request) error {
+	if err := checkChoices(req); err != nil {
+		e.record(ctx, req, verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true})
+		return err
+	}
+	req.Choices = uniqueChoices(req.Choices)
+	v := e.decideChoice(ctx, req)
+	if err := e.record(ctx, req, v); err != nil && v.allow {
+		if v.grant != "" {
+			_, _ = e.grants.Revoke(v.grant)
+		}
+		e.cfg.Log.Warn("consent: journal failed, refusing", "error", err)
+		return fmt.Errorf("key choice refused: the journal cannot record it: %w", hsm.ErrDenied)
+	}
+	if !v.allow {
+		e.cfg.Log.Info("consent refused", "kind", "choose key", "plugin", req.Plugin, "origin", req.Origin,
+			"caller", req.Caller, "candidates", len(req.Choices), "by", v.by, "reason", v.why)
+		return v.err
+	}
+	if out := OutcomeFrom(ctx); out != nil {
+		out.KeyURI, out.GrantID = v.key.URI, v.grant
+	}
+	return nil
+}
+
+// uniqueChoices drops repeated URIs, keeping the first.
+func uniqueChoices(cs []hsm.KeyInfo) []hsm.KeyInfo {
+	seen := make(map[string]bool, len(cs))
+	out := make([]hsm.KeyInfo, 0, len(cs))
+	for _, c := range cs {
+		if !seen[c.URI] {
+			seen[c.URI] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// decideChoice runs the steps for a key choice; an allowing verdict names
+// the picked key (and the one-use grant, when the person picked it).
+func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
+	v, firstUse, refused := e.originStep(req)
+	if refused {
+		return v
+	}
+	if firstUse && e.cfg.Prompter == nil {
+		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
+	}
+	// Only now, with the origin not refused, is the key store touched.
+	n := len(req.Choices)
+	req.Choices = e.lookUpChoices(ctx, req.Choices)
+	if len(req.Choices) == 0 {
+		if firstUse {
+			// An origin nobody approved learns nothing about the keys.
+			return refuse(journal.ByPolicy, fmt.Sprintf("none of the %d candidate keys is known", n))
+		}
+		err := fmt.Errorf("choose a key: none of the %d candidates is known: %w", n, hsm.ErrKeyNotFound)
+		return verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true}
+	}
+	v, choices, needAsk := e.choiceRules(req)
+	if !needAsk {
+		return v
+	}
+	if e.cfg.Prompter == nil {
+		return refuse(journal.ByPolicy, "a key must be picked and no one can be asked")
+	}
+	release, v, ok := e.queue(ctx, req)
+	if !ok {
+		return v
+	}
+	defer release()
+	// Decisions may have changed while queued (the origin remembered or
+	// refused by the question before this one). The rules were only
+	// peeked at, so applying them again takes nothing.
+	if v, firstUse, refused = e.originStep(req); refused {
+		return v
+	}
+	if v, choices, needAsk = e.choiceRules(req); !needAsk {
+		return v
+	}
+	req.Choices = choices
+	return e.putChoice(ctx, req, firstUse)
+}
+
+// lookUpChoices looks the candidates up with EngineConfig.KeyInfo and
+// drops those that cannot be found or have no private key. Each kept
+// KeyInfo keeps the URI as given: the pick is reported in that spelling.
+// Without KeyInfo the candidates stay as they are.
+func (e *Engine) lookUpChoices(ctx context.Context, cs []hsm.KeyInfo) []hsm.KeyInfo {
+	if e.cfg.KeyInfo == nil {
+		return cs
+	}
+	out := make([]hsm.KeyInfo, 0, len(cs))
+	for _, c := range cs {
+		k, err := e.cfg.KeyInfo(ctx, c.URI)
+		if err != nil || !k.HasPrivateKey {
+			e.cfg.Log.Debug("consent: candidate key dropped", "key", c.URI, "error", err)
+			continue
+		}
+		k.URI = c.URI
+		out = append(out, k)
+	}
+	return out
+}
+
+// choiceRules applies the unattended rules to each candidate as to a
+// signature with it, without taking a counted use (the signature that
+// follows takes it): candidates a rule denies are dropped; when one
+// candidate is left and a rule allows it, it is picked without asking.
+// needAsk reports that the person must pick among choices.
+func (e *Engine) choiceRules(req Request) (v verdict, choices []hsm.KeyInfo, needAsk bool) {
+	var allowed []bool
+	for i := range req.Choices {
+		r := req
+		r.Choices, r.KeyURI, r.Key = nil, req.Choices[i].URI, &req.Choices[i]
+		rv := e.rules.peek(r)
+		if rv == ruleDeny {
+			continue
+		}
+		choices = append(choices, req.Choices[i])
+		allowed = append(allowed, rv == ruleAllow)
+	}
+	switch {
+	case len(choices) == 0:
+		return refuse(journal.ByPolicy, "unattended rules deny every candidate key"), nil, false
+	case len(choices) == 1 && allowed[0]:
+		v := allow(journal.ByPolicy, "unattended rule allows the only candidate key")
+		v.key = &choices[0]
+		return v, choices, false
+	}
+	return verdict{}, choices, true
+}
+
+// putChoice asks the person to pick one of req.Choices.
+func (e *Engine) putChoice(ctx context.Context, req Request, firstUse bool) verdict {
+	id, err := randomID()
+	if err != nil {
+		return refuse(journal.ByPolicy, err.Error())
+	}
+	now := e.now()
+	q := Question{ID: id, Request: req, FirstUse: firstUse, Deadline: now.Add(e.cfg.Timeout)}
+	qctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	ans, err := e.cfg.Prompter.Confirm(qctx, q)
+	if err != nil {
+		return questionFailed(ctx, qctx, req, err)
+	}
+	if !ans.Allow {
+		if firstUse && ans.Remember {
+			e.remember(ctx, req, Never, now)
+		}
+		v := refuse(journal.ByUser, "the person refused")
+		v.asked = true
+		return v
+	}
+	var picked *hsm.KeyInfo
+	for i := range req.Choices {
+		if req.Choices[i].URI == ans.KeyURI {
+			picked = &req.Choices[i]
+			break
+		}
+	}
+	if picked == nil {
+		v := refuse(journal.ByUser, "the answer picked none of the offered keys")
+		v.asked = true
+		return v
+	}
+	if firstUse && ans.Remember && rememberable(req.Origin) {
+		e.remember(ctx, req, Always, now)
+	}
+	v := allow(journal.ByUser, "the person picked a key")
+	v.asked, v.key = true, picked
+	if req.Origin != "" {
+		g, err := e.grants.Add(grants.Grant{
+			Origin: req.Origin, Plugin: req.Plugin, KeyURI: picked.URI, Operation: string(Sign),
+			Uses: 1, Expires: e.now().Add(ChoiceGrantTTL), ByID: true,
+		})
+		if err != nil {
+			e.cfg.Log.Warn("consent: create grant for the picked key", "origin", req.Origin, "error", err)
+			return refuse(journal.ByPolicy, "grant for the picked key could not be created: "+err.Error())
+		}
+		v.grant = g.ID
+	}
+	return v
+}
+
+// choiceGrant reports whether id names a live one-use grant of a key
+// choice (grants.Grant.ByID).
+func (e *Engine) choiceGrant(id string) bool {
+	if id == "" {
+		return false
+	}
+	g, ok := e.grants.Get(id)
+	return ok && g.ByID
+}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/signet-agent/signet/sdk"
 )
@@ -166,9 +166,10 @@ func (s *Server) handle(ctx context.Context, sess *session, frame []byte) []byte
 // dispatch runs one request and returns the reply value (a Reply, or the
 // bare array apidoc returns).
 func (s *Server) dispatch(ctx context.Context, sess *session, frame []byte) any {
+	// json.Unmarshal, not a Decoder: it refuses anything after the one
+	// value (a Decoder's More() lets a stray "}" or "]" through).
 	var req Request
-	dec := json.NewDecoder(strings.NewReader(string(frame)))
-	if err := dec.Decode(&req); err != nil || dec.More() {
+	if err := json.Unmarshal(frame, &req); err != nil {
 		return s.failure(sess, fail(StatusNotFound))
 	}
 	f := catalogue[req.Plugin+"."+req.Name]
@@ -221,5 +222,22 @@ func (s *Server) failure(sess *session, err error) Reply {
 	if e.Status == StatusRuntime && e.cause != nil {
 		s.log.Warn("request failed", "domain", sess.domain, "err", e.cause)
 	}
-	return Reply{"success": false, "status": e.Status, "reason": e.reason(s.language(sess.domain))}
+	return Reply{"success": false, "status": e.Status, "reason": clipReason(e.reason(s.language(sess.domain)))}
+}
+
+// MaxReason bounds a failure reason in bytes. Reasons quote request
+// arguments (a domain, an alias, a file name) and host error texts; a reply
+// never echoes more than this of them.
+const MaxReason = 1024
+
+// clipReason cuts s to MaxReason bytes at a character boundary.
+func clipReason(s string) string {
+	if len(s) <= MaxReason {
+		return s
+	}
+	cut := MaxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

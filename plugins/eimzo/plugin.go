@@ -31,6 +31,10 @@ const (
 // (tokens.go).
 const OptionTokenKey = "token_key"
 
+// OptionKeygenToken is the plugin option naming the token (a pkcs11: URI)
+// pkcs10.generate_keypair creates key pairs on (pkcs10.go).
+const OptionKeygenToken = "keygen_token"
+
 // Plugin is the E-IMZO protocol plugin.
 type Plugin struct{}
 
@@ -63,6 +67,12 @@ func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
 			return fmt.Errorf("plugin option %s=%q: want a pkcs11: URI or URI prefix", OptionTokenKey, v)
 		}
 		cfg.TokenKey = v
+	}
+	if v := host.Option(OptionKeygenToken); v != "" {
+		if !strings.HasPrefix(v, "pkcs11:") {
+			return fmt.Errorf("plugin option %s=%q: want a pkcs11: token URI", OptionKeygenToken, v)
+		}
+		cfg.KeygenToken = v
 	}
 	srv := NewServer(cfg)
 	var lns []net.Listener

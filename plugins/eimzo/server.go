@@ -47,6 +47,10 @@ type Config struct {
 	// idcard, baikey) may use to those whose URI starts with it (plugin
 	// option token_key).
 	TokenKey string
+	// KeygenToken is the token pkcs10.generate_keypair creates keys on (a
+	// pkcs11: token URI, plugin option keygen_token); empty means the only
+	// writable PKCS#11 token (pkcs10.go).
+	KeygenToken string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -79,6 +83,8 @@ type Server struct {
 	now     func() time.Time
 	// tokenKeyPrefix narrows the pseudo-ids' token keys (Config.TokenKey).
 	tokenKeyPrefix string
+	// keygenToken is Config.KeygenToken.
+	keygenToken string
 
 	handles *handles // keyIds from load_key and generate_keypair
 
@@ -101,6 +107,7 @@ func NewServer(cfg Config) *Server {
 		apiKeys: map[string]string{},
 	}
 	s.tokenKeyPrefix = cfg.TokenKey
+	s.keygenToken = cfg.KeygenToken
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,522 @@
+package eimzo
+
+import (
+	"bytes"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// X.500 names as E-IMZO writes them.
+//
+// E-IMZO (BouncyCastle's X500Name with BCStyle) writes a distinguished name
+// as "CN=Familiya Ism,O=Kompaniya,UID=324543543,1.2.860.3.16.1.2=3261…,C=UZ":
+// attributes in the order they appear in the certificate (the subject's
+// first RDN first — the reverse of RFC 4514), short names or dotted OIDs as
+// keys, ',' between RDNs and '+' between the attributes of a multi-valued
+// RDN. pkcs10.create_pkcs10 takes a subject in this form; certificate and
+// request info replies write names in it.
+//
+// Parsing (parseX500) accepts:
+//   - keys: the short names in x500Names (case-insensitive; SN is
+//     serialNumber as in BCStyle, SURNAME is surname), dotted OIDs, optionally
+//     prefixed "OID.", and the aliases INN/TIN (1.2.860.3.16.1.1) and PINFL
+//     (1.2.860.3.16.1.2) the official client uses;
+//   - values: plain text with backslash escapes ("\," or a "\2C" hex pair),
+//     a double-quoted string, or "#" and the hex of a DER value (written as
+//     it is). Unescaped spaces around keys and values are dropped.
+//
+// Values are encoded as E-IMZO's certificates have them: UTF8String, except
+// C (PrintableString, two letters), E/emailAddress and DC (IA5String) and
+// serialNumber (PrintableString when it fits). The result is the DER of the
+// Name, which a certificate request takes as its raw subject, so the order
+// and string types survive exactly.
+
+// Bounds of an X.500 name string.
+const (
+	MaxX500Name       = 4096 // bytes of the string
+	MaxX500Attributes = 64
+	MaxX500Value      = 1024 // bytes of one decoded value
+)
+
+// ErrX500 is returned (wrapped) for a name string that cannot be parsed.
+var ErrX500 = errors.New("invalid X.500 name")
+
+// x500Attr is one attribute type name.
+type x500Attr struct {
+	name string // as written by formatX500
+	oid  asn1.ObjectIdentifier
+	tag  int // ASN.1 string type for parsed values
+}
+
+// x500Names lists the short names. The first entry of an OID is the one
+// formatX500 writes.
+var x500Names = []x500Attr{
+	{"CN", asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.TagUTF8String},
+	{"SURNAME", asn1.ObjectIdentifier{2, 5, 4, 4}, asn1.TagUTF8String},
+	{"SERIALNUMBER", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString},
+	{"SN", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString},
+	{"C", asn1.ObjectIdentifier{2, 5, 4, 6}, asn1.TagPrintableString},
+	{"L", asn1.ObjectIdentifier{2, 5, 4, 7}, asn1.TagUTF8String},
+	{"ST", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String},
+	{"S", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String},
+	{"STREET", asn1.ObjectIdentifier{2, 5, 4, 9}, asn1.TagUTF8String},
+	{"O", asn1.ObjectIdentifier{2, 5, 4, 10}, asn1.TagUTF8String},
+	{"OU", asn1.ObjectIdentifier{2, 5, 4, 11}, asn1.TagUTF8String},
+	{"T", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String},
+	{"TITLE", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String},
+	{"BUSINESSCATEGORY", asn1.ObjectIdentifier{2, 5, 4, 15}, asn1.TagUTF8String},
+	{"POSTALCODE", asn1.ObjectIdentifier{2, 5, 4, 17}, asn1.TagUTF8String},
+	{"NAME", asn1.ObjectIdentifier{2, 5, 4, 41}, asn1.TagUTF8String},
+	{"GIVENNAME", asn1.ObjectIdentifier{2, 5, 4, 42}, asn1.TagUTF8String},
+	{"INITIALS", asn1.ObjectIdentifier{2, 5, 4, 43}, asn1.TagUTF8String},
+	{"DN", asn1.ObjectIdentifier{2, 5, 4, 46}, asn1.TagPrintableString},
+	{"PSEUDONYM", asn1.ObjectIdentifier{2, 5, 4, 65}, asn1.TagUTF8String},
+	{"UID", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, asn1.TagUTF8String},
+	{"DC", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, asn1.TagIA5String},
+	{"E", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
+	{"EMAILADDRESS", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
+	// Uzbek national attributes: written as dotted OIDs (E-IMZO does so),
+	// accepted under the official client's names.
+	{"1.2.860.3.16.1.1", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
+	{"INN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
+	{"TIN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
+	{"1.2.860.3.16.1.2", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String},
+	{"PINFL", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String},
+}
+
+// x500Attribute is one AttributeTypeAndValue with its value as encoded.
+type x500Attribute struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
+}
+
+// x500RDNSET is a RelativeDistinguishedName (the SET suffix makes
+// encoding/asn1 write a DER SET OF).
+type x500RDNSET []x500Attribute
+
+// x500RDNs is an RDNSequence.
+type x500RDNs []x500RDNSET
+
+// attrByName returns the attribute for a key: a short name or a dotted OID.
+func attrByName(key string) (x500Attr, error) {
+	up := strings.ToUpper(key)
+	for _, a := range x500Names {
+		if a.name == up {
+			return a, nil
+		}
+	}
+	up = strings.TrimPrefix(up, "OID.")
+	oid, err := parseOID(up)
+	if err != nil {
+		return x500Attr{}, fmt.Errorf("unknown attribute %q: %w", key, ErrX500)
+	}
+	for _, a := range x500Names {
+		if a.oid.Equal(oid) {
+			return a, nil
+		}
+	}
+	return x500Attr{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}, nil
+}
+
+// MaxOIDArcs bounds the arcs of a dotted OID.
+const MaxOIDArcs = 32
+
+// parseOID parses a dotted OID ("1.2.860.3.16.1.2"): at least two arcs,
+// decimal digits without leading zeros, the first arc 0–2 (and the second
+// below 40 under 0 and 1), each arc fitting an int.
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 || len(parts) > MaxOIDArcs {
+		return nil, fmt.Errorf("OID %q: want 2 to %d arcs", s, MaxOIDArcs)
+	}
+	oid := make(asn1.ObjectIdentifier, len(parts))
+	for i, p := range parts {
+		if p == "" || (len(p) > 1 && p[0] == '0') || strings.TrimLeft(p, "0123456789") != "" {
+			return nil, fmt.Errorf("OID %q: arc %q is not a number", s, p)
+		}
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("OID %q: arc %q too large", s, p)
+		}
+		oid[i] = int(n)
+	}
+	if oid[0] > 2 || (oid[0] < 2 && oid[1] >= 40) {
+		return nil, fmt.Errorf("OID %q: invalid first arcs", s)
+	}
+	return oid, nil
+}
+
+// parseX500 parses an E-IMZO-style name and returns the DER Name.
+func parseX500(s string) ([]byte, error) {
+	if len(s) > MaxX500Name {
+		return nil, fmt.Errorf("name of %d bytes (max %d): %w", len(s), MaxX500Name, ErrX500)
+	}
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("name is not UTF-8: %w", ErrX500)
+	}
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("empty name: %w", ErrX500)
+	}
+	p := &x500Parser{s: s}
+	var rdns x500RDNs
+	var cur x500RDNSET
+	n := 0
+	for {
+		attr, err := p.attribute()
+		if err != nil {
+			return nil, err
+		}
+		if n++; n > MaxX500Attributes {
+			return nil, fmt.Errorf("more than %d attributes: %w", MaxX500Attributes, ErrX500)
+		}
+		cur = append(cur, attr)
+		if p.i >= len(p.s) {
+			rdns = append(rdns, cur)
+			break
+		}
+		sep := p.s[p.i]
+		p.i++
+		if sep == ',' {
+			rdns = append(rdns, cur)
+			cur = nil
+		}
+	}
+	der, err := asn1.Marshal(rdns)
+	if err != nil {
+		return nil, fmt.Errorf("encode name: %v: %w", err, ErrX500)
+	}
+	return der, nil
+}
+
+type x500Parser struct {
+	s string
+	i int
+}
+
+func (p *x500Parser) skipSpaces() {
+	for p.i < len(p.s) && p.s[p.i] == ' ' {
+		p.i++
+	}
+}
+
+// attribute reads "key=value" up to the next unescaped ',' or '+' (left
+// unread) or the end.
+func (p *x500Parser) attribute() (x500Attribute, error) {
+	eq := strings.IndexByte(p.s[p.i:], '=')
+	if eq < 0 {
+		return x500Attribute{}, fmt.Errorf("%q: no '=': %w", p.s[p.i:], ErrX500)
+	}
+	key := strings.TrimSpace(p.s[p.i : p.i+eq])
+	if key == "" || strings.ContainsAny(key, ",+\"\\") {
+		return x500Attribute{}, fmt.Errorf("attribute name %q: %w", key, ErrX500)
+	}
+	a, err := attrByName(key)
+	if err != nil {
+		return x500Attribute{}, err
+	}
+	p.i += eq + 1
+	p.skipSpaces()
+	var raw asn1.RawValue
+	switch {
+	case p.i < len(p.s) && p.s[p.i] == '#':
+		raw, err = p.hexValue()
+	default:
+		var v string
+		v, err = p.stringValue()
+		if err == nil {
+			raw, err = encodeX500Value(a, v)
+		}
+	}
+	if err != nil {
+		return x500Attribute{}, err
+	}
+	return x500Attribute{Type: a.oid, Value: raw}, nil
+}
+
+// stringValue reads a plain or quoted value.
+func (p *x500Parser) stringValue() (string, error) {
+	var b []byte
+	if p.i < len(p.s) && p.s[p.i] == '"' {
+		p.i++
+		for {
+			if p.i >= len(p.s) {
+				return "", fmt.Errorf("unterminated quoted value: %w", ErrX500)
+			}
+			c := p.s[p.i]
+			if c == '"' {
+				p.i++
+				break
+			}
+			if c == '\\' {
+				var err error
+				if b, err = p.escape(b); err != nil {
+					return "", err
+				}
+				continue
+			}
+			b = append(b, c)
+			p.i++
+		}
+		p.skipSpaces()
+		if p.i < len(p.s) && p.s[p.i] != ',' && p.s[p.i] != '+' {
+			return "", fmt.Errorf("text after a quoted value: %w", ErrX500)
+		}
+	} else {
+		keep := 0 // length of b up to the last escaped byte: never trimmed
+		for p.i < len(p.s) {
+			c := p.s[p.i]
+			if c == ',' || c == '+' {
+				break
+			}
+			if c == '"' {
+				return "", fmt.Errorf("unescaped '\"' in a value: %w", ErrX500)
+			}
+			if c == '\\' {
+				var err error
+				if b, err = p.escape(b); err != nil {
+					return "", err
+				}
+				keep = len(b)
+				continue
+			}
+			b = append(b, c)
+			p.i++
+		}
+		end := len(b)
+		for end > keep && b[end-1] == ' ' {
+			end--
+		}
+		b = b[:end]
+	}
+	if len(b) == 0 {
+		return "", fmt.Errorf("empty value: %w", ErrX500)
+	}
+	if len(b) > MaxX500Value {
+		return "", fmt.Errorf("value of %d bytes (max %d): %w", len(b), MaxX500Value, ErrX500)
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("value is not UTF-8: %w", ErrX500)
+	}
+	return string(b), nil
+}
+
+// escape reads a backslash escape at p.i: "\XX" (two hex digits) is a
+// byte, "\c" is c itself.
+func (p *x500Parser) escape(b []byte) ([]byte, error) {
+	p.i++ // the backslash
+	if p.i >= len(p.s) {
+		return nil, fmt.Errorf("name ends in a backslash: %w", ErrX500)
+	}
+	if p.i+1 < len(p.s) && isHex(p.s[p.i]) && isHex(p.s[p.i+1]) {
+		v, _ := hex.DecodeString(p.s[p.i : p.i+2])
+		p.i += 2
+		return append(b, v[0]), nil
+	}
+	_, size := utf8.DecodeRuneInString(p.s[p.i:])
+	b = append(b, p.s[p.i:p.i+size]...)
+	p.i += size
+	return b, nil
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// hexValue reads "#" and the hex of one DER element.
+func (p *x500Parser) hexValue() (asn1.RawValue, error) {
+	p.i++
+	start := p.i
+	for p.i < len(p.s) && isHex(p.s[p.i]) {
+		p.i++
+	}
+	h := p.s[start:p.i]
+	p.skipSpaces()
+	if p.i < len(p.s) && p.s[p.i] != ',' && p.s[p.i] != '+' {
+		return asn1.RawValue{}, fmt.Errorf("bad '#' value: %w", ErrX500)
+	}
+	if len(h) == 0 || len(h)%2 != 0 || len(h)/2 > MaxX500Value {
+		return asn1.RawValue{}, fmt.Errorf("bad '#' value length: %w", ErrX500)
+	}
+	der, _ := hex.DecodeString(h)
+	var raw asn1.RawValue
+	rest, err := asn1.Unmarshal(der, &raw)
+	if err != nil || len(rest) != 0 {
+		return asn1.RawValue{}, fmt.Errorf("'#' value is not one DER element: %w", ErrX500)
+	}
+	// Keep the element exactly as given.
+	raw = asn1.RawValue{FullBytes: der}
+	return raw, nil
+}
+
+// encodeX500Value encodes v with the attribute's string type.
+func encodeX500Value(a x500Attr, v string) (asn1.RawValue, error) {
+	tag := a.tag
+	switch tag {
+	case asn1.TagPrintableString:
+		if !isPrintable(v) {
+			if a.oid.Equal(asn1.ObjectIdentifier{2, 5, 4, 6}) {
+				return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrX500)
+			}
+			tag = asn1.TagUTF8String
+		}
+	case asn1.TagIA5String:
+		for i := 0; i < len(v); i++ {
+			if v[i] >= 0x80 {
+				return asn1.RawValue{}, fmt.Errorf("%s=%q: ASCII only: %w", a.name, v, ErrX500)
+			}
+		}
+	}
+	if a.oid.Equal(asn1.ObjectIdentifier{2, 5, 4, 6}) && len(v) != 2 {
+		return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrX500)
+	}
+	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: tag, Bytes: []byte(v)}, nil
+}
+
+// isPrintable reports whether s fits a PrintableString.
+func isPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte(" '()+,-./:=?", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// formatX500 writes a DER Name in E-IMZO's form (certificate order, short
+// names, dotted OIDs for the rest). String values are written as text with
+// backslash escapes; other values as "#" and their DER in hex.
+func formatX500(der []byte) (string, error) {
+	var rdns x500RDNs
+	rest, err := asn1.Unmarshal(der, &rdns)
+	if err != nil || len(rest) != 0 {
+		return "", fmt.Errorf("name is not a DER RDNSequence: %w", ErrX500)
+	}
+	var b strings.Builder
+	for i, rdn := range rdns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		for j, atv := range rdn {
+			if j > 0 {
+				b.WriteByte('+')
+			}
+			a := attrByOID(atv.Type)
+			b.WriteString(a.name)
+			b.WriteByte('=')
+			b.WriteString(formatX500Value(a, atv.Value))
+		}
+	}
+	return b.String(), nil
+}
+
+// attrByOID is the attribute formatX500 writes for oid.
+func attrByOID(oid asn1.ObjectIdentifier) x500Attr {
+	for _, a := range x500Names {
+		if a.oid.Equal(oid) {
+			return a
+		}
+	}
+	return x500Attr{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}
+}
+
+// x500Text returns the text of a string-typed value.
+func x500Text(v asn1.RawValue) (string, bool) {
+	if v.Class != asn1.ClassUniversal || v.IsCompound {
+		return "", false
+	}
+	switch v.Tag {
+	case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagT61String:
+		if !utf8.Valid(v.Bytes) {
+			return "", false
+		}
+		return string(v.Bytes), true
+	case asn1.TagBMPString:
+		if len(v.Bytes)%2 != 0 {
+			return "", false
+		}
+		var r []rune
+		for i := 0; i < len(v.Bytes); i += 2 {
+			r = append(r, rune(v.Bytes[i])<<8|rune(v.Bytes[i+1]))
+		}
+		s := string(r)
+		if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+			return "", false
+		}
+		return s, true
+	}
+	return "", false
+}
+
+// formatX500Value escapes a value of attribute a for formatX500. A value
+// that parseX500 would not encode back to the same DER from its text (an
+// unusual string type, a country code that is not two letters, a
+// non-string value) is written as "#" and its DER in hex, so formatting
+// and parsing again gives the same name.
+func formatX500Value(a x500Attr, v asn1.RawValue) string {
+	s, ok := x500Text(v)
+	if ok && s != "" {
+		enc, err := encodeX500Value(a, s)
+		if err == nil {
+			der, err := asn1.Marshal(enc)
+			ok = err == nil && bytes.Equal(der, v.FullBytes)
+		} else {
+			ok = false
+		}
+	}
+	if !ok || s == "" {
+		return "#" + strings.ToUpper(hex.EncodeToString(v.FullBytes))
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case strings.IndexByte(",+\"\\<>;=#", c) >= 0:
+			if c == '#' && i > 0 {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == ' ' && (i == 0 || i == len(s)-1):
+			b.WriteString("\\ ")
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// x500Map returns the name's attributes as key → value (values of a
+// repeated key joined with ", "), for the subjectInfo/issuerInfo fields.
+func x500Map(der []byte) map[string]string {
+	var rdns x500RDNs
+	if _, err := asn1.Unmarshal(der, &rdns); err != nil {
+		return map[string]string{}
+	}
+	out := map[string]string{}
+	for _, rdn := range rdns {
+		for _, atv := range rdn {
+			k := attrByOID(atv.Type).name
+			v, ok := x500Text(atv.Value)
+			if !ok {
+				v = "#" + strings.ToUpper(hex.EncodeToString(atv.Value.FullBytes))
+			}
+			if old, dup := out[k]; dup {
+				v = old + ", " + v
+			}
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -9,7 +9,7 @@ export GOTOOLCHAIN := local
 export CGO_ENABLED := 1
 
 # System packages the project needs (Debian names). Later issues add to this list.
-APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc chromium
+APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc chromium libengine-gost-openssl
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BIN          := bin

@@ -169,18 +169,16 @@ func (d *digest94) compress(m *[32]byte) {
 		c.setKey(key[:])
 		c.Encrypt(s[8*i:], d.h[8*i:])
 	}
-	for range 12 {
-		psi(&s)
-	}
-	for j := range s {
-		s[j] ^= m[j]
-	}
-	psi(&s)
-	for j := range s {
-		s[j] ^= d.h[j]
-	}
-	for range 61 {
-		psi(&s)
+	// ψ^61(h ⊕ ψ(m ⊕ ψ^12(s)))
+	var y [16]uint16
+	toWords(&y, &s)
+	psiN(&y, 12)
+	xorWords(&y, m)
+	psiN(&y, 1)
+	xorWords(&y, &d.h)
+	psiN(&y, 61)
+	for i, v := range y {
+		s[2*i], s[2*i+1] = byte(v), byte(v>>8)
 	}
 	d.h = s
 }
@@ -208,12 +206,29 @@ func p(y [32]byte) [32]byte {
 	return out
 }
 
-// psi is the linear shift ψ on 16-bit little-endian parts η1…η16 (η1
-// lowest): the parts move down by one and the new top part is
-// η1⊕η2⊕η3⊕η4⊕η13⊕η16.
-func psi(y *[32]byte) {
-	lo := y[0] ^ y[2] ^ y[4] ^ y[6] ^ y[24] ^ y[30]
-	hi := y[1] ^ y[3] ^ y[5] ^ y[7] ^ y[25] ^ y[31]
-	copy(y[:30], y[2:])
-	y[30], y[31] = lo, hi
+// psiN applies the linear shift ψ n times (n ≤ 61) to the 16-bit parts
+// η1…η16 (η1 lowest): one ψ moves the parts down by one, the new top part
+// being η1⊕η2⊕η3⊕η4⊕η13⊕η16. So ψ^n is a window of the sequence
+// w[k+16] = w[k]⊕w[k+1]⊕w[k+2]⊕w[k+3]⊕w[k+12]⊕w[k+15].
+func psiN(y *[16]uint16, n int) {
+	var w [16 + 61]uint16
+	copy(w[:16], y[:])
+	for k := range n {
+		w[k+16] = w[k] ^ w[k+1] ^ w[k+2] ^ w[k+3] ^ w[k+12] ^ w[k+15]
+	}
+	copy(y[:], w[n:n+16])
+}
+
+// toWords reads b as sixteen little-endian 16-bit parts.
+func toWords(y *[16]uint16, b *[32]byte) {
+	for i := range y {
+		y[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+}
+
+// xorWords XORs the little-endian 16-bit parts of b into y.
+func xorWords(y *[16]uint16, b *[32]byte) {
+	for i := range y {
+		y[i] ^= uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
 }

@@ -108,6 +108,10 @@ type pfxCert struct {
 type pfxEntry struct {
 	pfxCert
 	Key sdk.Key
+	// Raw is the key store's own alias (the URI fragment). load_key
+	// accepts it too: a locked file listed with it shows the certificate's
+	// alias once it has been unlocked.
+	Raw string
 }
 
 // pfxLocation places the key file at the absolute path file on E-IMZO's
@@ -162,7 +166,7 @@ func (s *Server) pfxEntries(c *call, summary string) ([]pfxEntry, error) {
 		if err != nil {
 			continue
 		}
-		e := pfxEntry{Key: k}
+		e := pfxEntry{Key: k, Raw: raw}
 		e.Disk, e.Path, e.Name = pfxLocation(file)
 		e.Alias = listedAlias(k, raw)
 		out = append(out, e)
@@ -258,7 +262,7 @@ func (s *Server) pfxLoadKey(c *call) (Reply, error) {
 			continue
 		}
 		fileKnown = true
-		if e.Alias == alias {
+		if e.Alias == alias || e.Raw == alias {
 			found = &ents[i]
 			break
 		}
@@ -282,16 +286,13 @@ func (s *Server) pfxLoadKey(c *call) (Reply, error) {
 }
 
 // keyCN names a key for the person: its certificate's CN, else the cn of
-// its alias, else fallback.
+// its alias, else fallback (the file name: a raw alias is a hex key id).
 func keyCN(k sdk.Key, alias, fallback string) string {
 	if k.Certificate != nil && k.Certificate.Subject.CommonName != "" {
 		return k.Certificate.Subject.CommonName
 	}
 	if cn := aliasCN(alias); cn != "" {
 		return cn
-	}
-	if k.Label != "" {
-		return k.Label
 	}
 	return fallback
 }

@@ -1,0 +1,328 @@
+package eimzo_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/sdk/plugintest"
+)
+
+// pfxReq builds a pfx plugin request.
+func pfxReq(name string, args ...string) map[string]any {
+	if args == nil {
+		args = []string{}
+	}
+	return map[string]any{"plugin": "pfx", "name": name, "arguments": args}
+}
+
+// wantOK fails unless reply is a success.
+func wantOK(t testing.TB, what string, reply map[string]any) {
+	t.Helper()
+	if reply["success"] != true || reply["status"] != float64(1) {
+		t.Fatalf("%s: %v, want success", what, reply)
+	}
+}
+
+// wantStatus fails unless reply is a failure with status.
+func wantStatus(t testing.TB, what string, reply map[string]any, status int) {
+	t.Helper()
+	if reply["success"] != false || reply["status"] != float64(status) {
+		t.Fatalf("%s: %v, want status %d", what, reply, status)
+	}
+}
+
+// listedCerts decodes a certificates reply.
+func listedCerts(t testing.TB, reply map[string]any) []map[string]string {
+	t.Helper()
+	raw, ok := reply["certificates"].([]any)
+	if !ok {
+		t.Fatalf("no certificates array in %v", reply)
+	}
+	var out []map[string]string
+	for _, r := range raw {
+		m, ok := r.(map[string]any)
+		if !ok || len(m) != 4 {
+			t.Fatalf("certificate entry %v, want {disk, path, name, alias}", r)
+		}
+		e := map[string]string{}
+		for _, k := range []string{"disk", "path", "name", "alias"} {
+			s, ok := m[k].(string)
+			if !ok {
+				t.Fatalf("certificate entry %v: %s is not a string", r, k)
+			}
+			e[k] = s
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// findListed returns the listed entry of fixture f.
+func findListed(t testing.TB, certs []map[string]string, f pfxFixture) map[string]string {
+	t.Helper()
+	for _, c := range certs {
+		if c["disk"] == f.Disk && c["path"] == f.Path && c["name"] == f.Name {
+			if c["alias"] != f.Alias && c["alias"] != f.UnlockedAlias {
+				t.Errorf("%s: alias %q, want %q (or %q once unlocked)", f.Name, c["alias"], f.Alias, f.UnlockedAlias)
+			}
+			return c
+		}
+	}
+	t.Fatalf("%s (%s %q) not listed in %v", f.Name, f.Disk, f.Path, certs)
+	return nil
+}
+
+// loadKey loads fixture f with the alias it is listed under and returns
+// the keyId.
+func loadKey(t testing.TB, h *plugintest.Host, origin string, f pfxFixture, alias string) string {
+	t.Helper()
+	r := call(t, h, endpoint(h, "ws"), origin, pfxReq("load_key", f.Disk, f.Path, f.Name, alias))
+	wantOK(t, "load_key "+f.Name, r)
+	id, _ := r["keyId"].(string)
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) || r["type"] != "PFX_KEY_STORE" {
+		t.Fatalf("load_key %s: %v, want a 32-hex keyId and type PFX_KEY_STORE", f.Name, r)
+	}
+	return id
+}
+
+func TestPFXListAllCertificates(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "wss")
+	all := listedCerts(t, call(t, h, url, testOrigin, pfxReq("list_all_certificates")))
+	if len(all) != len(fxs) {
+		t.Errorf("listed %d keys, want the %d PFX fixtures only (token keys are not listed): %v", len(all), len(fxs), all)
+	}
+	for _, f := range fxs {
+		findListed(t, all, f)
+	}
+	// Without arguments at all, as the official client sends it.
+	r := call(t, h, url, testOrigin, map[string]any{"plugin": "pfx", "name": "list_all_certificates"})
+	wantOK(t, "list_all_certificates without arguments", r)
+
+	disk := fxs[0].Disk
+	if !strings.HasSuffix(disk, string(filepath.Separator)) {
+		t.Fatalf("fixture disk %q has no trailing separator", disk)
+	}
+	r = call(t, h, url, testOrigin, pfxReq("list_disks"))
+	wantOK(t, "list_disks", r)
+	if d, ok := r["disks"].([]any); !ok || len(d) != 1 || d[0] != disk {
+		t.Errorf("list_disks: %v, want [%q]", r["disks"], disk)
+	}
+	for _, arg := range []string{disk, strings.TrimSuffix(disk, string(filepath.Separator))} {
+		one := listedCerts(t, call(t, h, url, testOrigin, pfxReq("list_certificates", arg)))
+		if len(one) != len(fxs) {
+			t.Errorf("list_certificates(%q): %d entries, want %d", arg, len(one), len(fxs))
+		}
+	}
+	wantStatus(t, "list_certificates of an unknown disk",
+		call(t, h, url, testOrigin, pfxReq("list_certificates", "/no/such/disk/")), -2011)
+	wantStatus(t, "list_certificates without its argument", call(t, h, url, testOrigin, pfxReq("list_certificates")), 0)
+	wantStatus(t, "list_all_certificates without an Origin", call(t, h, url, "", pfxReq("list_all_certificates")), -1021)
+}
+
+// TestPFXLocation checks the disk/path rule on the fixtures: files in
+// DSKEYS are on the folder's parent with path "DSKEYS", the others on their
+// own folder with path "".
+func TestPFXLocation(t *testing.T) {
+	_, fxs := pfxEnv(t, nil)
+	for _, f := range fxs {
+		dir := filepath.Dir(f.File)
+		want := dir + string(filepath.Separator)
+		if f.Path == "DSKEYS" {
+			if filepath.Base(dir) != "DSKEYS" {
+				t.Fatalf("%s: path DSKEYS for %s", f.Name, f.File)
+			}
+			want = filepath.Dir(dir) + string(filepath.Separator)
+		}
+		if f.Disk != want {
+			t.Errorf("%s: disk %q, want %q", f.Name, f.Disk, want)
+		}
+	}
+}
+
+// recorder is a consent Asker that allows everything and records the
+// requests (choosing the first candidate, as consent.AllowAll).
+type recorder struct {
+	mu   sync.Mutex
+	reqs []consent.Request
+	deny func(consent.Request) bool
+}
+
+func (r *recorder) Ask(ctx context.Context, req consent.Request) error {
+	r.mu.Lock()
+	r.reqs = append(r.reqs, req)
+	deny := r.deny
+	r.mu.Unlock()
+	if deny != nil && deny(req) {
+		return fmt.Errorf("test denies %q: %w", req.Summary, hsm.ErrDenied)
+	}
+	return consent.AllowAll.Ask(ctx, req)
+}
+
+func (r *recorder) requests() []consent.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]consent.Request(nil), r.reqs...)
+}
+
+func TestPFXLoadKeyAndVerifyPassword(t *testing.T) {
+	rec := &recorder{}
+	h, fxs := pfxEnv(t, &plugintest.Config{Consent: rec})
+	url := endpoint(h, "ws")
+	all := listedCerts(t, call(t, h, url, testOrigin, pfxReq("list_all_certificates")))
+	for _, f := range fxs {
+		t.Run(f.Name, func(t *testing.T) {
+			listed := findListed(t, all, f)
+			id := loadKey(t, h, testOrigin, f, listed["alias"])
+
+			// load_key asked the host about this key, naming the domain
+			// and the holder.
+			// (A locked file without friendlyName shows no holder yet: its
+			// file name stands in.)
+			uri := pfx.FileURI(f.File)
+			holder := strings.ToLower(f.Cert.Subject.CommonName)
+			if listed["alias"] != f.UnlockedAlias {
+				holder = strings.ToLower(f.Name)
+			}
+			var asked bool
+			for _, req := range rec.requests() {
+				if strings.HasPrefix(req.KeyURI, uri+"#") && strings.Contains(req.Summary, "portal.example loads key") &&
+					strings.Contains(strings.ToLower(req.Summary), holder) {
+					asked = true
+				}
+			}
+			if !asked {
+				t.Errorf("load_key did not ask the host about %s with a summary naming the domain and %q", uri, holder)
+			}
+
+			// verify_password signs through the host (the test prompt
+			// gives the password) and checks the signature.
+			r := call(t, h, url, testOrigin, pfxReq("verify_password", id))
+			wantOK(t, "verify_password", r)
+			var signed bool
+			for _, req := range rec.requests() {
+				if req.Kind == consent.Sign && strings.HasPrefix(req.KeyURI, uri+"#") &&
+					strings.Contains(req.Summary, "portal.example asks to confirm the password of key") {
+					signed = true
+				}
+			}
+			if !signed {
+				t.Errorf("verify_password made no signature with %s through the host", uri)
+			}
+
+			// Once unlocked, the listing shows the certificate's alias; the
+			// alias listed before still loads.
+			all2 := listedCerts(t, call(t, h, url, testOrigin, pfxReq("list_all_certificates")))
+			if got := findListed(t, all2, f)["alias"]; got != f.UnlockedAlias {
+				t.Errorf("alias after unlock %q, want %q", got, f.UnlockedAlias)
+			}
+			loadKey(t, h, testOrigin, f, f.Alias)
+			loadKey(t, h, testOrigin, f, f.UnlockedAlias)
+
+			// unload_key, then the id is gone.
+			wantOK(t, "unload_key", call(t, h, url, testOrigin, pfxReq("unload_key", id)))
+			wantStatus(t, "unload_key twice", call(t, h, url, testOrigin, pfxReq("unload_key", id)), -1010)
+			wantStatus(t, "verify_password after unload", call(t, h, url, testOrigin, pfxReq("verify_password", id)), -1010)
+		})
+	}
+}
+
+func TestPFXLoadKeyErrors(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "DILNOZA")
+	tests := []struct {
+		name             string
+		disk, path, file string
+		alias            string
+		status           int
+		reasonHas        []string
+	}{
+		{"bad path", f.Disk, "KEYS", f.Name, f.Alias, -1002, []string{"DSKEYS"}},
+		{"lower-case path", f.Disk, "dskeys", f.Name, f.Alias, -1002, nil},
+		{"unknown disk", "/no/such/disk/", f.Path, f.Name, f.Alias, -2011, []string{"/no/such/disk/"}},
+		{"empty disk", "", f.Path, f.Name, f.Alias, -2011, nil},
+		{"unknown file", f.Disk, f.Path, "NOSUCH", f.Alias, -2002, []string{"NOSUCH.pfx"}},
+		{"file in the other folder", f.Disk, "", f.Name, f.Alias, -2002, nil},
+		{"unknown alias", f.Disk, f.Path, f.Name, "cn=nobody", -2006, []string{"[cn=nobody]", "DILNOZA.pfx"}},
+		{"alias of another file", f.Disk, f.Path, f.Name, pfxFixtureByName(t, fxs, "VALI").Alias, -2006, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, h, url, testOrigin, pfxReq("load_key", tc.disk, tc.path, tc.file, tc.alias))
+			wantStatus(t, "load_key", r, tc.status)
+			reason, _ := r["reason"].(string)
+			for _, s := range tc.reasonHas {
+				if !strings.Contains(reason, s) {
+					t.Errorf("reason %q does not name %q", reason, s)
+				}
+			}
+		})
+	}
+	// path is optional but positional: three arguments are a wrong count.
+	wantStatus(t, "load_key with 3 arguments", call(t, h, url, testOrigin, pfxReq("load_key", f.Disk, f.Name, f.Alias)), 0)
+
+	// Unknown ids.
+	for _, fn := range []string{"unload_key", "verify_password"} {
+		wantStatus(t, fn+" of an unknown id", call(t, h, url, testOrigin, pfxReq(fn, "0123456789abcdef0123456789abcdef")), -1010)
+		wantStatus(t, fn+" of a pseudo-id", call(t, h, url, testOrigin, pfxReq(fn, "ckc")), -1010)
+	}
+
+	// A keyId is the domain's own: another domain gets -1010.
+	id := loadKey(t, h, testOrigin, f, f.Alias)
+	for _, fn := range []string{"verify_password", "unload_key"} {
+		wantStatus(t, fn+" from another domain", call(t, h, url, "https://other.example", pfxReq(fn, id)), -1010)
+	}
+	wantOK(t, "verify_password from the loading domain", call(t, h, url, testOrigin, pfxReq("verify_password", id)))
+	// Same host on another port or scheme is the same E-IMZO domain.
+	wantOK(t, "verify_password from the same domain over http", call(t, h, url, "http://portal.example:8080", pfxReq("verify_password", id)))
+}
+
+func TestPFXLoadKeyDenied(t *testing.T) {
+	rec := &recorder{deny: func(req consent.Request) bool { return req.KeyURI != "" }}
+	h, fxs := pfxEnv(t, &plugintest.Config{Consent: rec})
+	f := pfxFixtureByName(t, fxs, "ESHMAT")
+	r := call(t, h, endpoint(h, "ws"), testOrigin, pfxReq("load_key", f.Disk, f.Path, f.Name, f.Alias))
+	wantStatus(t, "load_key refused by the person", r, -5002)
+}
+
+func TestPFXKeyIDExpires(t *testing.T) {
+	h, fxs := pfxEnv(t, &plugintest.Config{Options: map[string]string{"key_ttl": "300ms"}})
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "ESHMAT")
+	id := loadKey(t, h, testOrigin, f, f.Alias)
+	time.Sleep(time.Second) // past key_ttl
+	wantStatus(t, "verify_password of an expired keyId", call(t, h, url, testOrigin, pfxReq("verify_password", id)), -1010)
+	wantStatus(t, "unload_key of an expired keyId", call(t, h, url, testOrigin, pfxReq("unload_key", id)), -1010)
+}
+
+func TestPFXDisabledFunctions(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "ESHMAT")
+	id := loadKey(t, h, testOrigin, f, f.Alias)
+	for _, req := range []map[string]any{
+		pfxReq("change_password", id),
+		pfxReq("save_pfx", f.Disk, "", "NEWKEY", "alias", id, "password", "c2VydA==", "Y2E=", "cm9vdA=="),
+		pfxReq("save_temporary_pfx", f.Disk, "", "TMPKEY", "alias", id, "password", "CN=test"),
+	} {
+		r := call(t, h, url, testOrigin, req)
+		wantStatus(t, fmt.Sprint(req["name"]), r, -9999)
+		if r["reason"] != "В данной версии E-IMZO функция отключена" {
+			t.Errorf("%s: reason %q", req["name"], r["reason"])
+		}
+	}
+	// Their real argument lists: a wrong count is "function not found".
+	wantStatus(t, "save_pfx with 3 arguments", call(t, h, url, testOrigin, pfxReq("save_pfx", "a", "b", "c")), 0)
+	// Uzbek after app.change_ui_lang("uz") is the app plugin's; the text
+	// itself is checked by the errors table.
+}

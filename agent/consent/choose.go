@@ -90,7 +90,7 @@ func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
 		err := fmt.Errorf("choose a key: none of the %d candidates is known: %w", n, hsm.ErrKeyNotFound)
 		return verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true}
 	}
-	v, choices, needAsk := e.choiceRules(req)
+	v, _, needAsk := e.choiceRules(req)
 	if !needAsk {
 		return v
 	}
@@ -108,7 +108,8 @@ func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
 	if v, firstUse, refused = e.originStep(req); refused {
 		return v
 	}
-	if v, choices, needAsk = e.choiceRules(req); !needAsk {
+	v, choices, needAsk := e.choiceRules(req)
+	if !needAsk {
 		return v
 	}
 	req.Choices = choices

@@ -1,0 +1,240 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/agent/config"
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/agent/journal"
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk"
+	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+const choosePlugin = "./testdata/chooseplugin"
+
+type chooseSign struct {
+	Keys    []string `json:"keys"`
+	Digest  []byte   `json:"digest"`
+	Origin  string   `json:"origin"`
+	GrantID string   `json:"grant_id,omitempty"`
+}
+
+type chooseSigned struct {
+	Key       string `json:"key"`
+	Signature []byte `json:"signature"`
+	GrantID   string `json:"grant_id"`
+}
+
+// postChooseSign asks the plugin to pick a key (ChooseKey) and sign with it.
+func postChooseSign(t *testing.T, h *plugintest.Host, req chooseSign) (int, chooseSigned) {
+	t.Helper()
+	if req.Digest == nil {
+		d := sha256.Sum256([]byte(fmt.Sprint(time.Now().UnixNano())))
+		req.Digest = d[:]
+	}
+	body, _ := json.Marshal(req)
+	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/sign", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out chooseSigned
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(b, &out); err != nil || len(out.Signature) == 0 {
+			t.Fatalf("response %q: %v", b, err)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// chooseHost starts the chooseplugin under an Engine with prompter p (nil:
+// headless) and policy pol, whose key lookups go to the test host's key
+// store.
+func chooseHost(t *testing.T, p consent.Prompter, pol *config.Policy) (*plugintest.Host, *consent.Engine, *journal.Journal) {
+	t.Helper()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), journal.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	var store *hsm.Store
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p, Journal: j, Policy: pol,
+		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := plugintest.Start(t, choosePlugin, &plugintest.Config{Consent: e})
+	store = h.Store
+	return h, e, j
+}
+
+// A page names no key ("ckc"); the plugin offers the token's keys; the
+// person picks one in ONE dialog (an unknown candidate is not shown); the
+// plugin signs with it presenting the choice's grant — no second question
+// — and the signature verifies with the picked key. Presenting the grant
+// again is refused without a question.
+func TestChooseKeyOverTheWire(t *testing.T) {
+	const origin = "https://portal.example"
+	var h *plugintest.Host
+	p := &scripted{}
+	h, e, j := chooseHost(t, p, nil)
+	if err := e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, ecKey := h.Key(t, plugintest.KeyRSA), h.Key(t, plugintest.KeyECDSA)
+	p.answers = []consent.Answer{{Allow: true, KeyURI: ecKey.URI}}
+
+	digest := sha256.Sum256([]byte("contract"))
+	unknown := "pkcs11:token=" + plugintest.TokenLabel + ";object=no-such-key;type=private"
+	code, out := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI, unknown, ecKey.URI}, Digest: digest[:], Origin: origin})
+	if code != http.StatusOK || out.Key != ecKey.URI || out.GrantID == "" {
+		t.Fatalf("status %d, %+v; want 200, the ECDSA key and a grant", code, out)
+	}
+	if !ecdsa.VerifyASN1(ecKey.PublicKey.(*ecdsa.PublicKey), digest[:], out.Signature) {
+		t.Fatal("the signature does not verify with the picked key")
+	}
+	qs := p.questions()
+	if len(qs) != 1 {
+		t.Fatalf("%d questions; want one dialog for choice and signature", len(qs))
+	}
+	q := qs[0].Request
+	if len(q.Choices) != 2 || q.Choices[0].URI != rsaKey.URI || q.Choices[1].URI != ecKey.URI {
+		t.Fatalf("dialog offers %d keys %+v; want RSA and ECDSA", len(q.Choices), q.Choices)
+	}
+	for _, c := range q.Choices {
+		if c.Certificate == nil || c.Label == "" {
+			t.Errorf("choice %s shows no label or certificate", c.URI)
+		}
+	}
+	if q.Plugin != "plugin-under-test" || q.Origin != origin || q.Kind != consent.Sign || len(q.Documents) != 1 || q.Documents[0].Name != "contract.txt" {
+		t.Errorf("dialog request %+v", q)
+	}
+
+	// Replaying the one-use grant: refused, nobody asked.
+	code, _ = postChooseSign(t, h, chooseSign{Keys: []string{ecKey.URI}, Origin: origin, GrantID: out.GrantID})
+	if code != http.StatusForbidden || len(p.questions()) != 1 {
+		t.Fatalf("replayed grant: status %d after %d questions; want 403 and no new question", code, len(p.questions()))
+	}
+
+	recs, err := j.List(journal.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chosen, signed bool
+	for _, r := range recs {
+		if r.Op == journal.OpConsent && r.KeyURI == ecKey.URI && r.GrantID == out.GrantID && r.Decision == journal.DecisionAllowed {
+			chosen = true
+		}
+		if r.Op == journal.OpSign && r.KeyURI == ecKey.URI && r.DecidedBy == journal.ByGrant && r.GrantID == out.GrantID {
+			signed = true
+		}
+	}
+	if !chosen || !signed {
+		t.Errorf("journal: choice %v, signature by its grant %v", chosen, signed)
+	}
+}
+
+// Refusals over the wire arrive as the SDK's sentinel errors (the plugin
+// maps them to HTTP statuses).
+func TestChooseKeyRefusedOverTheWire(t *testing.T) {
+	const origin = "https://portal.example"
+	approved := policy(t, "  allow: [\""+origin+"\"]\n")
+	cases := []struct {
+		name    string
+		policy  *config.Policy
+		answers []consent.Answer
+		keys    func(rsa, ec string) []string
+		want    int
+		asked   int
+	}{
+		{name: "person denies", policy: approved, keys: func(r, e string) []string { return []string{r, e} }, want: http.StatusForbidden, asked: 1},
+		{name: "administrator denies", policy: policy(t, "  deny: [\""+origin+"\"]\n"), answers: []consent.Answer{{Allow: true}},
+			keys: func(r, e string) []string { return []string{r, e} }, want: http.StatusForbidden},
+		{name: "no known candidate", policy: approved, keys: func(string, string) []string {
+			return []string{"pkcs11:token=nowhere;object=x;type=private"}
+		}, want: http.StatusNotFound},
+		{name: "too many candidates", policy: approved, keys: func(r, _ string) []string {
+			var ks []string
+			for range sdk.MaxKeyChoices + 1 {
+				ks = append(ks, r)
+			}
+			return ks
+		}, want: http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &scripted{answers: c.answers}
+			h, _, _ := chooseHost(t, p, c.policy)
+			code, _ := postChooseSign(t, h, chooseSign{Keys: c.keys(h.KeyURI(t, plugintest.KeyRSA), h.KeyURI(t, plugintest.KeyECDSA)), Origin: origin})
+			if code != c.want {
+				t.Fatalf("status %d; want %d", code, c.want)
+			}
+			if n := len(p.questions()); n != c.asked {
+				t.Fatalf("%d questions; want %d", n, c.asked)
+			}
+		})
+	}
+}
+
+// Headless, an unattended rule allowing the origin's signatures picks the
+// only candidate (no grant; the rule decides the signature); two
+// candidates cannot be chosen between.
+func TestChooseKeyUnattendedOverTheWire(t *testing.T) {
+	const origin = "https://ci.example"
+	pol := policy(t, "  unattended:\n    rules:\n      - {origin: \""+origin+"\", operation: sign, action: allow}\n")
+	h, _, _ := chooseHost(t, nil, pol)
+	rsaKey, ecKey := h.Key(t, plugintest.KeyRSA), h.Key(t, plugintest.KeyECDSA)
+	digest := sha256.Sum256([]byte("ci build"))
+	code, out := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI}, Digest: digest[:], Origin: origin})
+	if code != http.StatusOK || out.Key != rsaKey.URI || out.GrantID != "" {
+		t.Fatalf("one candidate: status %d, %+v; want 200, the key, no grant", code, out)
+	}
+	if err := rsa.VerifyPKCS1v15(rsaKey.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], out.Signature); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if code, _ := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI, ecKey.URI}, Origin: origin}); code != http.StatusForbidden {
+		t.Fatalf("two candidates, no one to ask: status %d; want 403", code)
+	}
+}
+
+// policy parses the policy section of a configuration (YAML under "policy:").
+func policy(t *testing.T, yaml string) *config.Policy {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte("data_dir: "+t.TempDir()+"\npolicy:\n"+yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cfg.Policy
+}
+
+// plugintest's default consent (AllowAll) picks the first candidate.
+func TestChooseKeyAllowAll(t *testing.T) {
+	h := plugintest.Start(t, choosePlugin, nil)
+	ecKey := h.Key(t, plugintest.KeyECDSA)
+	code, out := postChooseSign(t, h, chooseSign{Keys: []string{ecKey.URI, h.KeyURI(t, plugintest.KeyRSA)}, Origin: "https://portal.example"})
+	if code != http.StatusOK || out.Key != ecKey.URI || out.GrantID != "" {
+		t.Fatalf("status %d, %+v; want 200 and the first key", code, out)
+	}
+}
+
+// The SDK's grant lifetime is the consent engine's.
+func TestChooseKeyGrantTTL(t *testing.T) {
+	if wire.ChooseKeyGrantTTL != consent.ChoiceGrantTTL || sdk.MaxKeyChoices != consent.MaxChoices {
+		t.Fatalf("wire %v/%d, consent %v/%d", wire.ChooseKeyGrantTTL, sdk.MaxKeyChoices, consent.ChoiceGrantTTL, consent.MaxChoices)
+	}
+}

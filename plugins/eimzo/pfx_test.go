@@ -13,6 +13,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/plugins/eimzo"
+	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/sdk/plugintest"
 )
 
@@ -325,4 +327,31 @@ func TestPFXDisabledFunctions(t *testing.T) {
 	wantStatus(t, "save_pfx with 3 arguments", call(t, h, url, testOrigin, pfxReq("save_pfx", "a", "b", "c")), 0)
 	// Uzbek after app.change_ui_lang("uz") is the app plugin's; the text
 	// itself is checked by the errors table.
+}
+
+// TestAliasOfListedCertificates parses every alias the plugin lists the
+// way the official client does (spec §7.2) and checks that it yields the
+// certificate's own CN, TIN/UID, PINFL, serial and validity — and that
+// eimzoclient.ParseAlias (written separately) reads the same.
+func TestAliasOfListedCertificates(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	all := listedCerts(t, call(t, h, endpoint(h, "ws"), testOrigin, pfxReq("list_all_certificates")))
+	for _, f := range fxs {
+		alias := findListed(t, all, f)["alias"]
+		got := eimzo.ParseAliasLikeClient(alias)
+		other := eimzoclient.ParseAlias(alias)
+		if other.CN != got.CN || other.TIN != got.TIN || other.PINFL != got.PINFL || other.SerialNumber != got.SerialNumber ||
+			!other.ValidToTime.Equal(got.ValidTo) {
+			t.Errorf("%s: the two client parsers disagree: %+v, %+v", f.Name, got, other)
+		}
+		if alias != f.UnlockedAlias {
+			// A locked file without friendlyName: the raw alias, which the
+			// official client skips (no TIN, no PINFL).
+			if !got.Skipped {
+				t.Errorf("%s: raw alias %q not skipped by the client: %+v", f.Name, alias, got)
+			}
+			continue
+		}
+		eimzo.CheckClientAlias(t, alias, f.Cert)
+	}
 }

@@ -1,0 +1,569 @@
+package eimzo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/cms/cmstest"
+	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// Helpers shared by the pkcs7, x509, pkcs10 and app tests.
+
+// fn builds a request of plugin.name with string arguments.
+func fn(plugin, name string, args ...string) map[string]any {
+	if args == nil {
+		args = []string{}
+	}
+	return map[string]any{"plugin": plugin, "name": name, "arguments": args}
+}
+
+// mustOK fails unless reply is a success, and returns it.
+func mustOK(t testing.TB, what string, reply map[string]any) map[string]any {
+	t.Helper()
+	if reply["success"] != true || reply["status"] != float64(1) {
+		t.Fatalf("%s: %v, want success", what, reply)
+	}
+	return reply
+}
+
+// mustFail fails unless reply is a failure with status, and returns its
+// reason.
+func mustFail(t testing.TB, what string, reply map[string]any, status int) string {
+	t.Helper()
+	if reply["success"] != false || reply["status"] != float64(status) {
+		t.Fatalf("%s: %v, want status %d", what, reply, status)
+	}
+	r, _ := reply["reason"].(string)
+	if r == "" {
+		t.Fatalf("%s: no reason in %v", what, reply)
+	}
+	return r
+}
+
+// str returns reply[field] as a non-empty string.
+func str(t testing.TB, reply map[string]any, field string) string {
+	t.Helper()
+	s, ok := reply[field].(string)
+	if !ok || s == "" {
+		t.Fatalf("no %s in %v", field, reply)
+	}
+	return s
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func unb64(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("base64 %.40q…: %v", s, err)
+	}
+	return b
+}
+
+// consentLog is a consent Asker that approves everything (picking the
+// first candidate key, as consent.AllowAll) and records the requests; deny
+// refuses the requests it matches.
+type consentLog struct {
+	mu   sync.Mutex
+	reqs []consent.Request
+	deny func(consent.Request) bool
+}
+
+func (l *consentLog) Ask(ctx context.Context, req consent.Request) error {
+	l.mu.Lock()
+	l.reqs = append(l.reqs, req)
+	deny := l.deny
+	l.mu.Unlock()
+	if deny != nil && deny(req) {
+		return hsm.ErrDenied
+	}
+	return consent.AllowAll.Ask(ctx, req)
+}
+
+// withSummary returns the recorded requests whose summary contains s.
+func (l *consentLog) withSummary(s string) []consent.Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []consent.Request
+	for _, r := range l.reqs {
+		if strings.Contains(r.Summary, s) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tokenHost starts the plugin with the pseudo-id "ckc" narrowed (plugin
+// option token_key) to the plugintest token key labelled label, and
+// returns it with that key. A first host is started to learn the key's
+// URI.
+func tokenHost(t testing.TB, label string, cfg *plugintest.Config) (*plugintest.Host, hsm.KeyInfo) {
+	t.Helper()
+	h0 := plugintest.Start(t, pkg, nil)
+	key := h0.Key(t, label)
+	if cfg == nil {
+		cfg = &plugintest.Config{}
+	}
+	opts := map[string]string{"token_key": key.URI}
+	for k, v := range cfg.Options {
+		opts[k] = v
+	}
+	cfg.Options = opts
+	return plugintest.Start(t, pkg, cfg), key
+}
+
+// caFile writes the root and intermediate of pki to one PEM file for
+// openssl's -CAfile (openssl 3.0 cms -verify has no option for untrusted
+// intermediates, and token keys carry no chain).
+func caFile(t testing.TB, pki *softhsmtest.PKI) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	var b []byte
+	for _, c := range []*x509.Certificate{pki.Root, pki.Intermediate} {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// opensslVerify checks a CMS signature with `openssl cms -verify` against
+// pki (the message need not carry the intermediate). content is the
+// detached content, or nil for an attached message, whose content must
+// then be want.
+func opensslVerify(t testing.TB, pki *softhsmtest.PKI, der, content, want []byte) {
+	t.Helper()
+	ca := caFile(t, pki)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "sig.p7s"), filepath.Join(dir, "out")
+	if err := os.WriteFile(in, der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"cms", "-verify", "-binary", "-inform", "DER", "-in", in, "-CAfile", ca, "-purpose", "any", "-out", out}
+	if content != nil {
+		cf := filepath.Join(dir, "content")
+		if err := os.WriteFile(cf, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-content", cf)
+	}
+	msg, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl cms -verify: %v\n%s", err, msg)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := orContent(want, content); !bytes.Equal(got, want) {
+		t.Fatalf("openssl: verified content %q, want %q", got, want)
+	}
+}
+
+func orContent(want, content []byte) []byte {
+	if want != nil {
+		return want
+	}
+	return content
+}
+
+// signReply checks a signing reply against the CMS it carries: the
+// signer_serial_number is cert's serial (big.Int.Text(16)), signature_hex
+// is that signer's signature value. It returns the DER and that signer.
+func checkSignReply(t testing.TB, reply map[string]any, cert *x509.Certificate) ([]byte, *cms.SignerInfo) {
+	t.Helper()
+	der := unb64(t, str(t, reply, "pkcs7_64"))
+	sd, err := cms.ParseSignedData(der)
+	if err != nil {
+		t.Fatalf("pkcs7_64: %v", err)
+	}
+	serial := str(t, reply, "signer_serial_number")
+	if serial != cert.SerialNumber.Text(16) || serial != strings.ToLower(serial) || strings.HasPrefix(serial, "0") {
+		t.Fatalf("signer_serial_number %q, want %q", serial, cert.SerialNumber.Text(16))
+	}
+	var si *cms.SignerInfo
+	for _, s := range sd.Signers {
+		if s.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+			si = s
+		}
+	}
+	if si == nil {
+		t.Fatalf("no signer for serial %s", serial)
+	}
+	if got := str(t, reply, "signature_hex"); got != hex.EncodeToString(si.Signature) || got != si.SignatureHex() {
+		t.Fatalf("signature_hex %s, want %x", got, si.Signature)
+	}
+	return der, si
+}
+
+// verifyGo checks every signer of der with sdk/cms against pki's root and
+// returns the report.
+func verifyGo(t testing.TB, pki *softhsmtest.PKI, der, content []byte) *cms.Report {
+	t.Helper()
+	opts := &cms.VerifyOptions{Roots: pki.Roots(), Intermediates: pki.Intermediates()}
+	var rep *cms.Report
+	var err error
+	if content != nil {
+		rep, err = cms.Verify(der, bytes.NewReader(content), opts)
+	} else {
+		rep, err = cms.Verify(der, nil, opts)
+	}
+	if err != nil {
+		t.Fatalf("sdk/cms verify: %v", err)
+	}
+	for _, s := range rep.Signers {
+		if !s.Valid() || s.ChainStatus != cms.ChainValid {
+			t.Fatalf("signer %d: valid %v chain %s: %v", s.Index, s.Valid(), s.ChainStatus, s.Err())
+		}
+	}
+	return rep
+}
+
+// --- create_pkcs7 ---
+
+func TestPKCS7CreateAttachedAndDetached(t *testing.T) {
+	doc := []byte("Shartnoma №17: 1 000 000 so'm to'lash haqida.\nДоговор о поставке.")
+	for _, label := range []string{plugintest.KeyRSA, plugintest.KeyECDSA, plugintest.KeyEd25519} {
+		t.Run(label, func(t *testing.T) {
+			log := &consentLog{}
+			h, key := tokenHost(t, label, &plugintest.Config{Consent: log})
+			pki := h.Fixture.PKI
+			for _, mode := range []struct {
+				name     string
+				args     []string
+				detached bool
+			}{
+				{"attached no", []string{b64(doc), "ckc", "no"}, false},
+				{"attached empty", []string{b64(doc), "ckc", ""}, false},
+				{"attached omitted", []string{b64(doc), "ckc"}, false},
+				{"detached yes", []string{b64(doc), "ckc", "yes"}, true},
+			} {
+				reply := mustOK(t, mode.name, call(t, h, endpoint(h, "wss"), testOrigin, fn("pkcs7", "create_pkcs7", mode.args...)))
+				der, si := checkSignReply(t, reply, key.Certificate)
+				if si.SignatureAlgorithm.Algorithm == nil {
+					t.Fatal("no signature algorithm")
+				}
+				sd, _ := cms.ParseSignedData(der)
+				if sd.HasContent == mode.detached {
+					t.Fatalf("%s: HasContent %v", mode.name, sd.HasContent)
+				}
+				var content []byte
+				if mode.detached {
+					content = doc
+				} else if !bytes.Equal(sd.Content, doc) {
+					t.Fatalf("%s: content %q", mode.name, sd.Content)
+				}
+				rep := verifyGo(t, pki, der, content)
+				if !mode.detached && !bytes.Equal(rep.Content, doc) {
+					t.Fatalf("%s: verified content differs", mode.name)
+				}
+				// OpenSSL 3.0 cannot verify Ed25519 in CMS (see sdk/cms).
+				if label != plugintest.KeyEd25519 {
+					opensslVerify(t, pki, der, content, doc)
+				}
+			}
+			// The person saw the domain, the text and the certificate, and
+			// the document's hash.
+			reqs := log.withSummary(`the text "Shartnoma`)
+			if len(reqs) != 4 {
+				t.Fatalf("%d sign requests with the expected summary; all: %v", len(reqs), log.reqs)
+			}
+			sum := sha256.Sum256(doc)
+			for _, r := range reqs {
+				if !strings.Contains(r.Summary, "Shartnoma №17") || !strings.Contains(r.Summary, key.Certificate.Subject.CommonName) {
+					t.Errorf("summary %q lacks the text or the signer", r.Summary)
+				}
+				if r.Origin != testOrigin || len(r.Documents) != 1 || !bytes.Equal(r.Documents[0].SHA256, sum[:]) || r.Documents[0].Size != int64(len(doc)) {
+					t.Errorf("request origin %q documents %+v", r.Origin, r.Documents)
+				}
+			}
+		})
+	}
+}
+
+func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
+	log := &consentLog{}
+	h, key := tokenHost(t, plugintest.KeyECDSA, &plugintest.Config{Consent: log})
+	bin := []byte{0x25, 0x50, 0x44, 0x46, 0x00, 0x01, 0xff, 0xfe}
+	reply := mustOK(t, "binary", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", b64(bin), "ckc", "yes")))
+	der, _ := checkSignReply(t, reply, key.Certificate)
+	opensslVerify(t, h.Fixture.PKI, der, bin, nil)
+	sum := sha256.Sum256(bin)
+	if reqs := log.withSummary("a document of 8 bytes, SHA-256 " + hex.EncodeToString(sum[:])); len(reqs) != 1 {
+		t.Errorf("binary summary not found in %v", log.reqs)
+	}
+
+	long := []byte(strings.Repeat("uzun matn ", 1000))
+	// MIME-style base64 with line breaks and without padding is accepted.
+	enc := strings.TrimRight(b64(long), "=")
+	var wrapped strings.Builder
+	for i := 0; i < len(enc); i += 76 {
+		wrapped.WriteString(enc[i:min(i+76, len(enc))] + "\r\n")
+	}
+	reply = mustOK(t, "long", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", wrapped.String(), "ckc")))
+	der, _ = checkSignReply(t, reply, key.Certificate)
+	opensslVerify(t, h.Fixture.PKI, der, nil, long)
+	reqs := log.withSummary("asks to sign the text")
+	if len(reqs) != 1 || len(reqs[0].Summary) > 600 || !strings.Contains(reqs[0].Summary, "…") || !strings.Contains(reqs[0].Summary, "10000 bytes") {
+		t.Errorf("long text summary not trimmed: %v", reqs)
+	}
+}
+
+func TestPKCS7CreateErrors(t *testing.T) {
+	log := &consentLog{deny: func(r consent.Request) bool { return strings.Contains(r.Summary, "DENY") }}
+	h, _ := tokenHost(t, plugintest.KeyRSA, &plugintest.Config{Consent: log})
+	url := endpoint(h, "ws")
+	tests := []struct {
+		name   string
+		origin string
+		req    map[string]any
+		status int
+		reason string
+	}{
+		{"bad base64", testOrigin, fn("pkcs7", "create_pkcs7", "!!!", "ckc"), -9999, "data_64"},
+		{"url-safe base64", testOrigin, fn("pkcs7", "create_pkcs7", "-_-_", "ckc"), -9999, "data_64"},
+		{"bad detached", testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("x")), "ckc", "maybe"), -9999, "detached"},
+		{"unknown keyId", testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("x")), "0123456789abcdef0123456789abcdef"), -1010, "Ключ по идентификатору не найден"},
+		{"no arguments", testOrigin, fn("pkcs7", "create_pkcs7"), 0, "Функция не найдена"},
+		{"too many", testOrigin, fn("pkcs7", "create_pkcs7", "", "ckc", "no", "x"), 0, "Функция не найдена"},
+		{"no origin", "", fn("pkcs7", "create_pkcs7", b64([]byte("x")), "ckc"), -1021, "Не удалось идентифицировать домен"},
+		{"person refuses", testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("DENY this")), "ckc"), -5002, "отменена пользователем"},
+	}
+	for _, tt := range tests {
+		reason := mustFail(t, tt.name, call(t, h, url, tt.origin, tt.req), tt.status)
+		if !strings.Contains(reason, tt.reason) {
+			t.Errorf("%s: reason %q, want it to contain %q", tt.name, reason, tt.reason)
+		}
+	}
+}
+
+// --- co-signing and timestamps ---
+
+func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
+	hRSA, rsaKey := tokenHost(t, plugintest.KeyRSA, nil)
+	hEC, ecKey := tokenHost(t, plugintest.KeyECDSA, nil)
+	pki := hRSA.Fixture.PKI
+	doc := []byte("hamkorlik shartnomasi")
+
+	// Attached: RSA signs, ECDSA co-signs.
+	first := mustOK(t, "create", call(t, hRSA, endpoint(hRSA, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "no")))
+	reply := mustOK(t, "append attached", call(t, hEC, endpoint(hEC, "ws"), testOrigin, fn("pkcs7", "append_pkcs7_attached", str(t, first, "pkcs7_64"), "ckc")))
+	der, _ := checkSignReply(t, reply, ecKey.Certificate)
+	checkSignReply(t, map[string]any{"pkcs7_64": reply["pkcs7_64"], "signer_serial_number": first["signer_serial_number"], "signature_hex": first["signature_hex"]}, rsaKey.Certificate)
+	if rep := verifyGo(t, pki, der, nil); len(rep.Signers) != 2 {
+		t.Fatalf("%d signers, want 2", len(rep.Signers))
+	}
+	opensslVerify(t, pki, der, nil, doc)
+
+	// Detached.
+	first = mustOK(t, "create detached", call(t, hRSA, endpoint(hRSA, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "yes")))
+	reply = mustOK(t, "append detached", call(t, hEC, endpoint(hEC, "ws"), testOrigin, fn("pkcs7", "append_pkcs7_detached", b64(doc), str(t, first, "pkcs7_64"), "ckc")))
+	der, _ = checkSignReply(t, reply, ecKey.Certificate)
+	if rep := verifyGo(t, pki, der, doc); len(rep.Signers) != 2 || !rep.Detached {
+		t.Fatalf("detached co-signature: %d signers, detached %v", len(rep.Signers), rep.Detached)
+	}
+	opensslVerify(t, pki, der, doc, nil)
+
+	// The wrong kind of message for each function.
+	url := endpoint(hEC, "ws")
+	mustFail(t, "append_attached on detached", call(t, hEC, url, testOrigin, fn("pkcs7", "append_pkcs7_attached", str(t, first, "pkcs7_64"), "ckc")), -9999)
+	mustFail(t, "append_detached on attached", call(t, hEC, url, testOrigin, fn("pkcs7", "append_pkcs7_detached", b64(doc), b64(der[:len(der)/2]), "ckc")), -9999)
+	mustFail(t, "garbage pkcs7", call(t, hEC, url, testOrigin, fn("pkcs7", "append_pkcs7_attached", b64([]byte("not cms")), "ckc")), -9999)
+}
+
+// TestPKCS7BERInput co-signs and describes a BER message (indefinite
+// lengths, as E-IMZO's BouncyCastle writes them).
+func TestPKCS7BERInput(t *testing.T) {
+	h, ecKey := tokenHost(t, plugintest.KeyECDSA, nil)
+	pki := h.Fixture.PKI
+	sw, err := pki.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte("BER hujjat")
+	var ber bytes.Buffer
+	if err := cms.SignAttachedStream(&ber, bytes.NewReader(doc), -1, sw.Key, sw.Certificate, &cms.SignOptions{Chain: sw.Chain}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(ber.Bytes(), []byte{0x30, 0x80}) {
+		t.Fatalf("not indefinite-length BER: % x", ber.Bytes()[:4])
+	}
+	url := endpoint(h, "ws")
+	info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(ber.Bytes()), "")))
+	p := info["pkcs7Info"].(map[string]any)
+	if p["documentBase64"] != b64(doc) || len(p["signers"].([]any)) != 1 {
+		t.Fatalf("pkcs7Info %v", p)
+	}
+	reply := mustOK(t, "append", call(t, h, url, testOrigin, fn("pkcs7", "append_pkcs7_attached", b64(ber.Bytes()), "ckc")))
+	der, _ := checkSignReply(t, reply, ecKey.Certificate)
+	verifyGo(t, pki, der, nil)
+	opensslVerify(t, pki, der, nil, doc)
+}
+
+func TestPKCS7AttachTimestampToken(t *testing.T) {
+	h, _ := tokenHost(t, plugintest.KeyRSA, nil)
+	pki := h.Fixture.PKI
+	tsa := cmstest.NewTSA(t, pki)
+	url := endpoint(h, "ws")
+	doc := []byte("vaqt tamg'asi")
+	signed := mustOK(t, "create", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc")))
+	sig, _ := hex.DecodeString(str(t, signed, "signature_hex"))
+	imprint := sha256.Sum256(sig)
+	token := tsa.Token(t, crypto.SHA256, imprint[:])
+	serial := str(t, signed, "signer_serial_number")
+
+	// Upper case and a leading zero are the same serial.
+	for _, s := range []string{serial, "0" + strings.ToUpper(serial)} {
+		reply := mustOK(t, "attach "+s, call(t, h, url, testOrigin, fn("pkcs7", "attach_timestamp_token_pkcs7", str(t, signed, "pkcs7_64"), s, b64(token))))
+		if len(reply) != 3 {
+			t.Errorf("reply fields %v, want success, status, pkcs7_64", reply)
+		}
+		der := unb64(t, str(t, reply, "pkcs7_64"))
+		rep := verifyGo(t, pki, der, nil)
+		ts := rep.Signers[0].Timestamp
+		if ts == nil || !ts.Valid() {
+			t.Fatalf("timestamp %+v", ts)
+		}
+		opensslVerify(t, pki, der, nil, doc)
+		sd, _ := cms.ParseSignedData(der)
+		if got, ok := sd.Signers[0].TimestampToken(); !ok || !bytes.Equal(got, token) {
+			t.Fatal("token not attached as given")
+		}
+		// The info function reports it.
+		info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(der), "")))
+		signer := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
+		tv, ok := signer["timeStampInfo"].(map[string]any)
+		if !ok || tv["verified"] != true || tv["tsaPolicy"] != cmstest.TestPolicy.String() {
+			t.Fatalf("timeStampInfo %v", signer["timeStampInfo"])
+		}
+	}
+
+	other := sha256.Sum256([]byte("another signature"))
+	wrong := tsa.Token(t, crypto.SHA256, other[:])
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"token over another value", []string{str(t, signed, "pkcs7_64"), serial, b64(wrong)}},
+		{"unknown serial", []string{str(t, signed, "pkcs7_64"), "abcdef", b64(token)}},
+		{"serial not hex", []string{str(t, signed, "pkcs7_64"), "xyz", b64(token)}},
+		{"token not a token", []string{str(t, signed, "pkcs7_64"), serial, b64([]byte("junk"))}},
+		{"pkcs7 not cms", []string{b64([]byte("junk")), serial, b64(token)}},
+	} {
+		mustFail(t, tt.name, call(t, h, url, testOrigin, fn("pkcs7", "attach_timestamp_token_pkcs7", tt.args...)), -9999)
+	}
+}
+
+// --- info and verification ---
+
+func TestPKCS7InfoAndVerify(t *testing.T) {
+	h, key := tokenHost(t, plugintest.KeyECDSA, nil)
+	url := endpoint(h, "ws")
+	doc := []byte("tekshiriladigan hujjat")
+	att := mustOK(t, "attached", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc")))
+	det := mustOK(t, "detached", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "yes")))
+
+	checkInfo := func(what string, reply map[string]any, signed map[string]any, attached bool) {
+		t.Helper()
+		p, ok := reply["pkcs7Info"].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: no pkcs7Info in %v", what, reply)
+		}
+		if attached != (p["documentBase64"] != nil) || (attached && p["documentBase64"] != b64(doc)) {
+			t.Errorf("%s: documentBase64 %v", what, p["documentBase64"])
+		}
+		signers := p["signers"].([]any)
+		if len(signers) != 1 {
+			t.Fatalf("%s: %d signers", what, len(signers))
+		}
+		s := signers[0].(map[string]any)
+		id := s["signerId"].(map[string]any)
+		sum := sha256.Sum256(doc)
+		if s["signature"] != signed["signature_hex"] || id["subjectSerialNumber"] != signed["signer_serial_number"] ||
+			s["digest"] != hex.EncodeToString(sum[:]) || s["verified"] != true || s["certificateVerified"] != false ||
+			s["certificateValidAtSigningTime"] != true || s["signAlgName"] != "SHA256withECDSA" {
+			t.Errorf("%s: signer %v", what, s)
+		}
+		if id["issuer"] != "CN=Signet Test Intermediate CA" && !strings.Contains(id["issuer"].(string), "CN=") {
+			t.Errorf("%s: issuer %v", what, id["issuer"])
+		}
+		st, _ := s["signingTime"].(string)
+		if len(st) != len("2006.01.02 15:04:05") || st[4] != '.' {
+			t.Errorf("%s: signingTime %q", what, st)
+		}
+		certs := s["certificate"].([]any)
+		c0 := certs[0].(map[string]any)
+		if c0["serialNumber"] != key.Certificate.SerialNumber.Text(16) || c0["publicKey"].(map[string]any)["keyAlgName"] != "EC" {
+			t.Errorf("%s: certificate %v", what, c0)
+		}
+	}
+	checkInfo("attached info", mustOK(t, "attached info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, att, "pkcs7_64"), ""))), att, true)
+	checkInfo("detached info", mustOK(t, "detached info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", b64(doc), str(t, det, "pkcs7_64"), ""))), det, false)
+	checkInfo("verify attached", mustOK(t, "verify attached", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", str(t, att, "pkcs7_64"), ""))), att, true)
+	checkInfo("verify attached requester", mustOK(t, "verify attached", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", str(t, att, "pkcs7_64"), "", "req-1"))), att, true)
+	checkInfo("verify detached", mustOK(t, "verify detached", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_detached", b64(doc), str(t, det, "pkcs7_64"), ""))), det, false)
+
+	// Other data: the info says not verified, verify fails.
+	tampered := b64([]byte("boshqa hujjat"))
+	info := mustOK(t, "tampered info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", tampered, str(t, det, "pkcs7_64"), "")))
+	s := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
+	if s["verified"] != false || !strings.Contains(s["exception"].(string), "digest") {
+		t.Errorf("tampered: signer %v", s)
+	}
+	reason := mustFail(t, "verify tampered", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_detached", tampered, str(t, det, "pkcs7_64"), "")), -9999)
+	if !strings.Contains(reason, "Подпись недействительна") {
+		t.Errorf("reason %q", reason)
+	}
+	// A flipped signature byte in an attached message.
+	der := unb64(t, str(t, att, "pkcs7_64"))
+	sig, _ := hex.DecodeString(str(t, att, "signature_hex"))
+	i := bytes.Index(der, sig)
+	bad := append([]byte(nil), der...)
+	bad[i+len(sig)/2] ^= 1
+	mustFail(t, "verify bad signature", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", b64(bad), "")), -9999)
+
+	// Trust stores, wrong kinds, garbage.
+	reason = mustFail(t, "trust store", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, att, "pkcs7_64"), "ts1")), -1010)
+	if !strings.Contains(reason, "ts1") {
+		t.Errorf("trust store reason %q", reason)
+	}
+	mustFail(t, "verify trust store", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", str(t, att, "pkcs7_64"), "ts1")), -1010)
+	mustFail(t, "attached info of detached", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, det, "pkcs7_64"), "")), -9999)
+	mustFail(t, "detached info of attached", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", b64(doc), str(t, att, "pkcs7_64"), "")), -9999)
+	mustFail(t, "garbage", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", "MIIB", "")), -9999)
+}
+
+// TestPKCS7LegacyHiddenFromAPIDoc: the legacy functions work but apidoc
+// lists only create_pkcs7 (as E-IMZO v6 does).
+func TestPKCS7LegacyHiddenFromAPIDoc(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, map[string]any{"name": "apidoc"})
+	if !bytes.Contains(raw, []byte(`"create_pkcs7"`)) {
+		t.Fatal("apidoc does not list create_pkcs7")
+	}
+	for _, name := range []string{"append_pkcs7_attached", "append_pkcs7_detached", "attach_timestamp_token_pkcs7",
+		"get_pkcs7_attached_info", "get_pkcs7_detached_info", "verify_pkcs7_attached", "verify_pkcs7_detached"} {
+		if bytes.Contains(raw, []byte(`"`+name+`"`)) {
+			t.Errorf("apidoc lists legacy %s", name)
+		}
+	}
+}

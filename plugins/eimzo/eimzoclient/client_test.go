@@ -21,6 +21,10 @@ const pkg = "github.com/signet-agent/signet/plugins/eimzo/cmd/signet-plugin-eimz
 
 const origin = "https://portal.example"
 
+// localhostKey is the vendor's published API key for "localhost" (from the
+// official demo's e-imzo-init.js; also in plugins/eimzo/apikey_test.go).
+const localhostKey = "96D0C1491615C82B9A54D9989779DF825B690748224C2B04F500F370D51827CE2644D8D4A82C18184D73AB8530BB8ED537269603F61DB0D03D2104ABF789970B"
+
 // clients starts the real plugin and returns a strict client for each of
 // its listeners (wss trusting the host's local CA, ws).
 func clients(t *testing.T) map[string]*eimzoclient.Client {
@@ -64,6 +68,12 @@ func TestAgainstPlugin(t *testing.T) {
 			}
 			if st, ok := eimzoclient.StatusOf(err); !ok || st != -1020 {
 				t.Errorf("StatusOf = %d, %v", st, ok)
+			}
+
+			// The vendor's published key for localhost (spec §4.3).
+			msg, err := c.APIKey(ctx(t), "localhost", localhostKey)
+			if err != nil || msg != origin {
+				t.Errorf("apikey with the published localhost key: %q, %v; want the Origin %q", msg, err, origin)
 			}
 
 			// apidoc: a bare array, not an object.

@@ -157,15 +157,22 @@ type recorder struct {
 	mu   sync.Mutex
 	reqs []consent.Request
 	deny func(consent.Request) bool
+	// choose, when set, answers key choices (Request.Choices): the key
+	// picked and the grant id reported.
+	choose func(consent.Request) (keyURI, grantID string)
 }
 
 func (r *recorder) Ask(ctx context.Context, req consent.Request) error {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req)
-	deny := r.deny
+	deny, choose := r.deny, r.choose
 	r.mu.Unlock()
 	if deny != nil && deny(req) {
 		return fmt.Errorf("test denies %q: %w", req.Summary, hsm.ErrDenied)
+	}
+	if out := consent.OutcomeFrom(ctx); out != nil && choose != nil && len(req.Choices) > 0 {
+		out.KeyURI, out.GrantID = choose(req)
+		return nil
 	}
 	return consent.AllowAll.Ask(ctx, req)
 }

@@ -153,7 +153,7 @@ type keyChooser interface {
 // exactly one candidate is used as it is (the Sign then asks on its own);
 // several are an error naming the token_key option.
 func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
-	summary := fmt.Sprintf("%s asks to sign with a hardware token key (E-IMZO %q)", c.sess.domain, pseudo)
+	summary := fmt.Sprintf("%s asks to use a hardware token key (E-IMZO %q) for %s", c.sess.domain, pseudo, c.fn.key())
 	cands, err := s.tokenCandidates(c.ctx, c.op(summary))
 	if err != nil {
 		return nil, err

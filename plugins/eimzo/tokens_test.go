@@ -1,0 +1,161 @@
+package eimzo_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/sdk/plugintest"
+)
+
+// pluginReq builds a request of plugin.
+func pluginReq(plugin, name string, args ...string) map[string]any {
+	if args == nil {
+		args = []string{}
+	}
+	return map[string]any{"plugin": plugin, "name": name, "arguments": args}
+}
+
+func TestCKCListAndSupported(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	url := endpoint(h, "wss")
+	r := call(t, h, url, testOrigin, pluginReq("ckc", "list_ckc"))
+	wantOK(t, "list_ckc", r)
+	devs, _ := r["devices"].([]any)
+	var found int
+	for _, d := range devs {
+		m, _ := d.(map[string]any)
+		id, _ := m["deviceID"].(string)
+		if m["type"] != "EIMZO" || id == "" {
+			t.Errorf("device %v, want type EIMZO and a deviceID", d)
+		}
+		if strings.Contains(id, plugintest.TokenLabel) && strings.Contains(id, h.Fixture.Token.Serial) {
+			found++
+		}
+	}
+	if found != 1 {
+		t.Errorf("list_ckc: %v, want the %q token once", devs, plugintest.TokenLabel)
+	}
+
+	r = call(t, h, url, testOrigin, pluginReq("ckc", "supported_ckc"))
+	wantOK(t, "supported_ckc", r)
+	if ty, _ := r["types"].([]any); len(ty) != 1 || ty[0] != "EIMZO" {
+		t.Errorf("supported_ckc: %v", r)
+	}
+	for _, tc := range []struct{ plugin, name, field string }{
+		{"idcard", "list_readers", "readers"},
+		{"baikey", "list_tokens", "tokens"},
+		{"uzgrd", "list_tokens", "tokens"},
+	} {
+		r := call(t, h, url, testOrigin, pluginReq(tc.plugin, tc.name))
+		wantOK(t, tc.plugin+"."+tc.name, r)
+		if l, ok := r[tc.field].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s.%s: %v, want an empty %s list", tc.plugin, tc.name, r, tc.field)
+		}
+	}
+	for _, p := range []string{"ckc", "idcard", "baikey", "uzgrd"} {
+		wantOK(t, p+".clear_saved_pin_codes", call(t, h, url, testOrigin, pluginReq(p, "clear_saved_pin_codes")))
+	}
+	wantStatus(t, "list_ckc without an Origin", call(t, h, url, "", pluginReq("ckc", "list_ckc")), -1021)
+}
+
+// TestCKCPseudoIDChooser signs with the pseudo-ids: the host's key chooser
+// gets every token key that can sign, the person's pick is the signer,
+// and the grant the chooser returned is presented on the signature.
+func TestCKCPseudoIDChooser(t *testing.T) {
+	rec := &recorder{}
+	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: rec})
+	url := endpoint(h, "ws")
+	want := h.Key(t, plugintest.KeyECDSA)
+	rec.choose = func(consent.Request) (string, string) { return want.URI, "grant-for-" + plugintest.KeyECDSA }
+
+	data := base64.StdEncoding.EncodeToString([]byte("hujjat matni"))
+	for _, pseudo := range []string{"ckc", "idcard", "baikey", "uzgrd"} {
+		r := call(t, h, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, pseudo, "no"))
+		wantOK(t, "create_pkcs7 with "+pseudo, r)
+		if r["signer_serial_number"] != want.Certificate.SerialNumber.Text(16) {
+			t.Errorf("%s: signed by %v, want the chosen key's certificate %x", pseudo, r["signer_serial_number"], want.Certificate.SerialNumber)
+		}
+	}
+
+	var choices, signs int
+	for _, rq := range rec.requests() {
+		if len(rq.Choices) > 0 {
+			choices++
+			var uris []string
+			for _, c := range rq.Choices {
+				uris = append(uris, c.URI)
+				if !strings.HasPrefix(c.URI, "pkcs11:") {
+					t.Errorf("candidate %s is not a token key", c.URI)
+				}
+			}
+			// RSA, ECDSA and Ed25519 keys with certificates.
+			for _, l := range []string{plugintest.KeyRSA, plugintest.KeyECDSA, plugintest.KeyEd25519} {
+				if !containsString(uris, h.KeyURI(t, l)) {
+					t.Errorf("key %s not offered to the chooser: %v", l, uris)
+				}
+			}
+			if rq.Origin != testOrigin || !strings.Contains(rq.Summary, "portal.example") {
+				t.Errorf("chooser request %q from %q", rq.Summary, rq.Origin)
+			}
+		}
+		if rq.Kind == consent.Sign && rq.KeyURI == want.URI {
+			signs++
+			if rq.GrantID != "grant-for-"+plugintest.KeyECDSA {
+				t.Errorf("signature presents grant %q, want the chooser's", rq.GrantID)
+			}
+		}
+	}
+	if choices != 4 || signs != 4 {
+		t.Errorf("%d key choices and %d signatures, want 4 and 4", choices, signs)
+	}
+
+	// The person refuses the choice: cancelled by the user.
+	rec.mu.Lock()
+	rec.deny = func(rq consent.Request) bool { return len(rq.Choices) > 0 }
+	rec.mu.Unlock()
+	wantStatus(t, "create_pkcs7 with the choice refused",
+		call(t, h, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, "ckc", "no")), -5002)
+}
+
+// TestCKCTokenKeyOption narrows the candidates with the token_key option:
+// one key is offered; a prefix matching nothing lists no device and signing
+// asks to insert the token (-5003).
+func TestCKCTokenKeyOption(t *testing.T) {
+	rec := &recorder{}
+	h0 := plugintest.Start(t, pkg, nil)
+	rsa := h0.Key(t, plugintest.KeyRSA)
+	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: rec, Options: map[string]string{"token_key": rsa.URI}})
+	url := endpoint(h, "ws")
+	data := base64.StdEncoding.EncodeToString([]byte("hujjat"))
+	r := call(t, h, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, "ckc", "yes"))
+	wantOK(t, "create_pkcs7 with token_key", r)
+	if r["signer_serial_number"] != rsa.Certificate.SerialNumber.Text(16) {
+		t.Errorf("signed by %v, want the token_key's certificate", r["signer_serial_number"])
+	}
+	for _, rq := range rec.requests() {
+		if len(rq.Choices) > 0 && (len(rq.Choices) != 1 || rq.Choices[0].URI != rsa.URI) {
+			t.Errorf("chooser offered %v, want only %s", rq.Choices, rsa.URI)
+		}
+	}
+
+	none := plugintest.Start(t, pkg, &plugintest.Config{Options: map[string]string{"token_key": "pkcs11:token=no-such-token"}})
+	url = endpoint(none, "ws")
+	r = call(t, none, url, testOrigin, pluginReq("ckc", "list_ckc"))
+	wantOK(t, "list_ckc", r)
+	if d, _ := r["devices"].([]any); len(d) != 0 {
+		t.Errorf("list_ckc with no usable key: %v, want no devices", d)
+	}
+	wantStatus(t, "create_pkcs7 without a token key",
+		call(t, none, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, "ckc", "no")), -5003)
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,10 +179,11 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	switch d.kind {
 	case kindConfirm:
 		var a consent.Answer
+		choices := d.q.Request.Choices
 		switch {
 		case action == "approve":
 			a.Allow = true
-		case action == "always" && d.q.FirstUse, action == "grant" && d.q.Grant != nil:
+		case action == "always" && d.q.FirstUse, action == "grant" && d.q.Grant != nil && len(choices) == 0:
 			a.Allow, a.Remember = true, true
 		case action == "deny":
 		case action == "never" && d.q.FirstUse:
@@ -190,8 +192,18 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
+		if a.Allow && len(choices) > 0 {
+			// The person must pick: nothing is preselected, and an Allow
+			// without a valid pick only asks again.
+			i, err := strconv.Atoi(string(form["key"]))
+			if err != nil || i < 0 || i >= len(choices) {
+				s.setNotice(d, "Pick the key to sign with, or press Deny.")
+				break
+			}
+			a.KeyURI = choices[i].URI
+		}
 		if s.finish(d, stateAnswered, outcome{answer: a}) {
-			s.log.Info("consent dialog answered", "id", d.q.ID, "allow", a.Allow, "remember", a.Remember)
+			s.log.Info("consent dialog answered", "id", d.q.ID, "allow", a.Allow, "remember", a.Remember, "key", a.KeyURI)
 		}
 	case kindPIN:
 		switch action {

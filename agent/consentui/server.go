@@ -29,6 +29,13 @@
 // Remember: true}; Deny returns Answer{Allow: false} and a nil error (an
 // explicit decision, not a failure); "Never" on a first-use question returns
 // Answer{Allow: false, Remember: true} (the engine remembers the refusal).
+// A question that offers keys (consent.Request.Choices, sdk
+// Consent.ChooseKey) lists them as radio buttons — label, algorithm,
+// certificate subject, issuer, validity, URI — with none preselected; the
+// Allow buttons stay disabled until the person picks one (static/app.js),
+// and the server, which does not rely on the page, answers an Allow
+// without a valid pick with a notice and keeps the question open. The
+// form posts the key's index; Answer.KeyURI is that candidate's URI.
 // Question.ID appears only in logs: the URL token is always fresh from
 // crypto/rand, whatever the ID looks like. A timeout returns an error wrapping
 // hsm.ErrTimeout; a done ctx one wrapping hsm.ErrCancelled (or ErrTimeout

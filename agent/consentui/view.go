@@ -39,6 +39,10 @@ type view struct {
 	// GrantOnly: the question is only about the grant (Cipher's
 	// accessToken): no one-time Approve.
 	GrantOnly bool
+	// Choices are the keys the person picks from (consent.Request.Choices):
+	// radio buttons, none preselected; the Allow buttons stay disabled
+	// until one is picked, and the server refuses an Allow without one.
+	Choices []choiceView
 
 	// PIN dialogs
 	Secret    string // "user PIN", "password"
@@ -53,6 +57,12 @@ type field struct{ Name, Value string }
 
 type docView struct {
 	Name, Size, SHA256, Type string
+}
+
+// choiceView is one candidate key; Index is what the form posts back.
+type choiceView struct {
+	Index int
+	Key   *keyView
 }
 
 type keyView struct {
@@ -85,6 +95,12 @@ func (s *Server) view(d *dialog) view {
 			v.Title = who + " wants to use Signet to list your certificates and request signatures"
 		} else {
 			v.Title = who + " asks to " + verb(req.Kind) + " with your key"
+		}
+		for i := range req.Choices {
+			v.Choices = append(v.Choices, choiceView{Index: i, Key: describeKey(&req.Choices[i], "", now)})
+		}
+		if len(v.Choices) > 0 && !v.FirstUse {
+			v.Title = who + " asks to " + verb(req.Kind) + " with a key you pick"
 		}
 		if g := d.q.Grant; g != nil && g.Uses > 0 {
 			v.Grant = fmt.Sprintf("Allow %d %s within %s", g.Uses, plural(g.Uses, noun(req.Kind)), duration(g.Within))

@@ -9,6 +9,18 @@
     des.addEventListener("changed", function () { des.close(); location.reload(); });
     return;
   }
+  // A key choice: the Allow buttons wait until a key is picked (none is
+  // preselected; the server also refuses an Allow without one).
+  var keys = document.querySelectorAll('input[name="key"]');
+  if (keys.length > 0) {
+    var needKey = document.querySelectorAll("button[data-needs-key]");
+    var update = function () {
+      var picked = document.querySelector('input[name="key"]:checked') !== null;
+      for (var j = 0; j < needKey.length; j++) { needKey[j].disabled = !picked; }
+    };
+    for (var k = 0; k < keys.length; k++) { keys[k].addEventListener("change", update); }
+    update();
+  }
   var messages = {
     answered: "Answered. You can close this window.",
     expired: "This request has expired. You can close this window.",

@@ -1,7 +1,6 @@
 package eimzo
 
 import (
-	"bytes"
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
@@ -456,21 +455,16 @@ func x500Text(v asn1.RawValue) (string, bool) {
 	return "", false
 }
 
-// formatX500Value escapes a value of attribute a for formatX500. A value
-// that parseX500 would not encode back to the same DER from its text (an
-// unusual string type, a country code that is not two letters, a
-// non-string value) is written as "#" and its DER in hex, so formatting
-// and parsing again gives the same name.
+// formatX500Value escapes a value of attribute a for formatX500: string
+// values as text (whatever their string type: names are for reading), and
+// values parseX500 could not take back as text (not a string, or a
+// country code that is not two letters) as "#" and their DER in hex. So
+// the text parses again, and formats to the same text.
 func formatX500Value(a x500Attr, v asn1.RawValue) string {
 	s, ok := x500Text(v)
 	if ok && s != "" {
-		enc, err := encodeX500Value(a, s)
-		if err == nil {
-			der, err := asn1.Marshal(enc)
-			ok = err == nil && bytes.Equal(der, v.FullBytes)
-		} else {
-			ok = false
-		}
+		_, err := encodeX500Value(a, s)
+		ok = err == nil
 	}
 	if !ok || s == "" {
 		return "#" + strings.ToUpper(hex.EncodeToString(v.FullBytes))

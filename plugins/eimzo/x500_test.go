@@ -141,12 +141,17 @@ func FuzzX500(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q: format: %v", s, err)
 		}
-		// Formatting is faithful: the text parses to the same DER.
+		// The text parses again and formats to the same text; without
+		// "#" values (kept as they are) the DER is the same too.
 		der2, err := parseX500(text)
 		if err != nil {
 			t.Fatalf("%q → %q does not parse: %v", s, text, err)
 		}
-		if !bytes.Equal(der, der2) {
+		text2, err := formatX500(der2)
+		if err != nil || text2 != text {
+			t.Fatalf("%q → %q → %q (%v)", s, text, text2, err)
+		}
+		if !strings.Contains(s, "#") && !bytes.Equal(der, der2) {
 			t.Fatalf("%q → %q: DER %x, then %x", s, text, der, der2)
 		}
 	})

@@ -1,0 +1,137 @@
+package eimzo_test
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// tashkentDate is how E-IMZO writes a certificate date.
+func tashkentDate(t time.Time) string {
+	return t.In(time.FixedZone("UZT", 5*3600)).Format("2006.01.02 15:04:05")
+}
+
+func TestX509GetCertificateInfo(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	url := endpoint(h, "ws")
+	pki, err := softhsmtest.NewPKI("X509 Info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real certificate's validity ends at 18:59:59Z: E-IMZO prints it as
+	// 23:59:59 Tashkent time.
+	notAfter := time.Date(2027, 4, 25, 18, 59, 59, 0, time.UTC)
+	k, err := pki.NewEIMZOKey(softhsmtest.ECP256, softhsmtest.EIMZOEmployee, softhsmtest.IssueOptions{
+		NotBefore: time.Date(2025, 4, 25, 12, 42, 58, 0, time.UTC), NotAfter: notAfter,
+		SerialNumber: big.NewInt(0x71c4eb12),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := k.Certificate
+	pemCert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
+	for _, in := range []string{base64.StdEncoding.EncodeToString(cert.Raw), pemCert} {
+		reply := mustOK(t, "get_certificate_info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", in)))
+		info, ok := reply["certificate_info"].(map[string]any)
+		if !ok {
+			t.Fatalf("no certificate_info in %v", reply)
+		}
+		want := map[string]any{
+			"serialNumber": "71c4eb12",
+			"subjectName": `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O=\"SIGNET TEST\" MCHJ,L=CHILONZOR TUMANI,` +
+				`ST=TOSHKENT SHAHRI,C=UZ,UID=487654321,1.2.860.3.16.1.2=42507880230011,T=DIREKTOR,1.2.860.3.16.1.1=305123456,BUSINESSCATEGORY=MCHJ`,
+			// The test PKI's names (crypto/x509) are O then CN, in
+			// certificate order.
+			"issuerName": "O=Signet Test,CN=X509 Info Intermediate CA",
+			"validFrom":  "2025.04.25 17:42:58",
+			"validTo":    "2027.04.25 23:59:59",
+		}
+		for f, w := range want {
+			if info[f] != w {
+				t.Errorf("%s = %v, want %v", f, info[f], w)
+			}
+		}
+		pk := info["publicKey"].(map[string]any)
+		if pk["keyAlgName"] != "EC" || pk["publicKey"] != base64.StdEncoding.EncodeToString(cert.RawSubjectPublicKeyInfo) {
+			t.Errorf("publicKey %v", pk)
+		}
+		sig := info["signature"].(map[string]any)
+		if sig["signAlgName"] != "SHA256withECDSA" || sig["signature"] != hex.EncodeToString(cert.Signature) {
+			t.Errorf("signature %v", sig)
+		}
+		si := info["subjectInfo"].(map[string]any)
+		if si["UID"] != "487654321" || si["1.2.860.3.16.1.2"] != "42507880230011" || si["CN"] != "KARIMOVA DILNOZA RUSTAMOVNA" {
+			t.Errorf("subjectInfo %v", si)
+		}
+	}
+	// An RSA certificate (the token's).
+	rsa := h.Key(t, plugintest.KeyRSA).Certificate
+	reply := mustOK(t, "rsa info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", base64.StdEncoding.EncodeToString(rsa.Raw))))
+	info := reply["certificate_info"].(map[string]any)
+	if info["publicKey"].(map[string]any)["keyAlgName"] != "RSA" || info["serialNumber"] != rsa.SerialNumber.Text(16) ||
+		info["validTo"] != tashkentDate(rsa.NotAfter) {
+		t.Errorf("RSA certificate info %v", info)
+	}
+
+	for _, bad := range []string{"", "!!!", base64.StdEncoding.EncodeToString([]byte("not a certificate")), "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----"} {
+		mustFail(t, "bad "+bad, call(t, h, url, testOrigin, fn("x509", "get_certificate_info", bad)), -9999)
+	}
+}
+
+func TestX509VerifyCertificate(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	url := endpoint(h, "ws")
+	pki := h.Fixture.PKI
+	user := h.Key(t, plugintest.KeyECDSA).Certificate
+	enc := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	mustOK(t, "user by intermediate", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(user.Raw), enc(pki.Intermediate.Raw))))
+	mustOK(t, "intermediate by root", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(pki.Intermediate.Raw), enc(pki.Root.Raw))))
+	mustOK(t, "root by itself", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(pki.Root.Raw), enc(pki.Root.Raw))))
+
+	other, err := softhsmtest.NewPKI("Signet Test") // same names, other keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, subject, issuer string }{
+		{"user by root", enc(user.Raw), enc(pki.Root.Raw)},
+		{"user by a look-alike intermediate", enc(user.Raw), enc(other.Intermediate.Raw)},
+		{"root by intermediate", enc(pki.Root.Raw), enc(pki.Intermediate.Raw)},
+		{"user by user", enc(user.Raw), enc(user.Raw)},
+	} {
+		reason := mustFail(t, tt.name, call(t, h, url, testOrigin, fn("x509", "verify_certificate", tt.subject, tt.issuer)), -9999)
+		if !strings.Contains(reason, "не подписан") {
+			t.Errorf("%s: reason %q", tt.name, reason)
+		}
+	}
+	mustFail(t, "garbage", call(t, h, url, testOrigin, fn("x509", "verify_certificate", "xx", enc(pki.Root.Raw))), -9999)
+	mustFail(t, "one argument", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(user.Raw))), 0)
+}
+
+func TestX509GetCertificateChain(t *testing.T) {
+	log := &consentLog{}
+	h, key := tokenHost(t, plugintest.KeyECDSA, &plugintest.Config{Consent: log})
+	url := endpoint(h, "ws")
+	reply := mustOK(t, "chain", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "ckc")))
+	certs, ok := reply["certificates"].([]any)
+	if !ok || len(certs) < 1 || certs[0] != base64.StdEncoding.EncodeToString(key.Certificate.Raw) {
+		t.Fatalf("certificates %v", reply["certificates"])
+	}
+	for i, c := range key.Chain {
+		if i+1 >= len(certs) || certs[i+1] != base64.StdEncoding.EncodeToString(c.Raw) {
+			t.Errorf("chain certificate %d missing", i)
+		}
+	}
+	// The lookup went through the host with the caller's origin.
+	if reqs := log.withSummary("portal.example asks for the certificate chain of " + key.Certificate.Subject.CommonName); len(reqs) != 1 || reqs[0].Origin != testOrigin {
+		t.Errorf("chain lookup requests %v", reqs)
+	}
+	mustFail(t, "unknown id", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "00112233445566778899aabbccddeeff")), -1010)
+	mustFail(t, "no origin", call(t, h, url, "", fn("x509", "get_certificate_chain", "ckc")), -1021)
+}

@@ -90,6 +90,34 @@
 // formatting, lists and tables, and refuses more than MaxSummaryHTML bytes
 // (ErrInvalidRequest).
 //
+// # Choosing keys
+//
+// Some protocols let the page name no key at all, only "whatever key the
+// person picks" (E-IMZO's pseudo key ids "ckc", "idcard", "baikey").
+// Consent.ChooseKey puts the candidates (key URIs, e.g. the token keys from
+// KeyStore.Keys) in the host's consent dialog together with the operation
+// (the Operation you would pass to Sign: origin, summary, documents). The
+// person picks one and allows: that is the consent for ONE signature with
+// it. The host returns the key and the id of a one-use grant; present the
+// id as Operation.GrantID on the Sign that follows, and the person sees one
+// dialog, not two:
+//
+//	choice, err := host.Consent().ChooseKey(ctx, tokenKeyURIs, op)
+//	if err != nil {
+//		return err // ErrDenied, ErrTimeout, ErrCancelled, ErrKeyNotFound, …
+//	}
+//	op.GrantID = choice.GrantID
+//	sig, err := host.KeyStore().Sign(ctx, choice.KeyURI, digest, crypto.SHA256, op)
+//
+// The grant covers only that key, origin and plugin, and only a Sign that
+// presents it, within ChooseKeyGrantTTL; a second Sign with it is refused.
+// The host's origin policy applies first, as for Sign; candidates the host
+// does not know are not shown (none known: ErrKeyNotFound). With nobody to
+// ask, an unattended rule allowing the signature picks the only candidate
+// and GrantID is empty (the rule then decides the Sign); several candidates
+// are refused. An empty GrantID is also what a local caller (no web origin)
+// gets. plugintest's default consent picks the first candidate.
+//
 // One signature is one cross-process call: hash documents in the plugin and
 // send only the digest. KeyStore.Signer gives a crypto.Signer (for sdk/cms,
 // crypto/x509, TLS) that does exactly that.

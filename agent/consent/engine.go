@@ -62,6 +62,41 @@ import (
 //
 // Without a Prompter (headless agent) every step that would ask refuses.
 //
+// # Choosing a key
+//
+// A request with Choices (sdk Consent.ChooseKey; E-IMZO's pseudo key ids
+// "ckc", "idcard", "baikey": whatever token key the person picks) is a
+// signature whose key the person picks, in one dialog with the operation:
+//
+//  1. Steps 1–4 as for any request: a refused origin is refused before
+//     the key store is touched (and without a Prompter a first-use origin
+//     is refused there too).
+//  2. The candidates are looked up (EngineConfig.KeyInfo); unknown ones and
+//     ones without a private key are dropped. None left: ErrKeyNotFound for
+//     an approved origin, ErrRefused for a first-use one (an origin nobody
+//     approved learns nothing about the keys). A first-use origin's
+//     candidates are looked up to be shown in its dialog.
+//  3. Unattended rules are applied to each candidate as to a signature
+//     with it, without taking a counted use: candidates a rule denies are
+//     dropped (none left: refused); when exactly one is left and a rule
+//     allows it, it is picked without asking and no grant is made — the
+//     rule then decides (and counts) the signature itself.
+//  4. Otherwise the person picks, in one Question carrying the candidates
+//     (FirstUse set for a first-use origin, whose choices come in the same
+//     dialog). Answer.KeyURI must be one of them; anything else refuses.
+//     Without a Prompter: refused. A grant is never offered or presented
+//     with a choice, and grants do not pick keys.
+//  5. Picking is the consent for ONE signature with that key: a one-use
+//     grant (grants.Grant.ByID: usable only by presenting its id, so it
+//     covers the signature the person saw and no other request of the
+//     origin) lasting ChoiceGrantTTL. Its id and the key go to the journal
+//     (Op consent, the key's URI and certificate serial, "key chosen
+//     among N") and to Outcome; the plugin presents the id on its Sign,
+//     which step 6 then allows without a question — also for a first-use
+//     origin the person allowed once, because the grant is that very
+//     approval. A local caller gets no grant (grants belong to origins),
+//     so its signature is asked about on its own.
+//
 // # A refused origin learns nothing
 //
 // Every refusal returns the same error value, ErrRefused, whatever the
@@ -69,7 +104,10 @@ import (
 // one to ask) and whatever the request named: the origin cannot tell an
 // admin deny from a user deny or a key that exists from one that does not.
 // Steps 1–4 run before anything touches the key store, and the host asks
-// before listing, so a refused origin never causes a key-store call. The
+// before listing, so a refused origin never causes a key-store call. (One
+// exception, by design: a key choice's first-use dialog shows the
+// candidate keys, so they are looked up before the person decides on the
+// origin; the origin learns nothing from it unless the person allows.) The
 // reason goes to the journal, which is the person's, not the origin's.
 // A question nobody answered in time returns ErrTimedOut.
 //

@@ -61,7 +61,8 @@ func Main(m *testing.M) { softhsmtest.Main(m) }
 
 // Config adjusts Start. The zero value (or nil) is fine.
 type Config struct {
-	// Consent decides on every operation; nil approves everything.
+	// Consent decides on every operation; nil approves everything
+	// (consent.AllowAll: a Consent.ChooseKey gets its first candidate).
 	Consent consent.Asker
 	// Options are the plugin's options, as in the host configuration.
 	Options map[string]string

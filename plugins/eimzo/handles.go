@@ -113,3 +113,17 @@ func (hs *handles) expire(now time.Time) {
 		}
 	}
 }
+
+// setKey replaces the key of handle id of domain (a PFX key whose
+// certificate became known when the host unlocked the file, pfx.go); it
+// reports whether the handle was there.
+func (hs *handles) setKey(domain, id string, k sdk.Key) bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	h, ok := hs.byID[id]
+	if !ok || h.Domain != domain {
+		return false
+	}
+	h.Key = k
+	return true
+}

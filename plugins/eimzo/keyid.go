@@ -20,5 +20,9 @@ func (s *Server) keyFor(c *call, id string) (*handle, error) {
 	if !ok {
 		return nil, fail(StatusKeyIDNotFound)
 	}
+	if h.Type == TypePFX && h.Key.Certificate == nil {
+		// A file whose certificates are encrypted: unlock it first.
+		return s.pfxUnlock(c, h)
+	}
 	return h, nil
 }

@@ -307,11 +307,10 @@ func (s *Server) pfxUnloadKey(c *call) (Reply, error) {
 // ChallengeSize is the size of verify_password's random challenge.
 const ChallengeSize = 32
 
-// pfxVerifyPassword proves that the person can use the key: it signs a
-// random challenge through the host and checks the signature against the
-// key's public key. The host asks for the password when the file is locked
-// (and keeps it unlocked by its login policy, so a later create_pkcs7 does
-// not ask again); its consent dialog, naming the domain and the key, is the
+// pfxVerifyPassword proves that the person can use the key (proveKey).
+// The host asks for the password when the file is locked (and keeps it
+// unlocked by its login policy, so a later create_pkcs7 does not ask
+// again); its consent dialog, naming the domain and the key, is the
 // person's confirmation. E-IMZO always prompts here; Signet asks for the
 // password only when the key is locked.
 func (s *Server) pfxVerifyPassword(c *call) (Reply, error) {
@@ -319,44 +318,77 @@ func (s *Server) pfxVerifyPassword(c *call) (Reply, error) {
 	if !ok || h.Type != TypePFX {
 		return nil, fail(StatusKeyIDNotFound)
 	}
+	summary := fmt.Sprintf("%s asks to confirm the password of key %s", c.sess.domain, keyCN(h.Key, h.Alias, h.Name))
+	k, err := s.proveKey(c, h.Key, summary)
+	if err != nil {
+		return nil, err
+	}
+	if h.Key.Certificate == nil && k.Certificate != nil {
+		s.handles.setKey(c.sess.domain, h.ID, k)
+	}
+	return Reply{}, nil
+}
+
+// pfxUnlock completes a PFX handle whose certificate the key store could
+// not read without the password (a file with encrypted certificates, as
+// Java and OpenSSL write them): it proves the key (proveKey), which makes
+// the host ask for the password and unlock the file, and keeps the
+// certificate and chain the key store then knows in the handle, so the
+// caller can sign CMS or return the chain. keyFor calls it; the person
+// sees this question once per keyId, before the operation's own.
+func (s *Server) pfxUnlock(c *call, h *handle) (*handle, error) {
+	summary := fmt.Sprintf("%s asks to open key file %s to use key %s", c.sess.domain, h.Name+".pfx", keyCN(h.Key, h.Alias, h.Name))
+	k, err := s.proveKey(c, h.Key, summary)
+	if err != nil {
+		return nil, err
+	}
+	if k.Certificate != nil {
+		s.handles.setKey(c.sess.domain, h.ID, k)
+		h.Key = k
+	}
+	return h, nil
+}
+
+// proveKey signs a random challenge with key through the host and checks
+// the signature against the key's public key (-2020 when it does not
+// match). It returns the key as the key store knows it afterwards: a
+// locked file's key gains its certificate once the host has unlocked it.
+func (s *Server) proveKey(c *call, key sdk.Key, summary string) (sdk.Key, error) {
 	challenge := make([]byte, ChallengeSize)
 	if _, err := rand.Read(challenge); err != nil {
-		return nil, fmt.Errorf("challenge: %w", err)
+		return key, fmt.Errorf("challenge: %w", err)
 	}
-	summary := fmt.Sprintf("%s asks to confirm the password of key %s", c.sess.domain, keyCN(h.Key, h.Alias, h.Name))
-	key := h.Key
+	locked := key.Certificate == nil || key.PublicKey == nil
 	sig, err := s.signChallenge(c, key, challenge, summary)
 	if err != nil && key.Algorithm == "" && !isHostRefusal(err) {
 		// A locked file's key is listed without its algorithm; the first
 		// attempt signed a SHA-256 digest, which an Ed25519 key refuses.
 		// The file is unlocked now: retry with what the key store knows.
 		if k, kerr := s.keys.Key(c.ctx, key.URI, c.op(summary)); kerr == nil && k.Algorithm == sdk.KeyAlgorithm("Ed25519") {
-			key = k
+			key, locked = k, false
 			sig, err = s.signChallenge(c, key, challenge, summary)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return key, err
+	}
+	if locked {
+		// Listed locked: the key store knows the certificate now.
+		k, err := s.keys.Key(c.ctx, key.URI, c.op(summary))
+		if err != nil {
+			return key, err
+		}
+		key = k
 	}
 	pub := key.PublicKey
 	if pub == nil && key.Certificate != nil {
 		pub = key.Certificate.PublicKey
 	}
-	if pub == nil {
-		// Listed locked: the key store knows the certificate now.
-		k, err := s.keys.Key(c.ctx, key.URI, c.op(summary))
-		if err != nil {
-			return nil, err
-		}
-		if pub = k.PublicKey; pub == nil && k.Certificate != nil {
-			pub = k.Certificate.PublicKey
-		}
-	}
 	if err := verifyChallenge(pub, challenge, sig); err != nil {
-		s.log.Warn("verify_password: signature does not match the key's public key", "key", key.URI, "err", err)
-		return nil, fail(StatusKeyMismatch)
+		s.log.Warn("key proof: signature does not match the key's public key", "key", key.URI, "err", err)
+		return key, fail(StatusKeyMismatch)
 	}
-	return Reply{}, nil
+	return key, nil
 }
 
 // isHostRefusal reports whether err is a decision (cancel, denial, wrong

@@ -2,7 +2,9 @@ package eimzo_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/signet-agent/signet/plugins/eimzo"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
 // pfxReq builds a pfx plugin request.
@@ -360,5 +363,50 @@ func TestAliasOfListedCertificates(t *testing.T) {
 			continue
 		}
 		eimzo.CheckClientAlias(t, alias, f.Cert)
+	}
+}
+
+// TestPFXEncryptedCertificates loads a key from a file whose certificates
+// are encrypted under the password (as Java and OpenSSL write them): the
+// listing has the friendlyName alias but no certificate, so before the
+// first signature the plugin has the host unlock the file (one question,
+// one password) and then signs with the certificate it learnt.
+func TestPFXEncryptedCertificates(t *testing.T) {
+	rec := &recorder{}
+	h, fxs := pfxEnv(t, &plugintest.Config{Consent: rec})
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "VALI")
+	k, err := f.PKI.NewEIMZOKey(softhsmtest.RSA2048, f.Person, softhsmtest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(pfxDisk, "LOCKED.pfx")
+	alias := f.Person.Alias(k.Certificate)
+	pfxPasswords.Store(file, "Locked-Parol-1")
+	if err := softhsmtest.WriteEIMZOPFX(file, k, softhsmtest.EIMZOPFX{Alias: alias, Password: "Locked-Parol-1"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(file) })
+
+	locked := pfxFixture{Disk: f.Disk, Name: "LOCKED", Alias: alias, UnlockedAlias: alias}
+	findListed(t, listedCerts(t, call(t, h, url, testOrigin, pfxReq("list_all_certificates"))), locked)
+	id := loadKey(t, h, testOrigin, locked, alias)
+
+	data := base64.StdEncoding.EncodeToString([]byte("imzolanadigan hujjat"))
+	for i := 0; i < 2; i++ {
+		r := call(t, h, url, testOrigin, map[string]any{"plugin": "pkcs7", "name": "create_pkcs7", "arguments": []string{data, id, "no"}})
+		wantOK(t, "create_pkcs7", r)
+		if r["signer_serial_number"] != k.Certificate.SerialNumber.Text(16) {
+			t.Errorf("signer %v, want %x", r["signer_serial_number"], k.Certificate.SerialNumber)
+		}
+	}
+	var opens int
+	for _, rq := range rec.requests() {
+		if rq.Kind == consent.Sign && strings.Contains(rq.Summary, "asks to open key file LOCKED.pfx") {
+			opens++
+		}
+	}
+	if opens != 1 {
+		t.Errorf("the file was opened %d times, want once for the keyId", opens)
 	}
 }

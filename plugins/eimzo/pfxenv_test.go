@@ -82,6 +82,10 @@ var (
 	pfxOnce     sync.Once
 	pfxFixtures []pfxFixture
 	pfxErr      error
+	pfxDisk     string
+	// pfxPasswords maps a key file's path to the password the host's
+	// prompt answers for it; tests that write more files add theirs.
+	pfxPasswords sync.Map
 )
 
 // pfxEnv starts the plugin with cfg and returns it with the E-IMZO-like
@@ -99,6 +103,7 @@ func pfxEnv(t testing.TB, cfg *plugintest.Config) (*plugintest.Host, []pfxFixtur
 // makePFXDisk writes the test disk and adds its backend to store.
 func makePFXDisk(store *hsm.Store) ([]pfxFixture, error) {
 	disk := filepath.Join(softhsmtest.Shared().Dir, "eimzo-disk")
+	pfxDisk = disk
 	if err := os.MkdirAll(filepath.Join(disk, "DSKEYS"), 0o700); err != nil {
 		return nil, err
 	}
@@ -128,7 +133,6 @@ func makePFXDisk(store *hsm.Store) ([]pfxFixture, error) {
 		{"HIDDEN", "", softhsmtest.RSA2048, softhsmtest.EIMZOIndividual, false, false, softhsmtest.IssueOptions{}},
 	}
 	var fxs []pfxFixture
-	passwords := map[string]string{}
 	for i, sp := range specs {
 		k, err := pki.NewEIMZOKey(sp.typ, sp.person, sp.opts)
 		if err != nil {
@@ -156,7 +160,7 @@ func makePFXDisk(store *hsm.Store) ([]pfxFixture, error) {
 			Alias: f.FriendlyName, Password: f.Password, PlainCertificates: sp.plainCerts}); err != nil {
 			return nil, err
 		}
-		passwords[f.File] = f.Password
+		pfxPasswords.Store(f.File, f.Password)
 		fxs = append(fxs, f)
 	}
 	b, err := pfx.Open(pfx.Config{
@@ -167,11 +171,11 @@ func makePFXDisk(store *hsm.Store) ([]pfxFixture, error) {
 			if err != nil {
 				return hsm.PINResponse{}, err
 			}
-			pw, ok := passwords[file]
+			pw, ok := pfxPasswords.Load(file)
 			if !ok || req.Attempt > 1 {
 				return hsm.PINResponse{}, fmt.Errorf("test prompt for %s: %w", file, hsm.ErrCancelled)
 			}
-			return hsm.PINResponse{PIN: []byte(pw)}, nil
+			return hsm.PINResponse{PIN: []byte(pw.(string))}, nil
 		},
 	})
 	if err != nil {

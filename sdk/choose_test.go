@@ -1,0 +1,63 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+)
+
+// A host that predates ChooseKey (its Consent service lacks the method)
+// answers Unimplemented over a real gRPC connection; the plugin sees
+// ErrUnsupported and can fall back (e.g. to its own key list).
+func TestChooseKeyOldHost(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pb.RegisterConsentServer(srv, struct{ pb.UnimplementedConsentServer }{})
+	go srv.Serve(ln) //nolint:errcheck // ends with Stop
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &Consent{c: pb.NewConsentClient(conn)}
+	_, err = c.ChooseKey(context.Background(), []string{"pkcs11:token=T;object=k"}, Operation{Origin: "https://portal.example"})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("old host: %v; want ErrUnsupported", err)
+	}
+}
+
+// noConsent fails the test if a call reaches the host.
+type noConsent struct {
+	pb.ConsentClient
+	t *testing.T
+}
+
+func (n noConsent) ChooseKey(context.Context, *pb.ChooseKeyRequest, ...grpc.CallOption) (*pb.ChooseKeyResponse, error) {
+	n.t.Error("ChooseKey reached the host")
+	return nil, errors.New("unexpected")
+}
+
+// No candidates, or more than MaxKeyChoices, are refused before the host
+// is called.
+func TestChooseKeyBounds(t *testing.T) {
+	c := &Consent{c: noConsent{t: t}}
+	many := make([]string, MaxKeyChoices+1)
+	for i := range many {
+		many[i] = "pkcs11:object=k"
+	}
+	for _, keys := range [][]string{nil, {}, many} {
+		if _, err := c.ChooseKey(context.Background(), keys, Operation{}); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("%d candidates: %v; want ErrInvalidRequest", len(keys), err)
+		}
+	}
+}

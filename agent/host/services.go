@@ -239,6 +239,10 @@ func (s *services) CreateCSR(ctx context.Context, req *pb.CreateCSRRequest) (*pb
 			return nil, wire.ToStatus(fmt.Errorf("CSR template: %v: %w", err, hsm.ErrInvalidRequest))
 		}
 		tmpl.Subject = t.Subject
+		// The subject exactly as the plugin encoded it: pkix.Name drops
+		// attributes it has no field for (UID, title, national OIDs) and
+		// reorders the rest.
+		tmpl.RawSubject = t.RawSubject
 		tmpl.DNSNames, tmpl.EmailAddresses, tmpl.IPAddresses, tmpl.URIs = t.DNSNames, t.EmailAddresses, t.IPAddresses, t.URIs
 		for _, e := range t.Extensions {
 			if !e.Id.Equal(oidSAN) {

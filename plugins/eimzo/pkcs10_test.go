@@ -1,0 +1,252 @@
+package eimzo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/signet-agent/signet/sdk/plugintest"
+)
+
+// eimzoSubject is a subject in E-IMZO's X.500 form (certificate order,
+// national OIDs, a quoted value with a comma).
+const eimzoSubject = `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O="SIGNET TEST, MCHJ",L=CHILONZOR TUMANI,` +
+	`ST=TOSHKENT SHAHRI,C=UZ,UID=487654321,1.2.860.3.16.1.2=42507880230011,T=DIREKTOR,1.2.860.3.16.1.1=305123456`
+
+// eimzoSubjectRDNs is eimzoSubject as (OID, value) pairs in order.
+var eimzoSubjectRDNs = [][2]string{
+	{"2.5.4.3", "KARIMOVA DILNOZA RUSTAMOVNA"}, {"2.5.4.41", "DILNOZA"}, {"2.5.4.4", "KARIMOVA"},
+	{"2.5.4.10", "SIGNET TEST, MCHJ"}, {"2.5.4.7", "CHILONZOR TUMANI"}, {"2.5.4.8", "TOSHKENT SHAHRI"},
+	{"2.5.4.6", "UZ"}, {"0.9.2342.19200300.100.1.1", "487654321"}, {"1.2.860.3.16.1.2", "42507880230011"},
+	{"2.5.4.12", "DIREKTOR"}, {"1.2.860.3.16.1.1", "305123456"},
+}
+
+// rdnPairs lists a DER name's attributes in order.
+func rdnPairs(t testing.TB, der []byte) [][2]string {
+	t.Helper()
+	var rdns pkix.RDNSequence
+	if _, err := asn1.Unmarshal(der, &rdns); err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]string
+	for _, rdn := range rdns {
+		for _, a := range rdn {
+			out = append(out, [2]string{a.Type.String(), a.Value.(string)})
+		}
+	}
+	return out
+}
+
+// checkCSR parses a pkcs10_64 reply, verifies it with openssl and Go, and
+// checks its key (pub, if not nil), subject (DER, if not nil) and
+// policies.
+func checkCSR(t testing.TB, reply map[string]any, pub any, subject []byte, policies []string) *x509.CertificateRequest {
+	t.Helper()
+	der := unb64(t, str(t, reply, "pkcs10_64"))
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		t.Fatalf("CSR signature: %v", err)
+	}
+	if pub != nil {
+		type equaler interface{ Equal(x crypto.PublicKey) bool }
+		if !pub.(equaler).Equal(csr.PublicKey) {
+			t.Fatal("CSR is for another key")
+		}
+	}
+	if subject != nil && !bytes.Equal(csr.RawSubject, subject) {
+		t.Fatalf("CSR subject %v, want %v", rdnPairs(t, csr.RawSubject), rdnPairs(t, subject))
+	}
+	f := filepath.Join(t.TempDir(), "req.der")
+	if err := os.WriteFile(f, der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("openssl", "req", "-inform", "DER", "-in", f, "-verify", "-noout", "-text").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") {
+		t.Fatalf("openssl req -verify: %v\n%s", err, out)
+	}
+	var got []string
+	for _, e := range csr.Extensions {
+		if e.Id.String() == "2.5.29.32" {
+			var pols []struct{ Policy asn1.ObjectIdentifier }
+			if _, err := asn1.Unmarshal(e.Value, &pols); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pols {
+				got = append(got, p.Policy.String())
+			}
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(policies, ",") {
+		t.Fatalf("policies %v, want %v", got, policies)
+	}
+	for _, p := range policies {
+		if !strings.Contains(string(out), "Policy: "+p) {
+			t.Errorf("openssl does not show policy %s:\n%s", p, out)
+		}
+	}
+	return csr
+}
+
+// keygenHost starts the plugin with keygen_token set to the plugintest
+// token and removes the key pairs it generates when the test ends.
+func keygenHost(t testing.TB, cfg *plugintest.Config) *plugintest.Host {
+	t.Helper()
+	h0 := plugintest.Start(t, pkg, nil)
+	toks, err := h0.Store.Tokens(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uri string
+	for _, tok := range toks {
+		if tok.Label == plugintest.TokenLabel {
+			uri = tok.URI
+		}
+	}
+	if uri == "" {
+		t.Fatalf("no plugintest token in %v", toks)
+	}
+	if cfg == nil {
+		cfg = &plugintest.Config{}
+	}
+	cfg.Options = map[string]string{"keygen_token": uri}
+	h := plugintest.Start(t, pkg, cfg)
+	t.Cleanup(func() { deleteGeneratedKeys(t, h) })
+	return h
+}
+
+// deleteGeneratedKeys removes generate_keypair's keys from the token.
+func deleteGeneratedKeys(t testing.TB, h *plugintest.Host) {
+	keys, _ := h.Store.Keys(context.Background())
+	for _, k := range keys {
+		if strings.HasPrefix(k.Label, "eimzo-keypair-") && len(k.ID) > 0 {
+			if err := h.Fixture.Token.DeleteObjects(k.ID); err != nil {
+				t.Logf("delete generated key %s: %v", k.Label, err)
+			}
+		}
+	}
+}
+
+var kpIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestPKCS10GenerateKeypairAndCreate(t *testing.T) {
+	log := &consentLog{}
+	h := keygenHost(t, &plugintest.Config{Consent: log})
+	url := endpoint(h, "ws")
+	policies := []string{"1.2.860.3.2.2.1.2.1", "1.2.860.3.2.2.1.2.4"}
+	for _, alg := range []string{"RSA-2048", "ECDSA-P256", "ed25519", "ec_p384"} {
+		t.Run(alg, func(t *testing.T) {
+			kp := mustOK(t, "generate "+alg, call(t, h, url, testOrigin, fn("pkcs10", "generate_keypair", alg)))
+			id := str(t, kp, "kpId")
+			if !kpIDPattern.MatchString(id) || kp["type"] != "KEY_PAIR" {
+				t.Fatalf("generate_keypair: %v", kp)
+			}
+			reply := mustOK(t, "create_pkcs10", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10", id, eimzoSubject, " 1.2.860.3.2.2.1.2.1 ,1.2.860.3.2.2.1.2.4")))
+			der := unb64(t, str(t, reply, "pkcs10_64"))
+			csr, err := x509.ParseCertificateRequest(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rdnPairs(t, csr.RawSubject); len(got) != len(eimzoSubjectRDNs) {
+				t.Fatalf("subject %v", got)
+			} else {
+				for i := range got {
+					if got[i] != eimzoSubjectRDNs[i] {
+						t.Errorf("RDN %d = %v, want %v", i, got[i], eimzoSubjectRDNs[i])
+					}
+				}
+			}
+			checkCSR(t, reply, nil, csr.RawSubject, policies)
+
+			// get_pkcs10_info, base64 and PEM.
+			pemCSR := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+			for _, in := range []string{str(t, reply, "pkcs10_64"), pemCSR} {
+				info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs10", "get_pkcs10_info", in)))
+				if info["pkcs10_64"] != reply["pkcs10_64"] {
+					t.Errorf("pkcs10_64 differs")
+				}
+				pi := info["pkcs10_info"].(map[string]any)
+				if pi["subjectName"] != `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O=SIGNET TEST\, MCHJ,L=CHILONZOR TUMANI,`+
+					`ST=TOSHKENT SHAHRI,C=UZ,UID=487654321,1.2.860.3.16.1.2=42507880230011,T=DIREKTOR,1.2.860.3.16.1.1=305123456` ||
+					pi["signatureValid"] != true || len(pi["policyIdentifiers"].([]any)) != 2 {
+					t.Errorf("pkcs10_info %v", pi)
+				}
+			}
+
+			// A key pair has no certificate: no signature, no chain, no
+			// request "from the key".
+			mustFail(t, "sign with a key pair", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("x")), id)), -1018)
+			mustFail(t, "chain of a key pair", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", id)), -1018)
+			mustFail(t, "from_key with a key pair", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", id)), -1015)
+			// Another domain does not know the id.
+			mustFail(t, "other domain", call(t, h, url, "https://other.example", fn("pkcs10", "create_pkcs10", id, "CN=x")), -1011)
+		})
+	}
+	if reqs := log.withSummary("portal.example asks to generate a new RSA-2048 key pair"); len(reqs) != 1 {
+		t.Errorf("keygen consent requests: %v", reqs)
+	}
+	if reqs := log.withSummary(`asks to create a certificate request for "CN=KARIMOVA DILNOZA RUSTAMOVNA,`); len(reqs) != 4 {
+		t.Errorf("CSR consent requests: %d", len(reqs))
+	}
+}
+
+func TestPKCS10FromKey(t *testing.T) {
+	h, key := tokenHost(t, plugintest.KeyECDSA, nil)
+	url := endpoint(h, "ws")
+	// The certificate's own subject, no policies (the test certificate has
+	// none).
+	reply := mustOK(t, "from key", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", "ckc")))
+	checkCSR(t, reply, key.PublicKey, key.Certificate.RawSubject, nil)
+	reply = mustOK(t, "from key, empty args", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", "ckc", "", "")))
+	checkCSR(t, reply, key.PublicKey, key.Certificate.RawSubject, nil)
+	// A replacement subject and policies.
+	reply = mustOK(t, "replacement", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", "ckc", eimzoSubject, "1.2.860.3.2.2.1.2.2")))
+	csr := checkCSR(t, reply, key.PublicKey, nil, []string{"1.2.860.3.2.2.1.2.2"})
+	if got := rdnPairs(t, csr.RawSubject); len(got) != len(eimzoSubjectRDNs) || got[0] != eimzoSubjectRDNs[0] || got[10] != eimzoSubjectRDNs[10] {
+		t.Errorf("replacement subject %v", got)
+	}
+}
+
+func TestPKCS10Errors(t *testing.T) {
+	h, _ := tokenHost(t, plugintest.KeyECDSA, nil)
+	url := endpoint(h, "ws")
+	tests := []struct {
+		name   string
+		req    map[string]any
+		status int
+		reason string
+	}{
+		{"O'zDSt key pair", fn("pkcs10", "generate_keypair", "OZDST-1092-2009-2"), -9999, "пока не поддерживается"},
+		{"O'zMSt key pair", fn("pkcs10", "generate_keypair", "OZMST-286-2024-2", "seed"), -9999, "пока не поддерживается"},
+		{"unknown algorithm", fn("pkcs10", "generate_keypair", "DSA-1024"), -9999, "Неизвестный алгоритм DSA-1024"},
+		{"unknown kpId", fn("pkcs10", "create_pkcs10", "00112233445566778899aabbccddeeff", "CN=x"), -1011, "Ключевая пара"},
+		{"pseudo-id is no key pair", fn("pkcs10", "create_pkcs10", "ckc", "CN=x"), -1011, "Ключевая пара"},
+		{"bad subject", fn("pkcs10", "create_pkcs10_from_key", "ckc", "CN=a,XX=b"), -9999, "replacement_x500_name"},
+		{"bad policy", fn("pkcs10", "create_pkcs10_from_key", "ckc", "", "1.2.860.3.2.2.1.2.1,1.2.x"), -2023, "1.2.x"},
+		{"one-arc policy", fn("pkcs10", "create_pkcs10_from_key", "ckc", "", "1"), -2023, "1"},
+		{"no policies in the list", fn("pkcs10", "create_pkcs10_from_key", "ckc", "", " , "), -1023, "OID"},
+		{"unknown key", fn("pkcs10", "create_pkcs10_from_key", "00112233445566778899aabbccddeeff"), -1010, "Ключ"},
+		{"info of garbage", fn("pkcs10", "get_pkcs10_info", "hello"), -1028, "PKCS#10"},
+		{"info of a certificate", fn("pkcs10", "get_pkcs10_info", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.Fixture.PKI.Root.Raw}))), -1028, "PKCS#10"},
+		{"info of base64 garbage", fn("pkcs10", "get_pkcs10_info", b64([]byte("not DER"))), -1028, "PKCS#10"},
+		{"no arguments", fn("pkcs10", "generate_keypair"), 0, "Функция не найдена"},
+	}
+	for _, tt := range tests {
+		reason := mustFail(t, tt.name, call(t, h, url, testOrigin, tt.req), tt.status)
+		if !strings.Contains(reason, tt.reason) {
+			t.Errorf("%s: reason %q, want it to contain %q", tt.name, reason, tt.reason)
+		}
+	}
+}

@@ -335,8 +335,12 @@ func TestPFXDisabledFunctions(t *testing.T) {
 	}
 	// Their real argument lists: a wrong count is "function not found".
 	wantStatus(t, "save_pfx with 3 arguments", call(t, h, url, testOrigin, pfxReq("save_pfx", "a", "b", "c")), 0)
-	// Uzbek after app.change_ui_lang("uz") is the app plugin's; the text
-	// itself is checked by the errors table.
+	// In Uzbek after app.change_ui_lang("uz").
+	wantOK(t, "change_ui_lang", call(t, h, url, testOrigin, map[string]any{"plugin": "app", "name": "change_ui_lang", "arguments": []string{"uz"}}))
+	r := call(t, h, url, testOrigin, pfxReq("change_password", id))
+	if r["reason"] != "E-IMZO ning ushbu versiyasida funksiya o'chirilgan" {
+		t.Errorf("change_password in Uzbek: reason %q", r["reason"])
+	}
 }
 
 // TestAliasOfListedCertificates parses every alias the plugin lists the
@@ -408,5 +412,44 @@ func TestPFXEncryptedCertificates(t *testing.T) {
 	}
 	if opens != 1 {
 		t.Errorf("the file was opened %d times, want once for the keyId", opens)
+	}
+}
+
+// TestPFXPasswordRefused: verify_password with a wrong password at every
+// attempt is -5000 with the BadPaddingException text e-imzo-init.js looks
+// for; a cancelled password prompt is -5000 "Ввод пароля отменен".
+func TestPFXPasswordRefused(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "ESHMAT")
+	for _, tc := range []struct {
+		name   string
+		prompt any // what the test prompt answers; nil cancels
+		reason string
+	}{
+		{"WRONGPW", wrongPassword("not-the-password"), "BadPaddingException"},
+		{"CANCELPW", nil, "Ввод пароля отменен"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := f.PKI.NewEIMZOKey(softhsmtest.ECP256, f.Person, softhsmtest.IssueOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(pfxDisk, tc.name+".pfx")
+			if tc.prompt != nil {
+				pfxPasswords.Store(file, tc.prompt)
+			}
+			alias := f.Person.Alias(k.Certificate)
+			if err := softhsmtest.WriteEIMZOPFX(file, k, softhsmtest.EIMZOPFX{Alias: alias, Password: "Haqiqiy-Parol", PlainCertificates: true}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(file) })
+			id := loadKey(t, h, testOrigin, pfxFixture{Disk: f.Disk, Name: tc.name}, alias)
+			r := call(t, h, url, testOrigin, pfxReq("verify_password", id))
+			wantStatus(t, "verify_password", r, -5000)
+			if reason, _ := r["reason"].(string); !strings.Contains(reason, tc.reason) {
+				t.Errorf("reason %q, want it to contain %q", reason, tc.reason)
+			}
+		})
 	}
 }

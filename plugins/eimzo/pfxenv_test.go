@@ -84,9 +84,14 @@ var (
 	pfxErr      error
 	pfxDisk     string
 	// pfxPasswords maps a key file's path to the password the host's
-	// prompt answers for it; tests that write more files add theirs.
+	// prompt answers for it (a string, once; a wrongPassword, at every
+	// attempt); tests that write more files add theirs. A file without an
+	// entry gets a cancelled prompt.
 	pfxPasswords sync.Map
 )
+
+// wrongPassword is a password the prompt gives at every attempt.
+type wrongPassword string
 
 // pfxEnv starts the plugin with cfg and returns it with the E-IMZO-like
 // key files its host's key store serves.
@@ -172,6 +177,9 @@ func makePFXDisk(store *hsm.Store) ([]pfxFixture, error) {
 				return hsm.PINResponse{}, err
 			}
 			pw, ok := pfxPasswords.Load(file)
+			if w, wrong := pw.(wrongPassword); wrong {
+				return hsm.PINResponse{PIN: []byte(w)}, nil // every attempt
+			}
 			if !ok || req.Attempt > 1 {
 				return hsm.PINResponse{}, fmt.Errorf("test prompt for %s: %w", file, hsm.ErrCancelled)
 			}

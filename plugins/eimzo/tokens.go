@@ -169,7 +169,7 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	}
 	h := &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain}
 	if ch, ok := s.consent.(keyChooser); ok {
-		choice, err := ch.ChooseKey(c.ctx, uris, c.op(summary))
+		choice, err := ch.ChooseKey(c.ctx, uris, chooserOp(c, pseudo, summary))
 		switch {
 		case err == nil:
 			k, known := byURI[choice.KeyURI]
@@ -187,4 +187,24 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	}
 	h.Key = cands[0]
 	return h, nil
+}
+
+// chooserOp is the Operation of the key choice. The choice is the consent
+// for the signature that follows (its grant covers it), so the person must
+// see there what is signed: for a function with a data_64 argument
+// (create_pkcs7, append_pkcs7_detached) the document is described as the
+// signature's own dialog would (describeDocument).
+func chooserOp(c *call, pseudo, summary string) sdk.Operation {
+	op := c.op(summary)
+	for i, a := range c.fn.Args {
+		if a.Name != "data_64" || i >= len(c.args) {
+			continue
+		}
+		if data, err := decodeDocument(c.args[i]); err == nil {
+			what, doc := describeDocument(data)
+			op.Summary = fmt.Sprintf("%s asks to sign %s with a hardware token key (E-IMZO %q)", c.sess.domain, what, pseudo)
+			op.Documents = []sdk.Document{doc}
+		}
+	}
+	return op
 }

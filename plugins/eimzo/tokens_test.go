@@ -96,8 +96,11 @@ func TestCKCPseudoIDChooser(t *testing.T) {
 					t.Errorf("key %s not offered to the chooser: %v", l, uris)
 				}
 			}
-			if rq.Origin != testOrigin || !strings.Contains(rq.Summary, "portal.example") {
-				t.Errorf("chooser request %q from %q", rq.Summary, rq.Origin)
+			// The choice is the consent for the signature: it shows the
+			// document.
+			if rq.Origin != testOrigin || !strings.Contains(rq.Summary, "portal.example") ||
+				!strings.Contains(rq.Summary, "hujjat matni") || len(rq.Documents) != 1 || rq.Documents[0].Size != int64(len("hujjat matni")) {
+				t.Errorf("chooser request %q from %q with documents %v", rq.Summary, rq.Origin, rq.Documents)
 			}
 		}
 		if rq.Kind == consent.Sign && rq.KeyURI == want.URI {

@@ -250,3 +250,15 @@ func TestPKCS10Errors(t *testing.T) {
 		}
 	}
 }
+
+// TestPKCS10FromPFXKey: a renewal request for a key file has the
+// certificate's exact subject; create_pkcs10 refuses a key file (-1016).
+func TestPKCS10FromPFXKey(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "VALI")
+	id := loadKey(t, h, testOrigin, f, f.Alias)
+	reply := mustOK(t, "from key", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", id, "", "1.2.860.3.2.2.1.2.3")))
+	checkCSR(t, reply, f.Cert.PublicKey, f.Cert.RawSubject, []string{"1.2.860.3.2.2.1.2.3"})
+	mustFail(t, "create_pkcs10 with a key file", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10", id, "CN=x")), -1016)
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -566,4 +567,75 @@ func TestPKCS7LegacyHiddenFromAPIDoc(t *testing.T) {
 			t.Errorf("apidoc lists legacy %s", name)
 		}
 	}
+}
+
+// TestPKCS7WithPFXKey signs with E-IMZO-like key files (pfx.load_key
+// keyIds): the message carries the chain user → CA → root, and verifies
+// with openssl against the files' root alone.
+func TestPKCS7WithPFXKey(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "wss")
+	doc := []byte("E-IMZO hujjati")
+	for _, name := range []string{"VALI", "DILNOZA"} {
+		f := pfxFixtureByName(t, fxs, name)
+		id := loadKey(t, h, testOrigin, f, f.Alias)
+		for _, detached := range []string{"no", "yes"} {
+			reply := mustOK(t, name+" "+detached, call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), id, detached)))
+			der, _ := checkSignReply(t, reply, f.Cert)
+			sd, _ := cms.ParseSignedData(der)
+			want := append([]*x509.Certificate{f.Cert}, f.Chain...)
+			if len(sd.Certificates) != len(want) {
+				t.Fatalf("%s: %d certificates, want user, CA, root", name, len(sd.Certificates))
+			}
+			for i, c := range want {
+				if !sd.Certificates[i].Equal(c) {
+					t.Errorf("%s: certificate %d is %s, want %s", name, i, sd.Certificates[i].Subject, c.Subject)
+				}
+			}
+			var content []byte
+			if detached == "yes" {
+				content = doc
+			}
+			// Only the root is trusted: the intermediate comes from the
+			// message.
+			root := filepath.Join(t.TempDir(), "root.pem")
+			if err := os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.PKI.Root.Raw}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"cms", "-verify", "-binary", "-inform", "DER", "-in", "/dev/stdin", "-CAfile", root, "-purpose", "any", "-out", "/dev/null"}
+			if content != nil {
+				cf := filepath.Join(t.TempDir(), "content")
+				if err := os.WriteFile(cf, content, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-content", cf)
+			}
+			cmd := exec.Command("openssl", args...)
+			cmd.Stdin = bytes.NewReader(der)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: openssl cms -verify with the root only: %v\n%s", name, err, out)
+			}
+			rep, err := cms.Verify(der, contentOrNil(content), &cms.VerifyOptions{Roots: f.PKI.Roots()})
+			if err != nil || !rep.Valid() || rep.Signers[0].ChainStatus != cms.ChainValid {
+				t.Fatalf("%s: sdk/cms: %v", name, err)
+			}
+		}
+		// The info lists the whole chain with E-IMZO names.
+		signed := mustOK(t, "sign", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), id)))
+		info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, signed, "pkcs7_64"), "")))
+		s := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
+		certs := s["certificate"].([]any)
+		if len(certs) != 3 || !strings.HasPrefix(certs[0].(map[string]any)["subjectName"].(string), "CN="+f.Cert.Subject.CommonName+",NAME=") ||
+			!strings.Contains(certs[0].(map[string]any)["subjectName"].(string), ",1.2.860.3.16.1.2="+f.Person.PINFL) {
+			t.Errorf("%s: certificate list %v", name, certs)
+		}
+	}
+}
+
+// contentOrNil is the detached content reader for cms.Verify.
+func contentOrNil(content []byte) io.Reader {
+	if content == nil {
+		return nil
+	}
+	return bytes.NewReader(content)
 }

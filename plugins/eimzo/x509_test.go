@@ -1,6 +1,7 @@
 package eimzo_test
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -134,4 +135,26 @@ func TestX509GetCertificateChain(t *testing.T) {
 	}
 	mustFail(t, "unknown id", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "00112233445566778899aabbccddeeff")), -1010)
 	mustFail(t, "no origin", call(t, h, url, "", fn("x509", "get_certificate_chain", "ckc")), -1021)
+}
+
+// TestX509ChainOfPFXKey: a key file's chain is user, CA, root.
+func TestX509ChainOfPFXKey(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	f := pfxFixtureByName(t, fxs, "DILNOZA")
+	id := loadKey(t, h, testOrigin, f, f.Alias)
+	reply := mustOK(t, "chain", call(t, h, endpoint(h, "ws"), testOrigin, fn("x509", "get_certificate_chain", id)))
+	certs, _ := reply["certificates"].([]any)
+	want := append([]*x509.Certificate{f.Cert}, f.Chain...)
+	if len(certs) != 3 {
+		t.Fatalf("certificates %v, want user, CA, root", certs)
+	}
+	for i, c := range want {
+		if certs[i] != base64.StdEncoding.EncodeToString(c.Raw) {
+			t.Errorf("certificate %d is not %s", i, c.Subject)
+		}
+	}
+	// Each verifies with the next.
+	for i := 0; i < 2; i++ {
+		mustOK(t, "verify", call(t, h, endpoint(h, "ws"), testOrigin, fn("x509", "verify_certificate", certs[i].(string), certs[i+1].(string))))
+	}
 }

@@ -1,6 +1,7 @@
 package consentui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/pfx"
 )
 
 // chooseQuestion asks the person to pick one of two keys for a signature
@@ -171,5 +173,76 @@ func TestChooseKeyNeedsPick(t *testing.T) {
 	}
 	if r := wait(t, res); r.err != nil || !r.a.Allow || r.a.KeyURI != q.Request.Choices[0].URI {
 		t.Fatalf("answer %+v, %v; want the first key", r.a, r.err)
+	}
+}
+
+// TestBrowserEngineChooseKey: the real consent engine puts a key choice
+// from a first-use origin through the dialog (keys looked up in real PFX
+// key stores); the person picks the second key and allows once; the
+// signature presenting the choice's grant needs no second dialog.
+func TestBrowserEngineChooseKey(t *testing.T) {
+	tab := newTab(t)
+	f := newFixture(t, time.Minute)
+	b1, k1, _ := pfxStore(t, f, "one")
+	b2, k2, _ := pfxStore(t, f, "two")
+	lookup := func(ctx context.Context, uri string) (hsm.KeyInfo, error) {
+		for _, b := range []*pfx.Backend{b1, b2} {
+			keys, err := b.Keys(ctx)
+			if err != nil {
+				return hsm.KeyInfo{}, err
+			}
+			for _, k := range keys {
+				if k.URI == uri {
+					return k, nil
+				}
+			}
+		}
+		return hsm.KeyInfo{}, hsm.ErrKeyNotFound
+	}
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, KeyInfo: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = "https://my.gov.example"
+	req := consent.Request{Kind: consent.Sign, Plugin: "eimzo", Origin: origin, Summary: "create_pkcs7: contract",
+		Choices: []hsm.KeyInfo{{URI: k1.URI}, {URI: "file:///nowhere.pfx#x"}, {URI: k2.URI}}}
+	var out consent.Outcome
+	done := make(chan error, 1)
+	go func() { done <- e.Ask(consent.WithOutcome(context.Background(), &out), req) }()
+	var title string
+	if err := chromedp.Do(tab,
+		chromedp.Navigate(f.url(t)),
+		chromedp.WaitVisible(css("#choices")),
+		text("#title", &title),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll('input[name="key"]').length`); n != 2 {
+		t.Fatalf("%d keys offered; want the 2 the key stores know", n)
+	}
+	if err := chromedp.Do(tab,
+		chromedp.Click(css("#key-1")),
+		chromedp.Click(css("#approve")), // "Allow once"
+		idlePage(),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done); err != nil {
+		t.Fatalf("choice: %v", err)
+	}
+	if out.KeyURI != k2.URI || out.GrantID == "" {
+		t.Fatalf("outcome %+v; want the second key and a grant", out)
+	}
+	if !strings.Contains(title, origin+" wants to use Signet") {
+		t.Errorf("first-use title %q", title)
+	}
+	s := consent.Request{Kind: consent.Sign, Plugin: "eimzo", Origin: origin, KeyURI: out.KeyURI, GrantID: out.GrantID}
+	if err := e.Ask(context.Background(), s); err != nil {
+		t.Fatalf("signature with the choice's grant: %v", err)
+	}
+	select {
+	case u := <-f.opened:
+		t.Errorf("a second dialog was opened (%s)", u)
+	default:
 	}
 }

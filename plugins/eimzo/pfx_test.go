@@ -453,3 +453,32 @@ func TestPFXPasswordRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPFXEd25519Locked: a locked Ed25519 key is listed without its
+// algorithm; verify_password's first attempt signs a SHA-256 digest, which
+// Ed25519 refuses, and the retry with what the unlocked key store then
+// knows succeeds. create_pkcs7 then signs with the learnt certificate.
+func TestPFXEd25519Locked(t *testing.T) {
+	h, fxs := pfxEnv(t, nil)
+	url := endpoint(h, "ws")
+	f := pfxFixtureByName(t, fxs, "ESHMAT")
+	k, err := f.PKI.NewEIMZOKey(softhsmtest.Ed25519, f.Person, softhsmtest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(pfxDisk, "EDKEY.pfx")
+	pfxPasswords.Store(file, "Ed-Parol")
+	alias := f.Person.Alias(k.Certificate)
+	if err := softhsmtest.WriteEIMZOPFX(file, k, softhsmtest.EIMZOPFX{Alias: alias, Password: "Ed-Parol"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(file) })
+	id := loadKey(t, h, testOrigin, pfxFixture{Disk: f.Disk, Name: "EDKEY"}, alias)
+	wantOK(t, "verify_password", call(t, h, url, testOrigin, pfxReq("verify_password", id)))
+	data := base64.StdEncoding.EncodeToString([]byte("Ed25519 bilan imzo"))
+	r := call(t, h, url, testOrigin, map[string]any{"plugin": "pkcs7", "name": "create_pkcs7", "arguments": []string{data, id, "yes"}})
+	wantOK(t, "create_pkcs7", r)
+	if r["signer_serial_number"] != k.Certificate.SerialNumber.Text(16) {
+		t.Errorf("signer %v, want %x", r["signer_serial_number"], k.Certificate.SerialNumber)
+	}
+}

@@ -299,13 +299,29 @@ func (s *Server) createPKCS7(c *call) (Reply, error) {
 	return signReply(der, h.Key.Certificate)
 }
 
-// signerNames lists the signers of sd by certificate CN, for summaries.
+// Bounds of the existing signers named in a co-signing summary (the
+// names come from the page's message).
+const (
+	maxSummarySigners = 5
+	maxSummaryName    = 64 // runes
+)
+
+// signerNames lists the signers of sd by certificate CN, quoted and cut,
+// for summaries.
 func signerNames(sd *cms.SignedData) string {
 	var names []string
-	for _, si := range sd.Signers {
+	for i, si := range sd.Signers {
+		if i == maxSummarySigners {
+			names = append(names, fmt.Sprintf("and %d more", len(sd.Signers)-i))
+			break
+		}
 		name := "an unknown signer"
 		if cert := signerCertificate(sd, si); cert != nil {
-			name = cert.Subject.CommonName
+			cn := []rune(cert.Subject.CommonName)
+			if len(cn) > maxSummaryName {
+				cn = append(cn[:maxSummaryName], '…')
+			}
+			name = fmt.Sprintf("%q", string(cn))
 		}
 		names = append(names, name)
 	}

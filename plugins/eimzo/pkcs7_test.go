@@ -284,7 +284,9 @@ func TestPKCS7CreateAttachedAndDetached(t *testing.T) {
 			}
 			// The person saw the domain, the text and the certificate, and
 			// the document's hash.
-			reqs := log.withSummary(`the text "Shartnoma`)
+			// (The token key choice before each signature shows the
+			// document too; the Sign names the certificate.)
+			reqs := log.withSummary(" with " + key.Certificate.Subject.CommonName)
 			if len(reqs) != 4 {
 				t.Fatalf("%d sign requests with the expected summary; all: %v", len(reqs), log.reqs)
 			}
@@ -309,7 +311,7 @@ func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
 	der, _ := checkSignReply(t, reply, key.Certificate)
 	opensslVerify(t, h.Fixture.PKI, der, bin, nil)
 	sum := sha256.Sum256(bin)
-	if reqs := log.withSummary("a document of 8 bytes, SHA-256 " + hex.EncodeToString(sum[:])); len(reqs) != 1 {
+	if reqs := log.withSummary("a document of 8 bytes, SHA-256 " + hex.EncodeToString(sum[:]) + " with " + key.Certificate.Subject.CommonName); len(reqs) != 1 {
 		t.Errorf("binary summary not found in %v", log.reqs)
 	}
 
@@ -323,7 +325,7 @@ func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
 	reply = mustOK(t, "long", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", wrapped.String(), "ckc")))
 	der, _ = checkSignReply(t, reply, key.Certificate)
 	opensslVerify(t, h.Fixture.PKI, der, nil, long)
-	reqs := log.withSummary("asks to sign the text")
+	reqs := log.withSummary("(10000 bytes) with " + key.Certificate.Subject.CommonName)
 	if len(reqs) != 1 || len(reqs[0].Summary) > 600 || !strings.Contains(reqs[0].Summary, "…") || !strings.Contains(reqs[0].Summary, "10000 bytes") {
 		t.Errorf("long text summary not trimmed: %v", reqs)
 	}
@@ -361,7 +363,8 @@ func TestPKCS7CreateErrors(t *testing.T) {
 
 func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 	hRSA, rsaKey := tokenHost(t, plugintest.KeyRSA, nil)
-	hEC, ecKey := tokenHost(t, plugintest.KeyECDSA, nil)
+	log := &consentLog{}
+	hEC, ecKey := tokenHost(t, plugintest.KeyECDSA, &plugintest.Config{Consent: log})
 	pki := hRSA.Fixture.PKI
 	doc := []byte("hamkorlik shartnomasi")
 
@@ -374,6 +377,11 @@ func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 		t.Fatalf("%d signers, want 2", len(rep.Signers))
 	}
 	opensslVerify(t, pki, der, nil, doc)
+	// The person saw who signed already.
+	if reqs := log.withSummary(`portal.example asks to co-sign the text "hamkorlik shartnomasi" (21 bytes), already signed by "` +
+		rsaKey.Certificate.Subject.CommonName + `", with ` + ecKey.Certificate.Subject.CommonName); len(reqs) != 1 {
+		t.Errorf("co-sign summary not found: %v", log.reqs)
+	}
 
 	// Detached.
 	first = mustOK(t, "create detached", call(t, hRSA, endpoint(hRSA, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "yes")))

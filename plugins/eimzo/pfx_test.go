@@ -3,6 +3,7 @@ package eimzo_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -480,5 +481,60 @@ func TestPFXEd25519Locked(t *testing.T) {
 	wantOK(t, "create_pkcs7", r)
 	if r["signer_serial_number"] != k.Certificate.SerialNumber.Text(16) {
 		t.Errorf("signer %v, want %x", r["signer_serial_number"], k.Certificate.SerialNumber)
+	}
+}
+
+// TestPFXApidoc: apidoc lists the pfx and token functions with E-IMZO's
+// argument names (v6.4.7), load_key's path optional but positional.
+func TestPFXApidoc(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, map[string]any{"name": "apidoc"})
+	var doc []struct {
+		Name      string `json:"name"`
+		Functions []struct {
+			Name      string `json:"name"`
+			Arguments []struct {
+				Name     string `json:"name"`
+				Optional bool   `json:"optional"`
+			} `json:"arguments"`
+		} `json:"functions"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("apidoc: %v: %.200s", err, raw)
+	}
+	got := map[string]string{}
+	for _, p := range doc {
+		for _, f := range p.Functions {
+			var args []string
+			for _, a := range f.Arguments {
+				n := a.Name
+				if a.Optional {
+					n += "?"
+				}
+				args = append(args, n)
+			}
+			got[p.Name+"."+f.Name] = strings.Join(args, ",")
+		}
+	}
+	for fn, args := range map[string]string{
+		"pfx.list_disks":            "",
+		"pfx.list_certificates":     "disk",
+		"pfx.list_all_certificates": "",
+		"pfx.load_key":              "disk,path?,name,alias",
+		"pfx.unload_key":            "pfxId",
+		"pfx.verify_password":       "pfxId",
+		"pfx.change_password":       "pfxId",
+		"pfx.save_pfx":              "disk,path?,name,alias,id,new_key_password,subject_certificate_64,ca_certificate_64,root_certificate_64",
+		"pfx.save_temporary_pfx":    "disk,path?,name,alias,id,password,subject_x500_name",
+		"ckc.list_ckc":              "",
+		"ckc.supported_ckc":         "",
+		"ckc.clear_saved_pin_codes": "",
+		"idcard.list_readers":       "",
+		"baikey.list_tokens":        "",
+		"uzgrd.list_tokens":         "",
+	} {
+		if a, ok := got[fn]; !ok || a != args {
+			t.Errorf("apidoc %s: arguments %q (listed %v), want %q", fn, a, ok, args)
+		}
 	}
 }

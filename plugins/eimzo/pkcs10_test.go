@@ -262,3 +262,28 @@ func TestPKCS10FromPFXKey(t *testing.T) {
 	checkCSR(t, reply, f.Cert.PublicKey, f.Cert.RawSubject, []string{"1.2.860.3.2.2.1.2.3"})
 	mustFail(t, "create_pkcs10 with a key file", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10", id, "CN=x")), -1016)
 }
+
+// TestPKCS10GenerateOnTheOnlyToken: without keygen_token the key pair goes
+// to the only writable PKCS#11 token (the test binary has one: plugintest;
+// the PFX files are no PKCS#11 tokens).
+func TestPKCS10GenerateOnTheOnlyToken(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	t.Cleanup(func() { deleteGeneratedKeys(t, h) })
+	kp := mustOK(t, "generate", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs10", "generate_keypair", "EC")))
+	reply := mustOK(t, "create_pkcs10", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs10", "create_pkcs10", str(t, kp, "kpId"), "CN=Only Token,C=UZ")))
+	csr := checkCSR(t, reply, nil, nil, nil)
+	keys, err := h.Store.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, k := range keys {
+		if strings.HasPrefix(k.Label, "eimzo-keypair-") && k.TokenURI != "" && strings.Contains(k.TokenURI, "token="+plugintest.TokenLabel) {
+			type equaler interface{ Equal(x crypto.PublicKey) bool }
+			found = found || k.PublicKey.(equaler).Equal(csr.PublicKey)
+		}
+	}
+	if !found {
+		t.Error("the request's key is not a generated key on the plugintest token")
+	}
+}

@@ -15,6 +15,7 @@ var pluginDescriptions = map[string][2]string{
 	"pkcs10": {"Плагин для генерации ключевой пары и формирования запроса на сертификат формата PKCS#10", "Kalit juftligini yaratish va PKCS#10 formatidagi sertifikat so'rovini shakllantirish uchun plagin"},
 	"idcard": {"Плагин для работы с ID-картой E-IMZO (токены PKCS#11 в Signet)", "E-IMZO ID-karta bilan ishlash uchun plagin (Signet: PKCS#11 tokenlar)"},
 	"baikey": {"Плагин для работы с BAIK-токеном (токены PKCS#11 в Signet)", "BAIK-token bilan ishlash uchun plagin (Signet: PKCS#11 tokenlar)"},
+	"uzgrd":  {"Плагин для работы с токеном UZGUARD (токены PKCS#11 в Signet)", "UZGUARD token bilan ishlash uchun plagin (Signet: PKCS#11 tokenlar)"},
 	"ckc":    {"Плагин для работы с криптографическими контейнерами ключей (токены PKCS#11)", "Kripto kalit konteynerlari bilan ishlash uchun plagin (PKCS#11 tokenlar)"},
 	"app":    {"Плагин для работы с настройками приложения", "E-IMZO ilova sozlamalari bilan ishlash uchun plagin"},
 }

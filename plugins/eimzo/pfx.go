@@ -148,12 +148,13 @@ func listedAlias(k sdk.Key, raw string) string {
 
 // pfxEntries lists the PFX keys of the host's key store with their E-IMZO
 // location, sorted by disk, path, name and alias. A backend that failed to
-// list is logged; the others' keys are still returned.
+// list is logged; the others' keys are still returned. A listing refused
+// by the host's origin policy is -1022, the domain not authorised.
 func (s *Server) pfxEntries(c *call, summary string) ([]pfxEntry, error) {
 	keys, err := s.keys.Keys(c.ctx, c.op(summary))
 	if err != nil {
 		if len(keys) == 0 {
-			return nil, err
+			return nil, s.gateError(c.sess, err)
 		}
 		s.log.Warn("key store listed with problems", "err", err)
 	}

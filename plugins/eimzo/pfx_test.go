@@ -303,9 +303,18 @@ func TestPFXLoadKeyErrors(t *testing.T) {
 func TestPFXLoadKeyDenied(t *testing.T) {
 	rec := &recorder{deny: func(req consent.Request) bool { return req.KeyURI != "" }}
 	h, fxs := pfxEnv(t, &plugintest.Config{Consent: rec})
+	url := endpoint(h, "ws")
 	f := pfxFixtureByName(t, fxs, "ESHMAT")
-	r := call(t, h, endpoint(h, "ws"), testOrigin, pfxReq("load_key", f.Disk, f.Path, f.Name, f.Alias))
+	r := call(t, h, url, testOrigin, pfxReq("load_key", f.Disk, f.Path, f.Name, f.Alias))
 	wantStatus(t, "load_key refused by the person", r, -5002)
+
+	// The origin policy refuses the domain: listing is -1022.
+	rec.mu.Lock()
+	rec.deny = func(req consent.Request) bool { return req.Kind == consent.List }
+	rec.mu.Unlock()
+	wantStatus(t, "list_all_certificates of a refused domain", call(t, h, url, testOrigin, pfxReq("list_all_certificates")), -1022)
+	wantStatus(t, "load_key of a refused domain", call(t, h, url, testOrigin, pfxReq("load_key", f.Disk, f.Path, f.Name, f.Alias)), -1022)
+	wantStatus(t, "list_ckc of a refused domain", call(t, h, url, testOrigin, map[string]any{"plugin": "ckc", "name": "list_ckc"}), -1022)
 }
 
 func TestPFXKeyIDExpires(t *testing.T) {

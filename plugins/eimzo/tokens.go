@@ -72,13 +72,13 @@ type ckcDevice struct {
 
 func (s *Server) ckcList(c *call) (Reply, error) {
 	op := c.op(c.sess.domain + " lists the hardware tokens")
-	keys, err := s.tokenCandidates(c.ctx, op)
+	keys, err := s.tokenCandidates(c, op)
 	if err != nil {
 		return nil, err
 	}
 	toks, err := s.keys.Tokens(c.ctx, op)
 	if err != nil && len(toks) == 0 {
-		return nil, err
+		return nil, s.gateError(c.sess, err)
 	}
 	used := map[string]bool{}
 	for _, k := range keys {
@@ -114,12 +114,13 @@ func emptyList(field string) func(*Server, *call) (Reply, error) {
 
 // tokenCandidates lists the keys a pseudo-id may use: PKCS#11 keys with a
 // private key and a certificate, able to sign, narrowed by the token_key
-// option. Sorted by URI.
-func (s *Server) tokenCandidates(ctx context.Context, op sdk.Operation) ([]sdk.Key, error) {
-	keys, err := s.keys.Keys(ctx, op)
+// option. Sorted by URI. A listing refused by the host's origin policy is
+// -1022, the domain not authorised.
+func (s *Server) tokenCandidates(c *call, op sdk.Operation) ([]sdk.Key, error) {
+	keys, err := s.keys.Keys(c.ctx, op)
 	if err != nil {
 		if len(keys) == 0 {
-			return nil, err
+			return nil, s.gateError(c.sess, err)
 		}
 		s.log.Warn("key store listed with problems", "err", err)
 	}
@@ -154,7 +155,7 @@ type keyChooser interface {
 // several are an error naming the token_key option.
 func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	summary := fmt.Sprintf("%s asks to use a hardware token key (E-IMZO %q) for %s", c.sess.domain, pseudo, c.fn.key())
-	cands, err := s.tokenCandidates(c.ctx, c.op(summary))
+	cands, err := s.tokenCandidates(c, c.op(summary))
 	if err != nil {
 		return nil, err
 	}

@@ -2,15 +2,26 @@ package eimzo
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/signet-agent/signet/sdk"
+	"github.com/signet-agent/signet/sdk/cms"
 )
 
-// Internal tests of the X.500 name parser (package eimzo: the parser has
-// no wire function of its own; pkcs10_test.go checks it end to end).
+// Internal tests (package eimzo) of the X.500 name parser, which has no
+// wire function of its own (pkcs10_test.go checks it end to end), and of
+// the CMS algorithm choice.
 
 func TestX500ParseEIMZOSubject(t *testing.T) {
 	in := `CN=Familiya Ism Sharif,NAME=Ism,SURNAME=Familiya,L=Tuman,ST=Shahar,C=UZ,O=Kompaniya\, MChJ,UID=324543543,1.2.860.3.16.1.2=32610793225581,T=Direktor,1.2.860.3.16.1.1=242141224`
@@ -155,4 +166,50 @@ func FuzzX500(f *testing.F) {
 			t.Fatalf("%q → %q: DER %x, then %x", s, text, der, der2)
 		}
 	})
+}
+
+// TestPKCS7SignOptions checks the one place that picks CMS algorithms
+// (internal: no O'zDSt key can be put in a test key store yet).
+func TestPKCS7SignOptions(t *testing.T) {
+	cert := func(pub crypto.PublicKey) *x509.Certificate {
+		spki, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &x509.Certificate{RawSubjectPublicKeyInfo: spki, PublicKey: pub}
+	}
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	chain := []*x509.Certificate{{Raw: []byte{1}}}
+	for _, tt := range []struct {
+		name string
+		pub  crypto.PublicKey
+		want crypto.Hash
+	}{
+		{"RSA", &rsaKey.PublicKey, crypto.SHA256},
+		{"P-256", &p256.PublicKey, crypto.SHA256},
+		{"P-384", &p384.PublicKey, crypto.SHA384},
+		{"P-521", &p521.PublicKey, crypto.SHA512},
+		{"Ed25519", edPub, 0}, // sdk/cms default: SHA-512 (RFC 8419)
+	} {
+		opts, err := signOptions(sdk.Key{Certificate: cert(tt.pub), Chain: chain})
+		if err != nil || opts.Digest != tt.want || len(opts.Chain) != 1 {
+			t.Errorf("%s: %+v, %v", tt.name, opts, err)
+		}
+	}
+
+	ozdst, _ := asn1.Marshal(struct {
+		Alg struct{ Algorithm asn1.ObjectIdentifier }
+		Key asn1.BitString
+	}{struct{ Algorithm asn1.ObjectIdentifier }{cms.OIDPublicKeyOzDSt1092_2}, asn1.BitString{Bytes: make([]byte, 66), BitLength: 528}})
+	_, err := signOptions(sdk.Key{Certificate: &x509.Certificate{RawSubjectPublicKeyInfo: ozdst}})
+	if e := asError(err); e.Status != StatusRuntime || !strings.Contains(e.reason("ru"), "OZDST-1092-2009-2 пока не поддерживается") {
+		t.Errorf("O'zDSt key: %v", err)
+	}
+	if _, err := signOptions(sdk.Key{}); asError(err).Status != StatusKeyIDNotForCert {
+		t.Errorf("no certificate: %v", err)
+	}
 }

@@ -1,7 +1,13 @@
 package eimzo_test
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -157,4 +163,78 @@ func TestX509ChainOfPFXKey(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		mustOK(t, "verify", call(t, h, endpoint(h, "ws"), testOrigin, fn("x509", "verify_certificate", certs[i].(string), certs[i+1].(string))))
 	}
+}
+
+// ozdstCertificate issues (with pki's intermediate, ECDSA) a certificate
+// whose public key is an O'zDSt 1092 key (spec §8.1: algorithm
+// 1.2.860.3.15.1.1.2.1, parameters {1.2.860.3.15.1.1.2.1.1}, a 64-byte
+// OCTET STRING): crypto/x509 cannot create one, so the TBS is built here.
+func ozdstCertificate(t testing.TB, pki *softhsmtest.PKI) *x509.Certificate {
+	t.Helper()
+	type algID struct {
+		Algorithm  asn1.ObjectIdentifier
+		Parameters asn1.RawValue `asn1:"optional"`
+	}
+	params, _ := asn1.Marshal(struct{ Set asn1.ObjectIdentifier }{asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1, 1}})
+	point, _ := asn1.Marshal(bytes.Repeat([]byte{0x5a}, 64))
+	spki, err := asn1.Marshal(struct {
+		Alg algID
+		Key asn1.BitString
+	}{algID{asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1}, asn1.RawValue{FullBytes: params}}, asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := asn1.Marshal(pkix.Name{CommonName: "OZDST TEST"}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigAlg := algID{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}}
+	tbs, err := asn1.Marshal(struct {
+		Version  int `asn1:"explicit,tag:0"`
+		Serial   *big.Int
+		SigAlg   algID
+		Issuer   asn1.RawValue
+		Validity struct{ NotBefore, NotAfter time.Time }
+		Subject  asn1.RawValue
+		SPKI     asn1.RawValue
+	}{2, big.NewInt(0x777a2a2b), sigAlg, asn1.RawValue{FullBytes: pki.Intermediate.RawSubject},
+		struct{ NotBefore, NotAfter time.Time }{time.Now().Add(-time.Hour).UTC().Truncate(time.Second), time.Now().Add(time.Hour).UTC().Truncate(time.Second)},
+		asn1.RawValue{FullBytes: subject}, asn1.RawValue{FullBytes: spki}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(tbs)
+	sig, err := ecdsa.SignASN1(rand.Reader, pki.IntermediateKey, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(struct {
+		TBS    asn1.RawValue
+		SigAlg algID
+		Sig    asn1.BitString
+	}{asn1.RawValue{FullBytes: tbs}, sigAlg, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// TestX509OzDStCertificate: a certificate with an O'zDSt key is described
+// (E-IMZO's algorithm name) and verified against its issuer.
+func TestX509OzDStCertificate(t *testing.T) {
+	h := plugintest.Start(t, pkg, nil)
+	url := endpoint(h, "ws")
+	pki := h.Fixture.PKI
+	cert := ozdstCertificate(t, pki)
+	enc := base64.StdEncoding.EncodeToString
+	reply := mustOK(t, "info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", enc(cert.Raw))))
+	info := reply["certificate_info"].(map[string]any)
+	if info["publicKey"].(map[string]any)["keyAlgName"] != "OZDST-1092-2009-2" || info["serialNumber"] != "777a2a2b" || info["subjectName"] != "CN=OZDST TEST" {
+		t.Errorf("O'zDSt certificate info %v", info)
+	}
+	mustOK(t, "verify", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(cert.Raw), enc(pki.Intermediate.Raw))))
 }

@@ -332,8 +332,16 @@ func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
 }
 
 func TestPKCS7CreateErrors(t *testing.T) {
-	log := &consentLog{deny: func(r consent.Request) bool { return strings.Contains(r.Summary, "DENY") }}
-	h, _ := tokenHost(t, plugintest.KeyRSA, &plugintest.Config{Consent: log})
+	asker := consent.AskerFunc(func(ctx context.Context, r consent.Request) error {
+		switch {
+		case strings.Contains(r.Summary, "DENY"):
+			return hsm.ErrDenied
+		case strings.Contains(r.Summary, "CANCEL"):
+			return hsm.ErrCancelled // the person closed the dialog
+		}
+		return consent.AllowAll.Ask(ctx, r)
+	})
+	h, _ := tokenHost(t, plugintest.KeyRSA, &plugintest.Config{Consent: asker})
 	url := endpoint(h, "ws")
 	tests := []struct {
 		name   string
@@ -350,6 +358,7 @@ func TestPKCS7CreateErrors(t *testing.T) {
 		{"too many", testOrigin, fn("pkcs7", "create_pkcs7", "", "ckc", "no", "x"), 0, "Функция не найдена"},
 		{"no origin", "", fn("pkcs7", "create_pkcs7", b64([]byte("x")), "ckc"), -1021, "Не удалось идентифицировать домен"},
 		{"person refuses", testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("DENY this")), "ckc"), -5002, "отменена пользователем"},
+		{"person cancels", testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("CANCEL this")), "ckc", "yes"), -5000, "Ввод пароля отменен"},
 	}
 	for _, tt := range tests {
 		reason := mustFail(t, tt.name, call(t, h, url, tt.origin, tt.req), tt.status)

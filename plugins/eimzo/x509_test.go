@@ -87,8 +87,12 @@ func TestX509GetCertificateInfo(t *testing.T) {
 		t.Errorf("RSA certificate info %v", info)
 	}
 
-	for _, bad := range []string{"", "!!!", base64.StdEncoding.EncodeToString([]byte("not a certificate")), "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----"} {
-		mustFail(t, "bad "+bad, call(t, h, url, testOrigin, fn("x509", "get_certificate_info", bad)), -9999)
+	for _, bad := range []string{"", "!!!", base64.StdEncoding.EncodeToString([]byte("not a certificate")), "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----",
+		strings.Repeat("A", 200<<10)} { // over MaxCertificate (64 KiB)
+		reason := mustFail(t, "bad input", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", bad)), -9999)
+		if !strings.Contains(reason, "certificate_64") {
+			t.Errorf("reason %q does not name the argument", reason)
+		}
 	}
 }
 

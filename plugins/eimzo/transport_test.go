@@ -518,8 +518,20 @@ func TestTransportOrigin(t *testing.T) {
 				return
 			}
 			checkStatus(t, got, eimzo.StatusOK)
-			if len(reqs) != 1 || reqs[0].Origin != tc.origin || reqs[0].Kind != consent.Origin || !strings.Contains(reqs[0].Summary, tc.domain) {
+			if len(reqs) != 1 || reqs[0].Origin != tc.origin || reqs[0].Kind != consent.Origin || !strings.Contains(reqs[0].Summary, tc.domain) ||
+				reqs[0].Evidence["eimzo_function"] != "app.change_ui_lang" {
 				t.Errorf("host asked %+v, want one origin question for %q", reqs, tc.origin)
+			}
+			// A key-store function: the host's own calls carry the origin.
+			checkStatus(t, call(t, h, url, tc.header, `{"plugin":"pfx","name":"list_all_certificates"}`), eimzo.StatusOK)
+			reqs = asker.take()
+			if len(reqs) == 0 {
+				t.Error("listing keys asked the host nothing")
+			}
+			for _, r := range reqs {
+				if r.Origin != tc.origin || r.Evidence["eimzo_function"] != "pfx.list_all_certificates" {
+					t.Errorf("listing keys: host asked %+v, want origin %q", r, tc.origin)
+				}
 			}
 			// Refused by the origin policy: -1022 naming the domain.
 			asker.set(consent.DenyAll.Ask)

@@ -4,8 +4,10 @@
 # Sets up the demo once (skipped when DIR/.done exists): DIR/softhsm2.conf
 # and a SoftHSM token "signet-demo" (user PIN 1234, SO PIN 5678) holding an
 # RSA-2048 and an ECDSA P-256 key with certificates from a demo PKI, and a
-# PFX file DIR/pfx/demo.pfx (password "demo"), and DIR/config.yaml: an agent
-# configuration that runs the example plugin on https://127.0.0.1:8443 and,
+# PFX file DIR/pfx/demo.pfx and an E-IMZO-style key file in DIR/eimzo/DSKEYS
+# (password "demo" for both), and DIR/config.yaml: an agent
+# configuration that runs the example plugin on https://127.0.0.1:8443 and the
+# E-IMZO plugin on wss://127.0.0.1:64443 and ws://127.0.0.1:64646, and,
 # because a demo has nobody to click "Approve", an unattended policy that
 # allows every request and takes the PIN and password from files in DIR
 # (mode 0600; never from the configuration itself). `make demo` calls it as
@@ -38,7 +40,7 @@ cat >"$dir/config.yaml" <<CONFIG
 # Signet demo configuration, written by softhsm-config/demo-setup.sh.
 keystore:
   pkcs11_modules: [/usr/lib/softhsm/libsofthsm2.so]
-  pfx_dirs: [$dir/pfx]
+  pfx_dirs: [$dir/pfx, $dir/eimzo/DSKEYS]
 data_dir: $dir/data
 plugin_dir: $bindir
 plugins:
@@ -56,6 +58,7 @@ policy:
     pin_sources:
       - {token: "pkcs11:token=signet-demo", file: $dir/pin}
       - {token: "file://$dir/pfx/demo.pfx", file: $dir/pfx-password}
+      - {token: "file://$dir/eimzo/DSKEYS/DS312345678.pfx", file: $dir/pfx-password}
 CONFIG
 touch "$dir/.done"
 echo "demo set up in $dir: SOFTHSM2_CONF=$dir/softhsm2.conf, token signet-demo (PIN 1234), $dir/pfx/demo.pfx (password demo)"

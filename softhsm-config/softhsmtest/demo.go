@@ -27,17 +27,24 @@ var DemoKeys = []KeySpec{
 type DemoResult struct {
 	Keys    []*Key // empty when the token already had keys
 	PFXPath string
-	Skipped []string // what existed already and was left alone
+	// EIMZOPath is an E-IMZO-style key file (friendlyName alias, Uzbek
+	// subject, password DemoPFXPassword) in dir/eimzo/DSKEYS.
+	EIMZOPath string
+	Skipped   []string // what existed already and was left alone
 }
 
 // FillDemo fills tok with DemoKeys, each with a certificate from a new
 // "Signet Demo" PKI, and writes a PFX file (modern encoding, password
 // DemoPFXPassword) with a software RSA key, its certificate and the chain to
-// dir/pfx/demo.pfx. The CA certificates go to dir/pki/. A token that has a
+// dir/pfx/demo.pfx, and an E-IMZO-style key file (WriteEIMZOPFX, same
+// password) to dir/eimzo/DSKEYS/DS312345678.pfx. The CA certificates go to dir/pki/. A token that has a
 // private key already, or a PFX file that exists, is left alone, so running
 // it twice is harmless.
 func FillDemo(dir string, tok *Token) (*DemoResult, error) {
-	res := &DemoResult{PFXPath: filepath.Join(dir, "pfx", "demo.pfx")}
+	res := &DemoResult{
+		PFXPath:   filepath.Join(dir, "pfx", "demo.pfx"),
+		EIMZOPath: filepath.Join(dir, "eimzo", "DSKEYS", "DS"+EIMZOIndividual.UID+".pfx"),
+	}
 	pki, err := NewPKI("Signet Demo")
 	if err != nil {
 		return nil, err
@@ -78,16 +85,30 @@ func FillDemo(dir string, tok *Token) (*DemoResult, error) {
 
 	if _, err := os.Stat(res.PFXPath); err == nil {
 		res.Skipped = append(res.Skipped, res.PFXPath+" exists already")
+	} else {
+		sk, err := pki.NewSoftwareKey(RSA2048, IssueOptions{
+			Subject:        pkix.Name{CommonName: "Signet Demo PFX", Organization: []string{"Signet Demo"}, Country: []string{"UZ"}},
+			EmailAddresses: []string{"demo@signet.example"},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if err := sk.WritePFX(res.PFXPath, DemoPFXPassword, Modern); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	if _, err := os.Stat(res.EIMZOPath); err == nil {
+		res.Skipped = append(res.Skipped, res.EIMZOPath+" exists already")
 		return res, nil
 	}
-	sk, err := pki.NewSoftwareKey(RSA2048, IssueOptions{
-		Subject:        pkix.Name{CommonName: "Signet Demo PFX", Organization: []string{"Signet Demo"}, Country: []string{"UZ"}},
-		EmailAddresses: []string{"demo@signet.example"},
-	})
+	ek, err := pki.NewEIMZOKey(ECP256, EIMZOIndividual, IssueOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	if err := sk.WritePFX(res.PFXPath, DemoPFXPassword, Modern); err != nil {
+	if err := WriteEIMZOPFX(res.EIMZOPath, ek, EIMZOPFX{
+		Alias: EIMZOIndividual.Alias(ek.Certificate), Password: DemoPFXPassword, PlainCertificates: true,
+	}); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	return res, nil

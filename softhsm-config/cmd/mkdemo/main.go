@@ -1,6 +1,7 @@
 // Command mkdemo fills the demo SoftHSM token with an RSA-2048 and an ECDSA
 // P-256 key and their certificates from a demo PKI, and writes a demo PFX
-// file (modern encoding, password "demo") to DIR/pfx/demo.pfx.
+// file (modern encoding, password "demo") to DIR/pfx/demo.pfx and an
+// E-IMZO-style key file to DIR/eimzo/DSKEYS/.
 //
 //	mkdemo -dir DIR [-token signet-demo] [-pin 1234]
 //
@@ -55,5 +56,6 @@ func run(dir, label, pin string) error {
 		fmt.Println("kept:", s)
 	}
 	fmt.Printf("PFX file: %s (password %q)\n", res.PFXPath, softhsmtest.DemoPFXPassword)
+	fmt.Printf("E-IMZO key file: %s (password %q)\n", res.EIMZOPath, softhsmtest.DemoPFXPassword)
 	return nil
 }

@@ -168,7 +168,7 @@ func parsePolicies(args []string, i int) ([]asn1.ObjectIdentifier, bool, error) 
 		return nil, false, nil
 	}
 	if len(args[i]) > MaxPolicies*64 {
-		return nil, false, errBadPolicy(args[i][:64] + "…")
+		return nil, false, errBadPolicy(fmt.Sprintf("cp_list of %d bytes", len(args[i])))
 	}
 	var oids []asn1.ObjectIdentifier
 	for _, p := range strings.Split(args[i], ",") {

@@ -61,9 +61,6 @@ func errBadArgument(name string, cause error) error {
 // which Java encoders write) is ignored. URL-safe base64 is not accepted:
 // E-IMZO's clients never send it.
 func decodeBase64(s string, max int) ([]byte, error) {
-	if base64.StdEncoding.DecodedLen(len(s)) > max+3 {
-		return nil, fmt.Errorf("more than %d bytes", max)
-	}
 	if strings.ContainsAny(s, " \t\r\n") {
 		s = strings.Map(func(r rune) rune {
 			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
@@ -71,6 +68,10 @@ func decodeBase64(s string, max int) ([]byte, error) {
 			}
 			return r
 		}, s)
+	}
+	// Refuse before decoding anything much larger than max.
+	if base64.StdEncoding.DecodedLen(len(s)) > max+3 {
+		return nil, fmt.Errorf("more than %d bytes", max)
 	}
 	var out []byte
 	var err error

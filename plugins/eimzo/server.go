@@ -154,6 +154,9 @@ func (s *Server) newSession(r *http.Request) *session {
 	return &session{server: s, origin: origin, domain: domain, keep: keep}
 }
 
+// MaxHostname is the longest host name an Origin may carry (DNS: 253).
+const MaxHostname = 253
+
 // parseOrigin turns an Origin header into the origin policy sees and the
 // E-IMZO domain (host without scheme and port). "null", file:// and other
 // opaque origins are the domain "null" (E-IMZO ships an API key for it). A
@@ -164,11 +167,13 @@ func parseOrigin(h string) (origin, domain string) {
 	switch {
 	case h == "":
 		return "", ""
-	case h == "null" || strings.HasPrefix(h, "file:"):
+	case h == "null" || strings.HasPrefix(strings.ToLower(h), "file:"):
 		return "null", "null"
 	}
 	u, err := url.Parse(h)
-	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" {
+	// A host name longer than DNS allows is no domain (it would also
+	// exceed what the host accepts as an operation's origin).
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Hostname() == "" || len(u.Hostname()) > MaxHostname {
 		return "", ""
 	}
 	scheme := strings.ToLower(u.Scheme)

@@ -501,8 +501,12 @@ func TestTransportOrigin(t *testing.T) {
 		{"HTTPS://Portal.Example:8443", "https://portal.example:8443", "portal.example"},
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080", "127.0.0.1"},
 		{"http://[::1]:8080", "http://[::1]:8080", "::1"},
+		{"FILE:///C:/demo.html", "null", "null"},
+		{"https://" + strings.Repeat("a", 245) + ".example", "https://" + strings.Repeat("a", 245) + ".example", strings.Repeat("a", 245) + ".example"},
+		{"https://" + strings.Repeat("a", 246) + ".example", "", ""}, // longer than a DNS name
+		{"https://" + strings.Repeat("a", 20000) + ".example", "", ""},
 	} {
-		t.Run(tc.header, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%.40s", tc.header), func(t *testing.T) {
 			// Allowed: the host saw the origin; without one, -1021 and no
 			// question at all.
 			asker.set(consent.AllowAll.Ask)

@@ -722,9 +722,11 @@ func (s *Server) getPKCS7DetachedInfo(c *call) (Reply, error) {
 }
 
 // verifyResult is the reply of the verify functions: success with the
-// pkcs7Info when every signer's signature is correct; a failure reply
-// (-9999, naming the first problem) otherwise, so a client that looks
-// only at success never takes a bad signature for a good one.
+// pkcs7Info when every signer's signature is correct and, when the
+// signing time is known (timestamp or signingTime), its certificate was
+// valid then; a failure reply (-9999, naming the first problem)
+// otherwise, so a client that looks only at success never takes a bad
+// signature for a good one.
 func verifyResult(info *pkcs7Info) (Reply, error) {
 	if len(info.Signers) == 0 {
 		return nil, errSignatureInvalid(cms.ErrNoSigners.Error())
@@ -736,6 +738,9 @@ func verifyResult(info *pkcs7Info) (Reply, error) {
 				why = cms.ErrSignatureInvalid.Error()
 			}
 			return nil, errSignatureInvalid(why)
+		}
+		if (v.SigningTime != "" || v.TimeStampInfo != nil) && !v.CertificateValidAtSigningTime {
+			return nil, errSignatureInvalid("the signer certificate was not valid at the signing time")
 		}
 	}
 	return Reply{"pkcs7Info": info}, nil

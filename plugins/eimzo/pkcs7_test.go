@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
@@ -558,6 +559,26 @@ func TestPKCS7InfoAndVerify(t *testing.T) {
 	bad := append([]byte(nil), der...)
 	bad[i+len(sig)/2] ^= 1
 	mustFail(t, "verify bad signature", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", b64(bad), "")), -9999)
+
+	// A signature dated before the certificate's validity: the info says
+	// so, verify fails.
+	sw, err := h.Fixture.PKI.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := cms.Sign(doc, sw.Key, sw.Certificate, &cms.SignOptions{SigningTime: sw.Certificate.NotBefore.Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info = mustOK(t, "early info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(early), "")))
+	s = info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
+	if s["verified"] != true || s["certificateValidAtSigningTime"] != false {
+		t.Errorf("early signer %v", s)
+	}
+	reason = mustFail(t, "verify early", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", b64(early), "")), -9999)
+	if !strings.Contains(reason, "not valid at the signing time") {
+		t.Errorf("early reason %q", reason)
+	}
 
 	// Trust stores, wrong kinds, garbage.
 	reason = mustFail(t, "trust store", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, att, "pkcs7_64"), "ts1")), -1010)

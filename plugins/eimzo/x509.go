@@ -308,7 +308,7 @@ func (s *Server) getCertificateChain(c *call) (Reply, error) {
 		return nil, err
 	}
 	if k.Certificate == nil {
-		return nil, fail(StatusKeyIDNotForCert)
+		return nil, errNoCertificate()
 	}
 	certs := []string{base64.StdEncoding.EncodeToString(k.Certificate.Raw)}
 	for _, ca := range k.Chain {

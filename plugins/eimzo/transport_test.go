@@ -562,10 +562,15 @@ func TestTransportDisconnectWithdrawsConsent(t *testing.T) {
 	})
 	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: blocking})
 	requireFunction(t, h, "app", "change_ui_lang")
-	for _, l := range []string{"wss", "ws"} {
-		t.Run(l, func(t *testing.T) {
-			c := dial(t, h, endpoint(h, l), testOrigin)
-			send(t, c, gatedRequest)
+	for _, tc := range []struct{ listener, request string }{
+		{"wss", gatedRequest},
+		{"ws", gatedRequest},
+		// A key-store call: the host asks about listing the keys.
+		{"ws", `{"plugin":"pfx","name":"list_all_certificates"}`},
+	} {
+		t.Run(tc.listener+" "+tc.request, func(t *testing.T) {
+			c := dial(t, h, endpoint(h, tc.listener), testOrigin)
+			send(t, c, tc.request)
 			select {
 			case req := <-asked:
 				if req.Origin != testOrigin {

@@ -148,7 +148,9 @@ func TestHandlesMaxEviction(t *testing.T) {
 func TestHandlesThroughServer(t *testing.T) {
 	clock := newTestClock()
 	s := NewServer(Config{Now: clock.now, KeyTTL: 10 * time.Minute})
-	id := s.handles.add(handle{Type: TypePFX, Domain: "portal.example"}, s.keyTTL)
+	// A key pair: keyFor returns it as it is (a PFX handle without a
+	// certificate would first be unlocked through the key store).
+	id := s.handles.add(handle{Type: TypeKeyPair, Domain: "portal.example"}, s.keyTTL)
 	callFrom := func(domain string) *call {
 		return &call{ctx: context.Background(), sess: &session{server: s, domain: domain}, fn: &function{Plugin: "pfx", Name: "test"}}
 	}

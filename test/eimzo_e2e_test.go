@@ -402,7 +402,10 @@ func eimzoVerify(t testing.TB, p eimzoclient.PKCS7, doc []byte, detached, chain 
 		t.Errorf("signer_serial_number %s, CMS %s, certificate %s", p.SignerSerialNumber, s.SerialHex, want.SerialNumber.Text(16))
 	}
 	if want.PublicKeyAlgorithm == x509.Ed25519 {
-		return // OpenSSL 3.0 cannot verify Ed25519 CMS signatures
+		// OpenSSL 3.0's cms cannot verify Ed25519 (RFC 8419); check the
+		// signature over the DER signed attributes with pkeyutl instead.
+		opensslEd25519Attrs(t, sd.Signers[0], want)
+		return
 	}
 	var untrusted *x509.Certificate
 	if !chain {
@@ -446,6 +449,33 @@ func opensslCMSVerify(t testing.TB, der, doc []byte, detached bool, root, interm
 	}
 	if !bytes.Equal(got, doc) {
 		t.Errorf("openssl cms -verify output %q, want the document %q", got, doc)
+	}
+}
+
+// opensslEd25519Attrs verifies an Ed25519 SignerInfo's signature over its
+// signed attributes (re-tagged as a SET, as signed) with `openssl pkeyutl
+// -verify -rawin`.
+func opensslEd25519Attrs(t testing.TB, si *cms.SignerInfo, cert *x509.Certificate) {
+	t.Helper()
+	if !si.HasSignedAttributes || len(si.RawSignedAttributes) == 0 {
+		t.Fatal("Ed25519 signer without signed attributes")
+	}
+	signed := slices.Clone(si.RawSignedAttributes)
+	signed[0] = 0x31 // [0] IMPLICIT → SET OF
+	spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pub, attrs, sig := filepath.Join(dir, "pub.pem"), filepath.Join(dir, "attrs.der"), filepath.Join(dir, "sig.bin")
+	for p, data := range map[string][]byte{pub: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}), attrs: signed, sig: si.Signature} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", attrs, "-sigfile", sig).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") {
+		t.Fatalf("openssl pkeyutl -verify -rawin (Ed25519): %v\n%s", err, out)
 	}
 }
 

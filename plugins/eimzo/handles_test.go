@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/signet-agent/signet/sdk"
 )
 
 // testClock is a settable clock for Config.Now.
@@ -171,5 +173,23 @@ func TestHandlesThroughServer(t *testing.T) {
 	clock.advance(10 * time.Minute)
 	if _, err := s.keyFor(callFrom("portal.example"), id); asError(err).Status != StatusKeyIDNotFound {
 		t.Errorf("after KeyTTL: %v, want -1010", err)
+	}
+}
+
+func TestHandlesSetKey(t *testing.T) {
+	hs := newHandles(newTestClock().now)
+	id := hs.add(handle{Type: TypePFX, Domain: "portal.example", Key: sdk.Key{URI: "file:///disk/VALI.pfx#old"}}, time.Hour)
+	if hs.setKey("evil.example", id, sdk.Key{URI: "file:///disk/EVIL.pfx#x"}) {
+		t.Error("another domain replaced the key")
+	}
+	if !hs.setKey("portal.example", id, sdk.Key{URI: "file:///disk/VALI.pfx#new"}) {
+		t.Fatal("the loading domain could not replace its key")
+	}
+	if h, ok := hs.get("portal.example", id); !ok || h.Key.URI != "file:///disk/VALI.pfx#new" {
+		t.Errorf("after setKey: %+v %v", h, ok)
+	}
+	hs.remove("portal.example", id)
+	if hs.setKey("portal.example", id, sdk.Key{}) {
+		t.Error("setKey on a removed handle reported it present")
 	}
 }

@@ -270,6 +270,15 @@ func TestTransportKeepConnection(t *testing.T) {
 					t.Fatalf("request %d %s: reply %v, want status %d", i, req.frame, got, req.status)
 				}
 			}
+			// Requests sent back to back are answered one by one, in order.
+			for _, f := range []string{`{"name":"nosuch"}`, `{"name":"version"}`, `garbage`} {
+				send(t, c, f)
+			}
+			for i, want := range []int{eimzo.StatusNotFound, eimzo.StatusOK, eimzo.StatusNotFound} {
+				if got := readReply(t, c); got["status"] != float64(want) {
+					t.Fatalf("pipelined reply %d: %v, want status %d", i, got, want)
+				}
+			}
 			// The client ends the session; the server answers its close.
 			if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); err != nil {
 				t.Fatal(err)

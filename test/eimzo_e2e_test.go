@@ -100,6 +100,8 @@ type eimzoSetup struct {
 	Secrets map[string]string
 	// TokenKey is the plugin option token_key ("" for none).
 	TokenKey string
+	// Deny are the administrator's policy.deny origin patterns.
+	Deny []string
 }
 
 // eimzoAgent is a running `signet serve` with the E-IMZO plugin.
@@ -142,7 +144,14 @@ func startEIMZOAgent(t testing.TB, s eimzoSetup) *eimzoAgent {
 	if s.TokenKey != "" {
 		fmt.Fprintf(&b, "    options: {token_key: %q}\n", s.TokenKey)
 	}
-	b.WriteString("policy:\n  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
+	b.WriteString("policy:\n")
+	if len(s.Deny) > 0 {
+		b.WriteString("  deny:\n")
+		for _, d := range s.Deny {
+			fmt.Fprintf(&b, "    - %q\n", d)
+		}
+	}
+	b.WriteString("  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
 	if len(s.Secrets) > 0 {
 		b.WriteString("    pin_sources:\n")
 		uris := make([]string, 0, len(s.Secrets))
@@ -608,4 +617,108 @@ func checkAlias(t testing.TB, alias string, f *eimzoKeyFile) {
 	if !got.ValidFromTime.Equal(cert.NotBefore) || !got.ValidToTime.Equal(cert.NotAfter) {
 		t.Errorf("alias validity %v – %v, certificate %v – %v", got.ValidFromTime, got.ValidToTime, cert.NotBefore, cert.NotAfter)
 	}
+}
+
+// TestEIMZOErrors: what a page sees when something is refused, through the
+// real agent, each reply followed by close 1000: no Origin (-1021), an
+// origin the administrator denies (-1022; main functions still answer), a
+// keyId of another domain, an unknown or unloaded keyId (-1010), a wrong
+// key-file password from the PIN source (-5000 with the BadPaddingException
+// text the official e-imzo-init.js looks for), a wrong argument count (0).
+func TestEIMZOErrors(t *testing.T) {
+	files, setup := writeEIMZODisk(t)
+	bad := files[2]
+	setup.Secrets["file://"+bad.Path] = "not the password"
+	setup.Deny = []string{"https://evil.example"}
+	a := startEIMZOAgent(t, setup)
+	ctx := eimzoCtx(t)
+	status := func(t *testing.T, err error) int {
+		t.Helper()
+		st, ok := eimzoclient.StatusOf(err)
+		if !ok {
+			t.Fatalf("no E-IMZO status in %v", err)
+		}
+		return st
+	}
+
+	t.Run("no origin", func(t *testing.T) {
+		c := a.client("ws", "")
+		if _, err := c.Version(ctx); err != nil {
+			t.Fatalf("version: %v", err)
+		}
+		if _, err := c.ListAllCertificates(ctx); status(t, err) != -1021 {
+			t.Errorf("list_all_certificates: %v, want -1021", err)
+		}
+	})
+
+	t.Run("denied origin", func(t *testing.T) {
+		c := a.client("wss", "https://evil.example")
+		if _, err := c.Version(ctx); err != nil {
+			t.Fatalf("version: %v", err)
+		}
+		_, err := c.ListAllCertificates(ctx)
+		if st := status(t, err); st != -1022 || !strings.Contains(err.Error(), "evil.example") {
+			t.Errorf("list_all_certificates: %v, want -1022 naming the domain", err)
+		}
+		_, err = c.CallFunction(ctx, "ckc", "supported_ckc")
+		if st := status(t, err); st != -1022 {
+			t.Errorf("ckc.supported_ckc: %v, want -1022", err)
+		}
+	})
+
+	t.Run("keyId scope", func(t *testing.T) {
+		c := a.client("wss", "https://portal.example")
+		certs, err := c.ListAllCertificates(ctx)
+		if err != nil || len(certs) == 0 {
+			t.Fatalf("list: %v", err)
+		}
+		k, err := c.LoadKey(ctx, certs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := a.client("wss", "https://other.example")
+		if _, err := other.CreatePKCS7(ctx, []byte("x"), k.KeyID, false); status(t, err) != -1010 {
+			t.Errorf("another domain's keyId: %v, want -1010", err)
+		}
+		if _, err := c.CreatePKCS7(ctx, []byte("x"), strings.Repeat("0", 32), false); status(t, err) != -1010 {
+			t.Errorf("unknown keyId: %v, want -1010", err)
+		}
+		if _, err := c.CallFunction(ctx, "pfx", "unload_key", k.KeyID); err != nil {
+			t.Fatalf("unload_key: %v", err)
+		}
+		if _, err := c.CreatePKCS7(ctx, []byte("x"), k.KeyID, false); status(t, err) != -1010 {
+			t.Errorf("unloaded keyId: %v, want -1010", err)
+		}
+	})
+
+	t.Run("wrong password", func(t *testing.T) {
+		c := a.client("wss", "https://portal.example")
+		certs, err := c.ListAllCertificates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(certs, func(c eimzoclient.Certificate) bool { return c.Name == bad.Name })
+		if i < 0 {
+			t.Fatalf("%s not listed", bad.Name)
+		}
+		k, err := c.LoadKey(ctx, certs[i])
+		if err != nil {
+			t.Fatalf("load_key asks no password, so it succeeds: %v", err)
+		}
+		_, err = c.CreatePKCS7(ctx, []byte("x"), k.KeyID, false)
+		if st := status(t, err); st != -5000 || !strings.Contains(err.Error(), "BadPaddingException") {
+			t.Errorf("create_pkcs7 with a wrong password: %v, want -5000 naming BadPaddingException", err)
+		}
+		if strings.Contains(err.Error(), "not the password") {
+			t.Error("the reply echoes the password")
+		}
+	})
+
+	t.Run("argument count", func(t *testing.T) {
+		c := a.client("ws", "https://portal.example")
+		r, err := c.CallFunction(ctx, "pkcs7", "create_pkcs7", "eA==")
+		if status(t, err) != 0 || r.CloseCode != eimzoclient.CloseNormal {
+			t.Errorf("create_pkcs7 with one argument: %+v, %v; want status 0 and close 1000", r, err)
+		}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -127,6 +128,10 @@ func FuzzHandle(f *testing.F) {
 		}
 		s := NewServer(Config{Keys: refusingKeys{}, Consent: fuzzConsent{allowOrigin}})
 		origin, domain := parseOrigin(originHeader)
+		if (origin == "") != (domain == "") || len(domain) > MaxHostname || origin != strings.ToLower(origin) ||
+			(domain != "null" && domain != "" && !strings.Contains(origin, domain)) {
+			t.Fatalf("Origin %q: origin %q, domain %q", originHeader, origin, domain)
+		}
 		sess := &session{server: s, origin: origin, domain: domain}
 		out := s.handle(context.Background(), sess, frame)
 		checkReply(t, frame, out)

@@ -9,8 +9,7 @@ import (
 )
 
 // Caller sends one request and returns its reply; *Client (a connection
-// per call) and the Caller of a *Conn (one kept-open connection) implement
-// it.
+// per call) and *Conn (one kept-open connection) implement it.
 type Caller interface {
 	Call(ctx context.Context, req Request) (*Reply, error)
 }
@@ -63,7 +62,7 @@ type PKCS7 struct {
 	SignerSerialNumber string
 }
 
-// Call sends one request for plugin.name with args over c.
+// call sends one request for plugin.name with args over c.
 func call(ctx context.Context, c Caller, plugin, name string, args ...string) (*Reply, error) {
 	return c.Call(ctx, Request{Plugin: plugin, Name: name, Arguments: args})
 }
@@ -168,29 +167,29 @@ func (c *Client) CreatePKCS7(ctx context.Context, data []byte, keyID string, det
 
 // CallFunction is Client.CallFunction over the kept-open connection.
 func (k *Conn) CallFunction(ctx context.Context, plugin, name string, args ...string) (*Reply, error) {
-	return call(ctx, k.Client(), plugin, name, args...)
+	return call(ctx, k, plugin, name, args...)
 }
 
 // Version is Client.Version over the kept-open connection.
-func (k *Conn) Version(ctx context.Context) (Version, error) { return version(ctx, k.Client()) }
+func (k *Conn) Version(ctx context.Context) (Version, error) { return version(ctx, k) }
 
 // APIKey is Client.APIKey over the kept-open connection.
 func (k *Conn) APIKey(ctx context.Context, pairs ...string) (string, error) {
-	return apiKey(ctx, k.Client(), pairs...)
+	return apiKey(ctx, k, pairs...)
 }
 
 // ListAllCertificates is Client.ListAllCertificates over the kept-open
 // connection.
 func (k *Conn) ListAllCertificates(ctx context.Context) ([]Certificate, error) {
-	return listAllCertificates(ctx, k.Client())
+	return listAllCertificates(ctx, k)
 }
 
 // LoadKey is Client.LoadKey over the kept-open connection.
 func (k *Conn) LoadKey(ctx context.Context, cert Certificate) (LoadedKey, error) {
-	return loadKey(ctx, k.Client(), cert)
+	return loadKey(ctx, k, cert)
 }
 
 // CreatePKCS7 is Client.CreatePKCS7 over the kept-open connection.
 func (k *Conn) CreatePKCS7(ctx context.Context, data []byte, keyID string, detached bool) (PKCS7, error) {
-	return createPKCS7(ctx, k.Client(), data, keyID, detached)
+	return createPKCS7(ctx, k, data, keyID, detached)
 }

@@ -69,10 +69,6 @@ func (k *Conn) Call(ctx context.Context, req Request) (*Reply, error) {
 	return reply, nil
 }
 
-// Client returns a Caller that sends its calls over this connection, so
-// the typed helpers work on a kept-open connection too.
-func (k *Conn) Client() Caller { return connCaller{k} }
-
 // Close ends the connection with a normal close (1000) and waits briefly
 // for the server's answer.
 func (k *Conn) Close() error {
@@ -89,10 +85,4 @@ func (k *Conn) Close() error {
 	}
 	k.conn.Close()
 	return nil
-}
-
-type connCaller struct{ k *Conn }
-
-func (c connCaller) Call(ctx context.Context, req Request) (*Reply, error) {
-	return c.k.Call(ctx, req)
 }

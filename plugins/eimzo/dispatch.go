@@ -135,9 +135,6 @@ type call struct {
 	args []string
 }
 
-// lang is the reply language for this call's domain.
-func (c *call) lang() string { return c.sess.server.language(c.sess.domain) }
-
 // op builds the Operation for host calls made on behalf of this call: the
 // caller's origin, the protocol evidence (function name, API key status)
 // and the summary the person sees.

@@ -228,6 +228,62 @@ func parseDetached(args []string) (bool, error) {
 	return false, errBadArgument("detached", fmt.Errorf("%q: want yes or no", args[2]))
 }
 
+// signingWhat says what a signing call signs, in the words of its
+// consent summary ("sign the text … (N bytes)", "sign (detached signature)
+// a document of N bytes, SHA-256 …", "co-sign …, already signed by "X",")
+// and as the document the host shows and journals. The Sign's own summary
+// and the token key choice (tokens.go chooserOp, whose grant covers the
+// Sign, so it is the person's only dialog) both use it. ok is false for a
+// call that is not a pkcs7 signing function or whose arguments do not
+// decode (the function itself then reports the error).
+func signingWhat(c *call) (phrase string, doc sdk.Document, ok bool) {
+	switch c.fn.key() {
+	case "pkcs7.create_pkcs7":
+		data, err := decodeDocument(c.args[0])
+		if err != nil {
+			return "", sdk.Document{}, false
+		}
+		detached, err := parseDetached(c.args)
+		if err != nil {
+			return "", sdk.Document{}, false
+		}
+		phrase, doc := signWhat(data, detached)
+		return phrase, doc, true
+	case "pkcs7.append_pkcs7_attached":
+		_, sd, err := decodePKCS7(c.args[0])
+		if err != nil || !sd.HasContent {
+			return "", sdk.Document{}, false
+		}
+		return coSignWhat(sd, sd.Content)
+	case "pkcs7.append_pkcs7_detached":
+		data, err := decodeDocument(c.args[0])
+		if err != nil {
+			return "", sdk.Document{}, false
+		}
+		_, sd, err := decodePKCS7(c.args[1])
+		if err != nil || sd.HasContent {
+			return "", sdk.Document{}, false
+		}
+		return coSignWhat(sd, data)
+	}
+	return "", sdk.Document{}, false
+}
+
+// signWhat is signingWhat for a new signature of data.
+func signWhat(data []byte, detached bool) (string, sdk.Document) {
+	what, doc := describeDocument(data)
+	if detached {
+		return "sign (detached signature) " + what, doc
+	}
+	return "sign " + what, doc
+}
+
+// coSignWhat is signingWhat for a co-signature of content over sd.
+func coSignWhat(sd *cms.SignedData, content []byte) (string, sdk.Document, bool) {
+	what, doc := describeDocument(content)
+	return fmt.Sprintf("co-sign %s, already signed by %s,", what, signerNames(sd)), doc, true
+}
+
 // signReply builds the reply of a signing function from the new message:
 // pkcs7_64, signature_hex (the new SignerInfo's signature value) and
 // signer_serial_number (the certificate serial, lowercase hex without
@@ -285,12 +341,8 @@ func (s *Server) createPKCS7(c *call) (Reply, error) {
 		return nil, err
 	}
 	opts.Detached = detached
-	what, doc := describeDocument(data)
-	kind := "sign"
-	if detached {
-		kind = "sign (detached signature)"
-	}
-	summary := fmt.Sprintf("%s asks to %s %s with %s", c.sess.domain, kind, what, keyName(h.Key))
+	phrase, doc := signWhat(data, detached)
+	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, phrase, keyName(h.Key))
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
 	der, err := cms.Sign(data, signer, h.Key.Certificate, opts)
 	if err != nil {
@@ -362,8 +414,8 @@ func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, data []byte, id
 	if err != nil {
 		return nil, err
 	}
-	what, doc := describeDocument(content)
-	summary := fmt.Sprintf("%s asks to co-sign %s, already signed by %s, with %s", c.sess.domain, what, signerNames(sd), keyName(h.Key))
+	phrase, doc, _ := coSignWhat(sd, content)
+	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, phrase, keyName(h.Key))
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
 	out, err := cms.CoSign(der, contentReader(!sd.HasContent, data), signer, h.Key.Certificate, opts)
 	if err != nil {

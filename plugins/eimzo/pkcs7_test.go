@@ -428,11 +428,32 @@ func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 		rsaKey.Certificate.Subject.CommonName + `", with ` + ecKey.Certificate.Subject.CommonName); len(reqs) != 1 {
 		t.Errorf("co-sign summary not found: %v", log.reqs)
 	}
+	// The token key choice is the person's dialog (its grant covers the
+	// signature): it shows the content inside pkcs7_64 and the signers.
+	checkChooser := func(what string) {
+		t.Helper()
+		sum := sha256.Sum256(doc)
+		var found int
+		for _, r := range log.withSummary(`asks to co-sign the text "hamkorlik shartnomasi" (21 bytes), already signed by "` +
+			rsaKey.Certificate.Subject.CommonName + `", with a hardware token key`) {
+			if len(r.Choices) > 0 && len(r.Documents) == 1 && bytes.Equal(r.Documents[0].SHA256, sum[:]) {
+				found++
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s: %d key choices showing the co-signed document; requests: %v", what, found, log.reqs)
+		}
+	}
+	checkChooser("attached")
+	log.mu.Lock()
+	log.reqs = nil
+	log.mu.Unlock()
 
 	// Detached.
 	first = mustOK(t, "create detached", call(t, hRSA, endpoint(hRSA, "ws"), testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "yes")))
 	reply = mustOK(t, "append detached", call(t, hEC, endpoint(hEC, "ws"), testOrigin, fn("pkcs7", "append_pkcs7_detached", b64(doc), str(t, first, "pkcs7_64"), "ckc")))
 	der, _ = checkSignReply(t, reply, ecKey.Certificate)
+	checkChooser("detached")
 	if rep := verifyGo(t, pki, der, doc); len(rep.Signers) != 2 || !rep.Detached {
 		t.Fatalf("detached co-signature: %d signers, detached %v", len(rep.Signers), rep.Detached)
 	}

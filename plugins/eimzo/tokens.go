@@ -192,20 +192,15 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 
 // chooserOp is the Operation of the key choice. The choice is the consent
 // for the signature that follows (its grant covers it), so the person must
-// see there what is signed: for a function with a data_64 argument
-// (create_pkcs7, append_pkcs7_detached) the document is described as the
-// signature's own dialog would (describeDocument).
+// see there what is signed: for a signing function (create_pkcs7,
+// append_pkcs7_attached — the content inside pkcs7_64 —,
+// append_pkcs7_detached) the document is described as the signature's own
+// dialog would (signingWhat, pkcs7.go).
 func chooserOp(c *call, pseudo, summary string) sdk.Operation {
 	op := c.op(summary)
-	for i, a := range c.fn.Args {
-		if a.Name != "data_64" || i >= len(c.args) {
-			continue
-		}
-		if data, err := decodeDocument(c.args[i]); err == nil {
-			what, doc := describeDocument(data)
-			op.Summary = fmt.Sprintf("%s asks to sign %s with a hardware token key (E-IMZO %q)", c.sess.domain, what, pseudo)
-			op.Documents = []sdk.Document{doc}
-		}
+	if phrase, doc, ok := signingWhat(c); ok {
+		op.Summary = fmt.Sprintf("%s asks to %s with a hardware token key (E-IMZO %q)", c.sess.domain, phrase, pseudo)
+		op.Documents = []sdk.Document{doc}
 	}
 	return op
 }

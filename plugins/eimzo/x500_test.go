@@ -213,3 +213,35 @@ func TestPKCS7SignOptions(t *testing.T) {
 		t.Errorf("no certificate: %v", err)
 	}
 }
+
+// FuzzX500OID fuzzes the dotted OID parser (attribute keys, cp_list): an
+// accepted OID prints back as its input, and a cp_list either parses into
+// OIDs or fails with -1023/-2023.
+func FuzzX500OID(f *testing.F) {
+	for _, s := range []string{"1.2.860.3.16.1.2", "2.5.4.3", "0.39", "1.40", "3.1", "1..2", "01.2", "1.2.2147483648", " 1.2 , 2.3 ", ","} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if oid, err := parseOID(s); err == nil {
+			if oid.String() != s || len(oid) > MaxOIDArcs {
+				t.Fatalf("%q parsed as %v", s, oid)
+			}
+			if _, err := asn1.Marshal(oid); err != nil {
+				t.Fatalf("%q: accepted OID does not encode: %v", s, err)
+			}
+		}
+		oids, _, err := parsePolicies([]string{s}, 0)
+		if err != nil {
+			if st := asError(err).Status; st != StatusNoPolicies && st != StatusBadPolicyOID {
+				t.Fatalf("cp_list %q: status %d", s, st)
+			}
+			return
+		}
+		if s != "" && len(oids) == 0 {
+			t.Fatalf("cp_list %q: no OIDs and no error", s)
+		}
+		if _, err := policiesExtension(oids); err != nil {
+			t.Fatalf("cp_list %q: %v", s, err)
+		}
+	})
+}

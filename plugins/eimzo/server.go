@@ -275,10 +275,16 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	frames := make(chan frame)
+	// The reader must keep reading while a request waits for the person,
+	// or it would not see the client leave: on a one-request connection it
+	// drops the frames after the first (E-IMZO ignores them); on a kept
+	// one, one pipelined request waits in the channel's buffer (a second
+	// blocks the reader until the first is served).
+	frames := make(chan frame, 1)
 	go func() {
 		defer cancel()
 		defer close(frames)
+		handed := false
 		for {
 			mt, data, err := conn.ReadMessage()
 			if err != nil {
@@ -288,8 +294,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			if mt != websocket.TextMessage {
 				continue // E-IMZO ignores binary frames
 			}
+			if handed && !sess.keep {
+				continue // one request per connection
+			}
 			select {
 			case frames <- frame{data}:
+				handed = true
 			case <-ctx.Done():
 				return
 			}

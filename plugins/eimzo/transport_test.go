@@ -571,14 +571,22 @@ func TestTransportDisconnectWithdrawsConsent(t *testing.T) {
 	})
 	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: blocking})
 	requireFunction(t, h, "app", "change_ui_lang")
-	for _, tc := range []struct{ listener, request string }{
-		{"wss", gatedRequest},
-		{"ws", gatedRequest},
+	for _, tc := range []struct {
+		name, listener, query, request string
+		more                           []string // frames sent while the question is open
+	}{
+		{"wss", "wss", "", gatedRequest, nil},
+		{"ws", "ws", "", gatedRequest, nil},
 		// A key-store call: the host asks about listing the keys.
-		{"ws", `{"plugin":"pfx","name":"list_all_certificates"}`},
+		{"key store", "ws", "", `{"plugin":"pfx","name":"list_all_certificates"}`, nil},
+		// Frames after the first request are ignored, and must not stop
+		// the server from noticing that the client went away.
+		{"more frames", "ws", "", gatedRequest, []string{`{"name":"version"}`, `{"name":"version"}`, `garbage`}},
+		// A request pipelined behind the pending one.
+		{"keepConnection pipelined", "ws", "?keepConnection", gatedRequest, []string{`{"name":"version"}`}},
 	} {
-		t.Run(tc.listener+" "+tc.request, func(t *testing.T) {
-			c := dial(t, h, endpoint(h, tc.listener), testOrigin)
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, h, endpoint(h, tc.listener)+tc.query, testOrigin)
 			send(t, c, tc.request)
 			select {
 			case req := <-asked:
@@ -587,6 +595,9 @@ func TestTransportDisconnectWithdrawsConsent(t *testing.T) {
 				}
 			case <-time.After(waitLimit):
 				t.Fatal("the host was never asked")
+			}
+			for _, f := range tc.more {
+				send(t, c, f)
 			}
 			c.Close() // the page goes away while the dialog is open
 			select {

@@ -474,6 +474,24 @@ func TestTransportPages(t *testing.T) {
 		if code != http.StatusBadRequest {
 			t.Errorf("plain GET %s/service/cryptapi: %d, want 400", base, code)
 		}
+		for _, path := range []string{"/", "/apidoc.html"} {
+			resp, err := hc.Head(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("HEAD %s%s: %d", base, path, resp.StatusCode)
+			}
+			resp, err = hc.Post(base+path, "text/plain", strings.NewReader("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("POST %s%s: %d, want 405", base, path, resp.StatusCode)
+			}
+		}
 	}
 }
 

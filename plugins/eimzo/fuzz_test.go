@@ -5,7 +5,9 @@ package eimzo
 // consent that refuses (or, for the functions that only ask the origin
 // policy, allows) — a fault-injection seam: the real host cannot be driven
 // millions of times a minute, and what is under test is the handler's
-// parsing, dispatch and reply encoding, not the host.
+// parsing, dispatch and reply encoding, not the host. One keyId
+// (fuzzKeyID) is loaded, so functions taking a key run up to the key
+// store's refusal.
 //
 // Seeds: every request of the golden transcripts (testdata/golden) plus a
 // few hand-written frames; crashers found with -fuzz are kept under
@@ -14,13 +16,20 @@ package eimzo
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/signet-agent/signet/sdk"
@@ -73,6 +82,48 @@ func (c fuzzConsent) Ask(context.Context, string, sdk.Operation) error {
 
 func (fuzzConsent) ChooseKey(context.Context, []string, sdk.Operation) (sdk.KeyChoice, error) {
 	return sdk.KeyChoice{}, sdk.ErrDenied
+}
+
+// fuzzKeyID is the keyId FuzzHandle's server knows.
+const fuzzKeyID = "00000000000000000000000000000000"
+
+var (
+	fuzzKeyOnce sync.Once
+	fuzzKeyInfo sdk.Key
+	fuzzKeyErr  error
+)
+
+// fuzzKey is a PFX-like key with a self-signed P-256 certificate, made
+// once.
+func fuzzKey(t *testing.T) sdk.Key {
+	fuzzKeyOnce.Do(func() {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			fuzzKeyErr = err
+			return
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(0x71c4eb12),
+			Subject:      pkix.Name{CommonName: "FUZZ TEST", Country: []string{"UZ"}},
+			NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		if err != nil {
+			fuzzKeyErr = err
+			return
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			fuzzKeyErr = err
+			return
+		}
+		fuzzKeyInfo = sdk.Key{URI: "file:///disk/FUZZ.pfx#fuzz", Label: "fuzz", PublicKey: &k.PublicKey,
+			HasPrivateKey: true, CanSign: true, Certificate: cert}
+	})
+	if fuzzKeyErr != nil {
+		t.Fatal(fuzzKeyErr)
+	}
+	return fuzzKeyInfo
 }
 
 // maxObjectReply bounds the encoded size of a failure reply: its reason
@@ -128,6 +179,11 @@ func FuzzHandle(f *testing.F) {
 		}
 		s := NewServer(Config{Keys: refusingKeys{}, Consent: fuzzConsent{allowOrigin}})
 		origin, domain := parseOrigin(originHeader)
+		// A loaded key under a fixed keyId (the golden transcripts' unknown
+		// id), so the functions that take one go past keyFor into their
+		// own code until the key store refuses.
+		s.handles.byID[fuzzKeyID] = &handle{ID: fuzzKeyID, Type: TypePFX, Domain: domain,
+			Key: fuzzKey(t), Expires: time.Now().Add(time.Hour), Disk: "/disk/", Name: "FUZZ"}
 		if (origin == "") != (domain == "") || len(domain) > MaxHostname || origin != strings.ToLower(origin) ||
 			(domain != "null" && domain != "" && !strings.Contains(origin, domain)) {
 			t.Fatalf("Origin %q: origin %q, domain %q", originHeader, origin, domain)

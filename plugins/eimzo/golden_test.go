@@ -3,7 +3,8 @@ package eimzo_test
 // Golden transcripts: testdata/golden/*.json, each a list of steps
 //
 //	{"comment": "…",                      optional
-//	 "consent": "allow"|"deny"|"cancel",   the host's answer to questions during this step (default allow)
+//	 "consent": "allow"|"deny"|"cancel",   the host's answer to questions during this step (default
+//	                                       allow; asked to pick a token key, it picks the RSA one)
 //	 "origin":  "https://…",               the Origin header; "" sends none; absent is testOrigin
 //	 "request": "{\"name\":\"version\"}",  the frame, sent as is after substitution
 //	 "reply":   {…},                       the expected reply
@@ -33,6 +34,7 @@ package eimzo_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -105,12 +107,24 @@ func runGolden(t *testing.T, file string) {
 	asker := newSwitchAsker()
 	h, fxs := pfxEnv(t, &plugintest.Config{Consent: asker})
 	vars := goldenVars(t, h, fxs)
+	// Allowing, the person picks the token's RSA key when asked to choose
+	// one (ckc, idcard, baikey), whatever other keys the token holds.
+	allow := consent.AskerFunc(func(ctx context.Context, req consent.Request) error {
+		if out := consent.OutcomeFrom(ctx); out != nil {
+			for _, c := range req.Choices {
+				if c.URI == vars["token.rsa.uri"] {
+					out.KeyURI = c.URI
+				}
+			}
+		}
+		return nil
+	})
 	for i := range steps {
 		st := &steps[i]
 		name := fmt.Sprintf("%s step %d (%.80s)", filepath.Base(file), i, st.Request)
 		switch st.Consent {
 		case "", "allow":
-			asker.set(consent.AllowAll.Ask)
+			asker.set(allow)
 		case "deny":
 			asker.set(consent.DenyAll.Ask)
 		case "cancel":

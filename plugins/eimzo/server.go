@@ -272,6 +272,18 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	conn.SetReadLimit(MaxFrame)
+	// e-imzo.js calls socket.close() as soon as the reply arrives, often
+	// before our close frame is out, and the browser reports the code of
+	// the first close frame we send. gorilla's default handler echoes the
+	// client's empty status (the browser sees 1005, an error for e-imzo.js
+	// ≥ 2023), so a close without a status is answered with 1000.
+	conn.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		s.closeConn(conn, code, "Done")
+		return nil
+	})
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

@@ -102,6 +102,13 @@ type Client struct {
 	// server's close 1000, as e-imzo.js ≥ 2023 does, with a *CloseError.
 	// The reply is still returned.
 	StrictClose bool
+	// CloseFirst sends the client's own close frame (without a status
+	// code) as soon as the reply has arrived, exactly as e-imzo.js calls
+	// socket.close() in onmessage, instead of waiting for the server's.
+	// The close code recorded is still the one in the first close frame
+	// the server sends, which is what a browser reports in onclose: a
+	// server that merely echoes the client's frame yields 1005, not 1000.
+	CloseFirst bool
 }
 
 // Request is one call: Plugin is empty for the main functions (version,
@@ -314,6 +321,9 @@ func (c *Client) Send(ctx context.Context, frame []byte) (*Reply, error) {
 	reply, decErr := decode(data)
 	if reply == nil {
 		return nil, decErr
+	}
+	if c.CloseFirst {
+		_ = conn.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(c.closeTimeout()))
 	}
 	code, text := awaitClose(conn, c.closeTimeout())
 	reply.CloseCode = code

@@ -172,3 +172,22 @@ func TestConnectRefused(t *testing.T) {
 		t.Errorf("a connect error carries an E-IMZO status: %v", err)
 	}
 }
+
+// TestCloseFirstLikeEIMZOJS: e-imzo.js calls socket.close() as soon as the
+// reply arrives, often before the server's close frame; the browser then
+// reports the code of the first close frame the server sends, and e-imzo.js
+// ≥ 2023 fails the call unless it is 1000. Many calls, to catch the race
+// between the server's own close and its answer to the client's.
+func TestCloseFirstLikeEIMZOJS(t *testing.T) {
+	for name, c := range clients(t) {
+		c.CloseFirst = true
+		t.Run(name, func(t *testing.T) {
+			for i := range 40 {
+				r, err := c.Call(ctx(t), eimzoclient.Request{Name: "version"})
+				if err != nil || r.CloseCode != eimzoclient.CloseNormal {
+					t.Fatalf("call %d: close code %d, %v; want 1000", i, r.CloseCode, err)
+				}
+			}
+		})
+	}
+}

@@ -260,10 +260,11 @@ func (a *eimzoAgent) findListeners(t testing.TB) {
 	a.TLS = &tls.Config{RootCAs: pool}
 }
 
-// client returns a strict client (close 1000 required) for the wss or ws
-// endpoint with origin.
+// client returns a client that behaves as e-imzo.js for the wss or ws
+// endpoint with origin: it closes as soon as the reply arrives and
+// requires the server's close code to be 1000.
 func (a *eimzoAgent) client(listener, origin string) *eimzoclient.Client {
-	c := &eimzoclient.Client{Origin: origin, StrictClose: true, TLSConfig: a.TLS}
+	c := &eimzoclient.Client{Origin: origin, StrictClose: true, CloseFirst: true, TLSConfig: a.TLS}
 	c.URL = a.WS
 	if listener == "wss" {
 		c.URL = a.WSS

@@ -77,11 +77,22 @@ func (s *Store) Keys(ctx context.Context) ([]KeyInfo, error) {
 	return all, errors.Join(errs...)
 }
 
+// KeyLooker is implemented by backends that find one key without listing
+// every token (the pkcs11 backend reads only the key's token, from its
+// cached listing). Key returns what Keys would list for keyURI, or
+// ErrKeyNotFound.
+type KeyLooker interface {
+	Key(ctx context.Context, keyURI string) (KeyInfo, error)
+}
+
 // Key returns the KeyInfo named by keyURI.
 func (s *Store) Key(ctx context.Context, keyURI string) (KeyInfo, error) {
 	b, err := s.route(keyURI)
 	if err != nil {
 		return KeyInfo{}, err
+	}
+	if kl, ok := b.(KeyLooker); ok {
+		return kl.Key(ctx, keyURI)
 	}
 	keys, err := b.Keys(ctx)
 	if err != nil {

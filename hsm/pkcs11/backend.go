@@ -28,6 +28,13 @@ type Config struct {
 	// PollInterval is how often Watch (and the idle-login janitor) look at
 	// the slots (default 2s).
 	PollInterval time.Duration
+	// ListingTTL is how long Keys (and Key) reuse a token's listing — its
+	// objects' attributes and parsed certificates — and the slot list,
+	// instead of reading them from the token again (default PollInterval;
+	// negative: never reuse, every listing reads the token). It bounds how
+	// long a change made to a token by another process can go unseen; see
+	// the package documentation ("Listing cache").
+	ListingTTL time.Duration
 }
 
 const (
@@ -49,6 +56,7 @@ type Backend struct {
 	problems []string
 	subs     map[chan hsm.TokenEvent]struct{}
 	closed   bool
+	scanned  time.Time // when rescan last read the slot list
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -69,6 +77,14 @@ type token struct {
 	pool    *pool
 	mechs   map[uint]bool
 	gen     uint64
+	listing *listing // this insertion's cached listing, nil when none
+
+	// epoch counts the events after which a listing of this insertion may
+	// be wrong: Signet changed the token's objects, or the login state
+	// changed (a listing made before login shows public keys for private
+	// keys). A listing is reused only while epoch has not moved. Atomic:
+	// bumped without Backend.mu.
+	epoch atomic.Uint64
 
 	// login state
 	loginSem chan struct{} // one login (prompt) at a time, cancellable
@@ -95,6 +111,9 @@ func open(cfg Config, wrap func(ckAPI) ckAPI) (*Backend, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = defaultPollInterval
+	}
+	if cfg.ListingTTL == 0 {
+		cfg.ListingTTL = cfg.PollInterval
 	}
 	m, err := loadModule(cfg.Module)
 	if err != nil {
@@ -192,6 +211,7 @@ func (b *Backend) rescan() ([]hsm.TokenEvent, error) {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("pkcs11 module %s: %w", b.mod.path, errPoolClosed)
 	}
+	b.scanned = now
 	known := map[string]*token{}
 	for _, t := range b.tokens {
 		known[t.ident] = t
@@ -232,6 +252,7 @@ func (b *Backend) attachLocked(t *token, slot uint) {
 	t.slot = slot
 	t.gen++
 	t.pool = newPool(b.api, slot, t.label, b.cfg.MaxSessions)
+	t.listing = nil
 	t.mechs = nil
 	if ml, err := b.api.GetMechanismList(slot); err == nil {
 		t.mechs = make(map[uint]bool, len(ml))
@@ -251,11 +272,27 @@ func (b *Backend) detachLocked(t *token) {
 		t.pool = nil
 	}
 	t.login.Store(0)
+	t.listing = nil
 	for k, r := range b.keys {
 		if r.tok == t {
 			delete(b.keys, k)
 		}
 	}
+}
+
+// objectsChanged is called after Signet changed the objects of t
+// (GenerateKey, ImportCertificate, Delete): its cached listing and key
+// handles no longer describe the token.
+func (b *Backend) objectsChanged(t *token) {
+	t.epoch.Add(1)
+	b.mu.Lock()
+	t.listing = nil
+	for k, r := range b.keys {
+		if r.tok == t {
+			delete(b.keys, k)
+		}
+	}
+	b.mu.Unlock()
 }
 
 // forget is called after an error that says the token's sessions are gone
@@ -434,6 +471,7 @@ func (b *Backend) Lock(ctx context.Context, tokenURI string) error {
 func (b *Backend) logout(ctx context.Context, s tokenState) error {
 	t := s.tok
 	t.login.Store(0)
+	t.epoch.Add(1)
 	err := s.pool.withSession(ctx, func(h p11.SessionHandle) error {
 		return b.api.Logout(h)
 	})
@@ -539,6 +577,7 @@ func (b *Backend) Close() error {
 		}
 		t.present = false
 		t.login.Store(0)
+		t.listing = nil
 	}
 	b.keys = map[string]*keyRef{}
 	b.mu.Unlock()
@@ -556,4 +595,5 @@ var (
 	_ hsm.Locker              = (*Backend)(nil)
 	_ hsm.ProblemReporter     = (*Backend)(nil)
 	_ hsm.KeyCache            = (*Backend)(nil)
+	_ hsm.KeyLooker           = (*Backend)(nil)
 )

@@ -29,6 +29,7 @@ type fixtures struct {
 	pin         *softhsmtest.Fixture // ecdsa (21), for PIN tests
 	removal     *softhsmtest.Fixture // ecdsa (31), unplugged and re-created
 	gen         *softhsmtest.Fixture // empty, for keygen/import/delete
+	cache       *softhsmtest.Fixture // ecdsa (41) and rsa (42), for the listing cache (unplugged, changed, re-created)
 }
 
 var (
@@ -57,6 +58,9 @@ func setup(t testing.TB) *fixtures {
 		fx.pin = mk("pin", []softhsmtest.KeySpec{{Label: "ecdsa", ID: []byte{0x21}, Type: softhsmtest.ECP256}})
 		fx.removal = mk("removal", []softhsmtest.KeySpec{{Label: "ecdsa", ID: []byte{0x31}, Type: softhsmtest.ECP256}})
 		fx.gen = mk("gen", nil)
+		fx.cache = mk("cache", []softhsmtest.KeySpec{
+			{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
+			{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}})
 	})
 	if fxErr != nil {
 		t.Fatalf("fixtures: %v", fxErr)

@@ -31,6 +31,7 @@ func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHa
 		}
 		// idle too long: log out, then ask again
 		if t.login.CompareAndSwap(s.gen, 0) {
+			t.epoch.Add(1) // a listing made logged in shows private objects
 			_ = b.api.Logout(h)
 		}
 	}
@@ -59,12 +60,15 @@ func (b *Backend) ensureLogin(ctx context.Context, s tokenState, h p11.SessionHa
 	}
 	t.lastUse.Store(time.Now().UnixNano())
 	t.login.Store(s.gen)
+	t.epoch.Add(1) // a listing made before login lacks the private keys' attributes
 	return nil
 }
 
 // markLoggedOut records that the token logged us out (CKR_USER_NOT_LOGGED_IN).
 func (b *Backend) markLoggedOut(s tokenState) {
-	s.tok.login.CompareAndSwap(s.gen, 0)
+	if s.tok.login.CompareAndSwap(s.gen, 0) {
+		s.tok.epoch.Add(1)
+	}
 }
 
 // login runs C_Login as userType (CKU_USER, or CKU_CONTEXT_SPECIFIC right

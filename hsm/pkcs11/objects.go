@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -444,25 +446,102 @@ func chainFor(c *x509.Certificate, certs []*x509.Certificate) []*x509.Certificat
 	return chain
 }
 
-// Keys lists the keys and certificates of every present token. A token
-// that fails to list is reported in the error; the others are returned.
-func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
-	if _, err := b.rescan(); err != nil {
-		return nil, err
+// listing is what listing one insertion of a token gave (its keys, and the
+// objects it skipped), kept for Config.ListingTTL. It is valid for the
+// insertion (gen) and the token's epoch it was made at: a removal, a
+// re-insertion, a change Signet makes to the token's objects and a change
+// of login state all make it stale at once.
+type listing struct {
+	gen, epoch uint64
+	at         time.Time // when the listing started
+	keys       []hsm.KeyInfo
+	problems   []string
+}
+
+// copyKeys returns keys with their own ID and Chain slices, so a caller
+// that changes what it got cannot change the cache. (Certificates and
+// public keys are shared; they are not changed once parsed.)
+func copyKeys(keys []hsm.KeyInfo) []hsm.KeyInfo {
+	out := make([]hsm.KeyInfo, len(keys))
+	for i, k := range keys {
+		k.ID = bytes.Clone(k.ID)
+		k.Chain = slices.Clone(k.Chain)
+		out[i] = k
+	}
+	return out
+}
+
+// tokenKeys returns the keys of the token s, from its cached listing while
+// that is valid and younger than Config.ListingTTL, else by listing the
+// token (and caching the result).
+func (b *Backend) tokenKeys(ctx context.Context, s tokenState) ([]hsm.KeyInfo, []string, error) {
+	t := s.tok
+	ttl := b.cfg.ListingTTL
+	epoch := t.epoch.Load()
+	if ttl > 0 {
+		b.mu.RLock()
+		l := t.listing
+		b.mu.RUnlock()
+		if l != nil && l.gen == s.gen && l.epoch == epoch && time.Since(l.at) < ttl {
+			return copyKeys(l.keys), l.problems, nil
+		}
+	}
+	at := time.Now()
+	keys, problems, err := b.listToken(ctx, s)
+	if err != nil || ttl <= 0 {
+		return keys, problems, err
 	}
 	b.mu.Lock()
+	// Not if the token went away or its objects or login changed while we
+	// listed: then this listing may already be wrong.
+	if t.present && t.gen == s.gen && t.epoch.Load() == epoch {
+		t.listing = &listing{gen: s.gen, epoch: epoch, at: at, keys: keys, problems: problems}
+	}
+	b.mu.Unlock()
+	return copyKeys(keys), problems, nil
+}
+
+// rescanIfStale reads the slot list again unless it was read less than
+// Config.ListingTTL ago (by Watch, a listing, or a lookup that missed).
+func (b *Backend) rescanIfStale() error {
+	if ttl := b.cfg.ListingTTL; ttl > 0 {
+		b.mu.RLock()
+		fresh := time.Since(b.scanned) < ttl
+		b.mu.RUnlock()
+		if fresh {
+			return nil
+		}
+	}
+	_, err := b.rescan()
+	return err
+}
+
+// presentTokens snapshots the present tokens u matches (every present
+// token when u is nil).
+func (b *Backend) presentTokens(u *hsm.URI) []tokenState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var states []tokenState
 	for _, t := range b.tokens {
-		if t.present {
+		if t.present && (u == nil || u.MatchesToken(t.info)) {
 			states = append(states, b.snapshotLocked(t))
 		}
 	}
-	b.mu.Unlock()
+	return states
+}
+
+// Keys lists the keys and certificates of every present token. A token
+// that fails to list is reported in the error; the others are returned.
+// Listings are cached per token (see the package documentation).
+func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
+	if err := b.rescanIfStale(); err != nil {
+		return nil, err
+	}
 	var all []hsm.KeyInfo
 	var errs []error
 	var problems []string
-	for _, s := range states {
-		keys, p, err := b.listToken(ctx, s)
+	for _, s := range b.presentTokens(nil) {
+		keys, p, err := b.tokenKeys(ctx, s)
 		all = append(all, keys...)
 		problems = append(problems, p...)
 		if err != nil {
@@ -473,4 +552,35 @@ func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
 	b.problems = problems
 	b.mu.Unlock()
 	return all, errors.Join(errs...)
+}
+
+// Key returns the listed key keyURI names (as Keys lists it; the URI may
+// be spelt differently, see hsm.SameURI). It reads only the tokens keyURI
+// matches, through the same cache as Keys; hsm.Store.Key uses it.
+func (b *Backend) Key(ctx context.Context, keyURI string) (hsm.KeyInfo, error) {
+	u, err := hsm.ParseURI(keyURI)
+	if err != nil {
+		return hsm.KeyInfo{}, err
+	}
+	u.Wipe()
+	if err := b.rescanIfStale(); err != nil {
+		return hsm.KeyInfo{}, err
+	}
+	var errs []error
+	for _, s := range b.presentTokens(u) {
+		keys, _, err := b.tokenKeys(ctx, s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, k := range keys {
+			if k.URI == keyURI || hsm.SameURI(k.URI, keyURI) {
+				return k, nil
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return hsm.KeyInfo{}, err
+	}
+	return hsm.KeyInfo{}, fmt.Errorf("%s: %w", u.String(), hsm.ErrKeyNotFound)
 }

@@ -637,6 +637,7 @@ func (b *Backend) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (
 		return hsm.KeyInfo{}, fmt.Errorf("generate %q key: %w", req.Algorithm, hsm.ErrUnsupported)
 	}
 	var tokURI string
+	var tok *token
 	pre := func(s tokenState, _ *keyRef) error {
 		if !s.supports(mech) {
 			return fmt.Errorf("token %q lacks key generation mechanism 0x%x: %w", s.tok.label, mech, hsm.ErrUnsupported)
@@ -645,6 +646,7 @@ func (b *Backend) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (
 	}
 	err := b.run(ctx, req.TokenURI, "generate key", false, pre, func(s tokenState, h p11.SessionHandle, _ *keyRef, _ *bool) error {
 		tokURI = s.tok.uri
+		tok = s.tok
 		m := []*p11.Mechanism{p11.NewMechanism(mech, nil)}
 		if params == nil {
 			_, _, err := b.api.GenerateKeyPair(h, m, pub, priv)
@@ -659,6 +661,9 @@ func (b *Backend) GenerateKey(ctx context.Context, req hsm.GenerateKeyRequest) (
 		}
 		return err
 	})
+	if tok != nil {
+		b.objectsChanged(tok) // even after a failure: a key pair may have been made
+	}
 	if err != nil {
 		return hsm.KeyInfo{}, err
 	}
@@ -750,16 +755,12 @@ func (b *Backend) ImportCertificate(ctx context.Context, req hsm.ImportCertifica
 		}
 		return nil
 	})
+	// The cached listing and key handles of this token describe its keys
+	// without the new certificates (some may be stored even on failure).
+	b.objectsChanged(s.tok)
 	if err != nil {
 		return hsm.KeyInfo{}, err
 	}
-	b.mu.Lock() // cached keys of this token describe them without the new certificate
-	for k, r := range b.keys {
-		if r.tok == s.tok {
-			delete(b.keys, k)
-		}
-	}
-	b.mu.Unlock()
 	return b.keyByID(ctx, s.tok.uri, key.ID)
 }
 
@@ -858,13 +859,7 @@ func (b *Backend) Delete(ctx context.Context, uri string) error {
 		return nil
 	})
 	if tok != nil {
-		b.mu.Lock()
-		for k, r := range b.keys {
-			if r.tok == tok {
-				delete(b.keys, k)
-			}
-		}
-		b.mu.Unlock()
+		b.objectsChanged(tok)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.String(), err)

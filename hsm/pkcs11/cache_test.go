@@ -1,0 +1,419 @@
+package pkcs11
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	p11 "github.com/miekg/pkcs11"
+
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+)
+
+// countAPI counts the module calls the backend makes, by function.
+type countAPI struct {
+	ckAPI
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countAPI) add(name string) {
+	c.mu.Lock()
+	c.n[name]++
+	c.mu.Unlock()
+}
+
+// take returns the counts since the last take and resets them.
+func (c *countAPI) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = map[string]int{}
+	return n
+}
+
+func (c *countAPI) GetSlotList(p bool) ([]uint, error) {
+	c.add("C_GetSlotList")
+	return c.ckAPI.GetSlotList(p)
+}
+
+func (c *countAPI) GetTokenInfo(slot uint) (p11.TokenInfo, error) {
+	c.add("C_GetTokenInfo")
+	return c.ckAPI.GetTokenInfo(slot)
+}
+
+func (c *countAPI) GetSessionInfo(h p11.SessionHandle) (p11.SessionInfo, error) {
+	c.add("C_GetSessionInfo")
+	return c.ckAPI.GetSessionInfo(h)
+}
+
+func (c *countAPI) FindObjectsInit(h p11.SessionHandle, t []*p11.Attribute) error {
+	c.add("C_FindObjectsInit")
+	return c.ckAPI.FindObjectsInit(h, t)
+}
+
+func (c *countAPI) GetAttributeValue(h p11.SessionHandle, o p11.ObjectHandle, a []*p11.Attribute) ([]*p11.Attribute, error) {
+	c.add("C_GetAttributeValue")
+	return c.ckAPI.GetAttributeValue(h, o, a)
+}
+
+func (c *countAPI) SignInit(h p11.SessionHandle, m []*p11.Mechanism, o p11.ObjectHandle) error {
+	c.add("C_SignInit")
+	return c.ckAPI.SignInit(h, m, o)
+}
+
+func (c *countAPI) Sign(h p11.SessionHandle, msg []byte) ([]byte, error) {
+	c.add("C_Sign")
+	return c.ckAPI.Sign(h, msg)
+}
+
+func (c *countAPI) OpenSession(slot uint, flags uint) (p11.SessionHandle, error) {
+	c.add("C_OpenSession")
+	return c.ckAPI.OpenSession(slot, flags)
+}
+
+// openCounting opens a Backend whose module calls are counted.
+func openCounting(t testing.TB, cfg Config) (*Backend, *countAPI) {
+	t.Helper()
+	setup(t)
+	if cfg.Module == "" {
+		cfg.Module = softhsmtest.Shared().Module
+	}
+	c := &countAPI{n: map[string]int{}}
+	b, err := open(cfg, func(api ckAPI) ckAPI { c.ckAPI = api; return c })
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, c
+}
+
+// listingCalls is the module calls that read a token's objects.
+func listingCalls(n map[string]int) int {
+	return n["C_FindObjectsInit"] + n["C_GetAttributeValue"]
+}
+
+func labelsOf(keys []hsm.KeyInfo, token string) []string {
+	var out []string
+	for _, k := range keys {
+		if u, _ := hsm.ParseURI(k.TokenURI); u.Token == token {
+			out = append(out, k.Label)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func listLabels(t *testing.T, b *Backend, token string) []string {
+	t.Helper()
+	keys, err := b.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return labelsOf(keys, token)
+}
+
+// A second listing within ListingTTL reads nothing from the tokens, and
+// gives the same keys; Key finds a key without reading a token; callers
+// cannot change the cache through what they got.
+func TestListingCached(t *testing.T) {
+	p := goodPrompt()
+	b, c := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
+	ctx := context.Background()
+	first, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.take(); listingCalls(n) == 0 {
+		t.Fatalf("first listing read no objects: %v", n)
+	}
+	second, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := c.take(); len(n) != 0 {
+		t.Errorf("second listing made module calls %v, want none", n)
+	}
+	if len(first) != len(second) || len(first) == 0 {
+		t.Fatalf("listings differ: %d and %d keys", len(first), len(second))
+	}
+	for i := range first {
+		if first[i].URI != second[i].URI || first[i].Certificate != second[i].Certificate {
+			t.Errorf("key %d: %s then %s", i, first[i].URI, second[i].URI)
+		}
+	}
+	// what a caller does to its copy does not reach the cache
+	first[0].ID[0] ^= 0xff
+	first[0].Chain = append(first[0].Chain[:0], nil)
+	third, _ := b.Keys(ctx)
+	if third[0].ID[0] == first[0].ID[0] || (len(third[0].Chain) > 0 && third[0].Chain[0] == nil) {
+		t.Error("a caller's change to a listed key reached the cache")
+	}
+
+	// Key: only the key's token, from the cache
+	want := keysOf(t, b, "alpha")[softhsmtest.KeyECDSA]
+	c.take()
+	st := hsm.NewStore(b)
+	u, _ := hsm.ParseURI(want.URI)
+	reordered := fmt.Sprintf("pkcs11:type=private;object=%s;id=%%02;serial=%s;model=SoftHSM%%20v2;manufacturer=SoftHSM%%20project;token=alpha", u.Object, u.Serial)
+	for _, uri := range []string{want.URI, reordered} {
+		got, err := st.Key(ctx, uri)
+		if err != nil || got.URI != want.URI || got.Certificate == nil {
+			t.Errorf("Store.Key(%s) = %s, %v", uri, got.URI, err)
+		}
+	}
+	if n := c.take(); len(n) != 0 {
+		t.Errorf("Key from a cached listing made module calls %v", n)
+	}
+	if _, err := st.Key(ctx, "pkcs11:token=alpha;object=nosuchkey;type=private"); !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("Key of a missing key: %v, want ErrKeyNotFound", err)
+	}
+
+	// ListingTTL < 0: every listing reads the tokens (as before the cache)
+	nb, nc := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: -1})
+	nc.take()
+	for i := 0; i < 2; i++ {
+		if _, err := nb.Keys(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := nc.take(); listingCalls(n) == 0 || n["C_GetSlotList"] != 1 {
+			t.Errorf("uncached listing %d: %v, want objects read and one C_GetSlotList", i, n)
+		}
+	}
+}
+
+// A signature with a key the backend already resolved makes no slot,
+// token or object calls: one session from the pool, C_SignInit, C_Sign.
+func TestSignKnownKeyCalls(t *testing.T) {
+	p := goodPrompt()
+	b, c := openCounting(t, Config{PINPrompt: p.fn})
+	ctx := context.Background()
+	k := keysOf(t, b, "alpha")[softhsmtest.KeyECDSA]
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil { // logs in, resolves
+		t.Fatal(err)
+	}
+	c.take()
+	for i := 0; i < 3; i++ {
+		if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := c.take()
+	if n["C_SignInit"] != 3 || n["C_Sign"] != 3 || len(n) != 2 {
+		t.Errorf("3 signatures with a known key made %v, want only 3 C_SignInit and 3 C_Sign", n)
+	}
+}
+
+// A listing is redone after Signet changes the token's objects
+// (GenerateKey, ImportCertificate, Delete) and after login, however long
+// ListingTTL is.
+func TestListingInvalidatedBySignet(t *testing.T) {
+	p := goodPrompt()
+	b, c := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
+	ctx := context.Background()
+	tokURI := keysOf(t, b, "cache")["ecdsa"].TokenURI
+
+	// login: the listing before it shows public keys for the private keys
+	before := keysOf(t, b, "cache")["rsa"]
+	if _, err := b.Sign(ctx, before.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+	after := keysOf(t, b, "cache")["rsa"]
+	if n := c.take(); listingCalls(n) == 0 {
+		t.Error("listing after login came from the cache made before login")
+	}
+	if after.URI != before.URI || !after.CanSign || !after.CanDecrypt {
+		t.Errorf("after login: %+v", after)
+	}
+
+	k, err := b.GenerateKey(ctx, hsm.GenerateKeyRequest{TokenURI: tokURI, Algorithm: hsm.ECDSA, Label: "made", ID: []byte{0x4a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Delete(ctx, k.URI)
+	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,made,rsa" {
+		t.Fatalf("after GenerateKey: %v", got)
+	}
+	cert, err := fx.cache.PKI.Issue(k.PublicKey, softhsmtest.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: k.URI, Certificate: cert}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Key(ctx, k.URI); err != nil || got.Certificate == nil || !got.Certificate.Equal(cert) {
+		t.Fatalf("after ImportCertificate: Key = %+v, %v; want the new certificate", got.Certificate, err)
+	}
+	if err := b.Delete(ctx, k.URI); err != nil {
+		t.Fatal(err)
+	}
+	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
+		t.Fatalf("after Delete: %v", got)
+	}
+	if _, err := b.Key(ctx, k.URI); !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("Key after Delete: %v, want ErrKeyNotFound", err)
+	}
+}
+
+// Objects another process adds or deletes: within ListingTTL, Keys and Key
+// still show the listing made before (the staleness the cache accepts), but
+// operations do not depend on it — a new key signs at once, a deleted one
+// fails with ErrKeyNotFound; after ListingTTL the listing shows the change.
+func TestListingOtherProcess(t *testing.T) {
+	p := goodPrompt()
+	ctx := context.Background()
+	long, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
+	short, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: 50 * time.Millisecond})
+	for _, b := range []*Backend{long, short} {
+		if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
+			t.Fatalf("before: %v", got)
+		}
+	}
+	tok := fx.cache.Token
+	nk, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "other", ID: []byte{0x4b}, Type: softhsmtest.ECP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.DeleteObjects([]byte{0x4b})
+	otherURI := strings.Replace(keysOf(t, long, "cache")["ecdsa"].URI, "id=%41;object=ecdsa", "id=%4b;object=other", 1)
+	if !strings.Contains(otherURI, "object=other") {
+		t.Fatalf("cannot build the new key's URI from %s", otherURI)
+	}
+
+	// long TTL: the listing does not show it yet, the key signs anyway
+	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
+		t.Errorf("cached listing changed within ListingTTL: %v", got)
+	}
+	if _, err := long.Key(ctx, otherURI); !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("Key of a key added elsewhere, within ListingTTL: %v, want ErrKeyNotFound (stale listing)", err)
+	}
+	sig, err := long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
+	if err != nil || !ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig) {
+		t.Fatalf("sign with a key added elsewhere: %v", err)
+	}
+
+	// short TTL: shown once the listing expired
+	waitLabels(t, short, "cache", "ecdsa,other,rsa")
+
+	// deleted elsewhere: a Sign with the known (cached) handle fails with
+	// ErrKeyNotFound, although the long-TTL listing still shows the key
+	if err := tok.DeleteObjects([]byte{0x4b}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
+	if !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("sign with a key deleted elsewhere: %v, want ErrKeyNotFound", err)
+	}
+	waitLabels(t, short, "cache", "ecdsa,rsa")
+}
+
+// waitLabels lists until token shows the labels want (the listing expires
+// after ListingTTL), or fails after 10 s.
+func waitLabels(t *testing.T, b *Backend, token, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := strings.Join(listLabels(t, b, token), ",")
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token %q lists %s, want %s", token, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A token removed, re-inserted with other objects, or re-created (new
+// serial) is listed anew at once, however long ListingTTL is: the slot
+// scan that sees it gone or back drops its listing.
+func TestListingTokenRemovedAndBack(t *testing.T) {
+	p := goodPrompt()
+	b, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
+	ctx := context.Background()
+	tok := fx.cache.Token
+	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
+		t.Fatalf("before: %v", got)
+	}
+	k := keysOf(t, b, "cache")["ecdsa"]
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := tok.Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Tokens(ctx); err != nil { // a slot scan (as Watch's) sees it gone
+		t.Fatal(err)
+	}
+	if got := listLabels(t, b, "cache"); len(got) != 0 {
+		t.Errorf("pulled token still listed: %v", got)
+	}
+	if _, err := b.Key(ctx, k.URI); !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("Key on a pulled token: %v, want ErrKeyNotFound", err)
+	}
+	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) {
+		t.Errorf("Sign on a pulled token: %v, want ErrTokenRemoved", err)
+	}
+
+	// back, and changed by another process
+	if err := tok.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	reinitModule(t)
+	if _, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "back", ID: []byte{0x4c}, Type: softhsmtest.ECP256}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Tokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "back,ecdsa,rsa" {
+		t.Errorf("re-inserted token with a new key lists %v", got)
+	}
+
+	// re-created: same label, new serial, other keys
+	oldTokURI := k.TokenURI
+	if err := tok.Recreate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "fresh", ID: []byte{0x4d}, Type: softhsmtest.ECP256}); err != nil {
+		t.Fatal(err)
+	}
+	reinitModule(t)
+	if _, err := b.Tokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(labelsOf(keys, "cache"), ","); got != "fresh" {
+		t.Errorf("re-created token lists %v, want only its new key", got)
+	}
+	for _, k := range keys {
+		if k.TokenURI == oldTokURI {
+			t.Errorf("key of the old token still listed: %s", k.URI)
+		}
+	}
+	// put the fixture's keys back for the other tests
+	for _, spec := range []softhsmtest.KeySpec{
+		{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
+		{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}} {
+		if _, err := tok.AddKeyWithCert(fx.cache.PKI, spec, softhsmtest.IssueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tok.DeleteObjects([]byte{0x4d}); err != nil {
+		t.Fatal(err)
+	}
+	reinitModule(t)
+}

@@ -12,6 +12,7 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
@@ -153,4 +154,82 @@ func spread(n, g int, f func(i int) error) error {
 		return err
 	}
 	return nil
+}
+
+// BenchmarkListing compares Keys and Store.Key with the listing cache
+// (default ListingTTL, so a listing expires and is redone every
+// PollInterval, as in the agent) against the same calls without it
+// (ListingTTL < 0: every call rescans the slots and reads every object, as
+// before the cache; Key then is the old Store.Key: Keys and a search), on
+// the test tokens (seven tokens, up to three keys with certificates each),
+// logged in, interleaved call by call in alternating order. Reported: ns/op
+// with the cache, uncached-ns/op, uncached/cached (the speed-up), and per
+// call the module calls that read objects (C_FindObjectsInit +
+// C_GetAttributeValue) and slots (C_GetSlotList + C_GetTokenInfo) of each.
+func BenchmarkListing(b *testing.B) {
+	p := goodPrompt()
+	ctx := context.Background()
+	uncached, uc := openCounting(b, Config{PINPrompt: p.fn, ListingTTL: -1})
+	cached, cc := openCounting(b, Config{PINPrompt: p.fn})
+	k := keyURI(b, cached, "alpha", softhsmtest.KeyECDSA).URI
+	for _, be := range []*Backend{uncached, cached} { // log in: listings then read the private keys too
+		if _, err := be.Sign(ctx, k, sha(b, "x"), crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+	store := hsm.NewStore(cached)
+	oldKey := func(be *Backend) error { // hsm.Store.Key before Backend.Key
+		keys, err := be.Keys(ctx)
+		if err != nil {
+			return err
+		}
+		for _, x := range keys {
+			if x.URI == k || hsm.SameURI(x.URI, k) {
+				return nil
+			}
+		}
+		return hsm.ErrKeyNotFound
+	}
+	for _, op := range []struct {
+		name          string
+		before, after func() error
+	}{
+		{"Keys",
+			func() error { _, err := uncached.Keys(ctx); return err },
+			func() error { _, err := cached.Keys(ctx); return err }},
+		{"Key",
+			func() error { return oldKey(uncached) },
+			func() error { _, err := store.Key(ctx, k); return err }},
+	} {
+		b.Run(op.name, func(b *testing.B) {
+			uc.take()
+			cc.take()
+			var tBefore, tAfter time.Duration
+			timed := func(f func() error, total *time.Duration) {
+				t0 := time.Now()
+				if err := f(); err != nil {
+					b.Fatal(err)
+				}
+				*total += time.Since(t0)
+			}
+			for i := 0; i < b.N; i++ {
+				if i%2 == 0 {
+					timed(op.before, &tBefore)
+					timed(op.after, &tAfter)
+				} else {
+					timed(op.after, &tAfter)
+					timed(op.before, &tBefore)
+				}
+			}
+			nu, nc := uc.take(), cc.take()
+			n := float64(b.N)
+			b.ReportMetric(float64(tAfter.Nanoseconds())/n, "ns/op")
+			b.ReportMetric(float64(tBefore.Nanoseconds())/n, "uncached-ns/op")
+			b.ReportMetric(float64(tBefore)/float64(tAfter), "uncached/cached")
+			b.ReportMetric(float64(listingCalls(nc))/n, "obj-calls/op")
+			b.ReportMetric(float64(listingCalls(nu))/n, "uncached-obj-calls/op")
+			b.ReportMetric(float64(nc["C_GetSlotList"]+nc["C_GetTokenInfo"])/n, "slot-calls/op")
+			b.ReportMetric(float64(nu["C_GetSlotList"]+nu["C_GetTokenInfo"])/n, "uncached-slot-calls/op")
+		})
+	}
 }

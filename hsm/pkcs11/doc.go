@@ -87,6 +87,56 @@
 // lacks them) accepts CKA_EC_PARAMS as the OID 1.3.101.112 or the
 // PrintableString "edwards25519", and CKA_EC_POINT raw or DER-wrapped.
 //
+// # Listing cache
+//
+// SoftHSM's file store re-reads a token's files on every C_FindObjectsInit,
+// C_GetAttributeValue and C_GetTokenInfo, and a listing makes about a dozen
+// such calls per object; reading every object's attributes for every
+// listing made the key listings and lookups of each signing request cost
+// far more than the signature. So each token insertion keeps its last
+// listing (keys, certificates parsed, chains, and the objects skipped) for
+// Config.ListingTTL (default PollInterval, 2s), and Keys reads the slot list
+// at most once per ListingTTL (Watch's polls count). Key (what hsm.Store.Key
+// uses) reads only the tokens the URI names, from the same cache. Callers
+// get copies of the key slices; certificates and public keys are shared and
+// never changed.
+//
+// A cached listing is dropped, and the next listing reads the token:
+//
+//   - when a slot scan (Watch, Tokens, a Keys after ListingTTL, a lookup
+//     that names an unknown token) sees the token removed, moved to another
+//     slot, or back: each insertion has its own generation, and a
+//     re-created token (new serial) is another token;
+//   - when an operation finds the token gone or its sessions invalid
+//     (CKR_DEVICE_REMOVED, CKR_SESSION_HANDLE_INVALID…);
+//   - after Signet changes the token's objects (GenerateKey,
+//     ImportCertificate, Delete — even when they fail half way);
+//   - when the login state changes (log in, Lock, idle logout, a logout
+//     noticed): a listing made before login shows public keys standing for
+//     private keys, and one made logged in shows private objects;
+//   - ListingTTL after the listing started.
+//
+// A listing that raced with one of these events is not kept. What can be
+// stale, and for how long: changes another process (pkcs11-tool, another
+// application using the same token) makes to the objects of a present
+// token show up in Keys and Key up to ListingTTL late, because PKCS#11 has
+// no cheap change signal (C_GetTokenInfo has no object counter, and
+// C_FindObjects is itself the expensive call). A removal between two slot
+// scans also shows late, up to ListingTTL, unless an operation notices it
+// first. This is acceptable because the listing is a description, not an
+// authorisation: operations never use it. Sign and Decrypt find their key
+// on the token (C_FindObjects, then the object handle is reused for that
+// insertion); a key another process deleted fails with hsm.ErrKeyNotFound
+// (the stale handle gives CKR_OBJECT_HANDLE_INVALID, the key is looked up
+// again and is not there), a removed token with hsm.ErrTokenRemoved, and a
+// key added elsewhere signs at once even while the listing does not show it
+// yet. ListingTTL < 0 turns the cache off.
+//
+// A signature with a key the backend already resolved in this insertion of
+// its token makes no slot, token or object calls: a session from the pool,
+// C_SignInit and C_Sign. Presence is checked (C_GetTokenInfo) only after
+// an error, and by Watch's polls.
+//
 // # Errors
 //
 // PKCS#11 return values stay in the error chain, so messages keep their

@@ -264,10 +264,12 @@ func TestListingInvalidatedBySignet(t *testing.T) {
 	}
 }
 
-// Objects another process adds or deletes: within ListingTTL, Keys and Key
-// still show the listing made before (the staleness the cache accepts), but
-// operations do not depend on it — a new key signs at once, a deleted one
-// fails with ErrKeyNotFound; after ListingTTL the listing shows the change.
+// Objects another process adds or deletes: within ListingTTL, Keys still
+// shows the listing made before (the staleness the cache accepts), but
+// operations do not depend on it — a new key signs at once and Key finds it
+// (a miss relists the token), a deleted key fails with ErrKeyNotFound and
+// that failure drops the stale listing; after ListingTTL the listing shows
+// the change anyway.
 func TestListingOtherProcess(t *testing.T) {
 	p := goodPrompt()
 	ctx := context.Background()
@@ -289,29 +291,42 @@ func TestListingOtherProcess(t *testing.T) {
 		t.Fatalf("cannot build the new key's URI from %s", otherURI)
 	}
 
-	// long TTL: the listing does not show it yet, the key signs anyway
+	// long TTL: the listing does not show it yet; the key signs anyway, and
+	// Key finds it, which refreshes the listing
 	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
 		t.Errorf("cached listing changed within ListingTTL: %v", got)
-	}
-	if _, err := long.Key(ctx, otherURI); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("Key of a key added elsewhere, within ListingTTL: %v, want ErrKeyNotFound (stale listing)", err)
 	}
 	sig, err := long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
 	if err != nil || !ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig) {
 		t.Fatalf("sign with a key added elsewhere: %v", err)
 	}
+	if k, err := long.Key(ctx, otherURI); err != nil || k.Label != "other" {
+		t.Errorf("Key of a key added elsewhere: %+v, %v", k, err)
+	}
+	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,other,rsa" {
+		t.Errorf("listing after Key found the new key: %v", got)
+	}
 
 	// short TTL: shown once the listing expired
 	waitLabels(t, short, "cache", "ecdsa,other,rsa")
 
-	// deleted elsewhere: a Sign with the known (cached) handle fails with
-	// ErrKeyNotFound, although the long-TTL listing still shows the key
+	// deleted elsewhere: still listed (long TTL), but a Sign fails with
+	// ErrKeyNotFound and drops the stale listing
 	if err := tok.DeleteObjects([]byte{0x4b}); err != nil {
 		t.Fatal(err)
+	}
+	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,other,rsa" {
+		t.Errorf("cached listing changed within ListingTTL: %v", got)
 	}
 	_, err = long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
 	if !errors.Is(err, hsm.ErrKeyNotFound) {
 		t.Errorf("sign with a key deleted elsewhere: %v, want ErrKeyNotFound", err)
+	}
+	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
+		t.Errorf("listing after the failed Sign: %v, want the deleted key gone", got)
+	}
+	if _, err := long.Key(ctx, otherURI); !errors.Is(err, hsm.ErrKeyNotFound) {
+		t.Errorf("Key of a key deleted elsewhere after a failed Sign: %v, want ErrKeyNotFound", err)
 	}
 	waitLabels(t, short, "cache", "ecdsa,rsa")
 }

@@ -475,21 +475,28 @@ func copyKeys(keys []hsm.KeyInfo) []hsm.KeyInfo {
 // that is valid and younger than Config.ListingTTL, else by listing the
 // token (and caching the result).
 func (b *Backend) tokenKeys(ctx context.Context, s tokenState) ([]hsm.KeyInfo, []string, error) {
+	keys, problems, _, err := b.tokenKeysFrom(ctx, s, false)
+	return keys, problems, err
+}
+
+// tokenKeysFrom is tokenKeys; fresh skips the cache, and cached reports
+// whether the keys came from it.
+func (b *Backend) tokenKeysFrom(ctx context.Context, s tokenState, fresh bool) (keys []hsm.KeyInfo, problems []string, cached bool, err error) {
 	t := s.tok
 	ttl := b.cfg.ListingTTL
 	epoch := t.epoch.Load()
-	if ttl > 0 {
+	if ttl > 0 && !fresh {
 		b.mu.RLock()
 		l := t.listing
 		b.mu.RUnlock()
 		if l != nil && l.gen == s.gen && l.epoch == epoch && time.Since(l.at) < ttl {
-			return copyKeys(l.keys), l.problems, nil
+			return copyKeys(l.keys), l.problems, true, nil
 		}
 	}
 	at := time.Now()
-	keys, problems, err := b.listToken(ctx, s)
+	keys, problems, err = b.listToken(ctx, s)
 	if err != nil || ttl <= 0 {
-		return keys, problems, err
+		return keys, problems, false, err
 	}
 	b.mu.Lock()
 	// Not if the token went away or its objects or login changed while we
@@ -498,7 +505,16 @@ func (b *Backend) tokenKeys(ctx context.Context, s tokenState) ([]hsm.KeyInfo, [
 		t.listing = &listing{gen: s.gen, epoch: epoch, at: at, keys: keys, problems: problems}
 	}
 	b.mu.Unlock()
-	return copyKeys(keys), problems, nil
+	return copyKeys(keys), problems, false, nil
+}
+
+// listingStale drops t's cached listing after an operation found it wrong
+// (a listed key is no longer on the token).
+func (b *Backend) listingStale(t *token) {
+	t.epoch.Add(1)
+	b.mu.Lock()
+	t.listing = nil
+	b.mu.Unlock()
 }
 
 // rescanIfStale reads the slot list again unless it was read less than
@@ -556,7 +572,9 @@ func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
 
 // Key returns the listed key keyURI names (as Keys lists it; the URI may
 // be spelt differently, see hsm.SameURI). It reads only the tokens keyURI
-// matches, through the same cache as Keys; hsm.Store.Key uses it.
+// matches, through the same cache as Keys; hsm.Store.Key uses it. A key
+// missing from a cached listing is looked for once more in a fresh listing
+// of the token, so a key another process added is found at once.
 func (b *Backend) Key(ctx context.Context, keyURI string) (hsm.KeyInfo, error) {
 	u, err := hsm.ParseURI(keyURI)
 	if err != nil {
@@ -568,14 +586,19 @@ func (b *Backend) Key(ctx context.Context, keyURI string) (hsm.KeyInfo, error) {
 	}
 	var errs []error
 	for _, s := range b.presentTokens(u) {
-		keys, _, err := b.tokenKeys(ctx, s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, k := range keys {
-			if k.URI == keyURI || hsm.SameURI(k.URI, keyURI) {
-				return k, nil
+		for fresh := false; ; fresh = true {
+			keys, _, cached, err := b.tokenKeysFrom(ctx, s, fresh)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			for _, k := range keys {
+				if k.URI == keyURI || hsm.SameURI(k.URI, keyURI) {
+					return k, nil
+				}
+			}
+			if !cached {
+				break
 			}
 		}
 	}

@@ -124,6 +124,11 @@ func (b *Backend) run(ctx context.Context, rawURI, what string, needKey bool, pr
 		err = b.ensureLogin(ctx, s, h, prompt)
 		if err == nil && needKey && ref == nil {
 			ref, err = b.resolveKey(s, h, u)
+			if errors.Is(err, hsm.ErrKeyNotFound) {
+				// A listing that still shows the key is wrong (another
+				// process deleted it): list the token again next time.
+				b.listingStale(s.tok)
+			}
 			if err == nil {
 				b.mu.Lock()
 				if ref.tok.gen == s.gen {

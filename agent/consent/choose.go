@@ -79,6 +79,20 @@ func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
 	if firstUse && e.cfg.Prompter == nil {
 		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
 	}
+	// A choice the unattended rules settle without a question (one
+	// candidate a rule allows, or every candidate denied) needs no fresh
+	// look at the token: what the key store remembers from its last use of
+	// each candidate (EngineConfig.CachedKey) says it exists and has a
+	// private key, and gives its certificate for the journal.
+	if !firstUse {
+		if cached := e.cachedChoices(req.Choices); cached != nil {
+			r := req
+			r.Choices = cached
+			if v, _, needAsk := e.choiceRules(r); !needAsk {
+				return v
+			}
+		}
+	}
 	// Only now, with the origin not refused, is the key store touched.
 	n := len(req.Choices)
 	req.Choices = e.lookUpChoices(ctx, req.Choices)
@@ -130,6 +144,26 @@ func (e *Engine) lookUpChoices(ctx context.Context, cs []hsm.KeyInfo) []hsm.KeyI
 		if err != nil || !k.HasPrivateKey {
 			e.cfg.Log.Debug("consent: candidate key dropped", "key", c.URI, "error", err)
 			continue
+		}
+		k.URI = c.URI
+		out = append(out, k)
+	}
+	return out
+}
+
+// cachedChoices returns the candidates as the key store remembers them
+// (EngineConfig.CachedKey: a key it used since its token was inserted, so
+// one with a private key), each keeping the URI as given; nil unless every
+// candidate is remembered. It never touches a token.
+func (e *Engine) cachedChoices(cs []hsm.KeyInfo) []hsm.KeyInfo {
+	if e.cfg.CachedKey == nil {
+		return nil
+	}
+	out := make([]hsm.KeyInfo, 0, len(cs))
+	for _, c := range cs {
+		k, ok := e.cfg.CachedKey(c.URI)
+		if !ok || !k.HasPrivateKey {
+			return nil
 		}
 		k.URI = c.URI
 		out = append(out, k)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -505,5 +506,64 @@ func TestTerminalChooseKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A key choice the unattended rules settle without a question reads the
+// token only until the key store knows the key from a signature
+// (EngineConfig.CachedKey); after that the choice is made from what it
+// remembers, with the key's certificate in the journal. A choice that
+// asks the person always looks the candidates up afresh.
+func TestChooseKeyUnattendedCached(t *testing.T) {
+	ctx := context.Background()
+	store, keys := tokenKeys(t)
+	ecdsa, ed := keys[0], keys[1]
+	f := newFixture(t, `  unattended:
+    rules:
+      - {origin: "https://ci.example", plugin: eimzo, operation: sign, action: allow}
+`)
+	p := &script{confirm: func(_ context.Context, _ int, q Question) (Answer, error) {
+		return Answer{Allow: true, KeyURI: q.Request.Choices[0].URI}, nil
+	}}
+	e := f.engine(t, p, f.withStore(store), func(c *EngineConfig) { c.CachedKey = store.CachedKey })
+	const ci = "https://ci.example"
+	// A URI spelling no earlier test used, so that the cache starts empty
+	// for it (the cache is keyed by the URI as given).
+	attrs := strings.Split(strings.TrimPrefix(ecdsa.URI, "pkcs11:"), ";")
+	slices.Reverse(attrs)
+	uri := "pkcs11:" + strings.Join(attrs, ";")
+	if _, ok := store.CachedKey(uri); ok {
+		t.Fatal("cached before any use")
+	}
+
+	choose := func(uris ...string) Outcome {
+		t.Helper()
+		var out Outcome
+		if err := e.Ask(WithOutcome(ctx, &out), choice(ci, uris...)); err != nil {
+			t.Fatalf("choice: %v", err)
+		}
+		return out
+	}
+	n := f.keyInfo.Load()
+	if out := choose(uri); out.KeyURI != uri || f.keyInfo.Load() != n+1 {
+		t.Fatalf("first choice: %+v, lookups %d → %d; want the key, one lookup", out, n, f.keyInfo.Load())
+	}
+	digest := make([]byte, 32)
+	if _, err := store.Sign(ctx, uri, digest, crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	n = f.keyInfo.Load()
+	if out := choose(uri); out.KeyURI != uri || f.keyInfo.Load() != n {
+		t.Fatalf("choice of a key the store used: %+v, lookups %d → %d; want none", out, n, f.keyInfo.Load())
+	}
+	recs := f.records(t)
+	last := recs[len(recs)-1]
+	if last.KeyURI != uri || last.CertSerial == "" || last.CertSerial != ecdsa.Certificate.SerialNumber.Text(16) {
+		t.Fatalf("journal of the cached choice: %+v; want the key and its certificate serial", last)
+	}
+	// Two candidates: the person picks, and sees them fresh from the token.
+	n = f.keyInfo.Load()
+	if out := choose(uri, ed.URI); out.KeyURI != uri || f.keyInfo.Load() != n+2 || len(p.asked()) != 1 {
+		t.Fatalf("asked choice: %+v, lookups %d → %d, %d questions; want two lookups, one question", out, n, f.keyInfo.Load(), len(p.asked()))
 	}
 }

@@ -26,8 +26,8 @@ import (
 // key, makes one request from an origin the administrator denies, one with
 // an unknown key and one with a token whose PIN source holds a wrong PIN,
 // stops the agent and checks the journal it wrote: the chain verifies, every
-// signature has a decision record and an outcome record with the key URI and
-// the digest the client sent, the refusal and the failures are recorded with
+// signature has one record with the policy's decision and the outcome, the
+// key URI and the digest the client sent, the refusal and the failures are recorded with
 // the right decision and error kind. Then one byte of a record is edited and
 // the real `signet journal verify` must exit 1 naming the line.
 func TestJournalRecordsEverySignature(t *testing.T) {
@@ -167,53 +167,37 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 		}
 	}
 	for _, s := range ok {
-		var decision, outcome *journal.Record
-		for i, r := range byID[s.id] {
-			if r.Op != journal.OpSign {
-				continue
-			}
-			switch {
-			case r.Decision == journal.DecisionAllowed && r.Result == "":
-				decision = &byID[s.id][i]
-			case r.Result != "":
-				if outcome != nil {
-					t.Errorf("%s: two outcome records", s.id)
-				}
-				outcome = &byID[s.id][i]
+		// The unattended policy asked no one, so the decision is journaled
+		// with the outcome, in one record written before the signature
+		// left the agent.
+		var sign []journal.Record
+		for _, r := range byID[s.id] {
+			if r.Op == journal.OpSign {
+				sign = append(sign, r)
 			}
 		}
-		if decision == nil || outcome == nil {
-			t.Errorf("%s: decision %v, outcome %v; records %+v", s.id, decision != nil, outcome != nil, byID[s.id])
+		if len(sign) != 1 {
+			t.Errorf("%s: %d sign records, want 1 (decision and outcome): %+v", s.id, len(sign), byID[s.id])
 			continue
 		}
-		if decision.Seq >= outcome.Seq {
-			t.Errorf("%s: decision seq %d not before outcome seq %d", s.id, decision.Seq, outcome.Seq)
+		r := sign[0]
+		if r.Decision != journal.DecisionAllowed || r.DecidedBy != journal.ByPolicy || r.Result != journal.ResultOK {
+			t.Errorf("%s: decision %q by %q, result %q (%s %s); want allowed by policy, ok", s.id, r.Decision, r.DecidedBy, r.Result, r.ErrorKind, r.Error)
 		}
-		if outcome.Result != journal.ResultOK {
-			t.Errorf("%s: result %q (%s %s)", s.id, outcome.Result, outcome.ErrorKind, outcome.Error)
+		if r.KeyURI != s.uri {
+			t.Errorf("%s seq %d: key %q, want %q", s.id, r.Seq, r.KeyURI, s.uri)
 		}
 		want := hex.EncodeToString(s.digest)
-		for _, r := range []*journal.Record{decision, outcome} {
-			if r.KeyURI != s.uri {
-				t.Errorf("%s seq %d: key %q, want %q", s.id, r.Seq, r.KeyURI, s.uri)
-			}
-			if len(r.Documents) != 1 || r.Documents[0].SHA256 != want {
-				t.Errorf("%s seq %d: documents %+v, want one with SHA-256 %s", s.id, r.Seq, r.Documents, want)
-			}
-			if r.Plugin != "example" || r.Origin != portal {
-				t.Errorf("%s seq %d: plugin %q origin %q", s.id, r.Seq, r.Plugin, r.Origin)
-			}
-			if r.DecidedBy != "" && r.DecidedBy != journal.ByPolicy {
-				t.Errorf("%s seq %d: decided by %q, want the unattended policy", s.id, r.Seq, r.DecidedBy)
-			}
+		if len(r.Documents) != 1 || r.Documents[0].SHA256 != want {
+			t.Errorf("%s seq %d: documents %+v, want one with SHA-256 %s", s.id, r.Seq, r.Documents, want)
 		}
-		if decision.DecidedBy != journal.ByPolicy {
-			t.Errorf("%s: decided by %q, want %q", s.id, decision.DecidedBy, journal.ByPolicy)
+		if r.Plugin != "example" || r.Origin != portal {
+			t.Errorf("%s seq %d: plugin %q origin %q", s.id, r.Seq, r.Plugin, r.Origin)
 		}
 		// No one was asked, so the serial comes from the key store's cache
 		// of the key it just used (hsm.KeyCache), not from a token listing.
-		if outcome.CertSerial != s.serial {
-			t.Errorf("%s: outcome certificate serial %q, want %q", s.id, outcome.CertSerial, s.serial)
+		if r.CertSerial != s.serial {
+			t.Errorf("%s: certificate serial %q, want %q", s.id, r.CertSerial, s.serial)
 		}
 	}
 
@@ -231,7 +215,8 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	// The unknown key.
 	checkUnknownKey(t, byID["journal-unknown"], unknownURI, unknownSum[:])
 
-	// The wrong PIN: allowed, then failed with pin-incorrect.
+	// The wrong PIN: allowed by the policy and failed with pin-incorrect,
+	// in one record.
 	var wrongOutcome *journal.Record
 	for i, r := range byID["journal-wrong-pin"] {
 		if r.Op == journal.OpSign && r.Result != "" {
@@ -240,7 +225,8 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	}
 	if wrongOutcome == nil {
 		t.Errorf("wrong PIN: no outcome record: %+v", byID["journal-wrong-pin"])
-	} else if wrongOutcome.Result != journal.ResultError || wrongOutcome.ErrorKind != "pin-incorrect" || wrongOutcome.KeyURI != wrongURI {
+	} else if wrongOutcome.Result != journal.ResultError || wrongOutcome.ErrorKind != "pin-incorrect" || wrongOutcome.KeyURI != wrongURI ||
+		wrongOutcome.Decision != journal.DecisionAllowed || wrongOutcome.DecidedBy != journal.ByPolicy {
 		t.Errorf("wrong PIN recorded as %+v", *wrongOutcome)
 	}
 

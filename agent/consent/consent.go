@@ -194,7 +194,25 @@ type Outcome struct {
 	// KeyURI is the key picked for a request with Choices (one of their
 	// URIs, as given); empty otherwise.
 	KeyURI string
+
+	// OneRecord is set by the caller before Ask: it promises to call
+	// Record (with a context carrying this Outcome) once the operation
+	// ran, and to release the operation's result only when Record returns
+	// nil. An Engine may then journal a decision that needed no question
+	// (an unattended rule, a grant) together with the outcome, in one
+	// record written by Record, instead of a decision record now and an
+	// outcome record later (see the Engine doc, "Journal").
+	OneRecord bool
+
+	// pending is the decision Ask left for Record to journal (OneRecord);
+	// set only by the Engine.
+	pending *verdict
 }
+
+// Deferred reports whether Ask allowed without journaling its decision
+// (Outcome.OneRecord): the caller must journal it with Record and withhold
+// the operation's result when Record fails.
+func (o *Outcome) Deferred() bool { return o != nil && o.pending != nil }
 
 type outcomeKey struct{}
 

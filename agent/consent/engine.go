@@ -283,6 +283,13 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 		return e.askChoice(ctx, req)
 	}
 	v := e.decide(ctx, req)
+	if out := OutcomeFrom(ctx); out != nil && out.OneRecord && v.allow && !v.asked && oneRecord(req) {
+		// No one was asked: the decision is journaled with the outcome,
+		// in one record, by Record (the caller releases the result only
+		// once that record is on disk).
+		out.pending = &v
+		return nil
+	}
 	if err := e.record(ctx, req, v); err != nil && v.allow {
 		e.cfg.Log.Warn("consent: journal failed, refusing", "error", err)
 		return fmt.Errorf("%s refused: the journal cannot record it: %w", req.Kind, hsm.ErrDenied)
@@ -635,9 +642,24 @@ func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
 	return e.journal(ctx, r)
 }
 
+// oneRecord reports whether req's decision may be journaled together
+// with its outcome (Outcome.OneRecord): a key operation, not a listing, an
+// origin question, a grant request or a key choice, whose outcome Record
+// reports.
+func oneRecord(req Request) bool {
+	switch req.Kind {
+	case List, Origin, "":
+		return false
+	}
+	return !req.GrantOnly && len(req.Choices) == 0
+}
+
 // Record journals the outcome of an operation the Engine allowed: the host
 // calls it once the key store returned (err nil for success). Listing
-// outcomes need not be recorded.
+// outcomes need not be recorded. When ctx carries an Outcome whose
+// decision Ask deferred (Outcome.OneRecord, Outcome.Deferred), the record
+// carries that decision too; the caller must then withhold the result
+// when Record fails.
 func (e *Engine) Record(ctx context.Context, req Request, err error) error {
 	if err == nil && req.Key == nil && req.KeyURI != "" && e.cfg.CachedKey != nil {
 		if k, ok := e.cfg.CachedKey(req.KeyURI); ok {
@@ -645,6 +667,11 @@ func (e *Engine) Record(ctx context.Context, req Request, err error) error {
 		}
 	}
 	r := baseRecord(req)
+	if out := OutcomeFrom(ctx); out != nil && out.pending != nil {
+		v := out.pending
+		out.pending = nil // one record per decision
+		r.Decision, r.DecidedBy, r.GrantID = journal.DecisionAllowed, v.by, v.grant
+	}
 	r.SetOutcome(err)
 	return e.journal(ctx, r)
 }

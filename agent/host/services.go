@@ -68,32 +68,42 @@ type Recorder interface {
 }
 
 // record reports an operation's outcome to the consent system's journal.
-func (s *services) record(ctx context.Context, req consent.Request, err error) {
+// A failure is logged and returned: when the consent system deferred its
+// decision to this record (consent.Outcome.Deferred), the caller must
+// withhold the result.
+func (s *services) record(ctx context.Context, req consent.Request, err error) error {
 	r, ok := s.m.consent.(Recorder)
 	if !ok {
-		return
+		return nil
 	}
-	if rerr := r.Record(context.WithoutCancel(ctx), req, err); rerr != nil {
+	rerr := r.Record(context.WithoutCancel(ctx), req, err)
+	if rerr != nil {
 		s.log.Error("journal", "kind", req.Kind, "request_id", req.RequestID, "error", rerr)
 	}
+	return rerr
 }
 
 // allow checks consent and returns a ctx carrying the request for the PIN
 // prompt.
 func (s *services) allow(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, error) {
-	ctx, req, _, err := s.ask(ctx, kind, op, keyURI)
+	ctx, req, _, err := s.ask(ctx, kind, op, keyURI, false)
 	return ctx, req, err
 }
 
 // ask is allow that also returns what the consent system reported besides
 // its decision: the id of a grant the person accepted while deciding.
-func (s *services) ask(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string) (context.Context, consent.Request, consent.Outcome, error) {
-	var out consent.Outcome
+// oneRecord lets the consent system journal a decision nobody was asked
+// about together with the outcome (consent.Outcome.OneRecord): the caller
+// then calls record with the returned ctx (it carries the Outcome) on
+// every path, and releases the result only when that record succeeded.
+func (s *services) ask(ctx context.Context, kind consent.Kind, op *pb.Operation, keyURI string, oneRecord bool) (context.Context, consent.Request, *consent.Outcome, error) {
+	out := &consent.Outcome{OneRecord: oneRecord}
 	req, err := s.request(kind, op, keyURI)
 	if err != nil {
 		return ctx, req, out, err
 	}
-	if err := s.m.consent.Ask(consent.WithOutcome(ctx, &out), req); err != nil {
+	ctx = consent.WithOutcome(ctx, out)
+	if err := s.m.consent.Ask(ctx, req); err != nil {
 		s.log.Info("refused", "kind", kind, "key", keyURI, "origin", req.Origin, "request_id", req.RequestID, "error", err)
 		return ctx, req, out, err
 	}
@@ -160,18 +170,27 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	ctx, creq, out, err := s.ask(ctx, consent.Sign, req.GetOp(), req.GetKeyUri())
+	// A decision nobody was asked about (unattended rule, grant) is
+	// journaled with the outcome in one record, and the signature leaves
+	// only once that record is on disk.
+	ctx, creq, out, err := s.ask(ctx, consent.Sign, req.GetOp(), req.GetKeyUri(), true)
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
 	if creq.RequestID != "" && !s.m.claimRequest(s.plugin, creq.RequestID) {
 		err := fmt.Errorf("request %q was already signed: %w", creq.RequestID, hsm.ErrInvalidRequest)
 		s.log.Warn("refused duplicate request", "request_id", creq.RequestID, "key", req.GetKeyUri())
+		s.record(ctx, creq, err)
 		return nil, wire.ToStatus(err)
 	}
 	start := time.Now()
 	sig, err := s.m.keys.Sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
-	s.record(ctx, creq, err)
+	deferred := out.Deferred()
+	if rerr := s.record(ctx, creq, err); rerr != nil && err == nil && deferred {
+		// Fail closed: the only record of this signature's approval
+		// could not be written, so the signature is withheld.
+		sig, err = nil, fmt.Errorf("signature withheld: the journal cannot record it: %w", hsm.ErrDenied)
+	}
 	if err != nil {
 		if creq.RequestID != "" {
 			s.m.releaseRequest(s.plugin, creq.RequestID) // nothing was signed: a retry may sign

@@ -116,21 +116,28 @@
 //     private keys, and one made logged in shows private objects;
 //   - ListingTTL after the listing started.
 //
-// A listing that raced with one of these events is not kept. What can be
-// stale, and for how long: changes another process (pkcs11-tool, another
-// application using the same token) makes to the objects of a present
-// token show up in Keys and Key up to ListingTTL late, because PKCS#11 has
-// no cheap change signal (C_GetTokenInfo has no object counter, and
-// C_FindObjects is itself the expensive call). A removal between two slot
-// scans also shows late, up to ListingTTL, unless an operation notices it
-// first. This is acceptable because the listing is a description, not an
-// authorisation: operations never use it. Sign and Decrypt find their key
-// on the token (C_FindObjects, then the object handle is reused for that
-// insertion); a key another process deleted fails with hsm.ErrKeyNotFound
-// (the stale handle gives CKR_OBJECT_HANDLE_INVALID, the key is looked up
-// again and is not there), a removed token with hsm.ErrTokenRemoved, and a
-// key added elsewhere signs at once even while the listing does not show it
-// yet. ListingTTL < 0 turns the cache off.
+// A listing that raced with one of these events is not kept. Also, a Sign
+// or Decrypt that finds its key gone from the token drops the token's
+// listing, and Key, when the key is missing from a cached listing, lists
+// the token once more before answering hsm.ErrKeyNotFound.
+//
+// What can be stale, and for how long: changes another process
+// (pkcs11-tool, another application using the same token) makes to the
+// objects of a present token show up in Keys up to ListingTTL late (a key
+// added elsewhere is found by Key at once; a key deleted elsewhere is still
+// returned by Key until the listing expires or an operation on it fails),
+// because PKCS#11 has no cheap change signal (C_GetTokenInfo has no object
+// counter, and C_FindObjects is itself the expensive call). A removal
+// between two slot scans also shows late, up to ListingTTL, unless an
+// operation notices it first. This is acceptable because the listing is a
+// description, not an authorisation: operations never use it. Sign and
+// Decrypt find their key on the token (C_FindObjects, then the object
+// handle is reused for that insertion); a key another process deleted fails
+// with hsm.ErrKeyNotFound (the stale handle gives
+// CKR_OBJECT_HANDLE_INVALID, the key is looked up again and is not there),
+// a removed token with hsm.ErrTokenRemoved, and a key added elsewhere signs
+// at once even while Keys does not list it yet. ListingTTL < 0 turns the
+// cache off.
 //
 // A signature with a key the backend already resolved in this insertion of
 // its token makes no slot, token or object calls: a session from the pool,

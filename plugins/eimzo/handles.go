@@ -46,6 +46,11 @@ type handles struct {
 
 	mu   sync.Mutex
 	byID map[string]*handle
+	// token is the pseudo-ids' resolution cache (tokens.go): the URI of
+	// the one token key they resolved to, until tokenExpires. It names a
+	// key, nothing more: every use asks the host for the key again.
+	token        string
+	tokenExpires time.Time
 }
 
 func newHandles(now func() time.Time) *handles {
@@ -126,4 +131,32 @@ func (hs *handles) setKey(domain, id string, k sdk.Key) bool {
 	}
 	h.Key = k
 	return true
+}
+
+// cachedToken returns the token key URI the pseudo-ids resolved to
+// recently (setToken), if it has not expired.
+func (hs *handles) cachedToken() (string, bool) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if hs.token == "" || !hs.now().Before(hs.tokenExpires) {
+		hs.token = ""
+		return "", false
+	}
+	return hs.token, true
+}
+
+// setToken remembers uri as the pseudo-ids' token key for ttl.
+func (hs *handles) setToken(uri string, ttl time.Duration) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	hs.token, hs.tokenExpires = uri, hs.now().Add(ttl)
+}
+
+// dropToken forgets the cached token key if it is uri ("" forgets any).
+func (hs *handles) dropToken(uri string) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if uri == "" || hs.token == uri {
+		hs.token = ""
+	}
 }

@@ -346,6 +346,7 @@ func (s *Server) createPKCS7(c *call) (Reply, error) {
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
 	der, err := cms.Sign(data, signer, h.Key.Certificate, opts)
 	if err != nil {
+		s.forgetTokenKey(h.Key, err)
 		return nil, err
 	}
 	return signReply(der, h.Key.Certificate)
@@ -419,6 +420,7 @@ func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, data []byte, id
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
 	out, err := cms.CoSign(der, contentReader(!sd.HasContent, data), signer, h.Key.Certificate, opts)
 	if err != nil {
+		s.forgetTokenKey(h.Key, err)
 		return nil, err
 	}
 	return signReply(out, h.Key.Certificate)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/signet-agent/signet/sdk"
 )
@@ -112,11 +113,59 @@ func emptyList(field string) func(*Server, *call) (Reply, error) {
 	return func(*Server, *call) (Reply, error) { return Reply{field: []string{}}, nil }
 }
 
-// tokenCandidates lists the keys a pseudo-id may use: PKCS#11 keys with a
-// private key and a certificate, able to sign, narrowed by the token_key
-// option. Sorted by URI. A listing refused by the host's origin policy is
+// TokenCacheTTL is how long the pseudo-ids remember the one token key
+// they resolved to (tokenCandidates).
+const TokenCacheTTL = 5 * time.Second
+
+// tokenCandidates returns the keys a pseudo-id may use: PKCS#11 keys with
+// a private key and a certificate, able to sign, narrowed by the token_key
+// option. Sorted by URI. A lookup refused by the host's origin policy is
 // -1022, the domain not authorised.
+//
+// Listing every key of every token, with its certificates, on each
+// signature was most of the agent's work per create_pkcs7 (README,
+// "Benchmark"). Two shortcuts look up one key instead (KeyStore.Key: the
+// host reads only that key's token). Both are still a host call with this
+// call's own Operation, a listing for the host's consent, so the origin
+// policy, the unattended rules and the journal apply to every call as to
+// the listing, and the plugin uses nothing before the host allowed it:
+//
+//   - token_key naming one key exactly (a key URI as the host lists it,
+//     with type=private) is looked up as such (tokenKeyExact).
+//   - When the candidates were exactly one key, its URI is remembered for
+//     TokenCacheTTL (shared by all domains: it is the host's key, not an
+//     answer to one origin) and the next calls look up that key alone. The
+//     URI is all that is remembered: the key, certificate and chain come
+//     from the host each time; a refused origin is refused by that lookup
+//     (-1022) as it would be by the listing; a key the host no longer
+//     finds (ErrKeyNotFound, ErrTokenRemoved: the token was pulled) is
+//     forgotten and the listing runs in the same call, so the reply is the
+//     listing's (-5003 without the token). A Sign that fails that way
+//     forgets it too (forgetTokenKey). What the TTL can hide is a second
+//     usable key appearing on the tokens: for up to TokenCacheTTL the
+//     remembered key is used without a choice; the person still sees, in
+//     the signature's dialog, which key signs.
+//
+// A host lookup naming the key may match an unattended rule naming that
+// key where the listing would not: stricter, never looser.
 func (s *Server) tokenCandidates(c *call, op sdk.Operation) ([]sdk.Key, error) {
+	uri, cached := s.handles.cachedToken()
+	if !cached {
+		uri, cached = s.tokenKeyExact()
+	}
+	if cached {
+		k, err := s.keys.Key(c.ctx, uri, op)
+		switch {
+		case err == nil && s.tokenCandidate(k):
+			s.handles.setToken(k.URI, TokenCacheTTL)
+			return []sdk.Key{k}, nil
+		case err == nil, errors.Is(err, sdk.ErrKeyNotFound), errors.Is(err, sdk.ErrTokenRemoved):
+			// Gone or no longer usable: list, as without the cache.
+			s.handles.dropToken(uri)
+		default:
+			return nil, s.gateError(c.sess, err)
+		}
+	}
 	keys, err := s.keys.Keys(c.ctx, op)
 	if err != nil {
 		if len(keys) == 0 {
@@ -126,16 +175,42 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation) ([]sdk.Key, error) {
 	}
 	var out []sdk.Key
 	for _, k := range keys {
-		if !strings.HasPrefix(k.URI, "pkcs11:") || !k.HasPrivateKey || !k.CanSign || k.Certificate == nil {
-			continue
+		if s.tokenCandidate(k) {
+			out = append(out, k)
 		}
-		if s.tokenKeyPrefix != "" && !strings.HasPrefix(k.URI, s.tokenKeyPrefix) {
-			continue
-		}
-		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].URI < out[j].URI })
+	if len(out) == 1 {
+		s.handles.setToken(out[0].URI, TokenCacheTTL)
+	}
 	return out, nil
+}
+
+// tokenCandidate reports whether k is a key the pseudo-ids may use.
+func (s *Server) tokenCandidate(k sdk.Key) bool {
+	return strings.HasPrefix(k.URI, "pkcs11:") && k.HasPrivateKey && k.CanSign && k.Certificate != nil &&
+		strings.HasPrefix(k.URI, s.tokenKeyPrefix)
+}
+
+// tokenKeyExact returns the token_key option when it names one private
+// key (its path has type=private, the last attribute of a key URI as the
+// host lists it), so it can be looked up rather than listed.
+func (s *Server) tokenKeyExact() (string, bool) {
+	path, _, _ := strings.Cut(strings.TrimPrefix(s.tokenKeyPrefix, "pkcs11:"), "?")
+	for _, attr := range strings.Split(path, ";") {
+		if attr == "type=private" {
+			return s.tokenKeyPrefix, true
+		}
+	}
+	return "", false
+}
+
+// forgetTokenKey forgets the pseudo-ids' remembered token key when a use
+// of key failed because the host no longer finds it.
+func (s *Server) forgetTokenKey(key sdk.Key, err error) {
+	if errors.Is(err, sdk.ErrKeyNotFound) || errors.Is(err, sdk.ErrTokenRemoved) {
+		s.handles.dropToken(key.URI)
+	}
 }
 
 // keyChooser is what tokenKey uses of the host's consent: *sdk.Consent
@@ -150,9 +225,17 @@ type keyChooser interface {
 // the token"). The person picks one in the host's key chooser, whose answer
 // includes a one-use grant for the signature: it goes into the handle's
 // GrantID, and the Sign that follows presents it, so one dialog covers the
-// choice and the signature. When the host has no chooser (ErrUnsupported),
-// exactly one candidate is used as it is (the Sign then asks on its own);
-// several are an error naming the token_key option.
+// choice and the signature. A signing function (signingWhat) with exactly
+// one candidate skips the chooser: there is nothing to pick, and the Sign's
+// own consent shows the same things — the domain, what is signed (summary
+// and document) and the key (the summary names its certificate, the host
+// shows the key) — so it is still one dialog per signature, without the
+// chooser's round trip, key lookups and journal record. Other functions
+// (get_certificate_chain, create_pkcs10_from_key) keep the chooser even
+// for one key: the person sees a page reach for the token's certificate.
+// When the host has no chooser (ErrUnsupported), exactly one candidate is
+// used as it is (the Sign then asks on its own); several are an error
+// naming the token_key option.
 func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	summary := fmt.Sprintf("%s asks to use a hardware token key (E-IMZO %q) for %s", c.sess.domain, pseudo, c.fn.key())
 	cands, err := s.tokenCandidates(c, c.op(summary))
@@ -169,6 +252,13 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 		byURI[k.URI] = k
 	}
 	h := &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain}
+	if _, _, signing := signingWhat(c); signing && len(cands) == 1 {
+		// Nothing to choose: the signature's own consent (its Operation
+		// has the summary naming the domain, what is signed and the
+		// key's certificate, and the document) is the one dialog.
+		h.Key = cands[0]
+		return h, nil
+	}
 	if ch, ok := s.consent.(keyChooser); ok {
 		choice, err := ch.ChooseKey(c.ctx, uris, chooserOp(c, pseudo, summary))
 		switch {

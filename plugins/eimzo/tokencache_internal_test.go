@@ -1,0 +1,232 @@
+package eimzo
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-agent/signet/sdk"
+)
+
+// The pseudo-ids' remembered token key is forgotten when the host no
+// longer finds it — the token pulled between two calls, or a signature
+// failing because the key is gone — and forgotten after TokenCacheTTL. A
+// real SoftHSM token cannot be pulled under a running test, so a key store
+// that can lose its key stands in (the faults are sdk.ErrTokenRemoved and
+// sdk.ErrKeyNotFound, as the host reports them).
+
+// tokenStore is a key store with one token key (or none) that records the
+// calls the plugin makes.
+type tokenStore struct {
+	listingKeyStore
+	priv crypto.Signer
+
+	mu      sync.Mutex
+	key     *sdk.Key // nil: the token is gone
+	signErr error    // the next Sign fails with it
+	calls   []string
+}
+
+func (s *tokenStore) log(c string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+}
+
+func (s *tokenStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls
+	s.calls = nil
+	return c
+}
+
+func (s *tokenStore) Keys(context.Context, sdk.Operation) ([]sdk.Key, error) {
+	s.log("keys")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		return nil, nil
+	}
+	return []sdk.Key{*s.key}, nil
+}
+
+func (s *tokenStore) Key(_ context.Context, uri string, _ sdk.Operation) (sdk.Key, error) {
+	s.log("key " + uri)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key == nil {
+		return sdk.Key{}, fmt.Errorf("%s: %w", uri, sdk.ErrTokenRemoved)
+	}
+	if s.key.URI != uri {
+		return sdk.Key{}, fmt.Errorf("%s: %w", uri, sdk.ErrKeyNotFound)
+	}
+	return *s.key, nil
+}
+
+func (s *tokenStore) Signer(_ context.Context, k sdk.Key, _ sdk.Operation) crypto.Signer {
+	return storeSigner{s, k}
+}
+
+type storeSigner struct {
+	s *tokenStore
+	k sdk.Key
+}
+
+func (g storeSigner) Public() crypto.PublicKey { return g.k.PublicKey }
+
+func (g storeSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	g.s.log("sign " + g.k.URI)
+	g.s.mu.Lock()
+	err := g.s.signErr
+	g.s.signErr = nil
+	g.s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return g.s.priv.Sign(r, digest, opts)
+}
+
+// newTokenStore makes a store with one P-256 token key and its certificate.
+func newTokenStore(t *testing.T, uri string) *tokenStore {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5ca1ab1e), Subject: pkix.Name{CommonName: "Token Holder"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := sdk.Key{URI: uri, HasPrivateKey: true, CanSign: true, Certificate: cert, PublicKey: priv.Public()}
+	return &tokenStore{priv: priv, key: &k}
+}
+
+// request runs one E-IMZO request through the dispatcher and returns the
+// reply's status (0 for success).
+func request(t *testing.T, s *Server, origin string, plugin, name string, args ...string) int {
+	t.Helper()
+	o, d := parseOrigin(origin)
+	frame, _ := json.Marshal(map[string]any{"plugin": plugin, "name": name, "arguments": args})
+	reply := s.dispatch(context.Background(), &session{server: s, origin: o, domain: d}, frame)
+	var r Reply
+	switch v := reply.(type) {
+	case Reply:
+		r = v
+	default:
+		t.Fatalf("reply %T", reply)
+	}
+	if ok, _ := r["success"].(bool); ok {
+		return 0
+	}
+	st, _ := r["status"].(int)
+	return st
+}
+
+func TestTokenCacheForgotten(t *testing.T) {
+	const uri = "pkcs11:token=t;serial=1;id=%01;object=k;type=private"
+	store := newTokenStore(t, uri)
+	now := time.Unix(1_800_000_000, 0)
+	var clock sync.Mutex
+	s := NewServer(Config{Keys: store, Consent: oldHost{}, TokenKey: "pkcs11:token=t;",
+		Now: func() time.Time { clock.Lock(); defer clock.Unlock(); return now }})
+	data := base64.StdEncoding.EncodeToString([]byte("hujjat"))
+	sign := func(what string, wantStatus int, wantCalls ...string) {
+		t.Helper()
+		if st := request(t, s, "https://portal.example", "pkcs7", "create_pkcs7", data, "ckc", "no"); st != wantStatus {
+			t.Fatalf("%s: status %d, want %d", what, st, wantStatus)
+		}
+		if got := store.take(); strings.Join(got, "|") != strings.Join(wantCalls, "|") {
+			t.Fatalf("%s: key store calls %q, want %q", what, got, wantCalls)
+		}
+	}
+	sign("cold", 0, "keys", "sign "+uri)
+	sign("warm", 0, "key "+uri, "sign "+uri)
+
+	// The TTL passes: listed again.
+	clock.Lock()
+	now = now.Add(TokenCacheTTL)
+	clock.Unlock()
+	sign("expired", 0, "keys", "sign "+uri)
+
+	// The token is pulled: the lookup fails, the cache is dropped and the
+	// listing answers as without a cache (-5003, insert the token).
+	store.mu.Lock()
+	k := store.key
+	store.key = nil
+	store.mu.Unlock()
+	sign("token pulled", StatusInsertDisk, "key "+uri, "keys")
+	sign("still pulled", StatusInsertDisk, "keys")
+	store.mu.Lock()
+	store.key = k
+	store.mu.Unlock()
+	sign("token back", 0, "keys", "sign "+uri)
+
+	// A signature that fails because the key is gone drops the cache too.
+	sign("warm again", 0, "key "+uri, "sign "+uri)
+	store.mu.Lock()
+	store.signErr = fmt.Errorf("sign: %w", sdk.ErrKeyNotFound)
+	store.mu.Unlock()
+	sign("sign fails", StatusKeyIDNotFound, "key "+uri, "sign "+uri)
+	sign("after the failed sign", 0, "keys", "sign "+uri)
+	store.mu.Lock()
+	store.signErr = fmt.Errorf("sign: %w", sdk.ErrTokenRemoved)
+	store.mu.Unlock()
+	sign("sign fails, token removed", StatusInsertDisk, "key "+uri, "sign "+uri)
+	sign("after the token left", 0, "keys", "sign "+uri)
+
+	// Another failure (the person refused) keeps it.
+	store.mu.Lock()
+	store.signErr = fmt.Errorf("sign: %w", sdk.ErrDenied)
+	store.mu.Unlock()
+	sign("refused", StatusUserCancelled, "key "+uri, "sign "+uri)
+	sign("after the refusal", 0, "key "+uri, "sign "+uri)
+
+	// A key that no longer qualifies (no certificate now) is listed again.
+	store.mu.Lock()
+	bare := *k
+	bare.Certificate = nil
+	store.key = &bare
+	store.mu.Unlock()
+	sign("certificate gone", StatusInsertDisk, "key "+uri, "keys")
+}
+
+func TestTokenKeyExactSpelling(t *testing.T) {
+	for _, tc := range []struct {
+		tokenKey string
+		exact    bool
+	}{
+		{"pkcs11:token=t;serial=1;id=%01;object=k;type=private", true},
+		{"pkcs11:token=t;type=private;id=%01", true},
+		{"pkcs11:token=t;serial=1;id=%01;object=k;type=private?pin-source=file:/p", true},
+		{"pkcs11:token=t;serial=1;id=%01;object=k", false},
+		{"pkcs11:token=t;", false},
+		{"pkcs11:token=type=private", false},
+		{"pkcs11:token=t;type=cert", false},
+		{"", false},
+	} {
+		s := NewServer(Config{TokenKey: tc.tokenKey})
+		if _, exact := s.tokenKeyExact(); exact != tc.exact {
+			t.Errorf("token_key %q: exact %v, want %v", tc.tokenKey, exact, tc.exact)
+		}
+	}
+}

@@ -78,6 +78,9 @@ type token struct {
 	mechs   map[uint]bool
 	gen     uint64
 	listing *listing // this insertion's cached listing, nil when none
+	// refreshing is closed when the listing being made now is done (nil
+	// when none is being made).
+	refreshing chan struct{}
 
 	// epoch counts the events after which a listing of this insertion may
 	// be wrong: Signet changed the token's objects, or the login state

@@ -432,3 +432,44 @@ func TestListingTokenRemovedAndBack(t *testing.T) {
 	}
 	reinitModule(t)
 }
+
+// Concurrent listings of a token whose cached listing is stale read it
+// once: the others wait for that listing.
+func TestListingReadOnceConcurrently(t *testing.T) {
+	p := goodPrompt()
+	b, c := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
+	ctx := context.Background()
+	if _, err := b.Keys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.findToken(&hsm.URI{Token: "cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.listingStale(s.tok)
+	c.take()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys, err := b.Keys(ctx)
+			if err == nil && len(labelsOf(keys, "cache")) != 2 {
+				err = fmt.Errorf("listed %v on token cache", labelsOf(keys, "cache"))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// one listing of one token: C_FindObjectsInit once per object class
+	if n := c.take(); n["C_FindObjectsInit"] != 3 {
+		t.Errorf("8 concurrent listings of a stale token made %v, want one listing (3 C_FindObjectsInit)", n)
+	}
+}

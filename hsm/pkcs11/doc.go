@@ -99,7 +99,8 @@
 // at most once per ListingTTL (Watch's polls count). Key (what hsm.Store.Key
 // uses) reads only the tokens the URI names, from the same cache. Callers
 // get copies of the key slices; certificates and public keys are shared and
-// never changed.
+// never changed. A token is listed by one caller at a time: concurrent
+// requests that find its listing expired wait for that one listing.
 //
 // A cached listing is dropped, and the next listing reads the token:
 //

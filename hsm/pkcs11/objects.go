@@ -484,27 +484,54 @@ func (b *Backend) tokenKeys(ctx context.Context, s tokenState) ([]hsm.KeyInfo, [
 func (b *Backend) tokenKeysFrom(ctx context.Context, s tokenState, fresh bool) (keys []hsm.KeyInfo, problems []string, cached bool, err error) {
 	t := s.tok
 	ttl := b.cfg.ListingTTL
-	epoch := t.epoch.Load()
-	if ttl > 0 && !fresh {
-		b.mu.RLock()
+	if ttl <= 0 {
+		keys, problems, err = b.listToken(ctx, s)
+		return keys, problems, false, err
+	}
+	var done chan struct{}
+	var epoch uint64
+	for done == nil {
+		epoch = t.epoch.Load()
+		b.mu.Lock()
 		l := t.listing
-		b.mu.RUnlock()
-		if l != nil && l.gen == s.gen && l.epoch == epoch && time.Since(l.at) < ttl {
+		if !fresh && l != nil && l.gen == s.gen && l.epoch == epoch && time.Since(l.at) < ttl {
+			b.mu.Unlock()
 			return copyKeys(l.keys), l.problems, true, nil
 		}
+		// One listing of a token at a time: callers that find the listing
+		// expired while another one reads the token wait for its result
+		// (concurrent requests would otherwise all read every object).
+		if w := t.refreshing; w != nil && !fresh {
+			b.mu.Unlock()
+			select {
+			case <-w:
+				continue
+			case <-ctx.Done():
+				return nil, nil, false, fmt.Errorf("list token %q: %w: %w", t.label, hsm.ErrCancelled, ctx.Err())
+			}
+		}
+		done = make(chan struct{})
+		if !fresh {
+			t.refreshing = done
+		}
+		b.mu.Unlock()
 	}
 	at := time.Now()
 	keys, problems, err = b.listToken(ctx, s)
-	if err != nil || ttl <= 0 {
-		return keys, problems, false, err
-	}
 	b.mu.Lock()
-	// Not if the token went away or its objects or login changed while we
-	// listed: then this listing may already be wrong.
-	if t.present && t.gen == s.gen && t.epoch.Load() == epoch {
+	// Not kept if the token went away or its objects or login changed while
+	// we listed: then this listing may already be wrong.
+	if err == nil && t.present && t.gen == s.gen && t.epoch.Load() == epoch {
 		t.listing = &listing{gen: s.gen, epoch: epoch, at: at, keys: keys, problems: problems}
 	}
+	if t.refreshing == done {
+		t.refreshing = nil
+	}
 	b.mu.Unlock()
+	close(done)
+	if err != nil {
+		return keys, problems, false, err
+	}
 	return copyKeys(keys), problems, false, nil
 }
 

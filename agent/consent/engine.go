@@ -118,6 +118,26 @@ import (
 // host reports each operation's outcome with Record. When the journal
 // cannot record an approval, the request is refused (fail closed).
 //
+// One exception saves a synchronous write per signature: when the caller
+// sets Outcome.OneRecord (the host does for Sign) and a key operation is
+// allowed without a question — an unattended rule or a grant — Ask
+// journals nothing and Record later writes ONE record carrying both the
+// decision (Decision, DecidedBy, GrantID) and the outcome (Result,
+// ErrorKind, Error). The caller releases the result only once that
+// record is on disk and withholds it when Record fails, so the approval
+// of every released signature is still durable before the signature
+// leaves the agent (fail closed), and the chain keeps the records in the
+// order they were written. The signature itself may then have been made
+// on the token without any record if the agent dies in between; nothing
+// left the agent. Decisions a person made (the question and its answer
+// are what the journal must prove), refusals, listings, origin questions,
+// grant requests and key choices are journaled by Ask as before.
+//
+// A key choice settled by the unattended rules without a question takes
+// the candidates from the key store's cache (EngineConfig.CachedKey) when
+// it knows every one of them, and touches the token only otherwise; a
+// question always shows candidates looked up afresh (EngineConfig.KeyInfo).
+//
 // # Concurrency
 //
 // An Engine is safe for concurrent use: the rule counters, decisions and

@@ -63,9 +63,18 @@
 // and dominates; a serial Append takes 1.1–1.25× a bare write+fsync of the
 // same line; 16 concurrent appenders get 5–8× the serial throughput from
 // group commit; without fsync an Append costs about 12 µs (hashing and JSON
-// encoding) against 2–4 µs for the bare write. A signature (consent, PIN,
-// token) takes far longer than one fsync, so every record is made durable
-// before Append returns.
+// encoding) against 2–4 µs for the bare write. Every record is made
+// durable before Append returns, so an fsync is the floor of every
+// journaled step; to keep signatures cheap the consent engine writes one
+// record per signature that no one was asked about (decision and outcome
+// together, written after the signature and before the host releases it;
+// see the consent Engine doc, "Journal"), so such a signature waits for a
+// single fsync.
+//
+// A record therefore has a decision, an outcome (Result), or both: a
+// decision record (Result empty) precedes the outcome record of the same
+// request when a person decided; a record with both fields is an
+// operation allowed by a rule or a grant together with what came of it.
 //
 // # Secrets
 //

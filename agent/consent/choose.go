@@ -38,7 +38,13 @@ func (e *Engine) askChoice(ctx context.Context, req Request) error {
 	}
 	req.Choices = uniqueChoices(req.Choices)
 	v := e.decideChoice(ctx, req)
-	if err := e.record(ctx, req, v); err != nil && v.allow {
+	// A pick the rules made without a question (no grant) allows nothing
+	// by itself: the signature that follows is decided and journaled on
+	// its own, durably before it is released. So this record need not
+	// wait for the disk; the signature's record, written after it, makes
+	// it durable (journal.AppendLazy).
+	lazy := v.allow && !v.asked && v.grant == ""
+	if err := e.recordDecision(ctx, req, v, lazy); err != nil && v.allow {
 		if v.grant != "" {
 			_, _ = e.grants.Revoke(v.grant)
 		}

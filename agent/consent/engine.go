@@ -634,6 +634,12 @@ func randomID() (string, error) {
 
 // record journals a decision.
 func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
+	return e.recordDecision(ctx, req, v, false)
+}
+
+// recordDecision journals a decision; lazy returns before the record is
+// on disk (journal.AppendLazy).
+func (e *Engine) recordDecision(ctx context.Context, req Request, v verdict, lazy bool) error {
 	if !v.decide {
 		return nil
 	}
@@ -658,6 +664,9 @@ func (e *Engine) record(ctx context.Context, req Request, v verdict) error {
 	if !v.allow {
 		r.ErrorKind = journal.ErrorKind(v.err)
 		r.Error = v.why
+	}
+	if lazy {
+		return e.journalLazy(ctx, r)
 	}
 	return e.journal(ctx, r)
 }
@@ -730,6 +739,19 @@ func (e *Engine) journal(ctx context.Context, r journal.Record) error {
 	}
 	// A cancelled request is still recorded.
 	_, err := e.cfg.Journal.Append(context.WithoutCancel(ctx), r)
+	return err
+}
+
+// journalLazy is journal without waiting for the disk
+// (journal.AppendLazy): the next durable record makes it durable.
+func (e *Engine) journalLazy(ctx context.Context, r journal.Record) error {
+	if e.cfg.Journal == nil {
+		return nil
+	}
+	if r.Time.IsZero() {
+		r.Time = e.now()
+	}
+	_, err := e.cfg.Journal.AppendLazy(context.WithoutCancel(ctx), r)
 	return err
 }
 

@@ -233,6 +233,10 @@ func (j *Journal) Head() (uint64, string) {
 // PrevHash and Hash set. Strings are cleaned and bounded (see Record).
 // Append returns when the record is on disk.
 func (j *Journal) Append(ctx context.Context, r Record) (Record, error) {
+	return j.append(ctx, r, true)
+}
+
+func (j *Journal) append(ctx context.Context, r Record, wait bool) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, fmt.Errorf("journal append: %w", err)
 	}
@@ -283,12 +287,24 @@ func (j *Journal) Append(ctx context.Context, r Record) (Record, error) {
 	f := j.f
 	j.mu.Unlock()
 
-	if j.sync {
+	if j.sync && wait {
 		if err := j.syncUpTo(f, mine); err != nil {
 			return Record{}, err
 		}
 	}
 	return r, nil
+}
+
+// AppendLazy is Append without waiting for the disk: it returns once the
+// record is written to the file (in the chain, in order), and the record
+// becomes durable with the next Append that waits — whose fsync covers
+// every line written before it — or with Close. It is for a record that
+// leads to nothing on its own (a decision whose effect is another
+// operation that is journaled with Append): whatever that effect was, its
+// own record's durability implies this one's. A crash before then may
+// lose the record, never reorder it.
+func (j *Journal) AppendLazy(ctx context.Context, r Record) (Record, error) {
+	return j.append(ctx, r, false)
 }
 
 func marshalLine(r *Record, leadingNL bool) ([]byte, error) {

@@ -167,6 +167,49 @@ func TestSecondOpenIsLocked(t *testing.T) {
 	j2.Close()
 }
 
+// AppendLazy writes its record in the chain, in order, without an fsync;
+// the next Append's fsync covers it (and Close's).
+func TestAppendLazy(t *testing.T) {
+	j, path := openTemp(t)
+	ctx := context.Background()
+	var written []Record
+	for i, lazy := range []bool{true, false, true, true, false} {
+		rec := sampleRecord(i + 1)
+		var r Record
+		var err error
+		if lazy {
+			r, err = j.AppendLazy(ctx, rec)
+		} else {
+			r, err = j.Append(ctx, rec)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		written = append(written, r)
+		j.syncMu.Lock()
+		synced := j.synced
+		j.syncMu.Unlock()
+		switch {
+		case lazy && synced >= int64(len(written)):
+			t.Errorf("record %d: lazy append waited for fsync (synced %d)", i+1, synced)
+		case !lazy && synced < int64(len(written)):
+			t.Errorf("record %d: Append returned with %d of %d lines synced", i+1, synced, len(written))
+		}
+	}
+	got, err := j.List(Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, written) {
+		t.Errorf("List differs from what was appended:\n%+v\n%+v", got, written)
+	}
+	mustVerifyOK(t, path, len(written))
+	j.Close()
+	if _, err := j.AppendLazy(ctx, sampleRecord(9)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AppendLazy after Close: %v", err)
+	}
+}
+
 func TestAppendAfterClose(t *testing.T) {
 	j, _ := openTemp(t)
 	j.Close()
@@ -661,6 +704,34 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 	run("fsync", false)
+	// A signature no one was asked about after a rule-settled key choice:
+	// one lazy record (the choice) and one durable record (decision and
+	// outcome), against the two durable records it took before.
+	b.Run("choice-lazy+sign-fsync", func(b *testing.B) {
+		j, _ := openTemp(b)
+		rec := sampleRecord(1)
+		ctx := context.Background()
+		for b.Loop() {
+			if _, err := j.AppendLazy(ctx, rec); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := j.Append(ctx, rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("choice-fsync+sign-fsync", func(b *testing.B) {
+		j, _ := openTemp(b)
+		rec := sampleRecord(1)
+		ctx := context.Background()
+		for b.Loop() {
+			for range 2 {
+				if _, err := j.Append(ctx, rec); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 	run("fsync-parallel", true)
 	run("nosync", false, WithoutSync())
 	run("nosync-parallel", true, WithoutSync())

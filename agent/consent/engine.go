@@ -133,6 +133,13 @@ import (
 // are what the journal must prove), refusals, listings, origin questions,
 // grant requests and key choices are journaled by Ask as before.
 //
+// A key choice the unattended rules settle without a question (one
+// candidate, no grant) allows nothing by itself — the signature that
+// follows is decided by the rules again and journaled on its own — so its
+// record is written without waiting for the disk (journal.AppendLazy): it
+// precedes the signature's record in the file, and that record's fsync
+// makes both durable before the signature is released.
+//
 // A key choice settled by the unattended rules without a question takes
 // the candidates from the key store's cache (EngineConfig.CachedKey) when
 // it knows every one of them, and touches the token only otherwise; a

@@ -225,7 +225,7 @@ type keyChooser interface {
 // the token"). The person picks one in the host's key chooser, whose answer
 // includes a one-use grant for the signature: it goes into the handle's
 // GrantID, and the Sign that follows presents it, so one dialog covers the
-// choice and the signature. A signing function (signingWhat) with exactly
+// choice and the signature. A signing function (signingFunctions) with exactly
 // one candidate skips the chooser: there is nothing to pick, and the Sign's
 // own consent shows the same things — the domain, what is signed (summary
 // and document) and the key (the summary names its certificate, the host
@@ -252,7 +252,7 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 		byURI[k.URI] = k
 	}
 	h := &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain}
-	if _, _, signing := signingWhat(c); signing && len(cands) == 1 {
+	if signingFunctions[c.fn.key()] && len(cands) == 1 {
 		// Nothing to choose: the signature's own consent (its Operation
 		// has the summary naming the domain, what is signed and the
 		// key's certificate, and the document) is the one dialog.
@@ -278,6 +278,14 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	}
 	h.Key = cands[0]
 	return h, nil
+}
+
+// signingFunctions are the functions whose key use is one Sign with
+// signingWhat's summary and document (pkcs7.go).
+var signingFunctions = map[string]bool{
+	"pkcs7.create_pkcs7":          true,
+	"pkcs7.append_pkcs7_attached": true,
+	"pkcs7.append_pkcs7_detached": true,
 }
 
 // chooserOp is the Operation of the key choice. The choice is the consent

@@ -159,14 +159,27 @@ func TestTokenCacheForgotten(t *testing.T) {
 			t.Fatalf("%s: key store calls %q, want %q", what, got, wantCalls)
 		}
 	}
+	advance := func(d time.Duration) {
+		clock.Lock()
+		now = now.Add(d)
+		clock.Unlock()
+	}
 	sign("cold", 0, "keys", "sign "+uri)
 	sign("warm", 0, "key "+uri, "sign "+uri)
 
-	// The TTL passes: listed again.
-	clock.Lock()
-	now = now.Add(TokenCacheTTL)
-	clock.Unlock()
+	// The TTL runs from the listing, not from the last use.
+	advance(TokenCacheTTL / 2)
+	sign("warm, half the TTL later", 0, "key "+uri, "sign "+uri)
+	advance(TokenCacheTTL / 2)
 	sign("expired", 0, "keys", "sign "+uri)
+
+	// list_ckc always lists (a page polls it for a token just inserted).
+	if st := request(t, s, "https://portal.example", "ckc", "list_ckc"); st != 0 {
+		t.Fatalf("list_ckc: status %d", st)
+	}
+	if got := store.take(); strings.Join(got, "|") != "keys" {
+		t.Fatalf("list_ckc: key store calls %q, want a listing", got)
+	}
 
 	// The token is pulled: the lookup fails, the cache is dropped and the
 	// listing answers as without a cache (-5003, insert the token).

@@ -73,7 +73,9 @@ type ckcDevice struct {
 
 func (s *Server) ckcList(c *call) (Reply, error) {
 	op := c.op(c.sess.domain + " lists the hardware tokens")
-	keys, err := s.tokenCandidates(c, op)
+	// Always a listing: a page polls list_ckc to see a token the person
+	// just inserted.
+	keys, err := s.tokenCandidates(c, op, true)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ const TokenCacheTTL = 5 * time.Second
 // tokenCandidates returns the keys a pseudo-id may use: PKCS#11 keys with
 // a private key and a certificate, able to sign, narrowed by the token_key
 // option. Sorted by URI. A lookup refused by the host's origin policy is
-// -1022, the domain not authorised.
+// -1022, the domain not authorised. list forces a listing (list_ckc).
 //
 // Listing every key of every token, with its certificates, on each
 // signature was most of the agent's work per create_pkcs7 (README,
@@ -148,16 +150,20 @@ const TokenCacheTTL = 5 * time.Second
 //
 // A host lookup naming the key may match an unattended rule naming that
 // key where the listing would not: stricter, never looser.
-func (s *Server) tokenCandidates(c *call, op sdk.Operation) ([]sdk.Key, error) {
+func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Key, error) {
 	uri, cached := s.handles.cachedToken()
-	if !cached {
-		uri, cached = s.tokenKeyExact()
+	exact := false
+	if list {
+		uri, cached = "", false
+	} else if !cached {
+		uri, exact = s.tokenKeyExact()
 	}
-	if cached {
+	if cached || exact {
 		k, err := s.keys.Key(c.ctx, uri, op)
 		switch {
 		case err == nil && s.tokenCandidate(k):
-			s.handles.setToken(k.URI, TokenCacheTTL)
+			// The TTL runs from the listing, not from the last use: a
+			// page signing all the time still sees a new key in time.
 			return []sdk.Key{k}, nil
 		case err == nil, errors.Is(err, sdk.ErrKeyNotFound), errors.Is(err, sdk.ErrTokenRemoved):
 			// Gone or no longer usable: list, as without the cache.
@@ -238,7 +244,7 @@ type keyChooser interface {
 // naming the token_key option.
 func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	summary := fmt.Sprintf("%s asks to use a hardware token key (E-IMZO %q) for %s", c.sess.domain, pseudo, c.fn.key())
-	cands, err := s.tokenCandidates(c, c.op(summary))
+	cands, err := s.tokenCandidates(c, c.op(summary), false)
 	if err != nil {
 		return nil, err
 	}

@@ -283,7 +283,7 @@ var rawModule struct {
 // openRawSigner loads the SoftHSM module in this process once. SoftHSM
 // reads SOFTHSM2_CONF and its token list at C_Initialize, so the E-IMZO
 // tokens are created before (eimzoTokenFixtures).
-func openRawSigner(b *testing.B) *rawSigner {
+func openRawSigner(b testing.TB) *rawSigner {
 	b.Helper()
 	rawModule.once.Do(func() {
 		if err := os.Setenv("SOFTHSM2_CONF", hsmEnv.ConfPath); err != nil {
@@ -321,7 +321,7 @@ type rawKey struct {
 // sha256DigestInfo is the DER DigestInfo prefix for SHA-256 (RFC 8017).
 var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
 
-func (r *rawSigner) key(b *testing.B, label string, rsa bool) *rawKey {
+func (r *rawSigner) key(b testing.TB, label string, rsa bool) *rawKey {
 	b.Helper()
 	slots, err := r.ctx.GetSlotList(true)
 	if err != nil {

@@ -606,7 +606,8 @@ func TestTokenRemovedAndBack(t *testing.T) {
 	if !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
 		t.Fatalf("sign on deleted token: %v", err)
 	}
-	nk, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "ecdsa", ID: []byte{0x31}, Type: softhsmtest.ECP256})
+	// (with a certificate, as the fixture had, so the test can run again: -count)
+	nk, err := tok.AddKeyWithCert(fx.removal.PKI, softhsmtest.KeySpec{Label: "ecdsa", ID: []byte{0x31}, Type: softhsmtest.ECP256}, softhsmtest.IssueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

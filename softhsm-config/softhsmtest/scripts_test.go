@@ -117,12 +117,32 @@ func TestCreateTokenScriptAndFillDemo(t *testing.T) {
 		}
 	}
 
+	// The E-IMZO-style key file: an Uzbek subject chaining to the same root.
+	edata, err := os.ReadFile(res.EIMZOPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ecert, echain, err := pkcs12.DecodeChain(edata, DemoPFXPassword)
+	if err != nil {
+		t.Fatalf("E-IMZO demo file: %v", err)
+	}
+	einter := x509.NewCertPool()
+	for _, c := range echain {
+		einter.AddCert(c)
+	}
+	if _, err := ecert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: einter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		t.Fatalf("E-IMZO demo certificate does not chain to pki/root.pem: %v", err)
+	}
+	if !strings.Contains(strings.ToLower(ecert.Subject.String()), strings.ToLower(EIMZOIndividual.CN)) {
+		t.Errorf("E-IMZO demo certificate subject %q", ecert.Subject)
+	}
+
 	// A second run keeps everything.
 	res2, err := FillDemo(dir, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res2.Keys) != 0 || len(res2.Skipped) != 2 {
+	if len(res2.Keys) != 0 || len(res2.Skipped) != 3 {
 		t.Fatalf("second FillDemo: %d keys, skipped %q", len(res2.Keys), res2.Skipped)
 	}
 	if list2, _ := tok.ListObjects(); strings.Count(list2, "Private Key Object") != 2 {

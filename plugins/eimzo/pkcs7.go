@@ -741,15 +741,37 @@ func chainIn(cert *x509.Certificate, certs []*x509.Certificate) []*x509.Certific
 	return chain
 }
 
-func (s *Server) getPKCS7AttachedInfo(c *call) (Reply, error) {
-	der, sd, err := decodePKCS7(c.args[0])
+// inspectCall reads the arguments the info and verify functions share —
+// (data_64,) pkcs7_64, trustStoreId — and inspects the message. detached
+// says which kind the function takes; the other kind is refused, naming
+// the function to use instead.
+func inspectCall(c *call, detached bool, useInstead string) (*pkcs7Info, error) {
+	args := c.args
+	var data []byte
+	if detached {
+		d, err := decodeDocument(args[0])
+		if err != nil {
+			return nil, err
+		}
+		data, args = d, args[1:]
+	}
+	der, sd, err := decodePKCS7(args[0])
 	if err != nil {
 		return nil, err
 	}
-	if !sd.HasContent {
-		return nil, errBadArgument("pkcs7_64", errors.New("detached signature: use get_pkcs7_detached_info"))
+	if sd.HasContent == detached {
+		kind := "detached"
+		if sd.HasContent {
+			kind = "attached"
+		}
+		return nil, errBadArgument("pkcs7_64", fmt.Errorf("%s signature: use %s", kind, useInstead))
 	}
-	info, _, err := inspect(der, nil, c.args[1])
+	info, _, err := inspect(der, data, args[1])
+	return info, err
+}
+
+func (s *Server) getPKCS7AttachedInfo(c *call) (Reply, error) {
+	info, err := inspectCall(c, false, "get_pkcs7_detached_info")
 	if err != nil {
 		return nil, err
 	}
@@ -757,18 +779,7 @@ func (s *Server) getPKCS7AttachedInfo(c *call) (Reply, error) {
 }
 
 func (s *Server) getPKCS7DetachedInfo(c *call) (Reply, error) {
-	data, err := decodeDocument(c.args[0])
-	if err != nil {
-		return nil, err
-	}
-	der, sd, err := decodePKCS7(c.args[1])
-	if err != nil {
-		return nil, err
-	}
-	if sd.HasContent {
-		return nil, errBadArgument("pkcs7_64", errors.New("attached signature: use get_pkcs7_attached_info"))
-	}
-	info, _, err := inspect(der, data, c.args[2])
+	info, err := inspectCall(c, true, "get_pkcs7_attached_info")
 	if err != nil {
 		return nil, err
 	}
@@ -808,14 +819,7 @@ func errSignatureInvalid(why string) error {
 // verifyPKCS7Attached verifies an attached message (legacy). requesterId
 // is accepted and not used.
 func (s *Server) verifyPKCS7Attached(c *call) (Reply, error) {
-	der, sd, err := decodePKCS7(c.args[0])
-	if err != nil {
-		return nil, err
-	}
-	if !sd.HasContent {
-		return nil, errBadArgument("pkcs7_64", errors.New("detached signature: use verify_pkcs7_detached"))
-	}
-	info, _, err := inspect(der, nil, c.args[1])
+	info, err := inspectCall(c, false, "verify_pkcs7_detached")
 	if err != nil {
 		return nil, err
 	}
@@ -824,18 +828,7 @@ func (s *Server) verifyPKCS7Attached(c *call) (Reply, error) {
 
 // verifyPKCS7Detached verifies a detached message over data_64 (legacy).
 func (s *Server) verifyPKCS7Detached(c *call) (Reply, error) {
-	data, err := decodeDocument(c.args[0])
-	if err != nil {
-		return nil, err
-	}
-	der, sd, err := decodePKCS7(c.args[1])
-	if err != nil {
-		return nil, err
-	}
-	if sd.HasContent {
-		return nil, errBadArgument("pkcs7_64", errors.New("attached signature: use verify_pkcs7_attached"))
-	}
-	info, _, err := inspect(der, data, c.args[2])
+	info, err := inspectCall(c, true, "verify_pkcs7_attached")
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -76,28 +75,7 @@ func startAgentWith(t *testing.T, s agentSetup) *agent {
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
-	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
-	a.cmd.Env = append(append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir), s.Env...)
-	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		a.waitErr = a.cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		a.stop()
-		if t.Failed() {
-			t.Logf("agent config:\n%s\nagent log:\n%s", b.String(), a.log.String())
-		}
-	})
-	a.waitLog("signet agent ready", 60*time.Second)
-	return a
+	return launchAgent(t, dir, cfgPath, s.Env)
 }
 
 // stop sends SIGTERM and waits for the agent to exit (SIGKILL after 20 s).

@@ -74,7 +74,7 @@ func run(m *testing.M) int {
 
 // agent is a running `signet serve`.
 type agent struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	dir     string
 	socket  string
@@ -148,12 +148,21 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return launchAgent(t, dir, cfgPath, nil)
+}
+
+// launchAgent starts `signet serve --config cfgPath` with its control
+// socket, XDG_RUNTIME_DIR and HOME under dir and env added to the SoftHSM
+// environment, waits until it says it is ready, and stops it when the test
+// ends (logging its configuration and log if the test failed).
+func launchAgent(t testing.TB, dir, cfgPath string, env []string) *agent {
+	t.Helper()
 	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
-	a.cmd.Env = append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir)
+	a.cmd.Env = append(append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir), env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -163,15 +172,10 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 		close(a.exited)
 	}()
 	t.Cleanup(func() {
-		a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(20 * time.Second):
-			a.cmd.Process.Kill()
-			<-a.exited
-		}
+		a.stop()
 		if t.Failed() {
-			t.Logf("agent log:\n%s", a.log.String())
+			cfg, _ := os.ReadFile(cfgPath)
+			t.Logf("agent config:\n%s\nagent log:\n%s", cfg, a.log.String())
 		}
 	})
 	a.waitLog("signet agent ready", 60*time.Second)

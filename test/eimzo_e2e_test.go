@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,10 +105,7 @@ type eimzoSetup struct {
 
 // eimzoAgent is a running `signet serve` with the E-IMZO plugin.
 type eimzoAgent struct {
-	dir, socket, config string
-	log                 *syncBuffer
-	cmd                 *exec.Cmd
-	exited              chan struct{}
+	*agent
 	// WSS and WS are the plugin's endpoint URLs.
 	WSS, WS string
 	// TLS trusts the agent's local CA only.
@@ -167,48 +163,11 @@ func startEIMZOAgent(t testing.TB, s eimzoSetup) *eimzoAgent {
 			fmt.Fprintf(&b, "      - {token: %q, file: %q}\n", u, f)
 		}
 	}
-	a := &eimzoAgent{dir: dir, socket: filepath.Join(dir, "run", "control.sock"), config: b.String(), log: &syncBuffer{}, exited: make(chan struct{})}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(a.config), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
-	a.cmd.Env = append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir)
-	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		a.cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.exited:
-		case <-time.After(20 * time.Second):
-			a.cmd.Process.Kill()
-			<-a.exited
-		}
-		if t.Failed() {
-			t.Logf("agent config:\n%s\nagent log:\n%s", a.config, a.log.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(a.log.String(), "signet agent ready") {
-		select {
-		case <-a.exited:
-			t.Fatalf("agent exited before it was ready:\n%s\n%s", a.config, a.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not ready within 60 s:\n%s", a.log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	a := &eimzoAgent{agent: launchAgent(t, dir, cfgPath, nil)}
 	a.findListeners(t)
 	return a
 }

@@ -24,8 +24,6 @@ import (
 	"github.com/signet-agent/signet/sdk/wire"
 )
 
-const choosePlugin = "./testdata/chooseplugin"
-
 type chooseSign struct {
 	Keys    []string `json:"keys"`
 	Digest  []byte   `json:"digest"`
@@ -47,7 +45,7 @@ func postChooseSign(t *testing.T, h *plugintest.Host, req chooseSign) (int, choo
 		req.Digest = d[:]
 	}
 	body, _ := json.Marshal(req)
-	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/sign", "application/json", bytes.NewReader(body))
+	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/choose", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +60,7 @@ func postChooseSign(t *testing.T, h *plugintest.Host, req chooseSign) (int, choo
 	return resp.StatusCode, out
 }
 
-// chooseHost starts the chooseplugin under an Engine with prompter p (nil:
+// chooseHost starts the test plugin (POST /choose) under an Engine with prompter p (nil:
 // headless) and policy pol, whose key lookups go to the test host's key
 // store.
 func chooseHost(t *testing.T, p consent.Prompter, pol *config.Policy) (*plugintest.Host, *consent.Engine, *journal.Journal) {
@@ -78,7 +76,7 @@ func chooseHost(t *testing.T, p consent.Prompter, pol *config.Policy) (*pluginte
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := plugintest.Start(t, choosePlugin, &plugintest.Config{Consent: e})
+	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
 	store = h.Store
 	return h, e, j
 }
@@ -224,7 +222,7 @@ func policy(t *testing.T, yaml string) *config.Policy {
 
 // plugintest's default consent (AllowAll) picks the first candidate.
 func TestChooseKeyAllowAll(t *testing.T) {
-	h := plugintest.Start(t, choosePlugin, nil)
+	h := plugintest.Start(t, grantPlugin, nil)
 	ecKey := h.Key(t, plugintest.KeyECDSA)
 	code, out := postChooseSign(t, h, chooseSign{Keys: []string{ecKey.URI, h.KeyURI(t, plugintest.KeyRSA)}, Origin: "https://portal.example"})
 	if code != http.StatusOK || out.Key != ecKey.URI || out.GrantID != "" {

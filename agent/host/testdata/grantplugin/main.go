@@ -4,8 +4,17 @@
 // summary_html} signs through the host and answers {signature, grant_id},
 // where grant_id is the grant the person accepted during the call (the
 // accessTokenUuid a page keeps). POST /grant with the same body asks for a
-// grant alone (Consent.GrantSign) and answers {grant_id}. Errors answer 403 (refused), 400 (invalid
-// request) or 500 with the error text.
+// grant alone (Consent.GrantSign) and answers {grant_id}.
+//
+// POST /choose is Consent.ChooseKey over the wire, shaped like E-IMZO's
+// pseudo key ids ("ckc": whatever key the person picks): with a JSON body
+// {keys, digest, origin, grant_id} it picks a key among keys and signs the
+// digest with it, presenting the choice's grant, and answers {key,
+// signature, grant_id}; with grant_id set it skips the choice and signs
+// with keys[0] presenting that grant (a replay of the choice's grant).
+//
+// Errors answer 403 (refused), 404 (no such key), 400 (invalid request) or
+// 500 with the error text.
 package main
 
 import (
@@ -23,7 +32,7 @@ type plugin struct{}
 
 func (plugin) Describe() sdk.Description {
 	return sdk.Description{
-		Name: "grantplugin", Version: "0.0.1", Summary: "grants over the wire (test)",
+		Name: "grantplugin", Version: "0.0.1", Summary: "grants and key choices over the wire (test)",
 		Listeners: []sdk.ListenerSpec{{Name: "https", Addr: "127.0.0.1:0", TLS: true}},
 	}
 }
@@ -39,6 +48,19 @@ type signRequest struct {
 }
 
 type signResponse struct {
+	Signature []byte `json:"signature"`
+	GrantID   string `json:"grant_id,omitempty"`
+}
+
+type chooseRequest struct {
+	Keys    []string `json:"keys"`
+	Digest  []byte   `json:"digest"`
+	Origin  string   `json:"origin"`
+	GrantID string   `json:"grant_id"`
+}
+
+type chooseResponse struct {
+	Key       string `json:"key"`
 	Signature []byte `json:"signature"`
 	GrantID   string `json:"grant_id,omitempty"`
 }
@@ -84,6 +106,34 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"grant_id": id})
 	})
+	mux.HandleFunc("POST /choose", func(w http.ResponseWriter, r *http.Request) {
+		var req chooseRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		op := sdk.Operation{
+			Origin: req.Origin, Summary: "create_pkcs7 with the token key you pick",
+			Documents: []sdk.Document{sdk.DocumentOf("contract.txt", "text/plain", []byte("contract"))},
+		}
+		choice := sdk.KeyChoice{GrantID: req.GrantID}
+		if req.GrantID == "" {
+			var err error
+			choice, err = host.Consent().ChooseKey(r.Context(), req.Keys, op)
+			if writeError(w, err) {
+				return
+			}
+		} else if len(req.Keys) > 0 {
+			choice.KeyURI = req.Keys[0]
+		}
+		op.GrantID = choice.GrantID
+		sig, err := host.KeyStore().Sign(r.Context(), choice.KeyURI, req.Digest, crypto.SHA256, op)
+		if writeError(w, err) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(chooseResponse{Key: choice.KeyURI, Signature: sig, GrantID: choice.GrantID})
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -100,13 +150,15 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 func main() { sdk.Serve(plugin{}) }
 
 // writeError answers err with the HTTP status the tests expect and reports
-// whether there was an error: 403 for a refusal, 400 for a bad request.
+// whether there was an error.
 func writeError(w http.ResponseWriter, err error) bool {
 	switch {
 	case err == nil:
 		return false
 	case errors.Is(err, sdk.ErrDenied):
 		http.Error(w, err.Error(), http.StatusForbidden)
+	case errors.Is(err, sdk.ErrKeyNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
 	case errors.Is(err, sdk.ErrInvalidRequest):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	default:

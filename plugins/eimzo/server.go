@@ -105,9 +105,10 @@ func NewServer(cfg Config) *Server {
 		now:     cfg.Now,
 		langs:   map[string]string{},
 		apiKeys: map[string]string{},
+
+		tokenKeyPrefix: cfg.TokenKey,
+		keygenToken:    cfg.KeygenToken,
 	}
-	s.tokenKeyPrefix = cfg.TokenKey
-	s.keygenToken = cfg.KeygenToken
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The test binary doubles as a fake agent process: with
@@ -101,9 +103,7 @@ func sockPath(t *testing.T) string {
 	t.Helper()
 	// Short base: unix socket paths are limited to ~108 bytes.
 	dir, err := os.MkdirTemp("", "sc")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return filepath.Join(dir, "run", "signet", "control.sock")
 }
@@ -111,9 +111,7 @@ func sockPath(t *testing.T) string {
 func serve(t *testing.T, path string, a Agent) *Listener {
 	t.Helper()
 	l, err := Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -133,23 +131,17 @@ func dial(t *testing.T, path string) *Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := Dial(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
 func TestSocketPath(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-	if p := SocketPath(); p != "/run/user/1000/signet/control.sock" {
-		t.Errorf("SocketPath = %q", p)
-	}
+	assert.Equal(t, "/run/user/1000/signet/control.sock", SocketPath())
 	t.Setenv("XDG_RUNTIME_DIR", "")
 	want := filepath.Join(os.TempDir(), fmt.Sprintf("signet-%d", os.Getuid()), "control.sock")
-	if p := SocketPath(); p != want {
-		t.Errorf("SocketPath = %q, want %q", p, want)
-	}
+	assert.Equal(t, want, SocketPath())
 }
 
 func TestPermissions(t *testing.T) {
@@ -157,16 +149,10 @@ func TestPermissions(t *testing.T) {
 	os.MkdirAll(filepath.Dir(path), 0o755) // loosened beforehand: Listen tightens it
 	serve(t, path, &fakeAgent{})
 	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
-		t.Errorf("socket mode %v, want socket 0600", fi.Mode())
-	}
+	require.NoError(t, err)
+	assert.True(t, fi.Mode()&os.ModeSocket != 0 && fi.Mode().Perm() == 0o600, "socket mode %v, want socket 0600", fi.Mode())
 	di, _ := os.Stat(filepath.Dir(path))
-	if di.Mode().Perm() != 0o700 {
-		t.Errorf("directory mode %v, want 0700", di.Mode().Perm())
-	}
+	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "directory mode")
 }
 
 func TestRefusesForeignDirectory(t *testing.T) {
@@ -176,13 +162,9 @@ func TestRefusesForeignDirectory(t *testing.T) {
 	path := sockPath(t)
 	dir := filepath.Dir(path)
 	os.MkdirAll(dir, 0o700)
-	if err := os.Chown(dir, 65534, 65534); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Chown(dir, 65534, 65534))
 	_, err := Listen(path)
-	if err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
-		t.Fatalf("err = %v", err)
-	}
+	require.ErrorContains(t, err, "belongs to uid 65534")
 }
 
 func TestRequests(t *testing.T) {
@@ -193,37 +175,30 @@ func TestRequests(t *testing.T) {
 	ctx := context.Background()
 
 	r, err := c.Ping(ctx)
-	if err != nil || r.PID != os.Getpid() || r.Version != "v-test" {
-		t.Fatalf("ping = %+v, %v", r, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), r.PID, "ping = %+v", r)
+	require.Equal(t, "v-test", r.Version, "ping = %+v", r)
 	ps, err := c.Plugins(ctx)
-	if err != nil || len(ps) != 1 || ps[0].Name != "cryptoarm" || ps[0].Listeners[0].Addr != "127.0.0.1:14999" || ps[0].State != host.Running {
-		t.Fatalf("plugins = %+v, %v", ps, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, "cryptoarm", ps[0].Name, "plugins = %+v", ps)
+	require.NotEmpty(t, ps[0].Listeners, "plugins = %+v", ps)
+	require.Equal(t, "127.0.0.1:14999", ps[0].Listeners[0].Addr, "plugins = %+v", ps)
+	require.Equal(t, host.Running, ps[0].State, "plugins = %+v", ps)
 	const u = "cryptoarm://sign?job=https%3A%2F%2Fportal.example%2Fjob%2F1"
-	if err := c.Open(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Open(ctx, u))
 	a.mu.Lock()
 	got := append([]string(nil), a.urls...)
 	a.mu.Unlock()
-	if len(got) != 1 || got[0] != u {
-		t.Errorf("OpenURL calls = %q", got)
-	}
+	assert.Equal(t, []string{u}, got, "OpenURL calls")
 	err = c.Open(ctx, "mailto:x@example.com")
-	if !errors.Is(err, host.ErrNoHandler) {
-		t.Errorf("open unhandled scheme: %v, want ErrNoHandler", err)
-	}
-	if _, err := c.Do(ctx, Request{Op: "reboot"}); err == nil || !strings.Contains(err.Error(), "unknown operation") {
-		t.Errorf("unknown op: %v", err)
-	}
-	if err := c.Open(ctx, ""); err == nil {
-		t.Error("open without URL accepted")
-	}
+	assert.ErrorIs(t, err, host.ErrNoHandler, "open unhandled scheme")
+	_, err = c.Do(ctx, Request{Op: "reboot"})
+	assert.ErrorContains(t, err, "unknown operation", "unknown op")
+	assert.Error(t, c.Open(ctx, ""), "open without URL accepted")
 	// The connection still works after errors.
-	if _, err := c.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err = c.Ping(ctx)
+	require.NoError(t, err)
 }
 
 func TestMalformedAndOversizedRequests(t *testing.T) {
@@ -231,22 +206,16 @@ func TestMalformedAndOversizedRequests(t *testing.T) {
 	serve(t, path, &fakeAgent{})
 
 	conn, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	conn.Write([]byte("not json\n"))
 	buf := make([]byte, 4096)
 	n, _ := conn.Read(buf)
-	if !strings.Contains(string(buf[:n]), "malformed request") {
-		t.Errorf("malformed: %q", buf[:n])
-	}
+	assert.Contains(t, string(buf[:n]), "malformed request")
 
 	conn2, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer conn2.Close()
 	conn2.SetDeadline(time.Now().Add(10 * time.Second))
 	go conn2.Write([]byte(`{"op":"open","url":"cryptoarm:` + strings.Repeat("a", 2*MaxMessage) + "\"}\n"))
@@ -258,31 +227,22 @@ func TestMalformedAndOversizedRequests(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(string(all), "longer than") {
-		t.Errorf("oversized request answer %q", all)
-	}
+	assert.Contains(t, string(all), "longer than", "oversized request answer")
 
 	// The client refuses to send an oversized request.
 	c := dial(t, path)
-	if err := c.Open(context.Background(), "cryptoarm:"+strings.Repeat("a", MaxMessage)); err == nil {
-		t.Error("client sent an oversized request")
-	}
+	assert.Error(t, c.Open(context.Background(), "cryptoarm:"+strings.Repeat("a", MaxMessage)), "client sent an oversized request")
 }
 
 func TestSingleInstanceInProcess(t *testing.T) {
 	path := sockPath(t)
 	serve(t, path, &fakeAgent{})
 	_, err := Listen(path)
-	if !errors.Is(err, ErrAlreadyRunning) {
-		t.Fatalf("second Listen: %v, want ErrAlreadyRunning", err)
-	}
-	if !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
-		t.Errorf("message does not name the running pid: %v", err)
-	}
+	require.ErrorIs(t, err, ErrAlreadyRunning, "second Listen")
+	assert.ErrorContains(t, err, fmt.Sprintf("pid %d", os.Getpid()), "message does not name the running pid")
 	// The first instance is unharmed.
-	if _, err := dial(t, path).Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	_, err = dial(t, path).Ping(context.Background())
+	require.NoError(t, err)
 }
 
 // startFakeAgent runs the test binary as an agent process and waits until
@@ -292,9 +252,7 @@ func startFakeAgent(t *testing.T, path, record string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path, "SIGNET_CONTROL_TEST_RECORD="+record)
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -308,9 +266,7 @@ func startFakeAgent(t *testing.T, path, record string) *exec.Cmd {
 		if err == nil {
 			return cmd
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fake agent did not come up: %v", err)
-		}
+		require.False(t, time.Now().After(deadline), "fake agent did not come up: %v", err)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -324,66 +280,54 @@ func TestSingleInstanceAcrossProcesses(t *testing.T) {
 	second.Env = append(os.Environ(), "SIGNET_CONTROL_TEST_AGENT="+path)
 	out, err := second.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-		t.Fatalf("second agent: %v %s", err, out)
-	}
-	if !strings.Contains(string(out), "already running") || !strings.Contains(string(out), fmt.Sprintf("pid %d", agent.Process.Pid)) {
-		t.Errorf("second agent said %q", out)
-	}
+	require.ErrorAs(t, err, &ee, "second agent: %s", out)
+	require.Equal(t, 3, ee.ExitCode(), "second agent: %s", out)
+	assert.Contains(t, string(out), "already running", "second agent")
+	assert.Contains(t, string(out), fmt.Sprintf("pid %d", agent.Process.Pid), "second agent")
 
 	// kill -9 leaves a socket file without a listener; the next agent
 	// replaces it.
 	agent.Process.Signal(syscall.SIGKILL)
 	agent.Wait()
-	if _, err := os.Lstat(path); err != nil {
-		t.Fatalf("socket file gone after SIGKILL (%v): the stale case is not exercised", err)
-	}
+	_, err = os.Lstat(path)
+	require.NoError(t, err, "socket file gone after SIGKILL: the stale case is not exercised")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Dial(ctx, path); !errors.Is(err, ErrNotRunning) {
-		t.Fatalf("dial dead agent: %v, want ErrNotRunning", err)
-	}
+	_, err = Dial(ctx, path)
+	require.ErrorIs(t, err, ErrNotRunning, "dial dead agent")
 	serve(t, path, &fakeAgent{})
-	if r, err := dial(t, path).Ping(ctx); err != nil || r.PID != os.Getpid() {
-		t.Fatalf("after stale recovery: %+v %v", r, err)
-	}
+	r, err := dial(t, path).Ping(ctx)
+	require.NoError(t, err, "after stale recovery")
+	require.Equal(t, os.Getpid(), r.PID, "after stale recovery")
 }
 
 func TestStaleSocketReplaced(t *testing.T) {
 	path := sockPath(t)
 	os.MkdirAll(filepath.Dir(path), 0o700)
 	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	if _, err := os.Lstat(path); err != nil {
-		t.Fatal(err)
-	}
+	_, err = os.Lstat(path)
+	require.NoError(t, err)
 	serve(t, path, &fakeAgent{})
-	if _, err := dial(t, path).Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	_, err = dial(t, path).Ping(context.Background())
+	require.NoError(t, err)
 }
 
 func TestRefusesToReplaceNonSocket(t *testing.T) {
 	path := sockPath(t)
 	os.MkdirAll(filepath.Dir(path), 0o700)
 	os.WriteFile(path, []byte("precious"), 0o600)
-	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Fatalf("err = %v", err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "precious" {
-		t.Error("file was replaced")
-	}
+	_, err := Listen(path)
+	require.ErrorContains(t, err, "not a socket")
+	b, _ := os.ReadFile(path)
+	assert.Equal(t, "precious", string(b), "file was replaced")
 }
 
 func TestDialNotRunning(t *testing.T) {
 	_, err := Dial(context.Background(), sockPath(t))
-	if !errors.Is(err, ErrNotRunning) {
-		t.Fatalf("err = %v", err)
-	}
+	require.ErrorIs(t, err, ErrNotRunning)
 }
 
 func TestConnectStartsAgent(t *testing.T) {
@@ -396,45 +340,32 @@ func TestConnectStartsAgent(t *testing.T) {
 	}
 	ctx := context.Background()
 	c, started, err := Connect(ctx, path, start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	r, err := c.Ping(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		if p, err := os.FindProcess(r.PID); err == nil {
 			p.Kill()
 		}
 	})
-	if !started || r.PID == os.Getpid() {
-		t.Fatalf("started %v pid %d", started, r.PID)
-	}
-	if err := c.Open(ctx, "cryptoarm://job/1"); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(record); string(b) != "cryptoarm://job/1\n" {
-		t.Errorf("agent recorded %q", b)
-	}
+	require.True(t, started, "Connect did not start an agent")
+	require.NotEqual(t, os.Getpid(), r.PID, "Connect reached the test process, not a started agent")
+	require.NoError(t, c.Open(ctx, "cryptoarm://job/1"))
+	b, _ := os.ReadFile(record)
+	assert.Equal(t, "cryptoarm://job/1\n", string(b), "agent recorded")
 	// The agent runs in its own session (detached from our terminal).
-	if sid, err := getsid(r.PID); err == nil && sid != r.PID {
-		t.Errorf("agent session %d, want its own (%d)", sid, r.PID)
+	if sid, err := getsid(r.PID); err == nil {
+		assert.Equal(t, r.PID, sid, "agent session, want its own")
 	}
 
 	// A second Connect finds the running agent and starts nothing.
 	c2, started, err := Connect(ctx, path, start)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c2.Close()
-	if started {
-		t.Error("second Connect started another agent")
-	}
-	if r2, _ := c2.Ping(ctx); r2.PID != r.PID {
-		t.Errorf("second Connect reached pid %d, want %d", r2.PID, r.PID)
-	}
+	assert.False(t, started, "second Connect started another agent")
+	r2, _ := c2.Ping(ctx)
+	assert.Equal(t, r.PID, r2.PID, "second Connect reached another pid")
 }
 
 func TestConnectReportsAgentFailure(t *testing.T) {
@@ -445,16 +376,14 @@ func TestConnectReportsAgentFailure(t *testing.T) {
 		Wait:    30 * time.Second,
 	}
 	_, _, err := Connect(context.Background(), path, start)
-	if err == nil || !strings.Contains(err.Error(), `unknown field "bogus"`) || !strings.Contains(err.Error(), "exited") {
-		t.Fatalf("err = %v", err)
-	}
+	require.ErrorContains(t, err, `unknown field "bogus"`)
+	require.ErrorContains(t, err, "exited")
 }
 
 func TestConnectWithoutStart(t *testing.T) {
 	_, started, err := Connect(context.Background(), sockPath(t), nil)
-	if !errors.Is(err, ErrNotRunning) || started {
-		t.Fatalf("err = %v started %v", err, started)
-	}
+	require.ErrorIs(t, err, ErrNotRunning)
+	require.False(t, started)
 }
 
 func getsid(pid int) (int, error) {
@@ -483,12 +412,8 @@ func TestPeerUIDChecked(t *testing.T) {
 	// A copy of the test binary that user nobody may execute.
 	bin := filepath.Join(filepath.Dir(filepath.Dir(path)), "client.test")
 	data, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
 	run := func(uid uint32) (string, error) {
 		cmd := exec.Command(bin, "-test.run=^$")
 		cmd.Env = []string{"SIGNET_CONTROL_TEST_CLIENT=" + path}
@@ -496,13 +421,12 @@ func TestPeerUIDChecked(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(0); err != nil || !strings.Contains(out, "pong") {
-		t.Fatalf("same user refused: %v %s", err, out)
-	}
-	out, err := run(65534)
-	if err == nil || strings.Contains(out, "pong") {
-		t.Fatalf("other user was answered: %s", out)
-	}
+	out, err := run(0)
+	require.NoError(t, err, "same user refused: %s", out)
+	require.Contains(t, out, "pong", "same user refused")
+	out, err = run(65534)
+	require.Error(t, err, "other user was answered: %s", out)
+	require.NotContains(t, out, "pong", "other user was answered")
 	t.Logf("other user: %s", strings.TrimSpace(out))
 }
 
@@ -537,17 +461,11 @@ func FuzzServerRequests(f *testing.F) {
 		if c.out.Len() == 0 {
 			lines = nil
 		}
-		if len(lines) > bytes.Count(in, []byte("\n"))+1 {
-			t.Fatalf("%d responses to %d lines", len(lines), bytes.Count(in, []byte("\n")))
-		}
+		require.LessOrEqual(t, len(lines), bytes.Count(in, []byte("\n"))+1, "more responses than request lines")
 		for _, l := range lines {
 			var r Response
-			if err := json.Unmarshal(l, &r); err != nil {
-				t.Fatalf("response %q: %v", l, err)
-			}
-			if !r.OK && r.Error == "" {
-				t.Fatalf("failed response without error: %q", l)
-			}
+			require.NoError(t, json.Unmarshal(l, &r), "response %q", l)
+			require.True(t, r.OK || r.Error != "", "failed response without error: %q", l)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestDashboardRequest: "dashboard" answers the URL the agent gives, and an
@@ -23,9 +25,7 @@ func TestDashboardRequest(t *testing.T) {
 			defer cancel()
 			path := sockPath(t)
 			l, err := Listen(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			sctx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
 			go func() {
@@ -36,14 +36,11 @@ func TestDashboardRequest(t *testing.T) {
 			c := dial(t, path)
 			u, err := c.Dashboard(ctx)
 			if tc.want == "" {
-				if err == nil {
-					t.Fatalf("got %q, want an error", u)
-				}
+				require.Error(t, err, "got %q, want an error", u)
 				return
 			}
-			if err != nil || u != tc.want {
-				t.Fatalf("got %q, %v", u, err)
-			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, u)
 		})
 	}
 }

@@ -1,11 +1,13 @@
 package grants
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -36,9 +38,7 @@ func (c *clock) Advance(d time.Duration) {
 func add(t *testing.T, s *Store, c *clock, uses int, ttl time.Duration) Grant {
 	t.Helper()
 	g, err := s.Add(Grant{Origin: origin, Plugin: plugin, KeyURI: key, Operation: "sign", Uses: uses, Expires: c.Now().Add(ttl)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return g
 }
 
@@ -46,13 +46,12 @@ func TestAdd(t *testing.T) {
 	c := newClock()
 	s := New(WithClock(c.Now))
 	g := add(t, s, c, 3, 5*time.Minute)
-	if len(g.ID) != 32 || g.Remaining != 3 || g.Uses != 3 || !g.Created.Equal(c.Now()) {
-		t.Errorf("grant %+v", g)
-	}
+	assert.Len(t, g.ID, 32, "grant %+v", g)
+	assert.Equal(t, 3, g.Remaining, "grant %+v", g)
+	assert.Equal(t, 3, g.Uses, "grant %+v", g)
+	assert.True(t, g.Created.Equal(c.Now()), "grant %+v", g)
 	g2 := add(t, s, c, 3, 5*time.Minute)
-	if g2.ID == g.ID {
-		t.Error("two grants share an ID")
-	}
+	assert.NotEqual(t, g.ID, g2.ID, "two grants share an ID")
 	bad := []Grant{
 		{Plugin: plugin, KeyURI: key, Operation: "sign", Uses: 1, Expires: c.Now().Add(time.Minute)},
 		{Origin: origin, Plugin: plugin, Operation: "sign", Uses: 1, Expires: c.Now().Add(time.Minute)},
@@ -63,13 +62,10 @@ func TestAdd(t *testing.T) {
 		{Origin: origin, Plugin: plugin, KeyURI: key, Operation: "sign", Uses: 1, Expires: c.Now().Add(MaxTTL + time.Second)},
 	}
 	for i, b := range bad {
-		if _, err := s.Add(b); !errors.Is(err, ErrInvalid) {
-			t.Errorf("bad grant %d: %v", i, err)
-		}
+		_, err := s.Add(b)
+		assert.ErrorIs(t, err, ErrInvalid, "bad grant %d", i)
 	}
-	if n := len(s.List()); n != 2 {
-		t.Errorf("%d grants listed", n)
-	}
+	assert.Len(t, s.List(), 2)
 }
 
 func TestConsumeCountsDownAndMatches(t *testing.T) {
@@ -83,26 +79,21 @@ func TestConsumeCountsDownAndMatches(t *testing.T) {
 		{origin, plugin, key, "decrypt"},
 	}
 	for _, m := range misses {
-		if _, ok := s.Consume(m.origin, m.plugin, m.key, m.op, c.Now()); ok {
-			t.Errorf("consumed for %v", m)
-		}
+		_, ok := s.Consume(m.origin, m.plugin, m.key, m.op, c.Now())
+		assert.False(t, ok, "consumed for %v", m)
 	}
 	// the same key spelled differently (attribute order) is the same key
 	same := "pkcs11:object=key1;token=Signet%20Test;type=private"
 	got, ok := s.Consume(origin, plugin, same, "sign", c.Now())
-	if !ok || got.ID != g.ID || got.Remaining != 1 {
-		t.Fatalf("first use: %+v %v", got, ok)
-	}
+	require.True(t, ok, "first use")
+	require.Equal(t, g.ID, got.ID, "first use")
+	require.Equal(t, 1, got.Remaining, "first use")
 	got, ok = s.Consume(origin, plugin, key, "sign", c.Now())
-	if !ok || got.Remaining != 0 {
-		t.Fatalf("second use: %+v %v", got, ok)
-	}
-	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); ok {
-		t.Fatal("third use of a grant of 2")
-	}
-	if len(s.List()) != 0 {
-		t.Error("used-up grant still listed")
-	}
+	require.True(t, ok, "second use")
+	require.Equal(t, 0, got.Remaining, "second use")
+	_, ok = s.Consume(origin, plugin, key, "sign", c.Now())
+	require.False(t, ok, "third use of a grant of 2")
+	assert.Empty(t, s.List(), "used-up grant still listed")
 }
 
 func TestConsumePrefersEarliestExpiry(t *testing.T) {
@@ -110,13 +101,11 @@ func TestConsumePrefersEarliestExpiry(t *testing.T) {
 	s := New(WithClock(c.Now))
 	long := add(t, s, c, 5, 10*time.Minute)
 	short := add(t, s, c, 5, 2*time.Minute)
-	if g, _ := s.Consume(origin, plugin, key, "sign", c.Now()); g.ID != short.ID {
-		t.Errorf("used %s, want the grant expiring first %s", g.ID, short.ID)
-	}
+	g, _ := s.Consume(origin, plugin, key, "sign", c.Now())
+	assert.Equal(t, short.ID, g.ID, "want the grant expiring first")
 	c.Advance(3 * time.Minute)
-	if g, _ := s.Consume(origin, plugin, key, "sign", c.Now()); g.ID != long.ID {
-		t.Errorf("used %s after the short one expired, want %s", g.ID, long.ID)
-	}
+	g, _ = s.Consume(origin, plugin, key, "sign", c.Now())
+	assert.Equal(t, long.ID, g.ID, "after the short one expired")
 }
 
 func TestExpiry(t *testing.T) {
@@ -124,19 +113,14 @@ func TestExpiry(t *testing.T) {
 	s := New(WithClock(c.Now))
 	g := add(t, s, c, 10, 5*time.Minute)
 	c.Advance(5*time.Minute - time.Nanosecond)
-	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); !ok {
-		t.Fatal("refused just before expiry")
-	}
+	_, ok := s.Consume(origin, plugin, key, "sign", c.Now())
+	require.True(t, ok, "refused just before expiry")
 	c.Advance(time.Nanosecond)
-	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); ok {
-		t.Fatal("consumed at expiry")
-	}
-	if _, ok := s.Get(g.ID); ok {
-		t.Error("expired grant still there")
-	}
-	if len(s.List()) != 0 {
-		t.Error("expired grant listed")
-	}
+	_, ok = s.Consume(origin, plugin, key, "sign", c.Now())
+	require.False(t, ok, "consumed at expiry")
+	_, ok = s.Get(g.ID)
+	assert.False(t, ok, "expired grant still there")
+	assert.Empty(t, s.List(), "expired grant listed")
 }
 
 func TestConsumeID(t *testing.T) {
@@ -144,21 +128,17 @@ func TestConsumeID(t *testing.T) {
 	s := New(WithClock(c.Now))
 	a := add(t, s, c, 1, time.Minute)
 	b := add(t, s, c, 1, time.Minute)
-	if _, ok := s.ConsumeID("00000000000000000000000000000000", origin, plugin, key, "sign", c.Now()); ok {
-		t.Error("unknown token accepted")
-	}
-	if _, ok := s.ConsumeID(b.ID, "https://evil.example", plugin, key, "sign", c.Now()); ok {
-		t.Error("token accepted from another origin")
-	}
-	if g, ok := s.ConsumeID(b.ID, origin, plugin, key, "sign", c.Now()); !ok || g.ID != b.ID {
-		t.Errorf("ConsumeID: %+v %v", g, ok)
-	}
-	if _, ok := s.ConsumeID(b.ID, origin, plugin, key, "sign", c.Now()); ok {
-		t.Error("used-up token accepted")
-	}
-	if _, ok := s.Get(a.ID); !ok {
-		t.Error("ConsumeID touched another grant")
-	}
+	_, ok := s.ConsumeID("00000000000000000000000000000000", origin, plugin, key, "sign", c.Now())
+	assert.False(t, ok, "unknown token accepted")
+	_, ok = s.ConsumeID(b.ID, "https://evil.example", plugin, key, "sign", c.Now())
+	assert.False(t, ok, "token accepted from another origin")
+	g, ok := s.ConsumeID(b.ID, origin, plugin, key, "sign", c.Now())
+	assert.True(t, ok, "ConsumeID")
+	assert.Equal(t, b.ID, g.ID, "ConsumeID")
+	_, ok = s.ConsumeID(b.ID, origin, plugin, key, "sign", c.Now())
+	assert.False(t, ok, "used-up token accepted")
+	_, ok = s.Get(a.ID)
+	assert.True(t, ok, "ConsumeID touched another grant")
 }
 
 // A grant with ByID is used only by presenting its ID.
@@ -166,18 +146,15 @@ func TestByIDOnlyThroughConsumeID(t *testing.T) {
 	c := newClock()
 	s := New(WithClock(c.Now))
 	g, err := s.Add(Grant{Origin: origin, Plugin: plugin, KeyURI: key, Operation: "sign", Uses: 1, Expires: c.Now().Add(time.Minute), ByID: true})
-	if err != nil || !g.ByID {
-		t.Fatalf("Add: %+v, %v", g, err)
-	}
-	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); ok {
-		t.Fatal("Consume used a ByID grant")
-	}
-	if got, ok := s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now()); !ok || got.Remaining != 0 {
-		t.Fatalf("ConsumeID: %+v, %v", got, ok)
-	}
-	if _, ok := s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now()); ok {
-		t.Fatal("a one-use ByID grant was used twice")
-	}
+	require.NoError(t, err)
+	require.True(t, g.ByID, "Add: %+v", g)
+	_, ok := s.Consume(origin, plugin, key, "sign", c.Now())
+	require.False(t, ok, "Consume used a ByID grant")
+	got, ok := s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now())
+	require.True(t, ok, "ConsumeID")
+	require.Equal(t, 0, got.Remaining, "ConsumeID")
+	_, ok = s.ConsumeID(g.ID, origin, plugin, key, "sign", c.Now())
+	require.False(t, ok, "a one-use ByID grant was used twice")
 }
 
 func TestRevoke(t *testing.T) {
@@ -186,23 +163,19 @@ func TestRevoke(t *testing.T) {
 	g1 := add(t, s, c, 5, time.Minute)
 	g2 := add(t, s, c, 5, time.Minute)
 	other, err := s.Add(Grant{Origin: "https://other.example", Plugin: plugin, KeyURI: key, Operation: "sign", Uses: 1, Expires: c.Now().Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	got, err := s.Revoke(g1.ID)
+	require.NoError(t, err, "Revoke")
+	require.Equal(t, g1.ID, got.ID, "Revoke")
+	_, err = s.Revoke(g1.ID)
+	assert.ErrorIs(t, err, ErrNotFound, "second Revoke")
+	if revoked := s.RevokeOrigin(origin); assert.Len(t, revoked, 1, "RevokeOrigin") {
+		assert.Equal(t, g2.ID, revoked[0].ID, "RevokeOrigin")
 	}
-	if got, err := s.Revoke(g1.ID); err != nil || got.ID != g1.ID {
-		t.Fatalf("Revoke: %+v %v", got, err)
-	}
-	if _, err := s.Revoke(g1.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second Revoke: %v", err)
-	}
-	if got := s.RevokeOrigin(origin); len(got) != 1 || got[0].ID != g2.ID {
-		t.Errorf("RevokeOrigin: %+v", got)
-	}
-	if _, ok := s.Consume(origin, plugin, key, "sign", c.Now()); ok {
-		t.Error("consumed after revoke")
-	}
-	if l := s.List(); len(l) != 1 || l[0].ID != other.ID {
-		t.Errorf("left: %+v", l)
+	_, ok := s.Consume(origin, plugin, key, "sign", c.Now())
+	assert.False(t, ok, "consumed after revoke")
+	if left := s.List(); assert.Len(t, left, 1, "left") {
+		assert.Equal(t, other.ID, left[0].ID, "left")
 	}
 }
 
@@ -230,14 +203,10 @@ func TestConcurrentConsumeExact(t *testing.T) {
 		close(start)
 		wg.Wait()
 		close(remaining)
-		if ok.Load() != 31 {
-			t.Fatalf("round %d: %d successes, want 31", round, ok.Load())
-		}
+		require.Equal(t, int32(31), ok.Load(), "round %d: successes", round)
 		seen := map[int]bool{}
 		for r := range remaining {
-			if seen[r] {
-				t.Fatalf("round %d: two uses saw remaining=%d", round, r)
-			}
+			require.False(t, seen[r], "round %d: two uses saw remaining=%d", round, r)
 			seen[r] = true
 		}
 	}

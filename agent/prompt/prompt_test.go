@@ -5,14 +5,14 @@ import (
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // script is a Console that plays lines and records what was written. The
@@ -76,26 +76,19 @@ func TestTerminalDialogue(t *testing.T) {
 			p := WithConsole(func() (Console, error) { return s, nil })
 			resp, err := p(context.Background(), request(c.state))
 			if c.wantErr != nil {
-				if !errors.Is(err, c.wantErr) {
-					t.Fatalf("err %v, want %v", err, c.wantErr)
-				}
-			} else if err != nil {
-				t.Fatal(err)
+				require.ErrorIs(t, err, c.wantErr)
+			} else {
+				require.NoError(t, err)
 			}
-			if string(resp.PIN) != c.wantPIN || resp.ConfirmFinalTry != c.wantConfirm {
-				t.Fatalf("response %q confirm %v", resp.PIN, resp.ConfirmFinalTry)
-			}
+			require.Equal(t, c.wantPIN, string(resp.PIN), "response PIN")
+			require.Equal(t, c.wantConfirm, resp.ConfirmFinalTry, "response confirm")
 			for _, w := range c.wantShown {
-				if !strings.Contains(s.out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, s.out.String())
-				}
+				assert.Contains(t, s.out.String(), w, "output lacks %q", w)
 			}
-			if c.wantPIN != "" && strings.Contains(s.out.String(), c.wantPIN) {
-				t.Errorf("output echoes the PIN")
+			if c.wantPIN != "" {
+				assert.NotContains(t, s.out.String(), c.wantPIN, "output echoes the PIN")
 			}
-			if s.secrets != c.wantSecrets {
-				t.Errorf("secret reads %d, want %d", s.secrets, c.wantSecrets)
-			}
+			assert.Equal(t, c.wantSecrets, s.secrets, "secret reads")
 		})
 	}
 }
@@ -104,20 +97,17 @@ func TestLockedIsNotAsked(t *testing.T) {
 	opened := false
 	p := WithConsole(func() (Console, error) { opened = true; return &script{}, nil })
 	_, err := p(context.Background(), request(hsm.PINState{Locked: true}))
-	if !errors.Is(err, hsm.ErrPINLocked) || opened {
-		t.Fatalf("err %v, opened %v", err, opened)
-	}
-	if _, err := FromEnv("X")(context.Background(), request(hsm.PINState{Locked: true})); !errors.Is(err, hsm.ErrPINLocked) {
-		t.Fatalf("env: %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrPINLocked)
+	require.False(t, opened, "the console was opened for a locked token")
+	_, err = FromEnv("X")(context.Background(), request(hsm.PINState{Locked: true}))
+	require.ErrorIs(t, err, hsm.ErrPINLocked, "env")
 }
 
 func TestNoTerminal(t *testing.T) {
 	p := WithConsole(func() (Console, error) { return nil, os.ErrNotExist })
 	_, err := p(context.Background(), request(hsm.PINState{}))
-	if !errors.Is(err, hsm.ErrCancelled) || !strings.Contains(err.Error(), "SIGNET_PIN") {
-		t.Fatalf("err %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrCancelled)
+	require.ErrorContains(t, err, "SIGNET_PIN")
 }
 
 func TestFromEnv(t *testing.T) {
@@ -125,46 +115,35 @@ func TestFromEnv(t *testing.T) {
 	p := FromEnv("SIGNET_TEST_PIN")
 	ctx := context.Background()
 	resp, err := p(ctx, request(hsm.PINState{}))
-	if err != nil || string(resp.PIN) != "4321" {
-		t.Fatalf("%q %v", resp.PIN, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "4321", string(resp.PIN))
 	// A second attempt means the secret was wrong: do not repeat it.
 	req := request(hsm.PINState{})
 	req.Attempt = 2
 	req.LastError = &hsm.PINError{Token: "t", Err: hsm.ErrPINIncorrect}
 	_, err = p(ctx, req)
-	if !errors.Is(err, hsm.ErrPINIncorrect) || strings.Contains(err.Error(), "4321") {
-		t.Fatalf("second attempt: %v", err)
-	}
-	if _, err := p(ctx, request(hsm.PINState{FinalTry: true})); !errors.Is(err, hsm.ErrFinalTry) {
-		t.Fatalf("final try: %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrPINIncorrect, "second attempt")
+	require.NotContains(t, err.Error(), "4321", "second attempt")
+	_, err = p(ctx, request(hsm.PINState{FinalTry: true}))
+	require.ErrorIs(t, err, hsm.ErrFinalTry, "final try")
 	_, err = FromEnv("SIGNET_TEST_UNSET_VAR")(ctx, request(hsm.PINState{}))
-	if !errors.Is(err, hsm.ErrCancelled) || !strings.Contains(err.Error(), "SIGNET_TEST_UNSET_VAR") {
-		t.Fatalf("unset: %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrCancelled, "unset")
+	require.ErrorContains(t, err, "SIGNET_TEST_UNSET_VAR", "unset")
 }
 
 func TestFromFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pin")
-	if err := os.WriteFile(path, []byte("пароль 1\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte("пароль 1\r\n"), 0o600))
 	resp, err := FromFile(path)(context.Background(), request(hsm.PINState{}))
-	if err != nil || string(resp.PIN) != "пароль 1" {
-		t.Fatalf("%q %v", resp.PIN, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "пароль 1", string(resp.PIN))
 	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, make([]byte, maxSecretFile+1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := FromFile(big)(context.Background(), request(hsm.PINState{})); err == nil {
-		t.Fatal("oversized PIN file accepted")
-	}
-	if _, err := FromFile(filepath.Join(dir, "none"))(context.Background(), request(hsm.PINState{})); err == nil {
-		t.Fatal("missing PIN file accepted")
-	}
+	require.NoError(t, os.WriteFile(big, make([]byte, maxSecretFile+1), 0o600))
+	_, err = FromFile(big)(context.Background(), request(hsm.PINState{}))
+	require.Error(t, err, "oversized PIN file accepted")
+	_, err = FromFile(filepath.Join(dir, "none"))(context.Background(), request(hsm.PINState{}))
+	require.Error(t, err, "missing PIN file accepted")
 }
 
 func TestByKind(t *testing.T) {
@@ -175,10 +154,8 @@ func TestByKind(t *testing.T) {
 	r, _ := p(context.Background(), req)
 	req.Kind = hsm.Password
 	r2, _ := p(context.Background(), req)
-	if string(r.PIN) != "pin" || string(r2.PIN) != "password" {
-		t.Fatalf("%q %q", r.PIN, r2.PIN)
-	}
-	if _, err := ByKind(nil, nil)(context.Background(), req); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatal(err)
-	}
+	require.Equal(t, "pin", string(r.PIN))
+	require.Equal(t, "password", string(r2.PIN))
+	_, err := ByKind(nil, nil)(context.Background(), req)
+	require.ErrorIs(t, err, hsm.ErrCancelled)
 }

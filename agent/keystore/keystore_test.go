@@ -13,6 +13,7 @@ import (
 	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) { softhsmtest.Main(m) }
@@ -22,16 +23,10 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 	fx := softhsmtest.StandardToken(t, env, "")
 	dir := t.TempDir()
 	pki, err := softhsmtest.NewPKI("Keystore")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sk, err := pki.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "PFX Holder"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sk.WritePFX(filepath.Join(dir, "holder.pfx"), "pfx-pw", softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, sk.WritePFX(filepath.Join(dir, "holder.pfx"), "pfx-pw", softhsmtest.Modern))
 	t.Setenv("KS_PIN", fx.UserPIN)
 	t.Setenv("KS_PW", "pfx-pw")
 	bad := filepath.Join(t.TempDir(), "libmissing.so")
@@ -40,15 +35,11 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 		PFXDirs:     []string{dir},
 		MaxSessions: 2,
 	}, prompt.ByKind(prompt.FromEnv("KS_PIN"), prompt.FromEnv("KS_PW")))
-	if err == nil || !strings.Contains(err.Error(), bad) {
-		t.Fatalf("want an error naming the bad module, got %v", err)
-	}
+	require.ErrorContains(t, err, bad, "want an error naming the bad module")
 	defer store.Close()
 	ctx := context.Background()
 	keys, err := store.Keys(ctx)
-	if err != nil {
-		t.Fatalf("Keys: %v", err)
-	}
+	require.NoError(t, err, "Keys")
 	var tokenKey, pfxKey *hsm.KeyInfo
 	for i, k := range keys {
 		if strings.HasPrefix(k.URI, "pkcs11:") && k.Label == softhsmtest.KeyECDSA && k.HasPrivateKey &&
@@ -59,9 +50,8 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 			pfxKey = &keys[i]
 		}
 	}
-	if tokenKey == nil || pfxKey == nil {
-		t.Fatalf("missing keys (token %v, pfx %v) in %d keys", tokenKey != nil, pfxKey != nil, len(keys))
-	}
+	require.NotNil(t, tokenKey, "no token key in %d keys", len(keys))
+	require.NotNil(t, pfxKey, "no PFX key in %d keys", len(keys))
 	d := sha256.Sum256([]byte("keystore"))
 	for _, c := range []struct {
 		uri string
@@ -71,47 +61,34 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 		{pfxKey.URI, sk.Key.Public()},
 	} {
 		sig, err := store.Sign(ctx, c.uri, d[:], crypto.SHA256)
-		if err != nil {
-			t.Fatalf("sign %s: %v", c.uri, err)
-		}
-		if !ecdsa.VerifyASN1(c.pub.(*ecdsa.PublicKey), d[:], sig) {
-			t.Fatalf("signature by %s does not verify", c.uri)
-		}
+		require.NoError(t, err, "sign %s", c.uri)
+		require.True(t, ecdsa.VerifyASN1(c.pub.(*ecdsa.PublicKey), d[:], sig), "signature by %s does not verify", c.uri)
 	}
 }
 
 func TestNoSources(t *testing.T) {
 	store, err := Open(Config{NoProbe: true}, nil)
-	if err != nil || len(store.Backends()) != 0 {
-		t.Fatalf("%v %d", err, len(store.Backends()))
-	}
+	require.NoError(t, err)
+	require.Empty(t, store.Backends())
 }
 
 func TestEIMZORoots(t *testing.T) {
 	root := t.TempDir()
 	pki, err := softhsmtest.NewPKI("EIMZO")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sk, err := pki.NewSoftwareKey(softhsmtest.Ed25519, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "DS Key"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join(root, "DSKEYS", "DS1.pfx")
-	if err := sk.WritePFX(path, "", softhsmtest.LegacyDES); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sk.WritePFX(path, "", softhsmtest.LegacyDES))
 	store, err := Open(Config{NoProbe: true, EIMZO: true, EIMZORoots: func() []string { return []string{root} }}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer store.Close()
 	keys, err := store.Keys(context.Background())
-	if err != nil || len(keys) != 1 || keys[0].Certificate == nil || keys[0].Certificate.Subject.CommonName != "DS Key" {
-		t.Fatalf("keys %+v, %v", keys, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	require.NotNil(t, keys[0].Certificate, "keys %+v", keys)
+	require.Equal(t, "DS Key", keys[0].Certificate.Subject.CommonName)
 	k, err := store.Key(context.Background(), keys[0].URI)
-	if err != nil || k.Algorithm != hsm.Ed25519 {
-		t.Fatalf("Key: %+v %v", k, err)
-	}
+	require.NoError(t, err, "Key")
+	require.Equal(t, hsm.Ed25519, k.Algorithm, "Key: %+v", k)
 }

@@ -6,160 +6,117 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"io"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOpenCreatesAndReloads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ca")
 	ca, err := Open(dir, []string{"local.cipher.kiev.ua"}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ca.Created || ca.Rotated {
-		t.Errorf("Created %v Rotated %v", ca.Created, ca.Rotated)
-	}
+	require.NoError(t, err)
+	assert.True(t, ca.Created, "Created")
+	assert.False(t, ca.Rotated, "Rotated")
 	for name, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, KeyFile): 0o600, filepath.Join(dir, CertFile): 0o644} {
 		fi, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s mode %v, want %v", name, fi.Mode().Perm(), want)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, want, fi.Mode().Perm(), "%s mode", name)
 	}
 	c := ca.Certificate()
-	if !c.IsCA || !c.PermittedDNSDomainsCritical || c.MaxPathLen != 0 || !c.MaxPathLenZero {
-		t.Errorf("CA flags: IsCA %v critical %v maxpath %d", c.IsCA, c.PermittedDNSDomainsCritical, c.MaxPathLen)
-	}
-	if !slices.Equal(c.PermittedDNSDomains, []string{"local.cipher.kiev.ua", "localhost"}) {
-		t.Errorf("permitted DNS = %v", c.PermittedDNSDomains)
-	}
+	assert.True(t, c.IsCA, "CA flags: IsCA")
+	assert.True(t, c.PermittedDNSDomainsCritical, "CA flags: name constraints critical")
+	assert.Equal(t, 0, c.MaxPathLen, "CA flags: MaxPathLen")
+	assert.True(t, c.MaxPathLenZero, "CA flags: MaxPathLenZero")
+	assert.Equal(t, []string{"local.cipher.kiev.ua", "localhost"}, c.PermittedDNSDomains, "permitted DNS")
 	var ranges []string
 	for _, r := range c.PermittedIPRanges {
 		ranges = append(ranges, r.String())
 	}
-	if !slices.Equal(ranges, []string{"127.0.0.1/32", "::1/128"}) {
-		t.Errorf("permitted IPs = %v", ranges)
-	}
-	if !slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
-		t.Errorf("CA EKU = %v", c.ExtKeyUsage)
-	}
+	assert.Equal(t, []string{"127.0.0.1/32", "::1/128"}, ranges, "permitted IPs")
+	assert.Equal(t, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, c.ExtKeyUsage, "CA EKU")
 
 	loaded, err := Load(dir, Options{})
-	if err != nil || loaded.Fingerprint() != ca.Fingerprint() {
-		t.Fatalf("Load: %v", err)
-	}
-	if _, err := Load(t.TempDir(), Options{}); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Load of empty dir: %v, want ErrNotExist", err)
-	}
+	require.NoError(t, err, "Load")
+	require.Equal(t, ca.Fingerprint(), loaded.Fingerprint(), "Load")
+	_, err = Load(t.TempDir(), Options{})
+	assert.ErrorIs(t, err, os.ErrNotExist, "Load of empty dir")
 
 	again, err := Open(dir, []string{"LOCAL.cipher.kiev.ua"}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.Created || again.Rotated || again.Fingerprint() != ca.Fingerprint() {
-		t.Errorf("reopen created a new CA (Created %v Rotated %v)", again.Created, again.Rotated)
-	}
+	require.NoError(t, err)
+	assert.False(t, again.Created, "reopen created a new CA")
+	assert.False(t, again.Rotated, "reopen rotated the CA")
+	assert.Equal(t, ca.Fingerprint(), again.Fingerprint(), "reopen changed the CA")
 }
 
 func TestOpenRotatesForNewName(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := Open(dir, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ca2, err := Open(dir, []string{"local.cipher.kiev.ua"}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ca2.Rotated || ca2.Fingerprint() == ca.Fingerprint() {
-		t.Fatalf("new name did not rotate the CA")
-	}
-	if !ca2.Permitted("local.cipher.kiev.ua") || !ca2.Permitted("localhost") {
-		t.Errorf("rotated CA lost names: %v", ca2.Certificate().PermittedDNSDomains)
-	}
+	require.NoError(t, err)
+	require.True(t, ca2.Rotated, "new name did not rotate the CA")
+	require.NotEqual(t, ca.Fingerprint(), ca2.Fingerprint(), "new name did not rotate the CA")
+	assert.True(t, ca2.Permitted("local.cipher.kiev.ua"), "rotated CA lost names: %v", ca2.Certificate().PermittedDNSDomains)
+	assert.True(t, ca2.Permitted("localhost"), "rotated CA lost names: %v", ca2.Certificate().PermittedDNSDomains)
 	// A later Open without the extra name keeps the rotated CA.
 	ca3, err := Open(dir, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca3.Rotated || ca3.Fingerprint() != ca2.Fingerprint() {
-		t.Error("CA rotated again although no name was missing")
-	}
+	require.NoError(t, err)
+	assert.False(t, ca3.Rotated, "CA rotated again although no name was missing")
+	assert.Equal(t, ca2.Fingerprint(), ca3.Fingerprint(), "CA rotated again although no name was missing")
 }
 
 func TestOpenRotatesNearEndOfLife(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Now()
 	ca, err := Open(dir, nil, Options{CALifetime: 90 * 24 * time.Hour, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	later := now.Add(40 * 24 * time.Hour) // 50 days left < 2 × 30-day leaves
 	ca2, err := Open(dir, nil, Options{Now: func() time.Time { return later }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ca2.Rotated || ca2.Fingerprint() == ca.Fingerprint() {
-		t.Error("CA near end of life was not replaced")
-	}
+	require.NoError(t, err)
+	assert.True(t, ca2.Rotated, "CA near end of life was not replaced")
+	assert.NotEqual(t, ca.Fingerprint(), ca2.Fingerprint(), "CA near end of life was not replaced")
 }
 
 func TestOpenRefusesExposedKey(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Open(dir, nil, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(filepath.Join(dir, KeyFile), 0o644)
 	_, err := Open(dir, nil, Options{})
-	if err == nil || !strings.Contains(err.Error(), "accessible to other users") {
-		t.Fatalf("err = %v", err)
-	}
+	require.NoError(t, err)
+	os.Chmod(filepath.Join(dir, KeyFile), 0o644)
+	_, err = Open(dir, nil, Options{})
+	require.ErrorContains(t, err, "accessible to other users")
 }
 
 func TestOpenRejectsMismatchedFiles(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	if _, err := Open(a, nil, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(b, nil, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := Open(a, nil, Options{})
+	require.NoError(t, err)
+	_, err = Open(b, nil, Options{})
+	require.NoError(t, err)
 	data, _ := os.ReadFile(filepath.Join(b, KeyFile))
 	os.WriteFile(filepath.Join(a, KeyFile), data, 0o600)
-	_, err := Open(a, nil, Options{})
-	if err == nil || !strings.Contains(err.Error(), "does not match") {
-		t.Fatalf("err = %v", err)
-	}
-	if strings.Contains(err.Error(), "PRIVATE KEY") {
-		t.Fatal("error mentions key material")
-	}
+	_, err = Open(a, nil, Options{})
+	require.ErrorContains(t, err, "does not match")
+	require.NotContains(t, err.Error(), "PRIVATE KEY", "error mentions key material")
 }
 
 func TestIssueRefusesOutsideConstraints(t *testing.T) {
 	ca, err := Open(t.TempDir(), []string{"local.cipher.kiev.ua"}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, n := range []string{"example.com", "cipher.kiev.ua", "localhost.evil.com", "10.0.0.1", "127.0.0.2", "::2", "*.localhost", ""} {
-		if _, err := ca.Issue([]string{"localhost", n}); !errors.Is(err, ErrNameNotPermitted) {
-			t.Errorf("Issue(%q) err = %v, want ErrNameNotPermitted", n, err)
-		}
+		_, err := ca.Issue([]string{"localhost", n})
+		assert.ErrorIs(t, err, ErrNameNotPermitted, "Issue(%q)", n)
 	}
 	for _, n := range []string{"localhost", "a.localhost", "local.cipher.kiev.ua", "LOCAL.CIPHER.KIEV.UA.", "127.0.0.1", "::1"} {
-		if _, err := ca.Issue([]string{n}); err != nil {
-			t.Errorf("Issue(%q): %v", n, err)
-		}
+		_, err := ca.Issue([]string{n})
+		assert.NoError(t, err, "Issue(%q)", n)
 	}
 }
 
@@ -169,9 +126,7 @@ func TestIssueRefusesOutsideConstraints(t *testing.T) {
 func TestNameConstraintsEnforcedByVerifiers(t *testing.T) {
 	dir := t.TempDir()
 	ca, err := Open(dir, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	forge := func(dns []string, ips []net.IP) *x509.Certificate {
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "forged"},
@@ -180,9 +135,7 @@ func TestNameConstraintsEnforcedByVerifiers(t *testing.T) {
 			DNSNames:    dns, IPAddresses: ips,
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, ca.key.Public(), ca.key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c, _ := x509.ParseCertificate(der)
 		return c
 	}
@@ -194,43 +147,34 @@ func TestNameConstraintsEnforcedByVerifiers(t *testing.T) {
 	} {
 		_, err := c.Verify(opts)
 		var ci x509.CertificateInvalidError
-		if !errors.As(err, &ci) || ci.Reason != x509.CANotAuthorizedForThisName {
-			t.Errorf("forged %v %v: Verify err = %v, want CANotAuthorizedForThisName", c.DNSNames, c.IPAddresses, err)
+		if assert.ErrorAs(t, err, &ci, "forged %v %v: Verify", c.DNSNames, c.IPAddresses) {
+			assert.Equal(t, x509.CANotAuthorizedForThisName, ci.Reason, "forged %v %v: Verify err = %v", c.DNSNames, c.IPAddresses, err)
 		}
 		if _, err := exec.LookPath("openssl"); err == nil {
 			leaf := filepath.Join(t.TempDir(), "leaf.pem")
 			os.WriteFile(leaf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o600)
 			out, err := exec.Command("openssl", "verify", "-CAfile", ca.CertFile(), leaf).CombinedOutput()
-			if err == nil || !strings.Contains(string(out), "subtree") {
-				t.Errorf("openssl accepted forged leaf %v: %s", c.DNSNames, out)
-			}
+			assert.Error(t, err, "openssl accepted forged leaf %v: %s", c.DNSNames, out)
+			assert.Contains(t, string(out), "subtree", "openssl on forged leaf %v", c.DNSNames)
 		}
 	}
 	// A good leaf passes both verifiers.
 	good, err := ca.Issue([]string{"localhost", "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	leaf := filepath.Join(t.TempDir(), "good.pem")
 	os.WriteFile(leaf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good.Certificate[0]}), 0o600)
-	if out, err := exec.Command("openssl", "verify", "-CAfile", ca.CertFile(), "-purpose", "sslserver", leaf).CombinedOutput(); err != nil {
-		t.Errorf("openssl rejected good leaf: %v %s", err, out)
-	}
+	out, err := exec.Command("openssl", "verify", "-CAfile", ca.CertFile(), "-purpose", "sslserver", leaf).CombinedOutput()
+	assert.NoError(t, err, "openssl rejected good leaf: %s", out)
 	// The CA is limited to server authentication.
-	if _, err := good.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
-		t.Error("leaf verified for client authentication")
-	}
+	_, err = good.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	assert.Error(t, err, "leaf verified for client authentication")
 }
 
 func TestTLSClientTrustingOnlyTheCA(t *testing.T) {
 	ca, err := Open(t.TempDir(), nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cfg, err := ca.TLSConfig([]string{"localhost", "127.0.0.1", "::1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	serve := func(network, addr string) string {
 		l, err := tls.Listen(network, addr, cfg)
 		if err != nil {
@@ -263,73 +207,46 @@ func TestTLSClientTrustingOnlyTheCA(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if string(b) != "hello" {
-			t.Errorf("read %q", b)
-		}
+		assert.Equal(t, "hello", string(b), "read")
 		return nil
 	}
-	if err := dial(addr4, "127.0.0.1", ca.Pool()); err != nil {
-		t.Errorf("dial 127.0.0.1: %v", err)
-	}
-	if err := dial(net.JoinHostPort("localhost", port), "localhost", ca.Pool()); err != nil {
-		t.Errorf("dial localhost: %v", err)
-	}
+	assert.NoError(t, dial(addr4, "127.0.0.1", ca.Pool()), "dial 127.0.0.1")
+	assert.NoError(t, dial(net.JoinHostPort("localhost", port), "localhost", ca.Pool()), "dial localhost")
 	if addr6 := serve("tcp6", "[::1]:0"); addr6 != "" {
-		if err := dial(addr6, "::1", ca.Pool()); err != nil {
-			t.Errorf("dial ::1: %v", err)
-		}
+		assert.NoError(t, dial(addr6, "::1", ca.Pool()), "dial ::1")
 	} else {
 		t.Log("no IPv6 loopback; ::1 not tested")
 	}
 	// Without the CA the same server is not trusted.
-	if err := dial(addr4, "127.0.0.1", x509.NewCertPool()); err == nil {
-		t.Error("client trusting nothing connected")
-	}
+	assert.Error(t, dial(addr4, "127.0.0.1", x509.NewCertPool()), "client trusting nothing connected")
 	// Another CA's trust does not help.
 	other, _ := Open(t.TempDir(), nil, Options{})
-	if err := dial(addr4, "127.0.0.1", other.Pool()); err == nil {
-		t.Error("client trusting another local CA connected")
-	}
+	assert.Error(t, dial(addr4, "127.0.0.1", other.Pool()), "client trusting another local CA connected")
 }
 
 func TestIssueCachesAndRenews(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	ca, err := Open(t.TempDir(), nil, Options{Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a, err := ca.Issue([]string{"localhost", "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := a.Leaf.NotAfter.Sub(now); d > DefaultLeafLifetime || d < DefaultLeafLifetime-time.Second {
-		t.Errorf("leaf lifetime %v", d)
-	}
+	require.NoError(t, err)
+	life := a.Leaf.NotAfter.Sub(now)
+	assert.LessOrEqual(t, life, DefaultLeafLifetime, "leaf lifetime")
+	assert.GreaterOrEqual(t, life, DefaultLeafLifetime-time.Second, "leaf lifetime")
 	b, _ := ca.Issue([]string{"127.0.0.1", "LOCALHOST", "localhost"})
-	if a.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber) != 0 {
-		t.Error("same names (other order/case) issued a new leaf")
-	}
+	assert.Zero(t, a.Leaf.SerialNumber.Cmp(b.Leaf.SerialNumber), "same names (other order/case) issued a new leaf")
 	now = now.Add(19 * 24 * time.Hour) // 11 days left: still more than a third
 	c, _ := ca.Issue([]string{"localhost", "127.0.0.1"})
-	if c.Leaf.SerialNumber.Cmp(a.Leaf.SerialNumber) != 0 {
-		t.Error("renewed too early")
-	}
+	assert.Zero(t, c.Leaf.SerialNumber.Cmp(a.Leaf.SerialNumber), "renewed too early")
 	now = now.Add(2 * 24 * time.Hour) // 9 days left
 	d, _ := ca.Issue([]string{"localhost", "127.0.0.1"})
-	if d.Leaf.SerialNumber.Cmp(a.Leaf.SerialNumber) == 0 {
-		t.Error("not renewed when a third of the lifetime remained")
-	}
-	if !d.Leaf.NotAfter.After(a.Leaf.NotAfter) {
-		t.Error("renewed leaf does not last longer")
-	}
+	assert.NotZero(t, d.Leaf.SerialNumber.Cmp(a.Leaf.SerialNumber), "not renewed when a third of the lifetime remained")
+	assert.True(t, d.Leaf.NotAfter.After(a.Leaf.NotAfter), "renewed leaf does not last longer")
 	certPEM, keyPEM, _, err := ca.LeafPEM([]string{"localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Errorf("LeafPEM pair: %v", err)
-	}
+	require.NoError(t, err)
+	_, err = tls.X509KeyPair(certPEM, keyPEM)
+	assert.NoError(t, err, "LeafPEM pair")
 }
 
 func TestConcurrentOpenAgreesOnOneCA(t *testing.T) {
@@ -351,13 +268,12 @@ func TestConcurrentOpenAgreesOnOneCA(t *testing.T) {
 	for i := 0; i < n; i++ {
 		select {
 		case err := <-errs:
-			t.Fatal(err)
+			require.NoError(t, err)
 		case fp := <-fps:
 			if first == "" {
 				first = fp
-			} else if fp != first {
-				t.Fatal("concurrent Open created two CAs")
 			}
+			require.Equal(t, first, fp, "concurrent Open created two CAs")
 		}
 	}
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestErrorsRoundTrip(t *testing.T) {
@@ -29,14 +31,11 @@ func TestErrorsRoundTrip(t *testing.T) {
 		t.Run(k.kind.String(), func(t *testing.T) {
 			orig := fmt.Errorf("sign with pkcs11:token=x: %w", k.err)
 			got := FromStatus(ToStatus(orig))
-			if !errors.Is(got, k.err) {
-				t.Fatalf("%v does not match %v", got, k.err)
-			}
-			if st, _ := status.FromError(ToStatus(orig)); st.Code() != k.code {
-				t.Errorf("code %v, want %v", st.Code(), k.code)
-			}
-			if k.err != hsm.ErrPINIncorrect && k.err != hsm.ErrPINLocked && got.Error() != orig.Error() {
-				t.Errorf("message %q, want %q", got, orig)
+			require.ErrorIs(t, got, k.err)
+			st, _ := status.FromError(ToStatus(orig))
+			assert.Equal(t, k.code, st.Code(), "code")
+			if k.err != hsm.ErrPINIncorrect && k.err != hsm.ErrPINLocked {
+				assert.EqualError(t, got, orig.Error(), "message")
 			}
 		})
 	}
@@ -46,52 +45,34 @@ func TestPINErrorKeepsState(t *testing.T) {
 	orig := fmt.Errorf("login: %w", &hsm.PINError{Token: "CI token", State: hsm.PINState{Retries: 2, CountLow: true}, Err: hsm.ErrPINIncorrect})
 	got := FromStatus(ToStatus(orig))
 	var pe *hsm.PINError
-	if !errors.As(got, &pe) {
-		t.Fatalf("%T %v is not a PINError", got, got)
-	}
-	if pe.Token != "CI token" || pe.State.Retries != 2 || !pe.State.CountLow || !errors.Is(got, hsm.ErrPINIncorrect) {
-		t.Fatalf("PINError %+v", pe)
-	}
-	if !strings.Contains(got.Error(), "2 tries left") {
-		t.Errorf("message %q", got)
-	}
+	require.ErrorAs(t, got, &pe, "%T %v is not a PINError", got, got)
+	require.Equal(t, "CI token", pe.Token, "PINError %+v", pe)
+	require.Equal(t, 2, pe.State.Retries, "PINError %+v", pe)
+	require.True(t, pe.State.CountLow, "PINError %+v", pe)
+	require.ErrorIs(t, got, hsm.ErrPINIncorrect)
+	assert.ErrorContains(t, got, "2 tries left", "message")
 }
 
 func TestContextAndUnknownErrors(t *testing.T) {
-	if !errors.Is(FromStatus(ToStatus(context.Canceled)), hsm.ErrCancelled) {
-		t.Error("context.Canceled does not come back as ErrCancelled")
-	}
-	if !errors.Is(FromStatus(ToStatus(context.DeadlineExceeded)), hsm.ErrTimeout) {
-		t.Error("context.DeadlineExceeded does not come back as ErrTimeout")
-	}
+	assert.ErrorIs(t, FromStatus(ToStatus(context.Canceled)), hsm.ErrCancelled, "context.Canceled does not come back as ErrCancelled")
+	assert.ErrorIs(t, FromStatus(ToStatus(context.DeadlineExceeded)), hsm.ErrTimeout, "context.DeadlineExceeded does not come back as ErrTimeout")
 	got := FromStatus(ToStatus(errors.New("disk on fire")))
 	for _, k := range kinds {
-		if errors.Is(got, k.err) {
-			t.Errorf("unknown error matches %v", k.err)
-		}
+		assert.NotErrorIs(t, got, k.err, "unknown error matches %v", k.err)
 	}
-	if got.Error() != "disk on fire" {
-		t.Errorf("message %q", got)
-	}
-	if ToStatus(nil) != nil || FromStatus(nil) != nil {
-		t.Error("nil is not nil")
-	}
+	assert.EqualError(t, got, "disk on fire", "message")
+	assert.NoError(t, ToStatus(nil), "ToStatus(nil) is not nil")
+	assert.NoError(t, FromStatus(nil), "FromStatus(nil) is not nil")
 	// A transport failure without details says the other side is gone.
-	if !errors.Is(FromStatus(status.Error(codes.Unavailable, "connection reset")), ErrUnavailable) {
-		t.Error("Unavailable does not map to ErrUnavailable")
-	}
+	assert.ErrorIs(t, FromStatus(status.Error(codes.Unavailable, "connection reset")), ErrUnavailable, "Unavailable does not map to ErrUnavailable")
 }
 
 func testCert(t testing.TB) (*ecdsa.PrivateKey, *x509.Certificate) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "wire"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c, _ := x509.ParseCertificate(der)
 	return k, c
 }
@@ -101,16 +82,15 @@ func TestKeyRoundTrip(t *testing.T) {
 	in := hsm.KeyInfo{URI: "pkcs11:object=a", TokenURI: "pkcs11:token=t", Label: "a", ID: []byte{1}, Algorithm: hsm.ECDSA, Bits: 256,
 		PublicKey: &k.PublicKey, HasPrivateKey: true, CanSign: true, Certificate: c, Chain: []*x509.Certificate{c}}
 	p, err := KeyToProto(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := KeyFromProto(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.URI != in.URI || out.Bits != 256 || !out.CanSign || !k.PublicKey.Equal(out.PublicKey) || !out.Certificate.Equal(c) || len(out.Chain) != 1 {
-		t.Fatalf("round trip: %+v", out)
-	}
+	require.NoError(t, err)
+	require.Equal(t, in.URI, out.URI, "round trip")
+	require.Equal(t, 256, out.Bits, "round trip")
+	require.True(t, out.CanSign, "round trip: CanSign")
+	require.True(t, k.PublicKey.Equal(out.PublicKey), "round trip: public key")
+	require.True(t, out.Certificate.Equal(c), "round trip: certificate")
+	require.Len(t, out.Chain, 1, "round trip: chain")
 }
 
 func TestSignerOpts(t *testing.T) {
@@ -119,15 +99,11 @@ func TestSignerOpts(t *testing.T) {
 		req := &pb.SignRequest{Digest: d}
 		SignerOptsToProto(req, opts)
 		got, err := SignerOptsFromProto(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.HashFunc() != crypto.SHA256 {
-			t.Errorf("hash %v", got.HashFunc())
-		}
+		require.NoError(t, err)
+		assert.Equal(t, crypto.SHA256, got.HashFunc(), "hash")
 		if pss, ok := opts.(*rsa.PSSOptions); ok {
-			if g, ok := got.(*rsa.PSSOptions); !ok || g.SaltLength != pss.SaltLength {
-				t.Errorf("PSS lost: %#v", got)
+			if g, ok := got.(*rsa.PSSOptions); assert.True(t, ok, "PSS lost: %#v", got) {
+				assert.Equal(t, pss.SaltLength, g.SaltLength, "PSS salt length")
 			}
 		}
 	}
@@ -138,25 +114,20 @@ func TestSignerOpts(t *testing.T) {
 		{Digest: make([]byte, MaxDigest+1)}, // too long
 	}
 	for i, r := range bad {
-		if _, err := SignerOptsFromProto(r); err == nil {
-			t.Errorf("bad request %d accepted", i)
-		}
+		_, err := SignerOptsFromProto(r)
+		assert.Error(t, err, "bad request %d accepted", i)
 	}
 }
 
 func TestCheckOperation(t *testing.T) {
 	ok := &pb.Operation{Origin: "https://a", Documents: []*pb.Document{{Name: "a.pdf", Sha256: make([]byte, 32)}}}
-	if err := CheckOperation(ok); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, CheckOperation(ok))
 	for i, op := range []*pb.Operation{
 		{Summary: strings.Repeat("x", MaxText+1)},
 		{Documents: []*pb.Document{{Sha256: make([]byte, 5)}}},
 		{Documents: make([]*pb.Document, MaxDocuments+1)},
 	} {
-		if err := CheckOperation(op); !errors.Is(err, hsm.ErrInvalidRequest) {
-			t.Errorf("op %d: %v", i, err)
-		}
+		assert.ErrorIs(t, CheckOperation(op), hsm.ErrInvalidRequest, "op %d", i)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A host that predates ChooseKey (its Consent service lacks the method)
@@ -17,23 +19,17 @@ import (
 // ErrUnsupported and can fall back (e.g. to its own key list).
 func TestChooseKeyOldHost(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := grpc.NewServer()
 	pb.RegisterConsentServer(srv, struct{ pb.UnimplementedConsentServer }{})
 	go srv.Serve(ln) //nolint:errcheck // ends with Stop
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	c := &Consent{c: pb.NewConsentClient(conn)}
 	_, err = c.ChooseKey(context.Background(), []string{"pkcs11:token=T;object=k"}, Operation{Origin: "https://portal.example"})
-	if !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("old host: %v; want ErrUnsupported", err)
-	}
+	require.ErrorIs(t, err, ErrUnsupported, "old host")
 }
 
 // noConsent fails the test if a call reaches the host.
@@ -43,7 +39,7 @@ type noConsent struct {
 }
 
 func (n noConsent) ChooseKey(context.Context, *pb.ChooseKeyRequest, ...grpc.CallOption) (*pb.ChooseKeyResponse, error) {
-	n.t.Error("ChooseKey reached the host")
+	assert.Fail(n.t, "ChooseKey reached the host")
 	return nil, errors.New("unexpected")
 }
 
@@ -56,8 +52,7 @@ func TestChooseKeyBounds(t *testing.T) {
 		many[i] = "pkcs11:object=k"
 	}
 	for _, keys := range [][]string{nil, {}, many} {
-		if _, err := c.ChooseKey(context.Background(), keys, Operation{}); !errors.Is(err, ErrInvalidRequest) {
-			t.Errorf("%d candidates: %v; want ErrInvalidRequest", len(keys), err)
-		}
+		_, err := c.ChooseKey(context.Background(), keys, Operation{})
+		assert.ErrorIs(t, err, ErrInvalidRequest, "%d candidates", len(keys))
 	}
 }

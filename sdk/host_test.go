@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // shortCA issues self-signed leaves that live for life from clock's now;
@@ -70,33 +72,25 @@ func TestCertificateRenewal(t *testing.T) {
 	ca := &shortCA{life: time.Hour, clock: clock}
 	h := &Host{tls: ca, now: clock.Now}
 	cfg, err := h.TLSConfig(context.Background(), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	first, err := cfg.GetCertificate(nil)
-	if err != nil || first.Leaf == nil {
-		t.Fatalf("first certificate: %v", err)
-	}
-	if ca.issued.Load() != 1 {
-		t.Fatalf("issued %d", ca.issued.Load())
-	}
+	require.NoError(t, err, "first certificate")
+	require.NotNil(t, first.Leaf, "first certificate")
+	require.Equal(t, int32(1), ca.issued.Load(), "issued")
 	// Before the renewal point: the same certificate, no new issue.
-	if c, _ := cfg.GetCertificate(nil); c != first {
-		t.Fatal("certificate changed early")
-	}
+	c, _ := cfg.GetCertificate(nil)
+	require.Same(t, first, c, "certificate changed early")
 	clock.Advance(50 * time.Minute) // past the renewal point: less than a third of the lifetime left
-	if c, err := cfg.GetCertificate(nil); err != nil || c == nil {
-		t.Fatalf("during renewal: %v", err) // still serves the old one
-	}
+	c, err = cfg.GetCertificate(nil)
+	require.NoError(t, err, "during renewal") // still serves the old one
+	require.NotNil(t, c, "during renewal")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c, _ := cfg.GetCertificate(nil)
 		if c != first && c.Leaf.SerialNumber.Int64() == 2 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not renewed; issued %d", ca.issued.Load())
-		}
+		require.False(t, time.Now().After(deadline), "not renewed; issued %d", ca.issued.Load())
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -106,8 +100,6 @@ func TestIsLoopbackHost(t *testing.T) {
 		"127.0.0.1": true, "127.1.2.3": true, "::1": true, "localhost": true,
 		"0.0.0.0": false, "": false, "::": false, "192.168.1.2": false, "example.com": false,
 	} {
-		if got := isLoopbackHost(host); got != want {
-			t.Errorf("%q: %v", host, got)
-		}
+		assert.Equal(t, want, isLoopbackHost(host), "%q", host)
 	}
 }

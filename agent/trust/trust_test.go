@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/localca"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // With SIGNET_TRUST_TEST_DIAL=addr the test binary is a TLS client that
@@ -37,9 +39,7 @@ func TestMain(m *testing.M) {
 func newCA(t *testing.T) *localca.CA {
 	t.Helper()
 	ca, err := localca.Open(t.TempDir(), nil, localca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return ca
 }
 
@@ -55,56 +55,40 @@ func TestNSSStore(t *testing.T) {
 	ca1, ca2 := newCA(t), newCA(t)
 	s := &NSSStore{Label: "test NSS", Dir: filepath.Join(t.TempDir(), "nssdb"), Create: true}
 
-	if st := s.Status(ca1.Certificate()); st.Trusted || st.Detail != "no NSS database" {
-		t.Fatalf("fresh status = %+v", st)
-	}
-	if err := s.Uninstall(); err != nil {
-		t.Fatalf("uninstall with no database: %v", err)
-	}
-	if err := s.Install(ca1.Certificate()); err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Status(ca1.Certificate()); !st.Trusted {
-		t.Fatalf("after install: %+v", st)
-	}
+	st := s.Status(ca1.Certificate())
+	require.False(t, st.Trusted, "fresh status = %+v", st)
+	require.Equal(t, "no NSS database", st.Detail, "fresh status")
+	require.NoError(t, s.Uninstall(), "uninstall with no database")
+	require.NoError(t, s.Install(ca1.Certificate()))
+	st = s.Status(ca1.Certificate())
+	require.True(t, st.Trusted, "after install: %+v", st)
 	// NSS itself accepts it as a CA for TLS servers.
-	if out, err := exec.Command("certutil", "-V", "-d", "sql:"+s.Dir, "-n", Nickname(ca1.Certificate()), "-u", "L").CombinedOutput(); err != nil {
-		t.Errorf("certutil -V -u L: %v %s", err, out)
-	}
+	out, err := exec.Command("certutil", "-V", "-d", "sql:"+s.Dir, "-n", Nickname(ca1.Certificate()), "-u", "L").CombinedOutput()
+	assert.NoError(t, err, "certutil -V -u L: %s", out)
 	// Installing again is idempotent.
-	if err := s.Install(ca1.Certificate()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Install(ca1.Certificate()))
 
 	// A rotated CA replaces the old one.
-	if err := s.Install(ca2.Certificate()); err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Status(ca2.Certificate()); !st.Trusted {
-		t.Errorf("new CA: %+v", st)
-	}
-	if st := s.Status(ca1.Certificate()); st.Trusted || !strings.Contains(st.Detail, "older") {
-		t.Errorf("old CA after rotation: %+v", st)
-	}
+	require.NoError(t, s.Install(ca2.Certificate()))
+	st = s.Status(ca2.Certificate())
+	assert.True(t, st.Trusted, "new CA: %+v", st)
+	st = s.Status(ca1.Certificate())
+	assert.False(t, st.Trusted, "old CA after rotation: %+v", st)
+	assert.Contains(t, st.Detail, "older", "old CA after rotation")
 	nicks, err := s.nicknames("certutil", "sql:"+s.Dir)
-	if err != nil || len(nicks) != 1 {
-		t.Errorf("nicknames after rotation = %v, %v", nicks, err)
-	}
+	assert.NoError(t, err, "nicknames after rotation")
+	assert.Len(t, nicks, 1, "nicknames after rotation")
 
-	if err := s.Uninstall(); err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Status(ca2.Certificate()); st.Trusted || st.Detail != "not installed" {
-		t.Errorf("after uninstall: %+v", st)
-	}
+	require.NoError(t, s.Uninstall())
+	st = s.Status(ca2.Certificate())
+	assert.False(t, st.Trusted, "after uninstall: %+v", st)
+	assert.Equal(t, "not installed", st.Detail, "after uninstall")
 }
 
 func TestNSSStoreWithoutCreate(t *testing.T) {
 	needCertutil(t)
 	s := &NSSStore{Label: "Firefox profile x", Dir: t.TempDir()}
-	if err := s.Install(newCA(t).Certificate()); err == nil || !strings.Contains(err.Error(), "no NSS database") {
-		t.Fatalf("install without database: %v", err)
-	}
+	require.ErrorContains(t, s.Install(newCA(t).Certificate()), "no NSS database", "install without database")
 }
 
 func TestNSSDatabases(t *testing.T) {
@@ -112,9 +96,8 @@ func TestNSSDatabases(t *testing.T) {
 	home := t.TempDir()
 	prof := filepath.Join(home, ".mozilla", "firefox", "abcd.default-release")
 	os.MkdirAll(prof, 0o700)
-	if out, err := exec.Command("certutil", "-N", "-d", "sql:"+prof, "--empty-password").CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	out, err := exec.Command("certutil", "-N", "-d", "sql:"+prof, "--empty-password").CombinedOutput()
+	require.NoError(t, err, "certutil -N: %s", out)
 	os.MkdirAll(filepath.Join(home, ".mozilla", "firefox", "Crash Reports"), 0o700)
 
 	stores := NSSDatabases(home)
@@ -122,28 +105,18 @@ func TestNSSDatabases(t *testing.T) {
 	for _, s := range stores {
 		names = append(names, s.Name())
 	}
-	if len(stores) != 2 || names[1] != "Firefox profile abcd.default-release" {
-		t.Fatalf("stores = %q", names)
-	}
+	require.Len(t, names, 2, "stores")
+	require.Equal(t, "Firefox profile abcd.default-release", names[1], "stores = %q", names)
 	ca := newCA(t)
-	if err := InstallAll(stores, ca.Certificate()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, InstallAll(stores, ca.Certificate()))
 	for _, st := range StatusAll(stores, ca.Certificate()) {
-		if !st.Trusted {
-			t.Errorf("%s not trusted: %s", st.Store, st.Detail)
-		}
+		assert.True(t, st.Trusted, "%s not trusted: %s", st.Store, st.Detail)
 	}
-	if _, err := os.Stat(filepath.Join(home, ".pki", "nssdb", "cert9.db")); err != nil {
-		t.Errorf("Chromium database not created: %v", err)
-	}
-	if err := UninstallAll(stores); err != nil {
-		t.Fatal(err)
-	}
+	_, err = os.Stat(filepath.Join(home, ".pki", "nssdb", "cert9.db"))
+	assert.NoError(t, err, "Chromium database not created")
+	require.NoError(t, UninstallAll(stores))
 	for _, st := range StatusAll(stores, ca.Certificate()) {
-		if st.Trusted {
-			t.Errorf("%s still trusted after uninstall", st.Store)
-		}
+		assert.False(t, st.Trusted, "%s still trusted after uninstall", st.Store)
 	}
 }
 
@@ -153,28 +126,22 @@ func TestSystemStoreStatusDetails(t *testing.T) {
 	bundle := filepath.Join(dir, "bundle.pem")
 	os.WriteFile(bundle, nil, 0o644)
 	s := &SystemStore{Layout: "test", AnchorDir: dir, FileName: "signet.crt", Update: []string{"true"}, Bundle: bundle}
-	if st := s.Status(nil); st.Trusted || st.Detail != "no local CA yet" {
-		t.Errorf("nil CA: %+v", st)
-	}
-	if st := s.Status(ca.Certificate()); st.Trusted || st.Detail != "not installed" {
-		t.Errorf("fresh: %+v", st)
-	}
-	if err := s.Install(ca.Certificate()); err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Status(ca.Certificate()); st.Trusted || !strings.Contains(st.Detail, "not regenerated") {
-		t.Errorf("installed, bundle stale: %+v", st)
-	}
+	st := s.Status(nil)
+	assert.False(t, st.Trusted, "nil CA: %+v", st)
+	assert.Equal(t, "no local CA yet", st.Detail, "nil CA")
+	st = s.Status(ca.Certificate())
+	assert.False(t, st.Trusted, "fresh: %+v", st)
+	assert.Equal(t, "not installed", st.Detail, "fresh")
+	require.NoError(t, s.Install(ca.Certificate()))
+	st = s.Status(ca.Certificate())
+	assert.False(t, st.Trusted, "installed, bundle stale: %+v", st)
+	assert.Contains(t, st.Detail, "not regenerated", "installed, bundle stale")
 	os.WriteFile(bundle, append([]byte("junk\n"), ca.CertificatePEM()...), 0o644)
-	if st := s.Status(ca.Certificate()); !st.Trusted {
-		t.Errorf("in bundle: %+v", st)
-	}
-	if err := s.Uninstall(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "signet.crt")); !os.IsNotExist(err) {
-		t.Error("uninstall left the file")
-	}
+	st = s.Status(ca.Certificate())
+	assert.True(t, st.Trusted, "in bundle: %+v", st)
+	require.NoError(t, s.Uninstall())
+	_, err := os.Stat(filepath.Join(dir, "signet.crt"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "uninstall left the file")
 }
 
 // TestSystemStoreReal installs a CA into this machine's real system store
@@ -193,25 +160,17 @@ func TestSystemStoreReal(t *testing.T) {
 	sys.FileName = fmt.Sprintf("signet-test-%d.crt", os.Getpid())
 	ca := newCA(t)
 	t.Cleanup(func() {
-		if err := sys.Uninstall(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		if _, err := os.Stat(sys.path()); !os.IsNotExist(err) {
-			t.Errorf("cleanup left %s", sys.path())
-		}
-		if ok, _ := bundleHas(sys.Bundle, ca.Certificate()); ok {
-			t.Errorf("cleanup left the CA in %s", sys.Bundle)
-		}
+		assert.NoError(t, sys.Uninstall(), "cleanup")
+		_, err := os.Stat(sys.path())
+		assert.ErrorIs(t, err, os.ErrNotExist, "cleanup left %s", sys.path())
+		ok, _ := bundleHas(sys.Bundle, ca.Certificate())
+		assert.False(t, ok, "cleanup left the CA in %s", sys.Bundle)
 	})
 
 	cfg, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	go func() {
 		for {
@@ -239,32 +198,25 @@ func TestSystemStoreReal(t *testing.T) {
 		return string(out), err
 	}
 
-	if st := sys.Status(ca.Certificate()); st.Trusted || st.Detail != "not installed" {
-		t.Fatalf("fresh status: %+v", st)
-	}
-	if out, err := dial("127.0.0.1"); err == nil || !strings.Contains(out, "unknown authority") {
-		t.Fatalf("client trusted the CA before install: %v %s", err, out)
-	}
+	st := sys.Status(ca.Certificate())
+	require.False(t, st.Trusted, "fresh status: %+v", st)
+	require.Equal(t, "not installed", st.Detail, "fresh status")
+	out, err := dial("127.0.0.1")
+	require.Error(t, err, "client trusted the CA before install: %s", out)
+	require.Contains(t, out, "unknown authority", "client before install")
 
-	if err := sys.Install(ca.Certificate()); err != nil {
-		t.Fatal(err)
-	}
-	if st := sys.Status(ca.Certificate()); !st.Trusted {
-		t.Fatalf("after install: %+v", st)
-	}
+	require.NoError(t, sys.Install(ca.Certificate()))
+	st = sys.Status(ca.Certificate())
+	require.True(t, st.Trusted, "after install: %+v", st)
 	for _, host := range []string{"127.0.0.1", "localhost"} {
-		if out, err := dial(host); err != nil || out != "hello" {
-			t.Errorf("system-store client to %s after install: %v %s", host, err, out)
-		}
+		out, err := dial(host)
+		assert.NoError(t, err, "system-store client to %s after install: %s", host, out)
+		assert.Equal(t, "hello", out, "system-store client to %s after install", host)
 	}
 
-	if err := sys.Uninstall(); err != nil {
-		t.Fatal(err)
-	}
-	if st := sys.Status(ca.Certificate()); st.Trusted {
-		t.Fatalf("after uninstall: %+v", st)
-	}
-	if out, err := dial("127.0.0.1"); err == nil {
-		t.Errorf("client still trusts the CA after uninstall: %s", out)
-	}
+	require.NoError(t, sys.Uninstall())
+	st = sys.Status(ca.Certificate())
+	require.False(t, st.Trusted, "after uninstall: %+v", st)
+	out, err = dial("127.0.0.1")
+	assert.Error(t, err, "client still trusts the CA after uninstall: %s", out)
 }

@@ -3,6 +3,8 @@ package eimzoclient
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestParseAlias(t *testing.T) {
@@ -18,28 +20,23 @@ func TestParseAlias(t *testing.T) {
 		ValidFromTime: time.Date(2022, 4, 25, 17, 42, 58, 0, Tashkent),
 		ValidToTime:   time.Date(2024, 4, 25, 23, 59, 59, 0, Tashkent),
 	}
-	if got != want {
-		t.Errorf("ParseAlias:\n got %+v\nwant %+v", got, want)
-	}
-	if !got.ValidToTime.Equal(time.Date(2024, 4, 25, 18, 59, 59, 0, time.UTC)) {
-		t.Errorf("validto %v, want 18:59:59Z", got.ValidToTime)
-	}
+	assert.Equal(t, want, got, "ParseAlias")
+	assert.True(t, got.ValidToTime.Equal(time.Date(2024, 4, 25, 18, 59, 59, 0, time.UTC)), "validto %v, want 18:59:59Z", got.ValidToTime)
 
 	// An individual: no organisation TIN, so TIN is the UID.
 	ind := ParseAlias("cn=aliyev vali,uid=312345678,1.2.860.3.16.1.2=31203900120034,serialnumber=0a,validfrom=2025.01.01 00:00:00,validto=2026.01.01 23:59:59")
-	if ind.TIN != "312345678" || ind.PINFL != "31203900120034" || ind.O != "" {
-		t.Errorf("individual: %+v", ind)
-	}
+	assert.Equal(t, "312345678", ind.TIN, "individual: %+v", ind)
+	assert.Equal(t, "31203900120034", ind.PINFL, "individual: %+v", ind)
+	assert.Empty(t, ind.O, "individual: %+v", ind)
 
 	// The official client's pitfall, kept: a value containing ",XX=" is
 	// cut there.
-	if p := ParseAlias(`cn=a,o=x,y=z,serialnumber=01`); p.O != "X" {
-		t.Errorf("pitfall: O = %q, want X", p.O)
-	}
+	assert.Equal(t, "X", ParseAlias(`cn=a,o=x,y=z,serialnumber=01`).O, "pitfall: O")
 	// A short alias of a self-made key: no dates.
-	if p := ParseAlias("cn=test"); p.CN != "TEST" || !p.ValidToTime.IsZero() || p.ValidTo != "" {
-		t.Errorf("short alias: %+v", p)
-	}
+	p := ParseAlias("cn=test")
+	assert.Equal(t, "TEST", p.CN, "short alias: %+v", p)
+	assert.True(t, p.ValidToTime.IsZero(), "short alias: %+v", p)
+	assert.Empty(t, p.ValidTo, "short alias: %+v", p)
 }
 
 func FuzzParseAlias(f *testing.F) {

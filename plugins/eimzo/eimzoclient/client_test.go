@@ -3,13 +3,14 @@ package eimzoclient_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The package's only TestMain: a private SoftHSM configuration for the
@@ -48,48 +49,46 @@ func TestAgainstPlugin(t *testing.T) {
 	for name, c := range clients(t) {
 		t.Run(name, func(t *testing.T) {
 			v, err := c.Version(ctx(t))
-			if err != nil {
-				t.Fatalf("version: %v", err)
-			}
-			if v.Number() < 486 || v.Major != "6" || v.Edition == "" {
-				t.Errorf("version %+v (number %d): want 6.x, ≥ 4.86, an edition", v, v.Number())
-			}
+			require.NoError(t, err, "version")
+			assert.GreaterOrEqual(t, v.Number(), 486, "version %+v: want 6.x, ≥ 4.86, an edition", v)
+			assert.Equal(t, "6", v.Major, "version %+v: want 6.x, ≥ 4.86, an edition", v)
+			assert.NotEmpty(t, v.Edition, "version %+v: want 6.x, ≥ 4.86, an edition", v)
 
 			r, err := c.Call(ctx(t), eimzoclient.Request{Name: "version"})
-			if err != nil || r.CloseCode != eimzoclient.CloseNormal || !r.HasStatus || r.Status != 1 {
-				t.Errorf("version reply %+v, %v: want status 1 and close 1000", r, err)
+			if assert.NoError(t, err, "version reply") {
+				assert.Equal(t, eimzoclient.CloseNormal, r.CloseCode, "version reply %+v: want close 1000", r)
+				assert.True(t, r.HasStatus, "version reply %+v: want status 1", r)
+				assert.Equal(t, 1, r.Status, "version reply %+v: want status 1", r)
 			}
 
 			// A key that is not the vendor's signature over the domain.
 			_, err = c.APIKey(ctx(t), "localhost", strings.Repeat("AB", 64))
 			var e *eimzoclient.Error
-			if !errors.As(err, &e) || e.Status != -1020 || !strings.Contains(e.Reason, "localhost") {
-				t.Errorf("apikey with a wrong key: %v; want *Error -1020 naming localhost", err)
+			if assert.ErrorAs(t, err, &e, "apikey with a wrong key: want *Error -1020 naming localhost") {
+				assert.Equal(t, -1020, e.Status, "apikey with a wrong key: %v", err)
+				assert.Contains(t, e.Reason, "localhost", "apikey with a wrong key: %v", err)
 			}
-			if st, ok := eimzoclient.StatusOf(err); !ok || st != -1020 {
-				t.Errorf("StatusOf = %d, %v", st, ok)
-			}
+			st, ok := eimzoclient.StatusOf(err)
+			assert.True(t, ok, "StatusOf(%v)", err)
+			assert.Equal(t, -1020, st, "StatusOf(%v)", err)
 
 			// The vendor's published key for localhost (spec §4.3).
 			msg, err := c.APIKey(ctx(t), "localhost", localhostKey)
-			if err != nil || msg != origin {
-				t.Errorf("apikey with the published localhost key: %q, %v; want the Origin %q", msg, err, origin)
-			}
+			assert.NoError(t, err, "apikey with the published localhost key")
+			assert.Equal(t, origin, msg, "apikey with the published localhost key: want the Origin")
 
 			// apidoc: a bare array, not an object.
 			r, err = c.CallFunction(ctx(t), "", "apidoc")
-			if err != nil || r.Array == nil || !r.Success {
-				t.Fatalf("apidoc: %+v, %v", r, err)
-			}
+			require.NoError(t, err, "apidoc")
+			require.NotNil(t, r.Array, "apidoc: %+v", r)
+			require.True(t, r.Success, "apidoc: %+v", r)
 			var plugins []struct {
 				Name      string `json:"name"`
 				Functions []struct {
 					Plugin, Name string
 				} `json:"functions"`
 			}
-			if err := json.Unmarshal(r.Array, &plugins); err != nil {
-				t.Errorf("apidoc array: %v, %d plugins", err, len(plugins))
-			}
+			assert.NoError(t, json.Unmarshal(r.Array, &plugins), "apidoc array")
 
 			// Unknown function, wrong argument count, garbage: status 0,
 			// and still a clean close 1000.
@@ -98,13 +97,19 @@ func TestAgainstPlugin(t *testing.T) {
 				{Name: "version", Arguments: []string{"extra"}},
 			} {
 				r, err := c.Call(ctx(t), req)
-				if st, ok := eimzoclient.StatusOf(err); !ok || st != 0 || r == nil || r.CloseCode != 1000 {
-					t.Errorf("%s: %+v, %v; want status 0 and close 1000", req, r, err)
+				st, ok := eimzoclient.StatusOf(err)
+				assert.True(t, ok, "%s: %v; want status 0", req, err)
+				assert.Equal(t, 0, st, "%s: %v; want status 0", req, err)
+				if assert.NotNil(t, r, "%s: no reply", req) {
+					assert.Equal(t, 1000, r.CloseCode, "%s: %+v; want close 1000", req, r)
 				}
 			}
 			r, err = c.Send(ctx(t), []byte("{not json"))
-			if st, ok := eimzoclient.StatusOf(err); !ok || st != 0 || r.Reason == "" {
-				t.Errorf("garbage frame: %+v, %v; want status 0 with a reason", r, err)
+			st, ok = eimzoclient.StatusOf(err)
+			assert.True(t, ok, "garbage frame: %v; want status 0", err)
+			assert.Equal(t, 0, st, "garbage frame: %v; want status 0", err)
+			if assert.NotNil(t, r, "garbage frame: no reply") {
+				assert.NotEmpty(t, r.Reason, "garbage frame: %+v; want a reason", r)
 			}
 		})
 	}
@@ -115,17 +120,15 @@ func TestAgainstPlugin(t *testing.T) {
 func TestNoOrigin(t *testing.T) {
 	c := clients(t)["ws"]
 	c.Origin = ""
-	if _, err := c.Version(ctx(t)); err != nil {
-		t.Fatalf("version without Origin: %v", err)
-	}
-	_, err := c.ListAllCertificates(ctx(t))
+	_, err := c.Version(ctx(t))
+	require.NoError(t, err, "version without Origin")
+	_, err = c.ListAllCertificates(ctx(t))
 	st, ok := eimzoclient.StatusOf(err)
 	if ok && st == 0 {
 		t.Skip("pfx.list_all_certificates not implemented by the plugin yet (status 0)")
 	}
-	if !ok || st != -1021 {
-		t.Errorf("list_all_certificates without Origin: %v; want -1021", err)
-	}
+	assert.True(t, ok, "list_all_certificates without Origin: %v; want -1021", err)
+	assert.Equal(t, -1021, st, "list_all_certificates without Origin: %v", err)
 }
 
 // TestKeepConnection sends several requests over one ?keepConnection
@@ -134,29 +137,22 @@ func TestKeepConnection(t *testing.T) {
 	for name, c := range clients(t) {
 		t.Run(name, func(t *testing.T) {
 			k, err := c.Open(ctx(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer k.Close()
 			for i := range 3 {
 				v, err := k.Version(ctx(t))
-				if err != nil || v.Major != "6" {
-					t.Fatalf("call %d: %+v, %v", i, v, err)
-				}
-				if _, err := k.APIKey(ctx(t), "localhost", "00"); err == nil {
-					t.Fatalf("call %d: a bad API key was accepted", i)
-				}
+				require.NoError(t, err, "call %d", i)
+				require.Equal(t, "6", v.Major, "call %d: %+v", i, v)
+				_, err = k.APIKey(ctx(t), "localhost", "00")
+				require.Error(t, err, "call %d: a bad API key was accepted", i)
 			}
 			r, err := k.CallFunction(ctx(t), "", "version")
-			if err != nil || r.CloseCode != 0 {
-				t.Errorf("kept connection reply %+v, %v: want no close", r, err)
+			if assert.NoError(t, err, "kept connection reply") {
+				assert.Equal(t, 0, r.CloseCode, "kept connection reply %+v: want no close", r)
 			}
-			if err := k.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := k.Version(ctx(t)); err == nil {
-				t.Error("call after Close succeeded")
-			}
+			require.NoError(t, k.Close())
+			_, err = k.Version(ctx(t))
+			assert.Error(t, err, "call after Close succeeded")
 		})
 	}
 }
@@ -165,12 +161,10 @@ func TestKeepConnection(t *testing.T) {
 func TestConnectRefused(t *testing.T) {
 	c := &eimzoclient.Client{URL: "ws://127.0.0.1:1/service/cryptapi", Origin: origin}
 	r, err := c.Call(ctx(t), eimzoclient.Request{Name: "version"})
-	if err == nil || r != nil {
-		t.Fatalf("connected to port 1: %+v, %v", r, err)
-	}
-	if _, ok := eimzoclient.StatusOf(err); ok {
-		t.Errorf("a connect error carries an E-IMZO status: %v", err)
-	}
+	require.Error(t, err, "connected to port 1: %+v", r)
+	require.Nil(t, r, "connected to port 1")
+	_, ok := eimzoclient.StatusOf(err)
+	assert.False(t, ok, "a connect error carries an E-IMZO status: %v", err)
 }
 
 // TestCloseFirstLikeEIMZOJS: e-imzo.js calls socket.close() as soon as the
@@ -184,9 +178,8 @@ func TestCloseFirstLikeEIMZOJS(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for i := range 40 {
 				r, err := c.Call(ctx(t), eimzoclient.Request{Name: "version"})
-				if err != nil || r.CloseCode != eimzoclient.CloseNormal {
-					t.Fatalf("call %d: close code %d, %v; want 1000", i, r.CloseCode, err)
-				}
+				require.NoError(t, err, "call %d", i)
+				require.Equal(t, eimzoclient.CloseNormal, r.CloseCode, "call %d: close code; want 1000", i)
 			}
 		})
 	}

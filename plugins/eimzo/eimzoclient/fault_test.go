@@ -3,7 +3,6 @@ package eimzoclient
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Faults the real plugin never produces (a close code other than 1000, no
@@ -83,15 +84,16 @@ func TestCloseCodes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Client{URL: fakeServer(t, tt.behave), StrictClose: tt.strict, CloseTimeout: 500 * time.Millisecond}
 			r, err := c.Call(ctx, Request{Name: "version"})
-			if r == nil || !r.Success || r.CloseCode != tt.wantCode {
-				t.Fatalf("reply %+v, %v; want success and close code %d", r, err, tt.wantCode)
-			}
-			var ce *CloseError
-			switch {
-			case tt.wantErr == 0 && err != nil:
-				t.Errorf("err %v, want none", err)
-			case tt.wantErr != 0 && (!errors.As(err, &ce) || ce.Code != tt.wantErr):
-				t.Errorf("err %v, want *CloseError %d", err, tt.wantErr)
+			require.NotNil(t, r, "no reply (err %v)", err)
+			require.True(t, r.Success, "reply %+v, %v; want success", r, err)
+			require.Equal(t, tt.wantCode, r.CloseCode, "reply %+v, %v; close code", r, err)
+			if tt.wantErr == 0 {
+				assert.NoError(t, err)
+			} else {
+				var ce *CloseError
+				if assert.ErrorAs(t, err, &ce, "want *CloseError %d", tt.wantErr) {
+					assert.Equal(t, tt.wantErr, ce.Code, "CloseError code")
+				}
 			}
 		})
 	}
@@ -100,10 +102,10 @@ func TestCloseCodes(t *testing.T) {
 func TestCloseInsteadOfReply(t *testing.T) {
 	c := &Client{URL: fakeServer(t, func(c *websocket.Conn) { closeWith(c, 1009, "too big") })}
 	r, err := c.Call(context.Background(), Request{Name: "version"})
+	require.Nil(t, r, "want no reply")
 	var ce *CloseError
-	if r != nil || !errors.As(err, &ce) || ce.Code != 1009 {
-		t.Fatalf("%+v, %v; want *CloseError 1009", r, err)
-	}
+	require.ErrorAs(t, err, &ce, "want *CloseError 1009")
+	require.Equal(t, 1009, ce.Code, "CloseError code")
 }
 
 func TestReplyTooLarge(t *testing.T) {
@@ -112,12 +114,10 @@ func TestReplyTooLarge(t *testing.T) {
 		c.WriteMessage(websocket.TextMessage, []byte(big))
 		closeWith(c, 1000, "")
 	})}
-	if _, err := c.Call(context.Background(), Request{Name: "version"}); !errors.Is(err, ErrReplyTooLarge) {
-		t.Fatalf("err %v, want ErrReplyTooLarge", err)
-	}
-	if _, err := c.Send(context.Background(), make([]byte, MaxRequest+1)); !errors.Is(err, ErrRequestTooLarge) {
-		t.Fatalf("err %v, want ErrRequestTooLarge", err)
-	}
+	_, err := c.Call(context.Background(), Request{Name: "version"})
+	require.ErrorIs(t, err, ErrReplyTooLarge)
+	_, err = c.Send(context.Background(), make([]byte, MaxRequest+1))
+	require.ErrorIs(t, err, ErrRequestTooLarge)
 }
 
 // TestContextEndsWait: a reply that never comes (the person has not
@@ -129,9 +129,7 @@ func TestContextEndsWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := c.Call(ctx, Request{Name: "version"})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v, want context.DeadlineExceeded", err)
-	}
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func TestBinaryFramesSkipped(t *testing.T) {
@@ -141,9 +139,8 @@ func TestBinaryFramesSkipped(t *testing.T) {
 		closeWith(c, 1000, "Done")
 	})}
 	v, err := c.Version(context.Background())
-	if err != nil || v.Minor != "4" {
-		t.Fatalf("%+v, %v", v, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "4", v.Minor, "%+v", v)
 }
 
 func TestRequestEncoding(t *testing.T) {
@@ -157,9 +154,7 @@ func TestRequestEncoding(t *testing.T) {
 			`{"plugin":"pkcs7","name":"create_pkcs7","arguments":["aGk=","ckc","no"]}`},
 	} {
 		got, _ := json.Marshal(tt.req)
-		if string(got) != tt.want {
-			t.Errorf("%s: %s, want %s", tt.req, got, tt.want)
-		}
+		assert.Equal(t, tt.want, string(got), "%s", tt.req)
 	}
 }
 
@@ -190,21 +185,18 @@ func TestDecode(t *testing.T) {
 	for _, tt := range tests {
 		r, err := decode([]byte(tt.in))
 		if tt.err {
-			if err == nil || !errors.Is(err, ErrMalformedReply) {
-				t.Errorf("%s: err %v, want ErrMalformedReply", tt.in, err)
-			}
+			assert.ErrorIs(t, err, ErrMalformedReply, "%s", tt.in)
 			continue
 		}
-		if err != nil {
-			t.Errorf("%s: %v", tt.in, err)
+		if !assert.NoError(t, err, "%s", tt.in) {
 			continue
 		}
-		if r.Success != tt.success || r.Status != tt.status || r.HasStatus != tt.hasStatus || r.Reason != tt.reason || (r.Array != nil) != tt.array {
-			t.Errorf("%s: %+v", tt.in, r)
-		}
-		if (r.Err() == nil) != tt.success {
-			t.Errorf("%s: Err() = %v", tt.in, r.Err())
-		}
+		assert.Equal(t, tt.success, r.Success, "%s: Success", tt.in)
+		assert.Equal(t, tt.status, r.Status, "%s: Status", tt.in)
+		assert.Equal(t, tt.hasStatus, r.HasStatus, "%s: HasStatus", tt.in)
+		assert.Equal(t, tt.reason, r.Reason, "%s: Reason", tt.in)
+		assert.Equal(t, tt.array, r.Array != nil, "%s: Array set", tt.in)
+		assert.Equal(t, tt.success, r.Err() == nil, "%s: Err() = %v", tt.in, r.Err())
 	}
 }
 
@@ -214,11 +206,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decode(data)
-		if r == nil && err == nil {
-			t.Fatal("nil reply without an error")
-		}
-		if r != nil && err == nil && r.Success && r.Err() != nil {
-			t.Fatal("success reply with an error")
+		require.False(t, r == nil && err == nil, "nil reply without an error")
+		if r != nil && err == nil && r.Success {
+			require.NoError(t, r.Err(), "success reply with an error")
 		}
 	})
 }
@@ -229,8 +219,8 @@ func TestWithKeepConnection(t *testing.T) {
 		"ws://127.0.0.1:1/service/cryptapi?a=b":            "ws://127.0.0.1:1/service/cryptapi?a=b&keepConnection",
 		"ws://127.0.0.1:1/service/cryptapi?keepConnection": "ws://127.0.0.1:1/service/cryptapi?keepConnection",
 	} {
-		if got, err := withKeepConnection(in); err != nil || got != want {
-			t.Errorf("%s: %s, %v; want %s", in, got, err, want)
-		}
+		got, err := withKeepConnection(in)
+		assert.NoError(t, err, "%s", in)
+		assert.Equal(t, want, got, "%s", in)
 	}
 }

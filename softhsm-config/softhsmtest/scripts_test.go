@@ -9,26 +9,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // The Go template and the one create-token.sh uses must say the same.
 func TestConfTemplateMatchesFile(t *testing.T) {
 	data, err := os.ReadFile("../softhsm2.conf.in")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Replace(string(data), "@TOKENDIR@", "%s", 1); got != ConfTemplate {
-		t.Fatalf("softhsm2.conf.in and ConfTemplate differ:\n%s\n---\n%s", got, ConfTemplate)
-	}
+	require.NoError(t, err)
+	require.Equal(t, ConfTemplate, strings.Replace(string(data), "@TOKENDIR@", "%s", 1), "softhsm2.conf.in and ConfTemplate differ")
 }
 
 func createTokenScript(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("bash", append([]string{"../create-token.sh"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("create-token.sh %s: %v\n%s", args[:2], err, out)
-	}
+	require.NoError(t, err, "create-token.sh %s\n%s", args[:2], out)
 	return string(out)
 }
 
@@ -37,117 +33,72 @@ func createTokenScript(t *testing.T, args ...string) string {
 func TestCreateTokenScriptAndFillDemo(t *testing.T) {
 	dir := t.TempDir()
 	out := createTokenScript(t, dir, DemoTokenLabel, DemoUserPIN, DemoSOPIN)
-	if !strings.Contains(out, "created") {
-		t.Fatalf("first run: %s", out)
-	}
+	require.Contains(t, out, "created", "first run")
 	out = createTokenScript(t, dir, DemoTokenLabel, DemoUserPIN, DemoSOPIN)
-	if !strings.Contains(out, "exists") {
-		t.Fatalf("second run did not see the token: %s", out)
-	}
+	require.Contains(t, out, "exists", "second run did not see the token")
 	createTokenScript(t, dir, "second token", "11112222", "33334444")
 
 	env, err := LoadEnv(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.TokenDir != filepath.Join(dir, "tokens") {
-		t.Fatalf("token dir %q", env.TokenDir)
-	}
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "tokens"), env.TokenDir, "token dir")
 	toks, err := env.Tokens()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(toks) != 2 {
-		t.Fatalf("tokens %+v, want 2 (the second script run must not add one)", toks)
-	}
+	require.NoError(t, err)
+	require.Len(t, toks, 2, "the second script run must not add a token")
 	tok, err := env.OpenToken(DemoTokenLabel, DemoUserPIN, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	res, err := FillDemo(dir, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Keys) != 2 {
-		t.Fatalf("%d demo keys", len(res.Keys))
-	}
+	require.NoError(t, err)
+	require.Len(t, res.Keys, 2, "demo keys")
 	list, err := tok.ListObjects()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, want := range []string{"Private Key Object; RSA", "Private Key Object; EC", "label:      demo-rsa2048", "label:      demo-ecdsa-p256"} {
-		if !strings.Contains(list, want) {
-			t.Errorf("demo token lacks %q", want)
-		}
+		assert.Contains(t, list, want, "demo token lacks %q", want)
 	}
-	if n := strings.Count(list, "Certificate Object"); n != 2 {
-		t.Errorf("%d certificates on demo token, want 2", n)
-	}
+	assert.Equal(t, 2, strings.Count(list, "Certificate Object"), "certificates on demo token")
 
 	rootPEM, err := os.ReadFile(filepath.Join(dir, "pki", "root.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := pem.Decode(rootPEM)
 	root, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
 
 	data, err := os.ReadFile(res.PFXPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, cert, chain, err := pkcs12.DecodeChain(data, DemoPFXPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	inter := x509.NewCertPool()
 	for _, c := range chain {
 		inter.AddCert(c)
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		t.Fatalf("demo PFX certificate does not chain to pki/root.pem: %v", err)
-	}
+	_, err = cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	require.NoError(t, err, "demo PFX certificate does not chain to pki/root.pem")
 	for _, k := range res.Keys {
-		if _, err := k.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			t.Errorf("demo key %s certificate: %v", k.Label, err)
-		}
+		_, err := k.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		assert.NoError(t, err, "demo key %s certificate", k.Label)
 	}
 
 	// The E-IMZO-style key file: an Uzbek subject chaining to the same root.
 	edata, err := os.ReadFile(res.EIMZOPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, ecert, echain, err := pkcs12.DecodeChain(edata, DemoPFXPassword)
-	if err != nil {
-		t.Fatalf("E-IMZO demo file: %v", err)
-	}
+	require.NoError(t, err, "E-IMZO demo file")
 	einter := x509.NewCertPool()
 	for _, c := range echain {
 		einter.AddCert(c)
 	}
-	if _, err := ecert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: einter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		t.Fatalf("E-IMZO demo certificate does not chain to pki/root.pem: %v", err)
-	}
-	if !strings.Contains(strings.ToLower(ecert.Subject.String()), strings.ToLower(EIMZOIndividual.CN)) {
-		t.Errorf("E-IMZO demo certificate subject %q", ecert.Subject)
-	}
+	_, err = ecert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: einter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	require.NoError(t, err, "E-IMZO demo certificate does not chain to pki/root.pem")
+	assert.Contains(t, strings.ToLower(ecert.Subject.String()), strings.ToLower(EIMZOIndividual.CN), "E-IMZO demo certificate subject")
 
 	// A second run keeps everything.
 	res2, err := FillDemo(dir, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res2.Keys) != 0 || len(res2.Skipped) != 3 {
-		t.Fatalf("second FillDemo: %d keys, skipped %q", len(res2.Keys), res2.Skipped)
-	}
-	if list2, _ := tok.ListObjects(); strings.Count(list2, "Private Key Object") != 2 {
-		t.Fatal("second FillDemo added keys")
-	}
+	require.NoError(t, err)
+	require.Empty(t, res2.Keys, "second FillDemo: keys")
+	require.Len(t, res2.Skipped, 3, "second FillDemo: skipped")
+	list2, _ := tok.ListObjects()
+	require.Equal(t, 2, strings.Count(list2, "Private Key Object"), "second FillDemo added keys")
 }
 
 func TestCreateTokenScriptRejectsBadArgs(t *testing.T) {
@@ -158,8 +109,6 @@ func TestCreateTokenScriptRejectsBadArgs(t *testing.T) {
 		{dir, "x", "12", "5678"},
 		{dir, strings.Repeat("l", 33), "1234", "5678"},
 	} {
-		if err := exec.Command("bash", append([]string{"../create-token.sh"}, args...)...).Run(); err == nil {
-			t.Errorf("create-token.sh %q succeeded", args)
-		}
+		assert.Error(t, exec.Command("bash", append([]string{"../create-token.sh"}, args...)...).Run(), "create-token.sh %q succeeded", args)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) { softhsmtest.Main(m) }
@@ -35,9 +37,8 @@ func buildCLI(t *testing.T) *cli {
 	bin := filepath.Join(t.TempDir(), "signet")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/signet-agent/signet/agent/cmd/signet")
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
 	return &cli{t: t, bin: bin}
 }
 
@@ -51,8 +52,8 @@ func (c *cli) run(extraEnv []string, args ...string) result {
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("run signet: %v", err)
+	} else {
+		require.NoError(c.t, err, "run signet")
 	}
 	return result{code, so.String(), se.String()}
 }
@@ -60,34 +61,26 @@ func (c *cli) run(extraEnv []string, args ...string) result {
 func (c *cli) ok(extraEnv []string, args ...string) string {
 	c.t.Helper()
 	r := c.run(extraEnv, args...)
-	if r.code != 0 {
-		c.t.Fatalf("signet %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
-	}
+	require.Zero(c.t, r.code, "signet %v: exit code\nstdout:\n%s\nstderr:\n%s", args, r.stdout, r.stderr)
 	return r.stdout
 }
 
 func openssl(t *testing.T, args ...string) {
 	t.Helper()
 	out, err := exec.Command("openssl", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %v: %v\n%s", args, err, out)
-	}
+	require.NoError(t, err, "openssl %v\n%s", args, out)
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
 }
 
 func keysJSON(t *testing.T, c *cli, args ...string) []KeyJSON {
 	t.Helper()
 	out := c.ok(nil, append([]string{"keys", "--json"}, args...)...)
 	var keys []KeyJSON
-	if err := json.Unmarshal([]byte(out), &keys); err != nil {
-		t.Fatalf("keys --json: %v\n%s", err, out)
-	}
+	require.NoError(t, json.Unmarshal([]byte(out), &keys), "keys --json\n%s", out)
 	return keys
 }
 
@@ -111,53 +104,37 @@ func TestCLIWithSoftHSM(t *testing.T) {
 	t.Run("tokens", func(t *testing.T) {
 		var toks []TokenJSON
 		out := c.ok(nil, append([]string{"tokens", "--json"}, mod...)...)
-		if err := json.Unmarshal([]byte(out), &toks); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
+		require.NoError(t, json.Unmarshal([]byte(out), &toks), "tokens --json\n%s", out)
 		found := false
 		for _, tk := range toks {
 			found = found || (tk.Label == "cli-token" && tk.Backend == "pkcs11" && tk.LoginRequired && strings.HasPrefix(tk.URI, "pkcs11:"))
 		}
-		if !found {
-			t.Fatalf("token not listed: %s", out)
-		}
+		require.True(t, found, "token not listed: %s", out)
 		human := c.ok(nil, append([]string{"tokens"}, mod...)...)
-		if !strings.Contains(human, "pkcs11:token=cli-token") {
-			t.Fatalf("human listing:\n%s", human)
-		}
+		require.Contains(t, human, "pkcs11:token=cli-token", "human listing")
 	})
 
 	keys := keysJSON(t, c, mod...)
 	for _, label := range []string{softhsmtest.KeyRSA, softhsmtest.KeyECDSA, softhsmtest.KeyEd25519} {
 		k := findLabel(keys, "cli-token", label)
-		if k == nil {
-			t.Fatalf("key %s not listed", label)
-		}
-		if k.Certificate == nil || !strings.Contains(k.Certificate.PEM, "BEGIN CERTIFICATE") || k.Certificate.Serial == "" {
-			t.Fatalf("key %s without certificate: %+v", label, k)
-		}
+		require.NotNil(t, k, "key %s not listed", label)
+		require.NotNil(t, k.Certificate, "key %s without certificate: %+v", label, k)
+		require.Contains(t, k.Certificate.PEM, "BEGIN CERTIFICATE", "key %s without certificate", label)
+		require.NotEmpty(t, k.Certificate.Serial, "key %s without certificate serial", label)
 	}
 	human := c.ok(nil, append([]string{"keys"}, mod...)...)
 	for _, want := range []string{findLabel(keys, "cli-token", softhsmtest.KeyRSA).URI, "subject:", "issuer:", "serial:", "valid:", "RSA 2048", "ECDSA 256", "Ed25519"} {
-		if !strings.Contains(human, want) {
-			t.Errorf("keys output lacks %q", want)
-		}
+		assert.Contains(t, human, want, "keys output lacks %q", want)
 	}
 
 	msg := filepath.Join(dir, "msg.txt")
-	if err := os.WriteFile(msg, []byte("signed by the signet CLI\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(msg, []byte("signed by the signet CLI\n"), 0o600))
 	pubPEM := func(t *testing.T, k *KeyJSON) string {
 		block, _ := pem.Decode([]byte(k.Certificate.PEM))
 		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		der, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		p := filepath.Join(t.TempDir(), "pub.pem")
 		writePEM(t, p, "PUBLIC KEY", der)
 		return p
@@ -182,9 +159,8 @@ func TestCLIWithSoftHSM(t *testing.T) {
 
 		// A shorter URI naming the key by token and label works too.
 		short := "pkcs11:token=cli-token;object=" + softhsmtest.KeyECDSA
-		if out := c.ok(nil, append([]string{"sign", "--raw", "--key", short, "--in", msg}, mod...)...); len(strings.TrimSpace(out)) < 60 {
-			t.Fatalf("base64 signature on stdout: %q", out)
-		}
+		out := c.ok(nil, append([]string{"sign", "--raw", "--key", short, "--in", msg}, mod...)...)
+		require.GreaterOrEqual(t, len(strings.TrimSpace(out)), 60, "base64 signature on stdout: %q", out)
 	})
 
 	var genURI string
@@ -192,16 +168,12 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		tokURI := findLabel(keys, "cli-token", softhsmtest.KeyRSA).TokenURI
 		var k KeyJSON
 		out := c.ok(nil, append([]string{"keygen", "--token", tokURI, "--type", "p256", "--label", "cli-gen", "--json"}, mod...)...)
-		if err := json.Unmarshal([]byte(out), &k); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		if k.Algorithm != string(hsm.ECDSA) || k.Label != "cli-gen" || !k.HasPrivateKey {
-			t.Fatalf("generated: %+v", k)
-		}
+		require.NoError(t, json.Unmarshal([]byte(out), &k), "keygen --json\n%s", out)
+		require.Equal(t, string(hsm.ECDSA), k.Algorithm, "generated: %+v", k)
+		require.Equal(t, "cli-gen", k.Label, "generated: %+v", k)
+		require.True(t, k.HasPrivateKey, "generated: %+v", k)
 		genURI = k.URI
-		if findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen") == nil {
-			t.Fatal("generated key not listed")
-		}
+		require.NotNil(t, findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen"), "generated key not listed")
 	})
 
 	t.Run("csr", func(t *testing.T) {
@@ -215,16 +187,12 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		data, _ := os.ReadFile(csr)
 		block, _ := pem.Decode(data)
 		req, err := x509.ParseCertificateRequest(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if req.Subject.String() != "CN=Ism Familiya,O=Kompaniya\\, MChJ,C=UZ" {
-			t.Errorf("subject %q does not round-trip", req.Subject.String())
-		}
-		if req.Subject.CommonName != "Ism Familiya" || len(req.Subject.Organization) != 1 || req.Subject.Organization[0] != "Kompaniya, MChJ" ||
-			len(req.DNSNames) != 1 || len(req.EmailAddresses) != 1 {
-			t.Fatalf("request: %v %v %v", req.Subject, req.DNSNames, req.EmailAddresses)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, "CN=Ism Familiya,O=Kompaniya\\, MChJ,C=UZ", req.Subject.String(), "subject does not round-trip")
+		require.Equal(t, "Ism Familiya", req.Subject.CommonName, "request subject")
+		require.Equal(t, []string{"Kompaniya, MChJ"}, req.Subject.Organization, "request subject")
+		require.Len(t, req.DNSNames, 1, "request DNS names")
+		require.Len(t, req.EmailAddresses, 1, "request email addresses")
 	})
 
 	t.Run("import-cert", func(t *testing.T) {
@@ -239,13 +207,9 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		data, _ := os.ReadFile(csr)
 		block, _ := pem.Decode(data)
 		req, err := x509.ParseCertificateRequest(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cert, err := fx.PKI.Issue(req.PublicKey, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "Imported"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		certFile := filepath.Join(csrDir, "cert.pem")
 		writePEM(t, certFile, "CERTIFICATE", cert.Raw)
 		chainFile := filepath.Join(csrDir, "chain.pem")
@@ -256,35 +220,31 @@ func TestCLIWithSoftHSM(t *testing.T) {
 		os.WriteFile(chainFile, chain, 0o600)
 		c.ok(nil, append([]string{"import-cert", "--key", k.URI, "--cert", certFile, "--chain", chainFile}, mod...)...)
 		after := findLabel(keysJSON(t, c, mod...), "cli-token", "cli-gen")
-		if after == nil || after.Certificate == nil || after.Certificate.Subject != "CN=Imported" {
-			t.Fatalf("imported certificate not listed: %+v", after)
-		}
+		require.NotNil(t, after, "generated key not listed after import")
+		require.NotNil(t, after.Certificate, "imported certificate not listed: %+v", after)
+		require.Equal(t, "CN=Imported", after.Certificate.Subject, "imported certificate")
 		// A certificate for another key is refused with a clear error.
 		other := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
 		r := c.run(nil, append([]string{"import-cert", "--key", other.URI, "--cert", certFile}, mod...)...)
-		if r.code != 1 || !strings.Contains(r.stderr, "not for key") {
-			t.Fatalf("mismatched import: %d %s", r.code, r.stderr)
-		}
+		require.Equal(t, 1, r.code, "mismatched import: %s", r.stderr)
+		require.Contains(t, r.stderr, "not for key", "mismatched import")
 	})
 
 	t.Run("errors", func(t *testing.T) {
 		rsaKey := findLabel(keys, "cli-token", softhsmtest.KeyRSA)
 		r := c.run(nil, append([]string{"sign", "--key", strings.Replace(rsaKey.URI, "object=rsa2048", "object=nope", 1), "--in", msg}, mod...)...)
-		if r.code != 1 || !strings.Contains(r.stderr, "no private key") || !strings.Contains(r.stderr, "signet keys") {
-			t.Fatalf("unknown key: %d %s", r.code, r.stderr)
-		}
+		require.Equal(t, 1, r.code, "unknown key: %s", r.stderr)
+		require.Contains(t, r.stderr, "no private key", "unknown key")
+		require.Contains(t, r.stderr, "signet keys", "unknown key")
 		r = c.run(nil, append([]string{"sign", "--raw", "--detached", "--key", rsaKey.URI, "--in", msg}, mod...)...)
-		if r.code != 2 || !strings.Contains(r.stderr, "--raw") {
-			t.Fatalf("--raw --detached: %d %s", r.code, r.stderr)
-		}
+		require.Equal(t, 2, r.code, "--raw --detached: %s", r.stderr)
+		require.Contains(t, r.stderr, "--raw", "--raw --detached")
 		r = c.run(nil, append([]string{"sign", "--key", rsaKey.URI, "--in", msg, "--hash", "md5"}, mod...)...)
-		if r.code != 2 || !strings.Contains(r.stderr, "md5") {
-			t.Fatalf("bad hash: %d %s", r.code, r.stderr)
-		}
+		require.Equal(t, 2, r.code, "bad hash: %s", r.stderr)
+		require.Contains(t, r.stderr, "md5", "bad hash")
 		r = c.run(nil, "keys", "--module", filepath.Join(dir, "libnone.so"), "--pfx-dir", dir)
-		if r.code != 0 || !strings.Contains(r.stderr, "libnone.so") {
-			t.Fatalf("bad module: %d %s", r.code, r.stderr)
-		}
+		require.Equal(t, 0, r.code, "bad module: %s", r.stderr)
+		require.Contains(t, r.stderr, "libnone.so", "bad module")
 	})
 }
 
@@ -298,12 +258,10 @@ func TestCLIWrongPIN(t *testing.T) {
 	os.WriteFile(msg, []byte("x"), 0o600)
 	_ = fx
 	r := c.run(nil, "sign", "--module", softhsmtest.Module(), "--key", "pkcs11:token=cli-wrong-pin;object="+softhsmtest.KeyECDSA, "--in", msg)
-	if r.code != 1 || !strings.Contains(r.stderr, "incorrect PIN") || !strings.Contains(r.stderr, "cli-wrong-pin") {
-		t.Fatalf("wrong PIN: %d\n%s", r.code, r.stderr)
-	}
-	if strings.Contains(r.stderr+r.stdout, bad) {
-		t.Fatalf("output contains the PIN:\n%s", r.stderr)
-	}
+	require.Equal(t, 1, r.code, "wrong PIN: %s", r.stderr)
+	require.Contains(t, r.stderr, "incorrect PIN", "wrong PIN")
+	require.Contains(t, r.stderr, "cli-wrong-pin", "wrong PIN")
+	require.NotContains(t, r.stderr+r.stdout, bad, "output contains the PIN")
 	// The PIN file source works the same and the right PIN then signs.
 	pinFile := filepath.Join(t.TempDir(), "pin")
 	os.WriteFile(pinFile, []byte(fx.UserPIN+"\n"), 0o600)
@@ -314,29 +272,24 @@ func TestCLIWithPFX(t *testing.T) {
 	c := buildCLI(t)
 	dir := t.TempDir()
 	pki, err := softhsmtest.NewPKI("CLI PFX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sk, err := pki.NewSoftwareKey(softhsmtest.RSA2048, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "PFX Ism"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const pw = "пароль"
-	if err := sk.WritePFX(filepath.Join(dir, "ism.pfx"), pw, softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sk.WritePFX(filepath.Join(dir, "ism.pfx"), pw, softhsmtest.Modern))
 	args := []string{"--no-probe", "--pfx-dir", dir}
 	// Listing needs no password; the certificate is encrypted.
 	keys := keysJSON(t, c, args...)
-	if len(keys) != 1 || keys[0].Certificate != nil || !keys[0].HasPrivateKey {
-		t.Fatalf("locked listing: %+v", keys)
-	}
+	require.Len(t, keys, 1, "locked listing: %+v", keys)
+	require.Nil(t, keys[0].Certificate, "locked listing shows the encrypted certificate")
+	require.True(t, keys[0].HasPrivateKey, "locked listing: %+v", keys)
 	// --unlock with the password from the environment shows it.
 	c.env = []string{"SIGNET_PFX_PASSWORD=" + pw}
 	keys = keysJSON(t, c, append(args, "--unlock")...)
-	if len(keys) != 1 || keys[0].Certificate == nil || !strings.Contains(keys[0].Certificate.Subject, "PFX Ism") || len(keys[0].Chain) != 2 {
-		t.Fatalf("unlocked listing: %+v", keys)
-	}
+	require.Len(t, keys, 1, "unlocked listing: %+v", keys)
+	require.NotNil(t, keys[0].Certificate, "unlocked listing: %+v", keys)
+	require.Contains(t, keys[0].Certificate.Subject, "PFX Ism", "unlocked listing")
+	require.Len(t, keys[0].Chain, 2, "unlocked listing: chain")
 	msg := filepath.Join(dir, "msg")
 	os.WriteFile(msg, []byte("pfx message"), 0o600)
 	sig := filepath.Join(dir, "sig")
@@ -351,15 +304,14 @@ func TestCLIWithPFX(t *testing.T) {
 	verifyCMS(t, pki, p7, msg, false, "DER")
 	// Wrong password: a clear error without the password.
 	r := c.run([]string{"SIGNET_PFX_PASSWORD=not-it-123"}, append(args, "sign", "--key", keys[0].URI, "--in", msg)...)
-	if r.code != 1 || !strings.Contains(r.stderr, "incorrect PIN or password") || strings.Contains(r.stderr, "not-it-123") {
-		t.Fatalf("wrong password: %d %s", r.code, r.stderr)
-	}
+	require.Equal(t, 1, r.code, "wrong password: %s", r.stderr)
+	require.Contains(t, r.stderr, "incorrect PIN or password", "wrong password")
+	require.NotContains(t, r.stderr, "not-it-123", "wrong password: the error shows the password")
 	// No password source and no terminal: cancelled, with a hint.
 	cmd := exec.Command(c.bin, append(args, "sign", "--key", keys[0].URI, "--in", msg)...)
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = noTTY()
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "SIGNET_PFX_PASSWORD") {
-		t.Fatalf("no password source: %v\n%s", err, out)
-	}
+	require.Error(t, err, "no password source: %s", out)
+	require.Contains(t, string(out), "SIGNET_PFX_PASSWORD", "no password source")
 }

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestDashboardCommand runs the real binary: `signet dashboard --print`
@@ -22,43 +25,33 @@ func TestDashboardCommand(t *testing.T) {
 	t.Cleanup(func() { stopAgent(t, sock) })
 
 	r := c.run(nil, "dashboard", "--print", "--config", cfg)
-	if r.code != 0 || !strings.Contains(r.stderr, "started the agent") {
-		t.Fatalf("dashboard --print: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-	}
+	require.Equal(t, 0, r.code, "dashboard --print: exit code\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
+	require.Contains(t, r.stderr, "started the agent", "dashboard --print")
 	url := strings.TrimSpace(r.stdout)
-	if !strings.HasPrefix(url, "https://127.0.0.1:") || !strings.Contains(url, "/d/") || strings.Contains(url, "\n") {
-		t.Fatalf("printed %q", r.stdout)
-	}
+	require.True(t, strings.HasPrefix(url, "https://127.0.0.1:"), "printed %q", r.stdout)
+	require.Contains(t, url, "/d/", "printed %q", r.stdout)
+	require.NotContains(t, url, "\n", "printed %q", r.stdout)
 
 	caPEM, err := os.ReadFile(filepath.Join(home, "data", "signet", "ca", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no CA certificate")
-	}
+	require.True(t, pool.AppendCertsFromPEM(caPEM), "no CA certificate")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
+	require.NoError(t, err, "GET %s", url)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Plugins") {
-		t.Fatalf("dashboard: %s\n%s", resp.Status, body)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "dashboard: %s", body)
+	require.Contains(t, string(body), "Plugins", "dashboard page")
 
-	if again := strings.TrimSpace(c.ok(nil, "dashboard", "--print")); again != url {
-		t.Errorf("second call printed %q, want %q", again, url)
-	}
+	assert.Equal(t, url, strings.TrimSpace(c.ok(nil, "dashboard", "--print")), "second call printed another URL")
 
 	// No xdg-open on PATH (a headless box): the URL is printed, exit 1.
 	empty := filepath.Join(home, "emptybin")
 	os.MkdirAll(empty, 0o700)
 	r = c.run([]string{"PATH=" + empty}, "dashboard")
-	if r.code != 1 || strings.TrimSpace(r.stdout) != url || !strings.Contains(r.stderr, "open the URL above by hand") {
-		t.Errorf("dashboard without a browser: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-	}
+	assert.Equal(t, 1, r.code, "dashboard without a browser: exit code\nstderr: %s", r.stderr)
+	assert.Equal(t, url, strings.TrimSpace(r.stdout), "dashboard without a browser: stdout")
+	assert.Contains(t, r.stderr, "open the URL above by hand", "dashboard without a browser: stderr")
 }

@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestOpenAndTrustCommands runs the real binary: `signet open` starts the
@@ -21,68 +24,50 @@ func TestOpenAndTrustCommands(t *testing.T) {
 	t.Run("open", func(t *testing.T) {
 		t.Cleanup(func() { stopAgent(t, sock) })
 		r := c.run(nil, "open", "--config", cfg, "cryptoarm://sign?job=1")
-		if r.code != 1 || !strings.Contains(r.stderr, "started the agent") || !strings.Contains(r.stderr, "no plugin handles") {
-			t.Fatalf("first open: exit %d\n%s", r.code, r.stderr)
-		}
+		require.Equal(t, 1, r.code, "first open: exit code\n%s", r.stderr)
+		require.Contains(t, r.stderr, "started the agent", "first open")
+		require.Contains(t, r.stderr, "no plugin handles", "first open")
 		fi, err := os.Stat(sock)
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("control socket: %v %v", fi, err)
-		}
+		require.NoError(t, err, "control socket")
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "control socket mode")
 		pid := agentPID(t, sock)
 		r = c.run(nil, "open", "cryptoarm://sign?job=2")
-		if strings.Contains(r.stderr, "started the agent") || !strings.Contains(r.stderr, "no plugin handles") {
-			t.Errorf("second open: exit %d\n%s", r.code, r.stderr)
-		}
+		assert.NotContains(t, r.stderr, "started the agent", "second open (exit %d)", r.code)
+		assert.Contains(t, r.stderr, "no plugin handles", "second open (exit %d)", r.code)
 		r = c.run(nil, "serve", "--config", cfg)
-		if r.code != 1 || !strings.Contains(r.stderr, "already running (pid "+strconv.Itoa(pid)) {
-			t.Errorf("second serve: exit %d\n%s", r.code, r.stderr)
-		}
-		if out := c.ok(nil, "plugins"); !strings.Contains(out, "no plugins") {
-			t.Errorf("plugins: %q", out)
-		}
+		assert.Equal(t, 1, r.code, "second serve: exit code\n%s", r.stderr)
+		assert.Contains(t, r.stderr, "already running (pid "+strconv.Itoa(pid), "second serve")
+		assert.Contains(t, c.ok(nil, "plugins"), "no plugins", "plugins")
 		r = c.run(nil, "open", "not a url")
-		if r.code != 2 {
-			t.Errorf("open of a non-URL: exit %d %s", r.code, r.stderr)
-		}
+		assert.Equal(t, 2, r.code, "open of a non-URL: exit code\n%s", r.stderr)
 	})
 
 	t.Run("trust", func(t *testing.T) {
 		out := c.ok(nil, "trust", "status", "--no-system", "--config", cfg)
 		// The agent started above created the CA; no store trusts it yet.
-		if !strings.Contains(out, "SHA-256") || !strings.Contains(out, "Chromium/Chrome NSS  no") || !strings.Contains(out, "no NSS database") {
-			t.Fatalf("fresh status:\n%s", out)
-		}
+		require.Contains(t, out, "SHA-256", "fresh status")
+		require.Contains(t, out, "Chromium/Chrome NSS  no", "fresh status")
+		require.Contains(t, out, "no NSS database", "fresh status")
 		out = c.ok(nil, "trust", "install", "--no-system", "--config", cfg)
-		if !strings.Contains(out, "installed the local CA in Chromium/Chrome NSS") {
-			t.Fatalf("install:\n%s", out)
-		}
+		require.Contains(t, out, "installed the local CA in Chromium/Chrome NSS", "install")
 		out = c.ok(nil, "trust", "status", "--no-system", "--config", cfg)
-		if !strings.Contains(out, "SHA-256") || !strings.Contains(out, "Chromium/Chrome NSS  yes") {
-			t.Fatalf("status after install:\n%s", out)
-		}
+		require.Contains(t, out, "SHA-256", "status after install")
+		require.Contains(t, out, "Chromium/Chrome NSS  yes", "status after install")
 		c.ok(nil, "trust", "uninstall", "--no-system")
 		out = c.ok(nil, "trust", "status", "--no-system", "--config", cfg)
-		if !strings.Contains(out, "not installed") {
-			t.Fatalf("status after uninstall:\n%s", out)
-		}
+		require.Contains(t, out, "not installed", "status after uninstall")
 	})
 }
 
 func agentPID(t *testing.T, sock string) int {
 	t.Helper()
 	b, err := os.ReadFile(sock + ".lock")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatalf("lock file %q: %v", b, err)
-	}
+	require.NoError(t, err, "lock file %q", b)
 	return pid
 }
 
-// stopAgent stops the agent started in the background and waits for its
-// socket to go away.
 // agentHome gives c a private home (HOME, XDG config, data and runtime
 // directories) with a minimal agent config, so the agent a test starts
 // through the CLI touches nothing of the user's. It returns the home, the
@@ -91,25 +76,21 @@ func agentPID(t *testing.T, sock string) int {
 func agentHome(t *testing.T, c *cli) (home, cfg, sock string) {
 	t.Helper()
 	home, err := os.MkdirTemp("", "signetcli")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(home) })
 	runDir := filepath.Join(home, "run")
 	for _, d := range []string{runDir, filepath.Join(home, "pfx")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(d, 0o700))
 	}
 	c.env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, "cfg"),
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"), "XDG_RUNTIME_DIR=" + runDir}
 	cfg = filepath.Join(home, "config.yaml")
-	if err := os.WriteFile(cfg, []byte("keystore:\n  pfx_dirs: ["+filepath.Join(home, "pfx")+"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfg, []byte("keystore:\n  pfx_dirs: ["+filepath.Join(home, "pfx")+"]\n"), 0o600))
 	return home, cfg, filepath.Join(runDir, "signet", "control.sock")
 }
 
+// stopAgent stops the agent started in the background and waits for its
+// socket to go away.
 func stopAgent(t *testing.T, sock string) {
 	b, err := os.ReadFile(sock + ".lock")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 // runIn runs signet with stdin from a file and returns stdout as bytes.
@@ -21,9 +22,7 @@ func (c *cli) runIn(stdin string, args ...string) ([]byte, string, int) {
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(), c.env...)
 	f, err := os.Open(stdin)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	require.NoError(c.t, err)
 	defer f.Close()
 	cmd.Stdin = f
 	var so, se bytes.Buffer
@@ -32,8 +31,8 @@ func (c *cli) runIn(stdin string, args ...string) ([]byte, string, int) {
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("run signet: %v", err)
+	} else {
+		require.NoError(c.t, err, "run signet")
 	}
 	return so.Bytes(), se.String(), code
 }
@@ -53,39 +52,30 @@ func verifyCMS(t *testing.T, pki *softhsmtest.PKI, p7, content string, detached 
 	if !detached {
 		got, _ := os.ReadFile(filepath.Join(dir, "out"))
 		want, _ := os.ReadFile(content)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("openssl extracted %d bytes, want the %d signed", len(got), len(want))
-		}
+		require.True(t, bytes.Equal(got, want), "openssl extracted %d bytes, want the %d signed", len(got), len(want))
 	}
 	data, err := os.ReadFile(p7)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if inform == "PEM" {
 		b, _ := pem.Decode(data)
-		if b == nil || b.Type != "CMS" {
-			t.Fatalf("not a CMS PEM block: %.60q", data)
-		}
+		require.NotNil(t, b, "not a PEM block: %.60q", data)
+		require.Equal(t, "CMS", b.Type, "not a CMS PEM block: %.60q", data)
 		data = b.Bytes
 	}
 	var det io.Reader
 	if detached {
 		f, err := os.Open(content)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer f.Close()
 		det = f
 	}
 	rep, err := cms.Verify(data, det, &cms.VerifyOptions{Roots: pki.Roots()})
-	if err != nil {
-		t.Fatalf("sdk/cms Verify: %v", err)
-	}
+	require.NoError(t, err, "sdk/cms Verify")
 	if !rep.Valid() || len(rep.Signers) == 0 || rep.Signers[0].ChainStatus != cms.ChainValid {
 		for _, s := range rep.Signers {
 			t.Logf("signer: %v", s.Err())
 		}
-		t.Fatal("sdk/cms: signature not valid")
+		require.FailNow(t, "sdk/cms: signature not valid")
 	}
 	return rep
 }
@@ -98,9 +88,7 @@ func TestCLISignCMS(t *testing.T) {
 	c.env = []string{"SIGNET_PIN=" + fx.UserPIN}
 	dir := t.TempDir()
 	msg := filepath.Join(dir, "msg.txt")
-	if err := os.WriteFile(msg, []byte("CMS from the signet CLI\n\x00binary\r\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(msg, []byte("CMS from the signet CLI\n\x00binary\r\n"), 0o600))
 	chain := filepath.Join(dir, "intermediate.pem")
 	writePEM(t, chain, "CERTIFICATE", fx.PKI.Intermediate.Raw)
 	keys := keysJSON(t, c, mod...)
@@ -128,19 +116,13 @@ func TestCLISignCMS(t *testing.T) {
 				}
 				c.ok(nil, append(args, mod...)...)
 				rep := verifyCMS(t, fx.PKI, p7, msg, detached, "DER")
-				if len(rep.Signers) != 1 {
-					t.Fatalf("%d signers", len(rep.Signers))
-				}
-				if wantTime := !strings.Contains(tc.name, "no-time"); rep.Signers[0].HasSigningTime != wantTime {
-					t.Fatalf("signingTime present = %v, want %v", rep.Signers[0].HasSigningTime, wantTime)
-				}
-				sd, err := cms.ParseSignedData(mustRead(t, p7))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if detached == sd.HasContent {
-					t.Fatalf("detached %v but content %d bytes", detached, len(sd.Content))
-				}
+				require.Len(t, rep.Signers, 1, "signers")
+				require.Equal(t, !strings.Contains(tc.name, "no-time"), rep.Signers[0].HasSigningTime, "signingTime present")
+				der, err := os.ReadFile(p7)
+				require.NoError(t, err)
+				sd, err := cms.ParseSignedData(der)
+				require.NoError(t, err)
+				require.NotEqual(t, detached, sd.HasContent, "detached %v but content %d bytes", detached, len(sd.Content))
 			})
 		}
 	}
@@ -148,18 +130,14 @@ func TestCLISignCMS(t *testing.T) {
 	t.Run("stdin-stdout-pem", func(t *testing.T) {
 		k := findLabel(keys, "cli-cms", softhsmtest.KeyECDSA)
 		out, stderr, code := c.runIn(msg, append([]string{"sign", "--key", k.URI, "--chain", chain, "--pem"}, mod...)...)
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
-		}
+		require.Zero(t, code, "exit code: %s", stderr)
 		p7 := filepath.Join(t.TempDir(), "sig.pem")
 		os.WriteFile(p7, out, 0o600)
 		verifyCMS(t, fx.PKI, p7, msg, false, "PEM")
 
 		// "-" names standard input and output explicitly; DER on a pipe.
 		out, stderr, code = c.runIn(msg, append([]string{"sign", "--key", k.URI, "--chain", chain, "--in", "-", "--out", "-", "--detached"}, mod...)...)
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, stderr)
-		}
+		require.Zero(t, code, "exit code: %s", stderr)
 		p7 = filepath.Join(t.TempDir(), "sig.der")
 		os.WriteFile(p7, out, 0o600)
 		verifyCMS(t, fx.PKI, p7, msg, true, "DER")
@@ -170,19 +148,18 @@ func TestCLISignCMS(t *testing.T) {
 		k := findLabel(keys, "cli-cms", softhsmtest.KeyEd25519)
 		p7 := filepath.Join(t.TempDir(), "sig.p7s")
 		c.ok(nil, append([]string{"sign", "--key", k.URI, "--in", msg, "--out", p7, "--chain", chain}, mod...)...)
-		rep, err := cms.Verify(mustRead(t, p7), nil, &cms.VerifyOptions{Roots: fx.PKI.Roots()})
-		if err != nil || !rep.Valid() {
-			t.Fatalf("Ed25519 CMS: %v %+v", err, rep)
-		}
+		der, err := os.ReadFile(p7)
+		require.NoError(t, err)
+		rep, err := cms.Verify(der, nil, &cms.VerifyOptions{Roots: fx.PKI.Roots()})
+		require.NoError(t, err, "Ed25519 CMS")
+		require.True(t, rep.Valid(), "Ed25519 CMS: %+v", rep)
 	})
 
 	t.Run("large-attached-streams", func(t *testing.T) {
 		// Over maxAttachedInMemory: written by cms.SignAttachedStream (BER).
 		big := filepath.Join(t.TempDir(), "big.bin")
 		f, err := os.Create(big)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		block := bytes.Repeat([]byte("signet streams large content. "), 1<<15)
 		for n := 0; n <= maxAttachedInMemory; n += len(block) {
 			f.Write(block)
@@ -195,16 +172,13 @@ func TestCLISignCMS(t *testing.T) {
 
 		// The same from a pipe (size unknown): chunked BER, PEM-wrapped.
 		f, err = os.Open(big)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer f.Close()
 		cmd := exec.Command(c.bin, append([]string{"sign", "--key", k.URI, "--out", p7, "--chain", chain, "--pem"}, mod...)...)
 		cmd.Env = append(os.Environ(), c.env...)
 		cmd.Stdin = struct{ io.Reader }{f} // not an *os.File: exec feeds a pipe
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("sign from a pipe: %v\n%s", err, out)
-		}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "sign from a pipe: %s", out)
 		verifyCMS(t, fx.PKI, p7, big, false, "PEM")
 	})
 
@@ -212,27 +186,15 @@ func TestCLISignCMS(t *testing.T) {
 		tokURI := findLabel(keys, "cli-cms", softhsmtest.KeyRSA).TokenURI
 		var k KeyJSON
 		out := c.ok(nil, append([]string{"keygen", "--token", tokURI, "--type", "p256", "--label", "cms-nocert", "--json"}, mod...)...)
-		if err := json.Unmarshal([]byte(out), &k); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
+		require.NoError(t, json.Unmarshal([]byte(out), &k), "keygen --json\n%s", out)
 		p7 := filepath.Join(t.TempDir(), "sig.p7s")
 		r := c.run(nil, append([]string{"sign", "--key", k.URI, "--in", msg, "--out", p7}, mod...)...)
-		if r.code != 1 || !strings.Contains(r.stderr, "has no certificate") || !strings.Contains(r.stderr, "--raw") {
-			t.Fatalf("key without certificate: %d %s", r.code, r.stderr)
-		}
-		if _, err := os.Stat(p7); !os.IsNotExist(err) {
-			t.Fatalf("output file left behind: %v", err)
-		}
+		require.Equal(t, 1, r.code, "key without certificate: %s", r.stderr)
+		require.Contains(t, r.stderr, "has no certificate", "key without certificate")
+		require.Contains(t, r.stderr, "--raw", "key without certificate")
+		_, err := os.Stat(p7)
+		require.ErrorIs(t, err, os.ErrNotExist, "output file left behind")
 		// --raw still signs with it.
 		c.ok(nil, append([]string{"sign", "--raw", "--key", k.URI, "--in", msg}, mod...)...)
 	})
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

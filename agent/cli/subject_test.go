@@ -2,6 +2,8 @@ package cli
 
 import (
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestParseSubject(t *testing.T) {
@@ -13,19 +15,14 @@ func TestParseSubject(t *testing.T) {
 	}
 	for _, c := range cases {
 		n, err := parseSubject(c.in)
-		if err != nil {
-			t.Errorf("%q: %v", c.in, err)
+		if !assert.NoError(t, err, "%q", c.in) {
 			continue
 		}
 		// ExtraNames are not reflected by String until marshalled; use the RDN sequence.
-		got := n.ToRDNSequence().String()
-		if got != c.want {
-			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
-		}
+		assert.Equal(t, c.want, n.ToRDNSequence().String(), "%q", c.in)
 	}
 	for _, bad := range []string{"", "CN", "CN=", "XX=1", "=v"} {
-		if _, err := parseSubject(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
+		_, err := parseSubject(bad)
+		assert.Error(t, err, "%q accepted", bad)
 	}
 }

@@ -411,3 +411,28 @@ func TestBrowserThroughRedirectFile(t *testing.T) {
 	// gets the used-link page.
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate("file://"+file), chromedp.WaitVisible(css("#used"))))
 }
+
+// TestOpenerSweepsLeftovers: a redirect file left by a process that exited
+// before removing it (`signet dashboard`) goes at the next Open; a fresh
+// one and a symbolic link's target stay.
+func TestOpenerSweepsLeftovers(t *testing.T) {
+	rec := newRecordingOpener(t)
+	old := filepath.Join(rec.dir, openPrefix+"old")
+	fresh := filepath.Join(rec.dir, openPrefix+"fresh")
+	target := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(target, "keep"), []byte("x"), 0o600))
+	for _, d := range []string{old, fresh} {
+		require.NoError(t, os.Mkdir(d, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(d, "dialog.html"), []byte("x"), 0o600))
+	}
+	link := filepath.Join(rec.dir, openPrefix+"link")
+	require.NoError(t, os.Symlink(target, link))
+	past := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(old, past, past))
+	require.NoError(t, os.Chtimes(target, past, past))
+
+	require.NoError(t, rec.opener().Open("http://127.0.0.1:1/q/x?k=y"))
+	assert.NoDirExists(t, old)
+	assert.DirExists(t, fresh)
+	assert.FileExists(t, filepath.Join(target, "keep"))
+}

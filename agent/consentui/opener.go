@@ -20,7 +20,8 @@ const DefaultKeep = time.Minute
 // It writes a small HTML page that redirects to the URL into a file readable
 // only by the user (0600, in a fresh 0700 directory), hands that file's path
 // to the system's handler (xdg-open, open, start), and removes the file
-// after Keep. The zero Opener is ready to use.
+// after Keep; redirect files that a process which exited earlier left behind
+// are removed by the next Open. The zero Opener is ready to use.
 //
 //	err := consentui.Opener{}.Open("https://127.0.0.1:8443/q/ID?k=KEY")
 type Opener struct {
@@ -31,7 +32,8 @@ type Opener struct {
 	// exec.Command(name, args...).Start, reaped in the background.
 	Start func(name string, args ...string) error
 	// Keep is how long the redirect file stays; default DefaultKeep. A
-	// process that exits earlier leaves it behind, still private.
+	// process that exits earlier leaves it behind, still private, until
+	// the next Open.
 	Keep time.Duration
 }
 
@@ -58,9 +60,14 @@ func (o Opener) Open(url string) error {
 	if base == "" {
 		base = os.TempDir()
 	}
+	keep := o.Keep
+	if keep <= 0 {
+		keep = DefaultKeep
+	}
+	sweep(base, keep)
 	// MkdirTemp makes a new directory with mode 0700 and an unguessable
 	// name, so no other user can have prepared or replaced it.
-	dir, err := os.MkdirTemp(base, "signet-open-")
+	dir, err := os.MkdirTemp(base, openPrefix)
 	if err != nil {
 		return fmt.Errorf("open browser: private directory: %w", err)
 	}
@@ -78,12 +85,24 @@ func (o Opener) Open(url string) error {
 		os.RemoveAll(dir)
 		return fmt.Errorf("open browser: %w", err)
 	}
-	keep := o.Keep
-	if keep <= 0 {
-		keep = DefaultKeep
-	}
 	time.AfterFunc(keep, func() { os.RemoveAll(dir) })
 	return nil
+}
+
+// openPrefix starts the name of every redirect directory.
+const openPrefix = "signet-open-"
+
+// sweep removes the redirect directories in base older than keep (left by
+// a process that exited before removing its own). Only real directories
+// are removed, never what a symbolic link points to.
+func sweep(base string, keep time.Duration) {
+	old, _ := filepath.Glob(filepath.Join(base, openPrefix+"*"))
+	for _, dir := range old {
+		fi, err := os.Lstat(dir)
+		if err == nil && fi.IsDir() && time.Since(fi.ModTime()) > keep {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 // handler is the command that opens file with the default application for

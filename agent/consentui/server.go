@@ -56,11 +56,12 @@
 //     id gets a bare 404) and a single-use random 128-bit link key
 //     (/q/ID?k=KEY). The first load of the link swaps the key for a
 //     session cookie (HttpOnly, Secure, SameSite=Strict, Path=/q/ID) and
-//     redirects to /q/ID; from then on the page, its event stream and its
-//     answers need that cookie, and any further load of the link — by
-//     anyone — gets a "this link was already used" page. Finished dialogs
-//     stay visible (as answered/expired) for a few minutes, then are
-//     forgotten.
+//     shows the page, whose script drops the key from the address bar;
+//     from then on the page, its event stream and its answers need that
+//     cookie, and any further load of the link — by anyone — gets a "this
+//     link was already used" page. Finished dialogs stay visible (as
+//     answered/expired) for a few minutes, then are forgotten. The
+//     reasoning is in docs/consent-dialog.md.
 //   - The link never appears on a command line (where every local user can
 //     read it in /proc): Opener writes it into a 0600 redirect page in a
 //     fresh 0700 directory under $XDG_RUNTIME_DIR (or the temporary
@@ -87,7 +88,10 @@
 // parseForm into byte slices, so the PIN never becomes a Go string; the
 // body buffer is wiped after decoding and the PIN slice handed to the
 // waiting PIN call is the only copy (the key store wipes it). Nothing logs
-// form values, and the page never echoes a PIN back.
+// form values, and the page never echoes a PIN back. The PIN input is
+// autocomplete="one-time-code" in an autocomplete="off" form, with the
+// ignore attributes of the common password managers, so that browsers do
+// not offer to save the PIN.
 //
 // # Transport (decision)
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,15 +87,7 @@ func TestAttackSpoofedSummaryOnlyInClaims(t *testing.T) {
 		eval[string](t, tab, `getComputedStyle(document.querySelector("#claims")).backgroundColor`))
 	assert.Equal(t, "dashed", eval[string](t, tab, `getComputedStyle(document.querySelector("#claims")).borderTopStyle`))
 
-	if dir := os.Getenv("CONSENTUI_SCREENSHOT_DIR"); dir != "" {
-		var png []byte
-		require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(900, 1100), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			var err error
-			png, err = chromedp.FullScreenshot(100)(ctx, tg)
-			return err
-		})))
-		require.NoError(t, os.WriteFile(dir+"/dialog.png", png, 0o600))
-	}
+	screenshot(t, tab, "dialog.png")
 	require.NoError(t, chromedp.Do(tab, press("#deny")))
 	require.NoError(t, wait(t, res).err)
 }
@@ -108,6 +101,7 @@ func TestAttackSpoofedSummaryInPINDialog(t *testing.T) {
 	res := f.pin(ctx, pinRequest())
 	require.NoError(t, chromedp.Do(tab, chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#pin"))))
 	verified, claims, outside := pageSections(t, tab)
+	screenshot(t, tab, "pin.png")
 	assert.NotContains(t, outside, "gov.uz")
 	assert.Contains(t, claims, spoof)
 	assert.Contains(t, verified, "https://evil.example")
@@ -124,4 +118,21 @@ func TestDigestOnlyDocumentSize(t *testing.T) {
 	assert.Equal(t, "not given (digest only)", docSize(consent.Document{SHA256: sum[:]}))
 	assert.Equal(t, "0 bytes", docSize(consent.Document{SHA256: empty[:]}))
 	assert.Equal(t, "12 bytes", docSize(consent.Document{Size: 12, SHA256: sum[:]}))
+}
+
+// screenshot saves the tab as name in $CONSENTUI_SCREENSHOT_DIR, when set,
+// for a person to look at the dialog.
+func screenshot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("CONSENTUI_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(900, 1100), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		var err error
+		png, err = chromedp.FullScreenshot(100)(ctx, tg)
+		return err
+	})))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o600))
 }

@@ -40,7 +40,7 @@ func TestBrowserChooseKey(t *testing.T) {
 	if err := chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#choices")),
-		text("#title", &title), text("#choices", &choices), text("#documents", &docs),
+		text("#title", &title), text("#choices", &choices), text("#claims", &docs),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func TestBrowserChooseKey(t *testing.T) {
 	if !eval[bool](t, tab, `document.querySelector("#approve").disabled`) {
 		t.Fatal("Allow is enabled before a key is picked")
 	}
-	if err := chromedp.Do(tab, chromedp.Click(css("#key-1"))); err != nil {
+	if err := chromedp.Do(tab, chromedp.Click(css("#key-1")), chromedp.WaitVisible(css(`body[data-armed="yes"]`))); err != nil {
 		t.Fatal(err)
 	}
 	if eval[bool](t, tab, `document.querySelector("#approve").disabled`) {
 		t.Fatal("Allow is still disabled after a key was picked")
 	}
 	if err := chromedp.Do(tab,
-		chromedp.Click(css("#approve")),
+		press("#approve"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
 	); err != nil {
 		t.Fatal(err)
@@ -95,7 +95,8 @@ func TestBrowserChooseKeyFirstUse(t *testing.T) {
 		q := chooseQuestion(t)
 		q.FirstUse = true
 		res := f.confirm(q)
-		if err := chromedp.Do(tab, chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#choices"))); err != nil {
+		if err := chromedp.Do(tab, chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#choices")),
+			chromedp.WaitVisible(css(`body[data-armed="yes"]`))); err != nil {
 			t.Fatal(err)
 		}
 		if !eval[bool](t, tab, `document.querySelector("#always").disabled && document.querySelector("#approve").disabled`) {
@@ -106,7 +107,7 @@ func TestBrowserChooseKeyFirstUse(t *testing.T) {
 		}
 		if err := chromedp.Do(tab,
 			chromedp.Click(css("#key-0")),
-			chromedp.Click(css("#always")),
+			press("#always"),
 			chromedp.WaitVisible(css(`body[data-state="answered"]`)),
 		); err != nil {
 			t.Fatal(err)
@@ -125,7 +126,7 @@ func TestBrowserChooseKeyFirstUse(t *testing.T) {
 		if err := chromedp.Do(tab,
 			chromedp.Navigate(f.url(t)),
 			chromedp.WaitVisible(css("#choices")),
-			chromedp.Click(css("#deny")),
+			press("#deny"),
 			chromedp.WaitVisible(css(`body[data-state="answered"]`)),
 		); err != nil {
 			t.Fatal(err)
@@ -143,10 +144,11 @@ func TestChooseKeyNeedsPick(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	q := chooseQuestion(t)
 	res := f.confirm(q)
-	u := f.url(t)
-	same := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	sess := openLink(t, http.DefaultClient, f.url(t))
+	u := sess.page
+	same := sess.hdr(map[string]string{"Sec-Fetch-Site": "same-origin"})
 	for _, key := range []string{"", "2", "-1", "x", "01x"} {
-		_, _, csrf := getPage(t, http.DefaultClient, u)
+		_, _, csrf := sess.get(t, http.DefaultClient)
 		form := url.Values{"csrf": {csrf}, "action": {"approve"}}
 		if key != "" {
 			form.Set("key", key)
@@ -154,12 +156,12 @@ func TestChooseKeyNeedsPick(t *testing.T) {
 		if resp := post(t, u+"/answer", form, same); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("key %q: status %d", key, resp.StatusCode)
 		}
-		_, body, _ := getPage(t, http.DefaultClient, u)
+		_, body, _ := sess.get(t, http.DefaultClient)
 		if !strings.Contains(body, "Pick the key to sign with") || !strings.Contains(body, `id="answer"`) {
 			t.Fatalf("key %q: the question is not open with a notice:\n%s", key, body)
 		}
 	}
-	_, _, csrf := getPage(t, http.DefaultClient, u)
+	_, _, csrf := sess.get(t, http.DefaultClient)
 	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"grant"}, "key": {"0"}}, same); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("grant on a choice: status %d; want 400", resp.StatusCode)
 	}
@@ -222,8 +224,8 @@ func TestBrowserEngineChooseKey(t *testing.T) {
 	}
 	if err := chromedp.Do(tab,
 		chromedp.Click(css("#key-1")),
-		chromedp.Click(css("#approve")), // "Allow once"
-		idlePage(),
+		press("#approve"), // "Allow once"
+		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
 	); err != nil {
 		t.Fatal(err)
 	}

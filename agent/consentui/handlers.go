@@ -26,6 +26,11 @@ var pageHTML string
 
 var pageTmpl = template.Must(template.New("page").Parse(pageHTML))
 
+//go:embed used.html
+var usedHTML string
+
+var usedTmpl = template.Must(template.New("used").Parse(usedHTML))
+
 //go:embed dashboard.html
 var dashHTML string
 
@@ -39,9 +44,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /static/app.js", s.static("static/app.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /static/app.css", s.static("static/app.css", "text/css; charset=utf-8"))
-	mux.HandleFunc("GET /q/{token}", s.handlePage)
-	mux.HandleFunc("GET /q/{token}/events", s.handleEvents)
-	mux.HandleFunc("POST /q/{token}/answer", s.handleAnswer)
+	mux.HandleFunc("GET /q/{id}", s.handlePage)
+	mux.HandleFunc("GET /q/{id}/events", s.handleEvents)
+	mux.HandleFunc("POST /q/{id}/answer", s.handleAnswer)
 	mux.HandleFunc("GET /d/{token}", s.handleDashboard)
 	mux.HandleFunc("GET /d/{token}/events", s.handleDashboardEvents)
 	mux.HandleFunc("POST /d/{token}/revoke", s.handleDashboardRevoke)
@@ -109,17 +114,83 @@ func (s *Server) static(name, ctype string) http.HandlerFunc {
 	}
 }
 
+// handlePage serves the dialog. The single-use link (?k=KEY) is swapped
+// for the dialog's session cookie on its first load; after that the page
+// is served only to the holder of the cookie, and the link, loaded again by
+// anyone, gets the "already used" page. The page itself is served on that
+// first load (not a redirect): the person's first navigation comes from a
+// redirect file, a cross-site initiator for which a browser would not send
+// the SameSite=Strict cookie to a redirect target. app.js then drops the
+// key from the address bar.
 func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
-	d := s.lookup(r.PathValue("token"))
+	d := s.lookup(r.PathValue("id"))
 	if d == nil {
 		http.NotFound(w, r)
 		return
 	}
+	key, hasKey := r.URL.Query()["k"]
 	s.mu.Lock()
-	d.viewed = true
-	v := s.view(d)
+	ok := false
+	switch {
+	case hasKey:
+		if !d.linkUsed && len(key) == 1 && subtle.ConstantTimeCompare([]byte(key[0]), []byte(d.link)) == 1 {
+			d.linkUsed = true
+			ok = true
+			http.SetCookie(w, s.sessionCookie(d))
+		}
+	default:
+		ok = s.hasSession(r, d)
+	}
+	var v view
+	if ok {
+		v = s.view(d)
+	}
 	s.mu.Unlock()
+	if !ok {
+		s.log.Warn("consent dialog: refused a used or foreign link", "id", d.q.ID, "with_key", hasKey)
+		w.WriteHeader(http.StatusForbidden)
+		s.render(w, usedTmpl, nil, "used link")
+		return
+	}
 	s.render(w, pageTmpl, v, "consent dialog")
+}
+
+// sessionCookie is the cookie d's link is swapped for; s.mu is held.
+func (s *Server) sessionCookie(d *dialog) *http.Cookie {
+	return &http.Cookie{
+		Name:     sessionCookie,
+		Value:    d.session,
+		Path:     "/q/" + d.id,
+		MaxAge:   int((d.deadline.Sub(s.cfg.Now()) + keepFinished) / time.Second),
+		HttpOnly: true,
+		Secure:   true,
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// hasSession reports whether r carries d's session cookie.
+func (s *Server) hasSession(r *http.Request, d *dialog) bool {
+	for _, c := range r.CookiesNamed(sessionCookie) {
+		if subtle.ConstantTimeCompare([]byte(c.Value), []byte(d.session)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// session looks up the dialog of r's path and checks r's session cookie;
+// it writes the refusal and returns nil when either fails.
+func (s *Server) session(w http.ResponseWriter, r *http.Request) *dialog {
+	d := s.lookup(r.PathValue("id"))
+	if d == nil {
+		http.NotFound(w, r)
+		return nil
+	}
+	if !s.hasSession(r, d) {
+		http.Error(w, "this dialog belongs to another browser window", http.StatusForbidden)
+		return nil
+	}
+	return d
 }
 
 // render executes tmpl into a buffer first, so a template error becomes a
@@ -140,9 +211,8 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
 		return
 	}
-	d := s.lookup(r.PathValue("token"))
+	d := s.session(w, r)
 	if d == nil {
-		http.NotFound(w, r)
 		return
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
@@ -172,10 +242,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := string(form["action"])
-	back := "/q/" + d.token
-	s.mu.Lock()
-	s.lastAnswer = s.cfg.Now()
-	s.mu.Unlock()
+	back := "/q/" + d.id
 	switch d.kind {
 	case kindConfirm:
 		var a consent.Answer
@@ -243,13 +310,12 @@ func (s *Server) setNotice(d *dialog, msg string) {
 	}
 }
 
-// handleEvents streams the dialog's state as Server-Sent Events. Once the
-// dialog is finished the stream stays open as an idle dialog that the next
-// question can be handed to (event "next" with the new page's path).
+// handleEvents streams the dialog's state as Server-Sent Events until it
+// is finished: the final state is the stream's last event. A finished
+// dialog's stream never carries anything else (no next question).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	d := s.lookup(r.PathValue("token"))
+	d := s.session(w, r)
 	if d == nil {
-		http.NotFound(w, r)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -262,53 +328,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	next := make(chan string, 1)
-	defer func() {
-		s.mu.Lock()
-		delete(s.idle, next)
-		s.mu.Unlock()
-	}()
 	for {
 		s.mu.Lock()
 		state, changed := d.state, d.changed
-		if state != statePending {
-			// Idle before the page hears the final state: a page that
-			// shows it is ready to be handed the next question. A
-			// question already handed to idle pages that none of them
-			// loaded (the page was just reloading) goes to this one.
-			s.idle[next] = struct{}{}
-			for _, o := range s.dialogs {
-				if o.state == statePending && o.handed && !o.viewed {
-					next <- "/q/" + o.token
-					delete(s.idle, next)
-					break
-				}
-			}
-		}
 		s.mu.Unlock()
-		if !send("state", state) {
+		if !send("state", state) || state != statePending {
 			return
-		}
-		if state != statePending {
-			break
 		}
 		select {
 		case <-changed:
-		case <-ping.C:
-			if !send("ping", "") {
-				return
-			}
-		case <-r.Context().Done():
-			return
-		case <-s.closed:
-			return
-		}
-	}
-	for {
-		select {
-		case path := <-next:
-			send("next", path)
-			return
 		case <-ping.C:
 			if !send("ping", "") {
 				return

@@ -62,14 +62,13 @@ func post(t *testing.T, u string, form url.Values, hdr map[string]string) *http.
 func TestSecurityHeaders(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	res := f.confirm(signQuestion(t))
-	u := f.url(t)
-	for _, path := range []string{"", "/../nope", "/static/app.js"} {
-		target := u + path
-		if path == "/static/app.js" {
-			target = f.srv.URL() + path
-		}
+	link := f.url(t)
+	sess := openLink(t, http.DefaultClient, link)
+	u := sess.page
+	for _, target := range []string{link, u, u + "/../nope", f.srv.URL() + "/static/app.js"} {
 		resp, _, _ := getPage(t, http.DefaultClient, target)
 		h := resp.Header
+		path := target
 		if got := h.Get("Content-Security-Policy"); got != CSP {
 			t.Errorf("%s: CSP %q", path, got)
 		}
@@ -121,9 +120,9 @@ func TestUnknownToken404(t *testing.T) {
 			t.Errorf("GET %s leaks the pending request", target)
 		}
 	}
-	_, _, csrf := getPage(t, http.DefaultClient, u)
-	resp := post(t, bogus+"/answer", url.Values{"csrf": {csrf}, "action": {"approve"}},
-		map[string]string{"Origin": f.srv.URL()})
+	sess := openLink(t, http.DefaultClient, u)
+	resp := post(t, bogus+"/answer", url.Values{"csrf": {sess.csrf}, "action": {"approve"}},
+		sess.hdr(map[string]string{"Origin": f.srv.URL()}))
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("POST to an unknown token: %d; want 404", resp.StatusCode)
 	}
@@ -137,8 +136,8 @@ func TestUnknownToken404(t *testing.T) {
 func TestCrossSitePostRejected(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	res := f.confirm(signQuestion(t))
-	u := f.url(t)
-	_, _, csrf := getPage(t, http.DefaultClient, u)
+	sess := openLink(t, http.DefaultClient, f.url(t))
+	u, csrf := sess.page, sess.csrf
 	if csrf == "" {
 		t.Fatal("no CSRF token in the page")
 	}
@@ -165,6 +164,7 @@ func TestCrossSitePostRejected(t *testing.T) {
 				req, _ := http.NewRequest("POST", target, strings.NewReader(tc.form.Encode()))
 				req.Host = h
 				req.Header.Set("Origin", tc.hdr["Origin"])
+				req.Header.Set("Cookie", sess.cookie)
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
@@ -176,7 +176,7 @@ func TestCrossSitePostRejected(t *testing.T) {
 				}
 				return
 			}
-			if resp := post(t, target, tc.form, tc.hdr); resp.StatusCode != tc.code {
+			if resp := post(t, target, tc.form, sess.hdr(tc.hdr)); resp.StatusCode != tc.code {
 				t.Errorf("status %d; want %d", resp.StatusCode, tc.code)
 			}
 		})
@@ -188,7 +188,7 @@ func TestCrossSitePostRejected(t *testing.T) {
 	}
 	// The same-origin POST a browser makes (Origin: null because of
 	// Referrer-Policy no-referrer, Sec-Fetch-Site: same-origin) answers.
-	resp := post(t, u+"/answer", good, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+	resp := post(t, u+"/answer", good, sess.hdr(map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}))
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("same-origin POST: %d", resp.StatusCode)
 	}
@@ -196,7 +196,7 @@ func TestCrossSitePostRejected(t *testing.T) {
 		t.Fatalf("answer %+v, %v", r.a, r.err)
 	}
 	// A second answer to a finished dialog changes nothing and is not an error page.
-	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, map[string]string{"Origin": f.srv.URL()}); resp.StatusCode != http.StatusSeeOther {
+	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, sess.hdr(map[string]string{"Origin": f.srv.URL()})); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("late POST: %d", resp.StatusCode)
 	}
 }
@@ -210,9 +210,9 @@ func TestPINNotLoggedAndFinalTry(t *testing.T) {
 	req := pinRequest()
 	req.State = hsm.PINState{FinalTry: true, CountLow: true, Retries: 1}
 	res := f.pin(context.Background(), req)
-	u := f.url(t)
-	_, _, csrf := getPage(t, http.DefaultClient, u)
-	hdr := map[string]string{"Origin": f.srv.URL()}
+	sess := openLink(t, http.DefaultClient, f.url(t))
+	u, csrf := sess.page, sess.csrf
+	hdr := sess.hdr(map[string]string{"Origin": f.srv.URL()})
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"submit"}, "pin": {secret}}, hdr)
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"submit"}, "pin": {secret}, "confirm_final": {"no"}}, hdr)
 	select {
@@ -220,7 +220,7 @@ func TestPINNotLoggedAndFinalTry(t *testing.T) {
 		t.Fatalf("answered without confirming the final try: %+v", r)
 	default:
 	}
-	_, body, _ := getPage(t, http.DefaultClient, u)
+	_, body, _ := sess.get(t, http.DefaultClient)
 	if !strings.Contains(body, `id="notice"`) || strings.Contains(body, secret) {
 		t.Errorf("page after an unconfirmed final try: notice missing or PIN echoed")
 	}
@@ -231,9 +231,8 @@ func TestPINNotLoggedAndFinalTry(t *testing.T) {
 	}
 	// A cancelled and a timed-out PIN prompt: errors carry no secret.
 	res = f.pin(context.Background(), pinRequest())
-	u = f.url(t)
-	_, _, csrf = getPage(t, http.DefaultClient, u)
-	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"cancel"}, "pin": {secret}}, hdr)
+	sess = openLink(t, http.DefaultClient, f.url(t))
+	sess.answer(t, url.Values{"action": {"cancel"}, "pin": {secret}})
 	r2 := wait(t, res)
 	if !errors.Is(r2.err, hsm.ErrCancelled) || strings.Contains(r2.err.Error(), secret) {
 		t.Errorf("cancel: %v", r2.err)
@@ -309,11 +308,13 @@ func TestTLSWithLocalCA(t *testing.T) {
 	}()
 	u := <-opened
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
-	resp, body, csrf := getPage(t, c, u)
+	sess := openLink(t, c, u)
+	resp, body, csrf := sess.resp, sess.body, sess.csrf
 	if resp.StatusCode != 200 || !strings.Contains(body, "portal.example") || csrf == "" {
 		t.Fatalf("GET over TLS: %d", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("POST", u+"/answer", bytes.NewBufferString(url.Values{"csrf": {csrf}, "action": {"approve"}}.Encode()))
+	req, _ := http.NewRequest("POST", sess.page+"/answer", bytes.NewBufferString(url.Values{"csrf": {csrf}, "action": {"approve"}}.Encode()))
+	req.Header.Set("Cookie", sess.cookie)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", srv.URL())
 	if resp, err = c.Do(req); err != nil {
@@ -332,9 +333,9 @@ func TestTLSWithLocalCA(t *testing.T) {
 func TestActionsMustBeOffered(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	res := f.confirm(signQuestion(t)) // neither first use nor a grant offer
-	u := f.url(t)
-	_, _, csrf := getPage(t, http.DefaultClient, u)
-	hdr := map[string]string{"Sec-Fetch-Site": "same-origin"}
+	sess := openLink(t, http.DefaultClient, f.url(t))
+	u, csrf := sess.page, sess.csrf
+	hdr := sess.hdr(map[string]string{"Sec-Fetch-Site": "same-origin"})
 	for _, action := range []string{"always", "never", "grant", "", "APPROVE"} {
 		if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {action}}, hdr); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("action %q: %d; want 400", action, resp.StatusCode)

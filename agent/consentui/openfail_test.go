@@ -50,7 +50,7 @@ func TestOpenFailureLogsURL(t *testing.T) {
 		_, err := s.Confirm(ctx, consent.Question{ID: "q1", Request: consent.Request{Kind: consent.Sign, Caller: "cli", Summary: "by hand"}})
 		errc <- err
 	}()
-	re := regexp.MustCompile(`level=WARN msg="consent dialog: cannot open the browser; open the URL by hand" id=q1 url=(http://127\.0\.0\.1:\d+/q/[0-9a-f]+) `)
+	re := regexp.MustCompile(`level=WARN msg="consent dialog: cannot open the browser; open the URL by hand" id=q1 url="?(http://127\.0\.0\.1:\d+/q/[0-9a-f]+\?k=[0-9a-f]+)"? `)
 	var url string
 	for url == "" {
 		if m := re.FindStringSubmatch(logs.String()); m != nil {

@@ -2,27 +2,24 @@
 // server on loopback that implements consent.Prompter. The consent engine
 // calls Confirm when a person has to approve an operation (or an origin's
 // first use) and PIN when a key store needs a PIN or PFX password; each call
-// registers a pending dialog under a fresh random token and opens
-// https://127.0.0.1:PORT/q/TOKEN in the person's browser.
+// registers a pending dialog under a fresh random id and opens its
+// single-use link https://127.0.0.1:PORT/q/ID?k=KEY in the person's browser
+// (through a private redirect file, see Opener).
 //
 // # Flow
 //
 // Confirm and PIN block until the person answers in the page, the dialog
 // times out (Config.Timeout, default two minutes, or the question's own
 // Deadline if earlier), or ctx is done. The page is plain HTML with a form
-// that POSTs to /q/TOKEN/answer; the server answers the waiting call and
+// that POSTs to /q/ID/answer; the server answers the waiting call and
 // redirects back to the page, which then says the request was answered.
-// A small script (static/app.js) follows /q/TOKEN/events (Server-Sent
-// Events): it marks the page expired or answered when that happens
-// elsewhere, and — once its own question is finished — it stays connected
-// as an idle dialog. When a new question arrives while idle dialogs are
-// connected, the server hands them the new URL over the event stream instead
-// of opening another browser tab; if no page loads the new question within
-// a few seconds the server falls back to Open. A question that arrives just
-// after a page answered (a key store asking again after a wrong PIN) goes
-// to that page once it has reloaded, rather than to a new tab. (An idle page keeps
-// receiving new questions for as long as it stays open: it is the person's
-// own dialog window, which already held a valid token.)
+// A small script (static/app.js) follows /q/ID/events (Server-Sent
+// Events) and marks the page expired or answered when that happens
+// elsewhere. Every question opens its own window: a page whose question is
+// finished is never handed another one, so a question that arrives just
+// after an answer cannot land under the cursor of a person who is still
+// clicking. The action buttons also stay disabled for a second after the
+// page appears or regains focus (static/app.js).
 //
 // Outcomes: Approve returns Answer{Allow: true}; "Always" on a first-use
 // question and accepting a grant offer return Answer{Allow: true,
@@ -36,8 +33,8 @@
 // and the server, which does not rely on the page, answers an Allow
 // without a valid pick with a notice and keeps the question open. The
 // form posts the key's index; Answer.KeyURI is that candidate's URI.
-// Question.ID appears only in logs: the URL token is always fresh from
-// crypto/rand, whatever the ID looks like. A timeout returns an error wrapping
+// Question.ID appears only in logs: the URL's id and key are always
+// fresh from crypto/rand, whatever the ID looks like. A timeout returns an error wrapping
 // hsm.ErrTimeout; a done ctx one wrapping hsm.ErrCancelled (or ErrTimeout
 // for context.DeadlineExceeded). PIN returns the secret in a fresh []byte;
 // Cancel returns hsm.ErrCancelled. A locked PIN is shown in the page
@@ -55,9 +52,21 @@
 //   - Loopback only: New refuses a non-loopback Addr, and every request
 //     must carry a Host header naming a loopback address or localhost with
 //     the server's port (DNS rebinding).
-//   - Each dialog has its own random 128-bit token in the URL path; an
-//     unknown token gets a bare 404. Finished dialogs stay visible (as
-//     answered/expired) for a few minutes, then their tokens are forgotten.
+//   - Each dialog has a random 128-bit id in its path (/q/ID; an unknown
+//     id gets a bare 404) and a single-use random 128-bit link key
+//     (/q/ID?k=KEY). The first load of the link swaps the key for a
+//     session cookie (HttpOnly, Secure, SameSite=Strict, Path=/q/ID) and
+//     shows the page, whose script drops the key from the address bar;
+//     from then on the page, its event stream and its answers need that
+//     cookie, and any further load of the link — by anyone — gets a "this
+//     link was already used" page. Finished dialogs stay visible (as
+//     answered/expired) for a few minutes, then are forgotten. The
+//     reasoning is in docs/consent-dialog.md.
+//   - The link never appears on a command line (where every local user can
+//     read it in /proc): Opener writes it into a 0600 redirect page in a
+//     fresh 0700 directory under $XDG_RUNTIME_DIR (or the temporary
+//     directory), passes that file's path to xdg-open / open / start, and
+//     removes it a minute later.
 //   - POSTs must be same-origin: Sec-Fetch-Site, when present, must be
 //     "same-origin"; otherwise Origin must equal the server's own origin. A
 //     POST with neither header is refused. Each page also carries a random
@@ -65,11 +74,13 @@
 //   - No CORS headers at all. Every response carries a strict CSP (no inline
 //     script or style; scripts and styles are embedded files under
 //     /static/), X-Frame-Options DENY, nosniff, no-referrer and no-store.
-//   - Everything the page shows that comes from a plugin or a web page
-//     (origin, summary, document names, certificate names) is rendered as
-//     text by html/template. Summaries are plain text: Cipher's HTML
-//     metaData is shown escaped, not rendered (a sanitised-HTML view with
-//     bluemonday is not built yet).
+//   - The page separates what Signet established (web site, plugin,
+//     operation, key and certificate, document sizes and SHA-256 digests)
+//     from what the asking page claims (summary, HTML summary, document
+//     names and types, protocol evidence), which is shown in its own box
+//     labelled "The page says". Everything from a plugin or a web page is
+//     rendered as text by html/template; the HTML summary is sanitised
+//     (consent.SanitizeHTML) and stays inside the claims box.
 //
 // # Secrets
 //
@@ -77,7 +88,10 @@
 // parseForm into byte slices, so the PIN never becomes a Go string; the
 // body buffer is wiped after decoding and the PIN slice handed to the
 // waiting PIN call is the only copy (the key store wipes it). Nothing logs
-// form values, and the page never echoes a PIN back.
+// form values, and the page never echoes a PIN back. The PIN input is
+// autocomplete="one-time-code" in an autocomplete="off" form, with the
+// ignore attributes of the common password managers, so that browsers do
+// not offer to save the PIN.
 //
 // # Transport (decision)
 //
@@ -105,8 +119,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/exec"
-	"runtime"
 	"sync"
 	"time"
 
@@ -120,10 +132,10 @@ const (
 	DefaultTimeout = 2 * time.Minute
 	// keepFinished is how long a finished dialog stays viewable.
 	keepFinished = 5 * time.Minute
-	// handOffWait is how long a handed-off idle page has to load a new
-	// question before the server opens a browser tab instead.
-	handOffWait = 5 * time.Second
-	maxBody     = 4096
+	maxBody      = 4096
+	// sessionCookie names the cookie a dialog's link is swapped for; its
+	// Path is the dialog's own /q/ID, so dialogs never share one.
+	sessionCookie = "signet_dialog"
 )
 
 // Config configures a Server.
@@ -136,7 +148,9 @@ type Config struct {
 	// InsecurePlainHTTP allows plain HTTP on loopback when TLS is nil.
 	// Tests only.
 	InsecurePlainHTTP bool
-	// Open shows a URL to the person; default xdg-open / open / start.
+	// Open shows a dialog's single-use link to the person; default
+	// OpenBrowser (the link goes through a private redirect file, never
+	// onto a command line).
 	Open func(url string) error
 	// Timeout bounds each dialog; default two minutes.
 	Timeout time.Duration
@@ -157,11 +171,8 @@ type Server struct {
 	closed chan struct{}
 
 	mu      sync.Mutex
-	dialogs map[string]*dialog
-	idle    map[chan string]struct{} // event streams of pages whose dialog is finished
-	dash    *dashboard               // nil until EnableDashboard
-	// lastAnswer is when a page last answered a dialog.
-	lastAnswer time.Time
+	dialogs map[string]*dialog // by id
+	dash    *dashboard         // nil until EnableDashboard
 }
 
 var _ consent.Prompter = (*Server)(nil)
@@ -193,6 +204,7 @@ func New(cfg Config) (*Server, error) {
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("consentui: listen address %q is not a loopback IP address", cfg.Addr)
 	}
+	// The dialog's TCP listener (TLS is layered on top of it below).
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("consentui: listen on %s: %w", cfg.Addr, err)
@@ -209,7 +221,6 @@ func New(cfg Config) (*Server, error) {
 		base:    scheme + "://" + ln.Addr().String(),
 		closed:  make(chan struct{}),
 		dialogs: map[string]*dialog{},
-		idle:    map[chan string]struct{}{},
 	}
 	_, s.port, _ = net.SplitHostPort(ln.Addr().String())
 	s.srv = &http.Server{
@@ -245,24 +256,6 @@ func (s *Server) Close() error {
 	return err
 }
 
-// OpenBrowser opens url with the operating system's default handler.
-func OpenBrowser(url string) error {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", url)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("open browser: %w", err)
-	}
-	go cmd.Wait() //nolint:errcheck // reap; the handler's exit status says nothing useful
-	return nil
-}
-
 // dialog kinds
 const (
 	kindConfirm = "confirm"
@@ -285,7 +278,9 @@ type outcome struct {
 }
 
 type dialog struct {
-	token    string
+	id       string // in the path: /q/ID
+	link     string // the single-use key of the opened link (?k=)
+	session  string // the cookie the link is swapped for
 	csrf     string
 	kind     string
 	q        consent.Question
@@ -298,8 +293,7 @@ type dialog struct {
 	state    string
 	notice   string // shown above the form, e.g. "confirm the final try"
 	finished time.Time
-	viewed   bool
-	handed   bool          // given to idle pages instead of opening a tab
+	linkUsed bool          // the link was loaded once; it never works again
 	changed  chan struct{} // closed and replaced on every state change
 
 	result chan outcome // buffered 1; written once
@@ -330,7 +324,7 @@ func (s *Server) PIN(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, 
 	if req.State.Locked {
 		s.register(d, time.Time{})
 		s.finish(d, stateLocked, outcome{})
-		s.show(d)
+		s.open(d)
 		return hsm.PINResponse{}, fmt.Errorf("%s for token %s: %w", req.Kind, req.Token.Label, hsm.ErrPINLocked)
 	}
 	out, err := s.run(ctx, d, time.Time{})
@@ -340,10 +334,10 @@ func (s *Server) PIN(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, 
 	return out.pin, nil
 }
 
-// run registers d, shows it, and waits for its outcome.
+// run registers d, opens its window, and waits for its outcome.
 func (s *Server) run(ctx context.Context, d *dialog, deadline time.Time) (outcome, error) {
 	s.register(d, deadline)
-	s.show(d)
+	s.open(d)
 	timer := time.NewTimer(d.deadline.Sub(s.cfg.Now()))
 	defer timer.Stop()
 	what := d.kind + " dialog " + d.q.ID
@@ -374,7 +368,9 @@ func (s *Server) run(ctx context.Context, d *dialog, deadline time.Time) (outcom
 
 func (s *Server) register(d *dialog, deadline time.Time) {
 	now := s.cfg.Now()
-	d.token = randomHex(16)
+	d.id = randomHex(16)
+	d.link = randomHex(16)
+	d.session = randomHex(16)
 	d.csrf = randomHex(16)
 	d.deadline = now.Add(s.cfg.Timeout)
 	if !deadline.IsZero() && deadline.Before(d.deadline) {
@@ -385,64 +381,22 @@ func (s *Server) register(d *dialog, deadline time.Time) {
 	d.result = make(chan outcome, 1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for tok, old := range s.dialogs {
+	for id, old := range s.dialogs {
 		if old.state != statePending && now.Sub(old.finished) > keepFinished {
-			delete(s.dialogs, tok)
+			delete(s.dialogs, id)
 		}
 	}
-	s.dialogs[d.token] = d
+	s.dialogs[d.id] = d
 }
 
-// show hands d to an idle open page, or opens the browser.
-func (s *Server) show(d *dialog) {
-	path := "/q/" + d.token
-	// Every idle page is told (several tabs may be open, and a stream may
-	// belong to a page that is just going away); all of them move to the
-	// new question.
-	s.mu.Lock()
-	var handed bool
-	for ch := range s.idle {
-		select {
-		case ch <- path:
-			handed = true
-		default:
-		}
-		delete(s.idle, ch)
-	}
-	if !handed && s.cfg.Now().Sub(s.lastAnswer) < handOffWait {
-		// A page answered a moment ago and is reloading (POST, redirect,
-		// GET, event stream): its stream picks this question up as soon
-		// as it connects (see handleEvents), rather than a new tab
-		// opening next to it. The fallback below still opens one.
-		handed = true
-	}
-	d.handed = handed
-	s.mu.Unlock()
-	s.log.Info("consent dialog pending", "kind", d.kind, "id", d.q.ID, "handed_to_open_page", handed)
-	if handed {
-		go func() {
-			select {
-			case <-time.After(handOffWait):
-			case <-s.closed:
-				return
-			}
-			s.mu.Lock()
-			viewed, pending := d.viewed, d.state == statePending
-			s.mu.Unlock()
-			if !viewed && pending {
-				s.open(d)
-			}
-		}()
-		return
-	}
-	s.open(d)
-}
-
+// open shows d's single-use link to the person: every question gets its
+// own window, never one that is already open for another question.
 func (s *Server) open(d *dialog) {
-	u := s.base + "/q/" + d.token
+	s.log.Info("consent dialog pending", "kind", d.kind, "id", d.q.ID)
+	u := s.base + "/q/" + d.id + "?k=" + d.link
 	if err := s.cfg.Open(u); err != nil {
 		// Headless box, no xdg-open: the person can still open it by hand
-		// (the URL is the dialog's capability, but the log is the user's own).
+		// (the link is the dialog's capability, but the log is the user's own).
 		s.log.Warn("consent dialog: cannot open the browser; open the URL by hand", "id", d.q.ID, "url", u, "err", err)
 	}
 }
@@ -465,8 +419,8 @@ func (s *Server) finish(d *dialog, state string, out outcome) bool {
 	return true
 }
 
-func (s *Server) lookup(token string) *dialog {
+func (s *Server) lookup(id string) *dialog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dialogs[token]
+	return s.dialogs[id]
 }

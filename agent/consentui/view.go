@@ -1,12 +1,15 @@
 package consentui
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,8 +22,16 @@ import (
 // metaData) passed through consent.SanitizeHTML (text formatting, lists,
 // tables; no attributes, links, images, styles or scripts) right here,
 // whatever sanitising came before.
+//
+// The page keeps two kinds of facts apart. Who (web site, local caller,
+// plugin, operation), Key and Documents (size and SHA-256) are what Signet
+// established: the host sets the plugin, the browser the origin, the key
+// store the key and certificate, and the plugin hashes the data it signs.
+// The claims — Summary, SummaryHTML, ClaimedDocs (names and types) and
+// Evidence — are whatever the asking page or program chose to write, and
+// are shown only inside the box labelled "The page says".
 type view struct {
-	Token    string
+	ID       string
 	CSRF     string
 	PIN      bool // a PIN dialog (else a confirmation)
 	State    string
@@ -29,13 +40,19 @@ type view struct {
 	Title    string
 	Deadline string
 
-	Who         []field
+	Who       []field
+	Documents []docView
+	Key       *keyView
+
+	// Claims of the asking page (see above).
 	Summary     string
 	SummaryHTML template.HTML
-	Documents   []docView
-	Key         *keyView
-	FirstUse    bool
-	Grant       string // "Allow 5 signatures within 10 minutes"
+	ClaimedDocs []docView
+	Evidence    []field
+	HasClaims   bool
+
+	FirstUse bool
+	Grant    string // "Allow 5 signatures within 10 minutes"
 	// GrantOnly: the question is only about the grant (Cipher's
 	// accessToken): no one-time Approve.
 	GrantOnly bool
@@ -55,7 +72,10 @@ type view struct {
 
 type field struct{ Name, Value string }
 
+// docView is one document; Index (from 1) ties a claimed name to the
+// verified size and digest.
 type docView struct {
+	Index                    int
 	Name, Size, SHA256, Type string
 }
 
@@ -75,7 +95,7 @@ type keyView struct {
 // view builds the page model; s.mu is held.
 func (s *Server) view(d *dialog) view {
 	v := view{
-		Token:    d.token,
+		ID:       d.id,
 		CSRF:     d.csrf,
 		State:    d.state,
 		Pending:  d.state == statePending,
@@ -87,8 +107,7 @@ func (s *Server) view(d *dialog) view {
 	case kindConfirm:
 		req := d.q.Request
 		who := asker(req)
-		v.Who, v.Summary, v.Documents = describe(req)
-		v.SummaryHTML = req.SafeSummaryHTML()
+		describe(&v, req)
 		v.Key = describeKey(req.Key, req.KeyURI, now)
 		if d.q.FirstUse || req.Kind == consent.Origin {
 			v.FirstUse = d.q.FirstUse
@@ -123,8 +142,7 @@ func (s *Server) view(d *dialog) view {
 		v.Title = "Enter the " + v.Secret + " for " + v.TokenName
 		key := p.Key
 		if d.hasReq {
-			v.Who, v.Summary, v.Documents = describe(d.req)
-			v.SummaryHTML = d.req.SafeSummaryHTML()
+			describe(&v, d.req)
 			if key == nil {
 				key = d.req.Key
 			}
@@ -176,36 +194,48 @@ func asker(req consent.Request) string {
 	return "A local program"
 }
 
-func describe(req consent.Request) (who []field, summary string, docs []docView) {
+// describe fills v's verified facts and the page's claims from req.
+func describe(v *view, req consent.Request) {
 	if req.Origin != "" {
-		who = append(who, field{"Web site", req.Origin})
+		v.Who = append(v.Who, field{"Web site", req.Origin})
 	}
 	if req.Caller != "" {
-		who = append(who, field{"Local caller", req.Caller})
+		v.Who = append(v.Who, field{"Local caller", req.Caller})
 	}
 	if req.Plugin != "" {
-		who = append(who, field{"Plugin", req.Plugin})
+		v.Who = append(v.Who, field{"Plugin", req.Plugin})
 	}
 	if req.Kind != "" {
-		who = append(who, field{"Operation", string(req.Kind)})
+		v.Who = append(v.Who, field{"Operation", string(req.Kind)})
 	}
-	names := make([]string, 0, len(req.Evidence))
-	for k := range req.Evidence {
-		names = append(names, k)
+	for i, doc := range req.Documents {
+		dv := docView{Index: i + 1, Size: docSize(doc), SHA256: hex.EncodeToString(doc.SHA256)}
+		if dv.SHA256 == "" {
+			dv.SHA256 = "not given"
+		}
+		v.Documents = append(v.Documents, dv)
+		if doc.Name != "" || doc.ContentType != "" {
+			v.ClaimedDocs = append(v.ClaimedDocs, docView{Index: i + 1, Name: doc.Name, Type: doc.ContentType})
+		}
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		who = append(who, field{"Evidence: " + k, req.Evidence[k]})
+	v.Summary = req.Summary
+	v.SummaryHTML = req.SafeSummaryHTML()
+	for _, k := range slices.Sorted(maps.Keys(req.Evidence)) {
+		v.Evidence = append(v.Evidence, field{k, req.Evidence[k]})
 	}
-	for _, doc := range req.Documents {
-		docs = append(docs, docView{
-			Name:   doc.Name,
-			Size:   size(doc.Size),
-			SHA256: hex.EncodeToString(doc.SHA256),
-			Type:   doc.ContentType,
-		})
+	v.HasClaims = v.Summary != "" || v.SummaryHTML != "" || len(v.ClaimedDocs) > 0 || len(v.Evidence) > 0
+}
+
+// emptySHA256 is the digest of no data.
+var emptySHA256 = sha256.Sum256(nil)
+
+// docSize is a document's size, or "not given" when the plugin passed only
+// a digest (size 0 with the digest of something other than no data).
+func docSize(doc consent.Document) string {
+	if doc.Size == 0 && len(doc.SHA256) > 0 && !bytes.Equal(doc.SHA256, emptySHA256[:]) {
+		return "not given (digest only)"
 	}
-	return who, req.Summary, docs
+	return size(doc.Size)
 }
 
 func describeKey(k *hsm.KeyInfo, uri string, now time.Time) *keyView {

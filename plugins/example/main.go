@@ -6,20 +6,30 @@
 // Endpoints:
 //
 //	GET  /keys   → [{"uri", "label", "algorithm", "subject"}]
-//	POST /sign   {"key": URI, "digest": base64(SHA-256), "request_id": "…"}
+//	POST /sign   {"key": URI, "digest": base64(SHA-256), "request_id": "…",
+//	              "summary": "…", "document": base64, "name": "…"}
 //	             → {"signature": base64}
 //
 // RSA keys sign PKCS#1 v1.5 over the digest, ECDSA keys return ASN.1
 // signatures, Ed25519 keys sign the 32 digest bytes as the message. The
 // request's Origin header becomes the operation's origin.
+//
+// What the consent dialog shows as checked comes from what this plugin
+// computes: the operation's document is the digest it signs, and, when the
+// page also sends the document itself (at most MaxDocument bytes), its size
+// and SHA-256 computed here — a document whose SHA-256 is not the digest is
+// refused. The page's summary and document name are passed as they are:
+// the dialog shows them only as what the page says.
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -30,6 +40,9 @@ import (
 
 // Version of this plugin.
 const Version = "0.1.0"
+
+// MaxDocument bounds the document a /sign request may carry.
+const MaxDocument = 1 << 20
 
 type plugin struct{}
 
@@ -103,9 +116,12 @@ func newHandler(host *sdk.Host) http.Handler {
 			Key       string `json:"key"`
 			Digest    string `json:"digest"`
 			RequestID string `json:"request_id"`
-			Summary   string `json:"summary"`
+			Summary   string `json:"summary"`  // the page's words: a claim
+			Document  []byte `json:"document"` // optional: the signed data itself
+			Name      string `json:"name"`     // the page's name for it: a claim
 		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		// base64 grows the document by 4/3; 64 KiB for the rest.
+		if err := json.NewDecoder(io.LimitReader(r.Body, MaxDocument*4/3+64<<10)).Decode(&req); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad JSON"})
 			return
 		}
@@ -114,15 +130,17 @@ func newHandler(host *sdk.Host) http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "digest must be base64 of 32 bytes"})
 			return
 		}
+		doc, err := signedDocument(digest, req.Document, req.Name)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		op := sdk.Operation{
 			Origin:    r.Header.Get("Origin"),
 			Caller:    "example /sign",
 			Summary:   req.Summary,
 			RequestID: req.RequestID,
-			Documents: []sdk.Document{{Name: "digest", SHA256: digest}},
-		}
-		if op.Summary == "" {
-			op.Summary = "Sign a SHA-256 digest"
+			Documents: []sdk.Document{doc},
 		}
 		ks := host.KeyStore()
 		// The key's algorithm decides the options; look it up once per key
@@ -149,6 +167,23 @@ func newHandler(host *sdk.Host) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"signature": base64.StdEncoding.EncodeToString(sig)})
 	})
 	return mux
+}
+
+// signedDocument describes what /sign signs. Without the document, only
+// the digest is known; with it, its size and SHA-256 are computed here and
+// the SHA-256 must be the digest.
+func signedDocument(digest, data []byte, name string) (sdk.Document, error) {
+	if data == nil {
+		return sdk.Document{Name: name, SHA256: digest}, nil
+	}
+	if len(data) > MaxDocument {
+		return sdk.Document{}, fmt.Errorf("document of %d bytes: at most %d", len(data), MaxDocument)
+	}
+	doc := sdk.DocumentOf(name, "", data)
+	if !bytes.Equal(doc.SHA256, digest) {
+		return sdk.Document{}, errors.New("the document's SHA-256 is not the digest to sign")
+	}
+	return doc, nil
 }
 
 // writeError maps the host's errors to HTTP statuses with errors.Is.

@@ -1,26 +1,59 @@
 // Live updates for the Signet consent dialog: follows the dialog's state
-// over Server-Sent Events, and moves to the next question when the server
-// hands one to this (finished) page.
+// over Server-Sent Events until it is finished, and keeps the action
+// buttons disabled for a moment whenever the page appears or regains focus,
+// so that a click meant for something else cannot answer it.
 (function () {
   "use strict";
-  if (!window.EventSource) { return; }
   if (document.body.getAttribute("data-page") === "dashboard") {
+    if (!window.EventSource) { return; }
     var des = new EventSource(location.pathname + "/events");
     des.addEventListener("changed", function () { des.close(); location.reload(); });
     return;
   }
-  // A key choice: the Allow buttons wait until a key is picked (none is
-  // preselected; the server also refuses an Allow without one).
-  var keys = document.querySelectorAll('input[name="key"]');
-  if (keys.length > 0) {
-    var needKey = document.querySelectorAll("button[data-needs-key]");
-    var update = function () {
-      var picked = document.querySelector('input[name="key"]:checked') !== null;
-      for (var j = 0; j < needKey.length; j++) { needKey[j].disabled = !picked; }
-    };
-    for (var k = 0; k < keys.length; k++) { keys[k].addEventListener("change", update); }
-    update();
+  // The single-use link key has done its job: keep it out of the address
+  // bar and the history (a reload goes to /q/ID, with the session cookie).
+  if (location.search && window.history && history.replaceState) {
+    history.replaceState(null, "", location.pathname);
   }
+  var ARM_DELAY_MS = 1000;
+  var form = document.getElementById("answer");
+  var buttons = form ? form.querySelectorAll("button") : [];
+  var armed = false;
+  var finished = false;
+  var timer = null;
+  // refresh sets every button's disabled state: none before the page is
+  // armed or after the dialog finished; the Allow buttons of a key choice
+  // only once a key is picked (none is preselected; the server also
+  // refuses an Allow without one).
+  var refresh = function () {
+    var picked = document.querySelector('input[name="key"]:checked') !== null;
+    for (var i = 0; i < buttons.length; i++) {
+      var b = buttons[i];
+      b.disabled = !armed || finished || (b.hasAttribute("data-needs-key") && !picked);
+    }
+  };
+  var arm = function () {
+    timer = null;
+    armed = true;
+    document.body.setAttribute("data-armed", "yes");
+    refresh();
+  };
+  // disarm disables the buttons and, while the page is visible, arms them
+  // again after ARM_DELAY_MS.
+  var disarm = function () {
+    armed = false;
+    document.body.setAttribute("data-armed", "no");
+    refresh();
+    if (timer !== null) { clearTimeout(timer); timer = null; }
+    if (document.visibilityState !== "hidden") { timer = setTimeout(arm, ARM_DELAY_MS); }
+  };
+  var keys = document.querySelectorAll('input[name="key"]');
+  for (var k = 0; k < keys.length; k++) { keys[k].addEventListener("change", refresh); }
+  document.addEventListener("visibilitychange", disarm);
+  window.addEventListener("focus", disarm);
+  disarm();
+
+  if (!window.EventSource) { return; }
   var messages = {
     answered: "Answered. You can close this window.",
     expired: "This request has expired. You can close this window.",
@@ -30,14 +63,14 @@
   es.addEventListener("state", function (e) {
     var state = e.data;
     document.body.setAttribute("data-state", state);
-    if (state !== "pending") {
-      // the server now counts this page as an open dialog for the next question
-      document.body.setAttribute("data-live", "idle");
-    }
+    if (state === "pending") { return; }
+    // The final state: the stream ends here (never a next question).
+    es.close();
+    finished = true;
+    refresh();
     if (messages[state]) {
       var st = document.getElementById("status");
       if (st) { st.textContent = messages[state]; }
-      var form = document.getElementById("answer");
       if (form) {
         var els = form.querySelectorAll("input, button");
         for (var i = 0; i < els.length; i++) { els[i].disabled = true; }
@@ -45,9 +78,5 @@
         if (pin) { pin.value = ""; }
       }
     }
-  });
-  es.addEventListener("next", function (e) {
-    es.close();
-    if (e.data.indexOf("/q/") === 0) { location.assign(e.data); }
   });
 })();

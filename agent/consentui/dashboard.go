@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,18 +114,22 @@ func (s *Server) lookupDash(token string) (*dashboard, Dashboard, bool) {
 
 type dashView struct {
 	Token, CSRF string
-	Now         string
-	Tokens      []dashToken
-	TokensErr   string
-	HasKeys     bool
-	Plugins     []PluginRow
-	HasPlugins  bool
-	HasEngine   bool
-	Origins     []dashOrigin
-	Grants      []dashGrant
-	HasJournal  bool
-	Journal     []dashRecord
-	JournalErr  string
+	// Version is the fingerprint of what the page shows, taken before it
+	// was built: the page's event stream reports a change made between
+	// the render and its connection.
+	Version    string
+	Now        string
+	Tokens     []dashToken
+	TokensErr  string
+	HasKeys    bool
+	Plugins    []PluginRow
+	HasPlugins bool
+	HasEngine  bool
+	Origins    []dashOrigin
+	Grants     []dashGrant
+	HasJournal bool
+	Journal    []dashRecord
+	JournalErr string
 }
 
 type dashToken struct {
@@ -265,7 +270,10 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	s.render(w, dashTmpl, s.dashView(r.Context(), d, src), "dashboard")
+	fp := s.fingerprint(r.Context(), src)
+	v := s.dashView(r.Context(), d, src)
+	v.Version = hex.EncodeToString(fp[:])
+	s.render(w, dashTmpl, v, "dashboard")
 }
 
 func (s *Server) handleDashboardRevoke(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +342,12 @@ func (s *Server) handleDashboardEvents(w http.ResponseWriter, r *http.Request) {
 	if !send("hello") {
 		return
 	}
+	// The page says which state it shows; anything newer is a change.
 	last := s.fingerprint(r.Context(), src)
+	if v, err := hex.DecodeString(r.URL.Query().Get("v")); err == nil && len(v) == len(last) && [32]byte(v) != last {
+		send("changed")
+		return
+	}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {

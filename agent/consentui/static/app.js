@@ -6,7 +6,7 @@
   "use strict";
   if (document.body.getAttribute("data-page") === "dashboard") {
     if (!window.EventSource) { return; }
-    var des = new EventSource(location.pathname + "/events");
+    var des = new EventSource(location.pathname + "/events?v=" + encodeURIComponent(document.body.getAttribute("data-version") || ""));
     des.addEventListener("changed", function () { des.close(); location.reload(); });
     return;
   }

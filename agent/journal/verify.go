@@ -87,7 +87,7 @@ type Report struct {
 	// Files are the files verified, in chain order (VerifyFile: the
 	// rotated files, oldest first, then the active file).
 	Files    []string  `json:"files,omitempty"`
-	Lines    int       `json:"lines"` // lines read, in all files
+	Lines    int       `json:"lines"`     // lines read, in all files
 	Records  int       `json:"records"`   // lines that parsed as records
 	HeadSeq  uint64    `json:"head_seq"`  // seq of the last parsed record
 	HeadHash string    `json:"head_hash"` // hash of the last parsed record (Genesis if none)

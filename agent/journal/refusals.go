@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/signet-agent/signet/agent/config"
 )
 
 // Refusal coalescing defaults (see AppendRefusal).
@@ -39,27 +41,30 @@ func WithRefusalCoalescing(window time.Duration, maxOrigins int) Option {
 const otherOrigins = "\x00other"
 
 // AppendRefusal journals a refusal without waiting for the disk and
-// without writing a record per refusal when one origin is refused again
-// and again:
+// without writing a record per refusal when one site is refused again and
+// again. Refusals are counted together by group: group names it, and ""
+// means the site of the record's origin (config.Site: the registrable
+// domain, so that the sub-domains of one site, which one party controls,
+// count as one), or its local caller.
 //
-//   - The first refusal of an origin (or local caller) is written at once
-//     (as AppendLazy does) and opens a window (WithRefusalCoalescing,
+//   - The first refusal of a group is written at once (as AppendLazy
+//     does) and opens a window (WithRefusalCoalescing,
 //     DefaultRefusalWindow).
-//   - Further refusals of that origin in the window are only counted. When
-//     the window ends, when another record of the origin is appended, or at
-//     Close, one record stands for all of them: the last refusal's fields
-//     that all of them share, Repeat with their count and the times of the
-//     first and last, and a summary saying so.
-//   - At most DefaultMaxRefusalOrigins origins have a window open at a
-//     time; refusals of any other origin meanwhile are counted together
-//     in one window and written as one record without an origin.
+//   - Further refusals of the group in the window are only counted. When
+//     the window ends, when another record of the same site is appended,
+//     or at Close, one record stands for all of them: the fields all of
+//     them share, Repeat with their count and the times of the first and
+//     last, and a summary naming the group.
+//   - At most DefaultMaxRefusalOrigins groups have a window open at a
+//     time; refusals of any other group meanwhile are counted together
+//     in one window and written as one record.
 //
 // So a flood of refusals costs at most two records per origin and window
 // and the memory of a bounded number of counters, and a refusal never
 // waits for an fsync: its record becomes durable with the next Append
 // that waits, or Close. The returned Record is the one written, or the
 // zero Record when the refusal was only counted.
-func (j *Journal) AppendRefusal(ctx context.Context, r Record) (Record, error) {
+func (j *Journal) AppendRefusal(ctx context.Context, r Record, group string) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, fmt.Errorf("journal append: %w", err)
 	}
@@ -71,16 +76,19 @@ func (j *Journal) AppendRefusal(ctx context.Context, r Record) (Record, error) {
 	}
 	r.Repeat = nil
 	r.normalize()
-	return j.refusals.add(r)
+	if group == "" {
+		group = refusalKey(&r)
+	}
+	return j.refusals.add(r, group)
 }
 
-// refusalKey is what refusals are coalesced by: the origin, or the local
-// caller.
+// refusalKey is the group a record's refusals are counted in by default:
+// the site of its origin, or its local caller.
 func refusalKey(r *Record) string {
 	if r.Origin != "" {
-		return "origin:" + r.Origin
+		return "site " + config.Site(r.Origin)
 	}
-	return "caller:" + r.Caller
+	return "local caller " + r.Caller
 }
 
 // refusals counts the refusals of the origins with an open window.
@@ -110,14 +118,13 @@ func newRefusals(j *Journal, window time.Duration, max int) *refusals {
 	return &refusals{j: j, window: window, max: max, open: map[string]*list.Element{}, order: list.New()}
 }
 
-func (rs *refusals) add(r Record) (Record, error) {
+func (rs *refusals) add(r Record, key string) (Record, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.closed {
 		return Record{}, fmt.Errorf("journal append: %w", ErrClosed)
 	}
 	rs.expireLocked(r.Time)
-	key := refusalKey(&r)
 	if e, ok := rs.open[key]; ok {
 		e.Value.(*refusalWindow).count1(r)
 		return Record{}, nil
@@ -178,9 +185,9 @@ func (w *refusalWindow) record(tracked int) Record {
 	r.Time = w.last
 	r.RequestID, r.GrantID, r.Documents, r.DocumentsOmitted, r.Evidence = "", "", nil, 0, nil
 	r.Result = ""
-	what := fmt.Sprintf("refused again ×%d (%d in all)", w.count, w.count+1)
+	what := fmt.Sprintf("refused again ×%d (%d in all) for %s", w.count, w.count+1, clip(w.key, maxField))
 	if w.key == otherOrigins {
-		what = fmt.Sprintf("refused ×%d (origins beyond the %d tracked ones)", w.count, tracked)
+		what = fmt.Sprintf("refused ×%d (sites beyond the %d tracked ones)", w.count, tracked)
 	}
 	r.Summary = fmt.Sprintf("%s from %s to %s", what,
 		w.first.UTC().Format(time.RFC3339Nano), w.last.UTC().Format(time.RFC3339Nano))

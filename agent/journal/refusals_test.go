@@ -65,7 +65,7 @@ func TestRefusalFloodCoalesced(t *testing.T) {
 	require.NoError(t, err)
 	const n = 2000
 	for range n {
-		_, err := j.AppendRefusal(context.Background(), refusal("https://evil.example"))
+		_, err := j.AppendRefusal(context.Background(), refusal("https://evil.example"), "")
 		require.NoError(t, err)
 		clk.add(time.Millisecond)
 	}
@@ -101,7 +101,7 @@ func TestRefusalOriginsBounded(t *testing.T) {
 	require.NoError(t, err)
 	const origins = 10000
 	for i := range origins {
-		_, err := j.AppendRefusal(context.Background(), refusal(fmt.Sprintf("https://s%d.evil.example", i)))
+		_, err := j.AppendRefusal(context.Background(), refusal(fmt.Sprintf("https://evil%d.example", i)), "")
 		require.NoError(t, err)
 		j.refusals.mu.Lock()
 		tracked := len(j.refusals.open)
@@ -129,10 +129,10 @@ func TestRefusalWindowEnds(t *testing.T) {
 		clk := newManualClock()
 		j, path := openTemp(t, WithClock(clk.now), WithoutSync())
 		for range 3 {
-			_, err := j.AppendRefusal(ctx, refusal("https://a.example"))
+			_, err := j.AppendRefusal(ctx, refusal("https://a.example"), "")
 			require.NoError(t, err)
 		}
-		_, err := j.AppendRefusal(ctx, refusal("https://b.example"))
+		_, err := j.AppendRefusal(ctx, refusal("https://b.example"), "")
 		require.NoError(t, err)
 		ok := refusal("https://a.example")
 		ok.Decision, ok.ErrorKind, ok.Error = DecisionAllowed, "", ""
@@ -146,7 +146,7 @@ func TestRefusalWindowEnds(t *testing.T) {
 		assert.Equal(t, 2, recs[1].Repeat.Count)
 		assert.Equal(t, DecisionAllowed, recs[2].Decision)
 		// A refusal after it starts a new window, written at once.
-		_, err = j.AppendRefusal(ctx, refusal("https://a.example"))
+		_, err = j.AppendRefusal(ctx, refusal("https://a.example"), "")
 		require.NoError(t, err)
 		recs, err = j.List(Filter{Origin: "https://a.example"})
 		require.NoError(t, err)
@@ -158,11 +158,11 @@ func TestRefusalWindowEnds(t *testing.T) {
 		clk := newManualClock()
 		j, path := openTemp(t, WithClock(clk.now), WithoutSync())
 		for range 5 {
-			_, err := j.AppendRefusal(ctx, refusal("https://a.example"))
+			_, err := j.AppendRefusal(ctx, refusal("https://a.example"), "")
 			require.NoError(t, err)
 		}
 		clk.add(DefaultRefusalWindow)
-		_, err := j.AppendRefusal(ctx, refusal("https://a.example"))
+		_, err := j.AppendRefusal(ctx, refusal("https://a.example"), "")
 		require.NoError(t, err)
 		recs, err := j.List(Filter{})
 		require.NoError(t, err)
@@ -176,7 +176,7 @@ func TestRefusalWindowEnds(t *testing.T) {
 	t.Run("timer", func(t *testing.T) {
 		j, _ := openTemp(t, WithClock(time.Now), WithoutSync(), WithRefusalCoalescing(20*time.Millisecond, 0))
 		for range 3 {
-			_, err := j.AppendRefusal(ctx, refusal("https://a.example"))
+			_, err := j.AppendRefusal(ctx, refusal("https://a.example"), "")
 			require.NoError(t, err)
 		}
 		require.Eventually(t, func() bool {
@@ -187,7 +187,7 @@ func TestRefusalWindowEnds(t *testing.T) {
 	t.Run("after close", func(t *testing.T) {
 		j, _ := openTemp(t)
 		require.NoError(t, j.Close())
-		_, err := j.AppendRefusal(ctx, refusal("https://a.example"))
+		_, err := j.AppendRefusal(ctx, refusal("https://a.example"), "")
 		assert.ErrorIs(t, err, ErrClosed)
 	})
 }
@@ -199,15 +199,15 @@ func TestRefusalSharedFields(t *testing.T) {
 	ctx := context.Background()
 	a := refusal("https://a.example")
 	a.RequestID, a.KeyURI = "r1", "pkcs11:object=k1"
-	_, err := j.AppendRefusal(ctx, a)
+	_, err := j.AppendRefusal(ctx, a, "")
 	require.NoError(t, err)
 	b := a
 	b.RequestID, b.Op = "r2", OpSign
-	_, err = j.AppendRefusal(ctx, b)
+	_, err = j.AppendRefusal(ctx, b, "")
 	require.NoError(t, err)
 	c := a
 	c.RequestID, c.KeyURI, c.Op = "r3", "pkcs11:object=k2", OpSign
-	_, err = j.AppendRefusal(ctx, c)
+	_, err = j.AppendRefusal(ctx, c, "")
 	require.NoError(t, err)
 	require.NoError(t, j.Close())
 	recs, err := ReadFile(j.Path(), Filter{})
@@ -219,4 +219,35 @@ func TestRefusalSharedFields(t *testing.T) {
 	assert.Empty(t, agg.RequestID)
 	assert.Equal(t, "eimzo", agg.Plugin)
 	assert.True(t, strings.HasPrefix(agg.Summary, "refused again ×2 (3 in all)"), agg.Summary)
+}
+
+// TestRefusalSubdomainsOneSite: the sub-domains of one site are one
+// party; their refusals are counted together, and a named group counts
+// refusals across sites.
+func TestRefusalSubdomainsOneSite(t *testing.T) {
+	ctx := context.Background()
+	j, path := openTemp(t, WithoutSync())
+	for i := range 25 {
+		_, err := j.AppendRefusal(ctx, refusal(fmt.Sprintf("https://s%d.evil.example", i)), "")
+		require.NoError(t, err)
+	}
+	for i := range 10 {
+		_, err := j.AppendRefusal(ctx, refusal(fmt.Sprintf("https://site%d.example", i)), "busy")
+		require.NoError(t, err)
+	}
+	require.NoError(t, j.Close())
+	recs, err := ReadFile(path, Filter{})
+	require.NoError(t, err)
+	require.Len(t, recs, 4)
+	assert.Equal(t, "https://s0.evil.example", recs[0].Origin)
+	assert.Equal(t, "https://site0.example", recs[1].Origin)
+	site, busy := recs[2], recs[3]
+	require.NotNil(t, site.Repeat)
+	assert.Equal(t, 24, site.Repeat.Count)
+	assert.Empty(t, site.Origin, "the origins differ")
+	assert.Contains(t, site.Summary, "site evil.example")
+	require.NotNil(t, busy.Repeat)
+	assert.Equal(t, 9, busy.Repeat.Count)
+	assert.Contains(t, busy.Summary, "for busy")
+	assert.Equal(t, 35, refusedCount(recs))
 }

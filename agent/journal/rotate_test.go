@@ -196,7 +196,7 @@ func TestRotationConcurrent(t *testing.T) {
 					_, err = j.AppendLazy(ctx, r)
 				case 2:
 					r.Origin = fmt.Sprintf("https://o%d.example", g)
-					_, err = j.AppendRefusal(ctx, r)
+					_, err = j.AppendRefusal(ctx, r, "")
 				}
 				assert.NoError(t, err)
 			}

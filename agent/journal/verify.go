@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ type Problem struct {
 func (p Problem) String() string {
 	where := fmt.Sprintf("line %d", p.Line)
 	if p.File != "" {
-		where = p.File + ":" + strconv.Itoa(p.Line)
+		where = filepath.Base(p.File) + " line " + strconv.Itoa(p.Line)
 	}
 	if p.Seq != 0 {
 		return fmt.Sprintf("%s (seq %d): %s: %s", where, p.Seq, p.Kind, p.Detail)

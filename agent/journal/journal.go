@@ -34,6 +34,32 @@
 // kept elsewhere — and reports when the record at an anchored sequence
 // number has another hash (rewritten) or is missing (cut off the end).
 //
+// # Rotation
+//
+// When the active file reaches its size limit (WithMaxSize, default
+// DefaultMaxSize, 64 MiB; the configuration's journal.max_size_mb) it is
+// moved aside as journal.000001.jsonl, journal.000002.jsonl, … (RotatedName)
+// and a new journal.jsonl is started. Its first record (OpRotate) names the
+// file before it and that file's last sequence number and hash, and
+// chains to it like any record: Seq continues and PrevHash is the previous
+// file's last Hash. Rotated files are kept (the journal is evidence; the
+// operator archives them). VerifyFile and ReadFile (and a Journal's Verify
+// and List) read every file, oldest first, as one chain, so a removed,
+// edited or swapped file shows as a gap, an edit or a sequence going
+// backwards, named by file and line. The old file is made durable before
+// any record of the new one is reported durable.
+//
+// # Refusals
+//
+// A refusal leads to nothing, so AppendRefusal never waits for the disk,
+// and refusals of one site are coalesced: the first is written, the ones
+// that follow within DefaultRefusalWindow are counted and written as one
+// record carrying Repeat (count, first and last time). At most
+// DefaultMaxRefusalOrigins sites are counted separately; refusals of
+// others meanwhile share one counter. A page refused again and again
+// therefore costs a couple of records a minute, not one fsynced record per
+// request.
+//
 // # Broken chains
 //
 // Opening a journal whose chain is broken is allowed, and Append continues

@@ -114,9 +114,10 @@ import (
 // # Journal
 //
 // Every decision appends one record (Op from the request's kind, or
-// OpConsent for the origin question; Decision, DecidedBy, GrantID). The
-// host reports each operation's outcome with Record. When the journal
-// cannot record an approval, the request is refused (fail closed).
+// OpConsent for the origin question; Decision, DecidedBy, GrantID) —
+// except refusals, which are coalesced (see "Refusals in the journal"
+// below). The host reports each operation's outcome with Record. When the
+// journal cannot record an approval, the request is refused (fail closed).
 //
 // One exception saves a synchronous write per signature: when the caller
 // sets Outcome.OneRecord (the host does for Sign) and a key operation is

@@ -313,7 +313,7 @@ func (j *Journal) append(ctx context.Context, r Record, wait bool) (Record, erro
 	}
 	// Refusals of this origin counted so far go first, so the journal
 	// keeps each origin's events in order.
-	j.refusals.flushKey(refusalKey(&r))
+	j.refusals.flushFor(&r)
 	r.normalize()
 	return j.appendRecord(r, wait)
 }

@@ -255,11 +255,15 @@ func (rs *refusals) tick() {
 	rs.armLocked()
 }
 
-// flushKey ends key's window, writing what it counted, before another
-// record of the same origin is appended.
-func (rs *refusals) flushKey(key string) {
+// flushFor ends the window of r's site, writing what it counted, before
+// r (another record of the same site) is appended.
+func (rs *refusals) flushFor(r *Record) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if len(rs.open) == 0 {
+		return
+	}
+	key := refusalKey(r)
 	e, ok := rs.open[key]
 	if !ok {
 		return

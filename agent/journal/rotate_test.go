@@ -244,3 +244,20 @@ func TestRotatedNames(t *testing.T) {
 	_, err = Files(filepath.Join(t.TempDir(), "journal.jsonl"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestRotationListLast: the last records of a rotated journal come from the
+// newest files, in order, across a file boundary.
+func TestRotationListLast(t *testing.T) {
+	path := rotatedJournal(t, 60)
+	all, err := ReadFile(path, Filter{})
+	require.NoError(t, err)
+	for _, n := range []int{1, 5, 20, len(all), len(all) + 10} {
+		got, err := ReadFile(path, Filter{Last: n})
+		require.NoError(t, err)
+		assert.Equal(t, all[max(0, len(all)-n):], got, "last %d", n)
+	}
+	got, err := ReadFile(path, Filter{Last: 3, Op: OpRotate})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, OpRotate, got[2].Op)
+}

@@ -406,6 +406,19 @@ func trimLast(out []Record, filter Filter) []Record {
 }
 
 func listFiles(files []namedReader, filter Filter) ([]Record, error) {
+	if filter.Last > 0 {
+		// The last records are in the newest files: read back from the
+		// end only as far as needed.
+		var out []Record
+		for i := len(files) - 1; i >= 0 && len(out) < filter.Last; i-- {
+			recs, err := listInto(nil, files[i].r, filter)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", files[i].name, err)
+			}
+			out = append(trimLast(recs, filter), out...)
+		}
+		return trimLast(out, filter), nil
+	}
 	var out []Record
 	for _, f := range files {
 		var err error

@@ -51,7 +51,15 @@ func newJournalCmd(a *App) *cobra.Command {
 		Short: "Show and verify the audit journal of consent decisions and key operations",
 		Long: `The agent records every consent decision and key operation in an append-only journal
 (by default $XDG_DATA_HOME/signet/journal.jsonl). Each record carries the hash of the one
-before it, so ` + "`signet journal verify`" + ` detects an edited, removed, reordered or inserted record.`,
+before it, so ` + "`signet journal verify`" + ` detects an edited, removed, reordered or inserted record.
+
+When the journal reaches its size limit (journal.max_size_mb in the configuration) it is
+moved aside as journal.000001.jsonl, journal.000002.jsonl, … and a new journal.jsonl
+continues the chain. list and verify read every file, oldest first, as one journal: a
+rotated file that is removed, edited or swapped with another breaks the chain.
+
+Refusals nobody was asked about are coalesced per site: the first is recorded, the ones
+that follow within a minute are counted in one record (shown as "×N").`,
 	}
 	cmd.AddCommand(newJournalListCmd(a), newJournalVerifyCmd(a))
 	return cmd
@@ -129,6 +137,9 @@ func printJournal(a *App, recs []journal.Record) {
 		} else if r.GrantID != "" {
 			decision += " (grant " + shortGrantID(r.GrantID) + ")"
 		}
+		if r.Repeat != nil {
+			decision += fmt.Sprintf(" ×%d", r.Repeat.Count)
+		}
 		result := r.Result
 		if r.ErrorKind != "" {
 			result += ": " + r.ErrorKind
@@ -194,15 +205,24 @@ func cell(s string) string {
 	return s
 }
 
+// inFiles says how many files a rotated journal spans.
+func inFiles(rep journal.Report) string {
+	if len(rep.Files) <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" in %d files", len(rep.Files))
+}
+
 func newJournalVerifyCmd(a *App) *cobra.Command {
 	var jf journalFlags
 	var anchorArgs []string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the journal's hash chain; exit status 1 if it is broken",
-		Long: `Verify re-reads the journal and checks that every record matches its hash and links to the
-record before it. It reports each break with its line, sequence number and reason, and exits
-with status 1 if there is any.
+		Long: `Verify re-reads the journal — its rotated files, oldest first, then the current file — and
+checks that every record matches its hash and links to the record before it, across files.
+It reports each break with its file, line, sequence number and reason, and exits with
+status 1 if there is any.
 
 A hash chain kept beside its data cannot show that its tail was rewritten with recomputed
 hashes, or cut off. Verify prints the head (SEQ:HASH of the last record): keep it somewhere
@@ -240,11 +260,11 @@ been rewritten or removed.`,
 					return err
 				}
 			} else if rep.OK() {
-				fmt.Fprintf(a.Stdout, "journal %s: %d records, chain intact\nhead: %s\n",
-					path, rep.Records, journal.Anchor{Seq: rep.HeadSeq, Hash: rep.HeadHash})
+				fmt.Fprintf(a.Stdout, "journal %s: %d records%s, chain intact\nhead: %s\n",
+					path, rep.Records, inFiles(rep), journal.Anchor{Seq: rep.HeadSeq, Hash: rep.HeadHash})
 			} else {
-				fmt.Fprintf(a.Stdout, "journal %s: %d lines, %d records, %d problems:\n",
-					path, rep.Lines, rep.Records, rep.ProblemCount)
+				fmt.Fprintf(a.Stdout, "journal %s: %d lines, %d records%s, %d problems:\n",
+					path, rep.Lines, rep.Records, inFiles(rep), rep.ProblemCount)
 				for _, p := range rep.Problems {
 					fmt.Fprintf(a.Stdout, "  %s\n", cell(p.String()))
 				}

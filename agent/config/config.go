@@ -37,6 +37,8 @@
 //	      - {token: "pkcs11:token=CI", file: /run/secrets/ci-pin}
 //	tls:
 //	  names: [signet.localhost]
+//	journal:
+//	  max_size_mb: 64             # rotate the journal file at this size
 //
 // # Strictness
 //
@@ -93,6 +95,7 @@ type Config struct {
 	Plugins   []Plugin `yaml:"plugins"`
 	Policy    Policy   `yaml:"policy"`
 	TLS       TLS      `yaml:"tls"`
+	Journal   Journal  `yaml:"journal"`
 
 	// File is the file this configuration was loaded from ("" for the
 	// built-in defaults when no file exists).
@@ -206,6 +209,29 @@ type PINSource struct {
 type TLS struct {
 	// Names are extra DNS names the local CA may issue for.
 	Names []string `yaml:"names"`
+}
+
+// Journal configures the audit journal (agent/journal).
+type Journal struct {
+	// MaxSizeMB rotates the journal file once it reaches this many MiB
+	// (0: DefaultJournalMaxSizeMB). Rotated files are kept, and the hash
+	// chain runs through all of them.
+	MaxSizeMB int `yaml:"max_size_mb"`
+}
+
+// DefaultJournalMaxSizeMB is the default of journal.max_size_mb.
+const DefaultJournalMaxSizeMB = 64
+
+// maxJournalSizeMB bounds journal.max_size_mb (64 GiB).
+const maxJournalSizeMB = 64 << 10
+
+// MaxSize is the journal file size, in bytes, at which it is rotated.
+func (j Journal) MaxSize() int64 {
+	mb := j.MaxSizeMB
+	if mb == 0 {
+		mb = DefaultJournalMaxSizeMB
+	}
+	return int64(mb) << 20
 }
 
 // Error is one configuration problem at a place in the file.

@@ -238,6 +238,10 @@ var (
 )
 
 func (v *validator) validate(c *Config) {
+	if mb := c.Journal.MaxSizeMB; mb < 0 || mb > maxJournalSizeMB {
+		v.errf(p("journal", "max_size_mb"), "must be between 1 and %d (MiB; 0 for the default %d), got %d",
+			maxJournalSizeMB, DefaultJournalMaxSizeMB, mb)
+	}
 	ks := c.Keystore
 	if ks.MaxSessions < 0 || ks.MaxSessions > 1024 {
 		v.errf(p("keystore", "max_sessions"), "must be between 0 and 1024, got %d", ks.MaxSessions)

@@ -114,9 +114,10 @@ import (
 // # Journal
 //
 // Every decision appends one record (Op from the request's kind, or
-// OpConsent for the origin question; Decision, DecidedBy, GrantID). The
-// host reports each operation's outcome with Record. When the journal
-// cannot record an approval, the request is refused (fail closed).
+// OpConsent for the origin question; Decision, DecidedBy, GrantID) —
+// except refusals, which are coalesced (see "Refusals in the journal"
+// below). The host reports each operation's outcome with Record. When the
+// journal cannot record an approval, the request is refused (fail closed).
 //
 // One exception saves a synchronous write per signature: when the caller
 // sets Outcome.OneRecord (the host does for Sign) and a key operation is
@@ -148,12 +149,33 @@ import (
 // # Concurrency
 //
 // An Engine is safe for concurrent use: the rule counters, decisions and
-// grants have their own locks. Questions from different origins run
-// concurrently (the Prompter shows several at once); one origin (or local
-// caller) has at most one open question, with at most MaxQueued requests
-// holding or waiting for the turn (each at most the question timeout), which re-check
-// remembered decisions and grants when their turn comes. No lock is held
-// while a question is open.
+// grants have their own locks. The person sees one question at a time,
+// however many pages ask:
+//
+//   - Requests are grouped by site (config.Site: the registrable domain of
+//     the origin's host, so https://a.example.com and https://b.example.com
+//     are one site; the whole origin for an IP address, localhost, "null";
+//     the caller for a local caller). A site has at most one request
+//     holding its turn, and at most MaxQueued requests holding or waiting
+//     for it; those queued re-check remembered decisions and grants when
+//     their turn comes.
+//   - At most EngineConfig.MaxPending sites (DefaultMaxPending) have
+//     requests waiting to ask; a request of another site is refused at
+//     once (ErrRefused, as for a full site queue).
+//   - The holders of their site's turn then take the one global turn, one
+//     question after the other.
+//
+// Waiting for both turns is bounded by the question timeout and ends when
+// the request's context does. No lock is held while a question is open.
+//
+// # Refusals in the journal
+//
+// A refusal leads to nothing, so its record never waits for the disk, and
+// refusals nobody was asked about (a refused origin, a full queue, a deny
+// rule) are coalesced per site (journal.AppendRefusal): the first is
+// written, the rest counted and written as one record. Refusals because
+// too many sites are waiting are counted together across sites. A
+// person's refusal is a decision and gets a record of its own.
 type Engine struct {
 	cfg       EngineConfig
 	rules     *ruleSet
@@ -162,7 +184,8 @@ type Engine struct {
 	now       func() time.Time
 
 	qmu    sync.Mutex
-	queues map[string]*askQueue
+	queues map[string]*askQueue // by site; at most cfg.MaxPending
+	turn   chan struct{}        // holds a token while a question is open
 }
 
 // EngineConfig configures NewEngine.
@@ -195,7 +218,13 @@ type EngineConfig struct {
 	CachedKey func(uri string) (hsm.KeyInfo, bool)
 	// Log receives one line per refusal (never a PIN); nil discards.
 	Log *slog.Logger
+	// MaxPending bounds the sites with requests waiting to ask the person
+	// (default DefaultMaxPending; see the Engine doc, "Concurrency").
+	MaxPending int
 }
+
+// DefaultMaxPending is the default of EngineConfig.MaxPending.
+const DefaultMaxPending = 8
 
 // DefaultTimeout is how long a question waits for the person.
 const DefaultTimeout = 2 * time.Minute
@@ -233,6 +262,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
 	g := cfg.Grants
 	if g == nil {
 		g = grants.New(grants.WithClock(cfg.Now))
@@ -246,7 +278,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{cfg: cfg, rules: newRuleSet(cfg.Policy.Unattended.Rules), decisions: d, grants: g, now: cfg.Now,
-		queues: map[string]*askQueue{}}, nil
+		queues: map[string]*askQueue{}, turn: make(chan struct{}, 1)}, nil
 }
 
 // Decisions returns the remembered origin decisions (for the dashboard:
@@ -291,6 +323,7 @@ type verdict struct {
 	err    error        // ErrRefused, ErrTimedOut or a cancellation
 	asked  bool         // a question was put
 	decide bool         // false: no decision recorded (nothing was decided)
+	group  string       // for a refusal: what the journal counts it with ("": the site)
 }
 
 func refuse(by, why string) verdict { return verdict{by: by, why: why, err: ErrRefused, decide: true} }
@@ -337,7 +370,7 @@ func (e *Engine) decide(ctx context.Context, req Request) verdict {
 	if e.cfg.Prompter == nil {
 		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
 	}
-	// One open question per origin (or local caller) at a time: a page
+	// One open question at a time, one site in line at a time: a page
 	// cannot flood the person with dialogs, and requests that queued
 	// behind a question see its outcome — an origin remembered, a grant
 	// accepted — instead of asking again.
@@ -448,27 +481,44 @@ func (e *Engine) originStep(req Request) (v verdict, firstUse, refused bool) {
 	return verdict{}, true, false
 }
 
-// MaxQueued bounds the requests from one origin (or local caller) that
+// MaxQueued bounds the requests from one site (or local caller) that
 // hold or wait for its turn to ask (the open question included); more are
 // refused.
 const MaxQueued = 16
 
-// queue waits for the asker's turn to put a question, at most the question
-// timeout. ok false returns the verdict to give instead.
-func (e *Engine) queue(ctx context.Context, req Request) (release func(), v verdict, ok bool) {
-	who := "origin:" + req.Origin
+// pendingGroup is the journal group of refusals because too many sites
+// wait to ask.
+const pendingGroup = "too many sites waiting to ask"
+
+// askSite names the queue req waits in (see the Engine doc,
+// "Concurrency").
+func askSite(req Request) string {
 	if req.Origin == "" {
-		who = "caller:" + req.Caller
+		return "caller:" + req.Caller
 	}
+	return "site:" + config.Site(req.Origin)
+}
+
+// queue waits for the turn of req's site and then for the one question
+// turn, at most the question timeout in all. ok false returns the verdict
+// to give instead.
+func (e *Engine) queue(ctx context.Context, req Request) (release func(), v verdict, ok bool) {
+	who := askSite(req)
 	e.qmu.Lock()
 	q := e.queues[who]
 	if q == nil {
+		if len(e.queues) >= e.cfg.MaxPending {
+			e.qmu.Unlock()
+			v := refuse(journal.ByPolicy, fmt.Sprintf("too many questions pending (%d sites waiting)", e.cfg.MaxPending))
+			v.group = pendingGroup
+			return nil, v, false
+		}
 		q = &askQueue{turn: make(chan struct{}, 1)}
 		e.queues[who] = q
 	}
 	if q.waiting >= MaxQueued {
 		e.qmu.Unlock()
-		return nil, refuse(journal.ByPolicy, "too many questions pending for this origin"), false
+		return nil, refuse(journal.ByPolicy, "too many questions pending for this site"), false
 	}
 	q.waiting++
 	e.qmu.Unlock()
@@ -482,22 +532,37 @@ func (e *Engine) queue(ctx context.Context, req Request) (release func(), v verd
 	}
 	t := time.NewTimer(e.cfg.Timeout)
 	defer t.Stop()
+	gone := func() verdict {
+		return verdict{by: journal.ByUser, why: "request went away while queued", decide: true,
+			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}
+	}
+	late := verdict{by: journal.ByUser, why: "no turn to ask in time", decide: true, err: ErrTimedOut}
 	select {
 	case q.turn <- struct{}{}:
-		return func() { <-q.turn; done() }, verdict{}, true
 	case <-ctx.Done():
 		done()
-		return nil, verdict{by: journal.ByUser, why: "request went away while queued", decide: true,
-			err: fmt.Errorf("%s: %v: %w", req.Kind, ctx.Err(), hsm.ErrCancelled)}, false
+		return nil, gone(), false
 	case <-t.C:
 		done()
-		return nil, verdict{by: journal.ByUser, why: "no turn to ask in time", decide: true, err: ErrTimedOut}, false
+		return nil, late, false
+	}
+	select {
+	case e.turn <- struct{}{}:
+		return func() { <-e.turn; <-q.turn; done() }, verdict{}, true
+	case <-ctx.Done():
+		<-q.turn
+		done()
+		return nil, gone(), false
+	case <-t.C:
+		<-q.turn
+		done()
+		return nil, late, false
 	}
 }
 
-// askQueue serialises the questions of one origin.
+// askQueue serialises the questions of one site.
 type askQueue struct {
-	turn    chan struct{} // holds a token while a question is open
+	turn    chan struct{} // holds a token while a request of the site has the turn
 	waiting int           // requests holding or waiting for the turn; under Engine.qmu
 }
 
@@ -672,7 +737,11 @@ func (e *Engine) recordDecision(ctx context.Context, req Request, v verdict, laz
 		r.ErrorKind = journal.ErrorKind(v.err)
 		r.Error = v.why
 	}
-	if lazy {
+	switch {
+	case !v.allow && !v.asked:
+		return e.journalRefusal(ctx, r, v.group)
+	case !v.allow, lazy:
+		// A refusal leads to nothing: it need not wait for the disk.
 		return e.journalLazy(ctx, r)
 	}
 	return e.journal(ctx, r)
@@ -759,6 +828,19 @@ func (e *Engine) journalLazy(ctx context.Context, r journal.Record) error {
 		r.Time = e.now()
 	}
 	_, err := e.cfg.Journal.AppendLazy(context.WithoutCancel(ctx), r)
+	return err
+}
+
+// journalRefusal journals a refusal no one was asked about, coalesced
+// with the others of its group (journal.AppendRefusal).
+func (e *Engine) journalRefusal(ctx context.Context, r journal.Record, group string) error {
+	if e.cfg.Journal == nil {
+		return nil
+	}
+	if r.Time.IsZero() {
+		r.Time = e.now()
+	}
+	_, err := e.cfg.Journal.AppendRefusal(context.WithoutCancel(ctx), r, group)
 	return err
 }
 

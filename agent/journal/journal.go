@@ -34,6 +34,32 @@
 // kept elsewhere — and reports when the record at an anchored sequence
 // number has another hash (rewritten) or is missing (cut off the end).
 //
+// # Rotation
+//
+// When the active file reaches its size limit (WithMaxSize, default
+// DefaultMaxSize, 64 MiB; the configuration's journal.max_size_mb) it is
+// moved aside as journal.000001.jsonl, journal.000002.jsonl, … (RotatedName)
+// and a new journal.jsonl is started. Its first record (OpRotate) names the
+// file before it and that file's last sequence number and hash, and
+// chains to it like any record: Seq continues and PrevHash is the previous
+// file's last Hash. Rotated files are kept (the journal is evidence; the
+// operator archives them). VerifyFile and ReadFile (and a Journal's Verify
+// and List) read every file, oldest first, as one chain, so a removed,
+// edited or swapped file shows as a gap, an edit or a sequence going
+// backwards, named by file and line. The old file is made durable before
+// any record of the new one is reported durable.
+//
+// # Refusals
+//
+// A refusal leads to nothing, so AppendRefusal never waits for the disk,
+// and refusals of one site are coalesced: the first is written, the ones
+// that follow within DefaultRefusalWindow are counted and written as one
+// record carrying Repeat (count, first and last time). At most
+// DefaultMaxRefusalOrigins sites are counted separately; refusals of
+// others meanwhile share one counter. A page refused again and again
+// therefore costs a couple of records a minute, not one fsynced record per
+// request.
+//
 // # Broken chains
 //
 // Opening a journal whose chain is broken is allowed, and Append continues
@@ -111,12 +137,14 @@ var (
 
 // Journal is an open journal file.
 type Journal struct {
-	path string
-	now  func() time.Time
-	sync bool
+	path    string
+	now     func() time.Time
+	sync    bool
+	maxSize int64 // rotate once the active file reaches this size; 0: never
 
 	mu      sync.Mutex // guards everything below, and writes to f
 	f       *os.File
+	rotated []string // rotated files, oldest first
 	seq     uint64
 	head    string
 	size    int64 // bytes written so far (file size)
@@ -124,8 +152,10 @@ type Journal struct {
 	err     error // sticky write or fsync error
 	written int64 // count of lines written, for group commit
 
-	syncMu sync.Mutex // serialises fsyncs
+	syncMu sync.Mutex // serialises fsyncs and rotations
 	synced int64      // lines known to be on disk (guarded by syncMu)
+
+	refusals *refusals // coalesced refusals (AppendRefusal)
 }
 
 // Option configures Open.
@@ -138,17 +168,31 @@ func WithClock(now func() time.Time) Option { return func(j *Journal) { j.now = 
 // the last records).
 func WithoutSync() Option { return func(j *Journal) { j.sync = false } }
 
+// DefaultMaxSize is the size at which the active file is rotated unless
+// WithMaxSize says otherwise.
+const DefaultMaxSize = 64 << 20
+
+// WithMaxSize rotates the active file once it reaches n bytes (see the
+// package doc, "Rotation"); n <= 0 never rotates.
+func WithMaxSize(n int64) Option { return func(j *Journal) { j.maxSize = max(n, 0) } }
+
 // Open opens the journal at path for appending, creating it (mode 0600,
-// parent directory 0700) if needed, and reads its tail to continue the
-// chain.
+// parent directory 0700) if needed, and reads its tail — or, when it is
+// empty, the tail of the last rotated file — to continue the chain.
 func Open(path string, opts ...Option) (*Journal, error) {
-	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis}
+	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis, maxSize: DefaultMaxSize}
+	j.refusals = newRefusals(j, DefaultRefusalWindow, DefaultMaxRefusalOrigins)
 	for _, o := range opts {
 		o(j)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	rotated, err := RotatedFiles(path)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	j.rotated = rotated
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -170,28 +214,49 @@ func Open(path string, opts ...Option) (*Journal, error) {
 	}
 	j.f = f
 	j.size = fi.Size()
-	if err := j.readTail(); err != nil {
+	if j.size > 0 {
+		err = j.readTail(f, j.size)
+	} else if n := len(rotated); n > 0 {
+		// A crash between rotating and writing the new file's first
+		// record: the chain continues from the last rotated file.
+		err = j.readTailOf(rotated[n-1])
+		j.needNL = false
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	return j, nil
 }
 
+func (j *Journal) readTailOf(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read tail: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("read tail: %w", err)
+	}
+	if fi.Size() == 0 {
+		return fmt.Errorf("%w: rotated file %s is empty", ErrCorrupt, filepath.Base(path))
+	}
+	return j.readTail(f, fi.Size())
+}
+
 // readTail finds the record with the highest seq among the parseable
-// records in the last tailWindow bytes (normally the last line; after a
+// records in the last tailWindow bytes of f (normally the last line; after a
 // tampered tail, continuing from the highest seq keeps the new records in
 // sequence and leaves the damage where it is).
-func (j *Journal) readTail() error {
-	if j.size == 0 {
-		return nil
-	}
+func (j *Journal) readTail(f *os.File, size int64) error {
 	const tailWindow = 4 * MaxLine
-	off := j.size - tailWindow
+	off := size - tailWindow
 	if off < 0 {
 		off = 0
 	}
-	buf := make([]byte, j.size-off)
-	if _, err := j.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+	buf := make([]byte, size-off)
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read tail: %w", err)
 	}
 	j.needNL = buf[len(buf)-1] != '\n'
@@ -246,20 +311,56 @@ func (j *Journal) append(ctx context.Context, r Record, wait bool) (Record, erro
 	if r.Time.IsZero() {
 		r.Time = j.now()
 	}
+	// Refusals of this origin counted so far go first, so the journal
+	// keeps each origin's events in order.
+	j.refusals.flushFor(&r)
 	r.normalize()
+	return j.appendRecord(r, wait)
+}
 
+// appendRecord writes the normalised r and, when wait, waits for the
+// disk.
+func (j *Journal) appendRecord(r Record, wait bool) (Record, error) {
 	j.mu.Lock()
-	if j.f == nil {
+	r, err := j.writeLocked(r)
+	if err != nil {
 		j.mu.Unlock()
+		return Record{}, err
+	}
+	mine := j.written
+	f := j.f
+	rotate := j.maxSize > 0 && j.size >= j.maxSize
+	j.mu.Unlock()
+
+	if rotate {
+		// A failed rotation leaves the active file in place; the next
+		// append tries again. The record itself is written. An append
+		// that does not wait for the disk does not wait for the
+		// rotation's fsync either.
+		if wait {
+			_ = j.rotate()
+		} else {
+			go j.rotate()
+		}
+	}
+	if j.sync && wait {
+		if err := j.syncUpTo(f, mine); err != nil {
+			return Record{}, err
+		}
+	}
+	return r, nil
+}
+
+// writeLocked assigns r its place in the chain and writes it to the
+// active file; j.mu is held.
+func (j *Journal) writeLocked(r Record) (Record, error) {
+	if j.f == nil {
 		return Record{}, fmt.Errorf("journal append: %w", ErrClosed)
 	}
 	if j.err != nil {
-		err := j.err
-		j.mu.Unlock()
-		return Record{}, fmt.Errorf("journal append: earlier failure: %w", err)
+		return Record{}, fmt.Errorf("journal append: earlier failure: %w", j.err)
 	}
 	if j.seq >= MaxSeq {
-		j.mu.Unlock()
 		return Record{}, fmt.Errorf("journal append: sequence exhausted at %d", j.seq)
 	}
 	r.Seq = j.seq + 1
@@ -267,7 +368,6 @@ func (j *Journal) append(ctx context.Context, r Record, wait bool) (Record, erro
 	r.Hash = r.ComputeHash()
 	line, err := marshalLine(&r, j.needNL)
 	if err != nil {
-		j.mu.Unlock()
 		return Record{}, err
 	}
 	n, err := j.f.Write(line)
@@ -277,21 +377,11 @@ func (j *Journal) append(ctx context.Context, r Record, wait bool) (Record, erro
 		// on a fresh line and the chain continues from the last good
 		// record. Verify will show the partial line.
 		j.needNL = n > 0
-		j.mu.Unlock()
 		return Record{}, fmt.Errorf("journal append: write %s: %w", j.path, err)
 	}
 	j.needNL = false
 	j.seq, j.head = r.Seq, r.Hash
 	j.written++
-	mine := j.written
-	f := j.f
-	j.mu.Unlock()
-
-	if j.sync && wait {
-		if err := j.syncUpTo(f, mine); err != nil {
-			return Record{}, err
-		}
-	}
 	return r, nil
 }
 
@@ -350,8 +440,11 @@ func (j *Journal) syncUpTo(f *os.File, mine int64) error {
 	return nil
 }
 
-// Close closes the file. Appends after Close fail with ErrClosed.
+// Close writes the refusals still being counted (AppendRefusal), makes
+// everything durable and closes the file. Appends after Close fail with
+// ErrClosed.
 func (j *Journal) Close() error {
+	j.refusals.close()
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
@@ -373,33 +466,27 @@ func (j *Journal) Close() error {
 	return nil
 }
 
-// snapshot returns the number of bytes written so far, so that readers
-// see only whole lines appended by this Journal.
-func (j *Journal) snapshot() int64 {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.size
-}
-
-// Verify checks the whole file as it is now (records appended while it
-// runs are not included), and the anchors if any (see the package Verify).
+// Verify checks the journal as it is now — its rotated files and the
+// active file (records appended while it runs are not included) — and
+// the anchors if any (see VerifyFile).
 func (j *Journal) Verify(anchors ...Anchor) (Report, error) {
-	f, err := os.Open(j.path)
+	files, closeAll, err := j.snapshotFiles()
 	if err != nil {
 		return Report{}, fmt.Errorf("verify journal: %w", err)
 	}
-	defer f.Close()
-	return Verify(io.LimitReader(f, j.snapshot()), anchors...)
+	defer closeAll()
+	return verifyFiles(files, anchors)
 }
 
-// List returns the records matching filter (see ReadFile).
+// List returns the records matching filter from every file of the
+// journal, oldest first (see ReadFile).
 func (j *Journal) List(filter Filter) ([]Record, error) {
-	f, err := os.Open(j.path)
+	files, closeAll, err := j.snapshotFiles()
 	if err != nil {
 		return nil, fmt.Errorf("list journal: %w", err)
 	}
-	defer f.Close()
-	return List(io.LimitReader(f, j.snapshot()), filter)
+	defer closeAll()
+	return listFiles(files, filter)
 }
 
 // FileName is the journal's name in the data directory.

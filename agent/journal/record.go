@@ -33,6 +33,10 @@ const (
 	OpConsent Op = "consent"      // a consent decision on its own (first use of an origin, a batch)
 	OpGrant   Op = "grant"        // a grant was created
 	OpRevoke  Op = "grant-revoke" // a grant was revoked
+	// OpRotate starts every journal file after the first: it names the
+	// file before it and that file's last record (see the package doc,
+	// "Rotation").
+	OpRotate Op = "journal-rotate"
 )
 
 // Decision says whether the operation was allowed and DecidedBy says who
@@ -113,8 +117,20 @@ type Record struct {
 	ErrorKind string `json:"error_kind,omitempty"` // see ErrorKind
 	Error     string `json:"error,omitempty"`
 
+	// Repeat is set on a record that stands for several refusals of one
+	// origin (see AppendRefusal): how many, and when the first and last
+	// of them happened.
+	Repeat *Repeat `json:"repeat,omitempty"`
+
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
+}
+
+// Repeat counts the refusals a coalesced record stands for.
+type Repeat struct {
+	Count int       `json:"count"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
 // Size bounds. Append truncates longer strings (at a UTF-8 boundary, with a
@@ -157,7 +173,8 @@ const hashTag = "signet-journal-record-v1"
 // PrevHash, as the string "evidence", the entry count, then key and value
 // of each entry in key order. A record without evidence has exactly the
 // encoding (and hash) it had before the field existed, so older journals
-// still verify.
+// still verify. Repeat, added after it, follows the same rule: only when
+// present, as the string "repeat", the count, the first and the last time.
 func (r *Record) canonical() []byte {
 	var b bytes.Buffer
 	put := func(s string) {
@@ -198,6 +215,12 @@ func (r *Record) canonical() []byte {
 			put(k)
 			put(r.Evidence[k])
 		}
+	}
+	if r.Repeat != nil {
+		put("repeat")
+		put(strconv.Itoa(r.Repeat.Count))
+		put(r.Repeat.First.UTC().Format(time.RFC3339Nano))
+		put(r.Repeat.Last.UTC().Format(time.RFC3339Nano))
 	}
 	return b.Bytes()
 }
@@ -260,6 +283,12 @@ func (r *Record) normalize() {
 	r.Result = clip(r.Result, 64)
 	r.ErrorKind = clip(r.ErrorKind, 64)
 	r.Error = clip(r.Error, maxText)
+	if r.Repeat != nil {
+		rp := *r.Repeat
+		rp.Count = max(rp.Count, 1)
+		rp.First, rp.Last = rp.First.UTC().Round(0), rp.Last.UTC().Round(0)
+		r.Repeat = &rp
+	}
 }
 
 // normalizeEvidence returns a bounded copy of ev (nil when empty): keys in

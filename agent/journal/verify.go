@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +59,10 @@ func (a Anchor) String() string { return fmt.Sprintf("%d:%s", a.Seq, a.Hash) }
 
 // Problem is one break in the journal.
 type Problem struct {
+	// File is the file of the journal the line is in; set when a
+	// journal's files are verified together (VerifyFile), empty for
+	// Verify.
+	File   string      `json:"file,omitempty"`
 	Line   int         `json:"line"`          // 1-based line number in the file
 	Seq    uint64      `json:"seq,omitempty"` // the record's seq, when the line parsed
 	Kind   ProblemKind `json:"kind"`
@@ -66,10 +70,14 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
-	if p.Seq != 0 {
-		return fmt.Sprintf("line %d (seq %d): %s: %s", p.Line, p.Seq, p.Kind, p.Detail)
+	where := fmt.Sprintf("line %d", p.Line)
+	if p.File != "" {
+		where = filepath.Base(p.File) + " line " + strconv.Itoa(p.Line)
 	}
-	return fmt.Sprintf("line %d: %s: %s", p.Line, p.Kind, p.Detail)
+	if p.Seq != 0 {
+		return fmt.Sprintf("%s (seq %d): %s: %s", where, p.Seq, p.Kind, p.Detail)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, p.Kind, p.Detail)
 }
 
 // maxProblems bounds the report; the total is still counted.
@@ -77,7 +85,10 @@ const maxProblems = 100
 
 // Report is the result of Verify.
 type Report struct {
-	Lines    int       `json:"lines"`
+	// Files are the files verified, in chain order (VerifyFile: the
+	// rotated files, oldest first, then the active file).
+	Files    []string  `json:"files,omitempty"`
+	Lines    int       `json:"lines"`     // lines read, in all files
 	Records  int       `json:"records"`   // lines that parsed as records
 	HeadSeq  uint64    `json:"head_seq"`  // seq of the last parsed record
 	HeadHash string    `json:"head_hash"` // hash of the last parsed record (Genesis if none)
@@ -152,37 +163,70 @@ func (lr *lineReader) next(buf []byte) (line []byte, tooLong, hasNL bool, err er
 // anchor's Hash. The error is for read failures only; what is wrong with
 // the journal is in the Report.
 func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
-	rep := Report{HeadHash: Genesis}
-	pending := map[uint64]string{} // anchors not yet met
-	for _, a := range anchors {
-		pending[a.Seq] = a.Hash
+	v := newVerifier(anchors)
+	if err := v.file("", r); err != nil {
+		return v.rep, err
 	}
+	v.finish()
+	return v.rep, nil
+}
+
+// verifier checks one chain, possibly spread over several files read
+// one after the other.
+type verifier struct {
+	rep      Report
+	pending  map[uint64]string // anchors not yet met
+	buf      []byte
+	prev     *Record // the record the next one should follow
+	prevLine int
+	prevFile string
+	bad      int // unreadable lines since prev
+	lastFile string
+	lastLine int
+}
+
+func newVerifier(anchors []Anchor) *verifier {
+	v := &verifier{rep: Report{HeadHash: Genesis}, pending: map[uint64]string{}, buf: make([]byte, 0, 4096)}
+	for _, a := range anchors {
+		v.pending[a.Seq] = a.Hash
+	}
+	return v
+}
+
+// where names the line of the previous record for a detail.
+func (v *verifier) where(file string) string {
+	if v.prevFile != file {
+		return fmt.Sprintf("line %d of %s", v.prevLine, v.prevFile)
+	}
+	return fmt.Sprintf("line %d", v.prevLine)
+}
+
+// file reads the lines of one file (named name in problems; "" for a
+// journal that is one stream).
+func (v *verifier) file(name string, r io.Reader) error {
+	rep := &v.rep
+	add := func(p Problem) { p.File = name; rep.add(p) }
 	lr := newLineReader(r)
-	buf := make([]byte, 0, 4096)
-	var (
-		prev     *Record // the record the next one should follow
-		prevLine int
-		bad      int // unreadable lines since prev
-	)
 	for {
-		line, tooLong, hasNL, err := lr.next(buf)
+		line, tooLong, hasNL, err := lr.next(v.buf)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return rep, fmt.Errorf("verify journal: read: %w", err)
+			return fmt.Errorf("verify journal: read: %w", err)
 		}
-		buf = line[:0]
+		v.buf = line[:0]
 		n := lr.line
-		rep.Lines = n
+		rep.Lines++
+		v.lastFile, v.lastLine = name, n
 		if tooLong {
-			rep.add(Problem{Line: n, Kind: TooLong, Detail: fmt.Sprintf("line longer than %d bytes", MaxLine)})
-			bad++
+			add(Problem{Line: n, Kind: TooLong, Detail: fmt.Sprintf("line longer than %d bytes", MaxLine)})
+			v.bad++
 			continue
 		}
 		if len(line) == 0 {
-			rep.add(Problem{Line: n, Kind: EmptyLine, Detail: "blank line"})
-			bad++
+			add(Problem{Line: n, Kind: EmptyLine, Detail: "blank line"})
+			v.bad++
 			continue
 		}
 		rec, perr := parseLine(line)
@@ -191,73 +235,90 @@ func Verify(r io.Reader, anchors ...Anchor) (Report, error) {
 			if perr != nil {
 				detail += " (" + perr.Error() + ")"
 			}
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Truncated, Detail: detail})
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Truncated, Detail: detail})
 			if perr != nil {
-				bad++
+				v.bad++
 				continue
 			}
 		} else if perr != nil {
-			rep.add(Problem{Line: n, Kind: Malformed, Detail: perr.Error()})
-			bad++
+			add(Problem{Line: n, Kind: Malformed, Detail: perr.Error()})
+			v.bad++
 			continue
 		}
 		rep.Records++
 		if got := rec.ComputeHash(); got != rec.Hash {
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Edited,
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Edited,
 				Detail: "the record's content does not match its hash: it was edited after it was written"})
 		}
+		prev := v.prev
 		switch {
 		case prev == nil && rec.Seq == 1:
 			if rec.PrevHash != Genesis {
-				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: BadFirstLink,
+				add(Problem{Line: n, Seq: rec.Seq, Kind: BadFirstLink,
 					Detail: "the first record's prev_hash is not the genesis value: records before it were removed or it was forged"})
 			}
 		case prev == nil:
 			detail := fmt.Sprintf("the first record has seq %d: %s removed from the start", rec.Seq, span(1, rec.Seq-1))
-			if bad > 0 {
-				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) come before it", bad)
+			if v.bad > 0 {
+				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) come before it", v.bad)
 			}
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
 		case rec.Seq == prev.Seq+1:
 			if rec.PrevHash != prev.Hash {
-				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: ChainBroken,
-					Detail: fmt.Sprintf("prev_hash does not match the hash of seq %d on line %d: that record was replaced, or this one forged", prev.Seq, prevLine)})
+				add(Problem{Line: n, Seq: rec.Seq, Kind: ChainBroken,
+					Detail: fmt.Sprintf("prev_hash does not match the hash of seq %d on %s: that record was replaced, or this one forged", prev.Seq, v.where(name))})
 			}
 		case rec.Seq > prev.Seq+1:
-			detail := fmt.Sprintf("expected seq %d after seq %d on line %d: %s removed or moved", prev.Seq+1, prev.Seq, prevLine, span(prev.Seq+1, rec.Seq-1))
-			if bad > 0 {
-				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) lie between", bad)
+			detail := fmt.Sprintf("expected seq %d after seq %d on %s: %s removed or moved", prev.Seq+1, prev.Seq, v.where(name), span(prev.Seq+1, rec.Seq-1))
+			if v.bad > 0 {
+				detail += fmt.Sprintf(", or damaged: %d unreadable line(s) lie between", v.bad)
 			}
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Removed, Detail: detail})
 		case rec.Seq == prev.Seq:
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Inserted,
-				Detail: fmt.Sprintf("seq %d already appeared on line %d: a record was inserted", rec.Seq, prevLine)})
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Inserted,
+				Detail: fmt.Sprintf("seq %d already appeared on %s: a record was inserted", rec.Seq, v.where(name))})
 		default: // rec.Seq < prev.Seq
-			rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Reordered,
-				Detail: fmt.Sprintf("seq %d comes after seq %d on line %d: records were reordered or inserted", rec.Seq, prev.Seq, prevLine)})
+			add(Problem{Line: n, Seq: rec.Seq, Kind: Reordered,
+				Detail: fmt.Sprintf("seq %d comes after seq %d on %s: records (or files) were reordered or inserted", rec.Seq, prev.Seq, v.where(name))})
 			continue // keep following the highest sequence seen
 		}
-		if want, ok := pending[rec.Seq]; ok {
-			delete(pending, rec.Seq)
+		if want, ok := v.pending[rec.Seq]; ok {
+			delete(v.pending, rec.Seq)
 			if rec.Hash != want {
-				rep.add(Problem{Line: n, Seq: rec.Seq, Kind: Rewritten,
+				add(Problem{Line: n, Seq: rec.Seq, Kind: Rewritten,
 					Detail: fmt.Sprintf("hash %.16s… differs from the anchored %.16s…: the journal was rewritten up to here", rec.Hash, want)})
 			}
 		}
 		r := rec
-		prev, prevLine, bad = &r, n, 0
+		v.prev, v.prevLine, v.prevFile, v.bad = &r, n, name, 0
 		rep.HeadSeq, rep.HeadHash = rec.Seq, rec.Hash
 	}
-	missing := make([]uint64, 0, len(pending))
-	for seq := range pending {
+}
+
+// finish reports the anchors never met.
+func (v *verifier) finish() {
+	missing := make([]uint64, 0, len(v.pending))
+	for seq := range v.pending {
 		missing = append(missing, seq)
 	}
 	slices.Sort(missing)
 	for _, seq := range missing {
-		rep.add(Problem{Line: rep.Lines, Seq: seq, Kind: CutOff,
-			Detail: fmt.Sprintf("the anchored record seq %d is not in the journal (head is seq %d): records were removed from the end", seq, rep.HeadSeq)})
+		v.rep.add(Problem{File: v.lastFile, Line: v.lastLine, Seq: seq, Kind: CutOff,
+			Detail: fmt.Sprintf("the anchored record seq %d is not in the journal (head is seq %d): records were removed from the end", seq, v.rep.HeadSeq)})
 	}
-	return rep, nil
+}
+
+// verifyFiles verifies files as one chain, in order.
+func verifyFiles(files []namedReader, anchors []Anchor) (Report, error) {
+	v := newVerifier(anchors)
+	for _, f := range files {
+		v.rep.Files = append(v.rep.Files, f.name)
+		if err := v.file(f.name, f.r); err != nil {
+			return v.rep, fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	v.finish()
+	return v.rep, nil
 }
 
 func span(from, to uint64) string {
@@ -267,14 +328,18 @@ func span(from, to uint64) string {
 	return fmt.Sprintf("records %d to %d were", from, to)
 }
 
-// VerifyFile verifies the journal at path without opening it for writing.
+// VerifyFile verifies the journal at path, with its rotated files (see
+// Files), as one chain, without opening it for writing: a rotated file
+// removed, edited, or put in another file's place breaks the chain where
+// it was. It fails with an error matching fs.ErrNotExist when there is no
+// journal at path.
 func VerifyFile(path string, anchors ...Anchor) (Report, error) {
-	f, err := os.Open(path)
+	files, closeAll, err := openFiles(path)
 	if err != nil {
 		return Report{}, fmt.Errorf("verify journal: %w", err)
 	}
-	defer f.Close()
-	return Verify(f, anchors...)
+	defer closeAll()
+	return verifyFiles(files, anchors)
 }
 
 // Filter selects records for List. Zero fields match everything.
@@ -301,13 +366,19 @@ func (f Filter) match(r *Record) bool {
 // file order. Lines that are not records are skipped: List shows what is
 // there, Verify says whether it can be trusted.
 func List(r io.Reader, filter Filter) ([]Record, error) {
+	out, err := listInto(nil, r, filter)
+	return trimLast(out, filter), err
+}
+
+// listInto appends the records of r matching filter to out, keeping at
+// most about 2*filter.Last of them.
+func listInto(out []Record, r io.Reader, filter Filter) ([]Record, error) {
 	lr := newLineReader(r)
 	buf := make([]byte, 0, 4096)
-	var out []Record
 	for {
 		line, tooLong, _, err := lr.next(buf)
 		if errors.Is(err, io.EOF) {
-			break
+			return out, nil
 		}
 		if err != nil {
 			return out, fmt.Errorf("list journal: read: %w", err)
@@ -325,18 +396,47 @@ func List(r io.Reader, filter Filter) ([]Record, error) {
 			out = append(out[:0], out[len(out)-filter.Last:]...)
 		}
 	}
+}
+
+func trimLast(out []Record, filter Filter) []Record {
 	if filter.Last > 0 && len(out) > filter.Last {
 		out = out[len(out)-filter.Last:]
 	}
-	return out, nil
+	return out
 }
 
-// ReadFile lists the journal at path without opening it for writing.
+func listFiles(files []namedReader, filter Filter) ([]Record, error) {
+	if filter.Last > 0 {
+		// The last records are in the newest files: read back from the
+		// end only as far as needed.
+		var out []Record
+		for i := len(files) - 1; i >= 0 && len(out) < filter.Last; i-- {
+			recs, err := listInto(nil, files[i].r, filter)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", files[i].name, err)
+			}
+			out = append(trimLast(recs, filter), out...)
+		}
+		return trimLast(out, filter), nil
+	}
+	var out []Record
+	for _, f := range files {
+		var err error
+		if out, err = listInto(out, f.r, filter); err != nil {
+			return trimLast(out, filter), fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return trimLast(out, filter), nil
+}
+
+// ReadFile lists the journal at path, with its rotated files (oldest
+// first), without opening it for writing. It fails with an error matching
+// fs.ErrNotExist when there is no journal at path.
 func ReadFile(path string, filter Filter) ([]Record, error) {
-	f, err := os.Open(path)
+	files, closeAll, err := openFiles(path)
 	if err != nil {
 		return nil, fmt.Errorf("list journal: %w", err)
 	}
-	defer f.Close()
-	return List(f, filter)
+	defer closeAll()
+	return listFiles(files, filter)
 }

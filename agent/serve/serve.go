@@ -138,7 +138,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Consent: admin policy, remembered origin decisions, unattended rules,
 	// grants, the person (the web dialog on loopback), journal.
-	jr, err := journal.Open(journal.PathIn(cfg.DataDir))
+	jr, err := journal.Open(journal.PathIn(cfg.DataDir), journal.WithMaxSize(cfg.Journal.MaxSize()))
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}

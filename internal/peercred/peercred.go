@@ -77,6 +77,8 @@ type Listener struct {
 	lookup func(net.Conn) (uint32, error)
 	log    *slog.Logger
 	now    func() time.Time
+	// release frees what lookup holds (nil: nothing), on Close.
+	release func() error
 
 	mu         sync.Mutex
 	lastLog    time.Time
@@ -88,7 +90,10 @@ type Listener struct {
 // once every ten seconds, with the peer's uid. On a system without peer
 // credentials it logs a warning now and admits everyone.
 func NewListener(ln net.Listener, log *slog.Logger) *Listener {
-	return newListener(ln, log, uint32(os.Getuid()), UID)
+	r := newResolver()
+	l := newListener(ln, log, uint32(os.Getuid()), r.uid)
+	l.release = r.close
+	return l
 }
 
 func newListener(ln net.Listener, log *slog.Logger, owner uint32, lookup func(net.Conn) (uint32, error)) *Listener {
@@ -124,6 +129,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
+}
+
+// Close closes the wrapped listener and the lookup's netlink socket.
+func (l *Listener) Close() error {
+	err := l.Listener.Close()
+	if l.release != nil {
+		l.release()
+	}
+	return err
 }
 
 // refused logs a refused connection, at most once per logEvery.

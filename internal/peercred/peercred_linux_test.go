@@ -137,7 +137,7 @@ func addrPorts(c net.Conn) (us, peer netip.AddrPort) {
 func bothLookups(t *testing.T, c net.Conn) uint32 {
 	t.Helper()
 	us, peer := addrPorts(c)
-	viaDiag, err := diagUID(us, peer)
+	viaDiag, err := newResolver().diagUID(us, peer)
 	require.NoError(t, err, "sock_diag lookup")
 	viaProc, err := procUID("/proc/net", us, peer)
 	require.NoError(t, err, "/proc lookup")
@@ -225,7 +225,7 @@ func TestUIDClosedPeer(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	us, peer := addrPorts(s)
-	_, err = diagUID(us, peer)
+	_, err = newResolver().diagUID(us, peer)
 	assert.ErrorIs(t, err, ErrNotFound, "sock_diag")
 	_, err = procUID("/proc/net", us, peer)
 	assert.ErrorIs(t, err, ErrNotFound, "/proc")

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +26,24 @@ const supported = true
 // A peer socket that no longer has an open file (closed, in TIME_WAIT)
 // yields ErrNotFound.
 func UID(c net.Conn) (uint32, error) {
+	r := newResolver()
+	defer r.close()
+	return r.uid(c)
+}
+
+// resolver answers UID, keeping one NETLINK_SOCK_DIAG socket open between
+// lookups: opening and closing one costs more than the lookup itself. It
+// serves one lookup at a time.
+type resolver struct {
+	mu     sync.Mutex
+	fd     int // -1: none open
+	seq    uint32
+	closed bool
+}
+
+func newResolver() *resolver { return &resolver{fd: -1} }
+
+func (r *resolver) uid(c net.Conn) (uint32, error) {
 	if uc, ok := c.(*net.UnixConn); ok {
 		return unixPeerUID(uc)
 	}
@@ -34,7 +52,29 @@ func UID(c net.Conn) (uint32, error) {
 	if !lok || !rok {
 		return 0, fmt.Errorf("peer of %s: not a TCP or unix connection", c.LocalAddr())
 	}
-	return tcpPeerUID(local.AddrPort(), remote.AddrPort())
+	us, peer := local.AddrPort(), remote.AddrPort()
+	uid, err := r.diagUID(us, peer)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return uid, err
+	}
+	uid, perr := procUID("/proc/net", us, peer)
+	if perr != nil {
+		return 0, fmt.Errorf("owner of %s: sock_diag: %v; /proc: %w", peer, err, perr)
+	}
+	return uid, nil
+}
+
+// close closes the netlink socket; later lookups fail.
+func (r *resolver) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.fd < 0 {
+		return nil
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	return err
 }
 
 func unixPeerUID(c *net.UnixConn) (uint32, error) {
@@ -55,19 +95,6 @@ func unixPeerUID(c *net.UnixConn) (uint32, error) {
 	return cred.Uid, nil
 }
 
-// tcpPeerUID finds the owner of the TCP socket local=peer, remote=us.
-func tcpPeerUID(us, peer netip.AddrPort) (uint32, error) {
-	uid, err := diagUID(us, peer)
-	if err == nil || errors.Is(err, ErrNotFound) {
-		return uid, err
-	}
-	uid, perr := procUID("/proc/net", us, peer)
-	if perr != nil {
-		return 0, fmt.Errorf("owner of %s: sock_diag: %v; /proc: %w", peer, err, perr)
-	}
-	return uid, nil
-}
-
 // Sizes and offsets of the sock_diag structures (linux/inet_diag.h).
 const (
 	sizeofInetDiagReqV2 = 56 // inet_diag_req_v2
@@ -79,25 +106,50 @@ const (
 	maxDiagReply        = 8192
 )
 
-var diagSeq atomic.Uint32
-
 // diagUID asks NETLINK_SOCK_DIAG for the socket with local address peer and
 // remote address us (one exact lookup, not a dump). The kernel answers an
 // exact lookup it cannot match with ENOENT, which is also what it answers
 // when the inet_diag module is missing: the caller falls back to /proc on
 // any error but ErrNotFound, which is returned only for a socket found
 // without an open file.
-func diagUID(us, peer netip.AddrPort) (uint32, error) {
-	req := diagRequest(us, peer)
+func (r *resolver) diagUID(us, peer netip.AddrPort) (uint32, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errors.New("peer lookup after close")
+	}
+	if r.fd < 0 {
+		fd, err := openDiag()
+		if err != nil {
+			return 0, err
+		}
+		r.fd = fd
+	}
+	r.seq++
+	uid, err := diagExchange(r.fd, diagRequest(r.seq, us, peer))
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, unix.ENOENT) {
+		unix.Close(r.fd) // start the next lookup on a fresh socket
+		r.fd = -1
+	}
+	return uid, err
+}
+
+func openDiag() (int, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
-		return 0, fmt.Errorf("netlink socket: %w", err)
+		return -1, fmt.Errorf("netlink socket: %w", err)
 	}
-	defer unix.Close(fd)
 	tv := unix.NsecToTimeval(diagTimeout * 1e6)
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return 0, fmt.Errorf("netlink timeout: %w", err)
+		unix.Close(fd)
+		return -1, fmt.Errorf("netlink timeout: %w", err)
 	}
+	return fd, nil
+}
+
+// diagExchange sends req on fd and returns the answer to it, skipping
+// late answers to earlier requests.
+func diagExchange(fd int, req []byte) (uint32, error) {
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, fmt.Errorf("netlink send: %w", err)
 	}
@@ -124,13 +176,13 @@ func diagUID(us, peer netip.AddrPort) (uint32, error) {
 
 // diagRequest builds an nlmsghdr and an inet_diag_req_v2 for one exact
 // lookup of the TCP socket local=peer, remote=us.
-func diagRequest(us, peer netip.AddrPort) []byte {
+func diagRequest(seq uint32, us, peer netip.AddrPort) []byte {
 	b := make([]byte, unix.SizeofNlMsghdr+sizeofInetDiagReqV2)
 	ne := binary.NativeEndian
 	ne.PutUint32(b[0:], uint32(len(b)))
 	ne.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
 	ne.PutUint16(b[6:], unix.NLM_F_REQUEST)
-	ne.PutUint32(b[8:], diagSeq.Add(1))
+	ne.PutUint32(b[8:], seq)
 	r := b[unix.SizeofNlMsghdr:]
 	src, dst := peer.Addr().Unmap(), us.Addr().Unmap()
 	if src.Is4() && dst.Is4() {

@@ -14,3 +14,9 @@ const supported = false
 
 // UID returns ErrUnsupported on this system.
 func UID(c net.Conn) (uint32, error) { return 0, ErrUnsupported }
+
+type resolver struct{}
+
+func newResolver() *resolver                     { return &resolver{} }
+func (*resolver) uid(c net.Conn) (uint32, error) { return UID(c) }
+func (*resolver) close() error                   { return nil }

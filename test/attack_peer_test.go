@@ -1,10 +1,10 @@
 package e2e
 
 // Another local user reaching the person's agent through its loopback
-// listeners: every user can connect to 127.0.0.1, so before the listeners
-// checked the peer's owner, `curl -k https://127.0.0.1:8443/keys` run as
-// nobody listed the person's keys, and with a cached login (or an
-// unattended rule) obtained signatures.
+// listeners: every user can connect to 127.0.0.1, so without a check of the
+// peer socket's owner, `curl -k https://127.0.0.1:8443/keys` run as nobody
+// lists the person's keys and, with a cached login (or an unattended rule),
+// obtains signatures. docs/peer-credentials.md.
 
 import (
 	"crypto/sha256"

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/signet-agent/signet/internal/peercred"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 	"github.com/signet-agent/signet/sdk/wire"
 )
@@ -101,6 +102,10 @@ func (h *Host) Options() map[string]string {
 // Listen binds the listener declared in the Description under name, at the
 // address the host configuration gives (or the declared default). Only
 // loopback addresses are accepted: a plugin never listens on the network.
+// Loopback is shared by every local user, so the listener also resets, at
+// once and before any byte is read, each connection whose peer socket is
+// not owned by the plugin's own user (on Linux; see internal/peercred),
+// and logs the refusal (rate-limited) with the peer's uid.
 // For a TLS listener the certificate comes from the host's local CA and is
 // renewed before it expires. Each name can be bound once per Serve.
 func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
@@ -142,6 +147,8 @@ func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %w", name, err)
 	}
+	// Loopback is open to every local user: admit only our own, before TLS.
+	ln = peercred.NewListener(ln, h.logger)
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}

@@ -10,7 +10,7 @@
 //	keystore:
 //	  pkcs11_modules: [/usr/lib/softhsm/libsofthsm2.so]
 //	  max_sessions: 4
-//	  login_idle_timeout: 15m
+//	  login_idle_timeout: 15m     # the default; 0s keeps a login until the agent stops
 //	  pfx_dirs: [~/keys]
 //	  pfx_files: [/media/DSKEYS/DS1234.pfx]
 //	  eimzo: true                 # also scan E-IMZO's key layout
@@ -55,6 +55,15 @@
 // rejected before decoding (and its value is never echoed). Unattended
 // tokens name a PIN source instead: a file or an environment variable.
 //
+// # Logins
+//
+// A token login or an unlocked PFX key is forgotten after
+// keystore.login_idle_timeout without use, DefaultLoginIdleTimeout (15
+// minutes) when the file does not set it, so a login cached once does not
+// sign for whoever reaches the agent hours later. Only an explicit
+// `login_idle_timeout: 0s` keeps logins until the token is removed or the
+// agent stops (a kiosk that must never ask again).
+//
 // # Listen addresses
 //
 // Plugins bind only loopback. A listen entry is either "host:port" or a
@@ -87,6 +96,10 @@ import (
 // MaxFileSize bounds the configuration file.
 const MaxFileSize = 1 << 20
 
+// DefaultLoginIdleTimeout is keystore.login_idle_timeout when the file does
+// not set it.
+const DefaultLoginIdleTimeout = 15 * time.Minute
+
 // Config is the whole configuration file after defaults and validation.
 type Config struct {
 	Keystore  Keystore `yaml:"keystore"`
@@ -109,8 +122,9 @@ type Keystore struct {
 	Modules []string `yaml:"pkcs11_modules"`
 	// MaxSessions caps the sessions opened per token (0: key store default).
 	MaxSessions int `yaml:"max_sessions"`
-	// LoginIdleTimeout logs a token out after this much idle time
-	// (0: key store default).
+	// LoginIdleTimeout logs a token out (and forgets an unlocked PFX key)
+	// after this much idle time. Unset: DefaultLoginIdleTimeout. An
+	// explicit 0s keeps logins until the token goes or the agent stops.
 	LoginIdleTimeout time.Duration `yaml:"login_idle_timeout"`
 	// PFXDirs are directories scanned for .pfx/.p12 files.
 	PFXDirs []string `yaml:"pfx_dirs"`

@@ -184,7 +184,29 @@ func (v *validator) expandAt(path []any, s *string) {
 	*s = out
 }
 
+// set reports whether the file gives a non-null value to the mapping key
+// at path.
+func (v *validator) set(path ...string) bool {
+	n := v.root
+	for _, key := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return false
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n != nil && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
 func (v *validator) applyDefaults(c *Config) error {
+	if !v.set("keystore", "login_idle_timeout") {
+		c.Keystore.LoginIdleTimeout = DefaultLoginIdleTimeout
+	}
 	if c.DataDir == "" {
 		d, err := DefaultDataDir()
 		if err != nil {

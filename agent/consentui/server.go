@@ -124,6 +124,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/peercred"
 )
 
 // Defaults.
@@ -209,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consentui: listen on %s: %w", cfg.Addr, err)
 	}
+	ln = peercred.NewListener(ln, cfg.Logger) // only this user's connections, before TLS
 	scheme := "http"
 	if cfg.TLS != nil {
 		scheme = "https"

@@ -7,9 +7,9 @@
 // runtime directory, at $TMPDIR/signet-UID/control.sock. The directory is
 // created 0700 and must be owned by the user (a directory someone else
 // created in /tmp is refused); the socket is 0600. On Linux the server also
-// checks the peer's uid (SO_PEERCRED) and drops connections from other
-// users, so the socket stays private even if the directory's mode is
-// loosened.
+// checks the peer's uid (SO_PEERCRED, internal/peercred) and drops
+// connections from other users, and connections whose uid it cannot read,
+// so the socket stays private even if the directory's mode is loosened.
 //
 // # Protocol
 //
@@ -61,6 +61,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/internal/peercred"
 )
 
 // Limits.
@@ -282,8 +283,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("control socket: accept: %w", err)
 		}
-		if uid, ok := peerUID(conn); ok && uid != os.Getuid() {
-			log.Warn("control socket: connection from another user refused", "uid", uid)
+		if err := peercred.Check(conn, uint32(os.Getuid())); err != nil && !errors.Is(err, peercred.ErrUnsupported) {
+			log.Warn("control socket: connection refused", "error", err)
 			conn.Close()
 			continue
 		}

@@ -59,7 +59,7 @@ demo: deps build
 ## bench: benchmarks, each reporting ratios against a baseline measured in the same run
 ##        (raw PKCS#11 signing, bare signatures, sha256 over the same stream, plain gRPC, exec floor)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/... ./agent/journal/... ./test/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/... ./internal/... ./agent/journal/... ./test/...
 
 ## proto: regenerate sdk/proto with protoc (Debian protobuf-compiler) and the generators pinned in go.mod as tools
 proto:

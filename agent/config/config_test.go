@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -9,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeDNS resolves local.cipher.kiev.ua to loopback and evil.example to a
@@ -62,53 +64,44 @@ tls:
 
 func TestParseFull(t *testing.T) {
 	c, err := parse("/etc/signet/config.yaml", []byte(full), fakeDNS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks := c.Keystore
-	if ks.MaxSessions != 4 || ks.LoginIdleTimeout != 15*time.Minute || !ks.EIMZO {
-		t.Errorf("keystore = %+v", ks)
-	}
+	assert.Equal(t, 4, ks.MaxSessions, "keystore max_sessions")
+	assert.Equal(t, 15*time.Minute, ks.LoginIdleTimeout, "keystore login_idle_timeout")
+	assert.True(t, ks.EIMZO, "keystore eimzo")
 	wantMods := []string{"/usr/lib/softhsm/libsofthsm2.so", "libfoo.so", "/etc/signet/mods/libbar.so"}
-	if fmt.Sprint(ks.Modules) != fmt.Sprint(wantMods) {
-		t.Errorf("modules = %v, want %v", ks.Modules, wantMods)
+	assert.Equal(t, wantMods, ks.Modules, "modules")
+	if assert.NotEmpty(t, ks.PFXDirs) {
+		assert.Equal(t, "/etc/signet/keys", ks.PFXDirs[0], "pfx dir")
 	}
-	if ks.PFXDirs[0] != "/etc/signet/keys" {
-		t.Errorf("pfx dir = %q", ks.PFXDirs[0])
-	}
-	if c.PluginDir != "/var/lib/signet-test/plugins" {
-		t.Errorf("plugin dir = %q", c.PluginDir)
-	}
+	assert.Equal(t, "/var/lib/signet-test/plugins", c.PluginDir, "plugin dir")
 	e, _ := c.Plugin("eimzo")
-	if e.Path != "/var/lib/signet-test/plugins/eimzo" || !e.IsEnabled() || e.SHA256[:4] != "3b1f" {
-		t.Errorf("eimzo = %+v", e)
-	}
-	if e.Listen[1].Bind != "[::1]:64646" {
-		t.Errorf("eimzo listen = %+v", e.Listen)
+	assert.Equal(t, "/var/lib/signet-test/plugins/eimzo", e.Path, "eimzo path")
+	assert.True(t, e.IsEnabled(), "eimzo enabled")
+	assert.True(t, strings.HasPrefix(e.SHA256, "3b1f"), "eimzo sha256 = %q, want lower case", e.SHA256)
+	if assert.Len(t, e.Listen, 2, "eimzo listen") {
+		assert.Equal(t, "[::1]:64646", e.Listen[1].Bind, "eimzo listen[1]")
 	}
 	cp, _ := c.Plugin("cipher")
-	if cp.IsEnabled() || cp.Options["retries"] != "3" {
-		t.Errorf("cipher = %+v", cp)
-	}
+	assert.False(t, cp.IsEnabled(), "cipher enabled")
+	assert.Equal(t, "3", cp.Options["retries"], "cipher retries option")
 	wantListen := []Listen{
 		{Bind: "127.0.0.1:9091", Names: []string{"local.cipher.kiev.ua"}},
 		{Bind: "127.0.0.1:9090", Names: []string{"local.cipher.kiev.ua"}},
 		{Bind: "127.0.0.1:0"},
 	}
-	for i, w := range wantListen {
-		g := cp.Listen[i]
-		if g.Bind != w.Bind || fmt.Sprint(g.Names) != fmt.Sprint(w.Names) {
-			t.Errorf("cipher listen[%d] = %+v, want %+v", i, g, w)
+	if assert.Len(t, cp.Listen, len(wantListen), "cipher listen") {
+		for i, w := range wantListen {
+			g := cp.Listen[i]
+			assert.Equal(t, w.Bind, g.Bind, "cipher listen[%d] bind", i)
+			assert.Equal(t, fmt.Sprint(w.Names), fmt.Sprint(g.Names), "cipher listen[%d] names", i)
 		}
+		assert.Equal(t, "https", cp.Listen[0].Name, "listener 0 name")
+		assert.Empty(t, cp.Listen[1].Name, "listener 1 name")
 	}
-	if cp.Listen[0].Name != "https" || cp.Listen[1].Name != "" {
-		t.Errorf("listener names %q %q", cp.Listen[0].Name, cp.Listen[1].Name)
-	}
-	if got := c.TLSNames(); fmt.Sprint(got) != "[local.cipher.kiev.ua localhost signet.localhost]" {
-		t.Errorf("TLSNames = %v", got)
-	}
-	if c.Policy.Unattended.PINSources[0].File != "/etc/signet/secrets/pin" {
-		t.Errorf("pin file = %q", c.Policy.Unattended.PINSources[0].File)
+	assert.Equal(t, "[local.cipher.kiev.ua localhost signet.localhost]", fmt.Sprint(c.TLSNames()), "TLSNames")
+	if assert.NotEmpty(t, c.Policy.Unattended.PINSources) {
+		assert.Equal(t, "/etc/signet/secrets/pin", c.Policy.Unattended.PINSources[0].File, "pin file")
 	}
 	for origin, want := range map[string]AdminDecision{
 		"https://my.gov.uz":       AdminAllow,
@@ -116,9 +109,7 @@ func TestParseFull(t *testing.T) {
 		"https://gov.uz.evil.com": AdminNone,
 		"http://localhost:8080":   AdminAllow,
 	} {
-		if got := c.Policy.Admin(origin); got != want {
-			t.Errorf("Admin(%q) = %v, want %v", origin, got, want)
-		}
+		assert.Equal(t, want, c.Policy.Admin(origin), "Admin(%q)", origin)
 	}
 }
 
@@ -126,15 +117,10 @@ func TestParseEmptyGivesDefaults(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", "/xdg/data")
 	for _, in := range []string{"", "\n# nothing\n", "---\n"} {
 		c, err := parse("", []byte(in), fakeDNS)
-		if err != nil {
-			t.Fatalf("%q: %v", in, err)
-		}
-		if c.DataDir != "/xdg/data/signet" || c.PluginDir != "/xdg/data/signet/plugins" {
-			t.Errorf("%q: data %q plugins %q", in, c.DataDir, c.PluginDir)
-		}
-		if fmt.Sprint(c.TLSNames()) != "[localhost]" {
-			t.Errorf("TLSNames = %v", c.TLSNames())
-		}
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, "/xdg/data/signet", c.DataDir, "%q: data dir", in)
+		assert.Equal(t, "/xdg/data/signet/plugins", c.PluginDir, "%q: plugin dir", in)
+		assert.Equal(t, "[localhost]", fmt.Sprint(c.TLSNames()), "%q: TLSNames", in)
 	}
 }
 
@@ -179,53 +165,36 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parse("/etc/signet/config.yaml", []byte(tt.in), fakeDNS)
-			if err == nil {
-				t.Fatal("no error")
-			}
+			require.Error(t, err)
 			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("error %v (%T) is not a *config.Error", err, err)
-			}
+			require.ErrorAs(t, err, &ce, "error is not a *config.Error")
 			if tt.line < 0 { // the YAML parser picks the line of a syntax error
 				tt.line = ce.Line
-				if ce.Line <= 0 {
-					t.Errorf("syntax error without a line: %v", err)
-				}
+				assert.Positive(t, ce.Line, "syntax error without a line: %v", err)
 			}
-			if ce.File != "/etc/signet/config.yaml" || ce.Line != tt.line {
-				t.Errorf("error at %s:%d, want line %d: %v", ce.File, ce.Line, tt.line, err)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not contain %q", err, tt.want)
-			}
-			if !strings.HasPrefix(err.Error(), fmt.Sprintf("/etc/signet/config.yaml:%d", tt.line)) {
-				t.Errorf("error %q does not start with file:line", err)
-			}
+			assert.Equal(t, "/etc/signet/config.yaml", ce.File, "error file: %v", err)
+			assert.Equal(t, tt.line, ce.Line, "error line: %v", err)
+			assert.ErrorContains(t, err, tt.want)
+			assert.True(t, strings.HasPrefix(err.Error(), fmt.Sprintf("/etc/signet/config.yaml:%d", tt.line)),
+				"error %q does not start with file:line", err)
 		})
 	}
 }
 
 func TestSecretValueNeverEchoed(t *testing.T) {
 	_, err := parse("c.yaml", []byte("keystore:\n  user_pin: \"s3cr3t-987\"\n"), fakeDNS)
-	if err == nil || strings.Contains(err.Error(), "s3cr3t-987") {
-		t.Fatalf("err = %v", err)
-	}
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cr3t-987")
 }
 
 func TestAllErrorsReported(t *testing.T) {
 	in := "keystore:\n  max_sessions: -3\nplugins:\n  - name: x\n    listen: [\"10.0.0.1:1\"]\ntls:\n  names: [\"-bad\"]\n"
 	_, err := parse("c.yaml", []byte(in), fakeDNS)
-	if err == nil {
-		t.Fatal("no error")
-	}
+	require.Error(t, err)
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want 3 problems, got %q", err)
-	}
+	require.Len(t, lines, 3, "want 3 problems, got %q", err)
 	for i, want := range []string{"c.yaml:2:", "c.yaml:5:", "c.yaml:7:"} {
-		if !strings.HasPrefix(lines[i], want) {
-			t.Errorf("problem %d = %q, want prefix %q", i, lines[i], want)
-		}
+		assert.True(t, strings.HasPrefix(lines[i], want), "problem %d = %q, want prefix %q", i, lines[i], want)
 	}
 }
 
@@ -236,52 +205,42 @@ func TestLoadFiles(t *testing.T) {
 
 	// No default file: defaults.
 	c, err := Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.File != "" || c.DataDir != filepath.Join(dir, "data", "signet") {
-		t.Errorf("defaults: %+v", c)
-	}
+	require.NoError(t, err)
+	assert.Empty(t, c.File, "defaults: file")
+	assert.Equal(t, filepath.Join(dir, "data", "signet"), c.DataDir, "defaults: data dir")
 
 	// The default path named explicitly behaves the same.
 	def := filepath.Join(dir, "signet", "config.yaml")
-	if _, err := Load(def); err != nil {
-		t.Errorf("Load(default path) without a file: %v", err)
-	}
+	_, err = Load(def)
+	assert.NoError(t, err, "Load(default path) without a file")
 
 	// Default file present.
-	if p, _ := DefaultPath(); p != def {
-		t.Errorf("DefaultPath = %q, want %q", p, def)
-	}
-	os.MkdirAll(filepath.Dir(def), 0o700)
-	os.WriteFile(def, []byte("plugin_dir: plug\n"), 0o600)
+	p, _ := DefaultPath()
+	assert.Equal(t, def, p, "DefaultPath")
+	require.NoError(t, os.MkdirAll(filepath.Dir(def), 0o700))
+	require.NoError(t, os.WriteFile(def, []byte("plugin_dir: plug\n"), 0o600))
 	c, err = Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.File != def || c.PluginDir != filepath.Join(dir, "signet", "plug") {
-		t.Errorf("default file: File %q PluginDir %q", c.File, c.PluginDir)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, def, c.File, "default file: File")
+	assert.Equal(t, filepath.Join(dir, "signet", "plug"), c.PluginDir, "default file: PluginDir")
 
 	// Explicit missing file: error.
-	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
-		t.Error("explicit missing file loaded")
-	}
+	_, err = Load(filepath.Join(dir, "missing.yaml"))
+	assert.Error(t, err, "explicit missing file loaded")
 
 	// Explicit bad file: error names it.
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("\n\nbogus: true\n"), 0o600)
+	require.NoError(t, os.WriteFile(bad, []byte("\n\nbogus: true\n"), 0o600))
 	_, err = Load(bad)
-	if err == nil || !strings.HasPrefix(err.Error(), bad+":3:") {
-		t.Errorf("bad file error = %v", err)
+	if assert.Error(t, err, "bad file loaded") {
+		assert.True(t, strings.HasPrefix(err.Error(), bad+":3:"), "bad file error = %v", err)
 	}
 
 	// Oversized file.
 	big := filepath.Join(dir, "big.yaml")
-	os.WriteFile(big, []byte("#"+strings.Repeat("x", MaxFileSize)+"\n"), 0o600)
-	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("big file error = %v", err)
-	}
+	require.NoError(t, os.WriteFile(big, []byte("#"+strings.Repeat("x", MaxFileSize)+"\n"), 0o600))
+	_, err = Load(big)
+	assert.ErrorContains(t, err, "larger than", "big file error")
 }
 
 func TestPatternMatch(t *testing.T) {
@@ -318,12 +277,8 @@ func TestPatternMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p, err := ParsePattern(tt.pattern)
-		if err != nil {
-			t.Fatalf("ParsePattern(%q): %v", tt.pattern, err)
-		}
-		if got := p.Match(tt.origin); got != tt.want {
-			t.Errorf("%q.Match(%q) = %v, want %v", tt.pattern, tt.origin, got, tt.want)
-		}
+		require.NoError(t, err, "ParsePattern(%q)", tt.pattern)
+		assert.Equal(t, tt.want, p.Match(tt.origin), "%q.Match(%q)", tt.pattern, tt.origin)
 	}
 }
 
@@ -332,14 +287,15 @@ func TestPatternSyntax(t *testing.T) {
 		"https://a.uz/", "https://a.uz/x", "https://u@a.uz", "https://a.uz:0", "https://a.uz:99999",
 		"https://a.uz:", "https://[::1", "https://[1.2.3.4]", "1https://a.uz", "https://a_b.uz", "https://a.uz?x"}
 	for _, s := range bad {
-		if _, err := ParsePattern(s); err == nil && s != "https://a.uz/" {
-			t.Errorf("ParsePattern(%q) accepted", s)
+		if s == "https://a.uz/" {
+			continue
 		}
+		_, err := ParsePattern(s)
+		assert.Error(t, err, "ParsePattern(%q) accepted", s)
 	}
 	for _, s := range []string{"https://*.gov.uz", "wss://localhost:64443", "http://[::1]:*", "null", "*", "chrome-extension://abc"} {
-		if _, err := ParsePattern(s); err != nil {
-			t.Errorf("ParsePattern(%q): %v", s, err)
-		}
+		_, err := ParsePattern(s)
+		assert.NoError(t, err, "ParsePattern(%q)", s)
 	}
 }
 
@@ -354,17 +310,14 @@ func FuzzParse(f *testing.F) {
 		c, err := parse("fuzz.yaml", data, fakeDNS)
 		if err != nil {
 			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("error %v (%T) is not a *config.Error", err, err)
-			}
+			require.ErrorAs(t, err, &ce, "error is not a *config.Error")
 			return
 		}
 		for _, p := range c.Plugins {
 			for _, l := range p.Listen {
 				host, _, err := net.SplitHostPort(l.Bind)
-				if err != nil || !net.ParseIP(host).IsLoopback() {
-					t.Fatalf("accepted non-loopback bind %q", l.Bind)
-				}
+				require.NoError(t, err, "accepted malformed bind %q", l.Bind)
+				require.True(t, net.ParseIP(host).IsLoopback(), "accepted non-loopback bind %q", l.Bind)
 			}
 		}
 		_ = c.TLSNames()
@@ -381,9 +334,8 @@ func FuzzPattern(f *testing.F) {
 			return
 		}
 		if p.Match(origin) && !p.any && !p.null {
-			if _, _, _, err := ParseOrigin(origin); err != nil {
-				t.Fatalf("%q matched malformed origin %q", pattern, origin)
-			}
+			_, _, _, err := ParseOrigin(origin)
+			require.NoError(t, err, "%q matched malformed origin %q", pattern, origin)
 		}
 	})
 }

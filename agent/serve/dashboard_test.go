@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"github.com/signet-agent/signet/agent/control"
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // syncBuffer is a log sink safe for the agent's goroutines.
@@ -46,17 +47,15 @@ func (s *syncBuffer) String() string {
 // control socket, and served over TLS with the local CA.
 func TestRunDashboard(t *testing.T) {
 	home, err := os.MkdirTemp("", "h13serve") // short: unix socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(home) })
 	data := filepath.Join(home, "data")
 	pfx := filepath.Join(home, "pfx")
 	plugins := filepath.Join(home, "plugins")
-	os.MkdirAll(pfx, 0o700)
-	os.MkdirAll(plugins, 0o700)
+	require.NoError(t, os.MkdirAll(pfx, 0o700))
+	require.NoError(t, os.MkdirAll(plugins, 0o700))
 	cfgPath := filepath.Join(home, "config.yaml")
-	os.WriteFile(cfgPath, []byte("data_dir: "+data+"\nplugin_dir: "+plugins+"\nkeystore:\n  pfx_dirs: ["+pfx+"]\n"), 0o600)
+	require.NoError(t, os.WriteFile(cfgPath, []byte("data_dir: "+data+"\nplugin_dir: "+plugins+"\nkeystore:\n  pfx_dirs: ["+pfx+"]\n"), 0o600))
 	sock := filepath.Join(home, "control.sock")
 
 	var logs syncBuffer
@@ -68,9 +67,7 @@ func TestRunDashboard(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		assert.NoError(t, <-done, "Run")
 	})
 
 	// Wait for the control socket; the dashboard is enabled before it serves.
@@ -80,62 +77,42 @@ func TestRunDashboard(t *testing.T) {
 		if err == nil {
 			url, err = c.Dashboard(ctx)
 			c.Close()
-			if err != nil {
-				t.Fatalf("dashboard request: %v", err)
-			}
+			require.NoError(t, err, "dashboard request")
 			break
 		}
-		if i == 400 {
-			t.Fatalf("agent did not answer: %v\n%s", err, logs.String())
-		}
+		require.Less(t, i, 400, "agent did not answer: %v\n%s", err, logs.String())
 		select {
 		case err := <-done:
-			t.Fatalf("Run ended: %v\n%s", err, logs.String())
+			require.Fail(t, "Run ended", "%v\n%s", err, logs.String())
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-	if !strings.HasPrefix(url, "https://127.0.0.1:") || !strings.Contains(url, "/d/") {
-		t.Fatalf("dashboard URL %q", url)
-	}
-	if !strings.Contains(logs.String(), "msg=dashboard url="+url) {
-		t.Errorf("the log does not carry the dashboard URL:\n%s", logs.String())
-	}
+	require.True(t, strings.HasPrefix(url, "https://127.0.0.1:"), "dashboard URL %q", url)
+	require.Contains(t, url, "/d/", "dashboard URL")
+	assert.Contains(t, logs.String(), "msg=dashboard url="+url, "the log does not carry the dashboard URL")
 
 	caPEM, err := os.ReadFile(filepath.Join(data, "ca", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("no CA certificate")
-	}
+	require.True(t, pool.AppendCertsFromPEM(caPEM), "no CA certificate")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("GET dashboard: %v", err)
-	}
+	require.NoError(t, err, "GET dashboard")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Plugins") {
-		t.Fatalf("dashboard: %s\n%s", resp.Status, body)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "dashboard: %s\n%s", resp.Status, body)
+	require.Contains(t, string(body), "Plugins", "dashboard body")
 	// A wrong token is not the dashboard.
 	resp, err = client.Get(url[:strings.LastIndex(url, "/")+1] + "00")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("wrong token: %s", resp.Status)
-	}
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "wrong token: %s", resp.Status)
 }
 
 func TestRunRejectsUnknownPrompt(t *testing.T) {
 	err := Run(context.Background(), Options{ConfigPath: filepath.Join(t.TempDir(), "none.yaml"), Prompt: "popup"})
-	if err == nil || !strings.Contains(err.Error(), "popup") {
-		t.Fatalf("Run with --prompt popup: %v", err)
-	}
+	require.ErrorContains(t, err, "popup", "Run with --prompt popup")
 }
 
 // TestPromptNoneRefusesAtOnce: with --prompt none and no unattended rules,
@@ -149,21 +126,15 @@ func TestPromptNoneRefusesAtOnce(t *testing.T) {
 	var mu sync.Mutex
 	dialog, err := consentui.New(consentui.Config{InsecurePlainHTTP: true, Timeout: time.Hour,
 		Open: func(string) error { mu.Lock(); opens++; mu.Unlock(); return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dialog.Close()
 	jr, err := journal.Open(journal.PathIn(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer jr.Close()
 	noKey := func(context.Context, string) (hsm.KeyInfo, error) { return hsm.KeyInfo{}, hsm.ErrKeyNotFound }
 
 	e, err := newEngine(cfg, PromptNone, dialog, jr, slog.Default(), noKey, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The dialog's own timeout is an hour: waiting for it would hang the
 	// test, and the deadline below turns that into ErrTimeout, not ErrDenied.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -172,39 +143,26 @@ func TestPromptNoneRefusesAtOnce(t *testing.T) {
 		{Kind: consent.Sign, Origin: "https://shop.example", Plugin: "cipher", Summary: "invoice"},
 		{Kind: consent.Sign, Caller: "cli", Summary: "local"},
 	} {
-		err = e.Ask(ctx, req)
-		if !errors.Is(err, hsm.ErrDenied) {
-			t.Errorf("%+v: %v, want ErrDenied", req, err)
-		}
+		assert.ErrorIs(t, e.Ask(ctx, req), hsm.ErrDenied, "%+v", req)
 	}
 	mu.Lock()
-	if opens != 0 {
-		t.Errorf("the web dialog was opened %d times", opens)
-	}
+	assert.Zero(t, opens, "the web dialog was opened")
 	mu.Unlock()
 	recs, err := jr.List(journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	denied := 0
 	for _, r := range recs {
 		if r.Decision == journal.DecisionDenied {
 			denied++
 		}
 	}
-	if denied == 0 {
-		t.Errorf("no refusal journaled: %+v", recs)
-	}
+	assert.NotZero(t, denied, "no refusal journaled: %+v", recs)
 	_, err = e.PINPrompt()(ctx, hsm.PINRequest{Token: hsm.TokenInfo{Label: "t", URI: "pkcs11:token=t"}})
-	if !errors.Is(err, hsm.ErrCancelled) {
-		t.Errorf("PIN with no source: %v, want ErrCancelled", err)
-	}
+	assert.ErrorIs(t, err, hsm.ErrCancelled, "PIN with no source")
 
 	// The same config with the web prompter does ask (through the dialog).
 	web, err := newEngine(cfg, PromptWeb, dialog, jr, slog.Default(), noKey, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	qctx, qcancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- web.Ask(qctx, consent.Request{Kind: consent.Sign, Caller: "cli", Summary: "asks"}) }()
@@ -217,12 +175,10 @@ func TestPromptNoneRefusesAtOnce(t *testing.T) {
 		}
 		select {
 		case err := <-errc:
-			t.Fatalf("web prompter answered without asking: %v", err)
+			require.Fail(t, "web prompter answered without asking", "%v", err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	qcancel()
-	if err := <-errc; err == nil {
-		t.Error("a cancelled question was allowed")
-	}
+	assert.Error(t, <-errc, "a cancelled question was allowed")
 }

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,14 +10,14 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func parse(t *testing.T, yaml string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return cfg
 }
 
@@ -35,9 +34,7 @@ policy:
       - {origin: "https://evil.example", action: allow}
 `)
 	a, err := consent.NewEngine(consent.EngineConfig{Policy: &cfg.Policy}) // headless: no one to ask
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -56,18 +53,17 @@ policy:
 	}
 	for _, c := range cases {
 		err := a.Ask(ctx, c.req)
-		if c.ok != (err == nil) {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if err != nil && !errors.Is(err, hsm.ErrDenied) {
-			t.Errorf("%s: %v is not ErrDenied", c.name, err)
+		if c.ok {
+			assert.NoError(t, err, c.name)
+		} else {
+			assert.ErrorIs(t, err, hsm.ErrDenied, c.name)
 		}
 	}
 }
 
 func TestPluginSpecs(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "signet-plugin-eimzo"), []byte("x"), 0o755)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "signet-plugin-eimzo"), []byte("x"), 0o755))
 	cfg := parse(t, `
 data_dir: /tmp/x
 plugin_dir: `+dir+`
@@ -79,18 +75,14 @@ plugins:
     enabled: false
 `)
 	specs := pluginSpecs(cfg)
-	if len(specs) != 1 {
-		t.Fatalf("specs: %+v", specs)
-	}
+	require.Len(t, specs, 1, "specs")
 	s := specs[0]
-	if s.Path != filepath.Join(dir, "signet-plugin-eimzo") {
-		t.Errorf("path %s", s.Path)
-	}
+	assert.Equal(t, filepath.Join(dir, "signet-plugin-eimzo"), s.Path, "path")
 	want := []host.ListenConfig{{Addr: "127.0.0.1:64443"}, {Addr: "127.0.0.1:64646", TLSNames: []string{"e.localhost"}}}
-	if len(s.Listen) != 2 || s.Listen[0].Addr != want[0].Addr || s.Listen[1].Addr != want[1].Addr || len(s.Listen[1].TLSNames) != 1 {
-		t.Errorf("listen %+v", s.Listen)
+	if assert.Len(t, s.Listen, 2, "listen") {
+		assert.Equal(t, want[0].Addr, s.Listen[0].Addr, "listen[0]")
+		assert.Equal(t, want[1].Addr, s.Listen[1].Addr, "listen[1]")
+		assert.Len(t, s.Listen[1].TLSNames, 1, "listen[1] TLS names")
 	}
-	if s.Options["lang"] != "uz" {
-		t.Errorf("options %v", s.Options)
-	}
+	assert.Equal(t, "uz", s.Options["lang"], "options %v", s.Options)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/stretchr/testify/require"
 )
 
 // TestWatchTokensReloadsDashboard: a PFX file (a real one, made by openssl)
@@ -19,9 +20,7 @@ import (
 func TestWatchTokensReloadsDashboard(t *testing.T) {
 	dir := t.TempDir()
 	b, err := pfx.Open(pfx.Config{Dirs: []string{dir}, PollInterval: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	store := openLazy(func() *hsm.Store { return hsm.NewStore(b) })
 	defer store.Close()
 	changed := make(chan struct{}, 16)
@@ -33,22 +32,19 @@ func TestWatchTokensReloadsDashboard(t *testing.T) {
 		{"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-subj", "/CN=watch", "-days", "1"},
 		{"pkcs12", "-export", "-inkey", key, "-in", crt, "-out", p12, "-passout", "pass:watch-pass"},
 	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			t.Fatalf("openssl %v: %v\n%s", args, err, out)
-		}
+		out, err := exec.Command("openssl", args...).CombinedOutput()
+		require.NoError(t, err, "openssl %v\n%s", args, out)
 	}
 	data, err := os.ReadFile(p12)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The watcher starts asynchronously (after the store opened): toggle a
 	// first file until a change arrives, so it is certainly watching.
 	first := filepath.Join(dir, "first.pfx")
 	for present := false; ; present = !present {
 		if present {
 			os.Remove(first)
-		} else if err := os.WriteFile(first, data, 0o600); err != nil {
-			t.Fatal(err)
+		} else {
+			require.NoError(t, os.WriteFile(first, data, 0o600))
 		}
 		select {
 		case <-changed:
@@ -61,13 +57,9 @@ func TestWatchTokensReloadsDashboard(t *testing.T) {
 		<-changed
 	}
 	dst := filepath.Join(dir, "inserted.pfx")
-	if err := os.WriteFile(dst, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(dst, data, 0o600))
 	<-changed // inserted
-	if err := os.Remove(dst); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Remove(dst))
 	<-changed // removed
 	stop()
 }
@@ -78,9 +70,9 @@ func TestPluginRows(t *testing.T) {
 		{Name: "eimzo", State: host.Running, Version: "1.2", PID: 42, Listeners: []host.Listener{{Name: "wss", Addr: "127.0.0.1:64443"}}},
 		{Name: "cipher", State: host.Restarting, Restarts: 3, LastError: "exit status 1"},
 	})
-	if len(rows) != 2 || rows[0].Name != "eimzo" || rows[0].State != "running" ||
-		rows[0].Detail != "version 1.2, pid 42, wss 127.0.0.1:64443" ||
-		rows[1].Detail != "3 restarts, last error: exit status 1" {
-		t.Fatalf("rows %+v", rows)
-	}
+	require.Len(t, rows, 2, "rows %+v", rows)
+	require.Equal(t, "eimzo", rows[0].Name, "rows[0]")
+	require.Equal(t, "running", rows[0].State, "rows[0]")
+	require.Equal(t, "version 1.2, pid 42, wss 127.0.0.1:64443", rows[0].Detail, "rows[0]")
+	require.Equal(t, "3 restarts, last error: exit status 1", rows[1].Detail, "rows[1]")
 }

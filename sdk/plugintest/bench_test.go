@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
+	"github.com/stretchr/testify/require"
 )
 
 // plainConsent is the baseline server: the same service and message as the
@@ -40,31 +41,23 @@ func BenchmarkBrokerRoundTrip(b *testing.B) {
 	h := Start(b, "./testdata/benchplugin", nil)
 	sock := filepath.Join(b.TempDir(), "plain.sock")
 	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	srv := grpc.NewServer()
 	pb.RegisterConsentServer(srv, plainConsent{asker: consent.AllowAll})
 	go srv.Serve(ln)
 	defer srv.Stop()
 
 	c, err := net.Dial("tcp", h.Addr("ctl"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer c.Close()
 	r := bufio.NewReader(c)
 	call := func(cmd string) time.Duration {
 		fmt.Fprintln(c, cmd)
 		line, err := r.ReadString('\n')
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		line = strings.TrimSpace(line)
 		ns, err := strconv.ParseInt(line, 10, 64)
-		if err != nil {
-			b.Fatalf("%s: %s", cmd, line)
-		}
+		require.NoError(b, err, "%s: %s", cmd, line)
 		return time.Duration(ns)
 	}
 	const batch = 500

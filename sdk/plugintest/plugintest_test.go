@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const conformance = "./testdata/conformance"
@@ -47,16 +48,15 @@ func TestHostServices(t *testing.T) {
 		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	st := h.Status()
-	if st.State != host.Running || st.Version != "1.2.3" || st.PID == 0 || len(st.URLSchemes) != 1 {
-		t.Fatalf("status: %+v", st)
-	}
+	require.Equal(t, host.Running, st.State, "status: %+v", st)
+	require.Equal(t, "1.2.3", st.Version, "status: %+v", st)
+	require.NotZero(t, st.PID, "status: %+v", st)
+	require.Len(t, st.URLSchemes, 1, "status: %+v", st)
 	for _, check := range []string{"tokens", "sign", "decrypt", "csr", "notfound", "request-id", "consent", "log", "listen-public", "option"} {
 		t.Run(check, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := h.Manager.OpenURL(ctx, "check://"+check); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, h.Manager.OpenURL(ctx, "check://"+check))
 		})
 	}
 	// The plugin's log record reached the host's log under its name.
@@ -71,25 +71,17 @@ func TestHostServices(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"plugin=plugin-under-test", "check=log", "g.answer=42"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("plugin log line %q lacks %q", line, want)
-		}
+		assert.Contains(t, line, want, "plugin log line")
 	}
 	// The TLS listener serves a certificate from the host's CA for the
 	// declared names.
 	conn, err := tls.Dial("tcp", h.Addr("tls"), &tls.Config{RootCAs: h.CA.Pool(), ServerName: "conformance.localhost"})
-	if err != nil {
-		t.Fatalf("TLS to plugin listener: %v", err)
-	}
+	require.NoError(t, err, "TLS to plugin listener")
 	greeting, _ := bufio.NewReader(conn).ReadString('\n')
 	conn.Close()
-	if !strings.Contains(greeting, "hello from plugin-under-test") {
-		t.Errorf("greeting %q", greeting)
-	}
+	assert.Contains(t, greeting, "hello from plugin-under-test", "greeting")
 	// Unknown schemes have no handler.
-	if err := h.Manager.OpenURL(context.Background(), "nope://x"); !errors.Is(err, host.ErrNoHandler) {
-		t.Errorf("unknown scheme: %v", err)
-	}
+	assert.ErrorIs(t, h.Manager.OpenURL(context.Background(), "nope://x"), host.ErrNoHandler, "unknown scheme")
 }
 
 func TestConsentDenied(t *testing.T) {
@@ -100,9 +92,7 @@ func TestConsentDenied(t *testing.T) {
 		return nil
 	})
 	h := Start(t, conformance, &Config{Consent: deny})
-	if err := h.Manager.OpenURL(context.Background(), "check://denied"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, h.Manager.OpenURL(context.Background(), "check://denied"))
 }
 
 // A plugin exits when its lifeline pipe from the host closes (the host
@@ -110,37 +100,28 @@ func TestConsentDenied(t *testing.T) {
 func TestPluginExitsWhenLifelineCloses(t *testing.T) {
 	bin := Build(t, "github.com/signet-agent/signet/plugins/example")
 	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), wire.Handshake.MagicCookieKey+"="+wire.Handshake.MagicCookieValue,
 		"PLUGIN_PROTOCOL_VERSIONS=1", wire.EnvLifeline+"=3")
 	cmd.ExtraFiles = []*os.File{r}
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill() // a no-op once the plugin has exited; ends it when the test failed first
 	r.Close()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "1|1|") {
-		cmd.Process.Kill()
-		t.Fatalf("handshake line %q: %v", line, err)
-	}
+	require.NoError(t, err, "handshake line %q", line)
+	require.True(t, strings.HasPrefix(line, "1|1|"), "handshake line %q", line)
 	w.Close() // the "host" is gone
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-			t.Fatalf("plugin exit: %v", err)
-		}
+		require.ErrorAs(t, err, &ee, "plugin exit")
+		require.Equal(t, 1, ee.ExitCode(), "plugin exit: %v", err)
 	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("plugin still running 10s after its lifeline closed")
+		require.Fail(t, "plugin still running 10s after its lifeline closed")
 	}
 }

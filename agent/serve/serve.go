@@ -4,6 +4,10 @@
 // reverse order on SIGTERM/SIGINT, giving in-flight plugin operations until
 // the shutdown deadline to finish.
 //
+// Before anything else it makes the process non-dumpable and sets its core
+// size limit to 0 (Linux): the agent holds decrypted PFX keys and PINs, and
+// no other process of the same user may read its memory or environment.
+//
 // # Consent
 //
 // Every host call is decided by a consent.Engine built from the

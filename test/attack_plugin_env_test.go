@@ -94,6 +94,7 @@ func TestAttackPluginStopIsClean(t *testing.T) {
 	log := a.log.String()
 	assert.Contains(t, log, "plugin stopped")
 	assert.NotContains(t, log, "signal: killed")
+	assert.NotContains(t, log, "failed to exit gracefully")
 	assert.NotContains(t, log, "level=ERROR")
 	assert.False(t, pidAlive(pid), "plugin %d survived", pid)
 }

@@ -3,8 +3,6 @@ package host
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -196,10 +194,22 @@ func (in *instance) runOnce(ctx context.Context) error {
 
 	in.setState(Starting, nil)
 	t0 := time.Now()
+	// The lifeline: the plugin reads EOF on fd 3 when this process dies.
+	lifeR, lifeW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("plugin %s: lifeline pipe: %w", in.spec.Name, err)
+	}
+	defer lifeW.Close()
+	cmd, release, err := pluginCommand(in.spec, os.Environ(), lifeR)
+	if err != nil {
+		lifeR.Close()
+		return err
+	}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginKey: &hostPlugin{}},
-		Cmd:              exec.Command(in.spec.Path),
+		Cmd:              cmd,
+		SkipHostEnv:      true, // cmd.Env is the plugin's whole environment (pluginEnv)
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     in.m.cfg.StartTimeout,
@@ -210,35 +220,25 @@ func (in *instance) runOnce(ctx context.Context) error {
 		SyncStdout: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stdout"},
 		SyncStderr: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stderr"},
 	}
-	cfg.Cmd.SysProcAttr = sysProcAttr()
-	// The lifeline: the plugin reads EOF on fd 3 when this process dies.
-	lifeR, lifeW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("plugin %s: lifeline pipe: %w", in.spec.Name, err)
-	}
-	defer lifeW.Close()
-	cfg.Cmd.ExtraFiles = []*os.File{lifeR}
-	cfg.Cmd.Env = []string{wire.EnvLifeline + "=3"}
-	if in.spec.SHA256 != "" {
-		sum, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(in.spec.SHA256), "sha256:"))
-		if err != nil || len(sum) != sha256.Size {
-			return permanentError{fmt.Errorf("plugin %s: sha256 pin %q is not 64 hex digits", in.spec.Name, in.spec.SHA256)}
-		}
-		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
 	client := plugin.NewClient(cfg)
+	stopped := false // set once the plugin drained after a Stop
 	defer func() {
+		if stopped {
+			in.endStopped(client, cmd)
+			return
+		}
 		// Nothing of this instance survives it: kill its process group
 		// first (a child holding the plugin's stdout would make go-plugin's
 		// Kill wait forever), then let go-plugin clean up.
-		if p := cfg.Cmd.Process; p != nil {
+		if p := cmd.Process; p != nil {
 			killGroup(p.Pid)
 		}
 		client.Kill()
 	}()
 
 	proto, err := client.Client()
-	lifeR.Close() // the child has its copy
+	lifeR.Close() // the child has its copies
+	release()
 	if err != nil {
 		return in.startError(err)
 	}
@@ -338,11 +338,11 @@ func (in *instance) runOnce(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			in.stop(pc)
+			stopped = in.stop(pc)
 			return nil
 		case <-t.C:
 			if client.Exited() {
-				return fmt.Errorf("plugin %s exited: %s", in.spec.Name, exitText(cfg.Cmd))
+				return fmt.Errorf("plugin %s exited: %s", in.spec.Name, exitText(cmd))
 			}
 		}
 	}
@@ -381,9 +381,9 @@ func listenConfig(cfg []ListenConfig, declared []*pb.ListenerSpec) []*pb.Listene
 	return out
 }
 
-// stop asks the plugin to finish in-flight work before the deadline, then
-// kills it.
-func (in *instance) stop(pc *pluginClient) {
+// stop asks the plugin to finish in-flight work before the deadline and
+// reports whether it did; runOnce then ends the process (endStopped).
+func (in *instance) stop(pc *pluginClient) bool {
 	in.mu.Lock()
 	deadline := in.stopDeadline
 	in.mu.Unlock()
@@ -395,9 +395,43 @@ func (in *instance) stop(pc *pluginClient) {
 	timeout := time.Until(deadline)
 	if _, err := pc.rpc.Stop(ctx, &pb.StopRequest{TimeoutMs: timeout.Milliseconds()}); err != nil {
 		in.log.Warn("plugin stop", "error", wire.FromStatus(err))
+		return false
 	}
-	// The plugin has drained; runOnce's deferred kill ends the process.
-	in.log.Info("plugin stopped")
+	return true
+}
+
+// exitGrace bounds how long a plugin that drained after Stop may take to
+// exit once its connection is closed; go-plugin itself waits 2 s before it
+// kills the process.
+const exitGrace = 3 * time.Second
+
+// endStopped ends a plugin that drained after Stop: go-plugin closes its
+// connection, on which the plugin exits by itself; its process group is
+// killed afterwards (children it left), or at once when it has not exited
+// within exitGrace (a child holding its stdout keeps go-plugin waiting).
+func (in *instance) endStopped(client *plugin.Client, cmd *exec.Cmd) {
+	pid := 0
+	if cmd.Process != nil {
+		pid = cmd.Process.Pid
+	}
+	done := make(chan struct{})
+	go func() {
+		client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(exitGrace):
+		in.log.Warn("plugin did not exit after stop, killing it", "grace", exitGrace)
+		killGroup(pid)
+		<-done
+	}
+	killGroup(pid)
+	if cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		in.log.Info("plugin stopped")
+	} else {
+		in.log.Info("plugin stopped", "exit", exitText(cmd))
+	}
 }
 
 // startError turns go-plugin's start failures into messages a person can
@@ -405,9 +439,6 @@ func (in *instance) stop(pc *pluginClient) {
 func (in *instance) startError(err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, plugin.ErrChecksumsDoNotMatch):
-		return permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s)",
-			in.spec.Name, in.spec.Path, in.spec.SHA256)}
 	case strings.Contains(strings.ToLower(msg), "incompatible api version"):
 		return permanentError{fmt.Errorf("plugin %s refused: it was built for another Signet plugin protocol version than this host's (%d); rebuild it with a matching sdk (%s)",
 			in.spec.Name, wire.ProtocolVersion, firstLine(msg))}

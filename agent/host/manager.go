@@ -4,6 +4,20 @@
 // GRPCBroker, restarts it with exponential backoff when it crashes, and
 // stops everything gracefully.
 //
+// # Starting a plugin
+//
+// A plugin is started only from an executable that nobody but the agent's
+// user or root can change: the file (after symbolic links) and its
+// directory must be owned by one of them and not writable by group or
+// others; otherwise it is refused (state Failed, ErrUntrustedPlugin, the
+// file and the reason in the error). A pinned plugin (PluginSpec.SHA256)
+// is read once into a sealed memfd while it is hashed and executed from
+// there (Linux), so the bytes that run are the bytes that were checked.
+// The plugin gets none of the agent's environment but PATH, HOME, TMPDIR,
+// LANG, TZ, LC_* and XDG_*, plus go-plugin's handshake variables and the
+// lifeline: PINs and passwords the agent reads from its environment never
+// reach a plugin.
+//
 // # Processes and threads
 //
 // Each plugin instance has one supervising goroutine that starts the
@@ -20,13 +34,15 @@
 //   - The plugin runs in its own process group (Linux), which the host kills
 //     when the instance ends, so children the plugin started cannot keep its
 //     stdout open (go-plugin waits for EOF there) or survive it; Ctrl-C in
-//     the agent's terminal does not reach plugins, the agent stops them.
+//     the agent's terminal does not reach plugins, the agent stops them:
+//     Stop lets in-flight work finish, the plugin exits by itself when its
+//     connection closes, then the group is killed.
 //
 // A crashed plugin is restarted after a backoff that doubles from
 // MinBackoff to MaxBackoff and resets once a run lasted StableAfter; the
 // restart count and last error are in its PluginStatus and in the log. A
-// plugin refused for its SHA-256 pin or its protocol version is not
-// restarted (state Failed). A plugin that prints something other than the
+// plugin refused for its SHA-256 pin, its protocol version or an
+// unprotected executable is not restarted (state Failed). A plugin that prints something other than the
 // handshake, or does not complete it within StartTimeout, fails with a
 // message that quotes what it printed.
 //
@@ -35,7 +51,8 @@
 // For every plugin instance the host serves KeyStore, Consent, Log and TLS
 // on a connection brokered by go-plugin. Each call is attributed to the
 // plugin's configured name (never a name the plugin claims), checked for
-// size, put to the consent Asker (agent/consent) and then delegated to the
+// size, its key and token URIs put in canonical form (a pkcs11: URI with
+// pin-value or pin-source is refused: plugins never supply PINs), put to the consent Asker (agent/consent) and then delegated to the
 // key store (an *hsm.Store in production). A request id is signed at most
 // once per plugin: the manager remembers recent ids. When a plugin dies its
 // broker server is stopped, so calls in flight end with a cancelled
@@ -163,7 +180,7 @@ const (
 	Starting   State = "starting"
 	Running    State = "running"
 	Restarting State = "restarting" // crashed, waiting for backoff
-	Failed     State = "failed"     // refused (pin, protocol version); not restarted
+	Failed     State = "failed"     // refused (pin, protocol version, unprotected executable); not restarted
 	Stopped    State = "stopped"
 )
 

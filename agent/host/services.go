@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
@@ -110,6 +111,66 @@ func (s *services) ask(ctx context.Context, kind consent.Kind, op *pb.Operation,
 	return consent.WithRequest(ctx, req), req, out, nil
 }
 
+// cleanURIs checks, in place, the key and token URIs a plugin sent (see
+// pluginURI) and returns the gRPC error for the first one refused.
+func (s *services) cleanURIs(uris ...*string) error {
+	for _, u := range uris {
+		clean, err := pluginURI(*u)
+		if err != nil {
+			s.log.Warn("refused a URI from the plugin", "error", err)
+			return wire.ToStatus(err)
+		}
+		*u = clean
+	}
+	return nil
+}
+
+// pluginURI returns the URI a plugin sent in the form the host uses,
+// logs and journals: a pkcs11: URI parsed and printed canonically (an
+// unknown or repeated attribute is refused); other URIs (file: for PFX
+// entries) as given, bounded and without a query. A URI carrying
+// pin-value or pin-source is refused: a plugin never supplies a PIN nor
+// says where the agent reads one, and the error does not repeat the
+// value.
+func pluginURI(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	if len(raw) > hsm.MaxURILength {
+		return "", fmt.Errorf("URI of %d bytes (at most %d): %w", len(raw), hsm.MaxURILength, hsm.ErrInvalidRequest)
+	}
+	const scheme = "pkcs11:"
+	if len(raw) < len(scheme) || !strings.EqualFold(raw[:len(scheme)], scheme) {
+		if strings.ContainsRune(raw, '?') {
+			return "", fmt.Errorf("a %s URI from a plugin has no query part: %w", uriScheme(raw), hsm.ErrInvalidRequest)
+		}
+		return raw, nil
+	}
+	u, err := hsm.ParseURI(raw)
+	if err != nil {
+		return "", err // ParseURI never prints a pin-value
+	}
+	defer u.Wipe()
+	if len(u.PINValue) > 0 || u.PINSource != "" {
+		return "", fmt.Errorf("a pkcs11: URI from a plugin carries pin-value or pin-source; plugins never supply PINs: %w", hsm.ErrInvalidRequest)
+	}
+	return u.String(), nil
+}
+
+// uriScheme is the scheme of a URI, bounded, for messages.
+func uriScheme(raw string) string {
+	scheme, _, ok := strings.Cut(raw, ":")
+	if !ok || len(scheme) > 16 {
+		return "non-pkcs11"
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, scheme)
+}
+
 func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
 	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), "")
 	if err != nil {
@@ -130,6 +191,9 @@ func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*
 }
 
 func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.ListKeysResponse, error) {
+	if err := s.cleanURIs(&req.KeyUri); err != nil {
+		return nil, err
+	}
 	ctx, creq, err := s.allow(ctx, consent.List, req.GetOp(), req.GetKeyUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -166,6 +230,9 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 }
 
 func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignResponse, error) {
+	if err := s.cleanURIs(&req.KeyUri); err != nil {
+		return nil, err
+	}
 	opts, err := wire.SignerOptsFromProto(req)
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -206,6 +273,9 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 }
 
 func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.DecryptResponse, error) {
+	if err := s.cleanURIs(&req.KeyUri); err != nil {
+		return nil, err
+	}
 	if len(req.GetCiphertext()) == 0 || len(req.GetCiphertext()) > wire.MaxCiphertext {
 		return nil, wire.ToStatus(fmt.Errorf("ciphertext of %d bytes: %w", len(req.GetCiphertext()), hsm.ErrInvalidRequest))
 	}
@@ -227,6 +297,9 @@ func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.Dec
 }
 
 func (s *services) GenerateKey(ctx context.Context, req *pb.GenerateKeyRequest) (*pb.Key, error) {
+	if err := s.cleanURIs(&req.TokenUri); err != nil {
+		return nil, err
+	}
 	ctx, creq, err := s.allow(ctx, consent.Keygen, req.GetOp(), req.GetTokenUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -247,6 +320,9 @@ func (s *services) GenerateKey(ctx context.Context, req *pb.GenerateKeyRequest) 
 var oidSAN = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 func (s *services) CreateCSR(ctx context.Context, req *pb.CreateCSRRequest) (*pb.CreateCSRResponse, error) {
+	if err := s.cleanURIs(&req.KeyUri); err != nil {
+		return nil, err
+	}
 	ctx, creq, err := s.allow(ctx, consent.CSR, req.GetOp(), req.GetKeyUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -287,6 +363,9 @@ func (s *services) CreateCSR(ctx context.Context, req *pb.CreateCSRRequest) (*pb
 }
 
 func (s *services) ImportCertificate(ctx context.Context, req *pb.ImportCertificateRequest) (*pb.Key, error) {
+	if err := s.cleanURIs(&req.KeyUri, &req.TokenUri); err != nil {
+		return nil, err
+	}
 	target := req.GetKeyUri()
 	if target == "" {
 		target = req.GetTokenUri()
@@ -319,6 +398,9 @@ func (s *services) ImportCertificate(ctx context.Context, req *pb.ImportCertific
 
 // Ask is the plugin asking the consent system directly.
 func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse, error) {
+	if err := s.cleanURIs(&req.KeyUri); err != nil {
+		return nil, err
+	}
 	kind := consent.Origin
 	switch req.GetOp().GetKind() {
 	case pb.Operation_SIGN:
@@ -355,6 +437,11 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 	uris := req.GetKeyUris()
 	if len(uris) == 0 || len(uris) > consent.MaxChoices || len(uris) > wire.MaxNames {
 		return nil, wire.ToStatus(fmt.Errorf("choose a key among %d candidates (1 to %d): %w", len(uris), min(consent.MaxChoices, wire.MaxNames), hsm.ErrInvalidRequest))
+	}
+	for i := range uris {
+		if err := s.cleanURIs(&uris[i]); err != nil {
+			return nil, err
+		}
 	}
 	op := req.GetOp()
 	if op.GetGrantId() != "" || op.GetGrantUses() > 1 {

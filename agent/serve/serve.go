@@ -4,6 +4,10 @@
 // reverse order on SIGTERM/SIGINT, giving in-flight plugin operations until
 // the shutdown deadline to finish.
 //
+// Before anything else it makes the process non-dumpable and sets its core
+// size limit to 0 (Linux): the agent holds decrypted PFX keys and PINs, and
+// no other process of the same user may read its memory or environment.
+//
 // # Consent
 //
 // Every host call is decided by a consent.Engine built from the
@@ -85,6 +89,10 @@ func Run(ctx context.Context, opts Options) error {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	// Before any secret is in memory: no core dumps, not dumpable.
+	if err := hardenProcess(); err != nil {
+		return err
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second

@@ -1,0 +1,114 @@
+package host
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/signet-agent/signet/sdk/wire"
+)
+
+// How the host starts a plugin process: with an environment of its own
+// (never the agent's, which holds PINs and passwords), only from an
+// executable nobody but the agent's user or root can change, and — when
+// the configuration pins its SHA-256 — from the very bytes that were
+// hashed.
+
+// ErrUntrustedPlugin is returned (wrapped, with the file and the reason)
+// for a plugin executable that someone other than the agent's user or
+// root could change: the file or its directory is owned by another user,
+// or writable by group or others.
+var ErrUntrustedPlugin = errors.New("plugin executable is not protected from other users")
+
+// ErrPinMismatch is returned (wrapped) when a plugin executable's SHA-256
+// is not the one pinned in the configuration.
+var ErrPinMismatch = errors.New("plugin executable does not match its sha256 pin")
+
+// maxPluginSize bounds the executable read into memory for a pinned
+// plugin.
+const maxPluginSize = 512 << 20
+
+// pluginEnvNames and pluginEnvPrefixes are the variables of the agent's
+// environment a plugin gets; go-plugin adds its own (the magic cookie,
+// PLUGIN_MIN_PORT, PLUGIN_MAX_PORT, PLUGIN_PROTOCOL_VERSIONS,
+// PLUGIN_CLIENT_CERT) and the host the lifeline (wire.EnvLifeline).
+// Everything else — SIGNET_PIN, SIGNET_PFX_PASSWORD, the variables PIN
+// sources read, SOFTHSM2_CONF (plugins never open tokens) — stays in the
+// agent.
+var (
+	pluginEnvNames    = []string{"PATH", "HOME", "TMPDIR", "LANG", "TZ"}
+	pluginEnvPrefixes = []string{"LC_", "XDG_"}
+)
+
+// pluginEnv returns the entries of environ a plugin may see.
+func pluginEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		allowed := false
+		for _, n := range pluginEnvNames {
+			allowed = allowed || name == n
+		}
+		for _, p := range pluginEnvPrefixes {
+			allowed = allowed || strings.HasPrefix(name, p)
+		}
+		if allowed {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// parsePin decodes a configured sha256 pin (hex, optionally "sha256:").
+func parsePin(pin string) ([]byte, error) {
+	sum, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(pin), "sha256:"))
+	if err != nil || len(sum) != sha256.Size {
+		return nil, fmt.Errorf("sha256 pin %q is not 64 hex digits", pin)
+	}
+	return sum, nil
+}
+
+// pluginCommand returns the command that starts the plugin of spec: the
+// executable checked with checkExecutable, the environment of pluginEnv
+// (from environ) plus the lifeline, which becomes fd 3; for a pinned
+// plugin the executable is read once, checked against the pin, and run
+// from those bytes (execPinned). Args[0] is always the configured path,
+// for messages and ps. cleanup releases what the command held; call it
+// once the process has started (or failed to).
+//
+// Errors that a restart cannot fix are permanentError.
+func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *exec.Cmd, cleanup func(), err error) {
+	if err := checkExecutable(spec.Path); err != nil {
+		if errors.Is(err, ErrUntrustedPlugin) {
+			return nil, nil, permanentError{fmt.Errorf("plugin %s refused: %w", spec.Name, err)}
+		}
+		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
+	}
+	cmd = &exec.Cmd{Path: spec.Path, Args: []string{spec.Path}}
+	cmd.Env = append(pluginEnv(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
+	cmd.ExtraFiles = []*os.File{lifeline}
+	cmd.SysProcAttr = sysProcAttr()
+	if spec.SHA256 == "" {
+		return cmd, func() {}, nil
+	}
+	sum, err := parsePin(spec.SHA256)
+	if err != nil {
+		return nil, nil, permanentError{fmt.Errorf("plugin %s: %w", spec.Name, err)}
+	}
+	cleanup, err = execPinned(cmd, spec.Path, sum)
+	if err != nil {
+		if errors.Is(err, ErrPinMismatch) {
+			return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s): %w",
+				spec.Name, spec.Path, spec.SHA256, ErrPinMismatch)}
+		}
+		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
+	}
+	return cmd, cleanup, nil
+}

@@ -20,7 +20,7 @@ import (
 // Uzbek certification authorities issue certificates whose subject carries
 // national attributes (TIN, PINFL) and write them into PFX files whose key
 // entry has a friendlyName "alias" built from the subject, the serial and
-// the validity (shared/protocols/eimzo.md §7.1). go-pkcs12 cannot write a
+// the validity (E-IMZO's alias format). go-pkcs12 cannot write a
 // friendlyName (SSLMate/go-pkcs12#34), so these files are written with
 // `openssl pkcs12 -export -name ALIAS`, the tool a person would use; that
 // also proves interoperability with OpenSSL-written files.

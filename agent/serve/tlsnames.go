@@ -13,96 +13,122 @@ import (
 	"github.com/signet-agent/signet/agent/localca"
 )
 
-// growingCA is the host's certificate issuer: the local CA, replaced by a
-// new one when a plugin declares a TLS name outside the current name
-// constraints.
+// pluginCA is the host's certificate issuer: the local CA, whose name
+// constraints are exactly the names the administrator configures
+// (config.TLSNames: localhost, tls.names and the names of plugins' listen
+// entries). A plugin never extends them.
 //
-// The CA is opened before any plugin runs, with the names the
-// configuration knows (tls.names and the plugins' listen names). A plugin
-// may also declare TLS names itself in its Description (Cipher's
-// local.cipher.kiev.ua); the host learns them only when the plugin starts,
-// after the CA exists, and name constraints are fixed when a CA is created.
-// So AllowNames (host.NameAllower, called after Describe and before the
-// plugin asks for a certificate) re-opens the CA with the union of its
-// names and the new ones: localca.Open rotates it (new key, new
-// constraints) and the agent logs that `signet trust install` must be run
-// again. The new CA keeps every old name, so the next start finds all
-// names permitted and does not rotate again. Leaves issued before the
-// rotation (other plugins, the consent dialog's first leaf) chain to the
-// old CA until they are renewed; the log asks for a restart after
-// `signet trust install` for that reason.
+// A plugin may declare TLS names for its listeners in its Description
+// (Cipher's local.cipher.kiev.ua). The host passes them to AllowNames
+// (host.NameAllower) after Describe, before the plugin asks for a
+// certificate. A declared name the constraints cover (a configured name or
+// one below it, or a name under localhost) is honoured. Any other declared
+// name is ignored: AllowNames logs once per plugin and name, at warn, which
+// names were ignored and the configuration that would allow them, and
+// Issue then leaves those names out of the leaf, so the plugin's Listen
+// still gets a certificate for the permitted names (localhost, the loopback
+// IPs, the configured ones) and only connections to an ignored name fail
+// the browser's name check. A name outside the constraints that no plugin
+// declared still fails with localca.ErrNameNotPermitted.
 //
-// Only declared names are added: a plugin asking IssueCertificate for an
-// undeclared name still gets ErrNameNotPermitted.
-type growingCA struct {
-	dir string
+// The constraints are per CA, not per plugin: a name configured under one
+// plugin's listen entry is permitted for certificates any plugin asks for.
+// Plugins run as the same user as the agent and can read each other's
+// memory on most systems, so a per-plugin split would not bound much.
+type pluginCA struct {
+	ca  *localca.CA
 	log *slog.Logger
 
-	mu sync.Mutex
-	ca *localca.CA
+	mu      sync.Mutex
+	ignored map[string]map[string]bool // plugin → declared names left out
 }
 
-var _ host.NameAllower = (*growingCA)(nil)
+var _ host.NameAllower = (*pluginCA)(nil)
 
-func newGrowingCA(dir string, ca *localca.CA, log *slog.Logger) *growingCA {
-	return &growingCA{dir: dir, ca: ca, log: log}
+func newPluginCA(ca *localca.CA, log *slog.Logger) *pluginCA {
+	return &pluginCA{ca: ca, log: log, ignored: map[string]map[string]bool{}}
 }
 
-func (g *growingCA) current() *localca.CA {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.ca
-}
-
-// Issue issues a leaf from the current CA.
-func (g *growingCA) Issue(names []string) (tls.Certificate, error) {
-	return g.current().Issue(names)
-}
-
-// TLSConfig is localca.CA.TLSConfig that follows a rotation: each new
-// handshake gets a leaf from the current CA.
-func (g *growingCA) TLSConfig(names []string) (*tls.Config, error) {
-	if _, err := g.Issue(names); err != nil {
-		return nil, err
-	}
-	names = slices.Clone(names)
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c, err := g.Issue(names)
-			if err != nil {
-				return nil, err
-			}
-			return &c, nil
-		},
-	}, nil
-}
-
-// AllowNames makes the CA's name constraints cover the DNS names plugin
-// declares, rotating the CA when one is missing.
-func (g *growingCA) AllowNames(plugin string, names []string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var missing []string
+// Issue issues a leaf from the CA for names, without the declared names
+// AllowNames ignored.
+func (p *pluginCA) Issue(names []string) (tls.Certificate, error) {
+	p.mu.Lock()
+	var keep, dropped []string
 	for _, n := range names {
-		if net.ParseIP(n) != nil {
-			continue // IPs: loopback only, fixed (Issue refuses others)
+		if p.isIgnored(normaliseName(n)) {
+			dropped = append(dropped, n)
+			continue
 		}
-		n = strings.ToLower(strings.TrimSuffix(n, "."))
-		if !g.ca.Permitted(n) && !slices.Contains(missing, n) {
-			missing = append(missing, n)
+		keep = append(keep, n)
+	}
+	p.mu.Unlock()
+	if len(keep) == 0 {
+		return tls.Certificate{}, fmt.Errorf("issue for %v: %w", dropped, localca.ErrNameNotPermitted)
+	}
+	return p.ca.Issue(keep)
+}
+
+func (p *pluginCA) isIgnored(name string) bool {
+	for _, set := range p.ignored {
+		if set[name] {
+			return true
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	return false
+}
+
+// TLSConfig is the CA's server configuration for names (the consent
+// dialog).
+func (p *pluginCA) TLSConfig(names []string) (*tls.Config, error) {
+	return p.ca.TLSConfig(names)
+}
+
+// AllowNames records which of the TLS names plugin declares the CA does not
+// permit, and warns about them the first time. It never changes the CA and
+// returns nil: ignoring a name is not an error of the plugin.
+func (p *pluginCA) AllowNames(plugin string, names []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var fresh, broad []string
+	for _, n := range names {
+		n = normaliseName(n)
+		if p.ca.Permitted(n) {
+			continue
+		}
+		set := p.ignored[plugin]
+		if set == nil {
+			set = map[string]bool{}
+			p.ignored[plugin] = set
+		}
+		if set[n] {
+			continue // warned already (an earlier start of this plugin)
+		}
+		set[n] = true
+		if err := localca.CheckName(n); err != nil || net.ParseIP(n) != nil {
+			broad = append(broad, n)
+		} else {
+			fresh = append(fresh, n)
+		}
 	}
-	all := append(slices.Clone(g.ca.Certificate().PermittedDNSDomains), missing...)
-	ca, err := localca.Open(g.dir, all, localca.Options{})
-	if err != nil {
-		return fmt.Errorf("add TLS names %v declared by plugin %s to the local CA: %w", missing, plugin, err)
+	if len(broad) > 0 {
+		p.log.Warn("ignored TLS names a plugin declares: the local CA never issues for them (only localhost, 127.0.0.1, ::1 and configured names, and never a top-level domain or public suffix)",
+			"plugin", plugin, "names", broad)
 	}
-	g.ca = ca
-	g.log.Warn("replaced the local CA to add TLS names a plugin declares: run `signet trust install` again, then restart the agent",
-		"plugin", plugin, "names", missing, "cert", ca.CertFile(), "fingerprint", ca.Fingerprint())
-	return nil
+	if len(fresh) > 0 {
+		p.log.Warn("ignored TLS names a plugin declares that the configuration does not list: its listeners get certificates without them. To allow them, add them to the configuration, restart the agent and run `signet trust install`",
+			"plugin", plugin, "names", fresh, "config", allowSnippet(fresh))
+	}
+	return nil // the plugin runs; its listeners serve the permitted names
+}
+
+// allowSnippet is the configuration that permits names.
+func allowSnippet(names []string) string {
+	return fmt.Sprintf("tls:\n  names: [%s]", strings.Join(slices.Sorted(slices.Values(names)), ", "))
+}
+
+func normaliseName(n string) string {
+	if ip := net.ParseIP(n); ip != nil {
+		return ip.String()
+	}
+	return strings.ToLower(strings.TrimSuffix(n, "."))
 }

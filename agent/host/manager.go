@@ -86,6 +86,13 @@ type CertIssuer interface {
 	Issue(names []string) (tls.Certificate, error)
 }
 
+// PluginCertIssuer is implemented by a CertIssuer whose permitted names
+// depend on the plugin asking: IssueCertificate then calls IssueFor with
+// the plugin's configured name instead of Issue.
+type PluginCertIssuer interface {
+	IssueFor(plugin string, names []string) (tls.Certificate, error)
+}
+
 // NameAllower is implemented by a CertIssuer that decides which of the TLS
 // names a plugin declares it honours. The host calls AllowNames with the
 // TLS names a plugin declares for its TLS listeners in its Description,

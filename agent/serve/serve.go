@@ -134,7 +134,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	caTook := time.Since(tCA)
 	// Only configured names; names plugins declare are checked (tlsnames.go).
-	tlsCA := newPluginCA(ca, log)
+	tlsCA := newPluginCA(ca, cfg, log)
 
 	// Consent: admin policy, remembered origin decisions, unattended rules,
 	// grants, the person (the web dialog on loopback), journal.

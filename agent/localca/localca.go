@@ -147,7 +147,8 @@ type CA struct {
 // Open loads the CA from dir, creating it on first use. names are the DNS
 // names the CA must be able to issue for; "localhost" is always included.
 // Every name must pass CheckName. An existing CA whose permitted DNS names
-// are not exactly these (or that is near its end of life) is replaced.
+// are not exactly these (or that is near its end of life) is replaced; see
+// docs/local-ca.md.
 func Open(dir string, names []string, opts Options) (*CA, error) {
 	if opts.CALifetime <= 0 {
 		opts.CALifetime = DefaultCALifetime
@@ -178,8 +179,8 @@ func Open(dir string, names []string, opts Options) (*CA, error) {
 	switch {
 	case err == nil:
 		// Keep using it unless its names differ from the wanted ones (a
-		// name was added or removed, or an older version let a too broad
-		// name in) or fewer than two leaf lifetimes remain.
+		// name was added or removed, or it holds a name CheckName refuses)
+		// or fewer than two leaf lifetimes remain.
 		have := slices.Sorted(slices.Values(existing.cert.PermittedDNSDomains))
 		if slices.Equal(have, want) && existing.cert.NotAfter.Sub(opts.Now()) > 2*opts.LeafLifetime {
 			return existing, nil

@@ -45,9 +45,9 @@ func TestOpenRefusesBroadNames(t *testing.T) {
 	}
 }
 
-// An existing CA whose constraints hold a too broad name (written by an
-// older version that let a plugin extend them) is replaced by one with
-// exactly the configured names.
+// An existing CA whose constraints hold a too broad name (a CA file
+// written without CheckName) is replaced by one with exactly the
+// configured names.
 func TestOpenReplacesCAWithBroadName(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ca")
 	require.NoError(t, os.MkdirAll(dir, 0o700))

@@ -2,22 +2,20 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/trust"
 )
@@ -59,55 +57,54 @@ func listenerAddr(t *testing.T, a *agent, plugin, name string) string {
 	return ""
 }
 
-// TestPluginDeclaredTLSName: a plugin that declares a TLS name the
-// configuration does not list (local.signet.test) gets a certificate for
-// it: the agent extends its local CA and says that trust must be
-// re-installed.
+// TestPluginDeclaredTLSName: a plugin that declares a TLS name
+// (local.signet.test) gets a certificate for it only when the
+// configuration lists it (here in the plugin's listen names); otherwise the
+// agent ignores the name, says how to allow it, and the plugin's listener
+// serves a certificate for localhost and the loopback IPs only. The CA is
+// never changed for a plugin.
 func TestPluginDeclaredTLSName(t *testing.T) {
 	const name = "local.signet.test"
-	bin := buildOnce(t, "signet-plugin-tlsname", "./testdata/tlsname")
-	a := startAgent(t, pluginConf{Name: "tlsname", Path: bin})
-	addr := listenerAddr(t, a, "tlsname", "https")
-	a.waitLog("run `signet trust install` again", 10*time.Second)
+	t.Run("not configured", func(t *testing.T) {
+		a := startTLSNameAgent(t, tlsNameSetup{})
+		addr := listenerAddr(t, a, "tlsname", "https")
+		a.waitLog("the configuration does not list", 10*time.Second)
+		assert.Contains(t, a.log.String(), `names: [`+name+`]`, "no configuration snippet in the log")
+		ca, _ := agentCA(t, a)
+		assert.Equal(t, []string{"localhost"}, ca.PermittedDNSDomains)
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
 
-	caPEM, err := os.ReadFile(filepath.Join(a.dir, "data", "ca", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(caPEM)
-	caCert, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(caCert.PermittedDNSDomains, name) {
-		t.Fatalf("CA name constraints %v lack %s", caCert.PermittedDNSDomains, name)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(caCert)
-	// An HTTPS request to https://local.signet.test/ (dialled to the
-	// plugin's loopback address) verifies against the CA file on disk.
-	c := &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool},
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-		DisableKeepAlives: true,
-	}, Timeout: 20 * time.Second}
-	resp, err := c.Get("https://" + name + "/")
-	if err != nil {
-		t.Fatalf("GET https://%s/: %v", name, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "hello from "+name) || len(resp.TLS.PeerCertificates) == 0 ||
-		!slices.Contains(resp.TLS.PeerCertificates[0].DNSNames, name) {
-		t.Fatalf("reply %q, leaf names %v", body, resp.TLS.PeerCertificates[0].DNSNames)
-	}
-	// A name nobody declared is still refused by the constraints.
-	if _, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "other.signet.test"}); err == nil {
-		t.Fatal("handshake for an undeclared name succeeded")
-	}
+		// localhost works, the declared name fails the name check.
+		resp, err := httpsTo(pool, addr).Get("https://localhost/")
+		require.NoError(t, err)
+		resp.Body.Close()
+		_, err = httpsTo(pool, addr).Get("https://" + name + "/")
+		var hostErr x509.HostnameError
+		assert.ErrorAs(t, err, &hostErr)
+	})
+	t.Run("configured", func(t *testing.T) {
+		a := startTLSNameAgent(t, tlsNameSetup{ListenNames: []string{name}})
+		addr := listenerAddr(t, a, "tlsname", "https")
+		ca, _ := agentCA(t, a)
+		assert.Equal(t, []string{name, "localhost"}, ca.PermittedDNSDomains)
+		assert.NotContains(t, a.log.String(), "run `signet trust install` again")
+		pool := x509.NewCertPool()
+		pool.AddCert(ca)
+
+		// An HTTPS request to https://local.signet.test/ (dialled to the
+		// plugin's loopback address) verifies against the CA file on disk.
+		resp, err := httpsTo(pool, addr).Get("https://" + name + "/")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(body), "hello from "+name)
+		require.NotEmpty(t, resp.TLS.PeerCertificates)
+		assert.ElementsMatch(t, []string{"localhost", name}, resp.TLS.PeerCertificates[0].DNSNames)
+		// A name nobody configured is still refused by the constraints.
+		_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "other.signet.test"})
+		assert.Error(t, err, "handshake for an unconfigured name succeeded")
+	})
 }
 
 // storeTrusted returns the TRUSTED column of `signet trust status` for the

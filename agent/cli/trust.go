@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -53,7 +52,9 @@ certificates of plugin listeners (wss://127.0.0.1:64443, https://local.cipher.ki
 Stores: the system store (Debian/Ubuntu, Fedora/RHEL, Arch, openSUSE; needs root, else sudo
 is used) and NSS databases: Chromium's ~/.pki/nssdb and every Firefox profile (via certutil
 from libnss3-tools). The CA is name-constrained to loopback addresses, localhost and the
-names plugins ask for, so it cannot vouch for any other site.`,
+names the configuration lists (tls.names, plugins' listen names), so it cannot vouch for
+any other site. install prints the constraints it is about to trust and says when they
+changed since the last install.`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&configPath, "config", "", "configuration `file` (default $XDG_CONFIG_HOME/signet/config.yaml)")
@@ -78,19 +79,30 @@ names plugins ask for, so it cannot vouch for any other site.`,
 				return fmt.Errorf("local CA: %w", err)
 			}
 			if ca.Rotated {
-				fmt.Fprintln(a.Stderr, "signet: the local CA was replaced (new names or end of life); restart a running agent")
+				fmt.Fprintln(a.Stderr, "signet: the local CA was replaced (names changed or end of life); restart a running agent")
+			}
+			caDir := localca.Dir(cfg.DataDir)
+			if err := printInstallPlan(a, caDir, ca); err != nil {
+				return err
 			}
 			st, err := stores()
 			if err != nil {
 				return err
 			}
 			var failed []error
+			installed := false
 			for _, s := range st {
 				if err := s.Install(ca.Certificate()); err != nil {
 					failed = append(failed, err)
 					continue
 				}
+				installed = true
 				fmt.Fprintf(a.Stdout, "installed the local CA in %s\n", s.Name())
+			}
+			if installed {
+				if err := trust.RecordInstalled(caDir, ca.Certificate()); err != nil {
+					failed = append(failed, err)
+				}
 			}
 			return errors.Join(failed...)
 		},
@@ -134,8 +146,8 @@ names plugins ask for, so it cannot vouch for any other site.`,
 				return fmt.Errorf("local CA: %w", err)
 			default:
 				c := ca.Certificate()
-				fmt.Fprintf(a.Stdout, "local CA: %s\n  SHA-256 %s\n  names %s, 127.0.0.1, ::1; expires %s\n",
-					ca.CertFile(), ca.Fingerprint(), strings.Join(c.PermittedDNSDomains, ", "), c.NotAfter.Format("2006-01-02"))
+				fmt.Fprintf(a.Stdout, "local CA: %s\n  SHA-256 %s; expires %s\n  trusted only for: %s\n",
+					ca.CertFile(), ca.Fingerprint(), c.NotAfter.Format("2006-01-02"), localca.Constraints(c))
 			}
 			st, err := stores()
 			if err != nil {
@@ -160,4 +172,27 @@ names plugins ask for, so it cannot vouch for any other site.`,
 		},
 	})
 	return cmd
+}
+
+// printInstallPlan shows the name constraints of the CA about to be
+// trusted and how they compare with the CA installed last.
+func printInstallPlan(a *App, caDir string, ca *localca.CA) error {
+	c := ca.Certificate()
+	fmt.Fprintf(a.Stdout, "local CA: %s\n  SHA-256 %s; expires %s\n  trusted only for: %s\n",
+		ca.CertFile(), ca.Fingerprint(), c.NotAfter.Format("2006-01-02"), localca.Constraints(c))
+	change, prev, err := trust.CompareInstalled(caDir, c)
+	if err != nil {
+		return err
+	}
+	switch change {
+	case trust.FirstInstall:
+		fmt.Fprintln(a.Stdout, "  first install of a Signet CA from this data directory")
+	case trust.Unchanged:
+		fmt.Fprintln(a.Stdout, "  the same CA as the last install")
+	case trust.SameConstraints:
+		fmt.Fprintln(a.Stdout, "  a new CA since the last install, with the same constraints")
+	case trust.ConstraintsChanged:
+		fmt.Fprintf(a.Stdout, "  the constraints CHANGED since the last install; they were: %s\n", localca.Constraints(prev))
+	}
+	return nil
 }

@@ -76,6 +76,16 @@
 // TLS names the plugin's certificate carries. Every name ends up in
 // TLSNames, which the local CA uses for its name constraints.
 //
+// # TLS names
+//
+// tls.names and the listen names are the only DNS names (beyond localhost)
+// the local CA may issue for: a name a plugin declares itself is honoured
+// only when one of them covers it. Because a name constraint covers every
+// subdomain, names that would cover other people's sites are refused with
+// the rest of the validation errors: single-label names (com, local),
+// public suffixes (co.uk, kiev.ua, github.io), wildcards and IP addresses
+// (agent/localca CheckName decides).
+//
 // A Config is plain data, safe to read from many goroutines once loaded.
 package config
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-agent/signet/agent/localca"
 )
 
 // resolver looks a host name up; tests inject a fake.
@@ -309,6 +311,11 @@ func (v *validator) validate(c *Config) {
 				v.errf(path, "%v", err)
 				continue
 			}
+			for k, n := range pl.Listen[j].Names {
+				if err := localca.CheckName(n); err != nil {
+					v.errf(p("plugins", i, "listen", j, "names", k), "%v", err)
+				}
+			}
 			b := pl.Listen[j].Bind
 			if _, port, _ := net.SplitHostPort(b); port != "0" {
 				if other, dup := binds[b]; dup {
@@ -385,8 +392,8 @@ func (v *validator) validate(c *Config) {
 		}
 	}
 	for i, n := range c.TLS.Names {
-		if !validDNSName(n) {
-			v.errf(p("tls", "names", i), "invalid DNS name %q", n)
+		if err := localca.CheckName(n); err != nil {
+			v.errf(p("tls", "names", i), "%v", err)
 		}
 	}
 }

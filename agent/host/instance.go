@@ -263,8 +263,8 @@ func (in *instance) runOnce(ctx context.Context) error {
 		in.log.Debug("plugin describes itself under another name", "described", desc.GetName())
 	}
 
-	// Names the plugin declares for its TLS listeners may extend the local
-	// CA's name constraints (see NameAllower).
+	// Names the plugin declares for its TLS listeners are checked against
+	// the configured ones; they never extend the CA (see NameAllower).
 	if na, ok := in.m.tls.(NameAllower); ok {
 		var names []string
 		for _, l := range desc.GetListeners() {

@@ -103,12 +103,20 @@ type CertIssuer interface {
 	Issue(names []string) (tls.Certificate, error)
 }
 
-// NameAllower is implemented by a CertIssuer whose permitted names can
-// grow. The host calls AllowNames with the TLS names a plugin declares for
-// its TLS listeners in its Description, after Describe and before Start —
-// before the plugin asks for a certificate. Names a plugin merely asks
-// IssueCertificate for, without declaring them, are not added. An error is
-// logged; the plugin's Listen then fails with the issuer's reason.
+// PluginCertIssuer is implemented by a CertIssuer whose permitted names
+// depend on the plugin asking: IssueCertificate then calls IssueFor with
+// the plugin's configured name instead of Issue.
+type PluginCertIssuer interface {
+	IssueFor(plugin string, names []string) (tls.Certificate, error)
+}
+
+// NameAllower is implemented by a CertIssuer that decides which of the TLS
+// names a plugin declares it honours. The host calls AllowNames with the
+// TLS names a plugin declares for its TLS listeners in its Description,
+// after Describe and before Start — before the plugin asks for a
+// certificate. The agent's issuer never widens its name constraints for a
+// plugin: a declared name the configuration does not permit is left out of
+// the plugin's certificates (and logged). An error is logged.
 type NameAllower interface {
 	AllowNames(plugin string, names []string) error
 }

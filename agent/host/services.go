@@ -522,7 +522,11 @@ func (s *services) IssueCertificate(ctx context.Context, req *pb.IssueCertificat
 	if s.m.tls == nil {
 		return nil, wire.ToStatus(fmt.Errorf("no local CA configured: %w", hsm.ErrUnsupported))
 	}
-	cert, err := s.m.tls.Issue(names)
+	issue := s.m.tls.Issue
+	if pi, ok := s.m.tls.(PluginCertIssuer); ok {
+		issue = func(names []string) (tls.Certificate, error) { return pi.IssueFor(s.plugin, names) }
+	}
+	cert, err := issue(names)
 	if err != nil {
 		return nil, wire.ToStatus(fmt.Errorf("issue certificate for %v: %w", names, err))
 	}

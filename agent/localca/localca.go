@@ -8,13 +8,25 @@
 // directory: an ECDSA P-256 key (ca.key, PKCS#8 PEM, mode 0600, directory
 // 0700) and a self-signed certificate (ca.crt) valid for ten years. The
 // certificate is name-constrained (critical extension): permitted DNS names
-// are localhost and the names plugins ask for (such as local.cipher.kiev.ua;
-// a DNS constraint also covers subdomains), permitted IP ranges are exactly
+// are localhost and the names the administrator configures (tls.names and
+// the names of plugins' listen entries, such as local.cipher.kiev.ua; a DNS
+// constraint also covers subdomains), permitted IP ranges are exactly
 // 127.0.0.1/32 and ::1/128, and its extended key usage is serverAuth only. A
 // browser or TLS library that honours RFC 5280 (NSS in Firefox and Chromium,
 // Go's crypto/x509, OpenSSL) therefore rejects any certificate from this CA
 // for any other name or for client authentication, code signing or e-mail,
 // even after the person has trusted the CA in their system store.
+//
+// Because a constraint covers every name below it, CheckName refuses
+// constraint names that would cover other people's sites: single-label
+// names (com, local; localhost is the exception), names that are themselves
+// public suffixes (co.uk, kiev.ua, github.io — golang.org/x/net/publicsuffix),
+// wildcards and IP addresses. Open refuses to create a CA with such a name,
+// and replaces an existing CA whose constraints hold one.
+//
+//	ca, err := localca.Open(localca.Dir(dataDir), []string{"local.cipher.kiev.ua"}, localca.Options{})
+//	if err != nil { ... }
+//	cfg, err := ca.TLSConfig([]string{"localhost", "127.0.0.1"})
 //
 // # Keeping the key (decision)
 //
@@ -34,12 +46,13 @@
 //     their own unconstrained CA to the person's NSS databases without this
 //     key.
 //   - Name constraints are fixed when the CA is created, so keeping the key
-//     does not let Signet add names later anyway. When the configuration
-//     asks for a name outside the current constraints (a new plugin such as
-//     Cipher's local.cipher.kiev.ua), or the CA is near its end of life, Open
-//     replaces the CA with a new one (new key, constraints = old names ∪ new
-//     names) and reports Rotated: the person must run `signet trust install`
-//     again, which also removes the old CA from the stores.
+//     does not let Signet add names later anyway. When the configured names
+//     differ from the current constraints (a name was added, such as
+//     Cipher's local.cipher.kiev.ua, or removed), or the CA is near its end
+//     of life, Open replaces the CA with a new one (new key, constraints =
+//     exactly the configured names) and reports Rotated: the person must
+//     run `signet trust install` again, which also removes the old CA from
+//     the stores.
 //
 // Leaf keys live in memory only; every start issues fresh leaves. Open holds
 // an flock on ca.lock while it loads or creates the CA, so two processes
@@ -74,6 +87,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // Dir is the CA directory inside the agent's data directory.
@@ -94,6 +109,11 @@ const (
 // ErrNameNotPermitted is returned by Issue for a name outside the CA's name
 // constraints.
 var ErrNameNotPermitted = errors.New("name not permitted by the local CA's name constraints")
+
+// ErrNameTooBroad is returned (wrapped) by CheckName, and so by Open, for a
+// constraint name that would cover sites the agent has no business serving:
+// a single-label name or a public suffix.
+var ErrNameTooBroad = errors.New("name too broad for the local CA's name constraints")
 
 // PermittedIPs are the only IP addresses the CA issues for.
 var PermittedIPs = []net.IP{net.ParseIP("127.0.0.1").To4(), net.ParseIP("::1")}
@@ -126,6 +146,9 @@ type CA struct {
 
 // Open loads the CA from dir, creating it on first use. names are the DNS
 // names the CA must be able to issue for; "localhost" is always included.
+// Every name must pass CheckName. An existing CA whose permitted DNS names
+// are not exactly these (or that is near its end of life) is replaced; see
+// docs/local-ca.md.
 func Open(dir string, names []string, opts Options) (*CA, error) {
 	if opts.CALifetime <= 0 {
 		opts.CALifetime = DefaultCALifetime
@@ -155,18 +178,13 @@ func Open(dir string, names []string, opts Options) (*CA, error) {
 	existing, err := ca.load()
 	switch {
 	case err == nil:
-		missing := false
-		for _, n := range want {
-			if !slices.Contains(existing.cert.PermittedDNSDomains, n) {
-				missing = true
-			}
-		}
-		// Keep using it unless a name is missing or fewer than two leaf
-		// lifetimes remain.
-		if !missing && existing.cert.NotAfter.Sub(opts.Now()) > 2*opts.LeafLifetime {
+		// Keep using it unless its names differ from the wanted ones (a
+		// name was added or removed, or it holds a name CheckName refuses)
+		// or fewer than two leaf lifetimes remain.
+		have := slices.Sorted(slices.Values(existing.cert.PermittedDNSDomains))
+		if slices.Equal(have, want) && existing.cert.NotAfter.Sub(opts.Now()) > 2*opts.LeafLifetime {
 			return existing, nil
 		}
-		want, _ = normaliseDNSNames(append(want, existing.cert.PermittedDNSDomains...))
 		ca.Rotated = true
 	case errors.Is(err, os.ErrNotExist):
 	default:
@@ -229,6 +247,12 @@ func (ca *CA) load() (*CA, error) {
 }
 
 func (ca *CA) create(names []string) error {
+	// Last line of defence: never sign constraints that cover other sites.
+	for _, n := range names {
+		if err := CheckName(n); err != nil {
+			return err
+		}
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generate CA key: %w", err)
@@ -512,11 +536,47 @@ func (ca *CA) TLSConfig(names []string) (*tls.Config, error) {
 	}, nil
 }
 
+// Constraints returns a one-line description of the CA's name constraints:
+// the permitted DNS names and IP ranges, as `signet trust install` shows
+// them.
+func Constraints(c *x509.Certificate) string {
+	dns := slices.Sorted(slices.Values(c.PermittedDNSDomains))
+	var ips []string
+	for _, r := range c.PermittedIPRanges {
+		ips = append(ips, r.String())
+	}
+	return fmt.Sprintf("DNS names %s (and their subdomains); IP ranges %s",
+		strings.Join(dns, ", "), strings.Join(ips, ", "))
+}
+
+// CheckName reports whether name (lower case, no trailing dot) may be a
+// permitted DNS name of the CA: a valid DNS name that is localhost or has
+// at least two labels and is not itself a public suffix (ICANN or private
+// section of the Public Suffix List: co.uk, kiev.ua, github.io). Wildcards,
+// leading dots and IP addresses are refused as invalid DNS names (a
+// constraint covers subdomains already; the IP ranges are fixed). A refused
+// name's error wraps ErrNameTooBroad or names the syntax problem.
+func CheckName(name string) error {
+	if err := checkDNSName(name); err != nil {
+		return err
+	}
+	if name == "localhost" {
+		return nil
+	}
+	if !strings.Contains(name, ".") {
+		return fmt.Errorf("%q is a single-label name (a top-level domain or a local network name): %w", name, ErrNameTooBroad)
+	}
+	if suffix, _ := publicsuffix.PublicSuffix(name); suffix == name {
+		return fmt.Errorf("%q is a public suffix (it would cover every site registered under it): %w", name, ErrNameTooBroad)
+	}
+	return nil
+}
+
 func normaliseDNSNames(names []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, n := range names {
 		n = strings.ToLower(strings.TrimSuffix(n, "."))
-		if err := checkDNSName(n); err != nil {
+		if err := CheckName(n); err != nil {
 			return nil, err
 		}
 		set[n] = true

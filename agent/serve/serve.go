@@ -141,8 +141,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	caTook := time.Since(tCA)
-	// Plugins may declare TLS names beyond the configured ones (tlsnames.go).
-	tlsCA := newGrowingCA(filepath.Join(cfg.DataDir, "ca"), ca, log)
+	// Only configured names; names plugins declare are checked (tlsnames.go).
+	tlsCA := newPluginCA(ca, cfg, log)
 
 	// Consent: admin policy, remembered origin decisions, unattended rules,
 	// grants, the person (the web dialog on loopback), journal.

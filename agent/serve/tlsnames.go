@@ -9,100 +9,164 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/signet-agent/signet/agent/config"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/agent/localca"
 )
 
-// growingCA is the host's certificate issuer: the local CA, replaced by a
-// new one when a plugin declares a TLS name outside the current name
-// constraints.
+// pluginCA is the host's certificate issuer: the local CA, whose name
+// constraints are exactly the names the administrator configures
+// (config.TLSNames: localhost, tls.names and the names of plugins' listen
+// entries). A plugin never extends them.
 //
-// The CA is opened before any plugin runs, with the names the
-// configuration knows (tls.names and the plugins' listen names). A plugin
-// may also declare TLS names itself in its Description (Cipher's
-// local.cipher.kiev.ua); the host learns them only when the plugin starts,
-// after the CA exists, and name constraints are fixed when a CA is created.
-// So AllowNames (host.NameAllower, called after Describe and before the
-// plugin asks for a certificate) re-opens the CA with the union of its
-// names and the new ones: localca.Open rotates it (new key, new
-// constraints) and the agent logs that `signet trust install` must be run
-// again. The new CA keeps every old name, so the next start finds all
-// names permitted and does not rotate again. Leaves issued before the
-// rotation (other plugins, the consent dialog's first leaf) chain to the
-// old CA until they are renewed; the log asks for a restart after
-// `signet trust install` for that reason.
+// Names are also limited per plugin: a plugin gets certificates for
+// localhost and its subdomains, the loopback IPs, tls.names (shared by all
+// plugins) and the names of its own listen entries — not for a name
+// configured under another plugin's listen entry, although the CA's
+// constraints cover it.
 //
-// Only declared names are added: a plugin asking IssueCertificate for an
-// undeclared name still gets ErrNameNotPermitted.
-type growingCA struct {
-	dir string
-	log *slog.Logger
+// A plugin may declare TLS names for its listeners in its Description
+// (Cipher's local.cipher.kiev.ua). The host passes them to AllowNames
+// (host.NameAllower) after Describe, before the plugin asks for a
+// certificate. A declared name the plugin may have is honoured. Any other
+// declared name is ignored: AllowNames logs once per plugin and name, at
+// warn, which names were ignored and the configuration that would allow
+// them, and IssueFor then leaves those names out of the plugin's leaves, so
+// its Listen still gets a certificate for the permitted names (localhost,
+// the loopback IPs, the configured ones) and only connections to an
+// ignored name fail the browser's name check. A name the plugin may not
+// have and did not declare fails with localca.ErrNameNotPermitted.
+type pluginCA struct {
+	ca     *localca.CA
+	log    *slog.Logger
+	shared []string            // tls.names
+	own    map[string][]string // plugin → names of its listen entries
 
-	mu sync.Mutex
-	ca *localca.CA
+	mu      sync.Mutex
+	ignored map[string]map[string]bool // plugin → declared names left out
 }
 
-var _ host.NameAllower = (*growingCA)(nil)
+var (
+	_ host.NameAllower      = (*pluginCA)(nil)
+	_ host.PluginCertIssuer = (*pluginCA)(nil)
+)
 
-func newGrowingCA(dir string, ca *localca.CA, log *slog.Logger) *growingCA {
-	return &growingCA{dir: dir, ca: ca, log: log}
-}
-
-func (g *growingCA) current() *localca.CA {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.ca
-}
-
-// Issue issues a leaf from the current CA.
-func (g *growingCA) Issue(names []string) (tls.Certificate, error) {
-	return g.current().Issue(names)
-}
-
-// TLSConfig is localca.CA.TLSConfig that follows a rotation: each new
-// handshake gets a leaf from the current CA.
-func (g *growingCA) TLSConfig(names []string) (*tls.Config, error) {
-	if _, err := g.Issue(names); err != nil {
-		return nil, err
+// newPluginCA limits ca to the names cfg gives each plugin.
+func newPluginCA(ca *localca.CA, cfg *config.Config, log *slog.Logger) *pluginCA {
+	p := &pluginCA{ca: ca, log: log, shared: slices.Clone(cfg.TLS.Names),
+		own: map[string][]string{}, ignored: map[string]map[string]bool{}}
+	for _, pl := range cfg.Plugins {
+		for _, l := range pl.Listen {
+			p.own[pl.Name] = append(p.own[pl.Name], l.Names...)
+		}
 	}
-	names = slices.Clone(names)
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			c, err := g.Issue(names)
-			if err != nil {
-				return nil, err
+	return p
+}
+
+// allowed reports whether plugin may have a certificate for name
+// (normalised): the CA permits it and localhost, tls.names or the plugin's
+// own listen names cover it.
+func (p *pluginCA) allowed(plugin, name string) bool {
+	if !p.ca.Permitted(name) {
+		return false
+	}
+	if net.ParseIP(name) != nil {
+		return true // loopback (Permitted)
+	}
+	for _, set := range [][]string{{"localhost"}, p.shared, p.own[plugin]} {
+		for _, c := range set {
+			if name == c || strings.HasSuffix(name, "."+c) {
+				return true
 			}
-			return &c, nil
-		},
-	}, nil
+		}
+	}
+	return false
 }
 
-// AllowNames makes the CA's name constraints cover the DNS names plugin
-// declares, rotating the CA when one is missing.
-func (g *growingCA) AllowNames(plugin string, names []string) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var missing []string
+// IssueFor issues a leaf for plugin: names it may have are kept, declared
+// names AllowNames ignored are left out, any other name is refused.
+func (p *pluginCA) IssueFor(plugin string, names []string) (tls.Certificate, error) {
+	p.mu.Lock()
+	var keep, dropped []string
 	for _, n := range names {
-		if net.ParseIP(n) != nil {
-			continue // IPs: loopback only, fixed (Issue refuses others)
+		nn := normaliseName(n)
+		switch {
+		case p.allowed(plugin, nn):
+			keep = append(keep, n)
+		case p.ignored[plugin][nn]:
+			dropped = append(dropped, n)
+		default:
+			p.mu.Unlock()
+			return tls.Certificate{}, fmt.Errorf("issue for %q for plugin %s: %w (add it to the plugin's listen names in the configuration, restart the agent and run `signet trust install`)",
+				n, plugin, localca.ErrNameNotPermitted)
 		}
-		n = strings.ToLower(strings.TrimSuffix(n, "."))
-		if !g.ca.Permitted(n) && !slices.Contains(missing, n) {
-			missing = append(missing, n)
+	}
+	p.mu.Unlock()
+	if len(keep) == 0 {
+		return tls.Certificate{}, fmt.Errorf("issue for %v: %w", dropped, localca.ErrNameNotPermitted)
+	}
+	return p.ca.Issue(keep)
+}
+
+// Issue issues a leaf for names that are shared by every plugin
+// (localhost, the loopback IPs, tls.names).
+func (p *pluginCA) Issue(names []string) (tls.Certificate, error) {
+	return p.IssueFor("", names)
+}
+
+// TLSConfig is the CA's server configuration for names (the consent
+// dialog).
+func (p *pluginCA) TLSConfig(names []string) (*tls.Config, error) {
+	return p.ca.TLSConfig(names)
+}
+
+// AllowNames records which of the TLS names plugin declares it may not
+// have, and warns about them the first time. It never changes the CA and
+// returns nil: ignoring a name is not an error of the plugin.
+func (p *pluginCA) AllowNames(plugin string, names []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var fresh, broad []string
+	for _, n := range names {
+		n = normaliseName(n)
+		if p.allowed(plugin, n) {
+			continue
+		}
+		set := p.ignored[plugin]
+		if set == nil {
+			set = map[string]bool{}
+			p.ignored[plugin] = set
+		}
+		if set[n] {
+			continue // warned already (an earlier start of this plugin)
+		}
+		set[n] = true
+		if err := localca.CheckName(n); err != nil || net.ParseIP(n) != nil {
+			broad = append(broad, n)
+		} else {
+			fresh = append(fresh, n)
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	if len(broad) > 0 {
+		p.log.Warn("ignored TLS names a plugin declares: the local CA never issues for them (only localhost, 127.0.0.1, ::1 and configured names, and never a top-level domain or public suffix)",
+			"plugin", plugin, "names", broad)
 	}
-	all := append(slices.Clone(g.ca.Certificate().PermittedDNSDomains), missing...)
-	ca, err := localca.Open(g.dir, all, localca.Options{})
-	if err != nil {
-		return fmt.Errorf("add TLS names %v declared by plugin %s to the local CA: %w", missing, plugin, err)
+	if len(fresh) > 0 {
+		p.log.Warn("ignored TLS names a plugin declares that the configuration does not list for it: its listeners get certificates without them. To allow them, add them to the names of the plugin's listen entry (bind: the listener's address) or to tls.names in the configuration, restart the agent and run `signet trust install`",
+			"plugin", plugin, "names", fresh, "config", allowSnippet(plugin, fresh))
 	}
-	g.ca = ca
-	g.log.Warn("replaced the local CA to add TLS names a plugin declares: run `signet trust install` again, then restart the agent",
-		"plugin", plugin, "names", missing, "cert", ca.CertFile(), "fingerprint", ca.Fingerprint())
-	return nil
+	return nil // the plugin runs; its listeners serve the permitted names
+}
+
+// allowSnippet is the configuration that gives plugin names.
+func allowSnippet(plugin string, names []string) string {
+	return fmt.Sprintf("plugins:\n  - name: %s\n    listen:\n      - {bind: \"127.0.0.1:<port>\", names: [%s]}",
+		plugin, strings.Join(slices.Sorted(slices.Values(names)), ", "))
+}
+
+func normaliseName(n string) string {
+	if ip := net.ParseIP(n); ip != nil {
+		return ip.String()
+	}
+	return strings.ToLower(strings.TrimSuffix(n, "."))
 }

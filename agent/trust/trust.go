@@ -26,7 +26,9 @@
 // its SHA-256>" (NSS) and the file signet-local-ca.crt (system). Install
 // first removes any other Signet CA (an earlier, rotated one); Uninstall
 // removes every Signet CA, so it also works after the data directory is
-// gone.
+// gone. After an install, RecordInstalled keeps a copy of the installed CA
+// in the CA directory (InstalledFile); CompareInstalled tells the next
+// install whether the name constraints it is about to trust changed.
 //
 // # Why not smallstep/truststore
 //

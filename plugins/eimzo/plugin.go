@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +93,7 @@ func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
 	}
 	cfg.Limits = limits
 	srv := NewServer(cfg)
+	setMemoryLimit(srv.limits)
 	var lns []net.Listener
 	for _, name := range []string{ListenerWSS, ListenerWS} {
 		ln, err := host.Listen(ctx, name)
@@ -145,6 +148,26 @@ func limitsFromOptions(option func(string) string) (Limits, error) {
 		l.FrameTimeout = d
 	}
 	return l, nil
+}
+
+// memoryHeadroom is what the process may use beyond the frame budget before
+// the garbage collector works harder: the connections' own buffers, the
+// copies a request makes while it is handled, the runtime.
+const memoryHeadroom = 64 << 20
+
+// setMemoryLimit sets the Go runtime's soft memory limit to the frame
+// budget plus memoryHeadroom, unless GOMEMLIMIT sets one. The budget bounds
+// the live bytes of messages, but a message's buffer doubles as it grows
+// and the old buffers stay until the next collection, which by default
+// comes only when the heap has doubled: under a flood of large messages
+// the process would hold about twice the budget. The limit makes the
+// collector return them in time; it is soft, so a large request that needs
+// more still gets it.
+func setMemoryLimit(l Limits) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(l.FrameBudget + memoryHeadroom)
 }
 
 // maxConnsOption bounds the connection-count options.

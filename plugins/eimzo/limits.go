@@ -36,6 +36,10 @@ type Limits struct {
 	// FrameTimeout is how long one message may take to arrive from its
 	// first frame header to its last byte (option frame_timeout).
 	FrameTimeout time.Duration
+	// ReplyTimeout is how long writing one reply may take: a client that
+	// does not read its reply does not hold the reply and the request's
+	// budget for longer.
+	ReplyTimeout time.Duration
 	// BudgetWait is how long a connection waits for frame budget before it
 	// is closed with 1013 "Try Again Later".
 	BudgetWait time.Duration
@@ -52,6 +56,7 @@ var DefaultLimits = Limits{
 	MaxFrameBeforeAllowed: 1 << 20,
 	FrameBudget:           128 << 20,
 	FrameTimeout:          30 * time.Second,
+	ReplyTimeout:          time.Minute,
 	BudgetWait:            2 * time.Second,
 	AllowedOriginTTL:      time.Hour,
 }
@@ -80,6 +85,9 @@ func (l Limits) withDefaults() Limits {
 	l.FrameBudget = max(l.FrameBudget, l.MaxFrame)
 	if l.FrameTimeout <= 0 {
 		l.FrameTimeout = d.FrameTimeout
+	}
+	if l.ReplyTimeout <= 0 {
+		l.ReplyTimeout = d.ReplyTimeout
 	}
 	if l.BudgetWait <= 0 {
 		l.BudgetWait = d.BudgetWait

@@ -8,7 +8,14 @@ package eimzo
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +25,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signet-agent/signet/sdk/cms"
 )
 
 // limitsServer serves a Server with limits l and an origin policy that
@@ -308,4 +317,30 @@ func TestLimitsFromOptions(t *testing.T) {
 	d := Limits{MaxFrame: 8 << 20, MaxFrameBeforeAllowed: 16 << 20, FrameBudget: 1 << 20}.withDefaults()
 	assert.Equal(t, int64(8<<20), d.MaxFrameBeforeAllowed, "the small limit is at most the large one")
 	assert.Equal(t, int64(8<<20), d.FrameBudget, "the budget holds one largest message")
+}
+
+func TestLimitsReplyTimeout(t *testing.T) {
+	// A client that sends a request with a large reply and never reads it:
+	// get_pkcs7_attached_info echoes a 24 MiB document (documentBase64).
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "REPLY TEST"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	msg, err := cms.Sign(make([]byte, 24<<20), key, cert, nil)
+	require.NoError(t, err)
+	frame := `{"plugin":"pkcs7","name":"get_pkcs7_attached_info","arguments":["` + base64.StdEncoding.EncodeToString(msg) + `",""]}`
+
+	s, url := limitsServer(t, Limits{ReplyTimeout: 300 * time.Millisecond}, true)
+	c := dialKeep(t, url, "https://reader.example")
+	_, err = send(t, c, gatedCall)
+	require.NoError(t, err)
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(frame)))
+	// The request's budget is held while the reply is written, and given
+	// back when the write times out although the client never reads.
+	require.Eventually(t, func() bool { all, _ := s.budget.inUse(); return all > 0 }, time.Minute, 10*time.Millisecond)
+	require.Eventually(t, func() bool { all, _ := s.budget.inUse(); return all == 0 }, time.Minute, 10*time.Millisecond)
 }

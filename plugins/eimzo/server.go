@@ -371,7 +371,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply := s.handle(ctx, sess, f.data)
-		err := conn.WriteMessage(websocket.TextMessage, reply)
+		err := conn.SetWriteDeadline(time.Now().Add(s.limits.ReplyTimeout))
+		if err == nil {
+			err = conn.WriteMessage(websocket.TextMessage, reply)
+		}
 		f.hold.release()
 		if err != nil {
 			return

@@ -153,7 +153,7 @@ func limitsFromOptions(option func(string) string) (Limits, error) {
 // memoryHeadroom is what the process may use beyond the frame budget before
 // the garbage collector works harder: the connections' own buffers, the
 // copies a request makes while it is handled, the runtime.
-const memoryHeadroom = 64 << 20
+const memoryHeadroom = 32 << 20
 
 // setMemoryLimit sets the Go runtime's soft memory limit to the frame
 // budget plus memoryHeadroom, unless GOMEMLIMIT sets one. The budget bounds

@@ -219,10 +219,10 @@ func (c *connCounter) admit(origin string, allowed bool) (release func(), err er
 type budget struct {
 	total, strangerTotal int64
 
-	mu       sync.Mutex
-	used     int64
-	strangen int64         // bytes held by connections from strangers
-	changed  chan struct{} // closed and replaced whenever bytes are released
+	mu           sync.Mutex
+	used         int64
+	strangerUsed int64         // bytes held by connections from strangers
+	changed      chan struct{} // closed and replaced whenever bytes are released
 }
 
 func newBudget(total, strangerTotal int64) *budget {
@@ -247,10 +247,10 @@ func (h *hold) grow(ctx context.Context, n int64, wait time.Duration) error {
 	var timer *time.Timer
 	for {
 		b.mu.Lock()
-		if b.used+n <= b.total && (!h.stranger || b.strangen+n <= b.strangerTotal) {
+		if b.used+n <= b.total && (!h.stranger || b.strangerUsed+n <= b.strangerTotal) {
 			b.used += n
 			if h.stranger {
-				b.strangen += n
+				b.strangerUsed += n
 			}
 			b.mu.Unlock()
 			h.n += n
@@ -286,7 +286,7 @@ func (h *hold) shrink(n int64) {
 	b.mu.Lock()
 	b.used -= n
 	if h.stranger {
-		b.strangen -= n
+		b.strangerUsed -= n
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
@@ -304,5 +304,5 @@ func (h *hold) release() {
 func (b *budget) inUse() (all, strangers int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.used, b.strangen
+	return b.used, b.strangerUsed
 }

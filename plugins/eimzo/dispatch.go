@@ -187,6 +187,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, frame []byte) any 
 			if err := s.consent.Ask(ctx, "", c.op(fmt.Sprintf("%s uses E-IMZO function %s", sess.domain, f.key()))); err != nil {
 				return s.failure(sess, s.gateError(sess, err))
 			}
+			s.origins.allow(sess.origin)
 		}
 	}
 	if f.Plugin == "" && f.Name == "apidoc" {
@@ -195,6 +196,11 @@ func (s *Server) dispatch(ctx context.Context, sess *session, frame []byte) any 
 	reply, err := f.Run(s, c)
 	if err != nil {
 		return s.failure(sess, err)
+	}
+	if f.Gate == gateKeyStore {
+		// Its host calls carried the origin and succeeded: the host
+		// accepted the origin (Limits: the large message limit).
+		s.origins.allow(sess.origin)
 	}
 	if reply == nil {
 		reply = Reply{}

@@ -13,7 +13,10 @@
 // on /service/cryptapi. Each connection is a session: the Origin header
 // read at the upgrade is the caller (its host part is E-IMZO's "domain").
 // A connection carries one request and is closed with 1000 "Done" after the
-// reply, unless the URL has ?keepConnection.
+// reply, unless the URL has ?keepConnection. Limits (limits.go) bound the
+// connections, in all and per origin, and the message bytes they hold
+// together (a frame budget); an origin gets the large message limit only
+// once the host has accepted a call from it.
 //
 // # Functions
 //

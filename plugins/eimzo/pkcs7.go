@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -15,8 +14,6 @@ import (
 	"io"
 	"math/big"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/signet-agent/signet/sdk"
 	"github.com/signet-agent/signet/sdk/cms"
@@ -157,38 +154,6 @@ func keyName(k sdk.Key) string {
 	return k.URI
 }
 
-// describeDocument says what data is for the person: the text itself when
-// it is UTF-8 text (cut to MaxSummaryText characters), else its size and
-// SHA-256; and the sdk.Document the host shows and journals.
-func describeDocument(data []byte) (string, sdk.Document) {
-	if isText(data) {
-		text := strings.Join(strings.Fields(string(data)), " ")
-		if n := utf8.RuneCountInString(text); n > MaxSummaryText {
-			r := []rune(text)
-			text = string(r[:MaxSummaryText]) + "…"
-		}
-		return fmt.Sprintf("the text %q (%d bytes)", text, len(data)),
-			sdk.DocumentOf("document.txt", "text/plain; charset=utf-8", data)
-	}
-	sum := sha256.Sum256(data)
-	return fmt.Sprintf("a document of %d bytes, SHA-256 %s", len(data), hex.EncodeToString(sum[:])),
-		sdk.DocumentOf("document", "application/octet-stream", data)
-}
-
-// isText reports whether data is non-empty UTF-8 text without control
-// characters other than tab and line breaks.
-func isText(data []byte) bool {
-	if len(data) == 0 || !utf8.Valid(data) {
-		return false
-	}
-	for _, r := range string(data) {
-		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
-			return false
-		}
-	}
-	return true
-}
-
 // decodeDocument decodes data_64 (see decodeBase64). Empty data is
 // accepted (E-IMZO signs it too).
 func decodeDocument(s string) ([]byte, error) {
@@ -239,7 +204,7 @@ func parseDetached(args []string) (bool, error) {
 func signingWhat(c *call) (phrase string, doc sdk.Document, ok bool) {
 	switch c.fn.key() {
 	case "pkcs7.create_pkcs7":
-		data, err := decodeDocument(c.args[0])
+		what, doc, err := describeDocumentArg(c.args[0])
 		if err != nil {
 			return "", sdk.Document{}, false
 		}
@@ -247,16 +212,16 @@ func signingWhat(c *call) (phrase string, doc sdk.Document, ok bool) {
 		if err != nil {
 			return "", sdk.Document{}, false
 		}
-		phrase, doc := signWhat(data, detached)
-		return phrase, doc, true
+		return signWhat(what, detached), doc, true
 	case "pkcs7.append_pkcs7_attached":
 		_, sd, err := decodePKCS7(c.args[0])
 		if err != nil || !sd.HasContent {
 			return "", sdk.Document{}, false
 		}
-		return coSignWhat(sd, sd.Content)
+		what, doc := describeDocument(sd.Content)
+		return coSignWhat(sd, what), doc, true
 	case "pkcs7.append_pkcs7_detached":
-		data, err := decodeDocument(c.args[0])
+		what, doc, err := describeDocumentArg(c.args[0])
 		if err != nil {
 			return "", sdk.Document{}, false
 		}
@@ -264,24 +229,24 @@ func signingWhat(c *call) (phrase string, doc sdk.Document, ok bool) {
 		if err != nil || sd.HasContent {
 			return "", sdk.Document{}, false
 		}
-		return coSignWhat(sd, data)
+		return coSignWhat(sd, what), doc, true
 	}
 	return "", sdk.Document{}, false
 }
 
-// signWhat is signingWhat for a new signature of data.
-func signWhat(data []byte, detached bool) (string, sdk.Document) {
-	what, doc := describeDocument(data)
+// signWhat is signingWhat's phrase for a new signature of the document
+// described by what.
+func signWhat(what string, detached bool) string {
 	if detached {
-		return "sign (detached signature) " + what, doc
+		return "sign (detached signature) " + what
 	}
-	return "sign " + what, doc
+	return "sign " + what
 }
 
-// coSignWhat is signingWhat for a co-signature of content over sd.
-func coSignWhat(sd *cms.SignedData, content []byte) (string, sdk.Document, bool) {
-	what, doc := describeDocument(content)
-	return fmt.Sprintf("co-sign %s, already signed by %s,", what, signerNames(sd)), doc, true
+// coSignWhat is signingWhat's phrase for a co-signature over sd of the
+// content described by what.
+func coSignWhat(sd *cms.SignedData, what string) string {
+	return fmt.Sprintf("co-sign %s, already signed by %s,", what, signerNames(sd))
 }
 
 // signReply builds the reply of a signing function from the new message:
@@ -324,13 +289,24 @@ func signOp(c *call, h *handle, summary string, doc sdk.Document) sdk.Operation 
 // attributes contentType, messageDigest, signingTime and ESS
 // signingCertificateV2 (CAdES-BES).
 func (s *Server) createPKCS7(c *call) (Reply, error) {
-	data, err := decodeDocument(c.args[0])
+	detached, detachedErr := parseDetached(c.args)
+	// An attached signature embeds the document, so it is decoded whole;
+	// a detached one is described and signed from the base64 as it
+	// streams, without a decoded copy.
+	var data []byte
+	var what string
+	var doc sdk.Document
+	var err error
+	if detached {
+		what, doc, err = describeDocumentArg(c.args[0])
+	} else if data, err = decodeDocument(c.args[0]); err == nil {
+		what, doc = describeDocument(data)
+	}
 	if err != nil {
 		return nil, err
 	}
-	detached, err := parseDetached(c.args)
-	if err != nil {
-		return nil, err
+	if detachedErr != nil {
+		return nil, detachedErr
 	}
 	h, err := s.keyFor(c, c.args[1])
 	if err != nil {
@@ -340,11 +316,18 @@ func (s *Server) createPKCS7(c *call) (Reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Detached = detached
-	phrase, doc := signWhat(data, detached)
-	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, phrase, keyName(h.Key))
+	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, signWhat(what, detached), keyName(h.Key))
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
-	der, err := cms.Sign(data, signer, h.Key.Certificate, opts)
+	var der []byte
+	if detached {
+		r, rerr := documentArgReader(c.args[0])
+		if rerr != nil {
+			return nil, rerr
+		}
+		der, err = cms.SignDetached(r, signer, h.Key.Certificate, opts)
+	} else {
+		der, err = cms.Sign(data, signer, h.Key.Certificate, opts)
+	}
 	if err != nil {
 		s.forgetTokenKey(h.Key, err)
 		return nil, err
@@ -400,13 +383,10 @@ func signerCertificate(sd *cms.SignedData, si *cms.SignerInfo) *x509.Certificate
 	return nil
 }
 
-// coSign adds a signature of the key id to a message; data is the
-// detached content (nil for an attached message).
-func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, data []byte, id string) (Reply, error) {
-	content := data
-	if sd.HasContent {
-		content = sd.Content
-	}
+// coSign adds a signature of the key id to a message, whose content the
+// person sees as what and doc; data64 is the detached content's data_64
+// argument ("" for an attached message), read as a stream.
+func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, what string, doc sdk.Document, data64, id string) (Reply, error) {
 	h, err := s.keyFor(c, id)
 	if err != nil {
 		return nil, err
@@ -415,24 +395,22 @@ func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, data []byte, id
 	if err != nil {
 		return nil, err
 	}
-	phrase, doc, _ := coSignWhat(sd, content)
-	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, phrase, keyName(h.Key))
+	summary := fmt.Sprintf("%s asks to %s with %s", c.sess.domain, coSignWhat(sd, what), keyName(h.Key))
 	signer := s.keys.Signer(c.ctx, h.Key, signOp(c, h, summary, doc))
-	out, err := cms.CoSign(der, contentReader(!sd.HasContent, data), signer, h.Key.Certificate, opts)
+	// For an attached message the content is in it: sdk/cms wants a nil
+	// io.Reader then (not a nil *reader in an interface).
+	var content io.Reader
+	if !sd.HasContent {
+		if content, err = documentArgReader(data64); err != nil {
+			return nil, err
+		}
+	}
+	out, err := cms.CoSign(der, content, signer, h.Key.Certificate, opts)
 	if err != nil {
 		s.forgetTokenKey(h.Key, err)
 		return nil, err
 	}
 	return signReply(out, h.Key.Certificate)
-}
-
-// contentReader is the detached content for sdk/cms: data when detached,
-// else a nil io.Reader (not a nil *bytes.Reader in an interface).
-func contentReader(detached bool, data []byte) io.Reader {
-	if !detached {
-		return nil
-	}
-	return bytes.NewReader(data)
 }
 
 // appendPKCS7Attached co-signs an attached message (legacy).
@@ -444,14 +422,16 @@ func (s *Server) appendPKCS7Attached(c *call) (Reply, error) {
 	if !sd.HasContent {
 		return nil, errBadArgument("pkcs7_64", errors.New("detached signature: use append_pkcs7_detached"))
 	}
-	return s.coSign(c, der, sd, nil, c.args[1])
+	what, doc := describeDocument(sd.Content)
+	return s.coSign(c, der, sd, what, doc, "", c.args[1])
 }
 
 // appendPKCS7Detached co-signs a detached message over data_64 (legacy).
 // The existing signatures are not checked against the data here (the
-// verify functions do that); the new one covers data_64.
+// verify functions do that); the new one covers data_64, read as a
+// stream.
 func (s *Server) appendPKCS7Detached(c *call) (Reply, error) {
-	data, err := decodeDocument(c.args[0])
+	what, doc, err := describeDocumentArg(c.args[0])
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +442,7 @@ func (s *Server) appendPKCS7Detached(c *call) (Reply, error) {
 	if sd.HasContent {
 		return nil, errBadArgument("pkcs7_64", errors.New("attached signature: use append_pkcs7_attached"))
 	}
-	return s.coSign(c, der, sd, data, c.args[2])
+	return s.coSign(c, der, sd, what, doc, c.args[0], c.args[2])
 }
 
 // attachTimestampToken adds an RFC 3161 token to the signer whose
@@ -590,6 +570,15 @@ func errNoTrustStore(id string) error {
 	return &Error{Status: StatusKeyIDNotFound, Args: []any{id}, text: [2]string{
 		"Хранилище доверенных сертификатов %s не найдено",
 		"%s ishonchli sertifikatlar ombori topilmadi"}}
+}
+
+// contentReader is the detached content for sdk/cms: data when detached,
+// else a nil io.Reader (not a nil *bytes.Reader in an interface).
+func contentReader(detached bool, data []byte) io.Reader {
+	if !detached {
+		return nil
+	}
+	return bytes.NewReader(data)
 }
 
 // inspect verifies a message and describes it. trustStoreId must be ""

@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,6 +53,9 @@ type Config struct {
 	// pkcs11: token URI, plugin option keygen_token); empty means the only
 	// writable PKCS#11 token (pkcs10.go).
 	KeygenToken string
+	// Limits bound connections and the memory their messages hold; zero
+	// fields mean DefaultLimits.
+	Limits Limits
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -60,8 +65,9 @@ const DefaultKeyTTL = 6 * time.Hour
 
 // Limits of the transport.
 const (
-	// MaxFrame is the largest request frame (E-IMZO: 64 MiB); a larger
-	// one closes the connection with 1009 (message too big).
+	// MaxFrame is the default largest request message from an allowed
+	// origin (E-IMZO: 64 MiB; Limits.MaxFrame); a larger one closes the
+	// connection with 1009 (message too big).
 	MaxFrame = 64 << 20
 	// FirstFrameTimeout is how long a new connection may stay silent.
 	FirstFrameTimeout = time.Minute
@@ -87,6 +93,11 @@ type Server struct {
 	keygenToken string
 
 	handles *handles // keyIds from load_key and generate_keypair
+
+	limits  Limits          // with defaults filled in
+	origins *allowedOrigins // origins the host accepted a call from
+	conns   *connCounter    // open WebSocket connections
+	budget  *budget         // message bytes being read or held
 
 	mu      sync.Mutex
 	langs   map[string]string // domain → "uz" (change_ui_lang); default "ru"
@@ -119,6 +130,10 @@ func NewServer(cfg Config) *Server {
 		s.now = time.Now
 	}
 	s.handles = newHandles(s.now)
+	s.limits = cfg.Limits.withDefaults()
+	s.origins = newAllowedOrigins(s.limits.AllowedOriginTTL, s.now)
+	s.conns = newConnCounter(s.limits)
+	s.budget = newBudget(s.limits.FrameBudget, s.limits.strangerBudget())
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  16 << 10,
 		WriteBufferSize: 16 << 10,
@@ -255,8 +270,12 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// frame is one text frame read from a connection.
-type frame struct{ data []byte }
+// frame is one text message read from a connection and the frame budget
+// it holds until its reply is written.
+type frame struct {
+	data []byte
+	hold *hold
+}
 
 // serveWebSocket serves one connection: one request and its reply, then a
 // normal close (1000 "Done"); with ?keepConnection, requests one after the
@@ -267,12 +286,21 @@ type frame struct{ data []byte }
 // the person (consent, password) is withdrawn when the page closes.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	sess := s.newSession(r)
+	release, admitErr := s.conns.admit(sess.origin, s.origins.allowed(sess.origin))
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		return // the upgrader has answered the client
 	}
 	defer conn.Close()
-	conn.SetReadLimit(MaxFrame)
+	if admitErr != nil {
+		s.log.Debug("connection refused", "origin", sess.origin, "err", admitErr)
+		s.closeConn(conn, websocket.CloseTryAgainLater, "Try Again Later: too many connections")
+		return
+	}
+	defer release()
 	// e-imzo.js calls socket.close() as soon as the reply arrives, often
 	// before our close frame is out, and the browser reports the code of
 	// the first close frame we send. gorilla's default handler echoes the
@@ -299,23 +327,31 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer close(frames)
 		handed := false
 		for {
-			mt, data, err := conn.ReadMessage()
+			f, wanted, err := s.readMessage(ctx, conn, sess, handed && !sess.keep)
 			if err != nil {
-				// An oversize frame: gorilla has sent close 1009.
+				s.readFailed(conn, sess, err)
 				return
 			}
-			if mt != websocket.TextMessage {
-				continue // E-IMZO ignores binary frames
-			}
-			if handed && !sess.keep {
-				continue // one request per connection
+			if !wanted {
+				continue
 			}
 			select {
-			case frames <- frame{data}:
+			case frames <- f:
 				handed = true
 			case <-ctx.Done():
+				f.hold.release()
 				return
 			}
+		}
+	}()
+	// When the connection ends, the reader is stopped (closing the
+	// connection ends its read) and frames still buffered give their
+	// budget back.
+	defer func() {
+		cancel()
+		conn.Close()
+		for f := range frames {
+			f.hold.release()
 		}
 	}()
 
@@ -335,7 +371,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply := s.handle(ctx, sess, f.data)
-		if err := conn.WriteMessage(websocket.TextMessage, reply); err != nil {
+		err := conn.SetWriteDeadline(time.Now().Add(s.limits.ReplyTimeout))
+		if err == nil {
+			err = conn.WriteMessage(websocket.TextMessage, reply)
+		}
+		f.hold.release()
+		if err != nil {
 			return
 		}
 		if !sess.keep {
@@ -346,8 +387,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			defer t.Stop()
 			for {
 				select {
-				case _, ok := <-frames:
+				case f, ok := <-frames:
 					if ok {
+						f.hold.release()
 						continue // requests after the first are ignored
 					}
 				case <-t.C:
@@ -356,6 +398,125 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		idle = KeepIdleTimeout
+	}
+}
+
+// readMessage reads the next message of conn. Text messages are read into
+// memory under the frame budget unless discard is set; binary messages and
+// discarded ones are read and dropped without being held (wanted false).
+// The message must arrive within Limits.FrameTimeout of its first frame
+// header, and may be at most Limits.MaxFrame bytes from an allowed origin,
+// Limits.MaxFrameBeforeAllowed from any other.
+func (s *Server) readMessage(ctx context.Context, conn *websocket.Conn, sess *session, discard bool) (f frame, wanted bool, err error) {
+	// gorilla refuses a message longer than the large limit (close 1009)
+	// at the frame header that declares it, or when fragments add up past
+	// it; the small limit is checked below as the message arrives.
+	conn.SetReadLimit(s.limits.MaxFrame)
+	mt, r, err := conn.NextReader()
+	if err != nil {
+		return frame{}, false, err
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(s.limits.FrameTimeout)); err != nil {
+		return frame{}, false, err
+	}
+	if mt != websocket.TextMessage || discard {
+		// E-IMZO ignores binary frames and requests after the first.
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return frame{}, false, err
+		}
+	} else {
+		// Decided when the message starts, after any request before it
+		// on this connection has been answered.
+		stranger := !s.origins.allowed(sess.origin)
+		limit := s.limits.MaxFrame
+		if stranger {
+			limit = s.limits.MaxFrameBeforeAllowed
+		}
+		h := s.budget.newHold(stranger)
+		data, err := s.readFrame(ctx, r, limit, h)
+		if err != nil {
+			h.release()
+			return frame{}, false, err
+		}
+		f, wanted = frame{data: data, hold: h}, true
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		f.hold.release()
+		return frame{}, false, err
+	}
+	return f, wanted, nil
+}
+
+// minFrameBuffer is the first buffer of a message; it doubles as the
+// message grows. The first buffer is not taken from the frame budget: like
+// the WebSocket library's own buffers it is bounded by the connection
+// limits, and it lets the small first calls of a page (version, apikey, a
+// listing) through while large messages wait for budget.
+const minFrameBuffer = 4 << 10
+
+// readFrame reads one message of at most limit bytes from r. The buffer's
+// capacity beyond minFrameBuffer is held in h, taken from the budget before
+// the buffer grows (it doubles, so a message never holds more than twice
+// its size, and at most limit).
+func (s *Server) readFrame(ctx context.Context, r io.Reader, limit int64, h *hold) ([]byte, error) {
+	var buf []byte
+	for {
+		if int64(len(buf)) == limit {
+			// Full: only the end of the message may follow (the reader
+			// enforces the limit itself too).
+			var one [1]byte
+			if n, err := r.Read(one[:]); n > 0 {
+				return nil, errMessageTooBig
+			} else if err == io.EOF {
+				return buf, nil
+			} else if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(buf) == cap(buf) {
+			n := min(max(2*int64(cap(buf)), minFrameBuffer), limit)
+			if cap(buf) > 0 {
+				if err := h.grow(ctx, n-int64(cap(buf)), s.limits.BudgetWait); err != nil {
+					return nil, err
+				}
+			}
+			grown := make([]byte, len(buf), n)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// errMessageTooBig: a message passed the small limit of an origin not yet
+// allowed (1009).
+var errMessageTooBig = errors.New("message too big for an origin the host has not accepted")
+
+// readFailed ends a connection whose read failed: close 1009 when a
+// message passed the small limit, 1013 when the frame budget stayed
+// exhausted, 1008 when a message was too slow; a message past the large
+// limit has had its 1009 from gorilla, and a client that went away needs
+// nothing.
+func (s *Server) readFailed(conn *websocket.Conn, sess *session, err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errMessageTooBig):
+		s.log.Debug("connection closed", "origin", sess.origin, "err", err)
+		s.closeConn(conn, websocket.CloseMessageTooBig, "Message Too Big")
+	case errors.Is(err, ErrBusy):
+		s.log.Debug("connection closed", "origin", sess.origin, "err", err)
+		s.closeConn(conn, websocket.CloseTryAgainLater, "Try Again Later: busy")
+	case errors.As(err, &ne) && ne.Timeout():
+		s.log.Debug("connection closed", "origin", sess.origin, "err", "message too slow")
+		s.closeConn(conn, websocket.ClosePolicyViolation, "Message too slow")
 	}
 }
 

@@ -327,8 +327,10 @@ func TestTransportOversizeFrame(t *testing.T) {
 		}
 		expectClose(t, c, websocket.CloseMessageTooBig, "*")
 	})
-	// A large frame under the limit is served normally.
+	// A large frame under the limit is served normally once the host has
+	// accepted the origin.
 	t.Run("ws/1MiB", func(t *testing.T) {
+		call(t, h, endpoint(h, "ws"), testOrigin, gatedRequest)
 		c := dial(t, h, endpoint(h, "ws"), testOrigin)
 		send(t, c, `{"name":"nosuch","arguments":["`+strings.Repeat("A", 1<<20)+`"]}`)
 		checkStatus(t, readReply(t, c), eimzo.StatusNotFound)
@@ -644,6 +646,7 @@ func TestTransportBoundedEcho(t *testing.T) {
 	// apikey quotes the domain in its -1020 reason; a 1 MiB "domain" is
 	// not sent back whole.
 	domain := strings.Repeat("д", 512<<10)
+	call(t, h, endpoint(h, "ws"), testOrigin, gatedRequest) // the 1 MiB limit before
 	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, map[string]any{"name": "apikey", "arguments": []string{domain, "00"}})
 	var got map[string]any
 	if err := json.Unmarshal(raw, &got); err != nil {

@@ -56,39 +56,6 @@ func errBadArgument(name string, cause error) error {
 		"Неверное значение аргумента %s", "%s argumentining qiymati noto'g'ri"}}
 }
 
-// decodeBase64 decodes a base64 argument: the standard alphabet, with or
-// without '=' padding; ASCII whitespace (the line breaks of MIME base64,
-// which Java encoders write) is ignored. URL-safe base64 is not accepted:
-// E-IMZO's clients never send it.
-func decodeBase64(s string, max int) ([]byte, error) {
-	if strings.ContainsAny(s, " \t\r\n") {
-		s = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, s)
-	}
-	// Refuse before decoding anything much larger than max.
-	if base64.StdEncoding.DecodedLen(len(s)) > max+3 {
-		return nil, fmt.Errorf("more than %d bytes", max)
-	}
-	var out []byte
-	var err error
-	if len(s)%4 == 0 {
-		out, err = base64.StdEncoding.DecodeString(s)
-	} else {
-		out, err = base64.RawStdEncoding.DecodeString(s)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > max {
-		return nil, fmt.Errorf("more than %d bytes", max)
-	}
-	return out, nil
-}
-
 // parseCertificateArg parses a certificate argument: base64 DER or PEM.
 func parseCertificateArg(name, s string) (*x509.Certificate, error) {
 	der, err := pemOrBase64(s, "CERTIFICATE", MaxCertificate)

@@ -37,7 +37,6 @@ package cms
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
@@ -59,8 +58,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/signet-agent/signet/hsm"
 )
 
 // Errors returned by Decrypt, to be tested with errors.Is.
@@ -533,10 +530,10 @@ func envCBCEncrypt(key, iv, plaintext []byte) ([]byte, error) {
 // ErrDecryptionFailed for any cryptographic failure; an error wrapping
 // ErrMalformed, naming the faulty structure, for malformed input; a
 // descriptive error naming the OID for unsupported algorithms. Key store
-// errors from the key (hsm.ErrCancelled for a dismissed PIN prompt,
-// hsm.ErrTokenRemoved, hsm.ErrDenied, …, and context errors) are wrapped,
-// so errors.Is finds them; any other failure of an RSA key's Decrypt is
-// ErrDecryptionFailed.
+// errors from the key (a KeyStoreError such as hsm.ErrCancelled for a
+// dismissed PIN prompt, hsm.ErrTokenRemoved or hsm.ErrDenied, and context
+// errors) are wrapped, so errors.Is finds them; any other failure of an RSA
+// key's Decrypt is ErrDecryptionFailed.
 func Decrypt(der []byte, cert *x509.Certificate, key crypto.PrivateKey) ([]byte, error) {
 	if cert == nil {
 		return nil, errors.New("cms: decrypt: no recipient certificate")
@@ -1205,7 +1202,7 @@ func (kt *envKeyTrans) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 	}
 	cek, err := dec.Decrypt(rand.Reader, encKey, opts)
 	if err != nil {
-		if envKeyStoreError(err) {
+		if isKeyStoreError(err) {
 			return nil, fmt.Errorf("cms: decrypt content key with the recipient key: %w", err)
 		}
 		// rsa.ErrDecryption, or a token's own refusal (SoftHSM answers a
@@ -1213,26 +1210,6 @@ func (kt *envKeyTrans) decryptKey(cert *x509.Certificate, key crypto.PrivateKey,
 		return nil, ErrDecryptionFailed
 	}
 	return cek, nil
-}
-
-// envKeyStoreError reports whether an error from the recipient's key is one
-// the caller acts on — a PIN refused or cancelled, a token removed, consent
-// denied, an unsupported mechanism, a cancelled context — and must see
-// (wrapped, for errors.Is). Any other failure of an RSA decryption is
-// reported as the bare ErrDecryptionFailed, so that the caller (and whoever
-// sent the message) cannot tell a padding failure from a later one.
-func envKeyStoreError(err error) bool {
-	for _, target := range []error{
-		hsm.ErrPINIncorrect, hsm.ErrPINLocked, hsm.ErrFinalTry, hsm.ErrTokenRemoved,
-		hsm.ErrKeyNotFound, hsm.ErrCancelled, hsm.ErrUnsupported, hsm.ErrInvalidURI,
-		hsm.ErrInvalidRequest, hsm.ErrDenied, hsm.ErrTimeout,
-		context.Canceled, context.DeadlineExceeded,
-	} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }
 
 // envHashFromOID maps a hash AlgorithmIdentifier OID to crypto.Hash.

@@ -6,7 +6,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +13,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
@@ -25,15 +27,11 @@ func TestCreateCSR(t *testing.T) {
 	b, err := pkcs11.Open(pkcs11.Config{Module: env.Module, PINPrompt: func(context.Context, hsm.PINRequest) (hsm.PINResponse, error) {
 		return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer b.Close()
 	ctx := context.Background()
 	keys, err := b.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	store := hsm.NewStore(b)
 	policy := asn1.ObjectIdentifier{1, 2, 3, 4, 5}
 	tests := []struct {
@@ -63,46 +61,31 @@ func TestCreateCSR(t *testing.T) {
 				Policies:           []asn1.ObjectIdentifier{policy},
 				SignatureAlgorithm: tt.alg,
 			})
-			if err != nil {
-				t.Fatalf("CreateCSR: %v", err)
-			}
+			require.NoError(t, err, "CreateCSR")
 			csr, err := x509.ParseCertificateRequest(der)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := csr.CheckSignature(); err != nil {
-				t.Fatal(err)
-			}
-			if csr.Subject.CommonName != "Signet Test Person" || !slices.Equal(csr.DNSNames, []string{"signet.example"}) ||
-				!slices.Equal(csr.EmailAddresses, []string{"person@signet.example"}) || len(csr.IPAddresses) != 1 {
-				t.Errorf("CSR contents: %+v", csr)
-			}
+			require.NoError(t, err)
+			require.NoError(t, csr.CheckSignature())
+			assert.Equal(t, "Signet Test Person", csr.Subject.CommonName, "CSR contents: %+v", csr)
+			assert.True(t, slices.Equal(csr.DNSNames, []string{"signet.example"}), "CSR contents: %+v", csr)
+			assert.True(t, slices.Equal(csr.EmailAddresses, []string{"person@signet.example"}), "CSR contents: %+v", csr)
+			assert.Len(t, csr.IPAddresses, 1, "CSR contents: %+v", csr)
 			var seen []string
 			for _, e := range csr.Extensions {
 				seen = append(seen, e.Id.String())
 			}
 			for _, want := range []string{"2.5.29.15", "2.5.29.37", "2.5.29.32", "2.5.29.17"} {
-				if !slices.Contains(seen, want) {
-					t.Errorf("extension %s missing (have %v)", want, seen)
-				}
+				assert.True(t, slices.Contains(seen, want), "extension %s missing (have %v)", want, seen)
 			}
 			dir := t.TempDir()
 			p := filepath.Join(dir, "req.pem")
-			if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o600))
 			out, err := exec.Command("openssl", "req", "-verify", "-noout", "-text", "-in", p).CombinedOutput()
-			if err != nil {
-				t.Fatalf("openssl req -verify: %v\n%s", err, out)
-			}
+			require.NoError(t, err, "openssl req -verify: %v\n%s", err, out)
 			for _, want := range []string{"Digital Signature, Non Repudiation", "TLS Web Client Authentication, E-mail Protection", "Policy: 1.2.3.4.5", "DNS:signet.example"} {
-				if !strings.Contains(string(out), want) {
-					t.Errorf("openssl shows no %q:\n%s", want, out)
-				}
+				assert.Contains(t, string(out), want, "openssl shows no %q:\n%s", want, out)
 			}
 		})
 	}
-	if _, err := hsm.CreateCSR(ctx, store, hsm.KeyInfo{URI: "pkcs11:token=csr;object=x"}, hsm.CSRRequest{}); !errors.Is(err, hsm.ErrInvalidRequest) {
-		t.Errorf("CSR without key: %v", err)
-	}
+	_, err = hsm.CreateCSR(ctx, store, hsm.KeyInfo{URI: "pkcs11:token=csr;object=x"}, hsm.CSRRequest{})
+	assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "CSR without key")
 }

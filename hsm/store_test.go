@@ -5,11 +5,13 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
@@ -32,46 +34,30 @@ func TestStore(t *testing.T) {
 		return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
 	}
 	tokens, err := pkcs11.Open(pkcs11.Config{Module: env.Module, PINPrompt: pinPrompt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	dir := t.TempDir()
 	sk, err := softhsmtest.NewSoftwareKey(softhsmtest.ECP256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	goodPFX := filepath.Join(dir, "person.pfx")
-	if err := sk.WritePFX(goodPFX, "pfx-пароль", softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "broken.pfx"), []byte("not a pfx file"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sk.WritePFX(goodPFX, "pfx-пароль", softhsmtest.Modern))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.pfx"), []byte("not a pfx file"), 0o600))
 	files, err := pfx.Open(pfx.Config{Dirs: []string{dir}, PasswordPrompt: pinPrompt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	store := hsm.NewStore(tokens, files)
 	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, store.Close())
 	})
 
 	toks, err := store.Tokens(ctx)
-	if err != nil {
-		t.Fatalf("Tokens: %v", err)
-	}
+	require.NoError(t, err, "Tokens")
 	labels := map[string]string{}
 	for _, tk := range toks {
 		labels[tk.Label] = tk.Backend
 	}
 	for label, backend := range map[string]string{"csr": "pkcs11", "store": "pkcs11"} {
-		if labels[label] != backend {
-			t.Errorf("token %q: backend %q, want %q (tokens: %v)", label, labels[label], backend, labels)
-		}
+		assert.Equal(t, backend, labels[label], "token %q: backend %q, want %q (tokens: %v)", label, labels[label], backend, labels)
 	}
 	var sawPFX bool
 	for _, tk := range toks {
@@ -79,14 +65,10 @@ func TestStore(t *testing.T) {
 			sawPFX = true
 		}
 	}
-	if !sawPFX {
-		t.Errorf("the PFX file is not among the tokens: %+v", toks)
-	}
+	assert.True(t, sawPFX, "the PFX file is not among the tokens: %+v", toks)
 
 	keys, err := store.Keys(ctx)
-	if err != nil {
-		t.Fatalf("Keys: %v", err)
-	}
+	require.NoError(t, err, "Keys")
 	var tokenKey, fileKey hsm.KeyInfo
 	for _, k := range keys {
 		switch {
@@ -96,29 +78,20 @@ func TestStore(t *testing.T) {
 			fileKey = k
 		}
 	}
-	if tokenKey.URI == "" || fileKey.URI == "" {
-		t.Fatalf("want a token key and a PFX key, got token %q, file %q", tokenKey.URI, fileKey.URI)
-	}
+	require.NotEmpty(t, tokenKey.URI, "want a token key and a PFX key, got token %q, file %q", tokenKey.URI, fileKey.URI)
+	require.NotEmpty(t, fileKey.URI, "want a token key and a PFX key, got token %q, file %q", tokenKey.URI, fileKey.URI)
 
 	// Signing is routed to the backend that owns each URI.
 	digest := sha256.Sum256([]byte("routed by URI"))
 	for _, k := range []hsm.KeyInfo{tokenKey, fileKey} {
 		sig, err := store.Sign(ctx, k.URI, digest[:], crypto.SHA256)
-		if err != nil {
-			t.Fatalf("Sign with %s: %v", k.URI, err)
-		}
+		require.NoError(t, err, "Sign with %s", k.URI)
 		// The PFX key's public key is known after the unlock; look it up again.
 		info, err := store.Key(ctx, k.URI)
-		if err != nil {
-			t.Fatalf("Key(%s): %v", k.URI, err)
-		}
+		require.NoError(t, err, "Key(%s)", k.URI)
 		pub, ok := info.PublicKey.(*ecdsa.PublicKey)
-		if !ok {
-			t.Fatalf("%s: public key %T, want ECDSA", k.URI, info.PublicKey)
-		}
-		if !ecdsa.VerifyASN1(pub, digest[:], sig) {
-			t.Errorf("%s: signature does not verify", k.URI)
-		}
+		require.True(t, ok, "%s: public key %T, want ECDSA", k.URI, info.PublicKey)
+		assert.True(t, ecdsa.VerifyASN1(pub, digest[:], sig), "%s: signature does not verify", k.URI)
 	}
 
 	// URIs no backend owns, and capabilities a backend lacks.
@@ -137,18 +110,14 @@ func TestStore(t *testing.T) {
 		}(), hsm.ErrUnsupported, "person.pfx"},
 	}
 	for _, tc := range errCases {
-		if !errors.Is(tc.err, tc.want) {
-			t.Errorf("%s: error %v, want %v", tc.name, tc.err, tc.want)
-		} else if !strings.Contains(tc.err.Error(), tc.text) {
-			t.Errorf("%s: error %q does not name %q", tc.name, tc.err, tc.text)
+		if assert.ErrorIs(t, tc.err, tc.want, tc.name) {
+			assert.ErrorContains(t, tc.err, tc.text, tc.name)
 		}
 	}
 
 	// The broken file is reported, and did not hide the good one.
 	problems := strings.Join(store.Problems(), "\n")
-	if !strings.Contains(problems, "broken.pfx") {
-		t.Errorf("Problems() does not mention broken.pfx: %q", problems)
-	}
+	assert.Contains(t, problems, "broken.pfx", "Problems() does not mention broken.pfx: %q", problems)
 }
 
 func signErr(store *hsm.Store, uri string) error {

@@ -1,11 +1,11 @@
 package hsm
 
 import (
-	"bytes"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseURI(t *testing.T) {
@@ -39,18 +39,11 @@ func TestParseURI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		u, err := ParseURI(tt.in)
-		if err != nil {
-			t.Fatalf("ParseURI(%q): %v", tt.in, err)
-		}
-		if !reflect.DeepEqual(*u, tt.want) {
-			t.Errorf("ParseURI(%q) = %+v, want %+v", tt.in, *u, tt.want)
-		}
-		if got := u.String(); got != tt.str {
-			t.Errorf("String() = %q, want %q", got, tt.str)
-		}
-		if strings.Contains(u.String(), "pin-value") {
-			t.Errorf("String() prints pin-value")
-		}
+		require.NoError(t, err, "ParseURI(%q)", tt.in)
+		assert.Equal(t, tt.want, *u, "ParseURI(%q) = %+v, want %+v", tt.in, *u, tt.want)
+		got := u.String()
+		assert.Equal(t, tt.str, got, "String() = %q, want %q", got, tt.str)
+		assert.NotContains(t, u.String(), "pin-value", "String() prints pin-value")
 	}
 }
 
@@ -68,42 +61,28 @@ func TestParseURIErrors(t *testing.T) {
 		"pkcs11:" + strings.Repeat("a", MaxURILength),
 	} {
 		_, err := ParseURI(in)
-		if !errors.Is(err, ErrInvalidURI) {
-			t.Errorf("ParseURI(%q) error = %v, want ErrInvalidURI", in, err)
-		}
-		if err != nil && strings.Contains(err.Error(), "SECRET") {
-			t.Errorf("error %q leaks the PIN value", err)
+		assert.ErrorIs(t, err, ErrInvalidURI, "ParseURI(%q) error = %v, want ErrInvalidURI", in, err)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "SECRET", "the error leaks the PIN value")
 		}
 	}
 }
 
 func TestURIMatch(t *testing.T) {
 	u, err := ParseURI("pkcs11:token=A;serial=1;id=%01;type=private")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !u.MatchesToken(TokenInfo{Label: "A", Serial: "1", Model: "m"}) {
-		t.Error("token should match")
-	}
-	if u.MatchesToken(TokenInfo{Label: "A", Serial: "2"}) {
-		t.Error("serial differs; must not match")
-	}
-	if !u.MatchesObject("any", []byte{1}, ObjectPrivate) || u.MatchesObject("any", []byte{1}, ObjectCert) ||
-		u.MatchesObject("any", []byte{2}, ObjectPrivate) {
-		t.Error("object matching wrong")
-	}
-	if !SameURI("pkcs11:type=private;id=%01;token=A;serial=1", u.String()) {
-		t.Error("SameURI: reordered URI should be the same")
-	}
-	if SameURI("pkcs11:token=A", u.String()) {
-		t.Error("SameURI: different URIs reported the same")
-	}
+	require.NoError(t, err)
+	assert.True(t, u.MatchesToken(TokenInfo{Label: "A", Serial: "1", Model: "m"}), "token should match")
+	assert.False(t, u.MatchesToken(TokenInfo{Label: "A", Serial: "2"}), "serial differs; must not match")
+	assert.True(t, u.MatchesObject("any", []byte{1}, ObjectPrivate), "object matching wrong")
+	assert.False(t, u.MatchesObject("any", []byte{1}, ObjectCert), "object matching wrong")
+	assert.False(t, u.MatchesObject("any", []byte{2}, ObjectPrivate), "object matching wrong")
+	assert.True(t, SameURI("pkcs11:type=private;id=%01;token=A;serial=1", u.String()), "SameURI: reordered URI should be the same")
+	assert.False(t, SameURI("pkcs11:token=A", u.String()), "SameURI: different URIs reported the same")
 	u.PINValue = []byte("1234")
 	p := u.PINValue
 	u.Wipe()
-	if !bytes.Equal(p, []byte{0, 0, 0, 0}) || u.PINValue != nil {
-		t.Error("Wipe did not zero the PIN")
-	}
+	assert.Equal(t, []byte{0, 0, 0, 0}, p, "Wipe did not zero the PIN")
+	assert.Nil(t, u.PINValue, "Wipe did not zero the PIN")
 }
 
 func FuzzParseURI(f *testing.F) {
@@ -123,18 +102,10 @@ func FuzzParseURI(f *testing.F) {
 		}
 		out := u.String()
 		u2, err := ParseURI(out)
-		if err != nil {
-			t.Fatalf("ParseURI(String()) = %v for %q", err, out)
-		}
-		if u2.PINValue != nil {
-			t.Fatalf("String prints pin-value: %q", out)
-		}
+		require.NoError(t, err, "ParseURI(String()) = %v for %q", err, out)
+		require.Nil(t, u2.PINValue, "String prints pin-value: %q", out)
 		u.PINValue = nil
-		if !reflect.DeepEqual(u, u2) {
-			t.Fatalf("round trip differs:\n%+v\n%+v", u, u2)
-		}
-		if u2.String() != out {
-			t.Fatalf("String not stable: %q vs %q", u2.String(), out)
-		}
+		require.Equal(t, u2, u, "round trip differs:\n%+v\n%+v", u, u2)
+		require.Equal(t, out, u2.String(), "String not stable: %q vs %q", u2.String(), out)
 	})
 }

@@ -34,21 +34,9 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-
-	var cekLen int
-	var cekOID asn1.ObjectIdentifier
-	gcm := false
-	switch opts.ContentEncryption {
-	case AES256CBC:
-		cekLen, cekOID = 32, envOIDAES256CBC
-	case AES128CBC:
-		cekLen, cekOID = 16, envOIDAES128CBC
-	case AES256GCM:
-		cekLen, cekOID, gcm = 32, envOIDAES256GCM, true
-	case AES128GCM:
-		cekLen, cekOID, gcm = 16, envOIDAES128GCM, true
-	default:
-		return nil, fmt.Errorf("cms: encrypt: unknown content encryption %d", opts.ContentEncryption)
+	alg, err := envContentAlgorithm(opts.ContentEncryption)
+	if err != nil {
+		return nil, err
 	}
 	switch opts.RSAKeyTransport {
 	case RSAPKCS1v15, RSAOAEPSHA1, RSAOAEPSHA256:
@@ -56,38 +44,83 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 		return nil, fmt.Errorf("cms: encrypt: unknown RSA key transport %d", opts.RSAKeyTransport)
 	}
 
-	cek := make([]byte, cekLen)
+	cek := make([]byte, alg.keyLen)
 	defer clear(cek)
 	if _, err := io.ReadFull(rnd, cek); err != nil {
 		return nil, fmt.Errorf("cms: encrypt: generate content key: %w", err)
 	}
+	enc, err := envEncryptContent(rnd, alg, cek, content)
+	if err != nil {
+		return nil, err
+	}
+	ris, version, err := envRecipientInfos(rnd, recipients, cek, opts, alg.gcm)
+	if err != nil {
+		return nil, err
+	}
+	return envMarshal(alg, enc, ris, version)
+}
+
+// envContentAlg is the content encryption algorithm Encrypt writes.
+type envContentAlg struct {
+	keyLen int
+	oid    asn1.ObjectIdentifier
+	gcm    bool // AES-GCM, in AuthEnvelopedData
+}
+
+func envContentAlgorithm(ce ContentEncryption) (envContentAlg, error) {
+	switch ce {
+	case AES256CBC:
+		return envContentAlg{32, envOIDAES256CBC, false}, nil
+	case AES128CBC:
+		return envContentAlg{16, envOIDAES128CBC, false}, nil
+	case AES256GCM:
+		return envContentAlg{32, envOIDAES256GCM, true}, nil
+	case AES128GCM:
+		return envContentAlg{16, envOIDAES128GCM, true}, nil
+	}
+	return envContentAlg{}, fmt.Errorf("cms: encrypt: unknown content encryption %d", ce)
+}
+
+// envEncrypted is the encrypted content: the IV (or GCM nonce), the
+// ciphertext and, for GCM, the authentication tag.
+type envEncrypted struct {
+	iv, ciphertext, mac []byte
+}
+
+// envEncryptContent encrypts content under cek with a fresh IV (or nonce).
+func envEncryptContent(rnd io.Reader, alg envContentAlg, cek, content []byte) (envEncrypted, error) {
 	ivLen := aes.BlockSize
-	if gcm {
+	if alg.gcm {
 		ivLen = envGCMNonceSize
 	}
-	iv := make([]byte, ivLen)
-	if _, err := io.ReadFull(rnd, iv); err != nil {
-		return nil, fmt.Errorf("cms: encrypt: generate IV: %w", err)
+	e := envEncrypted{iv: make([]byte, ivLen)}
+	if _, err := io.ReadFull(rnd, e.iv); err != nil {
+		return envEncrypted{}, fmt.Errorf("cms: encrypt: generate IV: %w", err)
 	}
-	var ciphertext, mac []byte
 	var err error
-	if gcm {
-		ciphertext, mac, err = envGCMSeal(cek, iv, content)
+	if alg.gcm {
+		e.ciphertext, e.mac, err = envGCMSeal(cek, e.iv, content)
 	} else {
-		ciphertext, err = envCBCEncrypt(cek, iv, content)
+		e.ciphertext, err = envCBCEncrypt(cek, e.iv, content)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cms: encrypt content: %w", err)
+		return envEncrypted{}, fmt.Errorf("cms: encrypt content: %w", err)
 	}
+	return e, nil
+}
 
+// envRecipientInfos makes one RecipientInfo per certificate, carrying cek,
+// and returns them with the EnvelopedData version they require.
+func envRecipientInfos(rnd io.Reader, recipients []*x509.Certificate, cek []byte, opts EncryptOptions, gcm bool) ([][]byte, int64, error) {
 	version := int64(0)
 	ris := make([][]byte, 0, len(recipients))
 	for i, cert := range recipients {
 		if cert == nil {
-			return nil, fmt.Errorf("cms: encrypt: recipient %d is nil", i)
+			return nil, 0, fmt.Errorf("cms: encrypt: recipient %d is nil", i)
 		}
 		var ri []byte
 		var riVersion int64
+		var err error
 		switch pub := cert.PublicKey.(type) {
 		case *rsa.PublicKey:
 			ri, riVersion, err = envKeyTransRecipient(rnd, cert, pub, cek, opts)
@@ -97,17 +130,22 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 			err = fmt.Errorf("public key type %T is not supported (need RSA or EC)", cert.PublicKey)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cms: encrypt: recipient %d (%s): %w", i, cert.Subject, err)
+			return nil, 0, fmt.Errorf("cms: encrypt: recipient %d (%s): %w", i, cert.Subject, err)
 		}
 		if riVersion != 0 && !gcm {
 			version = 2 // RFC 5652 §6.1: any RecipientInfo not version 0
 		}
 		ris = append(ris, ri)
 	}
+	return ris, version, nil
+}
 
+// envMarshal encodes the ContentInfo holding EnvelopedData, or
+// AuthEnvelopedData for GCM (RFC 5083: version is always 0 there).
+func envMarshal(alg envContentAlg, enc envEncrypted, ris [][]byte, version int64) ([]byte, error) {
 	contentType := OIDEnvelopedData
-	if gcm {
-		contentType = OIDAuthEnvelopedData // RFC 5083: version is always 0
+	if alg.gcm {
+		contentType = OIDAuthEnvelopedData
 	}
 	var b cryptobyte.Builder
 	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // ContentInfo
@@ -123,22 +161,22 @@ func Encrypt(content []byte, recipients []*x509.Certificate, opts EncryptOptions
 				b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // EncryptedContentInfo
 					b.AddASN1ObjectIdentifier(OIDData)
 					b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						b.AddASN1ObjectIdentifier(cekOID)
-						if gcm {
+						b.AddASN1ObjectIdentifier(alg.oid)
+						if alg.gcm {
 							b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) { // GCMParameters
-								b.AddASN1OctetString(iv)
-								b.AddASN1Int64(int64(len(mac)))
+								b.AddASN1OctetString(enc.iv)
+								b.AddASN1Int64(int64(len(enc.mac)))
 							})
 						} else {
-							b.AddASN1OctetString(iv)
+							b.AddASN1OctetString(enc.iv)
 						}
 					})
 					b.AddASN1(envTagCtx0Prim, func(b *cryptobyte.Builder) {
-						b.AddBytes(ciphertext)
+						b.AddBytes(enc.ciphertext)
 					})
 				})
-				if gcm {
-					b.AddASN1OctetString(mac) // mac MessageAuthenticationCode
+				if alg.gcm {
+					b.AddASN1OctetString(enc.mac) // mac MessageAuthenticationCode
 				}
 			})
 		})

@@ -77,26 +77,57 @@ type envelopedData struct {
 }
 
 func parseEnvelopedData(der []byte) (*envelopedData, error) {
+	ed, auth, err := envUnwrapContentInfo(der)
+	if err != nil {
+		return nil, err
+	}
+	env := &envelopedData{}
+	env.content.auth = auth
+	if env.recipients, err = envParseRecipientInfos(&ed); err != nil {
+		return nil, err
+	}
+	var eci cryptobyte.String
+	if !ed.ReadASN1(&eci, casn1.SEQUENCE) {
+		return nil, envMalformed("EncryptedContentInfo")
+	}
+	if err := env.content.parseTrailer(&ed); err != nil {
+		return nil, err
+	}
+	if err := env.content.parseInfo(eci); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// envUnwrapContentInfo returns the body of the EnvelopedData or
+// AuthEnvelopedData (auth) SEQUENCE a ContentInfo holds.
+func envUnwrapContentInfo(der []byte) (ed cryptobyte.String, auth bool, err error) {
 	input := cryptobyte.String(der)
-	var ci, explicit, ed cryptobyte.String
+	var ci, explicit cryptobyte.String
 	if !input.ReadASN1(&ci, casn1.SEQUENCE) || !input.Empty() {
-		return nil, envMalformed("ContentInfo (not a single SEQUENCE)")
+		return nil, false, envMalformed("ContentInfo (not a single SEQUENCE)")
 	}
 	var oid asn1.ObjectIdentifier
 	if !ci.ReadASN1ObjectIdentifier(&oid) {
-		return nil, envMalformed("ContentInfo content type")
+		return nil, false, envMalformed("ContentInfo content type")
 	}
-	auth := oid.Equal(OIDAuthEnvelopedData)
+	auth = oid.Equal(OIDAuthEnvelopedData)
 	if !auth && !oid.Equal(OIDEnvelopedData) {
-		return nil, &envNotEnvelopedError{oid}
+		return nil, false, &envNotEnvelopedError{oid}
 	}
 	if !ci.ReadASN1(&explicit, envTagCtx0Cons) || !ci.Empty() {
-		return nil, envMalformed("ContentInfo content")
+		return nil, false, envMalformed("ContentInfo content")
 	}
 	if !explicit.ReadASN1(&ed, casn1.SEQUENCE) || !explicit.Empty() {
-		return nil, envMalformed("EnvelopedData")
+		return nil, false, envMalformed("EnvelopedData")
 	}
+	return ed, auth, nil
+}
 
+// envParseRecipientInfos reads the version, originatorInfo and
+// recipientInfos of an EnvelopedData body, and returns the raw
+// RecipientInfo elements (at least one, at most envMaxRecipients).
+func envParseRecipientInfos(ed *cryptobyte.String) ([][]byte, error) {
 	var version int64
 	if !ed.ReadASN1Int64WithTag(&version, casn1.INTEGER) {
 		return nil, envMalformed("EnvelopedData version")
@@ -113,103 +144,111 @@ func parseEnvelopedData(der []byte) (*envelopedData, error) {
 	if !ed.ReadASN1(&riSet, casn1.SET) {
 		return nil, envMalformed("EnvelopedData recipientInfos")
 	}
-	env := &envelopedData{}
-	env.content.auth = auth
+	var recipients [][]byte
 	for !riSet.Empty() {
 		var ri cryptobyte.String
 		if !riSet.ReadAnyASN1Element(&ri, nil) {
 			return nil, envMalformed("RecipientInfo")
 		}
-		if len(env.recipients) == envMaxRecipients {
+		if len(recipients) == envMaxRecipients {
 			return nil, fmt.Errorf("more than %d recipients", envMaxRecipients)
 		}
-		env.recipients = append(env.recipients, ri)
+		recipients = append(recipients, ri)
 	}
-	if len(env.recipients) == 0 {
+	if len(recipients) == 0 {
 		return nil, errors.New("EnvelopedData has no recipients")
 	}
+	return recipients, nil
+}
 
-	var eci cryptobyte.String
-	if !ed.ReadASN1(&eci, casn1.SEQUENCE) {
-		return nil, envMalformed("EncryptedContentInfo")
-	}
-	if auth {
-		// authAttrs [1] IMPLICIT OPTIONAL: authenticated, as the GCM
-		// additional data, in their DER form with the SET OF tag (RFC 5083
-		// §2.2). mac OCTET STRING. unauthAttrs [2] IMPLICIT OPTIONAL.
-		if ed.PeekASN1Tag(envTagCtx1Cons) {
-			var attrs cryptobyte.String
-			if !ed.ReadASN1Element(&attrs, envTagCtx1Cons) {
-				return nil, envMalformed("AuthEnvelopedData authAttrs")
-			}
-			env.content.aad = append([]byte{byte(casn1.SET)}, attrs[1:]...)
-		}
-		var mac cryptobyte.String
-		if !ed.ReadASN1(&mac, casn1.OCTET_STRING) {
-			return nil, envMalformed("AuthEnvelopedData mac")
-		}
-		env.content.mac = mac
-		if !ed.SkipOptionalASN1(envTagCtx2Cons) || !ed.Empty() {
-			return nil, envMalformed("AuthEnvelopedData (trailing data)")
-		}
-	} else {
+// parseTrailer reads what follows the EncryptedContentInfo: authAttrs, mac
+// and unauthAttrs of AuthEnvelopedData, or the ignored unprotectedAttrs of
+// EnvelopedData; nothing may follow them.
+func (c *envEncryptedContent) parseTrailer(ed *cryptobyte.String) error {
+	if !c.auth {
 		// unprotectedAttrs [1] IMPLICIT OPTIONAL: ignored.
 		if !ed.SkipOptionalASN1(envTagCtx1Cons) || !ed.Empty() {
-			return nil, envMalformed("EnvelopedData (trailing data)")
+			return envMalformed("EnvelopedData (trailing data)")
 		}
+		return nil
 	}
+	// authAttrs [1] IMPLICIT OPTIONAL: authenticated, as the GCM additional
+	// data, in their DER form with the SET OF tag (RFC 5083 §2.2). mac
+	// OCTET STRING. unauthAttrs [2] IMPLICIT OPTIONAL.
+	if ed.PeekASN1Tag(envTagCtx1Cons) {
+		var attrs cryptobyte.String
+		if !ed.ReadASN1Element(&attrs, envTagCtx1Cons) {
+			return envMalformed("AuthEnvelopedData authAttrs")
+		}
+		c.aad = append([]byte{byte(casn1.SET)}, attrs[1:]...)
+	}
+	var mac cryptobyte.String
+	if !ed.ReadASN1(&mac, casn1.OCTET_STRING) {
+		return envMalformed("AuthEnvelopedData mac")
+	}
+	c.mac = mac
+	if !ed.SkipOptionalASN1(envTagCtx2Cons) || !ed.Empty() {
+		return envMalformed("AuthEnvelopedData (trailing data)")
+	}
+	return nil
+}
+
+// parseInfo reads an EncryptedContentInfo: the content encryption
+// algorithm with its IV (CBC) or GCMParameters, and the encrypted content
+// (primitive, or BER chunks).
+func (c *envEncryptedContent) parseInfo(eci cryptobyte.String) error {
 	var innerType asn1.ObjectIdentifier
 	if !eci.ReadASN1ObjectIdentifier(&innerType) {
-		return nil, envMalformed("EncryptedContentInfo content type")
+		return envMalformed("EncryptedContentInfo content type")
 	}
 	var alg, params cryptobyte.String
-	if !eci.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&env.content.alg) {
-		return nil, envMalformed("content encryption algorithm")
+	if !eci.ReadASN1(&alg, casn1.SEQUENCE) || !alg.ReadASN1ObjectIdentifier(&c.alg) {
+		return envMalformed("content encryption algorithm")
 	}
 	params = alg
 	switch {
 	case params.PeekASN1Tag(casn1.OCTET_STRING): // CBC: the IV
 		var iv cryptobyte.String
 		if !params.ReadASN1(&iv, casn1.OCTET_STRING) {
-			return nil, envMalformed("content encryption IV")
+			return envMalformed("content encryption IV")
 		}
-		env.content.iv = iv
+		c.iv = iv
 	case params.PeekASN1Tag(casn1.SEQUENCE): // GCMParameters
 		var gp, nonce cryptobyte.String
 		icv := int64(12)
 		if !params.ReadASN1(&gp, casn1.SEQUENCE) || !gp.ReadASN1(&nonce, casn1.OCTET_STRING) {
-			return nil, envMalformed("content encryption parameters")
+			return envMalformed("content encryption parameters")
 		}
 		if !gp.Empty() && !gp.ReadASN1Int64WithTag(&icv, casn1.INTEGER) || !gp.Empty() {
-			return nil, envMalformed("GCM ICV length")
+			return envMalformed("GCM ICV length")
 		}
-		env.content.iv = nonce
-		env.content.icvLen = int(icv)
+		c.iv = nonce
+		c.icvLen = int(icv)
 	}
 	if !params.Empty() {
-		return nil, envMalformed("content encryption parameters")
+		return envMalformed("content encryption parameters")
 	}
 	if eci.Empty() {
-		return nil, errors.New("encrypted content is absent (detached EnvelopedData is not supported)")
+		return errors.New("encrypted content is absent (detached EnvelopedData is not supported)")
 	}
 	var tag casn1.Tag
 	var body cryptobyte.String
 	if !eci.ReadAnyASN1(&body, &tag) || !eci.Empty() {
-		return nil, envMalformed("encrypted content")
+		return envMalformed("encrypted content")
 	}
 	switch tag {
 	case envTagCtx0Prim:
-		env.content.ciphertext = body
+		c.ciphertext = body
 	case envTagCtx0Cons: // BER chunks: OCTET STRINGs inside [0]
 		ct, err := envJoinOctetChunks(body, 0)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		env.content.ciphertext = ct
+		c.ciphertext = ct
 	default:
-		return nil, envMalformed("encrypted content (tag %#x)", uint8(tag))
+		return envMalformed("encrypted content (tag %#x)", uint8(tag))
 	}
-	return env, nil
+	return nil
 }
 
 // envJoinOctetChunks concatenates the OCTET STRING segments of a constructed

@@ -7,22 +7,36 @@ import (
 
 // Sentinel errors callers act on. Backends wrap them with context
 // (fmt.Errorf("sign with %s: %w", uri, ErrKeyNotFound)); test with errors.Is.
+// Each is a key store error (see keyStoreError).
 var (
-	ErrPINIncorrect   = errors.New("incorrect PIN or password")
-	ErrPINLocked      = errors.New("PIN locked")
-	ErrFinalTry       = errors.New("PIN is on its final try and the prompt did not confirm it")
-	ErrTokenRemoved   = errors.New("token not present")
-	ErrKeyNotFound    = errors.New("key not found")
-	ErrCancelled      = errors.New("cancelled")
-	ErrUnsupported    = errors.New("operation not supported")
-	ErrInvalidURI     = errors.New("invalid key URI")
-	ErrInvalidRequest = errors.New("invalid request")
+	ErrPINIncorrect   = newKeyStoreError("incorrect PIN or password")
+	ErrPINLocked      = newKeyStoreError("PIN locked")
+	ErrFinalTry       = newKeyStoreError("PIN is on its final try and the prompt did not confirm it")
+	ErrTokenRemoved   = newKeyStoreError("token not present")
+	ErrKeyNotFound    = newKeyStoreError("key not found")
+	ErrCancelled      = newKeyStoreError("cancelled")
+	ErrUnsupported    = newKeyStoreError("operation not supported")
+	ErrInvalidURI     = newKeyStoreError("invalid key URI")
+	ErrInvalidRequest = newKeyStoreError("invalid request")
 
 	// Consent outcomes (agent/consent), kept here so every layer — host,
 	// SDK, plugins — shares one value for errors.Is.
-	ErrDenied  = errors.New("denied")
-	ErrTimeout = errors.New("timed out waiting for a decision")
+	ErrDenied  = newKeyStoreError("denied")
+	ErrTimeout = newKeyStoreError("timed out waiting for a decision")
 )
+
+// keyStoreError is the type of the sentinel errors. Its KeyStoreError
+// method implements cms.KeyStoreError, so that decryption in sdk/cms
+// reports these errors (wrapped) instead of a bare decryption failure,
+// without knowing this package's list of them.
+type keyStoreError struct{ msg string }
+
+func newKeyStoreError(msg string) error { return &keyStoreError{msg: msg} }
+
+func (e *keyStoreError) Error() string { return e.msg }
+
+// KeyStoreError marks the error as the key store's.
+func (*keyStoreError) KeyStoreError() {}
 
 // PINError is returned when a PIN or password was refused. It carries the
 // token's PIN state after the attempt, so a prompt can show the tries left.

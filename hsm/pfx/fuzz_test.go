@@ -4,6 +4,8 @@ import (
 	"crypto/x509/pkix"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
@@ -12,20 +14,14 @@ import (
 // lists must be well-formed.
 func FuzzListPFX(f *testing.F) {
 	pki, err := softhsmtest.NewPKI("Fuzz")
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	for _, typ := range []string{softhsmtest.ECP256, softhsmtest.Ed25519} {
 		k, err := pki.NewSoftwareKey(typ, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "fuzz"}})
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		for _, enc := range []softhsmtest.PFXEncoding{softhsmtest.Legacy, softhsmtest.LegacyDES, softhsmtest.Modern} {
 			for _, pw := range []string{"", "pw"} {
 				data, err := softhsmtest.EncodePFX(k.Key, k.Certificate, k.Chain, pw, enc)
-				if err != nil {
-					f.Fatal(err)
-				}
+				require.NoError(f, err)
 				f.Add(data)
 			}
 		}
@@ -44,9 +40,7 @@ func FuzzListPFX(f *testing.F) {
 			dec = d
 		}
 		for _, e := range buildEntries(l, dec, nil) {
-			if e.alias == "" {
-				t.Fatal("entry without alias")
-			}
+			require.NotEmpty(t, e.alias, "entry without alias")
 			_ = KeyURI("/f.pfx", e.alias)
 		}
 	})

@@ -1,7 +1,6 @@
 package pfx
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -13,7 +12,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +21,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
@@ -76,21 +77,15 @@ var (
 func newKey(t *testing.T, typ, cn string) *softhsmtest.SoftwareKey {
 	t.Helper()
 	pkiOnce.Do(func() { testPKI, pkiErr = softhsmtest.NewPKI("PFX Test") })
-	if pkiErr != nil {
-		t.Fatal(pkiErr)
-	}
+	require.NoError(t, pkiErr)
 	k, err := testPKI.NewSoftwareKey(typ, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: cn}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
 func writePFX(t *testing.T, path string, k *softhsmtest.SoftwareKey, pw string, enc softhsmtest.PFXEncoding) {
 	t.Helper()
-	if err := k.WritePFX(path, pw, enc); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, k.WritePFX(path, pw, enc))
 }
 
 // writeOpenSSLPFX makes a PFX with openssl pkcs12 -export and friendlyName
@@ -99,41 +94,29 @@ func writeOpenSSLPFX(t *testing.T, path string, k *softhsmtest.SoftwareKey, alia
 	t.Helper()
 	dir := t.TempDir()
 	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	keyPEM := filepath.Join(dir, "key.pem")
 	certPEM := filepath.Join(dir, "cert.pem")
 	chainPEM := filepath.Join(dir, "chain.pem")
-	must(t, os.WriteFile(keyPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
-	must(t, os.WriteFile(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Certificate.Raw}), 0o600))
+	require.NoError(t, os.WriteFile(keyPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Certificate.Raw}), 0o600))
 	var chain []byte
 	for _, c := range k.Chain {
 		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
-	must(t, os.WriteFile(chainPEM, chain, 0o600))
+	require.NoError(t, os.WriteFile(chainPEM, chain, 0o600))
 	args := append([]string{"pkcs12", "-export", "-inkey", keyPEM, "-in", certPEM, "-certfile", chainPEM,
 		"-name", alias, "-passout", "env:PFXPW", "-out", path}, extra...)
 	cmd := exec.Command("openssl", args...)
 	cmd.Env = append(os.Environ(), "PFXPW="+pw)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("openssl %v: %v\n%s", args, err, out)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "openssl %v: %v\n%s", args, err, out)
 }
 
 func openBackend(t *testing.T, cfg Config) *Backend {
 	t.Helper()
 	b, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
 	return b
 }
@@ -141,18 +124,14 @@ func openBackend(t *testing.T, cfg Config) *Backend {
 func keysOf(t *testing.T, b *Backend) []hsm.KeyInfo {
 	t.Helper()
 	keys, err := b.Keys(context.Background())
-	if err != nil {
-		t.Fatalf("Keys: %v", err)
-	}
+	require.NoError(t, err, "Keys")
 	return keys
 }
 
 func onlyKey(t *testing.T, b *Backend) hsm.KeyInfo {
 	t.Helper()
 	keys := keysOf(t, b)
-	if len(keys) != 1 {
-		t.Fatalf("want 1 key, got %d: %+v", len(keys), keys)
-	}
+	require.Len(t, keys, 1, "want 1 key, got %d: %+v", len(keys), keys)
 	return keys[0]
 }
 
@@ -166,24 +145,20 @@ func signAndVerify(t *testing.T, b hsm.KeyStore, uri string, pub crypto.PublicKe
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
 		sig, err := b.Sign(ctx, uri, d[:], crypto.SHA256)
-		must(t, err)
-		must(t, rsa.VerifyPKCS1v15(p, crypto.SHA256, d[:], sig))
+		require.NoError(t, err)
+		require.NoError(t, rsa.VerifyPKCS1v15(p, crypto.SHA256, d[:], sig))
 		pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
 		sig, err = b.Sign(ctx, uri, d[:], pss)
-		must(t, err)
-		must(t, rsa.VerifyPSS(p, crypto.SHA256, d[:], sig, pss))
+		require.NoError(t, err)
+		require.NoError(t, rsa.VerifyPSS(p, crypto.SHA256, d[:], sig, pss))
 	case *ecdsa.PublicKey:
 		sig, err := b.Sign(ctx, uri, d[:], crypto.SHA256)
-		must(t, err)
-		if !ecdsa.VerifyASN1(p, d[:], sig) {
-			t.Fatal("ECDSA signature does not verify")
-		}
+		require.NoError(t, err)
+		require.True(t, ecdsa.VerifyASN1(p, d[:], sig), "ECDSA signature does not verify")
 	case ed25519.PublicKey:
 		sig, err := b.Sign(ctx, uri, msg, crypto.Hash(0))
-		must(t, err)
-		if !ed25519.Verify(p, msg, sig) {
-			t.Fatal("Ed25519 signature does not verify")
-		}
+		require.NoError(t, err)
+		require.True(t, ed25519.Verify(p, msg, sig), "Ed25519 signature does not verify")
 	default:
 		t.Fatalf("no public key (%T)", pub)
 	}
@@ -201,46 +176,40 @@ func TestEncodings(t *testing.T) {
 				b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 
 				toks, err := b.Tokens(context.Background())
-				must(t, err)
-				if len(toks) != 1 || toks[0].URI != "file://"+path || !toks[0].Flags.LoginRequired || toks[0].Backend != "pfx" {
-					t.Fatalf("tokens: %+v", toks)
-				}
+				require.NoError(t, err)
+				require.Len(t, toks, 1, "tokens: %+v", toks)
+				require.Equal(t, "file://"+path, toks[0].URI, "tokens: %+v", toks)
+				require.True(t, toks[0].Flags.LoginRequired, "tokens: %+v", toks)
+				require.Equal(t, "pfx", toks[0].Backend, "tokens: %+v", toks)
 				// Locked: the certificates are encrypted, the key bag is visible.
 				ki := onlyKey(t, b)
-				if !ki.HasPrivateKey || ki.Certificate != nil || ki.TokenURI != toks[0].URI {
-					t.Fatalf("locked listing: %+v", ki)
-				}
-				if !strings.HasPrefix(ki.URI, "file://"+path+"#") {
-					t.Fatalf("key URI %q", ki.URI)
-				}
-				if p.calls() != 0 {
-					t.Fatal("listing prompted")
-				}
+				require.True(t, ki.HasPrivateKey, "locked listing: %+v", ki)
+				require.Nil(t, ki.Certificate, "locked listing: %+v", ki)
+				require.Equal(t, toks[0].URI, ki.TokenURI, "locked listing: %+v", ki)
+				require.True(t, strings.HasPrefix(ki.URI, "file://"+path+"#"), "key URI %q", ki.URI)
+				require.Equal(t, 0, p.calls(), "listing prompted")
 				signAndVerify(t, b, ki.URI, k.Key.Public())
-				if p.calls() != 1 {
-					t.Fatalf("prompted %d times, want 1", p.calls())
-				}
+				require.Equal(t, 1, p.calls(), "prompted %d times, want 1", p.calls())
 				req := p.reqs[0]
-				if req.Kind != hsm.Password || req.Token.URI != toks[0].URI || req.Key == nil || req.Key.URI != ki.URI || req.Attempt != 1 {
-					t.Fatalf("prompt request: %+v", req)
-				}
+				require.Equal(t, hsm.Password, req.Kind, "prompt request: %+v", req)
+				require.Equal(t, toks[0].URI, req.Token.URI, "prompt request: %+v", req)
+				require.NotNil(t, req.Key, "prompt request: %+v", req)
+				require.Equal(t, ki.URI, req.Key.URI, "prompt request: %+v", req)
+				require.Equal(t, 1, req.Attempt, "prompt request: %+v", req)
 				// Unlocked: same URI, now with certificate and chain.
 				after := onlyKey(t, b)
-				if after.URI != ki.URI {
-					t.Fatalf("URI changed on unlock: %q -> %q", ki.URI, after.URI)
-				}
-				if after.Certificate == nil || !after.Certificate.Equal(k.Certificate) || len(after.Chain) != 2 ||
-					!after.Chain[0].Equal(k.Chain[0]) || !after.Chain[1].Equal(k.Chain[1]) {
-					t.Fatalf("unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
-				}
-				if after.Algorithm == "" || after.Bits == 0 {
-					t.Fatalf("algorithm not known after unlock: %+v", after)
-				}
+				require.Equal(t, ki.URI, after.URI, "URI changed on unlock: %q -> %q", ki.URI, after.URI)
+				require.NotNil(t, after.Certificate, "unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
+				require.True(t, after.Certificate.Equal(k.Certificate), "unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
+				require.Len(t, after.Chain, 2, "unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
+				require.True(t, after.Chain[0].Equal(k.Chain[0]), "unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
+				require.True(t, after.Chain[1].Equal(k.Chain[1]), "unlocked listing: cert %v chain %d", after.Certificate != nil, len(after.Chain))
+				require.NotEmpty(t, after.Algorithm, "algorithm not known after unlock: %+v", after)
+				require.NotEqual(t, 0, after.Bits, "algorithm not known after unlock: %+v", after)
 				// A new backend (a restart) names the key the same way.
 				b2 := openBackend(t, Config{Files: []string{path}})
-				if got := onlyKey(t, b2).URI; got != ki.URI {
-					t.Fatalf("URI not stable across restarts: %q vs %q", got, ki.URI)
-				}
+				got := onlyKey(t, b2).URI
+				require.Equal(t, ki.URI, got, "URI not stable across restarts: %q vs %q", got, ki.URI)
 			})
 		}
 	}
@@ -254,13 +223,13 @@ func TestEmptyPasswordListsWithoutPrompt(t *testing.T) {
 			writePFX(t, filepath.Join(dir, "open.p12"), k, "", enc)
 			b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: noPrompt(t)})
 			ki := onlyKey(t, b)
-			if ki.Certificate == nil || !ki.Certificate.Equal(k.Certificate) || len(ki.Chain) != 2 || ki.Algorithm != hsm.ECDSA || ki.Bits != 256 {
-				t.Fatalf("listing: %+v", ki)
-			}
+			require.NotNil(t, ki.Certificate, "listing: %+v", ki)
+			require.True(t, ki.Certificate.Equal(k.Certificate), "listing: %+v", ki)
+			require.Len(t, ki.Chain, 2, "listing: %+v", ki)
+			require.Equal(t, hsm.ECDSA, ki.Algorithm, "listing: %+v", ki)
+			require.Equal(t, 256, ki.Bits, "listing: %+v", ki)
 			toks, _ := b.Tokens(context.Background())
-			if toks[0].Flags.LoginRequired {
-				t.Fatal("empty-password file reported as needing a login")
-			}
+			require.False(t, toks[0].Flags.LoginRequired, "empty-password file reported as needing a login")
 			signAndVerify(t, b, ki.URI, k.Key.Public())
 		})
 	}
@@ -274,15 +243,12 @@ func TestOpenSSLFileWithFriendlyName(t *testing.T) {
 	p := &prompter{answers: []string{"pw"}}
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 	ki := onlyKey(t, b)
-	if ki.URI != "file://"+path+"#my%20key" || ki.Label != "my key" {
-		t.Fatalf("key: %q label %q", ki.URI, ki.Label)
-	}
+	require.Equal(t, "file://"+path+"#my%20key", ki.URI, "key: %q label %q", ki.URI, ki.Label)
+	require.Equal(t, "my key", ki.Label, "key: %q label %q", ki.URI, ki.Label)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
 	// The file URI alone names its only key.
 	signAndVerify(t, b, "file://"+path, k.Key.Public())
-	if p.calls() != 1 {
-		t.Fatalf("prompted %d times", p.calls())
-	}
+	require.Equal(t, 1, p.calls(), "prompted %d times", p.calls())
 }
 
 func TestUnencryptedCertificatesListedWhileLocked(t *testing.T) {
@@ -292,9 +258,10 @@ func TestUnencryptedCertificatesListedWhileLocked(t *testing.T) {
 	writeOpenSSLPFX(t, path, k, "alias", "pw", "-certpbe", "NONE")
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: noPrompt(t)})
 	ki := onlyKey(t, b)
-	if ki.Certificate == nil || !ki.Certificate.Equal(k.Certificate) || len(ki.Chain) != 2 || !ki.HasPrivateKey {
-		t.Fatalf("locked listing with plain certificates: %+v", ki)
-	}
+	require.NotNil(t, ki.Certificate, "locked listing with plain certificates: %+v", ki)
+	require.True(t, ki.Certificate.Equal(k.Certificate), "locked listing with plain certificates: %+v", ki)
+	require.Len(t, ki.Chain, 2, "locked listing with plain certificates: %+v", ki)
+	require.True(t, ki.HasPrivateKey, "locked listing with plain certificates: %+v", ki)
 }
 
 func TestNonASCIIPassword(t *testing.T) {
@@ -307,16 +274,13 @@ func TestNonASCIIPassword(t *testing.T) {
 	p := &prompter{answers: []string{pw}}
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 	keys := keysOf(t, b)
-	if len(keys) != 2 {
-		t.Fatalf("keys: %d", len(keys))
-	}
+	require.Len(t, keys, 2, "keys: %d", len(keys))
 	for _, ki := range keys {
 		want := k.Key.Public()
 		if strings.Contains(ki.URI, "openssl.pfx") {
 			want = k2.Key.Public()
-			if ki.Label != "кирилл" || !strings.HasSuffix(ki.URI, "#%D0%BA%D0%B8%D1%80%D0%B8%D0%BB%D0%BB") {
-				t.Fatalf("non-ASCII alias: %q %q", ki.Label, ki.URI)
-			}
+			require.Equal(t, "кирилл", ki.Label, "non-ASCII alias: %q %q", ki.Label, ki.URI)
+			require.True(t, strings.HasSuffix(ki.URI, "#%D0%BA%D0%B8%D1%80%D0%B8%D0%BB%D0%BB"), "non-ASCII alias: %q %q", ki.Label, ki.URI)
 		}
 		signAndVerify(t, b, ki.URI, want)
 	}
@@ -330,17 +294,13 @@ func TestWrongPasswordThenRight(t *testing.T) {
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 	ki := onlyKey(t, b)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
-	if p.calls() != 2 {
-		t.Fatalf("prompts: %d", p.calls())
-	}
+	require.Equal(t, 2, p.calls(), "prompts: %d", p.calls())
 	second := p.reqs[1]
 	var pe *hsm.PINError
-	if second.Attempt != 2 || !errors.As(second.LastError, &pe) || !errors.Is(second.LastError, hsm.ErrPINIncorrect) {
-		t.Fatalf("second request: attempt %d, last error %v", second.Attempt, second.LastError)
-	}
-	if strings.Contains(second.LastError.Error(), "wrong-pw") {
-		t.Fatal("error text contains the password")
-	}
+	require.Equal(t, 2, second.Attempt, "second request: attempt %d, last", second.Attempt)
+	require.ErrorAs(t, second.LastError, &pe, "second request: attempt %d, last", second.Attempt)
+	require.ErrorIs(t, second.LastError, hsm.ErrPINIncorrect, "second request: attempt %d, last", second.Attempt)
+	require.NotContains(t, second.LastError.Error(), "wrong-pw", "error text contains the password")
 }
 
 func TestWrongPasswordEveryTime(t *testing.T) {
@@ -353,15 +313,11 @@ func TestWrongPasswordEveryTime(t *testing.T) {
 	d := sha256.Sum256([]byte("x"))
 	_, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256)
 	var pe *hsm.PINError
-	if !errors.Is(err, hsm.ErrPINIncorrect) || !errors.As(err, &pe) {
-		t.Fatalf("want PINError, got %v", err)
-	}
-	if strings.Contains(err.Error(), "bad-guess") || strings.Contains(err.Error(), "right-pw") {
-		t.Fatalf("error contains a password: %v", err)
-	}
-	if p.calls() != 3 {
-		t.Fatalf("prompts: %d, want 3", p.calls())
-	}
+	require.ErrorIs(t, err, hsm.ErrPINIncorrect, "want PINError")
+	require.ErrorAs(t, err, &pe, "want PINError")
+	require.NotContains(t, err.Error(), "bad-guess", "error contains a password: %v", err)
+	require.NotContains(t, err.Error(), "right-pw", "error contains a password: %v", err)
+	require.Equal(t, 3, p.calls(), "prompts: %d, want 3", p.calls())
 }
 
 func TestCancel(t *testing.T) {
@@ -372,14 +328,12 @@ func TestCancel(t *testing.T) {
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 	ki := onlyKey(t, b)
 	d := sha256.Sum256([]byte("x"))
-	if _, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("want ErrCancelled, got %v", err)
-	}
+	_, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrCancelled, "want ErrCancelled")
 	// No prompt configured at all: a clear error, no hang.
 	b2 := openBackend(t, Config{Dirs: []string{dir}})
-	if _, err := b2.Sign(context.Background(), ki.URI, d[:], crypto.SHA256); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("no prompt: %v", err)
-	}
+	_, err = b2.Sign(context.Background(), ki.URI, d[:], crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrCancelled, "no prompt")
 }
 
 func TestLockAndIdleTimeout(t *testing.T) {
@@ -392,18 +346,12 @@ func TestLockAndIdleTimeout(t *testing.T) {
 	ki := onlyKey(t, b)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
 	signAndVerify(t, b, ki.URI, k.Key.Public())
-	if p.calls() != 1 {
-		t.Fatalf("prompts before lock: %d", p.calls())
-	}
-	must(t, b.Lock(context.Background(), ki.TokenURI))
+	require.Equal(t, 1, p.calls(), "prompts before lock: %d", p.calls())
+	require.NoError(t, b.Lock(context.Background(), ki.TokenURI))
 	// Certificates stay known after Lock; the key does not.
-	if onlyKey(t, b).Certificate == nil {
-		t.Fatal("certificate forgotten on Lock")
-	}
+	require.NotNil(t, onlyKey(t, b).Certificate, "certificate forgotten on Lock")
 	signAndVerify(t, b, ki.URI, k.Key.Public())
-	if p.calls() != 2 {
-		t.Fatalf("prompts after lock: %d", p.calls())
-	}
+	require.Equal(t, 2, p.calls(), "prompts after lock: %d", p.calls())
 
 	// Idle timeout: the key is dropped by the timer; the next use prompts.
 	b2 := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt, Login: hsm.LoginPolicy{IdleTimeout: 1}})
@@ -419,9 +367,7 @@ func TestLockAndIdleTimeout(t *testing.T) {
 		runtime.Gosched()
 	}
 	signAndVerify(t, b2, ki.URI, k.Key.Public())
-	if p.calls() != 4 {
-		t.Fatalf("prompts after idle timeout: %d, want 4", p.calls())
-	}
+	require.Equal(t, 4, p.calls(), "prompts after idle timeout: %d, want 4", p.calls())
 }
 
 func TestConcurrentSignersPromptOnce(t *testing.T) {
@@ -443,16 +389,14 @@ func TestConcurrentSignersPromptOnce(t *testing.T) {
 			for j := 0; j < 5; j++ {
 				d := sha256.Sum256([]byte{byte(i), byte(j)})
 				sig, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256)
-				if err != nil || !ecdsa.VerifyASN1(k.Key.Public().(*ecdsa.PublicKey), d[:], sig) {
-					t.Errorf("sign: %v", err)
+				if assert.NoError(t, err, "sign") {
+					assert.True(t, ecdsa.VerifyASN1(k.Key.Public().(*ecdsa.PublicKey), d[:], sig), "sign")
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if calls.Load() != 1 {
-		t.Fatalf("prompted %d times", calls.Load())
-	}
+	require.EqualValues(t, 1, calls.Load(), "prompted %d times", calls.Load())
 }
 
 func TestDecrypt(t *testing.T) {
@@ -466,27 +410,22 @@ func TestDecrypt(t *testing.T) {
 	msg := []byte("session key")
 	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, pub, msg)
-	must(t, err)
+	require.NoError(t, err)
 	pt, err := b.Decrypt(context.Background(), ki.URI, ct, nil)
-	must(t, err)
-	if !bytes.Equal(pt, msg) {
-		t.Fatal("PKCS#1 v1.5 decrypt mismatch")
-	}
+	require.NoError(t, err)
+	require.Equal(t, msg, pt, "PKCS#1 v1.5 decrypt mismatch")
 	ct, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, msg, nil)
-	must(t, err)
+	require.NoError(t, err)
 	pt, err = b.Decrypt(context.Background(), ki.URI, ct, &rsa.OAEPOptions{Hash: crypto.SHA256})
-	must(t, err)
-	if !bytes.Equal(pt, msg) {
-		t.Fatal("OAEP decrypt mismatch")
-	}
+	require.NoError(t, err)
+	require.Equal(t, msg, pt, "OAEP decrypt mismatch")
 	// Not RSA: unsupported.
 	k2 := newKey(t, softhsmtest.ECP256, "EC")
 	writePFX(t, filepath.Join(dir, "ec.pfx"), k2, "", softhsmtest.Modern)
 	for _, ki := range keysOf(t, b) {
 		if strings.Contains(ki.URI, "ec.pfx") {
-			if _, err := b.Decrypt(context.Background(), ki.URI, ct, nil); !errors.Is(err, hsm.ErrUnsupported) {
-				t.Fatalf("EC decrypt: %v", err)
-			}
+			_, err := b.Decrypt(context.Background(), ki.URI, ct, nil)
+			require.ErrorIs(t, err, hsm.ErrUnsupported, "EC decrypt")
 		}
 	}
 }
@@ -517,19 +456,17 @@ func TestBadRequests(t *testing.T) {
 		{"relative", "file:k.pfx", d[:], crypto.SHA256, hsm.ErrInvalidURI},
 	}
 	for _, c := range cases {
-		if _, err := b.Sign(ctx, c.uri, c.dig, c.opts); !errors.Is(err, c.want) {
-			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
-		}
+		_, err := b.Sign(ctx, c.uri, c.dig, c.opts)
+		assert.ErrorIs(t, err, c.want, "%s: got %v, want %v", c.name, err, c.want)
 	}
-	if b.Handles("file://" + filepath.Join(other, "elsewhere.pfx")) {
-		t.Error("Handles a file outside the configured directories")
+	assert.False(t, b.Handles("file://"+filepath.Join(other, "elsewhere.pfx")), "Handles a file outside the configured directories")
+	if assert.True(t, b.Handles(ki.URI), "Handles does not claim its own files") {
+		assert.True(t, b.Handles("file://"+filepath.Join(dir, "gone.pfx")), "Handles does not claim its own files")
 	}
-	if !b.Handles(ki.URI) || !b.Handles("file://"+filepath.Join(dir, "gone.pfx")) {
-		t.Error("Handles does not claim its own files")
-	}
-	must(t, os.Remove(path))
-	if _, err := b.Sign(ctx, ki.URI, d[:], crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), path) {
-		t.Errorf("removed file: %v", err)
+	require.NoError(t, os.Remove(path))
+	_, err := b.Sign(ctx, ki.URI, d[:], crypto.SHA256)
+	if assert.ErrorIs(t, err, hsm.ErrTokenRemoved, "removed file") {
+		assert.ErrorContains(t, err, path, "removed file")
 	}
 }
 
@@ -539,64 +476,53 @@ func TestRemovedFileForgetsKeyAndComesBack(t *testing.T) {
 	path := filepath.Join(dir, "k.pfx")
 	writePFX(t, path, k, "pw", softhsmtest.Modern)
 	data, err := os.ReadFile(path)
-	must(t, err)
+	require.NoError(t, err)
 	p := &prompter{answers: []string{"pw"}}
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
 	ki := onlyKey(t, b)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
-	must(t, os.Remove(path))
-	if keys := keysOf(t, b); len(keys) != 0 {
-		t.Fatalf("removed file still listed: %+v", keys)
-	}
+	require.NoError(t, os.Remove(path))
+	keys := keysOf(t, b)
+	require.Empty(t, keys, "removed file still listed: %+v", keys)
 	b.mu.Lock()
 	f := b.known[path]
 	b.mu.Unlock()
 	f.mu.Lock()
 	unlocked := len(f.unlocked)
 	f.mu.Unlock()
-	if unlocked != 0 {
-		t.Fatal("the listing did not forget the key of a removed file")
-	}
+	require.Equal(t, 0, unlocked, "the listing did not forget the key of a removed file")
 	d := sha256.Sum256([]byte("x"))
-	if _, err := b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) {
-		t.Fatalf("sign with removed file: %v", err)
-	}
+	_, err = b.Sign(context.Background(), ki.URI, d[:], crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrTokenRemoved, "sign with removed file")
 	// Put back: same URI, and the password is asked again.
-	must(t, os.WriteFile(path, data, 0o600))
-	if got := onlyKey(t, b).URI; got != ki.URI {
-		t.Fatalf("URI after re-insertion %q, want %q", got, ki.URI)
-	}
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+	got := onlyKey(t, b).URI
+	require.Equal(t, ki.URI, got, "URI after re-insertion %q, want %q", got, ki.URI)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
-	if p.calls() != 2 {
-		t.Fatalf("prompts: %d, want 2", p.calls())
-	}
+	require.Equal(t, 2, p.calls(), "prompts: %d, want 2", p.calls())
 }
 
 func TestBrokenFilesDoNotHideOthers(t *testing.T) {
 	dir := t.TempDir()
 	k := newKey(t, softhsmtest.ECP256, "Good")
 	writePFX(t, filepath.Join(dir, "good.pfx"), k, "", softhsmtest.Modern)
-	must(t, os.WriteFile(filepath.Join(dir, "junk.pfx"), []byte("not a pfx"), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "huge.p12"), make([]byte, MaxFileSize+1), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk.pfx"), []byte("not a pfx"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "huge.p12"), make([]byte, MaxFileSize+1), 0o600))
 	b := openBackend(t, Config{Dirs: []string{dir, filepath.Join(dir, "missing")}})
 	keys, err := b.Keys(context.Background())
-	if err != nil || len(keys) != 1 || !strings.Contains(keys[0].URI, "good.pfx") {
-		t.Fatalf("keys: %+v, %v", keys, err)
-	}
+	require.NoError(t, err, "keys: %+v", keys)
+	require.Len(t, keys, 1, "keys: %+v", keys)
+	require.Contains(t, keys[0].URI, "good.pfx", "keys: %+v", keys)
 	probs := strings.Join(b.Problems(), "\n")
 	for _, want := range []string{"junk.pfx", ErrMalformed.Error(), "huge.p12", ErrTooLarge.Error(), "missing"} {
-		if !strings.Contains(probs, want) {
-			t.Errorf("problems lack %q:\n%s", want, probs)
-		}
+		assert.Contains(t, probs, want, "problems lack %q:\n%s", want, probs)
 	}
 	// A broken file does not stop a good one from signing.
 	d := sha256.Sum256([]byte("x"))
-	if _, err := b.Sign(context.Background(), keys[0].URI, d[:], crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Sign(context.Background(), FileURI(filepath.Join(dir, "junk.pfx")), d[:], crypto.SHA256); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("junk: %v", err)
-	}
+	_, err = b.Sign(context.Background(), keys[0].URI, d[:], crypto.SHA256)
+	require.NoError(t, err)
+	_, err = b.Sign(context.Background(), FileURI(filepath.Join(dir, "junk.pfx")), d[:], crypto.SHA256)
+	require.ErrorIs(t, err, ErrMalformed, "junk")
 }
 
 func TestEIMZOLayout(t *testing.T) {
@@ -605,38 +531,33 @@ func TestEIMZOLayout(t *testing.T) {
 		"1.2.860.3.16.1.2=32610793225581,serialnumber=71c4eb12,validfrom=2022.04.25 17:42:58,validto=2024.04.25 23:59:59"
 	k1 := newKey(t, softhsmtest.RSA2048, "FAMILIYA ISM SHARIF")
 	k2 := newKey(t, softhsmtest.ECP256, "Root Key")
-	must(t, os.Mkdir(filepath.Join(roots[0], "DSKEYS"), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(roots[0], "DSKEYS"), 0o700))
 	p1 := filepath.Join(roots[0], "DSKEYS", "DS3261079322.pfx")
 	writeOpenSSLPFX(t, p1, k1, alias, "parol")
 	p2 := filepath.Join(roots[1], "root.pfx")
 	writePFX(t, p2, k2, "parol", softhsmtest.Legacy)
 	// Not part of the layout: deeper folders.
-	must(t, os.MkdirAll(filepath.Join(roots[1], "deep", "DSKEYS"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(roots[1], "deep", "DSKEYS"), 0o700))
 	writePFX(t, filepath.Join(roots[1], "deep", "DSKEYS", "no.pfx"), k2, "", softhsmtest.Modern)
 
 	p := &prompter{answers: []string{"parol"}}
 	b := openBackend(t, Config{EIMZO: true, EIMZORoots: func() []string { return roots }, PasswordPrompt: p.prompt})
 	keys := keysOf(t, b)
-	if len(keys) != 2 {
-		t.Fatalf("keys: %+v", keys)
-	}
+	require.Len(t, keys, 2, "keys: %+v", keys)
 	byFile := map[string]hsm.KeyInfo{}
 	for _, ki := range keys {
 		path, a, err := ParseURI(ki.URI)
-		must(t, err)
+		require.NoError(t, err)
 		byFile[path] = ki
-		if path == p1 && a != alias {
-			t.Fatalf("alias round trip: %q", a)
+		if path == p1 {
+			require.Equal(t, alias, a, "alias round trip")
 		}
 	}
-	if byFile[p1].Label != alias {
-		t.Fatalf("label %q", byFile[p1].Label)
-	}
+	require.Equal(t, alias, byFile[p1].Label, "label %q", byFile[p1].Label)
 	signAndVerify(t, b, byFile[p1].URI, k1.Key.Public())
 	signAndVerify(t, b, byFile[p2].URI, k2.Key.Public())
-	if !b.Handles(FileURI(filepath.Join(roots[0], "other.pfx"))) || b.Handles(FileURI(filepath.Join(roots[1], "deep", "DSKEYS", "no.pfx"))) {
-		t.Fatal("Handles does not follow the E-IMZO layout")
-	}
+	require.True(t, b.Handles(FileURI(filepath.Join(roots[0], "other.pfx"))), "Handles does not follow the E-IMZO layout")
+	require.False(t, b.Handles(FileURI(filepath.Join(roots[1], "deep", "DSKEYS", "no.pfx"))), "Handles does not follow the E-IMZO layout")
 }
 
 func TestWatch(t *testing.T) {
@@ -645,19 +566,17 @@ func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch, err := b.Watch(ctx)
-	must(t, err)
+	require.NoError(t, err)
 	k := newKey(t, softhsmtest.ECP256, "Watch")
 	path := filepath.Join(dir, "new.pfx")
 	writePFX(t, path, k, "", softhsmtest.Modern)
 	ev := <-ch
-	if ev.Removed || ev.Token.URI != FileURI(path) {
-		t.Fatalf("insert event: %+v", ev)
-	}
-	must(t, os.Remove(path))
+	require.False(t, ev.Removed, "insert event: %+v", ev)
+	require.Equal(t, FileURI(path), ev.Token.URI, "insert event: %+v", ev)
+	require.NoError(t, os.Remove(path))
 	ev = <-ch
-	if !ev.Removed || ev.Token.URI != FileURI(path) {
-		t.Fatalf("remove event: %+v", ev)
-	}
+	require.True(t, ev.Removed, "remove event: %+v", ev)
+	require.Equal(t, FileURI(path), ev.Token.URI, "remove event: %+v", ev)
 	cancel()
 	for range ch {
 	}
@@ -671,22 +590,23 @@ func TestURIs(t *testing.T) {
 	}
 	for _, c := range cases {
 		got := KeyURI(c.path, c.alias)
-		if got != c.uri {
-			t.Errorf("KeyURI(%q, %q) = %q, want %q", c.path, c.alias, got, c.uri)
-		}
+		assert.Equal(t, c.uri, got, "KeyURI(%q, %q) = %q, want %q", c.path, c.alias, got, c.uri)
 		p, a, err := ParseURI(got)
-		if err != nil || p != c.path || a != c.alias {
-			t.Errorf("ParseURI(%q) = %q, %q, %v", got, p, a, err)
+		if assert.NoError(t, err, "ParseURI(%q) = %q, %q", got, p, a) {
+			if assert.Equal(t, c.path, p, "ParseURI(%q) = %q, %q", got, p, a) {
+				assert.Equal(t, c.alias, a, "ParseURI(%q) = %q, %q", got, p, a)
+			}
 		}
 	}
 	p, a, err := ParseURI("file://localhost/keys/a.pfx#x")
-	if err != nil || p != "/keys/a.pfx" || a != "x" {
-		t.Errorf("localhost form: %q %q %v", p, a, err)
+	if assert.NoError(t, err, "localhost form: %q %q", p, a) {
+		if assert.Equal(t, "/keys/a.pfx", p, "localhost form: %q %q", p, a) {
+			assert.Equal(t, "x", a, "localhost form: %q %q", p, a)
+		}
 	}
 	for _, bad := range []string{"file://host/a.pfx", "http://x/a.pfx", "file:a.pfx", "file:///a.pfx?q=1"} {
-		if _, _, err := ParseURI(bad); !errors.Is(err, hsm.ErrInvalidURI) {
-			t.Errorf("ParseURI(%q): %v", bad, err)
-		}
+		_, _, err := ParseURI(bad)
+		assert.ErrorIs(t, err, hsm.ErrInvalidURI, "ParseURI(%q)", bad)
 	}
 }
 
@@ -695,7 +615,7 @@ func TestOpenSSLVerifies(t *testing.T) {
 	dir := t.TempDir()
 	msg := []byte("verify me with openssl\n")
 	msgPath := filepath.Join(dir, "msg")
-	must(t, os.WriteFile(msgPath, msg, 0o600))
+	require.NoError(t, os.WriteFile(msgPath, msg, 0o600))
 	for _, typ := range []string{softhsmtest.RSA2048, softhsmtest.ECP384, softhsmtest.Ed25519} {
 		t.Run(typ, func(t *testing.T) {
 			k := newKey(t, typ, "OpenSSL "+typ)
@@ -705,41 +625,39 @@ func TestOpenSSLVerifies(t *testing.T) {
 			b := openBackend(t, Config{Dirs: []string{kd}, PasswordPrompt: p.prompt})
 			ki := onlyKey(t, b)
 			pubDER, err := x509.MarshalPKIXPublicKey(k.Key.Public())
-			must(t, err)
+			require.NoError(t, err)
 			pubPath := filepath.Join(kd, "pub.pem")
-			must(t, os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600))
+			require.NoError(t, os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600))
 			sigPath := filepath.Join(kd, "sig")
 			ctx := context.Background()
 			openssl := func(args ...string) {
 				t.Helper()
 				out, err := exec.Command("openssl", args...).CombinedOutput()
-				if err != nil {
-					t.Fatalf("openssl %v: %v\n%s", args, err, out)
-				}
+				require.NoError(t, err, "openssl %v: %v\n%s", args, err, out)
 			}
 			switch typ {
 			case softhsmtest.Ed25519:
 				sig, err := b.Sign(ctx, ki.URI, msg, crypto.Hash(0))
-				must(t, err)
-				must(t, os.WriteFile(sigPath, sig, 0o600))
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(sigPath, sig, 0o600))
 				openssl("pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-rawin", "-in", msgPath, "-sigfile", sigPath)
 			case softhsmtest.ECP384:
 				d := sha512.Sum384(msg)
 				sig, err := b.Sign(ctx, ki.URI, d[:], crypto.SHA384)
-				must(t, err)
-				must(t, os.WriteFile(sigPath, sig, 0o600))
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(sigPath, sig, 0o600))
 				openssl("dgst", "-sha384", "-verify", pubPath, "-signature", sigPath, msgPath)
 			default:
 				d := sha256.Sum256(msg)
 				sig, err := b.Sign(ctx, ki.URI, d[:], crypto.SHA256)
-				must(t, err)
-				must(t, os.WriteFile(sigPath, sig, 0o600))
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(sigPath, sig, 0o600))
 				openssl("dgst", "-sha256", "-verify", pubPath, "-signature", sigPath, msgPath)
 				sig, err = b.Sign(ctx, ki.URI, d[:], &rsa.PSSOptions{Hash: crypto.SHA256})
-				must(t, err)
-				must(t, os.WriteFile(sigPath, sig, 0o600))
+				require.NoError(t, err)
+				require.NoError(t, os.WriteFile(sigPath, sig, 0o600))
 				digPath := filepath.Join(kd, "digest")
-				must(t, os.WriteFile(digPath, d[:], 0o600))
+				require.NoError(t, os.WriteFile(digPath, d[:], 0o600))
 				openssl("pkeyutl", "-verify", "-pubin", "-inkey", pubPath, "-in", digPath, "-sigfile", sigPath,
 					"-pkeyopt", "digest:sha256", "-pkeyopt", "rsa_padding_mode:pss", "-pkeyopt", "rsa_pss_saltlen:auto")
 			}
@@ -754,16 +672,14 @@ func TestCachedKey(t *testing.T) {
 	writePFX(t, path, k, "pw", softhsmtest.Modern)
 	p := &prompter{answers: []string{"pw"}}
 	b := openBackend(t, Config{Dirs: []string{dir}, PasswordPrompt: p.prompt})
-	if _, ok := b.CachedKey(KeyURI(path, "")); ok {
-		t.Fatal("CachedKey before the file was read reported a key")
-	}
+	_, ok := b.CachedKey(KeyURI(path, ""))
+	require.False(t, ok, "CachedKey before the file was read reported a key")
 	ki := onlyKey(t, b)
 	signAndVerify(t, b, ki.URI, k.Key.Public())
 	got, ok := b.CachedKey(ki.URI)
-	if !ok || got.Certificate == nil || got.Certificate.SerialNumber.Cmp(k.Certificate.SerialNumber) != 0 {
-		t.Fatalf("CachedKey after unlock = %v, %v; want the certificate with serial %x", got.Certificate, ok, k.Certificate.SerialNumber)
-	}
-	if _, ok := b.CachedKey(KeyURI(path, "no-such-alias")); ok {
-		t.Error("CachedKey reported an unknown alias")
-	}
+	require.True(t, ok, "CachedKey after unlock = %v, %v; want the certificate with serial %x", got.Certificate, ok, k.Certificate.SerialNumber)
+	require.NotNil(t, got.Certificate, "CachedKey after unlock = %v, %v; want the certificate with serial %x", got.Certificate, ok, k.Certificate.SerialNumber)
+	require.Zero(t, got.Certificate.SerialNumber.Cmp(k.Certificate.SerialNumber), "CachedKey after unlock = %v, %v; want the certificate with serial %x", got.Certificate, ok, k.Certificate.SerialNumber)
+	_, ok = b.CachedKey(KeyURI(path, "no-such-alias"))
+	assert.False(t, ok, "CachedKey reported an unknown alias")
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
@@ -33,22 +35,18 @@ func BenchmarkSign(b *testing.B) {
 	ctx := context.Background()
 	digest := sha(b, "benchmark")
 	m, err := loadModule(softhsmtest.Shared().Module)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	raw := m.ctx
 	slot := slotOf(b, be, "alpha")
 	sessions := make([]p11.SessionHandle, 4) // the raw baseline's own sessions
 	for i := range sessions {
 		h, err := raw.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION) // as the backend's
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		defer raw.CloseSession(h)
 		sessions[i] = h
 	}
-	if err := raw.Login(sessions[0], p11.CKU_USER, softhsmtest.DefaultUserPIN); err != nil && !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
-		b.Fatal(err)
+	if err := raw.Login(sessions[0], p11.CKU_USER, softhsmtest.DefaultUserPIN); !isCode(err, p11.CKR_USER_ALREADY_LOGGED_IN) {
+		require.NoError(b, err)
 	}
 	for _, kc := range []struct {
 		name  string
@@ -56,14 +54,12 @@ func BenchmarkSign(b *testing.B) {
 		id    byte
 	}{{"RSA2048", softhsmtest.KeyRSA, 0x01}, {"P256", softhsmtest.KeyECDSA, 0x02}} {
 		k := keyURI(b, be, "alpha", kc.label)
-		if _, err := be.Sign(ctx, k.URI, digest, crypto.SHA256); err != nil { // logs in
-			b.Fatal(err)
-		}
+		_, err := be.Sign(ctx, k.URI, digest, crypto.SHA256) // logs in
+		require.NoError(b, err)
 		hs, err := be.findObjects(sessions[0], []*p11.Attribute{
 			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_ID, []byte{kc.id})})
-		if err != nil || len(hs) != 1 {
-			b.Fatalf("find key: %v %v", hs, err)
-		}
+		require.NoError(b, err, "find key: %v", hs)
+		require.Len(b, hs, 1, "find key: %v", hs)
 		key := hs[0]
 		data, mech := digest, uint(p11.CKM_ECDSA)
 		if kc.name == "RSA2048" {
@@ -84,9 +80,7 @@ func BenchmarkSign(b *testing.B) {
 		for _, g := range []int{1, 4} {
 			name := fmt.Sprintf("%s/goroutines=%d", kc.name, g)
 			b.Run(name+"/raw", func(b *testing.B) {
-				if err := spread(b.N, g, rawSign); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, spread(b.N, g, rawSign))
 			})
 			b.Run(name+"/hsm", func(b *testing.B) {
 				block := 2 * g // small blocks interleave finely
@@ -94,9 +88,7 @@ func BenchmarkSign(b *testing.B) {
 				var rawBlocks, hsmBlocks []time.Duration // full blocks only
 				run := func(n int, f func(int) error, total *time.Duration, blocks *[]time.Duration) {
 					t0 := time.Now()
-					if err := spread(n, g, f); err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, spread(n, g, f))
 					d := time.Since(t0)
 					*total += d
 					if n == block {
@@ -173,9 +165,8 @@ func BenchmarkListing(b *testing.B) {
 	cached, cc := openCounting(b, Config{PINPrompt: p.fn})
 	k := keyURI(b, cached, "alpha", softhsmtest.KeyECDSA).URI
 	for _, be := range []*Backend{uncached, cached} { // log in: listings then read the private keys too
-		if _, err := be.Sign(ctx, k, sha(b, "x"), crypto.SHA256); err != nil {
-			b.Fatal(err)
-		}
+		_, err := be.Sign(ctx, k, sha(b, "x"), crypto.SHA256)
+		require.NoError(b, err)
 	}
 	store := hsm.NewStore(cached)
 	oldKey := func(be *Backend) error { // hsm.Store.Key before Backend.Key
@@ -207,9 +198,7 @@ func BenchmarkListing(b *testing.B) {
 			var tBefore, tAfter time.Duration
 			timed := func(f func() error, total *time.Duration) {
 				t0 := time.Now()
-				if err := f(); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, f())
 				*total += time.Since(t0)
 			}
 			for i := 0; i < b.N; i++ {

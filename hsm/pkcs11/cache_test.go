@@ -4,13 +4,15 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -89,9 +91,7 @@ func openCounting(t testing.TB, cfg Config) (*Backend, *countAPI) {
 	}
 	c := &countAPI{n: map[string]int{}}
 	b, err := open(cfg, func(api ckAPI) ckAPI { c.ckAPI = api; return c })
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	require.NoError(t, err, "Open")
 	t.Cleanup(func() { b.Close() })
 	return b, c
 }
@@ -115,9 +115,7 @@ func labelsOf(keys []hsm.KeyInfo, token string) []string {
 func listLabels(t *testing.T, b *Backend, token string) []string {
 	t.Helper()
 	keys, err := b.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return labelsOf(keys, token)
 }
 
@@ -129,33 +127,27 @@ func TestListingCached(t *testing.T) {
 	b, c := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
 	ctx := context.Background()
 	first, err := b.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := c.take(); listingCalls(n) == 0 {
-		t.Fatalf("first listing read no objects: %v", n)
-	}
+	require.NoError(t, err)
+	n := c.take()
+	require.NotEqual(t, 0, listingCalls(n), "first listing read no objects: %v", n)
 	second, err := b.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := c.take(); len(n) != 0 {
-		t.Errorf("second listing made module calls %v, want none", n)
-	}
-	if len(first) != len(second) || len(first) == 0 {
-		t.Fatalf("listings differ: %d and %d keys", len(first), len(second))
-	}
+	require.NoError(t, err)
+	n = c.take()
+	assert.Empty(t, n, "second listing made module calls %v, want none", n)
+	require.Len(t, first, len(second), "listings differ: %d and %d keys", len(first), len(second))
+	require.NotEmpty(t, first, "listings differ: %d and %d keys", len(first), len(second))
 	for i := range first {
-		if first[i].URI != second[i].URI || first[i].Certificate != second[i].Certificate {
-			t.Errorf("key %d: %s then %s", i, first[i].URI, second[i].URI)
+		if assert.Equal(t, second[i].URI, first[i].URI, "key %d: %s then %s", i, first[i].URI, second[i].URI) {
+			assert.Same(t, second[i].Certificate, first[i].Certificate, "key %d: %s then %s", i, first[i].URI, second[i].URI)
 		}
 	}
 	// what a caller does to its copy does not reach the cache
 	first[0].ID[0] ^= 0xff
 	first[0].Chain = append(first[0].Chain[:0], nil)
 	third, _ := b.Keys(ctx)
-	if third[0].ID[0] == first[0].ID[0] || (len(third[0].Chain) > 0 && third[0].Chain[0] == nil) {
-		t.Error("a caller's change to a listed key reached the cache")
+	assert.NotEqual(t, first[0].ID[0], third[0].ID[0], "a caller's change to a listed key reached the cache")
+	if len(third[0].Chain) > 0 {
+		assert.NotNil(t, third[0].Chain[0], "a caller's change to a listed key reached the cache")
 	}
 
 	// Key: only the key's token, from the cache
@@ -166,26 +158,26 @@ func TestListingCached(t *testing.T) {
 	reordered := fmt.Sprintf("pkcs11:type=private;object=%s;id=%%02;serial=%s;model=SoftHSM%%20v2;manufacturer=SoftHSM%%20project;token=alpha", u.Object, u.Serial)
 	for _, uri := range []string{want.URI, reordered} {
 		got, err := st.Key(ctx, uri)
-		if err != nil || got.URI != want.URI || got.Certificate == nil {
-			t.Errorf("Store.Key(%s) = %s, %v", uri, got.URI, err)
+		if assert.NoError(t, err, "Store.Key(%s) = %s", uri, got.URI) {
+			if assert.Equal(t, want.URI, got.URI, "Store.Key(%s) = %s", uri, got.URI) {
+				assert.NotNil(t, got.Certificate, "Store.Key(%s) = %s", uri, got.URI)
+			}
 		}
 	}
-	if n := c.take(); len(n) != 0 {
-		t.Errorf("Key from a cached listing made module calls %v", n)
-	}
-	if _, err := st.Key(ctx, "pkcs11:token=alpha;object=nosuchkey;type=private"); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("Key of a missing key: %v, want ErrKeyNotFound", err)
-	}
+	n = c.take()
+	assert.Empty(t, n, "Key from a cached listing made module calls %v", n)
+	_, err = st.Key(ctx, "pkcs11:token=alpha;object=nosuchkey;type=private")
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "Key of a missing key: %v, want ErrKeyNotFound", err)
 
 	// ListingTTL < 0: every listing reads the tokens (as before the cache)
 	nb, nc := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: -1})
 	nc.take()
 	for i := 0; i < 2; i++ {
-		if _, err := nb.Keys(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if n := nc.take(); listingCalls(n) == 0 || n["C_GetSlotList"] != 1 {
-			t.Errorf("uncached listing %d: %v, want objects read and one C_GetSlotList", i, n)
+		_, err := nb.Keys(ctx)
+		require.NoError(t, err)
+		n := nc.take()
+		if assert.NotEqual(t, 0, listingCalls(n), "uncached listing %d: %v, want objects read and one C_GetSlotList", i, n) {
+			assert.Equal(t, 1, n["C_GetSlotList"], "uncached listing %d: %v, want objects read and one C_GetSlotList", i, n)
 		}
 	}
 }
@@ -197,18 +189,18 @@ func TestSignKnownKeyCalls(t *testing.T) {
 	b, c := openCounting(t, Config{PINPrompt: p.fn})
 	ctx := context.Background()
 	k := keysOf(t, b, "alpha")[softhsmtest.KeyECDSA]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil { // logs in, resolves
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256) // logs in, resolves
+	require.NoError(t, err)
 	c.take()
 	for i := 0; i < 3; i++ {
-		if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-			t.Fatal(err)
-		}
+		_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+		require.NoError(t, err)
 	}
 	n := c.take()
-	if n["C_SignInit"] != 3 || n["C_Sign"] != 3 || len(n) != 2 {
-		t.Errorf("3 signatures with a known key made %v, want only 3 C_SignInit and 3 C_Sign", n)
+	if assert.Equal(t, 3, n["C_SignInit"], "3 signatures with a known key made %v, want only 3 C_SignInit and 3 C_Sign", n) {
+		if assert.Equal(t, 3, n["C_Sign"], "3 signatures with a known key made %v, want only 3 C_SignInit and 3 C_Sign", n) {
+			assert.Len(t, n, 2, "3 signatures with a known key made %v, want only 3 C_SignInit and 3 C_Sign", n)
+		}
 	}
 }
 
@@ -223,45 +215,36 @@ func TestListingInvalidatedBySignet(t *testing.T) {
 
 	// login: the listing before it shows public keys for the private keys
 	before := keysOf(t, b, "cache")["rsa"]
-	if _, err := b.Sign(ctx, before.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, before.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	c.take()
 	after := keysOf(t, b, "cache")["rsa"]
-	if n := c.take(); listingCalls(n) == 0 {
-		t.Error("listing after login came from the cache made before login")
-	}
-	if after.URI != before.URI || !after.CanSign || !after.CanDecrypt {
-		t.Errorf("after login: %+v", after)
+	n := c.take()
+	assert.NotEqual(t, 0, listingCalls(n), "listing after login came from the cache made before login")
+	if assert.Equal(t, before.URI, after.URI, "after login: %+v", after) {
+		if assert.True(t, after.CanSign, "after login: %+v", after) {
+			assert.True(t, after.CanDecrypt, "after login: %+v", after)
+		}
 	}
 
 	k, err := b.GenerateKey(ctx, hsm.GenerateKeyRequest{TokenURI: tokURI, Algorithm: hsm.ECDSA, Label: "made", ID: []byte{0x4a}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer b.Delete(ctx, k.URI)
-	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,made,rsa" {
-		t.Fatalf("after GenerateKey: %v", got)
-	}
+	got := listLabels(t, b, "cache")
+	require.Equal(t, "ecdsa,made,rsa", strings.Join(got, ","), "after GenerateKey: %v", got)
 	cert, err := fx.cache.PKI.Issue(k.PublicKey, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: k.URI, Certificate: cert}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := b.Key(ctx, k.URI); err != nil || got.Certificate == nil || !got.Certificate.Equal(cert) {
-		t.Fatalf("after ImportCertificate: Key = %+v, %v; want the new certificate", got.Certificate, err)
-	}
-	if err := b.Delete(ctx, k.URI); err != nil {
-		t.Fatal(err)
-	}
-	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
-		t.Fatalf("after Delete: %v", got)
-	}
-	if _, err := b.Key(ctx, k.URI); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("Key after Delete: %v, want ErrKeyNotFound", err)
-	}
+	require.NoError(t, err)
+	_, err = b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: k.URI, Certificate: cert})
+	require.NoError(t, err)
+	key, err := b.Key(ctx, k.URI)
+	require.NoError(t, err, "after ImportCertificate: Key")
+	require.NotNil(t, key.Certificate, "after ImportCertificate: Key has no certificate")
+	require.True(t, key.Certificate.Equal(cert), "after ImportCertificate: Key = %+v, want the new certificate", key.Certificate)
+	require.NoError(t, b.Delete(ctx, k.URI))
+	got = listLabels(t, b, "cache")
+	require.Equal(t, "ecdsa,rsa", strings.Join(got, ","), "after Delete: %v", got)
+	_, err = b.Key(ctx, k.URI)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "Key after Delete: %v, want ErrKeyNotFound", err)
 }
 
 // Objects another process adds or deletes: within ListingTTL, Keys still
@@ -276,58 +259,44 @@ func TestListingOtherProcess(t *testing.T) {
 	long, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
 	short, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: 50 * time.Millisecond})
 	for _, b := range []*Backend{long, short} {
-		if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
-			t.Fatalf("before: %v", got)
-		}
+		got := listLabels(t, b, "cache")
+		require.Equal(t, "ecdsa,rsa", strings.Join(got, ","), "before: %v", got)
 	}
 	tok := fx.cache.Token
 	nk, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "other", ID: []byte{0x4b}, Type: softhsmtest.ECP256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tok.DeleteObjects([]byte{0x4b})
 	otherURI := strings.Replace(keysOf(t, long, "cache")["ecdsa"].URI, "id=%41;object=ecdsa", "id=%4b;object=other", 1)
-	if !strings.Contains(otherURI, "object=other") {
-		t.Fatalf("cannot build the new key's URI from %s", otherURI)
-	}
+	require.Contains(t, otherURI, "object=other", "cannot build the new key's URI from %s", otherURI)
 
 	// long TTL: the listing does not show it yet; the key signs anyway, and
 	// Key finds it, which refreshes the listing
-	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
-		t.Errorf("cached listing changed within ListingTTL: %v", got)
-	}
+	got := listLabels(t, long, "cache")
+	assert.Equal(t, "ecdsa,rsa", strings.Join(got, ","), "cached listing changed within ListingTTL: %v", got)
 	sig, err := long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
-	if err != nil || !ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig) {
-		t.Fatalf("sign with a key added elsewhere: %v", err)
+	require.NoError(t, err, "sign with a key added elsewhere")
+	require.True(t, ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig), "sign with a key added elsewhere")
+	k, err := long.Key(ctx, otherURI)
+	if assert.NoError(t, err, "Key of a key added elsewhere: %+v", k) {
+		assert.Equal(t, "other", k.Label, "Key of a key added elsewhere: %+v", k)
 	}
-	if k, err := long.Key(ctx, otherURI); err != nil || k.Label != "other" {
-		t.Errorf("Key of a key added elsewhere: %+v, %v", k, err)
-	}
-	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,other,rsa" {
-		t.Errorf("listing after Key found the new key: %v", got)
-	}
+	got = listLabels(t, long, "cache")
+	assert.Equal(t, "ecdsa,other,rsa", strings.Join(got, ","), "listing after Key found the new key: %v", got)
 
 	// short TTL: shown once the listing expired
 	waitLabels(t, short, "cache", "ecdsa,other,rsa")
 
 	// deleted elsewhere: still listed (long TTL), but a Sign fails with
 	// ErrKeyNotFound and drops the stale listing
-	if err := tok.DeleteObjects([]byte{0x4b}); err != nil {
-		t.Fatal(err)
-	}
-	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,other,rsa" {
-		t.Errorf("cached listing changed within ListingTTL: %v", got)
-	}
+	require.NoError(t, tok.DeleteObjects([]byte{0x4b}))
+	got = listLabels(t, long, "cache")
+	assert.Equal(t, "ecdsa,other,rsa", strings.Join(got, ","), "cached listing changed within ListingTTL: %v", got)
 	_, err = long.Sign(ctx, otherURI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("sign with a key deleted elsewhere: %v, want ErrKeyNotFound", err)
-	}
-	if got := listLabels(t, long, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
-		t.Errorf("listing after the failed Sign: %v, want the deleted key gone", got)
-	}
-	if _, err := long.Key(ctx, otherURI); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("Key of a key deleted elsewhere after a failed Sign: %v, want ErrKeyNotFound", err)
-	}
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "sign with a key deleted elsewhere: %v, want ErrKeyNotFound", err)
+	got = listLabels(t, long, "cache")
+	assert.Equal(t, "ecdsa,rsa", strings.Join(got, ","), "listing after the failed Sign: %v, want the deleted key gone", got)
+	_, err = long.Key(ctx, otherURI)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "Key of a key deleted elsewhere after a failed Sign: %v, want ErrKeyNotFound", err)
 	waitLabels(t, short, "cache", "ecdsa,rsa")
 }
 
@@ -341,9 +310,7 @@ func waitLabels(t *testing.T, b *Backend, token, want string) {
 		if got == want {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("token %q lists %s, want %s", token, got, want)
-		}
+		require.False(t, time.Now().After(deadline), "token %q lists %s, want %s", token, got, want)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -356,80 +323,54 @@ func TestListingTokenRemovedAndBack(t *testing.T) {
 	b, _ := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
 	ctx := context.Background()
 	tok := fx.cache.Token
-	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "ecdsa,rsa" {
-		t.Fatalf("before: %v", got)
-	}
+	got := listLabels(t, b, "cache")
+	require.Equal(t, "ecdsa,rsa", strings.Join(got, ","), "before: %v", got)
 	k := keysOf(t, b, "cache")["ecdsa"]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 
-	if err := tok.Unplug(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Tokens(ctx); err != nil { // a slot scan (as Watch's) sees it gone
-		t.Fatal(err)
-	}
-	if got := listLabels(t, b, "cache"); len(got) != 0 {
-		t.Errorf("pulled token still listed: %v", got)
-	}
-	if _, err := b.Key(ctx, k.URI); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("Key on a pulled token: %v, want ErrKeyNotFound", err)
-	}
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) {
-		t.Errorf("Sign on a pulled token: %v, want ErrTokenRemoved", err)
-	}
+	require.NoError(t, tok.Unplug())
+	_, err = b.Tokens(ctx) // a slot scan (as Watch's) sees it gone
+	require.NoError(t, err)
+	got = listLabels(t, b, "cache")
+	assert.Empty(t, got, "pulled token still listed: %v", got)
+	_, err = b.Key(ctx, k.URI)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "Key on a pulled token: %v, want ErrKeyNotFound", err)
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrTokenRemoved, "Sign on a pulled token: %v, want ErrTokenRemoved", err)
 
 	// back, and changed by another process
-	if err := tok.Replug(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.Replug())
 	reinitModule(t)
-	if _, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "back", ID: []byte{0x4c}, Type: softhsmtest.ECP256}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Tokens(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := listLabels(t, b, "cache"); strings.Join(got, ",") != "back,ecdsa,rsa" {
-		t.Errorf("re-inserted token with a new key lists %v", got)
-	}
+	_, err = tok.GenerateKey(softhsmtest.KeySpec{Label: "back", ID: []byte{0x4c}, Type: softhsmtest.ECP256})
+	require.NoError(t, err)
+	_, err = b.Tokens(ctx)
+	require.NoError(t, err)
+	got = listLabels(t, b, "cache")
+	assert.Equal(t, "back,ecdsa,rsa", strings.Join(got, ","), "re-inserted token with a new key lists %v", got)
 
 	// re-created: same label, new serial, other keys
 	oldTokURI := k.TokenURI
-	if err := tok.Recreate(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tok.GenerateKey(softhsmtest.KeySpec{Label: "fresh", ID: []byte{0x4d}, Type: softhsmtest.ECP256}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.Recreate())
+	_, err = tok.GenerateKey(softhsmtest.KeySpec{Label: "fresh", ID: []byte{0x4d}, Type: softhsmtest.ECP256})
+	require.NoError(t, err)
 	reinitModule(t)
-	if _, err := b.Tokens(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err = b.Tokens(ctx)
+	require.NoError(t, err)
 	keys, err := b.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(labelsOf(keys, "cache"), ","); got != "fresh" {
-		t.Errorf("re-created token lists %v, want only its new key", got)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "fresh", strings.Join(labelsOf(keys, "cache"), ","), "the re-created token lists only its new key")
 	for _, k := range keys {
-		if k.TokenURI == oldTokURI {
-			t.Errorf("key of the old token still listed: %s", k.URI)
-		}
+		assert.NotEqual(t, oldTokURI, k.TokenURI, "key of the old token still listed: %s", k.URI)
 	}
 	// put the fixture's keys back for the other tests
 	for _, spec := range []softhsmtest.KeySpec{
 		{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
 		{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}} {
-		if _, err := tok.AddKeyWithCert(fx.cache.PKI, spec, softhsmtest.IssueOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := tok.AddKeyWithCert(fx.cache.PKI, spec, softhsmtest.IssueOptions{})
+		require.NoError(t, err)
 	}
-	if err := tok.DeleteObjects([]byte{0x4d}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.DeleteObjects([]byte{0x4d}))
 	reinitModule(t)
 }
 
@@ -439,13 +380,10 @@ func TestListingReadOnceConcurrently(t *testing.T) {
 	p := goodPrompt()
 	b, c := openCounting(t, Config{PINPrompt: p.fn, ListingTTL: time.Hour})
 	ctx := context.Background()
-	if _, err := b.Keys(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Keys(ctx)
+	require.NoError(t, err)
 	s, err := b.findToken(&hsm.URI{Token: "cache"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b.listingStale(s.tok)
 	c.take()
 	var wg sync.WaitGroup
@@ -464,12 +402,9 @@ func TestListingReadOnceConcurrently(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err)
 	}
 	// one listing of one token: C_FindObjectsInit once per object class
-	if n := c.take(); n["C_FindObjectsInit"] != 3 {
-		t.Errorf("8 concurrent listings of a stale token made %v, want one listing (3 C_FindObjectsInit)", n)
-	}
+	n := c.take()
+	assert.Equal(t, 3, n["C_FindObjectsInit"], "8 concurrent listings of a stale token made %v, want one listing (3 C_FindObjectsInit)", n)
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
@@ -62,9 +64,7 @@ func setup(t testing.TB) *fixtures {
 			{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
 			{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}})
 	})
-	if fxErr != nil {
-		t.Fatalf("fixtures: %v", fxErr)
-	}
+	require.NoError(t, fxErr, "fixtures")
 	return &fx
 }
 
@@ -226,9 +226,7 @@ func openTest(t testing.TB, cfg Config, fault bool) (*Backend, *faultAPI) {
 		wrap = func(api ckAPI) ckAPI { fa = newFaultAPI(api); return fa }
 	}
 	b, err := open(cfg, wrap)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	require.NoError(t, err, "Open")
 	t.Cleanup(func() { b.Close() })
 	return b, fa
 }
@@ -237,9 +235,7 @@ func openTest(t testing.TB, cfg Config, fault bool) (*Backend, *faultAPI) {
 func keyURI(t testing.TB, b *Backend, tok, label string) hsm.KeyInfo {
 	t.Helper()
 	keys, err := b.Keys(context.Background())
-	if err != nil {
-		t.Fatalf("Keys: %v", err)
-	}
+	require.NoError(t, err, "Keys")
 	for _, k := range keys {
 		u, _ := hsm.ParseURI(k.TokenURI)
 		if u.Token == tok && k.Label == label {
@@ -271,44 +267,30 @@ func slotOf(t testing.TB, b *Backend, label string) uint {
 func reinitModule(t testing.TB) {
 	t.Helper()
 	m, err := loadModule(softhsmtest.Shared().Module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.ctx.Finalize(); err != nil {
-		t.Fatalf("C_Finalize: %v", err)
-	}
-	if err := m.ctx.Initialize(); err != nil {
-		t.Fatalf("C_Initialize: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, m.ctx.Finalize(), "C_Finalize")
+	require.NoError(t, m.ctx.Initialize(), "C_Initialize")
 }
 
 // writePEM writes pub as a PEM public key file and returns its path.
 func writePEM(t testing.TB, dir string, pub crypto.PublicKey) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p := filepath.Join(dir, "pub.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
 	return p
 }
 
 func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, data, 0o600))
 	return p
 }
 
 func openssl(t testing.TB, args ...string) {
 	t.Helper()
 	out, err := exec.Command("openssl", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %v: %v\n%s", args, err, out)
-	}
+	require.NoError(t, err, "openssl %v: %v\n%s", args, err, out)
 }

@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
@@ -35,79 +38,77 @@ func TestTokensAndKeys(t *testing.T) {
 	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
 	ctx := context.Background()
 	toks, err := b.Tokens(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	labels := map[string]hsm.TokenInfo{}
 	for _, tk := range toks {
 		labels[tk.Label] = tk
 	}
 	for _, want := range []string{"alpha", "beta", "always", "pin", "gen"} {
 		tk, ok := labels[want]
-		if !ok {
-			t.Fatalf("token %q not listed (have %v)", want, toks)
+		require.True(t, ok, "token %q not listed (have %v)", want, toks)
+		if assert.True(t, tk.Flags.LoginRequired, "token %q: %+v", want, tk) {
+			if assert.Equal(t, "pkcs11", tk.Backend, "token %q: %+v", want, tk) {
+				if assert.NotEmpty(t, tk.Serial, "token %q: %+v", want, tk) {
+					assert.True(t, strings.HasPrefix(tk.URI, "pkcs11:token="+want+";"), "token %q: %+v", want, tk)
+				}
+			}
 		}
-		if !tk.Flags.LoginRequired || tk.Backend != "pkcs11" || tk.Serial == "" || !strings.HasPrefix(tk.URI, "pkcs11:token="+want+";") {
-			t.Errorf("token %q: %+v", want, tk)
-		}
-		if !b.Handles(tk.URI) {
-			t.Errorf("Handles(%s) = false", tk.URI)
+		assert.True(t, b.Handles(tk.URI), "Handles(%s) = false", tk.URI)
+	}
+	if assert.False(t, b.Handles("pkcs11:token=nosuchtoken"), "Handles claims foreign URIs") {
+		if assert.False(t, b.Handles("file:///x.pfx"), "Handles claims foreign URIs") {
+			assert.False(t, b.Handles("pkcs11:token=alpha?module-path=/usr/lib/opensc-pkcs11.so"), "Handles claims foreign URIs")
 		}
 	}
-	if b.Handles("pkcs11:token=nosuchtoken") || b.Handles("file:///x.pfx") ||
-		b.Handles("pkcs11:token=alpha?module-path=/usr/lib/opensc-pkcs11.so") {
-		t.Error("Handles claims foreign URIs")
-	}
-	if !b.Handles("pkcs11:token=alpha?module-path=" + softhsmtest.Shared().Module) {
-		t.Error("Handles refuses a URI naming its module")
-	}
+	assert.True(t, b.Handles("pkcs11:token=alpha?module-path="+softhsmtest.Shared().Module), "Handles refuses a URI naming its module")
 
 	// Listing before login (Ed25519 key present), then after login: same keys, same URIs.
 	before := keysOf(t, b, "alpha")
-	if _, err := b.Sign(ctx, before["rsa2048"].URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err = b.Sign(ctx, before["rsa2048"].URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	after := keysOf(t, b, "alpha")
 	for _, name := range []string{softhsmtest.KeyRSA, softhsmtest.KeyECDSA, softhsmtest.KeyEd25519} {
 		k1, k2 := before[name], after[name]
-		if k1.URI == "" || k1.URI != k2.URI {
-			t.Errorf("%s: URI before login %q, after %q", name, k1.URI, k2.URI)
+		if assert.NotEmpty(t, k1.URI, "%s: URI before login %q, after %q", name, k1.URI, k2.URI) {
+			assert.Equal(t, k2.URI, k1.URI, "%s: URI before login %q, after %q", name, k1.URI, k2.URI)
 		}
-		if !k2.HasPrivateKey || !k2.CanSign || k2.Certificate == nil || k2.PublicKey == nil {
-			t.Errorf("%s: %+v", name, k2)
+		if assert.True(t, k2.HasPrivateKey, "%s: %+v", name, k2) {
+			if assert.True(t, k2.CanSign, "%s: %+v", name, k2) {
+				if assert.NotNil(t, k2.Certificate, "%s: %+v", name, k2) {
+					assert.NotNil(t, k2.PublicKey, "%s: %+v", name, k2)
+				}
+			}
 		}
 		want := fx.alpha.Keys[name]
-		if !k2.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.Public) {
-			t.Errorf("%s: public key differs from the token's", name)
+		assert.True(t, k2.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.Public), "%s: public key differs from the token's", name)
+	}
+	a := after[softhsmtest.KeyEd25519].Algorithm
+	assert.Equal(t, hsm.Ed25519, a, "ed25519 algorithm %q", a)
+	k := after[softhsmtest.KeyRSA]
+	if assert.Equal(t, hsm.RSA, k.Algorithm, "rsa: %+v", k) {
+		if assert.Equal(t, 2048, k.Bits, "rsa: %+v", k) {
+			assert.True(t, k.CanDecrypt, "rsa: %+v", k)
 		}
 	}
-	if a := after[softhsmtest.KeyEd25519].Algorithm; a != hsm.Ed25519 {
-		t.Errorf("ed25519 algorithm %q", a)
-	}
-	if k := after[softhsmtest.KeyRSA]; k.Algorithm != hsm.RSA || k.Bits != 2048 || !k.CanDecrypt {
-		t.Errorf("rsa: %+v", k)
-	}
-	if k := after[softhsmtest.KeyECDSA]; k.Algorithm != hsm.ECDSA || k.Bits != 256 {
-		t.Errorf("ecdsa: %+v", k)
+	k = after[softhsmtest.KeyECDSA]
+	if assert.Equal(t, hsm.ECDSA, k.Algorithm, "ecdsa: %+v", k) {
+		assert.Equal(t, 256, k.Bits, "ecdsa: %+v", k)
 	}
 	// the store finds a key by a reordered URI
 	st := hsm.NewStore(b)
 	u, _ := hsm.ParseURI(after[softhsmtest.KeyRSA].URI)
 	reordered := fmt.Sprintf("pkcs11:type=private;object=%s;id=%%01;serial=%s;model=SoftHSM%%20v2;manufacturer=SoftHSM%%20project;token=alpha", u.Object, u.Serial)
-	if k, err := st.Key(ctx, reordered); err != nil || k.URI != after[softhsmtest.KeyRSA].URI {
-		t.Errorf("Store.Key(%s) = %v, %v", reordered, k.URI, err)
+	k, err = st.Key(ctx, reordered)
+	if assert.NoError(t, err, "Store.Key(%s) = %v", reordered, k.URI) {
+		assert.Equal(t, after[softhsmtest.KeyRSA].URI, k.URI, "Store.Key(%s) = %v", reordered, k.URI)
 	}
-	if p := b.Problems(); len(p) != 0 {
-		t.Errorf("problems: %v", p)
-	}
+	assert.Empty(t, b.Problems(), "problems")
 }
 
 func keysOf(t *testing.T, b *Backend, token string) map[string]hsm.KeyInfo {
 	t.Helper()
 	keys, err := b.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	m := map[string]hsm.KeyInfo{}
 	for _, k := range keys {
 		u, _ := hsm.ParseURI(k.TokenURI)
@@ -154,9 +155,7 @@ func TestSignVerify(t *testing.T) {
 				}
 				signer := hsm.Signer(ctx, b, k.URI, k.PublicKey)
 				sig, err := signer.Sign(rand.Reader, in, tt.opts)
-				if err != nil {
-					t.Fatalf("Sign: %v", err)
-				}
+				require.NoError(t, err, "Sign")
 				switch pub := k.PublicKey.(type) {
 				case *rsa.PublicKey:
 					if pss, ok := tt.opts.(*rsa.PSSOptions); ok {
@@ -174,9 +173,7 @@ func TestSignVerify(t *testing.T) {
 						err = errors.New("Ed25519 signature does not verify")
 					}
 				}
-				if err != nil {
-					t.Fatalf("stdlib verify: %v", err)
-				}
+				require.NoError(t, err, "stdlib verify")
 				dir := t.TempDir()
 				pemPath := writePEM(t, dir, k.PublicKey)
 				sigPath := writeFile(t, dir, "sig", sig)
@@ -196,20 +193,16 @@ func TestSignVerify(t *testing.T) {
 		}
 	}
 	// one prompt per token, none per signature
-	if n := len(p.requests()); n > 2 {
-		t.Errorf("%d PIN prompts for two tokens", n)
-	}
+	n := len(p.requests())
+	assert.False(t, n > 2, "%d PIN prompts for two tokens", n)
 	// refusals before touching the token
 	k := keysOf(t, b, "alpha")
-	if _, err := b.Sign(ctx, k[softhsmtest.KeyEd25519].URI, digest[:], crypto.SHA256); !errors.Is(err, hsm.ErrUnsupported) {
-		t.Errorf("Ed25519 with a hash: %v, want ErrUnsupported", err)
-	}
-	if _, err := b.Sign(ctx, k[softhsmtest.KeyECDSA].URI, digest[:20], crypto.SHA256); !errors.Is(err, hsm.ErrInvalidRequest) {
-		t.Errorf("short digest: %v, want ErrInvalidRequest", err)
-	}
-	if _, err := b.Sign(ctx, "pkcs11:token=alpha;object=nosuchkey;type=private", digest[:], crypto.SHA256); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("missing key: %v, want ErrKeyNotFound", err)
-	}
+	_, err := b.Sign(ctx, k[softhsmtest.KeyEd25519].URI, digest[:], crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrUnsupported, "Ed25519 with a hash: %v, want ErrUnsupported", err)
+	_, err = b.Sign(ctx, k[softhsmtest.KeyECDSA].URI, digest[:20], crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "short digest: %v, want ErrInvalidRequest", err)
+	_, err = b.Sign(ctx, "pkcs11:token=alpha;object=nosuchkey;type=private", digest[:], crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "missing key: %v, want ErrKeyNotFound", err)
 }
 
 func TestDecrypt(t *testing.T) {
@@ -222,42 +215,30 @@ func TestDecrypt(t *testing.T) {
 
 	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	ct, err := rsa.EncryptPKCS1v15(rand.Reader, pub, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 	for _, opts := range []crypto.DecrypterOpts{nil, &rsa.PKCS1v15DecryptOptions{}} {
 		got, err := b.Decrypt(ctx, k.URI, ct, opts)
-		if err != nil || !bytes.Equal(got, secret) {
-			t.Fatalf("PKCS#1 v1.5 decrypt (%T) = %q, %v", opts, got, err)
-		}
+		require.NoError(t, err, "PKCS#1 v1.5 decrypt (%T) = %q", opts, got)
+		require.Equal(t, secret, got, "PKCS#1 v1.5 decrypt (%T) = %q", opts, got)
 	}
 	ct, err = rsa.EncryptOAEP(crypto.SHA1.New(), rand.Reader, pub, secret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := b.Decrypt(ctx, k.URI, ct, &rsa.OAEPOptions{Hash: crypto.SHA1})
-	if err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("OAEP-SHA1 decrypt = %q, %v", got, err)
-	}
+	require.NoError(t, err, "OAEP-SHA1 decrypt = %q", got)
+	require.Equal(t, secret, got, "OAEP-SHA1 decrypt = %q", got)
 	ct, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, secret, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err = b.Decrypt(ctx, k.URI, ct, &rsa.OAEPOptions{Hash: crypto.SHA256})
 	if err == nil {
-		if !bytes.Equal(got, secret) {
-			t.Fatalf("OAEP-SHA256 decrypt = %q", got)
-		}
-	} else if !errors.Is(err, hsm.ErrUnsupported) {
-		t.Fatalf("OAEP-SHA256: %v, want success or ErrUnsupported", err)
+		require.Equal(t, secret, got, "OAEP-SHA256 decrypt = %q", got)
 	} else {
+		require.ErrorIs(t, err, hsm.ErrUnsupported, "OAEP-SHA256: want success or ErrUnsupported")
 		t.Logf("OAEP-SHA256 refused as expected: %v", err)
 	}
 	// an EC key cannot decrypt
-	if _, err := b.Decrypt(ctx, keysOf(t, b, "alpha")[softhsmtest.KeyECDSA].URI, ct, nil); !errors.Is(err, hsm.ErrUnsupported) {
-		t.Errorf("EC decrypt: %v, want ErrUnsupported", err)
-	}
+	_, err = b.Decrypt(ctx, keysOf(t, b, "alpha")[softhsmtest.KeyECDSA].URI, ct, nil)
+	assert.ErrorIs(t, err, hsm.ErrUnsupported, "EC decrypt: %v, want ErrUnsupported", err)
 }
 
 func TestKeygenImportDelete(t *testing.T) {
@@ -282,15 +263,14 @@ func TestKeygenImportDelete(t *testing.T) {
 	for _, req := range reqs {
 		req.TokenURI = tokURI
 		k, err := b.GenerateKey(ctx, req)
-		if err != nil {
-			t.Fatalf("GenerateKey(%s %d): %v", req.Algorithm, req.Bits, err)
-		}
+		require.NoError(t, err, "GenerateKey(%s %d)", req.Algorithm, req.Bits)
 		t.Cleanup(func() { _ = b.Delete(context.Background(), k.URI) }) // so the test can run again (-count)
-		if k.Algorithm != req.Algorithm || len(k.ID) == 0 || !k.HasPrivateKey || k.Label != req.Label {
-			t.Fatalf("generated %+v", k)
-		}
-		if req.ID != nil && !bytes.Equal(k.ID, req.ID) {
-			t.Errorf("ID %x, want %x", k.ID, req.ID)
+		require.Equal(t, req.Algorithm, k.Algorithm, "generated %+v", k)
+		require.NotEmpty(t, k.ID, "generated %+v", k)
+		require.True(t, k.HasPrivateKey, "generated %+v", k)
+		require.Equal(t, req.Label, k.Label, "generated %+v", k)
+		if req.ID != nil {
+			assert.Equal(t, req.ID, k.ID, "ID")
 		}
 		opts := crypto.SignerOpts(crypto.SHA256)
 		msg := sha(t, "m")
@@ -298,9 +278,7 @@ func TestKeygenImportDelete(t *testing.T) {
 			opts, msg = crypto.Hash(0), []byte("whole message")
 		}
 		sig, err := hsm.Signer(ctx, b, k.URI, k.PublicKey).Sign(nil, msg, opts)
-		if err != nil {
-			t.Fatalf("sign with generated %s: %v", req.Label, err)
-		}
+		require.NoError(t, err, "sign with generated %s", req.Label)
 		ok := false
 		switch pub := k.PublicKey.(type) {
 		case *rsa.PublicKey:
@@ -310,56 +288,39 @@ func TestKeygenImportDelete(t *testing.T) {
 		case ed25519.PublicKey:
 			ok = ed25519.Verify(pub, msg, sig)
 		}
-		if !ok {
-			t.Errorf("signature of generated %s does not verify", req.Label)
-		}
+		assert.True(t, ok, "signature of generated %s does not verify", req.Label)
 		generated = append(generated, k)
 	}
 
 	// import a certificate and its chain for the RSA key
 	rsaKey := generated[0]
 	cert, err := fx.gen.PKI.Issue(rsaKey.PublicKey, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k, err := b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: rsaKey.URI, Certificate: cert, Chain: fx.gen.PKI.Chain()})
-	if err != nil {
-		t.Fatalf("ImportCertificate: %v", err)
-	}
-	if k.Certificate == nil || !bytes.Equal(k.Certificate.Raw, cert.Raw) || k.URI != rsaKey.URI {
-		t.Fatalf("after import: %+v", k)
-	}
-	if len(k.Chain) == 0 {
-		t.Errorf("chain not found next to the key")
-	}
+	require.NoError(t, err, "ImportCertificate")
+	require.NotNil(t, k.Certificate, "after import: %+v", k)
+	require.Equal(t, cert.Raw, k.Certificate.Raw, "after import: %+v", k)
+	require.Equal(t, rsaKey.URI, k.URI, "after import: %+v", k)
+	assert.NotEmpty(t, k.Chain, "chain not found next to the key")
 	// by token only: found by public key
 	ecCert, err := fx.gen.PKI.Issue(generated[1].PublicKey, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k, err := b.ImportCertificate(ctx, hsm.ImportCertificateRequest{TokenURI: tokURI, Certificate: ecCert}); err != nil || !bytes.Equal(k.ID, generated[1].ID) {
-		t.Fatalf("import by public key: %v %v", k.ID, err)
-	}
+	require.NoError(t, err)
+	k, err = b.ImportCertificate(ctx, hsm.ImportCertificateRequest{TokenURI: tokURI, Certificate: ecCert})
+	require.NoError(t, err, "import by public key: %v", k.ID)
+	require.Equal(t, generated[1].ID, k.ID, "import by public key: %v", k.ID)
 	// a certificate for another key is refused
-	if _, err := b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: generated[2].URI, Certificate: ecCert}); !errors.Is(err, hsm.ErrInvalidRequest) {
-		t.Errorf("mismatched certificate: %v, want ErrInvalidRequest", err)
-	}
+	_, err = b.ImportCertificate(ctx, hsm.ImportCertificateRequest{KeyURI: generated[2].URI, Certificate: ecCert})
+	assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "mismatched certificate: %v, want ErrInvalidRequest", err)
 
 	// delete the RSA key: private, public key and certificate go
-	if err := b.Delete(ctx, rsaKey.URI); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
+	require.NoError(t, b.Delete(ctx, rsaKey.URI), "Delete")
 	for _, k := range keysOf(t, b, "gen") {
-		if bytes.Equal(k.ID, rsaKey.ID) {
-			t.Errorf("deleted key still listed: %+v", k)
-		}
+		assert.False(t, bytes.Equal(k.ID, rsaKey.ID), "deleted key still listed: %+v", k)
 	}
-	if _, err := b.Sign(ctx, rsaKey.URI, sha(t, "m"), crypto.SHA256); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("sign with deleted key: %v, want ErrKeyNotFound", err)
-	}
-	if err := b.Delete(ctx, rsaKey.URI); !errors.Is(err, hsm.ErrKeyNotFound) {
-		t.Errorf("second delete: %v, want ErrKeyNotFound", err)
-	}
+	_, err = b.Sign(ctx, rsaKey.URI, sha(t, "m"), crypto.SHA256)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "sign with deleted key: %v, want ErrKeyNotFound", err)
+	err = b.Delete(ctx, rsaKey.URI)
+	assert.ErrorIs(t, err, hsm.ErrKeyNotFound, "second delete: %v, want ErrKeyNotFound", err)
 }
 
 // pinToken returns a backend with a fault seam, the "pin" token's key and
@@ -367,9 +328,7 @@ func TestKeygenImportDelete(t *testing.T) {
 func pinToken(t *testing.T, p *prompt) (*Backend, *faultAPI, hsm.KeyInfo, uint) {
 	b, fa := openTest(t, Config{PINPrompt: p.fn}, true)
 	k := keysOf(t, b, "pin")["ecdsa"]
-	if err := b.Lock(context.Background(), k.TokenURI); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Lock(context.Background(), k.TokenURI))
 	return b, fa, k, slotOf(t, b, "pin")
 }
 
@@ -381,45 +340,42 @@ func TestWrongPIN(t *testing.T) {
 	b, _, k, _ := pinToken(t, p)
 	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
 	var pe *hsm.PINError
-	if !errors.Is(err, hsm.ErrCancelled) || !errors.As(err, &pe) || !errors.Is(pe, hsm.ErrPINIncorrect) {
-		t.Fatalf("err = %v, want ErrCancelled with a PINError", err)
-	}
-	if !strings.Contains(err.Error(), "pin") || strings.Contains(err.Error(), "0000") {
-		t.Errorf("error should name the token and never the PIN: %v", err)
+	require.ErrorIs(t, err, hsm.ErrCancelled, "err = %v, want ErrCancelled with a PINError", err)
+	require.ErrorAs(t, err, &pe, "err = %v, want ErrCancelled with a PINError", err)
+	require.ErrorIs(t, pe, hsm.ErrPINIncorrect, "err = %v, want ErrCancelled with a PINError", err)
+	if assert.ErrorContains(t, err, "pin", "error should name the token and never the PIN") {
+		assert.NotContains(t, err.Error(), "0000", "error should name the token and never the PIN")
 	}
 	reqs := p.requests()
-	if len(reqs) != 2 || reqs[0].Attempt != 1 || reqs[1].Attempt != 2 || !errors.As(reqs[1].LastError, &pe) ||
-		reqs[0].Token.Label != "pin" || reqs[0].Key == nil || reqs[0].Kind != hsm.UserPIN {
-		t.Fatalf("prompts: %+v", reqs)
-	}
+	require.Len(t, reqs, 2, "prompts: %+v", reqs)
+	require.Equal(t, 1, reqs[0].Attempt, "prompts: %+v", reqs)
+	require.Equal(t, 2, reqs[1].Attempt, "prompts: %+v", reqs)
+	require.ErrorAs(t, reqs[1].LastError, &pe, "prompts: %+v", reqs)
+	require.Equal(t, "pin", reqs[0].Token.Label, "prompts: %+v", reqs)
+	require.NotNil(t, reqs[0].Key, "prompts: %+v", reqs)
+	require.Equal(t, hsm.UserPIN, reqs[0].Kind, "prompts: %+v", reqs)
 	// always wrong: gives up after three tries with the PINError
 	p2 := newPrompt(pinAnswer("0000"))
 	b.cfg.PINPrompt = p2.fn
 	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.As(err, &pe) || !errors.Is(err, hsm.ErrPINIncorrect) || len(p2.requests()) != maxPINAttempts {
-		t.Fatalf("err = %v after %d prompts", err, len(p2.requests()))
-	}
-	if !strings.Contains(err.Error(), "CKR_PIN_INCORRECT") {
-		t.Errorf("PKCS#11 code name missing: %v", err)
-	}
+	require.ErrorAs(t, err, &pe, "err = %v after %d prompts", err, len(p2.requests()))
+	require.ErrorIs(t, err, hsm.ErrPINIncorrect, "err = %v after %d prompts", err, len(p2.requests()))
+	require.Len(t, p2.requests(), maxPINAttempts, "err = %v after %d prompts", err, len(p2.requests()))
+	assert.ErrorContains(t, err, "CKR_PIN_INCORRECT", "PKCS#11 code name missing")
 	// wrong then right
 	p3 := newPrompt(nil, pinAnswer("0000"), pinAnswer(softhsmtest.DefaultUserPIN))
 	b.cfg.PINPrompt = p3.fn
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatalf("wrong then right: %v", err)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err, "wrong then right")
 }
 
 func TestCancelledPrompt(t *testing.T) {
 	p := newPrompt(cancelAnswer)
 	b, fa, k, _ := pinToken(t, p)
 	_, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("err = %v, want ErrCancelled", err)
-	}
-	if n := len(fa.loginCalls()); n != 0 {
-		t.Errorf("%d C_Login calls after a cancelled prompt", n)
-	}
+	require.ErrorIs(t, err, hsm.ErrCancelled, "err = %v, want ErrCancelled", err)
+	n := len(fa.loginCalls())
+	assert.Equal(t, 0, n, "%d C_Login calls after a cancelled prompt", n)
 }
 
 func TestFinalTry(t *testing.T) {
@@ -428,25 +384,21 @@ func TestFinalTry(t *testing.T) {
 	b, fa, k, slot := pinToken(t, p)
 	fa.setFlags(slot, p11.CKF_USER_PIN_FINAL_TRY|p11.CKF_USER_PIN_COUNT_LOW)
 	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrFinalTry) {
-		t.Fatalf("err = %v, want ErrFinalTry", err)
-	}
-	if n := len(fa.loginCalls()); n != 0 {
-		t.Fatalf("a PIN was tried on the final try without confirmation (%d C_Login)", n)
-	}
-	if r := p.requests(); len(r) != 1 || !r[0].State.FinalTry || !r[0].State.CountLow {
-		t.Fatalf("prompt did not show final try: %+v", r)
-	}
+	require.ErrorIs(t, err, hsm.ErrFinalTry, "err = %v, want ErrFinalTry", err)
+	n := len(fa.loginCalls())
+	require.Equal(t, 0, n, "a PIN was tried on the final try without confirmation (%d C_Login)", n)
+	r := p.requests()
+	require.Len(t, r, 1, "prompt did not show final try: %+v", r)
+	require.True(t, r[0].State.FinalTry, "prompt did not show final try: %+v", r)
+	require.True(t, r[0].State.CountLow, "prompt did not show final try: %+v", r)
 	// confirmed: the PIN is tried
 	b.cfg.PINPrompt = newPrompt(func(req hsm.PINRequest) (hsm.PINResponse, error) {
 		return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN), ConfirmFinalTry: req.State.FinalTry}, nil
 	}).fn
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatalf("confirmed final try: %v", err)
-	}
-	if n := len(fa.loginCalls()); n != 1 {
-		t.Fatalf("%d C_Login calls, want 1", n)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err, "confirmed final try")
+	n = len(fa.loginCalls())
+	require.Equal(t, 1, n, "%d C_Login calls, want 1", n)
 }
 
 func TestLockedPIN(t *testing.T) {
@@ -455,27 +407,22 @@ func TestLockedPIN(t *testing.T) {
 	fa.setFlags(slot, p11.CKF_USER_PIN_LOCKED)
 	_, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256)
 	var pe *hsm.PINError
-	if !errors.Is(err, hsm.ErrPINLocked) || !errors.As(err, &pe) || !pe.State.Locked {
-		t.Fatalf("err = %v, want ErrPINLocked PINError", err)
-	}
-	if len(p.requests()) != 0 || len(fa.loginCalls()) != 0 {
-		t.Fatal("prompted or tried a PIN on a locked token")
-	}
+	require.ErrorIs(t, err, hsm.ErrPINLocked, "err = %v, want ErrPINLocked PINError", err)
+	require.ErrorAs(t, err, &pe, "err = %v, want ErrPINLocked PINError", err)
+	require.True(t, pe.State.Locked, "err = %v, want ErrPINLocked PINError", err)
+	require.Empty(t, p.requests(), "prompted or tried a PIN on a locked token")
+	require.Empty(t, fa.loginCalls(), "prompted or tried a PIN on a locked token")
 }
 
 func TestPINPad(t *testing.T) {
 	p := goodPrompt()
 	b, fa, k, slot := pinToken(t, p)
 	fa.setFlags(slot, p11.CKF_PROTECTED_AUTHENTICATION_PATH)
-	if _, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatalf("PIN pad sign: %v", err)
-	}
-	if len(p.requests()) != 0 {
-		t.Error("prompted for a PIN on a PIN-pad token")
-	}
-	if got := fa.loginCalls(); !slices.Equal(got, []string{"user:pad"}) {
-		t.Errorf("logins %v, want one C_Login with no PIN", got)
-	}
+	_, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err, "PIN pad sign")
+	assert.Empty(t, p.requests(), "prompted for a PIN on a PIN-pad token")
+	got := fa.loginCalls()
+	assert.True(t, slices.Equal(got, []string{"user:pad"}), "logins %v, want one C_Login with no PIN", got)
 }
 
 func TestAlwaysAuthenticate(t *testing.T) {
@@ -486,32 +433,23 @@ func TestAlwaysAuthenticate(t *testing.T) {
 	_ = b.Lock(ctx, k.TokenURI)
 	for i := 0; i < 2; i++ {
 		sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-		if err != nil {
-			t.Fatalf("sign %d: %v", i, err)
-		}
-		if err := rsa.VerifyPKCS1v15(k.PublicKey.(*rsa.PublicKey), crypto.SHA256, sha(t, "x"), sig); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "sign %d", i)
+		require.NoError(t, rsa.VerifyPKCS1v15(k.PublicKey.(*rsa.PublicKey), crypto.SHA256, sha(t, "x"), sig))
 	}
 	var kinds []hsm.PINKind
 	for _, r := range p.requests() {
 		kinds = append(kinds, r.Kind)
 	}
-	if !slices.Equal(kinds, []hsm.PINKind{hsm.UserPIN, hsm.ContextPIN, hsm.ContextPIN}) {
-		t.Errorf("prompts %v, want user PIN then a key PIN before each use", kinds)
-	}
-	if got := fa.loginCalls(); !slices.Equal(got, []string{"user", "context", "context"}) {
-		t.Errorf("logins %v", got)
-	}
+	assert.True(t, slices.Equal(kinds, []hsm.PINKind{hsm.UserPIN, hsm.ContextPIN, hsm.ContextPIN}), "prompts %v, want user PIN then a key PIN before each use", kinds)
+	got := fa.loginCalls()
+	assert.True(t, slices.Equal(got, []string{"user", "context", "context"}), "logins %v", got)
 	// cancelling the key PIN fails this signature only
 	b.cfg.PINPrompt = newPrompt(cancelAnswer).fn
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("cancelled key PIN: %v", err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrCancelled, "cancelled key PIN")
 	b.cfg.PINPrompt = p.fn
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatalf("after a cancelled key PIN: %v", err)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err, "after a cancelled key PIN")
 }
 
 func TestDeviceRemovedMidSign(t *testing.T) {
@@ -519,21 +457,19 @@ func TestDeviceRemovedMidSign(t *testing.T) {
 	b, fa := openTest(t, Config{PINPrompt: p.fn}, true)
 	ctx := context.Background()
 	k := keysOf(t, b, "beta")[softhsmtest.KeyECDSA]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	fa.mu.Lock()
 	fa.signFault = []error{p11.Error(p11.CKR_DEVICE_REMOVED)}
 	fa.mu.Unlock()
-	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"beta"`) || !strings.Contains(err.Error(), "CKR_DEVICE_REMOVED") {
-		t.Fatalf("err = %v, want ErrTokenRemoved naming token beta and CKR_DEVICE_REMOVED", err)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrTokenRemoved, "err = %v, want ErrTokenRemoved naming token beta and CKR_DEVICE_REMOVED", err)
+	require.ErrorContains(t, err, `"beta"`, "err = %v, want ErrTokenRemoved naming token beta and CKR_DEVICE_REMOVED", err)
+	require.ErrorContains(t, err, "CKR_DEVICE_REMOVED", "err = %v, want ErrTokenRemoved naming token beta and CKR_DEVICE_REMOVED", err)
 	// the same backend works again (the token answered the rescan)
 	sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if err != nil || !ecdsa.VerifyASN1(k.PublicKey.(*ecdsa.PublicKey), sha(t, "x"), sig) {
-		t.Fatalf("after removal: %v", err)
-	}
+	require.NoError(t, err, "after removal")
+	require.True(t, ecdsa.VerifyASN1(k.PublicKey.(*ecdsa.PublicKey), sha(t, "x"), sig), "after removal")
 }
 
 func TestTokenRemovedAndBack(t *testing.T) {
@@ -545,79 +481,59 @@ func TestTokenRemovedAndBack(t *testing.T) {
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	events, err := b.Watch(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k := keysOf(t, b, "removal")["ecdsa"]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
-	if ki, ok := b.CachedKey(k.URI); !ok || ki.Certificate == nil {
-		t.Fatalf("CachedKey after sign = %v, want the key with its certificate", ok)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
+	ki, ok := b.CachedKey(k.URI)
+	require.True(t, ok, "CachedKey after sign = %v, want the key with its certificate", ok)
+	require.NotNil(t, ki.Certificate, "CachedKey after sign = %v, want the key with its certificate", ok)
 	tok := fx.removal.Token
 
 	// pulled out while in use
-	if err := tok.Unplug(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.Unplug())
 	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
-		t.Fatalf("sign on pulled token: %v, want ErrTokenRemoved naming it", err)
-	}
-	if _, ok := b.CachedKey(k.URI); ok {
-		t.Error("CachedKey of a pulled token's key reported a key")
-	}
+	require.ErrorIs(t, err, hsm.ErrTokenRemoved, "sign on pulled token: %v, want ErrTokenRemoved naming it", err)
+	require.ErrorContains(t, err, `"removal"`, "sign on pulled token: %v, want ErrTokenRemoved naming it", err)
+	_, ok = b.CachedKey(k.URI)
+	assert.False(t, ok, "CachedKey of a pulled token's key reported a key")
 	// fails fast again, naming it
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
-		t.Fatalf("second sign: %v", err)
-	}
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrTokenRemoved, "second sign")
+	require.ErrorContains(t, err, `"removal"`, "second sign")
 	waitEvent(t, events, "removal", true)
-	if !b.Handles(k.URI) {
-		t.Error("backend should still handle the URI of a removed token")
-	}
+	assert.True(t, b.Handles(k.URI), "backend should still handle the URI of a removed token")
 
 	// put back (same serial and keys): SoftHSM needs re-initialising to see it
-	if err := tok.Replug(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.Replug())
 	stopWatch()
 	for range events { // wait for the watcher to stop
 	}
 	reinitModule(t)
 	wctx, stopWatch = context.WithCancel(ctx)
 	events, err = b.Watch(wctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if err != nil || !ecdsa.VerifyASN1(k.PublicKey.(*ecdsa.PublicKey), sha(t, "x"), sig) {
-		t.Fatalf("after re-insertion: %v", err)
-	}
+	require.NoError(t, err, "after re-insertion")
+	require.True(t, ecdsa.VerifyASN1(k.PublicKey.(*ecdsa.PublicKey), sha(t, "x"), sig), "after re-insertion")
 	waitEvent(t, events, "removal", false)
 	stopWatch()
 	for range events {
 	}
 
 	// deleted and re-created with the same label (new serial, new key)
-	if err := tok.Recreate(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tok.Recreate())
 	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if !errors.Is(err, hsm.ErrTokenRemoved) || !strings.Contains(err.Error(), `"removal"`) {
-		t.Fatalf("sign on deleted token: %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrTokenRemoved, "sign on deleted token")
+	require.ErrorContains(t, err, `"removal"`, "sign on deleted token")
 	// (with a certificate, as the fixture had, so the test can run again: -count)
 	nk, err := tok.AddKeyWithCert(fx.removal.PKI, softhsmtest.KeySpec{Label: "ecdsa", ID: []byte{0x31}, Type: softhsmtest.ECP256}, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	reinitModule(t)
 	byLabel := "pkcs11:token=removal;object=ecdsa;type=private"
 	sig, err = b.Sign(ctx, byLabel, sha(t, "x"), crypto.SHA256)
-	if err != nil || !ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig) {
-		t.Fatalf("after re-creation: %v", err)
-	}
+	require.NoError(t, err, "after re-creation")
+	require.True(t, ecdsa.VerifyASN1(nk.Public.(*ecdsa.PublicKey), sha(t, "x"), sig), "after re-creation")
 }
 
 func waitEvent(t *testing.T, events <-chan hsm.TokenEvent, label string, removed bool) {
@@ -683,26 +599,20 @@ func TestConcurrentSign(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			for err := range errs {
-				t.Error(err)
+				assert.NoError(t, err)
 			}
 		})
 	}
 	for slot, n := range fa.maxSessions() {
-		if n > 4 {
-			t.Errorf("slot %d had %d sessions open, cap 4", slot, n)
-		}
+		assert.False(t, n > 4, "slot %d had %d sessions open, cap 4", slot, n)
 	}
-	if len(p.requests()) > 2 {
-		t.Errorf("%d PIN prompts for two tokens under concurrency", len(p.requests()))
-	}
+	assert.False(t, len(p.requests()) > 2, "%d PIN prompts for two tokens under concurrency", len(p.requests()))
 	// no leak: closing the backend closes every session it opened
 	b.Close()
 	fa.mu.Lock()
 	defer fa.mu.Unlock()
 	for slot, n := range fa.open {
-		if n != 0 {
-			t.Errorf("slot %d: %d sessions left open after Close", slot, n)
-		}
+		assert.Equal(t, 0, n, "slot %d: %d sessions left open after Close", slot, n)
 	}
 }
 
@@ -719,9 +629,7 @@ func TestSessionWaitCancelled(t *testing.T) {
 	}
 	b.mu.RUnlock()
 	h, err := pl.get(context.Background()) // hold the only session
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -739,16 +647,14 @@ func TestSessionWaitCancelled(t *testing.T) {
 		runtime.Gosched()
 	}
 	cancel()
-	if err := <-done; !errors.Is(err, hsm.ErrCancelled) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want ErrCancelled", err)
-	}
+	err = <-done
+	require.ErrorIs(t, err, hsm.ErrCancelled, "err = %v, want ErrCancelled", err)
+	require.ErrorIs(t, err, context.Canceled, "err = %v, want ErrCancelled", err)
 	pl.put(h, false)
-	if _, err := b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatalf("after the cancelled wait: %v", err)
-	}
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("sign with a cancelled context: %v, want ErrCancelled", err)
-	}
+	_, err = b.Sign(context.Background(), k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err, "after the cancelled wait")
+	_, err = b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.ErrorIs(t, err, hsm.ErrCancelled, "sign with a cancelled context: %v, want ErrCancelled", err)
 }
 
 func TestPoolFIFO(t *testing.T) {
@@ -758,15 +664,12 @@ func TestPoolFIFO(t *testing.T) {
 	pl := newPool(fa, slot, "gen", 1)
 	defer pl.shutdown(errPoolClosed)
 	h, err := pl.get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	order := make(chan int, 5)
 	for i := 0; i < 5; i++ {
 		go func() {
 			h, err := pl.get(context.Background())
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			order <- i
@@ -784,9 +687,8 @@ func TestPoolFIFO(t *testing.T) {
 	}
 	pl.put(h, false)
 	for i := 0; i < 5; i++ {
-		if got := <-order; got != i {
-			t.Fatalf("waiter %d served at position %d", got, i)
-		}
+		got := <-order
+		require.Equal(t, i, got, "waiter %d served at position %d", got, i)
 	}
 }
 
@@ -796,23 +698,20 @@ func TestParsePublicKeyForms(t *testing.T) {
 	for _, params := range [][]byte{derOIDEd25519, derNameEd25519} {
 		for _, point := range [][]byte{pub, wrapped} {
 			got, err := ecPublic(params, point)
-			if err != nil || !pub.Equal(got) {
-				t.Errorf("ecPublic(%x, %d bytes) = %v, %v", params, len(point), got, err)
+			if assert.NoError(t, err, "ecPublic(%x, %d bytes) = %v", params, len(point), got) {
+				assert.True(t, pub.Equal(got), "ecPublic(%x, %d bytes) = %v", params, len(point), got)
 			}
 		}
 	}
-	if _, err := ecPublic([]byte{0x06, 0x01, 0x00}, pub); err == nil {
-		t.Error("unknown curve accepted")
-	}
+	_, err := ecPublic([]byte{0x06, 0x01, 0x00}, pub)
+	assert.Error(t, err, "unknown curve accepted")
 }
 
 func TestKnownModules(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "windows"} {
 		mods := strings.Join(KnownModules(goos), "\n")
 		for _, want := range []string{"softhsm", "opensc", "rtpkcs11ecp", "jcPKCS11-2", "eTPkcs11", "avpkcs11"} {
-			if !strings.Contains(strings.ToLower(mods), strings.ToLower(want)) {
-				t.Errorf("%s: no %s module", goos, want)
-			}
+			assert.Contains(t, strings.ToLower(mods), strings.ToLower(want), "%s: no %s module", goos, want)
 		}
 	}
 	if runtime.GOOS == "linux" {
@@ -822,9 +721,7 @@ func TestKnownModules(t *testing.T) {
 				found = true
 			}
 		}
-		if !found {
-			t.Errorf("Probe() = %v, want SoftHSM", Probe())
-		}
+		assert.True(t, found, "Probe() = %v, want SoftHSM", Probe())
 	}
 }
 
@@ -842,28 +739,21 @@ func TestLockAndIdleLogout(t *testing.T) {
 	ctx := context.Background()
 	sign := func() {
 		t.Helper()
-		if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-			t.Fatal(err)
-		}
+		_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+		require.NoError(t, err)
 	}
 	sign()
 	sign()
-	if n := len(p.requests()); n != 1 {
-		t.Fatalf("%d prompts for two signatures, want 1 (login cached)", n)
-	}
-	if err := b.Lock(ctx, k.TokenURI); err != nil {
-		t.Fatal(err)
-	}
+	n := len(p.requests())
+	require.Equal(t, 1, n, "%d prompts for two signatures, want 1 (login cached)", n)
+	require.NoError(t, b.Lock(ctx, k.TokenURI))
 	sign()
-	if n := len(p.requests()); n != 2 {
-		t.Fatalf("%d prompts after Lock, want 2", n)
-	}
+	n = len(p.requests())
+	require.Equal(t, 2, n, "%d prompts after Lock, want 2", n)
 	// the PIN slices handed to the backend were wiped
 	mu.Lock()
 	for _, pin := range pins {
-		if strings.Trim(string(pin), "\x00") != "" {
-			t.Errorf("PIN slice not wiped: %q", pin)
-		}
+		assert.Empty(t, strings.Trim(string(pin), "\x00"), "PIN slice not wiped: %q", pin)
 	}
 	mu.Unlock()
 
@@ -871,16 +761,13 @@ func TestLockAndIdleLogout(t *testing.T) {
 	b2, _ := openTest(t, Config{PINPrompt: p.fn, Login: hsm.LoginPolicy{IdleTimeout: 30 * time.Millisecond}, PollInterval: 10 * time.Millisecond}, false)
 	_ = b.Lock(ctx, k.TokenURI)
 	before := len(p.requests())
-	if _, err := b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	time.Sleep(100 * time.Millisecond)
-	if _, err := b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(p.requests()) - before; n != 2 {
-		t.Fatalf("%d prompts across an idle timeout, want 2", n)
-	}
+	_, err = b2.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
+	n = len(p.requests()) - before
+	require.Equal(t, 2, n, "%d prompts across an idle timeout, want 2", n)
 }
 
 // FuzzECPublic feeds arbitrary CKA_EC_PARAMS / CKA_EC_POINT values (what a
@@ -901,9 +788,8 @@ func FuzzECPublic(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := x509.MarshalPKIXPublicKey(k); err != nil {
-			t.Fatalf("accepted key does not re-encode: %v", err)
-		}
+		_, err = x509.MarshalPKIXPublicKey(k)
+		require.NoError(t, err, "accepted key does not re-encode")
 	})
 }
 
@@ -915,21 +801,15 @@ func TestStaleSessionsRecover(t *testing.T) {
 	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
 	ctx := context.Background()
 	k := keysOf(t, b, "beta")[softhsmtest.KeyRSA]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	before := len(p.requests())
 	reinitModule(t)
 	sig, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
-	if err != nil {
-		t.Fatalf("after re-initialisation: %v", err)
-	}
-	if err := rsa.VerifyPKCS1v15(k.PublicKey.(*rsa.PublicKey), crypto.SHA256, sha(t, "x"), sig); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(p.requests()) - before; n != 1 {
-		t.Errorf("%d prompts after re-initialisation, want 1 (the login was lost)", n)
-	}
+	require.NoError(t, err, "after re-initialisation")
+	require.NoError(t, rsa.VerifyPKCS1v15(k.PublicKey.(*rsa.PublicKey), crypto.SHA256, sha(t, "x"), sig))
+	n := len(p.requests()) - before
+	assert.Equal(t, 1, n, "%d prompts after re-initialisation, want 1 (the login was lost)", n)
 }
 
 func TestECDSADER(t *testing.T) {
@@ -947,14 +827,12 @@ func TestECDSADER(t *testing.T) {
 			}
 			want, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:size]), new(big.Int).SetBytes(raw[size:])})
 			got, err := ecdsaDER(raw)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("ecdsaDER(%x) = %x, %v; want %x", raw, got, err, want)
-			}
+			require.NoError(t, err, "ecdsaDER(%x) = %x, %v; want %x", raw, got, err, want)
+			require.Equal(t, want, got, "ecdsaDER(%x) = %x, %v; want %x", raw, got, err, want)
 		}
 	}
-	if _, err := ecdsaDER(make([]byte, 3)); err == nil {
-		t.Error("odd length accepted")
-	}
+	_, err := ecdsaDER(make([]byte, 3))
+	assert.Error(t, err, "odd length accepted")
 }
 
 // An object the backend cannot parse is skipped and reported; the listing
@@ -964,13 +842,10 @@ func TestOddObjectSkipped(t *testing.T) {
 	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
 	ctx := context.Background()
 	k := keysOf(t, b, "beta")[softhsmtest.KeyRSA]
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil { // log in
-		t.Fatal(err)
-	}
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256) // log in
+	require.NoError(t, err)
 	s, err := b.findToken(&hsm.URI{Token: "beta"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var odd p11.ObjectHandle
 	err = s.pool.withSession(ctx, func(h p11.SessionHandle) error {
 		var err error
@@ -985,19 +860,16 @@ func TestOddObjectSkipped(t *testing.T) {
 		})
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.pool.withSession(ctx, func(h p11.SessionHandle) error { return b.api.DestroyObject(h, odd) })
 	keys := keysOf(t, b, "beta")
-	if len(keys) != 3 || keys[softhsmtest.KeyEd25519].URI == "" {
-		t.Fatalf("listing with an odd object: %v", keys)
-	}
-	if _, ok := keys["garbage"]; ok {
-		t.Error("garbage object listed")
-	}
-	if probs := b.Problems(); len(probs) != 1 || !strings.Contains(probs[0], "beta") {
-		t.Errorf("problems: %v", probs)
+	require.Len(t, keys, 3, "listing with an odd object: %v", keys)
+	require.NotEmpty(t, keys[softhsmtest.KeyEd25519].URI, "listing with an odd object: %v", keys)
+	_, ok := keys["garbage"]
+	assert.False(t, ok, "garbage object listed")
+	probs := b.Problems()
+	if assert.Len(t, probs, 1, "problems: %v", probs) {
+		assert.Contains(t, probs[0], "beta", "problems: %v", probs)
 	}
 }
 
@@ -1006,18 +878,18 @@ func TestCachedKey(t *testing.T) {
 	b, _ := openTest(t, Config{PINPrompt: p.fn}, false)
 	ctx := context.Background()
 	k := keysOf(t, b, "alpha")[softhsmtest.KeyECDSA]
-	if _, ok := b.CachedKey(k.URI); ok {
-		t.Fatal("CachedKey before any use reported a key")
-	}
-	if _, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, ok := b.CachedKey(k.URI)
+	require.False(t, ok, "CachedKey before any use reported a key")
+	_, err := b.Sign(ctx, k.URI, sha(t, "x"), crypto.SHA256)
+	require.NoError(t, err)
 	got, ok := b.CachedKey(k.URI)
 	want := fx.alpha.Keys[softhsmtest.KeyECDSA].Certificate
-	if !ok || got.Certificate == nil || got.Certificate.SerialNumber.Cmp(want.SerialNumber) != 0 {
-		t.Fatalf("CachedKey after sign = %+v, %v; want the certificate with serial %x", got.Certificate, ok, want.SerialNumber)
-	}
-	if got.PublicKey == nil || !got.HasPrivateKey || got.URI == "" {
-		t.Errorf("CachedKey = %+v, want URI, public key and private key flag", got)
+	require.True(t, ok, "CachedKey after sign = %+v, %v; want the certificate with serial %x", got.Certificate, ok, want.SerialNumber)
+	require.NotNil(t, got.Certificate, "CachedKey after sign = %+v, %v; want the certificate with serial %x", got.Certificate, ok, want.SerialNumber)
+	require.Zero(t, got.Certificate.SerialNumber.Cmp(want.SerialNumber), "CachedKey after sign = %+v, %v; want the certificate with serial %x", got.Certificate, ok, want.SerialNumber)
+	if assert.NotNil(t, got.PublicKey, "CachedKey = %+v, want URI, public key and private key flag", got) {
+		if assert.True(t, got.HasPrivateKey, "CachedKey = %+v, want URI, public key and private key flag", got) {
+			assert.NotEmpty(t, got.URI, "CachedKey = %+v, want URI, public key and private key flag", got)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
@@ -22,13 +24,9 @@ import (
 func benchKey(b *testing.B) (*ecdsa.PrivateKey, *x509.Certificate, []*x509.Certificate) {
 	b.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	cert, err := testPKI(b).Issue(&key.PublicKey, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "bench"}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return key, cert, testPKI(b).Chain()
 }
 
@@ -60,13 +58,11 @@ func BenchmarkCMSOverhead(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		t0, c0 := time.Now(), threadCPU()
 		d := sha256.Sum256(doc)
-		if _, err := key.Sign(rand.Reader, d[:], crypto.SHA256); err != nil {
-			b.Fatal(err)
-		}
+		_, err := key.Sign(rand.Reader, d[:], crypto.SHA256)
+		require.NoError(b, err)
 		t1, c1 := time.Now(), threadCPU()
-		if _, err := Sign(doc, key, cert, opts); err != nil {
-			b.Fatal(err)
-		}
+		_, err = Sign(doc, key, cert, opts)
+		require.NoError(b, err)
 		t2, c2 := time.Now(), threadCPU()
 		bare += t1.Sub(t0)
 		full += t2.Sub(t1)
@@ -109,14 +105,12 @@ func BenchmarkDetachedStream(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		t0, c0 := time.Now(), threadCPU()
 		h := sha256.New()
-		if _, err := io.Copy(h, &zeroReader{n: size}); err != nil {
-			b.Fatal(err)
-		}
+		_, err := io.Copy(h, &zeroReader{n: size})
+		require.NoError(b, err)
 		h.Sum(nil)
 		t1, c1 := time.Now(), threadCPU()
-		if _, err := SignDetached(&zeroReader{n: size}, key, cert, opts); err != nil {
-			b.Fatal(err)
-		}
+		_, err = SignDetached(&zeroReader{n: size}, key, cert, opts)
+		require.NoError(b, err)
 		t2, c2 := time.Now(), threadCPU()
 		hashT += t1.Sub(t0)
 		signT += t2.Sub(t1)

@@ -5,8 +5,10 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
@@ -79,41 +81,27 @@ func TestBERRoundTrip(t *testing.T) {
 		o := v.opts
 		o.Chain = k.Chain
 		der, err := Sign(content, k.Key, k.Certificate, &o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, chunk := range []int{1000, 7} {
 			ber := toBER(t, der, chunk, false)
-			if bytes.Equal(ber, der) {
-				t.Fatal("toBER did nothing")
-			}
+			require.False(t, bytes.Equal(ber, der), "toBER did nothing")
 			norm, err := normalizeBER(ber)
-			if err != nil {
-				t.Fatalf("%s: %v", v.name, err)
-			}
-			if !bytes.Equal(norm, der) {
-				t.Fatalf("%s chunk %d: normalised BER differs from the original DER", v.name, chunk)
-			}
+			require.NoError(t, err, "%s", v.name)
+			require.Equal(t, der, norm, "%s chunk %d: normalised BER differs from the original DER", v.name, chunk)
 			rep, err := Verify(ber, nil, verifyOpts(t))
-			if err != nil {
-				t.Fatalf("%s: %v", v.name, err)
-			}
-			if !bytes.Equal(rep.Content, content) {
-				t.Fatal("content")
-			}
+			require.NoError(t, err, "%s", v.name)
+			require.Equal(t, content, rep.Content, "content")
 		}
 		if v.key != softhsmtest.Ed25519 {
-			if err := opensslVerify(t, toBER(t, der, 1000, true), nil, "-cades"); err != nil {
-				t.Fatalf("%s: openssl on our BER: %v", v.name, err)
-			}
+			require.NoError(t, opensslVerify(t, toBER(t, der, 1000, true), nil, "-cades"), "%s: openssl on our BER", v.name)
 		}
 	}
 	// DER input is returned as the same slice.
 	k := testKey(t, softhsmtest.ECP256)
 	der, _ := Sign([]byte("x"), k.Key, k.Certificate, nil)
 	norm, err := normalizeBER(der)
-	if err != nil || &norm[0] != &der[0] {
-		t.Error("DER input copied or rejected")
+	if assert.NoError(t, err, "DER input copied or rejected") {
+		assert.Same(t, &der[0], &norm[0], "DER input copied or rejected")
 	}
 }
 
@@ -124,25 +112,17 @@ func TestBERCoSign(t *testing.T) {
 	der, _ := Sign([]byte("eimzo-like"), a.Key, a.Certificate, &SignOptions{Chain: a.Chain})
 	ber := toBER(t, der, 3, true)
 	out, err := CoSign(ber, nil, b.Key, b.Certificate, &SignOptions{Digest: crypto.SHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sd0, _ := ParseSignedData(der)
 	sd1, _ := ParseSignedData(out)
-	if !bytes.Equal(sd0.Signers[0].Raw, sd1.Signers[0].Raw) {
-		t.Error("existing signer changed")
-	}
-	if err := opensslVerify(t, out, nil, "-cades"); err != nil {
-		t.Fatal(err)
-	}
+	assert.Equal(t, sd1.Signers[0].Raw, sd0.Signers[0].Raw, "existing signer changed")
+	require.NoError(t, opensslVerify(t, out, nil, "-cades"))
 }
 
 func TestNormalizeBER(t *testing.T) {
 	h := func(s string) []byte {
 		b, err := hex.DecodeString(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	good := []struct{ name, in, want string }{
@@ -161,13 +141,10 @@ func TestNormalizeBER(t *testing.T) {
 	}
 	for _, g := range good {
 		got, err := normalizeBER(h(stripSpaces(g.in)))
-		if err != nil {
-			t.Errorf("%s: %v", g.name, err)
+		if !assert.NoError(t, err, g.name) {
 			continue
 		}
-		if !bytes.Equal(got, h(stripSpaces(g.want))) {
-			t.Errorf("%s: got %x want %s", g.name, got, g.want)
-		}
+		assert.Equal(t, h(stripSpaces(g.want)), got, "%s: got %x want %s", g.name, got, g.want)
 	}
 	deep := bytes.Repeat([]byte{0x30, 0x80}, maxBERDepth+2)
 	bad := []struct{ name, in string }{
@@ -184,9 +161,8 @@ func TestNormalizeBER(t *testing.T) {
 		{"deep", hex.EncodeToString(deep)},
 	}
 	for _, b := range bad {
-		if _, err := normalizeBER(h(stripSpaces(b.in))); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: err %v", b.name, err)
-		}
+		_, err := normalizeBER(h(stripSpaces(b.in)))
+		assert.ErrorIs(t, err, ErrMalformed, "%s", b.name)
 	}
 }
 

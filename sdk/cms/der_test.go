@@ -6,6 +6,9 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestDerBuf compares the hot-path DER writer with encoding/asn1.
@@ -17,25 +20,19 @@ func TestDerBuf(t *testing.T) {
 		d.octets(content)
 		d.close()
 		want, _ := asn1.Marshal(struct{ A []byte }{content})
-		if !bytes.Equal(d.b, want) {
-			t.Fatalf("length %d: got %x... want %x...", n, d.b[:min(8, len(d.b))], want[:min(8, len(want))])
-		}
+		require.Equal(t, want, d.b, "length %d: got %x... want %x...", n, d.b[:min(8, len(d.b))], want[:min(8, len(want))])
 	}
 	for _, v := range []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(127), big.NewInt(128), big.NewInt(255), big.NewInt(256), big.NewInt(-1), big.NewInt(-129), new(big.Int).Lsh(big.NewInt(1), 159)} {
 		var d derBuf
 		d.bigInt(v)
 		want, _ := asn1.Marshal(v)
-		if !bytes.Equal(d.b, want) {
-			t.Errorf("integer %v: got %x want %x", v, d.b, want)
-		}
+		assert.Equal(t, want, d.b, "integer %v: got %x want %x", v, d.b, want)
 	}
 	for _, oid := range []asn1.ObjectIdentifier{OIDData, OIDDigestSHA256, OIDSignatureOzDSt1106With1092, {2, 999, 3}, {1, 2, 840, 113549, 1, 9, 16, 2, 47}} {
 		var d derBuf
 		d.oid(oid)
 		want, _ := asn1.Marshal(oid)
-		if !bytes.Equal(d.b, want) {
-			t.Errorf("oid %v: got %x want %x", oid, d.b, want)
-		}
+		assert.Equal(t, want, d.b, "oid %v: got %x want %x", oid, d.b, want)
 	}
 	for _, tm := range []time.Time{time.Date(2026, 11, 23, 1, 2, 3, 0, time.UTC), time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1949, 12, 31, 23, 59, 59, 0, time.UTC)} {
 		var d derBuf
@@ -45,8 +42,6 @@ func TestDerBuf(t *testing.T) {
 			params = "generalized"
 		}
 		want, _ := asn1.MarshalWithParams(tm, params)
-		if !bytes.Equal(d.b, want) {
-			t.Errorf("time %v: got %x want %x", tm, d.b, want)
-		}
+		assert.Equal(t, want, d.b, "time %v: got %x want %x", tm, d.b, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkEnvelopeDecrypt measures Decrypt against bare AES-256-CBC
@@ -28,22 +30,17 @@ func BenchmarkEnvelopeDecrypt(b *testing.B) {
 			r := rs[tc.r]
 			content := envContent(tc.size)
 			der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			key := make([]byte, 32)
 			iv := make([]byte, 16)
 			ct, err := envCBCEncrypt(key, iv, content)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			out := make([]byte, len(ct))
 			b.SetBytes(int64(tc.size))
 			b.ResetTimer()
 			for range b.N {
-				if _, err := Decrypt(der, r.cert, r.key); err != nil {
-					b.Fatal(err)
-				}
+				_, err := Decrypt(der, r.cert, r.key)
+				require.NoError(b, err)
 			}
 			b.StopTimer()
 			envelope := b.Elapsed()
@@ -52,9 +49,8 @@ func BenchmarkEnvelopeDecrypt(b *testing.B) {
 			for range b.N {
 				block, _ := aes.NewCipher(key)
 				cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, ct)
-				if _, ok := envPKCS7Unpad(out, 16); !ok {
-					b.Fatal("padding")
-				}
+				_, ok := envPKCS7Unpad(out, 16)
+				require.True(b, ok, "padding")
 			}
 			bare := time.Since(start)
 			if bare > 0 {

@@ -18,6 +18,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
@@ -44,9 +47,7 @@ func envSoftHSMEnv(t *testing.T) *softhsmtest.Env {
 		return env
 	}
 	env, err := softhsmtest.NewEnv(t.TempDir())
-	if err != nil {
-		t.Fatalf("SoftHSM env: %v", err)
-	}
+	require.NoError(t, err, "SoftHSM env")
 	t.Setenv("SOFTHSM2_CONF", env.ConfPath)
 	return env
 }
@@ -70,19 +71,14 @@ type envP11Session struct {
 func envOpenP11(t *testing.T, label, pin string) *envP11Session {
 	t.Helper()
 	ctx := p11.New(softhsmtest.Module())
-	if ctx == nil {
-		t.Fatalf("load PKCS#11 module %s", softhsmtest.Module())
-	}
+	require.NotNil(t, ctx, "load PKCS#11 module %s", softhsmtest.Module())
 	if err := ctx.Initialize(); err != nil {
 		var pe p11.Error
-		if !errors.As(err, &pe) || pe != p11.CKR_CRYPTOKI_ALREADY_INITIALIZED {
-			t.Fatalf("C_Initialize: %v", err)
-		}
+		require.ErrorAs(t, err, &pe, "C_Initialize")
+		require.EqualValues(t, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED, pe, "C_Initialize")
 	}
 	slots, err := ctx.GetSlotList(true)
-	if err != nil {
-		t.Fatalf("C_GetSlotList: %v", err)
-	}
+	require.NoError(t, err, "C_GetSlotList")
 	var slot uint
 	found := false
 	for _, s := range slots {
@@ -92,18 +88,12 @@ func envOpenP11(t *testing.T, label, pin string) *envP11Session {
 			break
 		}
 	}
-	if !found {
-		t.Fatalf("token %q not visible (module initialised before the token was created?)", label)
-	}
+	require.True(t, found, "token %q not visible (module initialised before the token was created?)", label)
 	sh, err := ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatalf("C_OpenSession: %v", err)
-	}
+	require.NoError(t, err, "C_OpenSession")
 	if err := ctx.Login(sh, p11.CKU_USER, pin); err != nil {
 		var pe p11.Error
-		if !errors.As(err, &pe) || pe != p11.CKR_USER_ALREADY_LOGGED_IN {
-			t.Fatalf("C_Login failed") // no PIN in the message
-		}
+		require.True(t, errors.As(err, &pe) && pe == p11.CKR_USER_ALREADY_LOGGED_IN, "C_Login failed") // no PIN in the message
 	}
 	// No C_Logout (login state is per token, shared with any other user of
 	// the module in this process) and no C_Finalize (hsm/pkcs11 keeps the
@@ -120,14 +110,11 @@ func (s *envP11Session) privateKey(t *testing.T, id []byte) p11.ObjectHandle {
 		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
 		p11.NewAttribute(p11.CKA_ID, id),
 	}
-	if err := s.ctx.FindObjectsInit(s.sh, tmpl); err != nil {
-		t.Fatalf("C_FindObjectsInit: %v", err)
-	}
+	require.NoError(t, s.ctx.FindObjectsInit(s.sh, tmpl), "C_FindObjectsInit")
 	objs, _, err := s.ctx.FindObjects(s.sh, 2)
 	s.ctx.FindObjectsFinal(s.sh)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("find private key %x: %d objects, %v", id, len(objs), err)
-	}
+	require.NoError(t, err, "find private key %x: %d objects", id, len(objs))
+	require.Len(t, objs, 1, "find private key %x: %d objects", id, len(objs))
 	return objs[0]
 }
 
@@ -241,12 +228,8 @@ func envRunChild(t *testing.T, name string) {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), envSoftHSMChildEnv+"=1")
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child test process: %v\n%s", err, out)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: "+name)) {
-		t.Fatalf("child test process did not run %s:\n%s", name, out)
-	}
+	require.NoError(t, err, "child test process: %v\n%s", err, out)
+	require.True(t, bytes.Contains(out, []byte("--- PASS: "+name)), "child test process did not run %s:\n%s", name, out)
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.Contains(line, "--- ") || strings.Contains(line, "envelope_softhsm_test.go") {
 			t.Log(strings.TrimSpace(line))
@@ -268,9 +251,7 @@ func envDecryptWithSoftHSMKeys(t *testing.T) {
 	if fx != nil {
 		t.Cleanup(func() { fx.Token.Remove() })
 	}
-	if err != nil {
-		t.Fatalf("SoftHSM fixture: %v", err)
-	}
+	require.NoError(t, err, "SoftHSM fixture")
 	rsaKey := fx.Keys["rsa"]
 	content := envContent(3000)
 
@@ -285,65 +266,47 @@ func envDecryptWithSoftHSMKeys(t *testing.T) {
 				return hsm.PINResponse{PIN: []byte(softhsmtest.DefaultUserPIN)}, nil
 			},
 		})
-		if err != nil {
-			t.Fatalf("open backend: %v", err)
-		}
+		require.NoError(t, err, "open backend")
 		defer be.Close()
 		keys, err := be.Keys(context.Background())
-		if err != nil {
-			t.Fatalf("Keys: %v", err)
-		}
+		require.NoError(t, err, "Keys")
 		var ki *hsm.KeyInfo
 		for i := range keys {
 			if keys[i].Certificate != nil && keys[i].Certificate.Equal(rsaKey.Certificate) {
 				ki = &keys[i]
 			}
 		}
-		if ki == nil || !ki.CanDecrypt {
-			t.Fatalf("RSA key with certificate not listed as a decryption key: %+v", ki)
-		}
+		require.NotNil(t, ki, "RSA key with certificate not listed as a decryption key: %+v", ki)
+		require.True(t, ki.CanDecrypt, "RSA key with certificate not listed as a decryption key: %+v", ki)
 		dec := &envHSMDecrypter{b: be, uri: ki.URI, pub: ki.PublicKey}
 		for _, kt := range []KeyTransport{RSAPKCS1v15, RSAOAEPSHA1} {
 			for _, ce := range []ContentEncryption{AES256CBC, AES256GCM} {
 				der, err := Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: kt, ContentEncryption: ce})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				got, err := Decrypt(der, ki.Certificate, dec)
-				if err != nil || !bytes.Equal(got, content) {
-					t.Fatalf("transport %d, cipher %d: Decrypt through hsm/pkcs11: %v", kt, ce, err)
-				}
+				require.NoError(t, err, "transport %d, cipher %d: Decrypt through hsm/pkcs11", kt, ce)
+				require.Equal(t, content, got, "transport %d, cipher %d: Decrypt through hsm/pkcs11", kt, ce)
 			}
 		}
-		if prompts != 1 {
-			t.Errorf("PIN prompted %d times, want 1 (lazy login, kept)", prompts)
-		}
+		assert.Equal(t, 1, prompts, "PIN prompted %d times, want 1 (lazy login, kept)", prompts)
 		// A tampered encrypted key must never yield content.
 		der, err := Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		env, err := parseEnvelopedData(der)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ri := env.recipients[0]
 		bad := append([]byte{}, der...)
 		bad[bytes.Index(der, ri)+len(ri)-5] ^= 0x40
-		if _, err := Decrypt(bad, ki.Certificate, dec); !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
-			t.Fatalf("tampered key through hsm/pkcs11: err = %v, want the bare ErrDecryptionFailed", err)
-		}
+		_, err = Decrypt(bad, ki.Certificate, dec)
+		require.ErrorIs(t, err, ErrDecryptionFailed, "tampered key through hsm/pkcs11: err = %v, want the bare ErrDecryptionFailed", err)
+		require.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "tampered key through hsm/pkcs11: err = %v, want the bare ErrDecryptionFailed", err)
 		// OAEP with SHA-256: SoftHSM 2.6 refuses the mechanism parameters.
 		der, err = Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if got, err := Decrypt(der, ki.Certificate, dec); err != nil {
-			if !errors.Is(err, hsm.ErrUnsupported) {
-				t.Fatalf("OAEP SHA-256 through hsm/pkcs11: err = %v, want hsm.ErrUnsupported", err)
-			}
-		} else if !bytes.Equal(got, content) {
-			t.Fatal("OAEP SHA-256 through hsm/pkcs11: wrong content")
+			require.ErrorIs(t, err, hsm.ErrUnsupported, "OAEP SHA-256 through hsm/pkcs11")
+		} else {
+			require.Equal(t, content, got, "OAEP SHA-256 through hsm/pkcs11: wrong content")
 		}
 
 		// A dismissed PIN prompt comes out as hsm.ErrCancelled.
@@ -353,18 +316,12 @@ func envDecryptWithSoftHSMKeys(t *testing.T) {
 				return hsm.PINResponse{}, fmt.Errorf("person closed the dialog: %w", hsm.ErrCancelled)
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer cancelled.Close()
-		if err := be.Lock(context.Background(), ki.TokenURI); err != nil {
-			t.Fatalf("Lock: %v", err)
-		}
+		require.NoError(t, be.Lock(context.Background(), ki.TokenURI), "Lock")
 		der, _ = Encrypt(content, []*x509.Certificate{ki.Certificate}, EncryptOptions{})
 		_, err = Decrypt(der, ki.Certificate, &envHSMDecrypter{b: cancelled, uri: ki.URI, pub: ki.PublicKey})
-		if !errors.Is(err, hsm.ErrCancelled) {
-			t.Fatalf("cancelled PIN prompt: err = %v, want hsm.ErrCancelled", err)
-		}
+		require.ErrorIs(t, err, hsm.ErrCancelled, "cancelled PIN prompt: err = %v, want hsm.ErrCancelled", err)
 	})
 
 	s := envOpenP11(t, label, softhsmtest.DefaultUserPIN)
@@ -377,48 +334,37 @@ func envDecryptWithSoftHSMKeys(t *testing.T) {
 		}{{"PKCS1v15", RSAPKCS1v15}, {"OAEP SHA-1", RSAOAEPSHA1}} {
 			t.Run(tc.name, func(t *testing.T) {
 				der, err := Encrypt(content, []*x509.Certificate{rsaKey.Certificate}, EncryptOptions{RSAKeyTransport: tc.kt})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
-				if err != nil || !bytes.Equal(got, content) {
-					t.Fatalf("Decrypt with token key: %v", err)
-				}
+				require.NoError(t, err, "Decrypt with token key")
+				require.Equal(t, content, got, "Decrypt with token key")
 			})
 		}
 		t.Run("OAEP SHA-256 is refused by SoftHSM 2.6", func(t *testing.T) {
 			// SoftHSM 2.6 implements CKM_RSA_PKCS_OAEP with SHA-1 only;
 			// the error is the token's, wrapped, not a decryption failure.
 			der, err := Encrypt(content, []*x509.Certificate{rsaKey.Certificate}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
 			if err == nil {
-				if !bytes.Equal(got, content) {
-					t.Fatal("wrong content")
-				}
+				require.Equal(t, content, got, "wrong content")
 				t.Log("this SoftHSM build does OAEP with SHA-256")
 				return
 			}
 			var pe p11.Error
-			if !errors.Is(err, hsm.ErrUnsupported) || !errors.As(err, &pe) {
-				t.Fatalf("err = %v, want hsm.ErrUnsupported wrapping the token's PKCS#11 error", err)
-			}
+			require.ErrorIs(t, err, hsm.ErrUnsupported, "err = %v, want hsm.ErrUnsupported wrapping the token's PKCS#11 error", err)
+			require.ErrorAs(t, err, &pe, "err = %v, want hsm.ErrUnsupported wrapping the token's PKCS#11 error", err)
 			t.Logf("SoftHSM: %v", err)
 		})
 		t.Run("OpenSSL-encrypted", func(t *testing.T) {
 			envNeedOpenSSL(t)
 			dir := t.TempDir()
 			certPath := dir + "/rsa.crt"
-			if err := os.WriteFile(certPath, envPEMCert(rsaKey.Certificate), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(certPath, envPEMCert(rsaKey.Certificate), 0o600))
 			der := envOpenSSL(t, content, "cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-recip", certPath)
 			got, err := Decrypt(der, rsaKey.Certificate, tokRSA)
-			if err != nil || !bytes.Equal(got, content) {
-				t.Fatalf("Decrypt with token key: %v", err)
-			}
+			require.NoError(t, err, "Decrypt with token key")
+			require.Equal(t, content, got, "Decrypt with token key")
 		})
 	})
 
@@ -427,27 +373,19 @@ func envDecryptWithSoftHSMKeys(t *testing.T) {
 			k := fx.Keys[name]
 			tok := &envTokenECDH{s: s, h: s.privateKey(t, k.ID), pub: k.Public.(*ecdsa.PublicKey)}
 			der, err := Encrypt(content, []*x509.Certificate{k.Certificate, rsaKey.Certificate}, EncryptOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			got, err := Decrypt(der, k.Certificate, tok)
-			if err != nil || !bytes.Equal(got, content) {
-				t.Fatalf("Decrypt with token ECDH: %v", err)
-			}
-			if tok.calls != 1 {
-				t.Fatalf("ECDH called %d times", tok.calls)
-			}
+			require.NoError(t, err, "Decrypt with token ECDH")
+			require.Equal(t, content, got, "Decrypt with token ECDH")
+			require.Equal(t, 1, tok.calls, "ECDH called %d times", tok.calls)
 			if _, err := exec.LookPath("openssl"); err == nil {
 				dir := t.TempDir()
 				certPath := dir + "/ec.crt"
-				if err := os.WriteFile(certPath, envPEMCert(k.Certificate), 0o600); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.WriteFile(certPath, envPEMCert(k.Certificate), 0o600))
 				der := envOpenSSL(t, content, "cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-recip", certPath)
 				got, err := Decrypt(der, k.Certificate, tok)
-				if err != nil || !bytes.Equal(got, content) {
-					t.Fatalf("Decrypt OpenSSL's envelope with token ECDH: %v", err)
-				}
+				require.NoError(t, err, "Decrypt OpenSSL's envelope with token ECDH")
+				require.Equal(t, content, got, "Decrypt OpenSSL's envelope with token ECDH")
 			}
 		})
 	}

@@ -27,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
@@ -59,9 +62,7 @@ func envFixture(t testing.TB) map[string]*envRecipient {
 	envFixtureOnce.Do(func() {
 		envRecipients, envFixtureErr = envMakeRecipients()
 	})
-	if envFixtureErr != nil {
-		t.Fatalf("envelope test fixture: %v", envFixtureErr)
-	}
+	require.NoError(t, envFixtureErr, "envelope test fixture")
 	dir := t.TempDir()
 	out := make(map[string]*envRecipient, len(envRecipients))
 	for name, r := range envRecipients {
@@ -69,15 +70,9 @@ func envFixture(t testing.TB) map[string]*envRecipient {
 		c.certPath = filepath.Join(dir, name+".crt")
 		c.keyPath = filepath.Join(dir, name+".key")
 		pkcs8, err := x509.MarshalPKCS8PrivateKey(r.key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.cert.Raw}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(c.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(c.certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.cert.Raw}), 0o600))
+		require.NoError(t, os.WriteFile(c.keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600))
 		out[name] = &c
 	}
 	return out
@@ -159,9 +154,7 @@ func envMakeRecipients() (map[string]*envRecipient, error) {
 func envOpenSSL(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
 	out, err := envOpenSSLErr(stdin, args...)
-	if err != nil {
-		t.Fatalf("openssl %s: %v", strings.Join(args, " "), err)
-	}
+	require.NoError(t, err, "openssl %s", strings.Join(args, " "))
 	return out
 }
 
@@ -195,9 +188,7 @@ func envContent(n int) []byte {
 func TestKeyWrapRFC3394Vectors(t *testing.T) {
 	h := func(s string) []byte {
 		b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	for _, tc := range []struct{ name, kek, key, wrapped string }{
@@ -211,21 +202,15 @@ func TestKeyWrapRFC3394Vectors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := keyWrap(h(tc.kek), h(tc.key))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, h(tc.wrapped)) {
-				t.Fatalf("wrap = %X, want %s", got, tc.wrapped)
-			}
+			require.NoError(t, err)
+			require.Equal(t, h(tc.wrapped), got, "wrap = %X, want %s", got, tc.wrapped)
 			back, err := keyUnwrap(h(tc.kek), got)
-			if err != nil || !bytes.Equal(back, h(tc.key)) {
-				t.Fatalf("unwrap = %X, %v", back, err)
-			}
+			require.NoError(t, err, "unwrap = %X", back)
+			require.Equal(t, h(tc.key), back, "unwrap = %X", back)
 			bad := append([]byte{}, got...)
 			bad[len(bad)-1] ^= 1
-			if _, err := keyUnwrap(h(tc.kek), bad); !errors.Is(err, errKeyUnwrap) {
-				t.Fatalf("unwrap of tampered key: %v, want errKeyUnwrap", err)
-			}
+			_, err = keyUnwrap(h(tc.kek), bad)
+			require.ErrorIs(t, err, errKeyUnwrap, "unwrap of tampered key: %v, want errKeyUnwrap", err)
 		})
 	}
 }
@@ -237,12 +222,8 @@ func TestX963KDFVector(t *testing.T) {
 	z, _ := hex.DecodeString("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08")
 	want := "443024c3dae66b95e6f5670601558f71"
 	got, err := envX963KDF(crypto.SHA256, z, nil, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hex.EncodeToString(got) != want {
-		t.Fatalf("KDF = %x, want %s", got, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, want, hex.EncodeToString(got), "KDF = %x, want %s", got, want)
 }
 
 // TestEncryptOpenSSLDecrypts: what Encrypt produces, `openssl cms -decrypt`
@@ -277,21 +258,16 @@ func TestEncryptOpenSSLDecrypts(t *testing.T) {
 				certs = append(certs, rs[n].cert)
 			}
 			der, err := Encrypt(content, certs, tc.opts)
-			if err != nil {
-				t.Fatalf("Encrypt: %v", err)
-			}
+			require.NoError(t, err, "Encrypt")
 			for _, n := range tc.recipients {
 				r := rs[n]
 				got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary",
 					"-recip", r.certPath, "-inkey", r.keyPath)
-				if !bytes.Equal(got, content) {
-					t.Fatalf("openssl decrypt for %s: content differs (%d bytes, want %d)", n, len(got), len(content))
-				}
+				require.Equal(t, content, got, "openssl decrypt for %s: content differs (%d bytes, want %d)", n, len(got), len(content))
 				// And our own Decrypt reads it too.
 				got, err = Decrypt(der, r.cert, r.key)
-				if err != nil || !bytes.Equal(got, content) {
-					t.Fatalf("Decrypt for %s: %v", n, err)
-				}
+				require.NoError(t, err, "Decrypt for %s", n)
+				require.Equal(t, content, got, "Decrypt for %s", n)
 			}
 			// The parts openssl's parser prints match what we meant to write.
 			dump := string(envOpenSSL(t, der, "cms", "-cmsout", "-print", "-inform", "DER", "-noout"))
@@ -299,9 +275,7 @@ func TestEncryptOpenSSLDecrypts(t *testing.T) {
 				AES256CBC: "aes-256-cbc", AES128CBC: "aes-128-cbc",
 				AES256GCM: "aes-256-gcm", AES128GCM: "aes-128-gcm",
 			}[tc.opts.ContentEncryption]
-			if !strings.Contains(dump, wantAlg) {
-				t.Errorf("openssl -print does not show %s:\n%s", wantAlg, dump)
-			}
+			assert.Contains(t, dump, wantAlg, "openssl -print does not show %s:\n%s", wantAlg, dump)
 		})
 	}
 }
@@ -357,18 +331,14 @@ func TestOpenSSLEncryptDecrypts(t *testing.T) {
 					}
 				}
 				der := envOpenSSL(t, content, args...)
-				if ber && !envHasIndefiniteLength(der) {
-					t.Fatalf("openssl -stream output has no indefinite length; BER path not exercised")
+				if ber {
+					require.True(t, envHasIndefiniteLength(der), "openssl -stream output has no indefinite length; BER path not exercised")
 				}
 				for _, n := range tc.recipients {
 					r := rs[n]
 					got, err := Decrypt(der, r.cert, r.key)
-					if err != nil {
-						t.Fatalf("Decrypt for %s: %v", n, err)
-					}
-					if !bytes.Equal(got, content) {
-						t.Fatalf("Decrypt for %s: content differs", n)
-					}
+					require.NoError(t, err, "Decrypt for %s", n)
+					require.Equal(t, content, got, "Decrypt for %s: content differs", n)
 				}
 			})
 		}
@@ -414,30 +384,22 @@ func TestDecryptKeyKinds(t *testing.T) {
 		r := rs["rsa2048"]
 		for _, kt := range []KeyTransport{RSAPKCS1v15, RSAOAEPSHA1, RSAOAEPSHA256} {
 			der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{RSAKeyTransport: kt})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			d := &envOpaqueDecrypter{k: r.key.(*rsa.PrivateKey)}
 			got, err := Decrypt(der, r.cert, d)
-			if err != nil || !bytes.Equal(got, content) {
-				t.Fatalf("transport %d: %q, %v", kt, got, err)
-			}
-			if len(d.calls) != 1 {
-				t.Fatalf("transport %d: Decrypt called %d times", kt, len(d.calls))
-			}
+			require.NoError(t, err, "transport %d: %q", kt, got)
+			require.Equal(t, content, got, "transport %d: %q", kt, got)
+			require.Len(t, d.calls, 1, "transport %d: Decrypt called %d times", kt, len(d.calls))
 			switch o := d.calls[0].(type) {
 			case nil:
-				if kt != RSAPKCS1v15 {
-					t.Fatalf("transport %d: nil opts", kt)
-				}
+				require.Equal(t, RSAPKCS1v15, kt, "transport %d: nil opts", kt)
 			case *rsa.OAEPOptions:
 				want := crypto.SHA1
 				if kt == RSAOAEPSHA256 {
 					want = crypto.SHA256
 				}
-				if o.Hash != want || o.MGFHash != want {
-					t.Fatalf("transport %d: OAEP opts %+v", kt, o)
-				}
+				require.Equal(t, want, o.Hash, "transport %d: OAEP opts %+v", kt, o)
+				require.Equal(t, want, o.MGFHash, "transport %d: OAEP opts %+v", kt, o)
 			default:
 				t.Fatalf("transport %d: opts %T", kt, o)
 			}
@@ -447,13 +409,9 @@ func TestDecryptKeyKinds(t *testing.T) {
 	t.Run("EC key kinds", func(t *testing.T) {
 		r := rs["p384"]
 		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ek, err := r.key.(*ecdsa.PrivateKey).ECDH()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ag := &envOpaqueAgreer{k: ek}
 		for name, key := range map[string]crypto.PrivateKey{
 			"*ecdsa.PrivateKey": r.key,
@@ -461,13 +419,10 @@ func TestDecryptKeyKinds(t *testing.T) {
 			"KeyAgreer":         ag,
 		} {
 			got, err := Decrypt(der, r.cert, key)
-			if err != nil || !bytes.Equal(got, content) {
-				t.Fatalf("%s: %q, %v", name, got, err)
-			}
+			require.NoError(t, err, "%s: %q", name, got)
+			require.Equal(t, content, got, "%s: %q", name, got)
 		}
-		if ag.calls != 1 {
-			t.Fatalf("KeyAgreer.ECDH called %d times", ag.calls)
-		}
+		require.Equal(t, 1, ag.calls, "KeyAgreer.ECDH called %d times", ag.calls)
 	})
 }
 
@@ -491,9 +446,7 @@ func TestEncryptErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Encrypt([]byte("x"), tc.certs, tc.opts)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
-			}
+			require.ErrorContains(t, err, tc.want, "err = %v, want it to mention %q", err, tc.want)
 		})
 	}
 }
@@ -502,13 +455,9 @@ func TestDecryptNegative(t *testing.T) {
 	rs := envFixture(t)
 	content := envContent(100) // 100 bytes: 7 blocks, last plaintext byte is padding 0x0c
 	rsaDER, err := Encrypt(content, []*x509.Certificate{rs["rsa2048"].cert}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ecDER, err := Encrypt(content, []*x509.Certificate{rs["p256"].cert}, EncryptOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	t.Run("wrong recipient", func(t *testing.T) {
 		// rsa2048b has the same subject and issuer, another serial.
@@ -517,37 +466,25 @@ func TestDecryptNegative(t *testing.T) {
 			r   *envRecipient
 		}{{rsaDER, rs["rsa2048b"]}, {ecDER, rs["p256b"]}, {rsaDER, rs["p256"]}} {
 			_, err := Decrypt(tc.der, tc.r.cert, tc.r.key)
-			if !errors.Is(err, ErrNoRecipient) {
-				t.Fatalf("%s: err = %v, want ErrNoRecipient", tc.r.name, err)
-			}
-			if !strings.Contains(err.Error(), tc.r.cert.SerialNumber.String()) {
-				t.Errorf("error does not name the serial: %v", err)
-			}
+			require.ErrorIs(t, err, ErrNoRecipient, "%s: err = %v, want ErrNoRecipient", tc.r.name, err)
+			assert.ErrorContains(t, err, tc.r.cert.SerialNumber.String(), "error does not name the serial")
 		}
 	})
 
 	t.Run("key does not match certificate", func(t *testing.T) {
 		_, err := Decrypt(rsaDER, rs["rsa2048"].cert, rs["rsa2048b"].key)
-		if err == nil || !strings.Contains(err.Error(), "does not match") {
-			t.Fatalf("RSA: err = %v", err)
-		}
+		require.ErrorContains(t, err, "does not match", "RSA")
 		_, err = Decrypt(ecDER, rs["p256"].cert, rs["p256b"].key)
-		if err == nil || !strings.Contains(err.Error(), "does not match") {
-			t.Fatalf("EC: err = %v", err)
-		}
+		require.ErrorContains(t, err, "does not match", "EC")
 		_, err = Decrypt(ecDER, rs["p256"].cert, rs["rsa2048"].key)
-		if err == nil || !strings.Contains(err.Error(), "cannot do EC key agreement") {
-			t.Fatalf("EC with RSA key: err = %v", err)
-		}
+		require.ErrorContains(t, err, "cannot do EC key agreement", "EC with RSA key")
 	})
 
 	t.Run("truncated", func(t *testing.T) {
 		for _, der := range [][]byte{rsaDER, ecDER} {
 			for n := 0; n < len(der); n++ {
 				_, err := Decrypt(der[:n], rs["rsa2048"].cert, rs["rsa2048"].key)
-				if !errors.Is(err, ErrMalformed) {
-					t.Fatalf("truncated to %d bytes: err = %v, want ErrMalformed", n, err)
-				}
+				require.ErrorIs(t, err, ErrMalformed, "truncated to %d bytes: err = %v, want ErrMalformed", n, err)
 			}
 		}
 	})
@@ -555,9 +492,7 @@ func TestDecryptNegative(t *testing.T) {
 	t.Run("garbage", func(t *testing.T) {
 		for _, g := range [][]byte{nil, {0x30}, {0x30, 0x80}, {0x30, 0x80, 0, 0}, bytes.Repeat([]byte{0xff}, 64), []byte("-----BEGIN CMS-----")} {
 			_, err := Decrypt(g, rs["p256"].cert, rs["p256"].key)
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("garbage %x: err = %v, want ErrMalformed", g, err)
-			}
+			require.ErrorIs(t, err, ErrMalformed, "garbage %x: err = %v, want ErrMalformed", g, err)
 		}
 	})
 
@@ -567,45 +502,37 @@ func TestDecryptNegative(t *testing.T) {
 			r   *envRecipient
 		}{{rsaDER, rs["rsa2048"]}, {ecDER, rs["p256"]}} {
 			env, err := parseEnvelopedData(tc.der)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			// The encrypted key is the last octets of the only RecipientInfo.
 			ri := env.recipients[0]
 			i := bytes.Index(tc.der, ri) + len(ri) - 5
 			bad := append([]byte{}, tc.der...)
 			bad[i] ^= 0x40
 			_, err = Decrypt(bad, tc.r.cert, tc.r.key)
-			if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
-				t.Fatalf("%s: err = %v, want the bare ErrDecryptionFailed", tc.r.name, err)
-			}
+			require.ErrorIs(t, err, ErrDecryptionFailed, "%s: err = %v, want the bare ErrDecryptionFailed", tc.r.name, err)
+			require.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "%s: err = %v, want the bare ErrDecryptionFailed", tc.r.name, err)
 		}
 	})
 
 	t.Run("tampered RSA v1.5 key through a token-like decrypter", func(t *testing.T) {
 		r := rs["rsa2048"]
 		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		env, err := parseEnvelopedData(der)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ri := env.recipients[0]
 		i := bytes.Index(der, ri) + len(ri) - 5
 		bad := append([]byte{}, der...)
 		bad[i] ^= 0x40
 		_, err = Decrypt(bad, r.cert, &envOpaqueDecrypter{k: r.key.(*rsa.PrivateKey)})
-		if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
-			t.Fatalf("err = %v, want the bare ErrDecryptionFailed", err)
-		}
+		require.ErrorIs(t, err, ErrDecryptionFailed, "err = %v, want the bare ErrDecryptionFailed", err)
+		require.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "err = %v, want the bare ErrDecryptionFailed", err)
 		// With the in-memory key the failure surfaces (with overwhelming
 		// probability) at the content padding instead: same error.
 		if _, err := Decrypt(bad, r.cert, r.key); err == nil {
 			t.Log("random session key happened to give valid padding")
-		} else if !errors.Is(err, ErrDecryptionFailed) {
-			t.Fatalf("in-memory key: err = %v", err)
+		} else {
+			require.ErrorIs(t, err, ErrDecryptionFailed, "in-memory key")
 		}
 	})
 
@@ -613,17 +540,14 @@ func TestDecryptNegative(t *testing.T) {
 		// Flip the last byte of the second-to-last ciphertext block so the
 		// final padding byte decrypts to 0x00 (invalid).
 		env, err := parseEnvelopedData(rsaDER)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ct := env.content.ciphertext
 		off := bytes.Index(rsaDER, ct)
 		bad := append([]byte{}, rsaDER...)
 		bad[off+len(ct)-16-1] ^= 0x0c
 		_, err = Decrypt(bad, rs["rsa2048"].cert, rs["rsa2048"].key)
-		if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
-			t.Fatalf("err = %v, want the bare ErrDecryptionFailed", err)
-		}
+		require.ErrorIs(t, err, ErrDecryptionFailed, "err = %v, want the bare ErrDecryptionFailed", err)
+		require.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "err = %v, want the bare ErrDecryptionFailed", err)
 	})
 
 	t.Run("tampered content body is not detected", func(t *testing.T) {
@@ -631,39 +555,28 @@ func TestDecryptNegative(t *testing.T) {
 		// early block decrypts to different content. Callers needing
 		// integrity sign the content (or use AuthEnvelopedData).
 		env, err := parseEnvelopedData(ecDER)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		off := bytes.Index(ecDER, env.content.ciphertext)
 		bad := append([]byte{}, ecDER...)
 		bad[off+3] ^= 1
 		got, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
-		if err != nil {
-			t.Fatalf("Decrypt: %v", err)
-		}
-		if bytes.Equal(got, content) {
-			t.Fatal("tampered ciphertext decrypted to the original content")
-		}
+		require.NoError(t, err, "Decrypt")
+		require.False(t, bytes.Equal(got, content), "tampered ciphertext decrypted to the original content")
 	})
 
 	t.Run("AuthEnvelopedData detects tampering", func(t *testing.T) {
 		r := rs["p384"]
 		der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ContentEncryption: AES256GCM})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		env, err := parseEnvelopedData(der)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, part := range [][]byte{env.content.ciphertext, env.content.mac, env.content.iv} {
 			off := bytes.Index(der, part)
 			bad := append([]byte{}, der...)
 			bad[off+len(part)/2] ^= 1
 			_, err := Decrypt(bad, r.cert, r.key)
-			if !errors.Is(err, ErrDecryptionFailed) || err.Error() != ErrDecryptionFailed.Error() {
-				t.Fatalf("err = %v, want the bare ErrDecryptionFailed", err)
-			}
+			require.ErrorIs(t, err, ErrDecryptionFailed, "err = %v, want the bare ErrDecryptionFailed", err)
+			require.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "err = %v, want the bare ErrDecryptionFailed", err)
 		}
 	})
 
@@ -673,24 +586,18 @@ func TestDecryptNegative(t *testing.T) {
 		bad := append([]byte{}, ecDER...)
 		bad[i+len(oid)-1] = 0x2e // 2.16.840.1.101.3.4.1.46 = aes256-GCM
 		_, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
-		if err == nil || !strings.Contains(err.Error(), "2.16.840.1.101.3.4.1.46 (AES-GCM) inside EnvelopedData is not standard") {
-			t.Fatalf("err = %v", err)
-		}
+		require.ErrorContains(t, err, "2.16.840.1.101.3.4.1.46 (AES-GCM) inside EnvelopedData is not standard", "err")
 	})
 
 	t.Run("unsupported key encryption algorithm", func(t *testing.T) {
 		// Rewrite id-RSAES-OAEP (…1.1.7) as …1.1.99.
 		oid := []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07}
 		i := bytes.Index(rsaDER, oid)
-		if i < 0 {
-			t.Fatal("OAEP OID not found")
-		}
+		require.False(t, i < 0, "OAEP OID not found")
 		bad := append([]byte{}, rsaDER...)
 		bad[i+len(oid)-1] = 99
 		_, err := Decrypt(bad, rs["rsa2048"].cert, rs["rsa2048"].key)
-		if err == nil || !strings.Contains(err.Error(), "unsupported key encryption algorithm 1.2.840.113549.1.1.99") {
-			t.Fatalf("err = %v", err)
-		}
+		require.ErrorContains(t, err, "unsupported key encryption algorithm 1.2.840.113549.1.1.99", "err")
 	})
 
 	t.Run("unsupported content encryption algorithm", func(t *testing.T) {
@@ -699,17 +606,14 @@ func TestDecryptNegative(t *testing.T) {
 		bad := append([]byte{}, ecDER...)
 		bad[i+len(oid)-1] = 0x30 // 2.16.840.1.101.3.4.1.48, unassigned
 		_, err := Decrypt(bad, rs["p256"].cert, rs["p256"].key)
-		if err == nil || !strings.Contains(err.Error(), "unsupported content encryption algorithm 2.16.840.1.101.3.4.1.48") {
-			t.Fatalf("err = %v", err)
-		}
+		require.ErrorContains(t, err, "unsupported content encryption algorithm 2.16.840.1.101.3.4.1.48", "err")
 	})
 
 	t.Run("not EnvelopedData", func(t *testing.T) {
 		signed := envOpenSSLSigned(t, rs["p256"])
 		_, err := Decrypt(signed, rs["p256"].cert, rs["p256"].key)
-		if err == nil || !strings.Contains(err.Error(), "1.2.840.113549.1.7.2 is not EnvelopedData") || !errors.Is(err, ErrNotEnveloped) {
-			t.Fatalf("err = %v", err)
-		}
+		require.ErrorContains(t, err, "1.2.840.113549.1.7.2 is not EnvelopedData", "err")
+		require.ErrorIs(t, err, ErrNotEnveloped, "err")
 	})
 }
 
@@ -729,20 +633,15 @@ func TestEncryptSizes(t *testing.T) {
 		for _, n := range []int{0, 1, 15, 16, 17, 4096, 1 << 20} {
 			content := envContent(n)
 			der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ContentEncryption: ce})
-			if err != nil {
-				t.Fatalf("cipher %d, %d bytes: %v", ce, n, err)
-			}
+			require.NoError(t, err, "cipher %d, %d bytes", ce, n)
 			got, err := Decrypt(der, r.cert, r.key)
-			if err != nil || !bytes.Equal(got, content) {
-				t.Fatalf("cipher %d, %d bytes: round trip: %v", ce, n, err)
-			}
+			require.NoError(t, err, "cipher %d, %d bytes: round trip", ce, n)
+			require.Equal(t, content, got, "cipher %d, %d bytes: round trip", ce, n)
 			if n == 0 {
 				// OpenSSL reads empty content too.
 				if _, err := exec.LookPath("openssl"); err == nil {
 					got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary", "-recip", r.certPath, "-inkey", r.keyPath)
-					if len(got) != 0 {
-						t.Fatalf("cipher %d: openssl decrypted %d bytes of empty content", ce, len(got))
-					}
+					require.Empty(t, got, "cipher %d: openssl decrypted %d bytes of empty content", ce, len(got))
 				}
 			}
 		}
@@ -754,87 +653,66 @@ func TestDecryptIndefiniteLengthOuter(t *testing.T) {
 	r := rs["p256"]
 	content := []byte("indefinite")
 	der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ber := envIndefinite(der)
-	if !envHasIndefiniteLength(ber) {
-		t.Fatal("not indefinite")
-	}
+	require.True(t, envHasIndefiniteLength(ber), "not indefinite")
 	got, err := Decrypt(ber, r.cert, r.key)
-	if err != nil || !bytes.Equal(got, content) {
-		t.Fatalf("Decrypt(BER) = %q, %v", got, err)
-	}
+	require.NoError(t, err, "Decrypt(BER) = %q", got)
+	require.Equal(t, content, got, "Decrypt(BER) = %q", got)
 }
 
 func TestEnvelopeRecipients(t *testing.T) {
 	rs := envFixture(t)
 	der, err := Encrypt([]byte("x"), []*x509.Certificate{rs["rsa2048"].cert, rs["p256"].cert}, EncryptOptions{RSAKeyTransport: RSAOAEPSHA256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	list, err := EnvelopeRecipients(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 2 {
-		t.Fatalf("%d recipients, want 2", len(list))
-	}
+	require.NoError(t, err)
+	require.Len(t, list, 2, "%d recipients, want 2", len(list))
 	found := map[string]bool{}
 	for _, r := range list {
 		for _, name := range []string{"rsa2048", "p256", "rsa2048b", "p256b", "p384"} {
 			if r.Matches(rs[name].cert) {
 				found[name] = true
 				want := map[string]string{"rsa2048": RecipientKeyTransport, "p256": RecipientKeyAgreement}[name]
-				if r.Kind != want {
-					t.Errorf("%s: kind %s, want %s", name, r.Kind, want)
-				}
+				assert.Equal(t, want, r.Kind, "%s: kind %s, want %s", name, r.Kind, want)
 			}
 		}
-		if r.Kind == RecipientKeyTransport && !r.KeyEncryptionAlgorithm.Equal(envOIDRSAESOAEP) {
-			t.Errorf("key transport algorithm %s", r.KeyEncryptionAlgorithm)
-		}
-		if r.Kind == RecipientKeyAgreement && !r.KeyEncryptionAlgorithm.Equal(envOIDStdDHSHA256KDF) {
-			t.Errorf("key agreement algorithm %s", r.KeyEncryptionAlgorithm)
+		switch r.Kind {
+		case RecipientKeyTransport:
+			assert.True(t, r.KeyEncryptionAlgorithm.Equal(envOIDRSAESOAEP), "key transport algorithm %s", r.KeyEncryptionAlgorithm)
+		case RecipientKeyAgreement:
+			assert.True(t, r.KeyEncryptionAlgorithm.Equal(envOIDStdDHSHA256KDF), "key agreement algorithm %s", r.KeyEncryptionAlgorithm)
 		}
 	}
-	if !found["rsa2048"] || !found["p256"] || len(found) != 2 {
-		t.Fatalf("matched %v, want exactly rsa2048 and p256", found)
-	}
+	require.True(t, found["rsa2048"], "matched %v, want exactly rsa2048 and p256", found)
+	require.True(t, found["p256"], "matched %v, want exactly rsa2048 and p256", found)
+	require.Len(t, found, 2, "matched %v, want exactly rsa2048 and p256", found)
 
 	// By subject key identifier, from OpenSSL.
 	if _, err := exec.LookPath("openssl"); err == nil {
 		der := envOpenSSL(t, []byte("x"), "cms", "-encrypt", "-binary", "-outform", "DER", "-keyid", "-recip", rs["p384"].certPath)
 		list, err := EnvelopeRecipients(der)
-		if err != nil || len(list) != 1 || !list[0].Matches(rs["p384"].cert) || list[0].SubjectKeyID == nil {
-			t.Fatalf("OpenSSL -keyid: %+v, %v", list, err)
-		}
+		require.NoError(t, err, "OpenSSL -keyid: %+v", list)
+		require.Len(t, list, 1, "OpenSSL -keyid: %+v", list)
+		require.True(t, list[0].Matches(rs["p384"].cert), "OpenSSL -keyid: %+v", list)
+		require.NotNil(t, list[0].SubjectKeyID, "OpenSSL -keyid: %+v", list)
 	}
 
-	if _, err := EnvelopeRecipients(envOpenSSLSigned(t, rs["p256"])); !errors.Is(err, ErrNotEnveloped) {
-		t.Fatalf("SignedData: err = %v, want ErrNotEnveloped", err)
-	}
+	_, err = EnvelopeRecipients(envOpenSSLSigned(t, rs["p256"]))
+	require.ErrorIs(t, err, ErrNotEnveloped, "SignedData: err = %v, want ErrNotEnveloped", err)
 }
 
 func TestIssuerNameReencoded(t *testing.T) {
 	// The same Name as PrintableString and as UTF8String, different case
 	// and spacing: OpenSSL's canonical comparison treats them as equal.
 	printable, err := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Test  CA"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	utf8 := bytes.Replace(append([]byte{}, printable...), []byte{0x13, 0x08}, []byte{0x0c, 0x08}, 1)
 	utf8 = bytes.Replace(utf8, []byte("Test  CA"), []byte("test  ca"), 1)
-	if bytes.Equal(printable, utf8) {
-		t.Fatal("re-encoding failed")
-	}
-	if !envNamesEqual(printable, utf8) {
-		t.Fatal("re-encoded Name does not compare equal")
-	}
+	require.False(t, bytes.Equal(printable, utf8), "re-encoding failed")
+	require.True(t, envNamesEqual(printable, utf8), "re-encoded Name does not compare equal")
 	other, _ := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "Other CA"}}})
-	if envNamesEqual(printable, other) {
-		t.Fatal("different Names compare equal")
-	}
+	require.False(t, envNamesEqual(printable, other), "different Names compare equal")
 }
 
 // envFailingDecrypter returns a fixed error, for the faults a real key
@@ -854,9 +732,7 @@ func TestDecryptKeyErrors(t *testing.T) {
 	rs := envFixture(t)
 	r := rs["rsa2048"]
 	der, err := Encrypt([]byte("x"), []*x509.Certificate{r.cert}, EncryptOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		err     error
 		visible error // nil: must be the bare ErrDecryptionFailed
@@ -872,13 +748,13 @@ func TestDecryptKeyErrors(t *testing.T) {
 	} {
 		_, err := Decrypt(der, r.cert, &envFailingDecrypter{pub: r.cert.PublicKey, err: tc.err})
 		if tc.visible == nil {
-			if err == nil || err.Error() != ErrDecryptionFailed.Error() {
-				t.Errorf("key error %q: got %v, want the bare ErrDecryptionFailed", tc.err, err)
+			if assert.Error(t, err, "key error %q: got %v, want the bare ErrDecryptionFailed", tc.err, err) {
+				assert.Equal(t, ErrDecryptionFailed.Error(), err.Error(), "key error %q: got %v, want the bare ErrDecryptionFailed", tc.err, err)
 			}
 			continue
 		}
-		if !errors.Is(err, tc.visible) || errors.Is(err, ErrDecryptionFailed) {
-			t.Errorf("key error %q: got %v, want it wrapped", tc.err, err)
+		if assert.ErrorIs(t, err, tc.visible, "key error %q: got %v, want it wrapped", tc.err, err) {
+			assert.NotErrorIs(t, err, ErrDecryptionFailed, "key error %q: got %v, want it wrapped", tc.err, err)
 		}
 	}
 }
@@ -889,26 +765,20 @@ func TestDecryptWithUKM(t *testing.T) {
 	r := rs["p256"]
 	content := []byte("with ukm")
 	der, err := Encrypt(content, []*x509.Certificate{r.cert}, EncryptOptions{ukm: []byte("user keying material")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := Decrypt(der, r.cert, r.key)
-	if err != nil || !bytes.Equal(got, content) {
-		t.Fatalf("Decrypt: %v", err)
-	}
+	require.NoError(t, err, "Decrypt")
+	require.Equal(t, content, got, "Decrypt")
 	if _, err := exec.LookPath("openssl"); err == nil {
 		got := envOpenSSL(t, der, "cms", "-decrypt", "-inform", "DER", "-binary", "-recip", r.certPath, "-inkey", r.keyPath)
-		if !bytes.Equal(got, content) {
-			t.Fatal("openssl: content differs")
-		}
+		require.Equal(t, content, got, "openssl: content differs")
 	}
 	// A different ukm gives a different KEK: the unwrap fails.
 	i := bytes.Index(der, []byte("user keying material"))
 	bad := append([]byte{}, der...)
 	bad[i] ^= 1
-	if _, err := Decrypt(bad, r.cert, r.key); !errors.Is(err, ErrDecryptionFailed) {
-		t.Fatalf("tampered ukm: err = %v", err)
-	}
+	_, err = Decrypt(bad, r.cert, r.key)
+	require.ErrorIs(t, err, ErrDecryptionFailed, "tampered ukm")
 }
 
 func TestDecryptShortRSAEncryptedKey(t *testing.T) {
@@ -920,16 +790,12 @@ func TestDecryptShortRSAEncryptedKey(t *testing.T) {
 	content := []byte("short key")
 	cek, iv := envContent(32), envContent(16)[:16]
 	ct, err := envCBCEncrypt(cek, iv, content)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var encKey []byte
 	for try := 0; try < 5000 && encKey == nil; try++ {
 		//lint:ignore SA1019 testing PKCS #1 v1.5 decryption, which CMS key transport and tokens still use
 		k, err := rsa.EncryptPKCS1v15(rand.Reader, pub, cek)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if k[0] == 0 {
 			encKey = k[1:]
 		}
@@ -968,8 +834,7 @@ func TestDecryptShortRSAEncryptedKey(t *testing.T) {
 	der := b.BytesOrPanic()
 	for name, key := range map[string]crypto.PrivateKey{"in-memory": r.key, "opaque": &envOpaqueDecrypter{k: r.key.(*rsa.PrivateKey)}} {
 		got, err := Decrypt(der, r.cert, key)
-		if err != nil || !bytes.Equal(got, content) {
-			t.Fatalf("%s key: Decrypt with a %d-octet encrypted key: %v", name, len(encKey), err)
-		}
+		require.NoError(t, err, "%s key: Decrypt with a %d-octet encrypted key", name, len(encKey))
+		require.Equal(t, content, got, "%s key: Decrypt with a %d-octet encrypted key", name, len(encKey))
 	}
 }

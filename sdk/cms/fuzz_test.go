@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
@@ -17,9 +19,7 @@ func fuzzSeeds(f *testing.F) (seeds [][]byte, content []byte) {
 	// slow, and every fuzz worker builds the seeds again.
 	rsaK := testKey(f, softhsmtest.Ed25519)
 	att, err := Sign(content, ec.Key, ec.Certificate, &SignOptions{Chain: ec.Chain})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	det, _ := Sign(content, rsaK.Key, rsaK.Certificate, &SignOptions{Detached: true})
 	co, _ := CoSign(att, nil, ec.Key, ec.Certificate, &SignOptions{Digest: crypto.SHA384})
 	var stream bytes.Buffer
@@ -40,9 +40,8 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if der, err := normalizeBER(data); err == nil {
 			again, err := normalizeBER(der)
-			if err != nil || !bytes.Equal(again, der) {
-				t.Fatalf("normalisation not idempotent: %v", err)
-			}
+			require.NoError(t, err, "normalisation not idempotent")
+			require.Equal(t, der, again, "normalisation not idempotent")
 		}
 		sd, err := ParseSignedData(data)
 		if err != nil {
@@ -61,12 +60,9 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		sd2, err := ParseSignedData(out)
-		if err != nil {
-			t.Fatalf("re-encoded message does not parse: %v", err)
-		}
-		if len(sd2.Signers) != len(sd.Signers) || !bytes.Equal(sd2.Content, sd.Content) {
-			t.Fatal("re-encoding changed the message")
-		}
+		require.NoError(t, err, "re-encoded message does not parse")
+		require.Len(t, sd2.Signers, len(sd.Signers), "re-encoding changed the message")
+		require.Equal(t, sd.Content, sd2.Content, "re-encoding changed the message")
 	})
 }
 
@@ -80,18 +76,17 @@ func FuzzVerify(f *testing.F) {
 	opts := &VerifyOptions{Roots: testPKI(f).Roots()}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rep, err := Verify(data, nil, opts)
-		if err == nil && !rep.Valid() {
-			t.Fatal("no error but report not valid")
+		if err == nil {
+			require.True(t, rep.Valid(), "no error but report not valid")
 		}
 		rep, err = Verify(data, bytes.NewReader(content), opts)
-		if err == nil && !rep.Valid() {
-			t.Fatal("no error but report not valid")
+		if err == nil {
+			require.True(t, rep.Valid(), "no error but report not valid")
 		}
 		if err == nil {
 			for _, s := range rep.Signers {
-				if !s.SignatureOK || !s.ContentDigestOK {
-					t.Fatal("valid report with failed checks")
-				}
+				require.True(t, s.SignatureOK, "valid report with failed checks")
+				require.True(t, s.ContentDigestOK, "valid report with failed checks")
 			}
 		}
 	})

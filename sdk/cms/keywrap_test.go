@@ -1,14 +1,14 @@
 package cms
 
 import (
-	"bytes"
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/rand"
 	"crypto/sha1"
-	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestDES3KeyWrapRoundTrip(t *testing.T) {
@@ -16,28 +16,22 @@ func TestDES3KeyWrapRoundTrip(t *testing.T) {
 	cek := make([]byte, 24)
 	iv := make([]byte, 8)
 	for _, b := range [][]byte{kek, cek, iv} {
-		if _, err := rand.Read(b); err != nil {
-			t.Fatal(err)
-		}
+		_, err := rand.Read(b)
+		require.NoError(t, err)
 	}
 	wrapped, err := des3KeyWrap(kek, cek, iv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := des3KeyUnwrap(kek, wrapped)
-	if err != nil || !bytes.Equal(got, cek) {
-		t.Fatalf("unwrap: %x, %v", got, err)
-	}
+	require.NoError(t, err, "unwrap: %x", got)
+	require.Equal(t, cek, got, "unwrap: %x", got)
 	for i := range wrapped {
 		bad := append([]byte{}, wrapped...)
 		bad[i] ^= 0x80
-		if _, err := des3KeyUnwrap(kek, bad); !errors.Is(err, errKeyUnwrap) {
-			t.Fatalf("byte %d tampered: err = %v", i, err)
-		}
+		_, err := des3KeyUnwrap(kek, bad)
+		require.ErrorIs(t, err, errKeyUnwrap, "byte %d tampered", i)
 	}
-	if _, err := des3KeyUnwrap(kek, wrapped[:32]); err == nil {
-		t.Fatal("short input accepted")
-	}
+	_, err = des3KeyUnwrap(kek, wrapped[:32])
+	require.Error(t, err, "short input accepted")
 }
 
 // des3KeyWrap is the inverse of des3KeyUnwrap, for tests.

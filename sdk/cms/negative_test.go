@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
@@ -24,12 +26,8 @@ func expectReason(t *testing.T, sig, detached []byte, opts *VerifyOptions, reaso
 	} else {
 		rep, err = Verify(sig, nil, opts)
 	}
-	if err == nil {
-		t.Fatalf("verification succeeded, want %v", reason)
-	}
-	if !errors.Is(err, reason) {
-		t.Fatalf("err = %v, want %v", err, reason)
-	}
+	require.Error(t, err, "verification succeeded, want %v", reason)
+	require.ErrorIs(t, err, reason, "err = %v, want %v", err, reason)
 	return rep
 }
 
@@ -37,21 +35,17 @@ func TestNegative(t *testing.T) {
 	k := testKey(t, softhsmtest.ECP256)
 	marker := []byte("MARKER-0123456789-document-body")
 	good, err := Sign(marker, k.Key, k.Certificate, &SignOptions{Chain: k.Chain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	t.Run("tampered-attached-content", func(t *testing.T) {
 		bad := bytes.Clone(good)
 		i := bytes.Index(bad, marker)
 		bad[i] ^= 0x01
 		rep := expectReason(t, bad, nil, verifyOpts(t), ErrContentDigestMismatch)
-		if rep.Signers[0].ContentDigestOK || !rep.Signers[0].SignatureOK {
-			t.Error("report flags wrong")
+		if assert.False(t, rep.Signers[0].ContentDigestOK, "report flags wrong") {
+			assert.True(t, rep.Signers[0].SignatureOK, "report flags wrong")
 		}
-		if opensslVerify(t, bad, nil) == nil {
-			t.Error("openssl accepted tampered content")
-		}
+		assert.Error(t, opensslVerify(t, bad, nil), "openssl accepted tampered content")
 	})
 	t.Run("tampered-detached-content", func(t *testing.T) {
 		sig, _ := Sign(marker, k.Key, k.Certificate, &SignOptions{Chain: k.Chain, Detached: true})
@@ -59,25 +53,18 @@ func TestNegative(t *testing.T) {
 	})
 	t.Run("detached-without-content", func(t *testing.T) {
 		sig, _ := Sign(marker, k.Key, k.Certificate, &SignOptions{Chain: k.Chain, Detached: true})
-		if _, err := Verify(sig, nil, verifyOpts(t)); !errors.Is(err, ErrContentMissing) {
-			t.Fatalf("err %v", err)
-		}
+		_, err := Verify(sig, nil, verifyOpts(t))
+		require.ErrorIs(t, err, ErrContentMissing, "err")
 	})
 	t.Run("tampered-signed-attribute", func(t *testing.T) {
 		when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		sig, _ := Sign(marker, k.Key, k.Certificate, &SignOptions{Chain: k.Chain, SigningTime: when})
 		i := bytes.Index(sig, []byte("260102030405Z"))
-		if i < 0 {
-			t.Fatal("signingTime not found")
-		}
+		require.False(t, i < 0, "signingTime not found")
 		sig[i+11] = '6' // 03:04:05 -> 03:04:06
 		rep := expectReason(t, sig, nil, verifyOpts(t), ErrSignatureInvalid)
-		if !rep.Signers[0].ContentDigestOK {
-			t.Error("content digest should still match")
-		}
-		if opensslVerify(t, sig, nil) == nil {
-			t.Error("openssl accepted a tampered attribute")
-		}
+		assert.True(t, rep.Signers[0].ContentDigestOK, "content digest should still match")
+		assert.Error(t, opensslVerify(t, sig, nil), "openssl accepted a tampered attribute")
 	})
 	t.Run("tampered-signature", func(t *testing.T) {
 		sd, _ := ParseSignedData(good)
@@ -89,78 +76,57 @@ func TestNegative(t *testing.T) {
 	t.Run("wrong-signingCertificateV2", func(t *testing.T) {
 		other := testKey(t, softhsmtest.RSA2048)
 		p, err := newSignPlan(k.Key, k.Certificate, &SignOptions{Chain: k.Chain, NoSigningCertificate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ess, err := essSigningCertificateV2(other.Certificate, p.digest)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		p.opts.SignedAttributes = []Attribute{{Type: OIDAttributeSigningCertificateV2, Values: [][]byte{ess}}}
 		h := crypto.SHA256.New()
 		h.Write(marker)
 		sig, err := p.finish(h.Sum(nil), marker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rep := expectReason(t, sig, nil, verifyOpts(t), ErrSigningCertificateMismatch)
-		if !rep.Signers[0].SignatureOK || !rep.Signers[0].SigningCertificatePresent || rep.Signers[0].SigningCertificateOK {
-			t.Error("report flags wrong")
+		if assert.True(t, rep.Signers[0].SignatureOK, "report flags wrong") {
+			if assert.True(t, rep.Signers[0].SigningCertificatePresent, "report flags wrong") {
+				assert.False(t, rep.Signers[0].SigningCertificateOK, "report flags wrong")
+			}
 		}
 		// OpenSSL without -cades accepts it; with -cades it must refuse:
 		// this is what shows that -cades checks the ESS attribute.
-		if err := opensslVerify(t, sig, nil); err != nil {
-			t.Fatalf("plain openssl verify: %v", err)
-		}
-		if opensslVerify(t, sig, nil, "-cades") == nil {
-			t.Error("openssl -cades accepted a wrong signingCertificateV2")
-		}
+		require.NoError(t, opensslVerify(t, sig, nil), "plain openssl verify")
+		assert.Error(t, opensslVerify(t, sig, nil, "-cades"), "openssl -cades accepted a wrong signingCertificateV2")
 	})
 	t.Run("expired-certificate", func(t *testing.T) {
 		old, err := testPKI(t).NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{
 			Subject:   pkix.Name{CommonName: "CMS Test expired"},
 			NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		sig, _ := Sign(marker, old.Key, old.Certificate, &SignOptions{Chain: old.Chain})
 		rep := expectReason(t, sig, nil, verifyOpts(t), ErrCertificateExpired)
-		if rep.Signers[0].ChainStatus != ChainExpired {
-			t.Errorf("chain status %s", rep.Signers[0].ChainStatus)
-		}
+		assert.Equal(t, ChainExpired, rep.Signers[0].ChainStatus, "chain status %s", rep.Signers[0].ChainStatus)
 		// Signed while valid (signingTime within validity): the chain is
 		// checked at the signing time and passes.
 		recent, err := testPKI(t).NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{
 			Subject:   pkix.Name{CommonName: "CMS Test expired recently"},
 			NotBefore: time.Now().Add(-50 * time.Minute), NotAfter: time.Now().Add(-5 * time.Minute),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		sig, _ = Sign(marker, recent.Key, recent.Certificate, &SignOptions{Chain: recent.Chain, SigningTime: time.Now().Add(-20 * time.Minute)})
-		if _, err := Verify(sig, nil, verifyOpts(t)); err != nil {
-			t.Fatalf("signature made during validity: %v", err)
-		}
+		_, err = Verify(sig, nil, verifyOpts(t))
+		require.NoError(t, err, "signature made during validity")
 	})
 	t.Run("untrusted-chain", func(t *testing.T) {
 		otherPKI, err := softhsmtest.NewPKI("Other")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rep := expectReason(t, good, nil, &VerifyOptions{Roots: otherPKI.Roots()}, ErrChainUntrusted)
-		if rep.Signers[0].ChainStatus != ChainUntrusted || !rep.Signers[0].SignatureOK {
-			t.Error("report flags wrong")
+		if assert.Equal(t, ChainUntrusted, rep.Signers[0].ChainStatus, "report flags wrong") {
+			assert.True(t, rep.Signers[0].SignatureOK, "report flags wrong")
 		}
 	})
 	t.Run("no-roots-means-not-checked", func(t *testing.T) {
 		rep, err := Verify(good, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.Signers[0].ChainStatus != ChainNotChecked {
-			t.Error("chain status")
-		}
+		require.NoError(t, err)
+		assert.Equal(t, ChainNotChecked, rep.Signers[0].ChainStatus, "chain status")
 	})
 	t.Run("signer-certificate-missing", func(t *testing.T) {
 		sig, _ := Sign(marker, k.Key, k.Certificate, &SignOptions{NoCertificate: true})
@@ -171,13 +137,9 @@ func TestNegative(t *testing.T) {
 		h := crypto.SHA256.New()
 		h.Write([]byte("not the signature"))
 		out, err := AttachTimestamp(good, 0, tsa.Token(t, crypto.SHA256, h.Sum(nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		rep := expectReason(t, out, nil, verifyOpts(t), ErrTimestampImprintMismatch)
-		if rep.Signers[0].Timestamp.Valid() {
-			t.Error("timestamp reported valid")
-		}
+		assert.False(t, rep.Signers[0].Timestamp.Valid(), "timestamp reported valid")
 	})
 	t.Run("timestamp-untrusted-tsa", func(t *testing.T) {
 		otherPKI, _ := softhsmtest.NewPKI("Other TSA")
@@ -191,36 +153,31 @@ func TestNegative(t *testing.T) {
 		o := verifyOpts(t)
 		o.TSARoots = otherPKI.Roots()
 		o.Intermediates = otherPKI.Intermediates()
-		if _, err := Verify(out, nil, o); err != nil {
-			t.Fatal(err)
-		}
+		_, err := Verify(out, nil, o)
+		require.NoError(t, err)
 	})
 	t.Run("truncated", func(t *testing.T) {
 		for n := 0; n < len(good); n++ {
-			if _, err := Verify(good[:n], nil, verifyOpts(t)); err == nil {
-				t.Fatalf("prefix of %d bytes verified", n)
-			}
+			_, err := Verify(good[:n], nil, verifyOpts(t))
+			require.Error(t, err, "prefix of %d bytes verified", n)
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
 		buf := make([]byte, 4096)
 		for i := 0; i < 200; i++ {
 			rand.Read(buf[:i*20])
-			if _, err := Verify(buf[:i*20], nil, verifyOpts(t)); err == nil {
-				t.Fatal("garbage verified")
-			}
+			_, err := Verify(buf[:i*20], nil, verifyOpts(t))
+			require.Error(t, err, "garbage verified")
 		}
 		for _, g := range [][]byte{nil, {0x30}, {0x30, 0x80}, {0x30, 0x80, 0, 0}, {0x30, 0x00}, {0x30, 0x84, 0xff, 0xff, 0xff, 0xff}} {
-			if _, err := Verify(g, nil, nil); !errors.Is(err, ErrMalformed) {
-				t.Errorf("%x: err %v", g, err)
-			}
+			_, err := Verify(g, nil, nil)
+			assert.ErrorIs(t, err, ErrMalformed, "%x", g)
 		}
 	})
 	t.Run("not-signed-data", func(t *testing.T) {
 		ci, _ := marshalContentInfo(OIDData, []byte{0x04, 0x01, 0x00})
-		if _, err := Verify(ci, nil, nil); !errors.Is(err, ErrMalformed) {
-			t.Errorf("err %v", err)
-		}
+		_, err := Verify(ci, nil, nil)
+		assert.ErrorIs(t, err, ErrMalformed, "err")
 	})
 	t.Run("unknown-algorithm", func(t *testing.T) {
 		// A registry without ECDSA cannot verify an ECDSA signer.
@@ -240,12 +197,8 @@ func TestVerifyUsesExtraCertificates(t *testing.T) {
 		Roots: testPKI(t).Roots(), Intermediates: testPKI(t).Intermediates(),
 		Certificates: []*x509.Certificate{k.Certificate},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Signers[0].ChainStatus != ChainValid {
-		t.Error("chain not valid")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, ChainValid, rep.Signers[0].ChainStatus, "chain not valid")
 }
 
 func TestExtractContent(t *testing.T) {
@@ -253,25 +206,22 @@ func TestExtractContent(t *testing.T) {
 	content := []byte("unsign me")
 	att, _ := Sign(content, k.Key, k.Certificate, nil)
 	got, err := ExtractContent(toBER(t, att, 3, false))
-	if err != nil || !bytes.Equal(got, content) {
-		t.Fatalf("ExtractContent = %q, %v", got, err)
-	}
+	require.NoError(t, err, "ExtractContent = %q", got)
+	require.Equal(t, content, got, "ExtractContent = %q", got)
 	det, _ := Sign(content, k.Key, k.Certificate, &SignOptions{Detached: true})
-	if _, err := ExtractContent(det); err == nil {
-		t.Error("detached: no error")
-	}
+	_, err = ExtractContent(det)
+	assert.Error(t, err, "detached: no error")
 	empty, _ := Sign(nil, k.Key, k.Certificate, nil)
-	if got, err := ExtractContent(empty); err != nil || len(got) != 0 {
-		t.Errorf("empty content: %q, %v", got, err)
+	got, err = ExtractContent(empty)
+	if assert.NoError(t, err, "empty content: %q", got) {
+		assert.Empty(t, got, "empty content: %q", got)
 	}
 }
 
 func TestDuplicateSignedAttribute(t *testing.T) {
 	k := testKey(t, softhsmtest.ECP256)
 	p, err := newSignPlan(k.Key, k.Certificate, &SignOptions{Chain: k.Chain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A second messageDigest (over other content) smuggled in after the
 	// plan's checks.
 	other := crypto.SHA256.New()
@@ -281,9 +231,7 @@ func TestDuplicateSignedAttribute(t *testing.T) {
 	h := crypto.SHA256.New()
 	h.Write([]byte("x"))
 	sig, err := p.finish(h.Sum(nil), []byte("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	expectReason(t, sig, nil, verifyOpts(t), ErrMalformed)
 }
 
@@ -293,13 +241,10 @@ func TestVerifyDigest(t *testing.T) {
 	sig, _ := Sign(content, k.Key, k.Certificate, &SignOptions{Detached: true, Chain: k.Chain})
 	h := crypto.SHA256.New()
 	h.Write(content)
-	if _, err := VerifyDigest(sig, OIDDigestSHA256, h.Sum(nil), verifyOpts(t)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := VerifyDigest(sig, OIDDigestSHA256, make([]byte, 32), verifyOpts(t)); !errors.Is(err, ErrContentDigestMismatch) {
-		t.Errorf("wrong digest: %v", err)
-	}
-	if _, err := VerifyDigest(sig, OIDDigestSHA384, make([]byte, 48), verifyOpts(t)); !errors.Is(err, ErrContentMissing) {
-		t.Errorf("other algorithm: %v", err)
-	}
+	_, err := VerifyDigest(sig, OIDDigestSHA256, h.Sum(nil), verifyOpts(t))
+	require.NoError(t, err)
+	_, err = VerifyDigest(sig, OIDDigestSHA256, make([]byte, 32), verifyOpts(t))
+	assert.ErrorIs(t, err, ErrContentDigestMismatch, "wrong digest")
+	_, err = VerifyDigest(sig, OIDDigestSHA384, make([]byte, 48), verifyOpts(t))
+	assert.ErrorIs(t, err, ErrContentMissing, "other algorithm")
 }

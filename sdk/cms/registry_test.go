@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"errors"
 	"io"
 	"runtime"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
@@ -48,28 +50,20 @@ func TestRegistryExtension(t *testing.T) {
 	})
 	k := testKey(t, softhsmtest.ECP256)
 	sig, err := Sign([]byte("national"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "TEST-SIG", Chain: k.Chain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep, err := Verify(sig, nil, &VerifyOptions{Registry: reg, Roots: testPKI(t).Roots()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Signers[0].SignatureAlgorithm != "TEST-SIG" || rep.Signers[0].DigestAlgorithm != "TEST-HASH" {
-		t.Errorf("algorithms %s/%s", rep.Signers[0].SignatureAlgorithm, rep.Signers[0].DigestAlgorithm)
+	require.NoError(t, err)
+	if assert.Equal(t, "TEST-SIG", rep.Signers[0].SignatureAlgorithm, "algorithms %s/%s", rep.Signers[0].SignatureAlgorithm, rep.Signers[0].DigestAlgorithm) {
+		assert.Equal(t, "TEST-HASH", rep.Signers[0].DigestAlgorithm, "algorithms %s/%s", rep.Signers[0].SignatureAlgorithm, rep.Signers[0].DigestAlgorithm)
 	}
 	// ESS signingCertificateV2 uses the same digest, with its OID written.
-	if !rep.Signers[0].SigningCertificateOK {
-		t.Error("ESS with a registry digest")
-	}
+	assert.True(t, rep.Signers[0].SigningCertificateOK, "ESS with a registry digest")
 	// The built-in registry does not know it, and says so.
-	if _, err := Verify(sig, nil, nil); !errors.Is(err, ErrUnsupportedAlgorithm) {
-		t.Errorf("default registry: %v", err)
-	}
+	_, err = Verify(sig, nil, nil)
+	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm, "default registry")
 	// The default registry was not modified by the caller's copy.
-	if _, err := builtinRegistry().DigestByOID(digestOID); err == nil {
-		t.Error("DefaultRegistry copy leaked into the built-in table")
-	}
+	_, err = builtinRegistry().DigestByOID(digestOID)
+	assert.Error(t, err, "DefaultRegistry copy leaked into the built-in table")
 }
 
 // TestStreamingBoundedMemory: 32 MiB signed attached (streamed) and
@@ -87,35 +81,22 @@ func TestStreamingBoundedMemory(t *testing.T) {
 	}
 	var err error
 	n := measure(func() { _, err = SignDetached(&zeroReader{n: size}, k.Key, k.Certificate, nil) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n > 2<<20 {
-		t.Errorf("SignDetached of %d bytes allocated %d bytes", size, n)
-	}
+	require.NoError(t, err)
+	assert.False(t, n > 2<<20, "SignDetached of %d bytes allocated %d bytes", size, n)
 	var out countWriter
 	n = measure(func() { err = SignAttachedStream(&out, &zeroReader{n: size}, size, k.Key, k.Certificate, nil) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n > 2<<20 || out.n < size {
-		t.Errorf("SignAttachedStream of %d bytes allocated %d bytes, wrote %d", size, n, out.n)
+	require.NoError(t, err)
+	if assert.False(t, n > 2<<20, "SignAttachedStream of %d bytes allocated %d bytes, wrote %d", size, n, out.n) {
+		assert.False(t, out.n < size, "SignAttachedStream of %d bytes allocated %d bytes, wrote %d", size, n, out.n)
 	}
 	n = measure(func() { err = SignAttachedStream(&out, &zeroReader{n: size}, -1, k.Key, k.Certificate, nil) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n > 2<<20 {
-		t.Errorf("chunked SignAttachedStream allocated %d bytes", n)
-	}
+	require.NoError(t, err)
+	assert.False(t, n > 2<<20, "chunked SignAttachedStream allocated %d bytes", n)
 	// And the streamed output verifies (content held once, by the verifier).
 	var buf bytes.Buffer
-	if err := SignAttachedStream(&buf, &zeroReader{n: 1 << 20}, -1, k.Key, k.Certificate, &SignOptions{Chain: k.Chain}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Verify(buf.Bytes(), nil, verifyOpts(t)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, SignAttachedStream(&buf, &zeroReader{n: 1 << 20}, -1, k.Key, k.Certificate, &SignOptions{Chain: k.Chain}))
+	_, err = Verify(buf.Bytes(), nil, verifyOpts(t))
+	require.NoError(t, err)
 }
 
 type countWriter struct{ n int64 }
@@ -142,18 +123,16 @@ func TestUnknownNationalAlgorithmReport(t *testing.T) {
 	})
 	k := testKey(t, softhsmtest.ECP256)
 	sig, err := Sign([]byte("e-imzo"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "OzDSt-1092 (stand-in)"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep, err := Verify(toBER(t, sig, 1000, true), nil, nil)
-	if !errors.Is(err, ErrUnsupportedAlgorithm) {
-		t.Fatalf("err %v", err)
-	}
+	require.ErrorIs(t, err, ErrUnsupportedAlgorithm, "err")
 	s := rep.Signers[0]
-	if s.Subject != k.Certificate.Subject.String() || s.SerialHex != k.Certificate.SerialNumber.Text(16) || s.SignatureHex == "" || !s.HasSigningTime {
-		t.Errorf("report lacks identity: %+v", s)
+	if assert.Equal(t, k.Certificate.Subject.String(), s.Subject, "report lacks identity: %+v", s) {
+		if assert.Equal(t, k.Certificate.SerialNumber.Text(16), s.SerialHex, "report lacks identity: %+v", s) {
+			if assert.NotEmpty(t, s.SignatureHex, "report lacks identity: %+v", s) {
+				assert.True(t, s.HasSigningTime, "report lacks identity: %+v", s)
+			}
+		}
 	}
-	if s.DigestAlgorithm != OIDDigestOzDSt1106.String() {
-		t.Errorf("digest shown as %q", s.DigestAlgorithm)
-	}
+	assert.Equal(t, OIDDigestOzDSt1106.String(), s.DigestAlgorithm, "digest shown as %q", s.DigestAlgorithm)
 }

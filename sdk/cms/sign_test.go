@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
@@ -33,9 +35,7 @@ var (
 func testPKI(t testing.TB) *softhsmtest.PKI {
 	t.Helper()
 	fixOnce.Do(func() { fixPKI, fixErr = softhsmtest.NewPKI("CMS Test") })
-	if fixErr != nil {
-		t.Fatal(fixErr)
-	}
+	require.NoError(t, fixErr)
 	return fixPKI
 }
 
@@ -48,9 +48,7 @@ func testKey(t testing.TB, typ string) *softhsmtest.SoftwareKey {
 		return k
 	}
 	k, err := p.NewSoftwareKey(typ, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "CMS Test " + typ}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fixKeys[typ] = k
 	return k
 }
@@ -58,26 +56,21 @@ func testKey(t testing.TB, typ string) *softhsmtest.SoftwareKey {
 func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
 	return p
 }
 
 func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, data, 0o600))
 	return p
 }
 
 func needOpenSSL(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatal("openssl is required for the CMS cross-checks")
-	}
+	_, err := exec.LookPath("openssl")
+	require.NoError(t, err, "openssl is required for the CMS cross-checks")
 }
 
 func openssl(t testing.TB, args ...string) ([]byte, error) {
@@ -152,9 +145,7 @@ func TestSignOpenSSLVerifies(t *testing.T) {
 				o.Detached = detached
 				o.Chain = k.Chain
 				sig, err := Sign(content, k.Key, k.Certificate, &o)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				var dc []byte
 				if detached {
 					dc = content
@@ -164,8 +155,8 @@ func TestSignOpenSSLVerifies(t *testing.T) {
 					// digest"); check the raw signature over the signed
 					// attributes with openssl pkeyutl instead.
 					opensslEd25519Check(t, sig, k.Certificate)
-				} else if err := opensslVerify(t, sig, dc, "-cades"); err != nil {
-					t.Fatal(err)
+				} else {
+					require.NoError(t, opensslVerify(t, sig, dc, "-cades"))
 				}
 				var rd *bytes.Reader
 				if detached {
@@ -177,22 +168,18 @@ func TestSignOpenSSLVerifies(t *testing.T) {
 				} else {
 					rep, err = Verify(sig, nil, verifyOpts(t))
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				s := rep.Signers[0]
-				if !s.SignatureOK || !s.ContentDigestOK || !s.SigningCertificateOK || s.ChainStatus != ChainValid || !s.HasSigningTime {
-					t.Fatalf("report %+v", s)
+				require.True(t, s.SignatureOK, "report %+v", s)
+				require.True(t, s.ContentDigestOK, "report %+v", s)
+				require.True(t, s.SigningCertificateOK, "report %+v", s)
+				require.Equal(t, ChainValid, s.ChainStatus, "report %+v", s)
+				require.True(t, s.HasSigningTime, "report %+v", s)
+				assert.Len(t, s.Chain, 3, "chain length %d, want 3", len(s.Chain))
+				if !detached {
+					assert.Equal(t, content, rep.Content, "content not returned")
 				}
-				if len(s.Chain) != 3 {
-					t.Errorf("chain length %d, want 3", len(s.Chain))
-				}
-				if !detached && !bytes.Equal(rep.Content, content) {
-					t.Error("content not returned")
-				}
-				if s.SerialHex != k.Certificate.SerialNumber.Text(16) {
-					t.Errorf("serial %s", s.SerialHex)
-				}
+				assert.Equal(t, k.Certificate.SerialNumber.Text(16), s.SerialHex, "serial %s", s.SerialHex)
 			})
 		}
 	}
@@ -223,22 +210,17 @@ func TestOpenSSLSignWeVerify(t *testing.T) {
 			k := testKey(t, c.key)
 			dir := t.TempDir()
 			pk, err := x509.MarshalPKCS8PrivateKey(k.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			keyPath := writePEM(t, dir, "key.pem", "PRIVATE KEY", pk)
 			certPath := writePEM(t, dir, "cert.pem", "CERTIFICATE", k.Certificate.Raw)
 			chain := writePEM(t, dir, "chain.pem", "CERTIFICATE", testPKI(t).Intermediate.Raw)
 			in := writeFile(t, dir, "in", content)
 			outPath := filepath.Join(dir, "sig")
 			args := append([]string{"cms", "-sign", "-binary", "-in", in, "-signer", certPath, "-inkey", keyPath, "-certfile", chain, "-outform", "DER", "-out", outPath}, c.args...)
-			if out, err := openssl(t, args...); err != nil {
-				t.Fatalf("openssl cms -sign: %v\n%s", err, out)
-			}
+			out, err := openssl(t, args...)
+			require.NoError(t, err, "openssl cms -sign: %v\n%s", err, out)
 			sig, err := os.ReadFile(outPath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			attached := strings.Contains(strings.Join(c.args, " "), "-nodetach")
 			var rep *Report
 			if attached {
@@ -246,19 +228,15 @@ func TestOpenSSLSignWeVerify(t *testing.T) {
 			} else {
 				rep, err = Verify(sig, bytes.NewReader(content), verifyOpts(t))
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if attached && !bytes.Equal(rep.Content, content) {
-				t.Errorf("content %q", rep.Content)
+			require.NoError(t, err)
+			if attached {
+				assert.Equal(t, content, rep.Content, "content")
 			}
 			s := rep.Signers[0]
-			if strings.Contains(c.name, "cades") && (!s.SigningCertificatePresent || !s.SigningCertificateOK) {
-				t.Errorf("ESS signing certificate: present %v, ok %v", s.SigningCertificatePresent, s.SigningCertificateOK)
+			if strings.Contains(c.name, "cades") {
+				assert.True(t, s.SigningCertificatePresent && s.SigningCertificateOK, "ESS signing certificate: present %v, ok %v", s.SigningCertificatePresent, s.SigningCertificateOK)
 			}
-			if s.Subject != k.Certificate.Subject.String() {
-				t.Errorf("subject %q", s.Subject)
-			}
+			assert.Equal(t, k.Certificate.Subject.String(), s.Subject, "subject %q", s.Subject)
 		})
 	}
 }
@@ -270,60 +248,36 @@ func TestStreaming(t *testing.T) {
 		t.Run(fmt.Sprintf("attached-size%d", size), func(t *testing.T) {
 			var buf bytes.Buffer
 			err := SignAttachedStream(&buf, bytes.NewReader(content), size, k.Key, k.Certificate, &SignOptions{Chain: k.Chain})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if buf.Bytes()[1] != 0x80 {
-				t.Error("expected indefinite-length BER output")
-			}
-			if err := opensslVerify(t, buf.Bytes(), nil, "-cades"); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			assert.EqualValues(t, 0x80, buf.Bytes()[1], "expected indefinite-length BER output")
+			require.NoError(t, opensslVerify(t, buf.Bytes(), nil, "-cades"))
 			rep, err := Verify(buf.Bytes(), nil, verifyOpts(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(rep.Content, content) {
-				t.Error("content differs")
-			}
+			require.NoError(t, err)
+			assert.Equal(t, content, rep.Content, "content differs")
 		})
 	}
 	t.Run("attached-wrong-size", func(t *testing.T) {
 		var buf bytes.Buffer
 		err := SignAttachedStream(&buf, bytes.NewReader(content), int64(len(content))+1, k.Key, k.Certificate, nil)
-		if err == nil {
-			t.Fatal("short content accepted")
-		}
+		require.Error(t, err, "short content accepted")
 		err = SignAttachedStream(&buf, bytes.NewReader(content), int64(len(content))-1, k.Key, k.Certificate, nil)
-		if err == nil {
-			t.Fatal("long content accepted")
-		}
+		require.Error(t, err, "long content accepted")
 	})
 	t.Run("detached-reader", func(t *testing.T) {
 		sig, err := SignDetached(bytes.NewReader(content), k.Key, k.Certificate, &SignOptions{Chain: k.Chain, Digest: crypto.SHA384})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := opensslVerify(t, sig, content, "-cades"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Verify(sig, bytes.NewReader(content), verifyOpts(t)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, opensslVerify(t, sig, content, "-cades"))
+		_, err = Verify(sig, bytes.NewReader(content), verifyOpts(t))
+		require.NoError(t, err)
 	})
 	t.Run("digest", func(t *testing.T) {
 		h := crypto.SHA256.New()
 		h.Write(content)
 		sig, err := SignDigest(h.Sum(nil), k.Key, k.Certificate, &SignOptions{Chain: k.Chain})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := opensslVerify(t, sig, content, "-cades"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := SignDigest([]byte("short"), k.Key, k.Certificate, nil); err == nil {
-			t.Error("wrong digest length accepted")
-		}
+		require.NoError(t, err)
+		require.NoError(t, opensslVerify(t, sig, content, "-cades"))
+		_, err = SignDigest([]byte("short"), k.Key, k.Certificate, nil)
+		assert.Error(t, err, "wrong digest length accepted")
 	})
 }
 
@@ -335,9 +289,7 @@ func TestCoSign(t *testing.T) {
 	for _, detached := range []bool{false, true} {
 		t.Run(fmt.Sprintf("detached=%v", detached), func(t *testing.T) {
 			first, err := Sign(content, a.Key, a.Certificate, &SignOptions{Detached: detached, Chain: a.Chain})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			sd1, _ := ParseSignedData(first)
 			var dc []byte
 			var second []byte
@@ -347,9 +299,7 @@ func TestCoSign(t *testing.T) {
 			} else {
 				second, err = CoSign(first, nil, b.Key, b.Certificate, &SignOptions{Digest: crypto.SHA384})
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var third []byte
 			if detached {
 				h := crypto.SHA512.New()
@@ -358,76 +308,53 @@ func TestCoSign(t *testing.T) {
 			} else {
 				third, err = CoSign(second, nil, c.Key, c.Certificate, &SignOptions{Digest: crypto.SHA512})
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			sd3, err := ParseSignedData(third)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(sd3.Signers) != 3 {
-				t.Fatalf("%d signers", len(sd3.Signers))
-			}
-			if !bytes.Equal(sd3.Signers[0].Raw, sd1.Signers[0].Raw) {
-				t.Error("first SignerInfo changed")
-			}
-			if len(sd3.RawCertificates) != 5 { // a, intermediate, root, b, c
-				t.Errorf("%d certificates, want 5", len(sd3.RawCertificates))
-			}
-			if err := opensslVerify(t, third, dc, "-cades"); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.Len(t, sd3.Signers, 3, "%d signers", len(sd3.Signers))
+			assert.Equal(t, sd1.Signers[0].Raw, sd3.Signers[0].Raw, "first SignerInfo changed")
+			assert.Len(t, sd3.RawCertificates, 5, "%d certificates, want 5", len(sd3.RawCertificates)) // a, intermediate, root, b, c
+			require.NoError(t, opensslVerify(t, third, dc, "-cades"))
 			var rep *Report
 			if detached {
 				rep, err = Verify(third, bytes.NewReader(content), verifyOpts(t))
 			} else {
 				rep, err = Verify(third, nil, verifyOpts(t))
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Signers) != 3 || !rep.Valid() {
-				t.Fatal("report not valid")
-			}
-			if rep.Signers[2].SignatureAlgorithm != "ECDSA" || rep.Signers[2].DigestAlgorithm != "SHA-512" || rep.Signers[1].DigestAlgorithm != "SHA-384" {
-				t.Errorf("algorithms %s %s", rep.Signers[2].SignatureAlgorithm, rep.Signers[1].DigestAlgorithm)
+			require.NoError(t, err)
+			require.Len(t, rep.Signers, 3, "report not valid")
+			require.True(t, rep.Valid(), "report not valid")
+			if assert.Equal(t, "ECDSA", rep.Signers[2].SignatureAlgorithm, "algorithms %s %s", rep.Signers[2].SignatureAlgorithm, rep.Signers[1].DigestAlgorithm) {
+				if assert.Equal(t, "SHA-512", rep.Signers[2].DigestAlgorithm, "algorithms %s %s", rep.Signers[2].SignatureAlgorithm, rep.Signers[1].DigestAlgorithm) {
+					assert.Equal(t, "SHA-384", rep.Signers[1].DigestAlgorithm, "algorithms %s %s", rep.Signers[2].SignatureAlgorithm, rep.Signers[1].DigestAlgorithm)
+				}
 			}
 		})
 	}
 	t.Run("detached-needs-content", func(t *testing.T) {
 		first, _ := Sign(content, a.Key, a.Certificate, &SignOptions{Detached: true})
-		if _, err := CoSign(first, nil, b.Key, b.Certificate, nil); !errors.Is(err, ErrContentMissing) {
-			t.Fatalf("err %v", err)
-		}
+		_, err := CoSign(first, nil, b.Key, b.Certificate, nil)
+		require.ErrorIs(t, err, ErrContentMissing, "err")
 	})
 }
 
 func TestSignatureHexAndSerial(t *testing.T) {
 	k := testKey(t, softhsmtest.ECP256)
 	sig, err := Sign([]byte("x"), k.Key, k.Certificate, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sd, err := ParseSignedData(sig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	si := sd.Signers[0]
-	if si.Certificate == nil || si.SerialHex() != k.Certificate.SerialNumber.Text(16) {
-		t.Fatal("signer certificate not exposed")
-	}
+	require.NotNil(t, si.Certificate, "signer certificate not exposed")
+	require.Equal(t, k.Certificate.SerialNumber.Text(16), si.SerialHex(), "signer certificate not exposed")
 	// The signature value is what the signer produced over the signed
 	// attributes: check it independently.
 	msg := append([]byte(nil), si.RawSignedAttributes...)
 	msg[0] = 0x31
 	h := crypto.SHA256.New()
 	h.Write(msg)
-	if err := checkECDSA(k.Certificate, h.Sum(nil), si.Signature); err != nil {
-		t.Fatal(err)
-	}
-	if len(si.SignatureHex()) != 2*len(si.Signature) {
-		t.Error("signature hex")
-	}
+	require.NoError(t, checkECDSA(k.Certificate, h.Sum(nil), si.Signature))
+	assert.Len(t, si.SignatureHex(), 2*len(si.Signature), "signature hex")
 }
 
 func checkECDSA(cert *x509.Certificate, digest, sig []byte) error {
@@ -441,44 +368,31 @@ func TestSignOptions(t *testing.T) {
 	rsaK := testKey(t, softhsmtest.RSA2048)
 	when := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	extra, err := NewAttribute([]int{1, 2, 3, 4}, "hello")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	unsigned, _ := NewAttribute([]int{1, 2, 3, 5}, 42)
 	sig, err := Sign([]byte("x"), k.Key, k.Certificate, &SignOptions{
 		SigningTime: when, SignedAttributes: []Attribute{extra}, UnsignedAttributes: []Attribute{unsigned},
 		NoCertificate: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sd, _ := ParseSignedData(sig)
-	if len(sd.RawCertificates) != 0 {
-		t.Error("certificate included despite NoCertificate")
-	}
+	assert.Empty(t, sd.RawCertificates, "certificate included despite NoCertificate")
 	rep, err := Verify(sig, nil, &VerifyOptions{Certificates: []*x509.Certificate{k.Certificate}, Roots: testPKI(t).Roots(), Intermediates: testPKI(t).Intermediates(), Time: time.Now()})
-	if err == nil || !errors.Is(rep.Signers[0].Err(), ErrCertificateExpired) {
-		// signingTime 2031 is after the certificate's validity.
-		t.Fatalf("want expiry at signing time 2031, got %v", err)
-	}
-	if !rep.Signers[0].SigningTime.Equal(when) {
-		t.Errorf("signing time %v", rep.Signers[0].SigningTime)
-	}
+	// signingTime 2031 is after the certificate's validity.
+	require.Error(t, err, "want expiry at signing time 2031")
+	require.ErrorIs(t, rep.Signers[0].Err(), ErrCertificateExpired, "want expiry at signing time 2031")
+	assert.True(t, rep.Signers[0].SigningTime.Equal(when), "signing time %v", rep.Signers[0].SigningTime)
 	si := rep.SignedData.Signers[0]
-	if findAttr(si.SignedAttributes, []int{1, 2, 3, 4}) == nil || findAttr(si.UnsignedAttributes, []int{1, 2, 3, 5}) == nil {
-		t.Error("extra attributes missing")
+	if assert.NotNil(t, findAttr(si.SignedAttributes, []int{1, 2, 3, 4}), "extra attributes missing") {
+		assert.NotNil(t, findAttr(si.UnsignedAttributes, []int{1, 2, 3, 5}), "extra attributes missing")
 	}
 
 	sig, err = Sign([]byte("x"), k.Key, k.Certificate, &SignOptions{NoSigningTime: true, NoSigningCertificate: true, Chain: k.Chain})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep, err = Verify(sig, nil, verifyOpts(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Signers[0].HasSigningTime || rep.Signers[0].SigningCertificatePresent {
-		t.Error("attributes present though turned off")
+	require.NoError(t, err)
+	if assert.False(t, rep.Signers[0].HasSigningTime, "attributes present though turned off") {
+		assert.False(t, rep.Signers[0].SigningCertificatePresent, "attributes present though turned off")
 	}
 
 	bad := []struct {
@@ -495,13 +409,11 @@ func TestSignOptions(t *testing.T) {
 		{"unknown-digest-oid", k.Key, k.Certificate, SignOptions{DigestOID: OIDDigestOzDSt1106}},
 	}
 	for _, b := range bad {
-		if _, err := Sign([]byte("x"), b.signer, b.cert, &b.opts); err == nil {
-			t.Errorf("%s: accepted", b.name)
-		}
+		_, err := Sign([]byte("x"), b.signer, b.cert, &b.opts)
+		assert.Error(t, err, "%s: accepted", b.name)
 	}
-	if _, err := Sign([]byte("x"), nil, nil, nil); err == nil {
-		t.Error("nil signer accepted")
-	}
+	_, err = Sign([]byte("x"), nil, nil, nil)
+	assert.Error(t, err, "nil signer accepted")
 }
 
 // TestConcurrentSigning: options are per call; concurrent signers with
@@ -531,7 +443,7 @@ func TestConcurrentSigning(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
 }
 
@@ -541,26 +453,18 @@ func TestConcurrentSigning(t *testing.T) {
 func opensslEd25519Check(t *testing.T, sig []byte, cert *x509.Certificate) {
 	t.Helper()
 	sd, err := ParseSignedData(sig)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	si := sd.Signers[len(sd.Signers)-1]
-	if !si.DigestAlgorithm.Algorithm.Equal(OIDDigestSHA512) || !si.SignatureAlgorithm.Algorithm.Equal(OIDSignatureEd25519) {
-		t.Fatalf("Ed25519 algorithms %v %v", si.DigestAlgorithm.Algorithm, si.SignatureAlgorithm.Algorithm)
-	}
-	if len(si.SignatureAlgorithm.Parameters.FullBytes) != 0 {
-		t.Fatal("Ed25519 signatureAlgorithm must have absent parameters")
-	}
+	require.True(t, si.DigestAlgorithm.Algorithm.Equal(OIDDigestSHA512), "Ed25519 algorithms %v %v", si.DigestAlgorithm.Algorithm, si.SignatureAlgorithm.Algorithm)
+	require.True(t, si.SignatureAlgorithm.Algorithm.Equal(OIDSignatureEd25519), "Ed25519 algorithms %v %v", si.DigestAlgorithm.Algorithm, si.SignatureAlgorithm.Algorithm)
+	require.Empty(t, si.SignatureAlgorithm.Parameters.FullBytes, "Ed25519 signatureAlgorithm must have absent parameters")
 	dir := t.TempDir()
 	msg := append([]byte(nil), si.RawSignedAttributes...)
 	msg[0] = 0x31
 	pub, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := openssl(t, "pkeyutl", "-verify", "-pubin", "-inkey", writePEM(t, dir, "pub.pem", "PUBLIC KEY", pub),
 		"-rawin", "-in", writeFile(t, dir, "attrs", msg), "-sigfile", writeFile(t, dir, "sig", si.Signature))
-	if err != nil || !strings.Contains(string(out), "Success") {
-		t.Fatalf("openssl pkeyutl -verify: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "openssl pkeyutl -verify: %v\n%s", err, out)
+	require.Contains(t, string(out), "Success", "openssl pkeyutl -verify: %v\n%s", err, out)
 }

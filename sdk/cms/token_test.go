@@ -6,6 +6,9 @@ import (
 	"crypto"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
@@ -22,15 +25,11 @@ func TestTokenSigners(t *testing.T) {
 			return hsm.PINResponse{PIN: []byte(fx.UserPIN)}, nil
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer be.Close()
 	ctx := context.Background()
 	keys, err := be.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byLabel := map[string]hsm.KeyInfo{}
 	for _, k := range keys {
 		if k.HasPrivateKey && k.Certificate != nil && bytes.Contains([]byte(k.TokenURI), []byte("cms-signers")) {
@@ -50,37 +49,29 @@ func TestTokenSigners(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ki, ok := byLabel[c.label]
-			if !ok {
-				t.Fatalf("key %q not found on the token", c.label)
-			}
+			require.True(t, ok, "key %q not found on the token", c.label)
 			signer := hsm.Signer(ctx, be, ki.URI, ki.PublicKey)
 			for _, detached := range []bool{false, true} {
 				o := c.opts
 				o.Detached = detached
 				o.Chain = fx.PKI.Chain()
 				sig, err := Sign(content, signer, ki.Certificate, &o)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				var dc []byte
 				if detached {
 					dc = content
 				}
 				if c.label == softhsmtest.KeyEd25519 {
 					opensslEd25519Check(t, sig, ki.Certificate)
-				} else if err := opensslVerifyRoot(t, fx.PKI.Root.Raw, sig, dc, "-cades"); err != nil {
-					t.Fatal(err)
+				} else {
+					require.NoError(t, opensslVerifyRoot(t, fx.PKI.Root.Raw, sig, dc, "-cades"))
 				}
 				rep, err := Verify(sig, bytes.NewReader(content), &VerifyOptions{Roots: fx.PKI.Roots()})
 				if !detached {
 					rep, err = Verify(sig, nil, &VerifyOptions{Roots: fx.PKI.Roots()})
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rep.Signers[0].ChainStatus != ChainValid {
-					t.Error("chain")
-				}
+				require.NoError(t, err)
+				assert.Equal(t, ChainValid, rep.Signers[0].ChainStatus, "chain")
 			}
 		})
 	}

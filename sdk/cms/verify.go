@@ -282,19 +282,11 @@ func describeAlg(reg *Registry, alg pkix.AlgorithmIdentifier, sig bool) string {
 // verifySigner checks one signer. tsa marks a timestamp token signer
 // (no nested timestamp, timeStamping key usage, TSARoots); extra are
 // further intermediates (a token's chain may be in the outer message).
+// Every failure is recorded in the report, in the order of the checks.
 func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyOptions, tsa bool, extra []*x509.Certificate) *SignerReport {
 	reg := registryOr(o.Registry)
 	si := sd.Signers[idx]
-	r := &SignerReport{
-		Index:              idx,
-		SerialNumber:       si.SerialNumber,
-		DigestOID:          si.DigestAlgorithm.Algorithm,
-		SignatureOID:       si.SignatureAlgorithm.Algorithm,
-		DigestAlgorithm:    describeAlg(reg, si.DigestAlgorithm, false),
-		SignatureAlgorithm: describeAlg(reg, si.SignatureAlgorithm, true),
-		SignatureHex:       hex.EncodeToString(si.Signature),
-		ChainStatus:        ChainNotChecked,
-	}
+	r := newSignerReport(idx, si, reg)
 	cert := si.Certificate
 	if cert == nil {
 		cert = findSignerCert(si, o.Certificates)
@@ -322,69 +314,106 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 		r.fail(err, "")
 		return r
 	}
-	contentDigest := digests[si.DigestAlgorithm.Algorithm.String()]
+	message, msgDigest, ok := signedMessage(sd, si, d, sigAlg, digests[si.DigestAlgorithm.Algorithm.String()], r)
+	if !ok {
+		return r
+	}
+	checkSignature(si, cert, sigAlg, d, message, msgDigest, r)
+	checkSigningCertificate(si, cert, reg, r)
+	r.ValidationTime = checkTimestamp(sd, si, o, tsa, r)
+	checkChain(sd, cert, o, tsa, extra, r)
+	return r
+}
 
-	// Content digest and the message the signature covers.
-	var message, msgDigest []byte
-	if si.HasSignedAttributes {
-		// RFC 5652 §11: these attributes appear once, with one value.
-		for _, oid := range []asn1.ObjectIdentifier{OIDAttributeContentType, OIDAttributeMessageDigest, OIDAttributeSigningTime, OIDAttributeSigningCertificateV2} {
-			n := 0
-			for _, a := range si.SignedAttributes {
-				if a.Type.Equal(oid) {
-					n++
-				}
-			}
-			if n > 1 {
-				r.fail(ErrMalformed, "signed attribute %v appears %d times", oid, n)
-			}
-		}
-		ct := findAttr(si.SignedAttributes, OIDAttributeContentType)
-		var ctOID asn1.ObjectIdentifier
-		if ct == nil || len(ct.Values) != 1 {
-			r.fail(ErrContentTypeMismatch, "contentType attribute missing")
-		} else if rest, err := asn1.Unmarshal(ct.Values[0], &ctOID); err != nil || len(rest) > 0 || !ctOID.Equal(sd.ContentType) {
-			r.fail(ErrContentTypeMismatch, "attribute %v, eContentType %v", ctOID, sd.ContentType)
-		}
-		md := findAttr(si.SignedAttributes, OIDAttributeMessageDigest)
-		var mdVal []byte
-		if md == nil || len(md.Values) != 1 {
-			r.fail(ErrContentDigestMismatch, "messageDigest attribute missing")
-		} else if rest, err := asn1.Unmarshal(md.Values[0], &mdVal); err != nil || len(rest) > 0 {
-			r.fail(ErrContentDigestMismatch, "messageDigest attribute malformed")
-		} else if !bytes.Equal(mdVal, contentDigest) {
-			r.fail(ErrContentDigestMismatch, "%s of the content is %x, signed value %x", d.Name, contentDigest, mdVal)
-		} else {
-			r.ContentDigestOK = true
-		}
-		message = append([]byte(nil), si.RawSignedAttributes...)
-		message[0] = 0x31
-		h := d.newHash()
-		h.Write(message)
-		msgDigest = h.Sum(nil)
-	} else {
+// newSignerReport is the report of signer idx before any check: what the
+// SignerInfo itself says.
+func newSignerReport(idx int, si *SignerInfo, reg *Registry) *SignerReport {
+	return &SignerReport{
+		Index:              idx,
+		SerialNumber:       si.SerialNumber,
+		DigestOID:          si.DigestAlgorithm.Algorithm,
+		SignatureOID:       si.SignatureAlgorithm.Algorithm,
+		DigestAlgorithm:    describeAlg(reg, si.DigestAlgorithm, false),
+		SignatureAlgorithm: describeAlg(reg, si.SignatureAlgorithm, true),
+		SignatureHex:       hex.EncodeToString(si.Signature),
+		ChainStatus:        ChainNotChecked,
+	}
+}
+
+// signedMessage returns the message the signature covers and its digest:
+// the signed attributes (after checking them against the content's digest
+// contentDigest) or, without them, the content itself. It reports false
+// when the signature cannot be checked at all.
+func signedMessage(sd *SignedData, si *SignerInfo, d *DigestAlgorithm, sigAlg *SignatureAlgorithm, contentDigest []byte, r *SignerReport) (message, msgDigest []byte, ok bool) {
+	if !si.HasSignedAttributes {
 		// No signed attributes: the signature is over the content itself.
 		r.ContentDigestOK = true
-		message = sd.Content
-		msgDigest = contentDigest
-		if message == nil && sigAlg.Name == "Ed25519" {
+		if sd.Content == nil && sigAlg.Name == "Ed25519" {
 			r.fail(ErrUnsupportedAlgorithm, "Ed25519 over detached content without signed attributes")
-			return r
+			return nil, nil, false
+		}
+		return sd.Content, contentDigest, true
+	}
+	checkSignedAttributes(sd, si, d, contentDigest, r)
+	message = append([]byte(nil), si.RawSignedAttributes...)
+	message[0] = 0x31
+	h := d.newHash()
+	h.Write(message)
+	return message, h.Sum(nil), true
+}
+
+// checkSignedAttributes checks that the attributes RFC 5652 §11 defines
+// appear once, and that contentType and messageDigest match the content.
+func checkSignedAttributes(sd *SignedData, si *SignerInfo, d *DigestAlgorithm, contentDigest []byte, r *SignerReport) {
+	for _, oid := range []asn1.ObjectIdentifier{OIDAttributeContentType, OIDAttributeMessageDigest, OIDAttributeSigningTime, OIDAttributeSigningCertificateV2} {
+		n := 0
+		for _, a := range si.SignedAttributes {
+			if a.Type.Equal(oid) {
+				n++
+			}
+		}
+		if n > 1 {
+			r.fail(ErrMalformed, "signed attribute %v appears %d times", oid, n)
 		}
 	}
-	if err := sigAlg.Verify(cert.PublicKey, si.SignatureAlgorithm, d, message, msgDigest, si.Signature); err != nil {
-		if errors.Is(err, errBadSignature) {
-			r.fail(ErrSignatureInvalid, "%s signature by %s", sigAlg.Name, r.Subject)
-		} else {
-			r.fail(ErrSignatureInvalid, "%v", err)
-		}
+	ct := findAttr(si.SignedAttributes, OIDAttributeContentType)
+	var ctOID asn1.ObjectIdentifier
+	if ct == nil || len(ct.Values) != 1 {
+		r.fail(ErrContentTypeMismatch, "contentType attribute missing")
+	} else if rest, err := asn1.Unmarshal(ct.Values[0], &ctOID); err != nil || len(rest) > 0 || !ctOID.Equal(sd.ContentType) {
+		r.fail(ErrContentTypeMismatch, "attribute %v, eContentType %v", ctOID, sd.ContentType)
+	}
+	md := findAttr(si.SignedAttributes, OIDAttributeMessageDigest)
+	var mdVal []byte
+	if md == nil || len(md.Values) != 1 {
+		r.fail(ErrContentDigestMismatch, "messageDigest attribute missing")
+	} else if rest, err := asn1.Unmarshal(md.Values[0], &mdVal); err != nil || len(rest) > 0 {
+		r.fail(ErrContentDigestMismatch, "messageDigest attribute malformed")
+	} else if !bytes.Equal(mdVal, contentDigest) {
+		r.fail(ErrContentDigestMismatch, "%s of the content is %x, signed value %x", d.Name, contentDigest, mdVal)
 	} else {
-		r.SignatureOK = true
+		r.ContentDigestOK = true
 	}
+}
 
-	checkSigningCertificate(si, cert, reg, r)
+// checkSignature verifies the signature value over message.
+func checkSignature(si *SignerInfo, cert *x509.Certificate, sigAlg *SignatureAlgorithm, d *DigestAlgorithm, message, msgDigest []byte, r *SignerReport) {
+	err := sigAlg.Verify(cert.PublicKey, si.SignatureAlgorithm, d, message, msgDigest, si.Signature)
+	switch {
+	case err == nil:
+		r.SignatureOK = true
+	case errors.Is(err, errBadSignature):
+		r.fail(ErrSignatureInvalid, "%s signature by %s", sigAlg.Name, r.Subject)
+	default:
+		r.fail(ErrSignatureInvalid, "%v", err)
+	}
+}
 
-	// Timestamp (CAdES-T).
+// checkTimestamp verifies the signer's signatureTimeStampToken (CAdES-T),
+// when it has one and is not itself a token's signer, and returns the time
+// the chain is checked at: the timestamp's, else the signingTime
+// attribute's, else VerifyOptions.Time or now.
+func checkTimestamp(sd *SignedData, si *SignerInfo, o *VerifyOptions, tsa bool, r *SignerReport) time.Time {
 	validation := o.Time
 	if validation.IsZero() {
 		validation = time.Now()
@@ -401,9 +430,13 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 			validation = r.Timestamp.Time
 		}
 	}
-	r.ValidationTime = validation
+	return validation
+}
 
-	// Certificate path.
+// checkChain builds the signer certificate's path to the roots (the TSA
+// roots and the timeStamping usage for a token's signer) at
+// r.ValidationTime, when there are roots to check against.
+func checkChain(sd *SignedData, cert *x509.Certificate, o *VerifyOptions, tsa bool, extra []*x509.Certificate, r *SignerReport) {
 	roots := o.Roots
 	usages := o.KeyUsages
 	if tsa {
@@ -415,44 +448,41 @@ func verifySigner(sd *SignedData, idx int, digests map[string][]byte, o *VerifyO
 	if usages == nil {
 		usages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
 	}
-	if roots != nil {
-		inter := x509.NewCertPool()
-		if o.Intermediates != nil {
-			inter = o.Intermediates.Clone()
-		}
-		for _, c := range sd.Certificates {
-			inter.AddCert(c)
-		}
-		for _, c := range extra {
-			inter.AddCert(c)
-		}
-		chains, err := cert.Verify(x509.VerifyOptions{
-			Roots:         roots,
-			Intermediates: inter,
-			CurrentTime:   validation,
-			KeyUsages:     usages,
-		})
-		switch {
-		case err == nil:
-			r.ChainStatus = ChainValid
-			r.Chain = chains[0]
-		default:
-			var inv x509.CertificateInvalidError
-			var ua x509.UnknownAuthorityError
-			switch {
-			case errors.As(err, &inv) && inv.Reason == x509.Expired:
-				r.ChainStatus = ChainExpired
-				r.fail(ErrCertificateExpired, "at %s: %v", validation.UTC().Format(time.RFC3339), err)
-			case errors.As(err, &ua):
-				r.ChainStatus = ChainUntrusted
-				r.fail(ErrChainUntrusted, "%v", err)
-			default:
-				r.ChainStatus = ChainInvalid
-				r.fail(ErrChainInvalid, "%v", err)
-			}
-		}
+	if roots == nil {
+		return
 	}
-	return r
+	inter := x509.NewCertPool()
+	if o.Intermediates != nil {
+		inter = o.Intermediates.Clone()
+	}
+	for _, c := range sd.Certificates {
+		inter.AddCert(c)
+	}
+	for _, c := range extra {
+		inter.AddCert(c)
+	}
+	chains, err := cert.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   r.ValidationTime,
+		KeyUsages:     usages,
+	})
+	var inv x509.CertificateInvalidError
+	var ua x509.UnknownAuthorityError
+	switch {
+	case err == nil:
+		r.ChainStatus = ChainValid
+		r.Chain = chains[0]
+	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+		r.ChainStatus = ChainExpired
+		r.fail(ErrCertificateExpired, "at %s: %v", r.ValidationTime.UTC().Format(time.RFC3339), err)
+	case errors.As(err, &ua):
+		r.ChainStatus = ChainUntrusted
+		r.fail(ErrChainUntrusted, "%v", err)
+	default:
+		r.ChainStatus = ChainInvalid
+		r.fail(ErrChainInvalid, "%v", err)
+	}
 }
 
 // essCertID is ESSCertIDv2 / ESSCertID (the v1 form has no algorithm and

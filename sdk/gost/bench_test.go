@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -51,17 +53,11 @@ func BenchmarkGost94VsSHA256(b *testing.B) {
 // cost of checking one E-IMZO API key, less two short hashes).
 func BenchmarkGostVerify(b *testing.B) {
 	priv, err := GenerateKey(CurveCryptoProA, rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	digest := Sum94CryptoPro([]byte("localhost"))
 	sig, err := Sign(rand.Reader, priv, digest[:])
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for b.Loop() {
-		if err := Verify(&priv.PublicKey, digest[:], sig); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, Verify(&priv.PublicKey, digest[:], sig))
 	}
 }

@@ -3,9 +3,10 @@ package gost
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"math/big"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzGostVerify: arbitrary key, digest and signature bytes never panic;
@@ -14,14 +15,10 @@ import (
 func FuzzGostVerify(f *testing.F) {
 	c := CurveCryptoProA
 	priv, err := NewPrivateKey(c, big.NewInt(123456789))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	digest := Sum94CryptoPro([]byte("seed"))
 	sig, err := Sign(rand.Reader, priv, digest[:])
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	key := priv.PublicKey.Bytes()
 	f.Add(key, digest[:], sig)
 	f.Add(key, digest[:], sig[:63])
@@ -32,21 +29,18 @@ func FuzzGostVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, key, digest, sig []byte) {
 		pub, err := ParsePublicKey(c, key)
 		if err != nil {
-			if !errors.Is(err, ErrPublicKey) {
-				t.Fatalf("ParsePublicKey: %v does not wrap ErrPublicKey", err)
-			}
+			require.ErrorIs(t, err, ErrPublicKey, "ParsePublicKey")
 			return
 		}
 		if err := Verify(pub, digest, sig); err != nil {
-			if len(digest) == Size94 && !errors.Is(err, ErrSignature) {
-				t.Fatalf("Verify: %v does not wrap ErrSignature", err)
+			if len(digest) == Size94 {
+				require.ErrorIs(t, err, ErrSignature, "Verify")
 			}
 			return
 		}
 		// A signature that verifies must at least be well-formed.
-		if len(sig) != SignatureSize || len(digest) != Size94 {
-			t.Fatalf("verified with %d-byte signature, %d-byte digest", len(sig), len(digest))
-		}
+		require.Len(t, sig, SignatureSize, "verified with %d-byte signature, %d-byte digest", len(sig), len(digest))
+		require.Len(t, digest, Size94, "verified with %d-byte signature, %d-byte digest", len(sig), len(digest))
 	})
 }
 
@@ -69,8 +63,7 @@ func FuzzGost94Streaming(f *testing.F) {
 			h.Sum(nil)
 		}
 		h.Write(rest)
-		if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-			t.Fatalf("streamed %x, one-shot %x", got, want)
-		}
+		got := h.Sum(nil)
+		require.Equal(t, want[:], got, "streamed %x, one-shot %x", got, want)
 	})
 }

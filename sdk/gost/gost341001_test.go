@@ -3,10 +3,11 @@ package gost
 import (
 	"bytes"
 	"crypto/rand"
-	"errors"
 	"math/big"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var allCurves = []*Curve{CurveCryptoProA, CurveCryptoProB, CurveCryptoProC, CurveRFC5832Test}
@@ -17,24 +18,20 @@ var allCurves = []*Curve{CurveCryptoProA, CurveCryptoProB, CurveCryptoProC, Curv
 func TestGostCurveParameters(t *testing.T) {
 	for _, c := range allCurves {
 		t.Run(c.Name, func(t *testing.T) {
-			if !c.P.ProbablyPrime(32) || !c.Q.ProbablyPrime(32) {
-				t.Fatal("p or q not prime")
-			}
-			if !c.IsOnCurve(c.X, c.Y) {
-				t.Fatal("base point not on the curve")
-			}
-			if _, _, ok := c.affine(c.scalarMult(c.X, c.Y, c.Q)); ok {
-				t.Fatal("q·P is not infinity")
-			}
+			require.True(t, c.P.ProbablyPrime(32), "p or q not prime")
+			require.True(t, c.Q.ProbablyPrime(32), "p or q not prime")
+			require.True(t, c.IsOnCurve(c.X, c.Y), "base point not on the curve")
+			_, _, ok := c.affine(c.scalarMult(c.X, c.Y, c.Q))
+			require.False(t, ok, "q·P is not infinity")
 			qm1 := new(big.Int).Sub(c.Q, big.NewInt(1))
 			x, y, ok := c.affine(c.scalarMult(c.X, c.Y, qm1))
 			negY := new(big.Int).Sub(c.P, c.Y)
-			if !ok || x.Cmp(c.X) != 0 || y.Cmp(negY) != 0 {
-				t.Fatal("(q−1)·P is not −P")
-			}
+			require.True(t, ok, "(q−1)·P is not −P")
+			require.Zero(t, x.Cmp(c.X), "(q−1)·P is not −P")
+			require.Zero(t, y.Cmp(negY), "(q−1)·P is not −P")
 			// The RFC 4357 curves use a = −3.
-			if c.OID != "" && new(big.Int).Sub(c.P, c.A).Cmp(big.NewInt(3)) != 0 {
-				t.Fatal("a is not −3")
+			if c.OID != "" {
+				require.Zero(t, new(big.Int).Sub(c.P, c.A).Cmp(big.NewInt(3)), "a is not −3")
 			}
 		})
 	}
@@ -53,69 +50,44 @@ func TestGostRFC5832Example(t *testing.T) {
 	wantS := mustHex("01456C64BA4642A1653C235A98A60249BCD6D3F746B631DF928014F6C5BF9C40")
 
 	priv, err := NewPrivateKey(c, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if priv.X.Cmp(wantQx) != 0 || priv.Y.Cmp(wantQy) != 0 {
-		t.Fatalf("Q = (%X, %X)", priv.X, priv.Y)
-	}
+	require.NoError(t, err)
+	require.Zero(t, priv.X.Cmp(wantQx), "Q = (%X, %X)", priv.X, priv.Y)
+	require.Zero(t, priv.Y.Cmp(wantQy), "Q = (%X, %X)", priv.X, priv.Y)
 	r, s, ok := signWithK(priv, e, k)
-	if !ok || r.Cmp(wantR) != 0 || s.Cmp(wantS) != 0 {
-		t.Fatalf("r = %X, s = %X", r, s)
-	}
-	if err := verify(&priv.PublicKey, e, r, s); err != nil {
-		t.Fatalf("example signature: %v", err)
-	}
+	require.True(t, ok, "r = %X, s = %X", r, s)
+	require.Zero(t, r.Cmp(wantR), "r = %X, s = %X", r, s)
+	require.Zero(t, s.Cmp(wantS), "r = %X, s = %X", r, s)
+	require.NoError(t, verify(&priv.PublicKey, e, r, s), "example signature")
 	// The same through the byte interface: e is the digest read
 	// little-endian (e < q here, so no reduction).
 	digest := make([]byte, 32)
 	putLE(digest, e)
 	sig := encodeSig(r, s)
-	if !bytes.Equal(sig[:32], s.FillBytes(make([]byte, 32))) {
-		t.Fatal("signature does not start with s")
-	}
-	if err := Verify(&priv.PublicKey, digest, sig); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	if err := verify(&priv.PublicKey, new(big.Int).Add(e, big.NewInt(1)), r, s); !errors.Is(err, ErrSignature) {
-		t.Fatalf("e+1 verified: %v", err)
-	}
+	require.Equal(t, s.FillBytes(make([]byte, 32)), sig[:32], "signature does not start with s")
+	require.NoError(t, Verify(&priv.PublicKey, digest, sig), "Verify")
+	require.ErrorIs(t, verify(&priv.PublicKey, new(big.Int).Add(e, big.NewInt(1)), r, s), ErrSignature, "e+1 verified")
 }
 
 func TestGostSignVerifyAllCurves(t *testing.T) {
 	for _, c := range allCurves {
 		t.Run(c.Name, func(t *testing.T) {
 			priv, err := GenerateKey(c, rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			digest := Sum94CryptoPro([]byte("Signet " + c.Name))
 			sig, err := Sign(rand.Reader, priv, digest[:])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			pub, err := ParsePublicKey(c, priv.PublicKey.Bytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := Verify(pub, digest[:], sig); err != nil {
-				t.Fatalf("own signature: %v", err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, Verify(pub, digest[:], sig), "own signature")
 			for bit := 0; bit < 8*len(sig); bit += 37 {
 				bad := bytes.Clone(sig)
 				bad[bit/8] ^= 1 << (bit % 8)
-				if err := Verify(pub, digest[:], bad); !errors.Is(err, ErrSignature) {
-					t.Fatalf("bit %d flipped: %v", bit, err)
-				}
+				require.ErrorIs(t, Verify(pub, digest[:], bad), ErrSignature, "bit %d flipped", bit)
 			}
 			other := Sum94CryptoPro([]byte("something else"))
-			if err := Verify(pub, other[:], sig); !errors.Is(err, ErrSignature) {
-				t.Fatalf("other digest: %v", err)
-			}
+			require.ErrorIs(t, Verify(pub, other[:], sig), ErrSignature, "other digest")
 			priv2, _ := GenerateKey(c, rand.Reader)
-			if err := Verify(&priv2.PublicKey, digest[:], sig); !errors.Is(err, ErrSignature) {
-				t.Fatalf("other key: %v", err)
-			}
+			require.ErrorIs(t, Verify(&priv2.PublicKey, digest[:], sig), ErrSignature, "other key")
 		})
 	}
 }
@@ -129,17 +101,11 @@ func TestGostZeroDigest(t *testing.T) {
 	one := make([]byte, 32)
 	one[0] = 1
 	sig, err := Sign(rand.Reader, priv, zero)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Verify(&priv.PublicKey, one, sig); err != nil {
-		t.Errorf("e=0 signature does not verify as e=1: %v", err)
-	}
+	require.NoError(t, err)
+	assert.NoError(t, Verify(&priv.PublicKey, one, sig), "e=0 signature does not verify as e=1")
 	q := make([]byte, 32)
 	putLE(q, c.Q)
-	if err := Verify(&priv.PublicKey, q, sig); err != nil {
-		t.Errorf("digest = q does not verify as e=1: %v", err)
-	}
+	assert.NoError(t, Verify(&priv.PublicKey, q, sig), "digest = q does not verify as e=1")
 }
 
 func TestGostRejections(t *testing.T) {
@@ -167,48 +133,41 @@ func TestGostRejections(t *testing.T) {
 		{"short digest", digest[:31], sig, nil, "digest is 31 bytes"},
 	} {
 		err := Verify(pub, tc.digest, tc.sig)
-		if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.wantInReason) {
-			t.Errorf("%s: %v", tc.name, err)
+		if tc.want != nil {
+			assert.ErrorIs(t, err, tc.want, tc.name)
 		}
+		assert.ErrorContains(t, err, tc.wantInReason, tc.name)
 	}
 
 	// Public keys.
 	raw := pub.Bytes()
-	if _, err := ParsePublicKey(c, raw[:63]); !errors.Is(err, ErrPublicKey) || !strings.Contains(err.Error(), "63 bytes") {
-		t.Errorf("63-byte key: %v", err)
-	}
+	_, err := ParsePublicKey(c, raw[:63])
+	assert.ErrorIs(t, err, ErrPublicKey, "63-byte key")
+	assert.ErrorContains(t, err, "63 bytes", "63-byte key")
 	bad := bytes.Clone(raw)
 	bad[40] ^= 1
-	if _, err := ParsePublicKey(c, bad); !errors.Is(err, ErrPublicKey) || !strings.Contains(err.Error(), "not on") {
-		t.Errorf("off-curve key: %v", err)
-	}
+	_, err = ParsePublicKey(c, bad)
+	assert.ErrorIs(t, err, ErrPublicKey, "off-curve key")
+	assert.ErrorContains(t, err, "not on", "off-curve key")
 	pBytes := make([]byte, 32)
 	putLE(pBytes, c.P)
-	if _, err := ParsePublicKey(c, append(pBytes, raw[32:]...)); !errors.Is(err, ErrPublicKey) {
-		t.Errorf("x = p: %v", err)
-	}
-	if err := Verify(nil, digest[:], sig); !errors.Is(err, ErrPublicKey) {
-		t.Errorf("nil key: %v", err)
-	}
+	_, err = ParsePublicKey(c, append(pBytes, raw[32:]...))
+	assert.ErrorIs(t, err, ErrPublicKey, "x = p")
+	assert.ErrorIs(t, Verify(nil, digest[:], sig), ErrPublicKey, "nil key")
 	// A key for another curve does not parse on this one.
 	privB, _ := GenerateKey(CurveCryptoProB, rand.Reader)
-	if _, err := ParsePublicKey(c, privB.PublicKey.Bytes()); !errors.Is(err, ErrPublicKey) {
-		t.Errorf("curve B key on curve A: %v", err)
-	}
+	_, err = ParsePublicKey(c, privB.PublicKey.Bytes())
+	assert.ErrorIs(t, err, ErrPublicKey, "curve B key on curve A")
 
 	// Private keys and random sources.
 	for _, d := range []*big.Int{nil, big.NewInt(0), big.NewInt(-1), c.Q} {
-		if _, err := NewPrivateKey(c, d); !errors.Is(err, ErrPrivateKey) {
-			t.Errorf("d = %v: %v", d, err)
-		}
+		_, err := NewPrivateKey(c, d)
+		assert.ErrorIs(t, err, ErrPrivateKey, "d = %v", d)
 	}
-	if _, err := Sign(bytes.NewReader(nil), priv, digest[:]); err == nil || !strings.Contains(err.Error(), "random") {
-		t.Errorf("empty random source: %v", err)
-	}
-	if _, err := Sign(bytes.NewReader(make([]byte, 1<<16)), priv, digest[:]); err == nil {
-		t.Error("all-zero random source gave a signature")
-	}
-	if _, err := Sign(rand.Reader, priv, digest[:16]); err == nil || !strings.Contains(err.Error(), "16 bytes") {
-		t.Errorf("16-byte digest: %v", err)
-	}
+	_, err = Sign(bytes.NewReader(nil), priv, digest[:])
+	assert.ErrorContains(t, err, "random", "empty random source")
+	_, err = Sign(bytes.NewReader(make([]byte, 1<<16)), priv, digest[:])
+	assert.Error(t, err, "all-zero random source gave a signature")
+	_, err = Sign(rand.Reader, priv, digest[:16])
+	assert.ErrorContains(t, err, "16 bytes", "16-byte digest")
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // hashVectors are the published GOST R 34.11-94 vectors, digest bytes in
@@ -51,17 +54,13 @@ func TestGost94Vectors(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			h, err := New94(sboxNamed(t, v.sbox))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			h.Write([]byte(v.in))
-			if got := hex.EncodeToString(h.Sum(nil)); got != v.want {
-				t.Errorf("got  %s\nwant %s", got, v.want)
-			}
+			got := hex.EncodeToString(h.Sum(nil))
+			assert.Equal(t, v.want, got, "got  %s\nwant %s", got, v.want)
 			if v.sbox == "CryptoPro" {
-				if got := Sum94CryptoPro([]byte(v.in)); hex.EncodeToString(got[:]) != v.want {
-					t.Errorf("Sum94CryptoPro = %x", got)
-				}
+				got := Sum94CryptoPro([]byte(v.in))
+				assert.Equal(t, v.want, hex.EncodeToString(got[:]), "Sum94CryptoPro = %x", got)
 			}
 		})
 	}
@@ -81,47 +80,39 @@ func TestGost94MillionA(t *testing.T) {
 		for range 1000 {
 			h.Write(chunk)
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != v.want {
-			t.Errorf("%s: got %s, want %s", v.sbox, got, v.want)
-		}
+		got := hex.EncodeToString(h.Sum(nil))
+		assert.Equal(t, v.want, got, "%s: got %s, want %s", v.sbox, got, v.want)
 	}
 }
 
 func TestGost94HashInterface(t *testing.T) {
 	h := New94CryptoPro()
-	if h.Size() != 32 || h.BlockSize() != 32 {
-		t.Fatalf("Size %d BlockSize %d", h.Size(), h.BlockSize())
-	}
+	require.Equal(t, 32, h.Size(), "Size %d BlockSize %d", h.Size(), h.BlockSize())
+	require.Equal(t, 32, h.BlockSize(), "Size %d BlockSize %d", h.Size(), h.BlockSize())
 	h.Write([]byte("ab"))
 	mid := h.Sum([]byte("prefix"))
-	if !bytes.HasPrefix(mid, []byte("prefix")) || len(mid) != 6+32 {
-		t.Fatalf("Sum does not append: %x", mid)
-	}
+	require.True(t, bytes.HasPrefix(mid, []byte("prefix")), "Sum does not append: %x", mid)
+	require.Len(t, mid, 6+32, "Sum does not append: %x", mid)
 	// Sum does not change the state: writing on continues the message.
 	h.Write([]byte("c"))
 	want := Sum94CryptoPro([]byte("abc"))
-	if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-		t.Errorf("after Sum and Write: %x, want %x", got, want)
-	}
+	got := h.Sum(nil)
+	assert.Equal(t, want[:], got, "after Sum and Write: %x, want %x", got, want)
 	h.Reset()
 	empty := Sum94CryptoPro(nil)
-	if got := h.Sum(nil); !bytes.Equal(got, empty[:]) {
-		t.Errorf("after Reset: %x, want %x", got, empty)
-	}
+	got = h.Sum(nil)
+	assert.Equal(t, empty[:], got, "after Reset: %x, want %x", got, empty)
 }
 
 func TestGost94BadSBox(t *testing.T) {
-	if _, err := New94(nil); err == nil {
-		t.Error("New94(nil) succeeded")
-	}
+	_, err := New94(nil)
+	assert.Error(t, err, "New94(nil) succeeded")
 	bad := *SBoxTestHash
 	bad[3][7] = 16
-	if _, err := New94(&bad); err == nil || !strings.Contains(err.Error(), "row") {
-		t.Errorf("S-box entry 16: %v", err)
-	}
-	if _, err := NewCipher(make([]byte, 31), SBoxTestHash); err == nil || !strings.Contains(err.Error(), "31 bytes") {
-		t.Errorf("31-byte key: %v", err)
-	}
+	_, err = New94(&bad)
+	assert.ErrorContains(t, err, "row", "S-box entry 16")
+	_, err = NewCipher(make([]byte, 31), SBoxTestHash)
+	assert.ErrorContains(t, err, "31 bytes", "31-byte key")
 }
 
 // TestGostCipherDecryptsBack checks the cipher's round structure against
@@ -139,14 +130,11 @@ func TestGostCipherDecryptsBack(t *testing.T) {
 			block[j] = byte(i + j*13)
 		}
 		c, err := NewCipher(key, SBoxCryptoProHash)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ct := make([]byte, 8)
 		c.Encrypt(ct, block)
-		if pt := decryptRef(c, ct); !bytes.Equal(pt, block) {
-			t.Fatalf("decrypt(encrypt(%x)) = %x", block, pt)
-		}
+		pt := decryptRef(c, ct)
+		require.Equal(t, block, pt, "decrypt(encrypt(%x)) = %x", block, pt)
 	}
 }
 
@@ -197,19 +185,13 @@ func TestGostCipherMagmaVector(t *testing.T) {
 	}
 	slices.Reverse(pt)
 	c, err := NewCipher(key, sboxZ)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ct := make([]byte, 8)
 	c.Encrypt(ct, pt)
 	slices.Reverse(ct)
-	if !bytes.Equal(ct, want) {
-		t.Fatalf("Magma example: %x, want %x", ct, want)
-	}
+	require.Equal(t, want, ct, "Magma example: %x, want %x", ct, want)
 	// In place.
 	c.Encrypt(pt, pt)
 	slices.Reverse(pt)
-	if !bytes.Equal(pt, want) {
-		t.Fatalf("in place: %x", pt)
-	}
+	require.Equal(t, want, pt, "in place: %x", pt)
 }

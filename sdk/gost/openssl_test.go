@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The cross-checks below use OpenSSL's GOST engine (Debian package
@@ -24,9 +27,7 @@ func gostEngine(t *testing.T) {
 	out, err := exec.Command("openssl", "dgst", "-engine", "gost", "-md_gost94", "/dev/null").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "md_gost94") {
 		msg := "openssl has no GOST engine (apt-get install libengine-gost-openssl): " + strings.TrimSpace(string(out))
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
+		require.Empty(t, os.Getenv("CI"), msg)
 		t.Skip(msg)
 	}
 }
@@ -38,9 +39,8 @@ func openssl(t *testing.T, stdin []byte, args ...string) []byte {
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("openssl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-	}
+	err := cmd.Run()
+	require.NoError(t, err, "openssl %s: %v: %s", strings.Join(args, " "), err, stderr.String())
 	return stdout.Bytes()
 }
 
@@ -57,9 +57,7 @@ func TestGostOpenSSL94(t *testing.T) {
 		out := openssl(t, msg, "dgst", "-engine", "gost", "-md_gost94", "-r")
 		want := strings.Fields(string(out))[0]
 		got := Sum94CryptoPro(msg)
-		if hex.EncodeToString(got[:]) != want {
-			t.Errorf("%d bytes: %x, openssl %s", n, got, want)
-		}
+		assert.Equal(t, want, hex.EncodeToString(got[:]), "%d bytes: %x, openssl %s", n, got, want)
 	}
 }
 
@@ -83,9 +81,7 @@ func curveOID(t *testing.T, c *Curve) asn1.ObjectIdentifier {
 	var oid asn1.ObjectIdentifier
 	for _, f := range strings.Split(c.OID, ".") {
 		n, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("curve OID %q: %v", c.OID, err)
-		}
+		require.NoError(t, err, "curve OID %q", c.OID)
 		oid = append(oid, n)
 	}
 	return oid
@@ -100,9 +96,7 @@ func TestGostOpenSSLSignatures(t *testing.T) {
 	dir := t.TempDir()
 	msg := []byte("Signet GOST R 34.10-2001 cross-check")
 	msgFile := filepath.Join(dir, "msg")
-	if err := os.WriteFile(msgFile, msg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(msgFile, msg, 0o600))
 	digest := Sum94CryptoPro(msg)
 	for name, c := range paramSets {
 		t.Run(name, func(t *testing.T) {
@@ -112,59 +106,38 @@ func TestGostOpenSSLSignatures(t *testing.T) {
 			// openssl signs, we verify.
 			der := openssl(t, nil, "pkey", "-engine", "gost", "-in", keyFile, "-pubout", "-outform", "DER")
 			var spki gostSPKI
-			if rest, err := asn1.Unmarshal(der, &spki); err != nil || len(rest) > 0 {
-				t.Fatalf("openssl public key: %v", err)
-			}
-			if !spki.Algorithm.Params.Curve.Equal(curveOID(t, c)) {
-				t.Fatalf("openssl key is on %v, want %s", spki.Algorithm.Params.Curve, c.OID)
-			}
+			rest, err := asn1.Unmarshal(der, &spki)
+			require.NoError(t, err, "openssl public key")
+			require.Empty(t, rest, "openssl public key")
+			require.True(t, spki.Algorithm.Params.Curve.Equal(curveOID(t, c)), "openssl key is on %v, want %s", spki.Algorithm.Params.Curve, c.OID)
 			var point []byte
-			if _, err := asn1.Unmarshal(spki.Key.Bytes, &point); err != nil {
-				t.Fatal(err)
-			}
+			_, err = asn1.Unmarshal(spki.Key.Bytes, &point)
+			require.NoError(t, err)
 			pub, err := ParsePublicKey(c, point)
-			if err != nil {
-				t.Fatalf("openssl public key: %v", err)
-			}
+			require.NoError(t, err, "openssl public key")
 			sig := openssl(t, nil, "dgst", "-engine", "gost", "-md_gost94", "-sign", keyFile, msgFile)
-			if err := Verify(pub, digest[:], sig); err != nil {
-				t.Fatalf("openssl signature: %v", err)
-			}
+			require.NoError(t, Verify(pub, digest[:], sig), "openssl signature")
 			bad := bytes.Clone(sig)
 			bad[10] ^= 0x40
-			if Verify(pub, digest[:], bad) == nil {
-				t.Fatal("altered openssl signature verifies")
-			}
+			require.Error(t, Verify(pub, digest[:], bad), "altered openssl signature verifies")
 
 			// We sign, openssl verifies.
 			priv, err := GenerateKey(c, rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ours, err := Sign(rand.Reader, priv, digest[:])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var mine gostSPKI
 			mine.Algorithm.OID = oidGost2001
 			mine.Algorithm.Params.Curve, mine.Algorithm.Params.Hash = curveOID(t, c), oidHashParams
 			octets, _ := asn1.Marshal(priv.PublicKey.Bytes())
 			mine.Key = asn1.BitString{Bytes: octets, BitLength: 8 * len(octets)}
 			pubDER, err := asn1.Marshal(mine)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			pubFile, sigFile := filepath.Join(dir, name+".pub"), filepath.Join(dir, name+".sig")
-			if err := os.WriteFile(pubFile, pubDER, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(sigFile, ours, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(pubFile, pubDER, 0o600))
+			require.NoError(t, os.WriteFile(sigFile, ours, 0o600))
 			out := openssl(t, nil, "dgst", "-engine", "gost", "-md_gost94", "-verify", pubFile, "-keyform", "DER", "-signature", sigFile, msgFile)
-			if !strings.Contains(string(out), "Verified OK") {
-				t.Fatalf("openssl does not verify our signature: %s", out)
-			}
+			require.Contains(t, string(out), "Verified OK", "openssl does not verify our signature: %s", out)
 		})
 	}
 }

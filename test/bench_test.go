@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkColdStart measures `signet serve` from exec until every one of
@@ -20,7 +22,7 @@ import (
 func BenchmarkColdStart(b *testing.B) {
 	dir := b.TempDir()
 	pinFile := filepath.Join(dir, "pin")
-	os.WriteFile(pinFile, []byte("1234\n"), 0o600)
+	require.NoError(b, os.WriteFile(pinFile, []byte("1234\n"), 0o600))
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
 	fmt.Fprintf(&cfg, "data_dir: %s\nplugin_dir: %s\nplugins:\n", filepath.Join(dir, "data"), filepath.Join(dir, "none"))
@@ -28,9 +30,7 @@ func BenchmarkColdStart(b *testing.B) {
 		fmt.Fprintf(&cfg, "  - name: example%d\n    path: %s\n    listen: [\"127.0.0.1:0\"]\n", i, filepath.Join(binDir, "signet-plugin-example"))
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, os.WriteFile(cfgPath, []byte(cfg.String()), 0o600))
 	// Create the local CA once, outside the measurement (first start only).
 	run := func() (time.Duration, float64) {
 		log := &syncBuffer{}
@@ -38,21 +38,14 @@ func BenchmarkColdStart(b *testing.B) {
 		cmd.Env = append(hsmEnv.Environ(), "HOME="+dir)
 		cmd.Stdout, cmd.Stderr = log, log
 		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, cmd.Start())
+		defer cmd.Process.Kill() // a no-op after the SIGTERM below; ends the agent when a check fails
 		for !strings.Contains(log.String(), "signet agent ready") {
-			if time.Since(start) > 30*time.Second {
-				cmd.Process.Kill()
-				b.Fatalf("not ready:\n%s", log.String())
-			}
+			require.LessOrEqual(b, time.Since(start), 30*time.Second, "not ready:\n%s", log.String())
 			time.Sleep(time.Millisecond)
 		}
 		took := time.Since(start)
-		if n := strings.Count(log.String(), "plugin ready"); n != 3 {
-			cmd.Process.Kill()
-			b.Fatalf("%d plugins ready, want 3:\n%s", n, log.String())
-		}
+		require.Equal(b, 3, strings.Count(log.String(), "plugin ready"), "plugins ready:\n%s", log.String())
 		time.Sleep(500 * time.Millisecond) // idle
 		rss := rssMiB(cmd.Process.Pid)
 		for _, c := range children(cmd.Process.Pid) {
@@ -70,9 +63,7 @@ func BenchmarkColdStart(b *testing.B) {
 		cmds := make([]*exec.Cmd, 3)
 		for i := range cmds {
 			cmds[i] = exec.Command(filepath.Join(binDir, "signet-plugin-example"))
-			if err := cmds[i].Start(); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, cmds[i].Start())
 		}
 		for _, c := range cmds {
 			c.Wait()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkEIMZOCreatePKCS7 measures pkcs7.create_pkcs7 through the whole
@@ -72,27 +73,19 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 
 			// Warm up and check that the signature is the token key's.
 			p, err := client.CreatePKCS7(ctx, doc, "ckc", false)
-			if err != nil {
-				b.Fatalf("create_pkcs7: %v", err)
-			}
+			require.NoError(b, err, "create_pkcs7")
 			eimzoVerify(b, p, doc, false, false, cert)
-			if err := rs.sign(0); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, rs.sign(0))
 
 			b.Run("latency", func(b *testing.B) {
 				keep, err := client.Open(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				defer keep.Close()
 				// A bare write+fsync on the agent's data file system, timed
 				// in the same loop: the agent journals each decision and
 				// outcome durably before it answers.
 				probe, err := os.OpenFile(filepath.Join(a.dir, "data", "fsync-probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				defer probe.Close()
 				line := bytes.Repeat([]byte("j"), 255)
 				ops := []func() error{
@@ -114,9 +107,7 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 					for j := range ops {
 						k := (i + j) % len(ops) // rotate the order
 						t0 := time.Now()
-						if err := ops[k](); err != nil {
-							b.Fatal(err)
-						}
+						require.NoError(b, ops[k]())
 						times[k] = append(times[k], time.Since(t0))
 					}
 					i++
@@ -145,9 +136,8 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 				const block = 64
 				keeps := make([]*eimzoclient.Conn, 8)
 				for i := range keeps {
-					if keeps[i], err = client.Open(ctx); err != nil {
-						b.Fatal(err)
-					}
+					keeps[i], err = client.Open(ctx)
+					require.NoError(b, err)
 					defer keeps[i].Close()
 				}
 				sides := []struct {
@@ -165,9 +155,7 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 					for j := range sides {
 						k := (i + j) % len(sides)
 						t0 := time.Now()
-						if err := spreadOps(block, sides[k].g, sides[k].f); err != nil {
-							b.Fatal(err)
-						}
+						require.NoError(b, spreadOps(block, sides[k].g, sides[k].f))
 						d := time.Since(t0)
 						total[k] += d
 						blocks[k] = append(blocks[k], d)
@@ -211,16 +199,12 @@ func (a *eimzoAgent) cpuTimes(b *testing.B) (agent, plugin time.Duration) {
 func procCPU(b *testing.B, pid int) time.Duration {
 	b.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	// Fields after the parenthesised command name: state is field 3,
 	// utime 14, stime 15.
 	i := bytes.LastIndexByte(data, ')')
 	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		b.Fatalf("/proc/%d/stat: %q", pid, data)
-	}
+	require.GreaterOrEqual(b, len(f), 13, "/proc/%d/stat: %q", pid, data)
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
@@ -230,9 +214,7 @@ func procCPU(b *testing.B, pid int) time.Duration {
 func journalLines(b *testing.B, a *eimzoAgent) int {
 	b.Helper()
 	data, err := os.ReadFile(filepath.Join(a.dir, "data", "journal.jsonl"))
-	if err != nil {
-		b.Fatalf("journal: %v", err)
-	}
+	require.NoError(b, err, "journal")
 	return bytes.Count(data, []byte("\n"))
 }
 
@@ -301,9 +283,7 @@ func openRawSigner(b testing.TB) *rawSigner {
 		}
 		rawModule.r = &rawSigner{ctx: ctx}
 	})
-	if rawModule.err != nil {
-		b.Fatal(rawModule.err)
-	}
+	require.NoError(b, rawModule.err)
 	return rawModule.r
 }
 
@@ -324,9 +304,7 @@ var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x
 func (r *rawSigner) key(b testing.TB, label string, rsa bool) *rawKey {
 	b.Helper()
 	slots, err := r.ctx.GetSlotList(true)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	var slot uint
 	found := false
 	for _, s := range slots {
@@ -336,33 +314,26 @@ func (r *rawSigner) key(b testing.TB, label string, rsa bool) *rawKey {
 			break
 		}
 	}
-	if !found {
-		b.Fatalf("token %s not visible to this process", label)
-	}
+	require.True(b, found, "token %s not visible to this process", label)
 	k := &rawKey{ctx: r.ctx}
 	for range 4 {
 		h, err := r.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.Cleanup(func() { r.ctx.CloseSession(h) })
 		k.sessions = append(k.sessions, h)
 	}
 	if err := r.ctx.Login(k.sessions[0], p11.CKU_USER, softhsmtest.DefaultUserPIN); err != nil {
-		if e, ok := err.(p11.Error); !ok || e != p11.CKR_USER_ALREADY_LOGGED_IN {
-			b.Fatalf("C_Login: %v", err)
-		}
+		var e p11.Error
+		require.ErrorAs(b, err, &e, "C_Login")
+		require.Equal(b, p11.Error(p11.CKR_USER_ALREADY_LOGGED_IN), e, "C_Login")
 	}
 	s := k.sessions[0]
-	if err := r.ctx.FindObjectsInit(s, []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_ID, []byte{0x01})}); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, r.ctx.FindObjectsInit(s, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_ID, []byte{0x01})}))
 	hs, _, err := r.ctx.FindObjects(s, 2)
 	r.ctx.FindObjectsFinal(s)
-	if err != nil || len(hs) != 1 {
-		b.Fatalf("find the private key on %s: %v %v", label, hs, err)
-	}
+	require.NoError(b, err, "find the private key on %s", label)
+	require.Len(b, hs, 1, "find the private key on %s", label)
 	k.key = hs[0]
 	digest := sha256.Sum256([]byte("signed attributes stand-in"))
 	if rsa {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/agent/trust"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A real browser talks to the real E-IMZO plugin: headless Chromium loads a
@@ -104,7 +106,7 @@ func chromiumBinary(t *testing.T) string {
 		return p
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found; in CI `make deps` must install Debian's chromium package")
+		require.Fail(t, "chromium not found; in CI `make deps` must install Debian's chromium package")
 	}
 	t.Skip("chromium not installed (apt-get install chromium, or make deps): E-IMZO browser test skipped")
 	return ""
@@ -133,9 +135,7 @@ func startChromium(t *testing.T, path, home string) context.Context {
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
 	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	require.NoError(t, chromedp.Do(bctx), "start chromium")
 	return bctx
 }
 
@@ -144,9 +144,7 @@ func startChromium(t *testing.T, path, home string) context.Context {
 func servePage(t *testing.T, ca *localca.CA) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -158,9 +156,8 @@ func servePage(t *testing.T, ca *localca.CA) string {
 	scheme := "http"
 	if ca != nil {
 		scheme = "https"
-		if srv.TLSConfig, err = ca.TLSConfig([]string{"127.0.0.1", "localhost"}); err != nil {
-			t.Fatal(err)
-		}
+		srv.TLSConfig, err = ca.TLSConfig([]string{"127.0.0.1", "localhost"})
+		require.NoError(t, err)
 		go srv.ServeTLS(ln, "", "")
 	} else {
 		go srv.Serve(ln)
@@ -179,20 +176,15 @@ func runPage(t *testing.T, browser context.Context, origin, endpoint string, key
 	defer cancel2()
 	k, _ := json.Marshal(keys)
 	u := origin + "/?ws=" + url.QueryEscape(endpoint) + "&keys=" + url.QueryEscape(string(k))
-	if err := chromedp.Do(tab,
+	err := chromedp.Do(tab,
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-done="1"]`)),
-	); err != nil {
-		t.Fatalf("page %s: %v", u, err)
-	}
+	)
+	require.NoError(t, err, "page %s", u)
 	raw, err := chromedp.Run(tab, chromedp.Evaluate[string](`window.eimzoResults`))
-	if err != nil {
-		t.Fatalf("page results: %v", err)
-	}
+	require.NoError(t, err, "page results")
 	var res pageResults
-	if err := json.Unmarshal([]byte(raw), &res); err != nil {
-		t.Fatalf("page results %q: %v", raw, err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(raw), &res), "page results %q", raw)
 	return res
 }
 
@@ -206,21 +198,17 @@ func TestEIMZOBrowser(t *testing.T) {
 	chromium := chromiumBinary(t)
 	if _, err := exec.LookPath("certutil"); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("certutil not found (libnss3-tools)")
+			require.Fail(t, "certutil not found (libnss3-tools)")
 		}
 		t.Skip("certutil not installed (libnss3-tools): E-IMZO browser test skipped")
 	}
 	keys := publishedAPIKeys(t)
-	if keys == nil {
-		t.Fatal("testdata/eimzo/apikeys.json missing")
-	}
+	require.NotNil(t, keys, "testdata/eimzo/apikeys.json missing")
 	a := startEIMZOAgent(t, eimzoSetup{})
 
 	// The web site's own CA, for the https page.
 	siteCA, err := localca.Open(filepath.Join(t.TempDir(), "site-ca"), nil, localca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	home := nssHome(t, siteCA.Certificate(), a.CA)
 	browser := startChromium(t, chromium, home)
 
@@ -234,23 +222,17 @@ func TestEIMZOBrowser(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runPage(t, browser, tc.origin, tc.endpoint, keys)
-			if res.Origin != tc.origin {
-				t.Fatalf("page origin %q, want %q", res.Origin, tc.origin)
-			}
+			require.Equal(t, tc.origin, res.Origin, "page origin")
 			for name, r := range map[string]pageResult{"version": res.Version, "apikey": res.APIKey} {
-				if r.Code != 1000 || !r.OK || r.Error || r.Exception != "" {
-					t.Errorf("%s: socket ended with %+v; want close 1000 and no error", name, r)
-				}
-				if r.Data["success"] != true || r.Data["status"] != float64(1) {
-					t.Errorf("%s reply %v", name, r.Data)
-				}
+				assert.Equal(t, 1000, r.Code, "%s: socket close code (%+v)", name, r)
+				assert.True(t, r.OK, "%s: socket ended with %+v; want close 1000", name, r)
+				assert.False(t, r.Error, "%s: socket ended with an error: %+v", name, r)
+				assert.Empty(t, r.Exception, "%s: socket exception", name)
+				assert.Equal(t, true, r.Data["success"], "%s reply %v", name, r.Data)
+				assert.Equal(t, float64(1), r.Data["status"], "%s reply %v", name, r.Data)
 			}
-			if res.Version.Data["major"] != "6" {
-				t.Errorf("version reply %v", res.Version.Data)
-			}
-			if msg := res.APIKey.Data["message"]; msg != tc.origin {
-				t.Errorf("apikey message %v: the plugin did not see the page's Origin %q", msg, tc.origin)
-			}
+			assert.Equal(t, "6", res.Version.Data["major"], "version reply %v", res.Version.Data)
+			assert.Equal(t, tc.origin, res.APIKey.Data["message"], "apikey message: the plugin did not see the page's Origin")
 		})
 	}
 
@@ -259,9 +241,8 @@ func TestEIMZOBrowser(t *testing.T) {
 		// agent's.
 		bare := startChromium(t, chromium, nssHome(t, siteCA.Certificate(), nil))
 		res := runPage(t, bare, httpsOrigin, a.WSS, keys)
-		if res.Version.Code != 1006 || res.Version.Data != nil {
-			t.Errorf("without trust the browser connected: %+v", res.Version)
-		}
+		assert.Equal(t, 1006, res.Version.Code, "without trust the browser connected: %+v", res.Version)
+		assert.Nil(t, res.Version.Data, "without trust the browser got a reply")
 	})
 }
 
@@ -274,26 +255,18 @@ func nssHome(t *testing.T, site, agentCA *x509.Certificate) string {
 	home := t.TempDir()
 	if agentCA != nil {
 		for _, st := range trust.NSSDatabases(home) {
-			if err := st.Install(agentCA); err != nil {
-				t.Fatalf("trust the agent's CA in %s: %v", st.Name(), err)
-			}
+			require.NoError(t, st.Install(agentCA), "trust the agent's CA in %s", st.Name())
 		}
 	}
 	db := filepath.Join(home, ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(db, 0o700))
 	if _, err := os.Stat(filepath.Join(db, "cert9.db")); err != nil {
-		if out, err := exec.Command("certutil", "-N", "-d", "sql:"+db, "--empty-password").CombinedOutput(); err != nil {
-			t.Fatalf("certutil -N: %v: %s", err, out)
-		}
+		out, err := exec.Command("certutil", "-N", "-d", "sql:"+db, "--empty-password").CombinedOutput()
+		require.NoError(t, err, "certutil -N: %s", out)
 	}
 	pemFile := filepath.Join(t.TempDir(), "site-ca.pem")
-	if err := os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: site.Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("certutil", "-A", "-d", "sql:"+db, "-n", "E-IMZO test site CA", "-t", "C,,", "-i", pemFile).CombinedOutput(); err != nil {
-		t.Fatalf("certutil -A: %v: %s", err, out)
-	}
+	require.NoError(t, os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: site.Raw}), 0o600))
+	out, err := exec.Command("certutil", "-A", "-d", "sql:"+db, "-n", "E-IMZO test site CA", "-t", "C,,", "-i", pemFile).CombinedOutput()
+	require.NoError(t, err, "certutil -A: %s", out)
 	return home
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The E-IMZO plugin end to end: the real `signet serve` runs the real
@@ -49,9 +51,7 @@ func eimzoPluginPath(t testing.TB) string {
 			eimzoBuild.err = fmt.Errorf("go build signet-plugin-eimzo: %v\n%s", err, out)
 		}
 	})
-	if eimzoBuild.err != nil {
-		t.Fatal(eimzoBuild.err)
-	}
+	require.NoError(t, eimzoBuild.err)
 	return path
 }
 
@@ -85,9 +85,7 @@ func eimzoTokenFixtures(t testing.TB) map[string]*softhsmtest.Fixture {
 			eimzoTokens.fx[label] = fx
 		}
 	})
-	if eimzoTokens.err != nil {
-		t.Fatal(eimzoTokens.err)
-	}
+	require.NoError(t, eimzoTokens.err)
 	return eimzoTokens.fx
 }
 
@@ -157,16 +155,12 @@ func startEIMZOAgent(t testing.TB, s eimzoSetup) *eimzoAgent {
 		slices.Sort(uris)
 		for i, u := range uris {
 			f := filepath.Join(dir, fmt.Sprintf("secret-%d", i))
-			if err := os.WriteFile(f, []byte(s.Secrets[u]), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(f, []byte(s.Secrets[u]), 0o600))
 			fmt.Fprintf(&b, "      - {token: %q, file: %q}\n", u, f)
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
 	a := &eimzoAgent{agent: launchAgent(t, dir, cfgPath, nil)}
 	a.findListeners(t)
 	return a
@@ -177,20 +171,14 @@ func startEIMZOAgent(t testing.TB, s eimzoSetup) *eimzoAgent {
 func (a *eimzoAgent) findListeners(t testing.TB) {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(binDir, "signet"), "plugins", "--json", "--socket", a.socket).Output()
-	if err != nil {
-		t.Fatalf("signet plugins: %v", err)
-	}
+	require.NoError(t, err, "signet plugins")
 	var ps []host.PluginStatus
-	if err := json.Unmarshal(out, &ps); err != nil {
-		t.Fatalf("signet plugins output: %v\n%s", err, out)
-	}
+	require.NoError(t, json.Unmarshal(out, &ps), "signet plugins output\n%s", out)
 	for _, p := range ps {
 		if p.Name != "eimzo" {
 			continue
 		}
-		if p.State != host.Running {
-			t.Fatalf("eimzo plugin %s: %s", p.State, p.LastError)
-		}
+		require.Equal(t, host.Running, p.State, "eimzo plugin: %s", p.LastError)
 		for _, l := range p.Listeners {
 			switch l.Name {
 			case "wss":
@@ -200,20 +188,14 @@ func (a *eimzoAgent) findListeners(t testing.TB) {
 			}
 		}
 	}
-	if a.WSS == "" || a.WS == "" {
-		t.Fatalf("eimzo listeners not found in %s", out)
-	}
+	require.NotEmpty(t, a.WSS, "eimzo wss listener not found in %s", out)
+	require.NotEmpty(t, a.WS, "eimzo ws listener not found in %s", out)
 	data, err := os.ReadFile(filepath.Join(a.dir, "data", "ca", "ca.crt"))
-	if err != nil {
-		t.Fatalf("local CA: %v", err)
-	}
+	require.NoError(t, err, "local CA")
 	blk, _ := pem.Decode(data)
-	if blk == nil {
-		t.Fatal("local CA: no PEM block")
-	}
-	if a.CA, err = x509.ParseCertificate(blk.Bytes); err != nil {
-		t.Fatal(err)
-	}
+	require.NotNil(t, blk, "local CA: no PEM block")
+	a.CA, err = x509.ParseCertificate(blk.Bytes)
+	require.NoError(t, err)
 	pool := x509.NewCertPool()
 	pool.AddCert(a.CA)
 	a.TLS = &tls.Config{RootCAs: pool}
@@ -251,9 +233,7 @@ type eimzoKeyFile struct {
 func writeEIMZODisk(t testing.TB) (files []*eimzoKeyFile, setup eimzoSetup) {
 	t.Helper()
 	pki, err := softhsmtest.DefaultPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	root := t.TempDir()
 	disk := filepath.Join(root, "disk")
 	other := filepath.Join(root, "other")
@@ -271,15 +251,11 @@ func writeEIMZODisk(t testing.TB) (files []*eimzoKeyFile, setup eimzoSetup) {
 		{ed, softhsmtest.Ed25519, other, "DSKEYS", "DS3987654320003"},
 	} {
 		k, err := pki.NewEIMZOKey(f.typ, f.person, softhsmtest.IssueOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		kf := &eimzoKeyFile{Person: f.person, Key: k, Password: fmt.Sprintf("Parol-%d-Kalit", i), Alias: f.person.Alias(k.Certificate),
 			Disk: f.disk + string(filepath.Separator), Dir: f.dir, Name: f.name}
 		kf.Path = filepath.Join(f.disk, f.dir, f.name+".pfx")
-		if err := softhsmtest.WriteEIMZOPFX(kf.Path, k, softhsmtest.EIMZOPFX{Alias: kf.Alias, Password: kf.Password, PlainCertificates: true}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, softhsmtest.WriteEIMZOPFX(kf.Path, k, softhsmtest.EIMZOPFX{Alias: kf.Alias, Password: kf.Password, PlainCertificates: true}))
 		files = append(files, kf)
 	}
 	setup = eimzoSetup{
@@ -302,13 +278,9 @@ func publishedAPIKeys(t testing.TB) map[string]string {
 	if os.IsNotExist(err) {
 		return nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var keys map[string]string
-	if err := json.Unmarshal(data, &keys); err != nil {
-		t.Fatalf("testdata/eimzo/apikeys.json: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(data, &keys), "testdata/eimzo/apikeys.json")
 	return keys
 }
 
@@ -323,9 +295,7 @@ func publishedAPIKeys(t testing.TB) map[string]string {
 func eimzoVerify(t testing.TB, p eimzoclient.PKCS7, doc []byte, detached, chain bool, want *x509.Certificate) {
 	t.Helper()
 	pki, err := softhsmtest.DefaultPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var content io.Reader
 	if detached {
 		content = bytes.NewReader(doc)
@@ -335,41 +305,26 @@ func eimzoVerify(t testing.TB, p eimzoclient.PKCS7, doc []byte, detached, chain 
 		opts.Intermediates = pki.Intermediates()
 	}
 	rep, err := cms.Verify(p.PKCS7, content, opts)
-	if err != nil {
-		t.Fatalf("sdk/cms.Verify: %v", err)
-	}
-	if !rep.Valid() || len(rep.Signers) != 1 {
-		t.Fatalf("sdk/cms report not valid: %+v", rep)
-	}
+	require.NoError(t, err, "sdk/cms.Verify")
+	require.True(t, rep.Valid(), "sdk/cms report not valid: %+v", rep)
+	require.Len(t, rep.Signers, 1, "sdk/cms report: %+v", rep)
 	s := rep.Signers[0]
-	if s.ChainStatus != cms.ChainValid {
-		t.Errorf("chain status %s", s.ChainStatus)
+	assert.Equal(t, cms.ChainValid, s.ChainStatus, "chain status")
+	assert.True(t, s.Certificate.Equal(want), "signer %s, want %s", s.Subject, want.Subject)
+	assert.Equal(t, detached, rep.Detached, "detached")
+	if !detached {
+		assert.Equal(t, doc, rep.Content, "attached content")
 	}
-	if !s.Certificate.Equal(want) {
-		t.Errorf("signer %s, want %s", s.Subject, want.Subject)
-	}
-	if rep.Detached != detached {
-		t.Errorf("detached = %v, want %v", rep.Detached, detached)
-	}
-	if !detached && !bytes.Equal(rep.Content, doc) {
-		t.Errorf("attached content %q, want %q", rep.Content, doc)
-	}
-	if p.SignatureHex != s.SignatureHex || p.SignatureHex != strings.ToLower(p.SignatureHex) {
-		t.Errorf("signature_hex %s, CMS %s", p.SignatureHex, s.SignatureHex)
-	}
+	assert.Equal(t, s.SignatureHex, p.SignatureHex, "signature_hex against the CMS")
+	assert.Equal(t, strings.ToLower(p.SignatureHex), p.SignatureHex, "signature_hex is not lower case")
 	sd, err := cms.ParseSignedData(p.PKCS7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sd.Signers) != 1 || hex.EncodeToString(sd.Signers[0].Signature) != p.SignatureHex || sd.Signers[0].SerialHex() != p.SignerSerialNumber {
-		t.Errorf("signature_hex %s / signer_serial_number %s do not match the SignerInfo", p.SignatureHex, p.SignerSerialNumber)
-	}
-	if sd.HasContent == detached {
-		t.Errorf("eContent present = %v for detached = %v", sd.HasContent, detached)
-	}
-	if p.SignerSerialNumber != s.SerialHex || p.SignerSerialNumber != want.SerialNumber.Text(16) {
-		t.Errorf("signer_serial_number %s, CMS %s, certificate %s", p.SignerSerialNumber, s.SerialHex, want.SerialNumber.Text(16))
-	}
+	require.NoError(t, err)
+	require.Len(t, sd.Signers, 1, "SignerInfos")
+	assert.Equal(t, hex.EncodeToString(sd.Signers[0].Signature), p.SignatureHex, "signature_hex against the SignerInfo")
+	assert.Equal(t, sd.Signers[0].SerialHex(), p.SignerSerialNumber, "signer_serial_number against the SignerInfo")
+	assert.NotEqual(t, detached, sd.HasContent, "eContent present for detached = %v", detached)
+	assert.Equal(t, s.SerialHex, p.SignerSerialNumber, "signer_serial_number against the CMS report")
+	assert.Equal(t, want.SerialNumber.Text(16), p.SignerSerialNumber, "signer_serial_number against the certificate")
 	if want.PublicKeyAlgorithm == x509.Ed25519 {
 		// OpenSSL 3.0's cms cannot verify Ed25519 (RFC 8419); check the
 		// signature over the DER signed attributes with pkeyutl instead.
@@ -392,9 +347,7 @@ func opensslCMSVerify(t testing.TB, der, doc []byte, detached bool, root, interm
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, data, 0o600))
 		return p
 	}
 	sig := write("sig.p7s", der)
@@ -408,17 +361,11 @@ func opensslCMSVerify(t testing.TB, der, doc []byte, detached bool, root, interm
 	if detached {
 		args = append(args, "-content", write("doc", doc), "-binary")
 	}
-	cmd := exec.Command("openssl", args...)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, msg)
-	}
+	msg, err := exec.Command("openssl", args...).CombinedOutput()
+	require.NoError(t, err, "openssl %s\n%s", strings.Join(args, " "), msg)
 	got, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, doc) {
-		t.Errorf("openssl cms -verify output %q, want the document %q", got, doc)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, doc, got, "openssl cms -verify output is not the document")
 }
 
 // opensslEd25519Attrs verifies an Ed25519 SignerInfo's signature over its
@@ -426,26 +373,20 @@ func opensslCMSVerify(t testing.TB, der, doc []byte, detached bool, root, interm
 // -verify -rawin`.
 func opensslEd25519Attrs(t testing.TB, si *cms.SignerInfo, cert *x509.Certificate) {
 	t.Helper()
-	if !si.HasSignedAttributes || len(si.RawSignedAttributes) == 0 {
-		t.Fatal("Ed25519 signer without signed attributes")
-	}
+	require.True(t, si.HasSignedAttributes, "Ed25519 signer without signed attributes")
+	require.NotEmpty(t, si.RawSignedAttributes, "Ed25519 signer without signed attributes")
 	signed := slices.Clone(si.RawSignedAttributes)
 	signed[0] = 0x31 // [0] IMPLICIT → SET OF
 	spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := t.TempDir()
 	pub, attrs, sig := filepath.Join(dir, "pub.pem"), filepath.Join(dir, "attrs.der"), filepath.Join(dir, "sig.bin")
 	for p, data := range map[string][]byte{pub: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}), attrs: signed, sig: si.Signature} {
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, data, 0o600))
 	}
 	out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", attrs, "-sigfile", sig).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") {
-		t.Fatalf("openssl pkeyutl -verify -rawin (Ed25519): %v\n%s", err, out)
-	}
+	require.NoError(t, err, "openssl pkeyutl -verify -rawin (Ed25519)\n%s", out)
+	require.Contains(t, string(out), "Signature Verified Successfully", "openssl pkeyutl -verify -rawin (Ed25519)")
 }
 
 func eimzoCtx(t testing.TB) context.Context {
@@ -475,22 +416,14 @@ func TestEIMZOOfficialSequence(t *testing.T) {
 
 			// 1. version: the official client wants ≥ 4.86 for every flow.
 			v, err := c.Version(ctx)
-			if err != nil {
-				t.Fatalf("version: %v", err)
-			}
-			if v.Number() < 486 {
-				t.Fatalf("version %s: the official client would refuse it", v)
-			}
+			require.NoError(t, err, "version")
+			require.GreaterOrEqual(t, v.Number(), 486, "version %s: the official client would refuse it", v)
 
 			// 2. apikey with the vendor's published keys.
 			if keys := publishedAPIKeys(t); keys != nil {
 				msg, err := c.APIKey(ctx, "localhost", keys["localhost"], "127.0.0.1", keys["127.0.0.1"])
-				if err != nil {
-					t.Fatalf("apikey with the published keys: %v", err)
-				}
-				if msg != c.Origin {
-					t.Errorf("apikey message %q, want the Origin %q", msg, c.Origin)
-				}
+				require.NoError(t, err, "apikey with the published keys")
+				assert.Equal(t, c.Origin, msg, "apikey message, want the Origin")
 			} else {
 				t.Log("testdata/eimzo/apikeys.json missing: apikey with the published keys not checked")
 			}
@@ -499,42 +432,31 @@ func TestEIMZOOfficialSequence(t *testing.T) {
 			// would list it, with an alias the official client parses into
 			// the certificate's own fields.
 			certs, err := c.ListAllCertificates(ctx)
-			if err != nil {
-				t.Fatalf("list_all_certificates: %v", err)
-			}
-			if len(certs) != len(files) {
-				t.Fatalf("listed %d certificates, want %d: %+v", len(certs), len(files), certs)
-			}
+			require.NoError(t, err, "list_all_certificates")
+			require.Len(t, certs, len(files), "listed certificates: %+v", certs)
 			for _, f := range files {
 				i := slices.IndexFunc(certs, func(c eimzoclient.Certificate) bool { return c.Name == f.Name })
-				if i < 0 {
-					t.Fatalf("%s not listed: %+v", f.Name, certs)
-				}
+				require.GreaterOrEqual(t, i, 0, "%s not listed: %+v", f.Name, certs)
 				got := certs[i]
-				if got.Disk != f.Disk || got.Path != f.Dir || got.Alias != f.Alias {
-					t.Errorf("%s listed as %+v, want disk %q path %q alias %q", f.Name, got, f.Disk, f.Dir, f.Alias)
-				}
+				assert.Equal(t, f.Disk, got.Disk, "%s listed on disk", f.Name)
+				assert.Equal(t, f.Dir, got.Path, "%s listed in path", f.Name)
+				assert.Equal(t, f.Alias, got.Alias, "%s listed with alias", f.Name)
 				checkAlias(t, got.Alias, f)
 
 				// 4. load_key: no password asked, a fresh keyId.
 				k, err := c.LoadKey(ctx, got)
-				if err != nil {
-					t.Fatalf("load_key %s: %v", f.Name, err)
-				}
-				if k.Type != "PFX_KEY_STORE" || len(k.KeyID) != 32 || strings.ToLower(k.KeyID) != k.KeyID {
-					t.Errorf("load_key %s: %+v", f.Name, k)
-				}
-				if _, err := hex.DecodeString(k.KeyID); err != nil {
-					t.Errorf("keyId %q is not hex", k.KeyID)
-				}
+				require.NoError(t, err, "load_key %s", f.Name)
+				assert.Equal(t, "PFX_KEY_STORE", k.Type, "load_key %s: type", f.Name)
+				assert.Len(t, k.KeyID, 32, "load_key %s: keyId", f.Name)
+				assert.Equal(t, strings.ToLower(k.KeyID), k.KeyID, "load_key %s: keyId is not lower case", f.Name)
+				_, err = hex.DecodeString(k.KeyID)
+				assert.NoError(t, err, "keyId %q is not hex", k.KeyID)
 
 				// 5. create_pkcs7 attached ("no") and detached ("yes").
 				doc := []byte("Shartnoma № 17 — " + f.Name + " — " + listener)
 				for _, detached := range []bool{false, true} {
 					p, err := c.CreatePKCS7(ctx, doc, k.KeyID, detached)
-					if err != nil {
-						t.Fatalf("create_pkcs7 %s detached=%v: %v", f.Name, detached, err)
-					}
+					require.NoError(t, err, "create_pkcs7 %s detached=%v", f.Name, detached)
 					eimzoVerify(t, p, doc, detached, true, f.Key.Certificate)
 				}
 			}
@@ -544,9 +466,7 @@ func TestEIMZOOfficialSequence(t *testing.T) {
 			doc := []byte("token signature over " + listener)
 			for _, detached := range []bool{false, true} {
 				p, err := c.CreatePKCS7(ctx, doc, "ckc", detached)
-				if err != nil {
-					t.Fatalf("create_pkcs7 ckc detached=%v: %v", detached, err)
-				}
+				require.NoError(t, err, "create_pkcs7 ckc detached=%v", detached)
 				// The token holds only the end-entity certificate, so the
 				// message cannot carry the chain.
 				eimzoVerify(t, p, doc, detached, false, tokKey.Certificate)
@@ -570,13 +490,15 @@ func checkAlias(t testing.TB, alias string, f *eimzoKeyFile) {
 		O: strings.ToUpper(f.Person.Organization), T: strings.ToUpper(f.Person.Title),
 		SerialNumber: strings.ToUpper(cert.SerialNumber.Text(16)),
 	}
-	if got.CN != want.CN || got.TIN != want.TIN || got.UID != want.UID || got.PINFL != want.PINFL ||
-		got.O != want.O || got.T != want.T || got.SerialNumber != want.SerialNumber {
-		t.Errorf("alias %q parses as %+v, want %+v", alias, got, want)
-	}
-	if !got.ValidFromTime.Equal(cert.NotBefore) || !got.ValidToTime.Equal(cert.NotAfter) {
-		t.Errorf("alias validity %v – %v, certificate %v – %v", got.ValidFromTime, got.ValidToTime, cert.NotBefore, cert.NotAfter)
-	}
+	assert.Equal(t, want.CN, got.CN, "alias %q: CN", alias)
+	assert.Equal(t, want.TIN, got.TIN, "alias %q: TIN", alias)
+	assert.Equal(t, want.UID, got.UID, "alias %q: UID", alias)
+	assert.Equal(t, want.PINFL, got.PINFL, "alias %q: PINFL", alias)
+	assert.Equal(t, want.O, got.O, "alias %q: O", alias)
+	assert.Equal(t, want.T, got.T, "alias %q: T", alias)
+	assert.Equal(t, want.SerialNumber, got.SerialNumber, "alias %q: serial number", alias)
+	assert.True(t, got.ValidFromTime.Equal(cert.NotBefore), "alias valid from %v, certificate %v", got.ValidFromTime, cert.NotBefore)
+	assert.True(t, got.ValidToTime.Equal(cert.NotAfter), "alias valid to %v, certificate %v", got.ValidToTime, cert.NotAfter)
 }
 
 // TestEIMZOErrors: what a page sees when something is refused, through the
@@ -595,90 +517,65 @@ func TestEIMZOErrors(t *testing.T) {
 	status := func(t *testing.T, err error) int {
 		t.Helper()
 		st, ok := eimzoclient.StatusOf(err)
-		if !ok {
-			t.Fatalf("no E-IMZO status in %v", err)
-		}
+		require.True(t, ok, "no E-IMZO status in %v", err)
 		return st
 	}
 
 	t.Run("no origin", func(t *testing.T) {
 		c := a.client("ws", "")
-		if _, err := c.Version(ctx); err != nil {
-			t.Fatalf("version: %v", err)
-		}
-		if _, err := c.ListAllCertificates(ctx); status(t, err) != -1021 {
-			t.Errorf("list_all_certificates: %v, want -1021", err)
-		}
+		_, err := c.Version(ctx)
+		require.NoError(t, err, "version")
+		_, err = c.ListAllCertificates(ctx)
+		assert.Equal(t, -1021, status(t, err), "list_all_certificates: %v", err)
 	})
 
 	t.Run("denied origin", func(t *testing.T) {
 		c := a.client("wss", "https://evil.example")
-		if _, err := c.Version(ctx); err != nil {
-			t.Fatalf("version: %v", err)
-		}
-		_, err := c.ListAllCertificates(ctx)
-		if st := status(t, err); st != -1022 || !strings.Contains(err.Error(), "evil.example") {
-			t.Errorf("list_all_certificates: %v, want -1022 naming the domain", err)
-		}
+		_, err := c.Version(ctx)
+		require.NoError(t, err, "version")
+		_, err = c.ListAllCertificates(ctx)
+		assert.Equal(t, -1022, status(t, err), "list_all_certificates: %v", err)
+		assert.ErrorContains(t, err, "evil.example", "list_all_certificates: want the domain named")
 		_, err = c.CallFunction(ctx, "ckc", "supported_ckc")
-		if st := status(t, err); st != -1022 {
-			t.Errorf("ckc.supported_ckc: %v, want -1022", err)
-		}
+		assert.Equal(t, -1022, status(t, err), "ckc.supported_ckc: %v", err)
 	})
 
 	t.Run("keyId scope", func(t *testing.T) {
 		c := a.client("wss", "https://portal.example")
 		certs, err := c.ListAllCertificates(ctx)
-		if err != nil || len(certs) == 0 {
-			t.Fatalf("list: %v", err)
-		}
+		require.NoError(t, err, "list")
+		require.NotEmpty(t, certs, "list")
 		k, err := c.LoadKey(ctx, certs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		other := a.client("wss", "https://other.example")
-		if _, err := other.CreatePKCS7(ctx, []byte("x"), k.KeyID, false); status(t, err) != -1010 {
-			t.Errorf("another domain's keyId: %v, want -1010", err)
-		}
-		if _, err := c.CreatePKCS7(ctx, []byte("x"), strings.Repeat("0", 32), false); status(t, err) != -1010 {
-			t.Errorf("unknown keyId: %v, want -1010", err)
-		}
-		if _, err := c.CallFunction(ctx, "pfx", "unload_key", k.KeyID); err != nil {
-			t.Fatalf("unload_key: %v", err)
-		}
-		if _, err := c.CreatePKCS7(ctx, []byte("x"), k.KeyID, false); status(t, err) != -1010 {
-			t.Errorf("unloaded keyId: %v, want -1010", err)
-		}
+		_, err = other.CreatePKCS7(ctx, []byte("x"), k.KeyID, false)
+		assert.Equal(t, -1010, status(t, err), "another domain's keyId: %v", err)
+		_, err = c.CreatePKCS7(ctx, []byte("x"), strings.Repeat("0", 32), false)
+		assert.Equal(t, -1010, status(t, err), "unknown keyId: %v", err)
+		_, err = c.CallFunction(ctx, "pfx", "unload_key", k.KeyID)
+		require.NoError(t, err, "unload_key")
+		_, err = c.CreatePKCS7(ctx, []byte("x"), k.KeyID, false)
+		assert.Equal(t, -1010, status(t, err), "unloaded keyId: %v", err)
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
 		c := a.client("wss", "https://portal.example")
 		certs, err := c.ListAllCertificates(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		i := slices.IndexFunc(certs, func(c eimzoclient.Certificate) bool { return c.Name == bad.Name })
-		if i < 0 {
-			t.Fatalf("%s not listed", bad.Name)
-		}
+		require.GreaterOrEqual(t, i, 0, "%s not listed", bad.Name)
 		k, err := c.LoadKey(ctx, certs[i])
-		if err != nil {
-			t.Fatalf("load_key asks no password, so it succeeds: %v", err)
-		}
+		require.NoError(t, err, "load_key asks no password, so it succeeds")
 		_, err = c.CreatePKCS7(ctx, []byte("x"), k.KeyID, false)
-		if st := status(t, err); st != -5000 || !strings.Contains(err.Error(), "BadPaddingException") {
-			t.Errorf("create_pkcs7 with a wrong password: %v, want -5000 naming BadPaddingException", err)
-		}
-		if strings.Contains(err.Error(), "not the password") {
-			t.Error("the reply echoes the password")
-		}
+		assert.Equal(t, -5000, status(t, err), "create_pkcs7 with a wrong password: %v", err)
+		assert.ErrorContains(t, err, "BadPaddingException", "create_pkcs7 with a wrong password")
+		assert.NotContains(t, err.Error(), "not the password", "the reply echoes the password")
 	})
 
 	t.Run("argument count", func(t *testing.T) {
 		c := a.client("ws", "https://portal.example")
 		r, err := c.CallFunction(ctx, "pkcs7", "create_pkcs7", "eA==")
-		if status(t, err) != 0 || r.CloseCode != eimzoclient.CloseNormal {
-			t.Errorf("create_pkcs7 with one argument: %+v, %v; want status 0 and close 1000", r, err)
-		}
+		assert.Equal(t, 0, status(t, err), "create_pkcs7 with one argument: %v", err)
+		assert.Equal(t, eimzoclient.CloseNormal, r.CloseCode, "create_pkcs7 with one argument: close code")
 	})
 }

@@ -5,13 +5,11 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +17,8 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestJournalRecordsEverySignature runs the agent with the example plugin,
@@ -40,13 +40,9 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 
 	// A PFX key and its password file.
 	soft, err := softhsmtest.NewSoftwareKey(softhsmtest.RSA2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pfxPath := filepath.Join(dir, "keys", "journal.pfx")
-	if err := soft.WritePFX(pfxPath, pfxPass, softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, soft.WritePFX(pfxPath, pfxPass, softhsmtest.Modern))
 	// A token whose PIN source gives a wrong PIN.
 	wrongTok, _ := secretToken(t, "h14-journal-wrong", "6402-right", "6402-so")
 	pinFile, pfxFile, wrongFile := filepath.Join(dir, "pin"), filepath.Join(dir, "pfx-pass"), filepath.Join(dir, "wrong-pin")
@@ -79,9 +75,7 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 		{findKey(t, keys, pfx.FileURI(pfxPath)+"#", ""), soft.Key.Public(), soft.Certificate.SerialNumber.Text(16)},
 	}
 	for _, s := range signers[:3] {
-		if !strings.Contains(s.uri, "token="+tokenLabel) {
-			t.Fatalf("key %s is not on the %s token", s.uri, tokenLabel)
-		}
+		require.Contains(t, s.uri, "token="+tokenLabel, "key is not on the %s token", tokenLabel)
 	}
 
 	// Successful signatures: two per key, each with its own digest.
@@ -95,16 +89,12 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 			sum := sha256.Sum256([]byte(fmt.Sprintf("document %d/%d", i, j)))
 			id := fmt.Sprintf("journal-ok-%d-%d", i, j)
 			status, sig, body := signAs(t, c, addr, portal, s.uri, sum[:], id, nil)
-			if status != http.StatusOK {
-				t.Fatalf("sign %s: %d %s", s.uri, status, body)
-			}
+			require.Equal(t, http.StatusOK, status, "sign %s: %s", s.uri, body)
 			opts := crypto.Hash(crypto.SHA256)
 			if strings.Contains(s.uri, "ed25519") {
 				opts = crypto.Hash(0)
 			}
-			if err := softhsmtest.VerifySignature(s.pub, sum[:], sig, opts); err != nil {
-				t.Fatalf("signature by %s: %v", s.uri, err)
-			}
+			require.NoError(t, softhsmtest.VerifySignature(s.pub, sum[:], sig, opts), "signature by %s", s.uri)
 			ok = append(ok, signed{id, s.uri, s.serial, sum[:]})
 		}
 	}
@@ -112,39 +102,29 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	// A refusal: an origin on the administrator's deny list. The plugin
 	// knows the key's algorithm already, so this reaches the host's Sign.
 	deniedSum := sha256.Sum256([]byte("denied"))
-	if status, _, body := signAs(t, c, addr, denied, signers[1].uri, deniedSum[:], "journal-denied", nil); status != http.StatusForbidden {
-		t.Fatalf("denied origin: %d %s, want 403", status, body)
-	}
+	status, _, body := signAs(t, c, addr, denied, signers[1].uri, deniedSum[:], "journal-denied", nil)
+	require.Equal(t, http.StatusForbidden, status, "denied origin: %s", body)
 	// A failure: an unknown key.
 	unknownURI := "pkcs11:token=" + tokenLabel + ";object=no-such-key;type=private"
 	unknownSum := sha256.Sum256([]byte("unknown"))
-	if status, _, body := signAs(t, c, addr, portal, unknownURI, unknownSum[:], "journal-unknown", nil); status != http.StatusNotFound {
-		t.Fatalf("unknown key: %d %s, want 404", status, body)
-	}
+	status, _, body = signAs(t, c, addr, portal, unknownURI, unknownSum[:], "journal-unknown", nil)
+	require.Equal(t, http.StatusNotFound, status, "unknown key: %s", body)
 	// A failure in the key store: the PIN source holds a wrong PIN.
 	wrongURI := keyOnToken(t, keys, wrongTok.Label)
 	wrongSum := sha256.Sum256([]byte("wrong pin"))
-	if status, _, body := signAs(t, c, addr, portal, wrongURI, wrongSum[:], "journal-wrong-pin", nil); status != http.StatusUnauthorized {
-		t.Fatalf("wrong PIN: %d %s, want 401", status, body)
-	}
+	status, _, body = signAs(t, c, addr, portal, wrongURI, wrongSum[:], "journal-wrong-pin", nil)
+	require.Equal(t, http.StatusUnauthorized, status, "wrong PIN: %s", body)
 
 	// Stop the agent so that the journal is complete and closed.
 	a.stop()
 	path := journal.PathIn(a.dataDir())
 	rep, err := journal.VerifyFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("journal of a clean run does not verify: %+v", rep.Problems)
-	}
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "journal of a clean run does not verify: %+v", rep.Problems)
 	recs, err := journal.ReadFile(path, journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Records != len(recs) || len(recs) == 0 {
-		t.Fatalf("verify saw %d records, list %d", rep.Records, len(recs))
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, recs, "journal records")
+	require.Equal(t, len(recs), rep.Records, "records seen by verify and by list")
 	byID := map[string][]journal.Record{}
 	okOutcomes := 0
 	for _, r := range recs {
@@ -153,17 +133,15 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 			okOutcomes++
 		}
 	}
-	if okOutcomes != len(ok) {
-		t.Errorf("%d sign records with result ok, want %d (one per signature)", okOutcomes, len(ok))
-	}
+	assert.Equal(t, len(ok), okOutcomes, "sign records with result ok (one per signature)")
 	// Every sign record belongs to a request this test made.
 	known := map[string]bool{"journal-denied": true, "journal-wrong-pin": true}
 	for _, s := range ok {
 		known[s.id] = true
 	}
 	for _, r := range recs {
-		if r.Op == journal.OpSign && !known[r.RequestID] {
-			t.Errorf("sign record seq %d for a request this test did not make: %+v", r.Seq, r)
+		if r.Op == journal.OpSign {
+			assert.True(t, known[r.RequestID], "sign record seq %d for a request this test did not make: %+v", r.Seq, r)
 		}
 	}
 	for _, s := range ok {
@@ -176,40 +154,38 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 				sign = append(sign, r)
 			}
 		}
-		if len(sign) != 1 {
-			t.Errorf("%s: %d sign records, want 1 (decision and outcome): %+v", s.id, len(sign), byID[s.id])
+		if !assert.Len(t, sign, 1, "%s: sign records, want 1 (decision and outcome): %+v", s.id, byID[s.id]) {
 			continue
 		}
 		r := sign[0]
-		if r.Decision != journal.DecisionAllowed || r.DecidedBy != journal.ByPolicy || r.Result != journal.ResultOK {
-			t.Errorf("%s: decision %q by %q, result %q (%s %s); want allowed by policy, ok", s.id, r.Decision, r.DecidedBy, r.Result, r.ErrorKind, r.Error)
-		}
-		if r.KeyURI != s.uri {
-			t.Errorf("%s seq %d: key %q, want %q", s.id, r.Seq, r.KeyURI, s.uri)
-		}
+		assert.Equal(t, journal.DecisionAllowed, r.Decision, "%s: decision", s.id)
+		assert.Equal(t, journal.ByPolicy, r.DecidedBy, "%s: decided by", s.id)
+		assert.Equal(t, journal.ResultOK, r.Result, "%s: result (%s %s)", s.id, r.ErrorKind, r.Error)
+		assert.Equal(t, s.uri, r.KeyURI, "%s seq %d: key", s.id, r.Seq)
 		want := hex.EncodeToString(s.digest)
-		if len(r.Documents) != 1 || r.Documents[0].SHA256 != want {
-			t.Errorf("%s seq %d: documents %+v, want one with SHA-256 %s", s.id, r.Seq, r.Documents, want)
+		if assert.Len(t, r.Documents, 1, "%s seq %d: documents", s.id, r.Seq) {
+			assert.Equal(t, want, r.Documents[0].SHA256, "%s seq %d: document SHA-256", s.id, r.Seq)
 		}
-		if r.Plugin != "example" || r.Origin != portal {
-			t.Errorf("%s seq %d: plugin %q origin %q", s.id, r.Seq, r.Plugin, r.Origin)
-		}
+		assert.Equal(t, "example", r.Plugin, "%s seq %d: plugin", s.id, r.Seq)
+		assert.Equal(t, portal, r.Origin, "%s seq %d: origin", s.id, r.Seq)
 		// No one was asked, so the serial comes from the key store's cache
 		// of the key it just used (hsm.KeyCache), not from a token listing.
-		if r.CertSerial != s.serial {
-			t.Errorf("%s: certificate serial %q, want %q", s.id, r.CertSerial, s.serial)
-		}
+		assert.Equal(t, s.serial, r.CertSerial, "%s: certificate serial", s.id)
 	}
 
 	// The refusal: decided by the administrator's list, no outcome.
 	refusal := byID["journal-denied"]
-	if len(refusal) != 1 {
-		t.Fatalf("denied request: %d records, want 1 decision: %+v", len(refusal), refusal)
-	}
-	if r := refusal[0]; r.Op != journal.OpSign || r.Decision != journal.DecisionDenied || r.DecidedBy != journal.ByAdmin ||
-		r.ErrorKind != "denied" || r.Origin != denied || r.KeyURI != signers[1].uri || r.Result != "" ||
-		len(r.Documents) != 1 || r.Documents[0].SHA256 != hex.EncodeToString(deniedSum[:]) {
-		t.Errorf("denied request recorded as %+v", r)
+	require.Len(t, refusal, 1, "denied request: want 1 decision: %+v", refusal)
+	r := refusal[0]
+	assert.Equal(t, journal.OpSign, r.Op, "denied request: op")
+	assert.Equal(t, journal.DecisionDenied, r.Decision, "denied request: decision")
+	assert.Equal(t, journal.ByAdmin, r.DecidedBy, "denied request: decided by")
+	assert.Equal(t, "denied", r.ErrorKind, "denied request: error kind")
+	assert.Equal(t, denied, r.Origin, "denied request: origin")
+	assert.Equal(t, signers[1].uri, r.KeyURI, "denied request: key")
+	assert.Empty(t, r.Result, "denied request: result")
+	if assert.Len(t, r.Documents, 1, "denied request: documents") {
+		assert.Equal(t, hex.EncodeToString(deniedSum[:]), r.Documents[0].SHA256, "denied request: document SHA-256")
 	}
 
 	// The unknown key.
@@ -223,22 +199,20 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 			wrongOutcome = &byID["journal-wrong-pin"][i]
 		}
 	}
-	if wrongOutcome == nil {
-		t.Errorf("wrong PIN: no outcome record: %+v", byID["journal-wrong-pin"])
-	} else if wrongOutcome.Result != journal.ResultError || wrongOutcome.ErrorKind != "pin-incorrect" || wrongOutcome.KeyURI != wrongURI ||
-		wrongOutcome.Decision != journal.DecisionAllowed || wrongOutcome.DecidedBy != journal.ByPolicy {
-		t.Errorf("wrong PIN recorded as %+v", *wrongOutcome)
+	if assert.NotNil(t, wrongOutcome, "wrong PIN: no outcome record: %+v", byID["journal-wrong-pin"]) {
+		assert.Equal(t, journal.ResultError, wrongOutcome.Result, "wrong PIN: result")
+		assert.Equal(t, "pin-incorrect", wrongOutcome.ErrorKind, "wrong PIN: error kind")
+		assert.Equal(t, wrongURI, wrongOutcome.KeyURI, "wrong PIN: key")
+		assert.Equal(t, journal.DecisionAllowed, wrongOutcome.Decision, "wrong PIN: decision")
+		assert.Equal(t, journal.ByPolicy, wrongOutcome.DecidedBy, "wrong PIN: decided by")
 	}
 
 	// Edit one byte of a record (a digit of its request id) in a copy: the
 	// real CLI must exit 1 and name the line.
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(filepath.Join(binDir, "signet"), "journal", "verify", "--path", path).CombinedOutput(); err != nil {
-		t.Fatalf("signet journal verify on the untouched journal: %v\n%s", err, out)
-	}
+	require.NoError(t, err)
+	out, err := exec.Command(filepath.Join(binDir, "signet"), "journal", "verify", "--path", path).CombinedOutput()
+	require.NoError(t, err, "signet journal verify on the untouched journal\n%s", out)
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	target := -1
 	for i, l := range lines {
@@ -247,23 +221,16 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 			break
 		}
 	}
-	if target < 0 {
-		t.Fatal("no line with request id journal-ok-1-1")
-	}
+	require.GreaterOrEqual(t, target, 0, "no line with request id journal-ok-1-1")
 	off := bytes.Index(lines[target], []byte("journal-ok-1-1")) + len("journal-ok-1-")
 	lines[target][off] = '7' // journal-ok-1-1 → journal-ok-1-7
 	edited := filepath.Join(dir, "edited.jsonl")
-	if err := os.WriteFile(edited, bytes.Join(lines, nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if len(bytes.Join(lines, nil)) != len(data) {
-		t.Fatal("edit changed the file's length")
-	}
-	out, err := exec.Command(filepath.Join(binDir, "signet"), "journal", "verify", "--path", edited).CombinedOutput()
+	require.NoError(t, os.WriteFile(edited, bytes.Join(lines, nil), 0o600))
+	require.Len(t, bytes.Join(lines, nil), len(data), "edit changed the file's length")
+	out, err = exec.Command(filepath.Join(binDir, "signet"), "journal", "verify", "--path", edited).CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("signet journal verify on an edited journal: %v, want exit status 1\n%s", err, out)
-	}
+	require.ErrorAs(t, err, &ee, "signet journal verify on an edited journal\n%s", out)
+	require.Equal(t, 1, ee.ExitCode(), "signet journal verify on an edited journal: exit status\n%s", out)
 	// Removing a record and swapping two are detected too.
 	for _, tc := range []struct {
 		name   string
@@ -279,23 +246,19 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 	} {
 		orig := bytes.SplitAfter(data, []byte("\n"))
 		rep, err := journal.Verify(bytes.NewReader(bytes.Join(tc.change(orig), nil)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		found := false
 		for _, p := range rep.Problems {
 			found = found || slices.Contains(tc.want, p.Kind)
 		}
-		if rep.OK() || !found {
-			t.Errorf("%s record: problems %+v, want one of %v", tc.name, rep.Problems, tc.want)
-		}
+		assert.False(t, rep.OK(), "%s record: journal verifies", tc.name)
+		assert.True(t, found, "%s record: problems %+v, want one of %v", tc.name, rep.Problems, tc.want)
 	}
 
 	t.Logf("signet journal verify on the edited copy (exit 1):\n%s", out)
 	line := fmt.Sprintf("line %d", target+1)
-	if !regexp.MustCompile(`\b`+line+`\b`).Match(out) || !strings.Contains(string(out), string(journal.Edited)) {
-		t.Errorf("signet journal verify output does not name %q as %s:\n%s", line, journal.Edited, out)
-	}
+	assert.Regexp(t, `\b`+line+`\b`, string(out), "signet journal verify output does not name the line")
+	assert.Contains(t, string(out), string(journal.Edited), "signet journal verify output does not name the problem")
 }
 
 // checkUnknownKey checks what the journal says about a request for a key
@@ -305,22 +268,17 @@ func TestJournalRecordsEverySignature(t *testing.T) {
 // the digest, then the lookup's failure (key not found), and no signature.
 func checkUnknownKey(t *testing.T, recs []journal.Record, uri string, digest []byte) {
 	t.Helper()
-	if len(recs) == 0 {
-		t.Errorf("unknown key %s: no journal record", uri)
+	if !assert.NotEmpty(t, recs, "unknown key %s: no journal record", uri) {
 		return
 	}
 	for _, r := range recs {
-		if r.KeyURI != uri {
-			t.Errorf("unknown key: record seq %d has key %q, want %q", r.Seq, r.KeyURI, uri)
+		assert.Equal(t, uri, r.KeyURI, "unknown key: record seq %d key", r.Seq)
+		assert.NotEqual(t, journal.ResultOK, r.Result, "unknown key: record seq %d says ok: %+v", r.Seq, r)
+		if r.Op == journal.OpSign && r.Result == "" {
+			assert.NotEmpty(t, r.Decision, "unknown key: sign record seq %d with neither decision nor result", r.Seq)
 		}
-		if r.Result == journal.ResultOK {
-			t.Errorf("unknown key: record seq %d says ok: %+v", r.Seq, r)
-		}
-		if r.Op == journal.OpSign && r.Result == "" && r.Decision == "" {
-			t.Errorf("unknown key: sign record seq %d with neither decision nor result", r.Seq)
-		}
-		if len(r.Documents) != 1 || r.Documents[0].SHA256 != hex.EncodeToString(digest) {
-			t.Errorf("unknown key: record seq %d documents %+v", r.Seq, r.Documents)
+		if assert.Len(t, r.Documents, 1, "unknown key: record seq %d documents", r.Seq) {
+			assert.Equal(t, hex.EncodeToString(digest), r.Documents[0].SHA256, "unknown key: record seq %d document SHA-256", r.Seq)
 		}
 	}
 	// The failed lookup is recorded, and says the key was not found.
@@ -328,12 +286,8 @@ func checkUnknownKey(t *testing.T, recs []journal.Record, uri string, digest []b
 	for _, r := range recs {
 		if r.Result == journal.ResultError {
 			failures++
-			if r.ErrorKind != "key-not-found" {
-				t.Errorf("unknown key: failure recorded as %q (%s), want key-not-found", r.ErrorKind, r.Error)
-			}
+			assert.Equal(t, "key-not-found", r.ErrorKind, "unknown key: failure recorded as (%s)", r.Error)
 		}
 	}
-	if failures == 0 {
-		t.Errorf("unknown key: the failed lookup has no outcome record: %+v", recs)
-	}
+	assert.NotZero(t, failures, "unknown key: the failed lookup has no outcome record: %+v", recs)
 }

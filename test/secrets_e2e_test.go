@@ -22,6 +22,8 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The secrets of TestNoSecretInAnyOutput. Each is distinctive (letters
@@ -57,24 +59,16 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	tok, tokKey := secretToken(t, "h14-secret", secretUserPIN, secretSOPIN)
 	wrongTok, _ := secretToken(t, "h14-secret-wrong", secretWrongReal, secretWrongSOPIN)
 	soft, err := softhsmtest.NewSoftwareKey(softhsmtest.ECP256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pfxPath := filepath.Join(dir, "keys", "secret.pfx")
-	if err := soft.WritePFX(pfxPath, secretPFXPass, softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, soft.WritePFX(pfxPath, secretPFXPass, softhsmtest.Modern))
 	pinFile := filepath.Join(dir, "pin")
 	writeSecret(t, pinFile, secretUserPIN)
 	// A second PFX file whose PIN source holds a wrong password.
 	soft2, err := softhsmtest.NewSoftwareKey(softhsmtest.ECP256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pfx2Path := filepath.Join(dir, "keys", "wrong.pfx")
-	if err := soft2.WritePFX(pfx2Path, secretPFX2Pass, softhsmtest.Legacy); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, soft2.WritePFX(pfx2Path, secretPFX2Pass, softhsmtest.Legacy))
 	pfx2File := filepath.Join(dir, "pfx2-pass")
 	writeSecret(t, pfx2File, secretPFX2Wrong)
 
@@ -107,38 +101,29 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		pub crypto.PublicKey
 	}{{tokURI, tokKey.Public}, {pfxURI, soft.Key.Public()}} {
 		status, sig, body := signAs(t, c, addr, portal, k.uri, sum[:], "", &cp)
-		if status != http.StatusOK {
-			t.Fatalf("sign with %s: %d %s", k.uri, status, body)
-		}
-		if err := softhsmtest.VerifySignature(k.pub, sum[:], sig, crypto.SHA256); err != nil {
-			t.Fatalf("signature by %s: %v", k.uri, err)
-		}
+		require.Equal(t, http.StatusOK, status, "sign with %s: %s", k.uri, body)
+		require.NoError(t, softhsmtest.VerifySignature(k.pub, sum[:], sig, crypto.SHA256), "signature by %s", k.uri)
 	}
 	// The wrong-PIN path, twice (the second time after the failure).
 	for i := 0; i < 2; i++ {
 		status, _, body := signAs(t, c, addr, portal, wrongURI, sum[:], fmt.Sprintf("wrong-pin-%d", i), &cp)
 		t.Logf("wrong PIN through the agent: %d %s", status, body)
-		if status != http.StatusUnauthorized || !bytes.Contains(bytes.ToLower(body), []byte("incorrect pin")) {
-			t.Fatalf("sign with the wrong PIN: %d %s, want 401 with an incorrect-PIN error", status, body)
-		}
+		require.Equal(t, http.StatusUnauthorized, status, "sign with the wrong PIN: %s", body)
+		require.Contains(t, strings.ToLower(string(body)), "incorrect pin", "sign with the wrong PIN: want an incorrect-PIN error")
 	}
 	// The wrong-password path of a PFX file.
-	if status, _, body := signAs(t, c, addr, portal, pfx2URI, sum[:], "wrong-password", &cp); status != http.StatusUnauthorized || !bytes.Contains(bytes.ToLower(body), []byte("incorrect pin or password")) {
-		t.Fatalf("sign with a wrong PFX password: %d %s, want 401 with an incorrect-password error", status, body)
-	}
+	status, _, body := signAs(t, c, addr, portal, pfx2URI, sum[:], "wrong-password", &cp)
+	require.Equal(t, http.StatusUnauthorized, status, "sign with a wrong PFX password: %s", body)
+	require.Contains(t, strings.ToLower(string(body)), "incorrect pin or password", "sign with a wrong PFX password: want an incorrect-password error")
 	// A refusal and an unknown key.
-	if status, _, body := signAs(t, c, addr, "https://denied.example", tokURI, sum[:], "", &cp); status != http.StatusForbidden {
-		t.Fatalf("denied origin: %d %s", status, body)
-	}
-	if status, _, body := signAs(t, c, addr, portal, "pkcs11:token="+tok.Label+";object=nope;type=private", sum[:], "", &cp); status != http.StatusNotFound {
-		t.Fatalf("unknown key: %d %s", status, body)
-	}
+	status, _, body = signAs(t, c, addr, "https://denied.example", tokURI, sum[:], "", &cp)
+	require.Equal(t, http.StatusForbidden, status, "denied origin: %s", body)
+	status, _, body = signAs(t, c, addr, portal, "pkcs11:token="+tok.Label+";object=nope;type=private", sum[:], "", &cp)
+	require.Equal(t, http.StatusNotFound, status, "unknown key: %s", body)
 	// The dashboard page, if the agent serves one.
 	if m := regexp.MustCompile(`msg=dashboard url=(\S+)`).FindStringSubmatch(a.log.String()); m != nil {
 		resp, err := c.Get(m[1])
-		if err != nil {
-			t.Fatalf("dashboard: %v", err)
-		}
+		require.NoError(t, err, "dashboard")
 		data, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		keep("dashboard page", data)
@@ -162,9 +147,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		keep("data file "+p, data)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	jpath := journal.PathIn(a.dataDir())
 	keep("signet journal list", runSignet(t, nil, 0, "journal", "list", "--path", jpath))
 	keep("signet journal list --json", runSignet(t, nil, 0, "journal", "list", "--json", "--path", jpath))
@@ -172,30 +155,23 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 
 	// The journal and the log saw the wrong PIN.
 	recs, err := journal.ReadFile(jpath, journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	wrongRecorded := 0
 	for _, r := range recs {
 		if r.KeyURI == wrongURI && r.Result == journal.ResultError && r.ErrorKind == "pin-incorrect" {
 			wrongRecorded++
 		}
 	}
-	if wrongRecorded != 2 {
-		t.Errorf("journal has %d pin-incorrect outcomes for %s, want 2", wrongRecorded, wrongURI)
-	}
+	assert.Equal(t, 2, wrongRecorded, "journal's pin-incorrect outcomes for %s", wrongURI)
 	wrongPassword := false
 	for _, r := range recs {
 		if r.KeyURI == pfx2URI && r.Result == journal.ResultError && r.ErrorKind == "pin-incorrect" {
 			wrongPassword = true
 		}
 	}
-	if !wrongPassword {
-		t.Errorf("journal has no pin-incorrect outcome for %s", pfx2URI)
-	}
-	if !strings.Contains(a.log.String(), "sign failed") || !strings.Contains(a.log.String(), "CKR_PIN_INCORRECT") {
-		t.Errorf("agent log has no wrong-PIN failure")
-	}
+	assert.True(t, wrongPassword, "journal has no pin-incorrect outcome for %s", pfx2URI)
+	assert.Contains(t, a.log.String(), "sign failed", "agent log has no wrong-PIN failure")
+	assert.Contains(t, a.log.String(), "CKR_PIN_INCORRECT", "agent log has no wrong-PIN failure")
 
 	// The CLI, with right and wrong PINs and passwords in the environment.
 	mod := []string{"--module", hsmEnv.Module, "--pfx", pfxPath}
@@ -203,9 +179,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	keep("signet tokens", runSignet(t, pinEnv, 0, append([]string{"tokens"}, mod...)...))
 	keep("signet keys", runSignet(t, pinEnv, 0, append([]string{"keys"}, mod...)...))
 	in := filepath.Join(dir, "doc.txt")
-	if err := os.WriteFile(in, []byte("a document signed by the CLI\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(in, []byte("a document signed by the CLI\n"), 0o600))
 	docSum := sha256.Sum256([]byte("a document signed by the CLI\n"))
 	for i, k := range []struct {
 		uri string
@@ -214,21 +188,15 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		sigPath := filepath.Join(dir, fmt.Sprintf("cli-%d.sig", i))
 		keep("signet sign --raw "+k.uri, runSignet(t, pinEnv, 0, append([]string{"sign", "--raw", "--key", k.uri, "--in", in, "--out", sigPath}, mod...)...))
 		sig, err := os.ReadFile(sigPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := softhsmtest.VerifySignature(k.pub, docSum[:], sig, crypto.SHA256); err != nil {
-			t.Errorf("CLI signature by %s: %v", k.uri, err)
-		}
+		require.NoError(t, err)
+		assert.NoError(t, softhsmtest.VerifySignature(k.pub, docSum[:], sig, crypto.SHA256), "CLI signature by %s", k.uri)
 	}
 	wrongEnv := []string{"SIGNET_PIN=" + secretCLIWrong, "SIGNET_PFX_PASSWORD=" + secretPFXWrong}
 	for _, uri := range []string{tokURI, pfxURI} {
 		out := runSignet(t, wrongEnv, 1, append([]string{"sign", "--raw", "--key", uri, "--in", in, "--out", filepath.Join(dir, "never.sig")}, mod...)...)
 		keep("signet sign --raw with a wrong secret "+uri, out)
 		t.Logf("signet sign with a wrong secret for %s:\n%s", uri, out)
-		if !bytes.Contains(bytes.ToLower(out), []byte("incorrect")) {
-			t.Errorf("signet sign with a wrong PIN or password for %s did not say it was incorrect:\n%s", uri, out)
-		}
+		assert.Contains(t, strings.ToLower(string(out)), "incorrect", "signet sign with a wrong PIN or password for %s did not say it was incorrect", uri)
 	}
 	// The same token through the agent's PIN file, which the CLI takes too.
 	keep("signet sign --pin-file", runSignet(t, nil, 0, append([]string{"sign", "--raw", "--key", tokURI, "--in", in, "--out", filepath.Join(dir, "pf.sig"), "--pin-file", pinFile}, mod...)...))
@@ -237,20 +205,15 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	secrets := []string{secretUserPIN, secretSOPIN, secretWrongReal, secretWrongSOPIN, secretWrongPIN, secretCLIWrong, secretPFXPass, secretPFXWrong, secretPFX2Pass, secretPFX2Wrong}
 	for form, needle := range secretForms(secretPFXPass) {
 		planted := map[string][]byte{"planted": []byte("error: x=" + needle + " y")}
-		if len(findSecrets(planted, secrets)) == 0 {
-			t.Fatalf("the scan misses a secret in %s form", form)
-		}
+		require.NotEmpty(t, findSecrets(planted, secrets), "the scan misses a secret in %s form", form)
 	}
-	for _, msg := range findSecrets(outputs, secrets) {
-		t.Error(msg)
-	}
+	assert.Empty(t, findSecrets(outputs, secrets), "a PIN or password appears in the outputs")
 	total := 0
 	for _, data := range outputs {
 		total += len(data)
 	}
-	if len(outputs) < 15 || total == 0 {
-		t.Fatalf("scan covered only %d outputs (%d bytes)", len(outputs), total)
-	}
+	require.GreaterOrEqual(t, len(outputs), 15, "outputs the scan covered")
+	require.NotZero(t, total, "bytes the scan covered")
 	t.Logf("scanned %d outputs, %d bytes, for %d secrets", len(outputs), total, len(secrets))
 }
 
@@ -308,14 +271,11 @@ func runSignet(t *testing.T, env []string, wantExit int, args ...string) []byte 
 	out, err := cmd.CombinedOutput()
 	code := 0
 	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("signet %s: %v", strings.Join(args, " "), err)
+	} else {
+		require.NoError(t, err, "signet %s", strings.Join(args, " "))
 	}
-	if code != wantExit {
-		t.Fatalf("signet %s: exit status %d, want %d\n%s", strings.Join(args, " "), code, wantExit, out)
-	}
+	require.Equal(t, wantExit, code, "signet %s: exit status\n%s", strings.Join(args, " "), out)
 	return out
 }

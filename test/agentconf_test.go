@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 // Helpers for the journal and secret-scan tests: an agent started from a
@@ -124,25 +123,14 @@ func (c *capture) add(r httpReply) {
 // listKeys calls GET /keys and returns the keys.
 func listKeys(t *testing.T, c *http.Client, addr string, cp *capture) []exampleKey {
 	t.Helper()
-	resp, err := c.Get("https://" + addr + "/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, err := getKeys(c, addr)
+	require.NoError(t, err, "GET /keys")
 	if cp != nil {
-		cp.add(httpReply{resp.StatusCode, data})
+		cp.add(r)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /keys: %d %s", resp.StatusCode, data)
-	}
+	require.Equal(t, http.StatusOK, r.Status, "GET /keys: %s", r.Body)
 	var keys []exampleKey
-	if err := json.Unmarshal(data, &keys); err != nil {
-		t.Fatalf("GET /keys: %v: %s", err, data)
-	}
+	require.NoError(t, json.Unmarshal(r.Body, &keys), "GET /keys: %s", r.Body)
 	return keys
 }
 
@@ -163,30 +151,17 @@ func findKey(t *testing.T, keys []exampleKey, uriPrefix, label string) string {
 // the signature (on success) and the body as received.
 func signAs(t *testing.T, c *http.Client, addr, origin, keyURI string, digest []byte, requestID string, cp *capture) (int, []byte, []byte) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"key": keyURI, "digest": base64.StdEncoding.EncodeToString(digest), "request_id": requestID})
-	req, err := http.NewRequest("POST", "https://"+addr+"/sign", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Origin", origin)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("POST /sign: %v", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, err := postSign(c, addr, origin, keyURI, digest, requestID)
+	require.NoError(t, err, "POST /sign")
 	if cp != nil {
-		cp.add(httpReply{resp.StatusCode, data})
+		cp.add(r)
 	}
 	var out struct {
 		Signature string `json:"signature"`
 	}
-	_ = json.Unmarshal(data, &out)
+	_ = json.Unmarshal(r.Body, &out)
 	sig, _ := base64.StdEncoding.DecodeString(out.Signature)
-	return resp.StatusCode, sig, data
+	return r.Status, sig, r.Body
 }
 
 // secretToken creates a token with its own PINs and one ECDSA key with a
@@ -194,18 +169,12 @@ func signAs(t *testing.T, c *http.Client, addr, origin, keyURI string, digest []
 func secretToken(t *testing.T, label, userPIN, soPIN string) (*softhsmtest.Token, *softhsmtest.Key) {
 	t.Helper()
 	tok, err := hsmEnv.CreateToken(label, userPIN, soPIN)
-	if err != nil {
-		t.Fatalf("create token %s: %v", label, err)
-	}
+	require.NoError(t, err, "create token %s", label)
 	t.Cleanup(func() { tok.Remove() })
 	pki, err := softhsmtest.DefaultPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	key, err := tok.AddKeyWithCert(pki, softhsmtest.KeySpec{Label: "sig", ID: []byte{0x01}, Type: softhsmtest.ECP256}, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatalf("key on %s: %v", label, err)
-	}
+	require.NoError(t, err, "key on %s", label)
 	return tok, key
 }
 

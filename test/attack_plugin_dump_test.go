@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,7 +48,7 @@ func TestAttackPluginAgentMemoryOfSameUser(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	require.NoError(t, os.Chown(cfgPath, int(u.UID), int(u.GID)))
 
-	a := &agent{t: t, dir: home, socket: filepath.Join(home, "run", "control.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agent{t: t, dir: home, socket: filepath.Join(home, "run", "control.sock"), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	a.cmd = exec.Command(bin, "serve", "--config", cfgPath, "--socket", a.socket)
 	a.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "XDG_RUNTIME_DIR=" + filepath.Join(home, "run"), "SIGNET_PIN=" + secret}
 	a.cmd.Dir = home

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkColdStart(b *testing.B) {
 	require.NoError(b, os.WriteFile(cfgPath, []byte(cfg.String()), 0o600))
 	// Create the local CA once, outside the measurement (first start only).
 	run := func() (time.Duration, float64) {
-		log := &syncBuffer{}
+		log := &testutil.SyncBuffer{}
 		cmd := exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", filepath.Join(dir, "control.sock"))
 		cmd.Env = append(hsmEnv.Environ(), "HOME="+dir)
 		cmd.Stdout, cmd.Stderr = log, log

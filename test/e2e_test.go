@@ -19,13 +19,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -78,26 +79,9 @@ type agent struct {
 	cmd     *exec.Cmd
 	dir     string
 	socket  string
-	log     *syncBuffer
+	log     *testutil.SyncBuffer
 	exited  chan struct{}
 	waitErr error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // pluginConf is one plugins: entry.
@@ -110,9 +94,7 @@ type pluginConf struct {
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -157,7 +139,7 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 // ends (logging its configuration and log if the test failed).
 func launchAgent(t testing.TB, dir, cfgPath string, env []string) *agent {
 	t.Helper()
-	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -262,47 +244,65 @@ type signReply struct {
 	Error     string
 }
 
+// signDigest signs digest with keyURI through the example plugin at addr
+// as the page https://portal.example would.
 func signDigest(c *http.Client, addr, keyURI string, digest []byte, requestID string) (signReply, error) {
-	body, _ := json.Marshal(map[string]string{"key": keyURI, "digest": base64.StdEncoding.EncodeToString(digest), "request_id": requestID})
-	req, err := http.NewRequest("POST", "https://"+addr+"/sign", bytes.NewReader(body))
+	r, err := postSign(c, addr, "https://portal.example", keyURI, digest, requestID)
 	if err != nil {
 		return signReply{}, err
 	}
-	req.Header.Set("Origin", "https://portal.example")
-	resp, err := c.Do(req)
-	if err != nil {
-		return signReply{}, err
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Signature string `json:"signature"`
 		Error     string `json:"error"`
 	}
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return signReply{}, err
-	}
-	if err := json.Unmarshal(data, &out); err != nil {
-		return signReply{}, fmt.Errorf("reply %d: %w: %q", resp.StatusCode, err, data)
+	if err := json.Unmarshal(r.Body, &out); err != nil {
+		return signReply{}, fmt.Errorf("reply %d: %w: %q", r.Status, err, r.Body)
 	}
 	sig, _ := base64.StdEncoding.DecodeString(out.Signature)
-	return signReply{Status: resp.StatusCode, Signature: sig, Error: out.Error}, nil
+	return signReply{Status: r.Status, Signature: sig, Error: out.Error}, nil
+}
+
+// postSign POSTs {key, digest, request_id} to the example plugin's /sign
+// at addr with origin as the Origin header and returns the reply whole.
+func postSign(c *http.Client, addr, origin, keyURI string, digest []byte, requestID string) (httpReply, error) {
+	body, _ := json.Marshal(map[string]string{"key": keyURI, "digest": base64.StdEncoding.EncodeToString(digest), "request_id": requestID})
+	req, err := http.NewRequest("POST", "https://"+addr+"/sign", bytes.NewReader(body))
+	if err != nil {
+		return httpReply{}, err
+	}
+	req.Header.Set("Origin", origin)
+	return do(c, req)
+}
+
+// getKeys GETs the example plugin's /keys at addr and returns the reply
+// whole.
+func getKeys(c *http.Client, addr string) (httpReply, error) {
+	req, err := http.NewRequest("GET", "https://"+addr+"/keys", nil)
+	if err != nil {
+		return httpReply{}, err
+	}
+	return do(c, req)
+}
+
+// do sends req and reads the whole reply.
+func do(c *http.Client, req *http.Request) (httpReply, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return httpReply{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return httpReply{}, err
+	}
+	return httpReply{Status: resp.StatusCode, Body: data}, nil
 }
 
 // keyURIs lists the signing keys through the plugin's /keys endpoint.
 func keyURIs(t *testing.T, c *http.Client, addr string) map[string]string {
 	t.Helper()
-	resp, err := c.Get("https://" + addr + "/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var keys []struct{ URI, Label string }
-	if err := json.NewDecoder(resp.Body).Decode(&keys); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, k := range keys {
+	for _, k := range listKeys(t, c, addr, nil) {
 		if strings.Contains(k.URI, "token="+tokenLabel) {
 			out[k.Label] = k.URI
 		}

@@ -40,9 +40,7 @@ func buildOnce(t *testing.T, out, pkg string) string {
 		}
 		buildDone[out] = err
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return path
 }
 
@@ -153,9 +151,7 @@ func TestTrustInstallSystemStore(t *testing.T) {
 		cmd.Env = append(os.Environ(), "HOME="+a.dir) // NSS databases in the temporary home
 		var so, se bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &so, &se
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("signet %v: %v\n%s%s", args, err, so.String(), se.String())
-		}
+		require.NoError(t, cmd.Run(), "signet %v\n%s%s", args, so.String(), se.String())
 		return so.String()
 	}
 	// dial runs the system-store-only client in its own process.
@@ -173,46 +169,38 @@ func TestTrustInstallSystemStore(t *testing.T) {
 	}
 
 	out := signet("trust", "status")
-	if storeTrusted(t, out, "system (Debian)") != "no" || storeTrusted(t, out, "Chromium/Chrome NSS") != "no" {
-		t.Fatalf("fresh status:\n%s", out)
-	}
-	if msg, ok := dial(); ok || !strings.Contains(msg, "certificate") {
-		t.Fatalf("client connected before install: %s", msg)
-	}
+	require.Equal(t, "no", storeTrusted(t, out, "system (Debian)"), "fresh status:\n%s", out)
+	require.Equal(t, "no", storeTrusted(t, out, "Chromium/Chrome NSS"), "fresh status:\n%s", out)
+	msg, ok := dial()
+	require.False(t, ok, "client connected before install: %s", msg)
+	require.Contains(t, msg, "certificate")
 
 	anchor := filepath.Join(sys.AnchorDir, file)
 	t.Cleanup(func() {
 		signet("trust", "uninstall")
-		if _, err := os.Stat(anchor); !os.IsNotExist(err) {
-			t.Errorf("cleanup left %s", anchor)
-		}
+		_, err := os.Stat(anchor)
+		assert.ErrorIs(t, err, os.ErrNotExist, "cleanup left %s", anchor)
 		// No symlink update-ca-certificates made for the file is left.
 		entries, _ := os.ReadDir(sys.LinkDir)
 		for _, e := range entries {
 			p := filepath.Join(sys.LinkDir, e.Name())
-			if target, err := os.Readlink(p); err == nil && (target == anchor || strings.TrimSuffix(target, ".pem")+".crt" == file) {
-				t.Errorf("cleanup left the link %s -> %s", p, target)
+			if target, err := os.Readlink(p); err == nil {
+				assert.False(t, target == anchor || strings.TrimSuffix(target, ".pem")+".crt" == file, "cleanup left the link %s -> %s", p, target)
 			}
 		}
 	})
 	out = signet("trust", "install")
-	if !strings.Contains(out, "installed the local CA in system (Debian)") {
-		t.Fatalf("install:\n%s", out)
-	}
+	require.Contains(t, out, "installed the local CA in system (Debian)", "install")
 	out = signet("trust", "status")
-	if storeTrusted(t, out, "system (Debian)") != "yes" || storeTrusted(t, out, "Chromium/Chrome NSS") != "yes" {
-		t.Fatalf("status after install:\n%s", out)
-	}
-	if msg, ok := dial(); !ok || !strings.Contains(msg, "status 200") {
-		t.Fatalf("client trusting the system store could not connect after install: %s", msg)
-	}
+	require.Equal(t, "yes", storeTrusted(t, out, "system (Debian)"), "status after install:\n%s", out)
+	require.Equal(t, "yes", storeTrusted(t, out, "Chromium/Chrome NSS"), "status after install:\n%s", out)
+	msg, ok = dial()
+	require.True(t, ok, "client trusting the system store could not connect after install: %s", msg)
+	require.Contains(t, msg, "status 200")
 
 	signet("trust", "uninstall")
 	out = signet("trust", "status")
-	if storeTrusted(t, out, "system (Debian)") != "no" {
-		t.Fatalf("status after uninstall:\n%s", out)
-	}
-	if msg, ok := dial(); ok {
-		t.Fatalf("client still connects after uninstall: %s", msg)
-	}
+	require.Equal(t, "no", storeTrusted(t, out, "system (Debian)"), "status after uninstall:\n%s", out)
+	msg, ok = dial()
+	assert.False(t, ok, "client still connects after uninstall: %s", msg)
 }

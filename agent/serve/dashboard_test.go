@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,27 +19,10 @@ import (
 	"github.com/signet-agent/signet/agent/control"
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer is a log sink safe for the agent's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRunDashboard runs the real agent in-process (no plugins, an empty PFX
 // directory, --prompt none): the dashboard URL is logged, answered on the
@@ -58,7 +40,7 @@ func TestRunDashboard(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, []byte("data_dir: "+data+"\nplugin_dir: "+plugins+"\nkeystore:\n  pfx_dirs: ["+pfx+"]\n"), 0o600))
 	sock := filepath.Join(home, "control.sock")
 
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

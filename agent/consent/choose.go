@@ -30,7 +30,7 @@ func checkChoices(req Request) error {
 	return nil
 }
 
-// askChoice is Ask for a request with Choices (see the Engine doc,
+// askChoice is Ask for a request with Choices (see docs/consent.md,
 // "Choosing a key").
 func (e *Engine) askChoice(ctx context.Context, req Request) error {
 	if err := checkChoices(req); err != nil {

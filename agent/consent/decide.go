@@ -30,7 +30,7 @@ func allow(by, why string) verdict  { return verdict{allow: true, by: by, why: w
 // without a Prompter.
 const noPerson = "needs a person's approval and no one can be asked"
 
-// Ask decides on req; see the Engine doc for the order.
+// Ask decides on req; see docs/consent.md for the order of the steps.
 func (e *Engine) Ask(ctx context.Context, req Request) error {
 	if len(req.Documents) > MaxDocuments {
 		err := fmt.Errorf("%d documents in one request (at most %d): %w", len(req.Documents), MaxDocuments, hsm.ErrInvalidRequest)

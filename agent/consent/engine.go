@@ -15,162 +15,14 @@ import (
 )
 
 // The Engine is the consent system the host asks (it implements Asker).
-//
-// # Order of decision
-//
-// For a request from a web origin:
-//
-//  1. The administrator's lists (policy.allow / policy.deny): a deny
-//     refuses, before and regardless of anything the person remembered; an
-//     allow skips the first-use question.
-//  2. The person's remembered decision for the origin (Decisions, kept in
-//     DATA_DIR/origins.json): Never refuses; Always skips the first-use
-//     question.
-//  3. An unattended allow rule naming the origin (and plugin) also skips it.
-//  4. Otherwise the first-use question (Question.FirstUse) with the request
-//     itself: Allow once answers this request only, Always remembers the
-//     origin, Deny refuses (Deny + Remember remembers Never). One dialog
-//     covers the origin and the operation it came with. Always and grants
-//     are never kept for the opaque origin "null", which unrelated
-//     sandboxed pages share.
-//
-// Local callers (Request.Origin empty, Request.Caller set) skip 1–4.
-//
-// Listing (Kind List) and the origin question (Kind Origin) need nothing
-// more, unless an unattended rule names them. Key use (sign, decrypt,
-// keygen, csr, import) then goes through:
-//
-//  5. Unattended rules (policy.unattended.rules), first match: allow (taking
-//     a use when counted), deny, ask (go on to the person).
-//  6. A grant (agent/grants) covering origin, plugin, key and operation —
-//     the one named by Request.GrantID when set — consumed atomically.
-//  7. The person: Question with the request (the key and certificate looked
-//     up through EngineConfig.KeyInfo, only once 1–4 passed). When the plugin offers a
-//     grant (Request.GrantUses > 1) and the person accepts it
-//     (Answer.Remember), a grant of GrantUses-1 further uses within
-//     GrantWithin is created (Request.GrantOnly: a request for the grant
-//     alone, Cipher's accessToken, skips step 6 and creates a grant of all
-//     GrantUses uses; after a first-use question it is asked separately,
-//     only once the origin is remembered). Its ID goes to the journal and, when the
-//     caller attached an Outcome (WithOutcome), to Outcome.GrantID: the
-//     host returns it to the plugin, which hands it to the page.
-//
-// Without a Prompter (headless agent) every step that would ask refuses.
-//
-// # Choosing a key
-//
-// A request with Choices (sdk Consent.ChooseKey; E-IMZO's pseudo key ids
-// "ckc", "idcard", "baikey": whatever token key the person picks) is a
-// signature whose key the person picks, in one dialog with the operation:
-//
-//  1. Steps 1–4 as for any request: a refused origin is refused before
-//     the key store is touched (and without a Prompter a first-use origin
-//     is refused there too).
-//  2. The candidates are looked up (EngineConfig.KeyInfo); unknown ones and
-//     ones without a private key are dropped. None left: ErrKeyNotFound for
-//     an approved origin, ErrRefused for a first-use one (an origin nobody
-//     approved learns nothing about the keys). A first-use origin's
-//     candidates are looked up to be shown in its dialog.
-//  3. Unattended rules are applied to each candidate as to a signature
-//     with it, without taking a counted use: candidates a rule denies are
-//     dropped (none left: refused); when exactly one is left and a rule
-//     allows it, it is picked without asking and no grant is made — the
-//     rule then decides (and counts) the signature itself.
-//  4. Otherwise the person picks, in one Question carrying the candidates
-//     (FirstUse set for a first-use origin, whose choices come in the same
-//     dialog). Answer.KeyURI must be one of them; anything else refuses.
-//     Without a Prompter: refused. A grant is never offered or presented
-//     with a choice, and grants do not pick keys.
-//  5. Picking is the consent for ONE signature with that key: a one-use
-//     grant (grants.Grant.ByID: usable only by presenting its id, so it
-//     covers the signature the person saw and no other request of the
-//     origin) lasting ChoiceGrantTTL. Its id and the key go to the journal
-//     (Op consent, the key's URI and certificate serial, "key chosen
-//     among N") and to Outcome; the plugin presents the id on its Sign,
-//     which step 6 then allows without a question — also for a first-use
-//     origin the person allowed once, because the grant is that very
-//     approval. A local caller gets no grant (grants belong to origins),
-//     so its signature is asked about on its own.
-//
-// # A refused origin learns nothing
-//
-// Every refusal returns the same error value, ErrRefused, whatever the
-// reason (admin deny, remembered Never, the person said no, a deny rule, no
-// one to ask) and whatever the request named: the origin cannot tell an
-// admin deny from a user deny or a key that exists from one that does not.
-// Steps 1–4 run before anything touches the key store, and the host asks
-// before listing, so a refused origin never causes a key-store call. (One
-// exception, by design: a key choice's first-use dialog shows the
-// candidate keys, so they are looked up before the person decides on the
-// origin; the origin learns nothing from it unless the person allows.) The
-// reason goes to the journal, which is the person's, not the origin's.
-// A question nobody answered in time returns ErrTimedOut.
-//
-// # Journal
-//
-// Every decision appends one record (Op from the request's kind, or
-// OpConsent for the origin question; Decision, DecidedBy, GrantID) —
-// except refusals, which are coalesced (see "Refusals in the journal"
-// below). The host reports each operation's outcome with Record. When the
-// journal cannot record an approval, the request is refused (fail closed).
-//
-// One exception saves a synchronous write per signature: when the caller
-// sets Outcome.OneRecord (the host does for Sign) and a key operation is
-// allowed without a question — an unattended rule or a grant — Ask
-// journals nothing and Record later writes ONE record carrying both the
-// decision (Decision, DecidedBy, GrantID) and the outcome (Result,
-// ErrorKind, Error). The caller releases the result only once that
-// record is on disk and withholds it when Record fails, so the approval
-// of every released signature is still durable before the signature
-// leaves the agent (fail closed), and the chain keeps the records in the
-// order they were written. The signature itself may then have been made
-// on the token without any record if the agent dies in between; nothing
-// left the agent. Decisions a person made (the question and its answer
-// are what the journal must prove), refusals, listings, origin questions,
-// grant requests and key choices are journaled by Ask as before.
-//
-// A key choice the unattended rules settle without a question (one
-// candidate, no grant) allows nothing by itself — the signature that
-// follows is decided by the rules again and journaled on its own — so its
-// record is written without waiting for the disk (journal.AppendLazy): it
-// precedes the signature's record in the file, and that record's fsync
-// makes both durable before the signature is released.
-//
-// A key choice settled by the unattended rules without a question takes
-// the candidates from the key store's cache (EngineConfig.CachedKey) when
-// it knows every one of them, and touches the token only otherwise; a
-// question always shows candidates looked up afresh (EngineConfig.KeyInfo).
-//
-// # Concurrency
-//
-// An Engine is safe for concurrent use: the rule counters, decisions and
-// grants have their own locks. The person sees one question at a time,
-// however many pages ask:
-//
-//   - Requests are grouped by site (config.Site: the registrable domain of
-//     the origin's host, so https://a.example.com and https://b.example.com
-//     are one site; the whole origin for an IP address, localhost, "null";
-//     the caller for a local caller). A site has at most one request
-//     holding its turn, and at most MaxQueued requests holding or waiting
-//     for it; those queued re-check remembered decisions and grants when
-//     their turn comes.
-//   - At most EngineConfig.MaxPending sites (DefaultMaxPending) have
-//     requests waiting to ask; a request of another site is refused at
-//     once (ErrRefused, as for a full site queue).
-//   - The holders of their site's turn then take the one global turn, one
-//     question after the other.
-//
-// Waiting for both turns is bounded by the question timeout and ends when
-// the request's context does. No lock is held while a question is open.
-//
-// # Refusals in the journal
-//
-// A refusal leads to nothing, so its record never waits for the disk, and
-// refusals nobody was asked about (a refused origin, a full queue, a deny
-// rule) are coalesced per site (journal.AppendRefusal): the first is
-// written, the rest counted and written as one record. Refusals because
-// too many sites are waiting are counted together across sites. A
-// person's refusal is a decision and gets a record of its own.
+// It decides from the administrator's origin lists, the person's
+// remembered origin decisions, unattended rules and grants, and asks the
+// person (its Prompter) when none of them settles the request, one
+// question at a time. Every refusal is the same ErrRefused, whatever the
+// reason; the reason goes to the journal, with one record per decision.
+// Without a Prompter everything that needs a person is refused. An Engine
+// is safe for concurrent use. The order of the steps and the reasoning
+// behind them are in docs/consent.md.
 type Engine struct {
 	cfg       EngineConfig
 	rules     *ruleSet
@@ -214,7 +66,7 @@ type EngineConfig struct {
 	// Log receives one line per refusal (never a PIN); nil discards.
 	Log *slog.Logger
 	// MaxPending bounds the sites with requests waiting to ask the person
-	// (default DefaultMaxPending; see the Engine doc, "Concurrency").
+	// (default DefaultMaxPending; see docs/consent.md, "One question at a time").
 	MaxPending int
 }
 
@@ -236,7 +88,7 @@ const DefaultGrantWithin = 10 * time.Minute
 
 var (
 	// ErrRefused is returned for every refusal, whatever the reason (see
-	// the Engine doc). It matches hsm.ErrDenied.
+	// docs/consent.md). It matches hsm.ErrDenied.
 	ErrRefused = fmt.Errorf("request refused: %w", hsm.ErrDenied)
 	// ErrTimedOut is returned when no one answered a question in time. It
 	// matches hsm.ErrTimeout.

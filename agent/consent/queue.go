@@ -25,8 +25,8 @@ type askQueue struct {
 	waiting int           // requests holding or waiting for the turn; under Engine.qmu
 }
 
-// askSite names the queue req waits in (see the Engine doc,
-// "Concurrency").
+// askSite names the queue req waits in (see docs/consent.md,
+// "One question at a time").
 func askSite(req Request) string {
 	if req.Origin == "" {
 		return "caller:" + req.Caller

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A signature no person was asked about (a policy rule allowed it) still
@@ -28,26 +30,12 @@ func TestPolicyApprovedSignJournalsCertSerial(t *testing.T) {
 	})
 	ctx := context.Background()
 	req := Request{Kind: Sign, Origin: "https://ci.example", Plugin: "cipher", KeyURI: key1}
-	if err := e.Ask(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Record(ctx, req, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Record(ctx, req, errors.New("token gone")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(ctx, req))
+	require.NoError(t, e.Record(ctx, req, nil))
+	require.NoError(t, e.Record(ctx, req, errors.New("token gone")))
 	recs := f.records(t)
-	if len(recs) != 3 {
-		t.Fatalf("%d records, want decision and two outcomes", len(recs))
-	}
-	if got := recs[1].CertSerial; got != "1a2b3c" {
-		t.Errorf("ok outcome CertSerial = %q, want 1a2b3c", got)
-	}
-	if got := recs[2].CertSerial; got != "" {
-		t.Errorf("failed outcome CertSerial = %q, want none", got)
-	}
-	if len(asked) != 1 || asked[0] != key1 {
-		t.Errorf("CachedKey calls %q, want one for the ok outcome", asked)
-	}
+	require.Len(t, recs, 3, "decision and two outcomes")
+	assert.Equal(t, "1a2b3c", recs[1].CertSerial, "ok outcome")
+	assert.Empty(t, recs[2].CertSerial, "failed outcome")
+	assert.Equal(t, []string{key1}, asked, "CachedKey calls: one for the ok outcome")
 }

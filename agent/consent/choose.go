@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/signet-agent/signet/agent/grants"
@@ -29,7 +30,7 @@ func checkChoices(req Request) error {
 	return nil
 }
 
-// askChoice is Ask for a request with Choices (see the Engine doc,
+// askChoice is Ask for a request with Choices (see docs/consent.md,
 // "Choosing a key").
 func (e *Engine) askChoice(ctx context.Context, req Request) error {
 	if err := checkChoices(req); err != nil {
@@ -44,17 +45,12 @@ func (e *Engine) askChoice(ctx context.Context, req Request) error {
 	// wait for the disk; the signature's record, written after it, makes
 	// it durable (journal.AppendLazy).
 	lazy := v.allow && !v.asked && v.grant == ""
-	if err := e.recordDecision(ctx, req, v, lazy); err != nil && v.allow {
-		if v.grant != "" {
-			_, _ = e.grants.Revoke(v.grant)
-		}
-		e.cfg.Log.Warn("consent: journal failed, refusing", "error", err)
-		return fmt.Errorf("key choice refused: the journal cannot record it: %w", hsm.ErrDenied)
+	err := e.conclude(ctx, req, v, lazy, "key choice", "choose key", "candidates", len(req.Choices))
+	if errors.Is(err, errUnjournaled) && v.grant != "" {
+		_, _ = e.grants.Revoke(v.grant)
 	}
-	if !v.allow {
-		e.cfg.Log.Info("consent refused", "kind", "choose key", "plugin", req.Plugin, "origin", req.Origin,
-			"caller", req.Caller, "candidates", len(req.Choices), "by", v.by, "reason", v.why)
-		return v.err
+	if err != nil {
+		return err
 	}
 	if out := OutcomeFrom(ctx); out != nil {
 		out.KeyURI, out.GrantID = v.key.URI, v.grant
@@ -78,12 +74,26 @@ func uniqueChoices(cs []hsm.KeyInfo) []hsm.KeyInfo {
 // decideChoice runs the steps for a key choice; an allowing verdict names
 // the picked key (and the one-use grant, when the person picked it).
 func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
-	v, firstUse, refused := e.originStep(req)
-	if refused {
+	req, v, decided := e.prepareChoice(ctx, req)
+	if decided {
 		return v
 	}
+	return e.settle(ctx, req, steps{check: e.checkChoice,
+		noPerson: "a key must be picked and no one can be asked", ask: e.putChoice})
+}
+
+// prepareChoice runs the steps before the candidates are known: the
+// origin's (a refused origin is refused before the key store is touched),
+// the rules on the candidates the key store remembers, and then the
+// candidates are looked up. decided reports that v is the verdict; req
+// then has the candidates found.
+func (e *Engine) prepareChoice(ctx context.Context, req Request) (_ Request, v verdict, decided bool) {
+	v, firstUse, refused := e.originStep(req)
+	if refused {
+		return req, v, true
+	}
 	if firstUse && e.cfg.Prompter == nil {
-		return refuse(journal.ByPolicy, "needs a person's approval and no one can be asked")
+		return req, refuse(journal.ByPolicy, noPerson), true
 	}
 	// A choice the unattended rules settle without a question (one
 	// candidate a rule allows, or every candidate denied) needs no fresh
@@ -95,45 +105,35 @@ func (e *Engine) decideChoice(ctx context.Context, req Request) verdict {
 			r := req
 			r.Choices = cached
 			if v, _, needAsk := e.choiceRules(r); !needAsk {
-				return v
+				return req, v, true
 			}
 		}
 	}
 	// Only now, with the origin not refused, is the key store touched.
 	n := len(req.Choices)
 	req.Choices = e.lookUpChoices(ctx, req.Choices)
-	if len(req.Choices) == 0 {
-		if firstUse {
-			// An origin nobody approved learns nothing about the keys.
-			return refuse(journal.ByPolicy, fmt.Sprintf("none of the %d candidate keys is known", n))
-		}
-		err := fmt.Errorf("choose a key: none of the %d candidates is known: %w", n, hsm.ErrKeyNotFound)
-		return verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true}
+	if len(req.Choices) > 0 {
+		return req, verdict{}, false
 	}
-	v, _, needAsk := e.choiceRules(req)
-	if !needAsk {
-		return v
+	if firstUse {
+		// An origin nobody approved learns nothing about the keys.
+		return req, refuse(journal.ByPolicy, fmt.Sprintf("none of the %d candidate keys is known", n)), true
 	}
-	if e.cfg.Prompter == nil {
-		return refuse(journal.ByPolicy, "a key must be picked and no one can be asked")
-	}
-	release, v, ok := e.queue(ctx, req)
-	if !ok {
-		return v
-	}
-	defer release()
-	// Decisions may have changed while queued (the origin remembered or
-	// refused by the question before this one). The rules were only
-	// peeked at, so applying them again takes nothing.
-	if v, firstUse, refused = e.originStep(req); refused {
-		return v
+	err := fmt.Errorf("choose a key: none of the %d candidates is known: %w", n, hsm.ErrKeyNotFound)
+	return req, verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true}, true
+}
+
+// checkChoice runs the steps before a key choice's question: the
+// origin's, then the rules on each candidate (taking no use, so it may
+// run again). The request to ask about has the candidates the rules left.
+func (e *Engine) checkChoice(req Request) checked {
+	v, firstUse, refused := e.originStep(req)
+	if refused {
+		return checked{v: v}
 	}
 	v, choices, needAsk := e.choiceRules(req)
-	if !needAsk {
-		return v
-	}
 	req.Choices = choices
-	return e.putChoice(ctx, req, firstUse)
+	return checked{v: v, req: req, firstUse: firstUse, needAsk: needAsk}
 }
 
 // lookUpChoices looks the candidates up with EngineConfig.KeyInfo and
@@ -207,55 +207,47 @@ func (e *Engine) choiceRules(req Request) (v verdict, choices []hsm.KeyInfo, nee
 
 // putChoice asks the person to pick one of req.Choices.
 func (e *Engine) putChoice(ctx context.Context, req Request, firstUse bool) verdict {
-	id, err := randomID()
+	now := e.now()
+	q, err := e.newQuestion(req, firstUse, now)
 	if err != nil {
 		return refuse(journal.ByPolicy, err.Error())
 	}
-	now := e.now()
-	q := Question{ID: id, Request: req, FirstUse: firstUse, Deadline: now.Add(e.cfg.Timeout)}
-	qctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	ans, err := e.cfg.Prompter.Confirm(qctx, q)
-	if err != nil {
-		return questionFailed(ctx, qctx, req, err)
-	}
-	if !ans.Allow {
-		if firstUse && ans.Remember {
-			e.remember(ctx, req, Never, now)
-		}
-		v := refuse(journal.ByUser, "the person refused")
-		v.asked = true
+	ans, v, ok := e.put(ctx, q, now)
+	if !ok {
 		return v
 	}
-	var picked *hsm.KeyInfo
-	for i := range req.Choices {
-		if req.Choices[i].URI == ans.KeyURI {
-			picked = &req.Choices[i]
-			break
-		}
-	}
+	picked := pickedKey(req.Choices, ans.KeyURI)
 	if picked == nil {
 		v := refuse(journal.ByUser, "the answer picked none of the offered keys")
 		v.asked = true
 		return v
 	}
-	if firstUse && ans.Remember && rememberable(req.Origin) {
-		e.remember(ctx, req, Always, now)
-	}
-	v := allow(journal.ByUser, "the person picked a key")
+	e.rememberApproval(ctx, req, firstUse, ans, now)
+	v = allow(journal.ByUser, "the person picked a key")
 	v.asked, v.key = true, picked
-	if req.Origin != "" {
-		g, err := e.grants.Add(grants.Grant{
-			Origin: req.Origin, Plugin: req.Plugin, KeyURI: picked.URI, Operation: string(Sign),
-			Uses: 1, Expires: e.now().Add(ChoiceGrantTTL), ByID: true,
-		})
-		if err != nil {
-			e.cfg.Log.Warn("consent: create grant for the picked key", "origin", req.Origin, "error", err)
-			return refuse(journal.ByPolicy, "grant for the picked key could not be created: "+err.Error())
-		}
-		v.grant = g.ID
+	if req.Origin == "" {
+		return v // grants belong to origins
 	}
+	g, err := e.grants.Add(grants.Grant{
+		Origin: req.Origin, Plugin: req.Plugin, KeyURI: picked.URI, Operation: string(Sign),
+		Uses: 1, Expires: e.now().Add(ChoiceGrantTTL), ByID: true,
+	})
+	if err != nil {
+		e.cfg.Log.Warn("consent: create grant for the picked key", "origin", req.Origin, "error", err)
+		return refuse(journal.ByPolicy, "grant for the picked key could not be created: "+err.Error())
+	}
+	v.grant = g.ID
 	return v
+}
+
+// pickedKey is the candidate with the URI the person picked, or nil.
+func pickedKey(cs []hsm.KeyInfo, uri string) *hsm.KeyInfo {
+	for i := range cs {
+		if cs[i].URI == uri {
+			return &cs[i]
+		}
+	}
+	return nil
 }
 
 // choiceGrant reports whether id names a live one-use grant of a key

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -18,6 +17,8 @@ import (
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMain gives the package a private SoftHSM2 configuration with one
@@ -52,13 +53,9 @@ func tokenKeys(t *testing.T) (*hsm.Store, []hsm.KeyInfo) {
 		})
 		tokenStore, tokenErr = hsm.NewStore(b), err
 	})
-	if tokenErr != nil {
-		t.Fatal(tokenErr)
-	}
+	require.NoError(t, tokenErr)
 	all, err := tokenStore.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var keys []hsm.KeyInfo
 	for _, k := range all {
 		if k.HasPrivateKey && strings.Contains(k.TokenURI, "token="+tokenLabel) {
@@ -66,9 +63,7 @@ func tokenKeys(t *testing.T) (*hsm.Store, []hsm.KeyInfo) {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].Label < keys[j].Label })
-	if len(keys) != 3 {
-		t.Fatalf("%d private keys on the token; want 3", len(keys))
-	}
+	require.Len(t, keys, 3, "private keys on the token")
 	return tokenStore, keys
 }
 
@@ -124,64 +119,50 @@ func TestChooseKey(t *testing.T) {
 	e := f.engine(t, p, f.withStore(store))
 	unknown := "pkcs11:token=" + tokenLabel + ";object=nonexistent;type=private"
 	var out Outcome
-	if err := e.Ask(WithOutcome(ctx, &out), choice(portal, keys[0].URI, unknown, keys[1].URI, keys[0].URI)); err != nil {
-		t.Fatal(err)
-	}
-	if out.KeyURI != keys[1].URI || out.GrantID == "" {
-		t.Fatalf("outcome %+v; want key %s and a grant", out, keys[1].URI)
-	}
+	require.NoError(t, e.Ask(WithOutcome(ctx, &out), choice(portal, keys[0].URI, unknown, keys[1].URI, keys[0].URI)))
+	require.Equal(t, keys[1].URI, out.KeyURI, "picked key")
+	require.NotEmpty(t, out.GrantID, "grant")
 	qs := p.asked()
-	if len(qs) != 1 || qs[0].FirstUse || qs[0].Grant != nil {
-		t.Fatalf("questions %+v; want one plain question", qs)
-	}
+	require.Len(t, qs, 1, "one plain question")
+	require.False(t, qs[0].FirstUse, "one plain question")
+	require.Nil(t, qs[0].Grant, "one plain question")
 	got := qs[0].Request.Choices
-	if len(got) != 2 || got[0].URI != keys[0].URI || got[1].URI != keys[1].URI {
-		t.Fatalf("question offers %v; want the two known keys, once each, in order", uris(got))
-	}
+	require.Equal(t, []string{keys[0].URI, keys[1].URI}, uris(got), "the two known keys, once each, in order")
 	for i, k := range got {
-		if k.Certificate == nil || !k.Certificate.Equal(keys[i].Certificate) {
-			t.Errorf("choice %d shows no (or the wrong) certificate", i)
+		if assert.NotNil(t, k.Certificate, "choice %d shows no certificate", i) {
+			assert.True(t, k.Certificate.Equal(keys[i].Certificate), "choice %d shows the wrong certificate", i)
 		}
 	}
-	if qs[0].Request.KeyURI != "" || qs[0].Request.Summary != "contract" || len(qs[0].Request.Documents) != 1 {
-		t.Errorf("question request %+v", qs[0].Request)
-	}
+	assert.Empty(t, qs[0].Request.KeyURI, "question request")
+	assert.Equal(t, "contract", qs[0].Request.Summary, "question request")
+	assert.Len(t, qs[0].Request.Documents, 1, "question request")
 	g, ok := e.Grants().Get(out.GrantID)
-	if !ok || !g.ByID || g.Uses != 1 || g.KeyURI != keys[1].URI || g.Operation != "sign" || g.Origin != portal {
-		t.Fatalf("grant %+v, %v; want a one-use ID-only sign grant for the picked key", g, ok)
-	}
+	require.True(t, ok, "grant of the choice")
+	require.True(t, g.ByID, "ID-only grant")
+	require.Equal(t, 1, g.Uses)
+	require.Equal(t, keys[1].URI, g.KeyURI)
+	require.Equal(t, "sign", g.Operation)
+	require.Equal(t, portal, g.Origin)
 
 	// Another key with the grant: refused, the grant stays.
 	other := sign(portal)
 	other.KeyURI, other.GrantID = keys[0].URI, out.GrantID
-	if err := e.Ask(ctx, other); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatalf("grant presented for another key: %v; want ErrDenied", err)
-	}
+	require.ErrorIs(t, e.Ask(ctx, other), hsm.ErrDenied, "grant presented for another key")
 	// The same key without presenting the grant: the person is asked.
 	plain := sign(portal)
 	plain.KeyURI = keys[1].URI
-	if err := e.Ask(ctx, plain); !errors.Is(err, hsm.ErrDenied) || len(p.asked()) != 2 {
-		t.Fatalf("sign without the grant: %v after %d questions; want a question, refused", err, len(p.asked()))
-	}
+	require.ErrorIs(t, e.Ask(ctx, plain), hsm.ErrDenied, "sign without the grant")
+	require.Len(t, p.asked(), 2, "sign without the grant asks")
 	// The signature the person chose the key for: no question, real signature.
 	s := sign(portal)
 	s.KeyURI, s.GrantID = keys[1].URI, out.GrantID
-	if err := e.Ask(ctx, s); err != nil {
-		t.Fatalf("sign with the choice's grant: %v", err)
-	}
+	require.NoError(t, e.Ask(ctx, s), "sign with the choice's grant")
 	digest := sha256.Sum256([]byte("doc"))
-	if _, err := store.Sign(WithRequest(ctx, s), s.KeyURI, digest[:], crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Record(ctx, s, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Ask(ctx, s); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatalf("second sign with the one-use grant: %v; want ErrDenied", err)
-	}
-	if n := len(p.asked()); n != 2 {
-		t.Fatalf("%d questions; want 2", n)
-	}
+	_, err := store.Sign(WithRequest(ctx, s), s.KeyURI, digest[:], crypto.SHA256)
+	require.NoError(t, err)
+	require.NoError(t, e.Record(ctx, s, nil))
+	require.ErrorIs(t, e.Ask(ctx, s), hsm.ErrDenied, "second sign with the one-use grant")
+	require.Len(t, p.asked(), 2, "questions")
 
 	// The journal: the choice as a consent decision naming the picked key,
 	// its certificate and the grant; the signature allowed by that grant.
@@ -195,9 +176,8 @@ func TestChooseKey(t *testing.T) {
 			byGrant = true
 		}
 	}
-	if !chose || !byGrant {
-		t.Errorf("journal: choice recorded %v, signature by its grant %v: %+v", chose, byGrant, f.records(t))
-	}
+	assert.True(t, chose, "journal: choice recorded: %+v", f.records(t))
+	assert.True(t, byGrant, "journal: signature by its grant: %+v", f.records(t))
 }
 
 // Refusals: the person's, the policy's, and requests that cannot be a key
@@ -251,9 +231,7 @@ func TestChooseKeyRefused(t *testing.T) {
 			p := &script{confirm: c.confirm}
 			e := f.engine(t, p, f.withStore(store))
 			if c.never {
-				if err := e.Decisions().Set(OriginDecision{Origin: portal, Choice: Never, Decided: time.Now()}); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, e.Decisions().Set(OriginDecision{Origin: portal, Choice: Never, Decided: time.Now()}))
 			}
 			req := choice(portal, keys[0].URI, keys[1].URI)
 			if c.req != nil {
@@ -261,24 +239,14 @@ func TestChooseKeyRefused(t *testing.T) {
 			}
 			var out Outcome
 			err := e.Ask(WithOutcome(ctx, &out), req)
-			if !errors.Is(err, c.want) {
-				t.Fatalf("err %v; want %v", err, c.want)
-			}
-			if out != (Outcome{}) {
-				t.Errorf("a refusal reported %+v", out)
-			}
-			if n := len(p.asked()); n != c.asked {
-				t.Errorf("%d questions; want %d", n, c.asked)
-			}
-			if got := f.keyInfo.Load() > 0; got != c.lookups {
-				t.Errorf("keys looked up: %v; want %v", got, c.lookups)
-			}
-			if len(e.Grants().List()) != 0 {
-				t.Errorf("a refusal left a grant")
-			}
+			require.ErrorIs(t, err, c.want)
+			assert.Equal(t, Outcome{}, out, "a refusal reported an outcome")
+			assert.Len(t, p.asked(), c.asked, "questions")
+			assert.Equal(t, c.lookups, f.keyInfo.Load() > 0, "keys looked up")
+			assert.Empty(t, e.Grants().List(), "a refusal left a grant")
 			recs := f.records(t)
-			if len(recs) == 0 || recs[len(recs)-1].Decision == journal.DecisionAllowed {
-				t.Errorf("refusal not journaled: %+v", recs)
+			if assert.NotEmpty(t, recs, "refusal not journaled") {
+				assert.NotEqual(t, journal.DecisionAllowed, recs[len(recs)-1].Decision, "refusal not journaled")
 			}
 		})
 	}
@@ -309,27 +277,22 @@ func TestChooseKeyFirstUse(t *testing.T) {
 			p := &script{confirm: pick(keys[2].URI, c.remember)}
 			e := f.engine(t, p, f.withStore(store))
 			var out Outcome
-			if err := e.Ask(WithOutcome(ctx, &out), choice(c.origin, keys[0].URI, keys[2].URI)); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, e.Ask(WithOutcome(ctx, &out), choice(c.origin, keys[0].URI, keys[2].URI)))
 			qs := p.asked()
-			if len(qs) != 1 || !qs[0].FirstUse || len(qs[0].Request.Choices) != 2 {
-				t.Fatalf("questions %+v; want one first-use question with the two keys", qs)
-			}
-			if out.KeyURI != keys[2].URI || out.GrantID == "" {
-				t.Fatalf("outcome %+v", out)
-			}
+			require.Len(t, qs, 1, "one first-use question with the two keys")
+			require.True(t, qs[0].FirstUse, "one first-use question with the two keys")
+			require.Len(t, qs[0].Request.Choices, 2, "one first-use question with the two keys")
+			require.Equal(t, keys[2].URI, out.KeyURI, "outcome")
+			require.NotEmpty(t, out.GrantID, "outcome")
 			s := sign(c.origin)
 			s.KeyURI, s.GrantID = out.KeyURI, out.GrantID
-			if err := e.Ask(ctx, s); err != nil {
-				t.Fatalf("sign with the grant: %v", err)
-			}
-			if n := len(p.asked()); n != 1 {
-				t.Fatalf("%d questions; want the choice's only", n)
-			}
+			require.NoError(t, e.Ask(ctx, s), "sign with the grant")
+			require.Len(t, p.asked(), 1, "questions: the choice's only")
 			od, ok := e.Decisions().Get(c.origin)
-			if c.choice == "" && ok || c.choice != "" && od.Choice != c.choice {
-				t.Errorf("remembered %+v %v; want %q", od, ok, c.choice)
+			if c.choice == "" {
+				assert.False(t, ok, "remembered %+v", od)
+			} else {
+				assert.Equal(t, c.choice, od.Choice, "remembered")
 			}
 		})
 	}
@@ -337,16 +300,14 @@ func TestChooseKeyFirstUse(t *testing.T) {
 		f := newFixture(t, "")
 		p := &script{confirm: answer(Answer{Remember: true})}
 		e := f.engine(t, p, f.withStore(store))
-		if err := e.Ask(ctx, choice(portal, keys[0].URI)); err != ErrRefused {
-			t.Fatalf("err %v; want ErrRefused", err)
-		}
-		if od, ok := e.Decisions().Get(portal); !ok || od.Choice != Never {
-			t.Fatalf("remembered %+v %v; want never", od, ok)
-		}
+		require.ErrorIs(t, e.Ask(ctx, choice(portal, keys[0].URI)), ErrRefused)
+		od, ok := e.Decisions().Get(portal)
+		require.True(t, ok, "remembered")
+		require.Equal(t, Never, od.Choice, "remembered")
 		n := f.keyInfo.Load()
-		if err := e.Ask(ctx, choice(portal, keys[0].URI)); err != ErrRefused || len(p.asked()) != 1 || f.keyInfo.Load() != n {
-			t.Fatalf("after never: %v, %d questions, key lookups %d → %d", err, len(p.asked()), n, f.keyInfo.Load())
-		}
+		require.ErrorIs(t, e.Ask(ctx, choice(portal, keys[0].URI)), ErrRefused, "after never")
+		require.Len(t, p.asked(), 1, "after never: questions")
+		require.Equal(t, n, f.keyInfo.Load(), "after never: key lookups")
 	})
 }
 
@@ -367,41 +328,26 @@ func TestChooseKeyUnattended(t *testing.T) {
 	const ci = "https://ci.example"
 
 	var out Outcome
-	if err := e.Ask(WithOutcome(ctx, &out), choice(ci, ecdsa.URI)); err != nil {
-		t.Fatalf("one candidate, allowed by a rule: %v", err)
-	}
-	if out.KeyURI != ecdsa.URI || out.GrantID != "" {
-		t.Fatalf("outcome %+v; want the candidate and no grant", out)
-	}
+	require.NoError(t, e.Ask(WithOutcome(ctx, &out), choice(ci, ecdsa.URI)), "one candidate, allowed by a rule")
+	require.Equal(t, ecdsa.URI, out.KeyURI, "the candidate")
+	require.Empty(t, out.GrantID, "no grant")
 	// The denied key is dropped: one candidate left, picked.
 	out = Outcome{}
-	if err := e.Ask(WithOutcome(ctx, &out), choice(ci, rsa.URI, ecdsa.URI)); err != nil || out.KeyURI != ecdsa.URI {
-		t.Fatalf("denied key and allowed key: %v, %+v; want the allowed key", err, out)
-	}
-	if err := e.Ask(ctx, choice(ci, rsa.URI)); err != ErrRefused {
-		t.Fatalf("only a denied candidate: %v; want ErrRefused", err)
-	}
-	if err := e.Ask(ctx, choice(ci, ecdsa.URI, keys[1].URI)); err != ErrRefused {
-		t.Fatalf("two allowed candidates, no one to ask: %v; want ErrRefused", err)
-	}
+	require.NoError(t, e.Ask(WithOutcome(ctx, &out), choice(ci, rsa.URI, ecdsa.URI)), "denied key and allowed key")
+	require.Equal(t, ecdsa.URI, out.KeyURI, "denied key and allowed key: the allowed key")
+	require.ErrorIs(t, e.Ask(ctx, choice(ci, rsa.URI)), ErrRefused, "only a denied candidate")
+	require.ErrorIs(t, e.Ask(ctx, choice(ci, ecdsa.URI, keys[1].URI)), ErrRefused, "two allowed candidates, no one to ask")
 	// The choices took no use of the rule: the signature takes it.
 	s := sign(ci)
 	s.KeyURI = ecdsa.URI
-	if err := e.Ask(ctx, s); err != nil {
-		t.Fatalf("sign after the choice: %v", err)
-	}
-	if err := e.Ask(ctx, s); err != ErrRefused {
-		t.Fatalf("second sign with a rule of one use: %v", err)
-	}
+	require.NoError(t, e.Ask(ctx, s), "sign after the choice")
+	require.ErrorIs(t, e.Ask(ctx, s), ErrRefused, "second sign with a rule of one use")
 	// Used up: the rule no longer picks either.
-	if err := e.Ask(ctx, choice(ci, ecdsa.URI)); err != ErrRefused {
-		t.Fatalf("choice after the rule is used up: %v", err)
-	}
+	require.ErrorIs(t, e.Ask(ctx, choice(ci, ecdsa.URI)), ErrRefused, "choice after the rule is used up")
 	// An origin no rule names is refused without a key lookup.
 	n := f.keyInfo.Load()
-	if err := e.Ask(ctx, choice(portal, ecdsa.URI)); err != ErrRefused || f.keyInfo.Load() != n {
-		t.Fatalf("unknown origin, headless: %v, lookups %d → %d", err, n, f.keyInfo.Load())
-	}
+	require.ErrorIs(t, e.Ask(ctx, choice(portal, ecdsa.URI)), ErrRefused, "unknown origin, headless")
+	require.Equal(t, n, f.keyInfo.Load(), "unknown origin, headless: key lookups")
 }
 
 // A local caller picks a key too, without a grant (grants are for web
@@ -415,15 +361,13 @@ func TestChooseKeyLocalCaller(t *testing.T) {
 	r := choice("", keys[0].URI, keys[2].URI)
 	r.Caller = "signet sign"
 	var out Outcome
-	if err := e.Ask(WithOutcome(ctx, &out), r); err != nil {
-		t.Fatal(err)
-	}
-	if out.KeyURI != keys[0].URI || out.GrantID != "" || len(e.Grants().List()) != 0 {
-		t.Fatalf("outcome %+v, grants %v", out, e.Grants().List())
-	}
-	if qs := p.asked(); len(qs) != 1 || qs[0].FirstUse {
-		t.Fatalf("questions %+v", qs)
-	}
+	require.NoError(t, e.Ask(WithOutcome(ctx, &out), r))
+	require.Equal(t, keys[0].URI, out.KeyURI)
+	require.Empty(t, out.GrantID, "a local caller gets no grant")
+	require.Empty(t, e.Grants().List(), "a local caller gets no grant")
+	qs := p.asked()
+	require.Len(t, qs, 1)
+	require.False(t, qs[0].FirstUse)
 }
 
 // AllowAll (plugintest's default) picks the first candidate; DenyAll
@@ -431,13 +375,11 @@ func TestChooseKeyLocalCaller(t *testing.T) {
 func TestChooseKeyAllowAllDenyAll(t *testing.T) {
 	var out Outcome
 	r := choice(portal, "pkcs11:object=a", "pkcs11:object=b")
-	if err := AllowAll.Ask(WithOutcome(context.Background(), &out), r); err != nil || out.KeyURI != "pkcs11:object=a" || out.GrantID != "" {
-		t.Fatalf("AllowAll: %v, %+v", err, out)
-	}
+	require.NoError(t, AllowAll.Ask(WithOutcome(context.Background(), &out), r), "AllowAll")
+	require.Equal(t, Outcome{KeyURI: "pkcs11:object=a"}, out, "AllowAll")
 	out = Outcome{}
-	if err := DenyAll.Ask(WithOutcome(context.Background(), &out), r); !errors.Is(err, hsm.ErrDenied) || out.KeyURI != "" {
-		t.Fatalf("DenyAll: %v, %+v", err, out)
-	}
+	require.ErrorIs(t, DenyAll.Ask(WithOutcome(context.Background(), &out), r), hsm.ErrDenied, "DenyAll")
+	require.Empty(t, out.KeyURI, "DenyAll")
 }
 
 // When the journal cannot record the choice, it is refused and its grant
@@ -449,12 +391,9 @@ func TestChooseKeyJournalFailure(t *testing.T) {
 	e := f.engine(t, p, f.withStore(store))
 	f.journal.Close()
 	var out Outcome
-	if err := e.Ask(WithOutcome(context.Background(), &out), choice(portal, keys[0].URI)); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatalf("err %v; want ErrDenied", err)
-	}
-	if out != (Outcome{}) || len(e.Grants().List()) != 0 {
-		t.Fatalf("outcome %+v, grants %v; want none", out, e.Grants().List())
-	}
+	require.ErrorIs(t, e.Ask(WithOutcome(context.Background(), &out), choice(portal, keys[0].URI)), hsm.ErrDenied)
+	require.Equal(t, Outcome{}, out)
+	require.Empty(t, e.Grants().List())
 }
 
 // The terminal lists the candidate keys, numbered, with their
@@ -486,9 +425,12 @@ func TestTerminalChooseKey(t *testing.T) {
 			r := sign(portal)
 			r.KeyURI, r.Choices = "", two
 			a, err := term.Confirm(context.Background(), Question{Request: r, FirstUse: c.firstUse})
-			if a != c.want || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
-				t.Fatalf("got %+v %v, want %+v %v", a, err, c.want, c.err)
+			if c.err == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, c.err)
 			}
+			require.Equal(t, c.want, a)
 			out := con.output()
 			for _, want := range []string{
 				"[1] " + two[0].Label, "[2] " + two[1].Label,
@@ -501,8 +443,8 @@ func TestTerminalChooseKey(t *testing.T) {
 				if strings.HasPrefix(want, "key to sign") && c.firstUse && !c.want.Allow && c.want.Remember {
 					continue // refused for good before any key was asked for
 				}
-				if c.err == nil && !strings.Contains(out, want) {
-					t.Errorf("output lacks %q:\n%s", want, out)
+				if c.err == nil {
+					assert.Contains(t, out, want)
 				}
 			}
 		})
@@ -532,38 +474,32 @@ func TestChooseKeyUnattendedCached(t *testing.T) {
 	attrs := strings.Split(strings.TrimPrefix(ecdsa.URI, "pkcs11:"), ";")
 	slices.Reverse(attrs)
 	uri := "pkcs11:" + strings.Join(attrs, ";")
-	if _, ok := store.CachedKey(uri); ok {
-		t.Fatal("cached before any use")
-	}
+	_, cached := store.CachedKey(uri)
+	require.False(t, cached, "cached before any use")
 
 	choose := func(uris ...string) Outcome {
 		t.Helper()
 		var out Outcome
-		if err := e.Ask(WithOutcome(ctx, &out), choice(ci, uris...)); err != nil {
-			t.Fatalf("choice: %v", err)
-		}
+		require.NoError(t, e.Ask(WithOutcome(ctx, &out), choice(ci, uris...)), "choice")
 		return out
 	}
 	n := f.keyInfo.Load()
-	if out := choose(uri); out.KeyURI != uri || f.keyInfo.Load() != n+1 {
-		t.Fatalf("first choice: %+v, lookups %d → %d; want the key, one lookup", out, n, f.keyInfo.Load())
-	}
+	require.Equal(t, uri, choose(uri).KeyURI, "first choice")
+	require.Equal(t, n+1, f.keyInfo.Load(), "first choice: one lookup")
 	digest := make([]byte, 32)
-	if _, err := store.Sign(ctx, uri, digest, crypto.SHA256); err != nil {
-		t.Fatal(err)
-	}
+	_, err := store.Sign(ctx, uri, digest, crypto.SHA256)
+	require.NoError(t, err)
 	n = f.keyInfo.Load()
-	if out := choose(uri); out.KeyURI != uri || f.keyInfo.Load() != n {
-		t.Fatalf("choice of a key the store used: %+v, lookups %d → %d; want none", out, n, f.keyInfo.Load())
-	}
+	require.Equal(t, uri, choose(uri).KeyURI, "choice of a key the store used")
+	require.Equal(t, n, f.keyInfo.Load(), "choice of a key the store used: no lookup")
 	recs := f.records(t)
 	last := recs[len(recs)-1]
-	if last.KeyURI != uri || last.CertSerial == "" || last.CertSerial != ecdsa.Certificate.SerialNumber.Text(16) {
-		t.Fatalf("journal of the cached choice: %+v; want the key and its certificate serial", last)
-	}
+	require.Equal(t, uri, last.KeyURI, "journal of the cached choice")
+	require.NotEmpty(t, last.CertSerial, "journal of the cached choice")
+	require.Equal(t, ecdsa.Certificate.SerialNumber.Text(16), last.CertSerial, "journal of the cached choice")
 	// Two candidates: the person picks, and sees them fresh from the token.
 	n = f.keyInfo.Load()
-	if out := choose(uri, ed.URI); out.KeyURI != uri || f.keyInfo.Load() != n+2 || len(p.asked()) != 1 {
-		t.Fatalf("asked choice: %+v, lookups %d → %d, %d questions; want two lookups, one question", out, n, f.keyInfo.Load(), len(p.asked()))
-	}
+	require.Equal(t, uri, choose(uri, ed.URI).KeyURI, "asked choice")
+	require.Equal(t, n+2, f.keyInfo.Load(), "asked choice: two lookups")
+	require.Len(t, p.asked(), 1, "asked choice: one question")
 }

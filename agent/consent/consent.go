@@ -1,18 +1,31 @@
 // Package consent decides whether an operation a plugin asks for may go
-// ahead.
-//
-// The host calls Asker.Ask before every key use and listing, with a Request
-// describing who asks, which plugin, which key and what is concerned. Ask
+// ahead. The host calls Asker.Ask before every key use and listing with a
+// Request naming who asks, the plugin, the key and the documents; Ask
 // returns nil to allow, or an error matching hsm.ErrDenied, hsm.ErrTimeout
-// or hsm.ErrCancelled. Implementations must be safe for concurrent use.
+// or hsm.ErrCancelled. The agent's Asker is the Engine: administrator
+// origin lists, remembered origin decisions, unattended rules, grants and
+// questions to a Prompter (the web dialog, or a Terminal), with one
+// journal record per decision; it also routes PIN requests. How it decides
+// is described in docs/consent.md.
 //
-// The agent's Asker is the Engine (engine.go): administrator origin lists,
-// the person's remembered origin decisions (decisions.go), unattended rules
-// (rules.go, the only implementation of policy.unattended.rules), grants
-// (agent/grants), questions to a Prompter (prompter.go: the web dialog, or
-// the Terminal), and one journal record per decision (agent/journal). The
-// Engine also routes PIN requests (Engine.PINPrompt). Unattended is the
-// same Engine without a Prompter, for code that only has rules.
+//	e, err := consent.NewEngine(consent.EngineConfig{
+//		Policy:   &cfg.Policy,
+//		Prompter: dialog, // nil: refuse whatever needs a person
+//		Journal:  j,
+//		DataDir:  cfg.DataDir,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	req := consent.Request{Kind: consent.Sign, Plugin: "eimzo",
+//		Origin: "https://portal.example", KeyURI: uri}
+//	if err := e.Ask(ctx, req); err != nil {
+//		return err // refused, timed out or cancelled
+//	}
+//	sig, err := store.Sign(ctx, uri, digest, crypto.SHA256)
+//	if jerr := e.Record(ctx, req, err); jerr != nil { // the outcome, journaled
+//		return jerr
+//	}
 package consent
 
 import (
@@ -83,8 +96,8 @@ type Request struct {
 	// the Engine looks them up (EngineConfig.KeyInfo) once the origin's
 	// policy passed, drops those it cannot find, and keeps each URI as the
 	// host gave it. The pick is reported in Outcome.KeyURI, with the
-	// one-use grant covering the signature in Outcome.GrantID (see the
-	// Engine doc, "Choosing a key").
+	// one-use grant covering the signature in Outcome.GrantID (see
+	// docs/consent.md, "Choosing a key").
 	Choices []hsm.KeyInfo
 }
 
@@ -201,7 +214,7 @@ type Outcome struct {
 	// nil. An Engine may then journal a decision that needed no question
 	// (an unattended rule, a grant) together with the outcome, in one
 	// record written by Record, instead of a decision record now and an
-	// outcome record later (see the Engine doc, "Journal").
+	// outcome record later (see docs/consent.md, "Journal").
 	OneRecord bool
 
 	// pending is the decision Ask left for Record to journal (OneRecord);

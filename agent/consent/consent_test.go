@@ -2,12 +2,13 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestUnattended(t *testing.T) {
@@ -31,11 +32,10 @@ func TestUnattended(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := u.Ask(ctx, c.req)
-		if c.ok && err != nil {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if !c.ok && !errors.Is(err, hsm.ErrDenied) {
-			t.Errorf("%s: got %v, want ErrDenied", c.name, err)
+		if c.ok {
+			assert.NoError(t, err, c.name)
+		} else {
+			assert.ErrorIs(t, err, hsm.ErrDenied, c.name)
 		}
 	}
 }
@@ -54,16 +54,10 @@ func TestUnattendedUsesRace(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 31 {
-		t.Fatalf("allowed %d, want 31", ok.Load())
-	}
+	require.EqualValues(t, 31, ok.Load(), "allowed")
 }
 
 func TestAllowDeny(t *testing.T) {
-	if err := AllowAll.Ask(context.Background(), Request{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := DenyAll.Ask(context.Background(), Request{Kind: Sign}); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatal(err)
-	}
+	require.NoError(t, AllowAll.Ask(context.Background(), Request{}))
+	require.ErrorIs(t, DenyAll.Ask(context.Background(), Request{Kind: Sign}), hsm.ErrDenied)
 }

@@ -3,59 +3,47 @@ package consent
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDecisionsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", DecisionsFile)
 	d, err := OpenDecisions(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	now := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
 	a := OriginDecision{Origin: "https://a.example", Choice: Always, Plugin: "eimzo", Decided: now, Evidence: map[string]string{"api_key": "k"}}
 	b := OriginDecision{Origin: "https://b.example", Choice: Never, Decided: now}
 	for _, od := range []OriginDecision{a, b} {
-		if err := d.Set(od); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, d.Set(od))
 	}
-	if err := d.Set(OriginDecision{Origin: "https://c.example", Choice: "maybe"}); err == nil {
-		t.Fatal("invalid choice accepted")
-	}
+	require.Error(t, d.Set(OriginDecision{Origin: "https://c.example", Choice: "maybe"}), "invalid choice accepted")
 	d2, err := OpenDecisions(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := d2.List(); !reflect.DeepEqual(got, []OriginDecision{a, b}) {
-		t.Fatalf("reloaded %+v", got)
-	}
-	if ok, err := d2.Forget(a.Origin); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []OriginDecision{a, b}, d2.List(), "reloaded")
+	ok, err := d2.Forget(a.Origin)
+	require.NoError(t, err)
+	require.True(t, ok, "forgotten")
 	d3, _ := OpenDecisions(path)
-	if got := d3.List(); len(got) != 1 || got[0].Origin != b.Origin {
-		t.Fatalf("after forget %+v", got)
-	}
+	got := d3.List()
+	require.Len(t, got, 1, "after forget")
+	require.Equal(t, b.Origin, got[0].Origin, "after forget")
 	st, err := os.Stat(path)
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("mode %v %v", st, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "mode")
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".origins-*"))
-	if len(left) != 0 {
-		t.Fatalf("temporary files left: %v", left)
-	}
+	require.Empty(t, left, "temporary files left")
 }
 
 func TestDecisionsRejectsBadFile(t *testing.T) {
 	for _, data := range []string{"{", `[{"origin":"","choice":"always"}]`, `[{"origin":"x","choice":"sometimes"}]`} {
 		path := filepath.Join(t.TempDir(), DecisionsFile)
 		os.WriteFile(path, []byte(data), 0o600)
-		if _, err := OpenDecisions(path); err == nil {
-			t.Errorf("%q accepted", data)
-		}
+		_, err := OpenDecisions(path)
+		assert.Error(t, err, "%q accepted", data)
 	}
 }
 
@@ -67,31 +55,22 @@ func FuzzDecisionsFile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, DecisionsFile)
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, data, 0o600))
 		d, err := OpenDecisions(path)
 		if err != nil {
 			return
 		}
 		list := d.List()
 		for _, od := range list {
-			if od.Origin == "" || (od.Choice != Always && od.Choice != Never) {
-				t.Fatalf("invalid entry loaded: %+v", od)
-			}
+			require.NotEmpty(t, od.Origin, "invalid entry loaded: %+v", od)
+			require.Contains(t, []OriginChoice{Always, Never}, od.Choice, "invalid entry loaded: %+v", od)
 		}
 		// Whatever loads survives a save and reload.
 		if len(list) > 0 {
-			if err := d.Set(list[0]); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, d.Set(list[0]))
 			d2, err := OpenDecisions(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(d2.List()) != len(list) {
-				t.Fatalf("%d entries after reload, want %d", len(d2.List()), len(list))
-			}
+			require.NoError(t, err)
+			require.Len(t, d2.List(), len(list), "entries after reload")
 		}
 	})
 }

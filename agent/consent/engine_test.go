@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"github.com/signet-agent/signet/agent/keystore"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // script stands for the person: it answers questions with confirm and PIN
@@ -78,19 +79,15 @@ func newFixture(t *testing.T, policy string) *fixture {
 		doc += "policy:\n" + policy
 	}
 	cfg, err := config.Parse("test.yaml", []byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	j, err := journal.Open(journal.PathIn(dir), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f := &fixture{dir: dir, policy: &cfg.Policy, journal: j}
 	t.Cleanup(func() {
 		j.Close()
 		rep, err := journal.VerifyFile(journal.PathIn(dir))
-		if err != nil || !rep.OK() {
-			t.Errorf("journal verify: %v %+v", err, rep)
+		if assert.NoError(t, err, "journal verify") {
+			assert.True(t, rep.OK(), "journal verify: %+v", rep)
 		}
 	})
 	return f
@@ -112,18 +109,14 @@ func (f *fixture) engine(t *testing.T, p Prompter, mod ...func(*EngineConfig)) *
 		m(&cfg)
 	}
 	e, err := NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return e
 }
 
 func (f *fixture) records(t *testing.T) []journal.Record {
 	t.Helper()
 	recs, err := journal.ReadFile(journal.PathIn(f.dir), journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return recs
 }
 
@@ -161,43 +154,40 @@ func TestFirstUse(t *testing.T) {
 			p := &script{confirm: answer(c.ans)}
 			e := f.engine(t, p)
 			err := e.Ask(ctx, list(portal))
-			if c.allowed != (err == nil) {
-				t.Fatalf("first request: %v", err)
-			}
-			if err != nil && err != ErrRefused {
-				t.Fatalf("refusal is %v, want ErrRefused", err)
+			if c.allowed {
+				require.NoError(t, err, "first request")
+			} else {
+				require.ErrorIs(t, err, ErrRefused, "first request")
 			}
 			q := p.asked()
-			if len(q) != 1 || !q[0].FirstUse || q[0].Request.Origin != portal || q[0].ID == "" {
-				t.Fatalf("questions %+v", q)
-			}
+			require.Len(t, q, 1)
+			require.True(t, q[0].FirstUse)
+			require.Equal(t, portal, q[0].Request.Origin)
+			require.NotEmpty(t, q[0].ID)
 			// Across a restart: a new Engine over the same data directory.
 			p2 := &script{confirm: answer(c.ans)}
 			e2 := f.engine(t, p2)
 			err2 := e2.Ask(ctx, list(portal))
-			if c.allowed != (err2 == nil) {
-				t.Fatalf("after restart: %v", err2)
+			if c.allowed {
+				require.NoError(t, err2, "after restart")
+			} else {
+				require.ErrorIs(t, err2, ErrRefused, "after restart")
 			}
-			if got := len(p2.asked()) == 1; got != c.askAgain {
-				t.Fatalf("asked again after restart: %v, want %v", got, c.askAgain)
-			}
+			require.Equal(t, c.askAgain, len(p2.asked()) == 1, "asked again after restart")
 			od, ok := e2.Decisions().Get(portal)
-			if c.choice == "" && ok || c.choice != "" && od.Choice != c.choice {
-				t.Fatalf("remembered %+v %v, want %q", od, ok, c.choice)
+			if c.choice == "" {
+				require.False(t, ok, "remembered %+v", od)
+			} else {
+				require.Equal(t, c.choice, od.Choice, "remembered")
 			}
 			if c.choice != "" {
 				st, err := os.Stat(filepath.Join(f.dir, DecisionsFile))
-				if err != nil || st.Mode().Perm() != 0o600 {
-					t.Fatalf("decisions file: %v %v", st, err)
-				}
+				require.NoError(t, err, "decisions file")
+				require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "decisions file")
 				// Revoke: asked again.
-				if err := e2.ForgetOrigin(ctx, portal); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, e2.ForgetOrigin(ctx, portal))
 				e2.Ask(ctx, list(portal))
-				if len(p2.asked()) != 1 {
-					t.Fatalf("not asked after revoke")
-				}
+				require.Len(t, p2.asked(), 1, "not asked after revoke")
 			}
 		})
 	}
@@ -207,53 +197,40 @@ func TestFirstUseCoversTheOperation(t *testing.T) {
 	f := newFixture(t, "")
 	p := &script{confirm: answer(Answer{Allow: true, Remember: true})}
 	e := f.engine(t, p)
-	if err := e.Ask(context.Background(), sign(portal)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(context.Background(), sign(portal)))
 	// Origin now always allowed: the next signature asks about the
 	// operation only.
-	if err := e.Ask(context.Background(), sign(portal)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(context.Background(), sign(portal)))
 	q := p.asked()
-	if len(q) != 2 || !q[0].FirstUse || q[1].FirstUse {
-		t.Fatalf("questions: %+v", q)
-	}
-	if q[1].Request.Summary != "contract" || len(q[1].Request.Documents) != 1 {
-		t.Fatalf("question lacks the request: %+v", q[1].Request)
-	}
+	require.Len(t, q, 2)
+	require.True(t, q[0].FirstUse, "first question")
+	require.False(t, q[1].FirstUse, "second question")
+	require.Equal(t, "contract", q[1].Request.Summary, "question lacks the request")
+	require.Len(t, q[1].Request.Documents, 1, "question lacks the request")
 }
 
 func TestAdminDenyBeatsUserAllow(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "")
 	p := &script{confirm: answer(Answer{Allow: true, Remember: true})}
-	if err := f.engine(t, p).Ask(ctx, list(portal)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.engine(t, p).Ask(ctx, list(portal)))
 	// The administrator now denies it; same data dir, user said Always.
 	cfg, err := config.Parse("t.yaml", []byte("data_dir: "+f.dir+"\npolicy:\n  deny: [\"https://*.example\"]\n  allow: [\""+portal+"\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p2 := &script{confirm: answer(Answer{Allow: true})}
 	e := f.engine(t, p2, func(c *EngineConfig) { c.Policy = &cfg.Policy })
-	if od, ok := e.Decisions().Get(portal); !ok || od.Choice != Always {
-		t.Fatalf("user decision lost: %+v", od)
-	}
+	od, ok := e.Decisions().Get(portal)
+	require.True(t, ok, "user decision lost")
+	require.Equal(t, Always, od.Choice, "user decision lost")
 	for _, r := range []Request{list(portal), sign(portal)} {
-		if err := e.Ask(ctx, r); err != ErrRefused {
-			t.Fatalf("%s: %v", r.Kind, err)
-		}
+		require.ErrorIs(t, e.Ask(ctx, r), ErrRefused, r.Kind)
 	}
-	if len(p2.asked()) != 0 || f.keyInfo.Load() != 0 {
-		t.Fatalf("asked %d, key lookups %d", len(p2.asked()), f.keyInfo.Load())
-	}
+	require.Empty(t, p2.asked(), "asked")
+	require.Zero(t, f.keyInfo.Load(), "key lookups")
 	recs := f.records(t)
 	last := recs[len(recs)-1]
-	if last.Decision != journal.DecisionDenied || last.DecidedBy != journal.ByAdmin {
-		t.Fatalf("journal: %+v", last)
-	}
+	require.Equal(t, journal.DecisionDenied, last.Decision, "journal")
+	require.Equal(t, journal.ByAdmin, last.DecidedBy, "journal")
 }
 
 func TestAdminAllowSkipsFirstUse(t *testing.T) {
@@ -261,27 +238,18 @@ func TestAdminAllowSkipsFirstUse(t *testing.T) {
 	p := &script{confirm: answer(Answer{Allow: true})}
 	e := f.engine(t, p)
 	ctx := context.Background()
-	if err := e.Ask(ctx, list("https://my.gov.uz")); err != nil {
-		t.Fatal(err)
-	}
-	if len(p.asked()) != 0 {
-		t.Fatal("listing from an admin-allowed origin asked")
-	}
-	if err := e.Ask(ctx, sign("https://my.gov.uz")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(ctx, list("https://my.gov.uz")))
+	require.Empty(t, p.asked(), "listing from an admin-allowed origin asked")
+	require.NoError(t, e.Ask(ctx, sign("https://my.gov.uz")))
 	q := p.asked()
-	if len(q) != 1 || q[0].FirstUse {
-		t.Fatalf("questions %+v", q)
-	}
-	if f.keyInfo.Load() != 1 {
-		t.Fatalf("key looked up %d times for the dialog, want 1", f.keyInfo.Load())
-	}
+	require.Len(t, q, 1)
+	require.False(t, q[0].FirstUse)
+	require.EqualValues(t, 1, f.keyInfo.Load(), "key lookups for the dialog")
 	// Not admin-allowed: first use.
 	e.Ask(ctx, list("https://gov.uz"))
-	if q := p.asked(); len(q) != 2 || !q[1].FirstUse {
-		t.Fatalf("questions %+v", q)
-	}
+	q = p.asked()
+	require.Len(t, q, 2)
+	require.True(t, q[1].FirstUse)
 }
 
 // TestDeniedOriginLearnsNothing: admin-denied, remembered-denied and
@@ -307,20 +275,15 @@ func TestDeniedOriginLearnsNothing(t *testing.T) {
 		for _, r := range []Request{list(origin), sign(origin), {Kind: Sign, Plugin: "eimzo", Origin: origin, KeyURI: "pkcs11:token=none;object=nope"}} {
 			r.Origin = origin
 			err := e.Ask(ctx, r)
-			if !errors.Is(err, hsm.ErrDenied) {
-				t.Fatalf("%s %s: %v", origin, r.Kind, err)
-			}
+			require.ErrorIs(t, err, hsm.ErrDenied, "%s %s", origin, r.Kind)
 			errs = append(errs, err)
 		}
 	}
 	for _, err := range errs {
-		if err != ErrRefused || err.Error() != errs[0].Error() {
-			t.Fatalf("refusals differ: %q vs %q", err, errs[0])
-		}
+		require.Same(t, ErrRefused, err, "refusals differ")
+		require.Equal(t, errs[0].Error(), err.Error(), "refusals differ")
 	}
-	if f.keyInfo.Load() != lookups {
-		t.Fatalf("key store reached for a refused origin")
-	}
+	require.Equal(t, lookups, f.keyInfo.Load(), "key store reached for a refused origin")
 }
 
 func TestUnattendedRules(t *testing.T) {
@@ -356,21 +319,16 @@ func TestUnattendedRules(t *testing.T) {
 	e := f.engine(t, nil) // headless: no one to ask
 	for _, c := range cases {
 		err := e.Ask(ctx, c.req)
-		if c.ok != (err == nil) {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if err != nil && err != ErrRefused {
-			t.Errorf("%s: %v is not ErrRefused", c.name, err)
+		if c.ok {
+			assert.NoError(t, err, c.name)
+		} else {
+			assert.ErrorIs(t, err, ErrRefused, c.name)
 		}
 	}
-	if f.keyInfo.Load() != 0 {
-		t.Errorf("headless engine looked keys up")
-	}
+	assert.Zero(t, f.keyInfo.Load(), "headless engine looked keys up")
 	// Refusals in a row from one site are coalesced (the second is
 	// counted in a record written at the latest when the journal closes).
-	if err := f.journal.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.journal.Close())
 	n := 0
 	for _, r := range f.records(t) {
 		n++
@@ -378,9 +336,7 @@ func TestUnattendedRules(t *testing.T) {
 			n += r.Repeat.Count - 1
 		}
 	}
-	if n != len(cases) {
-		t.Errorf("journal records stand for %d decisions, want %d", n, len(cases))
-	}
+	assert.Equal(t, len(cases), n, "decisions the journal records stand for")
 }
 
 func TestEngineRuleUsesRace(t *testing.T) {
@@ -399,9 +355,7 @@ func TestEngineRuleUsesRace(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if ok.Load() != 31 {
-		t.Fatalf("allowed %d, want 31", ok.Load())
-	}
+	require.EqualValues(t, 31, ok.Load(), "allowed")
 }
 
 // TestGrantRace: the person approves one signature and accepts the
@@ -425,13 +379,10 @@ func TestGrantRace(t *testing.T) {
 			r := sign(portal)
 			r.GrantUses, r.GrantWithin = n, 5*time.Minute
 			ctx := context.Background()
-			if err := e.Ask(ctx, r); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, e.Ask(ctx, r))
 			gs := e.Grants().List()
-			if len(gs) != 1 || gs[0].Remaining != n-1 {
-				t.Fatalf("grants %+v", gs)
-			}
+			require.Len(t, gs, 1)
+			require.Equal(t, n-1, gs[0].Remaining)
 			r.GrantUses = 0
 			if byID {
 				r.GrantID = gs[0].ID
@@ -446,24 +397,16 @@ func TestGrantRace(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if ok.Load() != n-1 {
-				t.Fatalf("allowed %d, want %d", ok.Load(), n-1)
-			}
-			if len(e.Grants().List()) != 0 {
-				t.Fatal("grant left after its uses")
-			}
+			require.EqualValues(t, n-1, ok.Load(), "allowed")
+			require.Empty(t, e.Grants().List(), "grant left after its uses")
 			byGrant := 0
 			for _, rec := range f.records(t) {
 				if rec.DecidedBy == journal.ByGrant && rec.Decision == journal.DecisionAllowed {
 					byGrant++
-					if rec.GrantID != gs[0].ID {
-						t.Fatalf("record without grant id: %+v", rec)
-					}
+					require.Equal(t, gs[0].ID, rec.GrantID, "record without grant id: %+v", rec)
 				}
 			}
-			if byGrant != n-1 {
-				t.Fatalf("%d grant records, want %d", byGrant, n-1)
-			}
+			require.Equal(t, n-1, byGrant, "grant records")
 		})
 	}
 }
@@ -495,22 +438,17 @@ func TestTimeout(t *testing.T) {
 				ec.Now = func() time.Time { return now }
 			})
 			err := e.Ask(context.Background(), sign(portal))
-			if !errors.Is(err, c.want) {
-				t.Fatalf("got %v, want %v", err, c.want)
-			}
-			if q := p.asked(); len(q) != 1 || !q[0].Deadline.Equal(now.Add(20*time.Millisecond)) {
-				t.Fatalf("questions %+v", q)
-			}
+			require.ErrorIs(t, err, c.want)
+			q := p.asked()
+			require.Len(t, q, 1)
+			require.True(t, q[0].Deadline.Equal(now.Add(20*time.Millisecond)), "deadline %v", q[0].Deadline)
 			recs := f.records(t)
 			want := map[error]journal.Decision{hsm.ErrTimeout: journal.DecisionTimeout, hsm.ErrCancelled: journal.DecisionCancelled}[c.want]
-			if len(recs) != 1 || recs[0].Decision != want {
-				t.Fatalf("journal %+v", recs)
-			}
+			require.Len(t, recs, 1)
+			require.Equal(t, want, recs[0].Decision)
 		})
 	}
-	if DefaultTimeout != 2*time.Minute {
-		t.Fatal("default timeout")
-	}
+	require.Equal(t, 2*time.Minute, DefaultTimeout)
 }
 
 func TestBatchBound(t *testing.T) {
@@ -519,16 +457,10 @@ func TestBatchBound(t *testing.T) {
 	e := f.engine(t, p)
 	r := sign(portal)
 	r.Documents = make([]Document, MaxDocuments)
-	if err := e.Ask(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	if len(p.asked()) != 1 {
-		t.Fatal("a batch is one question")
-	}
+	require.NoError(t, e.Ask(context.Background(), r))
+	require.Len(t, p.asked(), 1, "a batch is one question")
 	r.Documents = make([]Document, MaxDocuments+1)
-	if err := e.Ask(context.Background(), r); !errors.Is(err, hsm.ErrInvalidRequest) {
-		t.Fatalf("oversized batch: %v", err)
-	}
+	require.ErrorIs(t, e.Ask(context.Background(), r), hsm.ErrInvalidRequest, "oversized batch")
 }
 
 // TestJournalEveryDecision: each decision and each reported outcome is
@@ -544,37 +476,30 @@ func TestJournalEveryDecision(t *testing.T) {
 	for _, r := range reqs {
 		err := e.Ask(ctx, r)
 		if err == nil && r.Kind == Sign {
-			if err := e.Record(ctx, r, nil); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, e.Record(ctx, r, nil))
 		}
 	}
 	recs := f.records(t)
 	// The remembered origin, 5 decisions and 1 outcome: list (always),
 	// sign (refused by the person), sign (approved), its outcome, admin
 	// deny, local list.
-	if len(recs) != 7 {
-		for _, r := range recs {
-			t.Logf("%+v", r)
-		}
-		t.Fatalf("%d records", len(recs))
+	require.Len(t, recs, 7)
+	assert.Equal(t, journal.OpConsent, recs[0].Op, "first-use record")
+	assert.Equal(t, journal.DecisionAllowed, recs[0].Decision, "first-use record")
+	assert.Equal(t, journal.OpList, recs[1].Op, "first-use listing")
+	assert.Equal(t, journal.DecisionDenied, recs[2].Decision, "refusal record")
+	assert.Equal(t, journal.ByUser, recs[2].DecidedBy, "refusal record")
+	assert.Equal(t, journal.ResultOK, recs[4].Result, "outcome record")
+	assert.Equal(t, journal.OpSign, recs[4].Op, "outcome record")
+	if assert.NotEmpty(t, recs[4].Documents, "outcome record") {
+		assert.NotEmpty(t, recs[4].Documents[0].SHA256, "outcome record")
 	}
-	if recs[0].Op != journal.OpConsent || recs[0].Decision != journal.DecisionAllowed || recs[1].Op != journal.OpList {
-		t.Fatalf("first-use records %+v %+v", recs[0], recs[1])
-	}
-	if recs[2].Decision != journal.DecisionDenied || recs[2].DecidedBy != journal.ByUser {
-		t.Fatalf("refusal record %+v", recs[2])
-	}
-	if recs[4].Result != journal.ResultOK || recs[4].Op != journal.OpSign || recs[4].Documents[0].SHA256 == "" {
-		t.Fatalf("outcome record %+v", recs[4])
-	}
-	if recs[5].DecidedBy != journal.ByAdmin || recs[6].Caller != "cli" {
-		t.Fatalf("records %+v %+v", recs[5], recs[6])
-	}
+	assert.Equal(t, journal.ByAdmin, recs[5].DecidedBy)
+	assert.Equal(t, "cli", recs[6].Caller)
 	rep, err := f.journal.Verify()
-	if err != nil || !rep.OK() || rep.Records != 7 {
-		t.Fatalf("verify %+v %v", rep, err)
-	}
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "verify %+v", rep)
+	require.Equal(t, 7, rep.Records)
 }
 
 // TestPINNeverRecorded runs real signatures with a PFX key whose password
@@ -588,13 +513,9 @@ func TestPINNeverRecorded(t *testing.T) {
 	)
 	dir := t.TempDir()
 	sk, err := softhsmtest.NewSoftwareKey(softhsmtest.ECP256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pfxPath := filepath.Join(dir, "keys", "signer.pfx")
-	if err := sk.WritePFX(pfxPath, password, softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sk.WritePFX(pfxPath, password, softhsmtest.Modern))
 	f := newFixture(t, "  allow: [\""+portal+"\"]\n")
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
@@ -618,15 +539,12 @@ func TestPINNeverRecorded(t *testing.T) {
 		c.KeyInfo = func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) }
 	})
 	store, err = keystore.Open(keystore.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer store.Close()
 	ctx := context.Background()
 	keys, err := store.Keys(ctx)
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("keys %v %v", keys, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
 	var errs []error
 	digest := sha256.Sum256([]byte("doc"))
 	for i := range 3 {
@@ -641,73 +559,50 @@ func TestPINNeverRecorded(t *testing.T) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if err := e.Record(ctx, r, err); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, e.Record(ctx, r, err))
 	}
-	if len(errs) != 1 || !errors.Is(errs[0], hsm.ErrDenied) {
-		t.Fatalf("errors %v", errs)
-	}
+	require.Len(t, errs, 1)
+	require.ErrorIs(t, errs[0], hsm.ErrDenied)
 	// A wrong password as the only answer: the error is recorded.
 	p.pin = func(context.Context, hsm.PINRequest) (hsm.PINResponse, error) {
 		return hsm.PINResponse{PIN: []byte(wrong)}, nil
 	}
 	store.Close()
 	store, err = keystore.Open(keystore.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := sign(portal)
 	r.KeyURI = keys[0].URI
-	if err := e.Ask(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(ctx, r))
 	_, err = store.Sign(WithRequest(ctx, r), r.KeyURI, digest[:], crypto.SHA256)
-	if !errors.Is(err, hsm.ErrPINIncorrect) {
-		t.Fatalf("wrong password: %v", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrPINIncorrect, "wrong password")
 	errs = append(errs, err)
 	e.Record(ctx, r, err)
 
 	// Environment PIN source for an unattended token.
 	t.Setenv("SIGNET_TEST_PIN", password)
 	pol, err := config.Parse("t.yaml", []byte("data_dir: "+dir+"\npolicy:\n  unattended:\n    pin_sources:\n      - {token: \"pkcs11:token=CI\", env: SIGNET_TEST_PIN}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e2 := f.engine(t, nil, func(c *EngineConfig) { c.Policy = &pol.Policy })
 	resp, err := e2.PINPrompt()(ctx, hsm.PINRequest{Token: hsm.TokenInfo{URI: "pkcs11:model=SoftHSM%20v2;token=CI;serial=1", Label: "CI"}})
-	if err != nil || string(resp.PIN) != password {
-		t.Fatalf("env source: %v", err)
-	}
-	if _, err := e2.PINPrompt()(ctx, hsm.PINRequest{Token: hsm.TokenInfo{URI: "pkcs11:token=Other", Label: "Other"}}); !errors.Is(err, hsm.ErrCancelled) {
-		t.Fatalf("headless, no source: %v", err)
-	} else {
-		errs = append(errs, err)
-	}
+	require.NoError(t, err, "env source")
+	require.True(t, string(resp.PIN) == password, "env source: wrong PIN") // the PIN stays out of the failure message
+	_, err = e2.PINPrompt()(ctx, hsm.PINRequest{Token: hsm.TokenInfo{URI: "pkcs11:token=Other", Label: "Other"}})
+	require.ErrorIs(t, err, hsm.ErrCancelled, "headless, no source")
+	errs = append(errs, err)
 
 	data, err := os.ReadFile(journal.PathIn(f.dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	okRecords := bytes.Count(data, []byte(`"result":"ok"`))
-	if okRecords != 2 {
-		t.Fatalf("%d successful signatures journaled, want 2", okRecords)
-	}
+	require.Equal(t, 2, okRecords, "successful signatures journaled")
 	logMu.Lock()
 	logged := logBuf.String()
 	logMu.Unlock()
 	for _, secret := range []string{password, wrong} {
-		if bytes.Contains(data, []byte(secret)) {
-			t.Errorf("journal contains a secret")
-		}
-		if strings.Contains(logged, secret) {
-			t.Errorf("log contains a secret")
-		}
+		// assert.True, not NotContains: a failure must not print the secret.
+		assert.False(t, bytes.Contains(data, []byte(secret)), "journal contains a secret")
+		assert.False(t, strings.Contains(logged, secret), "log contains a secret")
 		for _, err := range errs {
-			if strings.Contains(err.Error(), secret) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
-				t.Errorf("error contains a secret: %v", err)
-			}
+			assert.False(t, strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), secret), "error contains a secret")
 		}
 	}
 }
@@ -745,9 +640,9 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if failed.Load() != 0 || len(p.asked()) != 1 || maxOpen.Load() != 1 {
-			t.Fatalf("failed %d, questions %d, max open %d", failed.Load(), len(p.asked()), maxOpen.Load())
-		}
+		require.Zero(t, failed.Load(), "failed")
+		require.Len(t, p.asked(), 1, "questions")
+		require.EqualValues(t, 1, maxOpen.Load(), "questions open at once")
 	})
 	t.Run("grant accepted covers the queue", func(t *testing.T) {
 		f := newFixture(t, "  allow: [\""+portal+"\"]\n")
@@ -765,9 +660,9 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if ok.Load() != 10 || len(p.asked()) != 1 || len(e.Grants().List()) != 0 {
-			t.Fatalf("allowed %d, questions %d, grants %+v", ok.Load(), len(p.asked()), e.Grants().List())
-		}
+		require.EqualValues(t, 10, ok.Load(), "allowed")
+		require.Len(t, p.asked(), 1, "questions")
+		require.Empty(t, e.Grants().List(), "grants")
 	})
 	t.Run("bounded queue", func(t *testing.T) {
 		f := newFixture(t, "  allow: [\""+portal+"\"]\n")
@@ -783,34 +678,25 @@ func TestOneQuestionPerOrigin(t *testing.T) {
 			go func() { errs <- e.Ask(ctx, sign(portal)) }()
 		}
 		for range extra { // the ones beyond the bound return without waiting
-			if err := <-errs; err != ErrRefused {
-				t.Fatalf("%v", err)
-			}
+			require.ErrorIs(t, <-errs, ErrRefused)
 		}
 		close(unblock)
 		for range MaxQueued {
-			if err := <-errs; err != ErrRefused {
-				t.Fatalf("%v", err)
-			}
+			require.ErrorIs(t, <-errs, ErrRefused)
 		}
-		if n := len(p.asked()); n != MaxQueued {
-			t.Fatalf("%d questions", n)
-		}
+		require.Len(t, p.asked(), MaxQueued, "questions")
 	})
 }
 
 func TestTokenURIMatcher(t *testing.T) {
 	m := TokenURIMatcher("pkcs11:token=CI;serial=42")
-	if !m("pkcs11:token=CI;manufacturer=SoftHSM;serial=42") {
-		t.Error("subset not matched")
-	}
-	if m("pkcs11:token=CI;serial=43") || m("pkcs11:token=CIX;serial=42") || m("file:///x.pfx") {
-		t.Error("wrong token matched")
+	assert.True(t, m("pkcs11:token=CI;manufacturer=SoftHSM;serial=42"), "subset not matched")
+	for _, other := range []string{"pkcs11:token=CI;serial=43", "pkcs11:token=CIX;serial=42", "file:///x.pfx"} {
+		assert.False(t, m(other), "wrong token matched: %s", other)
 	}
 	f := TokenURIMatcher("file:///k/a.pfx")
-	if !f("file:///k/a.pfx") || f("file:///k/b.pfx") {
-		t.Error("file URI matching")
-	}
+	assert.True(t, f("file:///k/a.pfx"), "file URI matching")
+	assert.False(t, f("file:///k/b.pfx"), "file URI matching")
 }
 
 func TestRevokeGrant(t *testing.T) {
@@ -824,31 +710,20 @@ func TestRevokeGrant(t *testing.T) {
 	ctx := context.Background()
 	r := sign(portal)
 	r.GrantUses = 5
-	if err := e.Ask(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(ctx, r))
 	gs := e.Grants().List()
-	if len(gs) != 1 {
-		t.Fatalf("grants %+v", gs)
-	}
-	if err := e.RevokeGrant(ctx, gs[0].ID); err != nil {
-		t.Fatal(err)
-	}
+	require.Len(t, gs, 1)
+	require.NoError(t, e.RevokeGrant(ctx, gs[0].ID))
 	r.GrantUses = 0
-	if err := e.Ask(ctx, r); err != nil || n.Load() != 2 {
-		t.Fatalf("after revoke: %v, %d questions", err, n.Load())
-	}
+	require.NoError(t, e.Ask(ctx, r), "after revoke")
+	require.EqualValues(t, 2, n.Load(), "questions after revoke")
 	recs := f.records(t)
 	found := false
 	for _, rec := range recs {
 		found = found || rec.Op == journal.OpRevoke && rec.GrantID == gs[0].ID
 	}
-	if !found {
-		t.Fatal("revocation not journaled")
-	}
-	if err := e.RevokeGrant(ctx, gs[0].ID); err == nil {
-		t.Fatal("second revoke succeeded")
-	}
+	require.True(t, found, "revocation not journaled")
+	require.Error(t, e.RevokeGrant(ctx, gs[0].ID), "second revoke succeeded")
 }
 
 // TestOpaqueOriginNotRemembered: "null" is shared by every sandboxed page,
@@ -861,18 +736,13 @@ func TestOpaqueOriginNotRemembered(t *testing.T) {
 	r := sign("null")
 	r.GrantUses = 5
 	for range 2 {
-		if err := e.Ask(ctx, list("null")); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, e.Ask(ctx, list("null")))
 	}
-	if _, ok := e.Decisions().Get("null"); ok {
-		t.Fatal("always remembered for null")
-	}
-	if err := e.Ask(ctx, r); err != nil {
-		t.Fatal(err)
-	}
+	_, remembered := e.Decisions().Get("null")
+	require.False(t, remembered, "always remembered for null")
+	require.NoError(t, e.Ask(ctx, r))
 	q := p.asked()
-	if len(q) != 3 || q[2].Grant != nil || len(e.Grants().List()) != 0 {
-		t.Fatalf("questions %d, offer %+v, grants %+v", len(q), q[len(q)-1].Grant, e.Grants().List())
-	}
+	require.Len(t, q, 3)
+	require.Nil(t, q[2].Grant, "grant offered to null")
+	require.Empty(t, e.Grants().List(), "grant kept for null")
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/agent/journal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Protocol evidence a plugin sends with a request reaches the journal
@@ -16,32 +18,20 @@ func TestEvidenceJournaled(t *testing.T) {
 	e := f.engine(t, &script{confirm: answer(Answer{Allow: true})})
 	ev := map[string]string{"eimzo.apikey": "86F0C8A5", "cryptoarm.pinned": "sha256/0a1b"}
 	req := Request{Kind: Sign, Plugin: "eimzo", Origin: portal, KeyURI: key1, Summary: "sign", Evidence: ev}
-	if err := e.Ask(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Record(ctx, req, errors.New("token gone")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(ctx, req))
+	require.NoError(t, e.Record(ctx, req, errors.New("token gone")))
 	recs := f.records(t)
-	if len(recs) != 2 {
-		t.Fatalf("%d records, want decision and outcome", len(recs))
-	}
+	require.Len(t, recs, 2, "decision and outcome")
 	for _, r := range recs {
-		if r.Evidence["eimzo.apikey"] != "86F0C8A5" || r.Evidence["cryptoarm.pinned"] != "sha256/0a1b" {
-			t.Errorf("record %d (%s %s) evidence %q", r.Seq, r.Decision, r.Result, r.Evidence)
-		}
-		if r.Hash != r.ComputeHash() {
-			t.Errorf("record %d: hash mismatch", r.Seq)
-		}
+		assert.Equal(t, "86F0C8A5", r.Evidence["eimzo.apikey"], "record %d (%s %s)", r.Seq, r.Decision, r.Result)
+		assert.Equal(t, "sha256/0a1b", r.Evidence["cryptoarm.pinned"], "record %d (%s %s)", r.Seq, r.Decision, r.Result)
+		assert.Equal(t, r.ComputeHash(), r.Hash, "record %d: hash mismatch", r.Seq)
 		c := r
 		c.Evidence = map[string]string{"eimzo.apikey": "forged", "cryptoarm.pinned": "sha256/0a1b"}
-		if c.ComputeHash() == r.Hash {
-			t.Errorf("record %d: evidence not covered by the hash", r.Seq)
-		}
+		assert.NotEqual(t, r.Hash, c.ComputeHash(), "record %d: evidence not covered by the hash", r.Seq)
 	}
-	if recs[0].Decision != journal.DecisionAllowed || recs[1].Result != journal.ResultError {
-		t.Errorf("records %+v", recs)
-	}
+	assert.Equal(t, journal.DecisionAllowed, recs[0].Decision)
+	assert.Equal(t, journal.ResultError, recs[1].Result)
 }
 
 // Without a text summary, the journal keeps the HTML summary's text.
@@ -50,11 +40,8 @@ func TestHTMLSummaryJournaledAsText(t *testing.T) {
 	e := f.engine(t, &script{confirm: answer(Answer{Allow: true})})
 	req := Request{Kind: Sign, Plugin: "cipher", Origin: portal, KeyURI: key1,
 		SummaryHTML: "<b>Invoice #42</b>: 3 files<script>x</script>"}
-	if err := e.Ask(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(context.Background(), req))
 	recs := f.records(t)
-	if len(recs) != 1 || recs[0].Summary != "Invoice #42 : 3 files" {
-		t.Fatalf("records %+v", recs)
-	}
+	require.Len(t, recs, 1)
+	require.Equal(t, "Invoice #42 : 3 files", recs[0].Summary)
 }

@@ -2,11 +2,12 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/agent/journal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func grantOnly(uses int) Request {
@@ -44,28 +45,21 @@ func TestGrantOnly(t *testing.T) {
 			}}
 			e := f.engine(t, p)
 			if c.remember {
-				if err := e.Decisions().Set(OriginDecision{Origin: portal, Choice: Always, Decided: time.Now()}); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, e.Decisions().Set(OriginDecision{Origin: portal, Choice: Always, Decided: time.Now()}))
 			}
 			var out Outcome
 			err := e.Ask(WithOutcome(ctx, &out), grantOnly(3))
-			if (err != nil) != c.wantErr {
-				t.Fatalf("Ask: %v", err)
+			if c.wantErr {
+				require.ErrorIs(t, err, ErrRefused)
+			} else {
+				require.NoError(t, err)
 			}
-			if err != nil && !errors.Is(err, ErrRefused) {
-				t.Fatalf("refusal %v, want ErrRefused", err)
-			}
-			if (out.GrantID != "") != c.wantGrant {
-				t.Fatalf("grant id %q", out.GrantID)
-			}
+			require.Equal(t, c.wantGrant, out.GrantID != "", "grant id %q", out.GrantID)
 			qs := p.asked()
-			if len(qs) != c.questions {
-				t.Fatalf("%d questions, want %d", len(qs), c.questions)
-			}
+			require.Len(t, qs, c.questions, "questions")
 			last := qs[len(qs)-1]
-			if !last.FirstUse && (last.Grant == nil || last.Grant.Uses != 3) {
-				t.Errorf("grant question offers %+v, want 3 uses", last.Grant)
+			if !last.FirstUse && assert.NotNil(t, last.Grant, "grant question offers no grant") {
+				assert.Equal(t, 3, last.Grant.Uses, "grant question's uses")
 			}
 			if !c.wantGrant {
 				return
@@ -74,21 +68,15 @@ func TestGrantOnly(t *testing.T) {
 			// no question; the fourth is refused.
 			for i := range 3 {
 				r := Request{Kind: Sign, Plugin: "cipher", Origin: portal, KeyURI: key1, GrantID: out.GrantID}
-				if err := e.Ask(ctx, r); err != nil {
-					t.Fatalf("use %d: %v", i+1, err)
-				}
+				require.NoError(t, e.Ask(ctx, r), "use %d", i+1)
 			}
 			r := Request{Kind: Sign, Plugin: "cipher", Origin: portal, KeyURI: key1, GrantID: out.GrantID}
-			if err := e.Ask(ctx, r); !errors.Is(err, ErrRefused) {
-				t.Fatalf("fourth use: %v, want ErrRefused", err)
-			}
-			if n := len(p.asked()); n != c.questions {
-				t.Fatalf("using the grant put questions (%d)", n)
-			}
+			require.ErrorIs(t, e.Ask(ctx, r), ErrRefused, "fourth use")
+			require.Len(t, p.asked(), c.questions, "using the grant put questions")
 			// The grant request itself is journaled as a consent, not a signature.
 			for _, rec := range f.records(t) {
-				if rec.Summary == "accessToken" && rec.Op != journal.OpConsent {
-					t.Errorf("grant request journaled as %q", rec.Op)
+				if rec.Summary == "accessToken" {
+					assert.Equal(t, journal.OpConsent, rec.Op, "grant request journaled as")
 				}
 			}
 		})
@@ -101,22 +89,14 @@ func TestGrantOnlyLeavesExistingGrants(t *testing.T) {
 	f := newFixture(t, "")
 	p := &script{confirm: answer(Answer{Allow: true, Remember: true})}
 	e := f.engine(t, p)
-	if err := e.Decisions().Set(OriginDecision{Origin: portal, Choice: Always, Decided: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Decisions().Set(OriginDecision{Origin: portal, Choice: Always, Decided: time.Now()}))
 	var a, b Outcome
-	if err := e.Ask(WithOutcome(ctx, &a), grantOnly(2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Ask(WithOutcome(ctx, &b), grantOnly(2)); err != nil {
-		t.Fatal(err)
-	}
-	if a.GrantID == "" || b.GrantID == "" || a.GrantID == b.GrantID {
-		t.Fatalf("grants %q %q; want two distinct", a.GrantID, b.GrantID)
-	}
+	require.NoError(t, e.Ask(WithOutcome(ctx, &a), grantOnly(2)))
+	require.NoError(t, e.Ask(WithOutcome(ctx, &b), grantOnly(2)))
+	require.NotEmpty(t, a.GrantID)
+	require.NotEmpty(t, b.GrantID)
+	require.NotEqual(t, a.GrantID, b.GrantID, "want two distinct grants")
 	for _, g := range e.Grants().List() {
-		if g.Remaining != 2 {
-			t.Errorf("grant %s has %d uses left, want 2", g.ID, g.Remaining)
-		}
+		assert.Equal(t, 2, g.Remaining, "grant %s uses left", g.ID)
 	}
 }

@@ -1,11 +1,12 @@
 package consent
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSanitizeHTML(t *testing.T) {
@@ -32,33 +33,22 @@ func TestSanitizeHTML(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := SanitizeHTML(tt.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("SanitizeHTML(%q) = %q, want %q", tt.in, got, tt.want)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got, "SanitizeHTML(%q)", tt.in)
 			for _, bad := range []string{"<script", "onerror", "onclick", "javascript:", "<iframe", "style=", "href"} {
-				if strings.Contains(strings.ToLower(got), bad) {
-					t.Errorf("SanitizeHTML(%q) = %q keeps %q", tt.in, got, bad)
-				}
+				assert.NotContains(t, strings.ToLower(got), bad, "SanitizeHTML(%q)", tt.in)
 			}
 			again, _ := SanitizeHTML(got)
-			if again != got {
-				t.Errorf("not idempotent: %q then %q", got, again)
-			}
+			assert.Equal(t, got, again, "not idempotent")
 		})
 	}
 }
 
 func TestSanitizeHTMLTooLong(t *testing.T) {
-	if _, err := SanitizeHTML(strings.Repeat("a", MaxSummaryHTML)); err != nil {
-		t.Fatalf("at the limit: %v", err)
-	}
-	_, err := SanitizeHTML(strings.Repeat("a", MaxSummaryHTML+1))
-	if !errors.Is(err, hsm.ErrInvalidRequest) {
-		t.Fatalf("over the limit: %v, want ErrInvalidRequest", err)
-	}
+	_, err := SanitizeHTML(strings.Repeat("a", MaxSummaryHTML))
+	require.NoError(t, err, "at the limit")
+	_, err = SanitizeHTML(strings.Repeat("a", MaxSummaryHTML+1))
+	require.ErrorIs(t, err, hsm.ErrInvalidRequest, "over the limit")
 }
 
 func FuzzSanitizeHTML(f *testing.F) {
@@ -72,9 +62,7 @@ func FuzzSanitizeHTML(f *testing.F) {
 		}
 		low := strings.ToLower(got)
 		for _, bad := range []string{"<script", "<iframe", "<img", "<a ", "<style"} {
-			if strings.Contains(low, bad) {
-				t.Fatalf("SanitizeHTML(%q) = %q keeps %q", s, got, bad)
-			}
+			require.NotContains(t, low, bad, "SanitizeHTML(%q) = %q", s, got)
 		}
 	})
 }
@@ -88,9 +76,7 @@ func TestHTMLText(t *testing.T) {
 		`<img src=x onerror=alert(1)><a href="javascript:1">l</a>`: "l",
 		"": "",
 	} {
-		if got := HTMLText(in); got != want {
-			t.Errorf("HTMLText(%q) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, HTMLText(in), "HTMLText(%q)", in)
 	}
 }
 
@@ -98,7 +84,7 @@ func TestTerminalShowsHTMLSummaryAsText(t *testing.T) {
 	r := Request{Kind: Sign, Plugin: "cipher", Origin: "https://portal.example",
 		SummaryHTML: "<b>Invoice #42</b><script>alert(1)</script><ul><li>a.pdf</li></ul>"}
 	out := DescribeQuestion(Question{Request: r})
-	if !strings.Contains(out, "details:  Invoice #42 a.pdf") || strings.Contains(out, "<") || strings.Contains(out, "alert") {
-		t.Fatalf("terminal question:\n%s", out)
-	}
+	require.Contains(t, out, "details:  Invoice #42 a.pdf")
+	require.NotContains(t, out, "<")
+	require.NotContains(t, out, "alert")
 }

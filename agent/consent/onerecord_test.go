@@ -7,6 +7,8 @@ import (
 
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestOneRecord checks Outcome.OneRecord: a signature no one was asked
@@ -40,73 +42,66 @@ func TestOneRecord(t *testing.T) {
 	r := sign(portal)
 	out := &Outcome{OneRecord: true}
 	octx := WithOutcome(ctx, out)
-	if err := e.Ask(octx, r); err != nil {
-		t.Fatal(err)
-	}
-	if !out.Deferred() || count() != 0 {
-		t.Fatalf("deferred %v, %d records after Ask; want deferred and none", out.Deferred(), count())
-	}
-	if err := e.Record(octx, r, nil); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Ask(octx, r))
+	require.True(t, out.Deferred(), "deferred after Ask")
+	require.Zero(t, count(), "records after Ask")
+	require.NoError(t, e.Record(octx, r, nil))
 	recs := f.records(t)
-	if len(recs) != 1 {
-		t.Fatalf("%d records, want 1: %+v", len(recs), recs)
-	}
-	if g := recs[0]; g.Op != journal.OpSign || g.Decision != journal.DecisionAllowed || g.DecidedBy != journal.ByPolicy ||
-		g.Result != journal.ResultOK || g.KeyURI != key1 || len(g.Documents) != 1 {
-		t.Fatalf("record %+v", g)
-	}
-	if out.Deferred() {
-		t.Fatal("still deferred after Record")
-	}
+	require.Len(t, recs, 1)
+	g := recs[0]
+	assert.Equal(t, journal.OpSign, g.Op)
+	assert.Equal(t, journal.DecisionAllowed, g.Decision)
+	assert.Equal(t, journal.ByPolicy, g.DecidedBy)
+	assert.Equal(t, journal.ResultOK, g.Result)
+	assert.Equal(t, key1, g.KeyURI)
+	assert.Len(t, g.Documents, 1)
+	require.False(t, out.Deferred(), "still deferred after Record")
 
 	// A failed signature: decision and failure in one record.
-	if _, err := run(sign(portal), true, signErr); err != nil {
-		t.Fatal(err)
-	}
-	if g := f.records(t)[1]; g.Decision != journal.DecisionAllowed || g.Result != journal.ResultError || g.Error != signErr.Error() {
-		t.Fatalf("failure record %+v", g)
-	}
+	_, err := run(sign(portal), true, signErr)
+	require.NoError(t, err)
+	g = f.records(t)[1]
+	assert.Equal(t, journal.DecisionAllowed, g.Decision, "failure record")
+	assert.Equal(t, journal.ResultError, g.Result, "failure record")
+	assert.Equal(t, signErr.Error(), g.Error, "failure record")
 
 	// The person was asked: the decision is recorded at once, the
 	// outcome apart.
 	ask := sign("https://ask.example")
-	out, err := run(ask, true, nil)
-	if err != nil || out.Deferred() {
-		t.Fatalf("asked: err %v deferred %v", err, out.Deferred())
-	}
+	out, err = run(ask, true, nil)
+	require.NoError(t, err, "asked")
+	require.False(t, out.Deferred(), "asked")
 	recs = f.records(t)
-	if len(recs) != 4 || recs[2].DecidedBy != journal.ByUser || recs[2].Result != "" || recs[3].Result != journal.ResultOK || recs[3].Decision != "" {
-		t.Fatalf("asked records %+v", recs[2:])
-	}
+	require.Len(t, recs, 4)
+	assert.Equal(t, journal.ByUser, recs[2].DecidedBy, "asked: decision record")
+	assert.Empty(t, recs[2].Result, "asked: decision record")
+	assert.Equal(t, journal.ResultOK, recs[3].Result, "asked: outcome record")
+	assert.Empty(t, recs[3].Decision, "asked: outcome record")
 
 	// A refusal and a listing are recorded by Ask.
-	if _, err := run(sign("https://no.example"), true, nil); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatalf("deny rule: %v", err)
-	}
-	if _, err := run(Request{Kind: List, Plugin: "eimzo", Origin: portal}, true, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err = run(sign("https://no.example"), true, nil)
+	require.ErrorIs(t, err, hsm.ErrDenied, "deny rule")
+	_, err = run(Request{Kind: List, Plugin: "eimzo", Origin: portal}, true, nil)
+	require.NoError(t, err)
 	recs = f.records(t)
-	if len(recs) != 7 || recs[4].Decision != journal.DecisionDenied || recs[5].Op != journal.OpList || recs[5].Result != "" {
-		t.Fatalf("refusal and listing records %+v", recs[4:])
-	}
+	require.Len(t, recs, 7)
+	assert.Equal(t, journal.DecisionDenied, recs[4].Decision, "refusal record")
+	assert.Equal(t, journal.OpList, recs[5].Op, "listing record")
+	assert.Empty(t, recs[5].Result, "listing record")
 
 	// Without OneRecord: decision and outcome apart, as before.
-	if _, err := run(sign(portal), false, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err = run(sign(portal), false, nil)
+	require.NoError(t, err)
 	recs = f.records(t)
-	if len(recs) != 9 || recs[7].Result != "" || recs[7].Decision != journal.DecisionAllowed || recs[8].Decision != "" || recs[8].Result != journal.ResultOK {
-		t.Fatalf("records without OneRecord %+v", recs[7:])
-	}
+	require.Len(t, recs, 9)
+	assert.Empty(t, recs[7].Result, "decision without OneRecord")
+	assert.Equal(t, journal.DecisionAllowed, recs[7].Decision, "decision without OneRecord")
+	assert.Empty(t, recs[8].Decision, "outcome without OneRecord")
+	assert.Equal(t, journal.ResultOK, recs[8].Result, "outcome without OneRecord")
 
 	// The journal fails: Record reports it, so the caller withholds the
 	// signature (fail closed).
 	f.journal.Close()
 	out, err = run(sign(portal), true, nil)
-	if err == nil || !errors.Is(err, journal.ErrClosed) {
-		t.Fatalf("Record with a closed journal: %v (deferred %v)", err, out.Deferred())
-	}
+	require.ErrorIs(t, err, journal.ErrClosed, "Record with a closed journal (deferred %v)", out.Deferred())
 }

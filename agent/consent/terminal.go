@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -195,72 +196,92 @@ func who(r Request) string {
 // DescribeQuestion renders q for a text front end, cleaned of control
 // characters.
 func DescribeQuestion(q Question) string {
-	var b strings.Builder
+	var d description
 	r := q.Request
-	line := func(format string, args ...any) {
-		for i, a := range args {
-			if s, ok := a.(string); ok {
-				args[i] = clean(s)
-			}
-		}
-		fmt.Fprintf(&b, format+"\n", args...)
-	}
-	b.WriteString("\n")
+	d.b.WriteString("\n")
 	if q.FirstUse {
-		line("%s wants to use Signet (through plugin %s) to list your certificates and request signatures.", r.Origin, r.Plugin)
+		d.line("%s wants to use Signet (through plugin %s) to list your certificates and request signatures.", r.Origin, r.Plugin)
 	}
-	line("Signet: %s %s", string(r.Kind), who(r))
-	line("  plugin:   %s", r.Plugin)
+	d.line("Signet: %s %s", string(r.Kind), who(r))
+	d.line("  plugin:   %s", r.Plugin)
 	for k, v := range r.Evidence {
-		line("  evidence: %s = %s", k, v)
+		d.line("  evidence: %s = %s", k, v)
 	}
 	if r.KeyURI != "" {
-		line("  key:      %s", r.KeyURI)
+		d.line("  key:      %s", r.KeyURI)
 	}
 	if r.Key != nil && r.Key.Certificate != nil {
-		c := r.Key.Certificate
-		line("  subject:  %s", c.Subject.String())
-		line("  issuer:   %s", c.Issuer.String())
-		line("  valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+		d.certificate("  ", r.Key.Certificate)
 	}
-	if len(r.Choices) > 0 {
-		line("  pick the key to sign with (this allows one signature with it):")
-		for i, k := range r.Choices {
-			label := k.Label
-			if label == "" {
-				label = k.URI
-			}
-			line("  [%d] %s", i+1, label)
-			if c := k.Certificate; c != nil {
-				line("      subject:  %s", c.Subject.String())
-				line("      issuer:   %s", c.Issuer.String())
-				line("      valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
-			}
-			if k.Label != "" {
-				line("      uri:      %s", k.URI)
-			}
-		}
-	}
+	d.choices(r.Choices)
 	if r.Summary != "" {
-		line("  summary:  %s", r.Summary)
+		d.line("  summary:  %s", r.Summary)
 	}
 	if t := HTMLText(r.SummaryHTML); t != "" {
-		line("  details:  %s", t)
+		d.line("  details:  %s", t)
 	}
-	if n := len(r.Documents); n > 0 {
-		line("  documents (%d):", n)
-		for i, d := range r.Documents {
-			if i == maxListed {
-				line("    … and %d more", n-maxListed)
-				break
-			}
-			line("    %s  %d bytes  sha256 %s", d.Name, d.Size, hex.EncodeToString(d.SHA256))
+	d.documents(r.Documents)
+	if !q.Deadline.IsZero() {
+		d.line("  answer by %s", q.Deadline.Local().Format(time.TimeOnly))
+	}
+	return d.b.String()
+}
+
+// description builds DescribeQuestion's text.
+type description struct{ b strings.Builder }
+
+// line writes one line; its string arguments are cleaned.
+func (d *description) line(format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = clean(s)
 		}
 	}
-	if !q.Deadline.IsZero() {
-		line("  answer by %s", q.Deadline.Local().Format(time.TimeOnly))
+	fmt.Fprintf(&d.b, format+"\n", args...)
+}
+
+// certificate writes a certificate's subject, issuer and validity.
+func (d *description) certificate(indent string, c *x509.Certificate) {
+	d.line(indent+"subject:  %s", c.Subject.String())
+	d.line(indent+"issuer:   %s", c.Issuer.String())
+	d.line(indent+"valid:    %s to %s", c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// choices writes the candidate keys of a key choice, numbered from 1.
+func (d *description) choices(cs []hsm.KeyInfo) {
+	if len(cs) == 0 {
+		return
 	}
-	return b.String()
+	d.line("  pick the key to sign with (this allows one signature with it):")
+	for i, k := range cs {
+		label := k.Label
+		if label == "" {
+			label = k.URI
+		}
+		d.line("  [%d] %s", i+1, label)
+		if c := k.Certificate; c != nil {
+			d.certificate("      ", c)
+		}
+		if k.Label != "" {
+			d.line("      uri:      %s", k.URI)
+		}
+	}
+}
+
+// documents writes the documents, at most maxListed of them.
+func (d *description) documents(docs []Document) {
+	n := len(docs)
+	if n == 0 {
+		return
+	}
+	d.line("  documents (%d):", n)
+	for i, doc := range docs {
+		if i == maxListed {
+			d.line("    … and %d more", n-maxListed)
+			break
+		}
+		d.line("    %s  %d bytes  sha256 %s", doc.Name, doc.Size, hex.EncodeToString(doc.SHA256))
+	}
 }
 
 // clean replaces control and other non-printing characters (escape

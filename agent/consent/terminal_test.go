@@ -3,15 +3,14 @@ package consent
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/require"
 )
 
 // console is a scripted terminal.
@@ -82,13 +81,15 @@ func TestTerminalConfirm(t *testing.T) {
 			term := NewTerminalWithConsole(func() (prompt.Console, error) { return con, nil })
 			c.q.Request = sign(portal)
 			a, err := term.Confirm(context.Background(), c.q)
-			if a != c.want || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
-				t.Fatalf("got %+v %v, want %+v %v", a, err, c.want, c.err)
+			if c.err == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, c.err)
 			}
+			require.Equal(t, c.want, a)
 			out := con.output()
-			if !strings.Contains(out, portal) || !strings.Contains(out, "a.pdf  3 bytes  sha256 0101") {
-				t.Fatalf("output lacks the request:\n%s", out)
-			}
+			require.Contains(t, out, portal, "output lacks the request")
+			require.Contains(t, out, "a.pdf  3 bytes  sha256 0101", "output lacks the request")
 		})
 	}
 }
@@ -103,13 +104,9 @@ func TestTerminalTimeoutAndEscapes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := term.Confirm(ctx, Question{Request: r})
-	if !errors.Is(err, hsm.ErrTimeout) {
-		t.Fatalf("got %v, want ErrTimeout", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrTimeout)
 	out := con.output()
 	for _, bad := range []string{"\x1b", "\r", "\x07", "\u202e", "evil\n"} {
-		if strings.Contains(out, bad) {
-			t.Fatalf("output carries %q:\n%q", bad, out)
-		}
+		require.NotContains(t, out, bad)
 	}
 }

@@ -94,7 +94,7 @@ func TestAttackLinkNotOnCommandLine(t *testing.T) {
 	mu.Lock()
 	link := shown[0]
 	mu.Unlock()
-	key := mustKey(t, link)
+	key := linkKey(t, link)
 	argv := rec.last(t)
 	cmdline := strings.Join(argv, " ")
 	assert.NotContains(t, cmdline, key, "the link's key is on the opener's command line")
@@ -120,7 +120,8 @@ func TestAttackLinkNotOnCommandLine(t *testing.T) {
 	<-done
 }
 
-func mustKey(t *testing.T, link string) string {
+// linkKey is the 128-bit key of a dialog link.
+func linkKey(t *testing.T, link string) string {
 	t.Helper()
 	u, err := url.Parse(link)
 	require.NoError(t, err)
@@ -155,7 +156,7 @@ func TestAttackReplayedLinkRefused(t *testing.T) {
 	assert.Equal(t, "/q/"+id, ck.Path, "cookie path")
 	assert.Positive(t, ck.MaxAge, "cookie lifetime")
 	assert.Len(t, ck.Value, 32)
-	assert.NotContains(t, ck.Value, mustKey(t, link), "the cookie is the link's key")
+	assert.NotContains(t, ck.Value, linkKey(t, link), "the cookie is the link's key")
 
 	// The attacker replays the link: refused with a clear page, no cookie.
 	resp, body, csrf := getPage(t, http.DefaultClient, link)
@@ -181,7 +182,7 @@ func TestAttackReplayedLinkRefused(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "GET %s without the cookie", target)
 		assert.NotContains(t, body, "portal.example")
 	}
-	for _, bad := range []string{"", sessionCookie + "=" + strings.Repeat("0", 32), sessionCookie + "=" + mustKey(t, link)} {
+	for _, bad := range []string{"", sessionCookie + "=" + strings.Repeat("0", 32), sessionCookie + "=" + linkKey(t, link)} {
 		hdr := map[string]string{"Origin": f.srv.URL()}
 		if bad != "" {
 			hdr["Cookie"] = bad
@@ -191,7 +192,7 @@ func TestAttackReplayedLinkRefused(t *testing.T) {
 	}
 	select {
 	case r := <-res:
-		t.Fatalf("the attacker answered the dialog: %+v", r)
+		require.FailNow(t, "the attacker answered the dialog", "%+v", r)
 	default:
 	}
 	// A wrong key does not burn anything either: the person's session works.
@@ -280,7 +281,7 @@ func TestAttackBrowserOldTabNotMovedToNewQuestion(t *testing.T) {
 	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("#approve").length`))
 	select {
 	case r := <-res2:
-		t.Fatalf("the new question was answered from the old tab: %+v", r)
+		require.FailNow(t, "the new question was answered from the old tab", "%+v", r)
 	default:
 	}
 }
@@ -309,7 +310,7 @@ func TestAttackBrowserEarlyClickIgnored(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	select {
 	case r := <-res:
-		t.Fatalf("an early click answered the dialog: %+v", r)
+		require.FailNow(t, "an early click answered the dialog", "%+v", r)
 	default:
 	}
 	assert.NotContains(t, f.logs.String(), "consent dialog answered")

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/localca"
@@ -100,9 +101,7 @@ func needChromium(t *testing.T) string {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium not found; in CI `make deps` must install Debian's chromium package")
-		}
+		require.Empty(t, os.Getenv("CI"), "chromium not found; in CI `make deps` must install Debian's chromium package")
 		t.Skip("chromium not installed (apt-get install chromium, or make deps); browser test skipped")
 	}
 	return path
@@ -115,9 +114,7 @@ func newTab(t *testing.T) context.Context {
 	browserOnce.Do(func() {
 		browserCtx, browserCancel, browserErr = launch(path)
 	})
-	if browserErr != nil {
-		t.Fatalf("start chromium: %v", browserErr)
-	}
+	require.NoError(t, browserErr, "start chromium")
 	return tabOf(t, browserCtx)
 }
 
@@ -162,9 +159,7 @@ func newFixture(t *testing.T, timeout time.Duration) *fixture {
 		Open:              func(u string) error { f.opened <- u; return nil },
 		Logger:            slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
 	f.srv = srv
 	return f
@@ -176,7 +171,7 @@ func (f *fixture) url(t *testing.T) string {
 	case u := <-f.opened:
 		return u
 	case <-time.After(30 * time.Second):
-		t.Fatal("the dialog was never opened")
+		require.FailNow(t, "the dialog was never opened")
 	}
 	return ""
 }
@@ -215,7 +210,7 @@ func wait[T any](t *testing.T, ch chan T) T {
 	case v := <-ch:
 		return v
 	case <-time.After(60 * time.Second):
-		t.Fatal("no answer from the dialog")
+		require.FailNow(t, "no answer from the dialog")
 	}
 	var zero T
 	return zero
@@ -230,9 +225,7 @@ func testCert(t *testing.T, subject string) *x509.Certificate {
 func testKeyCert(t *testing.T, subject string) (*ecdsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(0x1234),
 		Subject:      pkix.Name{CommonName: subject, Organization: []string{"Test Org"}},
@@ -241,13 +234,9 @@ func testKeyCert(t *testing.T, subject string) (*ecdsa.PrivateKey, *x509.Certifi
 		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k, c
 }
 
@@ -294,13 +283,11 @@ func TestBrowserApprove(t *testing.T) {
 		press("#approve"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := wait(t, res)
-	if r.err != nil || !r.a.Allow || r.a.Remember {
-		t.Fatalf("answer %+v, %v; want Allow only", r.a, r.err)
-	}
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v; want Allow only", r.a)
+	require.False(t, r.a.Remember, "answer %+v; want Allow only", r.a)
 	sum := sha256.Sum256([]byte("contract"))
 	for _, want := range []struct{ in, s string }{
 		{title, "https://portal.example asks to sign with your key"},
@@ -309,9 +296,7 @@ func TestBrowserApprove(t *testing.T) {
 		{claims, "contract.pdf"}, {docs, "123456 bytes"}, {docs, hexs(sum[:])},
 		{summary, "Contract No. 17 for approval"},
 	} {
-		if !strings.Contains(want.in, want.s) {
-			t.Errorf("page shows %q; want it to contain %q", want.in, want.s)
-		}
+		assert.Contains(t, want.in, want.s, "page shows")
 	}
 }
 
@@ -328,9 +313,7 @@ func hexs(b []byte) string {
 func eval[T any](t *testing.T, tab context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %s: %v", expr, err)
-	}
+	require.NoError(t, err, "evaluate %s", expr)
 	return v
 }
 
@@ -338,52 +321,38 @@ func TestBrowserDeny(t *testing.T) {
 	tab := newTab(t)
 	f := newFixture(t, time.Minute)
 	res := f.confirm(signQuestion(t))
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		press("#deny"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, res)
-	if r.err != nil || r.a.Allow || r.a.Remember {
-		t.Fatalf("answer %+v, %v; want a plain deny", r.a, r.err)
-	}
+	require.NoError(t, r.err)
+	require.False(t, r.a.Allow, "answer %+v; want a plain deny", r.a)
+	require.False(t, r.a.Remember, "answer %+v; want a plain deny", r.a)
 }
 
 func TestBrowserTimeout(t *testing.T) {
 	tab := newTab(t)
 	f := newFixture(t, 3*time.Second)
 	res := f.confirm(signQuestion(t))
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#approve")),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, res)
-	if !errors.Is(r.err, hsm.ErrTimeout) {
-		t.Fatalf("err = %v; want hsm.ErrTimeout", r.err)
-	}
+	require.ErrorIs(t, r.err, hsm.ErrTimeout)
 	// The open page learns it over the event stream, without a reload.
 	var status string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.WaitVisible(css(`body[data-state="expired"]`)),
 		chromedp.WaitNotVisible(css("#approve")),
 		text("#status", &status),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(status, "expired") {
-		t.Errorf("status %q; want it to say expired", status)
-	}
+	))
+	assert.Contains(t, status, "expired", "status")
 	// A late click cannot answer: the form is gone, and a reload shows expired.
-	if err := chromedp.Do(tab, chromedp.Reload(), text("#status", &status)); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(status, "expired") {
-		t.Errorf("after reload, status %q; want expired", status)
-	}
+	require.NoError(t, chromedp.Do(tab, chromedp.Reload(), text("#status", &status)))
+	assert.Contains(t, status, "expired", "status after reload")
 }
 
 func TestBrowserFirstUseAlways(t *testing.T) {
@@ -403,27 +372,21 @@ func TestBrowserFirstUseAlways(t *testing.T) {
 				Request: consent.Request{Kind: consent.Origin, Plugin: "cipher", Origin: "https://portal.example"}}
 			res := f.confirm(q)
 			var title, labels string
-			if err := chromedp.Do(tab,
+			require.NoError(t, chromedp.Do(tab,
 				chromedp.Navigate(f.url(t)),
 				chromedp.WaitVisible(css("#always")),
 				text("#title", &title), text("#answer", &labels),
 				press(tc.button),
 				chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-			); err != nil {
-				t.Fatal(err)
-			}
-			if want := "https://portal.example wants to use Signet to list your certificates and request signatures"; title != want {
-				t.Errorf("title %q; want %q", title, want)
-			}
+			))
+			assert.Equal(t, "https://portal.example wants to use Signet to list your certificates and request signatures", title)
 			for _, l := range []string{"Allow once", "Always", "Deny", "Never"} {
-				if !strings.Contains(labels, l) {
-					t.Errorf("buttons %q lack %q", labels, l)
-				}
+				assert.Contains(t, labels, l, "buttons")
 			}
 			r := wait(t, res)
-			if r.err != nil || r.a.Allow != tc.allow || r.a.Remember != tc.remember {
-				t.Fatalf("answer %+v, %v; want allow=%v remember=%v", r.a, r.err, tc.allow, tc.remember)
-			}
+			require.NoError(t, r.err)
+			require.Equal(t, tc.allow, r.a.Allow, "answer %+v: allow", r.a)
+			require.Equal(t, tc.remember, r.a.Remember, "answer %+v: remember", r.a)
 		})
 	}
 }
@@ -435,21 +398,17 @@ func TestBrowserGrantOffer(t *testing.T) {
 	q.Grant = &consent.GrantOffer{Uses: 5, Within: 10 * time.Minute}
 	res := f.confirm(q)
 	var label string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		text("#grant", &label),
 		press("#grant"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if label != "Allow 5 signatures within 10 minutes" {
-		t.Errorf("grant button %q", label)
-	}
+	))
+	assert.Equal(t, "Allow 5 signatures within 10 minutes", label, "grant button")
 	r := wait(t, res)
-	if r.err != nil || !r.a.Allow || !r.a.Remember {
-		t.Fatalf("answer %+v, %v; want Allow+Remember", r.a, r.err)
-	}
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v; want Allow+Remember", r.a)
+	require.True(t, r.a.Remember, "answer %+v; want Allow+Remember", r.a)
 }
 
 // A request for a grant alone (Cipher's accessToken) offers the grant and
@@ -462,25 +421,18 @@ func TestBrowserGrantOnly(t *testing.T) {
 	q.Grant = &consent.GrantOffer{Uses: 3, Within: 10 * time.Minute}
 	res := f.confirm(q)
 	var title string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#grant")),
 		text("h1", &title),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("#approve").length`); n != 0 {
-		t.Errorf("a grant-only question shows a one-time Approve")
-	}
-	if !strings.Contains(title, "several times") {
-		t.Errorf("title %q", title)
-	}
-	if err := chromedp.Do(tab, press("#grant"), chromedp.WaitVisible(css(`body[data-state="answered"]`))); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); r.err != nil || !r.a.Allow || !r.a.Remember {
-		t.Fatalf("answer %+v, %v; want Allow+Remember", r.a, r.err)
-	}
+	))
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("#approve").length`), "a grant-only question shows a one-time Approve")
+	assert.Contains(t, title, "several times", "title")
+	require.NoError(t, chromedp.Do(tab, press("#grant"), chromedp.WaitVisible(css(`body[data-state="answered"]`))))
+	r := wait(t, res)
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v; want Allow+Remember", r.a)
+	require.True(t, r.a.Remember, "answer %+v; want Allow+Remember", r.a)
 }
 
 func TestBrowserXSSInert(t *testing.T) {
@@ -501,68 +453,36 @@ func TestBrowserXSSInert(t *testing.T) {
 	q.Request.Key.Certificate = testCert(t, img)
 	res := f.confirm(q)
 	var summary, doc, who, subject, evidence string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#approve")),
 		text("#summary", &summary), text(".doc-name", &doc), text("#who", &who), text("#cert-subject", &subject),
 		text("#evidence", &evidence),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("img").length`); n != 0 {
-		t.Errorf("%d img elements in the page", n)
-	}
+	))
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("img").length`), "img elements in the page")
 	// The only script element is the page's own /static/app.js.
-	if n := eval[int](t, tab, `document.querySelectorAll("script").length`); n != 1 {
-		t.Errorf("%d script elements; want only app.js", n)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("[onerror]").length`); n != 0 {
-		t.Errorf("%d elements with onerror", n)
-	}
-	if v := eval[bool](t, tab, `typeof window.__xss === "undefined"`); !v {
-		t.Error("an injected script ran (window.__xss is set)")
-	}
+	assert.Equal(t, 1, eval[int](t, tab, `document.querySelectorAll("script").length`), "script elements; want only app.js")
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("[onerror]").length`), "elements with onerror")
+	assert.True(t, eval[bool](t, tab, `typeof window.__xss === "undefined"`), "an injected script ran (window.__xss is set)")
 	var bold string
-	if err := chromedp.Do(tab, text("#summary-html b", &bold)); err != nil {
-		t.Fatal(err)
-	}
-	if bold != "Invoice #42" {
-		t.Errorf("bold in the HTML summary = %q", bold)
-	}
-	if w := eval[string](t, tab, `getComputedStyle(document.querySelector("#summary-html b")).fontWeight`); w != "700" && w != "bold" {
-		t.Errorf("<b> in the HTML summary renders with font-weight %q, want bold", w)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("#summary-html li").length`); n != 1 {
-		t.Errorf("%d list items in the HTML summary, want 1", n)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("#summary-html a, #summary-html iframe, #summary-html svg, #summary-html style, #summary-html [style], #summary-html [onclick], #summary-html [id]").length`); n != 0 {
-		t.Errorf("%d links, frames, styles or attributes survive in the HTML summary", n)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("#approve").length`); n != 1 {
-		t.Errorf("%d elements with id approve; the HTML summary must not add one", n)
-	}
-	if summary != q.Request.Summary {
-		t.Errorf("summary shown as %q; want the literal text %q", summary, q.Request.Summary)
-	}
-	if doc != img+".pdf" {
-		t.Errorf("document name shown as %q", doc)
-	}
-	if !strings.Contains(who, q.Request.Origin) {
-		t.Errorf("who %q lacks the literal text %q", who, q.Request.Origin)
-	}
-	if !strings.Contains(evidence, script) {
-		t.Errorf("evidence %q lacks the literal text %q", evidence, script)
-	}
+	require.NoError(t, chromedp.Do(tab, text("#summary-html b", &bold)))
+	assert.Equal(t, "Invoice #42", bold, "bold in the HTML summary")
+	w := eval[string](t, tab, `getComputedStyle(document.querySelector("#summary-html b")).fontWeight`)
+	assert.Contains(t, []string{"700", "bold"}, w, "<b> in the HTML summary renders with this font-weight")
+	assert.Equal(t, 1, eval[int](t, tab, `document.querySelectorAll("#summary-html li").length`), "list items in the HTML summary")
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("#summary-html a, #summary-html iframe, #summary-html svg, #summary-html style, #summary-html [style], #summary-html [onclick], #summary-html [id]").length`),
+		"links, frames, styles or attributes survive in the HTML summary")
+	assert.Equal(t, 1, eval[int](t, tab, `document.querySelectorAll("#approve").length`), "elements with id approve; the HTML summary must not add one")
+	assert.Equal(t, q.Request.Summary, summary, "summary shown; want the literal text")
+	assert.Equal(t, img+".pdf", doc, "document name shown")
+	assert.Contains(t, who, q.Request.Origin, "who lacks the literal text")
+	assert.Contains(t, evidence, script, "evidence lacks the literal text")
 	// pkix.Name.String escapes < > and " (RFC 4514); the markup is text.
-	if !strings.Contains(subject, "img src=x onerror=") {
-		t.Errorf("certificate subject %q lacks the literal text of %q", subject, img)
-	}
-	if err := chromedp.Do(tab, press("#deny")); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); r.err != nil || r.a.Allow {
-		t.Fatalf("answer %+v, %v", r.a, r.err)
-	}
+	assert.Contains(t, subject, "img src=x onerror=", "certificate subject lacks the literal text of %q", img)
+	require.NoError(t, chromedp.Do(tab, press("#deny")))
+	r := wait(t, res)
+	require.NoError(t, r.err)
+	require.False(t, r.a.Allow)
 }
 
 func pinRequest() hsm.PINRequest {
@@ -582,7 +502,7 @@ func TestBrowserPIN(t *testing.T) {
 	ctx := consent.WithRequest(context.Background(), signQuestion(t).Request)
 	res := f.pin(ctx, req)
 	var title, who, typ, ac string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#pin")),
 		text("#title", &title), text("#who", &who),
@@ -598,36 +518,24 @@ func TestBrowserPIN(t *testing.T) {
 		}),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, res)
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if string(r.r.PIN) != secret {
-		t.Errorf("PIN %q; want exactly the typed %q", r.r.PIN, secret)
-	}
-	if r.r.ConfirmFinalTry {
-		t.Error("ConfirmFinalTry set without a final try")
-	}
-	if typ != "password" || ac != "one-time-code" {
-		t.Errorf("input type=%q autocomplete=%q", typ, ac)
-	}
+	require.NoError(t, r.err)
+	assert.Equal(t, secret, string(r.r.PIN), "want exactly the typed PIN")
+	assert.False(t, r.r.ConfirmFinalTry, "ConfirmFinalTry set without a final try")
+	assert.Equal(t, "password", typ, "input type")
+	assert.Equal(t, "one-time-code", ac, "input autocomplete")
 	for _, want := range []string{"user PIN", "Alice", "https://portal.example", "sign"} {
-		if !strings.Contains(title, want) {
-			t.Errorf("title %q lacks %q", title, want)
-		}
+		assert.Contains(t, title, want, "title")
 	}
-	if !strings.Contains(who, "eimzo") {
-		t.Errorf("who %q lacks the plugin", who)
-	}
+	assert.Contains(t, who, "eimzo", "who lacks the plugin")
 	html := eval[string](t, tab, `document.documentElement.outerHTML`)
-	if strings.Contains(html, secret) || strings.Contains(html, "Sec ret") {
-		t.Error("the PIN is echoed in the page")
-	}
-	if logs := f.logs.String(); strings.Contains(logs, "Sec ret") || strings.Contains(logs, "Sec+ret") || strings.Contains(logs, "ret&") || logs == "" {
-		t.Errorf("server log mentions the PIN (or is empty): %s", logs)
+	assert.NotContains(t, html, secret, "the PIN is echoed in the page")
+	assert.NotContains(t, html, "Sec ret", "the PIN is echoed in the page")
+	logs := f.logs.String()
+	assert.NotEmpty(t, logs, "server log")
+	for _, pin := range []string{"Sec ret", "Sec+ret", "ret&"} {
+		assert.NotContains(t, logs, pin, "server log mentions the PIN")
 	}
 }
 
@@ -639,44 +547,34 @@ func TestBrowserWrongPINThenRetry(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	req := pinRequest()
 	res := f.pin(context.Background(), req)
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.SendKeys(css("#pin"), "0000"),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); r.err != nil || string(r.r.PIN) != "0000" {
-		t.Fatalf("first attempt: %q, %v", r.r.PIN, r.err)
-	}
+	))
+	r := wait(t, res)
+	require.NoError(t, r.err, "first attempt")
+	require.Equal(t, "0000", string(r.r.PIN), "first attempt")
 	req.Attempt = 2
 	req.State = hsm.PINState{CountLow: true, Retries: 2}
 	req.LastError = &hsm.PINError{Token: "Alice", State: req.State, Err: hsm.ErrPINIncorrect}
 	res = f.pin(context.Background(), req)
 	var lastErr, tries, title string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)), // the retry opens its own window
 		chromedp.WaitVisible(css("#last-error")),
 		text("#last-error", &lastErr), text("#tries", &tries), text("#title", &title),
 		chromedp.SendKeys(css("#pin"), "1234"),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); r.err != nil || string(r.r.PIN) != "1234" {
-		t.Fatalf("second attempt: %q, %v", r.r.PIN, r.err)
-	}
-	if !strings.Contains(lastErr, "incorrect") {
-		t.Errorf("last error %q", lastErr)
-	}
-	if tries != "2 tries left." {
-		t.Errorf("tries %q; want 2 tries left", tries)
-	}
-	if !strings.Contains(title, "attempt 2") {
-		t.Errorf("title %q", title)
-	}
+	))
+	r = wait(t, res)
+	require.NoError(t, r.err, "second attempt")
+	require.Equal(t, "1234", string(r.r.PIN), "second attempt")
+	assert.Contains(t, lastErr, "incorrect", "last error")
+	assert.Equal(t, "2 tries left.", tries)
+	assert.Contains(t, title, "attempt 2", "title")
 }
 
 func TestBrowserFinalTryNeedsConfirmation(t *testing.T) {
@@ -686,47 +584,37 @@ func TestBrowserFinalTryNeedsConfirmation(t *testing.T) {
 	req.State = hsm.PINState{CountLow: true, FinalTry: true, Retries: 1}
 	res := f.pin(context.Background(), req)
 	var tries, notice string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#confirm-final")),
 		text("#tries", &tries),
 		chromedp.SendKeys(css("#pin"), "9999"),
 		press("#submit-pin"), // the browser refuses: the box is required
-	); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(tries, "final try") {
-		t.Errorf("tries %q; want the final-try warning", tries)
-	}
+	))
+	assert.Contains(t, tries, "final try", "tries: want the final-try warning")
 	// Bypass the browser's check: the server must refuse it too.
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.RemoveAttribute(css("#confirm-final"), "required"),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css("#notice")),
 		text("#notice", &notice),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	select {
 	case r := <-res:
-		t.Fatalf("answered without confirming the final try: %+v, %v", r.r, r.err)
+		require.FailNow(t, "answered without confirming the final try", "%+v, %v", r.r, r.err)
 	default:
 	}
-	if !strings.Contains(notice, "final try") {
-		t.Errorf("notice %q", notice)
-	}
-	if err := chromedp.Do(tab,
+	assert.Contains(t, notice, "final try", "notice")
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.SendKeys(css("#pin"), "4321"),
 		chromedp.Click(css("#confirm-final")),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, res)
-	if r.err != nil || string(r.r.PIN) != "4321" || !r.r.ConfirmFinalTry {
-		t.Fatalf("answer %q confirm=%v, %v; want 4321 with ConfirmFinalTry", r.r.PIN, r.r.ConfirmFinalTry, r.err)
-	}
+	require.NoError(t, r.err)
+	require.Equal(t, "4321", string(r.r.PIN))
+	require.True(t, r.r.ConfirmFinalTry, "want ConfirmFinalTry")
 }
 
 func TestBrowserPINLockedAndCancel(t *testing.T) {
@@ -735,35 +623,23 @@ func TestBrowserPINLockedAndCancel(t *testing.T) {
 	req := pinRequest()
 	req.State = hsm.PINState{Locked: true, Retries: 0}
 	_, err := f.srv.PIN(context.Background(), req)
-	if !errors.Is(err, hsm.ErrPINLocked) {
-		t.Fatalf("err = %v; want ErrPINLocked", err)
-	}
+	require.ErrorIs(t, err, hsm.ErrPINLocked, "err =")
 	var tries string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		text("#tries", &tries),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(tries, "locked") {
-		t.Errorf("tries %q; want locked", tries)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("input[type=password], form").length`); n != 0 {
-		t.Errorf("a locked PIN page has %d inputs/forms", n)
-	}
+	))
+	assert.Contains(t, tries, "locked", "tries")
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("input[type=password], form").length`), "inputs/forms on a locked PIN page")
 
 	// Cancel: the next prompt opens its own window.
 	res := f.pin(context.Background(), pinRequest())
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		press("#cancel"),
 		chromedp.WaitVisible(css(`body[data-state="cancelled"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); !errors.Is(r.err, hsm.ErrCancelled) {
-		t.Fatalf("cancel: err = %v; want ErrCancelled", r.err)
-	}
+	))
+	require.ErrorIs(t, wait(t, res).err, hsm.ErrCancelled, "cancel")
 }
 
 // TestBrowserTLSLocalCA serves the dialog over HTTPS with a leaf from the
@@ -773,36 +649,24 @@ func TestBrowserPINLockedAndCancel(t *testing.T) {
 func TestBrowserTLSLocalCA(t *testing.T) {
 	path := needChromium(t)
 	if _, err := exec.LookPath("certutil"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("certutil not found (libnss3-tools)")
-		}
+		require.Empty(t, os.Getenv("CI"), "certutil not found (libnss3-tools)")
 		t.Skip("certutil not installed (libnss3-tools)")
 	}
 	home := t.TempDir()
 	ca, err := localca.Open(filepath.Join(t.TempDir(), "ca"), nil, localca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, st := range trust.NSSDatabases(home) {
-		if err := st.Install(ca.Certificate()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.Install(ca.Certificate()))
 	}
 	tlsCfg, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	opened := make(chan string, 1)
 	srv, err := New(Config{TLS: tlsCfg, Open: func(u string) error { opened <- u; return nil },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer srv.Close()
 	browser, cancel, err := launch(path, chromedp.Env("HOME="+home))
-	if err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	require.NoError(t, err, "start chromium")
 	defer cancel()
 	tab := tabOf(t, browser)
 	res := make(chan confirmResult, 1)
@@ -811,18 +675,14 @@ func TestBrowserTLSLocalCA(t *testing.T) {
 		res <- confirmResult{a, err}
 	}()
 	u := <-opened
-	if !strings.HasPrefix(u, "https://127.0.0.1:") {
-		t.Fatalf("dialog URL %s", u)
-	}
-	if err := chromedp.Do(tab,
+	require.True(t, strings.HasPrefix(u, "https://127.0.0.1:"), "dialog URL %s", u)
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(css("#approve")),
 		press("#approve"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if r := wait(t, res); r.err != nil || !r.a.Allow {
-		t.Fatalf("answer %+v, %v", r.a, r.err)
-	}
+	))
+	r := wait(t, res)
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v", r.a)
 }

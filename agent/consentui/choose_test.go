@@ -4,11 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
@@ -37,53 +38,30 @@ func TestBrowserChooseKey(t *testing.T) {
 	q := chooseQuestion(t)
 	res := f.confirm(q)
 	var title, choices, docs string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#choices")),
 		text("#title", &title), text("#choices", &choices), text("#claims", &docs),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if want := "https://portal.example asks to sign with a key you pick"; title != want {
-		t.Errorf("title %q; want %q", title, want)
-	}
+	))
+	assert.Equal(t, "https://portal.example asks to sign with a key you pick", title)
 	for _, want := range []string{"Alice signing", "Alice company", "CN=Alice Example,O=Test Org", "CN=Alice at Example LLC,O=Test Org",
 		"ECDSA 256", "pkcs11:token=Card;id=%02", " UTC to "} {
-		if !strings.Contains(choices, want) {
-			t.Errorf("choices %q lack %q", choices, want)
-		}
+		assert.Contains(t, choices, want, "choices")
 	}
-	if !strings.Contains(docs, "contract.pdf") {
-		t.Errorf("documents %q", docs)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll('input[name="key"]').length`); n != 2 {
-		t.Fatalf("%d radio buttons; want 2", n)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll('input[name="key"]:checked').length`); n != 0 {
-		t.Errorf("a key is preselected")
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll("#key").length`); n != 0 {
-		t.Errorf("a single-key section is shown for a choice")
-	}
-	if !eval[bool](t, tab, `document.querySelector("#approve").disabled`) {
-		t.Fatal("Allow is enabled before a key is picked")
-	}
-	if err := chromedp.Do(tab, chromedp.Click(css("#key-1")), chromedp.WaitVisible(css(`body[data-armed="yes"]`))); err != nil {
-		t.Fatal(err)
-	}
-	if eval[bool](t, tab, `document.querySelector("#approve").disabled`) {
-		t.Fatal("Allow is still disabled after a key was picked")
-	}
-	if err := chromedp.Do(tab,
+	assert.Contains(t, docs, "contract.pdf", "documents")
+	require.Equal(t, 2, eval[int](t, tab, `document.querySelectorAll('input[name="key"]').length`), "radio buttons")
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll('input[name="key"]:checked').length`), "a key is preselected")
+	assert.Zero(t, eval[int](t, tab, `document.querySelectorAll("#key").length`), "a single-key section is shown for a choice")
+	require.True(t, eval[bool](t, tab, `document.querySelector("#approve").disabled`), "Allow is enabled before a key is picked")
+	require.NoError(t, chromedp.Do(tab, chromedp.Click(css("#key-1")), chromedp.WaitVisible(css(`body[data-armed="yes"]`))))
+	require.False(t, eval[bool](t, tab, `document.querySelector("#approve").disabled`), "Allow is still disabled after a key was picked")
+	require.NoError(t, chromedp.Do(tab,
 		press("#approve"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, res)
-	if r.err != nil || !r.a.Allow || r.a.Remember || r.a.KeyURI != q.Request.Choices[1].URI {
-		t.Fatalf("answer %+v, %v; want Allow with the second key", r.a, r.err)
-	}
+	require.NoError(t, r.err)
+	require.Equal(t, consent.Answer{Allow: true, KeyURI: q.Request.Choices[1].URI}, r.a, "want Allow with the second key")
 }
 
 // A first-use origin gets Allow once / Always / Deny / Never next to the
@@ -95,27 +73,20 @@ func TestBrowserChooseKeyFirstUse(t *testing.T) {
 		q := chooseQuestion(t)
 		q.FirstUse = true
 		res := f.confirm(q)
-		if err := chromedp.Do(tab, chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#choices")),
-			chromedp.WaitVisible(css(`body[data-armed="yes"]`))); err != nil {
-			t.Fatal(err)
-		}
-		if !eval[bool](t, tab, `document.querySelector("#always").disabled && document.querySelector("#approve").disabled`) {
-			t.Fatal("Always / Allow once enabled before a key is picked")
-		}
-		if eval[bool](t, tab, `document.querySelector("#deny").disabled || document.querySelector("#never").disabled`) {
-			t.Fatal("Deny / Never disabled")
-		}
-		if err := chromedp.Do(tab,
+		require.NoError(t, chromedp.Do(tab, chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#choices")),
+			chromedp.WaitVisible(css(`body[data-armed="yes"]`))))
+		require.True(t, eval[bool](t, tab, `document.querySelector("#always").disabled`), "Always enabled before a key is picked")
+		require.True(t, eval[bool](t, tab, `document.querySelector("#approve").disabled`), "Allow once enabled before a key is picked")
+		require.False(t, eval[bool](t, tab, `document.querySelector("#deny").disabled`), "Deny disabled")
+		require.False(t, eval[bool](t, tab, `document.querySelector("#never").disabled`), "Never disabled")
+		require.NoError(t, chromedp.Do(tab,
 			chromedp.Click(css("#key-0")),
 			press("#always"),
 			chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-		); err != nil {
-			t.Fatal(err)
-		}
+		))
 		r := wait(t, res)
-		if r.err != nil || !r.a.Allow || !r.a.Remember || r.a.KeyURI != q.Request.Choices[0].URI {
-			t.Fatalf("answer %+v, %v; want Always with the first key", r.a, r.err)
-		}
+		require.NoError(t, r.err)
+		require.Equal(t, consent.Answer{Allow: true, Remember: true, KeyURI: q.Request.Choices[0].URI}, r.a, "want Always with the first key")
 	})
 	t.Run("deny without a pick", func(t *testing.T) {
 		tab := newTab(t)
@@ -123,17 +94,15 @@ func TestBrowserChooseKeyFirstUse(t *testing.T) {
 		q := chooseQuestion(t)
 		q.FirstUse = true
 		res := f.confirm(q)
-		if err := chromedp.Do(tab,
+		require.NoError(t, chromedp.Do(tab,
 			chromedp.Navigate(f.url(t)),
 			chromedp.WaitVisible(css("#choices")),
 			press("#deny"),
 			chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-		); err != nil {
-			t.Fatal(err)
-		}
-		if r := wait(t, res); r.err != nil || r.a.Allow || r.a.Remember || r.a.KeyURI != "" {
-			t.Fatalf("answer %+v, %v; want a plain deny", r.a, r.err)
-		}
+		))
+		r := wait(t, res)
+		require.NoError(t, r.err)
+		require.Equal(t, consent.Answer{}, r.a, "want a plain deny")
 	})
 }
 
@@ -153,29 +122,25 @@ func TestChooseKeyNeedsPick(t *testing.T) {
 		if key != "" {
 			form.Set("key", key)
 		}
-		if resp := post(t, u+"/answer", form, same); resp.StatusCode != http.StatusSeeOther {
-			t.Fatalf("key %q: status %d", key, resp.StatusCode)
-		}
+		require.Equal(t, http.StatusSeeOther, post(t, u+"/answer", form, same).StatusCode, "key %q", key)
 		_, body, _ := sess.get(t, http.DefaultClient)
-		if !strings.Contains(body, "Pick the key to sign with") || !strings.Contains(body, `id="answer"`) {
-			t.Fatalf("key %q: the question is not open with a notice:\n%s", key, body)
-		}
+		require.Contains(t, body, "Pick the key to sign with", "key %q: the question is not open with a notice", key)
+		require.Contains(t, body, `id="answer"`, "key %q: the question is not open with a notice", key)
 	}
 	_, _, csrf := sess.get(t, http.DefaultClient)
-	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"grant"}, "key": {"0"}}, same); resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("grant on a choice: status %d; want 400", resp.StatusCode)
-	}
+	resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"grant"}, "key": {"0"}}, same)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "grant on a choice")
 	select {
 	case r := <-res:
-		t.Fatalf("answered without a valid pick: %+v", r)
+		require.FailNow(t, "answered without a valid pick", "%+v", r)
 	default:
 	}
-	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"approve"}, "key": {"0"}}, same); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("valid pick: status %d", resp.StatusCode)
-	}
-	if r := wait(t, res); r.err != nil || !r.a.Allow || r.a.KeyURI != q.Request.Choices[0].URI {
-		t.Fatalf("answer %+v, %v; want the first key", r.a, r.err)
-	}
+	resp = post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"approve"}, "key": {"0"}}, same)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "valid pick")
+	r := wait(t, res)
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v", r.a)
+	require.Equal(t, q.Request.Choices[0].URI, r.a.KeyURI, "want the first key")
 }
 
 // TestBrowserEngineChooseKey: the real consent engine puts a key choice
@@ -202,9 +167,7 @@ func TestBrowserEngineChooseKey(t *testing.T) {
 		return hsm.KeyInfo{}, hsm.ErrKeyNotFound
 	}
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, KeyInfo: lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const origin = "https://my.gov.example"
 	req := consent.Request{Kind: consent.Sign, Plugin: "eimzo", Origin: origin, Summary: "create_pkcs7: contract",
 		Choices: []hsm.KeyInfo{{URI: k1.URI}, {URI: "file:///nowhere.pfx#x"}, {URI: k2.URI}}}
@@ -212,39 +175,26 @@ func TestBrowserEngineChooseKey(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Ask(consent.WithOutcome(context.Background(), &out), req) }()
 	var title string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		chromedp.WaitVisible(css("#choices")),
 		text("#title", &title),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if n := eval[int](t, tab, `document.querySelectorAll('input[name="key"]').length`); n != 2 {
-		t.Fatalf("%d keys offered; want the 2 the key stores know", n)
-	}
-	if err := chromedp.Do(tab,
+	))
+	require.Equal(t, 2, eval[int](t, tab, `document.querySelectorAll('input[name="key"]').length`), "keys offered: the 2 the key stores know")
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Click(css("#key-1")),
 		press("#approve"), // "Allow once"
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, done); err != nil {
-		t.Fatalf("choice: %v", err)
-	}
-	if out.KeyURI != k2.URI || out.GrantID == "" {
-		t.Fatalf("outcome %+v; want the second key and a grant", out)
-	}
-	if !strings.Contains(title, origin+" wants to use Signet") {
-		t.Errorf("first-use title %q", title)
-	}
+	))
+	require.NoError(t, wait(t, done), "choice")
+	require.Equal(t, k2.URI, out.KeyURI, "want the second key")
+	require.NotEmpty(t, out.GrantID, "want a grant")
+	assert.Contains(t, title, origin+" wants to use Signet", "first-use title")
 	s := consent.Request{Kind: consent.Sign, Plugin: "eimzo", Origin: origin, KeyURI: out.KeyURI, GrantID: out.GrantID}
-	if err := e.Ask(context.Background(), s); err != nil {
-		t.Fatalf("signature with the choice's grant: %v", err)
-	}
+	require.NoError(t, e.Ask(context.Background(), s), "signature with the choice's grant")
 	select {
 	case u := <-f.opened:
-		t.Errorf("a second dialog was opened (%s)", u)
+		assert.Fail(t, "a second dialog was opened", u)
 	default:
 	}
 }

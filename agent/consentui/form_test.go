@@ -1,9 +1,11 @@
 package consentui
 
 import (
-	"bytes"
 	"net/url"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseForm(t *testing.T) {
@@ -23,22 +25,15 @@ func TestParseForm(t *testing.T) {
 	} {
 		got, err := parseForm([]byte(tc.in))
 		if tc.bad {
-			if err == nil {
-				t.Errorf("parseForm(%q) succeeded", tc.in)
-			}
+			assert.Error(t, err, "parseForm(%q) succeeded", tc.in)
 			continue
 		}
-		if err != nil {
-			t.Errorf("parseForm(%q): %v", tc.in, err)
+		if !assert.NoError(t, err, "parseForm(%q)", tc.in) {
 			continue
 		}
-		if len(got) != len(tc.want) {
-			t.Errorf("parseForm(%q) = %q", tc.in, got)
-		}
+		assert.Len(t, got, len(tc.want), "parseForm(%q) = %q", tc.in, got)
 		for k, v := range tc.want {
-			if string(got[k]) != v {
-				t.Errorf("parseForm(%q)[%q] = %q; want %q", tc.in, k, got[k], v)
-			}
+			assert.Equal(t, v, string(got[k]), "parseForm(%q)[%q]", tc.in, k)
 		}
 	}
 }
@@ -59,9 +54,8 @@ func FuzzParseForm(f *testing.F) {
 			return // net/url is stricter about ';' and some escapes
 		}
 		for k, v := range got {
-			if len(ref[k]) == 0 || !bytes.Equal(v, []byte(ref[k][0])) {
-				t.Fatalf("parseForm(%q)[%q] = %q; net/url says %q", body, k, v, ref[k])
-			}
+			require.NotEmpty(t, ref[k], "parseForm(%q)[%q] = %q; net/url has no such key", body, k, v)
+			require.Equal(t, ref[k][0], string(v), "parseForm(%q)[%q]; net/url's value first", body, k)
 		}
 	})
 }

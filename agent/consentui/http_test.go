@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
@@ -27,9 +28,7 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 func getPage(t *testing.T, c *http.Client, u string) (*http.Response, string, string) {
 	t.Helper()
 	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	csrf := ""
@@ -42,18 +41,14 @@ func getPage(t *testing.T, c *http.Client, u string) (*http.Response, string, st
 func post(t *testing.T, u string, form url.Values, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
@@ -69,21 +64,15 @@ func TestSecurityHeaders(t *testing.T) {
 		resp, _, _ := getPage(t, http.DefaultClient, target)
 		h := resp.Header
 		path := target
-		if got := h.Get("Content-Security-Policy"); got != CSP {
-			t.Errorf("%s: CSP %q", path, got)
-		}
+		assert.Equal(t, CSP, h.Get("Content-Security-Policy"), "%s: CSP", path)
 		for k, v := range map[string]string{
 			"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
 			"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
 		} {
-			if h.Get(k) != v {
-				t.Errorf("%s: %s = %q; want %q", path, k, h.Get(k), v)
-			}
+			assert.Equal(t, v, h.Get(k), "%s: %s", path, k)
 		}
 		for k := range h {
-			if strings.HasPrefix(strings.ToLower(k), "access-control-") {
-				t.Errorf("%s: CORS header %s", path, k)
-			}
+			assert.False(t, strings.HasPrefix(strings.ToLower(k), "access-control-"), "%s: CORS header %s", path, k)
 		}
 	}
 	// A preflight gets no CORS answer either.
@@ -91,19 +80,13 @@ func TestSecurityHeaders(t *testing.T) {
 	req.Header.Set("Origin", "https://evil.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
 	for k := range resp.Header {
-		if strings.HasPrefix(strings.ToLower(k), "access-control-") {
-			t.Errorf("preflight: CORS header %s", k)
-		}
+		assert.False(t, strings.HasPrefix(strings.ToLower(k), "access-control-"), "preflight: CORS header %s", k)
 	}
 	f.srv.Close()
-	if r := wait(t, res); !errors.Is(r.err, hsm.ErrCancelled) {
-		t.Errorf("after Close: %v; want ErrCancelled", r.err)
-	}
+	assert.ErrorIs(t, wait(t, res).err, hsm.ErrCancelled, "after Close")
 }
 
 func TestUnknownToken404(t *testing.T) {
@@ -113,22 +96,16 @@ func TestUnknownToken404(t *testing.T) {
 	bogus := f.srv.URL() + "/q/" + strings.Repeat("0", 32)
 	for _, target := range []string{bogus, bogus + "/events", f.srv.URL() + "/", f.srv.URL() + "/q/"} {
 		resp, body, _ := getPage(t, http.DefaultClient, target)
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %d; want 404", target, resp.StatusCode)
-		}
-		if strings.Contains(body, "portal.example") {
-			t.Errorf("GET %s leaks the pending request", target)
-		}
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "GET %s", target)
+		assert.NotContains(t, body, "portal.example", "GET %s leaks the pending request", target)
 	}
 	sess := openLink(t, http.DefaultClient, u)
 	resp := post(t, bogus+"/answer", url.Values{"csrf": {sess.csrf}, "action": {"approve"}},
 		sess.hdr(map[string]string{"Origin": f.srv.URL()}))
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("POST to an unknown token: %d; want 404", resp.StatusCode)
-	}
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "POST to an unknown token")
 	select {
 	case r := <-res:
-		t.Fatalf("answered through an unknown token: %+v", r)
+		require.FailNow(t, "answered through an unknown token", "%+v", r)
 	default:
 	}
 }
@@ -138,9 +115,7 @@ func TestCrossSitePostRejected(t *testing.T) {
 	res := f.confirm(signQuestion(t))
 	sess := openLink(t, http.DefaultClient, f.url(t))
 	u, csrf := sess.page, sess.csrf
-	if csrf == "" {
-		t.Fatal("no CSRF token in the page")
-	}
+	require.NotEmpty(t, csrf, "no CSRF token in the page")
 	good := url.Values{"csrf": {csrf}, "action": {"approve"}}
 	for _, tc := range []struct {
 		name string
@@ -167,38 +142,29 @@ func TestCrossSitePostRejected(t *testing.T) {
 				req.Header.Set("Cookie", sess.cookie)
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				resp.Body.Close()
-				if resp.StatusCode != tc.code {
-					t.Errorf("status %d; want %d", resp.StatusCode, tc.code)
-				}
+				assert.Equal(t, tc.code, resp.StatusCode, "status")
 				return
 			}
-			if resp := post(t, target, tc.form, sess.hdr(tc.hdr)); resp.StatusCode != tc.code {
-				t.Errorf("status %d; want %d", resp.StatusCode, tc.code)
-			}
+			assert.Equal(t, tc.code, post(t, target, tc.form, sess.hdr(tc.hdr)).StatusCode, "status")
 		})
 	}
 	select {
 	case r := <-res:
-		t.Fatalf("a refused POST answered the dialog: %+v", r)
+		require.FailNow(t, "a refused POST answered the dialog", "%+v", r)
 	default:
 	}
 	// The same-origin POST a browser makes (Origin: null because of
 	// Referrer-Policy no-referrer, Sec-Fetch-Site: same-origin) answers.
 	resp := post(t, u+"/answer", good, sess.hdr(map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}))
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("same-origin POST: %d", resp.StatusCode)
-	}
-	if r := wait(t, res); r.err != nil || !r.a.Allow {
-		t.Fatalf("answer %+v, %v", r.a, r.err)
-	}
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "same-origin POST")
+	r := wait(t, res)
+	require.NoError(t, r.err)
+	require.True(t, r.a.Allow, "answer %+v", r.a)
 	// A second answer to a finished dialog changes nothing and is not an error page.
-	if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, sess.hdr(map[string]string{"Origin": f.srv.URL()})); resp.StatusCode != http.StatusSeeOther {
-		t.Errorf("late POST: %d", resp.StatusCode)
-	}
+	resp = post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, sess.hdr(map[string]string{"Origin": f.srv.URL()}))
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "late POST")
 }
 
 // TestPINNotLoggedAndFinalTry drives the PIN form over plain HTTP: a final
@@ -217,34 +183,29 @@ func TestPINNotLoggedAndFinalTry(t *testing.T) {
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"submit"}, "pin": {secret}, "confirm_final": {"no"}}, hdr)
 	select {
 	case r := <-res:
-		t.Fatalf("answered without confirming the final try: %+v", r)
+		require.FailNow(t, "answered without confirming the final try", "%+v", r)
 	default:
 	}
 	_, body, _ := sess.get(t, http.DefaultClient)
-	if !strings.Contains(body, `id="notice"`) || strings.Contains(body, secret) {
-		t.Errorf("page after an unconfirmed final try: notice missing or PIN echoed")
-	}
+	assert.Contains(t, body, `id="notice"`, "page after an unconfirmed final try: notice missing")
+	assert.False(t, strings.Contains(body, secret), "page after an unconfirmed final try: PIN echoed")
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"submit"}, "pin": {secret}, "confirm_final": {"yes"}}, hdr)
 	r := wait(t, res)
-	if r.err != nil || string(r.r.PIN) != secret || !r.r.ConfirmFinalTry {
-		t.Fatalf("answer confirm=%v err=%v; want the PIN with ConfirmFinalTry", r.r.ConfirmFinalTry, r.err)
-	}
+	require.NoError(t, r.err)
+	require.True(t, string(r.r.PIN) == secret, "want the PIN") // a failure must not print it
+	require.True(t, r.r.ConfirmFinalTry, "want ConfirmFinalTry")
 	// A cancelled and a timed-out PIN prompt: errors carry no secret.
 	res = f.pin(context.Background(), pinRequest())
 	sess = openLink(t, http.DefaultClient, f.url(t))
 	sess.answer(t, url.Values{"action": {"cancel"}, "pin": {secret}})
 	r2 := wait(t, res)
-	if !errors.Is(r2.err, hsm.ErrCancelled) || strings.Contains(r2.err.Error(), secret) {
-		t.Errorf("cancel: %v", r2.err)
+	if assert.ErrorIs(t, r2.err, hsm.ErrCancelled, "cancel") {
+		assert.False(t, strings.Contains(r2.err.Error(), secret), "the cancel error carries the PIN")
 	}
 	logs := f.logs.String()
-	if logs == "" {
-		t.Fatal("no log output captured")
-	}
+	require.NotEmpty(t, logs, "no log output captured")
 	for _, s := range []string{secret, url.QueryEscape(secret), "hunter2"} {
-		if strings.Contains(logs, s) {
-			t.Errorf("the server log contains the PIN (%q):\n%s", s, logs)
-		}
+		assert.NotContains(t, logs, s, "the server log contains the PIN")
 	}
 }
 
@@ -255,15 +216,12 @@ func TestContextAndDeadline(t *testing.T) {
 	go func() { _, err := f.srv.Confirm(ctx, signQuestion(t)); done <- err }()
 	f.url(t)
 	cancel()
-	if err := wait(t, done); !errors.Is(err, hsm.ErrCancelled) {
-		t.Errorf("cancelled ctx: %v; want ErrCancelled", err)
-	}
+	assert.ErrorIs(t, wait(t, done), hsm.ErrCancelled, "cancelled ctx")
 	// The question's own Deadline, when earlier than the server timeout.
 	q := signQuestion(t)
 	q.Deadline = time.Now().Add(200 * time.Millisecond)
-	if _, err := f.srv.Confirm(context.Background(), q); !errors.Is(err, hsm.ErrTimeout) {
-		t.Errorf("deadline: %v; want ErrTimeout", err)
-	}
+	_, err := f.srv.Confirm(context.Background(), q)
+	assert.ErrorIs(t, err, hsm.ErrTimeout, "deadline")
 	<-f.opened
 }
 
@@ -274,9 +232,9 @@ func TestNewRefusesUnsafeConfigs(t *testing.T) {
 		{InsecurePlainHTTP: true, Addr: ":0"},
 		{Addr: "127.0.0.1:0"}, // no TLS and not the test mode
 	} {
-		if s, err := New(cfg); err == nil {
+		s, err := New(cfg)
+		if !assert.Error(t, err, "New(%+v) succeeded", cfg) {
 			s.Close()
-			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
 }
@@ -285,22 +243,14 @@ func TestNewRefusesUnsafeConfigs(t *testing.T) {
 // fetches it with a client that trusts only that CA.
 func TestTLSWithLocalCA(t *testing.T) {
 	ca, err := localca.Open(filepath.Join(t.TempDir(), "ca"), nil, localca.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tlsCfg, err := ca.TLSConfig([]string{"127.0.0.1", "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	opened := make(chan string, 1)
 	srv, err := New(Config{TLS: tlsCfg, Open: func(u string) error { opened <- u; return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer srv.Close()
-	if !strings.HasPrefix(srv.URL(), "https://127.0.0.1:") {
-		t.Fatalf("URL %s", srv.URL())
-	}
+	require.True(t, strings.HasPrefix(srv.URL(), "https://127.0.0.1:"), "URL %s", srv.URL())
 	res := make(chan confirmResult, 1)
 	go func() {
 		a, err := srv.Confirm(context.Background(), signQuestion(t))
@@ -310,20 +260,19 @@ func TestTLSWithLocalCA(t *testing.T) {
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
 	sess := openLink(t, c, u)
 	resp, body, csrf := sess.resp, sess.body, sess.csrf
-	if resp.StatusCode != 200 || !strings.Contains(body, "portal.example") || csrf == "" {
-		t.Fatalf("GET over TLS: %d", resp.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET over TLS")
+	require.Contains(t, body, "portal.example", "GET over TLS")
+	require.NotEmpty(t, csrf, "GET over TLS: CSRF token")
 	req, _ := http.NewRequest("POST", sess.page+"/answer", bytes.NewBufferString(url.Values{"csrf": {csrf}, "action": {"approve"}}.Encode()))
 	req.Header.Set("Cookie", sess.cookie)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", srv.URL())
-	if resp, err = c.Do(req); err != nil {
-		t.Fatal(err)
-	}
+	resp, err = c.Do(req)
+	require.NoError(t, err)
 	resp.Body.Close()
-	if r := wait(t, res); r.err != nil || !r.a.Allow {
-		t.Fatalf("answer over TLS: %+v, %v", r.a, r.err)
-	}
+	r := wait(t, res)
+	require.NoError(t, r.err, "answer over TLS")
+	require.True(t, r.a.Allow, "answer over TLS: %+v", r.a)
 	// A plain-HTTP Origin is not this server's origin.
 	_ = consent.Answer{}
 }
@@ -337,19 +286,19 @@ func TestActionsMustBeOffered(t *testing.T) {
 	u, csrf := sess.page, sess.csrf
 	hdr := sess.hdr(map[string]string{"Sec-Fetch-Site": "same-origin"})
 	for _, action := range []string{"always", "never", "grant", "", "APPROVE"} {
-		if resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {action}}, hdr); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("action %q: %d; want 400", action, resp.StatusCode)
-		}
+		resp := post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {action}}, hdr)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "action %q", action)
 	}
 	select {
 	case r := <-res:
-		t.Fatalf("answered by an action that was not offered: %+v", r)
+		require.FailNow(t, "answered by an action that was not offered", "%+v", r)
 	default:
 	}
 	post(t, u+"/answer", url.Values{"csrf": {csrf}, "action": {"deny"}}, hdr)
-	if r := wait(t, res); r.err != nil || r.a.Allow || r.a.Remember {
-		t.Fatalf("deny: %+v, %v", r.a, r.err)
-	}
+	r := wait(t, res)
+	require.NoError(t, r.err, "deny")
+	require.False(t, r.a.Allow, "deny: %+v", r.a)
+	require.False(t, r.a.Remember, "deny: %+v", r.a)
 }
 
 // TestDashboardProtection: the dashboard has the dialog's protection:
@@ -358,53 +307,40 @@ func TestActionsMustBeOffered(t *testing.T) {
 func TestDashboardProtection(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	bogus := f.srv.URL() + "/d/" + strings.Repeat("0", 32)
-	if resp, _, _ := getPage(t, http.DefaultClient, bogus); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("dashboard before EnableDashboard: %d", resp.StatusCode)
-	}
+	resp, _, _ := getPage(t, http.DefaultClient, bogus)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "dashboard before EnableDashboard")
 	e, err := consent.NewEngine(consent.EngineConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g, err := e.Grants().Add(grants.Grant{Origin: "https://cipher.example", KeyURI: "pkcs11:token=T;id=%01",
 		Operation: "sign", Uses: 3, Expires: time.Now().Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A journal record allowed by the grant, with plugin evidence, one
 	// value an XSS attempt: the journal section shows the grant id and the
 	// evidence, escaped.
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j.Close()
-	if _, err := j.Append(context.Background(), journal.Record{Op: journal.OpSign, Plugin: "cipher",
+	_, err = j.Append(context.Background(), journal.Record{Op: journal.OpSign, Plugin: "cipher",
 		Origin: "https://cipher.example", Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: g.ID,
 		Result: journal.ResultOK, Evidence: map[string]string{
-			"eimzo.apikey": "86F0C8A5E8D5E1B2", "xss": `<script>alert(1)</script><img src=x onerror=alert(2)>`}}); err != nil {
-		t.Fatal(err)
-	}
+			"eimzo.apikey": "86F0C8A5E8D5E1B2", "xss": `<script>alert(1)</script><img src=x onerror=alert(2)>`}})
+	require.NoError(t, err)
 	u := f.srv.EnableDashboard(Dashboard{Engine: e, Journal: j})
 	resp, body, csrf := getPage(t, http.DefaultClient, u)
-	if resp.StatusCode != 200 || csrf == "" || !strings.Contains(body, g.ID) {
-		t.Fatalf("dashboard: %d", resp.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "dashboard")
+	require.NotEmpty(t, csrf, "dashboard: CSRF token")
+	require.Contains(t, body, g.ID, "dashboard")
 	for _, want := range []string{"grant <code>" + g.ID + "</code>", "<code>eimzo.apikey=86F0C8A5E8D5E1B2</code>",
 		"<code>xss=&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;</code>"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("dashboard journal lacks %q", want)
-		}
+		assert.Contains(t, body, want, "dashboard journal")
 	}
-	if strings.Contains(body, "<script>alert") || strings.Contains(body, "<img src=x") {
-		t.Error("dashboard rendered evidence as markup")
-	}
-	if resp.Header.Get("Content-Security-Policy") != CSP || resp.Header.Get("X-Frame-Options") != "DENY" {
-		t.Error("dashboard without the security headers")
-	}
+	assert.NotContains(t, body, "<script>alert", "dashboard rendered evidence as markup")
+	assert.NotContains(t, body, "<img src=x", "dashboard rendered evidence as markup")
+	assert.Equal(t, CSP, resp.Header.Get("Content-Security-Policy"), "dashboard security headers")
+	assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), "dashboard security headers")
 	for _, target := range []string{bogus, bogus + "/events"} {
-		if resp, _, _ := getPage(t, http.DefaultClient, target); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %d; want 404", target, resp.StatusCode)
-		}
+		resp, _, _ := getPage(t, http.DefaultClient, target)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "GET %s", target)
 	}
 	form := url.Values{"csrf": {csrf}, "grant": {g.ID}}
 	for name, tc := range map[string]struct {
@@ -418,17 +354,12 @@ func TestDashboardProtection(t *testing.T) {
 		"no csrf":        {u + "/revoke", url.Values{"grant": {g.ID}}, map[string]string{"Origin": f.srv.URL()}, 403},
 		"unknown token":  {bogus + "/revoke", form, map[string]string{"Origin": f.srv.URL()}, 404},
 	} {
-		if resp := post(t, tc.target, tc.form, tc.hdr); resp.StatusCode != tc.code {
-			t.Errorf("%s: %d; want %d", name, resp.StatusCode, tc.code)
-		}
+		assert.Equal(t, tc.code, post(t, tc.target, tc.form, tc.hdr).StatusCode, name)
 	}
-	if _, ok := e.Grants().Get(g.ID); !ok {
-		t.Fatal("a refused request revoked the grant")
-	}
-	if resp := post(t, u+"/revoke", form, map[string]string{"Origin": f.srv.URL()}); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("same-origin revoke: %d", resp.StatusCode)
-	}
-	if _, ok := e.Grants().Get(g.ID); ok {
-		t.Error("the grant survived a same-origin revoke")
-	}
+	_, ok := e.Grants().Get(g.ID)
+	require.True(t, ok, "a refused request revoked the grant")
+	resp = post(t, u+"/revoke", form, map[string]string{"Origin": f.srv.URL()})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "same-origin revoke")
+	_, ok = e.Grants().Get(g.ID)
+	assert.False(t, ok, "the grant survived a same-origin revoke")
 }

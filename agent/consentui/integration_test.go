@@ -5,13 +5,13 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"errors"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/grants"
@@ -27,18 +27,13 @@ func pfxStore(t *testing.T, f *fixture, password string) (*pfx.Backend, hsm.KeyI
 	t.Helper()
 	key, cert := testKeyCert(t, "Alice PFX")
 	path := filepath.Join(t.TempDir(), "alice.pfx")
-	if err := softhsmtest.WritePFX(path, key, cert, nil, password, softhsmtest.Modern); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, softhsmtest.WritePFX(path, key, cert, nil, password, softhsmtest.Modern))
 	b, err := pfx.Open(pfx.Config{Files: []string{path}, PasswordPrompt: f.srv.PIN, MaxAttempts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { b.Close() })
 	keys, err := b.Keys(context.Background())
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("keys %v, %v", keys, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
 	return b, keys[0], key
 }
 
@@ -64,41 +59,28 @@ func TestBrowserPFXPasswordSign(t *testing.T) {
 		done <- signResult{sig, err}
 	}()
 	var title, lastErr string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		text("#title", &title),
 		chromedp.SendKeys(css("#pin"), "wrong horse"),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(tab,
+	))
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)), // the second prompt opens its own window
 		chromedp.WaitVisible(css("#last-error")),
 		text("#last-error", &lastErr),
 		chromedp.SendKeys(css("#pin"), password),
 		press("#submit-pin"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	r := wait(t, done)
-	if r.err != nil {
-		t.Fatalf("sign: %v", r.err)
-	}
-	if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], r.sig) {
-		t.Error("signature does not verify")
-	}
-	if !strings.Contains(title, "password") || !strings.Contains(title, "https://portal.example") {
-		t.Errorf("title %q", title)
-	}
-	if !strings.Contains(lastErr, "incorrect") {
-		t.Errorf("second prompt: %q", lastErr)
-	}
-	if logs := f.logs.String(); strings.Contains(logs, "horse") {
-		t.Errorf("log contains the password:\n%s", logs)
-	}
+	require.NoError(t, r.err, "sign")
+	assert.True(t, ecdsa.VerifyASN1(&key.PublicKey, digest[:], r.sig), "signature does not verify")
+	assert.Contains(t, title, "password", "title")
+	assert.Contains(t, title, "https://portal.example", "title")
+	assert.Contains(t, lastErr, "incorrect", "second prompt")
+	assert.NotContains(t, f.logs.String(), "horse", "log contains the password")
 }
 
 // TestBrowserDashboard: tokens from the real PFX store, plugins, a
@@ -110,73 +92,52 @@ func TestBrowserDashboard(t *testing.T) {
 	f := newFixture(t, time.Minute)
 	ks, ki, _ := pfxStore(t, f, "pw")
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j.Close()
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g1, err := e.Grants().Add(grants.Grant{Origin: "https://cipher.example", Plugin: "cipher", KeyURI: ki.URI,
 		Operation: "sign", Uses: 5, Expires: time.Now().Add(10 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Decisions().Set(consent.OriginDecision{Origin: "https://portal.example", Choice: consent.Always,
-		Plugin: "eimzo", Decided: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, e.Decisions().Set(consent.OriginDecision{Origin: "https://portal.example", Choice: consent.Always,
+		Plugin: "eimzo", Decided: time.Now()}))
 	u := f.srv.EnableDashboard(Dashboard{Engine: e, Journal: j, Keys: ks,
 		Plugins: func() []PluginRow {
 			return []PluginRow{{Name: "eimzo", State: "running", Detail: "wss://127.0.0.1:64443"}}
 		}})
-	if u != f.srv.DashboardURL() || !strings.Contains(u, "/d/") {
-		t.Fatalf("dashboard URL %q", u)
-	}
+	require.Equal(t, f.srv.DashboardURL(), u, "dashboard URL")
+	require.Contains(t, u, "/d/", "dashboard URL")
 	var tokens, plugins, origins, grantsText, journalText string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(u),
 		chromedp.WaitVisible(css(`tr[data-grant="`+g1.ID+`"]`)),
 		text("#tokens", &tokens), text("#plugins", &plugins), text("#origins", &origins), text("#grants", &grantsText),
 		chromedp.Click(css(`tr[data-grant="`+g1.ID+`"] button.revoke`)),
 		chromedp.WaitNotPresent(css(`tr[data-grant="`+g1.ID+`"]`)),
 		text("#journal", &journalText),
-	); err != nil {
-		t.Fatal(err)
-	}
+	))
 	for _, c := range []struct{ in, want string }{
 		{tokens, "alice.pfx"}, {plugins, "eimzo"}, {plugins, "running"}, {origins, "https://portal.example"},
 		{origins, "always"}, {grantsText, "https://cipher.example"}, {grantsText, "5 of 5 left"},
 		{journalText, string(journal.OpRevoke)},
 	} {
-		if !strings.Contains(c.in, c.want) {
-			t.Errorf("dashboard shows %q; want %q in it", c.in, c.want)
-		}
+		assert.Contains(t, c.in, c.want, "dashboard shows")
 	}
-	if _, ok := e.Grants().Get(g1.ID); ok {
-		t.Error("the grant is still in the engine after Revoke")
-	}
+	_, ok := e.Grants().Get(g1.ID)
+	assert.False(t, ok, "the grant is still in the engine after Revoke")
 	// A grant added elsewhere: the open page reloads by itself.
 	g2, err := e.Grants().Add(grants.Grant{Origin: "https://other.example", KeyURI: ki.URI, Operation: "sign",
 		Uses: 2, Expires: time.Now().Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.srv.DashboardChanged()
-	if err := chromedp.Do(tab, chromedp.WaitVisible(css(`tr[data-grant="`+g2.ID+`"]`))); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, chromedp.Do(tab, chromedp.WaitVisible(css(`tr[data-grant="`+g2.ID+`"]`))))
 	// Forget the origin.
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Click(css("#origins button.forget")),
 		chromedp.WaitNotPresent(css("#origins button.forget")),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := e.Decisions().Get("https://portal.example"); ok {
-		t.Error("the origin decision is still remembered after Forget")
-	}
+	))
+	_, ok = e.Decisions().Get("https://portal.example")
+	assert.False(t, ok, "the origin decision is still remembered after Forget")
 }
 
 // TestBrowserEngineFlow: the real consent engine asks through the dialog.
@@ -187,14 +148,10 @@ func TestBrowserEngineFlow(t *testing.T) {
 	tab := newTab(t)
 	f := newFixture(t, time.Minute)
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j.Close()
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: f.srv, Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const origin = "https://cipher.example"
 	ask := func(req consent.Request) chan error {
 		ch := make(chan error, 1)
@@ -203,22 +160,17 @@ func TestBrowserEngineFlow(t *testing.T) {
 	}
 	list := ask(consent.Request{Kind: consent.List, Plugin: "cipher", Origin: origin})
 	var title string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		text("#title", &title),
 		press("#always"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, list); err != nil {
-		t.Fatalf("list after Always: %v", err)
-	}
-	if !strings.Contains(title, origin+" wants to use Signet") {
-		t.Errorf("first-use title %q", title)
-	}
-	if od, ok := e.Decisions().Get(origin); !ok || od.Choice != consent.Always {
-		t.Errorf("origin decision %+v, %v; want always", od, ok)
+	))
+	require.NoError(t, wait(t, list), "list after Always")
+	assert.Contains(t, title, origin+" wants to use Signet", "first-use title")
+	od, ok := e.Decisions().Get(origin)
+	if assert.True(t, ok, "origin decision remembered") {
+		assert.Equal(t, consent.Always, od.Choice, "origin decision")
 	}
 	sum := sha256.Sum256([]byte("doc"))
 	sign := consent.Request{Kind: consent.Sign, Plugin: "cipher", Origin: origin, KeyURI: "pkcs11:token=T;id=%01",
@@ -226,39 +178,27 @@ func TestBrowserEngineFlow(t *testing.T) {
 		Documents: []consent.Document{{Name: "a.pdf", Size: 3, SHA256: sum[:]}}}
 	first := ask(sign)
 	var grantLabel string
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)), // every question opens its own window
 		chromedp.WaitVisible(css("#grant")),
 		text("#grant", &grantLabel),
 		press("#grant"),
 		chromedp.WaitVisible(css(`body[data-state="answered"]`)),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, first); err != nil {
-		t.Fatalf("sign with the grant accepted: %v", err)
-	}
-	if grantLabel != "Allow 3 signatures within 5 minutes" {
-		t.Errorf("grant offer %q", grantLabel)
-	}
+	))
+	require.NoError(t, wait(t, first), "sign with the grant accepted")
+	assert.Equal(t, "Allow 3 signatures within 5 minutes", grantLabel, "grant offer")
 	for i := range 2 {
-		if err := wait(t, ask(sign)); err != nil {
-			t.Fatalf("signature %d under the grant: %v", i+2, err)
-		}
+		require.NoError(t, wait(t, ask(sign)), "signature %d under the grant", i+2)
 	}
 	fourth := ask(sign)
-	if err := chromedp.Do(tab,
+	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),
 		press("#deny"),
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, fourth); !errors.Is(err, hsm.ErrDenied) {
-		t.Fatalf("fourth signature: %v; want a denial", err)
-	}
+	))
+	require.ErrorIs(t, wait(t, fourth), hsm.ErrDenied, "fourth signature; want a denial")
 	select {
 	case u := <-f.opened:
-		t.Errorf("a dialog was opened (%s) for a signature covered by the grant", u)
+		assert.Fail(t, "a dialog was opened for a signature covered by the grant", u)
 	default:
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type lockedBuffer struct {
@@ -39,9 +41,7 @@ func TestOpenFailureLogsURL(t *testing.T) {
 	s, err := New(Config{InsecurePlainHTTP: true, Timeout: time.Minute,
 		Open:   func(string) error { return errors.New("exec: \"xdg-open\": executable file not found in $PATH") },
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -59,20 +59,14 @@ func TestOpenFailureLogsURL(t *testing.T) {
 		}
 		select {
 		case err := <-errc:
-			t.Fatalf("Confirm ended: %v\n%s", err, logs.String())
+			require.FailNow(t, "Confirm ended", "%v\n%s", err, logs.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("logged URL: %s", resp.Status)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "logged URL")
 	cancel()
-	if err := <-errc; err == nil {
-		t.Error("cancelled dialog allowed")
-	}
+	assert.Error(t, <-errc, "cancelled dialog allowed")
 }

@@ -1,112 +1,28 @@
 // Package consentui is Signet's local web consent dialog: a small HTTPS
-// server on loopback that implements consent.Prompter. The consent engine
-// calls Confirm when a person has to approve an operation (or an origin's
-// first use) and PIN when a key store needs a PIN or PFX password; each call
-// registers a pending dialog under a fresh random id and opens its
-// single-use link https://127.0.0.1:PORT/q/ID?k=KEY in the person's browser
-// (through a private redirect file, see Opener).
+// server on loopback that implements consent.Prompter. Confirm (an
+// operation, or an origin's first use) and PIN (a PIN or PFX password)
+// each open a dialog under a fresh random id through a single-use link in
+// the person's browser, and block until the person answers, the dialog
+// times out (hsm.ErrTimeout) or ctx is done (hsm.ErrCancelled). Deny is an
+// answer, not an error. The page shows what Signet checked apart from what
+// the asking page claims; only same-origin POSTs carrying the page's CSRF
+// token answer, and a PIN never becomes a Go string, a log line or part of
+// a page. EnableDashboard adds the person's dashboard (keys, plugins,
+// remembered origins, grants, journal). A Server is safe for concurrent
+// use. The reasoning behind each protection is in docs/consent-dialog.md.
 //
-// # Flow
-//
-// Confirm and PIN block until the person answers in the page, the dialog
-// times out (Config.Timeout, default two minutes, or the question's own
-// Deadline if earlier), or ctx is done. The page is plain HTML with a form
-// that POSTs to /q/ID/answer; the server answers the waiting call and
-// redirects back to the page, which then says the request was answered.
-// A small script (static/app.js) follows /q/ID/events (Server-Sent
-// Events) and marks the page expired or answered when that happens
-// elsewhere. Every question opens its own window: a page whose question is
-// finished is never handed another one, so a question that arrives just
-// after an answer cannot land under the cursor of a person who is still
-// clicking. The action buttons also stay disabled for a second after the
-// page appears or regains focus (static/app.js).
-//
-// Outcomes: Approve returns Answer{Allow: true}; "Always" on a first-use
-// question and accepting a grant offer return Answer{Allow: true,
-// Remember: true}; Deny returns Answer{Allow: false} and a nil error (an
-// explicit decision, not a failure); "Never" on a first-use question returns
-// Answer{Allow: false, Remember: true} (the engine remembers the refusal).
-// A question that offers keys (consent.Request.Choices, sdk
-// Consent.ChooseKey) lists them as radio buttons — label, algorithm,
-// certificate subject, issuer, validity, URI — with none preselected; the
-// Allow buttons stay disabled until the person picks one (static/app.js),
-// and the server, which does not rely on the page, answers an Allow
-// without a valid pick with a notice and keeps the question open. The
-// form posts the key's index; Answer.KeyURI is that candidate's URI.
-// Question.ID appears only in logs: the URL's id and key are always
-// fresh from crypto/rand, whatever the ID looks like. A timeout returns an error wrapping
-// hsm.ErrTimeout; a done ctx one wrapping hsm.ErrCancelled (or ErrTimeout
-// for context.DeadlineExceeded). PIN returns the secret in a fresh []byte;
-// Cancel returns hsm.ErrCancelled. A locked PIN is shown in the page
-// without an input, and PIN returns hsm.ErrPINLocked at once.
-//
-// # Dashboard
-//
-// EnableDashboard adds a read-mostly dashboard at its own random URL
-// (dashboard.go): tokens and keys, plugins, remembered origins (Forget),
-// grants (Revoke) and the last journal records, reloading itself over an
-// event stream when something changes.
-//
-// # Protection
-//
-//   - Loopback only: New refuses a non-loopback Addr, and every request
-//     must carry a Host header naming a loopback address or localhost with
-//     the server's port (DNS rebinding).
-//   - Each dialog has a random 128-bit id in its path (/q/ID; an unknown
-//     id gets a bare 404) and a single-use random 128-bit link key
-//     (/q/ID?k=KEY). The first load of the link swaps the key for a
-//     session cookie (HttpOnly, Secure, SameSite=Strict, Path=/q/ID) and
-//     shows the page, whose script drops the key from the address bar;
-//     from then on the page, its event stream and its answers need that
-//     cookie, and any further load of the link — by anyone — gets a "this
-//     link was already used" page. Finished dialogs stay visible (as
-//     answered/expired) for a few minutes, then are forgotten. The
-//     reasoning is in docs/consent-dialog.md.
-//   - The link never appears on a command line (where every local user can
-//     read it in /proc): Opener writes it into a 0600 redirect page in a
-//     fresh 0700 directory under $XDG_RUNTIME_DIR (or the temporary
-//     directory), passes that file's path to xdg-open / open / start, and
-//     removes it a minute later.
-//   - POSTs must be same-origin: Sec-Fetch-Site, when present, must be
-//     "same-origin"; otherwise Origin must equal the server's own origin. A
-//     POST with neither header is refused. Each page also carries a random
-//     CSRF token that the POST must echo.
-//   - No CORS headers at all. Every response carries a strict CSP (no inline
-//     script or style; scripts and styles are embedded files under
-//     /static/), X-Frame-Options DENY, nosniff, no-referrer and no-store.
-//   - The page separates what Signet established (web site, plugin,
-//     operation, key and certificate, document sizes and SHA-256 digests)
-//     from what the asking page claims (summary, HTML summary, document
-//     names and types, protocol evidence), which is shown in its own box
-//     labelled "The page says". Everything from a plugin or a web page is
-//     rendered as text by html/template; the HTML summary is sanitised
-//     (consent.SanitizeHTML) and stays inside the claims box.
-//
-// # Secrets
-//
-// The PIN form body is read into a bounded byte buffer and decoded by
-// parseForm into byte slices, so the PIN never becomes a Go string; the
-// body buffer is wiped after decoding and the PIN slice handed to the
-// waiting PIN call is the only copy (the key store wipes it). Nothing logs
-// form values, and the page never echoes a PIN back. The PIN input is
-// autocomplete="one-time-code" in an autocomplete="off" form, with the
-// ignore attributes of the common password managers, so that browsers do
-// not offer to save the PIN.
-//
-// # Transport (decision)
-//
-// Config.TLS is required in production (a leaf from agent/localca, see
-// localca.CA.TLSConfig). Plain HTTP is accepted only when
-// Config.InsecurePlainHTTP is set, which exists for the browser tests:
-// Chromium treats http://127.0.0.1 as a secure context, so the page, its
-// headers and Sec-Fetch-* behave the same; TLS itself is covered by a test
-// with a localca certificate and a Go client.
-//
-// # Concurrency
-//
-// A Server is safe for concurrent use; several dialogs may be pending at
-// once. One mutex guards the dialog table; each dialog's outcome is
-// delivered once through a buffered channel.
+//	tlsCfg, err := ca.TLSConfig([]string{"127.0.0.1"}) // a leaf of agent/localca
+//	if err != nil {
+//		return err
+//	}
+//	dialog, err := consentui.New(consentui.Config{TLS: tlsCfg})
+//	if err != nil {
+//		return err
+//	}
+//	defer dialog.Close()
+//	engine, err := consent.NewEngine(consent.EngineConfig{Prompter: dialog, Journal: j})
+//	...
+//	url := dialog.EnableDashboard(consentui.Dashboard{Engine: engine, Journal: j})
 package consentui
 
 import (

@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // goldenRecord is a record without evidence, as written before Evidence
@@ -31,17 +33,11 @@ func TestHashWithoutEvidenceUnchanged(t *testing.T) {
 	const before = "897628bbb16634eff163b1de7e53cf00974c4bfc5eda58478ff47315ba4515b2"
 	r := goldenRecord()
 	r.normalize()
-	if got := r.ComputeHash(); got != before {
-		t.Fatalf("hash of a record without evidence changed: %s, was %s", got, before)
-	}
+	require.Equal(t, before, r.ComputeHash(), "hash of a record without evidence changed")
 	r.Evidence = map[string]string{}
-	if got := r.ComputeHash(); got != before {
-		t.Fatalf("empty evidence changes the hash: %s", got)
-	}
+	require.Equal(t, before, r.ComputeHash(), "empty evidence changes the hash")
 	r.Evidence = map[string]string{"apikey": "x"}
-	if r.ComputeHash() == before {
-		t.Fatal("evidence is not covered by the hash")
-	}
+	require.NotEqual(t, before, r.ComputeHash(), "evidence is not covered by the hash")
 }
 
 func TestEvidenceRoundTrip(t *testing.T) {
@@ -63,48 +59,30 @@ func TestEvidenceRoundTrip(t *testing.T) {
 		caller[k] = v
 	}
 	got, err := j.Append(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	appendN(t, j, 4, 1)
-	if !reflect.DeepEqual(r.Evidence, caller) {
-		t.Error("Append modified the caller's evidence map")
+	assert.Equal(t, caller, r.Evidence, "Append modified the caller's evidence map")
+	assert.Equal(t, "86F0C8A5E8D5E1B2", got.Evidence["eimzo.apikey"], "evidence not kept as given")
+	assert.Equal(t, `<script>alert(1)</script>`, got.Evidence["html"], "evidence not kept as given")
+	if assert.Contains(t, got.Evidence, "bad\uFFFDkey", "invalid UTF-8 not replaced") {
+		assert.Equal(t, "bad\uFFFDvalue", got.Evidence["bad\uFFFDkey"], "invalid UTF-8 not replaced")
 	}
-	if got.Evidence["eimzo.apikey"] != "86F0C8A5E8D5E1B2" || got.Evidence["html"] != `<script>alert(1)</script>` {
-		t.Errorf("evidence not kept as given: %q", got.Evidence)
-	}
-	if v, ok := got.Evidence["bad\uFFFDkey"]; !ok || v != "bad\uFFFDvalue" {
-		t.Errorf("invalid UTF-8 not replaced: %q", got.Evidence)
-	}
-	if len(got.Evidence["big"]) > maxField {
-		t.Errorf("evidence value of %d bytes kept", len(got.Evidence["big"]))
-	}
-	if _, ok := got.Evidence[""]; ok {
-		t.Error("empty evidence key kept")
-	}
+	assert.LessOrEqual(t, len(got.Evidence["big"]), maxField, "evidence value kept whole")
+	assert.NotContains(t, got.Evidence, "", "empty evidence key kept")
 	long := 0
 	for k := range got.Evidence {
-		if len(k) > maxEvidenceKey {
-			t.Errorf("evidence key of %d bytes kept", len(k))
-		}
+		assert.LessOrEqual(t, len(k), maxEvidenceKey, "evidence key kept whole")
 		if strings.HasPrefix(k, "kkkk") {
 			long++
 		}
 	}
-	if long != 1 {
-		t.Errorf("%d clipped long keys; want 1 (the second clips to the same key)", long)
-	}
-	mustVerifyOK(t, path, 4)
+	assert.Equal(t, 1, long, "clipped long keys (the second clips to the same key)")
+	requireVerified(t, path, 4)
 	recs, err := ReadFile(path, Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(recs[2], got) {
-		t.Errorf("record read back differs:\n%+v\n%+v", recs[2], got)
-	}
-	if recs[0].Evidence != nil || recs[3].Evidence != nil {
-		t.Error("records without evidence read back with some")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, got, recs[2], "record read back differs")
+	assert.Nil(t, recs[0].Evidence, "records without evidence read back with some")
+	assert.Nil(t, recs[3].Evidence, "records without evidence read back with some")
 }
 
 func TestEvidenceBounded(t *testing.T) {
@@ -114,13 +92,9 @@ func TestEvidenceBounded(t *testing.T) {
 		r.Evidence[fmt.Sprintf("k%02d", i)] = "v"
 	}
 	r.normalize()
-	if len(r.Evidence) != MaxEvidence {
-		t.Fatalf("%d evidence entries kept, want %d", len(r.Evidence), MaxEvidence)
-	}
+	require.Len(t, r.Evidence, MaxEvidence, "evidence entries kept")
 	for i := range MaxEvidence {
-		if _, ok := r.Evidence[fmt.Sprintf("k%02d", i)]; !ok {
-			t.Errorf("k%02d dropped; the first %d keys in order are kept", i, MaxEvidence)
-		}
+		assert.Contains(t, r.Evidence, fmt.Sprintf("k%02d", i), "the first %d keys in order are kept", MaxEvidence)
 	}
 }
 
@@ -148,15 +122,12 @@ func TestEvidenceTamperDetected(t *testing.T) {
 			appendN(t, j, 1, 1)
 			r := sampleRecord(2)
 			r.Evidence = map[string]string{"cryptoarm.pinned": "sha256/0a1b2c", "eimzo.apikey": "86F0"}
-			if _, err := j.Append(context.Background(), r); err != nil {
-				t.Fatal(err)
-			}
+			_, err := j.Append(context.Background(), r)
+			require.NoError(t, err)
 			appendN(t, j, 3, 1)
-			mustVerifyOK(t, path, 3)
+			requireVerified(t, path, 3)
 			orig, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			lines := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
 			target := 1
 			if c.edit == nil {
@@ -165,22 +136,13 @@ func TestEvidenceTamperDetected(t *testing.T) {
 			} else {
 				lines[1] = c.edit(lines[1])
 			}
-			if bytes.Equal(lines[target], bytes.Split(orig, []byte("\n"))[target]) {
-				t.Fatal("the edit changed nothing")
-			}
-			if err := os.WriteFile(path, join(lines), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NotEqual(t, bytes.Split(orig, []byte("\n"))[target], lines[target], "the edit changed nothing")
+			require.NoError(t, os.WriteFile(path, join(lines), 0o600))
 			rep, err := VerifyFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.OK() {
-				t.Fatal("tampered evidence verified")
-			}
-			if p, _ := rep.First(); p.Seq != uint64(target+1) {
-				t.Errorf("first problem %v; want at seq %d", p, target+1)
-			}
+			require.NoError(t, err)
+			require.False(t, rep.OK(), "tampered evidence verified")
+			p, _ := rep.First()
+			assert.Equal(t, uint64(target+1), p.Seq, "first problem %v", p)
 		})
 	}
 }

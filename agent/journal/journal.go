@@ -1,111 +1,28 @@
-// Package journal is Signet's append-only audit journal: one record for
+// Package journal is Signet's append-only audit journal: one JSON line for
 // every consent decision and every key operation (who asked, which plugin,
-// key, certificate, documents, decision, outcome), each carrying the hash of
-// the previous record so that editing, removing, reordering or inserting a
-// record is detected by Verify.
+// key, certificate, documents, decision, outcome), each carrying the hash
+// of the one before it, so that editing, removing, reordering or inserting
+// a record is found by Verify. Append returns once its record is on disk
+// (concurrent appenders share fsyncs); AppendLazy and AppendRefusal do not
+// wait, and refusals of one site are coalesced. The file rotates at a size
+// limit and the rotated files stay part of the chain. A Journal is safe for
+// concurrent use; records have no field for a PIN, password, key or
+// document content. The design is described in docs/journal.md.
 //
-// # Store
-//
-// The journal is a JSON-lines file (one record per line, "\n"-terminated),
-// by default $XDG_DATA_HOME/signet/journal.jsonl. It was chosen over an
-// embedded database (modernc.org/sqlite) because an append-only log needs
-// nothing a database offers, the file is readable with any tool (jq, grep,
-// less) and can be shipped or archived as is, appending a line is a single
-// write(2) on an O_APPEND descriptor, and it adds no dependency (the pure-Go
-// SQLite port is a very large compile for a few INSERTs).
-//
-// # Chain
-//
-// Each record's Hash is the SHA-256 of a canonical encoding of all its
-// fields including PrevHash (see Record.ComputeHash); PrevHash is the
-// previous record's Hash, or Genesis for the first record; Seq counts from
-// 1 without gaps. Verify re-reads the file and reports, with the line and
-// sequence number, a record whose content no longer matches its hash
-// (edited), a gap in the sequence (removed), a sequence number going
-// backwards (reordered), a repeated sequence number (inserted), a PrevHash
-// that does not match its predecessor (replaced or forged and rehashed),
-// malformed or over-long lines (garbage) and a last line without its
-// newline (truncated).
-//
-// A hash chain kept next to its data cannot stop someone with write access
-// from rewriting the whole tail and recomputing every hash after the point
-// of the edit. Verify's report therefore carries the head (the last hash and
-// sequence number), and Verify accepts anchors — heads noted earlier or
-// kept elsewhere — and reports when the record at an anchored sequence
-// number has another hash (rewritten) or is missing (cut off the end).
-//
-// # Rotation
-//
-// When the active file reaches its size limit (WithMaxSize, default
-// DefaultMaxSize, 64 MiB; the configuration's journal.max_size_mb) it is
-// moved aside as journal.000001.jsonl, journal.000002.jsonl, … (RotatedName)
-// and a new journal.jsonl is started. Its first record (OpRotate) names the
-// file before it and that file's last sequence number and hash, and
-// chains to it like any record: Seq continues and PrevHash is the previous
-// file's last Hash. Rotated files are kept (the journal is evidence; the
-// operator archives them). VerifyFile and ReadFile (and a Journal's Verify
-// and List) read every file, oldest first, as one chain, so a removed,
-// edited or swapped file shows as a gap, an edit or a sequence going
-// backwards, named by file and line. The old file is made durable before
-// any record of the new one is reported durable.
-//
-// # Refusals
-//
-// A refusal leads to nothing, so AppendRefusal never waits for the disk,
-// and refusals of one site are coalesced: the first is written, the ones
-// that follow within DefaultRefusalWindow are counted and written as one
-// record carrying Repeat (count, first and last time). At most
-// DefaultMaxRefusalOrigins sites are counted separately; refusals of
-// others meanwhile share one counter. A page refused again and again
-// therefore costs a couple of records a minute, not one fsynced record per
-// request.
-//
-// # Broken chains
-//
-// Opening a journal whose chain is broken is allowed, and Append continues
-// from the last record that parses (its Seq and stored Hash), so the break
-// stays visible to Verify at the place it happened and new records are
-// still recorded: refusing would either stop every signature or push the
-// operator to delete the evidence. (Precisely: Append continues from the
-// parseable record with the highest Seq in the file's tail.) If the file does not end in a newline
-// (a crash during a write), Append first writes one, so the partial line
-// stays in place as a malformed line. If the last MaxLine*4 bytes hold no
-// parseable record at all, Open fails with ErrCorrupt: the operator moves
-// the file aside (Verify tells what is wrong with it).
-//
-// # Concurrency and durability
-//
-// A Journal is safe for concurrent use. Append serialises on one mutex to
-// assign Seq and PrevHash and write the line, then fsyncs outside that
-// mutex with group commit: one fsync covers every line written before it,
-// so concurrent appenders share fsyncs, and Append returns only once its
-// record is on disk. An fsync error is sticky (the kernel may have dropped
-// the dirty pages): every later Append fails. An advisory lock (flock)
-// keeps a second process from appending to the same file; readers
-// (VerifyFile, ReadFile) take no lock.
-//
-// Measured on the 2-core development VM (ext4, under load; see
-// BenchmarkAppend and BenchmarkAppendVsFsync): an fsync costs 0.4–2 ms
-// and dominates; a serial Append takes 1.1–1.25× a bare write+fsync of the
-// same line; 16 concurrent appenders get 5–8× the serial throughput from
-// group commit; without fsync an Append costs about 12 µs (hashing and JSON
-// encoding) against 2–4 µs for the bare write. Every record is made
-// durable before Append returns, so an fsync is the floor of every
-// journaled step; to keep signatures cheap the consent engine writes one
-// record per signature that no one was asked about (decision and outcome
-// together, written after the signature and before the host releases it;
-// see the consent Engine doc, "Journal"), so such a signature waits for a
-// single fsync.
-//
-// A record therefore has a decision, an outcome (Result), or both: a
-// decision record (Result empty) precedes the outcome record of the same
-// request when a person decided; a record with both fields is an
-// operation allowed by a rule or a grant together with what came of it.
-//
-// # Secrets
-//
-// Records have no field for a PIN, password, key or document content; see
-// Record.
+//	j, err := journal.Open(journal.PathIn(dataDir))
+//	if err != nil {
+//		return err
+//	}
+//	defer j.Close()
+//	rec := journal.Record{Plugin: "eimzo", Origin: "https://portal.example",
+//		Op: journal.OpSign, KeyURI: uri, Decision: journal.DecisionAllowed,
+//		DecidedBy: journal.ByUser}
+//	rec.SetOutcome(signErr)
+//	if _, err := j.Append(ctx, rec); err != nil {
+//		return err // not on record: withhold the signature
+//	}
+//	rep, err := journal.VerifyFile(journal.PathIn(dataDir))
+//	fmt.Println(rep.OK(), rep.HeadSeq, rep.HeadHash)
 package journal
 
 import (
@@ -172,8 +89,8 @@ func WithoutSync() Option { return func(j *Journal) { j.sync = false } }
 // WithMaxSize says otherwise.
 const DefaultMaxSize = 64 << 20
 
-// WithMaxSize rotates the active file once it reaches n bytes (see the
-// package doc, "Rotation"); n <= 0 never rotates.
+// WithMaxSize rotates the active file once it reaches n bytes (see
+// docs/journal.md, "Rotation"); n <= 0 never rotates.
 func WithMaxSize(n int64) Option { return func(j *Journal) { j.maxSize = max(n, 0) } }
 
 // Open opens the journal at path for appending, creating it (mode 0600,

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // stepClock returns a clock that advances one second per call.
@@ -52,9 +54,7 @@ func openTemp(t testing.TB, opts ...Option) (*Journal, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "signet", "journal.jsonl")
 	j, err := Open(path, append([]Option{WithClock(stepClock())}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { j.Close() })
 	return j, path
 }
@@ -64,26 +64,21 @@ func appendN(t testing.TB, j *Journal, from, n int) []Record {
 	var out []Record
 	for i := from; i < from+n; i++ {
 		r, err := j.Append(context.Background(), sampleRecord(i))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out = append(out, r)
 	}
 	return out
 }
 
-func mustVerifyOK(t *testing.T, path string, records int) Report {
+// requireVerified verifies the journal at path and requires it intact,
+// with the given number of records.
+func requireVerified(t *testing.T, path string, records int) Report {
 	t.Helper()
 	rep, err := VerifyFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("verify: %v", rep.Problems)
-	}
-	if rep.Records != records || rep.HeadSeq != uint64(records) {
-		t.Fatalf("verify: %d records, head seq %d; want %d", rep.Records, rep.HeadSeq, records)
-	}
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "verify: %v", rep.Problems)
+	require.Equal(t, records, rep.Records, "verify: records")
+	require.Equal(t, uint64(records), rep.HeadSeq, "verify: head seq")
 	return rep
 }
 
@@ -91,79 +86,57 @@ func TestAppendVerifyList(t *testing.T) {
 	j, path := openTemp(t)
 	written := appendN(t, j, 1, 5)
 	for i, r := range written {
-		if r.Seq != uint64(i+1) {
-			t.Errorf("record %d: seq %d", i, r.Seq)
-		}
+		assert.Equal(t, uint64(i+1), r.Seq, "record %d: seq", i)
 		want := Genesis
 		if i > 0 {
 			want = written[i-1].Hash
 		}
-		if r.PrevHash != want || r.Hash != r.ComputeHash() {
-			t.Errorf("record %d: bad links", i)
-		}
+		assert.Equal(t, want, r.PrevHash, "record %d: bad link", i)
+		assert.Equal(t, r.ComputeHash(), r.Hash, "record %d: bad hash", i)
 	}
-	rep := mustVerifyOK(t, path, 5)
-	if seq, head := j.Head(); seq != 5 || head != rep.HeadHash || head != written[4].Hash {
-		t.Errorf("head %d %s, report %s", seq, head, rep.HeadHash)
-	}
-	if rep2, err := j.Verify(); err != nil || !rep2.OK() || rep2.Records != 5 {
-		t.Errorf("Journal.Verify: %+v %v", rep2, err)
+	rep := requireVerified(t, path, 5)
+	seq, head := j.Head()
+	assert.Equal(t, uint64(5), seq, "head")
+	assert.Equal(t, rep.HeadHash, head, "head")
+	assert.Equal(t, written[4].Hash, head, "head")
+	rep2, err := j.Verify()
+	if assert.NoError(t, err, "Journal.Verify") {
+		assert.True(t, rep2.OK(), "Journal.Verify: %+v", rep2)
+		assert.Equal(t, 5, rep2.Records, "Journal.Verify")
 	}
 	got, err := j.List(Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, written) {
-		t.Errorf("List differs from what Append returned:\n%+v\n%+v", got, written)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, written, got, "List differs from what Append returned")
 }
 
 func TestFileModes(t *testing.T) {
 	_, path := openTemp(t)
 	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("file mode %v", fi.Mode())
-	}
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "file mode")
 	di, err := os.Stat(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if di.Mode().Perm() != 0o700 {
-		t.Errorf("dir mode %v", di.Mode())
-	}
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), di.Mode().Perm(), "dir mode")
 }
 
 func TestOpenRestrictsLooseMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, nil, 0o644))
 	j, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j.Close()
 	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v after Open", fi.Mode())
-	}
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "mode after Open")
 }
 
 func TestSecondOpenIsLocked(t *testing.T) {
 	j, path := openTemp(t)
 	_ = j
 	_, err := Open(path)
-	if !errors.Is(err, ErrLocked) {
-		t.Fatalf("second Open: %v, want ErrLocked", err)
-	}
+	require.ErrorIs(t, err, ErrLocked, "second Open")
 	j.Close()
 	j2, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open after Close: %v", err)
-	}
+	require.NoError(t, err, "Open after Close")
 	j2.Close()
 }
 
@@ -182,55 +155,43 @@ func TestAppendLazy(t *testing.T) {
 		} else {
 			r, err = j.Append(ctx, rec)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		written = append(written, r)
 		j.syncMu.Lock()
 		synced := j.synced
 		j.syncMu.Unlock()
-		switch {
-		case lazy && synced >= int64(len(written)):
-			t.Errorf("record %d: lazy append waited for fsync (synced %d)", i+1, synced)
-		case !lazy && synced < int64(len(written)):
-			t.Errorf("record %d: Append returned with %d of %d lines synced", i+1, synced, len(written))
+		if lazy {
+			assert.Less(t, synced, int64(len(written)), "record %d: lazy append waited for fsync", i+1)
+		} else {
+			assert.GreaterOrEqual(t, synced, int64(len(written)), "record %d: Append returned before its line was synced", i+1)
 		}
 	}
 	got, err := j.List(Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, written) {
-		t.Errorf("List differs from what was appended:\n%+v\n%+v", got, written)
-	}
-	mustVerifyOK(t, path, len(written))
+	require.NoError(t, err)
+	assert.Equal(t, written, got, "List differs from what was appended")
+	requireVerified(t, path, len(written))
 	j.Close()
-	if _, err := j.AppendLazy(ctx, sampleRecord(9)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("AppendLazy after Close: %v", err)
-	}
+	_, err = j.AppendLazy(ctx, sampleRecord(9))
+	require.ErrorIs(t, err, ErrClosed, "AppendLazy after Close")
 }
 
 func TestAppendAfterClose(t *testing.T) {
 	j, _ := openTemp(t)
 	j.Close()
-	if _, err := j.Append(context.Background(), sampleRecord(1)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("got %v", err)
-	}
+	_, err := j.Append(context.Background(), sampleRecord(1))
+	require.ErrorIs(t, err, ErrClosed)
 }
 
 func TestAppendRejects(t *testing.T) {
 	j, _ := openTemp(t)
-	if _, err := j.Append(context.Background(), Record{}); err == nil {
-		t.Error("record without op accepted")
-	}
+	_, err := j.Append(context.Background(), Record{})
+	assert.Error(t, err, "record without op accepted")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := j.Append(ctx, sampleRecord(1)); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled ctx: %v", err)
-	}
-	if seq, _ := j.Head(); seq != 0 {
-		t.Errorf("rejected records advanced the chain to %d", seq)
-	}
+	_, err = j.Append(ctx, sampleRecord(1))
+	assert.ErrorIs(t, err, context.Canceled, "cancelled ctx")
+	seq, _ := j.Head()
+	assert.Zero(t, seq, "rejected records advanced the chain")
 }
 
 func TestConcurrentAppend(t *testing.T) {
@@ -250,41 +211,32 @@ func TestConcurrentAppend(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
-	mustVerifyOK(t, path, n)
+	requireVerified(t, path, n)
 	recs, err := ReadFile(path, Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seen := map[string]bool{}
 	for _, r := range recs {
 		seen[r.RequestID] = true
 	}
-	if len(seen) != n {
-		t.Errorf("%d distinct requests recorded, want %d", len(seen), n)
-	}
+	assert.Len(t, seen, n, "distinct requests recorded")
 }
 
 func TestReopenContinuesChain(t *testing.T) {
 	j, path := openTemp(t)
 	first := appendN(t, j, 1, 3)
-	if err := j.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, j.Close())
 	j2, err := Open(path, WithClock(stepClock()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j2.Close()
-	if seq, head := j2.Head(); seq != 3 || head != first[2].Hash {
-		t.Fatalf("reopened head %d %s", seq, head)
-	}
+	seq, head := j2.Head()
+	require.Equal(t, uint64(3), seq, "reopened head")
+	require.Equal(t, first[2].Hash, head, "reopened head")
 	more := appendN(t, j2, 4, 2)
-	if more[0].Seq != 4 || more[0].PrevHash != first[2].Hash {
-		t.Errorf("continued record: seq %d prev %s", more[0].Seq, more[0].PrevHash)
-	}
-	mustVerifyOK(t, path, 5)
+	assert.Equal(t, uint64(4), more[0].Seq, "continued record")
+	assert.Equal(t, first[2].Hash, more[0].PrevHash, "continued record")
+	requireVerified(t, path, 5)
 }
 
 // A crash in the middle of a write leaves a partial last line. Reopening
@@ -295,44 +247,30 @@ func TestReopenAfterPartialWrite(t *testing.T) {
 	appendN(t, j, 1, 3)
 	j.Close()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.WriteString(`{"seq":4,"time":"2026-11-23T10:00:0`)
 	f.Close()
 
 	j2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j2.Close()
 	r, err := j2.Append(context.Background(), sampleRecord(4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Seq != 4 {
-		t.Errorf("seq %d after partial write, want 4", r.Seq)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), r.Seq, "seq after partial write")
 	rep, err := VerifyFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.ProblemCount != 1 || rep.Problems[0].Line != 4 || rep.Problems[0].Kind != Malformed {
-		t.Fatalf("problems: %v", rep.Problems)
-	}
-	if rep.HeadSeq != 4 || rep.Records != 4 {
-		t.Errorf("head %d records %d", rep.HeadSeq, rep.Records)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.ProblemCount, "problems: %v", rep.Problems)
+	require.Equal(t, 4, rep.Problems[0].Line, "problems: %v", rep.Problems)
+	require.Equal(t, Malformed, rep.Problems[0].Kind, "problems: %v", rep.Problems)
+	assert.Equal(t, uint64(4), rep.HeadSeq, "head seq")
+	assert.Equal(t, 4, rep.Records, "records")
 }
 
 func TestOpenCorruptTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
-	if err := os.WriteFile(path, []byte("not a journal\nat all\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("got %v, want ErrCorrupt", err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte("not a journal\nat all\n"), 0o600))
+	_, err := Open(path)
+	require.ErrorIs(t, err, ErrCorrupt)
 }
 
 func TestNormalizeSurvivesRoundTrip(t *testing.T) {
@@ -347,26 +285,17 @@ func TestNormalizeSurvivesRoundTrip(t *testing.T) {
 	}
 	r.Time = time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600))
 	got, err := j.Append(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	assert.Equal(t, 5, got.DocumentsOmitted, "documents omitted")
+	if assert.Len(t, got.Documents, MaxDocuments) {
+		assert.Empty(t, got.Documents[0].SHA256, "invalid digest kept")
 	}
-	if got.DocumentsOmitted != 5 || len(got.Documents) != MaxDocuments {
-		t.Errorf("documents %d omitted %d", len(got.Documents), got.DocumentsOmitted)
-	}
-	if len(got.Summary) > maxText || !strings.HasSuffix(got.Summary, "…") {
-		t.Errorf("summary not clipped: %d bytes", len(got.Summary))
-	}
-	if got.Documents[0].SHA256 != "" {
-		t.Errorf("invalid digest kept: %q", got.Documents[0].SHA256)
-	}
-	if got.Time.Location() != time.UTC {
-		t.Errorf("time not UTC: %v", got.Time)
-	}
-	mustVerifyOK(t, path, 1)
+	assert.LessOrEqual(t, len(got.Summary), maxText, "summary not clipped")
+	assert.True(t, strings.HasSuffix(got.Summary, "…"), "summary not clipped")
+	assert.Equal(t, time.UTC, got.Time.Location(), "time not UTC: %v", got.Time)
+	requireVerified(t, path, 1)
 	recs, _ := ReadFile(path, Filter{})
-	if !reflect.DeepEqual(recs[0], got) {
-		t.Error("record read back differs from record written")
-	}
+	assert.Equal(t, got, recs[0], "record read back differs from record written")
 }
 
 // Records must never carry a secret: there is no field that could.
@@ -376,9 +305,7 @@ func TestNoSecretFields(t *testing.T) {
 			f := typ.Field(i)
 			name := strings.ToLower(f.Name + " " + f.Tag.Get("json"))
 			for _, bad := range []string{"pin", "pass", "secret", "key_material", "content", "data"} {
-				if strings.Contains(name, bad) {
-					t.Errorf("%s.%s looks like a secret-bearing field", typ.Name(), f.Name)
-				}
+				assert.NotContains(t, name, bad, "%s.%s looks like a secret-bearing field", typ.Name(), f.Name)
 			}
 		}
 	}
@@ -399,15 +326,13 @@ func TestErrorKind(t *testing.T) {
 		{errors.New("boom"), "error"},
 	}
 	for _, c := range cases {
-		if got := ErrorKind(c.err); got != c.want {
-			t.Errorf("ErrorKind(%v) = %q, want %q", c.err, got, c.want)
-		}
+		assert.Equal(t, c.want, ErrorKind(c.err), "ErrorKind(%v)", c.err)
 	}
 	var r Record
 	r.SetOutcome(fmt.Errorf("sign with key1: %w", hsm.ErrKeyNotFound))
-	if r.Result != ResultError || r.ErrorKind != "key-not-found" || !strings.Contains(r.Error, "key1") {
-		t.Errorf("SetOutcome: %+v", r)
-	}
+	assert.Equal(t, ResultError, r.Result, "SetOutcome")
+	assert.Equal(t, "key-not-found", r.ErrorKind, "SetOutcome")
+	assert.Contains(t, r.Error, "key1", "SetOutcome")
 }
 
 func TestListFilter(t *testing.T) {
@@ -419,9 +344,8 @@ func TestListFilter(t *testing.T) {
 			r.Origin = ""
 			r.Caller = "cli"
 		}
-		if _, err := j.Append(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
+		_, err := j.Append(context.Background(), r)
+		require.NoError(t, err)
 	}
 	all, _ := ReadFile(path, Filter{})
 	cases := []struct {
@@ -440,16 +364,12 @@ func TestListFilter(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := ReadFile(path, c.f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var seqs []uint64
 		for _, r := range got {
 			seqs = append(seqs, r.Seq)
 		}
-		if !reflect.DeepEqual(seqs, c.want) {
-			t.Errorf("%s: %v, want %v", c.name, seqs, c.want)
-		}
+		assert.Equal(t, c.want, seqs, c.name)
 	}
 }
 
@@ -458,15 +378,11 @@ func TestListFilter(t *testing.T) {
 func rehash(t *testing.T, line []byte, edit func(*Record)) []byte {
 	t.Helper()
 	r, err := parseLine(line)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	edit(&r)
 	r.Hash = r.ComputeHash()
 	out, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
@@ -529,7 +445,9 @@ func TestTamperDetected(t *testing.T) {
 			return append(join(l), "\x00\x01garbage"...)
 		}, []want{{7, 0, Truncated}}},
 		{"insert a forged record", func(t *testing.T, l [][]byte) []byte {
-			forged := rehash(t, l[2], func(r *Record) { r.Plugin = "forged"; r.PrevHash = mustParse(t, l[1]).Hash })
+			prev, err := parseLine(l[1])
+			require.NoError(t, err)
+			forged := rehash(t, l[2], func(r *Record) { r.Plugin = "forged"; r.PrevHash = prev.Hash })
 			return join(append(l[:2:2], append([][]byte{forged}, l[2:]...)...))
 		}, []want{{4, 3, Inserted}}},
 		{"insert a copied record", func(t *testing.T, l [][]byte) []byte {
@@ -561,44 +479,24 @@ func TestTamperDetected(t *testing.T) {
 			appendN(t, j, 1, 6)
 			j.Close()
 			orig, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			lines := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
-			if len(lines) != 6 {
-				t.Fatalf("%d lines", len(lines))
-			}
+			require.Len(t, lines, 6)
 			tampered := c.tamper(t, lines)
-			if err := os.WriteFile(path, tampered, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(path, tampered, 0o600))
 			rep, err := VerifyFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var got []want
 			for _, p := range rep.Problems {
 				got = append(got, want{p.Line, p.Seq, p.Kind})
-				if p.Detail == "" {
-					t.Errorf("problem without detail: %v", p)
-				}
+				assert.NotEmpty(t, p.Detail, "problem without detail: %v", p)
 			}
-			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("problems:\n got %v\nwant %v\n%v", got, c.want, rep.Problems)
-			}
-			if c.want == nil && rep.HeadSeq != 5 {
-				t.Errorf("head seq %d", rep.HeadSeq)
+			assert.Equal(t, c.want, got, "problems: %v", rep.Problems)
+			if c.want == nil {
+				assert.Equal(t, uint64(5), rep.HeadSeq, "head seq")
 			}
 		})
 	}
-}
-
-func mustParse(t *testing.T, line []byte) Record {
-	r, err := parseLine(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 func join(lines [][]byte) []byte {
@@ -631,19 +529,15 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte(`{"seq":18446744073709551615,"time":"2026-01-01T00:00:00Z","op":"x","prev_hash":"` + Genesis + `","hash":"` + Genesis + `"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rep, err := Verify(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
+		require.NoError(t, err)
+		if rep.OK() {
+			require.Equal(t, uint64(rep.Records), rep.HeadSeq, "verified journal: head seq and record count")
 		}
-		if rep.OK() && uint64(rep.Records) != rep.HeadSeq {
-			t.Fatalf("verified journal with %d records has head seq %d", rep.Records, rep.HeadSeq)
-		}
-		if rep.ProblemCount < len(rep.Problems) || len(rep.Problems) > maxProblems {
-			t.Fatalf("problem counts %d/%d", rep.ProblemCount, len(rep.Problems))
-		}
+		require.GreaterOrEqual(t, rep.ProblemCount, len(rep.Problems), "problem count")
+		require.LessOrEqual(t, len(rep.Problems), maxProblems, "problems kept")
 		recs, err := List(bytes.NewReader(data), Filter{Last: 2})
-		if err != nil || len(recs) > 2 {
-			t.Fatalf("List: %d records, %v", len(recs), err)
-		}
+		require.NoError(t, err, "List")
+		require.LessOrEqual(t, len(recs), 2, "List: records")
 	})
 }
 
@@ -745,19 +639,16 @@ func TestAnchors(t *testing.T) {
 	mid := Anchor{Seq: 3, Hash: recs[2].Hash}
 
 	a, err := ParseAnchor(head.String())
-	if err != nil || a != head {
-		t.Fatalf("ParseAnchor round trip: %v %v", a, err)
-	}
+	require.NoError(t, err, "ParseAnchor round trip")
+	require.Equal(t, head, a, "ParseAnchor round trip")
 	for _, bad := range []string{"", "6", "x:" + head.Hash, "0:" + head.Hash, "6:abc", "6:" + strings.Repeat("g", 64)} {
-		if _, err := ParseAnchor(bad); err == nil {
-			t.Errorf("ParseAnchor(%q) accepted", bad)
-		}
+		_, err := ParseAnchor(bad)
+		assert.Error(t, err, "ParseAnchor(%q) accepted", bad)
 	}
 
 	rep, err := VerifyFile(path, head, mid)
-	if err != nil || !rep.OK() {
-		t.Fatalf("intact journal with anchors: %v %v", rep.Problems, err)
-	}
+	require.NoError(t, err, "intact journal with anchors")
+	require.True(t, rep.OK(), "intact journal with anchors: %v", rep.Problems)
 
 	orig, _ := os.ReadFile(path)
 	lines := bytes.Split(bytes.TrimSuffix(orig, []byte("\n")), []byte("\n"))
@@ -765,22 +656,25 @@ func TestAnchors(t *testing.T) {
 	// Records cut off the end: the chain is fine, the anchor is not.
 	os.WriteFile(path, join(lines[:4]), 0o600)
 	rep, _ = VerifyFile(path, head, mid)
-	if rep.ProblemCount != 1 || rep.Problems[0].Kind != CutOff || rep.Problems[0].Seq != 6 {
-		t.Errorf("cut-off tail: %v", rep.Problems)
+	if assert.Equal(t, 1, rep.ProblemCount, "cut-off tail: %v", rep.Problems) {
+		assert.Equal(t, CutOff, rep.Problems[0].Kind, "cut-off tail")
+		assert.Equal(t, uint64(6), rep.Problems[0].Seq, "cut-off tail")
 	}
 
 	// Tail rewritten with recomputed hashes from record 5 on: only the
 	// anchor notices.
 	l := append([][]byte(nil), lines...)
 	l[4] = rehash(t, l[4], func(r *Record) { r.Decision = DecisionDenied })
-	l[5] = rehash(t, l[5], func(r *Record) { r.PrevHash = mustParse(t, l[4]).Hash })
+	prev, err := parseLine(l[4])
+	require.NoError(t, err)
+	l[5] = rehash(t, l[5], func(r *Record) { r.PrevHash = prev.Hash })
 	os.WriteFile(path, join(l), 0o600)
-	if rep, _ = VerifyFile(path); !rep.OK() {
-		t.Fatalf("consistent rewrite should pass without an anchor: %v", rep.Problems)
-	}
+	rep, _ = VerifyFile(path)
+	require.True(t, rep.OK(), "consistent rewrite should pass without an anchor: %v", rep.Problems)
 	rep, _ = VerifyFile(path, head, mid)
-	if rep.ProblemCount != 1 || rep.Problems[0].Kind != Rewritten || rep.Problems[0].Line != 6 {
-		t.Errorf("rewritten tail: %v", rep.Problems)
+	if assert.Equal(t, 1, rep.ProblemCount, "rewritten tail: %v", rep.Problems) {
+		assert.Equal(t, Rewritten, rep.Problems[0].Kind, "rewritten tail")
+		assert.Equal(t, 6, rep.Problems[0].Line, "rewritten tail")
 	}
 }
 
@@ -795,22 +689,18 @@ func TestReopenAfterTamperedTail(t *testing.T) {
 	os.WriteFile(path, join([][]byte{l[0], l[2], l[3], l[1]}), 0o600)
 
 	j2, err := Open(path, WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer j2.Close()
 	r, err := j2.Append(context.Background(), sampleRecord(5))
-	if err != nil || r.Seq != 5 {
-		t.Fatalf("append after tampered tail: seq %d, %v", r.Seq, err)
-	}
+	require.NoError(t, err, "append after tampered tail")
+	require.Equal(t, uint64(5), r.Seq, "append after tampered tail")
 	rep, _ := VerifyFile(path)
 	var kinds []ProblemKind
 	for _, p := range rep.Problems {
 		kinds = append(kinds, p.Kind)
 	}
-	if !reflect.DeepEqual(kinds, []ProblemKind{Removed, Reordered}) || rep.HeadSeq != 5 {
-		t.Errorf("problems %v head %d", rep.Problems, rep.HeadSeq)
-	}
+	assert.Equal(t, []ProblemKind{Removed, Reordered}, kinds, "problems %v", rep.Problems)
+	assert.Equal(t, uint64(5), rep.HeadSeq, "head seq")
 }
 
 func TestSeqBound(t *testing.T) {
@@ -820,9 +710,8 @@ func TestSeqBound(t *testing.T) {
 	r.Hash = r.ComputeHash()
 	line, _ := json.Marshal(r)
 	os.WriteFile(path, append(line, '\n'), 0o600)
-	if _, err := Open(path); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("journal with seq beyond MaxSeq: %v", err)
-	}
+	_, err := Open(path)
+	assert.ErrorIs(t, err, ErrCorrupt, "journal with seq beyond MaxSeq")
 }
 
 // Verify and List while appenders run see a consistent prefix.
@@ -834,8 +723,8 @@ func TestVerifyDuringAppends(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				if _, err := j.Append(context.Background(), sampleRecord(g*100+i)); err != nil {
-					t.Error(err)
+				// assert, not require: this is not the test's goroutine.
+				if _, err := j.Append(context.Background(), sampleRecord(g*100+i)); !assert.NoError(t, err) {
 					return
 				}
 			}
@@ -845,17 +734,15 @@ func TestVerifyDuringAppends(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 	for checks := 0; ; checks++ {
 		rep, err := j.Verify()
-		if err != nil || !rep.OK() {
-			t.Fatalf("verify during appends: %v %v", rep.Problems, err)
-		}
-		if _, err := j.List(Filter{Last: 3}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "verify during appends")
+		require.True(t, rep.OK(), "verify during appends: %v", rep.Problems)
+		_, err = j.List(Filter{Last: 3})
+		require.NoError(t, err)
 		select {
 		case <-done:
-			if rep, _ := j.Verify(); !rep.OK() || rep.Records != 200 {
-				t.Fatalf("final: %d records, %v", rep.Records, rep.Problems)
-			}
+			rep, _ := j.Verify()
+			require.True(t, rep.OK(), "final: %v", rep.Problems)
+			require.Equal(t, 200, rep.Records, "final")
 			return
 		default:
 		}
@@ -873,9 +760,10 @@ func FuzzParseAnchor(f *testing.F) {
 			return
 		}
 		b, err := ParseAnchor(a.String())
-		if err != nil || a != b || a.Seq == 0 || !isHex(a.Hash, 64) {
-			t.Fatalf("%q: %v %v %v", s, a, b, err)
-		}
+		require.NoError(t, err, "%q", s)
+		require.Equal(t, a, b, "%q", s)
+		require.NotZero(t, a.Seq, "%q", s)
+		require.True(t, isHex(a.Hash, 64), "%q: hash %q", s, a.Hash)
 	})
 }
 

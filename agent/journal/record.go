@@ -34,7 +34,7 @@ const (
 	OpGrant   Op = "grant"        // a grant was created
 	OpRevoke  Op = "grant-revoke" // a grant was revoked
 	// OpRotate starts every journal file after the first: it names the
-	// file before it and that file's last record (see the package doc,
+	// file before it and that file's last record (see docs/journal.md,
 	// "Rotation").
 	OpRotate Op = "journal-rotate"
 )

@@ -87,7 +87,7 @@ func TestRefusalFloodCoalesced(t *testing.T) {
 	assert.Equal(t, recs[0].Time.Add(time.Millisecond), recs[1].Repeat.First)
 	assert.Equal(t, recs[0].Time.Add((n-1)*time.Millisecond), recs[1].Repeat.Last)
 	assert.Equal(t, n, refusedCount(recs))
-	mustVerifyOK(t, path, 2)
+	requireVerified(t, path, 2)
 }
 
 // TestRefusalOriginsBounded: refusals from 10k distinct origins (an
@@ -117,7 +117,7 @@ func TestRefusalOriginsBounded(t *testing.T) {
 	assert.Equal(t, origins-DefaultMaxRefusalOrigins, last.Repeat.Count)
 	assert.Empty(t, last.Origin, "the record of untracked origins names none")
 	assert.Equal(t, origins, refusedCount(recs))
-	mustVerifyOK(t, path, DefaultMaxRefusalOrigins+1)
+	requireVerified(t, path, DefaultMaxRefusalOrigins+1)
 }
 
 // TestRefusalWindowEnds: counted refusals are written when the window
@@ -152,7 +152,7 @@ func TestRefusalWindowEnds(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, recs, 4)
 		require.NoError(t, j.Close())
-		mustVerifyOK(t, path, 5)
+		requireVerified(t, path, 5)
 	})
 	t.Run("next refusal after the window", func(t *testing.T) {
 		clk := newManualClock()
@@ -171,7 +171,7 @@ func TestRefusalWindowEnds(t *testing.T) {
 		assert.Equal(t, 4, recs[1].Repeat.Count)
 		assert.Nil(t, recs[2].Repeat, "a new window starts with a record of its own")
 		require.NoError(t, j.Close())
-		mustVerifyOK(t, path, 3)
+		requireVerified(t, path, 3)
 	})
 	t.Run("timer", func(t *testing.T) {
 		j, _ := openTemp(t, WithClock(time.Now), WithoutSync(), WithRefusalCoalescing(20*time.Millisecond, 0))

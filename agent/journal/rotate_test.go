@@ -41,9 +41,9 @@ func TestRotation(t *testing.T) {
 	// Each later file starts with a record naming the file before it and
 	// chaining to its last record.
 	for i, f := range files[1:] {
-		first, err := List(mustOpen(t, f), Filter{})
+		first, err := List(openFile(t, f), Filter{})
 		require.NoError(t, err)
-		prev, err := List(mustOpen(t, files[i]), Filter{})
+		prev, err := List(openFile(t, files[i]), Filter{})
 		require.NoError(t, err)
 		last := prev[len(prev)-1]
 		assert.Equal(t, OpRotate, first[0].Op)
@@ -51,7 +51,7 @@ func TestRotation(t *testing.T) {
 		assert.Contains(t, first[0].Summary, filepath.Base(files[i]))
 		assert.Contains(t, first[0].Summary, last.Hash)
 	}
-	rep := mustVerifyOK(t, path, 60+rotations)
+	rep := requireVerified(t, path, 60+rotations)
 	assert.Equal(t, files, rep.Files)
 
 	// Reopened, the journal continues the chain in the active file.
@@ -69,7 +69,7 @@ func TestRotation(t *testing.T) {
 	require.NoError(t, j.Close())
 }
 
-func mustOpen(t *testing.T, path string) *os.File {
+func openFile(t *testing.T, path string) *os.File {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)

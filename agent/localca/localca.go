@@ -10,7 +10,7 @@
 // [CheckName] refuses names that would cover other people's sites (com,
 // co.uk, wildcards, IP addresses). When the names change or the CA nears its
 // end of life, Open replaces it and sets [CA].Rotated: the person runs
-// `signet trust install` again (package [github.com/signet-agent/signet/agent/trust]).
+// `signet trust install` again (package agent/trust).
 // Leaves live in memory only; [CA.Issue] renews them when a third of their
 // 30 days remains. A *CA is safe for concurrent use.
 //

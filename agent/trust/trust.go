@@ -1,13 +1,14 @@
 // Package trust installs the local CA (package agent/localca) into the trust
 // stores that browsers and TLS libraries read, removes it, and reports where
-// it is trusted: what `signet trust install | uninstall | status` does. [DefaultStores] finds the system store ([SystemStore]: the
-// distribution's anchor directory and update command, through sudo when not
-// root) and the user's NSS databases ([NSSStore]: Chromium's ~/.pki/nssdb and
-// every Firefox profile, through certutil). Installing first removes any
-// older Signet CA; uninstalling removes every Signet CA, so it also works
-// after the data directory is gone. [RecordInstalled] and [CompareInstalled]
-// tell the next install whether the name constraints it is about to trust
-// changed. macOS and Windows stores are not supported.
+// it is trusted: what `signet trust install | uninstall | status` does.
+// [DefaultStores] finds the system store ([SystemStore]: the distribution's
+// anchor directory and update command, through sudo when not root) and the
+// user's NSS databases ([NSSStore]: Chromium's ~/.pki/nssdb and every Firefox
+// profile, through certutil). Installing first removes any older Signet CA;
+// uninstalling removes every Signet CA, so it also works after the data
+// directory is gone. [RecordInstalled] and [CompareInstalled] tell the next
+// install whether the name constraints it is about to trust changed. macOS
+// and Windows stores are not supported.
 //
 //	stores, err := trust.DefaultStores()
 //	if err != nil {

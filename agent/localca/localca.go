@@ -9,7 +9,7 @@
 // so a person who trusts it in their browser trusts it for nothing else.
 // [CheckName] refuses names that would cover other people's sites (com,
 // co.uk, wildcards, IP addresses). When the names change or the CA nears its
-// end of life, Open replaces it and sets [CA].Rotated: the person runs
+// end of life, Open replaces it and sets [CA.Rotated]: the person runs
 // `signet trust install` again (package agent/trust).
 // Leaves live in memory only; [CA.Issue] renews them when a third of their
 // 30 days remains. A *CA is safe for concurrent use.

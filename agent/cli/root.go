@@ -1,20 +1,33 @@
-// Package cli is the signet command line: a cobra root command with global
-// key-store flags and one file per subcommand.
+// Package cli is the signet command line: a cobra root command ([NewRoot])
+// with the global key-store flags, and one file per subcommand. The signet
+// binary calls [Main]; tests call [Run] with their own [App] (output
+// buffers, a fixed [App.Prompt]). Every error is printed once, by Run, with
+// a hint for the sentinel errors people hit (wrong PIN, cancelled prompt,
+// missing key). Token PINs come from --pin-file, else $SIGNET_PIN, else a
+// terminal prompt on /dev/tty without echo; PFX passwords from
+// --password-file, else $SIGNET_PFX_PASSWORD, else the terminal (package
+// agent/prompt). A secret is never printed.
 //
-// # Adding a command
+// A command is one file with a constructor, added to the commands list in
+// root.go (one line). It takes the key store and the output streams from the
+// [App], and returns errors rather than printing them:
 //
-// Write one file with a constructor func(*App) *cobra.Command and add it to
-// the commands list below (one line). The constructor gets the App, which
-// carries the global flags, the output streams and a lazily opened key
-// store (App.Store), and should return errors rather than print them: Main
-// prints every error once, with a hint for the sentinel errors people hit
-// (wrong PIN, cancelled prompt, missing key).
-//
-// # PINs and passwords
-//
-// Token PINs come from --pin-file, else $SIGNET_PIN, else a terminal prompt
-// on /dev/tty without echo. PFX passwords come from --password-file, else
-// $SIGNET_PFX_PASSWORD, else the terminal. A secret is never printed.
+//	func newTokensCmd(a *App) *cobra.Command {
+//		return &cobra.Command{
+//			Use:   "tokens",
+//			Short: "List tokens and PFX key files",
+//			Args:  cobra.NoArgs,
+//			RunE: func(cmd *cobra.Command, _ []string) error {
+//				store, err := a.Store() // opened on first use, from the global flags
+//				if err != nil {
+//					return err
+//				}
+//				toks, err := store.Tokens(cmd.Context())
+//				...
+//				fmt.Fprintln(a.Stdout, ...)
+//			},
+//		}
+//	}
 package cli
 
 import (

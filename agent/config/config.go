@@ -1,11 +1,22 @@
-// Package config loads and validates the agent's configuration file.
+// Package config loads and validates the agent's configuration file: one
+// YAML file, by default $XDG_CONFIG_HOME/signet/config.yaml ([DefaultPath];
+// ~/.config/signet/config.yaml on Linux), or the file named by `signet serve
+// --config FILE`. [Load] returns the [Config] with every default filled in,
+// or every problem it found, joined: each is an [*Error] that reads
+// "FILE:LINE:COL: field: reason". A missing default file means "all
+// defaults"; a missing file that was named explicitly is an error. A Config
+// is plain data, safe to read from many goroutines once loaded.
 //
-// # One file
+//	cfg, err := config.Load("") // "" for DefaultPath
+//	if err != nil {
+//		return err // errors.As finds each *config.Error
+//	}
+//	ca, err := localca.Open(localca.Dir(cfg.DataDir), cfg.TLSNames(), localca.Options{})
 //
-// Signet reads one YAML file, by default $XDG_CONFIG_HOME/signet/config.yaml
-// (os.UserConfigDir, so ~/.config/signet/config.yaml on Linux); `signet serve
-// --config FILE` overrides it. A missing default file means "all defaults";
-// a missing file that was named explicitly is an error.
+// Design: docs/configuration.md (why the file is strict, holds no secrets,
+// and binds plugins to loopback only).
+//
+// # The file
 //
 //	keystore:
 //	  pkcs11_modules: [/usr/lib/softhsm/libsofthsm2.so]
@@ -40,53 +51,39 @@
 //	journal:
 //	  max_size_mb: 64             # rotate the journal file at this size
 //
-// # Strictness
+// # Rules
 //
-// Decoding is strict: an unknown field is an error, a second YAML document is
-// an error, the file is bounded to MaxFileSize. Every problem is reported as
-// an *Error carrying the file, line and column taken from the yaml.Node the
-// value came from, so `signet serve` fails at start with "FILE:LINE:COL:
-// field: reason". Validation collects all problems it finds, joined with
-// errors.Join; errors.As finds each *Error. (For YAML syntax errors the line
-// is the parser's, which may point at the start of the unclosed construct.)
-//
-// A PIN or password never belongs in this file: a mapping key named pin,
-// user_pin, so_pin, password or passphrase anywhere in the document is
-// rejected before decoding (and its value is never echoed). Unattended
-// tokens name a PIN source instead: a file or an environment variable.
-//
-// # Logins
-//
-// A token login or an unlocked PFX key is forgotten after
-// keystore.login_idle_timeout without use, DefaultLoginIdleTimeout (15
-// minutes) when the file does not set it, so a login cached once does not
-// sign for whoever reaches the agent hours later. Only an explicit
-// `login_idle_timeout: 0s` keeps logins until the token is removed or the
-// agent stops (a kiosk that must never ask again).
-//
-// # Listen addresses
-//
-// Plugins bind only loopback. A listen entry is either "host:port" or a
-// mapping {name: listener, bind: "ip:port", names: [...]}. In the short form the host may be
-// a loopback IP, "localhost" (bound as 127.0.0.1) or a DNS name that resolves
-// only to loopback addresses (such as local.cipher.kiev.ua); the name is
-// resolved once, at load, and the bind address becomes the loopback IP it
-// resolved to, so a later DNS change cannot move the listener off loopback.
-// The mapping form needs no DNS: bind must be a loopback IP, names are the
-// TLS names the plugin's certificate carries. Every name ends up in
-// TLSNames, which the local CA uses for its name constraints.
-//
-// # TLS names
-//
-// tls.names and the listen names are the only DNS names (beyond localhost)
-// the local CA may issue for: a name a plugin declares itself is honoured
-// only when one of them covers it. Because a name constraint covers every
-// subdomain, names that would cover other people's sites are refused with
-// the rest of the validation errors: single-label names (com, local),
-// public suffixes (co.uk, kiev.ua, github.io), wildcards and IP addresses
-// (agent/localca CheckName decides).
-//
-// A Config is plain data, safe to read from many goroutines once loaded.
+//   - Decoding is strict: an unknown field, a second YAML document or a file
+//     larger than [MaxFileSize] is an error. Validation reports every problem
+//     it finds, each with the line and column of the value it came from. (For
+//     a YAML syntax error the line is the parser's, which may point at the
+//     start of the unclosed construct.)
+//   - No secrets: a mapping key named pin, user_pin, so_pin, password,
+//     passphrase (or a variant) anywhere in the document is rejected before
+//     decoding, and its value is never echoed. An unattended token names a
+//     PIN source instead ([PINSource]: a file or an environment variable).
+//   - Paths may start with ~; relative paths are relative to the file's
+//     directory, a plugin's path to plugin_dir. A PKCS#11 module without a
+//     slash is left to the dynamic loader.
+//   - keystore.login_idle_timeout: a token login or an unlocked PFX key is
+//     forgotten after this long without use, [DefaultLoginIdleTimeout] when
+//     unset. Only an explicit 0s keeps logins until the token is removed or
+//     the agent stops.
+//   - policy.allow and policy.deny are origin patterns ([Pattern]); deny
+//     wins ([AdminDecision]).
+//   - A listen entry is "host:port" or {name, bind, names}. In the short form
+//     the host is a loopback IP, localhost (bound as 127.0.0.1) or a DNS name
+//     that resolves only to loopback addresses; it is resolved once, at load,
+//     and the bind address becomes the IP it resolved to. In the mapping
+//     form bind must be a loopback IP ("ip:port"), names are the TLS names of
+//     that listener's certificate, and name selects the plugin's listener.
+//   - tls.names and the listen names are the only DNS names besides
+//     localhost the local CA may issue for ([Config.TLSNames]); a name a
+//     plugin declares itself is honoured only when one of them covers it.
+//     Names that would cover other people's sites are refused with the rest
+//     of the validation errors: single-label names (com, local), public
+//     suffixes (co.uk, kiev.ua, github.io), wildcards and IP addresses
+//     ([localca.CheckName]).
 package config
 
 import (

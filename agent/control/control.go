@@ -1,48 +1,35 @@
 // Package control is the agent's control socket: how `signet open`,
-// `signet plugins` and a second `signet serve` talk to the running agent.
+// `signet plugins`, `signet dashboard` and a second `signet serve` talk to
+// the running agent. The socket is a unix socket private to the user
+// ([SocketPath]: $XDG_RUNTIME_DIR/signet/control.sock, else
+// $TMPDIR/signet-UID/control.sock; directory 0700, socket 0600, and on
+// Linux the peer's uid is checked). [Listen] also makes the caller the
+// single running agent: a second one gets [ErrAlreadyRunning]. The protocol
+// is line-delimited JSON, one [Request] and one [Response] per line, at most
+// [MaxMessage] bytes; the operations are ping, plugins, open (hand a URL to
+// the plugin that registered its scheme) and dashboard. [Connect] can start
+// the agent in the background when none answers. [Server.Serve] handles each
+// connection in its own goroutine (at most [MaxConns]); a [Client] is not
+// safe for concurrent use.
 //
-// # Socket
+//	// In the agent:
+//	ln, err := control.Listen("") // "" for SocketPath
+//	if err != nil {
+//		return err // ErrAlreadyRunning: another agent holds the socket
+//	}
+//	srv := &control.Server{Agent: manager, Version: version}
+//	go srv.Serve(ctx, ln)
 //
-// A unix socket at $XDG_RUNTIME_DIR/signet/control.sock, or, without a
-// runtime directory, at $TMPDIR/signet-UID/control.sock. The directory is
-// created 0700 and must be owned by the user (a directory someone else
-// created in /tmp is refused); the socket is 0600. On Linux the server also
-// checks the peer's uid (SO_PEERCRED, internal/peercred) and drops
-// connections from other users, and connections whose uid it cannot read,
-// so the socket stays private even if the directory's mode is loosened.
+//	// In a command:
+//	c, started, err := control.Connect(ctx, "", &control.StartOptions{Command: argv})
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Close()
+//	err = c.Open(ctx, "cryptoarm://sign?…")
 //
-// # Protocol
-//
-// Line-delimited JSON: the client writes one Request object per line, the
-// server answers each with one Response line, in order, on the same
-// connection. A line longer than MaxMessage bytes is answered with an error
-// and the connection is closed. Operations: "ping" (answers the agent's pid
-// and version), "plugins" (status of every plugin), "open" (hand a URL to
-// the plugin that registered its scheme), "dashboard" (the URL of the
-// agent's local web dashboard, which carries its secret token: the socket
-// is private to the user, so only the user learns it).
-//
-// # Single instance
-//
-// Listen takes an exclusive flock on control.lock next to the socket and
-// holds it for the agent's lifetime. A second agent fails to take the lock
-// and gets ErrAlreadyRunning (with the running agent's pid when it
-// answers ping). Whoever holds the lock owns the socket path: a socket file
-// left behind by a crashed agent (no listener) is removed and replaced. The
-// lock is released by the kernel when the process dies, so kill -9 never
-// leaves the agent unstartable.
-//
-// # Starting the agent
-//
-// Connect dials the socket; if no agent answers and StartOptions are given,
-// it starts the agent detached (new session, stdin from /dev/null, output to
-// a log file) and polls the socket until it answers or the wait runs out.
-//
-// # Concurrency
-//
-// Server.Serve handles each connection in its own goroutine (at most
-// MaxConns at once); requests on one connection are handled in order. A
-// Client is not safe for concurrent use.
+// Design: docs/control-socket.md (who may connect, single instance, starting
+// the agent).
 package control
 
 import (
@@ -80,10 +67,10 @@ const (
 
 // Operations.
 const (
-	OpPing      = "ping"
-	OpPlugins   = "plugins"
-	OpOpen      = "open"
-	OpDashboard = "dashboard"
+	OpPing      = "ping"      // the agent's pid and version
+	OpPlugins   = "plugins"   // the status of every plugin
+	OpOpen      = "open"      // hand Request.URL to the plugin that registered its scheme
+	OpDashboard = "dashboard" // the dashboard URL, with its secret token
 )
 
 // Agent is what the control socket needs from the running agent.
@@ -120,7 +107,9 @@ var ErrAlreadyRunning = errors.New("signet agent is already running")
 // ErrNotRunning is returned by Dial when no agent answers on the socket.
 var ErrNotRunning = errors.New("signet agent is not running")
 
-// SocketPath returns the default control socket path.
+// SocketPath returns the default control socket path:
+// $XDG_RUNTIME_DIR/signet/control.sock, or $TMPDIR/signet-UID/control.sock
+// when there is no runtime directory.
 func SocketPath() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "signet", "control.sock")

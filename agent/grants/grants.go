@@ -1,40 +1,28 @@
 // Package grants keeps the person's standing permissions: "allow ORIGIN to
 // sign N times with KEY within T minutes" (Cipher's accessToken). The
-// consent layer creates a grant after the person approves one in the
-// dialog, and consults the store before asking again: a request that a
-// grant covers goes ahead without a dialog and consumes one use.
+// consent layer adds a grant when the person approves one in the dialog and
+// consults the [Store] before asking again: a request that a grant covers
+// goes ahead without a dialog and consumes one use. A grant covers a request
+// when origin, plugin and operation are equal, the key URIs name the same
+// key, and it has uses and time left. [Store.Consume] takes a use under the
+// store's mutex, so a grant of N never allows more than N operations, even
+// concurrently or when an operation then fails; [Store.ConsumeID] does the
+// same for a grant named by its ID, a 128-bit random bearer token that is
+// still bound to its origin, plugin, key and operation. Grants live in
+// memory only and are lost when the agent restarts.
 //
-// # Matching and consumption
+//	store := grants.New()
+//	g, err := store.Add(grants.Grant{
+//		Origin: "https://portal.example", Plugin: "cipher", Operation: "sign",
+//		KeyURI: keyURI, Uses: 5, Expires: time.Now().Add(10 * time.Minute),
+//	})
+//	// err: a bad grant (ErrInvalid); g.ID is its bearer token
+//	if used, ok := store.Consume("https://portal.example", "cipher", keyURI, "sign", time.Now()); ok {
+//		// sign without a dialog; used.Remaining uses are left
+//	}
 //
-// A grant covers a request when origin, plugin and operation are equal and
-// the key URIs name the same key (hsm.SameURI), the grant has uses left and
-// has not expired. Consume finds such a grant and takes one use under the
-// store's mutex, so N+k concurrent Consume calls against grants totalling
-// N uses succeed exactly N times. When several grants cover a request, the
-// one expiring first is used. A grant whose last use is taken, or whose
-// time is up, is removed. ConsumeID does the same for a grant named by its
-// ID, which Cipher hands to the page as a bearer token: the ID is 128 random
-// bits, and the grant is still bound to the origin, plugin, key and
-// operation it was given for, so a token leaked to another origin is
-// useless.
-//
-// A use is spent when Consume returns it, even if the operation then
-// fails: a grant of N never allows more than N operations.
-//
-// # No persistence
-//
-// Grants live in memory only and are lost when the agent restarts. A grant
-// is short-lived by construction (at most MaxUses uses within MaxTTL), so
-// losing one costs a single extra consent dialog, which fails safe. Writing
-// them to the data directory would cost a file write on every signature,
-// open a crash window between the signature and the persisted decrement in
-// which a use is either lost or spent twice, and — the deciding reason —
-// give any process running as the user a way to mint a grant (write the
-// file, then restart the agent) that lets a web origin sign without the
-// person ever seeing a dialog.
-//
-// The clock is injected (WithClock) for tests; Consume takes the current
-// time as an argument so the caller decides it once per request.
+// Design: docs/grants.md (matching, consumption, why grants are not
+// persisted).
 package grants
 
 import (

@@ -1,67 +1,30 @@
 // Package localca is Signet's local certificate authority: it issues the TLS
-// certificates that plugins serve on loopback (E-IMZO's wss://127.0.0.1:64443,
-// Cipher's https://local.cipher.kiev.ua:9091, the consent page).
-//
-// # The CA
-//
-// The CA is created on first start in a directory under the agent's data
-// directory: an ECDSA P-256 key (ca.key, PKCS#8 PEM, mode 0600, directory
-// 0700) and a self-signed certificate (ca.crt) valid for ten years. The
-// certificate is name-constrained (critical extension): permitted DNS names
-// are localhost and the names the administrator configures (tls.names and
-// the names of plugins' listen entries, such as local.cipher.kiev.ua; a DNS
-// constraint also covers subdomains), permitted IP ranges are exactly
-// 127.0.0.1/32 and ::1/128, and its extended key usage is serverAuth only. A
-// browser or TLS library that honours RFC 5280 (NSS in Firefox and Chromium,
-// Go's crypto/x509, OpenSSL) therefore rejects any certificate from this CA
-// for any other name or for client authentication, code signing or e-mail,
-// even after the person has trusted the CA in their system store.
-//
-// Because a constraint covers every name below it, CheckName refuses
-// constraint names that would cover other people's sites: single-label
-// names (com, local; localhost is the exception), names that are themselves
-// public suffixes (co.uk, kiev.ua, github.io — golang.org/x/net/publicsuffix),
-// wildcards and IP addresses. Open refuses to create a CA with such a name,
-// and replaces an existing CA whose constraints hold one.
+// certificates the agent serves on loopback — the plugins' listeners
+// (E-IMZO's wss://127.0.0.1:64443, Cipher's
+// https://local.cipher.kiev.ua:9091) and the consent dialog. [Open] creates
+// the CA on first use in [Dir] of the data directory (an ECDSA P-256 key in
+// ca.key, mode 0600, and a ten-year self-signed ca.crt) and loads it after
+// that. The CA is name-constrained: it may vouch only for localhost, the
+// names passed to Open, 127.0.0.1 and ::1, for server authentication only,
+// so a person who trusts it in their browser trusts it for nothing else.
+// [CheckName] refuses names that would cover other people's sites (com,
+// co.uk, wildcards, IP addresses). When the names change or the CA nears its
+// end of life, Open replaces it and sets [CA.Rotated]: the person runs
+// `signet trust install` again (package agent/trust).
+// Leaves live in memory only; [CA.Issue] renews them when a third of their
+// 30 days remains. A *CA is safe for concurrent use.
 //
 //	ca, err := localca.Open(localca.Dir(dataDir), []string{"local.cipher.kiev.ua"}, localca.Options{})
-//	if err != nil { ... }
-//	cfg, err := ca.TLSConfig([]string{"localhost", "127.0.0.1"})
+//	if err != nil {
+//		return err
+//	}
+//	if ca.Rotated {
+//		log.Print("new local CA: run `signet trust install`")
+//	}
+//	tlsConfig, err := ca.TLSConfig([]string{"localhost", "127.0.0.1"})
 //
-// # Keeping the key (decision)
-//
-// The CA key is kept (0600, never leaves the data directory, never logged)
-// rather than discarded after issuing. Reasons:
-//
-//   - Leaves are short-lived (30 days) and renewed automatically when a
-//     third of their lifetime remains. Short leaves limit the life of a leaf
-//     key that leaks from a plugin process; renewing them needs the CA key.
-//     Discarding the key would force either long-lived leaves or a new CA —
-//     and re-trusting a CA needs administrator rights (the system store) and
-//     a prompt each time, which would train people to approve prompts.
-//   - The name constraints bound what a stolen key can do: certificates for
-//     loopback addresses, localhost and the configured plugin names only,
-//     server authentication only. Whoever can read a 0600 file in the
-//     person's data directory already runs as that person, and could add
-//     their own unconstrained CA to the person's NSS databases without this
-//     key.
-//   - Name constraints are fixed when the CA is created, so keeping the key
-//     does not let Signet add names later anyway. When the configured names
-//     differ from the current constraints (a name was added, such as
-//     Cipher's local.cipher.kiev.ua, or removed), or the CA is near its end
-//     of life, Open replaces the CA with a new one (new key, constraints =
-//     exactly the configured names) and reports Rotated: the person must
-//     run `signet trust install` again, which also removes the old CA from
-//     the stores.
-//
-// Leaf keys live in memory only; every start issues fresh leaves. Open holds
-// an flock on ca.lock while it loads or creates the CA, so two processes
-// starting at once agree on one CA.
-//
-// # Concurrency
-//
-// A *CA is safe for concurrent use: Issue holds a mutex while it looks up or
-// renews the cached leaf for a set of names.
+// Design: docs/local-ca.md (the name constraints, who decides them, why the
+// CA key is kept).
 package localca
 
 import (

@@ -1,18 +1,22 @@
 // Package prompt provides the PIN and password sources the CLI uses: a
-// terminal prompt without echo (on /dev/tty, so it works when stdin and
-// stdout are redirected), and unattended sources that read the secret from
-// an environment variable or a file (for scripts and tests).
+// terminal prompt without echo ([Terminal], on /dev/tty, so it works when
+// stdin and stdout are redirected), and unattended sources that read the
+// secret from an environment variable or a file ([FromEnv], [FromFile], for
+// scripts and tests). Every source is an [hsm.PINPrompt]; [ByKind] routes
+// token PINs and PFX passwords to different sources. The terminal shows
+// what the [hsm.PINRequest] says (the token, the key, the kind of secret,
+// the PIN state), asks the person to type YES before a final try, and
+// reports a locked PIN without asking; an unattended source never confirms
+// a final try unless told to. Empty input, end of input, Ctrl-C and a done
+// context return an error wrapping [hsm.ErrCancelled]. Secrets are returned
+// in fresh byte slices that the key store wipes; no source keeps a copy,
+// prints or logs one.
 //
-// Every source implements hsm.PINPrompt. What the terminal shows is built
-// from the hsm.PINRequest: the token, the key, the kind of secret, and the
-// token's PIN state (count low, final try, locked). Before a final try the
-// terminal asks the person to type YES and only then sets ConfirmFinalTry;
-// the unattended sources never confirm a final try unless told to. A
-// locked PIN is reported without asking. Empty input, end of input, Ctrl-C
-// and a done context all return an error wrapping hsm.ErrCancelled.
-//
-// Secrets are returned in fresh byte slices that the backend wipes; the
-// sources keep no copy and never print or log a secret.
+//	pin := prompt.Terminal()
+//	if os.Getenv("SIGNET_PIN") != "" {
+//		pin = prompt.FromEnv("SIGNET_PIN")
+//	}
+//	store, err := keystore.Open(cfg, prompt.ByKind(pin, prompt.Terminal()))
 package prompt
 
 import (

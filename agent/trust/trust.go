@@ -1,43 +1,28 @@
-// Package trust installs the local CA (agent/localca) into the trust stores
-// that browsers and TLS libraries read, removes it, and reports where it is
-// trusted — what `signet trust install | uninstall | status` does. It works
-// the way mkcert does, with the system's own tools.
+// Package trust installs the local CA (package agent/localca) into the trust
+// stores that browsers and TLS libraries read, removes it, and reports where
+// it is trusted: what `signet trust install | uninstall | status` does.
+// [DefaultStores] finds the system store ([SystemStore]: the distribution's
+// anchor directory and update command, through sudo when not root) and the
+// user's NSS databases ([NSSStore]: Chromium's ~/.pki/nssdb and every Firefox
+// profile, through certutil). Installing first removes any older Signet CA;
+// uninstalling removes every Signet CA, so it also works after the data
+// directory is gone. [RecordInstalled] and [CompareInstalled] tell the next
+// install whether the name constraints it is about to trust changed. macOS
+// and Windows stores are not supported.
 //
-// # Stores
+//	stores, err := trust.DefaultStores()
+//	if err != nil {
+//		log.Print(err) // a store it could not find (ErrNoSystemStore); the others are returned
+//	}
+//	if err := trust.InstallAll(stores, ca.Certificate()); err != nil {
+//		return err // one error per store that failed
+//	}
+//	for _, st := range trust.StatusAll(stores, ca.Certificate()) {
+//		fmt.Println(st.Store, st.Location, st.Trusted, st.Detail)
+//	}
 //
-//   - The system store (SystemStore), for curl, OpenSSL, Go programs and
-//     Chromium on some distributions. Supported layouts, detected in this
-//     order (DetectSystem):
-//     Debian, Ubuntu, Alpine: /usr/local/share/ca-certificates + update-ca-certificates;
-//     Fedora, RHEL, CentOS: /etc/pki/ca-trust/source/anchors + update-ca-trust extract;
-//     Arch: /etc/ca-certificates/trust-source/anchors + trust extract-compat;
-//     openSUSE: /usr/share/pki/trust/anchors + update-ca-certificates.
-//     Writing there needs root; when not root the commands run through sudo
-//     (which may ask for a password on the terminal). Only the Debian layout
-//     is exercised by the tests. macOS and Windows stores are not supported.
-//   - NSS databases (NSSStore), through certutil from libnss3-tools:
-//     Chromium's and Chrome's shared database ~/.pki/nssdb (created, empty
-//     password, if missing, so a browser started later finds the CA) and
-//     every Firefox profile with a cert9.db/cert8.db under ~/.mozilla/firefox
-//     and ~/snap/firefox/common/.mozilla/firefox. Firefox must be restarted
-//     to see a change.
-//
-// The CA goes in under the nickname "Signet local CA <first 8 hex digits of
-// its SHA-256>" (NSS) and the file signet-local-ca.crt (system). Install
-// first removes any other Signet CA (an earlier, rotated one); Uninstall
-// removes every Signet CA, so it also works after the data directory is
-// gone. After an install, RecordInstalled keeps a copy of the installed CA
-// in the CA directory (InstalledFile); CompareInstalled tells the next
-// install whether the name constraints it is about to trust changed.
-//
-// # Why not smallstep/truststore
-//
-// github.com/smallstep/truststore does the same installs, but it has no way
-// to ask whether a CA is trusted (status is a requirement here), hard-codes
-// the store locations (our tests point the stores at temporary NSS
-// databases and a distinct system file name), and would be a new dependency
-// for a few dozen lines of exec calls. So this package calls the same tools
-// itself.
+// Design: docs/trust-stores.md (which stores, how a CA is named in them, why
+// the system tools are called directly).
 package trust
 
 import (
@@ -141,7 +126,17 @@ var systemLayouts = []SystemStore{
 // ErrNoSystemStore is returned by DetectSystem on an unsupported system.
 var ErrNoSystemStore = errors.New("no supported system trust store found")
 
-// DetectSystem finds the system store layout of this machine.
+// DetectSystem finds the system store layout of this machine, trying in
+// order:
+//
+//   - Debian, Ubuntu, Alpine: /usr/local/share/ca-certificates, update-ca-certificates
+//   - Fedora, RHEL, CentOS: /etc/pki/ca-trust/source/anchors, update-ca-trust extract
+//   - Arch: /etc/ca-certificates/trust-source/anchors, trust extract-compat
+//   - openSUSE: /usr/share/pki/trust/anchors, update-ca-certificates
+//
+// A layout is chosen when its anchor directory exists and its update command
+// is in PATH; otherwise DetectSystem returns [ErrNoSystemStore]. Writing
+// there needs root: when not root, the store runs its commands through sudo.
 func DetectSystem() (*SystemStore, error) {
 	for _, l := range systemLayouts {
 		if fi, err := os.Stat(l.AnchorDir); err != nil || !fi.IsDir() {

@@ -1,31 +1,23 @@
-// Package peercred admits only the agent's own user to its loopback
-// listeners.
-//
+// Package peercred admits only the agent's own user to its listeners.
 // Loopback is not private: every local user can connect to 127.0.0.1 and
-// ::1. A Listener made by NewListener asks the kernel, for each accepted
-// connection, which uid owns the socket at the other end, and closes the
-// connection at once (a TCP reset, before any byte is read and before the
-// TLS handshake) unless that uid is the agent's own. Root is no exception:
-// a peer running as uid 0 is refused unless the agent itself runs as root,
-// since the person's browser runs as the person. Every lookup failure
-// refuses the connection (fail closed), and so does a peer socket that is
-// no longer open (its owner closed it before the connection was accepted).
-//
-// On Linux the owner of a TCP peer comes from one NETLINK_SOCK_DIAG request
-// per connection (an exact 4-tuple lookup answering idiag_uid), with
-// /proc/net/tcp and /proc/net/tcp6 as the fallback, and the owner of a unix
-// socket peer from SO_PEERCRED. Other systems have no cheap equivalent for
-// TCP (macOS: LOCAL_PEERPID works on unix sockets only; Windows would need
-// GetExtendedTcpTable and the owning process's token): there UID returns
-// ErrUnsupported and the Listener admits every connection, after logging a
-// warning once when it is created. docs/peer-credentials.md has the
-// reasoning and the measured cost.
+// ::1. A [Listener] made by [NewListener] asks the kernel, for each accepted
+// connection, which uid owns the socket at the other end, and resets the
+// connection at once — before any byte is read and before the TLS handshake
+// — unless that uid is the agent's own. Root is refused too, unless the
+// agent itself runs as root; every lookup failure refuses (fail closed).
+// [Check] does the same for one connection, TCP or unix socket (the control
+// socket uses it). Only Linux is supported ([Supported]); elsewhere [UID]
+// returns [ErrUnsupported] and a Listener admits every connection, after
+// logging a warning once.
 //
 //	ln, err := net.Listen("tcp", "127.0.0.1:8443")
 //	if err != nil {
 //		return err
 //	}
 //	ln = tls.NewListener(peercred.NewListener(ln, logger), tlsConfig)
+//
+// Design: docs/peer-credentials.md (why the same uid and nobody else, how
+// the owner is found, the measured cost, other systems).
 package peercred
 
 import (

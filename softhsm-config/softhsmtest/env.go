@@ -1,68 +1,26 @@
 // Package softhsmtest creates real SoftHSM2 tokens, keys, certificates and
-// PFX files for Signet's tests and demo.
-//
-// # Design
-//
-// Tests use real parts. This package drives the external tools a person
-// would use — softhsm2-util to create and delete tokens, OpenSC's
-// pkcs11-tool to generate keys and write certificates — so the helper stays
-// independent of the hsm code it is used to test. Certificates come from a
-// small test PKI in pure Go (root CA → intermediate CA → end-entity), and PFX
-// files are written with software.sslmate.com/src/go-pkcs12.
-//
-// # One SOFTHSM2_CONF per process
-//
-// SoftHSM reads SOFTHSM2_CONF once, when the module is C_Initialize'd, and
-// C_Initialize happens once per process. So a test binary uses one
-// configuration for its whole run: call Main from TestMain, which creates a
-// private temporary token directory, points SOFTHSM2_CONF at it for the whole
-// process, runs the tests and removes the directory. Tests then get the
-// environment with Shared and create as many tokens as they like, each with a
-// distinct label. Tests never touch the system token directory.
+// PFX files for Signet's tests and demo. It drives the tools a person would
+// use (softhsm2-util, OpenSC's pkcs11-tool), so it stays independent of the
+// hsm code it tests; certificates come from a small test PKI ([PKI]: root →
+// intermediate → end entity) and PFX files from [WritePFX]. A test binary
+// calls [Main] from TestMain, which gives the whole process one private
+// token directory (SoftHSM reads SOFTHSM2_CONF once per process); tests then
+// create as many tokens as they like in [Shared], each with a unique label,
+// and select tokens by label, never by slot number. A token created after
+// the code under test has initialised the module is not visible to it until
+// the module is re-initialised. An [Env] is safe for concurrent use.
 //
 //	func TestMain(m *testing.M) { softhsmtest.Main(m) }
 //
-//	func TestX(t *testing.T) {
-//		fx := softhsmtest.StandardToken(t, softhsmtest.Shared(), "x")
-//		...
+//	func TestSign(t *testing.T) {
+//		fx := softhsmtest.StandardToken(t, softhsmtest.Shared(), "") // RSA, ECDSA and Ed25519 keys with certificates
+//		key := fx.Keys[softhsmtest.KeyECDSA]
+//		// open the module (softhsmtest.Module()), log in with fx.UserPIN,
+//		// sign with key.ID, verify with key.Public
 //	}
 //
-// The tools this package runs get SOFTHSM2_CONF=Env.ConfPath explicitly, so
-// an Env made with NewEnv works without Main too (the demo uses that).
-//
-// # What a process that has the module loaded sees (SoftHSM 2.6.1, measured)
-//
-// SoftHSM builds its slot list at C_Initialize and does not rescan the token
-// directory afterwards:
-//
-//   - A token created with CreateToken after the module was initialised is
-//     NOT visible to that process until C_Finalize + C_Initialize. Create the
-//     tokens a test needs before the code under test initialises the module,
-//     or have it re-initialise.
-//   - After Remove, Unplug or Recreate, the old slot stays in C_GetSlotList,
-//     C_GetTokenInfo on it fails with CKR_GENERAL_ERROR (not
-//     CKR_TOKEN_NOT_PRESENT), existing sessions stay valid and
-//     C_FindObjects silently finds nothing. Replug does not bring the
-//     objects back in that process; after C_Finalize + C_Initialize the
-//     token (re-plugged or re-created) shows up again in a new slot.
-//
-// So removal and re-insertion, as seen by a long-running process, need
-// re-initialisation of the module (or a fault seam for the exact return
-// codes a real card gives, CKR_DEVICE_REMOVED / CKR_TOKEN_NOT_PRESENT).
-//
-// # Slots
-//
-// SoftHSM moves an initialised token to a new, random slot id, and gives it
-// a new one again when it is re-created. Everything here selects tokens by
-// label (pkcs11-tool --token-label, softhsm2-util --token); never rely on a
-// slot number.
-//
-// # Concurrency
-//
-// An Env is safe for concurrent use. Creating, deleting, unplugging and
-// re-plugging tokens are serialised per Env; key and certificate operations
-// on different tokens run in parallel. Token labels must be unique within an
-// Env (CreateToken refuses a label that exists).
+// Design: docs/softhsm-tests.md (one configuration per process, what a
+// process with the module loaded sees when tokens come and go).
 package softhsmtest
 
 import (

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,6 +28,22 @@ var ErrUntrustedPlugin = errors.New("plugin executable is not protected from oth
 // ErrPinMismatch is returned (wrapped) when a plugin executable's SHA-256
 // is not the one pinned in the configuration.
 var ErrPinMismatch = errors.New("plugin executable does not match its sha256 pin")
+
+// pinMismatch is ErrPinMismatch carrying the executable's actual SHA-256,
+// which the administrator needs to update the pin.
+type pinMismatch struct{ got []byte }
+
+func (e *pinMismatch) Error() string { return ErrPinMismatch.Error() }
+func (e *pinMismatch) Unwrap() error { return ErrPinMismatch }
+
+// matchPin compares the SHA-256 of the executable, got, with the pinned
+// one; a mismatch is a *pinMismatch.
+func matchPin(got, pinned []byte) error {
+	if bytes.Equal(got, pinned) {
+		return nil
+	}
+	return &pinMismatch{got: got}
+}
 
 // maxPluginSize bounds the executable read into memory for a pinned
 // plugin.
@@ -103,11 +120,12 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 		return nil, nil, permanentError{fmt.Errorf("plugin %s: %w", spec.Name, err)}
 	}
 	cleanup, err = execPinned(cmd, spec.Path, sum)
-	if err != nil {
-		if errors.Is(err, ErrPinMismatch) {
-			return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s): %w",
-				spec.Name, spec.Path, spec.SHA256, ErrPinMismatch)}
-		}
+	var mismatch *pinMismatch
+	switch {
+	case errors.As(err, &mismatch):
+		return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration: the file's is %x, the pin is %x (set sha256: %x if this file is the one to run): %w",
+			spec.Name, spec.Path, mismatch.got, sum, mismatch.got, ErrPinMismatch)}
+	case err != nil:
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	return cmd, cleanup, nil

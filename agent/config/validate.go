@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/signet-agent/signet/agent/internal/pluginenv"
 )
 
 // resolver looks a host name up; tests inject a fake.
@@ -382,6 +384,8 @@ func (v *validator) validate(c *Config) {
 			v.errf(p("policy", "unattended", "pin_sources", i), "set only one of file and env")
 		case s.Env != "" && !envNameRE.MatchString(s.Env):
 			v.errf(path("env"), "invalid environment variable name")
+		case pluginenv.Inherited(s.Env):
+			v.errf(path("env"), "%s would reach every plugin: plugins inherit %s from the agent; read the PIN from a variable outside these", s.Env, pluginenv.Text())
 		}
 	}
 	for i, n := range c.TLS.Names {

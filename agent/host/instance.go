@@ -209,7 +209,7 @@ func (in *instance) runOnce(ctx context.Context) error {
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginKey: &hostPlugin{}},
 		Cmd:              cmd,
-		SkipHostEnv:      true, // cmd.Env is the plugin's whole environment (pluginEnv)
+		SkipHostEnv:      true, // cmd.Env is the plugin's whole environment (pluginCommand)
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     in.m.cfg.StartTimeout,

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/signet-agent/signet/agent/internal/pluginenv"
 	"github.com/signet-agent/signet/sdk/wire"
 )
 
@@ -49,40 +50,6 @@ func matchPin(got, pinned []byte) error {
 // plugin.
 const maxPluginSize = 512 << 20
 
-// pluginEnvNames and pluginEnvPrefixes are the variables of the agent's
-// environment a plugin gets; go-plugin adds its own (the magic cookie,
-// PLUGIN_MIN_PORT, PLUGIN_MAX_PORT, PLUGIN_PROTOCOL_VERSIONS,
-// PLUGIN_CLIENT_CERT) and the host the lifeline (wire.EnvLifeline).
-// Everything else — SIGNET_PIN, SIGNET_PFX_PASSWORD, the variables PIN
-// sources read, SOFTHSM2_CONF (plugins never open tokens) — stays in the
-// agent.
-var (
-	pluginEnvNames    = []string{"PATH", "HOME", "TMPDIR", "LANG", "TZ"}
-	pluginEnvPrefixes = []string{"LC_", "XDG_"}
-)
-
-// pluginEnv returns the entries of environ a plugin may see.
-func pluginEnv(environ []string) []string {
-	var out []string
-	for _, kv := range environ {
-		name, _, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		allowed := false
-		for _, n := range pluginEnvNames {
-			allowed = allowed || name == n
-		}
-		for _, p := range pluginEnvPrefixes {
-			allowed = allowed || strings.HasPrefix(name, p)
-		}
-		if allowed {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // parsePin decodes a configured sha256 pin (hex, optionally "sha256:").
 func parsePin(pin string) ([]byte, error) {
 	sum, err := hex.DecodeString(strings.TrimPrefix(strings.ToLower(pin), "sha256:"))
@@ -93,8 +60,8 @@ func parsePin(pin string) ([]byte, error) {
 }
 
 // pluginCommand returns the command that starts the plugin of spec: the
-// executable checked with checkExecutable, the environment of pluginEnv
-// (from environ) plus the lifeline, which becomes fd 3; for a pinned
+// executable checked with checkExecutable, the entries of environ a plugin
+// inherits (pluginenv) plus the lifeline, which becomes fd 3; for a pinned
 // plugin the executable is read once, checked against the pin, and run
 // from those bytes (execPinned). Args[0] is always the configured path,
 // for messages and ps. cleanup releases what the command held; call it
@@ -109,7 +76,10 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	cmd = &exec.Cmd{Path: spec.Path, Args: []string{spec.Path}}
-	cmd.Env = append(pluginEnv(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
+	// The agent's environment holds PINs and passwords (SIGNET_PIN, the
+	// variables PIN sources read): the plugin gets only what pluginenv
+	// allows, go-plugin's handshake variables and the lifeline.
+	cmd.Env = append(pluginenv.Filter(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
 	cmd.ExtraFiles = []*os.File{lifeline}
 	cmd.SysProcAttr = sysProcAttr()
 	if spec.SHA256 == "" {

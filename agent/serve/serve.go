@@ -1,39 +1,20 @@
-// Package serve assembles the Signet agent (`signet serve`): configuration
-// → control socket (single instance) → local CA → journal, consent dialog
-// and consent engine → key store → plugin manager, and tears it down in the
-// reverse order on SIGTERM/SIGINT, giving in-flight plugin operations until
-// the shutdown deadline to finish.
+// Package serve runs the Signet agent (`signet serve`): it hardens the
+// process, loads the configuration, takes the control socket (one agent per
+// user), opens the local CA, the journal, the consent dialog and engine and
+// the key store, starts the plugins and the dashboard, and on SIGTERM or
+// SIGINT gives in-flight plugin operations until the shutdown deadline to
+// finish before closing everything in the reverse order. Options.Prompt
+// chooses who is asked when a person must decide: the web dialog, the
+// terminal, or nobody.
 //
-// Before anything else it makes the process non-dumpable and sets its core
-// size limit to 0 (Linux): the agent holds decrypted PFX keys and PINs, and
-// no other process of the same user may read its memory or environment.
+//	err := serve.Run(ctx, serve.Options{
+//		ConfigPath: "/etc/signet/config.yaml",
+//		Prompt:     serve.PromptWeb,
+//		Version:    version,
+//	})
 //
-// # Consent
-//
-// Every host call is decided by a consent.Engine built from the
-// configuration's policy: the administrator's origin lists, the person's
-// remembered origin decisions (DATA_DIR/origins.json), the unattended rules,
-// grants, and otherwise a question in the local web dialog (agent/consentui,
-// HTTPS with a local-CA leaf on loopback). Decisions and outcomes go to the
-// journal (DATA_DIR/journal.jsonl). PINs come from the unattended PIN
-// sources (file or environment) for the tokens they name, else from the web
-// dialog.
-//
-// Options.Prompt chooses who is asked: "web" (default) the dialog above;
-// "terminal" the agent's controlling terminal (/dev/tty, consent.Terminal),
-// for an agent run in the foreground of an interactive CLI; "none" nobody —
-// only the policy and the unattended rules decide, and whatever would need
-// a person (approval or PIN) is refused at once with hsm.ErrDenied /
-// hsm.ErrCancelled instead of waiting.
-//
-// # Dashboard
-//
-// The dialog server also serves the dashboard (consentui.EnableDashboard):
-// tokens and keys, plugins, remembered origins, grants, journal. Its URL
-// (with its random token) is logged at start and answered on the control
-// socket ("dashboard", `signet dashboard`). Open dashboards reload on token
-// insertion/removal (hsm.Store.Watch), plugin state changes
-// (host.Config.OnChange), finished dialogs and revocations.
+// The order of the steps and the reasons for it are in
+// docs/agent-startup.md.
 package serve
 
 import (
@@ -53,7 +34,7 @@ import (
 	"github.com/signet-agent/signet/agent/control"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/agent/journal"
-	"github.com/signet-agent/signet/agent/keystore"
+	"github.com/signet-agent/signet/agent/keybackends"
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/hsm"
 )
@@ -250,7 +231,7 @@ func (a *agent) openKeys() {
 	t := time.Now()
 	ks := a.cfg.Keystore
 	a.store = openLazy(func() *hsm.Store {
-		st, err := keystore.Open(keystore.Config{
+		st, err := keybackends.Open(keybackends.Config{
 			Modules:          ks.Modules,
 			NoProbe:          len(ks.Modules) == 0,
 			PFXDirs:          ks.PFXDirs,

@@ -93,8 +93,8 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 	var mismatch *pinMismatch
 	switch {
 	case errors.As(err, &mismatch):
-		return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration: the file's is %x, the pin is %x (set sha256: %x if this file is the one to run): %w",
-			spec.Name, spec.Path, mismatch.got, sum, mismatch.got, ErrPinMismatch)}
+		return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration: the file's is %x, the pin is %x (if this file is a release you trust, pin the file's): %w",
+			spec.Name, spec.Path, mismatch.got, sum, ErrPinMismatch)}
 	case err != nil:
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}

@@ -1,39 +1,25 @@
-// Package hsm is Signet's key-store layer: one interface over every source of
-// keys a person may have — PKCS#11 tokens and smart cards, and PFX/PKCS#12
-// files.
+// Package hsm is Signet's key-store layer: one interface, KeyStore, over
+// every source of keys a person may have — PKCS#11 tokens and smart cards
+// (hsm/pkcs11) and PFX/PKCS#12 files (hsm/pfx) — with optional capabilities
+// (Decrypter, KeyGenerator, CertificateImporter, Deleter, Watcher, Locker,
+// KeyCache, ProblemReporter) a caller discovers with a type assertion. Store
+// combines several backends and routes each call by the key's URI: an RFC
+// 7512 pkcs11: URI or a file: URI with the PFX entry's alias, stable across
+// restarts. PINs are asked lazily through an injected PINPrompt, travel as
+// byte slices that are wiped after use and never appear in logs or errors;
+// errors callers act on are sentinels (ErrKeyNotFound, ErrInvalidURI, …)
+// tested with errors.Is. Every backend is safe for concurrent use.
 //
-// # Shape
+//	store := hsm.NewStore(tokens, files) // a pkcs11.Backend, a pfx.Backend
+//	defer store.Close()
+//	keys, err := store.Keys(ctx)
+//	…
+//	sig, err := store.Sign(ctx, "pkcs11:token=Work;object=signing;type=private", digest, crypto.SHA256)
+//	if errors.Is(err, hsm.ErrTokenRemoved) {
+//		// ask the person to insert the token
+//	}
 //
-// The design follows smallstep/crypto's kms package: a small core interface
-// (KeyStore: list tokens, list keys, sign) that every backend implements, and
-// optional capabilities as separate interfaces (Decrypter, KeyGenerator,
-// CertificateImporter, Deleter, Watcher, Locker) that a caller discovers with a
-// type assertion. Store combines several backends (one per PKCS#11 module plus
-// the PFX backend) behind the same interfaces and routes each call by URI.
-//
-// # Naming
-//
-// Every token and key is named by a stable URI. PKCS#11 objects use RFC 7512
-// pkcs11: URIs (token label, serial, manufacturer and model; object label and
-// id), never slot numbers, which change when a token is re-inserted. PFX
-// entries use a file: URI plus the entry alias. The same key has the same URI
-// across restarts, so URIs can be stored in grants, policy and the journal.
-//
-// # Secrets
-//
-// PINs and passwords are asked lazily, through a PINPrompt the caller injects
-// (the way go-piv asks for a PIN), only when an operation needs them. The
-// prompt receives the caller's context.Context, so the host can attach its own
-// description of the operation and show it. PINs travel as byte slices that
-// are wiped after use and never appear in logs or error text. Private keys
-// never leave the backend: a PKCS#11 key stays on the token; a PFX key lives
-// in this process's memory only while policy allows.
-//
-// # Concurrency
-//
-// Every backend is safe for concurrent use. Requests to one token queue
-// fairly (first come, first served) on a small, capped pool of sessions and
-// honour context cancellation while they wait.
+// The design and the reasons for it are in docs/key-store.md.
 package hsm
 
 import (

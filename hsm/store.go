@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -251,19 +252,59 @@ func (s *Store) CachedKey(keyURI string) (KeyInfo, bool) {
 	return c.CachedKey(keyURI)
 }
 
+// route returns the backend that handles uri.
 func (s *Store) route(uri string) (Backend, error) {
 	if uri == "" {
-		return nil, fmt.Errorf("empty URI: %w", ErrInvalidURI)
+		return nil, fmt.Errorf("empty key URI: %w", ErrInvalidURI)
 	}
 	for _, b := range s.Backends() {
 		if b.Handles(uri) {
 			return b, nil
 		}
 	}
-	if strings.HasPrefix(uri, "pkcs11:") {
-		return nil, fmt.Errorf("no token matches %s: %w", uri, ErrTokenRemoved)
+	return nil, unrouted(uri)
+}
+
+// unrouted says why no backend handles uri: ErrInvalidURI for a URI that
+// is malformed or of a scheme no backend uses, ErrTokenRemoved for a
+// well-formed pkcs11: URI whose token is not present, ErrKeyNotFound for
+// a file: URI no backend serves. The message never repeats a pin-value.
+func unrouted(uri string) error {
+	scheme, _, ok := strings.Cut(uri, ":")
+	if !ok || !validScheme(scheme) {
+		return fmt.Errorf("key URI without a scheme (want pkcs11: or file:): %w", ErrInvalidURI)
 	}
-	return nil, fmt.Errorf("%s: %w", uri, ErrKeyNotFound)
+	switch strings.ToLower(scheme) {
+	case "pkcs11":
+		u, err := ParseURI(uri)
+		if err != nil {
+			return err
+		}
+		defer u.Wipe()
+		return fmt.Errorf("no token matches %s: %w", u, ErrTokenRemoved)
+	case "file":
+		if _, err := url.Parse(uri); err != nil {
+			return fmt.Errorf("malformed file: URI: %v: %w", err, ErrInvalidURI)
+		}
+		return fmt.Errorf("%s: %w", uri, ErrKeyNotFound)
+	}
+	return fmt.Errorf("unknown key URI scheme %q (want pkcs11: or file:): %w", safeName(scheme), ErrInvalidURI)
+}
+
+// validScheme reports whether s is an RFC 3986 scheme: a letter, then
+// letters, digits, '+', '-' or '.'.
+func validScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 // Interface checks: Store offers every capability.

@@ -114,93 +114,104 @@ func ParseURI(s string) (*URI, error) {
 	if len(s) < len(scheme) || !strings.EqualFold(s[:len(scheme)], scheme) {
 		return nil, fmt.Errorf("not a pkcs11: URI: %w", ErrInvalidURI)
 	}
-	rest := s[len(scheme):]
-	path, query, _ := strings.Cut(rest, "?")
+	path, query, _ := strings.Cut(s[len(scheme):], "?")
 	u := &URI{}
-	seen := map[string]bool{}
-	for _, part := range strings.Split(path, ";") {
-		if part == "" {
-			continue
-		}
-		name, raw, ok := strings.Cut(part, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("pkcs11 URI path attribute without '=': %w", ErrInvalidURI)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("pkcs11 URI attribute %q repeated: %w", safeName(name), ErrInvalidURI)
-		}
-		seen[name] = true
-		val, err := pctDecode(raw)
-		if err != nil {
-			return nil, fmt.Errorf("pkcs11 URI attribute %q: %w", safeName(name), err)
-		}
-		switch {
-		case name == "id":
-			if len(val) > 0 {
-				u.ID = val
-			}
-		case name == "type":
-			t := string(val)
-			switch t {
-			case "", ObjectPrivate, ObjectPublic, ObjectCert, ObjectSecret, ObjectData:
-			case "secret":
-				t = ObjectSecret
-			default:
-				return nil, fmt.Errorf("pkcs11 URI type %q: %w", safeName(t), ErrInvalidURI)
-			}
-			u.Type = t
-		case u.pathField(name) != nil:
-			*u.pathField(name) = string(val)
-		case strings.HasPrefix(name, "x-") && validAttrName(name):
-			if len(val) > 0 {
-				if u.Vendor == nil {
-					u.Vendor = map[string]string{}
-				}
-				u.Vendor[name] = string(val)
-			}
-		default:
-			return nil, fmt.Errorf("pkcs11 URI: unknown path attribute %q: %w", safeName(name), ErrInvalidURI)
-		}
+	err := eachAttribute(path, ";", "path", func(name, raw string) error { return u.setPathAttr(name, raw) })
+	if err == nil {
+		err = eachAttribute(query, "&", "query", func(name, raw string) error { return u.setQueryAttr(name, raw) })
 	}
-	seen = map[string]bool{}
-	for _, part := range strings.Split(query, "&") {
-		if part == "" {
-			continue
-		}
-		name, raw, ok := strings.Cut(part, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("pkcs11 URI query attribute without '=': %w", ErrInvalidURI)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("pkcs11 URI attribute %q repeated: %w", safeName(name), ErrInvalidURI)
-		}
-		seen[name] = true
-		if name == "pin-value" {
-			// Decode without ever echoing the value in an error.
-			val, err := pctDecode(raw)
-			if err != nil {
-				return nil, fmt.Errorf("pkcs11 URI attribute pin-value: malformed percent-encoding: %w", ErrInvalidURI)
-			}
-			if len(val) > 0 {
-				u.PINValue = val
-			}
-			continue
-		}
-		val, err := pctDecode(raw)
-		if err != nil {
-			return nil, fmt.Errorf("pkcs11 URI attribute %q: %w", safeName(name), err)
-		}
-		f := u.queryField(name)
-		switch {
-		case f != nil:
-			*f = string(val)
-		case strings.HasPrefix(name, "x-") && validAttrName(name):
-			// Vendor query attributes carry no meaning for Signet; drop them.
-		default:
-			return nil, fmt.Errorf("pkcs11 URI: unknown query attribute %q: %w", safeName(name), ErrInvalidURI)
-		}
+	if err != nil {
+		u.Wipe()
+		return nil, err
 	}
 	return u, nil
+}
+
+// eachAttribute calls set for each name=value of the path or query part
+// (of the kind, for messages), refusing one without '=' and a repeated one.
+func eachAttribute(part, sep, kind string, set func(name, raw string) error) error {
+	seen := map[string]bool{}
+	for _, attr := range strings.Split(part, sep) {
+		if attr == "" {
+			continue
+		}
+		name, raw, ok := strings.Cut(attr, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("pkcs11 URI %s attribute without '=': %w", kind, ErrInvalidURI)
+		}
+		if seen[name] {
+			return fmt.Errorf("pkcs11 URI attribute %q repeated: %w", safeName(name), ErrInvalidURI)
+		}
+		seen[name] = true
+		if err := set(name, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setPathAttr sets the path attribute name to its percent-encoded value.
+func (u *URI) setPathAttr(name, raw string) error {
+	val, err := pctDecode(raw)
+	if err != nil {
+		return fmt.Errorf("pkcs11 URI attribute %q: %w", safeName(name), err)
+	}
+	switch {
+	case name == "id":
+		if len(val) > 0 {
+			u.ID = val
+		}
+	case name == "type":
+		t := string(val)
+		switch t {
+		case "", ObjectPrivate, ObjectPublic, ObjectCert, ObjectSecret, ObjectData:
+		case "secret":
+			t = ObjectSecret
+		default:
+			return fmt.Errorf("pkcs11 URI type %q: %w", safeName(t), ErrInvalidURI)
+		}
+		u.Type = t
+	case u.pathField(name) != nil:
+		*u.pathField(name) = string(val)
+	case strings.HasPrefix(name, "x-") && validAttrName(name):
+		if len(val) > 0 {
+			if u.Vendor == nil {
+				u.Vendor = map[string]string{}
+			}
+			u.Vendor[name] = string(val)
+		}
+	default:
+		return fmt.Errorf("pkcs11 URI: unknown path attribute %q: %w", safeName(name), ErrInvalidURI)
+	}
+	return nil
+}
+
+// setQueryAttr sets the query attribute name to its percent-encoded value.
+// A pin-value is never echoed in an error.
+func (u *URI) setQueryAttr(name, raw string) error {
+	val, err := pctDecode(raw)
+	if name == "pin-value" {
+		if err != nil {
+			return fmt.Errorf("pkcs11 URI attribute pin-value: malformed percent-encoding: %w", ErrInvalidURI)
+		}
+		if len(val) > 0 {
+			u.PINValue = val
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pkcs11 URI attribute %q: %w", safeName(name), err)
+	}
+	f := u.queryField(name)
+	switch {
+	case f != nil:
+		*f = string(val)
+	case strings.HasPrefix(name, "x-") && validAttrName(name):
+		// Vendor query attributes carry no meaning for Signet; drop them.
+	default:
+		return fmt.Errorf("pkcs11 URI: unknown query attribute %q: %w", safeName(name), ErrInvalidURI)
+	}
+	return nil
 }
 
 // String returns the canonical form: path attributes in a fixed order, every

@@ -42,7 +42,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/signet-agent/signet/agent/keystore"
+	"github.com/signet-agent/signet/agent/keybackends"
 	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
 )
@@ -97,7 +97,7 @@ type App struct {
 // returned with the others.
 func (a *App) Store() (*hsm.Store, error) {
 	a.once.Do(func() {
-		store, err := keystore.Open(keystore.Config{
+		store, err := keybackends.Open(keybackends.Config{
 			Modules:          a.Modules,
 			NoProbe:          a.NoProbe,
 			PFXDirs:          a.PFXDirs,

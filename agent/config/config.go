@@ -123,7 +123,7 @@ type Config struct {
 }
 
 // Keystore configures the key store (hsm). Zero values mean the key store's
-// own defaults. Its fields mirror agent/keystore.Config.
+// own defaults. Its fields mirror agent/keybackends.Config.
 type Keystore struct {
 	// Modules are PKCS#11 module paths.
 	Modules []string `yaml:"pkcs11_modules"`

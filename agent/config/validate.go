@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/signet-agent/signet/agent/internal/pluginenv"
 	"github.com/signet-agent/signet/agent/localca"
 )
 
@@ -261,12 +262,28 @@ var (
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
+// validate checks c section by section, recording every problem.
 func (v *validator) validate(c *Config) {
-	if mb := c.Journal.MaxSizeMB; mb < 0 || mb > maxJournalSizeMB {
+	v.validateJournal(c.Journal)
+	v.validateKeystore(c.Keystore)
+	v.validatePlugins(c.Plugins)
+	v.validatePolicy(&c.Policy)
+	v.validatePINSources(c.Policy.Unattended.PINSources)
+	for i, n := range c.TLS.Names {
+		if err := localca.CheckName(n); err != nil {
+			v.errf(p("tls", "names", i), "%v", err)
+		}
+	}
+}
+
+func (v *validator) validateJournal(j Journal) {
+	if mb := j.MaxSizeMB; mb < 0 || mb > maxJournalSizeMB {
 		v.errf(p("journal", "max_size_mb"), "must be between 1 and %d (MiB; 0 for the default %d), got %d",
 			maxJournalSizeMB, DefaultJournalMaxSizeMB, mb)
 	}
-	ks := c.Keystore
+}
+
+func (v *validator) validateKeystore(ks Keystore) {
 	if ks.MaxSessions < 0 || ks.MaxSessions > 1024 {
 		v.errf(p("keystore", "max_sessions"), "must be between 0 and 1024, got %d", ks.MaxSessions)
 	}
@@ -288,11 +305,15 @@ func (v *validator) validate(c *Config) {
 			v.errf(p("keystore", "pfx_files", i), "empty file name")
 		}
 	}
+}
 
+// validatePlugins checks each plugin and normalises its listen entries;
+// names and fixed addresses must be unique.
+func (v *validator) validatePlugins(plugins []Plugin) {
 	names := map[string]int{}
 	binds := map[string]string{}
-	for i := range c.Plugins {
-		pl := &c.Plugins[i]
+	for i := range plugins {
+		pl := &plugins[i]
 		if !pluginNameRE.MatchString(pl.Name) {
 			v.errf(p("plugins", i, "name"), "plugin name %q must be 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit", pl.Name)
 		} else if j, dup := names[pl.Name]; dup {
@@ -330,8 +351,10 @@ func (v *validator) validate(c *Config) {
 			}
 		}
 	}
+}
 
-	pol := &c.Policy
+// validatePolicy compiles the origin lists and checks the unattended rules.
+func (v *validator) validatePolicy(pol *Policy) {
 	pol.allow, pol.deny = nil, nil
 	for i, s := range pol.Allow {
 		pat, err := ParsePattern(s)
@@ -377,7 +400,12 @@ func (v *validator) validate(c *Config) {
 			v.errf(path("uses"), "a use count applies only to allow rules")
 		}
 	}
-	for i, s := range pol.Unattended.PINSources {
+}
+
+// validatePINSources checks that each PIN source names a token and one
+// place to read its PIN, and that no plugin could read that place.
+func (v *validator) validatePINSources(sources []PINSource) {
+	for i, s := range sources {
 		path := func(f string) []any { return p("policy", "unattended", "pin_sources", i, f) }
 		if !strings.HasPrefix(s.Token, "pkcs11:") && !strings.HasPrefix(s.Token, "file:") {
 			v.errf(path("token"), "must be a pkcs11: or file: token URI")
@@ -389,11 +417,8 @@ func (v *validator) validate(c *Config) {
 			v.errf(p("policy", "unattended", "pin_sources", i), "set only one of file and env")
 		case s.Env != "" && !envNameRE.MatchString(s.Env):
 			v.errf(path("env"), "invalid environment variable name")
-		}
-	}
-	for i, n := range c.TLS.Names {
-		if err := localca.CheckName(n); err != nil {
-			v.errf(p("tls", "names", i), "%v", err)
+		case pluginenv.Inherited(s.Env):
+			v.errf(path("env"), "%s would reach every plugin: plugins inherit %s from the agent; read the PIN from a variable outside these", s.Env, pluginenv.Text())
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/config"
 	"github.com/signet-agent/signet/agent/journal"
-	"github.com/signet-agent/signet/agent/keystore"
+	"github.com/signet-agent/signet/agent/keybackends"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/assert"
@@ -538,7 +538,7 @@ func TestPINNeverRecorded(t *testing.T) {
 		c.Log = log
 		c.KeyInfo = func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) }
 	})
-	store, err = keystore.Open(keystore.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
+	store, err = keybackends.Open(keybackends.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
 	require.NoError(t, err)
 	defer store.Close()
 	ctx := context.Background()
@@ -568,7 +568,7 @@ func TestPINNeverRecorded(t *testing.T) {
 		return hsm.PINResponse{PIN: []byte(wrong)}, nil
 	}
 	store.Close()
-	store, err = keystore.Open(keystore.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
+	store, err = keybackends.Open(keybackends.Config{NoProbe: true, PFXFiles: []string{pfxPath}}, e.PINPrompt())
 	require.NoError(t, err)
 	r := sign(portal)
 	r.KeyURI = keys[0].URI

@@ -184,6 +184,18 @@ func (in *instance) supervise(ctx context.Context) {
 // exitPoll is how often a running plugin is checked for exit.
 const exitPoll = 20 * time.Millisecond
 
+// run is one start of the plugin process, from launch to exit.
+type run struct {
+	started   time.Time
+	lifeline  *os.File // the write end; the plugin reads EOF on fd 3 when it closes
+	cmd       *exec.Cmd
+	client    *plugin.Client
+	pc        *pluginClient // set by handshake
+	release   func()        // closes the host's copies of what the child inherits
+	handshake time.Duration
+	stopped   bool // the plugin drained after a Stop
+}
+
 // runOnce starts the plugin process, waits for it to be ready, and watches
 // it until it exits (returns the reason) or ctx is done (stops it, returns
 // nil). The goroutine stays locked to its OS thread while the process
@@ -193,23 +205,64 @@ func (in *instance) runOnce(ctx context.Context) error {
 	defer runtime.UnlockOSThread()
 
 	in.setState(Starting, nil)
-	t0 := time.Now()
-	// The lifeline: the plugin reads EOF on fd 3 when this process dies.
+	r, err := in.prepare()
+	if err != nil {
+		return err
+	}
+	defer in.end(r)
+	if err := in.handshake(r); err != nil {
+		return err
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, in.m.cfg.StartTimeout)
+	defer cancel()
+	desc, err := in.describe(startCtx, r.pc)
+	if err != nil {
+		return err
+	}
+	in.allowTLSNames(desc)
+	brokerID, stopServices := in.serveHostServices(r.pc)
+	defer stopServices()
+	listeners, err := in.start(startCtx, r.pc, desc, brokerID)
+	if err != nil {
+		return err
+	}
+	in.ready(r, desc, listeners)
+	defer in.setRPC(nil)
+	return in.watch(ctx, r)
+}
+
+// prepare makes the lifeline and the go-plugin client of a run; the
+// process starts in handshake.
+func (in *instance) prepare() (*run, error) {
+	r := &run{started: time.Now()}
 	lifeR, lifeW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("plugin %s: lifeline pipe: %w", in.spec.Name, err)
+		return nil, fmt.Errorf("plugin %s: lifeline pipe: %w", in.spec.Name, err)
 	}
-	defer lifeW.Close()
 	cmd, release, err := pluginCommand(in.spec, os.Environ(), lifeR)
 	if err != nil {
 		lifeR.Close()
-		return err
+		lifeW.Close()
+		return nil, err
 	}
-	cfg := &plugin.ClientConfig{
+	r.lifeline, r.cmd = lifeW, cmd
+	r.client = plugin.NewClient(in.clientConfig(cmd))
+	// handshake closes the read end once the child has its copy.
+	r.release = func() {
+		lifeR.Close()
+		release()
+	}
+	return r, nil
+}
+
+// clientConfig is go-plugin's configuration for the plugin command cmd.
+func (in *instance) clientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
+	return &plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          plugin.PluginSet{wire.PluginKey: &hostPlugin{}},
 		Cmd:              cmd,
-		SkipHostEnv:      true, // cmd.Env is the plugin's whole environment (pluginEnv)
+		SkipHostEnv:      true, // cmd.Env is the plugin's whole environment (pluginCommand)
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     in.m.cfg.StartTimeout,
@@ -220,129 +273,159 @@ func (in *instance) runOnce(ctx context.Context) error {
 		SyncStdout: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stdout"},
 		SyncStderr: &lineLogger{log: in.log, level: slog.LevelInfo, msg: "stderr"},
 	}
-	client := plugin.NewClient(cfg)
-	stopped := false // set once the plugin drained after a Stop
-	defer func() {
-		if stopped {
-			in.endStopped(client, cmd)
-			return
-		}
-		// Nothing of this instance survives it: kill its process group
-		// first (a child holding the plugin's stdout would make go-plugin's
-		// Kill wait forever), then let go-plugin clean up.
-		if p := cmd.Process; p != nil {
-			killGroup(p.Pid)
-		}
-		client.Kill()
-	}()
+}
 
-	proto, err := client.Client()
-	lifeR.Close() // the child has its copies
-	release()
+// handshake starts the process, completes go-plugin's handshake and gets
+// the plugin's client.
+func (in *instance) handshake(r *run) error {
+	proto, err := r.client.Client()
+	r.release()
 	if err != nil {
 		return in.startError(err)
 	}
-	handshake := time.Since(t0)
+	r.handshake = time.Since(r.started)
 	raw, err := proto.Dispense(wire.PluginKey)
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", in.spec.Name, err)
 	}
-	pc := raw.(*pluginClient)
+	r.pc = raw.(*pluginClient)
+	return nil
+}
 
-	startCtx, cancel := context.WithTimeout(ctx, in.m.cfg.StartTimeout)
-	defer cancel()
-	desc, err := pc.rpc.Describe(startCtx, &pb.DescribeRequest{})
+// end ends what is left of a run: a plugin that drained after Stop is let
+// exit (endStopped); otherwise its process group is killed first (a child
+// holding the plugin's stdout would make go-plugin's Kill wait forever),
+// then go-plugin cleans up. Nothing of the instance survives it.
+func (in *instance) end(r *run) {
+	defer r.lifeline.Close()
+	if r.stopped {
+		in.endStopped(r.client, r.cmd)
+		return
+	}
+	if p := r.cmd.Process; p != nil {
+		killGroup(p.Pid)
+	}
+	r.client.Kill()
+}
+
+// describe asks the plugin what it is and refuses (permanently) one that
+// speaks another protocol version.
+func (in *instance) describe(ctx context.Context, pc *pluginClient) (*pb.Description, error) {
+	desc, err := pc.rpc.Describe(ctx, &pb.DescribeRequest{})
 	if err != nil {
-		return fmt.Errorf("plugin %s: describe: %w", in.spec.Name, wire.FromStatus(err))
+		return nil, fmt.Errorf("plugin %s: describe: %w", in.spec.Name, wire.FromStatus(err))
 	}
 	if desc.GetProtocolVersion() != wire.ProtocolVersion {
-		return permanentError{fmt.Errorf("plugin %s speaks Signet plugin protocol %d, this host speaks %d: rebuild the plugin with a matching sdk",
+		return nil, permanentError{fmt.Errorf("plugin %s speaks Signet plugin protocol %d, this host speaks %d: rebuild the plugin with a matching sdk",
 			in.spec.Name, desc.GetProtocolVersion(), wire.ProtocolVersion)}
 	}
 	if desc.GetName() != in.spec.Name {
 		in.log.Debug("plugin describes itself under another name", "described", desc.GetName())
 	}
+	return desc, nil
+}
 
-	// Names the plugin declares for its TLS listeners are checked against
-	// the configured ones; they never extend the CA (see NameAllower).
-	if na, ok := in.m.tls.(NameAllower); ok {
-		var names []string
-		for _, l := range desc.GetListeners() {
-			if l.GetTls() {
-				names = append(names, l.GetTlsNames()...)
-			}
-		}
-		if len(names) > 0 {
-			if err := na.AllowNames(in.spec.Name, names); err != nil {
-				in.log.Warn("TLS names the plugin declares", "names", names, "error", err)
-			}
+// allowTLSNames checks the names the plugin declares for its TLS listeners
+// against the configured ones; they never extend the CA (see NameAllower).
+func (in *instance) allowTLSNames(desc *pb.Description) {
+	na, ok := in.m.tls.(NameAllower)
+	if !ok {
+		return
+	}
+	var names []string
+	for _, l := range desc.GetListeners() {
+		if l.GetTls() {
+			names = append(names, l.GetTlsNames()...)
 		}
 	}
+	if len(names) == 0 {
+		return
+	}
+	if err := na.AllowNames(in.spec.Name, names); err != nil {
+		in.log.Warn("TLS names the plugin declares", "names", names, "error", err)
+	}
+}
 
-	// Serve the host services to this instance on a brokered connection.
+// serveHostServices serves the host services to this run on a connection
+// brokered by go-plugin; stop stops that server, ending calls in flight.
+func (in *instance) serveHostServices(pc *pluginClient) (brokerID uint32, stop func()) {
 	svc := &services{m: in.m, plugin: in.spec.Name, log: in.log}
-	var srvMu sync.Mutex
+	var mu sync.Mutex
 	var srv *grpc.Server
-	brokerID := pc.broker.NextId()
+	brokerID = pc.broker.NextId()
 	go pc.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(opts...)
 		pb.RegisterKeyStoreServer(s, svc)
 		pb.RegisterConsentServer(s, svc)
 		pb.RegisterLogServer(s, svc)
 		pb.RegisterTLSServer(s, svc)
-		srvMu.Lock()
+		mu.Lock()
 		srv = s
-		srvMu.Unlock()
+		mu.Unlock()
 		return s
 	})
-	defer func() {
-		srvMu.Lock()
+	return brokerID, func() {
+		mu.Lock()
+		defer mu.Unlock()
 		if srv != nil {
 			srv.Stop()
 		}
-		srvMu.Unlock()
-	}()
+	}
+}
 
-	resp, err := pc.rpc.Start(startCtx, &pb.StartRequest{
+// start asks the plugin to bind its listeners and start serving.
+func (in *instance) start(ctx context.Context, pc *pluginClient, desc *pb.Description, brokerID uint32) ([]Listener, error) {
+	resp, err := pc.rpc.Start(ctx, &pb.StartRequest{
 		HostBrokerId: brokerID, PluginName: in.spec.Name,
 		Options: in.spec.Options, Listen: listenConfig(in.spec.Listen, desc.GetListeners()),
 	})
 	if err != nil {
-		return fmt.Errorf("plugin %s: start: %w", in.spec.Name, wire.FromStatus(err))
+		return nil, fmt.Errorf("plugin %s: start: %w", in.spec.Name, wire.FromStatus(err))
 	}
 	var listeners []Listener
 	for _, l := range resp.GetListeners() {
 		listeners = append(listeners, Listener{Name: l.GetName(), Addr: l.GetAddr(), TLS: l.GetTls()})
 	}
+	return listeners, nil
+}
+
+// ready records the started plugin as running, reports and logs it.
+func (in *instance) ready(r *run, desc *pb.Description, listeners []Listener) {
 	pid := 0
-	if rc := client.ReattachConfig(); rc != nil {
+	if rc := r.client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
 	in.mu.Lock()
-	in.rpc = pc.rpc
+	in.rpc = r.pc.rpc
 	in.st.Version, in.st.Summary, in.st.URLSchemes = desc.GetVersion(), desc.GetSummary(), desc.GetUrlSchemes()
 	in.st.State, in.st.Since, in.st.PID, in.st.Listeners = Running, time.Now(), pid, listeners
 	in.mu.Unlock()
 	in.changed()
 	in.log.Info("plugin ready", "version", desc.GetVersion(), "pid", pid, "listeners", listenerText(listeners),
-		"handshake", handshake.Round(time.Millisecond), "startup", time.Since(t0).Round(time.Millisecond))
+		"handshake", r.handshake.Round(time.Millisecond), "startup", time.Since(r.started).Round(time.Millisecond))
 	in.first(nil)
-	defer func() {
-		in.mu.Lock()
-		in.rpc = nil
-		in.mu.Unlock()
-	}()
+}
 
+// setRPC sets the client OpenURL uses (nil: not running).
+func (in *instance) setRPC(rpc pb.PluginClient) {
+	in.mu.Lock()
+	in.rpc = rpc
+	in.mu.Unlock()
+}
+
+// watch waits until the plugin exits (returns why) or ctx is done (stops
+// the plugin, returns nil).
+func (in *instance) watch(ctx context.Context, r *run) error {
 	t := time.NewTicker(exitPoll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			stopped = in.stop(pc)
+			r.stopped = in.stop(r.pc)
 			return nil
 		case <-t.C:
-			if client.Exited() {
-				return fmt.Errorf("plugin %s exited: %s", in.spec.Name, exitText(cmd))
+			if r.client.Exited() {
+				return fmt.Errorf("plugin %s exited: %s", in.spec.Name, exitText(r.cmd))
 			}
 		}
 	}
@@ -382,7 +465,8 @@ func listenConfig(cfg []ListenConfig, declared []*pb.ListenerSpec) []*pb.Listene
 }
 
 // stop asks the plugin to finish in-flight work before the deadline and
-// reports whether it did; runOnce then ends the process (endStopped).
+// reports whether it did; the run's end then ends the process
+// (endStopped).
 func (in *instance) stop(pc *pluginClient) bool {
 	in.mu.Lock()
 	deadline := in.stopDeadline

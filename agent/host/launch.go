@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/signet-agent/signet/agent/internal/pluginenv"
 	"github.com/signet-agent/signet/sdk/wire"
 )
 
@@ -28,43 +30,25 @@ var ErrUntrustedPlugin = errors.New("plugin executable is not protected from oth
 // is not the one pinned in the configuration.
 var ErrPinMismatch = errors.New("plugin executable does not match its sha256 pin")
 
+// pinMismatch is ErrPinMismatch carrying the executable's actual SHA-256,
+// which the administrator needs to update the pin.
+type pinMismatch struct{ got []byte }
+
+func (e *pinMismatch) Error() string { return ErrPinMismatch.Error() }
+func (e *pinMismatch) Unwrap() error { return ErrPinMismatch }
+
+// matchPin compares the SHA-256 of the executable, got, with the pinned
+// one; a mismatch is a *pinMismatch.
+func matchPin(got, pinned []byte) error {
+	if bytes.Equal(got, pinned) {
+		return nil
+	}
+	return &pinMismatch{got: got}
+}
+
 // maxPluginSize bounds the executable read into memory for a pinned
 // plugin.
 const maxPluginSize = 512 << 20
-
-// pluginEnvNames and pluginEnvPrefixes are the variables of the agent's
-// environment a plugin gets; go-plugin adds its own (the magic cookie,
-// PLUGIN_MIN_PORT, PLUGIN_MAX_PORT, PLUGIN_PROTOCOL_VERSIONS,
-// PLUGIN_CLIENT_CERT) and the host the lifeline (wire.EnvLifeline).
-// Everything else — SIGNET_PIN, SIGNET_PFX_PASSWORD, the variables PIN
-// sources read, SOFTHSM2_CONF (plugins never open tokens) — stays in the
-// agent.
-var (
-	pluginEnvNames    = []string{"PATH", "HOME", "TMPDIR", "LANG", "TZ"}
-	pluginEnvPrefixes = []string{"LC_", "XDG_"}
-)
-
-// pluginEnv returns the entries of environ a plugin may see.
-func pluginEnv(environ []string) []string {
-	var out []string
-	for _, kv := range environ {
-		name, _, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		allowed := false
-		for _, n := range pluginEnvNames {
-			allowed = allowed || name == n
-		}
-		for _, p := range pluginEnvPrefixes {
-			allowed = allowed || strings.HasPrefix(name, p)
-		}
-		if allowed {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
 
 // parsePin decodes a configured sha256 pin (hex, optionally "sha256:").
 func parsePin(pin string) ([]byte, error) {
@@ -76,8 +60,8 @@ func parsePin(pin string) ([]byte, error) {
 }
 
 // pluginCommand returns the command that starts the plugin of spec: the
-// executable checked with checkExecutable, the environment of pluginEnv
-// (from environ) plus the lifeline, which becomes fd 3; for a pinned
+// executable checked with checkExecutable, the entries of environ a plugin
+// inherits (pluginenv) plus the lifeline, which becomes fd 3; for a pinned
 // plugin the executable is read once, checked against the pin, and run
 // from those bytes (execPinned). Args[0] is always the configured path,
 // for messages and ps. cleanup releases what the command held; call it
@@ -92,7 +76,10 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	cmd = &exec.Cmd{Path: spec.Path, Args: []string{spec.Path}}
-	cmd.Env = append(pluginEnv(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
+	// The agent's environment holds PINs and passwords (SIGNET_PIN, the
+	// variables PIN sources read): the plugin gets only what pluginenv
+	// allows, go-plugin's handshake variables and the lifeline.
+	cmd.Env = append(pluginenv.Filter(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
 	cmd.ExtraFiles = []*os.File{lifeline}
 	cmd.SysProcAttr = sysProcAttr()
 	if spec.SHA256 == "" {
@@ -103,11 +90,12 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 		return nil, nil, permanentError{fmt.Errorf("plugin %s: %w", spec.Name, err)}
 	}
 	cleanup, err = execPinned(cmd, spec.Path, sum)
-	if err != nil {
-		if errors.Is(err, ErrPinMismatch) {
-			return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration (%s): %w",
-				spec.Name, spec.Path, spec.SHA256, ErrPinMismatch)}
-		}
+	var mismatch *pinMismatch
+	switch {
+	case errors.As(err, &mismatch):
+		return nil, nil, permanentError{fmt.Errorf("plugin %s refused: the SHA-256 of %s does not match the sha256 pinned in the configuration: the file's is %x, the pin is %x (if this file is a release you trust, pin the file's): %w",
+			spec.Name, spec.Path, mismatch.got, sum, ErrPinMismatch)}
+	case err != nil:
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	return cmd, cleanup, nil

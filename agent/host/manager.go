@@ -1,66 +1,3 @@
-// Package host runs Signet plugins: it discovers them, starts each one as a
-// separate process with hashicorp/go-plugin over gRPC (AutoMTLS, optional
-// SHA-256 pin), serves the host services to it through go-plugin's
-// GRPCBroker, restarts it with exponential backoff when it crashes, and
-// stops everything gracefully.
-//
-// # Starting a plugin
-//
-// A plugin is started only from an executable that nobody but the agent's
-// user or root can change: the file (after symbolic links) and its
-// directory must be owned by one of them and not writable by group or
-// others; otherwise it is refused (state Failed, ErrUntrustedPlugin, the
-// file and the reason in the error). A pinned plugin (PluginSpec.SHA256)
-// is read once into a sealed memfd while it is hashed and executed from
-// there (Linux), so the bytes that run are the bytes that were checked.
-// The plugin gets none of the agent's environment but PATH, HOME, TMPDIR,
-// LANG, TZ, LC_* and XDG_*, plus go-plugin's handshake variables and the
-// lifeline: PINs and passwords the agent reads from its environment never
-// reach a plugin.
-//
-// # Processes and threads
-//
-// Each plugin instance has one supervising goroutine that starts the
-// process, waits for it to be ready, then watches it until it exits or the
-// manager shuts down. A plugin never outlives the host:
-//
-//   - On Linux the process is started with Pdeathsig SIGTERM, so the kernel
-//     signals it when the host dies. Pdeathsig fires when the forking
-//     *thread* exits, so the supervising goroutine is locked to its OS
-//     thread for the plugin's lifetime.
-//   - Every plugin gets a lifeline pipe (fd 3) whose write end only the host
-//     holds; the SDK exits when it reads EOF. The SDK also exits when its
-//     parent process changes.
-//   - The plugin runs in its own process group (Linux), which the host kills
-//     when the instance ends, so children the plugin started cannot keep its
-//     stdout open (go-plugin waits for EOF there) or survive it; Ctrl-C in
-//     the agent's terminal does not reach plugins, the agent stops them:
-//     Stop lets in-flight work finish, the plugin exits by itself when its
-//     connection closes, then the group is killed.
-//
-// A crashed plugin is restarted after a backoff that doubles from
-// MinBackoff to MaxBackoff and resets once a run lasted StableAfter; the
-// restart count and last error are in its PluginStatus and in the log. A
-// plugin refused for its SHA-256 pin, its protocol version or an
-// unprotected executable is not restarted (state Failed). A plugin that prints something other than the
-// handshake, or does not complete it within StartTimeout, fails with a
-// message that quotes what it printed.
-//
-// # Host services
-//
-// For every plugin instance the host serves KeyStore, Consent, Log and TLS
-// on a connection brokered by go-plugin. Each call is attributed to the
-// plugin's configured name (never a name the plugin claims), checked for
-// size, its key and token URIs put in canonical form (a pkcs11: URI with
-// pin-value or pin-source is refused: plugins never supply PINs), put to the consent Asker (agent/consent) and then delegated to the
-// key store (an *hsm.Store in production). A request id is signed at most
-// once per plugin: the manager remembers recent ids. When a plugin dies its
-// broker server is stopped, so calls in flight end with a cancelled
-// context; the plugin's own clients see their connection fail.
-//
-// # Concurrency
-//
-// Manager is safe for concurrent use. Statuses are snapshots.
 package host
 
 import (
@@ -82,9 +19,9 @@ import (
 	"github.com/signet-agent/signet/hsm"
 )
 
-// KeyStore is what the host services need from the key store; *hsm.Store
-// implements it.
-type KeyStore interface {
+// KeyService is what the host services need of the key store: the
+// methods they call on a plugin's behalf. *hsm.Store implements it.
+type KeyService interface {
 	Tokens(ctx context.Context) ([]hsm.TokenInfo, error)
 	Keys(ctx context.Context) ([]hsm.KeyInfo, error)
 	Key(ctx context.Context, keyURI string) (hsm.KeyInfo, error)
@@ -95,7 +32,7 @@ type KeyStore interface {
 	Close() error
 }
 
-var _ KeyStore = (*hsm.Store)(nil)
+var _ KeyService = (*hsm.Store)(nil)
 
 // CertIssuer issues TLS server certificates for plugin listeners (the
 // local CA of agent/localca).
@@ -154,8 +91,10 @@ type Config struct {
 	// Dir is searched for executables named signet-plugin-*; a plugin
 	// named in Plugins with the same name takes precedence (its pin and
 	// options apply).
-	Dir      string
-	KeyStore KeyStore
+	Dir string
+	// KeyStore is the key store the host services use (an *hsm.Store in
+	// the agent).
+	KeyStore KeyService
 	Consent  consent.Asker // nil denies everything
 	TLS      CertIssuer    // nil: plugins cannot get TLS certificates
 	Logger   *slog.Logger  // nil: slog.Default()
@@ -210,7 +149,7 @@ type PluginStatus struct {
 // Manager runs plugins.
 type Manager struct {
 	cfg     Config
-	keys    KeyStore
+	keys    KeyService
 	consent consent.Asker
 	tls     CertIssuer
 	log     *slog.Logger

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -51,8 +50,8 @@ func execPinned(cmd *exec.Cmd, path string, sum []byte) (cleanup func(), err err
 	if n > maxPluginSize {
 		return nil, fmt.Errorf("plugin executable %s is larger than %d MiB", path, maxPluginSize>>20)
 	}
-	if !bytes.Equal(h.Sum(nil), sum) {
-		return nil, ErrPinMismatch
+	if err := matchPin(h.Sum(nil), sum); err != nil {
+		return nil, err
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS,
 		unix.F_SEAL_WRITE|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {

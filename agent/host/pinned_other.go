@@ -3,7 +3,6 @@
 package host
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -28,8 +27,8 @@ func execPinned(_ *exec.Cmd, path string, sum []byte) (cleanup func(), err error
 	if n > maxPluginSize {
 		return nil, fmt.Errorf("plugin executable %s is larger than %d MiB", path, maxPluginSize>>20)
 	}
-	if !bytes.Equal(h.Sum(nil), sum) {
-		return nil, ErrPinMismatch
+	if err := matchPin(h.Sum(nil), sum); err != nil {
+		return nil, err
 	}
 	return func() {}, nil
 }

@@ -16,7 +16,7 @@ type lazyStore struct {
 	store *hsm.Store // set before ready is closed
 }
 
-var _ host.KeyStore = (*lazyStore)(nil)
+var _ host.KeyService = (*lazyStore)(nil)
 
 func openLazy(open func() *hsm.Store) *lazyStore {
 	l := &lazyStore{ready: make(chan struct{})}

@@ -1,39 +1,20 @@
-// Package serve assembles the Signet agent (`signet serve`): configuration
-// → control socket (single instance) → local CA → journal, consent dialog
-// and consent engine → key store → plugin manager, and tears it down in the
-// reverse order on SIGTERM/SIGINT, giving in-flight plugin operations until
-// the shutdown deadline to finish.
+// Package serve runs the Signet agent (`signet serve`): it hardens the
+// process, loads the configuration, takes the control socket (one agent per
+// user), opens the local CA, the journal, the consent dialog and engine and
+// the key store, starts the plugins and the dashboard, and on SIGTERM or
+// SIGINT gives in-flight plugin operations until the shutdown deadline to
+// finish before closing everything in the reverse order. Options.Prompt
+// chooses who is asked when a person must decide: the web dialog, the
+// terminal, or nobody.
 //
-// Before anything else it makes the process non-dumpable and sets its core
-// size limit to 0 (Linux): the agent holds decrypted PFX keys and PINs, and
-// no other process of the same user may read its memory or environment.
+//	err := serve.Run(ctx, serve.Options{
+//		ConfigPath: "/etc/signet/config.yaml",
+//		Prompt:     serve.PromptWeb,
+//		Version:    version,
+//	})
 //
-// # Consent
-//
-// Every host call is decided by a consent.Engine built from the
-// configuration's policy: the administrator's origin lists, the person's
-// remembered origin decisions (DATA_DIR/origins.json), the unattended rules,
-// grants, and otherwise a question in the local web dialog (agent/consentui,
-// HTTPS with a local-CA leaf on loopback). Decisions and outcomes go to the
-// journal (DATA_DIR/journal.jsonl). PINs come from the unattended PIN
-// sources (file or environment) for the tokens they name, else from the web
-// dialog.
-//
-// Options.Prompt chooses who is asked: "web" (default) the dialog above;
-// "terminal" the agent's controlling terminal (/dev/tty, consent.Terminal),
-// for an agent run in the foreground of an interactive CLI; "none" nobody —
-// only the policy and the unattended rules decide, and whatever would need
-// a person (approval or PIN) is refused at once with hsm.ErrDenied /
-// hsm.ErrCancelled instead of waiting.
-//
-// # Dashboard
-//
-// The dialog server also serves the dashboard (consentui.EnableDashboard):
-// tokens and keys, plugins, remembered origins, grants, journal. Its URL
-// (with its random token) is logged at start and answered on the control
-// socket ("dashboard", `signet dashboard`). Open dashboards reload on token
-// insertion/removal (hsm.Store.Watch), plugin state changes
-// (host.Config.OnChange), finished dialogs and revocations.
+// The order of the steps and the reasons for it are in
+// docs/agent-startup.md.
 package serve
 
 import (
@@ -53,7 +34,7 @@ import (
 	"github.com/signet-agent/signet/agent/control"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/agent/journal"
-	"github.com/signet-agent/signet/agent/keystore"
+	"github.com/signet-agent/signet/agent/keybackends"
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/hsm"
 )
@@ -94,145 +75,226 @@ func Run(ctx context.Context, opts Options) error {
 	if err := hardenProcess(); err != nil {
 		return err
 	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 10 * time.Second
+	if err := opts.setDefaults(); err != nil {
+		return err
 	}
-	sigs := opts.Signals
-	if sigs == nil {
-		sigs = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
-	}
-	switch opts.Prompt {
-	case "":
-		opts.Prompt = PromptWeb
-	case PromptWeb, PromptTerminal, PromptNone:
-	default:
-		return fmt.Errorf("prompt %q: want web, terminal or none", opts.Prompt)
-	}
-	ctx, stop := signal.NotifyContext(ctx, sigs...)
+	ctx, stop := signal.NotifyContext(ctx, opts.Signals...)
 	defer stop()
 	start := time.Now()
 
-	path := opts.ConfigPath
-	if path == "" {
-		p, err := config.DefaultPath()
-		if err != nil {
-			return err
-		}
-		path = p
-	}
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(opts.ConfigPath)
 	if err != nil {
 		return err
 	}
-
 	ln, err := control.Listen(opts.SocketPath)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 
-	tCA := time.Now()
-	ca, err := localca.Open(filepath.Join(cfg.DataDir, "ca"), cfg.TLSNames(), localca.Options{})
+	a := &agent{cfg: cfg, log: log}
+	defer a.close()
+	if err := a.open(opts.Prompt); err != nil {
+		return err
+	}
+	a.startPlugins(ctx)
+	<-a.store.ready // for the figure below; plugins did not wait for it
+	log.Info("signet agent ready", "config", cfg.File, "socket", ln.Path(), "plugins", len(a.plugins.Plugins()),
+		"startup", time.Since(start).Round(time.Millisecond), "keystore", a.took.keys.Round(time.Millisecond),
+		"ca", a.took.ca.Round(time.Millisecond), "plugins_start", a.took.plugins.Round(time.Millisecond), "pid", os.Getpid())
+	a.serveControl(ctx, ln, opts)
+	return nil
+}
+
+// setDefaults fills in the defaults of unset options and checks Prompt.
+func (o *Options) setDefaults() error {
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.Signals == nil {
+		o.Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	}
+	switch o.Prompt {
+	case "":
+		o.Prompt = PromptWeb
+	case PromptWeb, PromptTerminal, PromptNone:
+	default:
+		return fmt.Errorf("prompt %q: want web, terminal or none", o.Prompt)
+	}
+	return nil
+}
+
+// loadConfig loads the configuration at path, "" meaning the default.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		p, err := config.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return config.Load(path)
+}
+
+// agent holds the running agent's parts; open opens them in order and
+// close closes those that were opened, in the reverse order.
+type agent struct {
+	cfg *config.Config
+	log *slog.Logger
+
+	tls     *pluginCA
+	journal *journal.Journal
+	dialog  *consentui.Server
+	engine  *consent.Engine
+	store   *lazyStore
+	plugins *host.Manager
+	closers []func()
+
+	took struct{ ca, keys, plugins time.Duration } // startup figures for the log
+}
+
+// open opens the local CA, the consent parts (journal, dialog, engine)
+// and the key store, which finishes opening in the background.
+func (a *agent) open(prompt string) error {
+	if err := a.openCA(); err != nil {
+		return err
+	}
+	if err := a.openConsent(prompt); err != nil {
+		return err
+	}
+	a.openKeys()
+	return nil
+}
+
+// close closes what open opened, last first.
+func (a *agent) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+func (a *agent) onClose(f func()) { a.closers = append(a.closers, f) }
+
+// openCA opens (or creates) the local CA that issues the consent dialog's
+// and the plugins' TLS certificates.
+func (a *agent) openCA() error {
+	t := time.Now()
+	dir := filepath.Join(a.cfg.DataDir, "ca")
+	ca, err := localca.Open(dir, a.cfg.TLSNames(), localca.Options{})
 	if err != nil {
 		return fmt.Errorf("local CA: %w", err)
 	}
 	if ca.Created {
-		log.Info("created local CA; run `signet trust install` to trust it", "cert", ca.CertFile())
+		a.log.Info("created local CA; run `signet trust install` to trust it", "cert", ca.CertFile())
 	}
-
-	caTook := time.Since(tCA)
+	a.took.ca = time.Since(t)
 	// Only configured names; names plugins declare are checked (tlsnames.go).
-	tlsCA := newPluginCA(ca, cfg, log)
+	a.tls = newPluginCA(ca, a.cfg, a.log)
+	return nil
+}
 
-	// Consent: admin policy, remembered origin decisions, unattended rules,
-	// grants, the person (the web dialog on loopback), journal.
-	jr, err := journal.Open(journal.PathIn(cfg.DataDir), journal.WithMaxSize(cfg.Journal.MaxSize()))
+// openConsent opens the journal and the consent dialog (HTTPS on
+// loopback) and builds the consent engine: admin policy, remembered
+// origin decisions, unattended rules, grants, the person.
+func (a *agent) openConsent(prompt string) error {
+	jr, err := journal.Open(journal.PathIn(a.cfg.DataDir), journal.WithMaxSize(a.cfg.Journal.MaxSize()))
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	defer jr.Close()
-	dialogTLS, err := tlsCA.TLSConfig([]string{"127.0.0.1", "localhost"})
+	a.journal = jr
+	a.onClose(func() { jr.Close() })
+	dialogTLS, err := a.tls.TLSConfig([]string{"127.0.0.1", "localhost"})
 	if err != nil {
 		return fmt.Errorf("consent dialog TLS: %w", err)
 	}
-	dialog, err := consentui.New(consentui.Config{TLS: dialogTLS, Logger: log})
+	dialog, err := consentui.New(consentui.Config{TLS: dialogTLS, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("consent dialog: %w", err)
 	}
-	defer dialog.Close()
-	log.Info("consent dialog", "url", dialog.URL(), "prompt", opts.Prompt)
-	var store *lazyStore
-	engine, err := newEngine(cfg, opts.Prompt, dialog, jr, log,
-		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
-		func(uri string) (hsm.KeyInfo, bool) { return store.CachedKey(uri) })
+	a.dialog = dialog
+	a.onClose(func() { dialog.Close() })
+	a.log.Info("consent dialog", "url", dialog.URL(), "prompt", prompt)
+	// The engine looks keys up in the store, which opens after it.
+	a.engine, err = newEngine(a.cfg, prompt, dialog, jr, a.log,
+		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return a.store.Key(ctx, uri) },
+		func(uri string) (hsm.KeyInfo, bool) { return a.store.CachedKey(uri) })
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
+	return nil
+}
 
-	// The key store opens while the plugins start; host calls wait for it.
-	tKeys := time.Now()
-	var keysTook time.Duration
-	store = openLazy(func() *hsm.Store {
-		st, err := keystore.Open(keystore.Config{
-			Modules:          cfg.Keystore.Modules,
-			NoProbe:          len(cfg.Keystore.Modules) == 0,
-			PFXDirs:          cfg.Keystore.PFXDirs,
-			PFXFiles:         cfg.Keystore.PFXFiles,
-			EIMZO:            cfg.Keystore.EIMZO,
-			MaxSessions:      cfg.Keystore.MaxSessions,
-			LoginIdleTimeout: cfg.Keystore.LoginIdleTimeout,
-		}, engine.PINPrompt())
+// openKeys starts opening the key store; the plugins start meanwhile and
+// host calls wait for it. A backend that fails to load is logged; the
+// store serves those that loaded.
+func (a *agent) openKeys() {
+	t := time.Now()
+	ks := a.cfg.Keystore
+	a.store = openLazy(func() *hsm.Store {
+		st, err := keybackends.Open(keybackends.Config{
+			Modules:          ks.Modules,
+			NoProbe:          len(ks.Modules) == 0,
+			PFXDirs:          ks.PFXDirs,
+			PFXFiles:         ks.PFXFiles,
+			EIMZO:            ks.EIMZO,
+			MaxSessions:      ks.MaxSessions,
+			LoginIdleTimeout: ks.LoginIdleTimeout,
+		}, a.engine.PINPrompt())
 		if err != nil {
-			// The store still serves the backends that loaded.
-			log.Warn("key store", "error", err)
+			a.log.Warn("key store", "error", err)
 		}
-		keysTook = time.Since(tKeys)
+		a.took.keys = time.Since(t) // read after ready
 		return st
 	})
-	defer store.Close()
+	a.onClose(func() { a.store.Close() })
+}
 
-	tPlugins := time.Now()
-	mgr := host.New(host.Config{
-		Plugins:  pluginSpecs(cfg),
-		Dir:      cfg.PluginDir,
-		KeyStore: store,
-		Consent:  engine,
-		TLS:      tlsCA,
-		Logger:   log,
-		OnChange: func(host.PluginStatus) { dialog.DashboardChanged() },
+// startPlugins starts the plugin manager and the dashboard, which follows
+// plugin state changes and token insertions and removals. Plugins that do
+// not start are logged; the agent runs on.
+func (a *agent) startPlugins(ctx context.Context) {
+	t := time.Now()
+	a.plugins = host.New(host.Config{
+		Plugins:  pluginSpecs(a.cfg),
+		Dir:      a.cfg.PluginDir,
+		KeyStore: a.store,
+		Consent:  a.engine,
+		TLS:      a.tls,
+		Logger:   a.log,
+		OnChange: func(host.PluginStatus) { a.dialog.DashboardChanged() },
 	})
-	dashURL := dialog.EnableDashboard(consentui.Dashboard{
-		Engine: engine, Journal: jr, Keys: store,
-		Plugins: func() []consentui.PluginRow { return pluginRows(mgr.Plugins()) },
+	dashURL := a.dialog.EnableDashboard(consentui.Dashboard{
+		Engine: a.engine, Journal: a.journal, Keys: a.store,
+		Plugins: func() []consentui.PluginRow { return pluginRows(a.plugins.Plugins()) },
 	})
-	log.Info("dashboard", "url", dashURL)
-	stopWatch := watchTokens(store, dialog.DashboardChanged, log)
-	defer stopWatch()
-	if err := mgr.Start(ctx); err != nil {
-		log.Error("some plugins did not start", "error", err)
+	a.log.Info("dashboard", "url", dashURL)
+	a.onClose(watchTokens(a.store, a.dialog.DashboardChanged, a.log))
+	if err := a.plugins.Start(ctx); err != nil {
+		a.log.Error("some plugins did not start", "error", err)
 	}
-	<-store.ready // for the figure below; plugins did not wait for it
-	log.Info("signet agent ready", "config", cfg.File, "socket", ln.Path(), "plugins", len(mgr.Plugins()),
-		"startup", time.Since(start).Round(time.Millisecond), "keystore", keysTook.Round(time.Millisecond),
-		"ca", caTook.Round(time.Millisecond), "plugins_start", time.Since(tPlugins).Round(time.Millisecond), "pid", os.Getpid())
+	a.took.plugins = time.Since(t)
+}
 
-	srv := &control.Server{Agent: mgr, Version: opts.Version, Log: log, Dashboard: dialog.DashboardURL}
+// serveControl answers the control socket until ctx is done, then shuts
+// the plugins down, giving in-flight operations until the shutdown
+// deadline to finish.
+func (a *agent) serveControl(ctx context.Context, ln *control.Listener, opts Options) {
+	srv := &control.Server{Agent: a.plugins, Version: opts.Version, Log: a.log, Dashboard: a.dialog.DashboardURL}
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(srvCtx, ln) }()
 
 	<-ctx.Done()
-	log.Info("shutting down", "deadline", opts.ShutdownTimeout)
+	a.log.Info("shutting down", "deadline", opts.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
-	serr := mgr.Shutdown(sctx)
+	serr := a.plugins.Shutdown(sctx)
 	srvCancel()
 	<-srvDone
 	if serr != nil {
-		log.Warn("shutdown", "error", serr)
+		a.log.Warn("shutdown", "error", serr)
 	}
-	log.Info("stopped")
-	return nil
+	a.log.Info("stopped")
 }
 
 // pluginSpecs converts the configured plugins for the manager.

@@ -1,14 +1,22 @@
-// Package keystore builds the hsm.Store the CLI and the host daemon use:
-// one PKCS#11 backend per module (the configured ones, or the well-known
-// modules found on this machine) plus one PFX backend over the configured
-// files, directories and, when asked, the E-IMZO disk layout.
+// Package keybackends opens the key backends the configuration names and
+// combines them into the hsm.Store the CLI and the agent use: one PKCS#11
+// backend per module (the configured ones, or the well-known modules found
+// on this machine) plus one PFX backend over the configured files,
+// directories and, when asked, the E-IMZO disk layout. A module that fails
+// to load does not stop the others: Open returns the store with every
+// backend that loaded, together with an error naming each that did not.
+// The store owns its backends; closing it forgets cached PINs and unlocked
+// keys.
 //
-// A module that fails to load does not stop the others: Open returns the
-// store with every backend that did load, together with an error naming
-// each that did not. Callers decide whether that is fatal (the CLI prints
-// it as a warning; the daemon logs it). The store owns its backends;
-// closing it closes them and forgets cached PINs and unlocked keys.
-package keystore
+//	store, err := keybackends.Open(keybackends.Config{
+//		Modules: []string{"/usr/lib/softhsm/libsofthsm2.so"},
+//		PFXDirs: []string{"/home/me/keys"},
+//	}, pinPrompt)
+//	if err != nil {
+//		log.Print(err) // some backends did not load; store serves the others
+//	}
+//	defer store.Close()
+package keybackends
 
 import (
 	"errors"

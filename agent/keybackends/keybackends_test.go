@@ -1,4 +1,4 @@
-package keystore
+package keybackends
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 	env := softhsmtest.Shared()
 	fx := softhsmtest.StandardToken(t, env, "")
 	dir := t.TempDir()
-	pki, err := softhsmtest.NewPKI("Keystore")
+	pki, err := softhsmtest.NewPKI("Key backends")
 	require.NoError(t, err)
 	sk, err := pki.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{Subject: pkix.Name{CommonName: "PFX Holder"}})
 	require.NoError(t, err)
@@ -35,7 +36,7 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 		PFXDirs:     []string{dir},
 		MaxSessions: 2,
 	}, prompt.ByKind(prompt.FromEnv("KS_PIN"), prompt.FromEnv("KS_PW")))
-	require.ErrorContains(t, err, bad, "want an error naming the bad module")
+	assert.ErrorContains(t, err, bad, "want an error naming the bad module")
 	defer store.Close()
 	ctx := context.Background()
 	keys, err := store.Keys(ctx)
@@ -52,7 +53,7 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 	}
 	require.NotNil(t, tokenKey, "no token key in %d keys", len(keys))
 	require.NotNil(t, pfxKey, "no PFX key in %d keys", len(keys))
-	d := sha256.Sum256([]byte("keystore"))
+	d := sha256.Sum256([]byte("key backends"))
 	for _, c := range []struct {
 		uri string
 		pub crypto.PublicKey
@@ -62,14 +63,14 @@ func TestOpenMixesBackendsAndSurvivesABadModule(t *testing.T) {
 	} {
 		sig, err := store.Sign(ctx, c.uri, d[:], crypto.SHA256)
 		require.NoError(t, err, "sign %s", c.uri)
-		require.True(t, ecdsa.VerifyASN1(c.pub.(*ecdsa.PublicKey), d[:], sig), "signature by %s does not verify", c.uri)
+		assert.True(t, ecdsa.VerifyASN1(c.pub.(*ecdsa.PublicKey), d[:], sig), "signature by %s does not verify", c.uri)
 	}
 }
 
 func TestNoSources(t *testing.T) {
 	store, err := Open(Config{NoProbe: true}, nil)
 	require.NoError(t, err)
-	require.Empty(t, store.Backends())
+	assert.Empty(t, store.Backends())
 }
 
 func TestEIMZORoots(t *testing.T) {
@@ -87,8 +88,8 @@ func TestEIMZORoots(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
 	require.NotNil(t, keys[0].Certificate, "keys %+v", keys)
-	require.Equal(t, "DS Key", keys[0].Certificate.Subject.CommonName)
+	assert.Equal(t, "DS Key", keys[0].Certificate.Subject.CommonName)
 	k, err := store.Key(context.Background(), keys[0].URI)
 	require.NoError(t, err, "Key")
-	require.Equal(t, hsm.Ed25519, k.Algorithm, "Key: %+v", k)
+	assert.Equal(t, hsm.Ed25519, k.Algorithm, "Key: %+v", k)
 }

@@ -1,7 +1,6 @@
 package consentui
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +27,7 @@ import (
 	"github.com/signet-agent/signet/agent/localca"
 	"github.com/signet-agent/signet/agent/trust"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/testutil"
 )
 
 // The browser tests drive Debian's Chromium (make deps installs it) through
@@ -130,29 +130,12 @@ func tabOf(t *testing.T, browser context.Context) context.Context {
 type fixture struct {
 	srv    *Server
 	opened chan string
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	logs   *testutil.SyncBuffer
 }
 
 func newFixture(t *testing.T, timeout time.Duration) *fixture {
 	t.Helper()
-	f := &fixture{opened: make(chan string, 8), logs: &syncBuffer{}}
+	f := &fixture{opened: make(chan string, 8), logs: &testutil.SyncBuffer{}}
 	srv, err := New(Config{
 		InsecurePlainHTTP: true,
 		Timeout:           timeout,

@@ -1,43 +1,25 @@
 package consentui
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestOpenFailureLogsURL: on a box where no browser can be opened, the
 // dialog's URL is logged at WARN so the person can open it by hand, and
 // that URL is the live dialog.
 func TestOpenFailureLogsURL(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, err := New(Config{InsecurePlainHTTP: true, Timeout: time.Minute,
 		Open:   func(string) error { return errors.New("exec: \"xdg-open\": executable file not found in $PATH") },
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})

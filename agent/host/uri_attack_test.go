@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,26 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/signet-agent/signet/sdk/plugintest"
 )
-
-// lockedBuffer is a log destination shared by the host's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // seenURIs approves everything and keeps every key URI the consent system
 // (and so the journal) was given.
@@ -65,7 +47,7 @@ func (s *seenURIs) Record(_ context.Context, r consent.Request, _ error) error {
 // spelling than the canonical one is logged and journaled canonically.
 func TestAttackPluginPINInKeyURI(t *testing.T) {
 	const secret = "pv-4417zq"
-	var log lockedBuffer
+	var log testutil.SyncBuffer
 	seen := &seenURIs{}
 	h := plugintest.Start(t, example, &plugintest.Config{
 		Consent: seen,

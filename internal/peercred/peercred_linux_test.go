@@ -2,7 +2,6 @@ package peercred
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,12 +15,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/signet-agent/signet/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -273,24 +272,6 @@ func serveGreeting(ln net.Listener) {
 	}()
 }
 
-// safeBuffer is a log destination safe for concurrent writes.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestListenerRefusesOtherUser: a client running as nobody is reset
 // before it reads anything; the same client as root, next, is greeted; the
 // refusal is logged with nobody's uid. IPv4 and IPv6.
@@ -299,7 +280,7 @@ func TestListenerRefusesOtherUser(t *testing.T) {
 	bin := clientBinary(t)
 	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
 		t.Run(addr, func(t *testing.T) {
-			var logs safeBuffer
+			var logs testutil.SyncBuffer
 			ln := NewListener(listen(t, addr), slog.New(slog.NewTextHandler(&logs, nil)))
 			serveGreeting(ln)
 			spec := "greet " + ln.Addr().String()
@@ -321,7 +302,7 @@ func TestListenerRefusesOtherUser(t *testing.T) {
 // TestListenerFailsClosed: a lookup that fails refuses the connection, and
 // the listener goes on to accept the next one.
 func TestListenerFailsClosed(t *testing.T) {
-	var logs safeBuffer
+	var logs testutil.SyncBuffer
 	fail := true
 	lookup := func(c net.Conn) (uint32, error) {
 		if fail {
@@ -345,7 +326,7 @@ func TestListenerFailsClosed(t *testing.T) {
 // running as root.
 func TestListenerRootPeer(t *testing.T) {
 	owner := uint32(os.Getuid()) + 1 // the listener's owner is someone else: this process is the foreign peer
-	var logs safeBuffer
+	var logs testutil.SyncBuffer
 	ln := newListener(listen(t, "127.0.0.1:0"), slog.New(slog.NewTextHandler(&logs, nil)), owner, UID)
 	serveGreeting(ln)
 	got, err := greet(ln.Addr().String())
@@ -357,7 +338,7 @@ func TestListenerRootPeer(t *testing.T) {
 // TestListenerLogIsRateLimited: one record per ten seconds, the next one
 // counting the refusals in between.
 func TestListenerLogIsRateLimited(t *testing.T) {
-	var logs safeBuffer
+	var logs testutil.SyncBuffer
 	var now atomic.Int64
 	now.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	refuse := func(net.Conn) (uint32, error) { return 4242, nil }

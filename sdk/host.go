@@ -36,6 +36,7 @@ type Host struct {
 	override map[string]*pb.ListenerConfig
 
 	mu            sync.Mutex
+	stopTimeout   time.Duration // what the host allows for stopping; set before ctx is cancelled
 	bound         map[string]*pb.BoundListener
 	boundRequired int
 	ready         chan struct{} // closed when every required listener is bound
@@ -166,6 +167,26 @@ func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
 		}
 	}
 	return ln, nil
+}
+
+// setStopTimeout records how long the host waits for Serve to return.
+func (h *Host) setStopTimeout(d time.Duration) {
+	h.mu.Lock()
+	h.stopTimeout = d
+	h.mu.Unlock()
+}
+
+// drainTimeout is how long a server may drain once Serve's ctx is
+// cancelled: the host's stop timeout less a margin for returning and
+// flushing the log, or DefaultDrainTimeout.
+func (h *Host) drainTimeout() time.Duration {
+	h.mu.Lock()
+	d := h.stopTimeout
+	h.mu.Unlock()
+	if d <= 0 {
+		return DefaultDrainTimeout
+	}
+	return d - min(d/10, time.Second)
 }
 
 func (h *Host) boundListeners() []*pb.BoundListener {

@@ -349,6 +349,7 @@ func (s *server) stop(timeout time.Duration) {
 	if cancel == nil {
 		return
 	}
+	host.setStopTimeout(timeout)
 	cancel()
 	select {
 	case <-done:

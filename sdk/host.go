@@ -228,7 +228,7 @@ type certCache struct {
 func (c *certCache) fetch(ctx context.Context) (*tls.Certificate, error) {
 	resp, err := c.h.tls.IssueCertificate(ctx, &pb.IssueCertificateRequest{Names: c.names})
 	if err != nil {
-		return nil, fmt.Errorf("issue TLS certificate for %v: %w", c.names, wire.FromStatus(err))
+		return nil, fmt.Errorf("issue TLS certificate for %v: %w", c.names, fromHost(err))
 	}
 	cert, err := tls.X509KeyPair(resp.GetCertChainPem(), resp.GetKeyPem())
 	if err != nil {
@@ -288,7 +288,7 @@ type Consent struct{ c pb.ConsentClient }
 func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), KeyUri: keyURI})
 	if err != nil {
-		return wire.FromStatus(err)
+		return fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return nil
@@ -306,7 +306,7 @@ func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 func (c *Consent) GrantSign(ctx context.Context, keyURI string, op Operation) (string, error) {
 	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_SIGN), KeyUri: keyURI, GrantOnly: true})
 	if err != nil {
-		return "", wire.FromStatus(err)
+		return "", fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return resp.GetGrantId(), nil
@@ -360,7 +360,7 @@ func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, op Operation)
 	}
 	resp, err := c.c.ChooseKey(ctx, &pb.ChooseKeyRequest{Op: op.proto(pb.Operation_SIGN), KeyUris: keyURIs})
 	if err != nil {
-		return KeyChoice{}, wire.FromStatus(err)
+		return KeyChoice{}, fromHost(err)
 	}
 	return KeyChoice{KeyURI: resp.GetKeyUri(), GrantID: resp.GetGrantId()}, nil
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/signet-agent/signet/hsm"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 	"github.com/signet-agent/signet/sdk/wire"
 )
@@ -25,11 +24,11 @@ type KeyStore struct{ c pb.KeyStoreClient }
 func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 	resp, err := k.c.ListTokens(ctx, &pb.ListTokensRequest{Op: op.proto(pb.Operation_LIST)})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	out := make([]Token, 0, len(resp.GetTokens()))
 	for _, t := range resp.GetTokens() {
-		out = append(out, wire.TokenFromProto(t))
+		out = append(out, tokenFromStore(wire.TokenFromProto(t)))
 	}
 	return out, problems(resp.GetProblems())
 }
@@ -55,7 +54,7 @@ func (k *KeyStore) Key(ctx context.Context, keyURI string, op Operation) (Key, e
 func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key, error) {
 	resp, err := k.c.ListKeys(ctx, &pb.ListKeysRequest{Op: op.proto(pb.Operation_LIST), KeyUri: keyURI})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	out := make([]Key, 0, len(resp.GetKeys()))
 	var errs []error
@@ -65,7 +64,7 @@ func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, key)
+		out = append(out, keyFromStore(key))
 	}
 	if p := problems(resp.GetProblems()); p != nil {
 		errs = append(errs, p)
@@ -95,7 +94,7 @@ func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts 
 	wire.SignerOptsToProto(req, opts)
 	resp, err := k.c.Sign(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return resp.GetSignature(), nil
@@ -132,13 +131,10 @@ func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte
 	wire.DecrypterOptsToProto(req, opts)
 	resp, err := k.c.Decrypt(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	return resp.GetPlaintext(), nil
 }
-
-// GenerateKeyRequest asks for a new key pair.
-type GenerateKeyRequest = hsm.GenerateKeyRequest
 
 // GenerateKey creates a key pair on the token named by req.TokenURI.
 func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
@@ -147,9 +143,9 @@ func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op O
 		Id: req.ID, Algorithm: string(req.Algorithm), Bits: int32(req.Bits),
 	})
 	if err != nil {
-		return Key{}, wire.FromStatus(err)
+		return Key{}, fromHost(err)
 	}
-	return wire.KeyFromProto(resp)
+	return keyFromProto(resp)
 }
 
 // CreateCSR returns a DER PKCS#10 request for the key named by keyURI,
@@ -168,13 +164,10 @@ func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.
 	}
 	resp, err := k.c.CreateCSR(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	return resp.GetCsr(), nil
 }
-
-// ImportCertificateRequest stores a certificate next to its key.
-type ImportCertificateRequest = hsm.ImportCertificateRequest
 
 // ImportCertificate stores a certificate (and chain) next to its key.
 func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
@@ -190,9 +183,17 @@ func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateR
 	}
 	resp, err := k.c.ImportCertificate(ctx, preq)
 	if err != nil {
-		return Key{}, wire.FromStatus(err)
+		return Key{}, fromHost(err)
 	}
-	return wire.KeyFromProto(resp)
+	return keyFromProto(resp)
+}
+
+func keyFromProto(k *pb.Key) (Key, error) {
+	key, err := wire.KeyFromProto(k)
+	if err != nil {
+		return Key{}, err
+	}
+	return keyFromStore(key), nil
 }
 
 func newRequestID() string {

@@ -90,7 +90,7 @@ func newHandler(host *sdk.Host) http.Handler {
 			algorithms.Store(req.Key, alg)
 		}
 		var opts crypto.SignerOpts = crypto.SHA256
-		if alg == sdk.KeyAlgorithm("Ed25519") {
+		if alg == sdk.AlgorithmEd25519 {
 			opts = crypto.Hash(0)
 		}
 		sig, err := ks.Sign(r.Context(), req.Key, digest, opts, op)

@@ -100,6 +100,7 @@ func newHandler(host *sdk.Host) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"signature": base64.StdEncoding.EncodeToString(sig)})
 	})
+	mux.HandleFunc("POST /cms", handleCMS(host))
 	return mux
 }
 

@@ -20,7 +20,8 @@ import (
 type KeyStore struct{ c pb.KeyStoreClient }
 
 // Tokens lists the tokens and PFX files. Backends that failed to list are
-// reported in the error, next to the tokens of the others.
+// reported in the error, next to the tokens of the others. A web origin
+// not allowed yet gets the person's first-use question.
 func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 	resp, err := k.c.ListTokens(ctx, &pb.ListTokensRequest{Op: op.proto(pb.Operation_LIST)})
 	if err != nil {
@@ -33,7 +34,8 @@ func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 	return out, problems(resp.GetProblems())
 }
 
-// Keys lists keys and certificates.
+// Keys lists keys and certificates. A web origin not allowed yet gets the
+// person's first-use question.
 func (k *KeyStore) Keys(ctx context.Context, op Operation) ([]Key, error) {
 	return k.keys(ctx, "", op)
 }
@@ -85,7 +87,9 @@ func problems(p []string) error {
 
 // Sign signs digest with the key named by keyURI; opts follow
 // crypto.Signer (the hash, or 0 for Ed25519 over a short message;
-// *rsa.PSSOptions for RSA-PSS). One cross-process call.
+// *rsa.PSSOptions for RSA-PSS). One cross-process call. The host asks the
+// person (and the token's PIN) unless a grant or an unattended rule
+// decides; see the package doc, "Which calls may ask the person".
 func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts, op Operation) ([]byte, error) {
 	if op.RequestID == "" {
 		op.RequestID = newRequestID()
@@ -125,7 +129,7 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 }
 
 // Decrypt decrypts with the key named by keyURI (RSA PKCS#1 v1.5 with nil
-// opts, or *rsa.OAEPOptions).
+// opts, or *rsa.OAEPOptions). The host asks the person (and the PIN).
 func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts, op Operation) ([]byte, error) {
 	req := &pb.DecryptRequest{Op: op.proto(pb.Operation_DECRYPT), KeyUri: keyURI, Ciphertext: ciphertext}
 	wire.DecrypterOptsToProto(req, opts)
@@ -136,7 +140,8 @@ func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte
 	return resp.GetPlaintext(), nil
 }
 
-// GenerateKey creates a key pair on the token named by req.TokenURI.
+// GenerateKey creates a key pair on the token named by req.TokenURI. The
+// host asks the person (and the PIN).
 func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
 	resp, err := k.c.GenerateKey(ctx, &pb.GenerateKeyRequest{
 		Op: op.proto(pb.Operation_KEYGEN), TokenUri: req.TokenURI, Label: req.Label,
@@ -150,7 +155,8 @@ func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op O
 
 // CreateCSR returns a DER PKCS#10 request for the key named by keyURI,
 // with the subject, SANs and extensions of template (its key and signature
-// fields are ignored), signed by the host.
+// fields are ignored), signed by the host. The host asks the person (and
+// the PIN).
 func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op Operation) ([]byte, error) {
 	req := &pb.CreateCSRRequest{Op: op.proto(pb.Operation_CSR), KeyUri: keyURI}
 	if template != nil {
@@ -169,7 +175,8 @@ func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.
 	return resp.GetCsr(), nil
 }
 
-// ImportCertificate stores a certificate (and chain) next to its key.
+// ImportCertificate stores a certificate (and chain) next to its key. The
+// host asks the person (and the PIN).
 func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
 	if req.Certificate == nil {
 		return Key{}, fmt.Errorf("import certificate: no certificate: %w", ErrInvalidRequest)

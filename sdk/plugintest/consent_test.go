@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	ipt "github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/sdk"
 )
 
@@ -57,4 +58,10 @@ func TestBuildFlags(t *testing.T) {
 	assert.Equal(t, []string{"-race", "-cover", "-tags=a,b", "-trimpath"},
 		BuildOptions{Race: true, Cover: true, Tags: []string{"a", "b"}, Flags: []string{"-trimpath"}}.flags())
 	assert.Empty(t, BuildOptions{}.flags())
+}
+
+// The documented names are the harness's.
+func TestNames(t *testing.T) {
+	assert.Equal(t, ipt.TokenLabel, TokenLabel)
+	assert.Equal(t, []string{ipt.KeyRSA, ipt.KeyECDSA, ipt.KeyEd25519}, []string{KeyRSA, KeyECDSA, KeyEd25519})
 }

@@ -54,14 +54,14 @@ import (
 )
 
 // TokenLabel is the label of the SoftHSM token the host offers.
-const TokenLabel = ipt.TokenLabel
+const TokenLabel = "plugintest"
 
 // Labels of the keys on the token; each has a certificate issued by the
 // test CA's intermediate (see Host.Chain).
 const (
-	KeyRSA     = ipt.KeyRSA
-	KeyECDSA   = ipt.KeyECDSA
-	KeyEd25519 = ipt.KeyEd25519
+	KeyRSA     = "rsa2048"    // RSA-2048
+	KeyECDSA   = "ecdsa-p256" // ECDSA P-256
+	KeyEd25519 = "ed25519"
 )
 
 // Main is for TestMain: it gives the test binary a private SoftHSM2

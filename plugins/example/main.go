@@ -9,10 +9,14 @@
 //	POST /sign   {"key": URI, "digest": base64(SHA-256), "request_id": "…",
 //	              "summary": "…", "document": base64, "name": "…"}
 //	             → {"signature": base64}
+//	POST /cms    {"key": URI or "", "document": base64, "name": "…"}
+//	             → {"cms": base64(detached CMS), "key": URI}
 //
 // RSA keys sign PKCS#1 v1.5 over the digest, ECDSA keys return ASN.1
 // signatures, Ed25519 keys sign the 32 digest bytes as the message. The
-// request's Origin header becomes the operation's origin.
+// request's Origin header becomes the operation's origin. /cms signs the
+// document as a detached CMS SignedData (sdk/cms) with the named key or,
+// when none is named, the key the person picks in the host's dialog.
 //
 // What the consent dialog shows as checked comes from what this plugin
 // computes: the operation's document is the digest it signs, and, when the

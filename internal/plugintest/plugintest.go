@@ -154,7 +154,13 @@ func Build(t testing.TB, pkg string, flags ...string) string {
 		return p
 	}
 	if buildTo == "" {
-		d, err := os.MkdirTemp("", "plugintest-bin-")
+		// Inside the test binary's SoftHSM directory, which Main removes
+		// at the end; the system temporary directory without Main.
+		parent := ""
+		if env := softhsmtest.Shared(); env != nil {
+			parent = env.Dir
+		}
+		d, err := os.MkdirTemp(parent, "plugintest-bin-")
 		if err != nil {
 			t.Fatalf("plugintest: %v", err)
 		}

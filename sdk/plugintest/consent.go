@@ -54,15 +54,18 @@ type Question struct {
 }
 
 // Consent is how the test host decides, and what it was asked. Make one
-// with AllowAll, DenyAll, Deny, PickKey, AcceptGrants or Decide, pass it
-// in Config.Consent, and read Questions after the plugin ran. It is safe
-// for concurrent use; use one per Start.
+// with AllowAll, DenyAll, Deny, PickKey, Decide, AcceptGrants or
+// Unattended, pass it in Config.Consent, and read Questions after the
+// plugin ran. It is safe for concurrent use; use one per Start.
 type Consent struct {
 	asker consent.Asker // set by the constructor, or by Start for AcceptGrants
-	// grants: AcceptGrants, with the origins allowed beforehand; Start
-	// builds the host's consent engine.
-	grants  bool
+	// engine: Start builds the host's consent engine (AcceptGrants,
+	// Unattended) with these origins allowed beforehand, these rules, and
+	// the person of AcceptGrants (person) or nobody.
+	engine  bool
+	person  bool
 	origins []string
+	rules   []Rule
 	// pick: PickKey's label or URI; Start resolves it to pickURI.
 	pick string
 
@@ -133,7 +136,28 @@ func PickKey(key string) *Consent {
 // grant. Questions then lists only what reached the person: operations a
 // grant or the remembered origin decided are not asked.
 func AcceptGrants(origins ...string) *Consent {
-	return &Consent{grants: true, origins: slices.Clone(origins)}
+	return &Consent{engine: true, person: true, origins: slices.Clone(origins)}
+}
+
+// Rule is one unattended rule of the administrator (policy.unattended.rules
+// in the agent's configuration). Empty (or "*") fields match anything.
+type Rule struct {
+	Origin    string // an origin pattern, or "local" for a local caller
+	Plugin    string // a plugin name: the Description's Name
+	Key       string // a key URI (exact match)
+	Operation Kind
+	Action    string // "allow", "deny" or "ask"
+	Uses      int    // how many times an allow rule may be used (0: unbounded)
+}
+
+// Unattended runs the host's real consent engine with the administrator's
+// unattended rules and nobody to ask, as `signet serve --prompt none` on a
+// kiosk or in CI: the first matching rule allows or denies; whatever would
+// need a person (no rule, an "ask" rule, an origin's first use that no
+// allow rule covers) is refused with sdk.ErrDenied. Questions lists every
+// operation the host put to it.
+func Unattended(rules ...Rule) *Consent {
+	return &Consent{engine: true, rules: slices.Clone(rules)}
 }
 
 // Decide allows or refuses each operation with f: return nil to allow, or
@@ -172,7 +196,7 @@ func (c *Consent) QuestionsOf(kind Kind) []Question {
 
 // ask records req and decides on it; the host calls it.
 func (c *Consent) ask(ctx context.Context, req consent.Request) error {
-	if !c.grants {
+	if !c.person {
 		c.record(req)
 	}
 	return c.asker.Ask(ctx, req)

@@ -65,3 +65,17 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, ipt.TokenLabel, TokenLabel)
 	assert.Equal(t, []string{ipt.KeyRSA, ipt.KeyECDSA, ipt.KeyEd25519}, []string{KeyRSA, KeyECDSA, KeyEd25519})
 }
+
+// The plugin runs under its Description's name, so an administrator's
+// rule naming it applies: allowed by a rule for "conformance", refused by
+// one for another plugin (nobody to ask).
+func TestUnattendedRulesNameThePlugin(t *testing.T) {
+	allow := Unattended(Rule{Plugin: "conformance", Action: "allow"})
+	h := Start(t, conformance, &Config{Consent: allow})
+	require.NoError(t, h.OpenURL(context.Background(), "check://sign"))
+	assert.NotEmpty(t, allow.QuestionsOf(Sign))
+
+	other := Unattended(Rule{Plugin: "someone-else", Action: "allow"})
+	h = Start(t, conformance, &Config{Consent: other})
+	assert.ErrorContains(t, h.OpenURL(context.Background(), "check://sign"), "denied")
+}

@@ -46,6 +46,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-agent/signet/agent/config"
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
@@ -71,7 +72,7 @@ func Main(m *testing.M) { ipt.Main(m) }
 // Config adjusts Start. The zero value (or nil) is fine.
 type Config struct {
 	// Consent decides on every operation and records the questions; nil
-	// is AllowAll().
+	// is AllowAll(). Use one per Start.
 	Consent *Consent
 	// Options are the plugin's options, as in the host configuration
 	// (Host.Option in the plugin).
@@ -158,11 +159,20 @@ func Start(t testing.TB, pkg string, cfg *Config) *Host {
 		icfg.Listen = append(icfg.Listen, host.ListenConfig{Name: l.Name, Addr: l.Addr, TLSNames: l.TLSNames})
 	}
 	var store *hsm.Store // set by Start below, before any request
-	if c.grants {
-		e, err := consent.NewEngine(consent.EngineConfig{
-			Prompter: yes{c},
-			KeyInfo:  func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
-		})
+	if c.engine {
+		pol := &config.Policy{}
+		for _, r := range c.rules {
+			pol.Unattended.Rules = append(pol.Unattended.Rules, config.Rule{
+				Origin: r.Origin, Plugin: r.Plugin, Key: r.Key, Operation: string(r.Operation), Action: r.Action, Uses: r.Uses})
+		}
+		ecfg := consent.EngineConfig{
+			Policy:  pol,
+			KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) },
+		}
+		if c.person {
+			ecfg.Prompter = yes{c}
+		}
+		e, err := consent.NewEngine(ecfg)
 		if err != nil {
 			t.Fatalf("plugintest: consent engine: %v", err)
 		}

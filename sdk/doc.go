@@ -17,22 +17,10 @@
 //	}
 //
 //	func (myPlugin) Serve(ctx context.Context, host *sdk.Host) error {
-//		ln, err := host.Listen(ctx, "https") // loopback only, TLS from the host
-//		if err != nil {
-//			return err
-//		}
-//		srv := &http.Server{Handler: ...}
-//		drained := make(chan struct{})
-//		go func() {
-//			<-ctx.Done() // the host stops us: finish in-flight requests
-//			srv.Shutdown(context.Background())
-//			close(drained)
-//		}()
-//		if err := srv.Serve(ln); err != http.ErrServerClosed {
-//			return err
-//		}
-//		<-drained // Serve returns when Shutdown starts, not when it ends
-//		return nil
+//		// Binds "https" on loopback with a certificate from the host,
+//		// serves, and on ctx's end drains in-flight requests (they may be
+//		// waiting for the person) within the host's stop timeout.
+//		return sdk.ServeHTTP(ctx, host, "https", handler(host))
 //	}
 //
 //	func main() { sdk.Serve(myPlugin{}) }
@@ -51,7 +39,9 @@
 //  3. Serve runs until ctx is cancelled, which happens when the host stops
 //     the plugin (SIGTERM to the host, `signet serve` shutting down) or the
 //     host process dies. Serve should then stop accepting, let in-flight
-//     requests finish briefly, and return. If Serve returns an error while
+//     requests finish within the host's stop timeout, and return;
+//     ServeHTTP (and HTTPServer for other timeouts) does exactly that for
+//     an HTTP listener. If Serve returns an error while
 //     the host did not ask it to stop, the process exits and the host
 //     restarts it with backoff.
 //  4. A plugin whose Description lists URL schemes also implements
@@ -122,6 +112,37 @@
 // send only the digest. KeyStore.Signer gives a crypto.Signer (for sdk/cms,
 // crypto/x509, TLS) that does exactly that.
 //
+// # Which calls may ask the person
+//
+// The host decides every use of a key itself, and may put a question to
+// the person (in its consent dialog) during these calls:
+//
+//   - KeyStore.Sign, and the Sign of a KeyStore.Signer: a signature
+//     question, unless a grant the call presents (Operation.GrantID, also
+//     the one-use grant of a ChooseKey) or an unattended rule of the
+//     administrator decides it.
+//   - KeyStore.Decrypt, GenerateKey, CreateCSR and ImportCertificate: a
+//     question for that operation, unless an unattended rule decides it.
+//   - Consent.ChooseKey: the person picks the key (and allows one
+//     signature); Consent.GrantSign: the person accepts or refuses the
+//     grant; Consent.Ask: the first-use question of a web origin the
+//     person has not allowed yet.
+//   - KeyStore.Tokens, Keys and Key: only the first-use question of a web
+//     origin the person has not allowed yet (listing is otherwise decided
+//     by the origin's policy alone).
+//
+// Besides, any call that uses a private key (Sign, Decrypt, CreateCSR,
+// GenerateKey, ImportCertificate) may make the host ask for the token's
+// PIN or the PFX password, in the same dialog. A local caller (Operation
+// without Origin) is never asked the first-use question. Listen,
+// TLSConfig, Logger and Option never ask.
+//
+// A call that asks blocks until the person answers or the question times
+// out (two minutes by default): do not put shorter deadlines on such
+// requests. Cancelling the call's context withdraws the question
+// (ErrCancelled); a refusal is ErrDenied, a question nobody answered
+// ErrTimeout.
+//
 // # Secrets and errors
 //
 // A plugin never sees a PIN, a password or private key material: the host
@@ -150,8 +171,9 @@
 //
 // # Testing
 //
-// Package sdk/plugintest starts a real host in-process with a SoftHSM token
-// and an auto-approving consent policy, runs the plugin under test as a real
-// process, and returns its listener addresses and the host, so a plugin
-// test is a few lines.
+// Package sdk/plugintest starts a real host in the test process with a
+// SoftHSM token, builds and runs the plugin under test as a real process,
+// and lets the test choose how consent answers (allow, deny, pick a key,
+// accept grants) and read the questions the host asked. It needs cgo and
+// SoftHSM2; the plugin itself needs neither.
 package sdk

@@ -36,6 +36,7 @@ type Host struct {
 	override map[string]*pb.ListenerConfig
 
 	mu            sync.Mutex
+	stopTimeout   time.Duration // what the host allows for stopping; set before ctx is cancelled
 	bound         map[string]*pb.BoundListener
 	boundRequired int
 	ready         chan struct{} // closed when every required listener is bound
@@ -168,6 +169,26 @@ func (h *Host) Listen(ctx context.Context, name string) (net.Listener, error) {
 	return ln, nil
 }
 
+// setStopTimeout records how long the host waits for Serve to return.
+func (h *Host) setStopTimeout(d time.Duration) {
+	h.mu.Lock()
+	h.stopTimeout = d
+	h.mu.Unlock()
+}
+
+// drainTimeout is how long a server may drain once Serve's ctx is
+// cancelled: the host's stop timeout less a margin for returning and
+// flushing the log, or DefaultDrainTimeout.
+func (h *Host) drainTimeout() time.Duration {
+	h.mu.Lock()
+	d := h.stopTimeout
+	h.mu.Unlock()
+	if d <= 0 {
+		return DefaultDrainTimeout
+	}
+	return d - min(d/10, time.Second)
+}
+
 func (h *Host) boundListeners() []*pb.BoundListener {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -207,7 +228,7 @@ type certCache struct {
 func (c *certCache) fetch(ctx context.Context) (*tls.Certificate, error) {
 	resp, err := c.h.tls.IssueCertificate(ctx, &pb.IssueCertificateRequest{Names: c.names})
 	if err != nil {
-		return nil, fmt.Errorf("issue TLS certificate for %v: %w", c.names, wire.FromStatus(err))
+		return nil, fmt.Errorf("issue TLS certificate for %v: %w", c.names, fromHost(err))
 	}
 	cert, err := tls.X509KeyPair(resp.GetCertChainPem(), resp.GetKeyPem())
 	if err != nil {
@@ -267,7 +288,7 @@ type Consent struct{ c pb.ConsentClient }
 func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), KeyUri: keyURI})
 	if err != nil {
-		return wire.FromStatus(err)
+		return fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return nil
@@ -285,7 +306,7 @@ func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 func (c *Consent) GrantSign(ctx context.Context, keyURI string, op Operation) (string, error) {
 	resp, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_SIGN), KeyUri: keyURI, GrantOnly: true})
 	if err != nil {
-		return "", wire.FromStatus(err)
+		return "", fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return resp.GetGrantId(), nil
@@ -339,7 +360,7 @@ func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, op Operation)
 	}
 	resp, err := c.c.ChooseKey(ctx, &pb.ChooseKeyRequest{Op: op.proto(pb.Operation_SIGN), KeyUris: keyURIs})
 	if err != nil {
-		return KeyChoice{}, wire.FromStatus(err)
+		return KeyChoice{}, fromHost(err)
 	}
 	return KeyChoice{KeyURI: resp.GetKeyUri(), GrantID: resp.GetGrantId()}, nil
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/signet-agent/signet/hsm"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 	"github.com/signet-agent/signet/sdk/wire"
 )
@@ -21,20 +20,22 @@ import (
 type KeyStore struct{ c pb.KeyStoreClient }
 
 // Tokens lists the tokens and PFX files. Backends that failed to list are
-// reported in the error, next to the tokens of the others.
+// reported in the error, next to the tokens of the others. A web origin
+// not allowed yet gets the person's first-use question.
 func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 	resp, err := k.c.ListTokens(ctx, &pb.ListTokensRequest{Op: op.proto(pb.Operation_LIST)})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	out := make([]Token, 0, len(resp.GetTokens()))
 	for _, t := range resp.GetTokens() {
-		out = append(out, wire.TokenFromProto(t))
+		out = append(out, tokenFromStore(wire.TokenFromProto(t)))
 	}
 	return out, problems(resp.GetProblems())
 }
 
-// Keys lists keys and certificates.
+// Keys lists keys and certificates. A web origin not allowed yet gets the
+// person's first-use question.
 func (k *KeyStore) Keys(ctx context.Context, op Operation) ([]Key, error) {
 	return k.keys(ctx, "", op)
 }
@@ -55,7 +56,7 @@ func (k *KeyStore) Key(ctx context.Context, keyURI string, op Operation) (Key, e
 func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key, error) {
 	resp, err := k.c.ListKeys(ctx, &pb.ListKeysRequest{Op: op.proto(pb.Operation_LIST), KeyUri: keyURI})
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	out := make([]Key, 0, len(resp.GetKeys()))
 	var errs []error
@@ -65,7 +66,7 @@ func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, key)
+		out = append(out, keyFromStore(key))
 	}
 	if p := problems(resp.GetProblems()); p != nil {
 		errs = append(errs, p)
@@ -86,7 +87,9 @@ func problems(p []string) error {
 
 // Sign signs digest with the key named by keyURI; opts follow
 // crypto.Signer (the hash, or 0 for Ed25519 over a short message;
-// *rsa.PSSOptions for RSA-PSS). One cross-process call.
+// *rsa.PSSOptions for RSA-PSS). One cross-process call. The host asks the
+// person (and the token's PIN) unless a grant or an unattended rule
+// decides; see the package doc, "Which calls may ask the person".
 func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts, op Operation) ([]byte, error) {
 	if op.RequestID == "" {
 		op.RequestID = newRequestID()
@@ -95,7 +98,7 @@ func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts 
 	wire.SignerOptsToProto(req, opts)
 	resp, err := k.c.Sign(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	op.grantIssued(resp.GetGrantId())
 	return resp.GetSignature(), nil
@@ -126,35 +129,34 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 }
 
 // Decrypt decrypts with the key named by keyURI (RSA PKCS#1 v1.5 with nil
-// opts, or *rsa.OAEPOptions).
+// opts, or *rsa.OAEPOptions). The host asks the person (and the PIN).
 func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts, op Operation) ([]byte, error) {
 	req := &pb.DecryptRequest{Op: op.proto(pb.Operation_DECRYPT), KeyUri: keyURI, Ciphertext: ciphertext}
 	wire.DecrypterOptsToProto(req, opts)
 	resp, err := k.c.Decrypt(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	return resp.GetPlaintext(), nil
 }
 
-// GenerateKeyRequest asks for a new key pair.
-type GenerateKeyRequest = hsm.GenerateKeyRequest
-
-// GenerateKey creates a key pair on the token named by req.TokenURI.
+// GenerateKey creates a key pair on the token named by req.TokenURI. The
+// host asks the person (and the PIN).
 func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
 	resp, err := k.c.GenerateKey(ctx, &pb.GenerateKeyRequest{
 		Op: op.proto(pb.Operation_KEYGEN), TokenUri: req.TokenURI, Label: req.Label,
 		Id: req.ID, Algorithm: string(req.Algorithm), Bits: int32(req.Bits),
 	})
 	if err != nil {
-		return Key{}, wire.FromStatus(err)
+		return Key{}, fromHost(err)
 	}
-	return wire.KeyFromProto(resp)
+	return keyFromProto(resp)
 }
 
 // CreateCSR returns a DER PKCS#10 request for the key named by keyURI,
 // with the subject, SANs and extensions of template (its key and signature
-// fields are ignored), signed by the host.
+// fields are ignored), signed by the host. The host asks the person (and
+// the PIN).
 func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op Operation) ([]byte, error) {
 	req := &pb.CreateCSRRequest{Op: op.proto(pb.Operation_CSR), KeyUri: keyURI}
 	if template != nil {
@@ -168,15 +170,13 @@ func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.
 	}
 	resp, err := k.c.CreateCSR(ctx, req)
 	if err != nil {
-		return nil, wire.FromStatus(err)
+		return nil, fromHost(err)
 	}
 	return resp.GetCsr(), nil
 }
 
-// ImportCertificateRequest stores a certificate next to its key.
-type ImportCertificateRequest = hsm.ImportCertificateRequest
-
-// ImportCertificate stores a certificate (and chain) next to its key.
+// ImportCertificate stores a certificate (and chain) next to its key. The
+// host asks the person (and the PIN).
 func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
 	if req.Certificate == nil {
 		return Key{}, fmt.Errorf("import certificate: no certificate: %w", ErrInvalidRequest)
@@ -190,9 +190,17 @@ func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateR
 	}
 	resp, err := k.c.ImportCertificate(ctx, preq)
 	if err != nil {
-		return Key{}, wire.FromStatus(err)
+		return Key{}, fromHost(err)
 	}
-	return wire.KeyFromProto(resp)
+	return keyFromProto(resp)
+}
+
+func keyFromProto(k *pb.Key) (Key, error) {
+	key, err := wire.KeyFromProto(k)
+	if err != nil {
+		return Key{}, err
+	}
+	return keyFromStore(key), nil
 }
 
 func newRequestID() string {

@@ -27,8 +27,9 @@ import (
 // ProtocolVersion is the host↔plugin protocol version this SDK speaks.
 const ProtocolVersion = wire.ProtocolVersion
 
-// Sentinel errors, the very same values as the host's key store and consent
-// use: test them with errors.Is.
+// Sentinel errors a host call may return (wrapped, with context): test
+// them with errors.Is. They are the very values the host's key store and
+// consent use, so they survive the trip across the process boundary.
 var (
 	ErrPINIncorrect   = hsm.ErrPINIncorrect
 	ErrPINLocked      = hsm.ErrPINLocked
@@ -43,20 +44,6 @@ var (
 	ErrTimeout        = hsm.ErrTimeout
 	// ErrUnavailable: the host is gone or shutting down.
 	ErrUnavailable = wire.ErrUnavailable
-)
-
-// Key-store types, shared with the host's key store.
-type (
-	// Key is a private key and/or certificate.
-	Key = hsm.KeyInfo
-	// Token is a PKCS#11 token or a PFX file.
-	Token = hsm.TokenInfo
-	// PINError is a refused PIN; it carries the tries left.
-	PINError = hsm.PINError
-	// PINState is a token's PIN state.
-	PINState = hsm.PINState
-	// KeyAlgorithm names a public-key algorithm ("RSA", "ECDSA", "Ed25519").
-	KeyAlgorithm = hsm.KeyAlgorithm
 )
 
 // Plugin is what a plugin author implements.
@@ -349,6 +336,7 @@ func (s *server) stop(timeout time.Duration) {
 	if cancel == nil {
 		return
 	}
+	host.setStopTimeout(timeout)
 	cancel()
 	select {
 	case <-done:

@@ -19,8 +19,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/sdk"
-	"github.com/signet-agent/signet/sdk/plugintest"
 	"github.com/signet-agent/signet/sdk/wire"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 const grantPlugin = "./testdata/grantplugin"

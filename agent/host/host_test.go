@@ -19,7 +19,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 func TestMain(m *testing.M) { plugintest.Main(m) }

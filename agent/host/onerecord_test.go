@@ -11,7 +11,7 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // A signature an unattended rule allows is journaled in one record —

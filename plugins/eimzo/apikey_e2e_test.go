@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // The vendor's published keys for localhost and 127.0.0.1

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 func TestAppChangeUILang(t *testing.T) {

@@ -49,8 +49,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/plugins/eimzo"
-	"github.com/signet-agent/signet/sdk/plugintest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.json from the plugin's replies")

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 func TestMain(m *testing.M) { plugintest.Main(m) }

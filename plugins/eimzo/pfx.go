@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/sdk"
 )
 
@@ -163,7 +162,7 @@ func (s *Server) pfxEntries(c *call, summary string) ([]pfxEntry, error) {
 		if !strings.HasPrefix(strings.ToLower(k.URI), "file:") || !k.HasPrivateKey {
 			continue
 		}
-		file, raw, err := pfx.ParseURI(k.URI)
+		file, raw, err := sdk.ParseFileKeyURI(k.URI)
 		if err != nil {
 			continue
 		}

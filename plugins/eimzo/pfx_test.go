@@ -16,9 +16,9 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/plugins/eimzo"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
-	"github.com/signet-agent/signet/sdk/plugintest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 

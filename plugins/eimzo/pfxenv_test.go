@@ -17,7 +17,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // eimzoSubject is a subject in E-IMZO's X.500 form (certificate order,

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/agent/consent"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // The pseudo-ids' cheap path (tokens.go tokenCandidates, tokenKey): the key

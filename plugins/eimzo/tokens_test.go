@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/agent/consent"
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // pluginReq builds a request of plugin.

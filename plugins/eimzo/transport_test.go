@@ -29,8 +29,8 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/plugins/eimzo"
-	"github.com/signet-agent/signet/sdk/plugintest"
 )
 
 // notFound is the reason of status 0 (spec §3.3).

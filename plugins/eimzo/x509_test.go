@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 

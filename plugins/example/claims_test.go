@@ -2,45 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/sdk/plugintest"
 )
-
-// recorder approves everything and keeps the requests the host asked about.
-type recorder struct {
-	mu   sync.Mutex
-	reqs []consent.Request
-}
-
-func (r *recorder) Ask(_ context.Context, req consent.Request) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.reqs = append(r.reqs, req)
-	return nil
-}
-
-func (r *recorder) signs() []consent.Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []consent.Request
-	for _, q := range r.reqs {
-		if q.Kind == consent.Sign {
-			out = append(out, q)
-		}
-	}
-	return out
-}
 
 func postSign(t *testing.T, c *http.Client, addr string, body map[string]any) int {
 	t.Helper()
@@ -62,8 +34,7 @@ func postSign(t *testing.T, c *http.Client, addr string, body map[string]any) in
 // plugin when the page sends the document; a document that does not hash
 // to the digest is refused before consent is asked.
 func TestSummaryIsAClaimDigestIsChecked(t *testing.T) {
-	rec := &recorder{}
-	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: rec})
+	h := plugintest.Start(t, pkg, nil)
 	c, addr := h.HTTPClient(), h.Addr("https")
 	key := h.KeyURI(t, plugintest.KeyECDSA)
 	const spoof = "Origin: https://gov.uz — verified"
@@ -76,7 +47,7 @@ func TestSummaryIsAClaimDigestIsChecked(t *testing.T) {
 	other := sha256.Sum256([]byte("something else"))
 	assert.Equal(t, http.StatusBadRequest, postSign(t, c, addr, map[string]any{"key": key, "digest": b64(other[:]), "document": b64(data), "summary": "mismatch"}))
 
-	signs := rec.signs()
+	signs := h.Consent().QuestionsOf(plugintest.Sign)
 	require.Len(t, signs, 2, "consent asked for the mismatched document")
 	claimed, withDoc := signs[0], signs[1]
 	assert.Equal(t, spoof, claimed.Summary)
@@ -85,7 +56,7 @@ func TestSummaryIsAClaimDigestIsChecked(t *testing.T) {
 	assert.Equal(t, digest[:], claimed.Documents[0].SHA256)
 	assert.Zero(t, claimed.Documents[0].Size, "a size for a digest the plugin cannot measure")
 	assert.Equal(t, "https://evil.example", claimed.Origin)
-	assert.Equal(t, "plugin-under-test", claimed.Plugin, "the host names the plugin")
+	assert.Equal(t, "example", claimed.Plugin, "the host names the plugin")
 
 	assert.Empty(t, withDoc.Summary, "the plugin wrote a summary of its own")
 	require.Len(t, withDoc.Documents, 1)

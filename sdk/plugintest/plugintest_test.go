@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -13,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
-	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/sdk/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,11 +41,13 @@ func TestHostServices(t *testing.T) {
 	logs := &logBuffer{}
 	h := Start(t, conformance, &Config{
 		Options: map[string]string{"greeting": "hello"},
-		Listen:  []host.ListenConfig{{Name: "*", Addr: "127.0.0.1:0"}, {Name: "public", Addr: "0.0.0.0:0"}},
+		Listen:  []Listen{{Name: "*", Addr: "127.0.0.1:0"}, {Name: "public", Addr: "0.0.0.0:0"}},
 		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	st := h.Status()
-	require.Equal(t, host.Running, st.State, "status: %+v", st)
+	require.Equal(t, "running", st.State, "status: %+v", st)
+	require.Equal(t, "conformance", st.Name, "named after its Description")
+	require.Equal(t, "conformance", h.Name())
 	require.Equal(t, "1.2.3", st.Version, "status: %+v", st)
 	require.NotZero(t, st.PID, "status: %+v", st)
 	require.Len(t, st.URLSchemes, 1, "status: %+v", st)
@@ -56,7 +55,7 @@ func TestHostServices(t *testing.T) {
 		t.Run(check, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			require.NoError(t, h.Manager.OpenURL(ctx, "check://"+check))
+			require.NoError(t, h.OpenURL(ctx, "check://"+check))
 		})
 	}
 	// The plugin's log record reached the host's log under its name.
@@ -70,35 +69,33 @@ func TestHostServices(t *testing.T) {
 			line = l
 		}
 	}
-	for _, want := range []string{"plugin=plugin-under-test", "check=log", "g.answer=42"} {
+	for _, want := range []string{"plugin=conformance", "check=log", "g.answer=42"} {
 		assert.Contains(t, line, want, "plugin log line")
 	}
 	// The TLS listener serves a certificate from the host's CA for the
 	// declared names.
-	conn, err := tls.Dial("tcp", h.Addr("tls"), &tls.Config{RootCAs: h.CA.Pool(), ServerName: "conformance.localhost"})
+	conn, err := tls.Dial("tcp", h.Addr("tls"), &tls.Config{RootCAs: h.CAPool(), ServerName: "conformance.localhost"})
 	require.NoError(t, err, "TLS to plugin listener")
 	greeting, _ := bufio.NewReader(conn).ReadString('\n')
 	conn.Close()
-	assert.Contains(t, greeting, "hello from plugin-under-test", "greeting")
+	assert.Contains(t, greeting, "hello from conformance", "greeting")
 	// Unknown schemes have no handler.
-	assert.ErrorIs(t, h.Manager.OpenURL(context.Background(), "nope://x"), host.ErrNoHandler, "unknown scheme")
+	assert.ErrorIs(t, h.OpenURL(context.Background(), "nope://x"), host.ErrNoHandler, "unknown scheme")
 }
 
 func TestConsentDenied(t *testing.T) {
-	deny := consent.AskerFunc(func(_ context.Context, r consent.Request) error {
-		if r.Kind == consent.Sign {
-			return fmt.Errorf("test says no: %w", hsm.ErrDenied)
-		}
-		return nil
-	})
-	h := Start(t, conformance, &Config{Consent: deny})
-	require.NoError(t, h.Manager.OpenURL(context.Background(), "check://denied"))
+	h := Start(t, conformance, &Config{Consent: Deny(Sign)})
+	require.NoError(t, h.OpenURL(context.Background(), "check://denied"))
+	signs := h.Consent().QuestionsOf(Sign)
+	require.NotEmpty(t, signs, "no signature was asked about")
+	assert.Equal(t, "conformance", signs[0].Plugin)
+	assert.Equal(t, "https://conformance.example", signs[0].Origin)
 }
 
 // A plugin exits when its lifeline pipe from the host closes (the host
 // died), independently of Pdeathsig and of its parent process id.
 func TestPluginExitsWhenLifelineCloses(t *testing.T) {
-	bin := Build(t, "github.com/signet-agent/signet/plugins/example")
+	bin := Build(t, "github.com/signet-agent/signet/plugins/example", BuildOptions{})
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
 	cmd := exec.Command(bin)

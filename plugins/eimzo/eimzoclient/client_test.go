@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
-	"github.com/signet-agent/signet/sdk/plugintest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

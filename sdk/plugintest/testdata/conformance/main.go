@@ -22,13 +22,17 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
+// version is the plugin's version; building with the tag plugintest_tag
+// changes it (see tag.go).
+var version = "1.2.3"
+
 type plugin struct {
 	host chan *sdk.Host
 }
 
 func (p *plugin) Describe() sdk.Description {
 	return sdk.Description{
-		Name: "conformance", Version: "1.2.3", Summary: "exercises the host services",
+		Name: "conformance", Version: version, Summary: "exercises the host services",
 		URLSchemes: []string{"check"},
 		Listeners: []sdk.ListenerSpec{
 			{Name: "tls", Addr: "127.0.0.1:0", TLS: true, TLSNames: []string{"conformance.localhost"}},
@@ -199,6 +203,33 @@ func (p *plugin) OpenURL(ctx context.Context, raw string) error {
 		_, err := ks.Key(ctx, "pkcs11:token=plugintest;object=no-such-key;type=private", op)
 		if !errors.Is(err, sdk.ErrKeyNotFound) {
 			return fmt.Errorf("got %v, want ErrKeyNotFound", err)
+		}
+		return nil
+	case "grant":
+		// Offer a grant of 3 with the first signature, then present it.
+		k, err := findKey(ctx, ks, op, "ecdsa-p256")
+		if err != nil {
+			return err
+		}
+		d := sha256.Sum256([]byte("grant"))
+		var grant string
+		first := op
+		first.GrantUses, first.OnGrant = 3, func(id string) { grant = id }
+		if _, err := ks.Sign(ctx, k.URI, d[:], crypto.SHA256, first); err != nil {
+			return fmt.Errorf("first signature: %w", err)
+		}
+		if grant == "" {
+			return errors.New("no grant reported to OnGrant")
+		}
+		next := op
+		next.GrantID = grant
+		for i := 2; i <= 3; i++ {
+			if _, err := ks.Sign(ctx, k.URI, d[:], crypto.SHA256, next); err != nil {
+				return fmt.Errorf("signature %d with the grant: %w", i, err)
+			}
+		}
+		if _, err := ks.Sign(ctx, k.URI, d[:], crypto.SHA256, next); !errors.Is(err, sdk.ErrDenied) {
+			return fmt.Errorf("fourth signature with a grant of 3: got %v, want ErrDenied", err)
 		}
 		return nil
 	case "denied":

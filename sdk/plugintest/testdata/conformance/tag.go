@@ -1,0 +1,5 @@
+//go:build plugintest_tag
+
+package main
+
+func init() { version += "+plugintest_tag" }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
+	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/internal/testutil"
-	"github.com/signet-agent/signet/sdk/plugintest"
 )
 
 // seenURIs approves everything and keeps every key URI the consent system

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/signet-agent/signet/internal/plugintest"
 )
 
 // A plugin asks to sign with a malformed key URI: the host answers with

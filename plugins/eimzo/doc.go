@@ -20,20 +20,14 @@
 //	    path: signet-plugin-eimzo
 //	    # options: key_ttl, token_key, keygen_token, max_connections, …
 //
-// Inside, [Server] serves both listeners; each connection carries one
-// request and is closed with 1000 "Done" after the reply unless the URL has
-// ?keepConnection, and [Limits] bound the connections and the bytes they
-// hold. Each file registers the functions of one E-IMZO plugin (pfx.go,
-// tokens.go, pkcs7.go, x509.go, pkcs10.go, app.go; version, apikey and
-// apidoc in mainfuncs.go) with the dispatcher (dispatch.go), which checks
-// arguments, gates non-main functions on the caller's domain, and maps
-// errors to E-IMZO's status codes ([Error], errors.go). A pfx.load_key keyId
-// is 128 random bits naming a key in the host's store, valid only for the
-// domain that loaded it. Server is safe for concurrent use, and no lock is
-// held across a host call. Package eimzoclient is a Go client that talks to
-// E-IMZO (or this plugin) the way e-imzo.js does.
+// Inside, [Server] serves both listeners, and dispatch.go routes each call
+// to the function registered by the file of its E-IMZO plugin (pfx.go,
+// tokens.go, pkcs7.go, x509.go, pkcs10.go, app.go, mainfuncs.go), mapping
+// errors to E-IMZO's status codes ([Error]). Server is safe for concurrent
+// use. Package eimzoclient is a Go client that talks to E-IMZO, or to this
+// plugin, the way e-imzo.js does.
 //
-// Protocol choices (transport, limits, domain authorisation, API keys, key
-// files, tokens, signatures, certificates) and the benchmark: README.md in
-// this directory.
+// Design: README.md in this directory, the home of every protocol choice
+// (transport, limits, domain authorisation, API keys, key files, tokens,
+// signatures, certificates), the code layout and the benchmark.
 package eimzo

@@ -33,7 +33,7 @@ type Config struct {
 	// instead of reading them from the token again (default PollInterval;
 	// negative: never reuse, every listing reads the token). It bounds how
 	// long a change made to a token by another process can go unseen; see
-	// the package documentation ("Listing cache").
+	// docs/key-store.md ("The listing cache").
 	ListingTTL time.Duration
 }
 

@@ -156,7 +156,7 @@ func (b *Backend) loginFailure(s tokenState, err error) error {
 // pinString views pin as a string without copying it to the Go heap, so
 // wiping pin wipes the only Go copy. (miekg/pkcs11 copies it to C memory
 // for the call and frees that copy without wiping it — a limitation of the
-// library, noted in the package documentation.)
+// library, noted in docs/key-store.md.)
 func pinString(pin []byte) string {
 	if len(pin) == 0 {
 		return ""

@@ -575,7 +575,7 @@ func (b *Backend) presentTokens(u *hsm.URI) []tokenState {
 
 // Keys lists the keys and certificates of every present token. A token
 // that fails to list is reported in the error; the others are returned.
-// Listings are cached per token (see the package documentation).
+// Listings are cached per token for ListingTTL (see docs/key-store.md).
 func (b *Backend) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
 	if err := b.rescanIfStale(); err != nil {
 		return nil, err

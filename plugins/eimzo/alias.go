@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The E-IMZO key alias (spec §7).
+// The E-IMZO key alias.
 //
 // Uzbek CAs store each PFX key under a friendlyName "alias" built from the
 // certificate:

@@ -14,7 +14,7 @@ import (
 )
 
 // ClientAlias is what the official e-imzo-client.js (_findPfxs2) makes of
-// a listed key's alias (spec §7.2). Exported for the package's external
+// a listed key's alias. Exported for the package's external
 // tests, which parse every alias the real plugin lists.
 type ClientAlias struct {
 	CN, TIN, UID, PINFL, O, T, SerialNumber string
@@ -295,7 +295,7 @@ func FuzzAliasBuild(f *testing.F) {
 		}
 		// The certificate fields come last, so the client finds them —
 		// unless a value itself contains "serialnumber=" or the like (the
-		// client's known pitfall, spec §7.2).
+		// client's known pitfall).
 		if strings.Contains(cn+o+uid, "=") {
 			return
 		}

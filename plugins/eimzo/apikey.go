@@ -7,7 +7,7 @@ import (
 	"github.com/signet-agent/signet/sdk/gost"
 )
 
-// E-IMZO API keys (contract §4.3). A key is the vendor's GOST R 34.10-2001
+// E-IMZO API keys. A key is the vendor's GOST R 34.10-2001
 // signature, on the CryptoPro-A curve, over the domain name:
 //
 //	H   = GOST94(GOST94(ascii(domain)))   (CryptoPro hash parameters)
@@ -27,8 +27,8 @@ const apiKeyHexLen = 2 * gost.SignatureSize
 const maxAPIKeyDomain = 253
 
 // vendorAPIKeyPub is the vendor's API-key verification key on
-// CryptoPro-A (contract §4.3; it verifies every published domain/key
-// pair, see apikey_test.go).
+// CryptoPro-A (the one E-IMZO checks keys with; it verifies every
+// published domain/key pair, see apikey_test.go).
 var vendorAPIKeyPub = func() *gost.PublicKey {
 	x, _ := new(big.Int).SetString("29c7371abeb628c21dea54d24e6f17ad5de119bc495dcd402b27e642efa78cbd", 16)
 	y, _ := new(big.Int).SetString("be1401d23a79d1270d13332a0b4b1aefa533d2f75133c3cbc0061d8e47869749", 16)

@@ -7,7 +7,7 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// Status codes of E-IMZO replies (spec §3.3).
+// Status codes of E-IMZO replies.
 const (
 	StatusOK               = 1
 	StatusNotFound         = 0 // function not found, wrong argument count, unparsable frame
@@ -107,7 +107,7 @@ func (e *Error) reason(lang string) string {
 }
 
 // errDisabled is E-IMZO's reply for a function switched off in this
-// version (spec §6: "В данной версии E-IMZO функция отключена"), status
+// version ("В данной версии E-IMZO функция отключена"), status
 // -9999. Signet gives it for change_password, save_pfx and
 // save_temporary_pfx (see pfx.go).
 func errDisabled() error {
@@ -134,7 +134,7 @@ func asError(err error) *Error {
 	case errors.Is(err, sdk.ErrPINIncorrect):
 		// E-IMZO answers -5000 after the last wrong password. The reason
 		// names BadPaddingException, the text the official e-imzo-init.js
-		// looks for to say "Пароль неверный." (spec §3.3).
+		// looks for to say "Пароль неверный.".
 		return &Error{Status: StatusPasswordCancel, cause: err, text: [2]string{
 			"Пароль ключа неверный или файл ключа поврежден (javax.crypto.BadPaddingException)",
 			"Kalit paroli noto'g'ri yoki kalit fayli buzilgan (javax.crypto.BadPaddingException)"}}

@@ -338,7 +338,7 @@ func matchShape(path, shape string, got any, vars map[string]string) error {
 	return fmt.Errorf("%s: got %s, want <%s>", path, short(got), shape)
 }
 
-// checkAPIDoc checks apidoc's shape (spec §4.2): a non-empty array of
+// checkAPIDoc checks apidoc's shape, as E-IMZO writes it: a non-empty array of
 // plugins {name, description, functions: [{plugin, name, description,
 // arguments: [{name, optional, description}]}]}, every function under its
 // own plugin, no main functions.

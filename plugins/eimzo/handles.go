@@ -9,7 +9,7 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// Key handle types E-IMZO reports (spec §5.1).
+// Key handle types E-IMZO reports.
 const (
 	TypePFX     = "PFX_KEY_STORE"
 	TypeKeyPair = "KEY_PAIR"

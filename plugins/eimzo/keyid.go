@@ -1,6 +1,6 @@
 package eimzo
 
-// Pseudo key ids usable wherever a keyId is expected (spec §5.1): the
+// Pseudo key ids E-IMZO accepts wherever a keyId is expected: the
 // person picks a token key in the host's dialog.
 var pseudoIDs = map[string]string{
 	"ckc":    TypeCKC,

@@ -16,7 +16,7 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// The pfx plugin: PKCS#12 key files (spec §6.2).
+// The pfx plugin: PKCS#12 key files.
 //
 // # Disks, paths and names
 //

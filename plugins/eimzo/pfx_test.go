@@ -354,7 +354,7 @@ func TestPFXDisabledFunctions(t *testing.T) {
 }
 
 // TestAliasOfListedCertificates parses every alias the plugin lists the
-// way the official client does (spec §7.2) and checks that it yields the
+// way the official client does and checks that it yields the
 // certificate's own CN, TIN/UID, PINFL, serial and validity — and that
 // eimzoclient.ParseAlias (written separately) reads the same.
 func TestAliasOfListedCertificates(t *testing.T) {

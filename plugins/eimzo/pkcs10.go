@@ -53,7 +53,7 @@ const (
 	MaxPolicies = 32
 )
 
-// Statuses of the key-id checks of create_pkcs10 (spec §3.3).
+// Statuses of the key-id checks of create_pkcs10, as E-IMZO numbers them.
 const (
 	StatusKeyIDMismatch = -1016 // the id is not a key pair from generate_keypair
 )
@@ -79,8 +79,8 @@ var keyAlgorithms = map[string]keyAlgorithm{
 }
 
 // parseKeyAlgorithm reads alg_name. E-IMZO's own names (OZDST-1092-…,
-// OZMST-286-…) get a clear "not supported yet": the O'zDSt algorithms
-// come in a later issue.
+// OZMST-286-…) get a clear "not supported yet": Signet does not generate
+// O'zDSt keys.
 func parseKeyAlgorithm(name string) (keyAlgorithm, error) {
 	n := strings.ToUpper(strings.TrimSpace(name))
 	n = strings.NewReplacer("_", "-", " ", "-").Replace(n)

@@ -109,7 +109,7 @@ const StatusKeyIDNotForCert = -1018
 
 // signOptions is the one place that picks the CMS algorithms for a key:
 // the key's own algorithm with a digest to match its strength. O'zDSt
-// 1092 / O'zMSt 286 keys (a later issue) slot in here: a registry entry in
+// 1092 / O'zMSt 286 keys, not supported, would slot in here: a registry entry in
 // sdk/cms for the algorithm, and a case below naming its digest
 // (cms.OIDDigestOzDSt1106) and the registry.
 func signOptions(k sdk.Key) (*cms.SignOptions, error) {
@@ -513,7 +513,7 @@ func checkImprint(tst *cms.TSTInfo, sig []byte) error {
 
 // --- information and verification ---
 
-// pkcs7Info is E-IMZO's description of a CMS message (spec §9.1 names).
+// pkcs7Info is E-IMZO's description of a CMS message, with E-IMZO's field names.
 type pkcs7Info struct {
 	Signers []signerView `json:"signers"`
 	// DocumentBase64 is the content of an attached message.

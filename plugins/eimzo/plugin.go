@@ -19,7 +19,7 @@ import (
 // PluginVersion is the version of the Signet E-IMZO plugin itself.
 const PluginVersion = "0.1.0"
 
-// Listener names and default addresses (spec §2.1).
+// Listener names and default addresses (E-IMZO's own ports).
 const (
 	ListenerWSS     = "wss"
 	ListenerWS      = "ws"

@@ -256,7 +256,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // preflight answers CORS and Chrome Private-Network-Access preflights as
-// E-IMZO does (spec §2.1).
+// E-IMZO does.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Private-Network", "true")

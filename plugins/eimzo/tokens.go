@@ -11,7 +11,7 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// Hardware tokens (spec §6.7).
+// Hardware tokens.
 //
 // E-IMZO has a plugin per kind of device — idcard (E-IMZO ID card and
 // token), baikey (BAIK token), uzgrd (UZGUARD), ckc (any compatible crypto
@@ -23,8 +23,8 @@ import (
 //   - ckc.list_ckc lists the PKCS#11 tokens that hold a usable signing key
 //     (a private key with a certificate that may sign), as
 //     {"type": "EIMZO", "deviceID": "<manufacturer> <model> <label> <serial>"}.
-//     "EIMZO" is the only type E-IMZO is known to report (spec §6.7,
-//     Didox's example); the official client only counts the devices.
+//     "EIMZO" is the only type E-IMZO is known to report (Didox's
+//     example too); the official client only counts the devices.
 //     ckc.supported_ckc answers {"types": ["EIMZO"]}.
 //   - idcard.list_readers, baikey.list_tokens and uzgrd.list_tokens answer
 //     empty lists: Signet has no drivers of its own for those devices (one

@@ -3,8 +3,8 @@ package eimzo_test
 // Transport tests: the real plugin process (plugintest.Start) behind both
 // listeners, driven by a real WebSocket client over real sockets and TLS
 // from the host's local CA. They check what the official e-imzo.js relies
-// on (one reply, then close 1000) and what the contract promises for
-// everything else (§2, §3.3, §4.3): ?keepConnection, close 1009 for
+// on (one reply, then close 1000) and what E-IMZO does for everything
+// else: ?keepConnection, close 1009 for
 // oversize frames, ignored binary frames, the "function not found" reply
 // for anything malformed, the preflight, the HTML pages, and the Origin as
 // the caller's identity all the way into the host's consent system.
@@ -33,15 +33,15 @@ import (
 	"github.com/signet-agent/signet/plugins/eimzo"
 )
 
-// notFound is the reason of status 0 (spec §3.3).
+// notFound is E-IMZO's reason for status 0.
 const notFound = "Функция не найдена или версия E-IMZO устарела. Обновите E-IMZO."
 
 // gatedRequest is a non-main function that does not use the key store, so
 // the dispatcher asks the host's origin policy before running it.
 const gatedRequest = `{"plugin":"app","name":"change_ui_lang","arguments":["ru"]}`
 
-// requireFunction skips the test until plugin.name is implemented (the
-// catalogue grows during issue 6; apidoc lists what exists).
+// requireFunction skips the test when plugin.name is not implemented
+// (apidoc lists what exists).
 func requireFunction(t *testing.T, h *plugintest.Host, plugin, name string) {
 	t.Helper()
 	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, `{"name":"apidoc"}`)

@@ -37,7 +37,7 @@ func init() {
 
 // tashkent is Uzbekistan's time (UTC+5, no daylight saving since 1992).
 // E-IMZO writes certificate dates in it ("yyyy.MM.dd HH:mm:ss"), as in
-// the aliases of §7.1; a fixed zone needs no tzdata on the machine.
+// its key aliases; a fixed zone needs no tzdata on the machine.
 var tashkent = time.FixedZone("UZT", 5*60*60)
 
 // eimzoTime formats t the way E-IMZO writes dates: "2024.04.25 23:59:59",

@@ -170,7 +170,7 @@ func TestX509ChainOfPFXKey(t *testing.T) {
 }
 
 // ozdstCertificate issues (with pki's intermediate, ECDSA) a certificate
-// whose public key is an O'zDSt 1092 key (spec §8.1: algorithm
+// whose public key is an O'zDSt 1092 key (algorithm
 // 1.2.860.3.15.1.1.2.1, parameters {1.2.860.3.15.1.1.2.1.1}, a 64-byte
 // OCTET STRING): crypto/x509 cannot create one, so the TBS is built here.
 func ozdstCertificate(t testing.TB, pki *softhsmtest.PKI) *x509.Certificate {

@@ -51,8 +51,9 @@ var (
 	OIDAttributeSigningCertificateV2    = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
 	OIDAttributeSignatureTimeStampToken = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 14}
 
-	// National algorithms: named now so that registry entries can be added
-	// later without touching callers. No implementation in this package yet.
+	// National algorithms: named so that registry entries can be added
+	// without touching callers. The built-in registry implements none of
+	// them.
 	//
 	// GOST R 34.10-2012 / GOST R 34.11-2012 (Streebog), RFC 9215 / RFC 7836.
 	OIDPublicKeyGOST2012_256   = asn1.ObjectIdentifier{1, 2, 643, 7, 1, 1, 1, 1}
@@ -66,8 +67,8 @@ var (
 	OIDSignatureGOST94With2001 = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 3}
 
 	// Uzbekistan: O'zDSt 1092:2009 (signature) with O'zDSt 1106:2009 (hash),
-	// as used by E-IMZO (shared/protocols/eimzo.md §8.2), and the newer
-	// O'zMSt 285/286:2024 identifiers.
+	// with the identifiers E-IMZO uses for them, and the newer O'zMSt
+	// 285/286:2024 identifiers.
 	OIDPublicKeyOzDSt1092_2       = asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1}
 	OIDOzDSt1092ParamSetA         = asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1, 1}
 	OIDOzDSt1092ParamSetB         = asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1, 2}

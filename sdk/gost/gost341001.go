@@ -138,7 +138,7 @@ func digestToE(c *Curve, digest []byte) (*big.Int, error) {
 
 // Sign signs a 32-byte GOST R 34.11-94 digest with priv and returns
 // s‖r (32 bytes each, big-endian), the encoding E-IMZO and CryptoPro use.
-// It is NOT constant time (see the package documentation): it exists for
+// It is NOT constant time (see docs/gost.md): it exists for
 // tests and for keys the person holds on their own machine.
 func Sign(rand io.Reader, priv *PrivateKey, digest []byte) ([]byte, error) {
 	if priv == nil || priv.D == nil {

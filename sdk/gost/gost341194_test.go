@@ -12,9 +12,9 @@ import (
 )
 
 // hashVectors are the published GOST R 34.11-94 vectors, digest bytes in
-// the usual (little-endian value) order. CryptoPro: eimzo.md §8.1 (the
-// first three) and the widely reproduced table of the CryptoPro parameter
-// set; test S-box: RFC 5831 §10 / the GOST R 34.11-94 examples.
+// the usual (little-endian value) order. CryptoPro: the first three as
+// E-IMZO documents them, and the widely reproduced table of the CryptoPro
+// parameter set; test S-box: RFC 5831 §10 / the GOST R 34.11-94 examples.
 var hashVectors = []struct {
 	sbox     string
 	in, want string

@@ -29,8 +29,8 @@ type AliasInfo struct {
 // Tashkent is the fixed UTC+5 zone of alias dates.
 var Tashkent = time.FixedZone("UZT", 5*60*60)
 
-// ParseAlias parses alias exactly the way the official client does (spec
-// §7.2): upper-case it, rename the first 1.2.860.3.16.1.1= to INN= and the
+// ParseAlias parses alias exactly the way the official client does:
+// upper-case it, rename the first 1.2.860.3.16.1.1= to INN= and the
 // first 1.2.860.3.16.1.2= to PINFL=, split before every ",NAME=" whose NAME
 // is upper-case letters only, and look fields up by name. Its pitfalls are
 // kept on purpose (a value containing ",XX=" is cut there; other dotted

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseAlias(t *testing.T) {
-	// The example of spec §7.1 (one line).
+	// An E-IMZO-style alias (one line).
 	alias := "cn=familiya ism sharif,name=ism,surname=familiya,l=tuman,st=shahar,c=uz,o=kompaniya,uid=324543543," +
 		"1.2.860.3.16.1.2=32610793225581,t=direktor,1.2.860.3.16.1.1=242141224,businesscategory=mchj," +
 		"serialnumber=71c4eb12,validfrom=2022.04.25 17:42:58,validto=2024.04.25 23:59:59"

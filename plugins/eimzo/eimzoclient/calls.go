@@ -14,7 +14,7 @@ type Caller interface {
 	Call(ctx context.Context, req Request) (*Reply, error)
 }
 
-// Version is the reply of version (spec §4.1). The fields are strings, as
+// Version is the reply of version. The fields are strings, as
 // E-IMZO sends them.
 type Version struct {
 	Major, Minor, Patch, Edition string
@@ -34,7 +34,7 @@ func (v Version) String() string {
 
 // Certificate is one entry of pfx.list_all_certificates: the disk (with its
 // trailing separator), the folder ("" or "DSKEYS"), the file name without
-// .pfx, and the PKCS#12 alias (spec §7; ParseAlias reads it).
+// .pfx, and the PKCS#12 alias (ParseAlias reads it).
 type Certificate struct {
 	Disk  string `json:"disk"`
 	Path  string `json:"path"`

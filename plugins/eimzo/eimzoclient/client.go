@@ -30,7 +30,7 @@
 // A reply is a flat JSON object: "success" (bool), "status" (1 on success in
 // current versions; missing in older ones), "reason" on failure, and the
 // function's fields at the top level. The exception is apidoc, which
-// returns a bare JSON array. Decoding is tolerant (spec §11): a missing
+// returns a bare JSON array. Decoding is tolerant: a missing
 // status, unknown fields, a status sent as a string and the bare array are
 // all accepted. A failure reply becomes an *Error carrying status and
 // reason. Replies larger than MaxReply are refused (the connection is
@@ -54,7 +54,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Default endpoints of a local E-IMZO (spec §2.1): e-imzo.js uses the wss
+// Default endpoints of a local E-IMZO: e-imzo.js uses the wss
 // one on https pages and the ws one everywhere else.
 const (
 	DefaultWSSURL = "wss://127.0.0.1:64443/service/cryptapi"
@@ -183,9 +183,9 @@ func (r *Reply) Decode(name string, v any) error {
 	return nil
 }
 
-// Error is a failure reply: E-IMZO's status code and its localized reason
-// (spec §3.3). Status 0 means "function not found" (also a wrong argument
-// count or an unparsable request).
+// Error is a failure reply: E-IMZO's status code and its localized reason.
+// Status 0 means "function not found" (also a wrong argument count or an
+// unparsable request).
 type Error struct {
 	Status int
 	Reason string
@@ -400,7 +400,7 @@ func awaitClose(conn *websocket.Conn, timeout time.Duration) (int, string) {
 	for {
 		_, _, err := conn.ReadMessage()
 		if err == nil {
-			continue // extra frames after the reply are not part of the contract
+			continue // extra frames after the reply are not part of the protocol
 		}
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {

@@ -72,7 +72,7 @@ func TestAgainstPlugin(t *testing.T) {
 			assert.True(t, ok, "StatusOf(%v)", err)
 			assert.Equal(t, -1020, st, "StatusOf(%v)", err)
 
-			// The vendor's published key for localhost (spec §4.3).
+			// The vendor's published key for localhost.
 			msg, err := c.APIKey(ctx(t), "localhost", localhostKey)
 			assert.NoError(t, err, "apikey with the published localhost key")
 			assert.Equal(t, origin, msg, "apikey with the published localhost key: want the Origin")

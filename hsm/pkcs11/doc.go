@@ -87,6 +87,14 @@
 // lacks them) accepts CKA_EC_PARAMS as the OID 1.3.101.112 or the
 // PrintableString "edwards25519", and CKA_EC_POINT raw or DER-wrapped.
 //
+// A key's certificate is the certificate with its CKA_ID whose public key
+// is the key's (tokens may file CA certificates under the key's CKA_ID
+// too). Its chain (KeyInfo.Chain) is built with the listing from every
+// certificate on the token, issuer by issuer with signature checks
+// (sdk/certs.Issuers): the intermediates and, when the token holds it, the
+// root. Signing reads no more objects for it. A token that holds only the
+// key's certificate gives an empty chain.
+//
 // # Listing cache
 //
 // SoftHSM's file store re-reads a token's files on every C_FindObjectsInit,

@@ -32,6 +32,7 @@ type fixtures struct {
 	removal     *softhsmtest.Fixture // ecdsa (31), unplugged and re-created
 	gen         *softhsmtest.Fixture // empty, for keygen/import/delete
 	cache       *softhsmtest.Fixture // ecdsa (41) and rsa (42), for the listing cache (unplugged, changed, re-created)
+	chain       *softhsmtest.Fixture // leaf (51), its intermediate filed under the same CKA_ID, and the root
 }
 
 var (
@@ -63,6 +64,12 @@ func setup(t testing.TB) *fixtures {
 		fx.cache = mk("cache", []softhsmtest.KeySpec{
 			{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
 			{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}})
+		fx.chain = mk("chain", []softhsmtest.KeySpec{{Label: "leaf", ID: []byte{0x51}, Type: softhsmtest.ECP256}})
+		if fxErr == nil {
+			tok, pki := fx.chain.Token, fx.chain.PKI
+			fxErr = errors.Join(tok.ImportCertificate([]byte{0x51}, "leaf", pki.Intermediate),
+				tok.ImportCertificate(pki.Root.SubjectKeyId, "root", pki.Root))
+		}
 	})
 	require.NoError(t, fxErr, "fixtures")
 	return &fx

@@ -16,7 +16,9 @@ import (
 	"strings"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/signet-agent/signet/sdk/certs"
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/x500"
 )
 
 // pkcs7 plugin: CMS signatures (create_pkcs7 and the legacy co-signing,
@@ -618,7 +620,7 @@ func describeSigner(sd *cms.SignedData, sr *cms.SignerReport, content []byte) si
 		Verified:          sr.SignatureOK && sr.ContentDigestOK && (!sr.SigningCertificatePresent || sr.SigningCertificateOK),
 	}
 	if len(si.IssuerRaw) > 0 {
-		v.SignerID.Issuer, _ = formatX500(si.IssuerRaw)
+		v.SignerID.Issuer, _ = x500.Format(si.IssuerRaw)
 	}
 	if si.SerialNumber != nil {
 		v.SignerID.SubjectSerialNumber = si.SerialNumber.Text(16)
@@ -632,7 +634,7 @@ func describeSigner(sd *cms.SignedData, sr *cms.SignerReport, content []byte) si
 		cert = signerCertificate(sd, si)
 	}
 	if cert != nil {
-		for _, c := range chainIn(cert, sd.Certificates) {
+		for _, c := range append([]*x509.Certificate{cert}, certs.Issuers(cert, sd.Certificates)...) {
 			v.Certificate = append(v.Certificate, describeCertificate(c))
 		}
 		for _, p := range cert.PolicyIdentifiers {
@@ -701,33 +703,6 @@ func contentDigest(si *cms.SignerInfo, content []byte) []byte {
 	h := d.Hash.New()
 	h.Write(content)
 	return h.Sum(nil)
-}
-
-// MaxChain bounds the chain walked in a message's certificates.
-const MaxChain = 8
-
-// chainIn returns cert and its issuers found in certs, issuer by issuer
-// (name and signature), up to a self-signed certificate or MaxChain.
-func chainIn(cert *x509.Certificate, certs []*x509.Certificate) []*x509.Certificate {
-	chain := []*x509.Certificate{cert}
-	for cur := cert; len(chain) < MaxChain; {
-		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
-			break
-		}
-		var next *x509.Certificate
-		for _, c := range certs {
-			if bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
-				next = c
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		chain = append(chain, next)
-		cur = next
-	}
-	return chain
 }
 
 // inspectCall reads the arguments the info and verify functions share —

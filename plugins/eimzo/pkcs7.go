@@ -354,7 +354,7 @@ func signerNames(sd *cms.SignedData) string {
 			break
 		}
 		name := "an unknown signer"
-		if cert := signerCertificate(sd, si); cert != nil {
+		if cert := si.Certificate; cert != nil { // found by sdk/cms when it parsed the message
 			cn := []rune(cert.Subject.CommonName)
 			if len(cn) > maxSummaryName {
 				cn = append(cn[:maxSummaryName], '…')
@@ -367,22 +367,6 @@ func signerNames(sd *cms.SignedData) string {
 		return "nobody"
 	}
 	return strings.Join(names, ", ")
-}
-
-// signerCertificate finds a signer's certificate in the message.
-func signerCertificate(sd *cms.SignedData, si *cms.SignerInfo) *x509.Certificate {
-	if si.Certificate != nil {
-		return si.Certificate
-	}
-	for _, c := range sd.Certificates {
-		if si.SerialNumber != nil && c.SerialNumber.Cmp(si.SerialNumber) == 0 && bytes.Equal(c.RawIssuer, si.IssuerRaw) {
-			return c
-		}
-		if si.SubjectKeyID != nil && bytes.Equal(c.SubjectKeyId, si.SubjectKeyID) {
-			return c
-		}
-	}
-	return nil
 }
 
 // coSign adds a signature of the key id to a message, whose content the
@@ -631,7 +615,7 @@ func describeSigner(sd *cms.SignedData, sr *cms.SignerReport, content []byte) si
 	v.Digest = hex.EncodeToString(contentDigest(si, content))
 	cert := sr.Certificate
 	if cert == nil {
-		cert = signerCertificate(sd, si)
+		cert = si.Certificate
 	}
 	if cert != nil {
 		for _, c := range append([]*x509.Certificate{cert}, certs.Issuers(cert, sd.Certificates)...) {

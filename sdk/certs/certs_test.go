@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -108,3 +109,25 @@ func TestSamePublicKeyAndForKey(t *testing.T) {
 }
 
 func cn(s string) pkix.Name { return pkix.Name{CommonName: s} }
+
+// TestIssuersUncheckableSignature: a certificate signed with an algorithm
+// crypto/x509 cannot check (as Uzbek CAs' O'zDSt) gets its issuer by name,
+// so such chains keep their order.
+func TestIssuersUncheckableSignature(t *testing.T) {
+	pki, err := softhsmtest.NewPKI("Uncheckable")
+	require.NoError(t, err)
+	leafKey := newKey(t)
+	leaf, err := pki.Issue(&leafKey.PublicKey, softhsmtest.IssueOptions{})
+	require.NoError(t, err)
+	// ecdsa-with-SHA256 (1.2.840.10045.4.3.2) → 1.2.840.10045.4.3.9, an
+	// algorithm crypto/x509 does not know, in the inner and outer
+	// AlgorithmIdentifier alike.
+	ecdsaSHA256 := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}
+	unknown := []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x09}
+	require.Equal(t, 2, bytes.Count(leaf.Raw, ecdsaSHA256))
+	odd, err := x509.ParseCertificate(bytes.ReplaceAll(leaf.Raw, ecdsaSHA256, unknown))
+	require.NoError(t, err)
+	require.ErrorIs(t, odd.CheckSignatureFrom(pki.Intermediate), x509.ErrUnsupportedAlgorithm)
+
+	assert.Equal(t, []*x509.Certificate{pki.Intermediate, pki.Root}, certs.Issuers(odd, []*x509.Certificate{pki.Root, pki.Intermediate}))
+}

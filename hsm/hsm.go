@@ -164,8 +164,13 @@ type KeyInfo struct {
 	CanDecrypt         bool
 	AlwaysAuthenticate bool // CKA_ALWAYS_AUTHENTICATE: a PIN before each use
 
-	Certificate *x509.Certificate   // nil when the key has no certificate
-	Chain       []*x509.Certificate // the rest of the chain when the store has it (PFX)
+	Certificate *x509.Certificate // nil when the key has no certificate
+	// Chain is the issuers of Certificate the store holds, nearest first:
+	// for a PFX file its other certificates; for a token key the
+	// certificates on the token walked issuer by issuer (intermediates,
+	// the root when present). Empty when the store has the key's
+	// certificate only.
+	Chain []*x509.Certificate
 }
 
 // GenerateKeyRequest asks a backend to create a key pair.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/x500"
 )
 
 func newCSRCmd(a *App) *cobra.Command {
@@ -28,9 +28,11 @@ func newCSRCmd(a *App) *cobra.Command {
 		Long: "Create a PKCS#10 request (PEM) for the key named by URI, signed by that key.\n" +
 			"--subject is an RFC 4514 string, as `signet keys` prints subjects: most specific\n" +
 			"first (CN=…,O=…,C=…), encoded in the request in the reverse (X.500) order.\n" +
-			"Types: CN, O, OU, L, ST, C, STREET, POSTALCODE, SERIALNUMBER, T, NAME, SURNAME,\n" +
-			"GIVENNAME, E (email), UID, or a dotted OID (1.2.860.3.16.1.2=…). Escape a comma\n" +
-			"in a value as \\,.",
+			"Types: CN, O, OU, L, ST, C, STREET, POSTALCODE, SERIALNUMBER (or SN: the serial\n" +
+			"number, not the surname), T, NAME, SURNAME, GIVENNAME, E (email), UID, DC, TIN,\n" +
+			"PINFL, or a dotted OID (1.2.860.3.16.1.2=…). Escape a comma in a value as \\, or\n" +
+			"quote the value. Values are UTF8String (C, two letters, and SERIALNUMBER\n" +
+			"PrintableString; E and DC ASCII).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -55,7 +57,7 @@ func newCSRCmd(a *App) *cobra.Command {
 				return err
 			}
 			for _, p := range policies {
-				oid, err := parseOID(p)
+				oid, err := x500.ParseOID(p)
 				if err != nil {
 					return usagef("--policy %q: %v", p, err)
 				}
@@ -131,86 +133,26 @@ func isInvalidRequest(err error) bool {
 	return err != nil && strings.Contains(err.Error(), hsm.ErrInvalidRequest.Error())
 }
 
-var subjectOIDs = map[string]asn1.ObjectIdentifier{
-	"CN":           {2, 5, 4, 3},
-	"SURNAME":      {2, 5, 4, 4},
-	"SERIALNUMBER": {2, 5, 4, 5},
-	"C":            {2, 5, 4, 6},
-	"L":            {2, 5, 4, 7},
-	"ST":           {2, 5, 4, 8},
-	"STREET":       {2, 5, 4, 9},
-	"O":            {2, 5, 4, 10},
-	"OU":           {2, 5, 4, 11},
-	"T":            {2, 5, 4, 12},
-	"TITLE":        {2, 5, 4, 12},
-	"POSTALCODE":   {2, 5, 4, 17},
-	"NAME":         {2, 5, 4, 41},
-	"GIVENNAME":    {2, 5, 4, 42},
-	"E":            {1, 2, 840, 113549, 1, 9, 1},
-	"EMAIL":        {1, 2, 840, 113549, 1, 9, 1},
-	"UID":          {0, 9, 2342, 19200300, 100, 1, 1},
-}
-
-// parseSubject parses an RFC 4514 string "CN=a,O=b,C=UZ" ("\," escapes a
-// comma) into a pkix.Name whose DER order is the reverse (C, O, CN), so
-// that Name.String() gives the input back.
+// parseSubject parses an RFC 4514 string, most specific first
+// ("CN=a,O=b,C=UZ"), with sdk/x500 (its attribute names, escapes and
+// string types) into a pkix.Name whose DER order is the reverse (C, O,
+// CN). A '+' joins attributes in x500's syntax; pkix.Name has no
+// multi-valued RDNs, so each attribute becomes an RDN of its own.
 func parseSubject(s string) (pkix.Name, error) {
 	var name pkix.Name
 	if strings.TrimSpace(s) == "" {
 		return name, usagef(`--subject is required, e.g. "CN=Ism Familiya,O=Kompaniya,C=UZ"`)
 	}
-	var parts []string
-	var cur strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-		case s[i] == ',' || s[i] == '+':
-			parts = append(parts, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(s[i])
-		}
+	rdns, err := x500.Parse(s)
+	if err != nil {
+		return name, usagef("--subject: %v", err)
 	}
-	parts = append(parts, cur.String())
-	for _, p := range parts {
-		k, v, ok := strings.Cut(p, "=")
-		k = strings.TrimSpace(k)
-		v = strings.TrimSpace(v)
-		if !ok || k == "" || v == "" {
-			return name, usagef("--subject: %q is not TYPE=value", strings.TrimSpace(p))
+	for _, rdn := range rdns {
+		for _, a := range rdn {
+			name.ExtraNames = append([]pkix.AttributeTypeAndValue{{Type: a.Type, Value: a.Value}}, name.ExtraNames...)
 		}
-		oid, known := subjectOIDs[strings.ToUpper(k)]
-		if !known {
-			var err error
-			if oid, err = parseOID(k); err != nil {
-				return name, usagef("--subject: unknown attribute type %q", k)
-			}
-		}
-		var value any = v
-		if oid.Equal(subjectOIDs["E"]) { // emailAddress is an IA5String (RFC 5280)
-			value = asn1.RawValue{Tag: asn1.TagIA5String, Bytes: []byte(v)}
-		}
-		name.ExtraNames = append([]pkix.AttributeTypeAndValue{{Type: oid, Value: value}}, name.ExtraNames...)
 	}
 	return name, nil
-}
-
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
-	oid, err := x509.ParseOID(s)
-	if err != nil {
-		return nil, err
-	}
-	var out asn1.ObjectIdentifier
-	for _, p := range strings.Split(oid.String(), ".") {
-		var n int
-		if _, err := fmt.Sscanf(p, "%d", &n); err != nil {
-			return nil, fmt.Errorf("OID arc %q too large", p)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func parseKeyUsage(names []string) (x509.KeyUsage, error) {

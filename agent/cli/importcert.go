@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
 )
 
 func newImportCertCmd(a *App) *cobra.Command {
@@ -22,11 +23,11 @@ func newImportCertCmd(a *App) *cobra.Command {
 			if certFile == "" {
 				return usagef("--cert is required")
 			}
-			certs, err := readCerts(certFile)
+			read, err := readCerts(certFile)
 			if err != nil {
 				return fmt.Errorf("--cert: %w", err)
 			}
-			req := hsm.ImportCertificateRequest{Label: label, Certificate: certs[0], Chain: certs[1:]}
+			req := hsm.ImportCertificateRequest{Label: label, Certificate: read[0], Chain: read[1:]}
 			if chainFile != "" {
 				more, err := readCerts(chainFile)
 				if err != nil {
@@ -43,7 +44,7 @@ func newImportCertCmd(a *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if ki.PublicKey != nil && !samePublicKey(ki.PublicKey, req.Certificate.PublicKey) {
+			if ki.PublicKey != nil && !certs.SamePublicKey(ki.PublicKey, req.Certificate.PublicKey) {
 				return fmt.Errorf("the certificate %q is not for key %s (public keys differ)", req.Certificate.Subject, ki.URI)
 			}
 			req.KeyURI = ki.URI

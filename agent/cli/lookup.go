@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -121,9 +120,4 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: neither PEM certificates nor a DER certificate: %w", path, err)
 	}
 	return []*x509.Certificate{c}, nil
-}
-
-func samePublicKey(a, b any) bool {
-	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && e.Equal(b)
 }

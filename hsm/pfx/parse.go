@@ -13,10 +13,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unsafe"
 
+	"github.com/signet-agent/signet/sdk/certs"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -448,35 +450,23 @@ func derivedAlias(k bagKey, i int) string {
 	return "key" + strconv.Itoa(i)
 }
 
-func samePublic(a, b crypto.PublicKey) bool {
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	if e, ok := a.(equaler); ok {
-		return e.Equal(b)
-	}
-	return false
-}
-
 // leafAndChain picks the certificate of pub (or, when pub is nil, the one
-// certificate that issued no other) and orders the others issuer by issuer.
-func leafAndChain(certs []*x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, []*x509.Certificate) {
-	if len(certs) == 0 {
+// certificate that issued no other) and returns it with the others: its
+// issuers nearest first (certs.Issuers), then the certificates outside its
+// path in file order.
+func leafAndChain(all []*x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, []*x509.Certificate) {
+	if len(all) == 0 {
 		return nil, nil
 	}
 	var leaf *x509.Certificate
 	if pub != nil {
-		for _, c := range certs {
-			if samePublic(pub, c.PublicKey) {
-				leaf = c
-				break
-			}
-		}
-		if leaf == nil {
+		if leaf = certs.ForKey(all, pub); leaf == nil {
 			return nil, nil
 		}
 	} else {
-		for _, c := range certs {
+		for _, c := range all {
 			issuedOther := false
-			for _, o := range certs {
+			for _, o := range all {
 				if o != c && bytes.Equal(o.RawIssuer, c.RawSubject) && !bytes.Equal(o.RawSubject, c.RawSubject) {
 					issuedOther = true
 					break
@@ -488,29 +478,12 @@ func leafAndChain(certs []*x509.Certificate, pub crypto.PublicKey) (*x509.Certif
 			}
 		}
 		if leaf == nil {
-			leaf = certs[0]
+			leaf = all[0]
 		}
 	}
-	var chain []*x509.Certificate
-	used := map[*x509.Certificate]bool{leaf: true}
-	cur := leaf
-	for len(chain) < len(certs) {
-		var next *x509.Certificate
-		for _, c := range certs {
-			if !used[c] && bytes.Equal(cur.RawIssuer, c.RawSubject) {
-				next = c
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		used[next] = true
-		chain = append(chain, next)
-		cur = next
-	}
-	for _, c := range certs { // certificates outside the path, in file order
-		if !used[c] {
+	chain := certs.Issuers(leaf, all)
+	for _, c := range all { // certificates outside the path, in file order
+		if c != leaf && !slices.Contains(chain, c) {
 			chain = append(chain, c)
 		}
 	}

@@ -41,6 +41,11 @@
 //     [Config].ListingTTL (default 2s): objects another process adds or
 //     deletes may show that much late. Operations never use the cached
 //     listing: Sign and Decrypt find their key on the token.
+//   - A key's certificate is the one filed under its CKA_ID whose public
+//     key is the key's; its chain ([hsm.KeyInfo].Chain) is built with the
+//     listing from the token's other certificates, issuer by issuer with
+//     signature checks: the intermediates and, when the token holds it,
+//     the root.
 //   - Errors keep the PKCS#11 return value's name (CKR_PIN_INCORRECT, …)
 //     and map to hsm's sentinels for [errors.Is]. A PIN never appears in an
 //     error or a log.

@@ -32,6 +32,7 @@ type fixtures struct {
 	removal     *softhsmtest.Fixture // ecdsa (31), unplugged and re-created
 	gen         *softhsmtest.Fixture // empty, for keygen/import/delete
 	cache       *softhsmtest.Fixture // ecdsa (41) and rsa (42), for the listing cache (unplugged, changed, re-created)
+	chain       *softhsmtest.Fixture // leaf (51), its intermediate filed under the same CKA_ID, and the root
 }
 
 var (
@@ -63,9 +64,35 @@ func setup(t testing.TB) *fixtures {
 		fx.cache = mk("cache", []softhsmtest.KeySpec{
 			{Label: "ecdsa", ID: []byte{0x41}, Type: softhsmtest.ECP256},
 			{Label: "rsa", ID: []byte{0x42}, Type: softhsmtest.RSA2048}})
+		fx.chain = mk("chain", nil)
+		if fxErr == nil {
+			fxErr = fillChain(fx.chain)
+		}
 	})
 	require.NoError(t, fxErr, "fixtures")
 	return &fx
+}
+
+// fillChain puts on f's token a key "leaf" (ID 51) with its certificate,
+// the intermediate CA certificate under the same CKA_ID (stored first, as
+// a token may file it) and the root under its own.
+func fillChain(f *softhsmtest.Fixture) error {
+	spec := softhsmtest.KeySpec{Label: "leaf", ID: []byte{0x51}, Type: softhsmtest.ECP256}
+	k, err := f.Token.GenerateKey(spec)
+	if err != nil {
+		return err
+	}
+	if err := f.Token.ImportCertificate(spec.ID, spec.Label, f.PKI.Intermediate); err != nil {
+		return err
+	}
+	if k.Certificate, err = f.PKI.Issue(k.Public, softhsmtest.IssueOptions{}); err != nil {
+		return err
+	}
+	if err := f.Token.ImportCertificate(spec.ID, spec.Label, k.Certificate); err != nil {
+		return err
+	}
+	f.Keys[spec.Label] = k
+	return f.Token.ImportCertificate(f.PKI.Root.SubjectKeyId, "root", f.PKI.Root)
 }
 
 // prompt is a test PIN prompt that answers from a script and records the

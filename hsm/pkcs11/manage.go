@@ -3,7 +3,6 @@ package pkcs11
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/x509"
@@ -13,6 +12,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
 )
 
 var (
@@ -222,7 +222,7 @@ func certificateKey(keys []hsm.KeyInfo, req hsm.ImportCertificateRequest, u *hsm
 		if req.KeyURI != "" && !u.MatchesObject(k.Label, k.ID, hsm.ObjectPrivate) {
 			continue
 		}
-		if eq, ok := k.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(req.Certificate.PublicKey) {
+		if certs.SamePublicKey(k.PublicKey, req.Certificate.PublicKey) {
 			return k, nil
 		}
 		if req.KeyURI != "" {

@@ -20,6 +20,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
 )
 
 var (
@@ -287,8 +288,30 @@ func algorithmOf(keyType uint, pub crypto.PublicKey) hsm.KeyAlgorithm {
 
 // group is the objects that share a CKA_ID.
 type group struct {
-	id              []byte
-	priv, pub, cert *object
+	id        []byte
+	priv, pub *object
+	certs     []*object // certificates with this CKA_ID, as found
+	cert      *object   // the key's certificate (see keyCert)
+}
+
+// keyCert picks the group's certificate: the one for the group's public
+// key (some tokens file CA certificates under their key's CKA_ID too),
+// else the first found.
+func (g *group) keyCert() *object {
+	if len(g.certs) == 0 {
+		return nil
+	}
+	for _, k := range []*object{g.pub, g.priv} {
+		if k == nil || k.pub == nil {
+			continue
+		}
+		for _, c := range g.certs {
+			if certs.SamePublicKey(k.pub, c.pub) {
+				return c
+			}
+		}
+	}
+	return g.certs[0]
 }
 
 func groupKey(o *object) string {
@@ -340,7 +363,7 @@ func (b *Backend) listToken(ctx context.Context, s tokenState) ([]hsm.KeyInfo, [
 func (b *Backend) pair(s tokenState, objs []*object, loggedIn bool) []hsm.KeyInfo {
 	groups := map[string]*group{}
 	var order []string
-	var certs []*x509.Certificate
+	var tokenCerts []*x509.Certificate
 	for _, o := range objs {
 		k := groupKey(o)
 		g := groups[k]
@@ -359,15 +382,14 @@ func (b *Backend) pair(s tokenState, objs []*object, loggedIn bool) []hsm.KeyInf
 				g.pub = o
 			}
 		case p11.CKO_CERTIFICATE:
-			certs = append(certs, o.cert)
-			if g.cert == nil {
-				g.cert = o
-			}
+			tokenCerts = append(tokenCerts, o.cert)
+			g.certs = append(g.certs, o)
 		}
 	}
 	var out []hsm.KeyInfo
 	for _, k := range order {
 		g := groups[k]
+		g.cert = g.keyCert()
 		ki := hsm.KeyInfo{TokenURI: s.tok.uri, ID: g.id}
 		// The label comes from the objects always visible (public key,
 		// certificate) first, so the URI is the same logged in or not.
@@ -404,8 +426,10 @@ func (b *Backend) pair(s tokenState, objs []*object, loggedIn bool) []hsm.KeyInf
 			ki.Bits = g.priv.bits
 		}
 		if g.cert != nil {
+			// The chain is built here, once per listing, from every
+			// certificate on the token: signing reads no more objects.
 			ki.Certificate = g.cert.cert
-			ki.Chain = chainFor(g.cert.cert, certs)
+			ki.Chain = certs.Issuers(g.cert.cert, tokenCerts)
 		}
 		typ := hsm.ObjectPublic
 		switch {
@@ -420,30 +444,6 @@ func (b *Backend) pair(s tokenState, objs []*object, loggedIn bool) []hsm.KeyInf
 		out = append(out, ki)
 	}
 	return out
-}
-
-// chainFor returns the issuers of c found among certs, nearest first.
-func chainFor(c *x509.Certificate, certs []*x509.Certificate) []*x509.Certificate {
-	var chain []*x509.Certificate
-	cur := c
-	for len(chain) < 8 {
-		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
-			break
-		}
-		var next *x509.Certificate
-		for _, x := range certs {
-			if x != cur && bytes.Equal(x.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(x) == nil {
-				next = x
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		chain = append(chain, next)
-		cur = next
-	}
-	return chain
 }
 
 // listing is what listing one insertion of a token gave (its keys, and the

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/signet-agent/signet/sdk/x500"
 )
 
 // pkcs10 plugin: key pair generation on a PKCS#11 token and certificate
@@ -176,7 +177,7 @@ func parsePolicies(args []string, i int) ([]asn1.ObjectIdentifier, bool, error) 
 		if p == "" {
 			continue
 		}
-		oid, err := parseOID(p)
+		oid, err := x500.ParseOID(p)
 		if err != nil {
 			return nil, false, errBadPolicy(p)
 		}
@@ -223,7 +224,7 @@ func (s *Server) createCSR(c *call, h *handle, subject []byte, policies []asn1.O
 		}
 		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
 	}
-	name, _ := formatX500(subject)
+	name, _ := x500.Format(subject)
 	summary := fmt.Sprintf("%s asks to create a certificate request for %q with the key %s", c.sess.domain, name, keyName(h.Key))
 	// No GrantID: a pseudo-id's grant covers a signature, and the host
 	// asks for the request on its own.
@@ -232,6 +233,17 @@ func (s *Server) createCSR(c *call, h *handle, subject []byte, policies []asn1.O
 		return nil, err
 	}
 	return Reply{"pkcs10_64": base64.StdEncoding.EncodeToString(der)}, nil
+}
+
+// parseX500 parses a name as E-IMZO writes it (certificate order) into the
+// DER a request takes as its raw subject, so order and string types
+// survive exactly.
+func parseX500(s string) ([]byte, error) {
+	n, err := x500.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return n.Marshal()
 }
 
 // createPKCS10 makes a request for a key pair from generate_keypair:
@@ -327,7 +339,7 @@ func (s *Server) getPKCS10Info(c *call) (Reply, error) {
 	}
 	info := pkcs10Info{
 		SubjectName: nameString(csr.RawSubject, csr.Subject),
-		SubjectInfo: x500Map(csr.RawSubject),
+		SubjectInfo: x500.Map(csr.RawSubject),
 		PublicKey: publicKeyInfo{
 			KeyAlgName: spkiAlgName(csr.RawSubjectPublicKeyInfo),
 			PublicKey:  base64.StdEncoding.EncodeToString(csr.RawSubjectPublicKeyInfo),

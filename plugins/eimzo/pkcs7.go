@@ -16,7 +16,9 @@ import (
 	"strings"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/signet-agent/signet/sdk/certs"
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/x500"
 )
 
 // pkcs7 plugin: CMS signatures (create_pkcs7 and the legacy co-signing,
@@ -352,7 +354,7 @@ func signerNames(sd *cms.SignedData) string {
 			break
 		}
 		name := "an unknown signer"
-		if cert := signerCertificate(sd, si); cert != nil {
+		if cert := si.Certificate; cert != nil { // found by sdk/cms when it parsed the message
 			cn := []rune(cert.Subject.CommonName)
 			if len(cn) > maxSummaryName {
 				cn = append(cn[:maxSummaryName], '…')
@@ -365,22 +367,6 @@ func signerNames(sd *cms.SignedData) string {
 		return "nobody"
 	}
 	return strings.Join(names, ", ")
-}
-
-// signerCertificate finds a signer's certificate in the message.
-func signerCertificate(sd *cms.SignedData, si *cms.SignerInfo) *x509.Certificate {
-	if si.Certificate != nil {
-		return si.Certificate
-	}
-	for _, c := range sd.Certificates {
-		if si.SerialNumber != nil && c.SerialNumber.Cmp(si.SerialNumber) == 0 && bytes.Equal(c.RawIssuer, si.IssuerRaw) {
-			return c
-		}
-		if si.SubjectKeyID != nil && bytes.Equal(c.SubjectKeyId, si.SubjectKeyID) {
-			return c
-		}
-	}
-	return nil
 }
 
 // coSign adds a signature of the key id to a message, whose content the
@@ -618,7 +604,7 @@ func describeSigner(sd *cms.SignedData, sr *cms.SignerReport, content []byte) si
 		Verified:          sr.SignatureOK && sr.ContentDigestOK && (!sr.SigningCertificatePresent || sr.SigningCertificateOK),
 	}
 	if len(si.IssuerRaw) > 0 {
-		v.SignerID.Issuer, _ = formatX500(si.IssuerRaw)
+		v.SignerID.Issuer, _ = x500.Format(si.IssuerRaw)
 	}
 	if si.SerialNumber != nil {
 		v.SignerID.SubjectSerialNumber = si.SerialNumber.Text(16)
@@ -629,10 +615,10 @@ func describeSigner(sd *cms.SignedData, sr *cms.SignerReport, content []byte) si
 	v.Digest = hex.EncodeToString(contentDigest(si, content))
 	cert := sr.Certificate
 	if cert == nil {
-		cert = signerCertificate(sd, si)
+		cert = si.Certificate
 	}
 	if cert != nil {
-		for _, c := range chainIn(cert, sd.Certificates) {
+		for _, c := range append([]*x509.Certificate{cert}, certs.Issuers(cert, sd.Certificates)...) {
 			v.Certificate = append(v.Certificate, describeCertificate(c))
 		}
 		for _, p := range cert.PolicyIdentifiers {
@@ -701,33 +687,6 @@ func contentDigest(si *cms.SignerInfo, content []byte) []byte {
 	h := d.Hash.New()
 	h.Write(content)
 	return h.Sum(nil)
-}
-
-// MaxChain bounds the chain walked in a message's certificates.
-const MaxChain = 8
-
-// chainIn returns cert and its issuers found in certs, issuer by issuer
-// (name and signature), up to a self-signed certificate or MaxChain.
-func chainIn(cert *x509.Certificate, certs []*x509.Certificate) []*x509.Certificate {
-	chain := []*x509.Certificate{cert}
-	for cur := cert; len(chain) < MaxChain; {
-		if bytes.Equal(cur.RawIssuer, cur.RawSubject) {
-			break
-		}
-		var next *x509.Certificate
-		for _, c := range certs {
-			if bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
-				next = c
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		chain = append(chain, next)
-		cur = next
-	}
-	return chain
 }
 
 // inspectCall reads the arguments the info and verify functions share —

@@ -24,6 +24,7 @@ import (
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 // Helpers shared by the pkcs7, x509, pkcs10 and app tests.
@@ -134,7 +135,8 @@ func tokenHost(t testing.TB, label string, cfg *plugintest.Config) (*plugintest.
 
 // caFile writes the root and intermediate of pki to one PEM file for
 // openssl's -CAfile (openssl 3.0 cms -verify has no option for untrusted
-// intermediates, and token keys carry no chain).
+// intermediates, and the test token holds no CA certificates, so its keys
+// carry no chain; TestPKCS7TokenKeyCarriesTokenChain adds them).
 func caFile(t testing.TB, pki *softhsmtest.PKI) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "ca.pem")
@@ -142,9 +144,7 @@ func caFile(t testing.TB, pki *softhsmtest.PKI) string {
 	for _, c := range []*x509.Certificate{pki.Root, pki.Intermediate} {
 		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o600))
 	return p
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/x500"
 )
 
 // x509 plugin: the certificate chain of a key, information about a
@@ -222,7 +223,7 @@ func outerSigAlgOID(raw []byte) asn1.ObjectIdentifier {
 // nameString formats a DER Name for replies; a name that cannot be read
 // falls back to Go's RFC 4514 form.
 func nameString(der []byte, fallback fmt.Stringer) string {
-	s, err := formatX500(der)
+	s, err := x500.Format(der)
 	if err != nil {
 		return fallback.String()
 	}
@@ -234,9 +235,9 @@ func describeCertificate(cert *x509.Certificate) certificateInfo {
 	info := certificateInfo{
 		SerialNumber: cert.SerialNumber.Text(16),
 		SubjectName:  nameString(cert.RawSubject, cert.Subject),
-		SubjectInfo:  x500Map(cert.RawSubject),
+		SubjectInfo:  x500.Map(cert.RawSubject),
 		IssuerName:   nameString(cert.RawIssuer, cert.Issuer),
-		IssuerInfo:   x500Map(cert.RawIssuer),
+		IssuerInfo:   x500.Map(cert.RawIssuer),
 		ValidFrom:    eimzoTime(cert.NotBefore),
 		ValidTo:      eimzoTime(cert.NotAfter),
 		PublicKey: publicKeyInfo{

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/signet-agent/signet/sdk/certs"
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -142,7 +142,7 @@ func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (
 	if !p.sigAlg.Supports(pub, p.digest) {
 		return nil, fmt.Errorf("cms: sign: %w: %s with %s for a %T key", ErrUnsupportedAlgorithm, p.sigAlg.Name, p.digest.Name, pub)
 	}
-	if !publicKeysEqual(pub, cert.PublicKey) {
+	if !certs.SamePublicKey(pub, cert.PublicKey) {
 		return nil, errors.New("cms: sign: the certificate does not match the signer's public key")
 	}
 	if p.opts.ContentType == nil {
@@ -162,22 +162,6 @@ func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (
 		}
 	}
 	return p, nil
-}
-
-// publicKeysEqual compares public keys. Public values need no constant-time
-// comparison, so RSA keys are compared directly; other types use their
-// Equal method.
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	switch ka := a.(type) {
-	case *rsa.PublicKey:
-		kb, ok := b.(*rsa.PublicKey)
-		return ok && ka.E == kb.E && ka.N.Cmp(kb.N) == 0
-	}
-	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok {
-		return false
-	}
-	return ea.Equal(b)
 }
 
 // certificates returns the DER certificates to include, signer first,

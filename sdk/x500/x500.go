@@ -1,4 +1,26 @@
-package eimzo
+// Package x500 parses and formats X.500 distinguished names as text, with
+// one table of attribute names: the usual short names (CN, O, OU, L, ST, C,
+// SERIALNUMBER/SN, SURNAME, GIVENNAME, T, UID, DC, E/EMAIL, …) and the
+// Uzbek national attributes TIN/INN (1.2.860.3.16.1.1) and PINFL
+// (1.2.860.3.16.1.2); any other type is written as a dotted OID. It
+// imports nothing else of this module.
+//
+// Text is "KEY=value" attributes, ',' between RDNs and '+' between the
+// attributes of a multi-valued RDN, in the order given: Parse keeps it,
+// Format writes a DER Name in its own order (E-IMZO writes names so; an
+// RFC 4514 caller reverses the RDNs). Keys are case-insensitive short
+// names or dotted OIDs, optionally prefixed "OID."; SN is serialNumber (as
+// in BouncyCastle), SURNAME is surname. Values are plain text with
+// backslash escapes ("\," or a "\2C" hex pair), a double-quoted string, or
+// "#" and the hex of a DER value (kept as it is); unescaped spaces around
+// keys and values are dropped. Values are encoded UTF8String, except C
+// (PrintableString, two letters), E and DC (IA5String) and serialNumber
+// (PrintableString when it fits).
+//
+//	n, err := x500.Parse("CN=Familiya Ism,O=Kompaniya,PINFL=32610793225581,C=UZ")
+//	der, err := n.Marshal() // a certificate request's raw subject
+//	text, err := x500.Format(der)
+package x500
 
 import (
 	"encoding/asn1"
@@ -10,51 +32,27 @@ import (
 	"unicode/utf8"
 )
 
-// X.500 names as E-IMZO writes them.
-//
-// E-IMZO (BouncyCastle's X500Name with BCStyle) writes a distinguished name
-// as "CN=Familiya Ism,O=Kompaniya,UID=324543543,1.2.860.3.16.1.2=3261…,C=UZ":
-// attributes in the order they appear in the certificate (the subject's
-// first RDN first — the reverse of RFC 4514), short names or dotted OIDs as
-// keys, ',' between RDNs and '+' between the attributes of a multi-valued
-// RDN. pkcs10.create_pkcs10 takes a subject in this form; certificate and
-// request info replies write names in it.
-//
-// Parsing (parseX500) accepts:
-//   - keys: the short names in x500Names (case-insensitive; SN is
-//     serialNumber as in BCStyle, SURNAME is surname), dotted OIDs, optionally
-//     prefixed "OID.", and the aliases INN/TIN (1.2.860.3.16.1.1) and PINFL
-//     (1.2.860.3.16.1.2) the official client uses;
-//   - values: plain text with backslash escapes ("\," or a "\2C" hex pair),
-//     a double-quoted string, or "#" and the hex of a DER value (written as
-//     it is). Unescaped spaces around keys and values are dropped.
-//
-// Values are encoded as E-IMZO's certificates have them: UTF8String, except
-// C (PrintableString, two letters), E/emailAddress and DC (IA5String) and
-// serialNumber (PrintableString when it fits). The result is the DER of the
-// Name, which a certificate request takes as its raw subject, so the order
-// and string types survive exactly.
-
-// Bounds of an X.500 name string.
+// Bounds of a name string.
 const (
-	MaxX500Name       = 4096 // bytes of the string
-	MaxX500Attributes = 64
-	MaxX500Value      = 1024 // bytes of one decoded value
+	MaxName       = 4096 // bytes of the string
+	MaxAttributes = 64
+	MaxValue      = 1024 // bytes of one decoded value
 )
 
-// ErrX500 is returned (wrapped) for a name string that cannot be parsed.
-var ErrX500 = errors.New("invalid X.500 name")
+// ErrInvalid is returned (wrapped) for a name string or DER name that
+// cannot be read.
+var ErrInvalid = errors.New("invalid X.500 name")
 
-// x500Attr is one attribute type name.
-type x500Attr struct {
-	name string // as written by formatX500
+// attrType is one attribute type name.
+type attrType struct {
+	name string // as written by Format
 	oid  asn1.ObjectIdentifier
 	tag  int // ASN.1 string type for parsed values
 }
 
-// x500Names lists the short names. The first entry of an OID is the one
-// formatX500 writes.
-var x500Names = []x500Attr{
+// names lists the short names. The first entry of an OID is the one
+// Format writes.
+var names = []attrType{
 	{"CN", asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.TagUTF8String},
 	{"SURNAME", asn1.ObjectIdentifier{2, 5, 4, 4}, asn1.TagUTF8String},
 	{"SERIALNUMBER", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString},
@@ -79,6 +77,7 @@ var x500Names = []x500Attr{
 	{"DC", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, asn1.TagIA5String},
 	{"E", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
 	{"EMAILADDRESS", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
+	{"EMAIL", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
 	// Uzbek national attributes: written as dotted OIDs (E-IMZO does so),
 	// accepted under the official client's names.
 	{"1.2.860.3.16.1.1", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
@@ -88,47 +87,64 @@ var x500Names = []x500Attr{
 	{"PINFL", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String},
 }
 
-// x500Attribute is one AttributeTypeAndValue with its value as encoded.
-type x500Attribute struct {
+// Attribute is one AttributeTypeAndValue with its value as encoded.
+type Attribute struct {
 	Type  asn1.ObjectIdentifier
 	Value asn1.RawValue
 }
 
-// x500RDNSET is a RelativeDistinguishedName (the SET suffix makes
-// encoding/asn1 write a DER SET OF).
-type x500RDNSET []x500Attribute
+// Name is a parsed name: its RDNs in the order written, each with its
+// attributes.
+type Name [][]Attribute
 
-// x500RDNs is an RDNSequence.
-type x500RDNs []x500RDNSET
+// rdnSET is a RelativeDistinguishedName (the SET suffix makes
+// encoding/asn1 write a DER SET OF).
+type rdnSET []Attribute
+
+// rdnSequence is an RDNSequence.
+type rdnSequence []rdnSET
+
+// Marshal returns the DER Name, RDNs in n's order.
+func (n Name) Marshal() ([]byte, error) {
+	seq := make(rdnSequence, len(n))
+	for i, rdn := range n {
+		seq[i] = rdnSET(rdn)
+	}
+	der, err := asn1.Marshal(seq)
+	if err != nil {
+		return nil, fmt.Errorf("encode name: %v: %w", err, ErrInvalid)
+	}
+	return der, nil
+}
 
 // attrByName returns the attribute for a key: a short name or a dotted OID.
-func attrByName(key string) (x500Attr, error) {
+func attrByName(key string) (attrType, error) {
 	up := strings.ToUpper(key)
-	for _, a := range x500Names {
+	for _, a := range names {
 		if a.name == up {
 			return a, nil
 		}
 	}
 	up = strings.TrimPrefix(up, "OID.")
-	oid, err := parseOID(up)
+	oid, err := ParseOID(up)
 	if err != nil {
-		return x500Attr{}, fmt.Errorf("unknown attribute %q: %w", key, ErrX500)
+		return attrType{}, fmt.Errorf("unknown attribute %q: %w", key, ErrInvalid)
 	}
-	for _, a := range x500Names {
+	for _, a := range names {
 		if a.oid.Equal(oid) {
 			return a, nil
 		}
 	}
-	return x500Attr{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}, nil
+	return attrType{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}, nil
 }
 
 // MaxOIDArcs bounds the arcs of a dotted OID.
 const MaxOIDArcs = 32
 
-// parseOID parses a dotted OID ("1.2.860.3.16.1.2"): at least two arcs,
+// ParseOID parses a dotted OID ("1.2.860.3.16.1.2"): at least two arcs,
 // decimal digits without leading zeros, the first arc 0–2 (and the second
 // below 40 under 0 and 1), each arc fitting an int.
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
+func ParseOID(s string) (asn1.ObjectIdentifier, error) {
 	parts := strings.Split(s, ".")
 	if len(parts) < 2 || len(parts) > MaxOIDArcs {
 		return nil, fmt.Errorf("OID %q: want 2 to %d arcs", s, MaxOIDArcs)
@@ -150,28 +166,28 @@ func parseOID(s string) (asn1.ObjectIdentifier, error) {
 	return oid, nil
 }
 
-// parseX500 parses an E-IMZO-style name and returns the DER Name.
-func parseX500(s string) ([]byte, error) {
-	if len(s) > MaxX500Name {
-		return nil, fmt.Errorf("name of %d bytes (max %d): %w", len(s), MaxX500Name, ErrX500)
+// Parse parses a name string (see the package documentation).
+func Parse(s string) (Name, error) {
+	if len(s) > MaxName {
+		return nil, fmt.Errorf("name of %d bytes (max %d): %w", len(s), MaxName, ErrInvalid)
 	}
 	if !utf8.ValidString(s) {
-		return nil, fmt.Errorf("name is not UTF-8: %w", ErrX500)
+		return nil, fmt.Errorf("name is not UTF-8: %w", ErrInvalid)
 	}
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("empty name: %w", ErrX500)
+		return nil, fmt.Errorf("empty name: %w", ErrInvalid)
 	}
-	p := &x500Parser{s: s}
-	var rdns x500RDNs
-	var cur x500RDNSET
+	p := &parser{s: s}
+	var rdns Name
+	var cur []Attribute
 	n := 0
 	for {
 		attr, err := p.attribute()
 		if err != nil {
 			return nil, err
 		}
-		if n++; n > MaxX500Attributes {
-			return nil, fmt.Errorf("more than %d attributes: %w", MaxX500Attributes, ErrX500)
+		if n++; n > MaxAttributes {
+			return nil, fmt.Errorf("more than %d attributes: %w", MaxAttributes, ErrInvalid)
 		}
 		cur = append(cur, attr)
 		if p.i >= len(p.s) {
@@ -185,19 +201,15 @@ func parseX500(s string) ([]byte, error) {
 			cur = nil
 		}
 	}
-	der, err := asn1.Marshal(rdns)
-	if err != nil {
-		return nil, fmt.Errorf("encode name: %v: %w", err, ErrX500)
-	}
-	return der, nil
+	return rdns, nil
 }
 
-type x500Parser struct {
+type parser struct {
 	s string
 	i int
 }
 
-func (p *x500Parser) skipSpaces() {
+func (p *parser) skipSpaces() {
 	for p.i < len(p.s) && p.s[p.i] == ' ' {
 		p.i++
 	}
@@ -205,18 +217,18 @@ func (p *x500Parser) skipSpaces() {
 
 // attribute reads "key=value" up to the next unescaped ',' or '+' (left
 // unread) or the end.
-func (p *x500Parser) attribute() (x500Attribute, error) {
+func (p *parser) attribute() (Attribute, error) {
 	eq := strings.IndexByte(p.s[p.i:], '=')
 	if eq < 0 {
-		return x500Attribute{}, fmt.Errorf("%q: no '=': %w", p.s[p.i:], ErrX500)
+		return Attribute{}, fmt.Errorf("%q: no '=': %w", p.s[p.i:], ErrInvalid)
 	}
 	key := strings.TrimSpace(p.s[p.i : p.i+eq])
 	if key == "" || strings.ContainsAny(key, ",+\"\\") {
-		return x500Attribute{}, fmt.Errorf("attribute name %q: %w", key, ErrX500)
+		return Attribute{}, fmt.Errorf("attribute name %q: %w", key, ErrInvalid)
 	}
 	a, err := attrByName(key)
 	if err != nil {
-		return x500Attribute{}, err
+		return Attribute{}, err
 	}
 	p.i += eq + 1
 	p.skipSpaces()
@@ -228,23 +240,23 @@ func (p *x500Parser) attribute() (x500Attribute, error) {
 		var v string
 		v, err = p.stringValue()
 		if err == nil {
-			raw, err = encodeX500Value(a, v)
+			raw, err = encodeValue(a, v)
 		}
 	}
 	if err != nil {
-		return x500Attribute{}, err
+		return Attribute{}, err
 	}
-	return x500Attribute{Type: a.oid, Value: raw}, nil
+	return Attribute{Type: a.oid, Value: raw}, nil
 }
 
 // stringValue reads a plain or quoted value.
-func (p *x500Parser) stringValue() (string, error) {
+func (p *parser) stringValue() (string, error) {
 	var b []byte
 	if p.i < len(p.s) && p.s[p.i] == '"' {
 		p.i++
 		for {
 			if p.i >= len(p.s) {
-				return "", fmt.Errorf("unterminated quoted value: %w", ErrX500)
+				return "", fmt.Errorf("unterminated quoted value: %w", ErrInvalid)
 			}
 			c := p.s[p.i]
 			if c == '"' {
@@ -263,7 +275,7 @@ func (p *x500Parser) stringValue() (string, error) {
 		}
 		p.skipSpaces()
 		if p.i < len(p.s) && p.s[p.i] != ',' && p.s[p.i] != '+' {
-			return "", fmt.Errorf("text after a quoted value: %w", ErrX500)
+			return "", fmt.Errorf("text after a quoted value: %w", ErrInvalid)
 		}
 	} else {
 		keep := 0 // length of b up to the last escaped byte: never trimmed
@@ -273,7 +285,7 @@ func (p *x500Parser) stringValue() (string, error) {
 				break
 			}
 			if c == '"' {
-				return "", fmt.Errorf("unescaped '\"' in a value: %w", ErrX500)
+				return "", fmt.Errorf("unescaped '\"' in a value: %w", ErrInvalid)
 			}
 			if c == '\\' {
 				var err error
@@ -293,23 +305,23 @@ func (p *x500Parser) stringValue() (string, error) {
 		b = b[:end]
 	}
 	if len(b) == 0 {
-		return "", fmt.Errorf("empty value: %w", ErrX500)
+		return "", fmt.Errorf("empty value: %w", ErrInvalid)
 	}
-	if len(b) > MaxX500Value {
-		return "", fmt.Errorf("value of %d bytes (max %d): %w", len(b), MaxX500Value, ErrX500)
+	if len(b) > MaxValue {
+		return "", fmt.Errorf("value of %d bytes (max %d): %w", len(b), MaxValue, ErrInvalid)
 	}
 	if !utf8.Valid(b) {
-		return "", fmt.Errorf("value is not UTF-8: %w", ErrX500)
+		return "", fmt.Errorf("value is not UTF-8: %w", ErrInvalid)
 	}
 	return string(b), nil
 }
 
 // escape reads a backslash escape at p.i: "\XX" (two hex digits) is a
 // byte, "\c" is c itself.
-func (p *x500Parser) escape(b []byte) ([]byte, error) {
+func (p *parser) escape(b []byte) ([]byte, error) {
 	p.i++ // the backslash
 	if p.i >= len(p.s) {
-		return nil, fmt.Errorf("name ends in a backslash: %w", ErrX500)
+		return nil, fmt.Errorf("name ends in a backslash: %w", ErrInvalid)
 	}
 	if p.i+1 < len(p.s) && isHex(p.s[p.i]) && isHex(p.s[p.i+1]) {
 		v, _ := hex.DecodeString(p.s[p.i : p.i+2])
@@ -327,7 +339,7 @@ func isHex(c byte) bool {
 }
 
 // hexValue reads "#" and the hex of one DER element.
-func (p *x500Parser) hexValue() (asn1.RawValue, error) {
+func (p *parser) hexValue() (asn1.RawValue, error) {
 	p.i++
 	start := p.i
 	for p.i < len(p.s) && isHex(p.s[p.i]) {
@@ -336,42 +348,42 @@ func (p *x500Parser) hexValue() (asn1.RawValue, error) {
 	h := p.s[start:p.i]
 	p.skipSpaces()
 	if p.i < len(p.s) && p.s[p.i] != ',' && p.s[p.i] != '+' {
-		return asn1.RawValue{}, fmt.Errorf("bad '#' value: %w", ErrX500)
+		return asn1.RawValue{}, fmt.Errorf("bad '#' value: %w", ErrInvalid)
 	}
-	if len(h) == 0 || len(h)%2 != 0 || len(h)/2 > MaxX500Value {
-		return asn1.RawValue{}, fmt.Errorf("bad '#' value length: %w", ErrX500)
+	if len(h) == 0 || len(h)%2 != 0 || len(h)/2 > MaxValue {
+		return asn1.RawValue{}, fmt.Errorf("bad '#' value length: %w", ErrInvalid)
 	}
 	der, _ := hex.DecodeString(h)
 	var raw asn1.RawValue
 	rest, err := asn1.Unmarshal(der, &raw)
 	if err != nil || len(rest) != 0 {
-		return asn1.RawValue{}, fmt.Errorf("'#' value is not one DER element: %w", ErrX500)
+		return asn1.RawValue{}, fmt.Errorf("'#' value is not one DER element: %w", ErrInvalid)
 	}
 	// Keep the element exactly as given.
 	raw = asn1.RawValue{FullBytes: der}
 	return raw, nil
 }
 
-// encodeX500Value encodes v with the attribute's string type.
-func encodeX500Value(a x500Attr, v string) (asn1.RawValue, error) {
+// encodeValue encodes v with the attribute's string type.
+func encodeValue(a attrType, v string) (asn1.RawValue, error) {
 	tag := a.tag
 	switch tag {
 	case asn1.TagPrintableString:
 		if !isPrintable(v) {
 			if a.oid.Equal(asn1.ObjectIdentifier{2, 5, 4, 6}) {
-				return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrX500)
+				return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrInvalid)
 			}
 			tag = asn1.TagUTF8String
 		}
 	case asn1.TagIA5String:
 		for i := 0; i < len(v); i++ {
 			if v[i] >= 0x80 {
-				return asn1.RawValue{}, fmt.Errorf("%s=%q: ASCII only: %w", a.name, v, ErrX500)
+				return asn1.RawValue{}, fmt.Errorf("%s=%q: ASCII only: %w", a.name, v, ErrInvalid)
 			}
 		}
 	}
 	if a.oid.Equal(asn1.ObjectIdentifier{2, 5, 4, 6}) && len(v) != 2 {
-		return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrX500)
+		return asn1.RawValue{}, fmt.Errorf("country code %q: want two letters: %w", v, ErrInvalid)
 	}
 	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: tag, Bytes: []byte(v)}, nil
 }
@@ -390,14 +402,14 @@ func isPrintable(s string) bool {
 	return true
 }
 
-// formatX500 writes a DER Name in E-IMZO's form (certificate order, short
-// names, dotted OIDs for the rest). String values are written as text with
-// backslash escapes; other values as "#" and their DER in hex.
-func formatX500(der []byte) (string, error) {
-	var rdns x500RDNs
+// Format writes a DER Name as text in its own order (short names, dotted
+// OIDs for the rest). String values are written as text with backslash
+// escapes; other values as "#" and their DER in hex.
+func Format(der []byte) (string, error) {
+	var rdns rdnSequence
 	rest, err := asn1.Unmarshal(der, &rdns)
 	if err != nil || len(rest) != 0 {
-		return "", fmt.Errorf("name is not a DER RDNSequence: %w", ErrX500)
+		return "", fmt.Errorf("name is not a DER RDNSequence: %w", ErrInvalid)
 	}
 	var b strings.Builder
 	for i, rdn := range rdns {
@@ -411,24 +423,24 @@ func formatX500(der []byte) (string, error) {
 			a := attrByOID(atv.Type)
 			b.WriteString(a.name)
 			b.WriteByte('=')
-			b.WriteString(formatX500Value(a, atv.Value))
+			b.WriteString(formatValue(a, atv.Value))
 		}
 	}
 	return b.String(), nil
 }
 
-// attrByOID is the attribute formatX500 writes for oid.
-func attrByOID(oid asn1.ObjectIdentifier) x500Attr {
-	for _, a := range x500Names {
+// attrByOID is the attribute Format writes for oid.
+func attrByOID(oid asn1.ObjectIdentifier) attrType {
+	for _, a := range names {
 		if a.oid.Equal(oid) {
 			return a
 		}
 	}
-	return x500Attr{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}
+	return attrType{name: oid.String(), oid: oid, tag: asn1.TagUTF8String}
 }
 
-// x500Text returns the text of a string-typed value.
-func x500Text(v asn1.RawValue) (string, bool) {
+// text returns the text of a string-typed value.
+func text(v asn1.RawValue) (string, bool) {
 	if v.Class != asn1.ClassUniversal || v.IsCompound {
 		return "", false
 	}
@@ -455,15 +467,15 @@ func x500Text(v asn1.RawValue) (string, bool) {
 	return "", false
 }
 
-// formatX500Value escapes a value of attribute a for formatX500: string
+// formatValue escapes a value of attribute a for Format: string
 // values as text (whatever their string type: names are for reading), and
-// values parseX500 could not take back as text (not a string, or a
+// values Parse could not take back as text (not a string, or a
 // country code that is not two letters) as "#" and their DER in hex. So
 // the text parses again, and formats to the same text.
-func formatX500Value(a x500Attr, v asn1.RawValue) string {
-	s, ok := x500Text(v)
+func formatValue(a attrType, v asn1.RawValue) string {
+	s, ok := text(v)
 	if ok && s != "" {
-		_, err := encodeX500Value(a, s)
+		_, err := encodeValue(a, s)
 		ok = err == nil
 	}
 	if !ok || s == "" {
@@ -491,10 +503,10 @@ func formatX500Value(a x500Attr, v asn1.RawValue) string {
 	return b.String()
 }
 
-// x500Map returns the name's attributes as key → value (values of a
-// repeated key joined with ", "), for the subjectInfo/issuerInfo fields.
-func x500Map(der []byte) map[string]string {
-	var rdns x500RDNs
+// Map returns a DER name's attributes as key → value (values of a
+// repeated key joined with ", "); an unreadable name gives an empty map.
+func Map(der []byte) map[string]string {
+	var rdns rdnSequence
 	if _, err := asn1.Unmarshal(der, &rdns); err != nil {
 		return map[string]string{}
 	}
@@ -502,7 +514,7 @@ func x500Map(der []byte) map[string]string {
 	for _, rdn := range rdns {
 		for _, atv := range rdn {
 			k := attrByOID(atv.Type).name
-			v, ok := x500Text(atv.Value)
+			v, ok := text(atv.Value)
 			if !ok {
 				v = "#" + strings.ToUpper(hex.EncodeToString(atv.Value.FullBytes))
 			}

@@ -1,0 +1,86 @@
+// Package certs orders X.509 certificates into chains and matches public
+// keys, for the key stores (hsm/...) and the plugins alike. It imports
+// nothing else of this module.
+//
+// A chain is walked issuer by issuer: the issuer of a certificate is a
+// certificate of the pool whose subject is the certificate's issuer name
+// and whose key verifies the certificate's signature.
+//
+//	leaf := certs.ForKey(all, pub)
+//	chain := certs.Issuers(leaf, all) // intermediate(s), then the root if present
+package certs
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+)
+
+// MaxIssuers bounds the issuers Issuers walks.
+const MaxIssuers = 8
+
+// Issuers returns the issuers of cert found in pool, nearest first. Each
+// is a certificate whose subject is the previous one's issuer name and
+// whose key verifies its signature; the walk ends at a self-signed
+// certificate, when no issuer is found, or after MaxIssuers. A certificate
+// appears at most once. When no candidate verifies and a candidate's
+// signature algorithm is one crypto/x509 cannot check (GOST, O'zDSt), that
+// candidate is taken on its name alone.
+func Issuers(cert *x509.Certificate, pool []*x509.Certificate) []*x509.Certificate {
+	var chain []*x509.Certificate
+	used := map[*x509.Certificate]bool{cert: true}
+	for cur := cert; len(chain) < MaxIssuers && !bytes.Equal(cur.RawIssuer, cur.RawSubject); {
+		next := issuerOf(cur, pool, used)
+		if next == nil {
+			break
+		}
+		used[next] = true
+		chain = append(chain, next)
+		cur = next
+	}
+	return chain
+}
+
+// issuerOf returns the certificate of pool, not used yet, that issued c.
+func issuerOf(c *x509.Certificate, pool []*x509.Certificate, used map[*x509.Certificate]bool) *x509.Certificate {
+	var unchecked *x509.Certificate
+	for _, p := range pool {
+		if used[p] || bytes.Equal(p.Raw, c.Raw) || !bytes.Equal(p.RawSubject, c.RawIssuer) {
+			continue
+		}
+		err := c.CheckSignatureFrom(p)
+		if err == nil {
+			return p
+		}
+		if unchecked == nil && errors.Is(err, x509.ErrUnsupportedAlgorithm) {
+			unchecked = p
+		}
+	}
+	return unchecked
+}
+
+// ForKey returns the first certificate of certs whose public key is pub,
+// or nil.
+func ForKey(certs []*x509.Certificate, pub crypto.PublicKey) *x509.Certificate {
+	for _, c := range certs {
+		if SamePublicKey(pub, c.PublicKey) {
+			return c
+		}
+	}
+	return nil
+}
+
+// SamePublicKey reports whether a and b are the same public key. Public
+// values need no constant-time comparison, so RSA keys are compared
+// directly; other types use their Equal method. A nil or unknown key is
+// the same as nothing.
+func SamePublicKey(a, b crypto.PublicKey) bool {
+	if ka, ok := a.(*rsa.PublicKey); ok {
+		kb, ok := b.(*rsa.PublicKey)
+		return ok && ka != nil && kb != nil && ka.N != nil && kb.N != nil && ka.E == kb.E && ka.N.Cmp(kb.N) == 0
+	}
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}

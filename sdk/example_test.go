@@ -55,7 +55,7 @@ func ExampleHTTPServer() {
 		host    *sdk.Host
 		handler http.Handler
 	)
-	_ = sdk.HTTPServer{Listener: "https", Handler: handler, ReadHeaderTimeout: 5 * time.Second}.Serve(ctx, host)
+	_ = sdk.HTTPServer{Listeners: []string{"https"}, Handler: handler, ReadHeaderTimeout: 5 * time.Second}.Serve(ctx, host)
 }
 
 // Describe the document the person is asked about from its bytes: the

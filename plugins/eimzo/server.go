@@ -104,6 +104,9 @@ type Server struct {
 	apiKeys map[string]string // domain → a valid vendor API key presented for it
 
 	upgrader websocket.Upgrader
+
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain
 }
 
 // NewServer builds a Server.
@@ -116,6 +119,8 @@ func NewServer(cfg Config) *Server {
 		now:     cfg.Now,
 		langs:   map[string]string{},
 		apiKeys: map[string]string{},
+
+		draining: make(chan struct{}),
 
 		tokenKeyPrefix: cfg.TokenKey,
 		keygenToken:    cfg.KeygenToken,
@@ -143,6 +148,13 @@ func NewServer(cfg Config) *Server {
 	}
 	return s
 }
+
+// Drain tells the WebSocket connections that the plugin is stopping: an
+// idle one, or a kept one once its request is answered, is closed with
+// 1001 "Going Away"; a request in progress (waiting for the person, say)
+// is answered first. It does not wait. Serve calls it when the drain
+// starts (sdk.HTTPServer.OnDrain).
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // language returns the reply language for domain.
 func (s *Server) language(domain string) string {
@@ -365,6 +377,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 		case <-timer.C:
 			s.closeConn(conn, websocket.CloseNormalClosure, "Idle")
+			return
+		case <-s.draining:
+			timer.Stop()
+			s.closeConn(conn, websocket.CloseGoingAway, "Going Away")
 			return
 		}
 		if !ok {

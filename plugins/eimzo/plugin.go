@@ -62,7 +62,7 @@ func (Plugin) Describe() sdk.Description {
 
 // Serve binds both listeners and serves the E-IMZO API until ctx ends.
 func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
-	cfg := Config{Keys: host.KeyStore(), Consent: host.Consent(), Logger: host.Logger()}
+	cfg := Config{Keys: host.KeyService(), Consent: host.Consent(), Logger: host.Logger()}
 	if v := host.Option(OptionKeyTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -19,9 +19,9 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// KeyStore is what the plugin uses of the host's key store; *sdk.KeyStore
-// implements it.
-type KeyStore interface {
+// HostKeys is what the plugin uses of the host's key service (the host's
+// key store, behind its policy and consent); *sdk.KeyService implements it.
+type HostKeys interface {
 	Tokens(ctx context.Context, op sdk.Operation) ([]sdk.Token, error)
 	Keys(ctx context.Context, op sdk.Operation) ([]sdk.Key, error)
 	Key(ctx context.Context, keyURI string, op sdk.Operation) (sdk.Key, error)
@@ -39,7 +39,7 @@ type Consent interface {
 
 // Config configures a Server.
 type Config struct {
-	Keys    KeyStore
+	Keys    HostKeys
 	Consent Consent
 	Logger  *slog.Logger
 	// KeyTTL is how long a keyId from load_key stays valid (E-IMZO:
@@ -82,7 +82,7 @@ const (
 // use; each connection is served by its own goroutine, and a request that
 // waits for the person (consent, password) blocks only its connection.
 type Server struct {
-	keys    KeyStore
+	keys    HostKeys
 	consent Consent
 	log     *slog.Logger
 	keyTTL  time.Duration

@@ -40,10 +40,10 @@
 //     the plugin (SIGTERM to the host, `signet serve` shutting down) or the
 //     host process dies. Serve should then stop accepting, let in-flight
 //     requests finish within the host's stop timeout, and return;
-//     ServeHTTP (and HTTPServer for other timeouts) does exactly that for
-//     an HTTP listener. If Serve returns an error while
-//     the host did not ask it to stop, the process exits and the host
-//     restarts it with backoff.
+//     ServeHTTP does exactly that for an HTTP listener, and HTTPServer for
+//     several listeners, other timeouts, or WebSockets (OnDrain). If Serve
+//     returns an error while the host did not ask it to stop, the process
+//     exits and the host restarts it with backoff.
 //  4. A plugin whose Description lists URL schemes also implements
 //     URLHandler; `signet open cryptoarm://…` reaches its OpenURL.
 //

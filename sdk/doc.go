@@ -40,16 +40,16 @@
 //     the plugin (SIGTERM to the host, `signet serve` shutting down) or the
 //     host process dies. Serve should then stop accepting, let in-flight
 //     requests finish within the host's stop timeout, and return;
-//     ServeHTTP (and HTTPServer for other timeouts) does exactly that for
-//     an HTTP listener. If Serve returns an error while
-//     the host did not ask it to stop, the process exits and the host
-//     restarts it with backoff.
+//     ServeHTTP does exactly that for an HTTP listener, and HTTPServer for
+//     several listeners, other timeouts, or WebSockets (OnDrain). If Serve
+//     returns an error while the host did not ask it to stop, the process
+//     exits and the host restarts it with backoff.
 //  4. A plugin whose Description lists URL schemes also implements
 //     URLHandler; `signet open cryptoarm://…` reaches its OpenURL.
 //
 // # Host services
 //
-// Host gives the plugin: KeyStore (list tokens and keys, sign a digest,
+// Host gives the plugin: KeyService (list tokens and keys, sign a digest,
 // decrypt, generate keys, CSRs, import certificates), Consent (ask the
 // person or the policy whether an operation may go ahead), a *slog.Logger
 // whose records appear in the host's log under the plugin's name, Listen
@@ -85,7 +85,7 @@
 // Some protocols let the page name no key at all, only "whatever key the
 // person picks" (E-IMZO's pseudo key ids "ckc", "idcard", "baikey").
 // Consent.ChooseKey puts the candidates (key URIs, e.g. the token keys from
-// KeyStore.Keys) in the host's consent dialog together with the operation
+// KeyService.Keys) in the host's consent dialog together with the operation
 // (the Operation you would pass to Sign: origin, summary, documents). The
 // person picks one and allows: that is the consent for ONE signature with
 // it. The host returns the key and the id of a one-use grant; present the
@@ -97,7 +97,7 @@
 //		return err // ErrDenied, ErrTimeout, ErrCancelled, ErrKeyNotFound, …
 //	}
 //	op.GrantID = choice.GrantID
-//	sig, err := host.KeyStore().Sign(ctx, choice.KeyURI, digest, crypto.SHA256, op)
+//	sig, err := host.KeyService().Sign(ctx, choice.KeyURI, digest, crypto.SHA256, op)
 //
 // The grant covers only that key, origin and plugin, and only a Sign that
 // presents it, within ChooseKeyGrantTTL; a second Sign with it is refused.
@@ -109,7 +109,7 @@
 // gets. plugintest's default consent picks the first candidate.
 //
 // One signature is one cross-process call: hash documents in the plugin and
-// send only the digest. KeyStore.Signer gives a crypto.Signer (for sdk/cms,
+// send only the digest. KeyService.Signer gives a crypto.Signer (for sdk/cms,
 // crypto/x509, TLS) that does exactly that.
 //
 // # Which calls may ask the person
@@ -117,17 +117,17 @@
 // The host decides every use of a key itself, and may put a question to
 // the person (in its consent dialog) during these calls:
 //
-//   - KeyStore.Sign, and the Sign of a KeyStore.Signer: a signature
+//   - KeyService.Sign, and the Sign of a KeyService.Signer: a signature
 //     question, unless a grant the call presents (Operation.GrantID, also
 //     the one-use grant of a ChooseKey) or an unattended rule of the
 //     administrator decides it.
-//   - KeyStore.Decrypt, GenerateKey, CreateCSR and ImportCertificate: a
+//   - KeyService.Decrypt, GenerateKey, CreateCSR and ImportCertificate: a
 //     question for that operation, unless an unattended rule decides it.
 //   - Consent.ChooseKey: the person picks the key (and allows one
 //     signature); Consent.GrantSign: the person accepts or refuses the
 //     grant; Consent.Ask: the first-use question of a web origin the
 //     person has not allowed yet.
-//   - KeyStore.Tokens, Keys and Key: only the first-use question of a web
+//   - KeyService.Tokens, Keys and Key: only the first-use question of a web
 //     origin the person has not allowed yet (listing is otherwise decided
 //     by the origin's policy alone).
 //

@@ -26,7 +26,7 @@ func (hello) Describe() sdk.Description {
 func (hello) Serve(ctx context.Context, host *sdk.Host) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
-		keys, err := host.KeyStore().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin")})
+		keys, err := host.KeyService().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin")})
 		if err != nil && len(keys) == 0 {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -55,7 +55,7 @@ func ExampleHTTPServer() {
 		host    *sdk.Host
 		handler http.Handler
 	)
-	_ = sdk.HTTPServer{Listener: "https", Handler: handler, ReadHeaderTimeout: 5 * time.Second}.Serve(ctx, host)
+	_ = sdk.HTTPServer{Listeners: []string{"https"}, Handler: handler, ReadHeaderTimeout: 5 * time.Second}.Serve(ctx, host)
 }
 
 // Describe the document the person is asked about from its bytes: the
@@ -69,15 +69,15 @@ func ExampleDocumentOf() {
 // A detached CMS signature over a document with a key of the host's key
 // store: cms hashes the document in the plugin and the host signs once,
 // after asking the person.
-func ExampleKeyStore_Signer() {
+func ExampleKeyService_Signer() {
 	var (
 		r    *http.Request
 		host *sdk.Host
-		key  sdk.Key // from KeyStore.Keys
+		key  sdk.Key // from KeyService.Keys
 		doc  []byte
 	)
 	op := sdk.Operation{Origin: r.Header.Get("Origin"), Documents: []sdk.Document{sdk.DocumentOf("doc.txt", "", doc)}}
-	signer := host.KeyStore().Signer(r.Context(), key, op)
+	signer := host.KeyService().Signer(r.Context(), key, op)
 	der, err := cms.Sign(doc, signer, key.Certificate, &cms.SignOptions{Detached: true, Chain: key.Chain})
 	_, _ = der, err
 }
@@ -88,7 +88,7 @@ func ExampleConsent_ChooseKey() {
 	var (
 		ctx        context.Context
 		host       *sdk.Host
-		candidates []string // key URIs, from KeyStore.Keys
+		candidates []string // key URIs, from KeyService.Keys
 		op         sdk.Operation
 	)
 	digest := sha256.Sum256([]byte("document"))
@@ -97,7 +97,7 @@ func ExampleConsent_ChooseKey() {
 		return // ErrDenied, ErrTimeout, ErrCancelled, ErrKeyNotFound
 	}
 	op.GrantID = choice.GrantID
-	sig, err := host.KeyStore().Sign(ctx, choice.KeyURI, digest[:], crypto.SHA256, op)
+	sig, err := host.KeyService().Sign(ctx, choice.KeyURI, digest[:], crypto.SHA256, op)
 	_, _ = sig, err
 }
 

@@ -23,7 +23,7 @@ import (
 type Host struct {
 	name    string
 	conn    *grpc.ClientConn
-	keys    *KeyStore
+	keys    *KeyService
 	consent *Consent
 	log     *logSender
 	logger  *slog.Logger
@@ -46,7 +46,7 @@ func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Hos
 	h := &Host{
 		name:     desc.Name,
 		conn:     conn,
-		keys:     &KeyStore{c: pb.NewKeyStoreClient(conn)},
+		keys:     &KeyService{c: pb.NewKeyStoreClient(conn)},
 		consent:  &Consent{c: pb.NewConsentClient(conn)},
 		tls:      pb.NewTLSClient(conn),
 		options:  req.GetOptions(),
@@ -78,8 +78,9 @@ func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Hos
 // Name is the plugin's name as the host knows it.
 func (h *Host) Name() string { return h.name }
 
-// KeyStore is the host's key store.
-func (h *Host) KeyStore() *KeyStore { return h.keys }
+// KeyService is the plugin's client of the host's key service: tokens,
+// keys, signing and key management, under the host's policy and consent.
+func (h *Host) KeyService() *KeyService { return h.keys }
 
 // Consent asks the person (or the policy) about operations.
 func (h *Host) Consent() *Consent { return h.consent }

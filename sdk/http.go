@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// HTTPServer serves HTTP on one declared listener, with the timeouts and
-// the graceful drain a plugin needs. The zero durations take the defaults
-// below. Use ServeHTTP for the defaults.
+// HTTPServer serves HTTP on one or more declared listeners with one
+// handler, with the timeouts and the graceful drain a plugin needs. The
+// zero durations take the defaults below. Use ServeHTTP for the defaults
+// and one listener.
 type HTTPServer struct {
-	// Listener is the name of a listener declared in the Description.
-	Listener string
+	// Listeners are the names of listeners declared in the Description;
+	// all of them serve Handler.
+	Listeners []string
 	// Handler serves the requests. Request contexts are not derived from
 	// Serve's ctx: a request in flight when the host stops the plugin
 	// keeps running (it may be waiting for the person's consent) until the
@@ -31,6 +34,14 @@ type HTTPServer struct {
 	// returns before the host gives up on it), or 5s when the plugin was
 	// not stopped by the host.
 	DrainTimeout time.Duration
+	// OnDrain, when set, is called once, in a goroutine of its own, when
+	// the drain starts. The server does not know what a hijacked
+	// connection (a WebSocket) is doing, so it cannot close it gracefully:
+	// OnDrain tells the handlers holding such connections to finish (close
+	// an idle WebSocket with 1001 "going away", say). It must not wait for
+	// them. Whatever still runs at the drain deadline has its connection
+	// closed, hijacked or not.
+	OnDrain func()
 }
 
 // Defaults of HTTPServer.
@@ -44,102 +55,175 @@ const (
 // ServeHTTP serves handler on the declared listener with HTTPServer's
 // defaults; see HTTPServer.Serve.
 func ServeHTTP(ctx context.Context, host *Host, listener string, handler http.Handler) error {
-	return HTTPServer{Listener: listener, Handler: handler}.Serve(ctx, host)
+	return HTTPServer{Listeners: []string{listener}, Handler: handler}.Serve(ctx, host)
 }
 
-// Serve binds the listener with host.Listen (loopback only, TLS from the
+// Serve binds the listeners with host.Listen (loopback only, TLS from the
 // host when declared), serves until ctx is cancelled, then stops accepting,
-// lets in-flight requests finish within the drain timeout, closes what is
-// left, and returns only once every handler has returned. It returns nil
-// after a drain, or the error that stopped serving. Call it from
-// Plugin.Serve and return its result.
+// lets in-flight requests finish within the drain timeout, closes the
+// connections of those still running (hijacked ones too), and returns only
+// once every handler has returned. It returns nil after a drain, or the
+// error that stopped serving (a listener that failed stops the others).
+// Call it from Plugin.Serve and return its result.
 func (s HTTPServer) Serve(ctx context.Context, host *Host) error {
+	if len(s.Listeners) == 0 {
+		return errors.New("serve HTTP: no listener named")
+	}
 	if s.Handler == nil {
-		return fmt.Errorf("serve HTTP on %q: no handler", s.Listener)
+		return fmt.Errorf("serve HTTP on %q: no handler", s.Listeners)
 	}
-	ln, err := host.Listen(ctx, s.Listener)
-	if err != nil {
-		return err
+	lns := make([]net.Listener, 0, len(s.Listeners))
+	for _, name := range s.Listeners {
+		ln, err := host.Listen(ctx, name)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
 	}
-	inflight := &inflight{h: s.Handler}
-	inflight.cond = sync.NewCond(&inflight.mu)
+	handlers := newInflight(s.Handler)
 	srv := &http.Server{
-		Handler:           inflight,
+		Handler:           handlers,
 		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ConnContext:       withConn,
 	}
 	if srv.MaxHeaderBytes <= 0 {
 		srv.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	drained := make(chan struct{})
-	stopped := make(chan struct{}) // Serve failed on its own: nothing to drain
-	go func() {
-		defer close(drained)
-		select {
-		case <-ctx.Done():
-		case <-stopped:
-			return
-		}
-		timeout := s.DrainTimeout
-		if timeout <= 0 {
-			timeout = host.drainTimeout()
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		if err := srv.Shutdown(dctx); err != nil {
-			host.Logger().Warn("requests still running at the drain deadline: cancelled", "listener", s.Listener, "timeout", timeout)
-			_ = srv.Close() // cancels the request contexts
-		}
-		inflight.wait() // Close does not wait for the handlers
-	}()
-	host.Logger().Info("serving HTTP", "listener", s.Listener, "addr", ln.Addr().String())
-	err = srv.Serve(ln)
-	if !errors.Is(err, http.ErrServerClosed) {
-		close(stopped)
-		<-drained
-		return fmt.Errorf("serve HTTP on %q: %w", s.Listener, err)
+	if s.OnDrain != nil {
+		srv.RegisterOnShutdown(s.OnDrain)
 	}
-	// Serve returns as soon as Shutdown starts; return only once the
-	// in-flight requests are done, or the host would stop us mid-request.
-	<-drained
-	return nil
+	failed := make(chan error, len(lns))
+	var serving sync.WaitGroup
+	for i, ln := range lns {
+		name := s.Listeners[i]
+		host.Logger().Info("serving HTTP", "listener", name, "addr", ln.Addr().String())
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("serve HTTP on %q: %w", name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-failed:
+	}
+	s.drain(host, srv, handlers)
+	serving.Wait()
+	return err
 }
 
-// inflight counts the running handlers so that Serve returns only once
-// they all have; after wait, new requests are refused.
+// drain shuts srv down: it stops accepting, waits for the in-flight
+// requests and the handlers of hijacked connections until the drain
+// deadline, then closes every connection a handler still runs on and waits
+// for those handlers to return.
+func (s HTTPServer) drain(host *Host, srv *http.Server, handlers *inflight) {
+	timeout := s.DrainTimeout
+	if timeout <= 0 {
+		timeout = host.drainTimeout()
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Shutdown waits for the ordinary connections only; hijacked ones are
+	// the handlers' business, so wait for the handlers too.
+	err := srv.Shutdown(dctx)
+	done := handlers.close()
+	if err == nil {
+		select {
+		case <-done:
+			return
+		case <-dctx.Done():
+		}
+	}
+	host.Logger().Warn("requests still running at the drain deadline: cancelled", "listeners", s.Listeners, "timeout", timeout)
+	_ = srv.Close()       // cancels the request contexts
+	handlers.closeConns() // ends the hijacked connections Close does not know
+	<-done                // Close does not wait for the handlers
+}
+
+// connKey is the context key of the connection a request arrived on.
+type connKey struct{}
+
+// withConn records the connection in its requests' contexts
+// (http.Server.ConnContext).
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// inflight counts the running handlers and the connections they run on,
+// so that the drain can close those connections at its deadline (even when
+// hijacked) and Serve returns only once every handler has; after close,
+// new requests are refused.
 type inflight struct {
-	h      http.Handler
-	mu     sync.Mutex
-	cond   *sync.Cond
-	n      int
-	closed bool
+	h http.Handler
+
+	mu      sync.Mutex
+	n       int
+	conns   map[net.Conn]int // connection → handlers running on it
+	closing bool
+	done    chan struct{} // closed once closing and no handler runs
+}
+
+func newInflight(h http.Handler) *inflight {
+	return &inflight{h: h, conns: map[net.Conn]int{}, done: make(chan struct{})}
 }
 
 func (f *inflight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
 	f.mu.Lock()
-	if f.closed {
+	if f.closing {
 		f.mu.Unlock()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	f.n++
+	if c != nil {
+		f.conns[c]++
+	}
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		f.n--
-		f.cond.Broadcast()
-		f.mu.Unlock()
+		if c != nil {
+			if f.conns[c]--; f.conns[c] <= 0 {
+				delete(f.conns, c)
+			}
+		}
+		if f.closing && f.n == 0 {
+			close(f.done)
+		}
 	}()
 	f.h.ServeHTTP(w, r)
 }
 
-func (f *inflight) wait() {
+// close refuses new requests and returns a channel closed once the running
+// handlers have returned.
+func (f *inflight) close() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.closed = true
-	for f.n > 0 {
-		f.cond.Wait()
+	if !f.closing {
+		f.closing = true
+		if f.n == 0 {
+			close(f.done)
+		}
+	}
+	return f.done
+}
+
+// closeConns closes the connections handlers still run on.
+func (f *inflight) closeConns() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		_ = c.Close()
 	}
 }
 

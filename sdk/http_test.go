@@ -46,7 +46,7 @@ func TestServeHTTPDrainsInFlight(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	h := plainHost()
 	ctx, stop := context.WithCancel(context.Background())
-	addr, done := serve(t, ctx, h, HTTPServer{Listener: "http", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, done := serve(t, ctx, h, HTTPServer{Listeners: []string{"http"}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-release
 		io.WriteString(w, "signed")
@@ -92,7 +92,7 @@ func TestServeHTTPDrainDeadlineCancels(t *testing.T) {
 	sawCancel := make(chan bool, 1)
 	h := plainHost()
 	ctx, stop := context.WithCancel(context.Background())
-	addr, done := serve(t, ctx, h, HTTPServer{Listener: "http", DrainTimeout: 50 * time.Millisecond,
+	addr, done := serve(t, ctx, h, HTTPServer{Listeners: []string{"http"}, DrainTimeout: 50 * time.Millisecond,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(entered)
 			select {
@@ -120,7 +120,7 @@ func TestServeHTTPDrainDeadlineCancels(t *testing.T) {
 
 func TestServeHTTPErrors(t *testing.T) {
 	h := plainHost()
-	err := HTTPServer{Listener: "http"}.Serve(context.Background(), h)
+	err := HTTPServer{Listeners: []string{"http"}}.Serve(context.Background(), h)
 	assert.ErrorContains(t, err, "no handler")
 	err = ServeHTTP(context.Background(), h, "nope", http.NotFoundHandler())
 	assert.ErrorContains(t, err, `listen "nope": not declared`)

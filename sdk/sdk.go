@@ -124,8 +124,8 @@ type Operation struct {
 	// operation — it does not fall back to asking.
 	GrantID string
 	// OnGrant, when set, is called with the id of the grant the person
-	// accepted during this call (KeyStore.Sign, or the Sign of a
-	// KeyStore.Signer), before the call returns. Hand the id
+	// accepted during this call (KeyService.Sign, or the Sign of a
+	// KeyService.Signer), before the call returns. Hand the id
 	// to the page (Cipher's accessTokenUuid); it presents it back as
 	// GrantID. Not called when no grant was created.
 	OnGrant func(grantID string)

@@ -21,7 +21,7 @@ const (
 )
 
 // Key is a private key and/or certificate in the host's key store, as
-// KeyStore.Keys lists it. A plugin names it by URI in every later call; it
+// KeyService.Keys lists it. A plugin names it by URI in every later call; it
 // never holds the private key.
 type Key struct {
 	// URI names the key, stable across restarts and re-insertions:
@@ -60,7 +60,7 @@ type Key struct {
 	Chain []*x509.Certificate
 }
 
-// Token is a PKCS#11 token or a PFX file, as KeyStore.Tokens lists it.
+// Token is a PKCS#11 token or a PFX file, as KeyService.Tokens lists it.
 type Token struct {
 	// URI names the token: "pkcs11:token=…;serial=…" or
 	// "file:///path/key.pfx".
@@ -114,7 +114,7 @@ func (e *PINError) Error() string {
 
 func (e *PINError) Unwrap() error { return e.Err }
 
-// GenerateKeyRequest asks for a new key pair (KeyStore.GenerateKey).
+// GenerateKeyRequest asks for a new key pair (KeyService.GenerateKey).
 type GenerateKeyRequest struct {
 	TokenURI  string       // the token to create it on
 	Label     string       // the new key's label
@@ -124,7 +124,7 @@ type GenerateKeyRequest struct {
 }
 
 // ImportCertificateRequest stores a certificate next to its key
-// (KeyStore.ImportCertificate).
+// (KeyService.ImportCertificate).
 type ImportCertificateRequest struct {
 	// KeyURI names the key the certificate belongs to. When empty,
 	// TokenURI names the token and the key is found by the certificate's

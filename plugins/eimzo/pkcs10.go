@@ -16,7 +16,7 @@ import (
 )
 
 // pkcs10 plugin: key pair generation on a PKCS#11 token and certificate
-// requests, all through the host (KeyStore.GenerateKey, KeyStore.CreateCSR):
+// requests, all through the host (KeyService.GenerateKey, KeyService.CreateCSR):
 // the plugin never holds a private key, and the host asks the person.
 
 func init() {

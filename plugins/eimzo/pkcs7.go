@@ -24,7 +24,7 @@ import (
 // pkcs7 plugin: CMS signatures (create_pkcs7 and the legacy co-signing,
 // timestamping, information and verification functions).
 //
-// Every signature is one host Sign through sdk.KeyStore.Signer: the
+// Every signature is one host Sign through sdk.KeyService.Signer: the
 // Operation carries the caller's origin, a summary naming the domain,
 // what is signed and the certificate, and the document itself (size and
 // SHA-256), so the host's consent dialog shows the person what they sign

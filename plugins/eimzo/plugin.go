@@ -2,15 +2,11 @@ package eimzo
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/signet-agent/signet/sdk"
@@ -21,12 +17,11 @@ const PluginVersion = "0.1.0"
 
 // Listener names and default addresses (E-IMZO's own ports).
 const (
-	ListenerWSS     = "wss"
-	ListenerWS      = "ws"
-	DefaultWSSAddr  = "127.0.0.1:64443"
-	DefaultWSAddr   = "127.0.0.1:64646"
-	OptionKeyTTL    = "key_ttl" // plugin option: keyId lifetime, a Go duration ("6h")
-	shutdownTimeout = 5 * time.Second
+	ListenerWSS    = "wss"
+	ListenerWS     = "ws"
+	DefaultWSSAddr = "127.0.0.1:64443"
+	DefaultWSAddr  = "127.0.0.1:64646"
+	OptionKeyTTL   = "key_ttl" // plugin option: keyId lifetime, a Go duration ("6h")
 )
 
 // OptionTokenKey is the plugin option that narrows the token keys the
@@ -67,7 +62,7 @@ func (Plugin) Describe() sdk.Description {
 
 // Serve binds both listeners and serves the E-IMZO API until ctx ends.
 func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
-	cfg := Config{Keys: host.KeyStore(), Consent: host.Consent(), Logger: host.Logger()}
+	cfg := Config{Keys: host.KeyService(), Consent: host.Consent(), Logger: host.Logger()}
 	if v := host.Option(OptionKeyTTL); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -94,19 +89,9 @@ func (Plugin) Serve(ctx context.Context, host *sdk.Host) error {
 	cfg.Limits = limits
 	srv := NewServer(cfg)
 	setMemoryLimit(srv.limits)
-	var lns []net.Listener
-	for _, name := range []string{ListenerWSS, ListenerWS} {
-		ln, err := host.Listen(ctx, name)
-		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
-			return fmt.Errorf("listen %s: %w", name, err)
-		}
-		host.Logger().Info("serving", "listener", name, "addr", ln.Addr().String())
-		lns = append(lns, ln)
-	}
-	return serve(ctx, srv, lns)
+	// One handler on both listeners; the drain closes idle WebSockets
+	// (Server.Drain) and lets a request waiting for the person finish.
+	return sdk.HTTPServer{Listeners: []string{ListenerWSS, ListenerWS}, Handler: srv, OnDrain: srv.Drain}.Serve(ctx, host)
 }
 
 // limitsFromOptions reads the limit options; an option left out keeps its
@@ -195,36 +180,4 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("want a size from 1 byte to 1GiB, like 1048576 or 64MiB")
 	}
 	return n * mult, nil
-}
-
-// maxHeaderBytes bounds an HTTP request's header (the upgrade request):
-// net/http's default of 1 MiB per connection would let idle clients hold
-// far more than their WebSocket messages may.
-const maxHeaderBytes = 64 << 10
-
-// serve runs one http.Server on every listener until ctx ends, then lets
-// in-flight requests finish briefly.
-func serve(ctx context.Context, h http.Handler, lns []net.Listener) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes, IdleTimeout: time.Minute}
-	errc := make(chan error, len(lns))
-	var wg sync.WaitGroup
-	for _, ln := range lns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
-	}
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	wg.Wait()
-	return err
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/signet-agent/signet/sdk"
 )
 
-// KeyStore is what the plugin uses of the host's key store; *sdk.KeyStore
-// implements it.
-type KeyStore interface {
+// HostKeys is what the plugin uses of the host's key service (the host's
+// key store, behind its policy and consent); *sdk.KeyService implements it.
+type HostKeys interface {
 	Tokens(ctx context.Context, op sdk.Operation) ([]sdk.Token, error)
 	Keys(ctx context.Context, op sdk.Operation) ([]sdk.Key, error)
 	Key(ctx context.Context, keyURI string, op sdk.Operation) (sdk.Key, error)
@@ -39,7 +39,7 @@ type Consent interface {
 
 // Config configures a Server.
 type Config struct {
-	Keys    KeyStore
+	Keys    HostKeys
 	Consent Consent
 	Logger  *slog.Logger
 	// KeyTTL is how long a keyId from load_key stays valid (E-IMZO:
@@ -82,7 +82,7 @@ const (
 // use; each connection is served by its own goroutine, and a request that
 // waits for the person (consent, password) blocks only its connection.
 type Server struct {
-	keys    KeyStore
+	keys    HostKeys
 	consent Consent
 	log     *slog.Logger
 	keyTTL  time.Duration
@@ -104,6 +104,9 @@ type Server struct {
 	apiKeys map[string]string // domain → a valid vendor API key presented for it
 
 	upgrader websocket.Upgrader
+
+	drainOnce sync.Once
+	draining  chan struct{} // closed by Drain
 }
 
 // NewServer builds a Server.
@@ -116,6 +119,8 @@ func NewServer(cfg Config) *Server {
 		now:     cfg.Now,
 		langs:   map[string]string{},
 		apiKeys: map[string]string{},
+
+		draining: make(chan struct{}),
 
 		tokenKeyPrefix: cfg.TokenKey,
 		keygenToken:    cfg.KeygenToken,
@@ -143,6 +148,13 @@ func NewServer(cfg Config) *Server {
 	}
 	return s
 }
+
+// Drain tells the WebSocket connections that the plugin is stopping: an
+// idle one, or a kept one once its request is answered, is closed with
+// 1001 "Going Away"; a request in progress (waiting for the person, say)
+// is answered first. It does not wait. Serve calls it when the drain
+// starts (sdk.HTTPServer.OnDrain).
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // language returns the reply language for domain.
 func (s *Server) language(domain string) string {
@@ -365,6 +377,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			timer.Stop()
 		case <-timer.C:
 			s.closeConn(conn, websocket.CloseNormalClosure, "Idle")
+			return
+		case <-s.draining:
+			timer.Stop()
+			s.closeConn(conn, websocket.CloseGoingAway, "Going Away")
 			return
 		}
 		if !ok {

@@ -31,7 +31,7 @@ import (
 // tokenStore is a key store with one token key (or none) that records the
 // calls the plugin makes.
 type tokenStore struct {
-	listingKeyStore
+	listingKeys
 	priv crypto.Signer
 
 	mu      sync.Mutex

@@ -126,7 +126,7 @@ const TokenCacheTTL = 5 * time.Second
 //
 // Listing every key of every token, with its certificates, on each
 // signature was most of the agent's work per create_pkcs7 (README,
-// "Benchmark"). Two shortcuts look up one key instead (KeyStore.Key: the
+// "Benchmark"). Two shortcuts look up one key instead (KeyService.Key: the
 // host reads only that key's token). Both are still a host call with this
 // call's own Operation, a listing for the host's consent, so the origin
 // policy, the unattended rules and the journal apply to every call as to

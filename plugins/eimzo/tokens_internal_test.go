@@ -17,22 +17,22 @@ import (
 // key store that lists fixed keys and consents that lack ChooseKey or
 // answer ErrUnsupported, as a host predating ChooseKey does.
 
-// listingKeyStore lists fixed keys; nothing else is used by tokenKey.
-type listingKeyStore struct{ keys []sdk.Key }
+// listingKeys lists fixed keys; nothing else is used by tokenKey.
+type listingKeys struct{ keys []sdk.Key }
 
-func (l listingKeyStore) Tokens(context.Context, sdk.Operation) ([]sdk.Token, error) { return nil, nil }
-func (l listingKeyStore) Keys(context.Context, sdk.Operation) ([]sdk.Key, error)     { return l.keys, nil }
-func (l listingKeyStore) Key(context.Context, string, sdk.Operation) (sdk.Key, error) {
+func (l listingKeys) Tokens(context.Context, sdk.Operation) ([]sdk.Token, error) { return nil, nil }
+func (l listingKeys) Keys(context.Context, sdk.Operation) ([]sdk.Key, error)     { return l.keys, nil }
+func (l listingKeys) Key(context.Context, string, sdk.Operation) (sdk.Key, error) {
 	return sdk.Key{}, sdk.ErrKeyNotFound
 }
-func (l listingKeyStore) Signer(context.Context, sdk.Key, sdk.Operation) crypto.Signer { return nil }
-func (l listingKeyStore) CreateCSR(context.Context, string, *x509.CertificateRequest, sdk.Operation) ([]byte, error) {
+func (l listingKeys) Signer(context.Context, sdk.Key, sdk.Operation) crypto.Signer { return nil }
+func (l listingKeys) CreateCSR(context.Context, string, *x509.CertificateRequest, sdk.Operation) ([]byte, error) {
 	return nil, sdk.ErrUnsupported
 }
-func (l listingKeyStore) GenerateKey(context.Context, sdk.GenerateKeyRequest, sdk.Operation) (sdk.Key, error) {
+func (l listingKeys) GenerateKey(context.Context, sdk.GenerateKeyRequest, sdk.Operation) (sdk.Key, error) {
 	return sdk.Key{}, sdk.ErrUnsupported
 }
-func (l listingKeyStore) ImportCertificate(context.Context, sdk.ImportCertificateRequest, sdk.Operation) (sdk.Key, error) {
+func (l listingKeys) ImportCertificate(context.Context, sdk.ImportCertificateRequest, sdk.Operation) (sdk.Key, error) {
 	return sdk.Key{}, sdk.ErrUnsupported
 }
 
@@ -74,7 +74,7 @@ func TestTokenKeyWithoutChooser(t *testing.T) {
 			{"none", one[1:], "", "", StatusInsertDisk},
 		} {
 			t.Run(fmt.Sprintf("%T/%s", consent, tc.name), func(t *testing.T) {
-				s := NewServer(Config{Keys: listingKeyStore{tc.keys}, Consent: consent, TokenKey: tc.tokenKey})
+				s := NewServer(Config{Keys: listingKeys{tc.keys}, Consent: consent, TokenKey: tc.tokenKey})
 				c := &call{ctx: context.Background(), sess: &session{server: s, origin: "https://portal.example", domain: "portal.example"},
 					fn: &function{Plugin: "pkcs7", Name: "create_pkcs7"}, args: []string{"", "ckc", "no"}}
 				h, err := s.keyFor(c, "ckc")

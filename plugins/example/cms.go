@@ -44,7 +44,7 @@ func handleCMS(host *sdk.Host) http.HandlerFunc {
 		// One host call: cms hashes the document here and has the host sign
 		// the signed attributes. The host asks the person (unless the
 		// choice's grant covers it) and the token's PIN.
-		signer := host.KeyStore().Signer(r.Context(), key, op)
+		signer := host.KeyService().Signer(r.Context(), key, op)
 		der, err := cms.Sign(req.Document, signer, key.Certificate, &cms.SignOptions{Detached: true, Chain: key.Chain})
 		if err != nil {
 			writeError(w, err)
@@ -58,7 +58,7 @@ func handleCMS(host *sdk.Host) http.HandlerFunc {
 // picks among the token's signing keys with a certificate; op then carries
 // the choice's one-use grant.
 func signingKey(r *http.Request, host *sdk.Host, uri string, op *sdk.Operation) (sdk.Key, error) {
-	ks := host.KeyStore()
+	ks := host.KeyService()
 	if uri != "" {
 		key, err := ks.Key(r.Context(), uri, *op)
 		if err == nil && key.Certificate == nil {

@@ -21,7 +21,7 @@ func newHandler(host *sdk.Host) http.Handler {
 	var algorithms sync.Map // key URI → sdk.KeyAlgorithm
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
-		keys, err := host.KeyStore().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin"), Caller: "example /keys"})
+		keys, err := host.KeyService().Keys(r.Context(), sdk.Operation{Origin: r.Header.Get("Origin"), Caller: "example /keys"})
 		if err != nil && len(keys) == 0 {
 			writeError(w, err)
 			return
@@ -76,7 +76,7 @@ func newHandler(host *sdk.Host) http.Handler {
 			RequestID: req.RequestID,
 			Documents: []sdk.Document{doc},
 		}
-		ks := host.KeyStore()
+		ks := host.KeyService()
 		// The key's algorithm decides the options; look it up once per key
 		// so that a signature is one call to the host.
 		alg, ok := algorithms.Load(req.Key)

@@ -17,12 +17,12 @@ type Kind string
 
 // Operation kinds, as the host asks about them.
 const (
-	Sign    Kind = "sign"    // KeyStore.Sign, Consent.ChooseKey, Consent.GrantSign
-	Decrypt Kind = "decrypt" // KeyStore.Decrypt
-	KeyGen  Kind = "keygen"  // KeyStore.GenerateKey
-	CSR     Kind = "csr"     // KeyStore.CreateCSR
-	Import  Kind = "import"  // KeyStore.ImportCertificate
-	List    Kind = "list"    // KeyStore.Tokens, Keys, Key
+	Sign    Kind = "sign"    // KeyService.Sign, Consent.ChooseKey, Consent.GrantSign
+	Decrypt Kind = "decrypt" // KeyService.Decrypt
+	KeyGen  Kind = "keygen"  // KeyService.GenerateKey
+	CSR     Kind = "csr"     // KeyService.CreateCSR
+	Import  Kind = "import"  // KeyService.ImportCertificate
+	List    Kind = "list"    // KeyService.Tokens, Keys, Key
 	Origin  Kind = "origin"  // Consent.Ask
 )
 

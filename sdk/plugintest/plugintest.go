@@ -256,7 +256,7 @@ func (h *Host) TLSConfig() *tls.Config { return h.h.TLSConfig() }
 func (h *Host) HTTPClient() *http.Client { return h.h.HTTPClient() }
 
 // Key returns the key labelled label (KeyRSA, KeyECDSA, KeyEd25519) on
-// the token, as KeyStore.Keys gives it to the plugin.
+// the token, as KeyService.Keys gives it to the plugin.
 func (h *Host) Key(t testing.TB, label string) sdk.Key {
 	t.Helper()
 	k := h.h.Key(t, label)

@@ -83,7 +83,7 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 			GrantUses: req.Uses, GrantWithin: time.Duration(req.WithinS) * time.Second, GrantID: req.GrantID,
 			OnGrant: func(id string) { granted = id },
 		}
-		sig, err := host.KeyStore().Sign(r.Context(), req.Key, req.Digest, crypto.SHA256, op)
+		sig, err := host.KeyService().Sign(r.Context(), req.Key, req.Digest, crypto.SHA256, op)
 		if writeError(w, err) {
 			return
 		}
@@ -127,7 +127,7 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 			choice.KeyURI = req.Keys[0]
 		}
 		op.GrantID = choice.GrantID
-		sig, err := host.KeyStore().Sign(r.Context(), choice.KeyURI, req.Digest, crypto.SHA256, op)
+		sig, err := host.KeyService().Sign(r.Context(), choice.KeyURI, req.Digest, crypto.SHA256, op)
 		if writeError(w, err) {
 			return
 		}

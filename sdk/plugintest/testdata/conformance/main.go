@@ -72,7 +72,7 @@ func (p *plugin) OpenURL(ctx context.Context, raw string) error {
 		return err
 	}
 	op := sdk.Operation{Origin: "https://conformance.example", Summary: "check " + u.Host, RequestID: u.Query().Get("id")}
-	ks := host.KeyStore()
+	ks := host.KeyService()
 	switch u.Host {
 	case "tokens":
 		toks, err := ks.Tokens(ctx, op)
@@ -283,7 +283,7 @@ func (p *plugin) OpenURL(ctx context.Context, raw string) error {
 	return fmt.Errorf("unknown check %q", u.Host)
 }
 
-func findKey(ctx context.Context, ks *sdk.KeyStore, op sdk.Operation, label string) (sdk.Key, error) {
+func findKey(ctx context.Context, ks *sdk.KeyService, op sdk.Operation, label string) (sdk.Key, error) {
 	keys, err := ks.Keys(ctx, op)
 	if err != nil {
 		return sdk.Key{}, err

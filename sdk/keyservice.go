@@ -14,15 +14,16 @@ import (
 	"github.com/signet-agent/signet/sdk/wire"
 )
 
-// KeyStore is the host's key store as a plugin sees it. Every call carries
-// an Operation; the host applies origin policy and asks for consent before
-// using a key, and asks for PINs itself.
-type KeyStore struct{ c pb.KeyStoreClient }
+// KeyService is the plugin's client of the host's key service: the host's
+// key store (PKCS#11 tokens, PFX files) as a plugin sees it. Every call
+// carries an Operation; the host applies origin policy and asks for consent
+// before using a key, and asks for PINs itself.
+type KeyService struct{ c pb.KeyStoreClient }
 
 // Tokens lists the tokens and PFX files. Backends that failed to list are
 // reported in the error, next to the tokens of the others. A web origin
 // not allowed yet gets the person's first-use question.
-func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
+func (k *KeyService) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 	resp, err := k.c.ListTokens(ctx, &pb.ListTokensRequest{Op: op.proto(pb.Operation_LIST)})
 	if err != nil {
 		return nil, fromHost(err)
@@ -36,13 +37,13 @@ func (k *KeyStore) Tokens(ctx context.Context, op Operation) ([]Token, error) {
 
 // Keys lists keys and certificates. A web origin not allowed yet gets the
 // person's first-use question.
-func (k *KeyStore) Keys(ctx context.Context, op Operation) ([]Key, error) {
+func (k *KeyService) Keys(ctx context.Context, op Operation) ([]Key, error) {
 	return k.keys(ctx, "", op)
 }
 
 // Key returns one key by URI; an unknown URI gives an error matching
 // ErrKeyNotFound (or ErrTokenRemoved).
-func (k *KeyStore) Key(ctx context.Context, keyURI string, op Operation) (Key, error) {
+func (k *KeyService) Key(ctx context.Context, keyURI string, op Operation) (Key, error) {
 	keys, err := k.keys(ctx, keyURI, op)
 	if err != nil {
 		return Key{}, err
@@ -53,7 +54,7 @@ func (k *KeyStore) Key(ctx context.Context, keyURI string, op Operation) (Key, e
 	return keys[0], nil
 }
 
-func (k *KeyStore) keys(ctx context.Context, keyURI string, op Operation) ([]Key, error) {
+func (k *KeyService) keys(ctx context.Context, keyURI string, op Operation) ([]Key, error) {
 	resp, err := k.c.ListKeys(ctx, &pb.ListKeysRequest{Op: op.proto(pb.Operation_LIST), KeyUri: keyURI})
 	if err != nil {
 		return nil, fromHost(err)
@@ -90,7 +91,7 @@ func problems(p []string) error {
 // *rsa.PSSOptions for RSA-PSS). One cross-process call. The host asks the
 // person (and the token's PIN) unless a grant or an unattended rule
 // decides; see the package doc, "Which calls may ask the person".
-func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts, op Operation) ([]byte, error) {
+func (k *KeyService) Sign(ctx context.Context, keyURI string, digest []byte, opts crypto.SignerOpts, op Operation) ([]byte, error) {
 	if op.RequestID == "" {
 		op.RequestID = newRequestID()
 	}
@@ -107,13 +108,13 @@ func (k *KeyStore) Sign(ctx context.Context, keyURI string, digest []byte, opts 
 // Signer returns a crypto.Signer for key, bound to ctx and op: each Sign is
 // one call to the host. Use it with sdk/cms, crypto/x509 or crypto/tls. A
 // Signer used for several signatures gets a distinct request id for each.
-func (k *KeyStore) Signer(ctx context.Context, key Key, op Operation) crypto.Signer {
+func (k *KeyService) Signer(ctx context.Context, key Key, op Operation) crypto.Signer {
 	return &signer{ctx: ctx, ks: k, key: key, op: op}
 }
 
 type signer struct {
 	ctx context.Context
-	ks  *KeyStore
+	ks  *KeyService
 	key Key
 	op  Operation
 }
@@ -130,7 +131,7 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 
 // Decrypt decrypts with the key named by keyURI (RSA PKCS#1 v1.5 with nil
 // opts, or *rsa.OAEPOptions). The host asks the person (and the PIN).
-func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts, op Operation) ([]byte, error) {
+func (k *KeyService) Decrypt(ctx context.Context, keyURI string, ciphertext []byte, opts crypto.DecrypterOpts, op Operation) ([]byte, error) {
 	req := &pb.DecryptRequest{Op: op.proto(pb.Operation_DECRYPT), KeyUri: keyURI, Ciphertext: ciphertext}
 	wire.DecrypterOptsToProto(req, opts)
 	resp, err := k.c.Decrypt(ctx, req)
@@ -142,7 +143,7 @@ func (k *KeyStore) Decrypt(ctx context.Context, keyURI string, ciphertext []byte
 
 // GenerateKey creates a key pair on the token named by req.TokenURI. The
 // host asks the person (and the PIN).
-func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
+func (k *KeyService) GenerateKey(ctx context.Context, req GenerateKeyRequest, op Operation) (Key, error) {
 	resp, err := k.c.GenerateKey(ctx, &pb.GenerateKeyRequest{
 		Op: op.proto(pb.Operation_KEYGEN), TokenUri: req.TokenURI, Label: req.Label,
 		Id: req.ID, Algorithm: string(req.Algorithm), Bits: int32(req.Bits),
@@ -157,7 +158,7 @@ func (k *KeyStore) GenerateKey(ctx context.Context, req GenerateKeyRequest, op O
 // with the subject, SANs and extensions of template (its key and signature
 // fields are ignored), signed by the host. The host asks the person (and
 // the PIN).
-func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op Operation) ([]byte, error) {
+func (k *KeyService) CreateCSR(ctx context.Context, keyURI string, template *x509.CertificateRequest, op Operation) ([]byte, error) {
 	req := &pb.CreateCSRRequest{Op: op.proto(pb.Operation_CSR), KeyUri: keyURI}
 	if template != nil {
 		// The template travels as a DER request self-signed by a throwaway
@@ -177,7 +178,7 @@ func (k *KeyStore) CreateCSR(ctx context.Context, keyURI string, template *x509.
 
 // ImportCertificate stores a certificate (and chain) next to its key. The
 // host asks the person (and the PIN).
-func (k *KeyStore) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
+func (k *KeyService) ImportCertificate(ctx context.Context, req ImportCertificateRequest, op Operation) (Key, error) {
 	if req.Certificate == nil {
 		return Key{}, fmt.Errorf("import certificate: no certificate: %w", ErrInvalidRequest)
 	}

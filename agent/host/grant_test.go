@@ -18,6 +18,8 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const grantPlugin = "./testdata/grantplugin"
@@ -70,9 +72,7 @@ func postGrantSign(t *testing.T, h *plugintest.Host, req grantSign) (code int, g
 	}
 	body, _ := json.Marshal(req)
 	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/sign", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
@@ -82,9 +82,8 @@ func postGrantSign(t *testing.T, h *plugintest.Host, req grantSign) (code int, g
 		Signature []byte `json:"signature"`
 		GrantID   string `json:"grant_id"`
 	}
-	if err := json.Unmarshal(b, &out); err != nil || len(out.Signature) == 0 {
-		t.Fatalf("sign response %q: %v", b, err)
-	}
+	require.NoError(t, json.Unmarshal(b, &out), "sign response %q", b)
+	require.NotEmpty(t, out.Signature, "sign response %q", b)
 	return resp.StatusCode, out.GrantID
 }
 
@@ -96,66 +95,42 @@ func TestGrantOverTheWire(t *testing.T) {
 	const origin = "https://portal.example"
 	p := &scripted{answers: []consent.Answer{{Allow: true, Remember: true}}}
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { j.Close() })
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p, Journal: j})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}))
 	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
 	key := h.KeyURI(t, plugintest.KeyRSA)
 
 	code, id := postGrantSign(t, h, grantSign{Key: key, Origin: origin, Uses: 3, WithinS: 600,
 		SummaryHTML: `<b>Invoice #42</b><script>alert(1)</script><img src=x onerror=alert(2)>`})
-	if code != http.StatusOK || id == "" {
-		t.Fatalf("offer of 3: status %d, grant id %q; want 200 and a grant id", code, id)
-	}
+	require.Equal(t, http.StatusOK, code, "offer of 3: status")
+	require.NotEmpty(t, id, "offer of 3: grant id")
 	qs := p.questions()
-	if len(qs) != 1 {
-		t.Fatalf("%d questions after the offer, want 1", len(qs))
+	require.Len(t, qs, 1, "questions after the offer")
+	if g := qs[0].Grant; assert.NotNil(t, g, "question offers no grant") {
+		assert.Equal(t, 3, g.Uses, "question offers uses")
+		assert.Equal(t, 10*time.Minute, g.Within, "question offers within")
 	}
-	if g := qs[0].Grant; g == nil || g.Uses != 3 || g.Within != 10*time.Minute {
-		t.Errorf("question offers %+v, want 3 uses within 10m", g)
-	}
-	if got := qs[0].Request.SummaryHTML; got != "<b>Invoice #42</b>" {
-		t.Errorf("summary HTML in the question = %q, want the sanitised <b>Invoice #42</b>", got)
-	}
+	assert.Equal(t, "<b>Invoice #42</b>", qs[0].Request.SummaryHTML, "summary HTML in the question, want the sanitised one")
 
 	for i := range 2 {
 		code, again := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id})
-		if code != http.StatusOK {
-			t.Fatalf("use %d of the grant: status %d", i+2, code)
-		}
-		if again != "" {
-			t.Errorf("use %d of the grant reported a new grant %q", i+2, again)
-		}
+		require.Equal(t, http.StatusOK, code, "use %d of the grant: status", i+2)
+		assert.Empty(t, again, "use %d of the grant reported a new grant", i+2)
 	}
-	if n := len(p.questions()); n != 1 {
-		t.Fatalf("%d questions after using the grant, want still 1", n)
-	}
-	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id}); code != http.StatusForbidden {
-		t.Fatalf("fourth use of a grant of 3: status %d, want 403", code)
-	}
-	if n := len(p.questions()); n != 1 {
-		t.Fatalf("a used-up grant put a question (%d questions)", n)
-	}
+	require.Len(t, p.questions(), 1, "questions after using the grant, want still 1")
+	code, _ = postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id})
+	require.Equal(t, http.StatusForbidden, code, "fourth use of a grant of 3: status")
+	require.Len(t, p.questions(), 1, "a used-up grant put a question")
 	// Without the grant, the person is asked again (and, scripted, refuses).
-	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin}); code != http.StatusForbidden {
-		t.Fatalf("after the grant, unscripted answer: status %d, want 403", code)
-	}
-	if n := len(p.questions()); n != 2 {
-		t.Fatalf("%d questions after the grant ran out, want 2", n)
-	}
+	code, _ = postGrantSign(t, h, grantSign{Key: key, Origin: origin})
+	require.Equal(t, http.StatusForbidden, code, "after the grant, unscripted answer: status")
+	require.Len(t, p.questions(), 2, "questions after the grant ran out")
 
 	recs, err := j.List(journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byGrant, created := 0, false
 	for _, r := range recs {
 		if r.Op == journal.OpGrant && r.GrantID == id {
@@ -165,45 +140,34 @@ func TestGrantOverTheWire(t *testing.T) {
 			byGrant++
 		}
 	}
-	if !created || byGrant != 2 {
-		t.Errorf("journal: grant created %v, %d signatures allowed by it; want true, 2", created, byGrant)
-	}
+	assert.True(t, created, "journal: no grant record for %q", id)
+	assert.Equal(t, 2, byGrant, "journal: signatures allowed by the grant")
 }
 
 // An HTML summary over MaxSummaryHTML is refused before anyone is asked.
 func TestSummaryHTMLTooLong(t *testing.T) {
 	p := &scripted{answers: []consent.Answer{{Allow: true}}}
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p, Policy: nil})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
 	key := h.KeyURI(t, plugintest.KeyRSA)
 	code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: "https://portal.example",
 		SummaryHTML: "<b>" + strings.Repeat("x", consent.MaxSummaryHTML) + "</b>"})
-	if code != http.StatusBadRequest {
-		t.Fatalf("oversized HTML summary: status %d, want 400", code)
-	}
-	if n := len(p.questions()); n != 0 {
-		t.Fatalf("oversized HTML summary put %d questions", n)
-	}
+	require.Equal(t, http.StatusBadRequest, code, "oversized HTML summary: status")
+	assert.Empty(t, p.questions(), "oversized HTML summary put questions")
 }
 
 func postGrant(t *testing.T, h *plugintest.Host, req grantSign) (code int, grantID string) {
 	t.Helper()
 	body, _ := json.Marshal(req)
 	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/grant", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var out struct {
 		GrantID string `json:"grant_id"`
 	}
 	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	}
 	return resp.StatusCode, out.GrantID
 }
@@ -215,35 +179,26 @@ func TestGrantSignOverTheWire(t *testing.T) {
 	const origin = "https://portal.example"
 	p := &scripted{answers: []consent.Answer{{Allow: true, Remember: true}}}
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}))
 	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
 	key := h.KeyURI(t, plugintest.KeyRSA)
 
-	if code, _ := postGrant(t, h, grantSign{Key: key, Origin: origin}); code != http.StatusBadRequest {
-		t.Fatalf("grant of 0 uses: status %d, want 400", code)
-	}
+	code, _ := postGrant(t, h, grantSign{Key: key, Origin: origin})
+	require.Equal(t, http.StatusBadRequest, code, "grant of 0 uses: status")
 	code, id := postGrant(t, h, grantSign{Key: key, Origin: origin, Uses: 2, SummaryHTML: "<b>Invoice #42</b>: 3 files"})
-	if code != http.StatusOK || id == "" {
-		t.Fatalf("grant request: status %d, id %q", code, id)
-	}
+	require.Equal(t, http.StatusOK, code, "grant request: status")
+	require.NotEmpty(t, id, "grant request: id")
 	qs := p.questions()
-	if len(qs) != 1 || qs[0].Grant == nil || qs[0].Grant.Uses != 2 || !qs[0].Request.GrantOnly {
-		t.Fatalf("questions %+v; want one grant-only question offering 2", qs)
-	}
+	require.Len(t, qs, 1, "questions %+v; want one grant-only question offering 2", qs)
+	require.NotNil(t, qs[0].Grant, "question offers no grant")
+	require.Equal(t, 2, qs[0].Grant.Uses, "question offers uses")
+	require.True(t, qs[0].Request.GrantOnly, "question is not grant-only")
 	for i := range 2 {
-		if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id}); code != http.StatusOK {
-			t.Fatalf("signature %d with the grant: status %d", i+1, code)
-		}
+		code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id})
+		require.Equal(t, http.StatusOK, code, "signature %d with the grant: status", i+1)
 	}
-	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id}); code != http.StatusForbidden {
-		t.Fatalf("third signature with a grant of 2: status %d, want 403", code)
-	}
-	if n := len(p.questions()); n != 1 {
-		t.Fatalf("%d questions, want 1", n)
-	}
+	code, _ = postGrantSign(t, h, grantSign{Key: key, Origin: origin, GrantID: id})
+	require.Equal(t, http.StatusForbidden, code, "third signature with a grant of 2: status")
+	require.Len(t, p.questions(), 1, "questions")
 }

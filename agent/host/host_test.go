@@ -20,6 +20,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) { plugintest.Main(m) }
@@ -64,15 +66,10 @@ func TestShutdownLetsInFlightFinish(t *testing.T) {
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.Manager.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil || code != 200 {
-		t.Fatalf("in-flight request: %v, status %d", err, code)
-	}
-	if st := h.Status(); st.State != host.Stopped {
-		t.Errorf("state after shutdown: %s", st.State)
-	}
+	require.NoError(t, h.Manager.Shutdown(ctx))
+	require.NoError(t, <-done, "in-flight request")
+	require.Equal(t, 200, code, "in-flight request: status")
+	assert.Equal(t, host.Stopped, h.Status().State, "state after shutdown")
 }
 
 // SIGKILL the plugin while its host call waits for consent: the host call
@@ -108,19 +105,13 @@ func TestPluginDiesWithHostCallInFlight(t *testing.T) {
 		done <- nil
 	}()
 	<-entered
-	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("in-flight request: %v", err)
-	}
+	require.NoError(t, syscall.Kill(before.PID, syscall.SIGKILL))
+	require.NoError(t, <-done, "in-flight request")
 	deadline := time.Now().Add(10 * time.Second)
 	for cancelled.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if cancelled.Load() != 1 {
-		t.Fatal("the host call of the dead plugin was not cancelled")
-	}
+	require.EqualValues(t, 1, cancelled.Load(), "the host call of the dead plugin was not cancelled")
 	var st host.PluginStatus
 	for {
 		st = h.Status()
@@ -128,24 +119,21 @@ func TestPluginDiesWithHostCallInFlight(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("plugin not restarted: %+v", st)
+			require.FailNow(t, "plugin not restarted", "%+v", st)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if st.Restarts != 1 || st.LastError == "" {
-		t.Errorf("restart not reported: %+v", st)
-	}
-	if code, err := postSign(h.HTTPClient(), h.Addr("https"), key, "after"); err != nil || code != 200 {
-		t.Fatalf("after restart: %v %d", err, code)
-	}
+	assert.Equal(t, 1, st.Restarts, "restart not reported: %+v", st)
+	assert.NotEmpty(t, st.LastError, "restart not reported: %+v", st)
+	code, err := postSign(h.HTTPClient(), h.Addr("https"), key, "after")
+	require.NoError(t, err, "after restart")
+	require.Equal(t, 200, code, "after restart: status")
 }
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := (&netListenConfig{}).listen()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer l.Close()
 	return l.Addr().String()
 }
@@ -158,26 +146,22 @@ func TestDiscover(t *testing.T) {
 		"signet-plugin-noX": 0o644, // not executable
 		"other":             0o755,
 	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode))
 	}
 	specs, err := host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{
 		{Name: "b", SHA256: "ab"},                 // pins the discovered one
 		{Name: "c", Path: "/opt/signet-plugin-c"}, // named in config only
 	}})
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	names := make([]string, 0, len(specs))
+	for _, s := range specs {
+		names = append(names, s.Name)
 	}
-	if len(specs) != 3 || specs[0].Name != "a" || specs[1].Name != "b" || specs[2].Name != "c" {
-		t.Fatalf("specs: %+v", specs)
-	}
-	if specs[1].SHA256 != "ab" || specs[1].Path != filepath.Join(dir, "signet-plugin-b") {
-		t.Errorf("b: %+v", specs[1])
-	}
-	if _, err := host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{{Name: "missing"}}}); err == nil {
-		t.Error("a configured plugin without path and file was accepted")
-	}
+	require.Equal(t, []string{"a", "b", "c"}, names, "specs: %+v", specs)
+	assert.Equal(t, "ab", specs[1].SHA256, "b: %+v", specs[1])
+	assert.Equal(t, filepath.Join(dir, "signet-plugin-b"), specs[1].Path, "b: %+v", specs[1])
+	_, err = host.Discover(host.Config{Dir: dir, Plugins: []host.PluginSpec{{Name: "missing"}}})
+	assert.Error(t, err, "a configured plugin without path and file was accepted")
 }
 
 // recorder approves everything and records outcomes, like the consent
@@ -201,12 +185,10 @@ func (r *recorder) Record(_ context.Context, req consent.Request, err error) err
 func TestOutcomesRecorded(t *testing.T) {
 	rec := &recorder{}
 	h := plugintest.Start(t, example, &plugintest.Config{Consent: rec})
-	if code, err := postSign(h.HTTPClient(), h.Addr("https"), h.KeyURI(t, plugintest.KeyRSA), "journal-1"); err != nil || code != 200 {
-		t.Fatalf("sign: %v %d", err, code)
-	}
+	code, err := postSign(h.HTTPClient(), h.Addr("https"), h.KeyURI(t, plugintest.KeyRSA), "journal-1")
+	require.NoError(t, err, "sign")
+	require.Equal(t, 200, code, "sign: status")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if len(rec.got) != 1 || rec.got[0] != "sign journal-1 <nil>" {
-		t.Fatalf("recorded %q", rec.got)
-	}
+	assert.Equal(t, []string{"sign journal-1 <nil>"}, rec.got, "recorded")
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestOnChange: Config.OnChange sees a real plugin go starting → running →
@@ -30,29 +32,22 @@ func TestOnChange(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.Start(ctx))
+	require.NoError(t, m.Shutdown(ctx))
 	mu.Lock()
 	defer mu.Unlock()
 	var states []host.State
 	running := false
 	for _, st := range seen {
-		if st.Name != "watched" {
-			t.Errorf("status of %q", st.Name)
-		}
+		assert.Equal(t, "watched", st.Name, "status name")
 		states = append(states, st.State)
 		if st.State == host.Running {
 			running = true
-			if st.PID <= 0 {
-				t.Errorf("running without a pid: %+v", st)
-			}
+			assert.Positive(t, st.PID, "running without a pid: %+v", st)
 		}
 	}
-	if len(states) < 3 || states[0] != host.Starting || !running || states[len(states)-1] != host.Stopped {
-		t.Fatalf("states %v", states)
-	}
+	require.GreaterOrEqual(t, len(states), 3, "states %v", states)
+	assert.Equal(t, host.Starting, states[0], "first state of %v", states)
+	assert.True(t, running, "never running: %v", states)
+	assert.Equal(t, host.Stopped, states[len(states)-1], "last state of %v", states)
 }

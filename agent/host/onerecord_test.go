@@ -12,6 +12,7 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/require"
 )
 
 // A signature an unattended rule allows is journaled in one record —
@@ -21,43 +22,36 @@ import (
 func TestPolicySignatureOneRecordFailClosed(t *testing.T) {
 	const origin = "https://portal.example"
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { j.Close() })
 	pol := &config.Policy{}
 	pol.Unattended.Rules = []config.Rule{{Origin: origin, Operation: "sign", Action: "allow"}}
 	var h *plugintest.Host
 	e, err := consent.NewEngine(consent.EngineConfig{Policy: pol, Journal: j,
 		CachedKey: func(uri string) (hsm.KeyInfo, bool) { return h.Store.CachedKey(uri) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	fault := &failAfterAsk{Engine: e, j: j}
 	h = plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: fault})
 	key := h.KeyURI(t, plugintest.KeyRSA)
 
-	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin}); code != http.StatusOK {
-		t.Fatalf("policy-allowed signature: status %d", code)
-	}
+	code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin})
+	require.Equal(t, http.StatusOK, code, "policy-allowed signature: status")
 	recs, err := j.List(journal.Filter{Op: journal.OpSign})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 {
-		t.Fatalf("%d sign records, want 1: %+v", len(recs), recs)
-	}
-	if r := recs[0]; r.Decision != journal.DecisionAllowed || r.DecidedBy != journal.ByPolicy || r.Result != journal.ResultOK ||
-		r.KeyURI != key || r.Origin != origin || r.CertSerial == "" {
-		t.Fatalf("sign record %+v; want allowed by policy, ok, key, origin and certificate serial", r)
-	}
+	require.NoError(t, err)
+	require.Len(t, recs, 1, "sign records")
+	r := recs[0]
+	require.Equal(t, journal.DecisionAllowed, r.Decision, "sign record %+v", r)
+	require.Equal(t, journal.ByPolicy, r.DecidedBy, "sign record %+v", r)
+	require.Equal(t, journal.ResultOK, r.Result, "sign record %+v", r)
+	require.Equal(t, key, r.KeyURI, "sign record %+v", r)
+	require.Equal(t, origin, r.Origin, "sign record %+v", r)
+	require.NotEmpty(t, r.CertSerial, "sign record %+v: no certificate serial", r)
 
 	// The journal fails after the decision and before the outcome: the
 	// token signs, but the signature is withheld.
 	fault.arm.Store(true)
-	if code, _ := postGrantSign(t, h, grantSign{Key: key, Origin: origin}); code != http.StatusForbidden {
-		t.Fatalf("signature with a failing journal: status %d, want 403 (withheld)", code)
-	}
+	code, _ = postGrantSign(t, h, grantSign{Key: key, Origin: origin})
+	require.Equal(t, http.StatusForbidden, code, "signature with a failing journal: want 403 (withheld)")
 }
 
 // failAfterAsk is the Engine whose journal fails between Ask and Record

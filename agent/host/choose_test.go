@@ -22,6 +22,8 @@ import (
 	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/sdk"
 	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type chooseSign struct {
@@ -46,16 +48,13 @@ func postChooseSign(t *testing.T, h *plugintest.Host, req chooseSign) (int, choo
 	}
 	body, _ := json.Marshal(req)
 	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/choose", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var out chooseSigned
 	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(b, &out); err != nil || len(out.Signature) == 0 {
-			t.Fatalf("response %q: %v", b, err)
-		}
+		require.NoError(t, json.Unmarshal(b, &out), "response %q", b)
+		require.NotEmpty(t, out.Signature, "response %q", b)
 	}
 	return resp.StatusCode, out
 }
@@ -66,16 +65,12 @@ func postChooseSign(t *testing.T, h *plugintest.Host, req chooseSign) (int, choo
 func chooseHost(t *testing.T, p consent.Prompter, pol *config.Policy) (*plugintest.Host, *consent.Engine, *journal.Journal) {
 	t.Helper()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.jsonl"), journal.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { j.Close() })
 	var store *hsm.Store
 	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p, Journal: j, Policy: pol,
 		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	h := plugintest.Start(t, grantPlugin, &plugintest.Config{Consent: e})
 	store = h.Store
 	return h, e, j
@@ -91,48 +86,41 @@ func TestChooseKeyOverTheWire(t *testing.T) {
 	var h *plugintest.Host
 	p := &scripted{}
 	h, e, j := chooseHost(t, p, nil)
-	if err := e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.Decisions().Set(consent.OriginDecision{Origin: origin, Choice: consent.Always, Decided: time.Now()}))
 	rsaKey, ecKey := h.Key(t, plugintest.KeyRSA), h.Key(t, plugintest.KeyECDSA)
 	p.answers = []consent.Answer{{Allow: true, KeyURI: ecKey.URI}}
 
 	digest := sha256.Sum256([]byte("contract"))
 	unknown := "pkcs11:token=" + plugintest.TokenLabel + ";object=no-such-key;type=private"
 	code, out := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI, unknown, ecKey.URI}, Digest: digest[:], Origin: origin})
-	if code != http.StatusOK || out.Key != ecKey.URI || out.GrantID == "" {
-		t.Fatalf("status %d, %+v; want 200, the ECDSA key and a grant", code, out)
-	}
-	if !ecdsa.VerifyASN1(ecKey.PublicKey.(*ecdsa.PublicKey), digest[:], out.Signature) {
-		t.Fatal("the signature does not verify with the picked key")
-	}
+	require.Equal(t, http.StatusOK, code, "status; response %+v", out)
+	require.Equal(t, ecKey.URI, out.Key, "want the ECDSA key")
+	require.NotEmpty(t, out.GrantID, "want a grant")
+	require.True(t, ecdsa.VerifyASN1(ecKey.PublicKey.(*ecdsa.PublicKey), digest[:], out.Signature), "the signature does not verify with the picked key")
 	qs := p.questions()
-	if len(qs) != 1 {
-		t.Fatalf("%d questions; want one dialog for choice and signature", len(qs))
-	}
+	require.Len(t, qs, 1, "want one dialog for choice and signature")
 	q := qs[0].Request
-	if len(q.Choices) != 2 || q.Choices[0].URI != rsaKey.URI || q.Choices[1].URI != ecKey.URI {
-		t.Fatalf("dialog offers %d keys %+v; want RSA and ECDSA", len(q.Choices), q.Choices)
-	}
+	require.Len(t, q.Choices, 2, "dialog offers %+v; want RSA and ECDSA", q.Choices)
+	require.Equal(t, rsaKey.URI, q.Choices[0].URI, "first choice")
+	require.Equal(t, ecKey.URI, q.Choices[1].URI, "second choice")
 	for _, c := range q.Choices {
-		if c.Certificate == nil || c.Label == "" {
-			t.Errorf("choice %s shows no label or certificate", c.URI)
-		}
+		assert.NotNil(t, c.Certificate, "choice %s shows no certificate", c.URI)
+		assert.NotEmpty(t, c.Label, "choice %s shows no label", c.URI)
 	}
-	if q.Plugin != "plugin-under-test" || q.Origin != origin || q.Kind != consent.Sign || len(q.Documents) != 1 || q.Documents[0].Name != "contract.txt" {
-		t.Errorf("dialog request %+v", q)
+	assert.Equal(t, "plugin-under-test", q.Plugin, "dialog request plugin")
+	assert.Equal(t, origin, q.Origin, "dialog request origin")
+	assert.Equal(t, consent.Sign, q.Kind, "dialog request kind")
+	if assert.Len(t, q.Documents, 1, "dialog request documents") {
+		assert.Equal(t, "contract.txt", q.Documents[0].Name, "dialog request document")
 	}
 
 	// Replaying the one-use grant: refused, nobody asked.
 	code, _ = postChooseSign(t, h, chooseSign{Keys: []string{ecKey.URI}, Origin: origin, GrantID: out.GrantID})
-	if code != http.StatusForbidden || len(p.questions()) != 1 {
-		t.Fatalf("replayed grant: status %d after %d questions; want 403 and no new question", code, len(p.questions()))
-	}
+	require.Equal(t, http.StatusForbidden, code, "replayed grant: status")
+	require.Len(t, p.questions(), 1, "replayed grant: want no new question")
 
 	recs, err := j.List(journal.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var chosen, signed bool
 	for _, r := range recs {
 		if r.Op == journal.OpConsent && r.KeyURI == ecKey.URI && r.GrantID == out.GrantID && r.Decision == journal.DecisionAllowed {
@@ -142,9 +130,8 @@ func TestChooseKeyOverTheWire(t *testing.T) {
 			signed = true
 		}
 	}
-	if !chosen || !signed {
-		t.Errorf("journal: choice %v, signature by its grant %v", chosen, signed)
-	}
+	assert.True(t, chosen, "journal: no choice record")
+	assert.True(t, signed, "journal: no signature by the choice's grant")
 }
 
 // Refusals over the wire arrive as the SDK's sentinel errors (the plugin
@@ -179,12 +166,8 @@ func TestChooseKeyRefusedOverTheWire(t *testing.T) {
 			p := &scripted{answers: c.answers}
 			h, _, _ := chooseHost(t, p, c.policy)
 			code, _ := postChooseSign(t, h, chooseSign{Keys: c.keys(h.KeyURI(t, plugintest.KeyRSA), h.KeyURI(t, plugintest.KeyECDSA)), Origin: origin})
-			if code != c.want {
-				t.Fatalf("status %d; want %d", code, c.want)
-			}
-			if n := len(p.questions()); n != c.asked {
-				t.Fatalf("%d questions; want %d", n, c.asked)
-			}
+			require.Equal(t, c.want, code, "status")
+			require.Len(t, p.questions(), c.asked, "questions")
 		})
 	}
 }
@@ -199,24 +182,19 @@ func TestChooseKeyUnattendedOverTheWire(t *testing.T) {
 	rsaKey, ecKey := h.Key(t, plugintest.KeyRSA), h.Key(t, plugintest.KeyECDSA)
 	digest := sha256.Sum256([]byte("ci build"))
 	code, out := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI}, Digest: digest[:], Origin: origin})
-	if code != http.StatusOK || out.Key != rsaKey.URI || out.GrantID != "" {
-		t.Fatalf("one candidate: status %d, %+v; want 200, the key, no grant", code, out)
-	}
-	if err := rsa.VerifyPKCS1v15(rsaKey.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], out.Signature); err != nil {
-		t.Fatalf("signature: %v", err)
-	}
-	if code, _ := postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI, ecKey.URI}, Origin: origin}); code != http.StatusForbidden {
-		t.Fatalf("two candidates, no one to ask: status %d; want 403", code)
-	}
+	require.Equal(t, http.StatusOK, code, "one candidate: status; response %+v", out)
+	require.Equal(t, rsaKey.URI, out.Key, "one candidate: key")
+	require.Empty(t, out.GrantID, "one candidate: want no grant")
+	require.NoError(t, rsa.VerifyPKCS1v15(rsaKey.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], out.Signature), "signature")
+	code, _ = postChooseSign(t, h, chooseSign{Keys: []string{rsaKey.URI, ecKey.URI}, Origin: origin})
+	require.Equal(t, http.StatusForbidden, code, "two candidates, no one to ask: status")
 }
 
 // policy parses the policy section of a configuration (YAML under "policy:").
 func policy(t *testing.T, yaml string) *config.Policy {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("data_dir: "+t.TempDir()+"\npolicy:\n"+yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &cfg.Policy
 }
 
@@ -225,14 +203,13 @@ func TestChooseKeyAllowAll(t *testing.T) {
 	h := plugintest.Start(t, grantPlugin, nil)
 	ecKey := h.Key(t, plugintest.KeyECDSA)
 	code, out := postChooseSign(t, h, chooseSign{Keys: []string{ecKey.URI, h.KeyURI(t, plugintest.KeyRSA)}, Origin: "https://portal.example"})
-	if code != http.StatusOK || out.Key != ecKey.URI || out.GrantID != "" {
-		t.Fatalf("status %d, %+v; want 200 and the first key", code, out)
-	}
+	require.Equal(t, http.StatusOK, code, "status; response %+v", out)
+	assert.Equal(t, ecKey.URI, out.Key, "want the first key")
+	assert.Empty(t, out.GrantID, "want no grant")
 }
 
 // The SDK's grant lifetime is the consent engine's.
 func TestChooseKeyGrantTTL(t *testing.T) {
-	if wire.ChooseKeyGrantTTL != consent.ChoiceGrantTTL || sdk.MaxKeyChoices != consent.MaxChoices {
-		t.Fatalf("wire %v/%d, consent %v/%d", wire.ChooseKeyGrantTTL, sdk.MaxKeyChoices, consent.ChoiceGrantTTL, consent.MaxChoices)
-	}
+	assert.Equal(t, consent.ChoiceGrantTTL, wire.ChooseKeyGrantTTL, "grant lifetime")
+	assert.EqualValues(t, consent.MaxChoices, sdk.MaxKeyChoices, "maximum key choices")
 }

@@ -549,9 +549,7 @@ func BenchmarkAppend(b *testing.B) {
 	line = append(line, '\n')
 	b.Run("baseline-write+fsync", func(b *testing.B) {
 		f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		defer f.Close()
 		for b.Loop() {
 			if _, err := f.Write(line); err != nil {
@@ -564,9 +562,7 @@ func BenchmarkAppend(b *testing.B) {
 	})
 	b.Run("baseline-write", func(b *testing.B) {
 		f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		defer f.Close()
 		for b.Loop() {
 			if _, err := f.Write(line); err != nil {
@@ -774,9 +770,7 @@ func BenchmarkVerify(b *testing.B) {
 	appendN(b, j, 1, 10000)
 	j.Close()
 	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Run("baseline-read-lines", func(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
@@ -809,9 +803,7 @@ func BenchmarkAppendVsFsync(b *testing.B) {
 	line, _ := json.Marshal(sampleRecord(1))
 	line = append(line, '\n')
 	raw, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer raw.Close()
 	j, _ := openTemp(b)
 	rec := sampleRecord(1)

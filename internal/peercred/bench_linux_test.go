@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkAcceptChecked interleaves a loopback connect+accept on a plain
@@ -15,14 +17,10 @@ import (
 // The sock_diag and /proc/net lookups are reported on their own too.
 func BenchmarkAcceptChecked(b *testing.B) {
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer plain.Close()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	checked := NewListener(raw, slog.New(slog.DiscardHandler))
 	defer checked.Close()
 	round := func(ln net.Listener) time.Duration {
@@ -54,19 +52,13 @@ func BenchmarkAcceptChecked(b *testing.B) {
 // /proc/net fallback (which reads the whole connection table).
 func BenchmarkLookup(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer ln.Close()
 	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer c.Close()
 	s, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer s.Close()
 	us, peer := addrPorts(s)
 	want := uint32(os.Getuid())

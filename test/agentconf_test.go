@@ -71,9 +71,7 @@ func startAgentWith(t *testing.T, s agentSetup) *agent {
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
 	return launchAgent(t, dir, cfgPath, s.Env)
 }
 
@@ -181,9 +179,7 @@ func secretToken(t *testing.T, label, userPIN, soPIN string) (*softhsmtest.Token
 // writeSecret writes a PIN or password file (mode 0600).
 func writeSecret(t *testing.T, path, secret string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(secret+"\n"), 0o600))
 }
 
 // keyOnToken returns the URI of the (first) key on the token labelled label.

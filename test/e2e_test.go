@@ -107,9 +107,7 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	pinFile := filepath.Join(dir, "pin")
-	if err := os.WriteFile(pinFile, []byte(softhsmtest.DefaultUserPIN+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(pinFile, []byte(softhsmtest.DefaultUserPIN+"\n"), 0o600))
 	var b strings.Builder
 	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
 	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
@@ -127,9 +125,7 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 	fmt.Fprintf(&b, "policy:\n  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
 	fmt.Fprintf(&b, "    pin_sources:\n      - {token: \"pkcs11:token=%s\", file: %s}\n", tokenLabel, pinFile)
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
 	return launchAgent(t, dir, cfgPath, nil)
 }
 
@@ -140,15 +136,11 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 func launchAgent(t testing.TB, dir, cfgPath string, env []string) *agent {
 	t.Helper()
 	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	if err := os.MkdirAll(filepath.Dir(a.socket), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(a.socket), 0o700))
 	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
 	a.cmd.Env = append(append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir), env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, a.cmd.Start())
 	go func() {
 		a.waitErr = a.cmd.Wait()
 		close(a.exited)
@@ -185,17 +177,13 @@ func (a *agent) waitLog(s string, timeout time.Duration) {
 func (a *agent) plugins() []host.PluginStatus {
 	a.t.Helper()
 	out, err := exec.Command(filepath.Join(binDir, "signet"), "plugins", "--json", "--socket", a.socket).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			a.t.Fatalf("signet plugins: %v: %s", err, ee.Stderr)
-		}
-		a.t.Fatalf("signet plugins: %v", err)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		require.NoError(a.t, err, "signet plugins: %s", ee.Stderr)
 	}
+	require.NoError(a.t, err, "signet plugins")
 	var ps []host.PluginStatus
-	if err := json.Unmarshal(out, &ps); err != nil {
-		a.t.Fatalf("signet plugins output: %v\n%s", err, out)
-	}
+	require.NoError(a.t, json.Unmarshal(out, &ps), "signet plugins output:\n%s", out)
 	return ps
 }
 
@@ -214,13 +202,9 @@ func (a *agent) plugin(name string) host.PluginStatus {
 func (a *agent) client() *http.Client {
 	a.t.Helper()
 	pemData, err := os.ReadFile(filepath.Join(a.dir, "data", "ca", "ca.crt"))
-	if err != nil {
-		a.t.Fatalf("local CA certificate: %v", err)
-	}
+	require.NoError(a.t, err, "local CA certificate")
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		a.t.Fatal("no CA certificate in ca.crt")
-	}
+	require.True(a.t, pool.AppendCertsFromPEM(pemData), "no CA certificate in ca.crt")
 	return &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true},
 		Timeout:   30 * time.Second,

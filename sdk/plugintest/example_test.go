@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/sdk/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A plugin's test: start the plugin under a real host (TestMain calls
@@ -15,9 +17,7 @@ func ExampleStart() {
 	var t *testing.T // the test's
 	h := plugintest.Start(t, ".", &plugintest.Config{Consent: plugintest.AllowAll()})
 	resp, err := h.HTTPClient().Get("https://" + h.Addr("https") + "/keys")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var uris []string
 	_ = json.NewDecoder(resp.Body).Decode(&uris)
@@ -39,9 +39,7 @@ func ExampleAcceptGrants() {
 	var t *testing.T
 	h := plugintest.Start(t, ".", &plugintest.Config{Consent: plugintest.AcceptGrants("https://portal.example")})
 	// … sign three times presenting the grant …
-	if n := len(h.Consent().QuestionsOf(plugintest.Sign)); n != 1 {
-		t.Errorf("asked %d times, want once", n)
-	}
+	assert.Len(t, h.Consent().QuestionsOf(plugintest.Sign), 1, "asked more than once")
 }
 
 // Verify a detached CMS signature with OpenSSL against the test CA.
@@ -55,9 +53,7 @@ func ExampleHost_Chain() {
 	chain := h.Chain(t, plugintest.KeyECDSA)
 	out, err := exec.Command("openssl", "cms", "-verify", "-binary", "-inform", "DER",
 		"-in", sigFile, "-content", docFile, "-CAfile", chain.CAFile, "-purpose", "any", "-out", "/dev/null").CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "openssl:\n%s", out)
 }
 
 // Build the plugin with the race detector and a build tag.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/agent/journal"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // journalRun runs the signet binary bin with env added to the environment
@@ -25,8 +27,8 @@ func journalRun(t *testing.T, bin string, env []string, args ...string) (int, st
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run signet: %v", err)
+	} else {
+		require.NoError(t, err, "run signet")
 	}
 	return code, so.String(), se.String()
 }
@@ -39,9 +41,8 @@ func TestJournalCommands(t *testing.T) {
 	bin := filepath.Join(dir, "signet")
 	build := exec.Command("go", "build", "-o", bin, "github.com/signet-agent/signet/agent/cmd/signet")
 	build.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	buildOut, err := build.CombinedOutput()
+	require.NoError(t, err, "go build:\n%s", buildOut)
 	// The default path comes from the data directory, so point XDG at
 	// the test's directories (and keep any real config out of it).
 	env := []string{
@@ -52,17 +53,15 @@ func TestJournalCommands(t *testing.T) {
 	path := filepath.Join(dir, "data", "signet", "journal.jsonl")
 
 	// No journal yet: list says so, verify fails.
-	if code, out, _ := journalRun(t, bin, env, "journal", "list"); code != 0 || !strings.Contains(out, "nothing recorded yet") {
-		t.Errorf("list without journal: exit %d, %q", code, out)
-	}
-	if code, _, errOut := journalRun(t, bin, env, "journal", "verify"); code != 1 || !strings.Contains(errOut, "no journal at") {
-		t.Errorf("verify without journal: exit %d, %q", code, errOut)
-	}
+	code, out, _ := journalRun(t, bin, env, "journal", "list")
+	assert.Equal(t, 0, code, "list without journal: exit")
+	assert.Contains(t, out, "nothing recorded yet", "list without journal")
+	code, _, errOut := journalRun(t, bin, env, "journal", "verify")
+	assert.Equal(t, 1, code, "verify without journal: exit")
+	assert.Contains(t, errOut, "no journal at", "verify without journal")
 
 	j, err := journal.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	docs := []journal.Document{{Name: "invoice.pdf", Size: 1234, SHA256: strings.Repeat("ab", 32)}}
 	recs := []journal.Record{
 		{Op: journal.OpConsent, Plugin: "eimzo", Origin: "https://portal.example", Decision: journal.DecisionAllowed, DecidedBy: journal.ByUser},
@@ -75,16 +74,13 @@ func TestJournalCommands(t *testing.T) {
 			Decision: journal.DecisionAllowed, DecidedBy: journal.ByGrant, GrantID: "0123456789abcdef0123456789abcdef"},
 	}
 	for _, r := range recs {
-		if _, err := j.Append(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
+		_, err := j.Append(context.Background(), r)
+		require.NoError(t, err)
 	}
 	j.Close()
 
-	code, out, errOut := journalRun(t, bin, env, "journal", "list")
-	if code != 0 {
-		t.Fatalf("list: exit %d: %s", code, errOut)
-	}
+	code, out, errOut = journalRun(t, bin, env, "journal", "list")
+	require.Equal(t, 0, code, "list: exit; stderr: %s", errOut)
 	t.Logf("signet journal list:\n%s", out)
 	for _, want := range []string{"SEQ", "EVIDENCE", "consent", "https://portal.example", "allowed (grant g1)", "invoice.pdf 1234B",
 		"local: signet sign (uid 1000)", `"https://evil.example\x1b[2J"`,
@@ -92,86 +88,74 @@ func TestJournalCommands(t *testing.T) {
 		"eimzo.apikey=86F0C8A5E8D5E1B2 eimzo.host=portal.example", "allowed (grant 01234567…)",
 		// An escape sequence in an evidence value is quoted, not sent to the terminal.
 		`cryptoarm.cert="ab\x1b]0;pwned\a cd"`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("list output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "list output")
 	}
-	if strings.ContainsAny(out, "\x1b\x07") {
-		t.Error("list printed a raw escape character")
-	}
-	if strings.Contains(out, "0123456789abcdef0123") {
-		t.Error("list printed the full grant id, not its short form")
-	}
+	assert.NotContains(t, out, "\x1b", "list printed a raw escape character")
+	assert.NotContains(t, out, "\x07", "list printed a raw bell character")
+	assert.NotContains(t, out, "0123456789abcdef0123", "list printed the full grant id, not its short form")
 
 	code, out, _ = journalRun(t, bin, env, "journal", "list", "--json", "--path", path, "--op", "sign")
 	var got []journal.Record
-	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
-		t.Fatalf("list --json: exit %d, %v\n%s", code, err, out)
-	}
-	if len(got) != 2 || got[0].Seq != 2 || got[0].Documents[0].SHA256 != docs[0].SHA256 || got[1].Seq != 3 ||
-		got[0].GrantID != "g1" || got[0].Evidence["eimzo.apikey"] != "86F0C8A5E8D5E1B2" {
-		t.Errorf("list --json --op sign: %+v", got)
+	require.Equal(t, 0, code, "list --json: exit\n%s", out)
+	require.NoError(t, json.Unmarshal([]byte(out), &got), "list --json\n%s", out)
+	if assert.Len(t, got, 2, "list --json --op sign: %+v", got) {
+		assert.EqualValues(t, 2, got[0].Seq, "first sign record")
+		assert.EqualValues(t, 3, got[1].Seq, "second sign record")
+		assert.Equal(t, "g1", got[0].GrantID, "first sign record grant")
+		assert.Equal(t, "86F0C8A5E8D5E1B2", got[0].Evidence["eimzo.apikey"], "first sign record evidence")
+		if assert.Len(t, got[0].Documents, 1, "first sign record documents") {
+			assert.Equal(t, docs[0].SHA256, got[0].Documents[0].SHA256, "first sign record document hash")
+		}
 	}
 
 	code, out, errOut = journalRun(t, bin, env, "journal", "verify")
-	if code != 0 || !strings.Contains(out, "4 records, chain intact") || !strings.Contains(out, "head: 4:") {
-		t.Fatalf("verify: exit %d\n%s%s", code, out, errOut)
-	}
+	require.Equal(t, 0, code, "verify: exit\n%s%s", out, errOut)
+	require.Contains(t, out, "4 records, chain intact", "verify")
+	require.Contains(t, out, "head: 4:", "verify")
 	anchor := strings.TrimSpace(out[strings.Index(out, "head: ")+len("head: "):])
-	if code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor); code != 0 {
-		t.Fatalf("verify --anchor %s: exit %d\n%s%s", anchor, code, out, errOut)
-	}
-	if code, _, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", "4:nothex"); code != 2 || !strings.Contains(errOut, "SEQ:HASH") {
-		t.Errorf("bad --anchor: exit %d %s", code, errOut)
-	}
+	code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor)
+	require.Equal(t, 0, code, "verify --anchor %s: exit\n%s%s", anchor, out, errOut)
+	code, _, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", "4:nothex")
+	assert.Equal(t, 2, code, "bad --anchor: exit")
+	assert.Contains(t, errOut, "SEQ:HASH", "bad --anchor")
 	// The last record cut off: the chain is intact, the anchor is not.
 	full, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(path, full[:bytes.LastIndexByte(full[:len(full)-1], '\n')+1], 0o600)
-	if code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor); code != 1 || !strings.Contains(errOut, "cut-off") {
-		t.Errorf("verify --anchor after the last record was cut: exit %d\n%s%s", code, out, errOut)
-	}
-	os.WriteFile(path, full, 0o600)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, full[:bytes.LastIndexByte(full[:len(full)-1], '\n')+1], 0o600))
+	code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--anchor", anchor)
+	assert.Equal(t, 1, code, "verify --anchor after the last record was cut: exit\n%s%s", out, errOut)
+	assert.Contains(t, errOut, "cut-off", "verify --anchor after the last record was cut")
+	require.NoError(t, os.WriteFile(path, full, 0o600))
 
 	// Edit record 2 (deny → allow would be the interesting forgery; here the
 	// grant is changed): verify must fail with exit 1 and name line/seq 2.
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	edited := bytes.Replace(data, []byte(`"grant_id":"g1"`), []byte(`"grant_id":"g2"`), 1)
-	if bytes.Equal(edited, data) {
-		t.Fatal("edit did not apply")
-	}
-	if err := os.WriteFile(path, edited, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NotEqual(t, data, edited, "edit did not apply")
+	require.NoError(t, os.WriteFile(path, edited, 0o600))
 	code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--path", path)
-	if code != 1 {
-		t.Fatalf("verify of edited journal: exit %d\n%s%s", code, out, errOut)
-	}
+	require.Equal(t, 1, code, "verify of edited journal: exit\n%s%s", out, errOut)
 	t.Logf("signet journal verify (edited):\n%s%s", out, errOut)
-	if !strings.Contains(errOut, "line 2 (seq 2): edited") || !strings.Contains(out, "line 2 (seq 2): edited") {
-		t.Errorf("verify does not name the edited record:\nstdout:\n%s\nstderr:\n%s", out, errOut)
-	}
+	assert.Contains(t, errOut, "line 2 (seq 2): edited", "verify does not name the edited record on stderr")
+	assert.Contains(t, out, "line 2 (seq 2): edited", "verify does not name the edited record on stdout")
 
 	// Remove a record instead: verify names the gap.
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	removed := bytes.Join(append(lines[:2:2], lines[3:]...), nil)
-	if err := os.WriteFile(path, removed, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, removed, 0o600))
 	code, out, errOut = journalRun(t, bin, env, "journal", "verify", "--json")
 	var rep struct {
 		OK       bool
 		Problems []journal.Problem
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.OK {
-		t.Fatalf("verify --json of journal with a removed record: exit %d, %v\n%s%s", code, err, out, errOut)
-	}
-	if len(rep.Problems) != 1 || rep.Problems[0].Kind != journal.Removed || rep.Problems[0].Line != 3 || rep.Problems[0].Seq != 4 {
-		t.Errorf("problems: %+v", rep.Problems)
+	require.Equal(t, 1, code, "verify --json of journal with a removed record: exit\n%s%s", out, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), "verify --json of journal with a removed record\n%s", out)
+	require.False(t, rep.OK, "verify --json of journal with a removed record reports OK")
+	if assert.Len(t, rep.Problems, 1, "problems: %+v", rep.Problems) {
+		p := rep.Problems[0]
+		assert.Equal(t, journal.Removed, p.Kind, "problem %+v", p)
+		assert.EqualValues(t, 3, p.Line, "problem %+v", p)
+		assert.EqualValues(t, 4, p.Seq, "problem %+v", p)
 	}
 }

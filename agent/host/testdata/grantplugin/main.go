@@ -119,7 +119,7 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		choice := sdk.KeyChoice{GrantID: req.GrantID}
 		if req.GrantID == "" {
 			var err error
-			choice, err = host.Consent().ChooseKey(r.Context(), req.Keys, op)
+			choice, err = host.Consent().ChooseKey(r.Context(), req.Keys, sdk.KeyFilter{}, op)
 			if writeError(w, err) {
 				return
 			}

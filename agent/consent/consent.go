@@ -97,9 +97,9 @@ type Request struct {
 	// most MaxChoices candidates. The host passes the candidates' URIs;
 	// the Engine looks them up (EngineConfig.KeyInfo) once the origin's
 	// policy passed, drops those it cannot find, and keeps each URI as the
-	// host gave it. The pick is reported in Outcome.KeyURI, with the
-	// one-use grant covering the signature in Outcome.GrantID (see
-	// docs/consent.md, "Choosing a key").
+	// host gave it. The pick is reported in Outcome.KeyURI (and, looked
+	// up, in Outcome.Key), with the one-use grant covering the signature
+	// in Outcome.GrantID (see docs/consent.md, "Choosing a key").
 	Choices []hsm.KeyInfo
 	// Filter, for a request with Choices, drops the candidates that do not
 	// match before the person sees them (sdk Consent.ChooseKey's filter).

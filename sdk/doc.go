@@ -146,9 +146,9 @@
 //     Consent.Ask: the first-use question of a web origin the person has
 //     not allowed yet.
 //   - KeyStore.Tokens, Keys and Key: only the first-use question of a web
-//     origin the person has not allowed yet, and never with
-//     Operation.ForChoice (the keys then come withheld; listing is
-//     otherwise decided by the origin's policy alone).
+//     origin the person has not allowed yet — except Keys and Key with
+//     Operation.ForChoice, which never ask (the keys then come withheld);
+//     listing is otherwise decided by the origin's policy alone.
 //
 // So the list (ForChoice) → ChooseKey → Sign path asks a first-use origin
 // exactly one question, and an allowed origin one too.

@@ -138,6 +138,7 @@ type Operation struct {
 	// first-use question in the choice's own dialog and returns the picked
 	// key in full. An origin already allowed gets the keys in full; one the
 	// administrator or the person refused gets nothing (ErrDenied).
+	// KeyStore.Tokens and the other calls ignore it.
 	ForChoice bool
 }
 

@@ -197,3 +197,22 @@ func TestListForChoiceDeniedOriginGetsNothing(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, code, body)
 	assert.Empty(t, p.questions(), "a denied origin is never asked about")
 }
+
+// ForChoice does not reach past key listings: a first-use origin listing
+// tokens with it set is asked the first-use question as without it.
+func TestTokensIgnoreForChoice(t *testing.T) {
+	p := &once{}
+	h, _, _ := chooseHost(t, p, nil)
+	body, err := json.Marshal(listChoose{Origin: "https://first.example", ForChoice: true})
+	require.NoError(t, err)
+	resp, err := h.HTTPClient().Post("https://"+h.Addr("https")+"/tokens", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	qs := p.questions()
+	require.Len(t, qs, 1, "the token listing asks a first-use origin")
+	assert.True(t, qs[0].FirstUse)
+	assert.Equal(t, consent.List, qs[0].Request.Kind)
+}

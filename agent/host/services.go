@@ -49,7 +49,9 @@ func (s *services) request(kind consent.Kind, op *pb.Operation, keyURI string) (
 		GrantUses:   int(op.GetGrantUses()),
 		GrantWithin: time.Duration(op.GetGrantWithinSeconds()) * time.Second,
 		GrantID:     op.GetGrantId(),
-		ForChoice:   kind == consent.List && op.GetForChoice(),
+		// Only a key listing may be for a choice (ListKeys withholds the
+		// keys' identities when the consent system says so).
+		ForChoice: kind == consent.List && op.GetForChoice(),
 	}
 	html, err := consent.SanitizeHTML(op.GetSummaryHtml())
 	if err != nil {
@@ -173,6 +175,9 @@ func uriScheme(raw string) string {
 }
 
 func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
+	if req.GetOp() != nil {
+		req.Op.ForChoice = false // tokens are never listed withheld: a first-use origin is asked
+	}
 	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), "")
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -429,6 +434,7 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	creq.ForChoice = false // nothing is listed here
 	if req.GetGrantOnly() {
 		if (kind != consent.Sign && kind != consent.Decrypt) || creq.KeyURI == "" || creq.GrantUses < 1 || creq.GrantID != "" {
 			return nil, wire.ToStatus(fmt.Errorf("grant request needs a sign or decrypt kind, a key and at least one use, and presents no grant: %w", hsm.ErrInvalidRequest))

@@ -23,6 +23,9 @@
 // signature, grant_id, listed (the keys listed), withheld (how many came
 // withheld), certificate (DER), chain (DER, issuer first)}.
 //
+// POST /tokens with {origin, for_choice} lists the tokens (ForChoice as
+// given, which the host ignores for tokens) and answers {tokens: count}.
+//
 // Errors answer 403 (refused), 404 (no such key), 400 (invalid request) or
 // 500 with the error text.
 package main
@@ -162,6 +165,19 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(chooseResponse{Key: choice.KeyURI, Signature: sig, GrantID: choice.GrantID})
+	})
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req listChooseRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		toks, err := host.KeyStore().Tokens(r.Context(), sdk.Operation{Origin: req.Origin, ForChoice: req.ForChoice})
+		if len(toks) == 0 && writeError(w, err) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"tokens": len(toks)})
 	})
 	mux.HandleFunc("POST /listchoose", func(w http.ResponseWriter, r *http.Request) {
 		var req listChooseRequest

@@ -169,8 +169,9 @@ type AskerFunc func(ctx context.Context, req Request) error
 func (f AskerFunc) Ask(ctx context.Context, req Request) error { return f(ctx, req) }
 
 // AllowAll approves everything (tests, plugintest). Asked to pick a key
-// (Request.Choices), it picks the first candidate, without looking it up,
-// and creates no grant.
+// (Request.Choices), it picks the first candidate, without looking it up
+// or applying Request.Filter (the host checks the pick against the filter
+// afterwards), and creates no grant.
 var AllowAll Asker = AskerFunc(func(ctx context.Context, req Request) error {
 	if out := OutcomeFrom(ctx); out != nil && len(req.Choices) > 0 {
 		out.KeyURI = req.Choices[0].URI

@@ -147,11 +147,12 @@ func (e *Engine) precheck(req Request) checked {
 	if decided {
 		return checked{v: v}
 	}
-	if firstUse && req.Kind == List && req.ForChoice && !keyUse {
+	if firstUse && req.Kind == List && req.ForChoice && !keyUse && e.cfg.Prompter != nil {
 		// A listing that only gathers a key choice's candidates: the
 		// choice's dialog puts the origin's first-use question, so this
-		// one asks nothing and names no key (docs/consent.md, "Choosing
-		// a key").
+		// one asks nothing and names no key (docs/consent.md, "Listing
+		// for a choice"). With no one to ask, the choice could not be
+		// made: refused as any first-use listing.
 		v := allow(journal.ByPolicy, "listing for a key choice by an origin not allowed yet; keys' identities withheld")
 		v.withheld = true
 		return checked{v: v}

@@ -98,3 +98,15 @@ func TestChoiceFilter(t *testing.T) {
 	assert.ErrorContains(t, err, "GOST3410-2012")
 	assert.Len(t, p.asked(), 1, "nothing left: nobody asked")
 }
+
+// With nobody to ask, a first-use origin's listing for a choice is
+// refused, as the choice itself would be.
+func TestListForChoiceHeadlessFirstUseRefused(t *testing.T) {
+	f := newFixture(t, "")
+	e := f.engine(t, nil)
+	l := list(portal)
+	l.ForChoice = true
+	var out Outcome
+	assert.ErrorIs(t, e.Ask(WithOutcome(context.Background(), &out), l), hsm.ErrDenied)
+	assert.False(t, out.Withheld)
+}

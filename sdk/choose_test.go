@@ -28,7 +28,7 @@ func TestChooseKeyOldHost(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	c := &Consent{c: pb.NewConsentClient(conn)}
-	_, err = c.ChooseKey(context.Background(), []string{"pkcs11:token=T;object=k"}, Operation{Origin: "https://portal.example"})
+	_, err = c.ChooseKey(context.Background(), []string{"pkcs11:token=T;object=k"}, KeyFilter{}, Operation{Origin: "https://portal.example"})
 	require.ErrorIs(t, err, ErrUnsupported, "old host")
 }
 
@@ -52,7 +52,7 @@ func TestChooseKeyBounds(t *testing.T) {
 		many[i] = "pkcs11:object=k"
 	}
 	for _, keys := range [][]string{nil, {}, many} {
-		_, err := c.ChooseKey(context.Background(), keys, Operation{})
+		_, err := c.ChooseKey(context.Background(), keys, KeyFilter{}, Operation{})
 		assert.ErrorIs(t, err, ErrInvalidRequest, "%d candidates", len(keys))
 	}
 }

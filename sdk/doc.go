@@ -84,29 +84,44 @@
 //
 // Some protocols let the page name no key at all, only "whatever key the
 // person picks" (E-IMZO's pseudo key ids "ckc", "idcard", "baikey").
-// Consent.ChooseKey puts the candidates (key URIs, e.g. the token keys from
-// KeyService.Keys) in the host's consent dialog together with the operation
-// (the Operation you would pass to Sign: origin, summary, documents). The
-// person picks one and allows: that is the consent for ONE signature with
-// it. The host returns the key and the id of a one-use grant; present the
-// id as Operation.GrantID on the Sign that follows, and the person sees one
-// dialog, not two:
+// List the candidates with KeyService.Keys and an Operation with ForChoice
+// set, then call Consent.ChooseKey with their URIs, a KeyFilter (only keys
+// with a certificate, only some algorithms: the host checks it against
+// each candidate and shows only those that match) and the operation (the
+// Operation you would pass to Sign: origin, summary, documents). The
+// person picks one and allows: that is the consent for the origin's first
+// use and for ONE signature with the key. ChooseKey returns the key in
+// full (certificate and chain) and the id of a one-use grant; present the
+// id as Operation.GrantID on the Sign that follows, and the person sees
+// one dialog, not two or three:
 //
-//	choice, err := host.Consent().ChooseKey(ctx, tokenKeyURIs, op)
+//	list := op
+//	list.ForChoice = true // asks a first-use origin nothing; keys come Withheld
+//	keys, err := host.KeyService().Keys(ctx, list)
+//	… // candidates: the URIs of keys with HasPrivateKey and CanSign
+//	choice, err := host.Consent().ChooseKey(ctx, candidates, sdk.KeyFilter{Certificate: true}, op)
 //	if err != nil {
 //		return err // ErrDenied, ErrTimeout, ErrCancelled, ErrKeyNotFound, …
 //	}
 //	op.GrantID = choice.GrantID
-//	sig, err := host.KeyService().Sign(ctx, choice.KeyURI, digest, crypto.SHA256, op)
+//	signer := host.KeyService().Signer(ctx, choice.Key, op) // choice.Key.Certificate, .Chain
+//
+// A listing for a choice by a web origin the person has not allowed yet
+// returns each key's URI and capabilities only (Key.Withheld: no label,
+// id, public key, certificate or chain) — never show it to the page. An
+// allowed origin gets the keys in full; an origin the administrator
+// denies, or the person refused, gets nothing (ErrDenied).
 //
 // The grant covers only that key, origin and plugin, and only a Sign that
 // presents it, within ChooseKeyGrantTTL; a second Sign with it is refused.
 // The host's origin policy applies first, as for Sign; candidates the host
-// does not know are not shown (none known: ErrKeyNotFound). With nobody to
-// ask, an unattended rule allowing the signature picks the only candidate
-// and GrantID is empty (the rule then decides the Sign); several candidates
-// are refused. An empty GrantID is also what a local caller (no web origin)
-// gets. plugintest's default consent picks the first candidate.
+// does not know or the filter rejects are not shown (none left:
+// ErrKeyNotFound, or ErrDenied for an origin not allowed yet). With nobody
+// to ask, an unattended rule allowing the signature picks the only
+// candidate and GrantID is empty (the rule then decides the Sign); several
+// candidates are refused. An empty GrantID is also what a local caller (no
+// web origin) gets. plugintest's default consent picks the first
+// candidate.
 //
 // One signature is one cross-process call: hash documents in the plugin and
 // send only the digest. KeyService.Signer gives a crypto.Signer (for sdk/cms,
@@ -115,27 +130,35 @@
 // # Which calls may ask the person
 //
 // The host decides every use of a key itself, and may put a question to
-// the person (in its consent dialog) during these calls:
+// the person (in its consent dialog) during these calls, and no others:
 //
 //   - KeyService.Sign, and the Sign of a KeyService.Signer: a signature
-//     question, unless a grant the call presents (Operation.GrantID, also
-//     the one-use grant of a ChooseKey) or an unattended rule of the
-//     administrator decides it.
+//     question (with the first-use choices for a web origin the person has
+//     not allowed yet), unless a grant the call presents
+//     (Operation.GrantID, also the one-use grant of a ChooseKey) or an
+//     unattended rule of the administrator decides it.
 //   - KeyService.Decrypt, GenerateKey, CreateCSR and ImportCertificate: a
 //     question for that operation, unless an unattended rule decides it.
-//   - Consent.ChooseKey: the person picks the key (and allows one
-//     signature); Consent.GrantSign: the person accepts or refuses the
-//     grant; Consent.Ask: the first-use question of a web origin the
-//     person has not allowed yet.
+//   - Consent.ChooseKey: one question in which the person picks the key
+//     and allows one signature — and, for a first-use origin, the origin
+//     too — unless an unattended rule picks the only candidate.
+//     Consent.GrantSign: the person accepts or refuses the grant.
+//     Consent.Ask: the first-use question of a web origin the person has
+//     not allowed yet.
 //   - KeyService.Tokens, Keys and Key: only the first-use question of a web
-//     origin the person has not allowed yet (listing is otherwise decided
-//     by the origin's policy alone).
+//     origin the person has not allowed yet — except Keys and Key with
+//     Operation.ForChoice, which never ask (the keys then come withheld);
+//     listing is otherwise decided by the origin's policy alone.
 //
+// So the list (ForChoice) → ChooseKey → Sign path asks a first-use origin
+// exactly one question, and an allowed origin one too.
 // Besides, any call that uses a private key (Sign, Decrypt, CreateCSR,
 // GenerateKey, ImportCertificate) may make the host ask for the token's
 // PIN or the PFX password, in the same dialog. A local caller (Operation
-// without Origin) is never asked the first-use question. Listen,
-// TLSConfig, Logger and Option never ask.
+// without Origin) is never asked the first-use question. An origin the
+// administrator denies, or the person refused for good, is refused
+// without a question by every call. Listen, TLSConfig, Logger and Option
+// never ask.
 //
 // A call that asks blocks until the person answers or the question times
 // out (two minutes by default): do not put shorter deadlines on such

@@ -2,8 +2,6 @@ package sdk_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,23 +80,36 @@ func ExampleKeyService_Signer() {
 	_, _ = der, err
 }
 
-// The person picks the key, in the same dialog that allows the signature;
-// the choice's grant covers the Sign that follows.
+// List the candidates, let the person pick one, sign: one dialog. The
+// listing is for the choice (ForChoice), so an origin the person has not
+// allowed yet is not asked about it; the choice's dialog asks about the
+// origin, the key and this signature at once, and returns the key in full.
 func ExampleConsent_ChooseKey() {
 	var (
-		ctx        context.Context
-		host       *sdk.Host
-		candidates []string // key URIs, from KeyService.Keys
-		op         sdk.Operation
+		ctx  context.Context
+		host *sdk.Host
+		op   sdk.Operation
 	)
-	digest := sha256.Sum256([]byte("document"))
-	choice, err := host.Consent().ChooseKey(ctx, candidates, op)
+	list := op
+	list.ForChoice = true
+	keys, err := host.KeyService().Keys(ctx, list)
+	if err != nil && len(keys) == 0 {
+		return
+	}
+	var candidates []string
+	for _, k := range keys {
+		if k.HasPrivateKey && k.CanSign && len(candidates) < sdk.MaxKeyChoices {
+			candidates = append(candidates, k.URI)
+		}
+	}
+	choice, err := host.Consent().ChooseKey(ctx, candidates, sdk.KeyFilter{Certificate: true}, op)
 	if err != nil {
 		return // ErrDenied, ErrTimeout, ErrCancelled, ErrKeyNotFound
 	}
 	op.GrantID = choice.GrantID
-	sig, err := host.KeyService().Sign(ctx, choice.KeyURI, digest[:], crypto.SHA256, op)
-	_, _ = sig, err
+	signer := host.KeyService().Signer(ctx, choice.Key, op)
+	der, err := cms.Sign([]byte("document"), signer, choice.Key.Certificate, &cms.SignOptions{Detached: true, Chain: choice.Key.Chain})
+	_, _ = der, err
 }
 
 // Map the host's errors to the protocol's own codes with errors.Is, and

@@ -315,7 +315,12 @@ func (c *Consent) GrantSign(ctx context.Context, keyURI string, op Operation) (s
 
 // KeyChoice is the key the person picked, and the grant covering its one use.
 type KeyChoice struct {
-	// KeyURI is the picked candidate, exactly as passed to ChooseKey.
+	// Key is the picked key in full: certificate and chain included, its
+	// URI exactly as passed to ChooseKey. No further KeyService.Key lookup
+	// is needed (nor would it be allowed without a question for a
+	// first-use origin the person allowed only once).
+	Key Key
+	// KeyURI is Key.URI.
 	KeyURI string
 	// GrantID names a one-use grant for one signature with KeyURI: present
 	// it as Operation.GrantID on the Sign that follows, so the person is not
@@ -325,6 +330,16 @@ type KeyChoice struct {
 	// policy (an unattended rule allows the signature and there was one
 	// candidate) or the caller is local: the Sign is then decided on its own.
 	GrantID string
+}
+
+// KeyFilter is what a candidate must have to be shown by ChooseKey. The
+// host checks it against each candidate before asking; the zero value
+// shows every known candidate with a private key.
+type KeyFilter struct {
+	// Certificate: only keys with a certificate.
+	Certificate bool
+	// Algorithms, when set, are the only key algorithms shown.
+	Algorithms []KeyAlgorithm
 }
 
 // MaxKeyChoices bounds the candidates of one ChooseKey call.
@@ -337,11 +352,11 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // as for Sign), for protocols whose page names no key but "whatever key the
 // person picks" (E-IMZO's "ckc", "idcard", "baikey"). The host shows one
 // dialog with the origin, op's summary and documents, and the candidates it
-// knows (label, certificate subject, issuer, validity); it drops URIs it
-// does not know. Picking a key and allowing is the consent for ONE
+// knows that pass filter (label, certificate subject, issuer, validity);
+// it drops the others. Picking a key and allowing is the consent for ONE
 // signature with that key: the host creates a one-use grant and returns
 // its id in KeyChoice.GrantID; present it as Operation.GrantID on the Sign
-// that follows.
+// that follows. KeyChoice.Key is the picked key in full.
 //
 // The host's origin policy applies first, exactly as for Sign (an origin
 // the administrator denies, or the person refused for good, is refused
@@ -351,17 +366,30 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // candidates and no one to ask it is refused.
 //
 // Errors: ErrDenied, ErrTimeout or ErrCancelled as for Consent.Ask;
-// ErrKeyNotFound when the host knows none of keyURIs; ErrInvalidRequest for
-// no candidates, more than MaxKeyChoices, or an op that presents a grant
+// ErrKeyNotFound when the host knows none of keyURIs or none passes filter
+// (for an origin the person has not allowed yet that is ErrDenied: such an
+// origin learns nothing about the keys); ErrInvalidRequest for no
+// candidates, more than MaxKeyChoices, or an op that presents a grant
 // (GrantID) or offers one (GrantUses > 1); ErrUnsupported from a host that
 // predates ChooseKey.
-func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, op Operation) (KeyChoice, error) {
+func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, filter KeyFilter, op Operation) (KeyChoice, error) {
 	if len(keyURIs) == 0 || len(keyURIs) > MaxKeyChoices {
 		return KeyChoice{}, fmt.Errorf("choose key: %d candidates (1 to %d): %w", len(keyURIs), MaxKeyChoices, ErrInvalidRequest)
 	}
-	resp, err := c.c.ChooseKey(ctx, &pb.ChooseKeyRequest{Op: op.proto(pb.Operation_SIGN), KeyUris: keyURIs})
+	req := &pb.ChooseKeyRequest{Op: op.proto(pb.Operation_SIGN), KeyUris: keyURIs, NeedCertificate: filter.Certificate}
+	for _, a := range filter.Algorithms {
+		req.Algorithms = append(req.Algorithms, string(a))
+	}
+	resp, err := c.c.ChooseKey(ctx, req)
 	if err != nil {
 		return KeyChoice{}, fromHost(err)
 	}
-	return KeyChoice{KeyURI: resp.GetKeyUri(), GrantID: resp.GetGrantId()}, nil
+	if resp.GetKey() == nil {
+		return KeyChoice{}, fmt.Errorf("choose key: the host returned no key for %s: %w", resp.GetKeyUri(), ErrUnsupported)
+	}
+	key, err := keyFromProto(resp.GetKey())
+	if err != nil {
+		return KeyChoice{}, fmt.Errorf("choose key: %w", err)
+	}
+	return KeyChoice{Key: key, KeyURI: key.URI, GrantID: resp.GetGrantId()}, nil
 }

@@ -36,7 +36,8 @@ func (k *KeyService) Tokens(ctx context.Context, op Operation) ([]Token, error) 
 }
 
 // Keys lists keys and certificates. A web origin not allowed yet gets the
-// person's first-use question.
+// person's first-use question, unless op.ForChoice says the listing only
+// gathers the candidates of a Consent.ChooseKey.
 func (k *KeyService) Keys(ctx context.Context, op Operation) ([]Key, error) {
 	return k.keys(ctx, "", op)
 }
@@ -67,7 +68,9 @@ func (k *KeyService) keys(ctx context.Context, keyURI string, op Operation) ([]K
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, keyFromStore(key))
+		k := keyFromStore(key)
+		k.Withheld = resp.GetWithheld()
+		out = append(out, k)
 	}
 	if p := problems(resp.GetProblems()); p != nil {
 		errs = append(errs, p)

@@ -129,6 +129,17 @@ type Operation struct {
 	// to the page (Cipher's accessTokenUuid); it presents it back as
 	// GrantID. Not called when no grant was created.
 	OnGrant func(grantID string)
+
+	// ForChoice marks a KeyService.Keys or Key call that only gathers the
+	// candidates of a Consent.ChooseKey. For a web origin the person has
+	// not allowed yet, the host then asks nothing and returns each key with
+	// Key.Withheld set: its URI and capabilities only, nothing that names
+	// the key or its owner. The ChooseKey that follows puts the origin's
+	// first-use question in the choice's own dialog and returns the picked
+	// key in full. An origin already allowed gets the keys in full; one the
+	// administrator or the person refused gets nothing (ErrDenied).
+	// KeyService.Tokens and the other calls ignore it.
+	ForChoice bool
 }
 
 // MaxSummaryHTML bounds Operation.SummaryHTML.
@@ -168,6 +179,7 @@ func (op Operation) proto(kind pb.Operation_Kind) *pb.Operation {
 		GrantUses:          int32(min(max(op.GrantUses, 0), math.MaxInt32)),
 		GrantWithinSeconds: int64(op.GrantWithin.Round(time.Second) / time.Second),
 		GrantId:            op.GrantID,
+		ForChoice:          op.ForChoice && kind == pb.Operation_LIST,
 	}
 	for _, d := range op.Documents {
 		out.Documents = append(out.Documents, &pb.Document{Name: d.Name, Size: d.Size, Sha256: d.SHA256, ContentType: d.ContentType})

@@ -58,6 +58,13 @@ type Key struct {
 	// Chain is the rest of the chain when the store has it (PFX files),
 	// issuer first.
 	Chain []*x509.Certificate
+
+	// Withheld: the host listed the key for a choice (Operation.ForChoice)
+	// to a web origin the person has not allowed yet, and withheld its
+	// identity — Label, ID, PublicKey, Certificate and Chain are empty.
+	// Offer it to Consent.ChooseKey, which returns it in full; never show
+	// it to the page.
+	Withheld bool
 }
 
 // Token is a PKCS#11 token or a PFX file, as KeyService.Tokens lists it.

@@ -54,6 +54,10 @@ func (e *Engine) askChoice(ctx context.Context, req Request) error {
 	}
 	if out := OutcomeFrom(ctx); out != nil {
 		out.KeyURI, out.GrantID = v.key.URI, v.grant
+		if e.cfg.KeyInfo != nil || e.cfg.CachedKey != nil {
+			k := *v.key
+			out.Key = &k
+		}
 	}
 	return nil
 }
@@ -101,7 +105,7 @@ func (e *Engine) prepareChoice(ctx context.Context, req Request) (_ Request, v v
 	// each candidate (EngineConfig.CachedKey) says it exists and has a
 	// private key, and gives its certificate for the journal.
 	if !firstUse {
-		if cached := e.cachedChoices(req.Choices); cached != nil {
+		if cached := e.cachedChoices(req.Choices, req.Filter); cached != nil {
 			r := req
 			r.Choices = cached
 			if v, _, needAsk := e.choiceRules(r); !needAsk {
@@ -111,7 +115,7 @@ func (e *Engine) prepareChoice(ctx context.Context, req Request) (_ Request, v v
 	}
 	// Only now, with the origin not refused, is the key store touched.
 	n := len(req.Choices)
-	req.Choices = e.lookUpChoices(ctx, req.Choices)
+	req.Choices = e.lookUpChoices(ctx, req.Choices, req.Filter)
 	if len(req.Choices) > 0 {
 		return req, verdict{}, false
 	}
@@ -119,7 +123,7 @@ func (e *Engine) prepareChoice(ctx context.Context, req Request) (_ Request, v v
 		// An origin nobody approved learns nothing about the keys.
 		return req, refuse(journal.ByPolicy, fmt.Sprintf("none of the %d candidate keys is known", n)), true
 	}
-	err := fmt.Errorf("choose a key: none of the %d candidates is known: %w", n, hsm.ErrKeyNotFound)
+	err := fmt.Errorf("choose a key: none of the %d candidates is known and matches the filter (%s): %w", n, req.Filter, hsm.ErrKeyNotFound)
 	return req, verdict{by: journal.ByPolicy, why: err.Error(), err: err, decide: true}, true
 }
 
@@ -137,18 +141,19 @@ func (e *Engine) checkChoice(req Request) checked {
 }
 
 // lookUpChoices looks the candidates up with EngineConfig.KeyInfo and
-// drops those that cannot be found or have no private key. Each kept
-// KeyInfo keeps the URI as given: the pick is reported in that spelling.
-// Without KeyInfo the candidates stay as they are.
-func (e *Engine) lookUpChoices(ctx context.Context, cs []hsm.KeyInfo) []hsm.KeyInfo {
+// drops those that cannot be found, have no private key or do not match
+// the filter. Each kept KeyInfo keeps the URI as given: the pick is
+// reported in that spelling. Without KeyInfo the candidates stay as they
+// are.
+func (e *Engine) lookUpChoices(ctx context.Context, cs []hsm.KeyInfo, f ChoiceFilter) []hsm.KeyInfo {
 	if e.cfg.KeyInfo == nil {
 		return cs
 	}
 	out := make([]hsm.KeyInfo, 0, len(cs))
 	for _, c := range cs {
 		k, err := e.cfg.KeyInfo(ctx, c.URI)
-		if err != nil || !k.HasPrivateKey {
-			e.cfg.Log.Debug("consent: candidate key dropped", "key", c.URI, "error", err)
+		if err != nil || !k.HasPrivateKey || !f.Match(k) {
+			e.cfg.Log.Debug("consent: candidate key dropped", "key", c.URI, "filter", f.String(), "error", err)
 			continue
 		}
 		k.URI = c.URI
@@ -159,9 +164,10 @@ func (e *Engine) lookUpChoices(ctx context.Context, cs []hsm.KeyInfo) []hsm.KeyI
 
 // cachedChoices returns the candidates as the key store remembers them
 // (EngineConfig.CachedKey: a key it used since its token was inserted, so
-// one with a private key), each keeping the URI as given; nil unless every
-// candidate is remembered. It never touches a token.
-func (e *Engine) cachedChoices(cs []hsm.KeyInfo) []hsm.KeyInfo {
+// one with a private key), each keeping the URI as given, without those
+// the filter drops; nil unless every candidate is remembered (or none is
+// left). It never touches a token.
+func (e *Engine) cachedChoices(cs []hsm.KeyInfo, f ChoiceFilter) []hsm.KeyInfo {
 	if e.cfg.CachedKey == nil {
 		return nil
 	}
@@ -172,7 +178,12 @@ func (e *Engine) cachedChoices(cs []hsm.KeyInfo) []hsm.KeyInfo {
 			return nil
 		}
 		k.URI = c.URI
-		out = append(out, k)
+		if f.Match(k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

@@ -31,6 +31,8 @@ package consent
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/signet-agent/signet/agent/config"
@@ -95,14 +97,60 @@ type Request struct {
 	// most MaxChoices candidates. The host passes the candidates' URIs;
 	// the Engine looks them up (EngineConfig.KeyInfo) once the origin's
 	// policy passed, drops those it cannot find, and keeps each URI as the
-	// host gave it. The pick is reported in Outcome.KeyURI, with the
-	// one-use grant covering the signature in Outcome.GrantID (see
-	// docs/consent.md, "Choosing a key").
+	// host gave it. The pick is reported in Outcome.KeyURI (and, looked
+	// up, in Outcome.Key), with the one-use grant covering the signature
+	// in Outcome.GrantID (see docs/consent.md, "Choosing a key").
 	Choices []hsm.KeyInfo
+	// Filter, for a request with Choices, drops the candidates that do not
+	// match before the person sees them (sdk Consent.ChooseKey's filter).
+	Filter ChoiceFilter
+
+	// ForChoice marks a listing (Kind List) that only gathers candidates
+	// for a key choice. For a web origin the person has not allowed yet
+	// the Engine asks nothing: it allows the listing with the keys'
+	// identities withheld (Outcome.Withheld) and leaves the origin's
+	// first use to the choice's dialog.
+	ForChoice bool
 }
 
 // MaxChoices bounds Request.Choices.
 const MaxChoices = 64
+
+// ChoiceFilter is what a candidate key must have to be shown in a key
+// choice. The zero value matches every key.
+type ChoiceFilter struct {
+	// Certificate: only keys with a certificate.
+	Certificate bool
+	// Algorithms, when set, are the only algorithms shown.
+	Algorithms []hsm.KeyAlgorithm
+}
+
+// Match reports whether k passes the filter.
+func (f ChoiceFilter) Match(k hsm.KeyInfo) bool {
+	if f.Certificate && k.Certificate == nil {
+		return false
+	}
+	return len(f.Algorithms) == 0 || slices.Contains(f.Algorithms, k.Algorithm)
+}
+
+// String names the filter for errors and logs.
+func (f ChoiceFilter) String() string {
+	var parts []string
+	if f.Certificate {
+		parts = append(parts, "with a certificate")
+	}
+	if len(f.Algorithms) > 0 {
+		names := make([]string, len(f.Algorithms))
+		for i, a := range f.Algorithms {
+			names[i] = string(a)
+		}
+		parts = append(parts, "of algorithm "+strings.Join(names, " or "))
+	}
+	if len(parts) == 0 {
+		return "any key"
+	}
+	return strings.Join(parts, ", ")
+}
 
 // ChoiceGrantTTL is how long the one-use grant for a picked key lasts: the
 // plugin signs right after the choice (the PIN, if any, is asked during
@@ -121,8 +169,9 @@ type AskerFunc func(ctx context.Context, req Request) error
 func (f AskerFunc) Ask(ctx context.Context, req Request) error { return f(ctx, req) }
 
 // AllowAll approves everything (tests, plugintest). Asked to pick a key
-// (Request.Choices), it picks the first candidate, without looking it up,
-// and creates no grant.
+// (Request.Choices), it picks the first candidate, without looking it up
+// or applying Request.Filter (the host checks the pick against the filter
+// afterwards), and creates no grant.
 var AllowAll Asker = AskerFunc(func(ctx context.Context, req Request) error {
 	if out := OutcomeFrom(ctx); out != nil && len(req.Choices) > 0 {
 		out.KeyURI = req.Choices[0].URI
@@ -207,6 +256,15 @@ type Outcome struct {
 	// KeyURI is the key picked for a request with Choices (one of their
 	// URIs, as given); empty otherwise.
 	KeyURI string
+	// Key is the picked key as the Engine looked it up (certificate and
+	// chain included) for a request with Choices; nil when the consent
+	// system did not look it up.
+	Key *hsm.KeyInfo
+	// Withheld reports that a listing for a choice (Request.ForChoice) was
+	// allowed only with the keys' identities withheld: the caller returns
+	// each key's URI and capabilities, no label, id, public key,
+	// certificate or chain.
+	Withheld bool
 
 	// OneRecord is set by the caller before Ask: it promises to call
 	// Record (with a context carrying this Outcome) once the operation

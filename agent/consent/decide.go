@@ -21,6 +21,9 @@ type verdict struct {
 	asked  bool         // a question was put
 	decide bool         // false: no decision recorded (nothing was decided)
 	group  string       // for a refusal: what the journal counts it with ("": the site)
+	// withheld: a listing for a choice allowed with the keys' identities
+	// withheld (Outcome.Withheld).
+	withheld bool
 }
 
 func refuse(by, why string) verdict { return verdict{by: by, why: why, err: ErrRefused, decide: true} }
@@ -47,7 +50,13 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 	if e.deferRecord(ctx, req, v) {
 		return nil
 	}
-	return e.conclude(ctx, req, v, false, string(req.Kind), req.Kind, "key", req.KeyURI)
+	if err := e.conclude(ctx, req, v, false, string(req.Kind), req.Kind, "key", req.KeyURI); err != nil {
+		return err
+	}
+	if out := OutcomeFrom(ctx); out != nil && v.withheld {
+		out.Withheld = true
+	}
+	return nil
 }
 
 // checked is the outcome of the steps before the question.
@@ -136,6 +145,16 @@ func (e *Engine) precheck(req Request) checked {
 	}
 	v, keyUse, decided := e.ruleStep(req)
 	if decided {
+		return checked{v: v}
+	}
+	if firstUse && req.Kind == List && req.ForChoice && !keyUse && e.cfg.Prompter != nil {
+		// A listing that only gathers a key choice's candidates: the
+		// choice's dialog puts the origin's first-use question, so this
+		// one asks nothing and names no key (docs/consent.md, "Listing
+		// for a choice"). With no one to ask, the choice could not be
+		// made: refused as any first-use listing.
+		v := allow(journal.ByPolicy, "listing for a key choice by an origin not allowed yet; keys' identities withheld")
+		v.withheld = true
 		return checked{v: v}
 	}
 	if !firstUse && !keyUse {

@@ -49,6 +49,9 @@ func (s *services) request(kind consent.Kind, op *pb.Operation, keyURI string) (
 		GrantUses:   int(op.GetGrantUses()),
 		GrantWithin: time.Duration(op.GetGrantWithinSeconds()) * time.Second,
 		GrantID:     op.GetGrantId(),
+		// Only a key listing may be for a choice (ListKeys withholds the
+		// keys' identities when the consent system says so).
+		ForChoice: kind == consent.List && op.GetForChoice(),
 	}
 	html, err := consent.SanitizeHTML(op.GetSummaryHtml())
 	if err != nil {
@@ -172,6 +175,9 @@ func uriScheme(raw string) string {
 }
 
 func (s *services) ListTokens(ctx context.Context, req *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
+	if req.GetOp() != nil {
+		req.Op.ForChoice = false // tokens are never listed withheld: a first-use origin is asked
+	}
 	ctx, _, err := s.allow(ctx, consent.List, req.GetOp(), "")
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -194,7 +200,7 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 	if err := s.cleanURIs(&req.KeyUri); err != nil {
 		return nil, err
 	}
-	ctx, creq, err := s.allow(ctx, consent.List, req.GetOp(), req.GetKeyUri())
+	ctx, creq, out, err := s.ask(ctx, consent.List, req.GetOp(), req.GetKeyUri(), false)
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
@@ -214,11 +220,14 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 			return nil, wire.ToStatus(err)
 		}
 	}
-	resp := &pb.ListKeysResponse{}
+	resp := &pb.ListKeysResponse{Withheld: out.Withheld}
 	if err != nil {
 		resp.Problems = append(resp.Problems, err.Error())
 	}
 	for _, k := range keys {
+		if out.Withheld {
+			k = withheld(k)
+		}
 		pk, err := wire.KeyToProto(k)
 		if err != nil {
 			resp.Problems = append(resp.Problems, err.Error())
@@ -227,6 +236,17 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 		resp.Keys = append(resp.Keys, pk)
 	}
 	return resp, nil
+}
+
+// withheld is k as a listing for a key choice shows it to an origin the
+// person has not allowed yet (consent.Outcome.Withheld): its URI and
+// capabilities, nothing that names the key or its owner.
+func withheld(k hsm.KeyInfo) hsm.KeyInfo {
+	return hsm.KeyInfo{
+		URI: k.URI, TokenURI: k.TokenURI, Algorithm: k.Algorithm, Bits: k.Bits,
+		HasPrivateKey: k.HasPrivateKey, CanSign: k.CanSign, CanDecrypt: k.CanDecrypt,
+		AlwaysAuthenticate: k.AlwaysAuthenticate,
+	}
 }
 
 func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignResponse, error) {
@@ -414,6 +434,7 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	creq.ForChoice = false // nothing is listed here
 	if req.GetGrantOnly() {
 		if (kind != consent.Sign && kind != consent.Decrypt) || creq.KeyURI == "" || creq.GrantUses < 1 || creq.GrantID != "" {
 			return nil, wire.ToStatus(fmt.Errorf("grant request needs a sign or decrypt kind, a key and at least one use, and presents no grant: %w", hsm.ErrInvalidRequest))
@@ -451,6 +472,11 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	filter, err := choiceFilter(req)
+	if err != nil {
+		return nil, wire.ToStatus(err)
+	}
+	creq.Filter = filter
 	offered := make(map[string]bool, len(uris))
 	for _, u := range uris {
 		if u == "" || len(u) > wire.MaxText {
@@ -475,9 +501,58 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		s.log.Warn("key choice", "origin", creq.Origin, "error", err)
 		return nil, wire.ToStatus(err)
 	}
+	key, err := s.chosenKey(ctx, picked, out.Key, filter)
+	if err != nil {
+		// The choice's grant is never handed out; revoke it all the same.
+		if r, ok := s.m.consent.(interface {
+			RevokeGrant(context.Context, string) error
+		}); ok && out.GrantID != "" {
+			_ = r.RevokeGrant(context.WithoutCancel(ctx), out.GrantID)
+		}
+		s.log.Warn("key choice", "key", picked, "origin", creq.Origin, "error", err)
+		return nil, wire.ToStatus(err)
+	}
 	s.log.Info("key chosen", "key", picked, "origin", creq.Origin, "caller", creq.Caller, "request_id", creq.RequestID,
 		"candidates", len(creq.Choices), "grant", out.GrantID != "")
-	return &pb.ChooseKeyResponse{KeyUri: picked, GrantId: out.GrantID}, nil
+	return &pb.ChooseKeyResponse{KeyUri: picked, GrantId: out.GrantID, Key: key}, nil
+}
+
+// choiceFilter is the filter of a ChooseKey request, bounded.
+func choiceFilter(req *pb.ChooseKeyRequest) (consent.ChoiceFilter, error) {
+	algs := req.GetAlgorithms()
+	if len(algs) > wire.MaxNames {
+		return consent.ChoiceFilter{}, fmt.Errorf("key choice filter names %d algorithms (at most %d): %w", len(algs), wire.MaxNames, hsm.ErrInvalidRequest)
+	}
+	f := consent.ChoiceFilter{Certificate: req.GetNeedCertificate()}
+	for _, a := range algs {
+		if a == "" || len(a) > wire.MaxText {
+			return consent.ChoiceFilter{}, fmt.Errorf("key choice filter: algorithm name of %d bytes: %w", len(a), hsm.ErrInvalidRequest)
+		}
+		f.Algorithms = append(f.Algorithms, hsm.KeyAlgorithm(a))
+	}
+	return f, nil
+}
+
+// chosenKey is the picked key in full for the plugin: as the consent
+// system looked it up (with the URI the plugin sent), else from the key
+// store. A key that does not pass the filter is refused: a consent system
+// that picks without looking the candidates up (a test's) cannot slip one
+// through.
+func (s *services) chosenKey(ctx context.Context, uri string, looked *hsm.KeyInfo, f consent.ChoiceFilter) (*pb.Key, error) {
+	var k hsm.KeyInfo
+	if looked != nil && looked.PublicKey != nil {
+		k = *looked
+	} else {
+		var err error
+		if k, err = s.m.keys.Key(ctx, uri); err != nil {
+			return nil, fmt.Errorf("the chosen key %s: %w", uri, err)
+		}
+	}
+	k.URI = uri
+	if !f.Match(k) {
+		return nil, fmt.Errorf("the chosen key %s does not match the filter (%s): %w", uri, f, hsm.ErrKeyNotFound)
+	}
+	return wire.KeyToProto(k)
 }
 
 const maxLogBatch = 1000

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -192,9 +193,12 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Ke
 	return out, nil
 }
 
-// tokenCandidate reports whether k is a key the pseudo-ids may use.
+// tokenCandidate reports whether k is a key the pseudo-ids may use. A key
+// listed with its identity withheld (sdk.Key.Withheld: a listing for the
+// choice by an origin not allowed yet) shows no certificate; the key
+// chooser's filter then checks it has one.
 func (s *Server) tokenCandidate(k sdk.Key) bool {
-	return strings.HasPrefix(k.URI, "pkcs11:") && k.HasPrivateKey && k.CanSign && k.Certificate != nil &&
+	return strings.HasPrefix(k.URI, "pkcs11:") && k.HasPrivateKey && k.CanSign && (k.Certificate != nil || k.Withheld) &&
 		strings.HasPrefix(k.URI, s.tokenKeyPrefix)
 }
 
@@ -223,7 +227,7 @@ func (s *Server) forgetTokenKey(key sdk.Key, err error) {
 // implements it. Consent implementations without it (tests' fakes) get the
 // fallback.
 type keyChooser interface {
-	ChooseKey(ctx context.Context, keyURIs []string, op sdk.Operation) (sdk.KeyChoice, error)
+	ChooseKey(ctx context.Context, keyURIs []string, filter sdk.KeyFilter, op sdk.Operation) (sdk.KeyChoice, error)
 }
 
 // tokenKey resolves a pseudo-id (ckc, idcard, baikey, uzgrd) to a token key
@@ -244,21 +248,25 @@ type keyChooser interface {
 // naming the token_key option.
 func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 	summary := fmt.Sprintf("%s asks to use a hardware token key (E-IMZO %q) for %s", c.sess.domain, pseudo, c.fn.key())
-	cands, err := s.tokenCandidates(c, c.op(summary), false)
+	// The listing only gathers the chooser's candidates: an origin the
+	// person has not allowed yet is asked nothing there (the keys come back
+	// withheld), and the chooser's one dialog covers the origin's first
+	// use, the key and the signature.
+	listOp := c.op(summary)
+	listOp.ForChoice = true
+	cands, err := s.tokenCandidates(c, listOp, false)
 	if err != nil {
 		return nil, err
 	}
 	if len(cands) == 0 {
 		return nil, fail(StatusInsertDisk)
 	}
-	byURI := map[string]sdk.Key{}
 	uris := make([]string, len(cands))
 	for i, k := range cands {
 		uris[i] = k.URI
-		byURI[k.URI] = k
 	}
 	h := &handle{Type: pseudoIDs[pseudo], Domain: c.sess.domain}
-	if signingFunctions[c.fn.key()] && len(cands) == 1 {
+	if signingFunctions[c.fn.key()] && len(cands) == 1 && !cands[0].Withheld {
 		// Nothing to choose: the signature's own consent (its Operation
 		// has the summary naming the domain, what is signed and the
 		// key's certificate, and the document) is the one dialog.
@@ -266,14 +274,14 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 		return h, nil
 	}
 	if ch, ok := s.consent.(keyChooser); ok {
-		choice, err := ch.ChooseKey(c.ctx, uris, chooserOp(c, pseudo, summary))
+		choice, err := ch.ChooseKey(c.ctx, uris, sdk.KeyFilter{Certificate: true}, chooserOp(c, pseudo, summary))
 		switch {
 		case err == nil:
-			k, known := byURI[choice.KeyURI]
-			if !known {
-				return nil, fmt.Errorf("the host chose key %s, not one of the candidates", choice.KeyURI)
+			if !slices.Contains(uris, choice.Key.URI) {
+				return nil, fmt.Errorf("the host chose key %s, not one of the candidates", choice.Key.URI)
 			}
-			h.Key, h.GrantID = k, choice.GrantID
+			// The choice returns the key in full (certificate and chain).
+			h.Key, h.GrantID = choice.Key, choice.GrantID
 			return h, nil
 		case !errors.Is(err, sdk.ErrUnsupported):
 			return nil, err
@@ -283,6 +291,18 @@ func (s *Server) tokenKey(c *call, pseudo string) (*handle, error) {
 		return nil, fmt.Errorf("%d token keys and no key chooser in the host: set the plugin option %s to one key's URI", len(cands), OptionTokenKey)
 	}
 	h.Key = cands[0]
+	if h.Key.Withheld {
+		// No chooser to put the origin's first use to the person: the
+		// lookup asks it, and gives the certificate.
+		k, err := s.keys.Key(c.ctx, h.Key.URI, c.op(summary))
+		if err != nil {
+			return nil, s.gateError(c.sess, err)
+		}
+		if !s.tokenCandidate(k) {
+			return nil, fail(StatusInsertDisk)
+		}
+		h.Key = k
+	}
 	return h, nil
 }
 

@@ -44,7 +44,7 @@ func (askOnly) Ask(context.Context, string, sdk.Operation) error { return nil }
 // oldHost is a consent whose ChooseKey answers ErrUnsupported.
 type oldHost struct{ askOnly }
 
-func (oldHost) ChooseKey(context.Context, []string, sdk.Operation) (sdk.KeyChoice, error) {
+func (oldHost) ChooseKey(context.Context, []string, sdk.KeyFilter, sdk.Operation) (sdk.KeyChoice, error) {
 	return sdk.KeyChoice{}, fmt.Errorf("ChooseKey: %w", sdk.ErrUnsupported)
 }
 

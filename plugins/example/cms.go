@@ -56,7 +56,10 @@ func handleCMS(host *sdk.Host) http.HandlerFunc {
 
 // signingKey returns the key named by uri, or, for "", the key the person
 // picks among the token's signing keys with a certificate; op then carries
-// the choice's one-use grant.
+// the choice's one-use grant. The listing is for the choice only
+// (ForChoice): an origin the person has not allowed yet is asked nothing
+// there, and the choice's one dialog covers the origin, the key and the
+// signature. The choice returns the key with its certificate and chain.
 func signingKey(r *http.Request, host *sdk.Host, uri string, op *sdk.Operation) (sdk.Key, error) {
 	ks := host.KeyService()
 	if uri != "" {
@@ -66,25 +69,26 @@ func signingKey(r *http.Request, host *sdk.Host, uri string, op *sdk.Operation) 
 		}
 		return key, err
 	}
-	keys, err := ks.Keys(r.Context(), *op)
+	list := *op
+	list.ForChoice = true
+	keys, err := ks.Keys(r.Context(), list)
 	if err != nil && len(keys) == 0 {
 		return sdk.Key{}, err
 	}
-	byURI := map[string]sdk.Key{}
 	var candidates []string
 	for _, k := range keys {
-		if k.HasPrivateKey && k.CanSign && k.Certificate != nil && len(candidates) < sdk.MaxKeyChoices {
-			byURI[k.URI] = k
+		// A withheld key shows no certificate: the host checks the filter.
+		if k.HasPrivateKey && k.CanSign && (k.Withheld || k.Certificate != nil) && len(candidates) < sdk.MaxKeyChoices {
 			candidates = append(candidates, k.URI)
 		}
 	}
 	if len(candidates) == 0 {
 		return sdk.Key{}, fmt.Errorf("no signing key with a certificate: %w", sdk.ErrKeyNotFound)
 	}
-	choice, err := host.Consent().ChooseKey(r.Context(), candidates, *op)
+	choice, err := host.Consent().ChooseKey(r.Context(), candidates, sdk.KeyFilter{Certificate: true}, *op)
 	if err != nil {
 		return sdk.Key{}, err
 	}
 	op.GrantID = choice.GrantID // the Sign that follows is covered by the choice
-	return byURI[choice.KeyURI], nil
+	return choice.Key, nil
 }

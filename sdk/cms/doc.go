@@ -8,7 +8,7 @@
 // it. Every choice is a per-call option; all functions are safe for
 // concurrent use.
 //
-//	// signer: any crypto.Signer (sdk.KeyStore.Signer in a plugin).
+//	// signer: any crypto.Signer (sdk.KeyService.Signer in a plugin).
 //	sig, err := cms.Sign(document, signer, cert, &cms.SignOptions{Detached: true})
 //	if err != nil {
 //		return err

@@ -75,7 +75,9 @@ type Consent struct {
 }
 
 // AllowAll allows every operation; asked to pick a key (ChooseKey), it
-// picks the first candidate. It offers no grants: a Sign that offers one
+// picks the first candidate without applying the ChooseKey filter (a pick
+// the filter rejects then fails with sdk.ErrKeyNotFound; AcceptGrants
+// runs the host's real filtering). It offers no grants: a Sign that offers one
 // is allowed without creating it.
 func AllowAll() *Consent { return &Consent{asker: consent.AllowAll} }
 

@@ -792,7 +792,11 @@ type Operation struct {
 	GrantId string `protobuf:"bytes,11,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
 	// summary_html is an HTML description (Cipher's metaData); the host
 	// sanitises it to a safe subset before showing it.
-	SummaryHtml   string `protobuf:"bytes,12,opt,name=summary_html,json=summaryHtml,proto3" json:"summary_html,omitempty"`
+	SummaryHtml string `protobuf:"bytes,12,opt,name=summary_html,json=summaryHtml,proto3" json:"summary_html,omitempty"`
+	// for_choice marks a key listing (LIST) that only gathers candidates for
+	// a ChooseKey: for a web origin the person has not allowed yet the host
+	// asks nothing and withholds every key's identity (ListKeysResponse.withheld).
+	ForChoice     bool `protobuf:"varint,13,opt,name=for_choice,json=forChoice,proto3" json:"for_choice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,6 +913,13 @@ func (x *Operation) GetSummaryHtml() string {
 		return x.SummaryHtml
 	}
 	return ""
+}
+
+func (x *Operation) GetForChoice() bool {
+	if x != nil {
+		return x.ForChoice
+	}
+	return false
 }
 
 type Document struct {
@@ -1526,9 +1537,13 @@ func (x *ListKeysRequest) GetKeyUri() string {
 }
 
 type ListKeysResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
-	Problems      []string               `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Keys     []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	Problems []string               `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// withheld: the listing was for a choice (Operation.for_choice) by an
+	// origin not allowed yet; each key has its URI and capabilities only (no
+	// label, id, public key, certificate or chain).
+	Withheld      bool `protobuf:"varint,3,opt,name=withheld,proto3" json:"withheld,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1575,6 +1590,13 @@ func (x *ListKeysResponse) GetProblems() []string {
 		return x.Problems
 	}
 	return nil
+}
+
+func (x *ListKeysResponse) GetWithheld() bool {
+	if x != nil {
+		return x.Withheld
+	}
+	return false
 }
 
 type SignRequest struct {
@@ -2254,7 +2276,11 @@ type ChooseKeyRequest struct {
 	Op *Operation `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
 	// key_uris are the candidates, at most 64; the host drops those it does
 	// not know.
-	KeyUris       []string `protobuf:"bytes,2,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
+	KeyUris []string `protobuf:"bytes,2,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
+	// need_certificate: only candidates with a certificate are shown.
+	NeedCertificate bool `protobuf:"varint,3,opt,name=need_certificate,json=needCertificate,proto3" json:"need_certificate,omitempty"`
+	// algorithms, when set, are the only key algorithms shown ("RSA", …).
+	Algorithms    []string `protobuf:"bytes,4,rep,name=algorithms,proto3" json:"algorithms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2303,6 +2329,20 @@ func (x *ChooseKeyRequest) GetKeyUris() []string {
 	return nil
 }
 
+func (x *ChooseKeyRequest) GetNeedCertificate() bool {
+	if x != nil {
+		return x.NeedCertificate
+	}
+	return false
+}
+
+func (x *ChooseKeyRequest) GetAlgorithms() []string {
+	if x != nil {
+		return x.Algorithms
+	}
+	return nil
+}
+
 type ChooseKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key_uri is the candidate the person picked (as the plugin sent it).
@@ -2310,7 +2350,9 @@ type ChooseKeyResponse struct {
 	// grant_id names a one-use grant for a signature with key_uri, usable only
 	// by presenting it; empty when the signature is left to the policy (an
 	// unattended rule chose the only candidate) or the caller is local.
-	GrantId       string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	GrantId string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// key is the picked key in full: certificate and chain included.
+	Key           *Key `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2357,6 +2399,13 @@ func (x *ChooseKeyResponse) GetGrantId() string {
 		return x.GrantId
 	}
 	return ""
+}
+
+func (x *ChooseKeyResponse) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
 }
 
 type LogBatch struct {
@@ -2701,7 +2750,7 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\vStopRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"\x0e\n" +
-	"\fStopResponse\"\xe6\x04\n" +
+	"\fStopResponse\"\x85\x05\n" +
 	"\tOperation\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.signet.v1.Operation.KindR\x04kind\x12\x16\n" +
 	"\x06origin\x18\x02 \x01(\tR\x06origin\x12\x16\n" +
@@ -2717,7 +2766,9 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\x14grant_within_seconds\x18\n" +
 	" \x01(\x03R\x12grantWithinSeconds\x12\x19\n" +
 	"\bgrant_id\x18\v \x01(\tR\agrantId\x12!\n" +
-	"\fsummary_html\x18\f \x01(\tR\vsummaryHtml\x1a;\n" +
+	"\fsummary_html\x18\f \x01(\tR\vsummaryHtml\x12\x1d\n" +
+	"\n" +
+	"for_choice\x18\r \x01(\bR\tforChoice\x1a;\n" +
 	"\rEvidenceEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
@@ -2784,10 +2835,11 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\bproblems\x18\x02 \x03(\tR\bproblems\"P\n" +
 	"\x0fListKeysRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
-	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\"R\n" +
+	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\"n\n" +
 	"\x10ListKeysResponse\x12\"\n" +
 	"\x04keys\x18\x01 \x03(\v2\x0e.signet.v1.KeyR\x04keys\x12\x1a\n" +
-	"\bproblems\x18\x02 \x03(\tR\bproblems\"\xb2\x01\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\x12\x1a\n" +
+	"\bwithheld\x18\x03 \x01(\bR\bwithheld\"\xb2\x01\n" +
 	"\vSignRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
 	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\x12\x16\n" +
@@ -2839,13 +2891,18 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\n" +
 	"grant_only\x18\x03 \x01(\bR\tgrantOnly\"(\n" +
 	"\vAskResponse\x12\x19\n" +
-	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"S\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"\x9e\x01\n" +
 	"\x10ChooseKeyRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x19\n" +
-	"\bkey_uris\x18\x02 \x03(\tR\akeyUris\"G\n" +
+	"\bkey_uris\x18\x02 \x03(\tR\akeyUris\x12)\n" +
+	"\x10need_certificate\x18\x03 \x01(\bR\x0fneedCertificate\x12\x1e\n" +
+	"\n" +
+	"algorithms\x18\x04 \x03(\tR\n" +
+	"algorithms\"i\n" +
 	"\x11ChooseKeyResponse\x12\x17\n" +
 	"\akey_uri\x18\x01 \x01(\tR\x06keyUri\x12\x19\n" +
-	"\bgrant_id\x18\x02 \x01(\tR\agrantId\":\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12 \n" +
+	"\x03key\x18\x03 \x01(\v2\x0e.signet.v1.KeyR\x03key\":\n" +
 	"\bLogBatch\x12.\n" +
 	"\arecords\x18\x01 \x03(\v2\x14.signet.v1.LogRecordR\arecords\"\x8b\x01\n" +
 	"\tLogRecord\x12$\n" +
@@ -2982,43 +3039,44 @@ var file_signetv1_signet_proto_depIdxs = []int32{
 	13, // 18: signet.v1.ImportCertificateRequest.op:type_name -> signet.v1.Operation
 	13, // 19: signet.v1.AskRequest.op:type_name -> signet.v1.Operation
 	13, // 20: signet.v1.ChooseKeyRequest.op:type_name -> signet.v1.Operation
-	36, // 21: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
-	37, // 22: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
-	2,  // 23: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
-	5,  // 24: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
-	9,  // 25: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
-	11, // 26: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
-	19, // 27: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
-	21, // 28: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
-	23, // 29: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
-	25, // 30: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
-	27, // 31: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
-	28, // 32: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
-	30, // 33: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
-	31, // 34: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
-	33, // 35: signet.v1.Consent.ChooseKey:input_type -> signet.v1.ChooseKeyRequest
-	35, // 36: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
-	39, // 37: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
-	3,  // 38: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
-	7,  // 39: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
-	10, // 40: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
-	12, // 41: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
-	20, // 42: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
-	22, // 43: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
-	24, // 44: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
-	26, // 45: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
-	18, // 46: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
-	29, // 47: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
-	18, // 48: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
-	32, // 49: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
-	34, // 50: signet.v1.Consent.ChooseKey:output_type -> signet.v1.ChooseKeyResponse
-	38, // 51: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
-	40, // 52: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
-	38, // [38:53] is the sub-list for method output_type
-	23, // [23:38] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	18, // 21: signet.v1.ChooseKeyResponse.key:type_name -> signet.v1.Key
+	36, // 22: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
+	37, // 23: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
+	2,  // 24: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
+	5,  // 25: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
+	9,  // 26: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
+	11, // 27: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
+	19, // 28: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
+	21, // 29: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
+	23, // 30: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
+	25, // 31: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
+	27, // 32: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
+	28, // 33: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
+	30, // 34: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
+	31, // 35: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
+	33, // 36: signet.v1.Consent.ChooseKey:input_type -> signet.v1.ChooseKeyRequest
+	35, // 37: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
+	39, // 38: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
+	3,  // 39: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
+	7,  // 40: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
+	10, // 41: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
+	12, // 42: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
+	20, // 43: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
+	22, // 44: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
+	24, // 45: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
+	26, // 46: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
+	18, // 47: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
+	29, // 48: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
+	18, // 49: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
+	32, // 50: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
+	34, // 51: signet.v1.Consent.ChooseKey:output_type -> signet.v1.ChooseKeyResponse
+	38, // 52: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
+	40, // 53: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
+	39, // [39:54] is the sub-list for method output_type
+	24, // [24:39] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_signetv1_signet_proto_init() }

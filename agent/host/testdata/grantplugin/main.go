@@ -13,6 +13,19 @@
 // signature, grant_id}; with grant_id set it skips the choice and signs
 // with keys[0] presenting that grant (a replay of the choice's grant).
 //
+// POST /listchoose is the whole "whatever key the person picks" path:
+// with a JSON body {origin, digest, for_choice, lookup, certificate,
+// algorithms} it lists the keys (Operation.ForChoice = for_choice), offers
+// those that can sign to Consent.ChooseKey with the filter {certificate,
+// algorithms}, looks the picked key up again with KeyStore.Key when lookup
+// is set (the way plugins got the certificate before ChooseKey returned
+// it), and signs with it presenting the choice's grant. It answers {key,
+// signature, grant_id, listed (the keys listed), withheld (how many came
+// withheld), certificate (DER), chain (DER, issuer first)}.
+//
+// POST /tokens with {origin, for_choice} lists the tokens (ForChoice as
+// given, which the host ignores for tokens) and answers {tokens: count}.
+//
 // Errors answer 403 (refused), 404 (no such key), 400 (invalid request) or
 // 500 with the error text.
 package main
@@ -57,6 +70,25 @@ type chooseRequest struct {
 	Digest  []byte   `json:"digest"`
 	Origin  string   `json:"origin"`
 	GrantID string   `json:"grant_id"`
+}
+
+type listChooseRequest struct {
+	Origin      string   `json:"origin"`
+	Digest      []byte   `json:"digest"`
+	ForChoice   bool     `json:"for_choice"`
+	Lookup      bool     `json:"lookup"`
+	Certificate bool     `json:"certificate"`
+	Algorithms  []string `json:"algorithms"`
+}
+
+type listChooseResponse struct {
+	Key         string   `json:"key"`
+	Signature   []byte   `json:"signature"`
+	GrantID     string   `json:"grant_id,omitempty"`
+	Listed      int      `json:"listed"`
+	Withheld    int      `json:"withheld"`
+	Certificate []byte   `json:"certificate"`
+	Chain       [][]byte `json:"chain"`
 }
 
 type chooseResponse struct {
@@ -119,7 +151,7 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		choice := sdk.KeyChoice{GrantID: req.GrantID}
 		if req.GrantID == "" {
 			var err error
-			choice, err = host.Consent().ChooseKey(r.Context(), req.Keys, op)
+			choice, err = host.Consent().ChooseKey(r.Context(), req.Keys, sdk.KeyFilter{}, op)
 			if writeError(w, err) {
 				return
 			}
@@ -133,6 +165,75 @@ func (plugin) Serve(ctx context.Context, host *sdk.Host) error {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(chooseResponse{Key: choice.KeyURI, Signature: sig, GrantID: choice.GrantID})
+	})
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req listChooseRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		toks, err := host.KeyService().Tokens(r.Context(), sdk.Operation{Origin: req.Origin, ForChoice: req.ForChoice})
+		if len(toks) == 0 && writeError(w, err) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int{"tokens": len(toks)})
+	})
+	mux.HandleFunc("POST /listchoose", func(w http.ResponseWriter, r *http.Request) {
+		var req listChooseRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		op := sdk.Operation{
+			Origin: req.Origin, Summary: "sign with the key you pick",
+			Documents: []sdk.Document{sdk.DocumentOf("contract.txt", "text/plain", []byte("contract"))},
+		}
+		list := op
+		list.ForChoice = req.ForChoice
+		keys, err := host.KeyService().Keys(r.Context(), list)
+		if len(keys) == 0 && writeError(w, err) {
+			return
+		}
+		var out listChooseResponse
+		var uris []string
+		for _, k := range keys {
+			out.Listed++
+			if k.Withheld {
+				out.Withheld++
+			}
+			if k.HasPrivateKey && k.CanSign {
+				uris = append(uris, k.URI)
+			}
+		}
+		filter := sdk.KeyFilter{Certificate: req.Certificate}
+		for _, a := range req.Algorithms {
+			filter.Algorithms = append(filter.Algorithms, sdk.KeyAlgorithm(a))
+		}
+		choice, err := host.Consent().ChooseKey(r.Context(), uris, filter, op)
+		if writeError(w, err) {
+			return
+		}
+		key := choice.Key
+		if req.Lookup {
+			if key, err = host.KeyService().Key(r.Context(), choice.KeyURI, op); writeError(w, err) {
+				return
+			}
+		}
+		op.GrantID = choice.GrantID
+		sig, err := host.KeyService().Sign(r.Context(), key.URI, req.Digest, crypto.SHA256, op)
+		if writeError(w, err) {
+			return
+		}
+		out.Key, out.Signature, out.GrantID = key.URI, sig, choice.GrantID
+		if key.Certificate != nil {
+			out.Certificate = key.Certificate.Raw
+		}
+		for _, c := range key.Chain {
+			out.Chain = append(out.Chain, c.Raw)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

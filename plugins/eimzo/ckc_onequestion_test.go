@@ -73,3 +73,27 @@ func TestCKCFirstUseDomainAsksOnce(t *testing.T) {
 	assert.NotEmpty(t, qs[0].Request.Choices)
 	assert.Equal(t, testOrigin, qs[0].Request.Origin)
 }
+
+// TestCKCCertificateChainAsksOnce: get_certificate_chain for ckc from a
+// first-use domain allowed once asks one question (the key choice, which
+// returns the key in full); it used to look the key up again, a second
+// first-use question.
+func TestCKCCertificateChainAsksOnce(t *testing.T) {
+	p := &allowOnce{}
+	var store *hsm.Store
+	e, err := consent.NewEngine(consent.EngineConfig{Prompter: p,
+		KeyInfo: func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return store.Key(ctx, uri) }})
+	require.NoError(t, err)
+	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: e})
+	store = h.Store
+	want := h.Key(t, plugintest.KeyECDSA)
+	p.pick = want.URI
+
+	r := call(t, h, endpoint(h, "ws"), testOrigin, pluginReq("x509", "get_certificate_chain", "ckc"))
+	wantOK(t, "get_certificate_chain with ckc", r)
+	certs, ok := r["certificates"].([]any)
+	require.True(t, ok, "certificates: %v", r)
+	require.NotEmpty(t, certs)
+	assert.Equal(t, base64.StdEncoding.EncodeToString(want.Certificate.Raw), certs[0], "the picked key's certificate first")
+	assert.Len(t, p.questions(), 1, "a first-use domain's ckc chain asks one question")
+}

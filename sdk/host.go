@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/signet-agent/signet/internal/peercred"
+	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
-	"github.com/signet-agent/signet/sdk/wire"
 )
 
 // Host is the plugin's handle on the Signet host. It is safe for concurrent

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
-	"github.com/signet-agent/signet/sdk/wire"
 )
 
 // KeyService is the plugin's client of the host's key service: the host's

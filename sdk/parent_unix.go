@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 )
 
 // watchParent exits the plugin when its parent (the host) is gone. Two

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
-	"github.com/signet-agent/signet/sdk/wire"
 )
 
 // ProtocolVersion is the host↔plugin protocol version this SDK speaks.

@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 )
 
 // KeyAlgorithm names a key's public-key algorithm.

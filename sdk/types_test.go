@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 )
 
 // A refused PIN crosses the wire and reaches the plugin as the SDK's own

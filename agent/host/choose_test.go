@@ -20,8 +20,8 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/signet-agent/signet/internal/wire"
 	"github.com/signet-agent/signet/sdk"
-	"github.com/signet-agent/signet/sdk/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -18,8 +18,8 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
-	"github.com/signet-agent/signet/sdk/wire"
 )
 
 // instance supervises one configured plugin across restarts.

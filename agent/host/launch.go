@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/signet-agent/signet/agent/internal/pluginenv"
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 )
 
 // How the host starts a plugin process: with an environment of its own

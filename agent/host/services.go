@@ -15,8 +15,8 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
-	"github.com/signet-agent/signet/sdk/wire"
 )
 
 // services implements the host services for one plugin. The plugin's name

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

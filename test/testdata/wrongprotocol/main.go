@@ -9,7 +9,7 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
-	"github.com/signet-agent/signet/sdk/wire"
+	"github.com/signet-agent/signet/internal/wire"
 )
 
 type p struct{ plugin.NetRPCUnsupportedPlugin }

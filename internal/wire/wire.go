@@ -3,8 +3,9 @@
 // conversions between Go values (hsm errors, keys, tokens, operations) and
 // their protobuf form in sdk/proto/signetv1.
 //
-// Plugins do not use this package; they import sdk. It is exported only so
-// that the host (agent/host) and the SDK share one implementation.
+// Plugins do not use this package; they import sdk. It lives under
+// internal/ because it is not public API: it exists so that the host
+// (agent/host) and the SDK share one implementation.
 package wire
 
 import (

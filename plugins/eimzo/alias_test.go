@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // ClientAlias is what the official e-imzo-client.js (_findPfxs2) makes of
@@ -102,23 +104,22 @@ func CheckClientAlias(t testing.TB, alias string, cert *x509.Certificate) {
 		ValidFrom:    cert.NotBefore,
 		ValidTo:      cert.NotAfter,
 	}
-	switch {
-	case got.CN != want.CN, got.TIN != want.TIN, got.UID != want.UID, got.PINFL != want.PINFL,
-		got.SerialNumber != want.SerialNumber, !got.ValidFrom.Equal(want.ValidFrom), !got.ValidTo.Equal(want.ValidTo):
-		t.Errorf("official client reads alias %q as\n%+v\nwant\n%+v", alias, got, want)
-	}
-	if got.Skipped {
-		t.Errorf("official client skips alias %q (neither TIN nor PINFL)", alias)
-	}
+	// What the official client reads from the alias.
+	assert.Equal(t, want.CN, got.CN, "CN of alias %q", alias)
+	assert.Equal(t, want.TIN, got.TIN, "TIN of alias %q", alias)
+	assert.Equal(t, want.UID, got.UID, "UID of alias %q", alias)
+	assert.Equal(t, want.PINFL, got.PINFL, "PINFL of alias %q", alias)
+	assert.Equal(t, want.SerialNumber, got.SerialNumber, "serial number of alias %q", alias)
+	assert.True(t, got.ValidFrom.Equal(want.ValidFrom), "validFrom %v of alias %q, want %v", got.ValidFrom, alias, want.ValidFrom)
+	assert.True(t, got.ValidTo.Equal(want.ValidTo), "validTo %v of alias %q, want %v", got.ValidTo, alias, want.ValidTo)
+	assert.False(t, got.Skipped, "official client skips alias %q (neither TIN nor PINFL)", alias)
 }
 
 // testPKI is one PKI for the alias tests.
 func testPKI(t testing.TB) *softhsmtest.PKI {
 	t.Helper()
 	p, err := softhsmtest.DefaultPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
@@ -147,20 +148,14 @@ func TestAliasFromCertificate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := pki.NewEIMZOKey(softhsmtest.ECP256, tc.person, tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			want := tc.want
 			if want == "" {
 				want = tc.person.Alias(k.Certificate)
 			}
 			got := certAlias(k.Certificate)
-			if got != want {
-				t.Errorf("certAlias\n got %q\nwant %q", got, want)
-			}
-			if !isEIMZOAlias(got) {
-				t.Errorf("isEIMZOAlias(%q) = false", got)
-			}
+			assert.Equal(t, want, got, "certAlias")
+			assert.True(t, isEIMZOAlias(got), "isEIMZOAlias(%q)", got)
 			CheckClientAlias(t, got, k.Certificate)
 		})
 	}
@@ -182,21 +177,14 @@ func TestAliasSpecialSubjects(t *testing.T) {
 	got := certAlias(c)
 	want := `cn=ism\, familiya,2.5.4.5=aa1234567,1.2.3.4=back\\slash,1.2.860.3.16.1.2=12345678901234,` +
 		`serialnumber=abc,validfrom=2024.01.01 05:00:00,validto=2025.01.01 05:00:00`
-	if got != want {
-		t.Fatalf("certAlias\n got %q\nwant %q", got, want)
-	}
+	require.Equal(t, want, got, "certAlias")
 	fields, err := parseAlias(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fields[0].Value != "ism, familiya" || fields[2].Value != `back\slash` {
-		t.Errorf("parseAlias: %q", fields)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "ism, familiya", fields[0].Value, "parseAlias: %q", fields)
+	assert.Equal(t, `back\slash`, fields[2].Value, "parseAlias: %q", fields)
 	// The subject's serialNumber does not hide the certificate serial from
 	// the official client.
-	if sn := ParseAliasLikeClient(got).SerialNumber; sn != "ABC" {
-		t.Errorf("client serial %q, want ABC", sn)
-	}
+	assert.Equal(t, "ABC", ParseAliasLikeClient(got).SerialNumber, "client serial")
 }
 
 func TestIsEIMZOAlias(t *testing.T) {
@@ -220,9 +208,7 @@ func TestIsEIMZOAlias(t *testing.T) {
 		{"=x," + good, false},
 		{strings.Repeat("a", MaxAliasLen+1), false},
 	} {
-		if got := isEIMZOAlias(tc.alias); got != tc.want {
-			t.Errorf("isEIMZOAlias(%q) = %v, want %v", tc.alias, got, tc.want)
-		}
+		assert.Equal(t, tc.want, isEIMZOAlias(tc.alias), "isEIMZOAlias(%q)", tc.alias)
 	}
 }
 
@@ -250,13 +236,10 @@ func FuzzAliasParse(f *testing.F) {
 			parts = append(parts, fl.Key+"="+escapeAliasValue(fl.Value))
 		}
 		again, err := parseAlias(strings.Join(parts, ","))
-		if err != nil || len(again) != len(fields) {
-			t.Fatalf("rewritten alias of %q does not parse the same: %v", s, err)
-		}
+		require.NoError(t, err, "rewritten alias of %q does not parse", s)
+		require.Len(t, again, len(fields), "rewritten alias of %q does not parse the same", s)
 		for i := range fields {
-			if again[i] != fields[i] {
-				t.Fatalf("field %d of %q: %q, then %q", i, s, fields[i], again[i])
-			}
+			require.Equal(t, fields[i], again[i], "field %d of %q", i, s)
 		}
 	})
 }
@@ -281,17 +264,13 @@ func FuzzAliasBuild(f *testing.F) {
 		}
 		a := certAlias(c)
 		fields, err := parseAlias(a)
-		if err != nil {
-			t.Fatalf("certAlias %q does not parse: %v", a, err)
-		}
+		require.NoError(t, err, "certAlias %q does not parse", a)
 		wantVals := []string{strings.ToLower(cn), strings.ToLower(o), strings.ToLower(uid)}
 		for i, w := range wantVals {
-			if fields[i].Value != w {
-				t.Fatalf("field %d: %q, want %q (alias %q)", i, fields[i].Value, w, a)
-			}
+			require.Equal(t, w, fields[i].Value, "field %d (alias %q)", i, a)
 		}
-		if nb.Year() >= 1000 && nb.Year() <= 9999 && !isEIMZOAlias(a) {
-			t.Fatalf("isEIMZOAlias(%q) = false", a)
+		if nb.Year() >= 1000 && nb.Year() <= 9999 {
+			require.True(t, isEIMZOAlias(a), "isEIMZOAlias(%q)", a)
 		}
 		// The certificate fields come last, so the client finds them —
 		// unless a value itself contains "serialnumber=" or the like (the
@@ -300,11 +279,10 @@ func FuzzAliasBuild(f *testing.F) {
 			return
 		}
 		got := ParseAliasLikeClient(a)
-		if got.SerialNumber != strings.ToUpper(c.SerialNumber.Text(16)) {
-			t.Fatalf("client serial %q, want %x (alias %q)", got.SerialNumber, c.SerialNumber, a)
+		require.Equal(t, strings.ToUpper(c.SerialNumber.Text(16)), got.SerialNumber, "client serial (alias %q)", a)
+		if nb.Year() >= 1000 && nb.Year() <= 9999 {
+			require.True(t, got.ValidFrom.Equal(nb), "client validFrom %v, want %v (alias %q)", got.ValidFrom, nb, a)
 		}
-		if nb.Year() >= 1000 && nb.Year() <= 9999 && !got.ValidFrom.Equal(nb) {
-			t.Fatalf("client validFrom %v, want %v (alias %q)", got.ValidFrom, nb, a)
-		}
+
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The vendor's published keys for localhost and 127.0.0.1
@@ -27,16 +29,14 @@ func TestAPIKeyEndToEnd(t *testing.T) {
 	}
 
 	got := apikey("localhost", apiKeyLocalhost, "127.0.0.1", apiKeyLoopback)
-	if got["success"] != true || got["status"] != float64(1) || got["message"] != testOrigin {
-		t.Fatalf("published keys: %v", got)
-	}
+	require.Equal(t, true, got["success"], "published keys: %v", got)
+	require.Equal(t, float64(1), got["status"], "published keys: %v", got)
+	require.Equal(t, testOrigin, got["message"], "published keys: %v", got)
 
 	// Lower-case hex and a domain in upper case (E-IMZO compares host
 	// names case-insensitively) are accepted too.
 	got = apikey("LOCALHOST", strings.ToLower(apiKeyLocalhost))
-	if got["success"] != true {
-		t.Errorf("lower-case key, upper-case domain: %v", got)
-	}
+	assert.Equal(t, true, got["success"], "lower-case key, upper-case domain: %v", got)
 
 	flipped := apiKeyLoopback[:127] + "E" // …96F → …96E
 	for name, args := range map[string][]string{
@@ -48,18 +48,16 @@ func TestAPIKeyEndToEnd(t *testing.T) {
 		bad := args[len(args)-2]
 		got := apikey(args...)
 		reason, _ := got["reason"].(string)
-		if got["success"] != false || got["status"] != float64(-1020) || !strings.Contains(reason, bad) {
-			t.Errorf("%s: %v, want -1020 naming %s", name, got, bad)
-		}
-		if strings.Contains(reason, args[len(args)-1]) {
-			t.Errorf("%s: the reason repeats the key: %q", name, reason)
-		}
+		assert.Equal(t, false, got["success"], "%s: %v", name, got)
+		assert.Equal(t, float64(-1020), got["status"], "%s: %v", name, got)
+		assert.Contains(t, reason, bad, "%s: reason does not name the domain", name)
+		assert.NotContains(t, reason, args[len(args)-1], "%s: the reason repeats the key", name)
 	}
 
 	// A page without an Origin header is the domain "null"; the reply
 	// says so.
 	got = call(t, h, url, "", map[string]any{"name": "apikey", "arguments": []string{"localhost", apiKeyLocalhost}})
-	if got["success"] != true || got["message"] != "null" {
-		t.Errorf("no Origin: %v", got)
-	}
+	assert.Equal(t, true, got["success"], "no Origin: %v", got)
+	assert.Equal(t, "null", got["message"], "no Origin: %v", got)
+
 }

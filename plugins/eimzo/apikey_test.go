@@ -3,6 +3,9 @@ package eimzo
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // publishedAPIKeys are every (domain, key) pair the vendor or integrators
@@ -21,13 +24,9 @@ var publishedAPIKeys = []struct{ domain, key string }{
 
 func TestAPIKeyPublishedPairsVerify(t *testing.T) {
 	for _, p := range publishedAPIKeys {
-		if !verifyAPIKey(p.domain, p.key) {
-			t.Errorf("%s: published key does not verify", p.domain)
-		}
+		assert.True(t, verifyAPIKey(p.domain, p.key), "%s: published key does not verify", p.domain)
 		// Hex case does not matter.
-		if !verifyAPIKey(p.domain, strings.ToLower(p.key)) {
-			t.Errorf("%s: lower-case key does not verify", p.domain)
-		}
+		assert.True(t, verifyAPIKey(p.domain, strings.ToLower(p.key)), "%s: lower-case key does not verify", p.domain)
 	}
 }
 
@@ -35,14 +34,12 @@ func TestAPIKeyForAnotherDomainFails(t *testing.T) {
 	others := []string{"example.uz", "localhost.", "LOCALHOST", "", "e-imzo.uz"}
 	for _, p := range publishedAPIKeys {
 		for _, q := range publishedAPIKeys {
-			if q.domain != p.domain && verifyAPIKey(q.domain, p.key) {
-				t.Errorf("key of %s verifies for %s", p.domain, q.domain)
+			if q.domain != p.domain {
+				assert.False(t, verifyAPIKey(q.domain, p.key), "key of %s verifies for %s", p.domain, q.domain)
 			}
 		}
 		for _, d := range others {
-			if verifyAPIKey(d, p.key) {
-				t.Errorf("key of %s verifies for %q", p.domain, d)
-			}
+			assert.False(t, verifyAPIKey(d, p.key), "key of %s verifies for %q", p.domain, d)
 		}
 	}
 }
@@ -64,9 +61,7 @@ func TestAPIKeyFlippedBitFails(t *testing.T) {
 				bad[i] = c - 1
 			}
 		}
-		if verifyAPIKey(p.domain, string(bad)) {
-			t.Errorf("digit %d changed (%c→%c) still verifies", i, raw[i], bad[i])
-		}
+		assert.False(t, verifyAPIKey(p.domain, string(bad)), "digit %d changed (%c→%c) still verifies", i, raw[i], bad[i])
 	}
 }
 
@@ -84,13 +79,9 @@ func TestAPIKeyMalformedFails(t *testing.T) {
 		"all zero":      strings.Repeat("0", 128),
 		"all F":         strings.Repeat("F", 128),
 	} {
-		if verifyAPIKey("localhost", k) {
-			t.Errorf("%s: verifies", name)
-		}
+		assert.False(t, verifyAPIKey("localhost", k), "%s: verifies", name)
 	}
-	if verifyAPIKey(strings.Repeat("a", maxAPIKeyDomain+1), key) {
-		t.Error("overlong domain verifies")
-	}
+	assert.False(t, verifyAPIKey(strings.Repeat("a", maxAPIKeyDomain+1), key), "overlong domain verifies")
 }
 
 // FuzzAPIKey: arbitrary domains and keys never panic, and nothing but the
@@ -112,6 +103,7 @@ func FuzzAPIKey(f *testing.F) {
 				return
 			}
 		}
-		t.Fatalf("unpublished pair verifies: %q %q", domain, key)
+		require.FailNow(t, "unpublished pair verifies", "%q %q", domain, key)
+
 	})
 }

@@ -33,6 +33,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/stretchr/testify/require"
 )
 
 // refusingKeys is a key store that refuses every call, as the host does
@@ -120,9 +121,7 @@ func fuzzKey(t *testing.T) sdk.Key {
 		fuzzKeyInfo = sdk.Key{URI: "file:///disk/FUZZ.pfx#fuzz", Label: "fuzz", PublicKey: &k.PublicKey,
 			HasPrivateKey: true, CanSign: true, Certificate: cert}
 	})
-	if fuzzKeyErr != nil {
-		t.Fatal(fuzzKeyErr)
-	}
+	require.NoError(t, fuzzKeyErr)
 	return fuzzKeyInfo
 }
 
@@ -133,21 +132,15 @@ const maxObjectReply = 8*MaxReason + 1024
 // goldenSeeds returns the requests and origins of every golden transcript.
 func goldenSeeds(t testing.TB) (frames, origins []string) {
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var steps []struct {
 			Request string `json:"request"`
 			Origin  string `json:"origin"`
 		}
-		if err := json.Unmarshal(b, &steps); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		require.NoError(t, json.Unmarshal(b, &steps), f)
 		for _, s := range steps {
 			frames = append(frames, s.Request)
 			origins = append(origins, s.Origin)
@@ -184,9 +177,13 @@ func FuzzHandle(f *testing.F) {
 		// own code until the key store refuses.
 		s.handles.byID[fuzzKeyID] = &handle{ID: fuzzKeyID, Type: TypePFX, Domain: domain,
 			Key: fuzzKey(t), Expires: time.Now().Add(time.Hour), Disk: "/disk/", Name: "FUZZ"}
-		if (origin == "") != (domain == "") || len(domain) > MaxHostname || origin != strings.ToLower(origin) ||
-			(domain != "null" && domain != "" && !strings.Contains(origin, domain)) {
-			t.Fatalf("Origin %q: origin %q, domain %q", originHeader, origin, domain)
+		// An origin has a domain and the other way round; the domain is
+		// bounded and, unless opaque, part of the lower-case origin.
+		require.Equal(t, origin == "", domain == "", "Origin %q: origin %q, domain %q", originHeader, origin, domain)
+		require.LessOrEqual(t, len(domain), MaxHostname, "Origin %q: domain %q", originHeader, domain)
+		require.Equal(t, strings.ToLower(origin), origin, "Origin %q: origin not in lower case", originHeader)
+		if domain != "null" && domain != "" {
+			require.Contains(t, origin, domain, "Origin %q: domain not in the origin", originHeader)
 		}
 		sess := &session{server: s, origin: origin, domain: domain}
 		out := s.handle(context.Background(), sess, frame)
@@ -199,49 +196,41 @@ func FuzzHandle(f *testing.F) {
 // non-empty reason otherwise), bounded in size; or, for apidoc, an array.
 func checkReply(t *testing.T, frame, out []byte) {
 	t.Helper()
-	if !utf8.Valid(out) {
-		t.Fatalf("reply is not UTF-8: %q", out)
-	}
+	require.True(t, utf8.Valid(out), "reply is not UTF-8: %q", out)
 	var v any
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("reply is not JSON: %v: %.300s", err, out)
-	}
+	require.NoError(t, json.Unmarshal(out, &v), "reply is not JSON: %.300s", out)
 	switch r := v.(type) {
 	case []any:
+		// Only apidoc answers with an array.
 		var req Request
-		if json.Unmarshal(frame, &req) != nil || req.Plugin != "" || req.Name != "apidoc" {
-			t.Fatalf("array reply to %.200q", frame)
-		}
+		require.NoError(t, json.Unmarshal(frame, &req), "array reply to %.200q", frame)
+		require.Empty(t, req.Plugin, "array reply to %.200q", frame)
+		require.Equal(t, "apidoc", req.Name, "array reply to %.200q", frame)
 		for _, p := range r {
 			m, ok := p.(map[string]any)
-			if _, isList := m["functions"].([]any); !ok || !isList {
-				t.Fatalf("apidoc entry %v", p)
-			}
+			require.True(t, ok, "apidoc entry %v", p)
+			require.IsType(t, []any{}, m["functions"], "apidoc entry %v", p)
 		}
 	case map[string]any:
 		success, ok := r["success"].(bool)
-		if !ok {
-			t.Fatalf("reply without a boolean success: %.300s", out)
-		}
+		require.True(t, ok, "reply without a boolean success: %.300s", out)
 		status, ok := r["status"].(float64)
-		if !ok || status != float64(int(status)) {
-			t.Fatalf("reply without an integer status: %.300s", out)
-		}
-		if success != (status == StatusOK) {
-			t.Fatalf("success %v with status %v: %.300s", success, status, out)
-		}
-		if reason, _ := r["reason"].(string); !success && reason == "" {
-			t.Fatalf("failure without a reason: %.300s", out)
+		require.True(t, ok, "reply without a numeric status: %.300s", out)
+		require.Equal(t, float64(int(status)), status, "reply without an integer status: %.300s", out)
+		require.Equal(t, status == StatusOK, success, "success with status %v: %.300s", status, out)
+		if !success {
+			require.NotEmpty(t, r["reason"], "failure without a reason: %.300s", out)
+			require.IsType(t, "", r["reason"], "failure reason: %.300s", out)
 		}
 		// A failure quotes at most MaxReason bytes of the request. A
 		// success may carry what the function computed from its input
 		// (get_pkcs10_info returns the request): bounded by the frame.
-		if limit := maxObjectReply + 8*len(frame)*boolInt(success); len(out) > limit {
-			t.Fatalf("reply of %d bytes to a frame of %d: %.300s…", len(out), len(frame), out)
-		}
+		limit := maxObjectReply + 8*len(frame)*boolInt(success)
+		require.LessOrEqual(t, len(out), limit, "reply of %d bytes to a frame of %d: %.300s…", len(out), len(frame), out)
 	default:
-		t.Fatalf("reply is neither an object nor an array: %.300s", out)
+		require.FailNow(t, "reply is neither an object nor an array", "%.300s", out)
 	}
+
 }
 
 func boolInt(b bool) int {

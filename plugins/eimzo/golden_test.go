@@ -51,6 +51,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/plugins/eimzo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.json from the plugin's replies")
@@ -84,12 +86,8 @@ var (
 
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) == 0 {
-		t.Fatal("no golden transcripts")
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no golden transcripts")
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) { runGolden(t, file) })
 	}
@@ -97,13 +95,9 @@ func TestGolden(t *testing.T) {
 
 func runGolden(t *testing.T, file string) {
 	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var steps []goldenStep
-	if err := json.Unmarshal(b, &steps); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
+	require.NoError(t, json.Unmarshal(b, &steps), file)
 	asker := newSwitchAsker()
 	h, fxs := pfxEnv(t, &plugintest.Config{Consent: asker})
 	vars := goldenVars(t, h, fxs)
@@ -130,7 +124,7 @@ func runGolden(t *testing.T, file string) {
 		case "cancel":
 			asker.set(cancelAll)
 		default:
-			t.Fatalf("%s: consent %q", name, st.Consent)
+			require.FailNow(t, "unknown consent answer", "%s: consent %q", name, st.Consent)
 		}
 		origin := testOrigin
 		if st.Origin != nil {
@@ -142,36 +136,23 @@ func runGolden(t *testing.T, file string) {
 			expectClose(t, c, st.Close, "*")
 			continue
 		}
-		if st.Close != 0 {
-			t.Fatalf("%s: close %d is only for <oversize>", name, st.Close)
-		}
+		require.Zero(t, st.Close, "%s: close is only for <oversize>", name)
 		req := substitute(t, name, st.Request, vars)
 		raw := rawCall(t, h, endpoint(h, "ws"), origin, req)
 		var got any
-		if err := json.Unmarshal(raw, &got); err != nil {
-			t.Fatalf("%s: reply is not JSON: %v: %.300s", name, err, raw)
-		}
+		require.NoError(t, json.Unmarshal(raw, &got), "%s: reply is not JSON: %.300s", name, raw)
 		if *update {
 			st.Reply = generalize("", st.Reply, got, vars)
 		}
-		if err := match("reply", st.Reply, got, vars); err != nil {
-			t.Errorf("%s:\n%v\ngot:  %.2000s", name, err, raw)
-			if !*update {
-				continue
-			}
-		}
+		assert.NoError(t, match("reply", st.Reply, got, vars), "%s\ngot:  %.2000s", name, raw)
 	}
 	if *update {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(steps); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, enc.Encode(steps))
+		require.NoError(t, os.WriteFile(file, buf.Bytes(), 0o644))
 	}
 }
 
@@ -224,9 +205,7 @@ func substitute(t *testing.T, where, s string, vars map[string]string) string {
 		missing = append(missing, name)
 		return m
 	})
-	if len(missing) > 0 {
-		t.Fatalf("%s: unknown variables %v", where, missing)
-	}
+	require.Empty(t, missing, "%s: unknown variables", where)
 	return out
 }
 
@@ -495,12 +474,8 @@ func TestGoldenMatcher(t *testing.T) {
 	vars := map[string]string{"disk": "/tmp/disk/"}
 	want := map[string]any{"success": true, "status": float64(1), "keyId": "<keyId>", "disk": "<disk>", "path": "<disk>DSKEYS", "p": "<base64>"}
 	got := map[string]any{"success": true, "status": float64(1), "keyId": "0123456789abcdef0123456789abcdef", "disk": "/tmp/disk/", "path": "/tmp/disk/DSKEYS", "p": "AAEC"}
-	if err := match("r", want, got, vars); err != nil {
-		t.Fatal(err)
-	}
-	if vars["keyId"] != "0123456789abcdef0123456789abcdef" {
-		t.Errorf("keyId not remembered: %v", vars)
-	}
+	require.NoError(t, match("r", want, got, vars))
+	assert.Equal(t, "0123456789abcdef0123456789abcdef", vars["keyId"], "keyId not remembered: %v", vars)
 	for _, bad := range []map[string]any{
 		{"keyId": "0123456789ABCDEF0123456789abcdef"},
 		{"disk": "/tmp/other/"},
@@ -515,11 +490,12 @@ func TestGoldenMatcher(t *testing.T) {
 		for k, v := range bad {
 			g[k] = v
 		}
-		if err := match("r", want, g, vars); err == nil {
-			t.Errorf("%v matched", bad)
-		}
+		assert.Error(t, match("r", want, g, vars), "%v matched", bad)
 	}
-	if gen := generalize("", nil, got, vars); match("r", gen, got, map[string]string{"disk": "/tmp/disk/"}) != nil || gen.(map[string]any)["path"] != "<disk>DSKEYS" || gen.(map[string]any)["keyId"] != "<keyId>" {
-		t.Errorf("generalize: %v", gen)
+	gen := generalize("", nil, got, vars)
+	assert.NoError(t, match("r", gen, got, map[string]string{"disk": "/tmp/disk/"}), "generalize: %v", gen)
+	if assert.IsType(t, map[string]any{}, gen, "generalize") {
+		assert.Equal(t, "<disk>DSKEYS", gen.(map[string]any)["path"], "generalize: %v", gen)
+		assert.Equal(t, "<keyId>", gen.(map[string]any)["keyId"], "generalize: %v", gen)
 	}
 }

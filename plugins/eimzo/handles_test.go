@@ -7,11 +7,12 @@ package eimzo
 
 import (
 	"context"
-	"regexp"
 	"testing"
 	"time"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testClock is a settable clock for Config.Now.
@@ -24,19 +25,15 @@ func newTestClock() *testClock {
 	return &testClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 }
 
-var keyIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+const keyIDPattern = `^[0-9a-f]{32}$`
 
 func TestHandlesIDs(t *testing.T) {
 	hs := newHandles(newTestClock().now)
 	seen := map[string]bool{}
 	for range 200 {
 		id := hs.add(handle{Type: TypePFX, Domain: "portal.example"}, time.Hour)
-		if !keyIDPattern.MatchString(id) {
-			t.Fatalf("keyId %q is not 32 lowercase hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("keyId %s issued twice", id)
-		}
+		require.Regexp(t, keyIDPattern, id, "keyId is not 32 lowercase hex digits")
+		require.False(t, seen[id], "keyId %s issued twice", id)
 		seen[id] = true
 	}
 }
@@ -48,25 +45,21 @@ func TestHandlesExpiry(t *testing.T) {
 
 	clock.advance(time.Hour - time.Nanosecond)
 	h, ok := hs.get("portal.example", id)
-	if !ok || h.ID != id || h.Name != "DS1" || h.Type != TypePFX || !h.Expires.Equal(clock.t.Add(time.Nanosecond)) {
-		t.Fatalf("just before expiry: %+v %v", h, ok)
-	}
+	require.True(t, ok, "handle gone just before expiry")
+	require.Equal(t, id, h.ID, "just before expiry")
+	require.Equal(t, "DS1", h.Name, "just before expiry")
+	require.Equal(t, TypePFX, h.Type, "just before expiry")
+	require.True(t, h.Expires.Equal(clock.t.Add(time.Nanosecond)), "just before expiry: expires %v", h.Expires)
 	// get returns a copy: changing it does not change the registry.
 	h.Domain = "other.example"
-	if _, ok := hs.get("portal.example", id); !ok {
-		t.Fatal("changing a returned handle changed the registry")
-	}
+	_, ok = hs.get("portal.example", id)
+	require.True(t, ok, "changing a returned handle changed the registry")
 
 	clock.advance(time.Nanosecond) // exactly at Expires: gone
-	if _, ok := hs.get("portal.example", id); ok {
-		t.Fatal("handle still valid at its expiry")
-	}
-	if n := len(hs.byID); n != 0 {
-		t.Errorf("expired handle kept in the registry (%d entries)", n)
-	}
-	if hs.remove("portal.example", id) {
-		t.Error("remove reported an expired handle as present")
-	}
+	_, ok = hs.get("portal.example", id)
+	require.False(t, ok, "handle still valid at its expiry")
+	assert.Empty(t, hs.byID, "expired handle kept in the registry")
+	assert.False(t, hs.remove("portal.example", id), "remove reported an expired handle as present")
 
 	// Expired handles are dropped when a new one is added, even if nobody
 	// asks for them again.
@@ -75,37 +68,25 @@ func TestHandlesExpiry(t *testing.T) {
 	}
 	clock.advance(time.Minute)
 	live := hs.add(handle{Domain: "a.example"}, time.Minute)
-	if len(hs.byID) != 1 {
-		t.Errorf("%d entries after expiry, want only the new one", len(hs.byID))
-	}
-	if _, ok := hs.get("a.example", live); !ok {
-		t.Error("new handle missing")
-	}
+	assert.Len(t, hs.byID, 1, "entries after expiry, want only the new one")
+	_, ok = hs.get("a.example", live)
+	assert.True(t, ok, "new handle missing")
 }
 
 func TestHandlesDomainScope(t *testing.T) {
 	hs := newHandles(newTestClock().now)
 	id := hs.add(handle{Type: TypePFX, Domain: "portal.example"}, time.Hour)
 	for _, other := range []string{"evil.example", "", "null", "PORTAL.EXAMPLE", "portal.example.evil.example"} {
-		if _, ok := hs.get(other, id); ok {
-			t.Errorf("domain %q got portal.example's handle", other)
-		}
-		if hs.remove(other, id) {
-			t.Errorf("domain %q removed portal.example's handle", other)
-		}
+		_, ok := hs.get(other, id)
+		assert.False(t, ok, "domain %q got portal.example's handle", other)
+		assert.False(t, hs.remove(other, id), "domain %q removed portal.example's handle", other)
 	}
-	if _, ok := hs.get("portal.example", id); !ok {
-		t.Fatal("the loading domain lost its handle")
-	}
-	if !hs.remove("portal.example", id) {
-		t.Fatal("the loading domain could not remove its handle")
-	}
-	if _, ok := hs.get("portal.example", id); ok {
-		t.Error("handle still there after remove")
-	}
-	if hs.remove("portal.example", id) {
-		t.Error("second remove reported the handle present")
-	}
+	_, ok := hs.get("portal.example", id)
+	require.True(t, ok, "the loading domain lost its handle")
+	require.True(t, hs.remove("portal.example", id), "the loading domain could not remove its handle")
+	_, ok = hs.get("portal.example", id)
+	assert.False(t, ok, "handle still there after remove")
+	assert.False(t, hs.remove("portal.example", id), "second remove reported the handle present")
 }
 
 func TestHandlesMaxEviction(t *testing.T) {
@@ -116,32 +97,21 @@ func TestHandlesMaxEviction(t *testing.T) {
 		ids[i] = hs.add(handle{Domain: "portal.example"}, time.Hour)
 		clock.advance(time.Second) // later handles expire later
 	}
-	if len(hs.byID) != MaxHandles {
-		t.Fatalf("%d handles, want %d", len(hs.byID), MaxHandles)
-	}
+	require.Len(t, hs.byID, MaxHandles)
 	// One more: the one that expires first goes, nothing else.
 	extra := hs.add(handle{Domain: "other.example"}, time.Hour)
-	if len(hs.byID) != MaxHandles {
-		t.Fatalf("%d handles after one more, want %d", len(hs.byID), MaxHandles)
-	}
-	if _, ok := hs.get("portal.example", ids[0]); ok {
-		t.Error("the oldest handle survived past MaxHandles")
-	}
+	require.Len(t, hs.byID, MaxHandles, "handles after one more")
+	_, ok := hs.get("portal.example", ids[0])
+	assert.False(t, ok, "the oldest handle survived past MaxHandles")
 	for _, id := range append(ids[1:], extra) {
-		if _, ok := hs.byID[id]; !ok {
-			t.Fatalf("handle %s evicted, want only the oldest", id)
-		}
+		require.Contains(t, hs.byID, id, "handle evicted, want only the oldest")
 	}
 	// Eviction goes by expiry, not age: a young handle with a short
 	// lifetime is the next to go (its own add evicted ids[1]).
 	short := hs.add(handle{Domain: "portal.example"}, time.Millisecond)
 	hs.add(handle{Domain: "portal.example"}, time.Hour)
-	if _, ok := hs.byID[short]; ok {
-		t.Error("the handle expiring first was not the one evicted")
-	}
-	if _, ok := hs.byID[ids[2]]; !ok {
-		t.Error("a longer-lived handle was evicted instead of the one expiring first")
-	}
+	assert.NotContains(t, hs.byID, short, "the handle expiring first was not the one evicted")
+	assert.Contains(t, hs.byID, ids[2], "a longer-lived handle was evicted instead of the one expiring first")
 }
 
 // TestHandlesThroughServer checks that the Server's registry uses
@@ -156,9 +126,9 @@ func TestHandlesThroughServer(t *testing.T) {
 	callFrom := func(domain string) *call {
 		return &call{ctx: context.Background(), sess: &session{server: s, domain: domain}, fn: &function{Plugin: "pfx", Name: "test"}}
 	}
-	if h, err := s.keyFor(callFrom("portal.example"), id); err != nil || h.ID != id {
-		t.Fatalf("keyFor own id: %+v, %v", h, err)
-	}
+	h, err := s.keyFor(callFrom("portal.example"), id)
+	require.NoError(t, err, "keyFor own id")
+	require.Equal(t, id, h.ID, "keyFor own id")
 	for _, tc := range []struct {
 		name, domain, id string
 	}{
@@ -166,30 +136,23 @@ func TestHandlesThroughServer(t *testing.T) {
 		{"empty", "portal.example", ""},
 		{"other domain", "evil.example", id},
 	} {
-		if _, err := s.keyFor(callFrom(tc.domain), tc.id); asError(err).Status != StatusKeyIDNotFound {
-			t.Errorf("%s: %v, want -1010", tc.name, err)
-		}
+		_, err := s.keyFor(callFrom(tc.domain), tc.id)
+		assert.Equal(t, StatusKeyIDNotFound, asError(err).Status, "%s: %v, want -1010", tc.name, err)
 	}
 	clock.advance(10 * time.Minute)
-	if _, err := s.keyFor(callFrom("portal.example"), id); asError(err).Status != StatusKeyIDNotFound {
-		t.Errorf("after KeyTTL: %v, want -1010", err)
-	}
+	_, err = s.keyFor(callFrom("portal.example"), id)
+	assert.Equal(t, StatusKeyIDNotFound, asError(err).Status, "after KeyTTL: %v, want -1010", err)
 }
 
 func TestHandlesSetKey(t *testing.T) {
 	hs := newHandles(newTestClock().now)
 	id := hs.add(handle{Type: TypePFX, Domain: "portal.example", Key: sdk.Key{URI: "file:///disk/VALI.pfx#old"}}, time.Hour)
-	if hs.setKey("evil.example", id, sdk.Key{URI: "file:///disk/EVIL.pfx#x"}) {
-		t.Error("another domain replaced the key")
-	}
-	if !hs.setKey("portal.example", id, sdk.Key{URI: "file:///disk/VALI.pfx#new"}) {
-		t.Fatal("the loading domain could not replace its key")
-	}
-	if h, ok := hs.get("portal.example", id); !ok || h.Key.URI != "file:///disk/VALI.pfx#new" {
-		t.Errorf("after setKey: %+v %v", h, ok)
+	assert.False(t, hs.setKey("evil.example", id, sdk.Key{URI: "file:///disk/EVIL.pfx#x"}), "another domain replaced the key")
+	require.True(t, hs.setKey("portal.example", id, sdk.Key{URI: "file:///disk/VALI.pfx#new"}), "the loading domain could not replace its key")
+	h, ok := hs.get("portal.example", id)
+	if assert.True(t, ok, "handle gone after setKey") {
+		assert.Equal(t, "file:///disk/VALI.pfx#new", h.Key.URI, "after setKey")
 	}
 	hs.remove("portal.example", id)
-	if hs.setKey("portal.example", id, sdk.Key{}) {
-		t.Error("setKey on a removed handle reported it present")
-	}
+	assert.False(t, hs.setKey("portal.example", id, sdk.Key{}), "setKey on a removed handle reported it present")
 }

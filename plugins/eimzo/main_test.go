@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/internal/plugintest"
 )
@@ -32,9 +34,7 @@ func call(t testing.TB, h *plugintest.Host, url, origin string, req any) map[str
 	t.Helper()
 	raw := rawCall(t, h, url, origin, req)
 	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("reply is not a JSON object: %v: %s", err, raw)
-	}
+	require.NoError(t, json.Unmarshal(raw, &out), "reply is not a JSON object: %s", raw)
 	return out
 }
 
@@ -49,9 +49,8 @@ func rawCall(t testing.TB, h *plugintest.Host, url, origin string, req any) []by
 		frame = r
 	default:
 		var err error
-		if frame, err = json.Marshal(req); err != nil {
-			t.Fatal(err)
-		}
+		frame, err = json.Marshal(req)
+		require.NoError(t, err)
 	}
 	hdr := http.Header{}
 	if origin != "" {
@@ -59,21 +58,13 @@ func rawCall(t testing.TB, h *plugintest.Host, url, origin string, req any) []by
 	}
 	d := websocket.Dialer{TLSClientConfig: h.TLSConfig(), HandshakeTimeout: 10 * time.Second}
 	c, _, err := d.Dial(url, hdr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
+	require.NoError(t, err, "dial %s", url)
 	defer c.Close()
-	if err := c.WriteMessage(websocket.TextMessage, frame); err != nil {
-		t.Fatalf("write: %v", err)
-	}
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, frame), "write")
 	_, reply, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read reply: %v", err)
-	}
+	require.NoError(t, err, "read reply")
 	_, _, err = c.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-		t.Fatalf("after the reply: %v, want close 1000", err)
-	}
+	require.True(t, websocket.IsCloseError(err, websocket.CloseNormalClosure), "after the reply: %v, want close 1000", err)
 	return reply
 }
 
@@ -81,8 +72,9 @@ func TestVersionBothListeners(t *testing.T) {
 	h := plugintest.Start(t, pkg, nil)
 	for _, l := range []string{"wss", "ws"} {
 		got := call(t, h, endpoint(h, l), testOrigin, map[string]any{"name": "version"})
-		if got["success"] != true || got["major"] != "6" || got["status"] != float64(1) {
-			t.Errorf("%s: version reply %v", l, got)
-		}
+		assert.Equal(t, true, got["success"], "%s: version reply %v", l, got)
+		assert.Equal(t, "6", got["major"], "%s: version reply %v", l, got)
+		assert.Equal(t, float64(1), got["status"], "%s: version reply %v", l, got)
+
 	}
 }

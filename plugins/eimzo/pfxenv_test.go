@@ -19,6 +19,7 @@ import (
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/require"
 )
 
 // E-IMZO-like key files for the plugin's tests.
@@ -74,7 +75,7 @@ func pfxFixtureByName(t testing.TB, fxs []pfxFixture, name string) pfxFixture {
 			return f
 		}
 	}
-	t.Fatalf("no PFX fixture %q", name)
+	require.FailNow(t, "no such PFX fixture", "no PFX fixture %q", name)
 	return pfxFixture{}
 }
 
@@ -99,9 +100,8 @@ func pfxEnv(t testing.TB, cfg *plugintest.Config) (*plugintest.Host, []pfxFixtur
 	t.Helper()
 	h := plugintest.Start(t, pkg, cfg)
 	pfxOnce.Do(func() { pfxFixtures, pfxErr = makePFXDisk(h.Store) })
-	if pfxErr != nil {
-		t.Fatalf("E-IMZO PFX fixtures: %v", pfxErr)
-	}
+	require.NoError(t, pfxErr, "E-IMZO PFX fixtures")
+
 	return h, append([]pfxFixture(nil), pfxFixtures...)
 }
 

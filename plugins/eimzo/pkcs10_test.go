@@ -1,7 +1,6 @@
 package eimzo_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -11,11 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // eimzoSubject is a subject in E-IMZO's X.500 form (certificate order,
@@ -35,9 +35,8 @@ var eimzoSubjectRDNs = [][2]string{
 func rdnPairs(t testing.TB, der []byte) [][2]string {
 	t.Helper()
 	var rdns pkix.RDNSequence
-	if _, err := asn1.Unmarshal(der, &rdns); err != nil {
-		t.Fatal(err)
-	}
+	_, err := asn1.Unmarshal(der, &rdns)
+	require.NoError(t, err)
 	var out [][2]string
 	for _, rdn := range rdns {
 		for _, a := range rdn {
@@ -54,48 +53,35 @@ func checkCSR(t testing.TB, reply map[string]any, pub any, subject []byte, polic
 	t.Helper()
 	der := unb64(t, str(t, reply, "pkcs10_64"))
 	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		t.Fatalf("CSR signature: %v", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, csr.CheckSignature(), "CSR signature")
 	if pub != nil {
 		type equaler interface{ Equal(x crypto.PublicKey) bool }
-		if !pub.(equaler).Equal(csr.PublicKey) {
-			t.Fatal("CSR is for another key")
-		}
+		require.True(t, pub.(equaler).Equal(csr.PublicKey), "CSR is for another key")
 	}
-	if subject != nil && !bytes.Equal(csr.RawSubject, subject) {
-		t.Fatalf("CSR subject %v, want %v", rdnPairs(t, csr.RawSubject), rdnPairs(t, subject))
+	if subject != nil {
+		require.Equal(t, rdnPairs(t, subject), rdnPairs(t, csr.RawSubject), "CSR subject")
+		require.Equal(t, subject, csr.RawSubject, "CSR subject DER")
 	}
 	f := filepath.Join(t.TempDir(), "req.der")
-	if err := os.WriteFile(f, der, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(f, der, 0o600))
 	out, err := exec.Command("openssl", "req", "-inform", "DER", "-in", f, "-verify", "-noout", "-text").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "verify OK") {
-		t.Fatalf("openssl req -verify: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "openssl req -verify:\n%s", out)
+	require.Contains(t, string(out), "verify OK", "openssl req -verify")
 	var got []string
 	for _, e := range csr.Extensions {
 		if e.Id.String() == "2.5.29.32" {
 			var pols []struct{ Policy asn1.ObjectIdentifier }
-			if _, err := asn1.Unmarshal(e.Value, &pols); err != nil {
-				t.Fatal(err)
-			}
+			_, err := asn1.Unmarshal(e.Value, &pols)
+			require.NoError(t, err)
 			for _, p := range pols {
 				got = append(got, p.Policy.String())
 			}
 		}
 	}
-	if strings.Join(got, ",") != strings.Join(policies, ",") {
-		t.Fatalf("policies %v, want %v", got, policies)
-	}
+	require.Equal(t, strings.Join(policies, ","), strings.Join(got, ","), "policies")
 	for _, p := range policies {
-		if !strings.Contains(string(out), "Policy: "+p) {
-			t.Errorf("openssl does not show policy %s:\n%s", p, out)
-		}
+		assert.Contains(t, string(out), "Policy: "+p, "openssl does not show policy %s", p)
 	}
 	return csr
 }
@@ -106,18 +92,14 @@ func keygenHost(t testing.TB, cfg *plugintest.Config) *plugintest.Host {
 	t.Helper()
 	h0 := plugintest.Start(t, pkg, nil)
 	toks, err := h0.Store.Tokens(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var uri string
 	for _, tok := range toks {
 		if tok.Label == plugintest.TokenLabel {
 			uri = tok.URI
 		}
 	}
-	if uri == "" {
-		t.Fatalf("no plugintest token in %v", toks)
-	}
+	require.NotEmpty(t, uri, "no plugintest token in %v", toks)
 	if cfg == nil {
 		cfg = &plugintest.Config{}
 	}
@@ -139,7 +121,7 @@ func deleteGeneratedKeys(t testing.TB, h *plugintest.Host) {
 	}
 }
 
-var kpIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+const kpIDPattern = `^[0-9a-f]{32}$`
 
 func TestPKCS10GenerateKeypairAndCreate(t *testing.T) {
 	log := &consentLog{}
@@ -150,23 +132,16 @@ func TestPKCS10GenerateKeypairAndCreate(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			kp := mustOK(t, "generate "+alg, call(t, h, url, testOrigin, fn("pkcs10", "generate_keypair", alg)))
 			id := str(t, kp, "kpId")
-			if !kpIDPattern.MatchString(id) || kp["type"] != "KEY_PAIR" {
-				t.Fatalf("generate_keypair: %v", kp)
-			}
+			require.Regexp(t, kpIDPattern, id, "generate_keypair: %v", kp)
+			require.Equal(t, "KEY_PAIR", kp["type"], "generate_keypair: %v", kp)
 			reply := mustOK(t, "create_pkcs10", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10", id, eimzoSubject, " 1.2.860.3.2.2.1.2.1 ,1.2.860.3.2.2.1.2.4")))
 			der := unb64(t, str(t, reply, "pkcs10_64"))
 			csr, err := x509.ParseCertificateRequest(der)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := rdnPairs(t, csr.RawSubject); len(got) != len(eimzoSubjectRDNs) {
-				t.Fatalf("subject %v", got)
-			} else {
-				for i := range got {
-					if got[i] != eimzoSubjectRDNs[i] {
-						t.Errorf("RDN %d = %v, want %v", i, got[i], eimzoSubjectRDNs[i])
-					}
-				}
+			require.NoError(t, err)
+			got := rdnPairs(t, csr.RawSubject)
+			require.Len(t, got, len(eimzoSubjectRDNs), "subject %v", got)
+			for i := range got {
+				assert.Equal(t, eimzoSubjectRDNs[i], got[i], "RDN %d", i)
 			}
 			checkCSR(t, reply, nil, csr.RawSubject, policies)
 
@@ -174,34 +149,27 @@ func TestPKCS10GenerateKeypairAndCreate(t *testing.T) {
 			pemCSR := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 			for _, in := range []string{str(t, reply, "pkcs10_64"), pemCSR} {
 				info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs10", "get_pkcs10_info", in)))
-				if info["pkcs10_64"] != reply["pkcs10_64"] {
-					t.Errorf("pkcs10_64 differs")
-				}
+				assert.Equal(t, reply["pkcs10_64"], info["pkcs10_64"], "pkcs10_64 differs")
 				pi := info["pkcs10_info"].(map[string]any)
-				if pi["subjectName"] != `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O=SIGNET TEST\, MCHJ,L=CHILONZOR TUMANI,`+
-					`ST=TOSHKENT SHAHRI,C=UZ,UID=487654321,1.2.860.3.16.1.2=42507880230011,T=DIREKTOR,1.2.860.3.16.1.1=305123456` ||
-					pi["signatureValid"] != true || len(pi["policyIdentifiers"].([]any)) != 2 {
-					t.Errorf("pkcs10_info %v", pi)
-				}
+				assert.Equal(t, `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O=SIGNET TEST\, MCHJ,L=CHILONZOR TUMANI,`+
+					`ST=TOSHKENT SHAHRI,C=UZ,UID=487654321,1.2.860.3.16.1.2=42507880230011,T=DIREKTOR,1.2.860.3.16.1.1=305123456`,
+					pi["subjectName"], "pkcs10_info subjectName")
+				assert.Equal(t, true, pi["signatureValid"], "pkcs10_info %v", pi)
+				assert.Len(t, pi["policyIdentifiers"], 2, "pkcs10_info policyIdentifiers")
 			}
 
 			// A key pair has no certificate: no signature, no chain, no
 			// request "from the key".
 			mustFail(t, "sign with a key pair", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64([]byte("x")), id)), -1018)
-			if r := mustFail(t, "chain of a key pair", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", id)), -1018); !strings.Contains(r, "не применим для сертификата") {
-				t.Errorf("-1018 reason %q", r)
-			}
+			r := mustFail(t, "chain of a key pair", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", id)), -1018)
+			assert.Contains(t, r, "не применим для сертификата", "-1018 reason")
 			mustFail(t, "from_key with a key pair", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", id)), -1015)
 			// Another domain does not know the id.
 			mustFail(t, "other domain", call(t, h, url, "https://other.example", fn("pkcs10", "create_pkcs10", id, "CN=x")), -1011)
 		})
 	}
-	if reqs := log.withSummary("portal.example asks to generate a new RSA-2048 key pair"); len(reqs) != 1 {
-		t.Errorf("keygen consent requests: %v", reqs)
-	}
-	if reqs := log.withSummary(`asks to create a certificate request for "CN=KARIMOVA DILNOZA RUSTAMOVNA,`); len(reqs) != 4 {
-		t.Errorf("CSR consent requests: %d", len(reqs))
-	}
+	assert.Len(t, log.withSummary("portal.example asks to generate a new RSA-2048 key pair"), 1, "keygen consent requests")
+	assert.Len(t, log.withSummary(`asks to create a certificate request for "CN=KARIMOVA DILNOZA RUSTAMOVNA,`), 4, "CSR consent requests")
 }
 
 func TestPKCS10FromKey(t *testing.T) {
@@ -216,8 +184,9 @@ func TestPKCS10FromKey(t *testing.T) {
 	// A replacement subject and policies.
 	reply = mustOK(t, "replacement", call(t, h, url, testOrigin, fn("pkcs10", "create_pkcs10_from_key", "ckc", eimzoSubject, "1.2.860.3.2.2.1.2.2")))
 	csr := checkCSR(t, reply, key.PublicKey, nil, []string{"1.2.860.3.2.2.1.2.2"})
-	if got := rdnPairs(t, csr.RawSubject); len(got) != len(eimzoSubjectRDNs) || got[0] != eimzoSubjectRDNs[0] || got[10] != eimzoSubjectRDNs[10] {
-		t.Errorf("replacement subject %v", got)
+	if got := rdnPairs(t, csr.RawSubject); assert.Len(t, got, len(eimzoSubjectRDNs), "replacement subject %v", got) {
+		assert.Equal(t, eimzoSubjectRDNs[0], got[0], "replacement subject: first RDN")
+		assert.Equal(t, eimzoSubjectRDNs[10], got[10], "replacement subject: last RDN")
 	}
 }
 
@@ -247,9 +216,7 @@ func TestPKCS10Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		reason := mustFail(t, tt.name, call(t, h, url, testOrigin, tt.req), tt.status)
-		if !strings.Contains(reason, tt.reason) {
-			t.Errorf("%s: reason %q, want it to contain %q", tt.name, reason, tt.reason)
-		}
+		assert.Contains(t, reason, tt.reason, "%s: reason", tt.name)
 	}
 }
 
@@ -275,9 +242,7 @@ func TestPKCS10GenerateOnTheOnlyToken(t *testing.T) {
 	reply := mustOK(t, "create_pkcs10", call(t, h, endpoint(h, "ws"), testOrigin, fn("pkcs10", "create_pkcs10", str(t, kp, "kpId"), "CN=Only Token,C=UZ")))
 	csr := checkCSR(t, reply, nil, nil, nil)
 	keys, err := h.Store.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var found bool
 	for _, k := range keys {
 		if strings.HasPrefix(k.Label, "eimzo-keypair-") && k.TokenURI != "" && strings.Contains(k.TokenURI, "token="+plugintest.TokenLabel) {
@@ -285,7 +250,5 @@ func TestPKCS10GenerateOnTheOnlyToken(t *testing.T) {
 			found = found || k.PublicKey.(equaler).Equal(csr.PublicKey)
 		}
 	}
-	if !found {
-		t.Error("the request's key is not a generated key on the plugintest token")
-	}
+	assert.True(t, found, "the request's key is not a generated key on the plugintest token")
 }

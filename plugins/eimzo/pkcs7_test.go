@@ -24,6 +24,7 @@ import (
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,9 +41,8 @@ func fn(plugin, name string, args ...string) map[string]any {
 // mustOK fails unless reply is a success, and returns it.
 func mustOK(t testing.TB, what string, reply map[string]any) map[string]any {
 	t.Helper()
-	if reply["success"] != true || reply["status"] != float64(1) {
-		t.Fatalf("%s: %v, want success", what, reply)
-	}
+	require.Equal(t, true, reply["success"], "%s: %v, want success", what, reply)
+	require.Equal(t, float64(1), reply["status"], "%s: %v, want success", what, reply)
 	return reply
 }
 
@@ -50,13 +50,10 @@ func mustOK(t testing.TB, what string, reply map[string]any) map[string]any {
 // reason.
 func mustFail(t testing.TB, what string, reply map[string]any, status int) string {
 	t.Helper()
-	if reply["success"] != false || reply["status"] != float64(status) {
-		t.Fatalf("%s: %v, want status %d", what, reply, status)
-	}
+	require.Equal(t, false, reply["success"], "%s: %v, want status %d", what, reply, status)
+	require.Equal(t, float64(status), reply["status"], "%s: %v, want status %d", what, reply, status)
 	r, _ := reply["reason"].(string)
-	if r == "" {
-		t.Fatalf("%s: no reason in %v", what, reply)
-	}
+	require.NotEmpty(t, r, "%s: no reason in %v", what, reply)
 	return r
 }
 
@@ -64,9 +61,8 @@ func mustFail(t testing.TB, what string, reply map[string]any, status int) strin
 func str(t testing.TB, reply map[string]any, field string) string {
 	t.Helper()
 	s, ok := reply[field].(string)
-	if !ok || s == "" {
-		t.Fatalf("no %s in %v", field, reply)
-	}
+	require.True(t, ok, "no %s in %v", field, reply)
+	require.NotEmpty(t, s, "no %s in %v", field, reply)
 	return s
 }
 
@@ -75,9 +71,7 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func unb64(t testing.TB, s string) []byte {
 	t.Helper()
 	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatalf("base64 %.40q…: %v", s, err)
-	}
+	require.NoError(t, err, "base64 %.40q…", s)
 	return b
 }
 
@@ -157,28 +151,18 @@ func opensslVerify(t testing.TB, pki *softhsmtest.PKI, der, content, want []byte
 	ca := caFile(t, pki)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "sig.p7s"), filepath.Join(dir, "out")
-	if err := os.WriteFile(in, der, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(in, der, 0o600))
 	args := []string{"cms", "-verify", "-binary", "-inform", "DER", "-in", in, "-CAfile", ca, "-purpose", "any", "-out", out}
 	if content != nil {
 		cf := filepath.Join(dir, "content")
-		if err := os.WriteFile(cf, content, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(cf, content, 0o600))
 		args = append(args, "-content", cf)
 	}
 	msg, err := exec.Command("openssl", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl cms -verify: %v\n%s", err, msg)
-	}
+	require.NoError(t, err, "openssl cms -verify:\n%s", msg)
 	got, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := orContent(want, content); !bytes.Equal(got, want) {
-		t.Fatalf("openssl: verified content %q, want %q", got, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, orContent(want, content), got, "openssl: verified content")
 }
 
 // opensslEd25519 verifies an Ed25519 SignerInfo (RFC 8419: SHA-512
@@ -186,15 +170,12 @@ func opensslVerify(t testing.TB, pki *softhsmtest.PKI, der, content, want []byte
 // `openssl pkeyutl -verify -rawin`.
 func opensslEd25519(t testing.TB, si *cms.SignerInfo, cert *x509.Certificate) {
 	t.Helper()
-	if !si.DigestAlgorithm.Algorithm.Equal(cms.OIDDigestSHA512) || !si.SignatureAlgorithm.Algorithm.Equal(cms.OIDSignatureEd25519) {
-		t.Fatalf("Ed25519 signer algorithms %v, %v", si.DigestAlgorithm.Algorithm, si.SignatureAlgorithm.Algorithm)
-	}
+	require.True(t, si.DigestAlgorithm.Algorithm.Equal(cms.OIDDigestSHA512), "Ed25519 signer digest algorithm %v", si.DigestAlgorithm.Algorithm)
+	require.True(t, si.SignatureAlgorithm.Algorithm.Equal(cms.OIDSignatureEd25519), "Ed25519 signer signature algorithm %v", si.SignatureAlgorithm.Algorithm)
 	attrs := append([]byte(nil), si.RawSignedAttributes...)
 	attrs[0] = 0x31 // [0] IMPLICIT → SET
 	spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := t.TempDir()
 	files := map[string][]byte{
 		"pub.pem": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}),
@@ -202,15 +183,12 @@ func opensslEd25519(t testing.TB, si *cms.SignerInfo, cert *x509.Certificate) {
 		"sig":     si.Signature,
 	}
 	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
 	}
 	out, err := exec.Command("openssl", "pkeyutl", "-verify", "-pubin", "-inkey", filepath.Join(dir, "pub.pem"), "-rawin",
 		"-in", filepath.Join(dir, "attrs"), "-sigfile", filepath.Join(dir, "sig")).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Signature Verified Successfully") {
-		t.Fatalf("openssl pkeyutl -verify (Ed25519): %v\n%s", err, out)
-	}
+	require.NoError(t, err, "openssl pkeyutl -verify (Ed25519):\n%s", out)
+	require.Contains(t, string(out), "Signature Verified Successfully", "openssl pkeyutl -verify (Ed25519)")
 }
 
 func orContent(want, content []byte) []byte {
@@ -227,25 +205,22 @@ func checkSignReply(t testing.TB, reply map[string]any, cert *x509.Certificate) 
 	t.Helper()
 	der := unb64(t, str(t, reply, "pkcs7_64"))
 	sd, err := cms.ParseSignedData(der)
-	if err != nil {
-		t.Fatalf("pkcs7_64: %v", err)
-	}
+	require.NoError(t, err, "pkcs7_64")
 	serial := str(t, reply, "signer_serial_number")
-	if serial != cert.SerialNumber.Text(16) || serial != strings.ToLower(serial) || strings.HasPrefix(serial, "0") {
-		t.Fatalf("signer_serial_number %q, want %q", serial, cert.SerialNumber.Text(16))
-	}
+	// Text(16) is lower case without leading zeros.
+	require.Equal(t, cert.SerialNumber.Text(16), serial, "signer_serial_number")
+	require.Equal(t, strings.ToLower(serial), serial, "signer_serial_number in lower case")
+	require.False(t, strings.HasPrefix(serial, "0"), "signer_serial_number %q has a leading zero", serial)
 	var si *cms.SignerInfo
 	for _, s := range sd.Signers {
 		if s.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 			si = s
 		}
 	}
-	if si == nil {
-		t.Fatalf("no signer for serial %s", serial)
-	}
-	if got := str(t, reply, "signature_hex"); got != hex.EncodeToString(si.Signature) || got != si.SignatureHex() {
-		t.Fatalf("signature_hex %s, want %x", got, si.Signature)
-	}
+	require.NotNil(t, si, "no signer for serial %s", serial)
+	got := str(t, reply, "signature_hex")
+	require.Equal(t, hex.EncodeToString(si.Signature), got, "signature_hex")
+	require.Equal(t, si.SignatureHex(), got, "signature_hex")
 	return der, si
 }
 
@@ -261,13 +236,10 @@ func verifyGo(t testing.TB, pki *softhsmtest.PKI, der, content []byte) *cms.Repo
 	} else {
 		rep, err = cms.Verify(der, nil, opts)
 	}
-	if err != nil {
-		t.Fatalf("sdk/cms verify: %v", err)
-	}
+	require.NoError(t, err, "sdk/cms verify")
 	for _, s := range rep.Signers {
-		if !s.Valid() || s.ChainStatus != cms.ChainValid {
-			t.Fatalf("signer %d: valid %v chain %s: %v", s.Index, s.Valid(), s.ChainStatus, s.Err())
-		}
+		require.True(t, s.Valid(), "signer %d: %v", s.Index, s.Err())
+		require.Equal(t, cms.ChainValid, s.ChainStatus, "signer %d chain: %v", s.Index, s.Err())
 	}
 	return rep
 }
@@ -293,22 +265,19 @@ func TestPKCS7CreateAttachedAndDetached(t *testing.T) {
 			} {
 				reply := mustOK(t, mode.name, call(t, h, endpoint(h, "wss"), testOrigin, fn("pkcs7", "create_pkcs7", mode.args...)))
 				der, si := checkSignReply(t, reply, key.Certificate)
-				if si.SignatureAlgorithm.Algorithm == nil {
-					t.Fatal("no signature algorithm")
-				}
-				sd, _ := cms.ParseSignedData(der)
-				if sd.HasContent == mode.detached {
-					t.Fatalf("%s: HasContent %v", mode.name, sd.HasContent)
-				}
+				require.NotNil(t, si.SignatureAlgorithm.Algorithm, "no signature algorithm")
+				sd, err := cms.ParseSignedData(der)
+				require.NoError(t, err, mode.name)
+				require.Equal(t, !mode.detached, sd.HasContent, "%s: HasContent", mode.name)
 				var content []byte
 				if mode.detached {
 					content = doc
-				} else if !bytes.Equal(sd.Content, doc) {
-					t.Fatalf("%s: content %q", mode.name, sd.Content)
+				} else {
+					require.Equal(t, doc, sd.Content, "%s: content", mode.name)
 				}
 				rep := verifyGo(t, pki, der, content)
-				if !mode.detached && !bytes.Equal(rep.Content, doc) {
-					t.Fatalf("%s: verified content differs", mode.name)
+				if !mode.detached {
+					require.Equal(t, doc, rep.Content, "%s: verified content", mode.name)
 				}
 				if label == plugintest.KeyEd25519 {
 					// OpenSSL 3.0 cannot verify Ed25519 in CMS (see
@@ -324,16 +293,15 @@ func TestPKCS7CreateAttachedAndDetached(t *testing.T) {
 			// (The token key choice before each signature shows the
 			// document too; the Sign names the certificate.)
 			reqs := log.withSummary(" with " + key.Certificate.Subject.CommonName)
-			if len(reqs) != 4 {
-				t.Fatalf("%d sign requests with the expected summary; all: %v", len(reqs), log.reqs)
-			}
+			require.Len(t, reqs, 4, "sign requests with the expected summary; all: %v", log.reqs)
 			sum := sha256.Sum256(doc)
 			for _, r := range reqs {
-				if !strings.Contains(r.Summary, "Shartnoma №17") || !strings.Contains(r.Summary, key.Certificate.Subject.CommonName) {
-					t.Errorf("summary %q lacks the text or the signer", r.Summary)
-				}
-				if r.Origin != testOrigin || len(r.Documents) != 1 || !bytes.Equal(r.Documents[0].SHA256, sum[:]) || r.Documents[0].Size != int64(len(doc)) {
-					t.Errorf("request origin %q documents %+v", r.Origin, r.Documents)
+				assert.Contains(t, r.Summary, "Shartnoma №17", "summary lacks the text")
+				assert.Contains(t, r.Summary, key.Certificate.Subject.CommonName, "summary lacks the signer")
+				assert.Equal(t, testOrigin, r.Origin, "request origin")
+				if assert.Len(t, r.Documents, 1, "request documents") {
+					assert.Equal(t, sum[:], r.Documents[0].SHA256, "request document hash")
+					assert.Equal(t, int64(len(doc)), r.Documents[0].Size, "request document size")
 				}
 			}
 		})
@@ -348,9 +316,8 @@ func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
 	der, _ := checkSignReply(t, reply, key.Certificate)
 	opensslVerify(t, h.Fixture.PKI, der, bin, nil)
 	sum := sha256.Sum256(bin)
-	if reqs := log.withSummary("a document of 8 bytes, SHA-256 " + hex.EncodeToString(sum[:]) + " with " + key.Certificate.Subject.CommonName); len(reqs) != 1 {
-		t.Errorf("binary summary not found in %v", log.reqs)
-	}
+	assert.Len(t, log.withSummary("a document of 8 bytes, SHA-256 "+hex.EncodeToString(sum[:])+" with "+key.Certificate.Subject.CommonName), 1,
+		"binary summary not found in %v", log.reqs)
 
 	long := []byte(strings.Repeat("uzun matn ", 1000))
 	// MIME-style base64 with line breaks and without padding is accepted.
@@ -363,8 +330,11 @@ func TestPKCS7CreateBinaryAndLongDocuments(t *testing.T) {
 	der, _ = checkSignReply(t, reply, key.Certificate)
 	opensslVerify(t, h.Fixture.PKI, der, nil, long)
 	reqs := log.withSummary("(10000 bytes) with " + key.Certificate.Subject.CommonName)
-	if len(reqs) != 1 || len(reqs[0].Summary) > 600 || !strings.Contains(reqs[0].Summary, "…") || !strings.Contains(reqs[0].Summary, "10000 bytes") {
-		t.Errorf("long text summary not trimmed: %v", reqs)
+	if assert.Len(t, reqs, 1, "long text summary not found in %v", log.reqs) {
+		s := reqs[0].Summary
+		assert.LessOrEqual(t, len(s), 600, "long text summary not trimmed: %q", s)
+		assert.Contains(t, s, "…", "long text summary not trimmed")
+		assert.Contains(t, s, "10000 bytes")
 	}
 }
 
@@ -399,9 +369,7 @@ func TestPKCS7CreateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		reason := mustFail(t, tt.name, call(t, h, url, tt.origin, tt.req), tt.status)
-		if !strings.Contains(reason, tt.reason) {
-			t.Errorf("%s: reason %q, want it to contain %q", tt.name, reason, tt.reason)
-		}
+		assert.Contains(t, reason, tt.reason, "%s: reason", tt.name)
 	}
 }
 
@@ -419,15 +387,12 @@ func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 	reply := mustOK(t, "append attached", call(t, hEC, endpoint(hEC, "ws"), testOrigin, fn("pkcs7", "append_pkcs7_attached", str(t, first, "pkcs7_64"), "ckc")))
 	der, _ := checkSignReply(t, reply, ecKey.Certificate)
 	checkSignReply(t, map[string]any{"pkcs7_64": reply["pkcs7_64"], "signer_serial_number": first["signer_serial_number"], "signature_hex": first["signature_hex"]}, rsaKey.Certificate)
-	if rep := verifyGo(t, pki, der, nil); len(rep.Signers) != 2 {
-		t.Fatalf("%d signers, want 2", len(rep.Signers))
-	}
+	require.Len(t, verifyGo(t, pki, der, nil).Signers, 2)
 	opensslVerify(t, pki, der, nil, doc)
 	// The person saw who signed already.
-	if reqs := log.withSummary(`portal.example asks to co-sign the text "hamkorlik shartnomasi" (21 bytes), already signed by "` +
-		rsaKey.Certificate.Subject.CommonName + `", with ` + ecKey.Certificate.Subject.CommonName); len(reqs) != 1 {
-		t.Errorf("co-sign summary not found: %v", log.reqs)
-	}
+	assert.Len(t, log.withSummary(`portal.example asks to co-sign the text "hamkorlik shartnomasi" (21 bytes), already signed by "`+
+		rsaKey.Certificate.Subject.CommonName+`", with `+ecKey.Certificate.Subject.CommonName), 1,
+		"co-sign summary not found: %v", log.reqs)
 	// token_key names one key: there is nothing to choose, so no key
 	// choice is asked and the signature's own request is the person's one
 	// dialog; it shows the content inside pkcs7_64 and the signers. (With
@@ -444,14 +409,10 @@ func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 		}
 		log.mu.Lock()
 		for _, r := range log.reqs {
-			if len(r.Choices) > 0 {
-				t.Errorf("%s: a key choice with one candidate: %v", what, r)
-			}
+			assert.Empty(t, r.Choices, "%s: a key choice with one candidate: %v", what, r)
 		}
 		log.mu.Unlock()
-		if found != 1 {
-			t.Errorf("%s: %d signature requests showing the co-signed document; requests: %v", what, found, log.reqs)
-		}
+		assert.Equal(t, 1, found, "%s: signature requests showing the co-signed document; requests: %v", what, log.reqs)
 	}
 	checkChooser("attached")
 	log.mu.Lock()
@@ -463,9 +424,9 @@ func TestPKCS7CoSignAttachedAndDetached(t *testing.T) {
 	reply = mustOK(t, "append detached", call(t, hEC, endpoint(hEC, "ws"), testOrigin, fn("pkcs7", "append_pkcs7_detached", b64(doc), str(t, first, "pkcs7_64"), "ckc")))
 	der, _ = checkSignReply(t, reply, ecKey.Certificate)
 	checkChooser("detached")
-	if rep := verifyGo(t, pki, der, doc); len(rep.Signers) != 2 || !rep.Detached {
-		t.Fatalf("detached co-signature: %d signers, detached %v", len(rep.Signers), rep.Detached)
-	}
+	rep := verifyGo(t, pki, der, doc)
+	require.Len(t, rep.Signers, 2, "detached co-signature")
+	require.True(t, rep.Detached, "detached co-signature")
 	opensslVerify(t, pki, der, doc, nil)
 
 	// The wrong kind of message for each function.
@@ -481,23 +442,16 @@ func TestPKCS7BERInput(t *testing.T) {
 	h, ecKey := tokenHost(t, plugintest.KeyECDSA, nil)
 	pki := h.Fixture.PKI
 	sw, err := pki.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	doc := []byte("BER hujjat")
 	var ber bytes.Buffer
-	if err := cms.SignAttachedStream(&ber, bytes.NewReader(doc), -1, sw.Key, sw.Certificate, &cms.SignOptions{Chain: sw.Chain}); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(ber.Bytes(), []byte{0x30, 0x80}) {
-		t.Fatalf("not indefinite-length BER: % x", ber.Bytes()[:4])
-	}
+	require.NoError(t, cms.SignAttachedStream(&ber, bytes.NewReader(doc), -1, sw.Key, sw.Certificate, &cms.SignOptions{Chain: sw.Chain}))
+	require.True(t, bytes.HasPrefix(ber.Bytes(), []byte{0x30, 0x80}), "not indefinite-length BER: % x", ber.Bytes()[:4])
 	url := endpoint(h, "ws")
 	info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(ber.Bytes()), "")))
 	p := info["pkcs7Info"].(map[string]any)
-	if p["documentBase64"] != b64(doc) || len(p["signers"].([]any)) != 1 {
-		t.Fatalf("pkcs7Info %v", p)
-	}
+	require.Equal(t, b64(doc), p["documentBase64"], "pkcs7Info %v", p)
+	require.Len(t, p["signers"], 1, "pkcs7Info %v", p)
 	reply := mustOK(t, "append", call(t, h, url, testOrigin, fn("pkcs7", "append_pkcs7_attached", b64(ber.Bytes()), "ckc")))
 	der, _ := checkSignReply(t, reply, ecKey.Certificate)
 	verifyGo(t, pki, der, nil)
@@ -519,27 +473,25 @@ func TestPKCS7AttachTimestampToken(t *testing.T) {
 	// Upper case and a leading zero are the same serial.
 	for _, s := range []string{serial, "0" + strings.ToUpper(serial)} {
 		reply := mustOK(t, "attach "+s, call(t, h, url, testOrigin, fn("pkcs7", "attach_timestamp_token_pkcs7", str(t, signed, "pkcs7_64"), s, b64(token))))
-		if len(reply) != 3 {
-			t.Errorf("reply fields %v, want success, status, pkcs7_64", reply)
-		}
+		assert.Len(t, reply, 3, "reply fields %v, want success, status, pkcs7_64", reply)
 		der := unb64(t, str(t, reply, "pkcs7_64"))
 		rep := verifyGo(t, pki, der, nil)
 		ts := rep.Signers[0].Timestamp
-		if ts == nil || !ts.Valid() {
-			t.Fatalf("timestamp %+v", ts)
-		}
+		require.NotNil(t, ts, "timestamp")
+		require.True(t, ts.Valid(), "timestamp %+v", ts)
 		opensslVerify(t, pki, der, nil, doc)
-		sd, _ := cms.ParseSignedData(der)
-		if got, ok := sd.Signers[0].TimestampToken(); !ok || !bytes.Equal(got, token) {
-			t.Fatal("token not attached as given")
-		}
+		sd, err := cms.ParseSignedData(der)
+		require.NoError(t, err)
+		got, ok := sd.Signers[0].TimestampToken()
+		require.True(t, ok, "no token attached")
+		require.Equal(t, token, got, "token not attached as given")
 		// The info function reports it.
 		info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(der), "")))
 		signer := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
 		tv, ok := signer["timeStampInfo"].(map[string]any)
-		if !ok || tv["verified"] != true || tv["tsaPolicy"] != cmstest.TestPolicy.String() {
-			t.Fatalf("timeStampInfo %v", signer["timeStampInfo"])
-		}
+		require.True(t, ok, "timeStampInfo %v", signer["timeStampInfo"])
+		require.Equal(t, true, tv["verified"], "timeStampInfo %v", tv)
+		require.Equal(t, cmstest.TestPolicy.String(), tv["tsaPolicy"], "timeStampInfo %v", tv)
 	}
 
 	other := sha256.Sum256([]byte("another signature"))
@@ -570,36 +522,35 @@ func TestPKCS7InfoAndVerify(t *testing.T) {
 	checkInfo := func(what string, reply map[string]any, signed map[string]any, attached bool) {
 		t.Helper()
 		p, ok := reply["pkcs7Info"].(map[string]any)
-		if !ok {
-			t.Fatalf("%s: no pkcs7Info in %v", what, reply)
-		}
-		if attached != (p["documentBase64"] != nil) || (attached && p["documentBase64"] != b64(doc)) {
-			t.Errorf("%s: documentBase64 %v", what, p["documentBase64"])
+		require.True(t, ok, "%s: no pkcs7Info in %v", what, reply)
+		if attached {
+			assert.Equal(t, b64(doc), p["documentBase64"], "%s: documentBase64", what)
+		} else {
+			assert.Nil(t, p["documentBase64"], "%s: documentBase64", what)
 		}
 		signers := p["signers"].([]any)
-		if len(signers) != 1 {
-			t.Fatalf("%s: %d signers", what, len(signers))
-		}
+		require.Len(t, signers, 1, "%s: signers", what)
 		s := signers[0].(map[string]any)
 		id := s["signerId"].(map[string]any)
 		sum := sha256.Sum256(doc)
-		if s["signature"] != signed["signature_hex"] || id["subjectSerialNumber"] != signed["signer_serial_number"] ||
-			s["digest"] != hex.EncodeToString(sum[:]) || s["verified"] != true || s["certificateVerified"] != false ||
-			s["certificateValidAtSigningTime"] != true || s["signAlgName"] != "SHA256withECDSA" {
-			t.Errorf("%s: signer %v", what, s)
-		}
-		if id["issuer"] != "CN=Signet Test Intermediate CA" && !strings.Contains(id["issuer"].(string), "CN=") {
-			t.Errorf("%s: issuer %v", what, id["issuer"])
+		assert.Equal(t, signed["signature_hex"], s["signature"], "%s: signature of signer %v", what, s)
+		assert.Equal(t, signed["signer_serial_number"], id["subjectSerialNumber"], "%s: subjectSerialNumber of signer %v", what, s)
+		assert.Equal(t, hex.EncodeToString(sum[:]), s["digest"], "%s: digest of signer %v", what, s)
+		assert.Equal(t, true, s["verified"], "%s: verified of signer %v", what, s)
+		assert.Equal(t, false, s["certificateVerified"], "%s: certificateVerified of signer %v", what, s)
+		assert.Equal(t, true, s["certificateValidAtSigningTime"], "%s: certificateValidAtSigningTime of signer %v", what, s)
+		assert.Equal(t, "SHA256withECDSA", s["signAlgName"], "%s: signAlgName of signer %v", what, s)
+		if id["issuer"] != "CN=Signet Test Intermediate CA" {
+			assert.Contains(t, id["issuer"], "CN=", "%s: issuer", what)
 		}
 		st, _ := s["signingTime"].(string)
-		if len(st) != len("2006.01.02 15:04:05") || st[4] != '.' {
-			t.Errorf("%s: signingTime %q", what, st)
+		if assert.Len(t, st, len("2006.01.02 15:04:05"), "%s: signingTime %q", what, st) {
+			assert.Equal(t, byte('.'), st[4], "%s: signingTime %q", what, st)
 		}
 		certs := s["certificate"].([]any)
 		c0 := certs[0].(map[string]any)
-		if c0["serialNumber"] != key.Certificate.SerialNumber.Text(16) || c0["publicKey"].(map[string]any)["keyAlgName"] != "EC" {
-			t.Errorf("%s: certificate %v", what, c0)
-		}
+		assert.Equal(t, key.Certificate.SerialNumber.Text(16), c0["serialNumber"], "%s: certificate %v", what, c0)
+		assert.Equal(t, "EC", c0["publicKey"].(map[string]any)["keyAlgName"], "%s: certificate %v", what, c0)
 	}
 	checkInfo("attached info", mustOK(t, "attached info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, att, "pkcs7_64"), ""))), att, true)
 	checkInfo("detached info", mustOK(t, "detached info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", b64(doc), str(t, det, "pkcs7_64"), ""))), det, false)
@@ -611,13 +562,10 @@ func TestPKCS7InfoAndVerify(t *testing.T) {
 	tampered := b64([]byte("boshqa hujjat"))
 	info := mustOK(t, "tampered info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", tampered, str(t, det, "pkcs7_64"), "")))
 	s := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
-	if s["verified"] != false || !strings.Contains(s["exception"].(string), "digest") {
-		t.Errorf("tampered: signer %v", s)
-	}
+	assert.Equal(t, false, s["verified"], "tampered: signer %v", s)
+	assert.Contains(t, s["exception"], "digest", "tampered: signer %v", s)
 	reason := mustFail(t, "verify tampered", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_detached", tampered, str(t, det, "pkcs7_64"), "")), -9999)
-	if !strings.Contains(reason, "Подпись недействительна") {
-		t.Errorf("reason %q", reason)
-	}
+	assert.Contains(t, reason, "Подпись недействительна")
 	// A flipped signature byte in an attached message.
 	der := unb64(t, str(t, att, "pkcs7_64"))
 	sig, _ := hex.DecodeString(str(t, att, "signature_hex"))
@@ -629,28 +577,19 @@ func TestPKCS7InfoAndVerify(t *testing.T) {
 	// A signature dated before the certificate's validity: the info says
 	// so, verify fails.
 	sw, err := h.Fixture.PKI.NewSoftwareKey(softhsmtest.ECP256, softhsmtest.IssueOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	early, err := cms.Sign(doc, sw.Key, sw.Certificate, &cms.SignOptions{SigningTime: sw.Certificate.NotBefore.Add(-24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	info = mustOK(t, "early info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", b64(early), "")))
 	s = info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
-	if s["verified"] != true || s["certificateValidAtSigningTime"] != false {
-		t.Errorf("early signer %v", s)
-	}
+	assert.Equal(t, true, s["verified"], "early signer %v", s)
+	assert.Equal(t, false, s["certificateValidAtSigningTime"], "early signer %v", s)
 	reason = mustFail(t, "verify early", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", b64(early), "")), -9999)
-	if !strings.Contains(reason, "not valid at the signing time") {
-		t.Errorf("early reason %q", reason)
-	}
+	assert.Contains(t, reason, "not valid at the signing time", "early reason")
 
 	// Trust stores, wrong kinds, garbage.
 	reason = mustFail(t, "trust store", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, att, "pkcs7_64"), "ts1")), -1010)
-	if !strings.Contains(reason, "ts1") {
-		t.Errorf("trust store reason %q", reason)
-	}
+	assert.Contains(t, reason, "ts1", "trust store reason")
 	mustFail(t, "verify trust store", call(t, h, url, testOrigin, fn("pkcs7", "verify_pkcs7_attached", str(t, att, "pkcs7_64"), "ts1")), -1010)
 	mustFail(t, "attached info of detached", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, det, "pkcs7_64"), "")), -9999)
 	mustFail(t, "detached info of attached", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_detached_info", b64(doc), str(t, att, "pkcs7_64"), "")), -9999)
@@ -662,14 +601,10 @@ func TestPKCS7InfoAndVerify(t *testing.T) {
 func TestPKCS7LegacyHiddenFromAPIDoc(t *testing.T) {
 	h := plugintest.Start(t, pkg, nil)
 	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, map[string]any{"name": "apidoc"})
-	if !bytes.Contains(raw, []byte(`"create_pkcs7"`)) {
-		t.Fatal("apidoc does not list create_pkcs7")
-	}
+	require.Contains(t, string(raw), `"create_pkcs7"`, "apidoc does not list create_pkcs7")
 	for _, name := range []string{"append_pkcs7_attached", "append_pkcs7_detached", "attach_timestamp_token_pkcs7",
 		"get_pkcs7_attached_info", "get_pkcs7_detached_info", "verify_pkcs7_attached", "verify_pkcs7_detached"} {
-		if bytes.Contains(raw, []byte(`"`+name+`"`)) {
-			t.Errorf("apidoc lists legacy %s", name)
-		}
+		assert.NotContains(t, string(raw), `"`+name+`"`, "apidoc lists legacy %s", name)
 	}
 }
 
@@ -686,15 +621,12 @@ func TestPKCS7WithPFXKey(t *testing.T) {
 		for _, detached := range []string{"no", "yes"} {
 			reply := mustOK(t, name+" "+detached, call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), id, detached)))
 			der, _ := checkSignReply(t, reply, f.Cert)
-			sd, _ := cms.ParseSignedData(der)
+			sd, err := cms.ParseSignedData(der)
+			require.NoError(t, err, name)
 			want := append([]*x509.Certificate{f.Cert}, f.Chain...)
-			if len(sd.Certificates) != len(want) {
-				t.Fatalf("%s: %d certificates, want user, CA, root", name, len(sd.Certificates))
-			}
+			require.Len(t, sd.Certificates, len(want), "%s: certificates, want user, CA, root", name)
 			for i, c := range want {
-				if !sd.Certificates[i].Equal(c) {
-					t.Errorf("%s: certificate %d is %s, want %s", name, i, sd.Certificates[i].Subject, c.Subject)
-				}
+				assert.True(t, sd.Certificates[i].Equal(c), "%s: certificate %d is %s, want %s", name, i, sd.Certificates[i].Subject, c.Subject)
 			}
 			var content []byte
 			if detached == "yes" {
@@ -703,36 +635,33 @@ func TestPKCS7WithPFXKey(t *testing.T) {
 			// Only the root is trusted: the intermediate comes from the
 			// message.
 			root := filepath.Join(t.TempDir(), "root.pem")
-			if err := os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.PKI.Root.Raw}), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(root, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.PKI.Root.Raw}), 0o600))
 			args := []string{"cms", "-verify", "-binary", "-inform", "DER", "-in", "/dev/stdin", "-CAfile", root, "-purpose", "any", "-out", "/dev/null"}
 			if content != nil {
 				cf := filepath.Join(t.TempDir(), "content")
-				if err := os.WriteFile(cf, content, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, os.WriteFile(cf, content, 0o600))
 				args = append(args, "-content", cf)
 			}
 			cmd := exec.Command("openssl", args...)
 			cmd.Stdin = bytes.NewReader(der)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s: openssl cms -verify with the root only: %v\n%s", name, err, out)
-			}
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s: openssl cms -verify with the root only:\n%s", name, out)
 			rep, err := cms.Verify(der, contentOrNil(content), &cms.VerifyOptions{Roots: f.PKI.Roots()})
-			if err != nil || !rep.Valid() || rep.Signers[0].ChainStatus != cms.ChainValid {
-				t.Fatalf("%s: sdk/cms: %v", name, err)
-			}
+			require.NoError(t, err, "%s: sdk/cms", name)
+			require.True(t, rep.Valid(), "%s: sdk/cms: not valid", name)
+			require.Equal(t, cms.ChainValid, rep.Signers[0].ChainStatus, "%s: sdk/cms chain", name)
 		}
 		// The info lists the whole chain with E-IMZO names.
 		signed := mustOK(t, "sign", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), id)))
 		info := mustOK(t, "info", call(t, h, url, testOrigin, fn("pkcs7", "get_pkcs7_attached_info", str(t, signed, "pkcs7_64"), "")))
 		s := info["pkcs7Info"].(map[string]any)["signers"].([]any)[0].(map[string]any)
 		certs := s["certificate"].([]any)
-		if len(certs) != 3 || !strings.HasPrefix(certs[0].(map[string]any)["subjectName"].(string), "CN="+f.Cert.Subject.CommonName+",NAME=") ||
-			!strings.Contains(certs[0].(map[string]any)["subjectName"].(string), ",1.2.860.3.16.1.2="+f.Person.PINFL) {
-			t.Errorf("%s: certificate list %v", name, certs)
+		if assert.Len(t, certs, 3, "%s: certificate list %v", name, certs) {
+			subject, _ := certs[0].(map[string]any)["subjectName"].(string)
+			assert.True(t, strings.HasPrefix(subject, "CN="+f.Cert.Subject.CommonName+",NAME="), "%s: subjectName %q", name, subject)
+			assert.Contains(t, subject, ",1.2.860.3.16.1.2="+f.Person.PINFL, "%s: subjectName", name)
 		}
+
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The pseudo-ids' remembered token key is forgotten when the host no
@@ -104,19 +106,13 @@ func (g storeSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([
 func newTokenStore(t *testing.T, uri string) *tokenStore {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(0x5ca1ab1e), Subject: pkix.Name{CommonName: "Token Holder"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k := sdk.Key{URI: uri, HasPrivateKey: true, CanSign: true, Certificate: cert, PublicKey: priv.Public()}
 	return &tokenStore{priv: priv, key: &k}
 }
@@ -128,13 +124,8 @@ func request(t *testing.T, s *Server, origin string, plugin, name string, args .
 	o, d := parseOrigin(origin)
 	frame, _ := json.Marshal(map[string]any{"plugin": plugin, "name": name, "arguments": args})
 	reply := s.dispatch(context.Background(), &session{server: s, origin: o, domain: d}, frame)
-	var r Reply
-	switch v := reply.(type) {
-	case Reply:
-		r = v
-	default:
-		t.Fatalf("reply %T", reply)
-	}
+	r, ok := reply.(Reply)
+	require.True(t, ok, "reply %T", reply)
 	if ok, _ := r["success"].(bool); ok {
 		return 0
 	}
@@ -152,12 +143,9 @@ func TestTokenCacheForgotten(t *testing.T) {
 	data := base64.StdEncoding.EncodeToString([]byte("hujjat"))
 	sign := func(what string, wantStatus int, wantCalls ...string) {
 		t.Helper()
-		if st := request(t, s, "https://portal.example", "pkcs7", "create_pkcs7", data, "ckc", "no"); st != wantStatus {
-			t.Fatalf("%s: status %d, want %d", what, st, wantStatus)
-		}
-		if got := store.take(); strings.Join(got, "|") != strings.Join(wantCalls, "|") {
-			t.Fatalf("%s: key store calls %q, want %q", what, got, wantCalls)
-		}
+		st := request(t, s, "https://portal.example", "pkcs7", "create_pkcs7", data, "ckc", "no")
+		require.Equal(t, wantStatus, st, "%s: status", what)
+		require.Equal(t, strings.Join(wantCalls, "|"), strings.Join(store.take(), "|"), "%s: key store calls", what)
 	}
 	advance := func(d time.Duration) {
 		clock.Lock()
@@ -174,12 +162,8 @@ func TestTokenCacheForgotten(t *testing.T) {
 	sign("expired", 0, "keys", "sign "+uri)
 
 	// list_ckc always lists (a page polls it for a token just inserted).
-	if st := request(t, s, "https://portal.example", "ckc", "list_ckc"); st != 0 {
-		t.Fatalf("list_ckc: status %d", st)
-	}
-	if got := store.take(); strings.Join(got, "|") != "keys" {
-		t.Fatalf("list_ckc: key store calls %q, want a listing", got)
-	}
+	require.Zero(t, request(t, s, "https://portal.example", "ckc", "list_ckc"), "list_ckc: status")
+	require.Equal(t, "keys", strings.Join(store.take(), "|"), "list_ckc: key store calls, want a listing")
 
 	// The token is pulled: the lookup fails, the cache is dropped and the
 	// listing answers as without a cache (-5003, insert the token).
@@ -238,8 +222,8 @@ func TestTokenKeyExactSpelling(t *testing.T) {
 		{"", false},
 	} {
 		s := NewServer(Config{TokenKey: tc.tokenKey})
-		if _, exact := s.tokenKeyExact(); exact != tc.exact {
-			t.Errorf("token_key %q: exact %v, want %v", tc.tokenKey, exact, tc.exact)
-		}
+		_, exact := s.tokenKeyExact()
+		assert.Equal(t, tc.exact, exact, "token_key %q: exact", tc.tokenKey)
+
 	}
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The pseudo-ids' cheap path (tokens.go tokenCandidates, tokenKey): the key
@@ -41,10 +43,8 @@ func listings(reqs []consent.Request) (all int, lookups []string) {
 func TestCKCTokenCacheAndRefusedOrigin(t *testing.T) {
 	h0 := plugintest.Start(t, pkg, nil)
 	rsa := h0.Key(t, plugintest.KeyRSA)
+	require.True(t, strings.HasSuffix(rsa.URI, ";type=private"), "key URI %s does not end in type=private", rsa.URI)
 	prefix := strings.TrimSuffix(rsa.URI, ";type=private")
-	if prefix == rsa.URI {
-		t.Fatalf("key URI %s does not end in type=private", rsa.URI)
-	}
 	const evil = "https://evil.example"
 	rec := &recorder{deny: func(r consent.Request) bool { return r.Origin == evil }}
 	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: rec, Options: map[string]string{"token_key": prefix}})
@@ -56,38 +56,33 @@ func TestCKCTokenCacheAndRefusedOrigin(t *testing.T) {
 		checkSignReply(t, r, rsa.Certificate)
 		// The first call lists, the next look the key up (a call more
 		// than TokenCacheTTL after the previous one would list again).
-		if all, lookups := listings(rec.requests()); all+len(lookups) != i+1 || all < 1 {
-			t.Fatalf("call %d: %d listings and lookups %v, want one host lookup per call, the first a listing", i, all, lookups)
-		}
+		all, lookups := listings(rec.requests())
+		require.Equal(t, i+1, all+len(lookups), "call %d: %d listings and lookups %v, want one host lookup per call", i, all, lookups)
+		require.GreaterOrEqual(t, all, 1, "call %d: lookups %v, want the first a listing", i, lookups)
 	}
 	all, lookups := listings(rec.requests())
-	if len(lookups) == 0 {
-		t.Fatalf("%d listings and no lookup of the cached key", all)
-	}
+	require.NotEmpty(t, lookups, "%d listings and no lookup of the cached key", all)
 	for _, u := range lookups {
-		if u != rsa.URI {
-			t.Errorf("looked up %s, want %s", u, rsa.URI)
-		}
+		assert.Equal(t, rsa.URI, u, "looked up")
 	}
 	// One candidate and a signing function: no key choice; the signature
 	// request is the dialog, with the domain, the document and the key.
 	sum := sha256.Sum256(doc)
 	var signs int
 	for _, r := range rec.requests() {
-		if len(r.Choices) > 0 {
-			t.Errorf("key choice with one candidate: %v", r)
-		}
+		assert.Empty(t, r.Choices, "key choice with one candidate: %v", r)
 		if r.Kind == consent.Sign {
 			signs++
-			if r.KeyURI != rsa.URI || r.GrantID != "" || len(r.Documents) != 1 || !bytes.Equal(r.Documents[0].SHA256, sum[:]) ||
-				!strings.Contains(r.Summary, "portal.example asks to sign the text") || !strings.Contains(r.Summary, rsa.Certificate.Subject.CommonName) {
-				t.Errorf("signature request %q key %s documents %v", r.Summary, r.KeyURI, r.Documents)
+			assert.Equal(t, rsa.URI, r.KeyURI, "signature request %q", r.Summary)
+			assert.Empty(t, r.GrantID, "signature request %q", r.Summary)
+			if assert.Len(t, r.Documents, 1, "signature request %q", r.Summary) {
+				assert.Equal(t, sum[:], r.Documents[0].SHA256, "signature request %q: document hash", r.Summary)
 			}
+			assert.Contains(t, r.Summary, "portal.example asks to sign the text")
+			assert.Contains(t, r.Summary, rsa.Certificate.Subject.CommonName)
 		}
 	}
-	if signs != 3 {
-		t.Errorf("%d signature requests, want 3", signs)
-	}
+	assert.Equal(t, 3, signs, "signature requests")
 
 	// A refused origin with the cache warm: refused by the lookup.
 	before := len(rec.requests())
@@ -98,24 +93,19 @@ func TestCKCTokenCacheAndRefusedOrigin(t *testing.T) {
 	} {
 		reason := mustFail(t, "refused origin", call(t, h, url, evil, req), -1022)
 		for _, leak := range []string{rsa.Certificate.Subject.CommonName, rsa.Certificate.SerialNumber.Text(16), "rsa"} {
-			if strings.Contains(strings.ToLower(reason), strings.ToLower(leak)) {
-				t.Errorf("refusal %q names the key (%s)", reason, leak)
-			}
+			assert.NotContains(t, strings.ToLower(reason), strings.ToLower(leak), "refusal names the key")
 		}
 	}
 	for _, r := range rec.requests()[before:] {
-		if r.Origin != evil || r.Kind != consent.List {
-			t.Errorf("refused origin caused request %s %q from %q; want only its refused lookups", r.Kind, r.Summary, r.Origin)
-		}
+		// Only the refused lookups of the refused origin.
+		assert.Equal(t, evil, r.Origin, "refused origin caused request %s %q", r.Kind, r.Summary)
+		assert.Equal(t, consent.List, r.Kind, "refused origin caused request %s %q", r.Kind, r.Summary)
 	}
-	if n := len(rec.requests()) - before; n != 3 {
-		t.Errorf("%d host requests for 3 refused calls, want 3", n)
-	}
+	assert.Equal(t, 3, len(rec.requests())-before, "host requests for 3 refused calls")
 	// The allowed origin still signs from the cache.
 	checkSignReply(t, mustOK(t, "create_pkcs7 after", call(t, h, url, testOrigin, fn("pkcs7", "create_pkcs7", b64(doc), "ckc", "no"))), rsa.Certificate)
-	if all2, lookups2 := listings(rec.requests()); all2+len(lookups2) != all+len(lookups)+4 {
-		t.Errorf("%d listings and %d lookups, want 4 more host lookups (3 refused, 1 allowed)", all2, len(lookups2))
-	}
+	all2, lookups2 := listings(rec.requests())
+	assert.Equal(t, all+len(lookups)+4, all2+len(lookups2), "listings and lookups, want 4 more host lookups (3 refused, 1 allowed)")
 }
 
 // TestCKCTokenKeyExact: token_key naming one key exactly is looked up,
@@ -133,26 +123,19 @@ func TestCKCTokenKeyExact(t *testing.T) {
 	}
 	mustOK(t, "get_certificate_chain", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "ckc")))
 	all, lookups := listings(rec.requests())
-	if all != 0 || len(lookups) < 3 {
-		t.Errorf("%d listings and lookups %v, want no listing and a lookup per call", all, lookups)
-	}
+	assert.Zero(t, all, "listings, want none")
+	assert.GreaterOrEqual(t, len(lookups), 3, "lookups %v, want one per call", lookups)
 	for _, u := range lookups {
-		if u != ec.URI {
-			t.Errorf("looked up %s, want %s", u, ec.URI)
-		}
+		assert.Equal(t, ec.URI, u, "looked up")
 	}
 	var choices int
 	for _, r := range rec.requests() {
 		if len(r.Choices) > 0 {
 			choices++
-			if !strings.Contains(r.Summary, "x509.get_certificate_chain") {
-				t.Errorf("key choice for %q", r.Summary)
-			}
+			assert.Contains(t, r.Summary, "x509.get_certificate_chain", "key choice")
 		}
 	}
-	if choices != 1 {
-		t.Errorf("%d key choices, want 1 (get_certificate_chain)", choices)
-	}
+	assert.Equal(t, 1, choices, "key choices, want 1 (get_certificate_chain)")
 }
 
 // TestCKCChooserCoSign: with several token keys the key choice is the
@@ -176,7 +159,5 @@ func TestCKCChooserCoSign(t *testing.T) {
 			found++
 		}
 	}
-	if found != 1 {
-		t.Errorf("%d key choices showing the co-signed document, want 1; requests: %v", found, rec.requests())
-	}
+	assert.Equal(t, 1, found, "key choices showing the co-signed document; requests: %v", rec.requests())
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/signet-agent/signet/sdk"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The fallback of tokenKey for a host without a key chooser cannot be
@@ -79,18 +79,20 @@ func TestTokenKeyWithoutChooser(t *testing.T) {
 					fn: &function{Plugin: "pkcs7", Name: "create_pkcs7"}, args: []string{"", "ckc", "no"}}
 				h, err := s.keyFor(c, "ckc")
 				if tc.want != "" {
-					if err != nil || h.Key.URI != tc.want || h.GrantID != "" || h.Type != TypeCKC || h.Domain != "portal.example" {
-						t.Fatalf("keyFor: %+v, %v; want %s without a grant", h, err, tc.want)
-					}
+					require.NoError(t, err, "keyFor")
+					require.Equal(t, tc.want, h.Key.URI, "keyFor: %+v", h)
+					require.Empty(t, h.GrantID, "keyFor: %+v, want no grant", h)
+					require.Equal(t, TypeCKC, h.Type, "keyFor: %+v", h)
+					require.Equal(t, "portal.example", h.Domain, "keyFor: %+v", h)
 					return
 				}
 				var e *Error
-				if !errors.As(asError(err), &e) || e.Status != tc.status {
-					t.Fatalf("keyFor: %+v, %v; want status %d", h, err, tc.status)
+				require.ErrorAs(t, asError(err), &e, "keyFor: %+v; want status %d", h, tc.status)
+				require.Equal(t, tc.status, e.Status, "keyFor: %+v, %v", h, err)
+				if tc.status == StatusRuntime {
+					assert.ErrorContains(t, err, OptionTokenKey, "error does not name the %s option", OptionTokenKey)
 				}
-				if tc.status == StatusRuntime && !strings.Contains(err.Error(), OptionTokenKey) {
-					t.Errorf("error %q does not name the %s option", err, OptionTokenKey)
-				}
+
 			})
 		}
 	}

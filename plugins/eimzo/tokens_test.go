@@ -7,6 +7,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/stretchr/testify/assert"
 )
 
 // pluginReq builds a request of plugin.
@@ -27,22 +28,17 @@ func TestCKCListAndSupported(t *testing.T) {
 	for _, d := range devs {
 		m, _ := d.(map[string]any)
 		id, _ := m["deviceID"].(string)
-		if m["type"] != "EIMZO" || id == "" {
-			t.Errorf("device %v, want type EIMZO and a deviceID", d)
-		}
+		assert.Equal(t, "EIMZO", m["type"], "device %v", d)
+		assert.NotEmpty(t, id, "device %v without a deviceID", d)
 		if strings.Contains(id, plugintest.TokenLabel) && strings.Contains(id, h.Fixture.Token.Serial) {
 			found++
 		}
 	}
-	if found != 1 {
-		t.Errorf("list_ckc: %v, want the %q token once", devs, plugintest.TokenLabel)
-	}
+	assert.Equal(t, 1, found, "list_ckc: %v, want the %q token once", devs, plugintest.TokenLabel)
 
 	r = call(t, h, url, testOrigin, pluginReq("ckc", "supported_ckc"))
 	wantOK(t, "supported_ckc", r)
-	if ty, _ := r["types"].([]any); len(ty) != 1 || ty[0] != "EIMZO" {
-		t.Errorf("supported_ckc: %v", r)
-	}
+	assert.Equal(t, []any{"EIMZO"}, r["types"], "supported_ckc: %v", r)
 	for _, tc := range []struct{ plugin, name, field string }{
 		{"idcard", "list_readers", "readers"},
 		{"baikey", "list_tokens", "tokens"},
@@ -50,8 +46,8 @@ func TestCKCListAndSupported(t *testing.T) {
 	} {
 		r := call(t, h, url, testOrigin, pluginReq(tc.plugin, tc.name))
 		wantOK(t, tc.plugin+"."+tc.name, r)
-		if l, ok := r[tc.field].([]any); !ok || len(l) != 0 {
-			t.Errorf("%s.%s: %v, want an empty %s list", tc.plugin, tc.name, r, tc.field)
+		if assert.IsType(t, []any{}, r[tc.field], "%s.%s: %v, want a %s list", tc.plugin, tc.name, r, tc.field) {
+			assert.Empty(t, r[tc.field], "%s.%s: want an empty %s list", tc.plugin, tc.name, tc.field)
 		}
 	}
 	for _, p := range []string{"ckc", "idcard", "baikey", "uzgrd"} {
@@ -74,9 +70,7 @@ func TestCKCPseudoIDChooser(t *testing.T) {
 	for _, pseudo := range []string{"ckc", "idcard", "baikey", "uzgrd"} {
 		r := call(t, h, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, pseudo, "no"))
 		wantOK(t, "create_pkcs7 with "+pseudo, r)
-		if r["signer_serial_number"] != want.Certificate.SerialNumber.Text(16) {
-			t.Errorf("%s: signed by %v, want the chosen key's certificate %x", pseudo, r["signer_serial_number"], want.Certificate.SerialNumber)
-		}
+		assert.Equal(t, want.Certificate.SerialNumber.Text(16), r["signer_serial_number"], "%s: signer, want the chosen key's certificate", pseudo)
 	}
 
 	var choices, signs int
@@ -86,33 +80,28 @@ func TestCKCPseudoIDChooser(t *testing.T) {
 			var uris []string
 			for _, c := range rq.Choices {
 				uris = append(uris, c.URI)
-				if !strings.HasPrefix(c.URI, "pkcs11:") {
-					t.Errorf("candidate %s is not a token key", c.URI)
-				}
+				assert.True(t, strings.HasPrefix(c.URI, "pkcs11:"), "candidate %s is not a token key", c.URI)
 			}
 			// RSA, ECDSA and Ed25519 keys with certificates.
 			for _, l := range []string{plugintest.KeyRSA, plugintest.KeyECDSA, plugintest.KeyEd25519} {
-				if !containsString(uris, h.KeyURI(t, l)) {
-					t.Errorf("key %s not offered to the chooser: %v", l, uris)
-				}
+				assert.Contains(t, uris, h.KeyURI(t, l), "key %s not offered to the chooser", l)
 			}
 			// The choice is the consent for the signature: it shows the
 			// document.
-			if rq.Origin != testOrigin || !strings.Contains(rq.Summary, "portal.example") ||
-				!strings.Contains(rq.Summary, "hujjat matni") || len(rq.Documents) != 1 || rq.Documents[0].Size != int64(len("hujjat matni")) {
-				t.Errorf("chooser request %q from %q with documents %v", rq.Summary, rq.Origin, rq.Documents)
+			assert.Equal(t, testOrigin, rq.Origin, "chooser request %q", rq.Summary)
+			assert.Contains(t, rq.Summary, "portal.example", "chooser request")
+			assert.Contains(t, rq.Summary, "hujjat matni", "chooser request")
+			if assert.Len(t, rq.Documents, 1, "chooser request %q documents", rq.Summary) {
+				assert.Equal(t, int64(len("hujjat matni")), rq.Documents[0].Size, "chooser request %q document size", rq.Summary)
 			}
 		}
 		if rq.Kind == consent.Sign && rq.KeyURI == want.URI {
 			signs++
-			if rq.GrantID != "grant-for-"+plugintest.KeyECDSA {
-				t.Errorf("signature presents grant %q, want the chooser's", rq.GrantID)
-			}
+			assert.Equal(t, "grant-for-"+plugintest.KeyECDSA, rq.GrantID, "signature presents another grant than the chooser's")
 		}
 	}
-	if choices != 4 || signs != 4 {
-		t.Errorf("%d key choices and %d signatures, want 4 and 4", choices, signs)
-	}
+	assert.Equal(t, 4, choices, "key choices")
+	assert.Equal(t, 4, signs, "signatures")
 
 	// The person refuses the choice: cancelled by the user.
 	rec.mu.Lock()
@@ -134,12 +123,10 @@ func TestCKCTokenKeyOption(t *testing.T) {
 	data := base64.StdEncoding.EncodeToString([]byte("hujjat"))
 	r := call(t, h, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, "ckc", "yes"))
 	wantOK(t, "create_pkcs7 with token_key", r)
-	if r["signer_serial_number"] != rsa.Certificate.SerialNumber.Text(16) {
-		t.Errorf("signed by %v, want the token_key's certificate", r["signer_serial_number"])
-	}
+	assert.Equal(t, rsa.Certificate.SerialNumber.Text(16), r["signer_serial_number"], "signer, want the token_key's certificate")
 	for _, rq := range rec.requests() {
-		if len(rq.Choices) > 0 && (len(rq.Choices) != 1 || rq.Choices[0].URI != rsa.URI) {
-			t.Errorf("chooser offered %v, want only %s", rq.Choices, rsa.URI)
+		if len(rq.Choices) > 0 && assert.Len(t, rq.Choices, 1, "chooser offered %v, want only %s", rq.Choices, rsa.URI) {
+			assert.Equal(t, rsa.URI, rq.Choices[0].URI, "chooser offered")
 		}
 	}
 
@@ -147,18 +134,8 @@ func TestCKCTokenKeyOption(t *testing.T) {
 	url = endpoint(none, "ws")
 	r = call(t, none, url, testOrigin, pluginReq("ckc", "list_ckc"))
 	wantOK(t, "list_ckc", r)
-	if d, _ := r["devices"].([]any); len(d) != 0 {
-		t.Errorf("list_ckc with no usable key: %v, want no devices", d)
-	}
+	d, _ := r["devices"].([]any)
+	assert.Empty(t, d, "list_ckc with no usable key: want no devices")
 	wantStatus(t, "create_pkcs7 without a token key",
 		call(t, none, url, testOrigin, pluginReq("pkcs7", "create_pkcs7", data, "ckc", "no")), -5003)
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
 )
 
 func TestTransportConcurrentClients(t *testing.T) {
@@ -44,8 +45,9 @@ func TestTransportConcurrentClients(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
+
 }
 
 // concurrentClient switches its domain between Uzbek and Russian and

@@ -15,7 +15,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
@@ -48,9 +49,7 @@ func requireFunction(t *testing.T, h *plugintest.Host, plugin, name string) {
 	var doc []struct {
 		Functions []struct{ Plugin, Name string }
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("apidoc: %v: %.200s", err, raw)
-	}
+	require.NoError(t, json.Unmarshal(raw, &doc), "apidoc: %.200s", raw)
 	for _, p := range doc {
 		for _, f := range p.Functions {
 			if f.Plugin == plugin && f.Name == name {
@@ -74,9 +73,7 @@ func dial(t testing.TB, h *plugintest.Host, url, origin string) *websocket.Conn 
 	}
 	d := websocket.Dialer{TLSClientConfig: h.TLSConfig(), HandshakeTimeout: 10 * time.Second}
 	c, resp, err := d.Dial(url, hdr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
+	require.NoError(t, err, "dial %s", url)
 	resp.Body.Close()
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetReadDeadline(time.Now().Add(waitLimit))
@@ -87,16 +84,10 @@ func dial(t testing.TB, h *plugintest.Host, url, origin string) *websocket.Conn 
 func readReply(t testing.TB, c *websocket.Conn) map[string]any {
 	t.Helper()
 	mt, data, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read reply: %v", err)
-	}
-	if mt != websocket.TextMessage {
-		t.Fatalf("reply is frame type %d, want text", mt)
-	}
+	require.NoError(t, err, "read reply")
+	require.Equal(t, websocket.TextMessage, mt, "reply frame type")
 	var out map[string]any
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatalf("reply is not a JSON object: %v: %.200s", err, data)
-	}
+	require.NoError(t, json.Unmarshal(data, &out), "reply is not a JSON object: %.200s", data)
 	return out
 }
 
@@ -105,32 +96,26 @@ func readReply(t testing.TB, c *websocket.Conn) map[string]any {
 func expectClose(t testing.TB, c *websocket.Conn, code int, text string) {
 	t.Helper()
 	mt, data, err := c.ReadMessage()
-	if err == nil {
-		t.Fatalf("want close %d, got frame type %d: %.200s", code, mt, data)
-	}
+	require.Error(t, err, "want close %d, got frame type %d: %.200s", code, mt, data)
 	var ce *websocket.CloseError
-	if !errors.As(err, &ce) {
-		t.Fatalf("want close %d, got %v", code, err)
-	}
-	if ce.Code != code || (text != "*" && ce.Text != text) {
-		t.Fatalf("closed with %d %q, want %d %q", ce.Code, ce.Text, code, text)
+	require.ErrorAs(t, err, &ce, "want close %d", code)
+	require.Equal(t, code, ce.Code, "close code (text %q)", ce.Text)
+	if text != "*" {
+		require.Equal(t, text, ce.Text, "close text")
 	}
 }
 
 // send writes one text frame.
 func send(t testing.TB, c *websocket.Conn, frame string) {
 	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
-		t.Fatalf("write: %v", err)
-	}
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(frame)), "write")
 }
 
 // checkStatus fails unless reply has success == (status == 1) and status.
 func checkStatus(t testing.TB, reply map[string]any, status int) {
 	t.Helper()
-	if reply["success"] != (status == eimzo.StatusOK) || reply["status"] != float64(status) {
-		t.Fatalf("reply %v, want success=%v status %d", reply, status == eimzo.StatusOK, status)
-	}
+	require.Equal(t, status == eimzo.StatusOK, reply["success"], "reply %v, want status %d", reply, status)
+	require.Equal(t, float64(status), reply["status"], "reply %v", reply)
 }
 
 // writeDeclaredFrame writes, below the WebSocket library, the header of one
@@ -142,17 +127,15 @@ func writeDeclaredFrame(t testing.TB, c *websocket.Conn, size uint64, prefix []b
 	hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0}
 	binary.BigEndian.PutUint64(hdr[2:], size)
 	var mask [4]byte
-	if _, err := rand.Read(mask[:]); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(mask[:])
+	require.NoError(t, err)
 	hdr = append(hdr, mask[:]...)
 	body := make([]byte, len(prefix))
 	for i, b := range prefix {
 		body[i] = b ^ mask[i%4]
 	}
-	if _, err := c.NetConn().Write(append(hdr, body...)); err != nil {
-		t.Fatalf("write frame header: %v", err)
-	}
+	_, err = c.NetConn().Write(append(hdr, body...))
+	require.NoError(t, err, "write frame header")
 }
 
 // switchAsker is the host's consent system for one plugin process whose
@@ -204,9 +187,10 @@ func TestTransportListeners(t *testing.T) {
 			send(t, c, `{"name":"version"}`)
 			got := readReply(t, c)
 			checkStatus(t, got, eimzo.StatusOK)
-			if got["major"] != eimzo.VersionMajor || got["minor"] != eimzo.VersionMinor || got["patch"] != eimzo.VersionPatch || got["edition"] != eimzo.VersionEdition {
-				t.Errorf("version %v", got)
-			}
+			assert.Equal(t, eimzo.VersionMajor, got["major"], "version %v", got)
+			assert.Equal(t, eimzo.VersionMinor, got["minor"], "version %v", got)
+			assert.Equal(t, eimzo.VersionPatch, got["patch"], "version %v", got)
+			assert.Equal(t, eimzo.VersionEdition, got["edition"], "version %v", got)
 			expectClose(t, c, websocket.CloseNormalClosure, "Done")
 		})
 	}
@@ -214,10 +198,11 @@ func TestTransportListeners(t *testing.T) {
 		// Trusting nothing but an unrelated pool: the certificate is the
 		// host CA's, so verification must fail.
 		d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: nil, MinVersion: tls.VersionTLS12}, HandshakeTimeout: 10 * time.Second}
-		if c, _, err := d.Dial(endpoint(h, "wss"), nil); err == nil {
+		c, _, err := d.Dial(endpoint(h, "wss"), nil)
+		if c != nil {
 			c.Close()
-			t.Fatal("wss handshake succeeded without trusting the host CA")
 		}
+		require.Error(t, err, "wss handshake succeeded without trusting the host CA")
 	})
 }
 
@@ -242,9 +227,7 @@ func TestTransportOneRequestPerConnection(t *testing.T) {
 
 	// Binary frames are ignored: the text frame after one is the request.
 	c = dial(t, h, url, testOrigin)
-	if err := c.WriteMessage(websocket.BinaryMessage, []byte(`{"name":"nosuch"}`)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.WriteMessage(websocket.BinaryMessage, []byte(`{"name":"nosuch"}`)))
 	send(t, c, `{"name":"version"}`)
 	checkStatus(t, readReply(t, c), eimzo.StatusOK)
 	expectClose(t, c, websocket.CloseNormalClosure, "Done")
@@ -266,23 +249,18 @@ func TestTransportKeepConnection(t *testing.T) {
 			} {
 				send(t, c, req.frame)
 				got := readReply(t, c)
-				if got["status"] != float64(req.status) {
-					t.Fatalf("request %d %s: reply %v, want status %d", i, req.frame, got, req.status)
-				}
+				require.Equal(t, float64(req.status), got["status"], "request %d %s: reply %v", i, req.frame, got)
 			}
 			// Requests sent back to back are answered one by one, in order.
 			for _, f := range []string{`{"name":"nosuch"}`, `{"name":"version"}`, `garbage`} {
 				send(t, c, f)
 			}
 			for i, want := range []int{eimzo.StatusNotFound, eimzo.StatusOK, eimzo.StatusNotFound} {
-				if got := readReply(t, c); got["status"] != float64(want) {
-					t.Fatalf("pipelined reply %d: %v, want status %d", i, got, want)
-				}
+				got := readReply(t, c)
+				require.Equal(t, float64(want), got["status"], "pipelined reply %d: %v", i, got)
 			}
 			// The client ends the session; the server answers its close.
-			if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")))
 			expectClose(t, c, websocket.CloseNormalClosure, "*")
 		})
 	}
@@ -304,13 +282,10 @@ func TestTransportOversizeFrame(t *testing.T) {
 	t.Run("ws/fragmented", func(t *testing.T) {
 		c := dial(t, h, endpoint(h, "ws"), testOrigin)
 		w, err := c.NextWriter(websocket.TextMessage)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		chunk := []byte(strings.Repeat("A", 64<<10))
-		if _, err := io.WriteString(w, `{"name":"version","arguments":["`); err != nil {
-			t.Fatal(err)
-		}
+		_, err = io.WriteString(w, `{"name":"version","arguments":["`)
+		require.NoError(t, err)
 		var writeErr error
 		for left := eimzo.MaxFrame + 1 - 32; left > 0 && writeErr == nil; {
 			n := min(left, len(chunk))
@@ -380,9 +355,9 @@ func TestTransportMalformedRequests(t *testing.T) {
 		c := dial(t, h, url, testOrigin)
 		send(t, c, f)
 		got := readReply(t, c)
-		if got["success"] != false || got["status"] != float64(eimzo.StatusNotFound) || got["reason"] != notFound {
-			t.Errorf("frame %d %.60q: reply %v, want status 0 %q", i, f, got, notFound)
-		}
+		assert.Equal(t, false, got["success"], "frame %d %.60q: reply %v", i, f, got)
+		assert.Equal(t, float64(eimzo.StatusNotFound), got["status"], "frame %d %.60q: reply %v", i, f, got)
+		assert.Equal(t, notFound, got["reason"], "frame %d %.60q", i, f)
 		expectClose(t, c, websocket.CloseNormalClosure, "Done")
 	}
 	// The plugin is still serving.
@@ -396,29 +371,21 @@ func TestTransportPreflight(t *testing.T) {
 	for _, base := range []string{"https://" + h.Addr("wss"), "http://" + h.Addr("ws")} {
 		for _, path := range []string{"/service/cryptapi", "/", "/anything"} {
 			req, err := http.NewRequest(http.MethodOptions, base+path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			req.Header.Set("Origin", testOrigin)
 			req.Header.Set("Access-Control-Request-Method", "GET")
 			req.Header.Set("Access-Control-Request-Private-Network", "true")
 			resp, err := hc.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				t.Errorf("OPTIONS %s%s: status %d", base, path, resp.StatusCode)
-			}
+			assert.Equal(t, 2, resp.StatusCode/100, "OPTIONS %s%s: status %d", base, path, resp.StatusCode)
 			for k, want := range map[string]string{
 				"Access-Control-Allow-Private-Network": "true",
 				"Access-Control-Allow-Origin":          testOrigin,
 				"Access-Control-Allow-Methods":         "GET, POST, OPTIONS",
 				"Access-Control-Allow-Headers":         "*",
 			} {
-				if got := resp.Header.Get(k); got != want {
-					t.Errorf("OPTIONS %s%s: %s = %q, want %q", base, path, k, got, want)
-				}
+				assert.Equal(t, want, resp.Header.Get(k), "OPTIONS %s%s: %s", base, path, k)
 			}
 		}
 	}
@@ -430,14 +397,10 @@ func TestTransportPages(t *testing.T) {
 	get := func(url string) (int, string) {
 		t.Helper()
 		resp, err := hc.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return resp.StatusCode, string(b)
 	}
 	// The functions apidoc reports over the WebSocket.
@@ -446,53 +409,34 @@ func TestTransportPages(t *testing.T) {
 		Name      string
 		Functions []struct{ Name string }
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("apidoc: %v: %.200s", err, raw)
-	}
+	require.NoError(t, json.Unmarshal(raw, &doc), "apidoc: %.200s", raw)
 	for _, base := range []string{"https://" + h.Addr("wss"), "http://" + h.Addr("ws")} {
 		code, body := get(base + "/")
-		if code != http.StatusOK || !strings.Contains(body, "установлен и работает") || !strings.Contains(body, `href="/apidoc.html"`) {
-			t.Errorf("GET %s/: %d %.300s", base, code, body)
-		}
+		assert.Equal(t, http.StatusOK, code, "GET %s/", base)
+		assert.Contains(t, body, "установлен и работает", "GET %s/", base)
+		assert.Contains(t, body, `href="/apidoc.html"`, "GET %s/", base)
 		code, body = get(base + "/apidoc.html")
-		if code != http.StatusOK {
-			t.Errorf("GET %s/apidoc.html: %d", base, code)
-		}
+		assert.Equal(t, http.StatusOK, code, "GET %s/apidoc.html", base)
 		for _, p := range doc {
-			if !strings.Contains(body, `id="`+p.Name+`"`) {
-				t.Errorf("apidoc.html does not list plugin %s", p.Name)
-			}
+			assert.Contains(t, body, `id="`+p.Name+`"`, "apidoc.html does not list plugin %s", p.Name)
 			for _, f := range p.Functions {
-				if !strings.Contains(body, "<code>"+f.Name+"</code>") {
-					t.Errorf("apidoc.html does not list %s.%s", p.Name, f.Name)
-				}
+				assert.Contains(t, body, "<code>"+f.Name+"</code>", "apidoc.html does not list %s.%s", p.Name, f.Name)
 			}
 		}
 		code, body = get(base + "/no/such/page")
-		if code != http.StatusNotFound || body != "404 - Not Found" {
-			t.Errorf("GET %s/no/such/page: %d %q", base, code, body)
-		}
+		assert.Equal(t, http.StatusNotFound, code, "GET %s/no/such/page", base)
+		assert.Equal(t, "404 - Not Found", body, "GET %s/no/such/page", base)
 		code, _ = get(base + "/service/cryptapi")
-		if code != http.StatusBadRequest {
-			t.Errorf("plain GET %s/service/cryptapi: %d, want 400", base, code)
-		}
+		assert.Equal(t, http.StatusBadRequest, code, "plain GET %s/service/cryptapi", base)
 		for _, path := range []string{"/", "/apidoc.html"} {
 			resp, err := hc.Head(base + path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("HEAD %s%s: %d", base, path, resp.StatusCode)
-			}
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "HEAD %s%s", base, path)
 			resp, err = hc.Post(base+path, "text/plain", strings.NewReader("x"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusMethodNotAllowed {
-				t.Errorf("POST %s%s: %d, want 405", base, path, resp.StatusCode)
-			}
+			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "POST %s%s", base, path)
 		}
 	}
 }
@@ -505,15 +449,11 @@ func TestTransportOrigin(t *testing.T) {
 
 	// Main functions never ask and work without an Origin.
 	checkStatus(t, call(t, h, url, "", map[string]any{"name": "version"}), eimzo.StatusOK)
-	if got := call(t, h, url, "", `{"name":"apikey","arguments":["localhost","00"]}`); got["status"] != float64(eimzo.StatusBadAPIKey) {
-		t.Errorf("apikey without Origin: %v", got)
-	}
-	if raw := rawCall(t, h, url, "", `{"name":"apidoc"}`); !strings.HasPrefix(string(raw), "[") {
-		t.Errorf("apidoc without Origin: %.200s", raw)
-	}
-	if r := asker.take(); len(r) != 0 {
-		t.Errorf("main functions asked the host: %+v", r)
-	}
+	got := call(t, h, url, "", `{"name":"apikey","arguments":["localhost","00"]}`)
+	assert.Equal(t, float64(eimzo.StatusBadAPIKey), got["status"], "apikey without Origin: %v", got)
+	raw := rawCall(t, h, url, "", `{"name":"apidoc"}`)
+	assert.True(t, strings.HasPrefix(string(raw), "["), "apidoc without Origin: %.200s", raw)
+	assert.Empty(t, asker.take(), "main functions asked the host")
 
 	for _, tc := range []struct {
 		header         string // Origin header sent; "" none
@@ -542,39 +482,35 @@ func TestTransportOrigin(t *testing.T) {
 			got := call(t, h, url, tc.header, gatedRequest)
 			reqs := asker.take()
 			if tc.domain == "" {
-				if got["status"] != float64(eimzo.StatusNoDomain) || got["reason"] != "Не удалось идентифицировать домен." {
-					t.Errorf("reply %v, want -1021", got)
-				}
-				if len(reqs) != 0 {
-					t.Errorf("host asked %+v for a caller without a domain", reqs)
-				}
+				assert.Equal(t, float64(eimzo.StatusNoDomain), got["status"], "reply %v, want -1021", got)
+				assert.Equal(t, "Не удалось идентифицировать домен.", got["reason"])
+				assert.Empty(t, reqs, "host asked for a caller without a domain")
 				return
 			}
 			checkStatus(t, got, eimzo.StatusOK)
-			if len(reqs) != 1 || reqs[0].Origin != tc.origin || reqs[0].Kind != consent.Origin || !strings.Contains(reqs[0].Summary, tc.domain) ||
-				reqs[0].Evidence["eimzo_function"] != "app.change_ui_lang" {
-				t.Errorf("host asked %+v, want one origin question for %q", reqs, tc.origin)
+			if assert.Len(t, reqs, 1, "host asked %+v, want one origin question for %q", reqs, tc.origin) {
+				assert.Equal(t, tc.origin, reqs[0].Origin)
+				assert.Equal(t, consent.Origin, reqs[0].Kind)
+				assert.Contains(t, reqs[0].Summary, tc.domain)
+				assert.Equal(t, "app.change_ui_lang", reqs[0].Evidence["eimzo_function"])
 			}
 			// A key-store function: the host's own calls carry the origin.
 			checkStatus(t, call(t, h, url, tc.header, `{"plugin":"pfx","name":"list_all_certificates"}`), eimzo.StatusOK)
 			reqs = asker.take()
-			if len(reqs) == 0 {
-				t.Error("listing keys asked the host nothing")
-			}
+			assert.NotEmpty(t, reqs, "listing keys asked the host nothing")
 			for _, r := range reqs {
-				if r.Origin != tc.origin || r.Evidence["eimzo_function"] != "pfx.list_all_certificates" {
-					t.Errorf("listing keys: host asked %+v, want origin %q", r, tc.origin)
-				}
+				assert.Equal(t, tc.origin, r.Origin, "listing keys: host asked %+v", r)
+				assert.Equal(t, "pfx.list_all_certificates", r.Evidence["eimzo_function"], "listing keys: host asked %+v", r)
 			}
 			// Refused by the origin policy: -1022 naming the domain.
 			asker.set(consent.DenyAll.Ask)
 			got = call(t, h, url, tc.header, gatedRequest)
 			want := fmt.Sprintf("API-key для домена %s недействителен.", tc.domain)
-			if got["status"] != float64(eimzo.StatusDomainNotAllowed) || got["reason"] != want {
-				t.Errorf("denied: reply %v, want -1022 %q", got, want)
-			}
-			if reqs := asker.take(); len(reqs) != 1 || reqs[0].Origin != tc.origin {
-				t.Errorf("host asked %+v", reqs)
+			assert.Equal(t, float64(eimzo.StatusDomainNotAllowed), got["status"], "denied: reply %v, want -1022", got)
+			assert.Equal(t, want, got["reason"], "denied")
+			reqs = asker.take()
+			if assert.Len(t, reqs, 1, "host asked %+v", reqs) {
+				assert.Equal(t, tc.origin, reqs[0].Origin)
 			}
 		})
 	}
@@ -610,11 +546,9 @@ func TestTransportDisconnectWithdrawsConsent(t *testing.T) {
 			send(t, c, tc.request)
 			select {
 			case req := <-asked:
-				if req.Origin != testOrigin {
-					t.Errorf("question for origin %q, want %q", req.Origin, testOrigin)
-				}
+				assert.Equal(t, testOrigin, req.Origin, "question origin")
 			case <-time.After(waitLimit):
-				t.Fatal("the host was never asked")
+				require.FailNow(t, "the host was never asked")
 			}
 			for _, f := range tc.more {
 				send(t, c, f)
@@ -622,11 +556,9 @@ func TestTransportDisconnectWithdrawsConsent(t *testing.T) {
 			c.Close() // the page goes away while the dialog is open
 			select {
 			case err := <-withdrawn:
-				if err == nil {
-					t.Error("question ended without a context error")
-				}
+				assert.Error(t, err, "question ended without a context error")
 			case <-time.After(waitLimit):
-				t.Fatal("the pending question was not withdrawn when the client disconnected")
+				require.FailNow(t, "the pending question was not withdrawn when the client disconnected")
 			}
 		})
 	}
@@ -636,9 +568,8 @@ func TestTransportCancelledConsent(t *testing.T) {
 	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: cancelAll})
 	requireFunction(t, h, "app", "change_ui_lang")
 	got := call(t, h, endpoint(h, "ws"), testOrigin, gatedRequest)
-	if got["status"] != float64(eimzo.StatusPasswordCancel) || got["reason"] != "Ввод пароля отменен" {
-		t.Errorf("cancelled: %v, want -5000", got)
-	}
+	assert.Equal(t, float64(eimzo.StatusPasswordCancel), got["status"], "cancelled: %v, want -5000", got)
+	assert.Equal(t, "Ввод пароля отменен", got["reason"], "cancelled")
 }
 
 func TestTransportBoundedEcho(t *testing.T) {
@@ -649,11 +580,9 @@ func TestTransportBoundedEcho(t *testing.T) {
 	call(t, h, endpoint(h, "ws"), testOrigin, gatedRequest) // the 1 MiB limit before
 	raw := rawCall(t, h, endpoint(h, "ws"), testOrigin, map[string]any{"name": "apikey", "arguments": []string{domain, "00"}})
 	var got map[string]any
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(raw, &got))
 	reason, _ := got["reason"].(string)
-	if got["status"] != float64(eimzo.StatusBadAPIKey) || !strings.HasPrefix(reason, "API-key для домена дд") || len(reason) > eimzo.MaxReason+len("…") {
-		t.Errorf("reply of %d bytes, status %v, reason of %d bytes", len(raw), got["status"], len(reason))
-	}
+	assert.Equal(t, float64(eimzo.StatusBadAPIKey), got["status"], "reply of %d bytes", len(raw))
+	assert.True(t, strings.HasPrefix(reason, "API-key для домена дд"), "reason %.80q", reason)
+	assert.LessOrEqual(t, len(reason), eimzo.MaxReason+len("…"), "reason of %d bytes", len(reason))
 }

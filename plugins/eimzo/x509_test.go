@@ -18,6 +18,8 @@ import (
 
 	"github.com/signet-agent/signet/internal/plugintest"
 	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // tashkentDate is how E-IMZO writes a certificate date.
@@ -29,9 +31,7 @@ func TestX509GetCertificateInfo(t *testing.T) {
 	h := plugintest.Start(t, pkg, nil)
 	url := endpoint(h, "ws")
 	pki, err := softhsmtest.NewPKI("X509 Info")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A real certificate's validity ends at 18:59:59Z: E-IMZO prints it as
 	// 23:59:59 Tashkent time.
 	notAfter := time.Date(2027, 4, 25, 18, 59, 59, 0, time.UTC)
@@ -39,17 +39,13 @@ func TestX509GetCertificateInfo(t *testing.T) {
 		NotBefore: time.Date(2025, 4, 25, 12, 42, 58, 0, time.UTC), NotAfter: notAfter,
 		SerialNumber: big.NewInt(0x71c4eb12),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cert := k.Certificate
 	pemCert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
 	for _, in := range []string{base64.StdEncoding.EncodeToString(cert.Raw), pemCert} {
 		reply := mustOK(t, "get_certificate_info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", in)))
 		info, ok := reply["certificate_info"].(map[string]any)
-		if !ok {
-			t.Fatalf("no certificate_info in %v", reply)
-		}
+		require.True(t, ok, "no certificate_info in %v", reply)
 		want := map[string]any{
 			"serialNumber": "71c4eb12",
 			"subjectName": `CN=KARIMOVA DILNOZA RUSTAMOVNA,NAME=DILNOZA,SURNAME=KARIMOVA,O=\"SIGNET TEST\" MCHJ,L=CHILONZOR TUMANI,` +
@@ -61,38 +57,31 @@ func TestX509GetCertificateInfo(t *testing.T) {
 			"validTo":    "2027.04.25 23:59:59",
 		}
 		for f, w := range want {
-			if info[f] != w {
-				t.Errorf("%s = %v, want %v", f, info[f], w)
-			}
+			assert.Equal(t, w, info[f], f)
 		}
 		pk := info["publicKey"].(map[string]any)
-		if pk["keyAlgName"] != "EC" || pk["publicKey"] != base64.StdEncoding.EncodeToString(cert.RawSubjectPublicKeyInfo) {
-			t.Errorf("publicKey %v", pk)
-		}
+		assert.Equal(t, "EC", pk["keyAlgName"], "publicKey %v", pk)
+		assert.Equal(t, base64.StdEncoding.EncodeToString(cert.RawSubjectPublicKeyInfo), pk["publicKey"], "publicKey")
 		sig := info["signature"].(map[string]any)
-		if sig["signAlgName"] != "SHA256withECDSA" || sig["signature"] != hex.EncodeToString(cert.Signature) {
-			t.Errorf("signature %v", sig)
-		}
+		assert.Equal(t, "SHA256withECDSA", sig["signAlgName"], "signature %v", sig)
+		assert.Equal(t, hex.EncodeToString(cert.Signature), sig["signature"], "signature")
 		si := info["subjectInfo"].(map[string]any)
-		if si["UID"] != "487654321" || si["1.2.860.3.16.1.2"] != "42507880230011" || si["CN"] != "KARIMOVA DILNOZA RUSTAMOVNA" {
-			t.Errorf("subjectInfo %v", si)
-		}
+		assert.Equal(t, "487654321", si["UID"], "subjectInfo %v", si)
+		assert.Equal(t, "42507880230011", si["1.2.860.3.16.1.2"], "subjectInfo %v", si)
+		assert.Equal(t, "KARIMOVA DILNOZA RUSTAMOVNA", si["CN"], "subjectInfo %v", si)
 	}
 	// An RSA certificate (the token's).
 	rsa := h.Key(t, plugintest.KeyRSA).Certificate
 	reply := mustOK(t, "rsa info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", base64.StdEncoding.EncodeToString(rsa.Raw))))
 	info := reply["certificate_info"].(map[string]any)
-	if info["publicKey"].(map[string]any)["keyAlgName"] != "RSA" || info["serialNumber"] != rsa.SerialNumber.Text(16) ||
-		info["validTo"] != tashkentDate(rsa.NotAfter) {
-		t.Errorf("RSA certificate info %v", info)
-	}
+	assert.Equal(t, "RSA", info["publicKey"].(map[string]any)["keyAlgName"], "RSA certificate info %v", info)
+	assert.Equal(t, rsa.SerialNumber.Text(16), info["serialNumber"], "RSA certificate serial")
+	assert.Equal(t, tashkentDate(rsa.NotAfter), info["validTo"], "RSA certificate validTo")
 
 	for _, bad := range []string{"", "!!!", base64.StdEncoding.EncodeToString([]byte("not a certificate")), "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----",
 		strings.Repeat("A", 200<<10)} { // over MaxCertificate (64 KiB)
 		reason := mustFail(t, "bad input", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", bad)), -9999)
-		if !strings.Contains(reason, "certificate_64") {
-			t.Errorf("reason %q does not name the argument", reason)
-		}
+		assert.Contains(t, reason, "certificate_64", "reason does not name the argument")
 	}
 }
 
@@ -107,9 +96,7 @@ func TestX509VerifyCertificate(t *testing.T) {
 	mustOK(t, "root by itself", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(pki.Root.Raw), enc(pki.Root.Raw))))
 
 	other, err := softhsmtest.NewPKI("Signet Test") // same names, other keys
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tt := range []struct{ name, subject, issuer string }{
 		{"user by root", enc(user.Raw), enc(pki.Root.Raw)},
 		{"user by a look-alike intermediate", enc(user.Raw), enc(other.Intermediate.Raw)},
@@ -117,9 +104,7 @@ func TestX509VerifyCertificate(t *testing.T) {
 		{"user by user", enc(user.Raw), enc(user.Raw)},
 	} {
 		reason := mustFail(t, tt.name, call(t, h, url, testOrigin, fn("x509", "verify_certificate", tt.subject, tt.issuer)), -9999)
-		if !strings.Contains(reason, "не подписан") {
-			t.Errorf("%s: reason %q", tt.name, reason)
-		}
+		assert.Contains(t, reason, "не подписан", "%s: reason", tt.name)
 	}
 	mustFail(t, "garbage", call(t, h, url, testOrigin, fn("x509", "verify_certificate", "xx", enc(pki.Root.Raw))), -9999)
 	mustFail(t, "one argument", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(user.Raw))), 0)
@@ -131,17 +116,18 @@ func TestX509GetCertificateChain(t *testing.T) {
 	url := endpoint(h, "ws")
 	reply := mustOK(t, "chain", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "ckc")))
 	certs, ok := reply["certificates"].([]any)
-	if !ok || len(certs) < 1 || certs[0] != base64.StdEncoding.EncodeToString(key.Certificate.Raw) {
-		t.Fatalf("certificates %v", reply["certificates"])
-	}
+	require.True(t, ok, "certificates %v", reply["certificates"])
+	require.NotEmpty(t, certs, "certificates")
+	require.Equal(t, base64.StdEncoding.EncodeToString(key.Certificate.Raw), certs[0], "first certificate")
 	for i, c := range key.Chain {
-		if i+1 >= len(certs) || certs[i+1] != base64.StdEncoding.EncodeToString(c.Raw) {
-			t.Errorf("chain certificate %d missing", i)
+		if assert.Greater(t, len(certs), i+1, "chain certificate %d missing", i) {
+			assert.Equal(t, base64.StdEncoding.EncodeToString(c.Raw), certs[i+1], "chain certificate %d", i)
 		}
 	}
 	// The lookup went through the host with the caller's origin.
-	if reqs := log.withSummary("portal.example asks for the certificate chain of " + key.Certificate.Subject.CommonName); len(reqs) != 1 || reqs[0].Origin != testOrigin {
-		t.Errorf("chain lookup requests %v", reqs)
+	reqs := log.withSummary("portal.example asks for the certificate chain of " + key.Certificate.Subject.CommonName)
+	if assert.Len(t, reqs, 1, "chain lookup requests %v", reqs) {
+		assert.Equal(t, testOrigin, reqs[0].Origin, "chain lookup origin")
 	}
 	mustFail(t, "unknown id", call(t, h, url, testOrigin, fn("x509", "get_certificate_chain", "00112233445566778899aabbccddeeff")), -1010)
 	mustFail(t, "no origin", call(t, h, url, "", fn("x509", "get_certificate_chain", "ckc")), -1021)
@@ -155,13 +141,9 @@ func TestX509ChainOfPFXKey(t *testing.T) {
 	reply := mustOK(t, "chain", call(t, h, endpoint(h, "ws"), testOrigin, fn("x509", "get_certificate_chain", id)))
 	certs, _ := reply["certificates"].([]any)
 	want := append([]*x509.Certificate{f.Cert}, f.Chain...)
-	if len(certs) != 3 {
-		t.Fatalf("certificates %v, want user, CA, root", certs)
-	}
+	require.Len(t, certs, 3, "certificates %v, want user, CA, root", certs)
 	for i, c := range want {
-		if certs[i] != base64.StdEncoding.EncodeToString(c.Raw) {
-			t.Errorf("certificate %d is not %s", i, c.Subject)
-		}
+		assert.Equal(t, base64.StdEncoding.EncodeToString(c.Raw), certs[i], "certificate %d is not %s", i, c.Subject)
 	}
 	// Each verifies with the next.
 	for i := 0; i < 2; i++ {
@@ -185,13 +167,9 @@ func ozdstCertificate(t testing.TB, pki *softhsmtest.PKI) *x509.Certificate {
 		Alg algID
 		Key asn1.BitString
 	}{algID{asn1.ObjectIdentifier{1, 2, 860, 3, 15, 1, 1, 2, 1}, asn1.RawValue{FullBytes: params}}, asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	subject, err := asn1.Marshal(pkix.Name{CommonName: "OZDST TEST"}.ToRDNSequence())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sigAlg := algID{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}}
 	tbs, err := asn1.Marshal(struct {
 		Version  int `asn1:"explicit,tag:0"`
@@ -204,26 +182,18 @@ func ozdstCertificate(t testing.TB, pki *softhsmtest.PKI) *x509.Certificate {
 	}{2, big.NewInt(0x777a2a2b), sigAlg, asn1.RawValue{FullBytes: pki.Intermediate.RawSubject},
 		struct{ NotBefore, NotAfter time.Time }{time.Now().Add(-time.Hour).UTC().Truncate(time.Second), time.Now().Add(time.Hour).UTC().Truncate(time.Second)},
 		asn1.RawValue{FullBytes: subject}, asn1.RawValue{FullBytes: spki}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	digest := sha256.Sum256(tbs)
 	sig, err := ecdsa.SignASN1(rand.Reader, pki.IntermediateKey, digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	der, err := asn1.Marshal(struct {
 		TBS    asn1.RawValue
 		SigAlg algID
 		Sig    asn1.BitString
 	}{asn1.RawValue{FullBytes: tbs}, sigAlg, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return cert
 }
 
@@ -237,8 +207,9 @@ func TestX509OzDStCertificate(t *testing.T) {
 	enc := base64.StdEncoding.EncodeToString
 	reply := mustOK(t, "info", call(t, h, url, testOrigin, fn("x509", "get_certificate_info", enc(cert.Raw))))
 	info := reply["certificate_info"].(map[string]any)
-	if info["publicKey"].(map[string]any)["keyAlgName"] != "OZDST-1092-2009-2" || info["serialNumber"] != "777a2a2b" || info["subjectName"] != "CN=OZDST TEST" {
-		t.Errorf("O'zDSt certificate info %v", info)
-	}
+	assert.Equal(t, "OZDST-1092-2009-2", info["publicKey"].(map[string]any)["keyAlgName"], "O'zDSt certificate info %v", info)
+	assert.Equal(t, "777a2a2b", info["serialNumber"], "O'zDSt certificate serial")
+	assert.Equal(t, "CN=OZDST TEST", info["subjectName"], "O'zDSt certificate subject")
+
 	mustOK(t, "verify", call(t, h, url, testOrigin, fn("x509", "verify_certificate", enc(cert.Raw), enc(pki.Intermediate.Raw))))
 }

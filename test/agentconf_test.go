@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,45 +32,19 @@ type agentSetup struct {
 	Env []string
 }
 
-type pinSource struct {
-	Token, File, Env string
-}
-
 // startAgentWith starts `signet serve` with the example plugin, an
 // allow-all unattended rule and the given setup.
 func startAgentWith(t *testing.T, s agentSetup) *agent {
 	t.Helper()
 	dir := t.TempDir()
-	var b strings.Builder
-	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	if len(s.PFXFiles) > 0 {
-		b.WriteString("  pfx_files:\n")
-		for _, f := range s.PFXFiles {
-			fmt.Fprintf(&b, "    - %q\n", f)
-		}
+	cfg := newAgentConfig(dir)
+	cfg.Keystore.PFXFiles = s.PFXFiles
+	cfg.Plugins = []pluginConf{{Name: "example", Path: filepath.Join(binDir, "signet-plugin-example"), Listen: []listenConf{anyPort}}}
+	cfg.Policy = policyConf{
+		Deny:       s.Deny,
+		Unattended: unattendedConf{Rules: []ruleConf{allowAll}, PINSources: s.PINSources},
 	}
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
-	fmt.Fprintf(&b, "plugins:\n  - name: example\n    path: %s\n    listen: [\"127.0.0.1:0\"]\n", filepath.Join(binDir, "signet-plugin-example"))
-	b.WriteString("policy:\n")
-	if len(s.Deny) > 0 {
-		b.WriteString("  deny:\n")
-		for _, d := range s.Deny {
-			fmt.Fprintf(&b, "    - %q\n", d)
-		}
-	}
-	b.WriteString("  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
-	if len(s.PINSources) > 0 {
-		b.WriteString("    pin_sources:\n")
-		for _, p := range s.PINSources {
-			if p.File != "" {
-				fmt.Fprintf(&b, "      - {token: %q, file: %q}\n", p.Token, p.File)
-			} else {
-				fmt.Fprintf(&b, "      - {token: %q, env: %q}\n", p.Token, p.Env)
-			}
-		}
-	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	cfgPath := writeConfig(t, dir, cfg)
 	return launchAgent(t, dir, cfgPath, s.Env)
 }
 

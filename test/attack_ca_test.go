@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,15 +34,11 @@ func startTLSNameAgent(t *testing.T, s tlsNameSetup) *agent {
 	t.Helper()
 	bin := buildOnce(t, "signet-plugin-tlsname", "./testdata/tlsname")
 	dir := t.TempDir()
-	var b strings.Builder
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
-	if len(s.TLSNames) > 0 {
-		fmt.Fprintf(&b, "tls:\n  names: [%s]\n", strings.Join(s.TLSNames, ", "))
-	}
-	fmt.Fprintf(&b, "plugins:\n  - name: tlsname\n    path: %s\n    listen: [{bind: \"127.0.0.1:0\", names: [%s]}]\n",
-		bin, strings.Join(s.ListenNames, ", "))
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	// No key store: the test is about the CA only.
+	cfg := agentConfig{DataDir: filepath.Join(dir, "data"), PluginDir: filepath.Join(dir, "no-plugins")}
+	cfg.TLS.Names = s.TLSNames
+	cfg.Plugins = []pluginConf{{Name: "tlsname", Path: bin, Listen: []listenConf{{Bind: "127.0.0.1:0", Names: s.ListenNames}}}}
+	cfgPath := writeConfig(t, dir, cfg)
 	return launchAgent(t, dir, cfgPath, nil)
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -83,14 +82,11 @@ func TestAttackDialogLinkNotOnCommandLine(t *testing.T) {
 
 	pinFile := filepath.Join(dir, "pin")
 	require.NoError(t, os.WriteFile(pinFile, []byte(softhsmtest.DefaultUserPIN+"\n"), 0o600))
-	var b strings.Builder
-	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
-	fmt.Fprintf(&b, "plugins:\n  - name: example\n    path: %s\n    listen: [\"127.0.0.1:0\"]\n", filepath.Join(binDir, "signet-plugin-example"))
+	cfg := newAgentConfig(dir)
+	cfg.Plugins = []pluginConf{{Name: "example", Path: filepath.Join(binDir, "signet-plugin-example"), Listen: []listenConf{anyPort}}}
 	// No unattended rule: every operation asks the person in the dialog.
-	fmt.Fprintf(&b, "policy:\n  unattended:\n    pin_sources:\n      - {token: \"pkcs11:token=%s\", file: %s}\n", tokenLabel, pinFile)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	cfg.Policy.Unattended.PINSources = []pinSource{{Token: "pkcs11:token=" + tokenLabel, File: pinFile}}
+	cfgPath := writeConfig(t, dir, cfg)
 	a := launchAgent(t, dir, cfgPath, []string{"PATH=" + fakeBin + ":" + os.Getenv("PATH"), "SIGNET_TEST_OPENED=" + opened})
 	c := a.client()
 	addr := exampleAddr(t, a.plugin("example"))

@@ -43,9 +43,7 @@ func TestAttackPluginAgentMemoryOfSameUser(t *testing.T) {
 	for _, d := range []string{home, filepath.Join(home, "run")} {
 		require.NoError(t, os.Chown(d, int(u.UID), int(u.GID)))
 	}
-	cfgPath := filepath.Join(home, "config.yaml")
-	cfg := fmt.Sprintf("data_dir: %s\nplugin_dir: %s\n", filepath.Join(home, "data"), filepath.Join(home, "plugins"))
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	cfgPath := writeConfig(t, home, agentConfig{DataDir: filepath.Join(home, "data"), PluginDir: filepath.Join(home, "plugins")})
 	require.NoError(t, os.Chown(cfgPath, int(u.UID), int(u.GID)))
 
 	a := &agent{t: t, dir: home, socket: filepath.Join(home, "run", "control.sock"), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}

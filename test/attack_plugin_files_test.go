@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,15 +32,13 @@ func copyPlugin(t *testing.T, path string, perm os.FileMode) {
 // 127.0.0.1:0.
 func startWithPluginDir(t *testing.T, dir, pluginDir, listen string) *agent {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), pluginDir)
+	cfg := newAgentConfig(dir)
+	cfg.PluginDir = pluginDir
 	if listen != "" {
-		fmt.Fprintf(&b, "plugins:\n  - name: %s\n    listen: [\"127.0.0.1:0\"]\n", listen)
+		cfg.Plugins = []pluginConf{{Name: listen, Listen: []listenConf{anyPort}}}
 	}
-	b.WriteString("policy:\n  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	cfg.Policy.Unattended.Rules = []ruleConf{allowAll}
+	cfgPath := writeConfig(t, dir, cfg)
 	return launchAgent(t, dir, cfgPath, nil)
 }
 

@@ -22,16 +22,11 @@ import (
 // ≤ 300 ms and ≤ 100 MiB.
 func BenchmarkColdStart(b *testing.B) {
 	dir := b.TempDir()
-	pinFile := filepath.Join(dir, "pin")
-	require.NoError(b, os.WriteFile(pinFile, []byte("1234\n"), 0o600))
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	fmt.Fprintf(&cfg, "data_dir: %s\nplugin_dir: %s\nplugins:\n", filepath.Join(dir, "data"), filepath.Join(dir, "none"))
+	cfg := newAgentConfig(dir)
 	for i := range 3 {
-		fmt.Fprintf(&cfg, "  - name: example%d\n    path: %s\n    listen: [\"127.0.0.1:0\"]\n", i, filepath.Join(binDir, "signet-plugin-example"))
+		cfg.Plugins = append(cfg.Plugins, pluginConf{Name: fmt.Sprintf("example%d", i), Path: filepath.Join(binDir, "signet-plugin-example"), Listen: []listenConf{anyPort}})
 	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(b, os.WriteFile(cfgPath, []byte(cfg.String()), 0o600))
+	cfgPath := writeConfig(b, dir, cfg)
 	// Create the local CA once, outside the measurement (first start only).
 	run := func() (time.Duration, float64) {
 		log := &testutil.SyncBuffer{}

@@ -84,12 +84,6 @@ type agent struct {
 	waitErr error
 }
 
-// pluginConf is one plugins: entry.
-type pluginConf struct {
-	Name, Path, SHA256 string
-	Listen             string // default 127.0.0.1:0
-}
-
 // freePort returns a loopback address with a port free right now.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -101,31 +95,26 @@ func freePort(t *testing.T) string {
 
 // startAgent writes a configuration with the SoftHSM module, the e2e
 // token's PIN as an unattended PIN source, an allow-all unattended policy
-// and the given plugins (each listening on 127.0.0.1:0), starts `signet
+// and the given plugins (each on 127.0.0.1:0 unless it names its listen
+// entries), starts `signet
 // serve` and waits until it says it is ready.
 func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 	t.Helper()
 	dir := t.TempDir()
 	pinFile := filepath.Join(dir, "pin")
 	require.NoError(t, os.WriteFile(pinFile, []byte(softhsmtest.DefaultUserPIN+"\n"), 0o600))
-	var b strings.Builder
-	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
-	b.WriteString("plugins:\n")
+	cfg := newAgentConfig(dir)
 	for _, p := range plugins {
-		listen := p.Listen
-		if listen == "" {
-			listen = "127.0.0.1:0"
+		if len(p.Listen) == 0 {
+			p.Listen = []listenConf{anyPort}
 		}
-		fmt.Fprintf(&b, "  - name: %s\n    path: %s\n    listen: [%q]\n", p.Name, p.Path, listen)
-		if p.SHA256 != "" {
-			fmt.Fprintf(&b, "    sha256: %s\n", p.SHA256)
-		}
+		cfg.Plugins = append(cfg.Plugins, p)
 	}
-	fmt.Fprintf(&b, "policy:\n  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
-	fmt.Fprintf(&b, "    pin_sources:\n      - {token: \"pkcs11:token=%s\", file: %s}\n", tokenLabel, pinFile)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	cfg.Policy.Unattended = unattendedConf{
+		Rules:      []ruleConf{allowAll},
+		PINSources: []pinSource{{Token: "pkcs11:token=" + tokenLabel, File: pinFile}},
+	}
+	cfgPath := writeConfig(t, dir, cfg)
 	return launchAgent(t, dir, cfgPath, nil)
 }
 

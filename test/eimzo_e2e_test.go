@@ -120,47 +120,26 @@ func startEIMZOAgent(t testing.TB, s eimzoSetup) *eimzoAgent {
 	t.Helper()
 	plugin := eimzoPluginPath(t)
 	dir := t.TempDir()
-	var b strings.Builder
-	fmt.Fprintf(&b, "keystore:\n  pkcs11_modules: [%s]\n", hsmEnv.Module)
-	for _, l := range []struct {
-		key   string
-		paths []string
-	}{{"pfx_dirs", s.PFXDirs}, {"pfx_files", s.PFXFiles}} {
-		if len(l.paths) > 0 {
-			fmt.Fprintf(&b, "  %s:\n", l.key)
-			for _, p := range l.paths {
-				fmt.Fprintf(&b, "    - %q\n", p)
-			}
-		}
-	}
-	fmt.Fprintf(&b, "data_dir: %s\nplugin_dir: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "no-plugins"))
-	fmt.Fprintf(&b, "plugins:\n  - name: eimzo\n    path: %s\n    listen: [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n", plugin)
+	cfg := newAgentConfig(dir)
+	cfg.Keystore.PFXDirs = s.PFXDirs
+	cfg.Keystore.PFXFiles = s.PFXFiles
+	p := pluginConf{Name: "eimzo", Path: plugin, Listen: []listenConf{anyPort, anyPort}}
 	if s.TokenKey != "" {
-		fmt.Fprintf(&b, "    options: {token_key: %q}\n", s.TokenKey)
+		p.Options = map[string]string{"token_key": s.TokenKey}
 	}
-	b.WriteString("policy:\n")
-	if len(s.Deny) > 0 {
-		b.WriteString("  deny:\n")
-		for _, d := range s.Deny {
-			fmt.Fprintf(&b, "    - %q\n", d)
-		}
+	cfg.Plugins = []pluginConf{p}
+	cfg.Policy = policyConf{Deny: s.Deny, Unattended: unattendedConf{Rules: []ruleConf{allowAll}}}
+	uris := make([]string, 0, len(s.Secrets))
+	for u := range s.Secrets {
+		uris = append(uris, u)
 	}
-	b.WriteString("  unattended:\n    rules:\n      - {origin: \"*\", action: allow}\n")
-	if len(s.Secrets) > 0 {
-		b.WriteString("    pin_sources:\n")
-		uris := make([]string, 0, len(s.Secrets))
-		for u := range s.Secrets {
-			uris = append(uris, u)
-		}
-		slices.Sort(uris)
-		for i, u := range uris {
-			f := filepath.Join(dir, fmt.Sprintf("secret-%d", i))
-			require.NoError(t, os.WriteFile(f, []byte(s.Secrets[u]), 0o600))
-			fmt.Fprintf(&b, "      - {token: %q, file: %q}\n", u, f)
-		}
+	slices.Sort(uris)
+	for i, u := range uris {
+		f := filepath.Join(dir, fmt.Sprintf("secret-%d", i))
+		require.NoError(t, os.WriteFile(f, []byte(s.Secrets[u]), 0o600))
+		cfg.Policy.Unattended.PINSources = append(cfg.Policy.Unattended.PINSources, pinSource{Token: u, File: f})
 	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(b.String()), 0o600))
+	cfgPath := writeConfig(t, dir, cfg)
 	a := &eimzoAgent{agent: launchAgent(t, dir, cfgPath, nil)}
 	a.findListeners(t)
 	return a

@@ -70,7 +70,7 @@ func opensslVerify(t *testing.T, cert *x509.Certificate, raw bool, digest, sig [
 // signed twice.
 func TestPluginKilledDuringRequests(t *testing.T) {
 	pc := examplePlugin()
-	pc.Listen = freePort(t) // a fixed port, as in production: clients find the new instance
+	pc.Listen = []listenConf{{Bind: freePort(t)}} // a fixed port, as in production: clients find the new instance
 	a := startAgent(t, pc)
 	p := a.plugin("example")
 	addr := exampleAddr(t, p)

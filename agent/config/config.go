@@ -30,7 +30,7 @@
 //	plugins:
 //	  - name: eimzo
 //	    path: eimzo                # relative to plugin_dir
-//	    sha256: 3b1f…              # optional pin of the binary
+//	    sha256: 3b1f0e7a5c6d4b29e8f1a0c3d5e7f9b1a2c4e6f8091b3d5f7a9c1e3b5d7f9a1c  # optional pin of the binary
 //	    listen: ["127.0.0.1:64443", "127.0.0.1:64646"]
 //	  - name: cipher
 //	    listen:
@@ -40,7 +40,7 @@
 //	    options: {mode: strict}
 //	policy:
 //	  allow: ["https://*.gov.uz"]
-//	  deny:  ["http://*"]
+//	  deny:  ["https://*.example.net", "null"]
 //	  unattended:
 //	    rules:
 //	      - {origin: "https://ci.example", plugin: cipher, operation: sign, action: allow, uses: 10}

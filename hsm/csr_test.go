@@ -15,7 +15,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

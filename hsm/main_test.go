@@ -3,7 +3,7 @@ package hsm_test
 import (
 	"testing"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // fixtures are the tokens this package's tests share, by label. They are

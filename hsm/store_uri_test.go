@@ -9,7 +9,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // A key URI that no backend can handle because it is malformed is refused

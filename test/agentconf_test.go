@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/require"
 )
 

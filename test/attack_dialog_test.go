@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // fakeOpener is an xdg-open that records what the agent gives it — its own

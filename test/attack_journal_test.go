@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/agent/journal"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // TestAttackJournalFlood: a page the administrator denies sends 2000 sign

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // agentUser is the user the agent runs as (this test's), run through the

@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/internal/testutil"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -18,8 +18,8 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/agent/host"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
 	"github.com/signet-agent/signet/sdk/cms"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

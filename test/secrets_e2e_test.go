@@ -21,7 +21,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm/pfx"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/sdk/cms"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -18,7 +18,7 @@ import (
 	"github.com/signet-agent/signet/agent/journal"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // pfxStore writes a PFX file protected by password and opens the real PFX

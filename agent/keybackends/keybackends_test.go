@@ -12,7 +12,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/prompt"
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -15,7 +15,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // BenchmarkSign compares signing through the Backend with raw miekg

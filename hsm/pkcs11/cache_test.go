@@ -17,7 +17,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // countAPI counts the module calls the backend makes, by function.

@@ -28,7 +28,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 func goodPrompt() *prompt { return newPrompt(pinAnswer(softhsmtest.DefaultUserPIN)) }

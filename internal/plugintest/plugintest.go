@@ -48,7 +48,7 @@ import (
 	"github.com/signet-agent/signet/agent/host"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // TokenLabel is the label of the token plugintest creates.

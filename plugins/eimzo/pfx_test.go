@@ -16,9 +16,9 @@ import (
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/plugins/eimzo"
 	"github.com/signet-agent/signet/plugins/eimzo/eimzoclient"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -18,7 +18,7 @@ import (
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/internal/plugintest"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -21,9 +21,9 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/internal/plugintest"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/sdk/certs"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {

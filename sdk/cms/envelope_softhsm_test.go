@@ -26,7 +26,7 @@ import (
 	"github.com/signet-agent/signet/hsm"
 	hsmp11 "github.com/signet-agent/signet/hsm/pkcs11"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // Decryption with keys that live on a real SoftHSM2 token. The token keys

@@ -3,7 +3,7 @@ package cms
 import (
 	"testing"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // TestMain gives the whole test binary one SoftHSM2 configuration and token

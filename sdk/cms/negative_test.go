@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
 // expectReason verifies sig and requires the failure to wrap reason.

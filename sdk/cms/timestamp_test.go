@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signet-agent/signet/internal/softhsmtest"
 	"github.com/signet-agent/signet/sdk/cms/cmstest"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
 )
 
 func TestTimestamp(t *testing.T) {

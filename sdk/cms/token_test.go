@@ -11,7 +11,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pkcs11"
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // TestTokenSigners signs with keys that never leave a SoftHSM2 token,

@@ -26,7 +26,7 @@ import (
 
 	"github.com/digitorus/timestamp"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 // Fault makes the TSA misbehave for negative tests.

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/signet-agent/signet/softhsm-config/softhsmtest"
+	"github.com/signet-agent/signet/internal/softhsmtest"
 )
 
 func main() {

@@ -2,14 +2,12 @@ package host_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,39 +16,8 @@ import (
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/plugintest"
+	"github.com/signet-agent/signet/internal/testutil"
 )
-
-// once is a person who allows every question for this time only ("Allow
-// once": a first-use origin stays undecided) and, offered keys, picks
-// the one named pick (the first candidate when pick is "" or not offered).
-type once struct {
-	pick  string
-	mu    sync.Mutex
-	asked []consent.Question
-}
-
-func (o *once) Confirm(_ context.Context, q consent.Question) (consent.Answer, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.asked = append(o.asked, q)
-	a := consent.Answer{Allow: true}
-	for _, c := range q.Request.Choices {
-		if a.KeyURI == "" || c.URI == o.pick {
-			a.KeyURI = c.URI
-		}
-	}
-	return a, nil
-}
-
-func (o *once) PIN(context.Context, hsm.PINRequest) (hsm.PINResponse, error) {
-	return hsm.PINResponse{}, hsm.ErrCancelled
-}
-
-func (o *once) questions() []consent.Question {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]consent.Question(nil), o.asked...)
-}
 
 type listChoose struct {
 	Origin      string   `json:"origin"`
@@ -100,19 +67,19 @@ func postListChoose(t *testing.T, h *plugintest.Host, req listChoose) (int, list
 // a plain listing, the choice, a KeyStore.Key lookup for the certificate —
 // asks the same person three times.
 func TestListChooseSignAsksFirstUseOriginOnce(t *testing.T) {
-	p := &once{}
+	p := &testutil.Person{}
 	h, _, _ := chooseHost(t, p, nil)
 	ecKey := h.Key(t, plugintest.KeyECDSA)
-	p.pick = ecKey.URI
+	p.Pick = ecKey.URI
 
 	code, out, body := postListChoose(t, h, listChoose{Origin: "https://old.example", Lookup: true, Certificate: true})
 	require.Equal(t, http.StatusOK, code, body)
-	assert.Len(t, p.questions(), 3, "the old path: listing, choice, lookup")
+	assert.Len(t, p.Questions(), 3, "the old path: listing, choice, lookup")
 
-	before := len(p.questions())
+	before := len(p.Questions())
 	code, out, body = postListChoose(t, h, listChoose{Origin: "https://new.example", ForChoice: true, Certificate: true})
 	require.Equal(t, http.StatusOK, code, body)
-	qs := p.questions()[before:]
+	qs := p.Questions()[before:]
 	require.Len(t, qs, 1, "one dialog for a first-use origin's list → choose → sign")
 	q := qs[0]
 	assert.True(t, q.FirstUse, "the choice's dialog is the origin's first use")
@@ -138,13 +105,13 @@ func TestListChooseSignAsksFirstUseOriginOnce(t *testing.T) {
 // withheld) and is asked once, for the choice.
 func TestListForChoiceAllowedOriginInFull(t *testing.T) {
 	const origin = "https://portal.example"
-	p := &once{}
+	p := &testutil.Person{}
 	h, _, _ := chooseHost(t, p, policy(t, "  allow: [\""+origin+"\"]\n"))
 	code, out, body := postListChoose(t, h, listChoose{Origin: origin, ForChoice: true, Certificate: true})
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Positive(t, out.Listed)
 	assert.Zero(t, out.Withheld)
-	assert.Len(t, p.questions(), 1)
+	assert.Len(t, p.Questions(), 1)
 }
 
 // The filter hides the keys that do not match: with only ECDSA wanted the
@@ -153,13 +120,13 @@ func TestListForChoiceAllowedOriginInFull(t *testing.T) {
 // learning nothing, for a first-use one — without a question.
 func TestChooseKeyFilterHidesNonMatchingKeys(t *testing.T) {
 	const origin = "https://portal.example"
-	p := &once{}
+	p := &testutil.Person{}
 	h, _, _ := chooseHost(t, p, policy(t, "  allow: [\""+origin+"\"]\n"))
 	ecKey := h.Key(t, plugintest.KeyECDSA)
 
 	code, out, body := postListChoose(t, h, listChoose{Origin: origin, ForChoice: true, Certificate: true, Algorithms: []string{string(hsm.ECDSA)}})
 	require.Equal(t, http.StatusOK, code, body)
-	qs := p.questions()
+	qs := p.Questions()
 	require.Len(t, qs, 1)
 	require.Len(t, qs[0].Request.Choices, 1, "only the ECDSA key is shown")
 	assert.Equal(t, ecKey.URI, qs[0].Request.Choices[0].URI)
@@ -173,7 +140,7 @@ func TestChooseKeyFilterHidesNonMatchingKeys(t *testing.T) {
 	assert.Contains(t, body, "filter")
 	code, _, body = postListChoose(t, h, listChoose{Origin: "https://first.example", ForChoice: true, Algorithms: []string{"GOST3410-2012"}})
 	assert.Equal(t, http.StatusForbidden, code, body)
-	assert.Len(t, p.questions(), 1, "no key left: nobody is asked")
+	assert.Len(t, p.Questions(), 1, "no key left: nobody is asked")
 }
 
 // An origin the administrator denies gets nothing listed — not even
@@ -181,7 +148,7 @@ func TestChooseKeyFilterHidesNonMatchingKeys(t *testing.T) {
 // refused for good.
 func TestListForChoiceDeniedOriginGetsNothing(t *testing.T) {
 	const denied = "https://evil.example"
-	p := &once{}
+	p := &testutil.Person{}
 	h, e, _ := chooseHost(t, p, policy(t, "  deny: [\""+denied+"\"]\n"))
 	for _, req := range []listChoose{
 		{Origin: denied, ForChoice: true, Certificate: true},
@@ -195,13 +162,13 @@ func TestListForChoiceDeniedOriginGetsNothing(t *testing.T) {
 	require.NoError(t, e.Decisions().Set(consent.OriginDecision{Origin: refused, Choice: consent.Never}))
 	code, _, body := postListChoose(t, h, listChoose{Origin: refused, ForChoice: true})
 	assert.Equal(t, http.StatusForbidden, code, body)
-	assert.Empty(t, p.questions(), "a denied origin is never asked about")
+	assert.Empty(t, p.Questions(), "a denied origin is never asked about")
 }
 
 // ForChoice does not reach past key listings: a first-use origin listing
 // tokens with it set is asked the first-use question as without it.
 func TestTokensIgnoreForChoice(t *testing.T) {
-	p := &once{}
+	p := &testutil.Person{}
 	h, _, _ := chooseHost(t, p, nil)
 	body, err := json.Marshal(listChoose{Origin: "https://first.example", ForChoice: true})
 	require.NoError(t, err)
@@ -211,7 +178,7 @@ func TestTokensIgnoreForChoice(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
-	qs := p.questions()
+	qs := p.Questions()
 	require.Len(t, qs, 1, "the token listing asks a first-use origin")
 	assert.True(t, qs[0].FirstUse)
 	assert.Equal(t, consent.List, qs[0].Request.Kind)

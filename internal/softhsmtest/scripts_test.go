@@ -14,16 +14,19 @@ import (
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
+// configDir holds SoftHSM's configuration template and scripts.
+const configDir = "../../softhsm-config/"
+
 // The Go template and the one create-token.sh uses must say the same.
 func TestConfTemplateMatchesFile(t *testing.T) {
-	data, err := os.ReadFile("../softhsm2.conf.in")
+	data, err := os.ReadFile(configDir + "softhsm2.conf.in")
 	require.NoError(t, err)
 	require.Equal(t, ConfTemplate, strings.Replace(string(data), "@TOKENDIR@", "%s", 1), "softhsm2.conf.in and ConfTemplate differ")
 }
 
 func createTokenScript(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("bash", append([]string{"../create-token.sh"}, args...)...).CombinedOutput()
+	out, err := exec.Command("bash", append([]string{configDir + "create-token.sh"}, args...)...).CombinedOutput()
 	require.NoError(t, err, "create-token.sh %s\n%s", args[:2], out)
 	return string(out)
 }
@@ -109,6 +112,6 @@ func TestCreateTokenScriptRejectsBadArgs(t *testing.T) {
 		{dir, "x", "12", "5678"},
 		{dir, strings.Repeat("l", 33), "1234", "5678"},
 	} {
-		assert.Error(t, exec.Command("bash", append([]string{"../create-token.sh"}, args...)...).Run(), "create-token.sh %q succeeded", args)
+		assert.Error(t, exec.Command("bash", append([]string{configDir + "create-token.sh"}, args...)...).Run(), "create-token.sh %q succeeded", args)
 	}
 }

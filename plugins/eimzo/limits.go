@@ -66,36 +66,24 @@ var DefaultLimits = Limits{
 // the small limit is not above the large one.
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	if l.MaxConns <= 0 {
-		l.MaxConns = d.MaxConns
-	}
-	if l.MaxConnsPerOrigin <= 0 {
-		l.MaxConnsPerOrigin = d.MaxConnsPerOrigin
-	}
-	if l.MaxFrame <= 0 {
-		l.MaxFrame = d.MaxFrame
-	}
-	if l.MaxFrameBeforeAllowed <= 0 {
-		l.MaxFrameBeforeAllowed = d.MaxFrameBeforeAllowed
-	}
-	l.MaxFrameBeforeAllowed = min(l.MaxFrameBeforeAllowed, l.MaxFrame)
-	if l.FrameBudget <= 0 {
-		l.FrameBudget = d.FrameBudget
-	}
-	l.FrameBudget = max(l.FrameBudget, l.MaxFrame)
-	if l.FrameTimeout <= 0 {
-		l.FrameTimeout = d.FrameTimeout
-	}
-	if l.ReplyTimeout <= 0 {
-		l.ReplyTimeout = d.ReplyTimeout
-	}
-	if l.BudgetWait <= 0 {
-		l.BudgetWait = d.BudgetWait
-	}
-	if l.AllowedOriginTTL <= 0 {
-		l.AllowedOriginTTL = d.AllowedOriginTTL
-	}
+	l.MaxConns = orDefault(l.MaxConns, d.MaxConns)
+	l.MaxConnsPerOrigin = orDefault(l.MaxConnsPerOrigin, d.MaxConnsPerOrigin)
+	l.MaxFrame = orDefault(l.MaxFrame, d.MaxFrame)
+	l.MaxFrameBeforeAllowed = min(orDefault(l.MaxFrameBeforeAllowed, d.MaxFrameBeforeAllowed), l.MaxFrame)
+	l.FrameBudget = max(orDefault(l.FrameBudget, d.FrameBudget), l.MaxFrame)
+	l.FrameTimeout = orDefault(l.FrameTimeout, d.FrameTimeout)
+	l.ReplyTimeout = orDefault(l.ReplyTimeout, d.ReplyTimeout)
+	l.BudgetWait = orDefault(l.BudgetWait, d.BudgetWait)
+	l.AllowedOriginTTL = orDefault(l.AllowedOriginTTL, d.AllowedOriginTTL)
 	return l
+}
+
+// orDefault is v, or d when v is zero or negative (unset).
+func orDefault[T int | int64 | time.Duration](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
 // strangerConns is the share of MaxConns open to origins not yet allowed.

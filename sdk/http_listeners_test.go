@@ -4,33 +4,18 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// twoListenerHost is a Host with two plain listeners, "a" and "b", on free
-// loopback ports.
-func twoListenerHost() *Host {
-	return &Host{
-		name: "test", logger: slog.New(slog.DiscardHandler),
-		specs: map[string]ListenerSpec{
-			"a": {Name: "a", Addr: "127.0.0.1:0"},
-			"b": {Name: "b", Addr: "127.0.0.1:0"},
-		},
-		required: 2, bound: map[string]*pb.BoundListener{}, ready: make(chan struct{}),
-	}
-}
-
 // One HTTPServer serves its handler on every listener it names.
 func TestServeHTTPSeveralListeners(t *testing.T) {
-	h := twoListenerHost()
+	h := plainHost("a", "b")
 	ctx, stop := context.WithCancel(context.Background())
 	_, done := serve(t, ctx, h, HTTPServer{Listeners: []string{"a", "b"},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })})

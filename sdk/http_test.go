@@ -14,15 +14,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// plainHost is a Host with one plain (no TLS) listener "http" on a free
-// loopback port; it needs no host process.
-func plainHost() *Host {
-	spec := ListenerSpec{Name: "http", Addr: "127.0.0.1:0"}
-	return &Host{
-		name: "test", logger: slog.New(slog.DiscardHandler),
-		specs: map[string]ListenerSpec{"http": spec}, required: 1,
-		override: nil, bound: map[string]*pb.BoundListener{}, ready: make(chan struct{}),
+// plainHost is a Host with plain (no TLS) listeners of the given names
+// ("http" when none) on free loopback ports; it needs no host process.
+func plainHost(names ...string) *Host {
+	if len(names) == 0 {
+		names = []string{"http"}
 	}
+	h := &Host{
+		name: "test", logger: slog.New(slog.DiscardHandler),
+		specs: map[string]ListenerSpec{}, required: len(names),
+		bound: map[string]*pb.BoundListener{}, ready: make(chan struct{}),
+	}
+	for _, n := range names {
+		h.specs[n] = ListenerSpec{Name: n, Addr: "127.0.0.1:0"}
+	}
+	return h
 }
 
 // serve runs ServeHTTP in the background and returns its address once

@@ -267,7 +267,11 @@ func TestAttackEIMZOMemory(t *testing.T) {
 	}
 	got := codes(strangers)
 	t.Logf("origins not accepted, 60 MiB frames: close codes %v", got)
-	assert.Equal(t, len(strangers), got[1009], "an origin the host has not accepted may send 1 MiB")
+	// Each is refused, none held: past 1 MiB (1009), or earlier when the
+	// slow connections of other unaccepted origins hold their share of
+	// the budget (1013) — which comes first depends on scheduling. The 1 MiB
+	// limit itself is tested exactly in plugins/eimzo (limits_test.go).
+	assert.Equal(t, len(strangers), got[1009]+got[1013], "an origin the host has not accepted may send 1 MiB and holds nothing")
 	got = codes(crowd)
 	t.Logf("one origin, 160 connections: close codes %v", got)
 	assert.Positive(t, got[1013], "connections of one origin beyond the limit are refused")

@@ -273,6 +273,26 @@ func (s *Store) failLocked(ctx context.Context, tx pgx.Tx, r *Request, errID, ms
 	return s.appendRecord(ctx, tx, "request-failed", r.AccountID, r.ID, map[string]any{"reason": errID, "message": msg})
 }
 
+// Cancel fails a request still awaiting its code (its code could not be
+// delivered, say), so that the lock scope is free again.
+func (s *Store) Cancel(ctx context.Context, r Request, errID, msg string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE requests SET state = 'failed', error_id = $2, error_message = $3,
+			code_hash = NULL, code_salt = NULL, updated_at = now() WHERE id = $1 AND state = 'awaiting-code'`, r.ID, errID, msg)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return ErrNotAwaiting
+		}
+		return s.appendRecord(ctx, tx, "request-failed", r.AccountID, r.ID, map[string]any{"reason": errID, "message": msg})
+	})
+	if err != nil {
+		return fmt.Errorf("cancel request %s: %w", r.ID, err)
+	}
+	return nil
+}
+
 // Finish stores a running task's results and marks it succeeded, if this
 // replica still holds its lease (else ErrLeaseLost and nothing is kept).
 // detail goes into the journal record (digests of what was produced).

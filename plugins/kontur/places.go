@@ -33,13 +33,13 @@ var signPlaces = []place{
 		target: func(r *http.Request) (string, string) {
 			return pv(r, "docflows", "documents", "replies"), "sign:" + pv(r, "docflows")
 		}},
-	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/pfr-replies/{pfr-replies}",
+	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/pfr-replies/{pfrreplies}",
 		target: func(r *http.Request) (string, string) {
-			return pv(r, "docflows", "documents", "pfr-replies"), "sign:" + pv(r, "docflows")
+			return pv(r, "docflows", "documents", "pfrreplies"), "sign:" + pv(r, "docflows")
 		}},
-	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/inventories/{inventories}/documents/{inventory-documents}/replies/{replies}",
+	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/inventories/{inventories}/documents/{inventorydocuments}/replies/{replies}",
 		target: func(r *http.Request) (string, string) {
-			return pv(r, "docflows", "documents", "inventories", "inventory-documents", "replies"), "sign:" + pv(r, "docflows", "documents", "inventories")
+			return pv(r, "docflows", "documents", "inventories", "inventorydocuments", "replies"), "sign:" + pv(r, "docflows", "documents", "inventories")
 		}},
 	{prefix: "/v1/{account}/drafts/{drafts}", draft: true,
 		target: func(r *http.Request) (string, string) {
@@ -53,8 +53,8 @@ var decryptPlaces = []place{
 		target: func(r *http.Request) (string, string) {
 			return pv(r, "docflows", "documents"), "decrypt:" + pv(r, "docflows")
 		}},
-	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/inventories/{inventories}/documents/{inventory-documents}",
+	{prefix: "/v1/{account}/docflows/{docflows}/documents/{documents}/inventories/{inventories}/documents/{inventorydocuments}",
 		target: func(r *http.Request) (string, string) {
-			return pv(r, "docflows", "documents", "inventories", "inventory-documents"), "decrypt:" + pv(r, "docflows", "documents", "inventories")
+			return pv(r, "docflows", "documents", "inventories", "inventorydocuments"), "decrypt:" + pv(r, "docflows", "documents", "inventories")
 		}},
 }

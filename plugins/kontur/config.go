@@ -45,7 +45,7 @@ type Config struct {
 	Sweep time.Duration `yaml:"sweep"`
 	// TestTools enables GET /test-tools/v1/get-cloud-sign-confirmation-code
 	// (and keeps codes in clear for it): test installations only.
-	TestTools bool     `yaml:"test_tools"`
+	TestTools bool           `yaml:"test_tools"`
 	Notifier  NotifierConfig `yaml:"notifier"`
 	Auth      struct {
 		OIDC *OIDCConfig `yaml:"oidc"`

@@ -1,0 +1,14 @@
+package kontur
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"net/http/httptest"
+)
+
+func sha256hex(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+
+func certPEM(srv *httptest.Server) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}

@@ -49,6 +49,25 @@ func hasDocument(docs []store.Content, id string) bool {
 	return false
 }
 
+// getDocument returns a stored document's bytes (the documents-to-sign
+// links point here).
+func (s *Server) getDocument(p place, fixedDoc string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		target, _ := p.target(r)
+		doc := fixedDoc
+		if doc == "" {
+			doc = r.PathValue("document")
+		}
+		d, err := s.st.Document(r.Context(), callerOf(r).account.ID, target, doc)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(d.Data)
+	}
+}
+
 // getResult returns the latest signature of the place's document as a
 // JSON base64 string (Kontur returns bytes that way).
 func (s *Server) getResult(p place, fixedDoc string) http.HandlerFunc {

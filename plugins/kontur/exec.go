@@ -100,9 +100,10 @@ func operation(c caller, req store.Request, summary string, docs []sdk.Document)
 }
 
 // signTask makes a detached CMS signature of each document the request
-// covers, refusing documents changed since the code was sent.
+// covers, refusing documents changed since the code was sent. Documents are
+// read one at a time, so memory holds one document, not the whole draft.
 func (s *Server) signTask(ctx context.Context, c caller, req store.Request) (map[string][]byte, map[string]any, error) {
-	docs, err := s.st.Contents(ctx, req.AccountID, req.Target, true)
+	docs, err := s.st.Contents(ctx, req.AccountID, req.Target, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,6 +134,14 @@ func (s *Server) signTask(ctx context.Context, c caller, req store.Request) (map
 	results := map[string][]byte{}
 	signed := map[string]string{}
 	for _, d := range todo {
+		full, err := s.st.Document(ctx, req.AccountID, req.Target, d.DocumentID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !bytes.Equal(full.SHA256, d.SHA256) {
+			return nil, nil, newError(409, "documentChanged", "Document %q changed while it was being signed", d.DocumentID)
+		}
+		d = full
 		dop := op
 		dop.RequestID = req.TaskID + "/" + d.DocumentID
 		dop.Documents = []sdk.Document{{Name: d.Name, Size: d.Size, SHA256: d.SHA256}}
@@ -150,17 +159,11 @@ func (s *Server) signTask(ctx context.Context, c caller, req store.Request) (map
 // decryptTask decrypts the stored EnvelopedData with the account's key
 // through the host (the key never leaves the token).
 func (s *Server) decryptTask(ctx context.Context, c caller, req store.Request) (map[string][]byte, map[string]any, error) {
-	docs, err := s.st.Contents(ctx, req.AccountID, req.Target, true)
-	if err != nil {
+	env, err := s.st.Document(ctx, req.AccountID, req.Target, encryptedDocument)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
-	var env *store.Content
-	for i := range docs {
-		if docs[i].DocumentID == encryptedDocument {
-			env = &docs[i]
-		}
-	}
-	if env == nil || req.Options.Documents[encryptedDocument] != hex.EncodeToString(env.SHA256) {
+	if err != nil || req.Options.Documents[encryptedDocument] != hex.EncodeToString(env.SHA256) {
 		return nil, nil, newError(409, "documentChanged", "The encrypted content changed after the confirmation code was sent")
 	}
 	op := operation(c, req, "cloud-decrypt a document of "+req.Target,

@@ -60,9 +60,11 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("GET "+p.prefix+"/tasks/{task}", s.authed(s.task(p)))
 		if p.draft {
 			mux.Handle("PUT "+p.prefix+"/documents/{document}/content", s.authed(s.putContent(p, "")))
+			mux.Handle("GET "+p.prefix+"/documents/{document}/content", s.authed(s.getDocument(p, "")))
 			mux.Handle("GET "+p.prefix+"/documents/{document}/signature", s.authed(s.getResult(p, "")))
 		} else {
 			mux.Handle("PUT "+p.prefix+"/content", s.authed(s.putContent(p, replyDocument)))
+			mux.Handle("GET "+p.prefix+"/content", s.authed(s.getDocument(p, replyDocument)))
 			mux.Handle("GET "+p.prefix+"/signature", s.authed(s.getResult(p, replyDocument)))
 		}
 	}

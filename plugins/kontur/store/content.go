@@ -65,6 +65,20 @@ func (s *Store) Contents(ctx context.Context, account, target string, withData b
 	return out, nil
 }
 
+// Document returns one stored document with its bytes.
+func (s *Store) Document(ctx context.Context, account, target, docID string) (Content, error) {
+	c := Content{DocumentID: docID}
+	err := s.pool.QueryRow(ctx, `SELECT name, size, sha256, data FROM contents
+		WHERE account_id = $1 AND target = $2 AND document_id = $3`, account, target, docID).Scan(&c.Name, &c.Size, &c.SHA256, &c.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Content{}, ErrNotFound
+	}
+	if err != nil {
+		return Content{}, fmt.Errorf("read content: %w", err)
+	}
+	return c, nil
+}
+
 // Result is the latest successful result (signature or plaintext) for
 // document docID of target.
 func (s *Store) Result(ctx context.Context, account, target, docID string) ([]byte, error) {

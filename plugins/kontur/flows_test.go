@@ -3,6 +3,8 @@ package kontur_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -226,4 +228,29 @@ func TestCloudDecrypt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "succeed", task.State)
 	assert.JSONEq(t, `{"content-id":"`+in.TaskID+`"}`, string(task.Result))
+
+	// The current documentation's confirm path answers with a link to the
+	// contents service.
+	in, err = a.client.DecryptInit(ctx, place, chain.Leaf, false)
+	require.NoError(t, err)
+	req, _ := http.NewRequest(http.MethodPost, a.client.BaseURL+"/v1/acme/docflows/df-in/documents/doc-in/confirm-content-decryption?requestId="+
+		in.RequestID+"&code="+e.code(in.RequestID), nil)
+	req.Header.Set("X-Kontur-Apikey", acmeKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var answer struct {
+		ContentID string              `json:"content-id"`
+		Links     []konturclient.Link `json:"links"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, answer.Links, 1)
+	req, _ = http.NewRequest(http.MethodGet, answer.Links[0].Href, nil)
+	req.Header.Set("X-Kontur-Apikey", acmeKey)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, plain, got, "the contents service returns the plaintext")
 }

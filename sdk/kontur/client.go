@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MaxResponse bounds a response body the client reads (a signature or a
@@ -220,6 +221,22 @@ func (c *Client) TestCode(ctx context.Context, requestID string) (string, error)
 	return code, nil
 }
 
+// WaitTask polls a task every interval until it is no longer running, and
+// returns it (asynchronous confirmation: the person confirms elsewhere).
+func (c *Client) WaitTask(ctx context.Context, p Place, taskID string, interval time.Duration) (TaskInfo, error) {
+	for {
+		t, err := c.Task(ctx, p, taskID)
+		if err != nil || t.State != "running" {
+			return t, err
+		}
+		select {
+		case <-ctx.Done():
+			return t, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
 // CodeFunc supplies the code the person received for a request.
 type CodeFunc func(ctx context.Context, in SignInitiation) (string, error)
 
@@ -231,10 +248,27 @@ func (c *Client) SignWithCode(ctx context.Context, p Place, force bool, code Cod
 		return nil, err
 	}
 	links := in.Links
-	if in.NeedsConfirmation() {
-		if in.RequestID == "" {
-			return nil, fmt.Errorf("kontur: confirm-type %q without a request id (asynchronous confirmation) is not supported", in.ConfirmType)
+	switch {
+	case in.RequestID == "" && in.TaskID != "":
+		// Confirmed elsewhere (my-dss): wait for the task.
+		t, err := c.WaitTask(ctx, p, in.TaskID, time.Second)
+		if err != nil {
+			return nil, err
 		}
+		if t.State != "succeed" {
+			if t.Error != nil {
+				return nil, t.Error
+			}
+			return nil, fmt.Errorf("kontur: task %s ended %s", t.ID, t.State)
+		}
+		var res struct {
+			Signed []Link `json:"signed-documents"`
+		}
+		if err := json.Unmarshal(t.Result, &res); err != nil {
+			return nil, fmt.Errorf("kontur: task %s result: %w", t.ID, err)
+		}
+		links = res.Signed
+	case in.RequestID != "":
 		cd, err := code(ctx, in)
 		if err != nil {
 			return nil, err

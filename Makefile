@@ -9,14 +9,14 @@ export GOTOOLCHAIN := local
 export CGO_ENABLED := 1
 
 # System packages the project needs (Debian names). Later issues add to this list.
-APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc chromium libengine-gost-openssl
+APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc chromium libengine-gost-openssl postgresql
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BIN          := bin
 DEMO_DIR     := .demo
 BINARIES     := signet
 
-.PHONY: all deps build test vet demo demo-setup bench fuzz clean proto
+.PHONY: all deps build test vet demo demo-setup demo-server bench fuzz clean proto
 
 all: build
 
@@ -36,6 +36,7 @@ build:
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
 	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
 	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
+	$(GO) build -o $(BIN)/signet-plugin-kontur ./plugins/kontur/cmd/signet-plugin-kontur
 
 vet:
 	$(GO) vet ./...
@@ -55,6 +56,12 @@ demo: deps build
 	@echo "  curl --cacert $(DEMO_DIR)/data/ca/ca.crt https://127.0.0.1:8443/keys"
 	@echo
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf exec $(BIN)/signet serve --config $(abspath $(DEMO_DIR))/config.yaml
+
+## demo-server: server mode (confirmed cloud signing): PostgreSQL and the kontur plugin on
+##              http://127.0.0.1:9095 over the demo token (see plugins/kontur/README.md)
+demo-server: deps build
+	@softhsm-config/demo-setup.sh $(DEMO_DIR) $(BIN)
+	@softhsm-config/demo-server.sh $(DEMO_DIR) $(BIN)
 
 ## bench: benchmarks, each reporting ratios against a baseline measured in the same run
 ##        (raw PKCS#11 signing, bare signatures, sha256 over the same stream, plain gRPC, exec floor)

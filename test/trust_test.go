@@ -44,7 +44,7 @@ func buildOnce(t *testing.T, out, pkg string) string {
 	return path
 }
 
-func listenerAddr(t *testing.T, a *agent, plugin, name string) string {
+func listenerAddr(t testing.TB, a *agent, plugin, name string) string {
 	t.Helper()
 	for _, l := range a.plugin(plugin).Listeners {
 		if l.Name == name {

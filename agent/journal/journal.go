@@ -58,6 +58,8 @@ type Journal struct {
 	now     func() time.Time
 	sync    bool
 	maxSize int64 // rotate once the active file reaches this size; 0: never
+	// syncFile makes a file durable: (*os.File).Sync, or a fault in tests.
+	syncFile func(*os.File) error
 
 	mu      sync.Mutex // guards everything below, and writes to f
 	f       *os.File
@@ -97,7 +99,7 @@ func WithMaxSize(n int64) Option { return func(j *Journal) { j.maxSize = max(n, 
 // parent directory 0700) if needed, and reads its tail — or, when it is
 // empty, the tail of the last rotated file — to continue the chain.
 func Open(path string, opts ...Option) (*Journal, error) {
-	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis, maxSize: DefaultMaxSize}
+	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis, maxSize: DefaultMaxSize, syncFile: (*os.File).Sync}
 	j.refusals = newRefusals(j, DefaultRefusalWindow, DefaultMaxRefusalOrigins)
 	for _, o := range opts {
 		o(j)
@@ -345,7 +347,7 @@ func (j *Journal) syncUpTo(f *os.File, mine int64) error {
 	if stuck != nil {
 		return fmt.Errorf("journal append: earlier failure: %w", stuck)
 	}
-	if err := f.Sync(); err != nil {
+	if err := j.syncFile(f); err != nil {
 		j.mu.Lock()
 		if j.err == nil {
 			j.err = err
@@ -371,7 +373,7 @@ func (j *Journal) Close() error {
 	}
 	var err error
 	if j.sync && j.err == nil {
-		err = j.f.Sync()
+		err = j.syncFile(j.f)
 	}
 	if cerr := j.f.Close(); err == nil {
 		err = cerr

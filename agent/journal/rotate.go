@@ -156,7 +156,7 @@ func (j *Journal) rotate() error {
 
 	var serr error
 	if j.sync {
-		serr = old.Sync()
+		serr = j.syncFile(old)
 		if serr == nil {
 			serr = syncDir(filepath.Dir(j.path))
 		}

@@ -87,6 +87,13 @@ func WithClock(now func() time.Time) Option { return func(j *Journal) { j.now = 
 // the last records).
 func WithoutSync() Option { return func(j *Journal) { j.sync = false } }
 
+// WithSyncFunc replaces the fsync of the journal's files with sync (tests:
+// count the fsyncs, or inject a failure the disk cannot be made to
+// produce). sync must make f durable or return an error.
+func WithSyncFunc(sync func(f *os.File) error) Option {
+	return func(j *Journal) { j.syncFile = sync }
+}
+
 // DefaultMaxSize is the size at which the active file is rotated unless
 // WithMaxSize says otherwise.
 const DefaultMaxSize = 64 << 20

@@ -16,7 +16,7 @@ BIN          := bin
 DEMO_DIR     := .demo
 BINARIES     := signet
 
-.PHONY: all deps build test vet demo demo-setup demo-server bench fuzz clean proto
+.PHONY: all deps build test vet demo demo-setup demo-server bench bench-compare fuzz clean proto
 
 all: build
 
@@ -65,8 +65,14 @@ demo-server: deps build
 
 ## bench: benchmarks, each reporting ratios against a baseline measured in the same run
 ##        (raw PKCS#11 signing, bare signatures, sha256 over the same stream, plain gRPC, exec floor)
+##        and ends with one summary table of those ratios (internal/benchreport), also written to bench.json
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./hsm/... ./sdk/... ./internal/... ./agent/journal/... ./test/...
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchtime 2s -timeout 30m ./hsm/... ./sdk/... ./internal/... ./agent/journal/... ./test/... | tee bench.txt
+	$(GO) run ./internal/benchreport -json bench.json bench.txt
+
+## bench-compare: the summaries of two `make bench` runs side by side (make bench-compare OLD=a.json NEW=b.json)
+bench-compare:
+	$(GO) run ./internal/benchreport -compare $(OLD) $(NEW)
 
 ## proto: regenerate sdk/proto with protoc (Debian protobuf-compiler) and the generators pinned in go.mod as tools
 proto:

@@ -21,7 +21,7 @@ func watchParent(s *server) {
 			go func() {
 				_, _ = io.Copy(io.Discard, f) // returns at EOF: the host is gone
 				s.stop(2 * time.Second)
-				os.Exit(1)
+				s.exit(1)
 			}()
 		}
 	}
@@ -31,7 +31,7 @@ func watchParent(s *server) {
 	for range t.C {
 		if os.Getppid() != ppid {
 			s.stop(2 * time.Second)
-			os.Exit(1)
+			s.exit(1)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/profiling"
 	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 )
@@ -198,6 +199,7 @@ func Serve(p Plugin) {
 		os.Exit(1)
 	}
 	srv := newServer(p, desc)
+	srv.stopProfile = profiling.Start(os.Getenv(profiling.EnvDir), desc.Name)
 	go watchParent(srv)
 	go srv.handleSignals()
 	plugin.Serve(&plugin.ServeConfig{
@@ -210,7 +212,7 @@ func Serve(p Plugin) {
 	})
 	// go-plugin returns when the host closes the connection.
 	srv.stop(2 * time.Second)
-	os.Exit(0)
+	srv.exit(0)
 }
 
 // grpcPlugin is the go-plugin glue on the plugin side.
@@ -241,6 +243,8 @@ type server struct {
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when Serve returned
 	stopped bool          // the host asked us to stop
+
+	stopProfile func() // ends the CPU profile (profiling.Start)
 }
 
 func newServer(p Plugin, desc Description) *server {
@@ -367,7 +371,15 @@ func (s *server) handleSignals() {
 	signal.Notify(ch, syscall.SIGTERM)
 	<-ch
 	s.stop(3 * time.Second)
-	os.Exit(0)
+	s.exit(0)
+}
+
+// exit ends the CPU profile, if one is being taken, and the process.
+func (s *server) exit(code int) {
+	if s.stopProfile != nil {
+		s.stopProfile()
+	}
+	os.Exit(code)
 }
 
 // isLoopbackHost reports whether host (from host:port) names a loopback

@@ -51,6 +51,10 @@ import (
 //     eimzo/raw. Targets ≥ 0.8 (RSA-2048) and ≥ 0.5 (P-256).
 //
 // Every ratio is also logged in one line per key.
+//
+// With SIGNET_CPU_PROFILE_DIR set (profiling.EnvDir), the agent and its
+// plugin each write a CPU profile there (name-PID.cpu.pprof), one pair per
+// key type: `go tool pprof -top DIR/signet-PID.cpu.pprof`.
 func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 	toks := eimzoTokenFixtures(b)
 	raw := openRawSigner(b)

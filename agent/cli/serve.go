@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
+
+	"github.com/signet-agent/signet/internal/profiling"
 
 	"github.com/signet-agent/signet/agent/serve"
 )
@@ -28,6 +32,8 @@ agent's dashboard URL is logged at start and printed by ` + "`signet dashboard -
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Version = Version
+			stopProfile := profiling.Start(os.Getenv(profiling.EnvDir), "signet")
+			defer stopProfile()
 			return serve.Run(cmd.Context(), opts)
 		},
 	}

@@ -50,7 +50,14 @@ func (e *Engine) Ask(ctx context.Context, req Request) error {
 	if e.deferRecord(ctx, req, v) {
 		return nil
 	}
-	if err := e.conclude(ctx, req, v, false, string(req.Kind), req.Kind, "key", req.KeyURI); err != nil {
+	// A listing that only gathers a key choice's or a signature's
+	// candidates, allowed without a question, allows nothing by itself:
+	// the choice or signature that uses a key is decided and journaled on
+	// its own, durably before it is released, and that record, written
+	// after this one, makes it durable (journal.AppendLazy). A signature
+	// call thus waits for one fsync.
+	lazy := req.Kind == List && req.ForChoice && v.allow && !v.asked
+	if err := e.conclude(ctx, req, v, lazy, string(req.Kind), req.Kind, "key", req.KeyURI); err != nil {
 		return err
 	}
 	if out := OutcomeFrom(ctx); out != nil && v.withheld {

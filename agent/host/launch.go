@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/signet-agent/signet/agent/internal/pluginenv"
+	"github.com/signet-agent/signet/internal/profiling"
 	"github.com/signet-agent/signet/internal/wire"
 )
 
@@ -80,6 +81,10 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 	// variables PIN sources read): the plugin gets only what pluginenv
 	// allows, go-plugin's handshake variables and the lifeline.
 	cmd.Env = append(pluginenv.Filter(environ), fmt.Sprintf("%s=%d", wire.EnvLifeline, 3))
+	if dir := lookupEnv(environ, profiling.EnvDir); dir != "" {
+		// A directory name for CPU profiles (benchmarks), never a secret.
+		cmd.Env = append(cmd.Env, profiling.EnvDir+"="+dir)
+	}
 	cmd.ExtraFiles = []*os.File{lifeline}
 	cmd.SysProcAttr = sysProcAttr()
 	if spec.SHA256 == "" {
@@ -99,4 +104,16 @@ func pluginCommand(spec PluginSpec, environ []string, lifeline *os.File) (cmd *e
 		return nil, nil, fmt.Errorf("plugin %s: %w", spec.Name, err)
 	}
 	return cmd, cleanup, nil
+}
+
+// lookupEnv returns the value of name in environ ("NAME=value"), the last
+// one when it is set more than once, or "".
+func lookupEnv(environ []string, name string) string {
+	v := ""
+	for _, kv := range environ {
+		if n, val, ok := strings.Cut(kv, "="); ok && n == name {
+			v = val
+		}
+	}
+	return v
 }

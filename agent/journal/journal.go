@@ -58,6 +58,8 @@ type Journal struct {
 	now     func() time.Time
 	sync    bool
 	maxSize int64 // rotate once the active file reaches this size; 0: never
+	// syncFile makes a file durable: (*os.File).Sync, or a fault in tests.
+	syncFile func(*os.File) error
 
 	mu      sync.Mutex // guards everything below, and writes to f
 	f       *os.File
@@ -70,7 +72,14 @@ type Journal struct {
 	written int64 // count of lines written, for group commit
 
 	syncMu sync.Mutex // serialises fsyncs and rotations
-	synced int64      // lines known to be on disk (guarded by syncMu)
+
+	// Group commit (syncUpTo): commitMu guards synced and syncing and is
+	// never held during an fsync; committed is signalled when a batch's
+	// fsync ends. Lock order: syncMu, then commitMu, then mu.
+	commitMu  sync.Mutex
+	committed *sync.Cond
+	synced    int64 // lines known to be on disk
+	syncing   bool  // an appender is fsyncing a batch
 
 	refusals *refusals // coalesced refusals (AppendRefusal)
 }
@@ -85,6 +94,13 @@ func WithClock(now func() time.Time) Option { return func(j *Journal) { j.now = 
 // the last records).
 func WithoutSync() Option { return func(j *Journal) { j.sync = false } }
 
+// WithSyncFunc replaces the fsync of the journal's files with sync (tests:
+// count the fsyncs, or inject a failure the disk cannot be made to
+// produce). sync must make f durable or return an error.
+func WithSyncFunc(sync func(f *os.File) error) Option {
+	return func(j *Journal) { j.syncFile = sync }
+}
+
 // DefaultMaxSize is the size at which the active file is rotated unless
 // WithMaxSize says otherwise.
 const DefaultMaxSize = 64 << 20
@@ -97,7 +113,8 @@ func WithMaxSize(n int64) Option { return func(j *Journal) { j.maxSize = max(n, 
 // parent directory 0700) if needed, and reads its tail — or, when it is
 // empty, the tail of the last rotated file — to continue the chain.
 func Open(path string, opts ...Option) (*Journal, error) {
-	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis, maxSize: DefaultMaxSize}
+	j := &Journal{path: path, now: time.Now, sync: true, head: Genesis, maxSize: DefaultMaxSize, syncFile: (*os.File).Sync}
+	j.committed = sync.NewCond(&j.commitMu)
 	j.refusals = newRefusals(j, DefaultRefusalWindow, DefaultMaxRefusalOrigins)
 	for _, o := range opts {
 		o(j)
@@ -245,7 +262,6 @@ func (j *Journal) appendRecord(r Record, wait bool) (Record, error) {
 		return Record{}, err
 	}
 	mine := j.written
-	f := j.f
 	rotate := j.maxSize > 0 && j.size >= j.maxSize
 	j.mu.Unlock()
 
@@ -261,7 +277,7 @@ func (j *Journal) appendRecord(r Record, wait bool) (Record, error) {
 		}
 	}
 	if j.sync && wait {
-		if err := j.syncUpTo(f, mine); err != nil {
+		if err := j.syncUpTo(mine); err != nil {
 			return Record{}, err
 		}
 	}
@@ -330,31 +346,72 @@ func marshalLine(r *Record, leadingNL bool) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// syncUpTo makes sure line number mine is on disk, sharing one fsync
-// among all appenders waiting at the same time (group commit).
-func (j *Journal) syncUpTo(f *os.File, mine int64) error {
+// syncUpTo returns once line number mine is on disk (group commit): the
+// first appender to find no fsync running becomes the batch's writer and
+// fsyncs every line written so far; the others wait, and all whose lines
+// that fsync covered are released together when it ends. A failed fsync
+// is sticky (j.err) and fails every waiter it was to cover, and every
+// later one. A lone appender pays exactly one fsync.
+func (j *Journal) syncUpTo(mine int64) error {
+	j.commitMu.Lock()
+	defer j.commitMu.Unlock()
+	for {
+		if j.synced >= mine {
+			return nil
+		}
+		if err := j.stuck(); err != nil {
+			return fmt.Errorf("journal append: earlier failure: %w", err)
+		}
+		if j.syncing {
+			j.committed.Wait()
+			continue
+		}
+		j.syncing = true
+		j.commitMu.Unlock()
+		target, err := j.syncBatch()
+		j.commitMu.Lock()
+		j.syncing = false
+		if err == nil {
+			j.synced = max(j.synced, target)
+		}
+		j.committed.Broadcast()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// stuck returns the sticky write or fsync error; j.commitMu may be held.
+func (j *Journal) stuck() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// syncBatch fsyncs the active file and returns the number of lines then
+// on disk. It holds syncMu, so no rotation runs meanwhile: lines of files
+// rotated before were made durable by their rotation.
+func (j *Journal) syncBatch() (int64, error) {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
-	if j.synced >= mine {
-		return nil // a concurrent appender's fsync covered this line
-	}
 	j.mu.Lock()
-	target := j.written
-	stuck := j.err
+	target, f, stuck := j.written, j.f, j.err
 	j.mu.Unlock()
 	if stuck != nil {
-		return fmt.Errorf("journal append: earlier failure: %w", stuck)
+		return 0, fmt.Errorf("journal append: earlier failure: %w", stuck)
 	}
-	if err := f.Sync(); err != nil {
+	if f == nil {
+		return 0, fmt.Errorf("journal append: %w", ErrClosed)
+	}
+	if err := j.syncFile(f); err != nil {
 		j.mu.Lock()
 		if j.err == nil {
 			j.err = err
 		}
 		j.mu.Unlock()
-		return fmt.Errorf("journal append: fsync %s: %w", j.path, err)
+		return 0, fmt.Errorf("journal append: fsync %s: %w", j.path, err)
 	}
-	j.synced = target
-	return nil
+	return target, nil
 }
 
 // Close writes the refusals still being counted (AppendRefusal), makes
@@ -365,18 +422,28 @@ func (j *Journal) Close() error {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.f == nil {
+		j.mu.Unlock()
 		return nil
 	}
 	var err error
 	if j.sync && j.err == nil {
-		err = j.f.Sync()
+		err = j.syncFile(j.f)
 	}
+	durable := err == nil && j.err == nil
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
 	j.f = nil
+	written := j.written
+	j.mu.Unlock()
+	if durable {
+		// Appenders still waiting for their batch: Close's fsync covered it.
+		j.commitMu.Lock()
+		j.synced = max(j.synced, written)
+		j.committed.Broadcast()
+		j.commitMu.Unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("close journal: %w", err)
 	}

@@ -156,7 +156,7 @@ func (j *Journal) rotate() error {
 
 	var serr error
 	if j.sync {
-		serr = old.Sync()
+		serr = j.syncFile(old)
 		if serr == nil {
 			serr = syncDir(filepath.Dir(j.path))
 		}
@@ -170,7 +170,10 @@ func (j *Journal) rotate() error {
 		j.mu.Unlock()
 		return fmt.Errorf("rotate journal: fsync: %w", serr)
 	}
+	j.commitMu.Lock()
 	j.synced = max(j.synced, inOld)
+	j.committed.Broadcast()
+	j.commitMu.Unlock()
 	if werr != nil {
 		return fmt.Errorf("rotate journal: %w", werr)
 	}

@@ -59,6 +59,8 @@ var rules = []rule{
 		num: "broker/plain", show: []string{"µs/broker-call", "µs/plain-call"}, target: fixed("≤ 1.25")},
 	{id: "P6", name: "CMS 1 KiB ÷ bare signature (CPU)", bench: regexp.MustCompile(`^BenchmarkCMSOverhead$`),
 		num: "cms/bare-cpu", show: []string{"cms/bare-wall"}, target: fixed("≤ 1.10")},
+	{id: "P7", name: "cloud-sign flows, 3 replicas ÷ 1 replica (throughput)", bench: regexp.MustCompile(`^BenchmarkKonturReplicas$`),
+		num: "3-vs-1-replica", show: []string{"flows/s-3", "p50-ms-3", "p99-ms-3", "lost", "duplicated"}, target: fixed("lost = duplicated = 0")},
 }
 
 // Row is one line of the summary.

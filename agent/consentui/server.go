@@ -209,7 +209,7 @@ type dialog struct {
 
 	// guarded by Server.mu
 	state    string
-	notice   string // shown above the form, e.g. "confirm the final try"
+	notice   string // a message key (notice*) shown above the form
 	finished time.Time
 	linkUsed bool          // the link was loaded once; it never works again
 	changed  chan struct{} // closed and replaced on every state change

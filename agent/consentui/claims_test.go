@@ -122,19 +122,17 @@ func TestDigestOnlyDocumentSize(t *testing.T) {
 	assert.Equal(t, "12 bytes", docSize(&locale{lang: "en"}, consent.Document{Size: 12, SHA256: sum[:]}))
 }
 
-// screenshot saves the tab as name in $CONSENTUI_SCREENSHOT_DIR, when set,
-// for a person to look at the dialog.
+// screenshot saves the whole page, at the tab's window size, as name in
+// screenshotDir, and logs the path for a person to look at.
 func screenshot(t *testing.T, tab context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv("CONSENTUI_SCREENSHOT_DIR")
-	if dir == "" {
-		return
-	}
 	var png []byte
-	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(900, 1100), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	require.NoError(t, chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		var err error
 		png, err = chromedp.FullScreenshot(100)(ctx, tg)
 		return err
 	})))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o600))
+	path := filepath.Join(screenshotDir(t), name)
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot: %s", path)
 }

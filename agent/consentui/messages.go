@@ -10,6 +10,7 @@ package consentui
 var catalogues = map[string]map[string]string{"en": msgEN, "ru": msgRU, "uk": msgUK, "uz": msgUZ}
 
 var msgEN = map[string]string{
+	"key.lockedHeading":           "Locked key",
 	"title.firstUse":              "%s wants to use Signet to list your certificates and request signatures",
 	"title.asks":                  "%s asks to %s with your key",
 	"title.asksPick":              "%s asks to %s with a key you pick",
@@ -215,6 +216,7 @@ var msgEN = map[string]string{
 }
 
 var msgRU = map[string]string{
+	"key.lockedHeading":           "Заблокированный ключ",
 	"title.firstUse":              "%s хочет использовать Signet: видеть ваши сертификаты и запрашивать подписи",
 	"title.asks":                  "%s просит %s вашим ключом",
 	"title.asksPick":              "%s просит %s ключом, который вы выберете",
@@ -434,6 +436,7 @@ var msgRU = map[string]string{
 }
 
 var msgUK = map[string]string{
+	"key.lockedHeading":           "Заблокований ключ",
 	"title.firstUse":              "%s хоче використовувати Signet: бачити ваші сертифікати й запитувати підписи",
 	"title.asks":                  "%s просить %s вашим ключем",
 	"title.asksPick":              "%s просить %s ключем, який ви оберете",
@@ -653,6 +656,7 @@ var msgUK = map[string]string{
 }
 
 var msgUZ = map[string]string{
+	"key.lockedHeading":           "Qulflangan kalit",
 	"title.firstUse":              "%s Signet'dan foydalanmoqchi: sertifikatlaringizni ko'rish va imzo so'rash",
 	"title.asks":                  "%[1]s kalitingiz bilan %[2]sni so'ramoqda",
 	"title.asksPick":              "%[1]s siz tanlagan kalit bilan %[2]sni so'ramoqda",

@@ -275,7 +275,7 @@ func TestBrowserDialogLayout(t *testing.T) {
 			t.Run(w.name+"-"+lang, func(t *testing.T) {
 				res := f.confirm(q)
 				var what, key, docs string
-				require.NoError(t, chromedp.Do(tab, emulate(w), acceptLanguage(lang + ";q=0.9"),
+				require.NoError(t, chromedp.Do(tab, emulate(w), acceptLanguage(lang+";q=0.9"),
 					chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#approve")),
 					text("#what", &what), text("#key", &key), text("#documents", &docs)))
 				noSidewaysScroll(t, tab, "dialog")

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -253,7 +251,6 @@ func TestBrowserDashboardLockAll(t *testing.T) {
 // issuer (not its URI), one sentence saying what happens, the digest
 // shown as a digest, the page's claims in their own box.
 func TestBrowserDialogLayout(t *testing.T) {
-	tab := newTab(t)
 	f := newFixture(t, time.Minute)
 	ks, _ := eimzoKeys(t, f)
 	keys, err := ks.Keys(context.Background())
@@ -270,13 +267,14 @@ func TestBrowserDialogLayout(t *testing.T) {
 		Documents: []consent.Document{{Name: strings.Repeat("hujjat-", 20) + ".pdf", SHA256: sum[:]}},
 		Evidence:  map[string]string{"eimzo.apikey": strings.Repeat("86F0C8A5E8D5E1B2", 12)},
 		KeyURI:    company.URI, Key: &company}}
-	for _, w := range windows {
-		for _, lang := range []string{"en", "ru"} {
+	for _, lang := range []string{"en", "ru"} {
+		tab := tabIn(t, lang)
+		for _, w := range windows {
 			t.Run(w.name+"-"+lang, func(t *testing.T) {
 				res := f.confirm(q)
 				var what, key, docs string
-				require.NoError(t, chromedp.Do(tab, emulate(w), acceptLanguage(lang+";q=0.9"),
-					chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css("#approve")),
+				require.NoError(t, chromedp.Do(tab, emulate(w),
+					chromedp.Navigate(f.url(t)), chromedp.WaitVisible(css(`body[data-armed="yes"]`)),
 					text("#what", &what), text("#key", &key), text("#documents", &docs)))
 				noSidewaysScroll(t, tab, "dialog")
 				screenshot(t, tab, "dialog-"+w.name+"-"+lang+".png")
@@ -302,15 +300,17 @@ func TestBrowserDialogLayout(t *testing.T) {
 	}
 }
 
-// acceptLanguage makes the tab send Accept-Language: v.
-func acceptLanguage(v string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": v}})
-		return err
-	})
+// tabIn returns a tab of a browser that asks for pages in lang (its
+// Accept-Language); English uses the shared browser.
+func tabIn(t *testing.T, lang string) context.Context {
+	t.Helper()
+	if lang == "en" {
+		return newTab(t)
+	}
+	browser, cancel, err := launch(needChromium(t), chromedp.Flag("accept-lang", lang))
+	require.NoError(t, err, "start chromium")
+	t.Cleanup(cancel)
+	return tabOf(t, browser)
 }
 
 // screenshotDir is where screenshot saves: $CONSENTUI_SCREENSHOT_DIR, or

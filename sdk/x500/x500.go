@@ -1,9 +1,13 @@
 // Package x500 parses and formats X.500 distinguished names as text, with
 // one table of attribute names: the usual short names (CN, O, OU, L, ST, C,
 // SERIALNUMBER/SN, SURNAME, GIVENNAME, T, UID, DC, E/EMAIL, …) and the
-// Uzbek national attributes TIN/INN (1.2.860.3.16.1.1) and PINFL
-// (1.2.860.3.16.1.2); any other type is written as a dotted OID. It
-// imports nothing else of this module.
+// national attributes: Uzbek TIN/INN (1.2.860.3.16.1.1) and PINFL
+// (1.2.860.3.16.1.2), Russian INN, INNLE, OGRN, OGRNIP and SNILS,
+// Ukrainian DRFO and EDRPOU, and organizationIdentifier; national ones are
+// written as dotted OIDs, as is any type the table does not know. Fields
+// and DirectoryFields label a name's (or a subjectDirectoryAttributes
+// extension's) attributes for people. It imports nothing else of this
+// module.
 //
 // Text is "KEY=value" attributes, ',' between RDNs and '+' between the
 // attributes of a multi-valued RDN, in the order given: Parse keeps it,

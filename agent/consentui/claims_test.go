@@ -75,10 +75,12 @@ func TestAttackSpoofedSummaryOnlyInClaims(t *testing.T) {
 	}
 	assert.Equal(t, 1, eval[int](t, tab, `document.querySelectorAll("#claims #summary-html b").length`), "the HTML summary is outside the claims box")
 	sum := hex.EncodeToString(req.Documents[0].SHA256)
-	for _, want := range []string{"Checked by Signet", "https://evil.example", "example", "sign", sum, "2.0 KiB (2048 bytes)",
-		"CN=Alice Example,O=Test Org", "signing key"} {
+	for _, want := range []string{"Checked by Signet", "https://evil.example", "example", "Sign 1 document of 2.0 KB for evil.example.",
+		sum, "2.0 KB (2048 bytes)", "Alice Example", "Test Org"} {
 		assert.Contains(t, verified, want)
 	}
+	assert.Contains(t, eval[string](t, tab, `document.querySelector("#verified").textContent`), "signing key",
+		"the key's label in the verified section's technical details")
 	assert.NotContains(t, claims, sum, "a verified fact inside the claims box")
 	assert.NotContains(t, claims, "evil.example", "a verified fact inside the claims box")
 	// The two sections look different (not only their headings).
@@ -115,24 +117,22 @@ func TestAttackSpoofedSummaryInPINDialog(t *testing.T) {
 func TestDigestOnlyDocumentSize(t *testing.T) {
 	sum := sha256.Sum256([]byte("x"))
 	empty := sha256.Sum256(nil)
-	assert.Equal(t, "not given (digest only)", docSize(consent.Document{SHA256: sum[:]}))
-	assert.Equal(t, "0 bytes", docSize(consent.Document{SHA256: empty[:]}))
-	assert.Equal(t, "12 bytes", docSize(consent.Document{Size: 12, SHA256: sum[:]}))
+	assert.Equal(t, "not given (digest only)", docSize(&locale{lang: "en"}, consent.Document{SHA256: sum[:]}))
+	assert.Equal(t, "0 bytes", docSize(&locale{lang: "en"}, consent.Document{SHA256: empty[:]}))
+	assert.Equal(t, "12 bytes", docSize(&locale{lang: "en"}, consent.Document{Size: 12, SHA256: sum[:]}))
 }
 
-// screenshot saves the tab as name in $CONSENTUI_SCREENSHOT_DIR, when set,
-// for a person to look at the dialog.
+// screenshot saves the whole page, at the tab's window size, as name in
+// screenshotDir, and logs the path for a person to look at.
 func screenshot(t *testing.T, tab context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv("CONSENTUI_SCREENSHOT_DIR")
-	if dir == "" {
-		return
-	}
 	var png []byte
-	require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(900, 1100), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	require.NoError(t, chromedp.Do(tab, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		var err error
 		png, err = chromedp.FullScreenshot(100)(ctx, tg)
 		return err
 	})))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o600))
+	path := filepath.Join(screenshotDir(t), name)
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot: %s", path)
 }

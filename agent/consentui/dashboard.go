@@ -10,8 +10,9 @@ package consentui
 // while a dashboard is open (it compares a fingerprint of grants,
 // decisions, journal head, tokens and plugins every two seconds).
 //
-// Revocations are POSTs with the same protection as the dialog: same
-// origin, a CSRF token, no CORS. The dashboard is read-only otherwise.
+// Its actions — forget a web site's decision, revoke a grant, lock all
+// tokens — are POSTs with the same protection as the dialog: same origin,
+// a CSRF token, no CORS. The dashboard is read-only otherwise.
 
 import (
 	"context"
@@ -24,9 +25,11 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signet-agent/signet/agent/consent"
@@ -41,7 +44,9 @@ type Dashboard struct {
 	Engine *consent.Engine
 	// Journal gives the last records.
 	Journal *journal.Journal
-	// JournalLast is how many records to show (default 50).
+	// JournalLast is how many records a journal page shows (default
+	// DefaultJournalPage); the page filters by origin, operation and
+	// result and pages through the newest records.
 	JournalLast int
 	// Keys lists tokens and keys.
 	Keys hsm.KeyStore
@@ -66,7 +71,7 @@ type dashboard struct {
 // it again replaces the sources and keeps the URL.
 func (s *Server) EnableDashboard(d Dashboard) string {
 	if d.JournalLast <= 0 {
-		d.JournalLast = 50
+		d.JournalLast = DefaultJournalPage
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,82 +118,165 @@ func (s *Server) lookupDash(token string) (*dashboard, Dashboard, bool) {
 }
 
 type dashView struct {
+	L           *locale
 	Token, CSRF string
 	// Version is the fingerprint of what the page shows, taken before it
 	// was built: the page's event stream reports a change made between
 	// the render and its connection.
 	Version    string
 	Now        string
+	Notice     string
 	Tokens     []dashToken
 	TokensErr  string
 	HasKeys    bool
+	CanLock    bool
 	Plugins    []PluginRow
 	HasPlugins bool
 	HasEngine  bool
 	Origins    []dashOrigin
 	Grants     []dashGrant
 	HasJournal bool
-	Journal    []dashRecord
-	JournalErr string
+	Journal    dashJournal
 }
 
 type dashToken struct {
-	Label, Serial, URI, Backend, PIN string
-	Keys                             []dashKey
-}
-
-type dashKey struct {
-	Label, Algorithm, Subject, NotAfter string
+	Label, Serial, Kind, URI, PIN string
+	Keys                          []*keyView
 }
 
 type dashOrigin struct{ Origin, Choice, Plugin, Decided string }
 
 type dashGrant struct {
-	ID, Origin, Plugin, KeyURI, Operation, Uses, Expires string
+	ID, Origin, Plugin, Key, KeyURI, Operation, Uses, Expires string
+}
+
+// dashJournal is one page of the journal, newest first, and its filter.
+type dashJournal struct {
+	Records            []dashRecord
+	Err                string
+	Origin, Op, Result string // the filter
+	Ops                []field
+	Results            []field
+	Origins            []string // suggestions for the origin filter
+	Page, Pages        int
+	Matched            string // "120 records"
+	PrevURL, NextURL   string
+	Filtered, Capped   bool
 }
 
 type dashRecord struct {
-	Seq, Time, Op, Who, Plugin, Decision, Grant, Result, Summary string
-	Evidence                                                     []dashEvidence // in key order
+	Seq, Time, Op, OpName, Who, Plugin, Decision, Grant, Result, ResultClass, Summary string
+	Evidence                                                                          []dashEvidence // in key order
 }
 
 // dashEvidence is one entry of a record's plugin evidence; the template
 // escapes both parts.
 type dashEvidence struct{ Key, Value string }
 
-func (s *Server) dashView(ctx context.Context, d *dashboard, src Dashboard) dashView {
+// Journal page bounds.
+const (
+	// DefaultJournalPage is how many records a journal page shows.
+	DefaultJournalPage = 25
+	// maxJournalScan bounds the records (the newest matching the origin
+	// and operation) one dashboard page reads.
+	maxJournalScan = 10000
+	maxFilterLen   = 256
+)
+
+// journalQuery is the journal filter and page of a dashboard request;
+// out-of-range values fall back to no filter and the first page.
+type journalQuery struct {
+	origin, op, result string
+	page               int
+}
+
+var journalResults = []string{"ok", "error", "denied"}
+
+func parseJournalQuery(q url.Values) journalQuery {
+	jq := journalQuery{page: 1}
+	if v := q.Get("origin"); len(v) <= maxFilterLen {
+		jq.origin = strings.TrimSpace(v)
+	}
+	if v := q.Get("op"); len(v) <= 64 {
+		jq.op = v
+	}
+	if v := q.Get("result"); slices.Contains(journalResults, v) {
+		jq.result = v
+	}
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n >= 1 && n <= maxJournalScan {
+		jq.page = n
+	}
+	return jq
+}
+
+func (jq journalQuery) url(token string, page int) string {
+	v := url.Values{}
+	for k, s := range map[string]string{"origin": jq.origin, "op": jq.op, "result": jq.result} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	u := "/d/" + token
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	return u + "#journal"
+}
+
+func (jq journalQuery) match(r journal.Record) bool {
+	switch jq.result {
+	case "ok":
+		return r.Result == journal.ResultOK
+	case "error":
+		return r.Result == journal.ResultError
+	case "denied":
+		return r.Decision == journal.DecisionDenied || r.Decision == journal.DecisionTimeout || r.Decision == journal.DecisionCancelled
+	}
+	return true
+}
+
+// dashboard notices (?done=), translated.
+var dashNotices = map[string]string{"locked": "dash.lockedAll", "lockfailed": "dash.lockFailed"}
+
+func (s *Server) dashView(ctx context.Context, l *locale, d *dashboard, src Dashboard, q url.Values) dashView {
 	now := s.cfg.Now()
-	v := dashView{Token: d.token, CSRF: d.csrf, Now: now.Format(time.DateTime + " MST")}
+	v := dashView{L: l, Token: d.token, CSRF: d.csrf, Now: now.Format("02.01.2006 15:04 MST")}
+	if key, ok := dashNotices[q.Get("done")]; ok {
+		v.Notice = l.T(key)
+	}
+	var keys []hsm.KeyInfo
 	if src.Keys != nil {
 		v.HasKeys = true
+		_, v.CanLock = src.Keys.(hsm.Locker)
 		toks, err := src.Keys.Tokens(ctx)
 		if err != nil {
 			v.TokensErr = err.Error()
 		}
-		keys, kerr := src.Keys.Keys(ctx)
+		var kerr error
+		keys, kerr = src.Keys.Keys(ctx)
 		if kerr != nil && err == nil {
 			v.TokensErr = kerr.Error()
 		}
 		for _, t := range toks {
-			dt := dashToken{Label: t.Label, Serial: t.Serial, URI: t.URI, Backend: t.Backend}
+			dt := dashToken{Label: t.Label, Serial: t.Serial, URI: t.URI, Kind: l.T("dash.kindToken")}
+			if t.Backend == "pfx" {
+				dt.Kind = l.T("dash.kindFile")
+			}
 			switch st := t.Flags.PIN; {
 			case st.Locked:
-				dt.PIN = "PIN locked"
+				dt.PIN = l.T("dash.pinLocked")
 			case st.FinalTry:
-				dt.PIN = "PIN final try"
+				dt.PIN = l.T("dash.pinFinalTry")
 			case st.CountLow:
-				dt.PIN = "PIN count low"
+				dt.PIN = l.T("dash.pinCountLow")
 			}
-			for _, k := range keys {
-				if k.TokenURI != t.URI {
-					continue
+			for i := range keys {
+				if keys[i].TokenURI == t.URI {
+					dt.Keys = append(dt.Keys, describeKey(l, &keys[i], "", now))
 				}
-				dk := dashKey{Label: k.Label, Algorithm: string(k.Algorithm)}
-				if k.Certificate != nil {
-					dk.Subject = k.Certificate.Subject.String()
-					dk.NotAfter = k.Certificate.NotAfter.UTC().Format(time.DateOnly)
-				}
-				dt.Keys = append(dt.Keys, dk)
 			}
 			v.Tokens = append(v.Tokens, dt)
 		}
@@ -197,49 +285,109 @@ func (s *Server) dashView(ctx context.Context, d *dashboard, src Dashboard) dash
 		v.HasPlugins = true
 		v.Plugins = src.Plugins()
 	}
+	origins := map[string]bool{}
 	if e := src.Engine; e != nil {
 		v.HasEngine = true
 		ods := e.Decisions().List()
 		sort.Slice(ods, func(i, j int) bool { return ods[i].Origin < ods[j].Origin })
 		for _, od := range ods {
-			v.Origins = append(v.Origins, dashOrigin{Origin: od.Origin, Choice: string(od.Choice), Plugin: od.Plugin,
-				Decided: od.Decided.UTC().Format(time.DateTime + " UTC")})
+			origins[od.Origin] = true
+			v.Origins = append(v.Origins, dashOrigin{Origin: od.Origin, Choice: l.T("choice." + string(od.Choice)), Plugin: od.Plugin,
+				Decided: od.Decided.Format("02.01.2006 15:04")})
 		}
 		for _, g := range e.Grants().List() {
 			if g.Expired(now) || g.Remaining <= 0 {
 				continue
 			}
-			v.Grants = append(v.Grants, dashGrant{ID: g.ID, Origin: g.Origin, Plugin: g.Plugin, KeyURI: g.KeyURI,
-				Operation: g.Operation, Uses: fmt.Sprintf("%d of %d left", g.Remaining, g.Uses),
-				Expires: g.Expires.UTC().Format(time.DateTime + " UTC")})
+			origins[g.Origin] = true
+			dg := dashGrant{ID: g.ID, Origin: g.Origin, Plugin: g.Plugin, KeyURI: g.KeyURI,
+				Operation: opName(l, g.Operation), Uses: l.T("dash.usesLeft", g.Remaining, g.Uses),
+				Expires: g.Expires.Format("02.01.2006 15:04")}
+			for i := range keys {
+				if hsm.SameURI(keys[i].URI, g.KeyURI) {
+					kv := describeKey(l, &keys[i], "", now)
+					dg.Key = join(kv.Owner, kv.Where)
+				}
+			}
+			if dg.Key == "" {
+				dg.Key = where(l, g.KeyURI, "")
+			}
+			v.Grants = append(v.Grants, dg)
 		}
 	}
 	if j := src.Journal; j != nil {
 		v.HasJournal = true
-		recs, err := j.List(journal.Filter{Last: src.JournalLast})
-		if err != nil {
-			v.JournalErr = err.Error()
-		}
-		for i := len(recs) - 1; i >= 0; i-- { // newest first
-			r := recs[i]
-			who := r.Origin
-			if who == "" {
-				who = r.Caller
-			}
-			res := r.Result
-			if r.ErrorKind != "" {
-				res += " (" + r.ErrorKind + ")"
-			}
-			dr := dashRecord{Seq: strconv.FormatUint(r.Seq, 10),
-				Time: r.Time.UTC().Format(time.DateTime), Op: string(r.Op), Who: who, Plugin: r.Plugin,
-				Decision: string(r.Decision), Grant: r.GrantID, Result: res, Summary: r.Summary}
-			for _, k := range slices.Sorted(maps.Keys(r.Evidence)) {
-				dr.Evidence = append(dr.Evidence, dashEvidence{Key: k, Value: r.Evidence[k]})
-			}
-			v.Journal = append(v.Journal, dr)
-		}
+		v.Journal = s.journalPage(l, j, src.JournalLast, d.token, parseJournalQuery(q))
+		v.Journal.Origins = slices.Sorted(maps.Keys(origins))
 	}
 	return v
+}
+
+// journalPage reads one page of the journal, newest first.
+func (s *Server) journalPage(l *locale, j *journal.Journal, per int, token string, jq journalQuery) dashJournal {
+	dj := dashJournal{Origin: jq.origin, Op: jq.op, Result: jq.result, Page: jq.page,
+		Filtered: jq.origin != "" || jq.op != "" || jq.result != ""}
+	for _, op := range []journal.Op{journal.OpSign, journal.OpDecrypt, journal.OpList, journal.OpConsent, journal.OpGrant,
+		journal.OpRevoke, journal.OpKeygen, journal.OpCSR, journal.OpImport} {
+		dj.Ops = append(dj.Ops, field{string(op), opName(l, string(op))})
+	}
+	for _, r := range journalResults {
+		dj.Results = append(dj.Results, field{r, l.T("result." + r)})
+	}
+	recs, err := j.List(journal.Filter{Origin: jq.origin, Op: journal.Op(jq.op), Last: maxJournalScan})
+	if err != nil {
+		dj.Err = err.Error()
+	}
+	dj.Capped = len(recs) == maxJournalScan
+	matched := recs[:0]
+	for _, r := range recs {
+		if jq.match(r) {
+			matched = append(matched, r)
+		}
+	}
+	dj.Matched = l.N("dash.records", len(matched))
+	dj.Pages = max(1, (len(matched)+per-1)/per)
+	dj.Page = min(dj.Page, dj.Pages)
+	if dj.Page > 1 {
+		dj.PrevURL = jq.url(token, dj.Page-1)
+	}
+	if dj.Page < dj.Pages {
+		dj.NextURL = jq.url(token, dj.Page+1)
+	}
+	// newest first: page 1 ends at the last record
+	end := len(matched) - (dj.Page-1)*per
+	start := max(0, end-per)
+	for i := end - 1; i >= start; i-- {
+		dj.Records = append(dj.Records, dashRecordOf(l, matched[i]))
+	}
+	return dj
+}
+
+func dashRecordOf(l *locale, r journal.Record) dashRecord {
+	who := r.Origin
+	if who == "" {
+		who = r.Caller
+	}
+	dr := dashRecord{Seq: strconv.FormatUint(r.Seq, 10), Time: r.Time.Local().Format("02.01.2006 15:04:05"),
+		Op: string(r.Op), OpName: opName(l, string(r.Op)), Who: who, Plugin: r.Plugin, Grant: r.GrantID, Summary: r.Summary}
+	if r.Decision != "" {
+		dr.Decision = l.T("decision." + string(r.Decision))
+	}
+	switch r.Result {
+	case journal.ResultOK:
+		dr.Result, dr.ResultClass = l.T("result.ok"), "ok"
+	case journal.ResultError:
+		dr.Result, dr.ResultClass = l.T("result.error"), "error"
+		if r.ErrorKind != "" {
+			dr.Result += " (" + r.ErrorKind + ")"
+		}
+	default:
+		dr.Result = r.Result
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Evidence)) {
+		dr.Evidence = append(dr.Evidence, dashEvidence{Key: k, Value: r.Evidence[k]})
+	}
+	return dr
 }
 
 // fingerprint summarises what the dashboard shows, cheaply (no key
@@ -271,51 +419,65 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fp := s.fingerprint(r.Context(), src)
-	v := s.dashView(r.Context(), d, src)
+	v := s.dashView(r.Context(), localeFor(r.Header.Get("Accept-Language")), d, src, r.URL.Query())
 	v.Version = hex.EncodeToString(fp[:])
 	s.render(w, dashTmpl, v, "dashboard")
 }
 
-func (s *Server) handleDashboardRevoke(w http.ResponseWriter, r *http.Request) {
+// dashPost checks a dashboard POST (same origin, the dashboard's token, a
+// form with its CSRF token) and returns its form; it writes the refusal
+// and returns ok false when a check fails.
+func (s *Server) dashPost(w http.ResponseWriter, r *http.Request) (*dashboard, Dashboard, map[string][]byte, bool) {
 	if !s.sameOrigin(r) {
 		http.Error(w, "cross-site request refused", http.StatusForbidden)
-		return
+		return nil, Dashboard{}, nil, false
 	}
 	d, src, ok := s.lookupDash(r.PathValue("token"))
 	if !ok {
 		http.NotFound(w, r)
-		return
+		return nil, Dashboard{}, nil, false
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
 		http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
-		return
+		return nil, Dashboard{}, nil, false
 	}
 	buf := make([]byte, maxBody+1)
 	n, err := io.ReadFull(r.Body, buf)
 	if (err != nil && err != io.ErrUnexpectedEOF && err != io.EOF) || n > maxBody {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
+		http.Error(w, "bad request: form too large or unreadable", http.StatusBadRequest)
+		return nil, Dashboard{}, nil, false
 	}
 	form, err := parseForm(buf[:n])
 	if err != nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
+		http.Error(w, "bad request: malformed form", http.StatusBadRequest)
+		return nil, Dashboard{}, nil, false
 	}
 	if subtle.ConstantTimeCompare(form["csrf"], []byte(d.csrf)) != 1 {
 		http.Error(w, "stale or forged form", http.StatusForbidden)
+		return nil, Dashboard{}, nil, false
+	}
+	return d, src, form, true
+}
+
+// handleDashboardRevoke revokes a grant (form field grant) or forgets a
+// web site's remembered decision (origin).
+func (s *Server) handleDashboardRevoke(w http.ResponseWriter, r *http.Request) {
+	d, src, form, ok := s.dashPost(w, r)
+	if !ok {
 		return
 	}
 	if src.Engine == nil {
-		http.Error(w, "bad request", http.StatusBadRequest)
+		http.Error(w, "bad request: no consent engine", http.StatusBadRequest)
 		return
 	}
+	var err error
 	switch {
 	case len(form["grant"]) > 0:
 		err = src.Engine.RevokeGrant(r.Context(), string(form["grant"]))
 	case len(form["origin"]) > 0:
 		err = src.Engine.ForgetOrigin(r.Context(), string(form["origin"]))
 	default:
-		http.Error(w, "bad request", http.StatusBadRequest)
+		http.Error(w, "bad request: neither grant nor origin", http.StatusBadRequest)
 		return
 	}
 	if err != nil {
@@ -323,6 +485,36 @@ func (s *Server) handleDashboardRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.DashboardChanged()
 	http.Redirect(w, r, "/d/"+d.token, http.StatusSeeOther)
+}
+
+// handleDashboardLock locks every token now: logs out of each PKCS#11
+// token and forgets every unlocked PFX key (hsm.Locker), so the next use
+// of any key asks for its PIN or password again.
+func (s *Server) handleDashboardLock(w http.ResponseWriter, r *http.Request) {
+	d, src, _, ok := s.dashPost(w, r)
+	if !ok {
+		return
+	}
+	locker, can := src.Keys.(hsm.Locker)
+	if !can {
+		http.Error(w, "bad request: the key store cannot be locked", http.StatusBadRequest)
+		return
+	}
+	done := "locked"
+	toks, err := src.Keys.Tokens(r.Context())
+	if err != nil {
+		s.log.Warn("dashboard: lock all: list tokens", "err", err)
+		done = "lockfailed"
+	}
+	for _, t := range toks {
+		if err := locker.Lock(r.Context(), t.URI); err != nil {
+			s.log.Warn("dashboard: lock", "token", t.Label, "err", err)
+			done = "lockfailed"
+		}
+	}
+	s.log.Info("dashboard: locked all tokens", "tokens", len(toks), "result", done)
+	s.DashboardChanged()
+	http.Redirect(w, r, "/d/"+d.token+"?done="+done, http.StatusSeeOther)
 }
 
 func (s *Server) handleDashboardEvents(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,12 @@ var staticFS embed.FS
 //go:embed page.html
 var pageHTML string
 
-var pageTmpl = template.Must(template.New("page").Parse(pageHTML))
+// keyHTML is the "key" template both pages show a key with.
+//
+//go:embed key.html
+var keyHTML string
+
+var pageTmpl = template.Must(template.Must(template.New("page").Parse(pageHTML)).Parse(keyHTML))
 
 //go:embed used.html
 var usedHTML string
@@ -34,7 +39,7 @@ var usedTmpl = template.Must(template.New("used").Parse(usedHTML))
 //go:embed dashboard.html
 var dashHTML string
 
-var dashTmpl = template.Must(template.New("dashboard").Parse(dashHTML))
+var dashTmpl = template.Must(template.Must(template.New("dashboard").Parse(dashHTML)).Parse(keyHTML))
 
 // CSP is the Content-Security-Policy of every response.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
@@ -50,6 +55,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /d/{token}", s.handleDashboard)
 	mux.HandleFunc("GET /d/{token}/events", s.handleDashboardEvents)
 	mux.HandleFunc("POST /d/{token}/revoke", s.handleDashboardRevoke)
+	mux.HandleFunc("POST /d/{token}/lock", s.handleDashboardLock)
 	return s.guard(mux)
 }
 
@@ -141,15 +147,16 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	default:
 		ok = s.hasSession(r, d)
 	}
+	l := localeFor(r.Header.Get("Accept-Language"))
 	var v view
 	if ok {
-		v = s.view(d)
+		v = s.view(d, l)
 	}
 	s.mu.Unlock()
 	if !ok {
 		s.log.Warn("consent dialog: refused a used or foreign link", "id", d.q.ID, "with_key", hasKey)
 		w.WriteHeader(http.StatusForbidden)
-		s.render(w, usedTmpl, nil, "used link")
+		s.render(w, usedTmpl, l, "used link")
 		return
 	}
 	s.render(w, pageTmpl, v, "consent dialog")
@@ -264,7 +271,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 			// without a valid pick only asks again.
 			i, err := strconv.Atoi(string(form["key"]))
 			if err != nil || i < 0 || i >= len(choices) {
-				s.setNotice(d, "Pick the key to sign with, or press Deny.")
+				s.setNotice(d, noticePickKey)
 				break
 			}
 			a.KeyURI = choices[i].URI
@@ -282,11 +289,11 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 			pin := form["pin"]
 			confirmed := string(form["confirm_final"]) == "yes"
 			if len(pin) == 0 {
-				s.setNotice(d, "Enter the "+d.pinReq.Kind.String()+", or press Cancel.")
+				s.setNotice(d, noticeEnterSecret)
 				break
 			}
 			if d.pinReq.State.FinalTry && !confirmed {
-				s.setNotice(d, "This is the final try: tick the box to confirm that you want to go on.")
+				s.setNotice(d, noticeConfirmFinal)
 				break
 			}
 			resp := hsm.PINResponse{PIN: pin, ConfirmFinalTry: d.pinReq.State.FinalTry && confirmed}
@@ -302,6 +309,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
+// setNotice shows a notice (a message key) above d's form.
 func (s *Server) setNotice(d *dialog, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

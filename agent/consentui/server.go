@@ -7,9 +7,13 @@
 // answer, not an error. The page shows what Signet checked apart from what
 // the asking page claims; only same-origin POSTs carrying the page's CSRF
 // token answer, and a PIN never becomes a Go string, a log line or part of
-// a page. EnableDashboard adds the person's dashboard (keys, plugins,
-// remembered origins, grants, journal). A Server is safe for concurrent
-// use. The reasoning behind each protection is in docs/consent-dialog.md.
+// a page. Keys are named as people know them (owner, organisation,
+// national identifiers, issuer, validity, token or file), and both pages
+// speak the browser's language (English, Russian, Ukrainian, Uzbek).
+// EnableDashboard adds the person's dashboard (keys, plugins, remembered
+// origins, grants, the journal filtered and paged; forget, revoke, lock
+// all tokens). A Server is safe for concurrent use. The reasoning is in
+// docs/consent-dialog.md and docs/dashboard.md.
 //
 //	tlsCfg, err := ca.TLSConfig([]string{"127.0.0.1"}) // a leaf of agent/localca
 //	if err != nil {
@@ -209,7 +213,7 @@ type dialog struct {
 
 	// guarded by Server.mu
 	state    string
-	notice   string // shown above the form, e.g. "confirm the final try"
+	notice   string // a message key (notice*) shown above the form
 	finished time.Time
 	linkUsed bool          // the link was loaded once; it never works again
 	changed  chan struct{} // closed and replaced on every state change

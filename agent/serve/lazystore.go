@@ -18,6 +18,9 @@ type lazyStore struct {
 
 var _ host.KeyService = (*lazyStore)(nil)
 
+// The dashboard's "Lock all tokens now" needs the store's Lock.
+var _ hsm.Locker = (*lazyStore)(nil)
+
 func openLazy(open func() *hsm.Store) *lazyStore {
 	l := &lazyStore{ready: make(chan struct{})}
 	go func() {
@@ -101,6 +104,15 @@ func (l *lazyStore) ImportCertificate(ctx context.Context, req hsm.ImportCertifi
 		return hsm.KeyInfo{}, err
 	}
 	return s.ImportCertificate(ctx, req)
+}
+
+// Lock is hsm.Store.Lock.
+func (l *lazyStore) Lock(ctx context.Context, tokenURI string) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Lock(ctx, tokenURI)
 }
 
 // Close waits for the store to be open, then closes it.

@@ -1,9 +1,13 @@
 // Package x500 parses and formats X.500 distinguished names as text, with
 // one table of attribute names: the usual short names (CN, O, OU, L, ST, C,
 // SERIALNUMBER/SN, SURNAME, GIVENNAME, T, UID, DC, E/EMAIL, …) and the
-// Uzbek national attributes TIN/INN (1.2.860.3.16.1.1) and PINFL
-// (1.2.860.3.16.1.2); any other type is written as a dotted OID. It
-// imports nothing else of this module.
+// national attributes: Uzbek TIN/INN (1.2.860.3.16.1.1) and PINFL
+// (1.2.860.3.16.1.2), Russian INN, INNLE, OGRN, OGRNIP and SNILS,
+// Ukrainian DRFO and EDRPOU, and organizationIdentifier; national ones are
+// written as dotted OIDs, as is any type the table does not know. Fields
+// and DirectoryFields label a name's (or a subjectDirectoryAttributes
+// extension's) attributes for people. It imports nothing else of this
+// module.
 //
 // Text is "KEY=value" attributes, ',' between RDNs and '+' between the
 // attributes of a multi-valued RDN, in the order given: Parse keeps it,
@@ -48,44 +52,78 @@ type attrType struct {
 	name string // as written by Format
 	oid  asn1.ObjectIdentifier
 	tag  int // ASN.1 string type for parsed values
+	// kind and label say what the attribute is, for people (Fields); set
+	// on the first entry of an OID.
+	kind  string
+	label string
 }
 
 // names lists the short names. The first entry of an OID is the one
-// Format writes.
+// Format writes and the one that carries the kind and label. National
+// attributes are written as dotted OIDs (E-IMZO does so for the Uzbek
+// ones; the others stay as they were written before they had a name) and
+// accepted under their usual names.
 var names = []attrType{
-	{"CN", asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.TagUTF8String},
-	{"SURNAME", asn1.ObjectIdentifier{2, 5, 4, 4}, asn1.TagUTF8String},
-	{"SERIALNUMBER", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString},
-	{"SN", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString},
-	{"C", asn1.ObjectIdentifier{2, 5, 4, 6}, asn1.TagPrintableString},
-	{"L", asn1.ObjectIdentifier{2, 5, 4, 7}, asn1.TagUTF8String},
-	{"ST", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String},
-	{"S", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String},
-	{"STREET", asn1.ObjectIdentifier{2, 5, 4, 9}, asn1.TagUTF8String},
-	{"O", asn1.ObjectIdentifier{2, 5, 4, 10}, asn1.TagUTF8String},
-	{"OU", asn1.ObjectIdentifier{2, 5, 4, 11}, asn1.TagUTF8String},
-	{"T", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String},
-	{"TITLE", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String},
-	{"BUSINESSCATEGORY", asn1.ObjectIdentifier{2, 5, 4, 15}, asn1.TagUTF8String},
-	{"POSTALCODE", asn1.ObjectIdentifier{2, 5, 4, 17}, asn1.TagUTF8String},
-	{"NAME", asn1.ObjectIdentifier{2, 5, 4, 41}, asn1.TagUTF8String},
-	{"GIVENNAME", asn1.ObjectIdentifier{2, 5, 4, 42}, asn1.TagUTF8String},
-	{"INITIALS", asn1.ObjectIdentifier{2, 5, 4, 43}, asn1.TagUTF8String},
-	{"DN", asn1.ObjectIdentifier{2, 5, 4, 46}, asn1.TagPrintableString},
-	{"PSEUDONYM", asn1.ObjectIdentifier{2, 5, 4, 65}, asn1.TagUTF8String},
-	{"UID", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, asn1.TagUTF8String},
-	{"DC", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, asn1.TagIA5String},
-	{"E", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
-	{"EMAILADDRESS", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
-	{"EMAIL", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String},
+	{"CN", asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.TagUTF8String, KindName, "Name"},
+	{"SURNAME", asn1.ObjectIdentifier{2, 5, 4, 4}, asn1.TagUTF8String, "surname", "Surname"},
+	{"SERIALNUMBER", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString, "serialNumber", "Serial number"},
+	{"SN", asn1.ObjectIdentifier{2, 5, 4, 5}, asn1.TagPrintableString, "", ""},
+	{"C", asn1.ObjectIdentifier{2, 5, 4, 6}, asn1.TagPrintableString, "country", "Country"},
+	{"L", asn1.ObjectIdentifier{2, 5, 4, 7}, asn1.TagUTF8String, "locality", "Locality"},
+	{"ST", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String, "region", "Region"},
+	{"S", asn1.ObjectIdentifier{2, 5, 4, 8}, asn1.TagUTF8String, "", ""},
+	{"STREET", asn1.ObjectIdentifier{2, 5, 4, 9}, asn1.TagUTF8String, "street", "Street"},
+	{"O", asn1.ObjectIdentifier{2, 5, 4, 10}, asn1.TagUTF8String, KindOrganization, "Organisation"},
+	{"OU", asn1.ObjectIdentifier{2, 5, 4, 11}, asn1.TagUTF8String, "unit", "Department"},
+	{"T", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String, "title", "Title"},
+	{"TITLE", asn1.ObjectIdentifier{2, 5, 4, 12}, asn1.TagUTF8String, "", ""},
+	{"BUSINESSCATEGORY", asn1.ObjectIdentifier{2, 5, 4, 15}, asn1.TagUTF8String, "businessCategory", "Business category"},
+	{"POSTALCODE", asn1.ObjectIdentifier{2, 5, 4, 17}, asn1.TagUTF8String, "postalCode", "Postal code"},
+	{"NAME", asn1.ObjectIdentifier{2, 5, 4, 41}, asn1.TagUTF8String, "givenName", "Given name"},
+	{"GIVENNAME", asn1.ObjectIdentifier{2, 5, 4, 42}, asn1.TagUTF8String, "givenName", "Given name"},
+	{"INITIALS", asn1.ObjectIdentifier{2, 5, 4, 43}, asn1.TagUTF8String, "initials", "Initials"},
+	{"DN", asn1.ObjectIdentifier{2, 5, 4, 46}, asn1.TagPrintableString, "dnQualifier", "DN qualifier"},
+	{"PSEUDONYM", asn1.ObjectIdentifier{2, 5, 4, 65}, asn1.TagUTF8String, "pseudonym", "Pseudonym"},
+	// organizationIdentifier (ETSI EN 319 412-1: "NTRUA-12345678" carries
+	// a Ukrainian EDRPOU code, "VATxx-…" a VAT number).
+	{"2.5.4.97", asn1.ObjectIdentifier{2, 5, 4, 97}, asn1.TagUTF8String, "organizationIdentifier", "Organisation identifier"},
+	{"ORGANIZATIONIDENTIFIER", asn1.ObjectIdentifier{2, 5, 4, 97}, asn1.TagUTF8String, "", ""},
+	{"UID", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, asn1.TagUTF8String, "uid", "User ID"},
+	{"DC", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, asn1.TagIA5String, "domain", "Domain"},
+	{"E", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String, "email", "E-mail"},
+	{"EMAILADDRESS", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String, "", ""},
+	{"EMAIL", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, asn1.TagIA5String, "", ""},
 	// Uzbek national attributes: written as dotted OIDs (E-IMZO does so),
 	// accepted under the official client's names.
-	{"1.2.860.3.16.1.1", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
-	{"INN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
-	{"TIN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String},
-	{"1.2.860.3.16.1.2", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String},
-	{"PINFL", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String},
+	{"1.2.860.3.16.1.1", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String, "tin.uz", "TIN"},
+	{"INN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String, "", ""},
+	{"TIN", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 1}, asn1.TagUTF8String, "", ""},
+	{"1.2.860.3.16.1.2", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String, "pinfl", "PINFL"},
+	{"PINFL", asn1.ObjectIdentifier{1, 2, 860, 3, 16, 1, 2}, asn1.TagUTF8String, "", ""},
+	// Russian national attributes (the CryptoPro names; "INN" is the
+	// Uzbek TIN above, so the Russian one has only its OID).
+	{"1.2.643.3.131.1.1", asn1.ObjectIdentifier{1, 2, 643, 3, 131, 1, 1}, asn1.TagUTF8String, "inn.ru", "INN"},
+	{"1.2.643.100.4", asn1.ObjectIdentifier{1, 2, 643, 100, 4}, asn1.TagUTF8String, "innle.ru", "INN of the legal entity"},
+	{"INNLE", asn1.ObjectIdentifier{1, 2, 643, 100, 4}, asn1.TagUTF8String, "", ""},
+	{"1.2.643.100.1", asn1.ObjectIdentifier{1, 2, 643, 100, 1}, asn1.TagUTF8String, "ogrn.ru", "OGRN"},
+	{"OGRN", asn1.ObjectIdentifier{1, 2, 643, 100, 1}, asn1.TagUTF8String, "", ""},
+	{"1.2.643.100.5", asn1.ObjectIdentifier{1, 2, 643, 100, 5}, asn1.TagUTF8String, "ogrnip.ru", "OGRNIP"},
+	{"OGRNIP", asn1.ObjectIdentifier{1, 2, 643, 100, 5}, asn1.TagUTF8String, "", ""},
+	{"1.2.643.100.3", asn1.ObjectIdentifier{1, 2, 643, 100, 3}, asn1.TagUTF8String, "snils.ru", "SNILS"},
+	{"SNILS", asn1.ObjectIdentifier{1, 2, 643, 100, 3}, asn1.TagUTF8String, "", ""},
+	// Ukrainian national attributes (DSTU 4145 certificates carry them in
+	// the subjectDirectoryAttributes extension: see DirectoryFields).
+	{"1.2.804.2.1.1.1.11.1.4.1.1", asn1.ObjectIdentifier{1, 2, 804, 2, 1, 1, 1, 11, 1, 4, 1, 1}, asn1.TagPrintableString, "drfo.ua", "DRFO"},
+	{"DRFO", asn1.ObjectIdentifier{1, 2, 804, 2, 1, 1, 1, 11, 1, 4, 1, 1}, asn1.TagPrintableString, "", ""},
+	{"1.2.804.2.1.1.1.11.1.4.2.1", asn1.ObjectIdentifier{1, 2, 804, 2, 1, 1, 1, 11, 1, 4, 2, 1}, asn1.TagPrintableString, "edrpou.ua", "EDRPOU"},
+	{"EDRPOU", asn1.ObjectIdentifier{1, 2, 804, 2, 1, 1, 1, 11, 1, 4, 2, 1}, asn1.TagPrintableString, "", ""},
 }
+
+// Kinds a caller picks out of Fields to name a certificate's owner.
+const (
+	KindName         = "name"
+	KindOrganization = "organization"
+)
 
 // Attribute is one AttributeTypeAndValue with its value as encoded.
 type Attribute struct {
@@ -525,4 +563,80 @@ func Map(der []byte) map[string]string {
 		}
 	}
 	return out
+}
+
+// Field is one attribute of a name as people read it.
+type Field struct {
+	OID asn1.ObjectIdentifier
+	// Kind says what the attribute is ("name", "organization", "pinfl",
+	// "tin.uz", "inn.ru", "edrpou.ua", …: a stable key for a caller's own
+	// labels); empty for a type the table does not know.
+	Kind string
+	// Label is the English label ("PINFL"), or the dotted OID.
+	Label string
+	// Value is the text, or "#" and the DER in hex for a value that is
+	// not a string.
+	Value string
+}
+
+// Fields returns a DER name's attributes in their order, each labelled and
+// decoded (at most MaxAttributes).
+func Fields(der []byte) ([]Field, error) {
+	var rdns rdnSequence
+	rest, err := asn1.Unmarshal(der, &rdns)
+	if err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("name is not a DER RDNSequence: %w", ErrInvalid)
+	}
+	var out []Field
+	for _, rdn := range rdns {
+		for _, atv := range rdn {
+			if len(out) == MaxAttributes {
+				return out, nil
+			}
+			out = append(out, field(atv.Type, atv.Value))
+		}
+	}
+	return out, nil
+}
+
+// OIDSubjectDirectoryAttributes is the certificate extension (RFC 5280
+// 4.2.1.8) in which Ukrainian certificates carry DRFO and EDRPOU.
+var OIDSubjectDirectoryAttributes = asn1.ObjectIdentifier{2, 5, 29, 9}
+
+// DirectoryFields returns the attributes of a subjectDirectoryAttributes
+// extension value (SEQUENCE OF Attribute, each a type and a SET OF
+// values), one Field per value, at most MaxAttributes.
+func DirectoryFields(ext []byte) ([]Field, error) {
+	var attrs []struct {
+		Type   asn1.ObjectIdentifier
+		Values []asn1.RawValue `asn1:"set"`
+	}
+	rest, err := asn1.Unmarshal(ext, &attrs)
+	if err != nil || len(rest) != 0 {
+		return nil, fmt.Errorf("subjectDirectoryAttributes is not a DER SEQUENCE OF Attribute: %w", ErrInvalid)
+	}
+	var out []Field
+	for _, a := range attrs {
+		for _, v := range a.Values {
+			if len(out) == MaxAttributes {
+				return out, nil
+			}
+			out = append(out, field(a.Type, v))
+		}
+	}
+	return out, nil
+}
+
+func field(oid asn1.ObjectIdentifier, v asn1.RawValue) Field {
+	a := attrByOID(oid)
+	f := Field{OID: oid, Kind: a.kind, Label: a.label}
+	if f.Label == "" {
+		f.Label = oid.String()
+	}
+	s, ok := text(v)
+	if !ok {
+		s = "#" + strings.ToUpper(hex.EncodeToString(v.FullBytes))
+	}
+	f.Value = s
+	return f
 }

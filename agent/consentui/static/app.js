@@ -8,6 +8,9 @@
     if (!window.EventSource) { return; }
     var des = new EventSource(location.pathname + "/events?v=" + encodeURIComponent(document.body.getAttribute("data-version") || ""));
     des.addEventListener("changed", function () { des.close(); location.reload(); });
+    // An action's own answer (a redirect with its notice) comes next: a
+    // reload for the change it causes must not replace it.
+    document.addEventListener("submit", function () { des.close(); });
     return;
   }
   // The single-use link key has done its job: keep it out of the address
@@ -54,10 +57,11 @@
   disarm();
 
   if (!window.EventSource) { return; }
+  // The final states' messages, in the page's language (data-msg-*).
   var messages = {
-    answered: "Answered. You can close this window.",
-    expired: "This request has expired. You can close this window.",
-    cancelled: "This request was cancelled. You can close this window."
+    answered: document.body.getAttribute("data-msg-answered"),
+    expired: document.body.getAttribute("data-msg-expired"),
+    cancelled: document.body.getAttribute("data-msg-cancelled")
   };
   var es = new EventSource(location.pathname + "/events");
   es.addEventListener("state", function (e) {

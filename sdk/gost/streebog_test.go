@@ -24,8 +24,8 @@ func TestStreebogVectors(t *testing.T) {
 	require.NoError(t, err)
 	m1 := []byte("012345678901234567890123456789012345678901234567890123456789012")
 	for _, tc := range []struct {
-		name      string
-		msg       []byte
+		name       string
+		msg        []byte
 		h512, h256 string
 	}{
 		{"M1", m1,

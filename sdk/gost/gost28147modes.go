@@ -103,7 +103,7 @@ func (s *cfbMeshing) mesh() {
 		s.c.Decrypt(k[i:], cryptoProMeshingKey[i:])
 	}
 	s.c.setKey(k[:])
-	wipe(k[:])
+	clear(k[:])
 	s.c.Encrypt(s.reg[:], s.reg[:])
 }
 
@@ -130,11 +130,5 @@ func (s *cfbMeshing) XORKeyStream(dst, src []byte) {
 		}
 		dst[i] = out
 		s.used++
-	}
-}
-
-func wipe(b []byte) {
-	for i := range b {
-		b[i] = 0
 	}
 }

@@ -75,7 +75,7 @@ func (s *ctrACPKM) rekey() {
 		s.b.Encrypt(k[i:], acpkmD[i:])
 	}
 	b, err := s.newBlock(k[:])
-	wipe(k[:])
+	clear(k[:])
 	if err != nil {
 		panic("gost: ACPKM: " + err.Error()) // a 32-byte key is always valid
 	}

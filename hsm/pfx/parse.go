@@ -401,7 +401,15 @@ func decode(data, password []byte) (*decoded, error) {
 		if errors.Is(perr, pkcs12.ErrIncorrectPassword) {
 			return nil, perr
 		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		// GOST keys, ciphers or MACs: the path beside go-pkcs12.
+		d, gerr := decodePBES2File(data, password)
+		if gerr == nil || errors.Is(gerr, pkcs12.ErrIncorrectPassword) {
+			return d, gerr
+		}
+		if errors.Is(gerr, errUnsupportedAlgo) {
+			return nil, fmt.Errorf("%w: %v; %v", ErrMalformed, err, gerr)
+		}
+		return nil, gerr
 	}
 	d := &decoded{}
 	for _, b := range blocks {

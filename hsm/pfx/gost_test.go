@@ -1,0 +1,73 @@
+package pfx
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/softhsmtest"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
+)
+
+// gostEngine skips (fails in CI) when openssl has no GOST engine.
+func gostEngine(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("openssl", "engine", "gost").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "gost") {
+		msg := "openssl has no GOST engine (apt-get install libengine-gost-openssl): " + strings.TrimSpace(string(out))
+		require.Empty(t, os.Getenv("CI"), msg)
+		t.Skip(msg)
+	}
+}
+
+// gostProtections are the ways OpenSSL's GOST engine protects a PKCS#12
+// file: the ciphers it can write in PBES2 (its PRF follows the cipher:
+// HMAC-Streebog-512 for gost89, HMAC-SHA-256 for the 2015 ciphers) and
+// the GOST MAC digests.
+var gostProtections = []struct{ name, keypbe, mac string }{
+	{"gost89-streebog512", "gost89", "md_gost12_512"},
+	{"kuznyechik-streebog256", "kuznyechik-ctr-acpkm", "md_gost12_256"},
+	{"magma-gost94", "magma-ctr-acpkm", "md_gost94"},
+	{"aes-streebog512", "aes-256-cbc", "md_gost12_512"},
+}
+
+// TestGOSTProtectedFilesFromOpenSSL: files OpenSSL's GOST engine
+// protects with GOST ciphers and MACs (go-pkcs12 refuses all of them)
+// list, unlock with the password, refuse a wrong one as a wrong password,
+// and sign.
+func TestGOSTProtectedFilesFromOpenSSL(t *testing.T) {
+	gostEngine(t)
+	k := newKey(t, softhsmtest.ECP256, "GOST protected")
+	for _, p := range gostProtections {
+		t.Run(p.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "k.pfx")
+			writeOpenSSLPFX(t, path, k, "alias", "пароль-1", "-engine", "gost",
+				"-keypbe", p.keypbe, "-certpbe", p.keypbe, "-macalg", p.mac)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			_, _, _, err = pkcs12.DecodeChain(data, "пароль-1")
+			require.Error(t, err, "go-pkcs12 reads it; the test shows nothing")
+
+			_, err = decode(data, []byte("wrong"))
+			assert.ErrorIs(t, err, pkcs12.ErrIncorrectPassword)
+
+			pr := &prompter{answers: []string{"wrong", "пароль-1"}}
+			b := openBackend(t, Config{Files: []string{path}, PasswordPrompt: pr.prompt})
+			key := onlyKey(t, b)
+			assert.Equal(t, "alias", key.Label)
+			signAndVerify(t, b, key.URI, k.Key.Public())
+			assert.Equal(t, 2, pr.calls(), "a wrong password, then the right one")
+			after := onlyKey(t, b)
+			require.NotNil(t, after.Certificate)
+			assert.Equal(t, k.Certificate.Raw, after.Certificate.Raw)
+			assert.Equal(t, hsm.ECDSA, after.Algorithm)
+		})
+	}
+}

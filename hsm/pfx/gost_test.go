@@ -1,6 +1,8 @@
 package pfx
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,4 +72,39 @@ func TestGOSTProtectedFilesFromOpenSSL(t *testing.T) {
 			assert.Equal(t, hsm.ECDSA, after.Algorithm)
 		})
 	}
+}
+
+// TestEncodeTC26LoadsHereAndInOpenSSL: a file EncodeTC26 writes unlocks
+// here (and lists its certificate while locked), and OpenSSL's GOST
+// engine verifies its MAC, decrypts its key and prints the same key.
+func TestEncodeTC26LoadsHereAndInOpenSSL(t *testing.T) {
+	gostEngine(t)
+	k := newKey(t, softhsmtest.ECP256, "TC26 writer")
+	der, err := x509.MarshalPKCS8PrivateKey(k.Key)
+	require.NoError(t, err)
+	data, err := EncodeTC26(nil, der, append([]*x509.Certificate{k.Certificate}, k.Chain...), "мой ключ", []byte("пароль-2"))
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "tc26.pfx")
+	require.NoError(t, os.WriteFile(path, data, 0o600))
+
+	b := openBackend(t, Config{Files: []string{path}, PasswordPrompt: (&prompter{answers: []string{"пароль-2"}}).prompt})
+	locked := onlyKey(t, b)
+	require.NotNil(t, locked.Certificate, "the certificate lists without the password")
+	assert.Equal(t, "мой ключ", locked.Label)
+	signAndVerify(t, b, locked.URI, k.Key.Public())
+
+	cmd := exec.Command("openssl", "pkcs12", "-engine", "gost", "-in", path, "-passin", "env:PFXPW", "-nodes", "-info")
+	cmd.Env = append(os.Environ(), "PFXPW=пароль-2")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "openssl pkcs12: %s", out)
+	assert.Contains(t, string(out), "MAC: GOST R 34.11-2012 with 512 bit hash, Iteration 2048")
+	assert.Contains(t, string(out), "Shrouded Keybag: PBES2, PBKDF2, kuznyechik-ctr-acpkm, Iteration 2048, PRF id-tc26-hmac-gost-3411-2012-512")
+	block, _ := pem.Decode(out[strings.Index(string(out), "-----BEGIN PRIVATE KEY-----"):])
+	require.NotNil(t, block, "openssl printed no key: %s", out)
+	assert.Equal(t, der, block.Bytes, "openssl decrypted another key")
+
+	cmd = exec.Command("openssl", "pkcs12", "-engine", "gost", "-in", path, "-passin", "pass:wrong", "-nodes")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err, "openssl accepted a wrong password: %s", out)
+	assert.Contains(t, string(out), "Mac verify error")
 }

@@ -26,6 +26,11 @@ const EncodeIterations = 2048
 // PBKDF2 (RFC 9548 §3). The leaf's SHA-1 is the localKeyId; name, if not
 // empty, is the friendlyName of key and leaf. rnd nil means crypto/rand.
 func EncodeTC26(rnd io.Reader, pkcs8 []byte, certs []*x509.Certificate, name string, password []byte) ([]byte, error) {
+	return encodeTC26(rnd, pkcs8, certs, name, password, EncodeIterations)
+}
+
+// encodeTC26 is EncodeTC26 with iter iterations (fewer for fuzz seeds).
+func encodeTC26(rnd io.Reader, pkcs8 []byte, certs []*x509.Certificate, name string, password []byte, iter int) ([]byte, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -55,7 +60,7 @@ func EncodeTC26(rnd io.Reader, pkcs8 []byte, certs []*x509.Certificate, name str
 		}
 		certBags = append(certBags, bag)
 	}
-	alg, enc, err := pbes2EncryptKuznyechik(rnd, password, pkcs8, EncodeIterations)
+	alg, enc, err := pbes2EncryptKuznyechik(rnd, password, pkcs8, iter)
 	if err != nil {
 		return nil, fmt.Errorf("pfx: encrypting the key: %w", err)
 	}
@@ -81,7 +86,7 @@ func EncodeTC26(rnd io.Reader, pkcs8 []byte, certs []*x509.Certificate, name str
 	if _, err := io.ReadFull(rnd, salt); err != nil {
 		return nil, fmt.Errorf("pfx: random MAC salt: %w", err)
 	}
-	mac, err := computeMAC(oidStreebog512, password, salt, EncodeIterations, authSafe)
+	mac, err := computeMAC(oidStreebog512, password, salt, iter, authSafe)
 	if err != nil {
 		return nil, fmt.Errorf("pfx: MAC: %w", err)
 	}
@@ -93,7 +98,7 @@ func EncodeTC26(rnd io.Reader, pkcs8 []byte, certs []*x509.Certificate, name str
 	md.Mac.Algorithm = pkix.AlgorithmIdentifier{Algorithm: oidStreebog512, Parameters: asn1NULL}
 	md.Mac.Digest = mac
 	md.MacSalt = salt
-	md.Iterations = EncodeIterations
+	md.Iterations = iter
 	out, err := asn1.Marshal(pfxPDU{Version: 3, AuthSafe: authSafeCI, MacData: md})
 	if err != nil {
 		return nil, fmt.Errorf("pfx: encoding the file: %w", err)

@@ -71,9 +71,9 @@ type gostSPKI struct {
 }
 
 var (
-	oidGost2001   = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 19}
-	oidHashParams = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 30, 1}
-	paramSets     = map[string]*Curve{"A": CurveCryptoProA, "B": CurveCryptoProB, "C": CurveCryptoProC}
+	oidGost2001     = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 19}
+	oidHashParams   = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 30, 1}
+	engineParamSets = map[string]*Curve{"A": CurveCryptoProA, "B": CurveCryptoProB, "C": CurveCryptoProC}
 )
 
 // curveOID is c.OID as an asn1.ObjectIdentifier.
@@ -98,7 +98,7 @@ func TestGostOpenSSLSignatures(t *testing.T) {
 	msgFile := filepath.Join(dir, "msg")
 	require.NoError(t, os.WriteFile(msgFile, msg, 0o600))
 	digest := Sum94CryptoPro(msg)
-	for name, c := range paramSets {
+	for name, c := range engineParamSets {
 		t.Run(name, func(t *testing.T) {
 			keyFile := filepath.Join(dir, name+".key")
 			openssl(t, nil, "genpkey", "-engine", "gost", "-algorithm", "gost2001", "-pkeyopt", "paramset:"+name, "-out", keyFile)

@@ -1,6 +1,8 @@
 package pfx
 
 import (
+	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/internal/softhsmtest"
+	"github.com/signet-agent/signet/sdk/gost"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -107,4 +110,66 @@ func TestEncodeTC26LoadsHereAndInOpenSSL(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err, "openssl accepted a wrong password: %s", out)
 	assert.Contains(t, string(out), "Mac verify error")
+}
+
+// opensslGOSTPFX makes a GOST R 34.10-2012 key (algorithm gost2012_256 or
+// gost2012_512, parameter set ps), a self-signed certificate and a PFX
+// with OpenSSL's GOST engine; extra are more `openssl pkcs12 -export`
+// options. It returns the PFX path and the key and certificate PEM paths.
+func opensslGOSTPFX(t *testing.T, alg, ps, pw string, extra ...string) (pfxPath, keyPath, certPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	keyPath, certPath, pfxPath = filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "k.pfx")
+	md := map[string]string{"gost2012_256": "-md_gost12_256", "gost2012_512": "-md_gost12_512"}[alg]
+	for _, args := range [][]string{
+		{"genpkey", "-engine", "gost", "-algorithm", alg, "-pkeyopt", "paramset:" + ps, "-out", keyPath},
+		{"req", "-engine", "gost", "-new", "-x509", "-key", keyPath, "-subj", "/CN=GOST " + alg + " " + ps, "-days", "30", md, "-out", certPath},
+		append([]string{"pkcs12", "-engine", "gost", "-export", "-inkey", keyPath, "-in", certPath, "-name", "gost key",
+			"-passout", "env:PFXPW", "-out", pfxPath}, extra...),
+	} {
+		cmd := exec.Command("openssl", args...)
+		cmd.Env = append(os.Environ(), "PFXPW="+pw)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "openssl %v: %s", args, out)
+	}
+	return pfxPath, keyPath, certPath
+}
+
+// TestGOST2012KeysFromOpenSSL: PFX files with GOST R 34.10-2012 keys
+// that OpenSSL's GOST engine exports, in its default protection (AES,
+// HMAC-SHA-256 MAC) and in the GOST ones, list with the national
+// algorithm name and the certificate, and sign digests that verify.
+func TestGOST2012KeysFromOpenSSL(t *testing.T) {
+	gostEngine(t)
+	for _, tc := range []struct {
+		alg, ps string
+		extra   []string
+	}{
+		{"gost2012_256", "A", nil},
+		{"gost2012_256", "B", []string{"-keypbe", "gost89", "-certpbe", "gost89", "-macalg", "md_gost12_512"}},
+		{"gost2012_256", "TCA", []string{"-keypbe", "kuznyechik-ctr-acpkm", "-certpbe", "kuznyechik-ctr-acpkm", "-macalg", "md_gost12_256"}},
+		{"gost2012_512", "A", []string{"-keypbe", "magma-ctr-acpkm", "-certpbe", "magma-ctr-acpkm", "-macalg", "md_gost12_512"}},
+		{"gost2012_512", "C", nil},
+	} {
+		t.Run(tc.alg+"-"+tc.ps, func(t *testing.T) {
+			path, _, _ := opensslGOSTPFX(t, tc.alg, tc.ps, "секрет", tc.extra...)
+			b := openBackend(t, Config{Files: []string{path}, PasswordPrompt: (&prompter{answers: []string{"секрет"}}).prompt})
+			key := onlyKey(t, b)
+			digest := make([]byte, map[string]int{"gost2012_256": 32, "gost2012_512": 64}[tc.alg])
+			copy(digest, "a Streebog digest of the document")
+			sig, err := b.Sign(context.Background(), key.URI, digest, crypto.Hash(0))
+			require.NoError(t, err)
+			after := onlyKey(t, b)
+			require.NotNil(t, after.Certificate, "the certificate pairs with the GOST key")
+			pub, ok := after.PublicKey.(*gost.PublicKey)
+			require.True(t, ok, "public key %T", after.PublicKey)
+			assert.NoError(t, gost.Verify(pub, digest, sig))
+			want := map[string]string{"gost2012_256": "GOST R 34.10-2012 (256)", "gost2012_512": "GOST R 34.10-2012 (512)"}[tc.alg]
+			assert.Equal(t, hsm.KeyAlgorithm(want), after.Algorithm)
+			assert.Equal(t, 8*len(digest), after.Bits)
+
+			_, err = b.Sign(context.Background(), key.URI, digest[:20], crypto.Hash(0))
+			assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "a digest of the wrong size")
+		})
+	}
 }

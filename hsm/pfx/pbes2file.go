@@ -9,9 +9,12 @@ import (
 	"crypto"
 	"crypto/hmac"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 
+	"github.com/signet-agent/signet/sdk/gost"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -149,8 +152,23 @@ func (d *decoded) addBag(bag safeBag, password []byte, wrongPassword func(error)
 	return nil
 }
 
-// parsePrivateKey reads a PKCS#8 PrivateKeyInfo: RSA, ECDSA, Ed25519.
+// parsePrivateKey reads a PKCS#8 PrivateKeyInfo: RSA, ECDSA, Ed25519, or a
+// GOST R 34.10-2001/2012 or O'zDSt 1092 key (gost.ParsePKCS8PrivateKey),
+// chosen by the key's algorithm OID.
 func parsePrivateKey(der []byte) (crypto.Signer, error) {
+	var info struct {
+		Version   int
+		Algorithm pkix.AlgorithmIdentifier
+	}
+	if _, err := asn1.Unmarshal(der, &info); err == nil {
+		if _, isGOST := gost.KeyTypeByOID(info.Algorithm.Algorithm); isGOST {
+			k, err := gost.ParsePKCS8PrivateKey(der)
+			if err != nil {
+				return nil, fmt.Errorf("%w: private key: %v", ErrMalformed, err)
+			}
+			return k, nil
+		}
+	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: private key: %v", ErrMalformed, err)
@@ -162,11 +180,19 @@ func parsePrivateKey(der []byte) (crypto.Signer, error) {
 	return s, nil
 }
 
-// parseCertificate parses a certificate bag's certificate.
+// parseCertificate parses a certificate bag's certificate. crypto/x509
+// leaves the public key of GOST and O'zDSt certificates unparsed; it is
+// filled in here as a *gost.PublicKey, so that keys pair with their
+// certificates.
 func parseCertificate(der []byte) (*x509.Certificate, error) {
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: certificate: %v", ErrMalformed, err)
+	}
+	if c.PublicKey == nil {
+		if pub, err := gost.ParsePKIXPublicKey(c.RawSubjectPublicKeyInfo); err == nil {
+			c.PublicKey = pub
+		}
 	}
 	return c, nil
 }

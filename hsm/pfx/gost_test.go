@@ -170,6 +170,8 @@ func TestGOST2012KeysFromOpenSSL(t *testing.T) {
 
 			_, err = b.Sign(context.Background(), key.URI, digest[:20], crypto.Hash(0))
 			assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "a digest of the wrong size")
+			_, err = b.Sign(context.Background(), key.URI, digest[:32], crypto.SHA256)
+			assert.ErrorIs(t, err, hsm.ErrInvalidRequest, "a SHA-256 digest")
 		})
 	}
 }

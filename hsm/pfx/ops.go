@@ -109,6 +109,9 @@ func checkDigest(s crypto.Signer, digest []byte, opts crypto.SignerOpts) error {
 	if g, ok := s.(*gost.PrivateKey); ok {
 		// GOST hashes are not crypto.Hash values: the key's type names
 		// its hash (Type.NewHash), and the digest has the curve's size.
+		if h != 0 {
+			return fmt.Errorf("a %s key signs a digest of its own GOST hash, not %v: %w", g.Type, h, hsm.ErrInvalidRequest)
+		}
 		if n := g.Curve.Size(); len(digest) != n {
 			return fmt.Errorf("digest is %d bytes, a %s key signs %d-byte digests: %w", len(digest), g.Type, n, hsm.ErrInvalidRequest)
 		}

@@ -153,16 +153,23 @@ func (d *decoded) addBag(bag safeBag, password []byte, wrongPassword func(error)
 }
 
 // parsePrivateKey reads a PKCS#8 PrivateKeyInfo: RSA, ECDSA, Ed25519, or a
-// GOST R 34.10-2001/2012 or O'zDSt 1092 key (gost.ParsePKCS8PrivateKey),
-// chosen by the key's algorithm OID.
+// GOST R 34.10-2001/2012 or O'zDSt 1092 key (gost.ParsePKCS8PrivateKey,
+// and for O'zDSt also gost.ParseOzDStPKCS8PrivateKey), chosen by the key's
+// algorithm OID.
 func parsePrivateKey(der []byte) (crypto.Signer, error) {
 	var info struct {
 		Version   int
 		Algorithm pkix.AlgorithmIdentifier
 	}
 	if _, err := asn1.Unmarshal(der, &info); err == nil {
-		if _, isGOST := gost.KeyTypeByOID(info.Algorithm.Algorithm); isGOST {
+		if t, isGOST := gost.KeyTypeByOID(info.Algorithm.Algorithm); isGOST {
 			k, err := gost.ParsePKCS8PrivateKey(der)
+			if err != nil && t == gost.KeyOzDSt1092 {
+				// E-IMZO's own layout (SEC 1 inside, d big-endian).
+				if ok, oerr := gost.ParseOzDStPKCS8PrivateKey(der); oerr == nil {
+					return ok, nil
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: private key: %v", ErrMalformed, err)
 			}

@@ -8,8 +8,10 @@ package pfx
 // it (OpenSSL's default export is AES-256-CBC with an HMAC-SHA-256 MAC).
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -412,4 +414,83 @@ func computeMAC(digest asn1.ObjectIdentifier, password, salt []byte, iter int, a
 	clear(key)
 	m.Write(authSafe)
 	return m.Sum(nil), nil
+}
+
+// The PKCS#12 PBE algorithms (RFC 7292 §C) of JDK and BouncyCastle key
+// stores: SHA-1 with two- or three-key triple DES, or RC2 (128 or 40 bits).
+var (
+	oidPBESHA3DES   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 3}
+	oidPBESHA2DES   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 4}
+	oidPBESHARC2128 = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 5}
+	oidPBESHARC240  = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 12, 1, 6}
+)
+
+// pkcs12PBECrypt encrypts or decrypts data with a PKCS#12 PBE algorithm:
+// key (ID 1) and IV (ID 2) from the PKCS#12 KDF with SHA-1 over the
+// BMPString password, CBC with PKCS#7 padding. A bad padding is errDecrypt.
+func pkcs12PBECrypt(alg asn1.ObjectIdentifier, password, salt []byte, iter int, data []byte, decrypt bool) ([]byte, error) {
+	if iter < 1 || iter > maxIterations {
+		return nil, fmt.Errorf("%w: PBE iteration count %d not in 1…%d", ErrMalformed, iter, maxIterations)
+	}
+	var keyLen, eff int
+	switch {
+	case alg.Equal(oidPBESHA3DES):
+		keyLen = 24
+	case alg.Equal(oidPBESHA2DES):
+		keyLen = 16
+	case alg.Equal(oidPBESHARC2128):
+		keyLen, eff = 16, 128
+	case alg.Equal(oidPBESHARC240):
+		keyLen, eff = 5, 40
+	default:
+		return nil, fmt.Errorf("%w: PBE algorithm %v", errUnsupportedAlgo, alg)
+	}
+	bmp, err := bmpPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(bmp)
+	key := pkcs12KDF(sha1.New, bmp, salt, 1, iter, keyLen)
+	defer clear(key)
+	iv := pkcs12KDF(sha1.New, bmp, salt, 2, iter, 8)
+	var b cipher.Block
+	if eff > 0 {
+		b = newRC2(key, eff)
+	} else {
+		k := key
+		if keyLen == 16 {
+			k = append(append([]byte(nil), key...), key[:8]...)
+			defer clear(k)
+		}
+		if b, err = des.NewTripleDESCipher(k); err != nil {
+			return nil, err
+		}
+	}
+	if decrypt {
+		if len(data) == 0 || len(data)%8 != 0 {
+			return nil, fmt.Errorf("%w: PBE data is %d bytes, not whole blocks", ErrMalformed, len(data))
+		}
+		out := make([]byte, len(data))
+		cipher.NewCBCDecrypter(b, iv).CryptBlocks(out, data)
+		return unpad(out, 8)
+	}
+	n := 8 - len(data)%8
+	out := append(append([]byte(nil), data...), bytes.Repeat([]byte{byte(n)}, n)...)
+	cipher.NewCBCEncrypter(b, iv).CryptBlocks(out, out)
+	return out, nil
+}
+
+// pbeDecrypt decrypts with PBES2 or a PKCS#12 PBE algorithm.
+func pbeDecrypt(alg pkix.AlgorithmIdentifier, password, data []byte) ([]byte, error) {
+	if alg.Algorithm.Equal(oidPBES2) {
+		return pbes2Decrypt(alg, password, data)
+	}
+	if len(alg.Algorithm) == len(oidPKCS12PBEPrefix)+1 && alg.Algorithm[:len(oidPKCS12PBEPrefix)].Equal(oidPKCS12PBEPrefix) {
+		var p pbeParams
+		if err := unmarshal(alg.Parameters.FullBytes, &p); err != nil {
+			return nil, fmt.Errorf("%w: PBE parameters: %v", ErrMalformed, err)
+		}
+		return pkcs12PBECrypt(alg.Algorithm, password, p.Salt, p.Iterations, data, true)
+	}
+	return nil, fmt.Errorf("%w: encryption %v", errUnsupportedAlgo, alg.Algorithm)
 }

@@ -1,9 +1,9 @@
 package pfx
 
-// The PKCS#12 path beside go-pkcs12, for files it refuses: GOST keys (in
-// any protection), GOST ciphers and PRFs in PBES2, and GOST MACs. It reads
-// PBES2-protected and plain bags only; the legacy PKCS#12 PBE ciphers stay
-// with go-pkcs12.
+// The PKCS#12 path beside go-pkcs12, for files it refuses: GOST and
+// O'zDSt keys (in any protection: PBES2, or the PKCS#12 PBE ciphers of
+// JDK and BouncyCastle key stores), GOST ciphers and PRFs in PBES2, and
+// GOST MACs.
 
 import (
 	"crypto"
@@ -74,11 +74,7 @@ func decodePBES2File(data, password []byte) (*decoded, error) {
 			if err := unmarshal(ci.Content.Bytes, &ed); err != nil {
 				return nil, fmt.Errorf("%w: encrypted data: %v", ErrMalformed, err)
 			}
-			alg := ed.EncryptedContentInfo.Algorithm
-			if !alg.Algorithm.Equal(oidPBES2) {
-				return nil, fmt.Errorf("%w: encrypted data with %v (only PBES2 here)", errUnsupportedAlgo, alg.Algorithm)
-			}
-			pt, err := pbes2Decrypt(alg, password, ed.EncryptedContentInfo.Content)
+			pt, err := pbeDecrypt(ed.EncryptedContentInfo.Algorithm, password, ed.EncryptedContentInfo.Content)
 			if errors.Is(err, errDecrypt) {
 				return nil, wrongPassword(fmt.Errorf("%w: encrypted data: %v", ErrMalformed, err))
 			}
@@ -113,10 +109,7 @@ func (d *decoded) addBag(bag safeBag, password []byte, wrongPassword func(error)
 		if err := unmarshal(bag.Value.Bytes, &epki); err != nil {
 			return fmt.Errorf("%w: key bag: %v", ErrMalformed, err)
 		}
-		if !epki.Algorithm.Algorithm.Equal(oidPBES2) {
-			return fmt.Errorf("%w: key bag encrypted with %v (only PBES2 here)", errUnsupportedAlgo, epki.Algorithm.Algorithm)
-		}
-		der, err := pbes2Decrypt(epki.Algorithm, password, epki.Data)
+		der, err := pbeDecrypt(epki.Algorithm, password, epki.Data)
 		if errors.Is(err, errDecrypt) {
 			return wrongPassword(fmt.Errorf("%w: key bag: %v", ErrMalformed, err))
 		}

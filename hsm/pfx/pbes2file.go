@@ -190,7 +190,7 @@ func parseCertificate(der []byte) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("%w: certificate: %v", ErrMalformed, err)
 	}
 	if c.PublicKey == nil {
-		if pub, err := gost.ParsePKIXPublicKey(c.RawSubjectPublicKeyInfo); err == nil {
+		if pub, err := gost.CertificatePublicKey(c); err == nil {
 			c.PublicKey = pub
 		}
 	}

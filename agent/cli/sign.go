@@ -19,6 +19,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 // maxEd25519Message bounds what sign reads into memory for Ed25519, which
@@ -262,6 +263,9 @@ func signCMS(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 	}
 	if ki.Algorithm == hsm.Ed25519 {
 		opts.Digest = 0 // RFC 8419: SHA-512
+	}
+	if _, national := pub.(*gost.PublicKey); national {
+		opts.Digest = 0 // the key's own hash: Streebog, GOST R 34.11-94 or O'zDSt 1106
 	}
 	if fl.pss {
 		opts.Algorithm = "RSA-PSS"

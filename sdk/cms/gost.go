@@ -26,12 +26,13 @@ func gostDigests() []DigestAlgorithm {
 	}
 }
 
-// GOST signature entry names, for SignOptions.Algorithm.
+// GOST signature entry names, for SignOptions.Algorithm: the national
+// names (gost.KeyType's String), as reports show them.
 const (
-	AlgorithmGOST2012_256 = "GOST2012-256"
-	AlgorithmGOST2012_512 = "GOST2012-512"
-	AlgorithmGOST2001     = "GOST2001"
-	AlgorithmOzDSt1092    = "OzDSt1092"
+	AlgorithmGOST2012_256 = "GOST R 34.10-2012 (256)"
+	AlgorithmGOST2012_512 = "GOST R 34.10-2012 (512)"
+	AlgorithmGOST2001     = "GOST R 34.10-2001"
+	AlgorithmOzDSt1092    = "O'zDSt 1092:2009"
 )
 
 func gostEntries() []SignatureAlgorithm {

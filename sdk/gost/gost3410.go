@@ -122,11 +122,12 @@ func (pub *PublicKey) Bytes() []byte {
 	return out
 }
 
-// Equal reports whether x is a *PublicKey with the same type, curve and
-// point.
+// Equal reports whether x is a *PublicKey with the same curve and point.
+// The type is not compared: one key read from a token (which cannot tell
+// 2001 from 2012 or O'zDSt) and from its certificate is the same key.
 func (pub *PublicKey) Equal(x crypto.PublicKey) bool {
 	o, ok := x.(*PublicKey)
-	return ok && o.Type == pub.Type && o.Curve == pub.Curve && o.X.Cmp(pub.X) == 0 && o.Y.Cmp(pub.Y) == 0
+	return ok && o.Curve == pub.Curve && o.X.Cmp(pub.X) == 0 && o.Y.Cmp(pub.Y) == 0
 }
 
 // NewPrivateKey returns the GOST R 34.10-2001 key d on c (2012-512 on a

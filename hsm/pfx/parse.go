@@ -369,7 +369,9 @@ type decodedKey struct {
 	key          crypto.Signer
 }
 
-// decode decrypts data with password. It returns an error matching
+// decode decrypts data with password: with go-pkcs12, and the files it
+// refuses (GOST and O'zDSt keys, GOST ciphers and MACs) with
+// decodePBES2File. It returns an error matching
 // pkcs12.ErrIncorrectPassword when the password is wrong. password is read,
 // not kept; the caller wipes it.
 //

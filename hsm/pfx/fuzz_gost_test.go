@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signet-agent/signet/internal/softhsmtest"
+	"github.com/signet-agent/signet/sdk/gost"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -68,6 +69,12 @@ func FuzzDecodePBES2File(f *testing.F) {
 	require.NoError(f, err)
 	f.Add(data)
 	f.Add(data[:len(data)/2])
+	// An O'zDSt key in a JDK/BouncyCastle file: 3DES key bag, RC2-40
+	// certificates, SHA-1 MAC.
+	ok, chain := ozdstKey(f)
+	okDER, err := gost.MarshalOzDStPKCS8PrivateKey(ok)
+	require.NoError(f, err)
+	f.Add(encodeJavaStyle(f, okDER, chain, "fuzz", []byte("pw"), 2))
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x03})
 	// The seed uses 2 iterations; a low bound keeps each run fast.
 	old := maxIterations

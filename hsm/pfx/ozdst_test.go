@@ -26,14 +26,14 @@ import (
 // pbeWithSHAAnd3-KeyTripleDES-CBC, the certificates in an encryptedData
 // under pbeWithSHAAnd40BitRC2-CBC, an HMAC-SHA-1 MAC, the alias as the
 // friendlyName of key and leaf.
-func encodeJavaStyle(t *testing.T, pkcs8 []byte, chain []*x509.Certificate, alias string, password []byte) []byte {
+func encodeJavaStyle(t testing.TB, pkcs8 []byte, chain []*x509.Certificate, alias string, password []byte, iter int) []byte {
 	t.Helper()
 	pbe := func(alg asn1.ObjectIdentifier, data []byte) (pkix.AlgorithmIdentifier, []byte) {
 		salt := make([]byte, 20)
 		rand.Read(salt)
-		ct, err := pkcs12PBECrypt(alg, password, salt, 1024, data, false)
+		ct, err := pkcs12PBECrypt(alg, password, salt, iter, data, false)
 		require.NoError(t, err)
-		params, err := asn1.Marshal(pbeParams{Salt: salt, Iterations: 1024})
+		params, err := asn1.Marshal(pbeParams{Salt: salt, Iterations: iter})
 		require.NoError(t, err)
 		return pkix.AlgorithmIdentifier{Algorithm: alg, Parameters: asn1.RawValue{FullBytes: params}}, ct
 	}
@@ -71,13 +71,13 @@ func encodeJavaStyle(t *testing.T, pkcs8 []byte, chain []*x509.Certificate, alia
 	require.NoError(t, err)
 	salt := make([]byte, 20)
 	rand.Read(salt)
-	mac, err := computeMAC(oidSHA1, password, salt, 1024, authSafe)
+	mac, err := computeMAC(oidSHA1, password, salt, iter, authSafe)
 	require.NoError(t, err)
 	outer, err := octetContentInfo(authSafe)
 	require.NoError(t, err)
 	var md macData
 	md.Mac.Algorithm = pkix.AlgorithmIdentifier{Algorithm: oidSHA1, Parameters: asn1NULL}
-	md.Mac.Digest, md.MacSalt, md.Iterations = mac, salt, 1024
+	md.Mac.Digest, md.MacSalt, md.Iterations = mac, salt, iter
 	der, err := asn1.Marshal(pfxPDU{Version: 3, AuthSafe: outer, MacData: md})
 	require.NoError(t, err)
 	return der
@@ -85,7 +85,7 @@ func encodeJavaStyle(t *testing.T, pkcs8 []byte, chain []*x509.Certificate, alia
 
 // ozdstKey is an O'zDSt 1092 key on parameter set A with a certificate
 // issued by an O'zDSt CA, as E-IMZO users hold them.
-func ozdstKey(t *testing.T) (*gost.PrivateKey, []*x509.Certificate) {
+func ozdstKey(t testing.TB) (*gost.PrivateKey, []*x509.Certificate) {
 	t.Helper()
 	ca, err := gost.GenerateKeyOf(gost.KeyOzDSt1092, gost.CurveCryptoProA, rand.Reader)
 	require.NoError(t, err)
@@ -117,7 +117,7 @@ func TestOzDStKeyFile(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "DSKEYS")
 			require.NoError(t, os.MkdirAll(dir, 0o700))
 			path := filepath.Join(dir, "DS4123456780001.pfx")
-			require.NoError(t, os.WriteFile(path, encodeJavaStyle(t, pkcs8, chain, alias, []byte("12345678")), 0o600))
+			require.NoError(t, os.WriteFile(path, encodeJavaStyle(t, pkcs8, chain, alias, []byte("12345678"), 1024), 0o600))
 
 			_, err := decode(mustRead(t, path), []byte("87654321"))
 			assert.ErrorIs(t, err, pkcs12.ErrIncorrectPassword)

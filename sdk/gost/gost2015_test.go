@@ -47,8 +47,13 @@ func TestKuznyechikVectors(t *testing.T) {
 	}
 	assert.Equal(t, plain, got)
 	// RFC 7801 §5.4: the round keys K3 and K10.
-	assert.Equal(t, "db31485315694343228d6aef8cc78c44", hex.EncodeToString(c.k[2][:]))
-	assert.Equal(t, "72e9dd7416bcf45b755dbaa88e4a4043", hex.EncodeToString(c.k[9][:]))
+	roundKey := func(i int) string {
+		var b [16]byte
+		kuzStore(b[:], c.k[i])
+		return hex.EncodeToString(b[:])
+	}
+	assert.Equal(t, "db31485315694343228d6aef8cc78c44", roundKey(2))
+	assert.Equal(t, "72e9dd7416bcf45b755dbaa88e4a4043", roundKey(9))
 	_, err = NewKuznyechik(make([]byte, 31))
 	assert.ErrorContains(t, err, "Kuznyechik key is 31 bytes")
 }

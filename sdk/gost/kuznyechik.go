@@ -2,6 +2,7 @@ package gost
 
 import (
 	"crypto/cipher"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -42,9 +43,20 @@ var kuzL = [16]byte{148, 32, 133, 16, 194, 192, 1, 251, 1, 192, 194, 16, 133, 32
 // so a round is 16 table lookups XORed together.
 type kuzTables struct {
 	piInv [256]byte
-	ls    [16][256][16]byte // ls[i][b] = L(π(b) at position i)
-	lInv  [16][256][16]byte // lInv[i][b] = L⁻¹(b at position i)
-	c     [32][16]byte      // key schedule constants C_1…C_32
+	ls    [16][256][2]uint64 // ls[i][b] = L(π(b) at position i)
+	lInv  [16][256][2]uint64 // lInv[i][b] = L⁻¹(b at position i)
+	c     [32][16]byte       // key schedule constants C_1…C_32
+}
+
+// A block is handled as two little-endian 64-bit words: bytes 0–7 and
+// 8–15. Byte order does not matter to XOR; the tables use the same one.
+func kuzLoad(b []byte) [2]uint64 {
+	return [2]uint64{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])}
+}
+
+func kuzStore(dst []byte, x [2]uint64) {
+	binary.LittleEndian.PutUint64(dst[0:], x[0])
+	binary.LittleEndian.PutUint64(dst[8:], x[1])
 }
 
 var kuz = newKuzTables()
@@ -110,11 +122,11 @@ func newKuzTables() *kuzTables {
 			var a [16]byte
 			a[i] = kuzPi[b]
 			kuzLinear(&a)
-			t.ls[i][b] = a
+			t.ls[i][b] = kuzLoad(a[:])
 			a = [16]byte{}
 			a[i] = byte(b)
 			kuzLinearInv(&a)
-			t.lInv[i][b] = a
+			t.lInv[i][b] = kuzLoad(a[:])
 		}
 	}
 	for i := range t.c {
@@ -126,16 +138,25 @@ func newKuzTables() *kuzTables {
 	return t
 }
 
-// lsx returns L(S(a)) for a already XORed with the round key.
-func (t *kuzTables) lsx(a *[16]byte) {
-	var r [16]byte
-	for i, b := range a {
-		x := &t.ls[i][b]
-		for j := range r {
-			r[j] ^= x[j]
-		}
+// lsx returns L(S(x)) for x already XORed with the round key.
+func (t *kuzTables) lsx(x [2]uint64) [2]uint64 {
+	return kuzApply(&t.ls, x)
+}
+
+// kuzApply sums the table rows the 16 bytes of x select.
+func kuzApply(tab *[16][256][2]uint64, x [2]uint64) [2]uint64 {
+	var y0, y1 uint64
+	for i := range 8 {
+		e := &tab[i][byte(x[0]>>(8*i))]
+		y0 ^= e[0]
+		y1 ^= e[1]
 	}
-	*a = r
+	for i := range 8 {
+		e := &tab[8+i][byte(x[1]>>(8*i))]
+		y0 ^= e[0]
+		y1 ^= e[1]
+	}
+	return [2]uint64{y0, y1}
 }
 
 // Kuznyechik is the GOST R 34.12-2015 128-bit block cipher (RFC 7801), a
@@ -144,7 +165,7 @@ func (t *kuzTables) lsx(a *[16]byte) {
 // numbers. It is safe for concurrent use. Like crypto/aes without
 // hardware support, it uses table lookups indexed by secret bytes.
 type Kuznyechik struct {
-	k [10][16]byte
+	k [10][2]uint64
 }
 
 var _ cipher.Block = (*Kuznyechik)(nil)
@@ -155,27 +176,20 @@ func NewKuznyechik(key []byte) (*Kuznyechik, error) {
 		return nil, fmt.Errorf("gost: Kuznyechik key is %d bytes, want %d", len(key), KuznyechikKeySize)
 	}
 	c := &Kuznyechik{}
-	copy(c.k[0][:], key[:16])
-	copy(c.k[1][:], key[16:])
-	k1, k2 := c.k[0], c.k[1]
+	k1, k2 := kuzLoad(key[:16]), kuzLoad(key[16:])
+	c.k[0], c.k[1] = k1, k2
 	for i := range 4 {
 		for j := range 8 {
 			// F[C](k1, k2) = (LSX[C](k1) ⊕ k2, k1)
-			t := k1
-			xorBlock(&t, &kuz.c[8*i+j])
-			kuz.lsx(&t)
-			xorBlock(&t, &k2)
+			cc := kuzLoad(kuz.c[8*i+j][:])
+			t := kuz.lsx([2]uint64{k1[0] ^ cc[0], k1[1] ^ cc[1]})
+			t[0] ^= k2[0]
+			t[1] ^= k2[1]
 			k1, k2 = t, k1
 		}
 		c.k[2*i+2], c.k[2*i+3] = k1, k2
 	}
 	return c, nil
-}
-
-func xorBlock(a, b *[16]byte) {
-	for i := range a {
-		a[i] ^= b[i]
-	}
 }
 
 // BlockSize returns 16.
@@ -186,13 +200,11 @@ func (c *Kuznyechik) Encrypt(dst, src []byte) {
 	if len(src) < KuznyechikBlockSize || len(dst) < KuznyechikBlockSize {
 		panic("gost: Kuznyechik Encrypt with less than one block")
 	}
-	a := [16]byte(src[:16])
+	x := kuzLoad(src)
 	for i := range 9 {
-		xorBlock(&a, &c.k[i])
-		kuz.lsx(&a)
+		x = kuz.lsx([2]uint64{x[0] ^ c.k[i][0], x[1] ^ c.k[i][1]})
 	}
-	xorBlock(&a, &c.k[9])
-	copy(dst, a[:])
+	kuzStore(dst, [2]uint64{x[0] ^ c.k[9][0], x[1] ^ c.k[9][1]})
 }
 
 // Decrypt decrypts one block; dst and src may overlap exactly.
@@ -200,21 +212,19 @@ func (c *Kuznyechik) Decrypt(dst, src []byte) {
 	if len(src) < KuznyechikBlockSize || len(dst) < KuznyechikBlockSize {
 		panic("gost: Kuznyechik Decrypt with less than one block")
 	}
-	a := [16]byte(src[:16])
-	xorBlock(&a, &c.k[9])
+	x := kuzLoad(src)
+	x[0] ^= c.k[9][0]
+	x[1] ^= c.k[9][1]
 	for i := 8; i >= 0; i-- {
-		var r [16]byte
-		for j, b := range a {
-			x := &kuz.lInv[j][b]
-			for k := range r {
-				r[k] ^= x[k]
-			}
+		x = kuzApply(&kuz.lInv, x)
+		var b [16]byte
+		kuzStore(b[:], x)
+		for j := range b {
+			b[j] = kuz.piInv[b[j]]
 		}
-		for j := range r {
-			r[j] = kuz.piInv[r[j]]
-		}
-		a = r
-		xorBlock(&a, &c.k[i])
+		x = kuzLoad(b[:])
+		x[0] ^= c.k[i][0]
+		x[1] ^= c.k[i][1]
 	}
-	copy(dst, a[:])
+	kuzStore(dst, x)
 }

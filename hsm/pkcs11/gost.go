@@ -25,7 +25,6 @@ func isGOSTKeyType(t uint) bool { return t == p11.CKK_GOSTR3410 || t == ckkGOSTR
 
 var (
 	oidHash94Params   = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 30, 1}
-	oidStreebog256    = asn1.ObjectIdentifier{1, 2, 643, 7, 1, 1, 2, 2}
 	errNoGOSTParams   = errors.New("GOST key without CKA_GOSTR3410_PARAMS")
 	errGOSTBadPoint   = errors.New("GOST public key CKA_VALUE")
 	errGOSTWrongCurve = errors.New("GOST key type does not match its curve's size")

@@ -233,10 +233,10 @@ func (f *gostTokenAPI) mechanismsUsed() []uint {
 // nothing of O'zDSt but whose certificate does, and a 2012-512 key
 // (paramSet C) without a certificate.
 type gostFixture struct {
-	b                     *Backend
-	api                   *gostTokenAPI
-	k256, kOz, k512       *gost.PrivateKey
-	cert256, certOz, caOz *x509.Certificate
+	b               *Backend
+	api             *gostTokenAPI
+	k256, kOz, k512 *gost.PrivateKey
+	cert256, certOz *x509.Certificate
 }
 
 func openGOSTToken(t *testing.T, mechs ...uint) *gostFixture {

@@ -1,6 +1,7 @@
 package gost
 
 import (
+	cryptorand "crypto/rand"
 	"encoding/asn1"
 	"fmt"
 	"math/big"
@@ -241,9 +242,15 @@ func (c *Curve) IsOnCurve(x, y *big.Int) bool {
 // Montgomery form and the constants of the addition formulas.
 type curveArith struct {
 	fp, fq *field
+	p      *big.Int
 	size   int // bytes per coordinate and scalar
 	a, b3  fe  // a and 3b, Montgomery form
 	g      point
+
+	// gTable[i][j] = j·16^i·G, the fixed-base comb for the base point,
+	// built on first use (64 windows for 256-bit curves, 128 for 512).
+	gOnce  sync.Once
+	gTable [][1 << window]point
 }
 
 // point is a projective point (X : Y : Z), coordinates in Montgomery
@@ -251,7 +258,7 @@ type curveArith struct {
 type point struct{ x, y, z fe }
 
 func newCurveArith(c *Curve) *curveArith {
-	ca := &curveArith{fp: newField(c.P), fq: newField(c.Q), size: c.Size()}
+	ca := &curveArith{fp: newField(c.P), fq: newField(c.Q), p: c.P, size: c.Size()}
 	a := feFromBig(new(big.Int).Mod(c.A, c.P))
 	b3 := feFromBig(new(big.Int).Mod(new(big.Int).Mul(c.B, big.NewInt(3)), c.P))
 	ca.fp.toMont(&ca.a, &a)
@@ -273,17 +280,59 @@ func (ca *curveArith) fromAffine(x, y fe) point {
 	return p
 }
 
-// affine returns the plain affine coordinates of p; ok is 0 for the
-// point at infinity. Constant time (the inversion is by Fermat).
+// affine returns the plain affine coordinates of p, which may depend on
+// a secret (k·G, d·G); ok is 0 for the point at infinity. Z is inverted
+// blinded: Z·β for a random β is uniformly distributed whatever Z is, so
+// math/big may invert it in variable time; multiplying by β again is in
+// constant time.
 func (ca *curveArith) affine(p *point) (x, y fe, ok int) {
 	f := ca.fp
-	var zi fe
-	f.inv(&zi, &p.z)
+	var beta fe
+	for {
+		var buf [8 * maxLimbs]byte
+		if _, err := cryptorand.Read(buf[:ca.size]); err != nil {
+			panic("gost: crypto/rand failed: " + err.Error())
+		}
+		beta = feFromBytes(buf[:ca.size])
+		if f.less(&beta)&(1-f.isZero(&beta)) == 1 {
+			break
+		}
+	}
+	var betaM, zb fe
+	f.toMont(&betaM, &beta)
+	f.mul(&zb, &p.z, &betaM) // Z·β, Montgomery form
+	f.fromMont(&zb, &zb)
+	inv := new(big.Int).ModInverse(zb.big(), ca.p)
+	if inv == nil {
+		return x, y, 0
+	}
+	zi := feFromBig(inv)
+	f.toMont(&zi, &zi)
+	f.mul(&zi, &zi, &betaM) // (Z·β)⁻¹·β = Z⁻¹
 	f.mul(&x, &p.x, &zi)
 	f.mul(&y, &p.y, &zi)
 	f.fromMont(&x, &x)
 	f.fromMont(&y, &y)
-	return x, y, 1 - f.isZero(&p.z)
+	return x, y, 1
+}
+
+// affinePublic is affine for points computed from public data only
+// (verification): a plain variable-time inversion.
+func (ca *curveArith) affinePublic(p *point) (x, y fe, ok int) {
+	f := ca.fp
+	var z fe
+	f.fromMont(&z, &p.z)
+	inv := new(big.Int).ModInverse(z.big(), ca.p)
+	if inv == nil {
+		return x, y, 0
+	}
+	zi := feFromBig(inv)
+	f.toMont(&zi, &zi)
+	f.mul(&x, &p.x, &zi)
+	f.mul(&y, &p.y, &zi)
+	f.fromMont(&x, &x)
+	f.fromMont(&y, &y)
+	return x, y, 1
 }
 
 // add returns p + q by the complete projective formulas for short
@@ -339,6 +388,45 @@ func (ca *curveArith) add(p, q *point) point {
 	return point{x3, y3, z3}
 }
 
+// double returns 2p by the exception-free doubling formulas of the same
+// paper (Algorithm 3, any a): cheaper than add(p, p), same result.
+func (ca *curveArith) double(p *point) point {
+	f := ca.fp
+	var t0, t1, t2, t3, x3, y3, z3 fe
+	f.mul(&t0, &p.x, &p.x)
+	f.mul(&t1, &p.y, &p.y)
+	f.mul(&t2, &p.z, &p.z)
+	f.mul(&t3, &p.x, &p.y)
+	f.add(&t3, &t3, &t3)
+	f.mul(&z3, &p.x, &p.z)
+	f.add(&z3, &z3, &z3)
+	f.mul(&x3, &ca.a, &z3)
+	f.mul(&y3, &ca.b3, &t2)
+	f.add(&y3, &x3, &y3)
+	f.sub(&x3, &t1, &y3)
+	f.add(&y3, &t1, &y3)
+	f.mul(&y3, &x3, &y3)
+	f.mul(&x3, &t3, &x3)
+	f.mul(&z3, &ca.b3, &z3)
+	f.mul(&t2, &ca.a, &t2)
+	f.sub(&t3, &t0, &t2)
+	f.mul(&t3, &ca.a, &t3)
+	f.add(&t3, &t3, &z3)
+	f.add(&z3, &t0, &t0)
+	f.add(&t0, &z3, &t0)
+	f.add(&t0, &t0, &t2)
+	f.mul(&t0, &t0, &t3)
+	f.add(&y3, &y3, &t0)
+	f.mul(&t2, &p.y, &p.z)
+	f.add(&t2, &t2, &t2)
+	f.mul(&t0, &t2, &t3)
+	f.sub(&x3, &x3, &t0)
+	f.mul(&z3, &t2, &t1)
+	f.add(&z3, &z3, &z3)
+	f.add(&z3, &z3, &z3)
+	return point{x3, y3, z3}
+}
+
 // window is the bit width of the fixed windows of the scalar
 // multiplications.
 const window = 4
@@ -369,7 +457,7 @@ func (ca *curveArith) scalarMult(p *point, k []byte) point {
 	acc := ca.infinity()
 	for i := 2*len(k) - 1; i >= 0; i-- {
 		for range window {
-			acc = ca.add(&acc, &acc)
+			acc = ca.double(&acc)
 		}
 		n := nibble(k, i)
 		var sel point
@@ -384,17 +472,55 @@ func (ca *curveArith) scalarMult(p *point, k []byte) point {
 	return acc
 }
 
+// baseTable returns the comb table of the base point.
+func (ca *curveArith) baseTable() [][1 << window]point {
+	ca.gOnce.Do(func() {
+		t := make([][1 << window]point, 2*ca.size)
+		base := ca.g
+		for i := range t {
+			t[i] = *ca.table(&base)
+			for range window {
+				base = ca.double(&base)
+			}
+		}
+		ca.gTable = t
+	})
+	return ca.gTable
+}
+
+// scalarBaseMult returns k·G for a secret big-endian scalar k of ca.size
+// bytes in constant time: one addition per 4-bit window of k, each
+// entry read by scanning its whole row of the comb table.
+func (ca *curveArith) scalarBaseMult(k []byte) point {
+	t := ca.baseTable()
+	acc := ca.infinity()
+	for i := range t {
+		n := nibble(k, i)
+		var sel point
+		for j := range t[i] {
+			eq := uint64(subtleEq(j, n))
+			cmov(&sel.x, &t[i][j].x, eq)
+			cmov(&sel.y, &t[i][j].y, eq)
+			cmov(&sel.z, &t[i][j].z, eq)
+		}
+		acc = ca.add(&acc, &sel)
+	}
+	return acc
+}
+
 // combinedMult returns u1·g + u2·p for public big-endian scalars of
 // ca.size bytes (verification: it indexes its tables by the scalars).
 func (ca *curveArith) combinedMult(u1 []byte, p *point, u2 []byte) point {
-	t1, t2 := ca.table(&ca.g), ca.table(p)
+	tg, t2 := ca.baseTable(), ca.table(p)
 	acc := ca.infinity()
-	for i := 2*len(u1) - 1; i >= 0; i-- {
+	for i := 2*len(u2) - 1; i >= 0; i-- {
 		for range window {
-			acc = ca.add(&acc, &acc)
+			acc = ca.double(&acc)
 		}
-		acc = ca.add(&acc, &t1[nibble(u1, i)])
 		acc = ca.add(&acc, &t2[nibble(u2, i)])
+	}
+	for i := range tg {
+		acc = ca.add(&acc, &tg[i][nibble(u1, i)])
 	}
 	return acc
 }

@@ -24,11 +24,13 @@ type field struct {
 	mInv uint64 // −m⁻¹ mod 2^64
 	r2   fe     // R² mod m
 	one  fe     // R mod m (1 in Montgomery form)
-	mm2  fe     // m − 2, the inversion exponent
 }
 
 func newField(m *big.Int) *field {
-	n := (m.BitLen() + 63) / 64
+	n := 4
+	if m.BitLen() > 256 {
+		n = 8
+	}
 	f := &field{n: n, m: feFromBig(m)}
 	inv := uint64(1) // Newton: inv = m⁻¹ mod 2^64
 	for range 6 {
@@ -38,7 +40,6 @@ func newField(m *big.Int) *field {
 	r := new(big.Int).Lsh(big.NewInt(1), uint(64*n))
 	f.one = feFromBig(new(big.Int).Mod(r, m))
 	f.r2 = feFromBig(new(big.Int).Mod(new(big.Int).Mul(r, r), m))
-	f.mm2 = feFromBig(new(big.Int).Sub(m, big.NewInt(2)))
 	return f
 }
 
@@ -70,40 +71,111 @@ func (z *fe) bytes(size int) []byte {
 
 func (z *fe) big() *big.Int { return new(big.Int).SetBytes(z.bytes(8 * maxLimbs)) }
 
-// mul sets z = x·y·R⁻¹ mod m (CIOS Montgomery multiplication).
+// mul sets z = x·y·R⁻¹ mod m (CIOS Montgomery multiplication), with the
+// loops fixed at 4 or 8 limbs so that the compiler drops the bounds
+// checks.
 func (f *field) mul(z, x, y *fe) {
-	var t [maxLimbs + 2]uint64
-	n := f.n
-	for i := range n {
-		var c uint64
-		for j := range n {
-			hi, lo := bits.Mul64(x[j], y[i])
-			var cc uint64
-			lo, cc = bits.Add64(lo, t[j], 0)
-			hi += cc
-			lo, cc = bits.Add64(lo, c, 0)
-			hi += cc
-			t[j], c = lo, hi
-		}
-		var cc uint64
-		t[n], cc = bits.Add64(t[n], c, 0)
-		t[n+1] = cc
-		u := t[0] * f.mInv
-		hi, lo := bits.Mul64(u, f.m[0])
-		_, cc = bits.Add64(lo, t[0], 0)
-		c = hi + cc
-		for j := 1; j < n; j++ {
-			hi, lo = bits.Mul64(u, f.m[j])
-			lo, cc = bits.Add64(lo, t[j], 0)
-			hi += cc
-			lo, cc = bits.Add64(lo, c, 0)
-			hi += cc
-			t[j-1], c = lo, hi
-		}
-		t[n-1], cc = bits.Add64(t[n], c, 0)
-		t[n] = t[n+1] + cc
+	if f.n == 4 {
+		f.mul4(z, x, y)
+		return
 	}
-	f.reduceOnce(z, t[:n], t[n])
+	f.mul8(z, x, y)
+}
+
+func (f *field) mul4(z, x, y *fe) {
+	x0, x1, x2, x3 := x[0], x[1], x[2], x[3]
+	m0, m1, m2, m3 := f.m[0], f.m[1], f.m[2], f.m[3]
+	inv := f.mInv
+	var t0, t1, t2, t3, t4 uint64
+	t0, t1, t2, t3, t4 = step4(t0, t1, t2, t3, t4, x0, x1, x2, x3, y[0], m0, m1, m2, m3, inv)
+	t0, t1, t2, t3, t4 = step4(t0, t1, t2, t3, t4, x0, x1, x2, x3, y[1], m0, m1, m2, m3, inv)
+	t0, t1, t2, t3, t4 = step4(t0, t1, t2, t3, t4, x0, x1, x2, x3, y[2], m0, m1, m2, m3, inv)
+	t0, t1, t2, t3, t4 = step4(t0, t1, t2, t3, t4, x0, x1, x2, x3, y[3], m0, m1, m2, m3, inv)
+	d0, b := bits.Sub64(t0, m0, 0)
+	d1, b := bits.Sub64(t1, m1, b)
+	d2, b := bits.Sub64(t2, m2, b)
+	d3, b := bits.Sub64(t3, m3, b)
+	keep := -((^t4 & 1) & b)
+	z[0] = t0&keep | d0&^keep
+	z[1] = t1&keep | d1&^keep
+	z[2] = t2&keep | d2&^keep
+	z[3] = t3&keep | d3&^keep
+}
+
+// mac returns a·b + c + d as (hi, lo).
+func mac(a, b, c, d uint64) (hi, lo uint64) {
+	hi, lo = bits.Mul64(a, b)
+	var cc uint64
+	lo, cc = bits.Add64(lo, c, 0)
+	hi += cc
+	lo, cc = bits.Add64(lo, d, 0)
+	return hi + cc, lo
+}
+
+// step4 is one outer iteration of 4-limb CIOS: t = (t + x·yi + u·m) / 2^64.
+func step4(t0, t1, t2, t3, t4, x0, x1, x2, x3, yi, m0, m1, m2, m3, inv uint64) (uint64, uint64, uint64, uint64, uint64) {
+	var c, t5 uint64
+	c, t0 = mac(x0, yi, t0, 0)
+	c, t1 = mac(x1, yi, t1, c)
+	c, t2 = mac(x2, yi, t2, c)
+	c, t3 = mac(x3, yi, t3, c)
+	t4, t5 = bits.Add64(t4, c, 0)
+	u := t0 * inv
+	c, _ = mac(u, m0, t0, 0)
+	c, t0 = mac(u, m1, t1, c)
+	c, t1 = mac(u, m2, t2, c)
+	c, t2 = mac(u, m3, t3, c)
+	var cc uint64
+	t3, cc = bits.Add64(t4, c, 0)
+	return t0, t1, t2, t3, t5 + cc
+}
+
+func (f *field) mul8(z, x, y *fe) {
+	x0, x1, x2, x3, x4, x5, x6, x7 := x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
+	m0, m1, m2, m3, m4, m5, m6, m7 := f.m[0], f.m[1], f.m[2], f.m[3], f.m[4], f.m[5], f.m[6], f.m[7]
+	inv := f.mInv
+	var t0, t1, t2, t3, t4, t5, t6, t7, t8 uint64
+	for i := range 8 {
+		yi := y[i]
+		var c, t9, cc uint64
+		c, t0 = mac(x0, yi, t0, 0)
+		c, t1 = mac(x1, yi, t1, c)
+		c, t2 = mac(x2, yi, t2, c)
+		c, t3 = mac(x3, yi, t3, c)
+		c, t4 = mac(x4, yi, t4, c)
+		c, t5 = mac(x5, yi, t5, c)
+		c, t6 = mac(x6, yi, t6, c)
+		c, t7 = mac(x7, yi, t7, c)
+		t8, t9 = bits.Add64(t8, c, 0)
+		u := t0 * inv
+		c, _ = mac(u, m0, t0, 0)
+		c, t0 = mac(u, m1, t1, c)
+		c, t1 = mac(u, m2, t2, c)
+		c, t2 = mac(u, m3, t3, c)
+		c, t3 = mac(u, m4, t4, c)
+		c, t4 = mac(u, m5, t5, c)
+		c, t5 = mac(u, m6, t6, c)
+		c, t6 = mac(u, m7, t7, c)
+		t7, cc = bits.Add64(t8, c, 0)
+		t8 = t9 + cc
+	}
+	d0, b := bits.Sub64(t0, m0, 0)
+	d1, b := bits.Sub64(t1, m1, b)
+	d2, b := bits.Sub64(t2, m2, b)
+	d3, b := bits.Sub64(t3, m3, b)
+	d4, b := bits.Sub64(t4, m4, b)
+	d5, b := bits.Sub64(t5, m5, b)
+	d6, b := bits.Sub64(t6, m6, b)
+	d7, b := bits.Sub64(t7, m7, b)
+	keep := -((^t8 & 1) & b)
+	z[0] = t0&keep | d0&^keep
+	z[1] = t1&keep | d1&^keep
+	z[2] = t2&keep | d2&^keep
+	z[3] = t3&keep | d3&^keep
+	z[4] = t4&keep | d4&^keep
+	z[5] = t5&keep | d5&^keep
+	z[6] = t6&keep | d6&^keep
+	z[7] = t7&keep | d7&^keep
 }
 
 // reduceOnce sets z = (hi·R + lo) − m if that is not negative, else
@@ -122,23 +194,56 @@ func (f *field) reduceOnce(z *fe, lo []uint64, hi uint64) {
 }
 
 func (f *field) add(z, x, y *fe) {
+	if f.n == 4 {
+		f.add4(z, x, y)
+		return
+	}
 	var s [maxLimbs]uint64
 	var c uint64
-	for j := range f.n {
+	for j := range 8 {
 		s[j], c = bits.Add64(x[j], y[j], c)
 	}
-	f.reduceOnce(z, s[:f.n], c)
+	f.reduceOnce(z, s[:8], c)
+}
+
+func (f *field) add4(z, x, y *fe) {
+	s0, c := bits.Add64(x[0], y[0], 0)
+	s1, c := bits.Add64(x[1], y[1], c)
+	s2, c := bits.Add64(x[2], y[2], c)
+	s3, c := bits.Add64(x[3], y[3], c)
+	d0, b := bits.Sub64(s0, f.m[0], 0)
+	d1, b := bits.Sub64(s1, f.m[1], b)
+	d2, b := bits.Sub64(s2, f.m[2], b)
+	d3, b := bits.Sub64(s3, f.m[3], b)
+	keep := -((^c & 1) & b)
+	z[0] = s0&keep | d0&^keep
+	z[1] = s1&keep | d1&^keep
+	z[2] = s2&keep | d2&^keep
+	z[3] = s3&keep | d3&^keep
 }
 
 func (f *field) sub(z, x, y *fe) {
+	if f.n == 4 {
+		d0, b := bits.Sub64(x[0], y[0], 0)
+		d1, b := bits.Sub64(x[1], y[1], b)
+		d2, b := bits.Sub64(x[2], y[2], b)
+		d3, b := bits.Sub64(x[3], y[3], b)
+		mask := -b
+		var c uint64
+		z[0], c = bits.Add64(d0, f.m[0]&mask, 0)
+		z[1], c = bits.Add64(d1, f.m[1]&mask, c)
+		z[2], c = bits.Add64(d2, f.m[2]&mask, c)
+		z[3], _ = bits.Add64(d3, f.m[3]&mask, c)
+		return
+	}
 	var d fe
 	var b uint64
-	for j := range f.n {
+	for j := range 8 {
 		d[j], b = bits.Sub64(x[j], y[j], b)
 	}
 	mask := -b
 	var c uint64
-	for j := range f.n {
+	for j := range 8 {
 		d[j], c = bits.Add64(d[j], f.m[j]&mask, c)
 	}
 	*z = d
@@ -146,19 +251,6 @@ func (f *field) sub(z, x, y *fe) {
 
 func (f *field) toMont(z, x *fe)   { f.mul(z, x, &f.r2) }
 func (f *field) fromMont(z, x *fe) { var one fe; one[0] = 1; f.mul(z, x, &one) }
-
-// inv sets z = x⁻¹ (Montgomery form in and out) as x^(m−2); 0 maps to 0.
-// The exponent is public, so the square-and-multiply may branch on it.
-func (f *field) inv(z, x *fe) {
-	r := f.one
-	for i := 64*f.n - 1; i >= 0; i-- {
-		f.mul(&r, &r, &r)
-		if f.mm2[i/64]>>(i%64)&1 == 1 {
-			f.mul(&r, &r, x)
-		}
-	}
-	*z = r
-}
 
 // isZero returns 1 if x = 0, else 0, in constant time.
 func (f *field) isZero(x *fe) int {

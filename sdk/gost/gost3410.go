@@ -151,7 +151,7 @@ func NewPrivateKeyOf(t KeyType, c *Curve, d *big.Int) (*PrivateKey, error) {
 // newPrivateKey builds the key from d, big-endian, c.Size() bytes, 0 < d < q.
 func newPrivateKey(t KeyType, c *Curve, d []byte) (*PrivateKey, error) {
 	ca := c.arith
-	x, y, ok := ca.affine(ptr(ca.scalarMult(&ca.g, d)))
+	x, y, ok := ca.affine(ptr(ca.scalarBaseMult(d)))
 	if ok != 1 {
 		return nil, fmt.Errorf("%w: d·P is infinity (bad curve)", ErrPrivateKey)
 	}
@@ -290,7 +290,7 @@ func Sign(rand io.Reader, priv *PrivateKey, digest []byte) ([]byte, error) {
 // signature), so they may be big.Ints; d and k never are.
 func signWithK(c *Curve, d []byte, e *big.Int, k []byte) (r, s *big.Int, ok bool) {
 	ca := c.arith
-	x, _, notInf := ca.affine(ptr(ca.scalarMult(&ca.g, k)))
+	x, _, notInf := ca.affine(ptr(ca.scalarBaseMult(k)))
 	if notInf != 1 {
 		return nil, nil, false
 	}
@@ -351,8 +351,13 @@ func verify(pub *PublicKey, e, r, s *big.Int) error {
 	if s.Sign() <= 0 || s.Cmp(c.Q) >= 0 {
 		return fmt.Errorf("%w: s is not in (0, q)", ErrSignature)
 	}
-	if err := pub.validate(); err != nil {
-		return err
+	// The subgroup check of the cofactor-4 curves is done when a key is
+	// made or parsed (NewPublicKeyOf, ParsePublicKeyOf, ParsePKIXPublicKey),
+	// not on every verification; a key built as a struct literal is only
+	// checked to be on the curve here, which is enough for verifying (a
+	// key outside the subgroup cannot make another key's signature valid).
+	if !c.IsOnCurve(pub.X, pub.Y) {
+		return fmt.Errorf("%w: point is not on %s", ErrPublicKey, c.Name)
 	}
 	v := new(big.Int).ModInverse(e, c.Q)
 	if v == nil {
@@ -365,7 +370,7 @@ func verify(pub *PublicKey, e, r, s *big.Int) error {
 	ca := c.arith
 	n := ca.size
 	q := ca.fromAffine(feFromBig(pub.X), feFromBig(pub.Y))
-	x, _, ok := ca.affine(ptr(ca.combinedMult(z1.FillBytes(make([]byte, n)), &q, z2.FillBytes(make([]byte, n)))))
+	x, _, ok := ca.affinePublic(ptr(ca.combinedMult(z1.FillBytes(make([]byte, n)), &q, z2.FillBytes(make([]byte, n)))))
 	if ok != 1 {
 		return fmt.Errorf("%w: z1·P + z2·Q is infinity", ErrSignature)
 	}

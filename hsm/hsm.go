@@ -108,12 +108,17 @@ type ProblemReporter interface {
 // KeyAlgorithm names a key's public-key algorithm.
 type KeyAlgorithm string
 
-// Key algorithms Signet handles today. National algorithms (GOST, O'zDSt)
-// are added as new values by the backends that support them.
+// Key algorithms Signet handles. The national ones are named as their
+// standards are (the same strings as gost.KeyType's String).
 const (
 	RSA     KeyAlgorithm = "RSA"
 	ECDSA   KeyAlgorithm = "ECDSA"
 	Ed25519 KeyAlgorithm = "Ed25519"
+
+	GOST2001     KeyAlgorithm = "GOST R 34.10-2001"
+	GOST2012_256 KeyAlgorithm = "GOST R 34.10-2012 (256)"
+	GOST2012_512 KeyAlgorithm = "GOST R 34.10-2012 (512)"
+	OzDSt1092    KeyAlgorithm = "O'zDSt 1092:2009"
 )
 
 // TokenInfo describes one token: a PKCS#11 token in a slot, or a PFX file.

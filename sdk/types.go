@@ -12,12 +12,18 @@ import (
 // KeyAlgorithm names a key's public-key algorithm.
 type KeyAlgorithm string
 
-// Key algorithms the host reports today; a backend for national algorithms
-// (GOST, O'zDSt) reports new values.
+// Key algorithms the host reports. The national ones are named as their
+// standards are; a GOST or O'zDSt key signs with the digest of its
+// algorithm (gost.KeyType.NewHash) and crypto.Hash(0) as the options.
 const (
 	AlgorithmRSA     KeyAlgorithm = "RSA"
 	AlgorithmECDSA   KeyAlgorithm = "ECDSA"
 	AlgorithmEd25519 KeyAlgorithm = "Ed25519"
+
+	AlgorithmGOST2001     KeyAlgorithm = "GOST R 34.10-2001"
+	AlgorithmGOST2012_256 KeyAlgorithm = "GOST R 34.10-2012 (256)"
+	AlgorithmGOST2012_512 KeyAlgorithm = "GOST R 34.10-2012 (512)"
+	AlgorithmOzDSt1092    KeyAlgorithm = "O'zDSt 1092:2009"
 )
 
 // Key is a private key and/or certificate in the host's key store, as
@@ -126,7 +132,7 @@ type GenerateKeyRequest struct {
 	TokenURI  string       // the token to create it on
 	Label     string       // the new key's label
 	ID        []byte       // CKA_ID; generated when empty
-	Algorithm KeyAlgorithm // AlgorithmRSA, AlgorithmECDSA or AlgorithmEd25519
+	Algorithm KeyAlgorithm // AlgorithmRSA, AlgorithmECDSA, AlgorithmEd25519 or a national one
 	Bits      int          // RSA size (default 2048) or EC curve size (256, 384, 521)
 }
 

@@ -52,6 +52,7 @@ var commands = []func(*App) *cobra.Command{
 	newTokensCmd,
 	newKeysCmd,
 	newSignCmd,
+	newVerifyCmd,
 	newKeygenCmd,
 	newCSRCmd,
 	newImportCertCmd,

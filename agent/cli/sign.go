@@ -18,8 +18,22 @@ import (
 	"golang.org/x/term"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/gost"
 )
+
+// gostKey is ki's public key when it is a GOST or O'zDSt key (from the
+// listing, else from its certificate), or nil.
+func gostKey(ki hsm.KeyInfo) *gost.PublicKey {
+	if k, ok := ki.PublicKey.(*gost.PublicKey); ok {
+		return k
+	}
+	if k, ok := certs.PublicKey(ki.Certificate).(*gost.PublicKey); ok {
+		return k
+	}
+	return nil
+}
 
 // maxEd25519Message bounds what sign reads into memory for Ed25519, which
 // signs the message itself rather than a digest (raw mode only).
@@ -38,6 +52,7 @@ const progressMin = 16 << 20
 type signFlags struct {
 	keyURI, in, out, hashName, chainFile string
 	pss, raw, detached, pem, noTime      bool
+	hashChanged                          bool // --hash given explicitly
 }
 
 func newSignCmd(a *App) *cobra.Command {
@@ -57,9 +72,13 @@ func newSignCmd(a *App) *cobra.Command {
 			"--raw writes a bare signature instead: PKCS#1 v1.5 or PSS for RSA, ASN.1 DER (r, s)\n" +
 			"for ECDSA, 64 bytes for Ed25519 (which signs the file itself; --hash does not apply);\n" +
 			"without --out it is printed in base64. Verify with e.g.\n" +
-			"`openssl dgst -sha256 -verify pub.pem -signature SIG FILE`.",
+			"`openssl dgst -sha256 -verify pub.pem -signature SIG FILE`.\n\n" +
+			"A GOST or O'zDSt key picks its own digest and CMS identifiers (Streebog-256/512 for\n" +
+			"GOST R 34.10-2012, GOST R 34.11-94 for GOST R 34.10-2001 and O'zDSt 1092:2009); --hash\n" +
+			"and --pss do not apply, and --raw writes s||r. Check a signature with `signet verify`.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			fl.hashChanged = cmd.Flags().Changed("hash")
 			h, err := parseHash(fl.hashName)
 			if err != nil {
 				return err
@@ -165,7 +184,17 @@ func signRaw(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 		}
 		return store.Sign(ctx, ki.URI, msg, crypto.Hash(0))
 	}
-	if ki.Algorithm == hsm.Ed25519 {
+	if gk := gostKey(ki); gk != nil {
+		// A GOST or O'zDSt key signs its own algorithm's digest (s‖r).
+		if fl.pss || fl.hashChanged {
+			return usagef("%s is %s: its digest is fixed (--hash and --pss do not apply)", ki.URI, gk.Type)
+		}
+		hh := gk.Type.NewHash()
+		if _, err := io.Copy(hh, progress(a, in, in.size)); err != nil {
+			return fmt.Errorf("read %s: %w", in.name, err)
+		}
+		sig, err = store.Sign(ctx, ki.URI, hh.Sum(nil), crypto.Hash(0))
+	} else if ki.Algorithm == hsm.Ed25519 {
 		msg, rerr := readBounded(in, maxEd25519Message)
 		if rerr != nil {
 			return rerr
@@ -253,7 +282,7 @@ func signCMS(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 	}
 	pub := ki.PublicKey
 	if pub == nil {
-		pub = ki.Certificate.PublicKey
+		pub = certs.PublicKey(ki.Certificate)
 	}
 	opts := &cms.SignOptions{
 		Digest:        h,
@@ -262,6 +291,16 @@ func signCMS(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 	}
 	if ki.Algorithm == hsm.Ed25519 {
 		opts.Digest = 0 // RFC 8419: SHA-512
+	}
+	if gk := gostKey(ki); gk != nil {
+		// The key's algorithm fixes the digest and the CMS identifiers
+		// (Streebog for GOST 2012, GOST R 34.11-94 / O'zDSt 1106 for 2001
+		// and O'zDSt keys): the registry picks them from the key.
+		if fl.pss || fl.hashChanged {
+			return usagef("%s is %s: its digest is fixed (--hash and --pss do not apply)", ki.URI, gk.Type)
+		}
+		opts.Digest = 0
+		pub = gk
 	}
 	if fl.pss {
 		opts.Algorithm = "RSA-PSS"

@@ -38,9 +38,17 @@
 //   - A file that cannot be read never fails a listing; it is described by
 //     [Backend.Problems]. Files over [MaxFileSize] ([ErrTooLarge]) and KDF
 //     iteration counts over one million are refused. Only DER files are
-//     read, and a file with several keys only with RSA and ECDSA keys.
+//     read; a file with several keys only with RSA, ECDSA, GOST or O'zDSt
+//     keys.
+//   - GOST R 34.10-2001/2012 and O'zDSt 1092 keys are read in every
+//     protection OpenSSL's GOST engine and JDK or BouncyCastle key stores
+//     use (PBES2 with GOST 28147-89, Kuznyechik or Magma CTR-ACPKM, AES;
+//     PBKDF2 with HMAC-Streebog; the GOST PKCS#12 MAC; PKCS#12 3DES/RC2),
+//     and sign a digest of the key's own hash with crypto.Hash(0).
+//     [EncodeTC26] writes such a file in the TC26 profile.
 //   - Backend is safe for concurrent use: concurrent signers on a locked
 //     file cause one prompt.
 //
-// Design: docs/key-store.md ("PFX files").
+// Design: docs/key-store.md ("PFX files"); the GOST and O'zDSt files:
+// docs/gost.md ("Symmetric primitives and key containers").
 package pfx

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 // buildEntries names the file's keys from what the listing shows and fills
@@ -172,6 +173,9 @@ func (f *file) keyInfo(e *entry) hsm.KeyInfo {
 		k.Algorithm, k.Bits = hsm.ECDSA, p.Curve.Params().BitSize
 	case ed25519.PublicKey:
 		k.Algorithm, k.Bits = hsm.Ed25519, 256
+	case *gost.PublicKey:
+		// The national name: "GOST R 34.10-2012 (256)", "O'zDSt 1092:2009", …
+		k.Algorithm, k.Bits = hsm.KeyAlgorithm(p.Type.String()), 8*p.Curve.Size()
 	}
 	return k
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 // resolve finds the file and entry a key URI names.
@@ -105,6 +106,17 @@ func (b *Backend) Sign(ctx context.Context, keyURI string, digest []byte, opts c
 
 func checkDigest(s crypto.Signer, digest []byte, opts crypto.SignerOpts) error {
 	h := opts.HashFunc()
+	if g, ok := s.(*gost.PrivateKey); ok {
+		// GOST hashes are not crypto.Hash values: the key's type names
+		// its hash (Type.NewHash), and the digest has the curve's size.
+		if h != 0 {
+			return fmt.Errorf("a %s key signs a digest of its own GOST hash, not %v: %w", g.Type, h, hsm.ErrInvalidRequest)
+		}
+		if n := g.Curve.Size(); len(digest) != n {
+			return fmt.Errorf("digest is %d bytes, a %s key signs %d-byte digests: %w", len(digest), g.Type, n, hsm.ErrInvalidRequest)
+		}
+		return nil
+	}
 	if _, ok := s.(ed25519.PrivateKey); ok {
 		if _, isOpts := opts.(*ed25519.Options); !isOpts && h != 0 {
 			return fmt.Errorf("Ed25519 signs the message itself, not a %v digest: %w", h, hsm.ErrInvalidRequest)

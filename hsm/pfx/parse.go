@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/signet-agent/signet/sdk/certs"
+	"github.com/signet-agent/signet/sdk/gost"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -246,9 +247,9 @@ func (l *listing) addBag(bag safeBag) error {
 		}
 		l.keys = append(l.keys, bagKey{friendlyName: name, localKeyID: id})
 	case bag.ID.Equal(oidKeyBag):
-		k, err := x509.ParsePKCS8PrivateKey(bag.Value.Bytes)
+		k, err := parsePrivateKey(bag.Value.Bytes)
 		if err != nil {
-			return fmt.Errorf("%w: key bag: %v", ErrMalformed, err)
+			return fmt.Errorf("key bag: %w", err)
 		}
 		l.keys = append(l.keys, bagKey{friendlyName: name, localKeyID: id, plain: k})
 	case bag.ID.Equal(oidCertBag):
@@ -259,9 +260,9 @@ func (l *listing) addBag(bag safeBag) error {
 		if !cb.ID.Equal(oidX509Cert) {
 			return nil // SDSI certificates and the like: not ours
 		}
-		c, err := x509.ParseCertificate(cb.Data)
+		c, err := parseCertificate(cb.Data)
 		if err != nil {
-			return fmt.Errorf("%w: certificate: %v", ErrMalformed, err)
+			return err
 		}
 		l.certs = append(l.certs, bagCert{friendlyName: name, localKeyID: id, cert: c})
 	}
@@ -368,7 +369,9 @@ type decodedKey struct {
 	key          crypto.Signer
 }
 
-// decode decrypts data with password. It returns an error matching
+// decode decrypts data with password: with go-pkcs12, and the files it
+// refuses (GOST and O'zDSt keys, GOST ciphers and MACs) with
+// decodePBES2File. It returns an error matching
 // pkcs12.ErrIncorrectPassword when the password is wrong. password is read,
 // not kept; the caller wipes it.
 //
@@ -401,7 +404,15 @@ func decode(data, password []byte) (*decoded, error) {
 		if errors.Is(perr, pkcs12.ErrIncorrectPassword) {
 			return nil, perr
 		}
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		// GOST keys, ciphers or MACs: the path beside go-pkcs12.
+		d, gerr := decodePBES2File(data, password)
+		if gerr == nil || errors.Is(gerr, pkcs12.ErrIncorrectPassword) {
+			return d, gerr
+		}
+		if errors.Is(gerr, errUnsupportedAlgo) {
+			return nil, fmt.Errorf("%w: %v; %v", ErrMalformed, err, gerr)
+		}
+		return nil, gerr
 	}
 	d := &decoded{}
 	for _, b := range blocks {
@@ -508,6 +519,10 @@ func wipeKey(k crypto.PrivateKey) {
 		wipeInt(k.D)
 	case ed25519.PrivateKey:
 		wipe(k)
+	case *gost.PrivateKey:
+		// D only: the package keeps a byte copy of the scalar it does
+		// not expose, which becomes garbage with the key.
+		wipeInt(k.D)
 	}
 }
 

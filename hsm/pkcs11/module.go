@@ -19,6 +19,19 @@ const (
 	ckuContextSpecific     = 2      // CKU_CONTEXT_SPECIFIC
 )
 
+// The TC26 PKCS#11 extensions for GOST R 34.10-2012 (vendor range
+// CK_VENDOR_PKCS11_RU_TEAM_TC26 = 0x80000000|0x54321000), as the public
+// headers of Rutoken, JaCarta and OpenSC give them (docs/gost.md). 256-bit
+// keys (2001 and 2012) are the standard CKK_GOSTR3410 and sign with
+// CKM_GOSTR3410; both carry their curve in CKA_GOSTR3410_PARAMS.
+const (
+	ckVendorTC26                  = 0xD4321000
+	ckkGOSTR3410_512              = ckVendorTC26 | 0x003 // CKK_GOSTR3410_512
+	ckmGOSTR3410_512              = ckVendorTC26 | 0x006 // CKM_GOSTR3410_512: sign a 64-byte digest
+	ckmGOSTR3410WithGOSTR3411_256 = ckVendorTC26 | 0x008 // CKM_GOSTR3410_WITH_GOSTR3411_12_256
+	ckmGOSTR3410WithGOSTR3411_512 = ckVendorTC26 | 0x009 // CKM_GOSTR3410_WITH_GOSTR3411_12_512
+)
+
 // ckAPI is the part of *p11.Ctx the backend uses. Production code calls the
 // real *p11.Ctx through it; tests wrap it to inject faults SoftHSM cannot
 // produce (CKR_DEVICE_REMOVED mid-sign, final-try flags, a PIN pad).

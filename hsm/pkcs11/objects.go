@@ -21,6 +21,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/sdk/certs"
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 var (
@@ -120,7 +121,7 @@ func (b *Backend) readObject(h p11.SessionHandle, o p11.ObjectHandle) (*object, 
 			return nil, errSkip{"certificate: " + err.Error()}
 		}
 		obj.cert = c
-		obj.pub = c.PublicKey
+		obj.pub = certs.PublicKey(c)
 	case p11.CKO_PUBLIC_KEY, p11.CKO_PRIVATE_KEY:
 		a, err := b.attrs(h, o, p11.CKA_KEY_TYPE)
 		if err != nil {
@@ -172,6 +173,28 @@ func (b *Backend) readObject(h p11.SessionHandle, o p11.ObjectHandle) (*object, 
 			}
 			obj.pub = pub
 			obj.bits = pubBits(pub)
+		case p11.CKK_GOSTR3410, ckkGOSTR3410_512:
+			if obj.class == p11.CKO_PRIVATE_KEY {
+				if a, err := b.attrs(h, o, p11.CKA_GOSTR3410_PARAMS); err == nil {
+					if c, err := gostCurve(obj.keyType, a[p11.CKA_GOSTR3410_PARAMS]); err == nil {
+						obj.bits = 8 * c.Size()
+					}
+				}
+				return obj, nil
+			}
+			a, err := b.attrs(h, o, p11.CKA_GOSTR3410_PARAMS, p11.CKA_VALUE)
+			if err != nil {
+				return nil, err
+			}
+			var hashParams []byte
+			if ha, err := b.attrs(h, o, p11.CKA_GOSTR3411_PARAMS); err == nil {
+				hashParams = ha[p11.CKA_GOSTR3411_PARAMS]
+			}
+			pub, err := gostPublic(obj.keyType, a[p11.CKA_GOSTR3410_PARAMS], hashParams, a[p11.CKA_VALUE])
+			if err != nil {
+				return nil, errSkip{err.Error()}
+			}
+			obj.pub, obj.bits = pub, 8*pub.Curve.Size()
 		default:
 			return nil, errSkip{fmt.Sprintf("key type 0x%x not supported", obj.keyType)}
 		}
@@ -262,18 +285,22 @@ func pubBits(pub crypto.PublicKey) int {
 		return k.Curve.Params().BitSize
 	case ed25519.PublicKey:
 		return 256
+	case *gost.PublicKey:
+		return 8 * k.Curve.Size()
 	}
 	return 0
 }
 
 func algorithmOf(keyType uint, pub crypto.PublicKey) hsm.KeyAlgorithm {
-	switch pub.(type) {
+	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		return hsm.RSA
 	case *ecdsa.PublicKey:
 		return hsm.ECDSA
 	case ed25519.PublicKey:
 		return hsm.Ed25519
+	case *gost.PublicKey:
+		return gostAlgorithm(keyType, k)
 	}
 	switch keyType {
 	case p11.CKK_RSA:
@@ -282,6 +309,8 @@ func algorithmOf(keyType uint, pub crypto.PublicKey) hsm.KeyAlgorithm {
 		return hsm.ECDSA
 	case ckkECEdwards:
 		return hsm.Ed25519
+	case p11.CKK_GOSTR3410, ckkGOSTR3410_512:
+		return gostAlgorithm(keyType, nil)
 	}
 	return ""
 }
@@ -312,6 +341,14 @@ func (g *group) keyCert() *object {
 		}
 	}
 	return g.certs[0]
+}
+
+// certKey is the public key of a certificate object, or nil.
+func certKey(o *object) crypto.PublicKey {
+	if o == nil {
+		return nil
+	}
+	return o.pub
 }
 
 func groupKey(o *object) string {
@@ -402,6 +439,11 @@ func (b *Backend) pair(s tokenState, objs []*object, loggedIn bool) []hsm.KeyInf
 			if o != nil && o.pub != nil && ki.PublicKey == nil {
 				ki.PublicKey = o.pub
 			}
+		}
+		if cp, ok := certKey(g.cert).(*gost.PublicKey); ok && certs.SamePublicKey(ki.PublicKey, cp) {
+			// The certificate says which GOST algorithm (2001, 2012,
+			// O'zDSt) the token's key serves; the key type does not.
+			ki.PublicKey = cp
 		}
 		var keyType uint
 		if g.priv != nil {

@@ -8,6 +8,7 @@ import (
 	p11 "github.com/miekg/pkcs11"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
 )
 
 // keyRef is a resolved private key: the handle is valid for one insertion
@@ -164,12 +165,15 @@ func (b *Backend) resolveKey(s tokenState, h p11.SessionHandle, u *hsm.URI) (*ke
 	if len(obj.id) > 0 {
 		// The certificate with the key's id, for CachedKey (the journal's
 		// certificate serial). Best effort: a key without one still signs.
-		certs, err := b.findObjects(h, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_CERTIFICATE), p11.NewAttribute(p11.CKA_ID, obj.id)})
-		if err == nil && len(certs) > 0 {
-			if a, err := b.attrs(h, certs[0], p11.CKA_VALUE); err == nil {
+		found, err := b.findObjects(h, []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, p11.CKO_CERTIFICATE), p11.NewAttribute(p11.CKA_ID, obj.id)})
+		if err == nil && len(found) > 0 {
+			if a, err := b.attrs(h, found[0], p11.CKA_VALUE); err == nil {
 				if c, err := x509.ParseCertificate(a[p11.CKA_VALUE]); err == nil {
 					ref.info.Certificate = c
-					ref.info.PublicKey = c.PublicKey
+					ref.info.PublicKey = certs.PublicKey(c)
+					if isGOSTKeyType(obj.keyType) {
+						ref.info.Algorithm = algorithmOf(obj.keyType, ref.info.PublicKey)
+					}
 				}
 			}
 		}

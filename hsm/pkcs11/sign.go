@@ -52,6 +52,9 @@ func signMechanism(ref *keyRef, digest []byte, opts crypto.SignerOpts) (*p11.Mec
 		return nil, nil, fmt.Errorf("no signer options: %w", hsm.ErrInvalidRequest)
 	}
 	hf := opts.HashFunc()
+	if isGOSTKeyType(ref.keyType) {
+		return gostSignMechanism(ref, digest, hf, hf != 0)
+	}
 	if ref.keyType != ckkECEdwards && hf != 0 && len(digest) != hf.Size() {
 		return nil, nil, fmt.Errorf("digest is %d bytes, %v needs %d: %w", len(digest), hf, hf.Size(), hsm.ErrInvalidRequest)
 	}

@@ -18,6 +18,8 @@ import (
 	plugin "github.com/hashicorp/go-plugin"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/sdk/certs"
+	"github.com/signet-agent/signet/sdk/gost"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 )
 
@@ -77,7 +79,7 @@ func KeyToProto(k hsm.KeyInfo) (*pb.Key, error) {
 		AlwaysAuthenticate: k.AlwaysAuthenticate,
 	}
 	if k.PublicKey != nil {
-		der, err := x509.MarshalPKIXPublicKey(k.PublicKey)
+		der, err := marshalPublicKey(k.PublicKey)
 		if err != nil {
 			return nil, fmt.Errorf("key %s: marshal public key: %w", k.URI, err)
 		}
@@ -90,6 +92,27 @@ func KeyToProto(k hsm.KeyInfo) (*pb.Key, error) {
 		out.Chain = append(out.Chain, c.Raw)
 	}
 	return out, nil
+}
+
+// marshalPublicKey is x509.MarshalPKIXPublicKey, and for the GOST and
+// O'zDSt keys crypto/x509 does not know gost.MarshalPKIXPublicKey.
+func marshalPublicKey(pub crypto.PublicKey) ([]byte, error) {
+	if g, ok := pub.(*gost.PublicKey); ok {
+		return gost.MarshalPKIXPublicKey(g)
+	}
+	return x509.MarshalPKIXPublicKey(pub)
+}
+
+// parsePublicKey undoes marshalPublicKey.
+func parsePublicKey(der []byte) (crypto.PublicKey, error) {
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err == nil {
+		return pub, nil
+	}
+	if g, gerr := gost.ParsePKIXPublicKey(der); gerr == nil {
+		return g, nil
+	}
+	return nil, err
 }
 
 // KeyFromProto converts a wire key back.
@@ -107,7 +130,7 @@ func KeyFromProto(k *pb.Key) (hsm.KeyInfo, error) {
 		AlwaysAuthenticate: k.GetAlwaysAuthenticate(),
 	}
 	if len(k.GetPublicKey()) > 0 {
-		pub, err := x509.ParsePKIXPublicKey(k.GetPublicKey())
+		pub, err := parsePublicKey(k.GetPublicKey())
 		if err != nil {
 			return out, fmt.Errorf("key %s: parse public key: %w", k.GetUri(), err)
 		}
@@ -120,7 +143,7 @@ func KeyFromProto(k *pb.Key) (hsm.KeyInfo, error) {
 		}
 		out.Certificate = c
 		if out.PublicKey == nil {
-			out.PublicKey = c.PublicKey
+			out.PublicKey = certs.PublicKey(c)
 		}
 	}
 	for _, der := range k.GetChain() {

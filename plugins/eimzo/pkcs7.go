@@ -18,6 +18,7 @@ import (
 	"github.com/signet-agent/signet/sdk"
 	"github.com/signet-agent/signet/sdk/certs"
 	"github.com/signet-agent/signet/sdk/cms"
+	"github.com/signet-agent/signet/sdk/gost"
 	"github.com/signet-agent/signet/sdk/x500"
 )
 
@@ -110,10 +111,9 @@ func errNoCertificate() error {
 const StatusKeyIDNotForCert = -1018
 
 // signOptions is the one place that picks the CMS algorithms for a key:
-// the key's own algorithm with a digest to match its strength. O'zDSt
-// 1092 / O'zMSt 286 keys, not supported, would slot in here: a registry entry in
-// sdk/cms for the algorithm, and a case below naming its digest
-// (cms.OIDDigestOzDSt1106) and the registry.
+// the key's own algorithm with a digest to match its strength, and for
+// O'zDSt 1092 keys E-IMZO's own choices. O'zMSt 286 keys are not
+// supported yet.
 func signOptions(k sdk.Key) (*cms.SignOptions, error) {
 	cert := k.Certificate
 	if cert == nil {
@@ -136,6 +136,14 @@ func signOptions(k sdk.Key) (*cms.SignOptions, error) {
 		}
 	case oid.Equal(cms.OIDPublicKeyEd25519):
 		// RFC 8419: SHA-512 (the package's default for Ed25519).
+	case oid.Equal(cms.OIDPublicKeyOzDSt1092_2):
+		// As E-IMZO signs: digest O'zDSt 1106:2009 (1.2.860.3.15.1.3.2.1.1),
+		// signatureAlgorithm 1.2.860.3.15.1.1.2.2.2.2, both with NULL, and
+		// the signed attributes contentType, signingTime and messageDigest
+		// only (E-IMZO writes no ESS signingCertificateV2).
+		opts.DigestOID = gost.OIDDigestOzDSt1106
+		opts.Algorithm = cms.AlgorithmOzDSt1092
+		opts.NoSigningCertificate = true
 	default:
 		return nil, errUnsupportedKey(keyAlgName(cert))
 	}

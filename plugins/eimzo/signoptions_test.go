@@ -59,15 +59,27 @@ func TestPKCS7SignOptions(t *testing.T) {
 		}
 	}
 
-	ozdst, err := asn1.Marshal(struct {
-		Alg struct{ Algorithm asn1.ObjectIdentifier }
-		Key asn1.BitString
-	}{struct{ Algorithm asn1.ObjectIdentifier }{cms.OIDPublicKeyOzDSt1092_2}, asn1.BitString{Bytes: make([]byte, 66), BitLength: 528}})
-	require.NoError(t, err)
-	_, err = signOptions(sdk.Key{Certificate: &x509.Certificate{RawSubjectPublicKeyInfo: ozdst}})
+	spkiOf := func(oid asn1.ObjectIdentifier) []byte {
+		der, err := asn1.Marshal(struct {
+			Alg struct{ Algorithm asn1.ObjectIdentifier }
+			Key asn1.BitString
+		}{struct{ Algorithm asn1.ObjectIdentifier }{oid}, asn1.BitString{Bytes: make([]byte, 66), BitLength: 528}})
+		require.NoError(t, err)
+		return der
+	}
+	// O'zDSt 1092: E-IMZO's digest and signature OIDs, no ESS attribute.
+	opts, err := signOptions(sdk.Key{Certificate: &x509.Certificate{RawSubjectPublicKeyInfo: spkiOf(cms.OIDPublicKeyOzDSt1092_2)}, Chain: chain})
+	if assert.NoError(t, err, "O'zDSt key") {
+		assert.Equal(t, "1.2.860.3.15.1.3.2.1.1", opts.DigestOID.String())
+		assert.Equal(t, cms.AlgorithmOzDSt1092, opts.Algorithm)
+		assert.True(t, opts.NoSigningCertificate, "E-IMZO writes no signingCertificateV2")
+		assert.Len(t, opts.Chain, 1)
+	}
+	// O'zMSt 286 is not supported yet.
+	_, err = signOptions(sdk.Key{Certificate: &x509.Certificate{RawSubjectPublicKeyInfo: spkiOf(cms.OIDPublicKeyOzMSt286)}})
 	e := asError(err)
-	assert.Equal(t, StatusRuntime, e.Status, "O'zDSt key: %v", err)
-	assert.Contains(t, e.reason("ru"), "OZDST-1092-2009-2 пока не поддерживается")
+	assert.Equal(t, StatusRuntime, e.Status, "O'zMSt key: %v", err)
+	assert.Contains(t, e.reason("ru"), "OZMST-286-2024-2 пока не поддерживается")
 	_, err = signOptions(sdk.Key{})
 	assert.Equal(t, StatusKeyIDNotForCert, asError(err).Status, "no certificate: %v", err)
 }

@@ -1,6 +1,7 @@
 // Package certs orders X.509 certificates into chains and matches public
 // keys, for the key stores (hsm/...) and the plugins alike. It imports
-// nothing else of this module.
+// nothing else of this module but sdk/gost, for the GOST and O'zDSt keys and
+// signatures crypto/x509 leaves unparsed.
 //
 // A chain is walked issuer by issuer: the issuer of a certificate is a
 // certificate of the pool whose subject is the certificate's issuer name
@@ -16,6 +17,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 // MaxIssuers bounds the issuers Issuers walks.
@@ -25,9 +28,10 @@ const MaxIssuers = 8
 // is a certificate whose subject is the previous one's issuer name and
 // whose key verifies its signature; the walk ends at a self-signed
 // certificate, when no issuer is found, or after MaxIssuers. A certificate
-// appears at most once. When no candidate verifies and a candidate's
-// signature algorithm is one crypto/x509 cannot check (GOST, O'zDSt), that
-// candidate is taken on its name alone.
+// appears at most once. GOST and O'zDSt signatures are checked with
+// sdk/gost; when no candidate verifies and a candidate's signature
+// algorithm is one neither can check, that candidate is taken on its name
+// alone.
 func Issuers(cert *x509.Certificate, pool []*x509.Certificate) []*x509.Certificate {
 	var chain []*x509.Certificate
 	used := map[*x509.Certificate]bool{cert: true}
@@ -50,7 +54,7 @@ func issuerOf(c *x509.Certificate, pool []*x509.Certificate, used map[*x509.Cert
 		if used[p] || bytes.Equal(p.Raw, c.Raw) || !bytes.Equal(p.RawSubject, c.RawIssuer) {
 			continue
 		}
-		err := c.CheckSignatureFrom(p)
+		err := CheckSignatureFrom(c, p)
 		if err == nil {
 			return p
 		}
@@ -61,11 +65,42 @@ func issuerOf(c *x509.Certificate, pool []*x509.Certificate, used map[*x509.Cert
 	return unchecked
 }
 
+// CheckSignatureFrom is c.CheckSignatureFrom(parent), extended to the
+// GOST and O'zDSt signatures crypto/x509 does not implement. The error
+// wraps x509.ErrUnsupportedAlgorithm when neither can check it.
+func CheckSignatureFrom(c, parent *x509.Certificate) error {
+	err := c.CheckSignatureFrom(parent)
+	if err == nil || !errors.Is(err, x509.ErrUnsupportedAlgorithm) {
+		return err
+	}
+	gerr := gost.CheckCertificateSignature(c, parent)
+	if errors.Is(gerr, gost.ErrNotGOST) {
+		return err
+	}
+	return gerr
+}
+
+// PublicKey returns the public key of c: c.PublicKey, or for the GOST and
+// O'zDSt keys crypto/x509 leaves unparsed a *gost.PublicKey; nil when
+// neither applies.
+func PublicKey(c *x509.Certificate) crypto.PublicKey {
+	if c == nil {
+		return nil
+	}
+	if c.PublicKey != nil {
+		return c.PublicKey
+	}
+	if pub, err := gost.CertificatePublicKey(c); err == nil {
+		return pub
+	}
+	return nil
+}
+
 // ForKey returns the first certificate of certs whose public key is pub,
 // or nil.
 func ForKey(certs []*x509.Certificate, pub crypto.PublicKey) *x509.Certificate {
 	for _, c := range certs {
-		if SamePublicKey(pub, c.PublicKey) {
+		if SamePublicKey(pub, PublicKey(c)) {
 			return c
 		}
 	}

@@ -31,6 +31,9 @@ type DigestAlgorithm struct {
 	Hash crypto.Hash
 	// New returns a fresh hash; nil means Hash.New.
 	New func() hash.Hash
+	// NullParameters writes the AlgorithmIdentifier with NULL parameters
+	// (as the GOST and O'zDSt implementations do) instead of none.
+	NullParameters bool
 }
 
 func (d *DigestAlgorithm) newHash() hash.Hash {
@@ -41,8 +44,11 @@ func (d *DigestAlgorithm) newHash() hash.Hash {
 }
 
 // identifier is the AlgorithmIdentifier written for this digest (RFC 5754:
-// parameters absent).
+// parameters absent; NULL for the entries that ask for it).
 func (d *DigestAlgorithm) identifier() pkix.AlgorithmIdentifier {
+	if d.NullParameters {
+		return pkix.AlgorithmIdentifier{Algorithm: d.OID, Parameters: asn1NULL}
+	}
 	return pkix.AlgorithmIdentifier{Algorithm: d.OID}
 }
 
@@ -91,8 +97,10 @@ var (
 )
 
 // DefaultRegistry returns a new Registry with the built-in algorithms:
-// SHA-1 (only when asked for), SHA-224/256/384/512; RSA PKCS#1 v1.5,
-// RSA-PSS, ECDSA, Ed25519.
+// SHA-1 (only when asked for), SHA-224/256/384/512, Streebog-256/512,
+// GOST R 34.11-94 and O'zDSt 1106; RSA PKCS#1 v1.5, RSA-PSS, ECDSA,
+// Ed25519, GOST R 34.10-2012 (256, 512), GOST R 34.10-2001 and O'zDSt
+// 1092 (see gost.go).
 func DefaultRegistry() *Registry {
 	r := builtinRegistry()
 	return &Registry{
@@ -114,6 +122,8 @@ func builtinRegistry() *Registry {
 			},
 			Signatures: []SignatureAlgorithm{rsaPKCS1Entry(), rsaPSSEntry(), ecdsaEntry(), ed25519Entry()},
 		}
+		defaultRegistryVal.Digests = append(defaultRegistryVal.Digests, gostDigests()...)
+		defaultRegistryVal.Signatures = append(defaultRegistryVal.Signatures, gostEntries()...)
 	})
 	return defaultRegistryVal
 }

@@ -104,25 +104,25 @@ type countWriter struct{ n int64 }
 func (w *countWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
 // TestUnknownNationalAlgorithmReport: a message signed with algorithms the
-// registry does not know (here O'zDSt 1106/1092 OIDs, produced through a
+// registry does not know (here O'zMSt 285/286 OIDs, produced through a
 // stand-in registry entry) still yields a report with the signer's
 // identity, signature value and signing time, and a specific reason.
 func TestUnknownNationalAlgorithmReport(t *testing.T) {
 	reg := DefaultRegistry()
-	reg.Digests = append(reg.Digests, DigestAlgorithm{Name: "OzDSt-1106 (stand-in)", OID: OIDDigestOzDSt1106, New: sha256.New})
+	reg.Digests = append(reg.Digests, DigestAlgorithm{Name: "OzMSt-285 (stand-in)", OID: OIDDigestOzMSt285, New: sha256.New})
 	reg.Signatures = append(reg.Signatures, SignatureAlgorithm{
-		Name: "OzDSt-1092 (stand-in)", ByNameOnly: true, DefaultDigestOID: OIDDigestOzDSt1106,
+		Name: "OzMSt-286 (stand-in)", ByNameOnly: true, DefaultDigestOID: OIDDigestOzMSt285,
 		Supports: func(pub crypto.PublicKey, _ *DigestAlgorithm) bool { _, ok := pub.(*ecdsa.PublicKey); return ok },
 		Identifier: func(*DigestAlgorithm) (pkix.AlgorithmIdentifier, error) {
-			return pkix.AlgorithmIdentifier{Algorithm: OIDSignatureOzDSt1106With1092, Parameters: asn1NULL}, nil
+			return pkix.AlgorithmIdentifier{Algorithm: OIDSignatureOzMSt285With286, Parameters: asn1NULL}, nil
 		},
-		Matches: func(a pkix.AlgorithmIdentifier) bool { return a.Algorithm.Equal(OIDSignatureOzDSt1106With1092) },
+		Matches: func(a pkix.AlgorithmIdentifier) bool { return a.Algorithm.Equal(OIDSignatureOzMSt285With286) },
 		Sign: func(rand io.Reader, s crypto.Signer, _ *DigestAlgorithm, _, digest []byte) ([]byte, error) {
 			return s.Sign(rand, digest, crypto.SHA256)
 		},
 	})
 	k := testKey(t, softhsmtest.ECP256)
-	sig, err := Sign([]byte("e-imzo"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "OzDSt-1092 (stand-in)"})
+	sig, err := Sign([]byte("e-imzo"), k.Key, k.Certificate, &SignOptions{Registry: reg, Algorithm: "OzMSt-286 (stand-in)"})
 	require.NoError(t, err)
 	rep, err := Verify(toBER(t, sig, 1000, true), nil, nil)
 	require.ErrorIs(t, err, ErrUnsupportedAlgorithm, "err")
@@ -134,5 +134,5 @@ func TestUnknownNationalAlgorithmReport(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, OIDDigestOzDSt1106.String(), s.DigestAlgorithm, "digest shown as %q", s.DigestAlgorithm)
+	assert.Equal(t, OIDDigestOzMSt285.String(), s.DigestAlgorithm, "digest shown as %q", s.DigestAlgorithm)
 }

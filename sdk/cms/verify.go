@@ -11,7 +11,10 @@ import (
 	"hash"
 	"io"
 	"math/big"
+	"slices"
 	"time"
+
+	"github.com/signet-agent/signet/sdk/certs"
 )
 
 // Reasons a signer fails verification. SignerReport.Errors wraps them with
@@ -398,7 +401,7 @@ func checkSignedAttributes(sd *SignedData, si *SignerInfo, d *DigestAlgorithm, c
 
 // checkSignature verifies the signature value over message.
 func checkSignature(si *SignerInfo, cert *x509.Certificate, sigAlg *SignatureAlgorithm, d *DigestAlgorithm, message, msgDigest []byte, r *SignerReport) {
-	err := sigAlg.Verify(cert.PublicKey, si.SignatureAlgorithm, d, message, msgDigest, si.Signature)
+	err := sigAlg.Verify(certs.PublicKey(cert), si.SignatureAlgorithm, d, message, msgDigest, si.Signature)
 	switch {
 	case err == nil:
 		r.SignatureOK = true
@@ -460,6 +463,25 @@ func checkChain(sd *SignedData, cert *x509.Certificate, o *VerifyOptions, tsa bo
 	}
 	for _, c := range extra {
 		inter.AddCert(c)
+	}
+	if isGOSTSigned(cert) {
+		pool := append(append(slices.Clone(sd.Certificates), extra...), o.Certificates...)
+		chain, err := verifyGOSTChain(cert, pool, roots, r.ValidationTime, usages)
+		switch {
+		case err == nil:
+			r.ChainStatus = ChainValid
+			r.Chain = chain
+		case errors.Is(err, errGOSTChainExpired):
+			r.ChainStatus = ChainExpired
+			r.fail(ErrCertificateExpired, "%v", err)
+		case errors.Is(err, errGOSTChainUntrusted):
+			r.ChainStatus = ChainUntrusted
+			r.fail(ErrChainUntrusted, "%v", err)
+		default:
+			r.ChainStatus = ChainInvalid
+			r.fail(ErrChainInvalid, "%v", err)
+		}
+		return
 	}
 	chains, err := cert.Verify(x509.VerifyOptions{
 		Roots:         roots,

@@ -1,35 +1,46 @@
-// Package gost implements the Russian GOST primitives that Uzbekistan's
-// O'zDSt standards are built on, as far as Signet needs them: the GOST
-// 28147-89 block cipher (encryption only, as the building block of the
-// hash), the GOST R 34.11-94 hash (RFC 5831; with the CryptoPro parameters
-// it is what E-IMZO calls O'zDSt 1106:2009), and GOST R 34.10-2001
-// signatures (RFC 5832) on the CryptoPro curves A, B and C, which O'zDSt
-// 1092:2009 uses unchanged. The E-IMZO plugin uses it to verify the
-// vendor's API keys offline.
+// Package gost implements the Russian GOST signature and hash algorithms
+// and the Uzbek O'zDSt standards built on them: GOST R 34.11-2012
+// (Streebog-256/512, RFC 6986), GOST R 34.10-2012 signatures with 256-
+// and 512-bit keys on the TC26 curves (RFC 7091, RFC 7836, including the
+// twisted Edwards sets in their Weierstrass form), GOST R 34.11-94 (RFC
+// 5831; with the CryptoPro parameters it is O'zDSt 1106:2009), GOST R
+// 34.10-2001 (RFC 5832; on the CryptoPro curves it is O'zDSt 1092:2009),
+// and the GOST 28147-89 cipher as the building block of the 94 hash.
+// Keys implement crypto.Signer and encode as SubjectPublicKeyInfo and
+// PKCS#8 (RFC 9215, RFC 4491).
 //
-//	pub, err := gost.ParsePublicKey(gost.CurveCryptoProA, rawKey) // 64 bytes, x‖y little-endian
+//	priv, err := gost.GenerateKeyOf(gost.KeyGOST2012_256, gost.CurveTC26_256A, rand.Reader)
 //	if err != nil {
 //		return err
 //	}
-//	digest := gost.Sum94CryptoPro(message)
-//	if err := gost.Verify(pub, digest[:], sig); err != nil { // sig: 64 bytes, s‖r big-endian
-//		return err // wraps ErrSignature or ErrPublicKey, saying what is wrong
+//	h := priv.Type.NewHash() // Streebog-256
+//	h.Write(message)
+//	sig, err := priv.Sign(rand.Reader, h.Sum(nil), nil) // s‖r, 64 bytes
+//	if err != nil {
+//		return err
 //	}
+//	err = gost.Verify(&priv.PublicKey, h.Sum(nil), sig) // wraps ErrSignature on failure
 //
 // What a caller needs to know:
 //
-//   - Byte order follows RFC 4491 and CryptoPro (and E-IMZO): a digest is
-//     the chaining value little-endian, and e = digest read little-endian
-//     mod q (0 becomes 1); a signature is s‖r, 32 bytes each, big-endian; a
-//     public key is x‖y, 32 bytes each, little-endian.
-//   - [Verify] takes exactly 64-byte signatures and 32-byte digests,
-//     [ParsePublicKey] exactly 64 bytes; every rejection wraps
-//     [ErrSignature], [ErrPublicKey] or [ErrPrivateKey].
+//   - Byte order follows RFC 4491/9215 and CryptoPro (and OpenSSL's
+//     engine and E-IMZO): a digest is a byte string and e = digest read
+//     little-endian mod q (0 becomes 1); a signature is s‖r, each
+//     Curve.Size() bytes (32 or 64) big-endian; a public key is x‖y, each
+//     Curve.Size() bytes little-endian; a private key in PKCS#8 is d
+//     little-endian.
+//   - [KeyType] fixes the hash, the OIDs and the national name of a key;
+//     the same curve serves several types and parameter-set OIDs
+//     ([CurveByOID]).
+//   - Every size is checked exactly and every rejection wraps
+//     [ErrSignature], [ErrPublicKey] or [ErrPrivateKey]; public keys on
+//     the cofactor-4 curves are checked to lie in the subgroup of order q.
+//   - Signing and key generation are constant time in the secret scalar
+//     and the nonce (fixed-limb Montgomery arithmetic, complete addition
+//     formulas, a fixed window read by scanning); docs/gost.md lists the
+//     exact exceptions. Never change a PrivateKey's D after creating it.
 //   - The curves and S-boxes are shared values: never modify them.
-//   - Nothing here is constant time. Verifying and hashing public data is
-//     safe; [Sign] and [GenerateKey] are for tests, not for a key whose
-//     timing an attacker can observe.
 //
-// Design (parameter sets, the cross-check against OpenSSL's GOST engine,
+// Design (parameter sets, the cross-checks against OpenSSL's GOST engine,
 // constant-time notes): docs/gost.md.
 package gost

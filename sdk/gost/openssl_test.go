@@ -22,7 +22,7 @@ import (
 // CI, where a skip would hide the check.
 
 // gostEngine skips (fails in CI) when openssl has no GOST engine.
-func gostEngine(t *testing.T) {
+func gostEngine(t testing.TB) {
 	t.Helper()
 	out, err := exec.Command("openssl", "dgst", "-engine", "gost", "-md_gost94", "/dev/null").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "md_gost94") {
@@ -71,9 +71,9 @@ type gostSPKI struct {
 }
 
 var (
-	oidGost2001   = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 19}
-	oidHashParams = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 30, 1}
-	paramSets     = map[string]*Curve{"A": CurveCryptoProA, "B": CurveCryptoProB, "C": CurveCryptoProC}
+	oidGost2001     = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 19}
+	oidHashParams   = asn1.ObjectIdentifier{1, 2, 643, 2, 2, 30, 1}
+	engineParamSets = map[string]*Curve{"A": CurveCryptoProA, "B": CurveCryptoProB, "C": CurveCryptoProC}
 )
 
 // curveOID is c.OID as an asn1.ObjectIdentifier.
@@ -98,7 +98,7 @@ func TestGostOpenSSLSignatures(t *testing.T) {
 	msgFile := filepath.Join(dir, "msg")
 	require.NoError(t, os.WriteFile(msgFile, msg, 0o600))
 	digest := Sum94CryptoPro(msg)
-	for name, c := range paramSets {
+	for name, c := range engineParamSets {
 		t.Run(name, func(t *testing.T) {
 			keyFile := filepath.Join(dir, name+".key")
 			openssl(t, nil, "genpkey", "-engine", "gost", "-algorithm", "gost2001", "-pkeyopt", "paramset:"+name, "-out", keyFile)

@@ -318,7 +318,9 @@ func TestBrowserDeny(t *testing.T) {
 
 func TestBrowserTimeout(t *testing.T) {
 	tab := newTab(t)
-	f := newFixture(t, 3*time.Second)
+	// Long enough for a loaded machine's Chromium to show the page (it
+	// took up to 4.6 s under load) before the dialog expires.
+	f := newFixture(t, 10*time.Second)
 	res := f.confirm(signQuestion(t))
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(f.url(t)),

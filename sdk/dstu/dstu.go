@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+
+	"github.com/signet-agent/signet/sdk/gost"
 )
 
 // Errors callers act on; every rejection wraps one of them.
@@ -20,7 +22,9 @@ var (
 // PublicKey is a DSTU 4145 public key Q = −d·P.
 type PublicKey struct {
 	Curve *Curve
-	q     point
+	// SBox is the hash S-box the key's parameters name; nil means SBoxDKE.
+	SBox *gost.SBox
+	q    point
 }
 
 // PrivateKey is a DSTU 4145 private key d, 0 < d < N. It implements
@@ -150,17 +154,14 @@ func reverse(b []byte) []byte {
 	return out
 }
 
-// hashElement turns a digest into the field element h: the digest's bytes
-// read as a big-endian polynomial and reduced modulo the field polynomial
-// (as Ukrainian implementations do with the GOST 34.311-95 digest); zero
+// hashElement turns a digest into the field element h: the digest read
+// as a little-endian polynomial (GOST 34.311-95's byte order) and reduced
+// modulo the field polynomial, as Ukrainian implementations do; zero
 // becomes one.
 func (c *Curve) hashElement(digest []byte) fe {
 	var acc [2 * maxWords]uint64
 	for i, b := range digest {
-		pos := len(digest) - 1 - i
-		if pos/8 < len(acc) {
-			acc[pos/8] |= uint64(b) << (8 * (pos % 8))
-		}
+		acc[i/8] |= uint64(b) << (8 * (i % 8)) // len(digest) ≤ maxDigest
 	}
 	h := c.f.reduce(&acc)
 	if isZero(&h) {
@@ -177,20 +178,22 @@ func (c *Curve) truncate(x *fe) *big.Int {
 	return v.And(v, mask)
 }
 
-// maxDigest bounds the digest a signature is made over or checked against.
-const maxDigest = 8 * maxWords * 2
+// maxDigest is the longest digest c takes: one that reduce can fold,
+// 40 bytes for m ≤ 191 and more for larger fields (a GOST 34.311-95
+// digest is 32).
+func (c *Curve) maxDigest() int { return 8 * (2*c.f.n - 1) }
 
-// SignDigest signs digest (a GOST 34.311-95 hash, at most 112 bytes) per
+// SignDigest signs digest (a GOST 34.311-95 hash; 1…40 bytes on every curve) per
 // DSTU 4145-2002: e random, F = x(e·P), r = trunc(h·F), s = e + d·r mod N.
 // It returns r and s.
 func (k *PrivateKey) SignDigest(rnd io.Reader, digest []byte) (r, s *big.Int, err error) {
-	if len(digest) == 0 || len(digest) > maxDigest {
-		return nil, nil, fmt.Errorf("dstu: digest of %d bytes, want 1…%d", len(digest), maxDigest)
+	c := k.Curve
+	if len(digest) == 0 || len(digest) > c.maxDigest() {
+		return nil, nil, fmt.Errorf("dstu: digest of %d bytes, want 1…%d", len(digest), c.maxDigest())
 	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	c := k.Curve
 	h := c.hashElement(digest)
 	g := point{x: c.gx, y: c.gy}
 	for range 100 {
@@ -222,8 +225,8 @@ func (k *PrivateKey) SignDigest(rnd io.Reader, digest []byte) (r, s *big.Int, er
 // trunc(h·x(R)).
 func (k *PublicKey) VerifyDigest(digest []byte, r, s *big.Int) error {
 	c := k.Curve
-	if len(digest) == 0 || len(digest) > maxDigest {
-		return fmt.Errorf("%w: digest of %d bytes", ErrSignature, len(digest))
+	if len(digest) == 0 || len(digest) > c.maxDigest() {
+		return fmt.Errorf("%w: digest of %d bytes, want 1…%d", ErrSignature, len(digest), c.maxDigest())
 	}
 	if r.Sign() <= 0 || r.Cmp(c.N) >= 0 || s.Sign() <= 0 || s.Cmp(c.N) >= 0 {
 		return fmt.Errorf("%w: r or s outside 1…N-1", ErrSignature)

@@ -1,0 +1,96 @@
+// Cross-check helper for sdk/dstu's tests: runs the independent DSTU 4145
+// implementation (the jkurwa npm package, with gost89) on requests read as
+// a JSON array from standard input and writes a JSON array of results.
+// Byte strings are hex. Requests:
+//   {op: "hash", data}                                  -> {digest}
+//   {op: "keygen", curve}                               -> {d, pub}
+//   {op: "sign", curve, d, digest}                      -> {sig, pub}
+//   {op: "verify", curve, pub, digest, sig}             -> {ok}
+//   {op: "load", store, password}                       -> {keys: [{curve, d, pub}]}
+//   {op: "cert", curve, d}                              -> {cert}      self-signed
+//   {op: "cms", curve, d, data}                         -> {cms, cert} attached SignedData
+//   {op: "cmsverify", cms, cert}                        -> {ok}
+// curve is jkurwa's name (DSTU_PB_257, DSTU_PB_431); d is the private
+// scalar big-endian; pub the compressed key as certificates carry it
+// (little-endian, inside its OCTET STRING header 04 len).
+"use strict";
+
+const jk = require("jkurwa");
+const gost89 = require("gost89");
+
+const algo = gost89.compat.algos();
+const hex = (b) => Buffer.from(b).toString("hex");
+const buf = (h) => Buffer.from(h, "hex");
+
+function priv(curve, d) {
+  return jk.std_curve(curve).pkey(d, "hex");
+}
+
+function selfSigned(key) {
+  return jk.Certificate.signCert({
+    privkey: key,
+    hash: algo.hash,
+    certData: {
+      serial: 14799991119,
+      issuer: { commonName: "Signet cross-check", countryName: "UA" },
+      subject: { commonName: "Signet cross-check", countryName: "UA" },
+      valid: { from: 1500000000000, to: 2500000000000 },
+      usage: "\x03\x02\x06\xC0",
+    },
+  });
+}
+
+const ops = {
+  hash: (r) => ({ digest: hex(algo.hash(buf(r.data))) }),
+  keygen: (r) => {
+    const key = jk.std_curve(r.curve).keygen();
+    return { d: hex(key.d.buf8()), pub: hex(key.pub().serialize()) };
+  },
+  sign: (r) => {
+    const key = priv(r.curve, r.d);
+    return { sig: hex(key.sign(buf(r.digest), "le")), pub: hex(key.pub().serialize()) };
+  },
+  verify: (r) => {
+    const pub = jk.std_curve(r.curve).pubkey(hex(buf(r.pub).subarray(2).reverse()), "hex");
+    return { ok: pub.verify(buf(r.digest), buf(r.sig), "le") };
+  },
+  load: (r) => {
+    const store = jk.Priv.from_protected(buf(r.store), r.password, algo);
+    return {
+      keys: store.keys.map((k) => ({ curve: k.curve.name(), d: hex(k.d.buf8()), pub: hex(k.pub().serialize()) })),
+    };
+  },
+  cert: (r) => ({ cert: hex(selfSigned(priv(r.curve, r.d)).as_asn1()) }),
+  cms: (r) => {
+    const key = priv(r.curve, r.d);
+    const cert = selfSigned(key);
+    const msg = new jk.models.Message({
+      type: "signedData",
+      cert,
+      data: buf(r.data),
+      signer: key,
+      hash: algo.hash,
+      signTime: 1700000000,
+    });
+    return { cms: hex(msg.as_asn1()), cert: hex(cert.as_asn1()) };
+  },
+  cmsverify: (r) => {
+    const msg = new jk.models.Message(buf(r.cms));
+    const cert = jk.Certificate.from_asn1(buf(r.cert));
+    return { ok: msg.verify(algo.hash, () => cert) === true };
+  },
+};
+
+let input = "";
+process.stdin.on("data", (c) => (input += c));
+process.stdin.on("end", () => {
+  const out = JSON.parse(input).map((r) => {
+    try {
+      if (!ops[r.op]) throw new Error("unknown op " + r.op);
+      return ops[r.op](r);
+    } catch (e) {
+      return { error: String(e && e.stack ? e.stack : e) };
+    }
+  });
+  process.stdout.write(JSON.stringify(out));
+});

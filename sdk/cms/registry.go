@@ -92,7 +92,7 @@ var (
 
 // DefaultRegistry returns a new Registry with the built-in algorithms:
 // SHA-1 (only when asked for), SHA-224/256/384/512; RSA PKCS#1 v1.5,
-// RSA-PSS, ECDSA, Ed25519.
+// RSA-PSS, ECDSA, Ed25519; GOST 34.311-95 with DSTU 4145-2002.
 func DefaultRegistry() *Registry {
 	r := builtinRegistry()
 	return &Registry{
@@ -111,8 +111,11 @@ func builtinRegistry() *Registry {
 				{Name: "SHA-512", OID: OIDDigestSHA512, Hash: crypto.SHA512},
 				{Name: "SHA-224", OID: OIDDigestSHA224, Hash: crypto.SHA224},
 				{Name: "SHA-1", OID: OIDDigestSHA1, Hash: crypto.SHA1},
+				gost34311Digest(),
 			},
-			Signatures: []SignatureAlgorithm{rsaPKCS1Entry(), rsaPSSEntry(), ecdsaEntry(), ed25519Entry()},
+			Signatures: []SignatureAlgorithm{rsaPKCS1Entry(), rsaPSSEntry(), ecdsaEntry(), ed25519Entry(),
+				dstuEntry(),
+			},
 		}
 	})
 	return defaultRegistryVal

@@ -142,7 +142,7 @@ func newSignPlan(signer crypto.Signer, cert *x509.Certificate, o *SignOptions) (
 	if !p.sigAlg.Supports(pub, p.digest) {
 		return nil, fmt.Errorf("cms: sign: %w: %s with %s for a %T key", ErrUnsupportedAlgorithm, p.sigAlg.Name, p.digest.Name, pub)
 	}
-	if !certs.SamePublicKey(pub, cert.PublicKey) {
+	if !certs.SamePublicKey(pub, certPublicKey(cert)) {
 		return nil, errors.New("cms: sign: the certificate does not match the signer's public key")
 	}
 	if p.opts.ContentType == nil {

@@ -398,7 +398,7 @@ func checkSignedAttributes(sd *SignedData, si *SignerInfo, d *DigestAlgorithm, c
 
 // checkSignature verifies the signature value over message.
 func checkSignature(si *SignerInfo, cert *x509.Certificate, sigAlg *SignatureAlgorithm, d *DigestAlgorithm, message, msgDigest []byte, r *SignerReport) {
-	err := sigAlg.Verify(cert.PublicKey, si.SignatureAlgorithm, d, message, msgDigest, si.Signature)
+	err := sigAlg.Verify(certPublicKey(cert), si.SignatureAlgorithm, d, message, msgDigest, si.Signature)
 	switch {
 	case err == nil:
 		r.SignatureOK = true

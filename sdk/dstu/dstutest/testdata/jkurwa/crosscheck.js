@@ -7,8 +7,7 @@
 //   {op: "sign", curve, d, digest}                      -> {sig, pub}
 //   {op: "verify", curve, pub, digest, sig}             -> {ok}
 //   {op: "load", store, password}                       -> {keys: [{curve, d, pub}]}
-//   {op: "cert", curve, d}                              -> {cert}      self-signed
-//   {op: "cms", curve, d, data}                         -> {cms, cert} attached SignedData
+//   {op: "cms", curve, d, cert, data}                   -> {cms}  attached SignedData
 //   {op: "cmsverify", cms, cert}                        -> {ok}
 // curve is jkurwa's name (DSTU_PB_257, DSTU_PB_431); d is the private
 // scalar big-endian; pub the compressed key as certificates carry it
@@ -24,20 +23,6 @@ const buf = (h) => Buffer.from(h, "hex");
 
 function priv(curve, d) {
   return jk.std_curve(curve).pkey(d, "hex");
-}
-
-function selfSigned(key) {
-  return jk.Certificate.signCert({
-    privkey: key,
-    hash: algo.hash,
-    certData: {
-      serial: 14799991119,
-      issuer: { commonName: "Signet cross-check", countryName: "UA" },
-      subject: { commonName: "Signet cross-check", countryName: "UA" },
-      valid: { from: 1500000000000, to: 2500000000000 },
-      usage: "\x03\x02\x06\xC0",
-    },
-  });
 }
 
 const ops = {
@@ -60,10 +45,9 @@ const ops = {
       keys: store.keys.map((k) => ({ curve: k.curve.name(), d: hex(k.d.buf8()), pub: hex(k.pub().serialize()) })),
     };
   },
-  cert: (r) => ({ cert: hex(selfSigned(priv(r.curve, r.d)).as_asn1()) }),
   cms: (r) => {
     const key = priv(r.curve, r.d);
-    const cert = selfSigned(key);
+    const cert = jk.Certificate.from_asn1(buf(r.cert));
     const msg = new jk.models.Message({
       type: "signedData",
       cert,
@@ -72,7 +56,7 @@ const ops = {
       hash: algo.hash,
       signTime: 1700000000,
     });
-    return { cms: hex(msg.as_asn1()), cert: hex(cert.as_asn1()) };
+    return { cms: hex(msg.as_asn1()) };
   },
   cmsverify: (r) => {
     const msg = new jk.models.Message(buf(r.cms));

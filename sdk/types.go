@@ -20,6 +20,9 @@ const (
 	AlgorithmEd25519 KeyAlgorithm = "Ed25519"
 )
 
+// AlgorithmDSTU4145 is the Ukrainian DSTU 4145-2002 (see sdk/dstu).
+const AlgorithmDSTU4145 KeyAlgorithm = "DSTU4145"
+
 // Key is a private key and/or certificate in the host's key store, as
 // KeyService.Keys lists it. A plugin names it by URI in every later call; it
 // never holds the private key.

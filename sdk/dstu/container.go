@@ -248,3 +248,21 @@ func cfbDecrypt(c *gost.Cipher, iv, data []byte) []byte {
 	}
 	return out
 }
+
+// IsEncryptedPrivateKey reports whether data looks like an
+// EncryptedPrivateKeyInfo under the GOST PBES2 scheme (without a password:
+// the structure and the OIDs only).
+func IsEncryptedPrivateKey(data []byte) bool {
+	if len(data) > MaxContainer {
+		return false
+	}
+	var e encryptedPrivateKeyInfo
+	if rest, err := asn1.Unmarshal(data, &e); err != nil || len(rest) > 0 || !e.Algorithm.Algorithm.Equal(OIDPBES2) {
+		return false
+	}
+	var p pbes2Params
+	if rest, err := asn1.Unmarshal(e.Algorithm.Parameters.FullBytes, &p); err != nil || len(rest) > 0 {
+		return false
+	}
+	return p.Encryption.Algorithm.Equal(OIDGOST28147CFB)
+}

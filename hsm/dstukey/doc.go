@@ -1,0 +1,28 @@
+// Package dstukey is the [hsm.Backend] for Ukrainian DSTU 4145 key
+// containers: IIT's Key-6.dat and PKCS#8 keys encrypted with the GOST PBES2
+// scheme (the *.dat files of Ukrainian CAs, see sdk/dstu). It scans
+// directories for *.dat files that are such containers; a container is a
+// token named by its file URI (file:///abs/Key-6.dat) holding one key,
+// file:///abs/Key-6.dat#key. Listing never asks for a password; the first
+// Sign does, through [Config].PasswordPrompt, and the key is then kept in
+// memory for [Config].Login. The containers hold no certificate: the
+// certificate of a key is the DSTU certificate (*.cer, *.crt, *.pem) in the
+// same directory whose public key matches, found once the key is unlocked.
+//
+//	b, err := dstukey.Open(dstukey.Config{
+//		Dirs:           []string{"/media/KEYS"},
+//		PasswordPrompt: askPass, // Kind hsm.Password
+//		Login:          hsm.LoginPolicy{IdleTimeout: 5 * time.Minute},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	defer b.Close() // forgets every unlocked key
+//	keys, err := b.Keys(ctx)
+//	…
+//	sig, err := b.Sign(ctx, keys[0].URI, gost34311Digest, nil) // r‖s little-endian
+//
+// A wrong password is asked again up to [Config].MaxAttempts (default 3),
+// then the error is an *[hsm.PINError] wrapping [hsm.ErrPINIncorrect].
+// Files over [dstu.MaxContainer] are not read. Design: docs/dstu4145.md.
+package dstukey

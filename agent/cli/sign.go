@@ -263,6 +263,9 @@ func signCMS(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 	if ki.Algorithm == hsm.Ed25519 {
 		opts.Digest = 0 // RFC 8419: SHA-512
 	}
+	if ki.Algorithm == hsm.DSTU4145 {
+		opts.Digest = 0 // the registry's digest for DSTU 4145: GOST 34.311-95
+	}
 	if fl.pss {
 		opts.Algorithm = "RSA-PSS"
 	}

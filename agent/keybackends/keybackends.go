@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/dstukey"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/hsm/pkcs11"
 )
@@ -89,6 +90,14 @@ func Open(cfg Config, prompt hsm.PINPrompt) (*hsm.Store, error) {
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("PFX files: %w", err))
+		} else {
+			store.Add(b)
+		}
+	}
+	if len(cfg.PFXDirs) > 0 { // Ukrainian DSTU 4145 containers (Key-6.dat) beside the PFX files
+		b, err := dstukey.Open(dstukey.Config{Dirs: cfg.PFXDirs, PasswordPrompt: prompt, Login: login})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DSTU key containers: %w", err))
 		} else {
 			store.Add(b)
 		}

@@ -79,6 +79,14 @@ func Open(cfg Config, prompt hsm.PINPrompt) (*hsm.Store, error) {
 		}
 		store.Add(b)
 	}
+	if len(cfg.PFXDirs) > 0 { // Ukrainian DSTU 4145 containers beside the PFX files; first, so that it serves the DSTU PKCS#12 files
+		b, err := dstukey.Open(dstukey.Config{Dirs: cfg.PFXDirs, PasswordPrompt: prompt, Login: login})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DSTU key containers: %w", err))
+		} else {
+			store.Add(b)
+		}
+	}
 	if len(cfg.PFXDirs) > 0 || len(cfg.PFXFiles) > 0 || cfg.EIMZO {
 		b, err := pfx.Open(pfx.Config{
 			Dirs:           cfg.PFXDirs,
@@ -90,14 +98,6 @@ func Open(cfg Config, prompt hsm.PINPrompt) (*hsm.Store, error) {
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("PFX files: %w", err))
-		} else {
-			store.Add(b)
-		}
-	}
-	if len(cfg.PFXDirs) > 0 { // Ukrainian DSTU 4145 containers (Key-6.dat) beside the PFX files
-		b, err := dstukey.Open(dstukey.Config{Dirs: cfg.PFXDirs, PasswordPrompt: prompt, Login: login})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("DSTU key containers: %w", err))
 		} else {
 			store.Add(b)
 		}

@@ -1,7 +1,6 @@
 package dstukey
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -55,6 +54,8 @@ type Backend struct {
 
 type liveKey struct {
 	key   *dstu.PrivateKey
+	cert  *x509.Certificate // from a PKCS#12 file; nil: look in the directory
+	chain []*x509.Certificate
 	timer *time.Timer
 }
 
@@ -164,13 +165,18 @@ func readBounded(path string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// isContainer reports whether path is a Key-6.dat or a GOST PBES2 key.
+// isContainer reports whether path is a Key-6.dat, a GOST PBES2 key
+// (*.dat) or a PKCS#12 file with a DSTU key (*.pfx, *.p12).
 func isContainer(path string) bool {
-	if !strings.EqualFold(filepath.Ext(path), ".dat") {
-		return false
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".dat":
+		data, err := readBounded(path, dstu.MaxContainer)
+		return err == nil && (dstu.IsKey6(data) || dstu.IsEncryptedPrivateKey(data))
+	case ".pfx", ".p12":
+		data, err := readBounded(path, dstu.MaxContainer)
+		return err == nil && dstu.IsPKCS12(data)
 	}
-	data, err := readBounded(path, dstu.MaxContainer)
-	return err == nil && (dstu.IsKey6(data) || dstu.IsEncryptedPrivateKey(data))
+	return false
 }
 
 // scan lists the containers of the directories, sorted.
@@ -245,7 +251,10 @@ func (b *Backend) keyInfo(path string) hsm.KeyInfo {
 	}
 	pub := &lk.key.PublicKey
 	ki.Algorithm, ki.Bits, ki.PublicKey = hsm.DSTU4145, pub.Curve.M, pub
-	ki.Certificate = findCertificate(filepath.Dir(path), pub)
+	ki.Certificate, ki.Chain = lk.cert, lk.chain
+	if ki.Certificate == nil {
+		ki.Certificate = findCertificate(filepath.Dir(path), pub)
+	}
 	return ki
 }
 
@@ -322,21 +331,20 @@ func (b *Backend) unlock(ctx context.Context, path string) (*dstu.PrivateKey, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pfx.FileURI(path), err)
 	}
-	key, err := b.askAndOpen(ctx, path, data)
+	lk, err := b.askAndOpen(ctx, path, data)
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old := b.unlocked[path]; old != nil { // unlocked meanwhile
-		key.D.SetInt64(0)
+		lk.drop()
 		b.touchLocked(path, old)
 		return old.key, nil
 	}
-	lk := &liveKey{key: key}
 	b.unlocked[path] = lk
 	b.touchLocked(path, lk)
-	return key, nil
+	return lk.key, nil
 }
 
 // touchLocked restarts lk's idle timer.
@@ -358,7 +366,7 @@ func (b *Backend) touchLocked(path string, lk *liveKey) {
 	})
 }
 
-func (b *Backend) askAndOpen(ctx context.Context, path string, data []byte) (*dstu.PrivateKey, error) {
+func (b *Backend) askAndOpen(ctx context.Context, path string, data []byte) (*liveKey, error) {
 	uri := pfx.FileURI(path)
 	if b.cfg.PasswordPrompt == nil {
 		return nil, fmt.Errorf("%s needs a password and no password prompt is configured: %w", uri, hsm.ErrCancelled)
@@ -391,13 +399,25 @@ func (b *Backend) askAndOpen(ctx context.Context, path string, data []byte) (*ds
 	return nil, last
 }
 
-// open decrypts a container of either kind.
-func open(data, password []byte) (*dstu.PrivateKey, error) {
-	if dstu.IsKey6(data) {
-		return dstu.ParseKey6(data, password)
+// open decrypts a container of any of the three kinds.
+func open(data, password []byte) (*liveKey, error) {
+	switch {
+	case dstu.IsKey6(data):
+		k, err := dstu.ParseKey6(data, password)
+		if err != nil {
+			return nil, err
+		}
+		return &liveKey{key: k}, nil
+	case dstu.IsPKCS12(data):
+		p, err := dstu.ParsePKCS12(data, password)
+		if err != nil {
+			return nil, err
+		}
+		return &liveKey{key: p.Key, cert: p.Certificate, chain: p.Others}, nil
 	}
-	if !bytes.HasPrefix(data, []byte{0x30}) {
-		return nil, errors.New("not a DSTU key container")
+	k, err := dstu.ParseEncryptedPrivateKey(data, password)
+	if err != nil {
+		return nil, err
 	}
-	return dstu.ParseEncryptedPrivateKey(data, password)
+	return &liveKey{key: k}, nil
 }

@@ -1,13 +1,14 @@
 // Package dstukey is the [hsm.Backend] for Ukrainian DSTU 4145 key
-// containers: IIT's Key-6.dat and PKCS#8 keys encrypted with the GOST PBES2
-// scheme (the *.dat files of Ukrainian CAs, see sdk/dstu). It scans
-// directories for *.dat files that are such containers; a container is a
-// token named by its file URI (file:///abs/Key-6.dat) holding one key,
-// file:///abs/Key-6.dat#key. Listing never asks for a password; the first
-// Sign does, through [Config].PasswordPrompt, and the key is then kept in
-// memory for [Config].Login. The containers hold no certificate: the
-// certificate of a key is the DSTU certificate (*.cer, *.crt, *.pem) in the
-// same directory whose public key matches, found once the key is unlocked.
+// containers: IIT's Key-6.dat, PKCS#8 keys encrypted with the GOST PBES2
+// scheme (*.dat), and PKCS#12 files with such a key (*.pfx, *.p12), see
+// sdk/dstu. It scans directories for files that are such containers (by
+// their content); a container is a token named by its file URI
+// (file:///abs/Key-6.dat) holding one key, file:///abs/Key-6.dat#key.
+// Listing never asks for a password; the first Sign does, through
+// [Config].PasswordPrompt, and the key is then kept in memory for
+// [Config].Login. The certificate of a key is the one its PKCS#12 file
+// holds, else the DSTU certificate (*.cer, *.crt, *.pem) in the same
+// directory whose public key matches, found once the key is unlocked.
 //
 //	b, err := dstukey.Open(dstukey.Config{
 //		Dirs:           []string{"/media/KEYS"},

@@ -115,3 +115,28 @@ func TestDoesNotHandleFilesOutsideItsDirectories(t *testing.T) {
 	_, err = b.Sign(context.Background(), "file://"+fx.path+"#key", make([]byte, 32), nil)
 	assert.ErrorIs(t, err, hsm.ErrKeyNotFound)
 }
+
+func TestPKCS12SignsWithTheCertificateInTheFile(t *testing.T) {
+	dir := t.TempDir()
+	key, err := dstu.GenerateKey(dstu.Curve431, nil)
+	require.NoError(t, err)
+	cert := dstutest.Certificate(t, key, "ФОП Петренко")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pfx"), dstutest.PKCS12(t, key, "p12", cert), 0o600))
+	var asked atomic.Int32
+	b, err := dstukey.Open(dstukey.Config{Dirs: []string{dir}, PasswordPrompt: prompt(&asked, "p12")})
+	require.NoError(t, err)
+	defer b.Close()
+	ctx := context.Background()
+	keys, err := b.Keys(ctx)
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	digest := dstu.Sum34311([]byte("x"))
+	sig, err := b.Sign(ctx, keys[0].URI, digest[:], nil)
+	require.NoError(t, err)
+	require.NoError(t, key.PublicKey.Verify(digest[:], sig))
+	keys, err = b.Keys(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, keys[0].Certificate)
+	assert.Equal(t, cert.Raw, keys[0].Certificate.Raw)
+	assert.Equal(t, 431, keys[0].Bits)
+}

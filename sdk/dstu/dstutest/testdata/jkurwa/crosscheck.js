@@ -9,6 +9,7 @@
 //   {op: "load", store, password}                       -> {keys: [{curve, d, pub}]}
 //   {op: "cms", curve, d, cert, data}                   -> {cms}  attached SignedData
 //   {op: "cmsverify", cms, cert}                        -> {ok}
+//   {op: "bench", curve, d, digest, n}                  -> {signNs, verifyNs} per operation
 // curve is jkurwa's name (DSTU_PB_257, DSTU_PB_431); d is the private
 // scalar big-endian; pub the compressed key as certificates carry it
 // (little-endian, inside its OCTET STRING header 04 len).
@@ -57,6 +58,21 @@ const ops = {
       signTime: 1700000000,
     });
     return { cms: hex(msg.as_asn1()) };
+  },
+  bench: (r) => {
+    const key = priv(r.curve, r.d);
+    const pub = key.pub();
+    const digest = buf(r.digest);
+    let sig;
+    let t = process.hrtime.bigint();
+    for (let i = 0; i < r.n; i++) sig = key.sign(digest, "le");
+    const signNs = Number(process.hrtime.bigint() - t) / r.n;
+    t = process.hrtime.bigint();
+    for (let i = 0; i < r.n; i++) {
+      if (!pub.verify(digest, sig, "le")) throw new Error("own signature does not verify");
+    }
+    const verifyNs = Number(process.hrtime.bigint() - t) / r.n;
+    return { signNs, verifyNs };
   },
   cmsverify: (r) => {
     const msg = new jk.models.Message(buf(r.cms));

@@ -117,6 +117,7 @@ func (lk *liveKey) drop() {
 	if lk.timer != nil {
 		lk.timer.Stop()
 	}
+	clear(lk.key.D.Bits())
 	lk.key.D.SetInt64(0)
 }
 

@@ -108,7 +108,7 @@ func CurveByOID(oid asn1.ObjectIdentifier) (*Curve, error) {
 }
 
 func mustCurve(arc, m int, poly []int, a int, b, gx, gy, n string, h int) *Curve {
-	c, err := NewCurve(m, poly, a, hexInt(b), hexInt(gx), hexInt(gy), hexInt(n), h)
+	c, err := newCurve(m, poly, a, hexInt(b), hexInt(gx), hexInt(gy), hexInt(n), h)
 	if err != nil {
 		panic(err)
 	}
@@ -123,11 +123,11 @@ const (
 	maxM = 64 * maxWords
 )
 
-// NewCurve builds a curve from explicit parameters (as a certificate may
-// carry them) and checks them: m and the polynomial in range, a ∈ {0,1},
-// b ≠ 0, the base point on the curve, N of at least 160 bits and N·P = O.
-// It does not check that N is prime.
-func NewCurve(m int, poly []int, a int, b, gx, gy, n *big.Int, h int) (*Curve, error) {
+// newCurve builds a curve from its parameters and checks them: m and the
+// polynomial in range, a ∈ {0,1}, b ≠ 0, the base point on the curve, N of
+// at least 160 bits and N·P = O. It does not check that N is prime, which
+// is why only the standard's curves are built.
+func newCurve(m int, poly []int, a int, b, gx, gy, n *big.Int, h int) (*Curve, error) {
 	if m < minM || m > maxM-1 {
 		return nil, fmt.Errorf("%w: field size m = %d outside %d…%d", ErrParameters, m, minM, maxM-1)
 	}

@@ -109,10 +109,28 @@ func install() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "crosscheck.js"), script, 0o644); err != nil {
+	if err := writeAtomic(filepath.Join(dir, "crosscheck.js"), script); err != nil {
 		return "", err
 	}
 	return dir, nil
+}
+
+// writeAtomic replaces path with data so that a concurrent reader (another
+// test process) sees the old or the new file, never a partial one.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".crosscheck-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // npmCI installs the locked packages into a fresh directory and moves it
@@ -146,9 +164,11 @@ func npmCI(dir string) error {
 	if err := os.WriteFile(filepath.Join(tmp, "installed"), nil, 0o644); err != nil {
 		return err
 	}
-	os.RemoveAll(dir)
+	if _, err := os.Stat(filepath.Join(dir, "installed")); err == nil {
+		return nil // another test process installed it meanwhile
+	}
+	os.RemoveAll(dir) // an interrupted earlier attempt
 	if err := os.Rename(tmp, dir); err != nil {
-		// Another process installed it first.
 		if _, serr := os.Stat(filepath.Join(dir, "installed")); serr == nil {
 			return nil
 		}

@@ -66,3 +66,33 @@ func TestDSTUKey6SignsThroughSignetSignAndJkurwaVerifies(t *testing.T) {
 	assert.True(t, res[0].Bool(t, "ok"), "jkurwa verifies the signature signet made")
 	assert.False(t, res[1].Bool(t, "ok"), "jkurwa refuses a changed signature")
 }
+
+// A PKCS#12 file with a DSTU key, as Ukrainian CAs issue them, beside an
+// ordinary directory's PFX files: `signet keys` lists it, `signet sign`
+// signs with the certificate the file holds, and jkurwa verifies.
+func TestDSTUPKCS12SignsThroughSignetSignAndJkurwaVerifies(t *testing.T) {
+	jk := dstutest.Jkurwa(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	require.NoError(t, os.Mkdir(keys, 0o700))
+	key, err := dstu.GenerateKey(dstu.Curve431, nil)
+	require.NoError(t, err)
+	cert := dstutest.Certificate(t, key, "ТОВ Приклад")
+	keyFile := filepath.Join(keys, "ca-issued.pfx")
+	require.NoError(t, os.WriteFile(keyFile, dstutest.PKCS12(t, key, "pfx-пароль", cert), 0o600))
+	pw := filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(pw, []byte("pfx-пароль"), 0o600))
+	in := filepath.Join(dir, "report.xml")
+	require.NoError(t, os.WriteFile(in, []byte("<report/>"), 0o600))
+	out := filepath.Join(dir, "report.p7s")
+
+	runSignet(t, nil, 0, "sign", "--no-probe", "--pfx-dir", keys, "--password-file", pw,
+		"--key", pfx.KeyURI(keyFile, "key"), "--in", in, "--out", out)
+	der, err := os.ReadFile(out)
+	require.NoError(t, err)
+	rep, err := cms.Verify(der, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, cert.Raw, rep.Signers[0].Certificate.Raw)
+	res := jk.Run(t, dstutest.Req{"op": "cmsverify", "cms": hex.EncodeToString(der), "cert": hex.EncodeToString(cert.Raw)})
+	assert.True(t, res[0].Bool(t, "ok"), "jkurwa verifies the signature signet made")
+}

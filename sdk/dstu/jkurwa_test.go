@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -163,4 +164,46 @@ func TestRealUkrainianCACertificatesVerify(t *testing.T) {
 	again, err := dstu.ParsePKIXPublicKey(spki)
 	require.NoError(t, err)
 	assert.True(t, again.Equal(caKey))
+}
+
+// explicitCurve describes c to jkurwa by its parameters, for the curves
+// jkurwa does not name.
+func explicitCurve(c *dstu.Curve) map[string]any {
+	return map[string]any{"m": c.M, "ks": c.Poly, "a": fmt.Sprint(c.A), "b": c.B.Text(16),
+		"gx": c.Gx.Text(16), "gy": c.Gy.Text(16), "n": c.N.Text(16), "h": c.H}
+}
+
+// Every curve, given to jkurwa by its parameters: it derives the same
+// public key from our scalar, verifies our signatures and we verify its.
+// m = 191 is left out: jkurwa does not finish on that curve (its own
+// arithmetic loops), so it cannot serve as a check there.
+func TestJkurwaEveryCurve(t *testing.T) {
+	jk := dstutest.Jkurwa(t)
+	var reqs []dstutest.Req
+	var keys []*dstu.PrivateKey
+	var digests [][]byte
+	var sigs [][]byte
+	for _, c := range dstu.Curves() {
+		if c == dstu.Curve191 {
+			continue
+		}
+		k, err := dstu.GenerateKey(c, nil)
+		require.NoError(t, err)
+		digest := randomBytes(32)
+		sig, err := k.Sign(nil, digest, nil)
+		require.NoError(t, err)
+		keys, digests, sigs = append(keys, k), append(digests, digest), append(sigs, sig)
+		spec := explicitCurve(c)
+		reqs = append(reqs,
+			dstutest.Req{"op": "sign", "curve": spec, "d": k.D.Text(16), "digest": hex.EncodeToString(digest)},
+			dstutest.Req{"op": "verify", "curve": spec, "pub": certKey(t, &k.PublicKey), "digest": hex.EncodeToString(digest), "sig": hex.EncodeToString(sig)})
+	}
+	res := jk.Run(t, reqs...)
+	for i, k := range keys {
+		name := k.Curve.Name
+		signed, verified := res[2*i], res[2*i+1]
+		assert.Equal(t, certKey(t, &k.PublicKey), signed.Str(t, "pub"), "%s: public key of the same scalar", name)
+		assert.True(t, verified.Bool(t, "ok"), "%s: jkurwa verifies ours", name)
+		assert.NoError(t, k.PublicKey.Verify(digests[i], signed.Bytes(t, "sig")), "%s: we verify jkurwa's", name)
+	}
 }

@@ -10,7 +10,8 @@
 //   {op: "cms", curve, d, cert, data}                   -> {cms}  attached SignedData
 //   {op: "cmsverify", cms, cert}                        -> {ok}
 //   {op: "bench", curve, d, digest, n}                  -> {signNs, verifyNs} per operation
-// curve is jkurwa's name (DSTU_PB_257, DSTU_PB_431); d is the private
+// curve is jkurwa's name (DSTU_PB_257, DSTU_PB_431) or explicit parameters
+// (see curveOf); d is the private
 // scalar big-endian; pub the compressed key as certificates carry it
 // (little-endian, inside its OCTET STRING header 04 len).
 "use strict";
@@ -22,8 +23,28 @@ const algo = gost89.compat.algos();
 const hex = (b) => Buffer.from(b).toString("hex");
 const buf = (h) => Buffer.from(h, "hex");
 
+// curveOf returns a named curve, or builds one from explicit parameters
+// {m, ks, a, b, gx, gy, n, h} (hex strings for the big values).
+const built = {};
+function curveOf(curve) {
+  if (typeof curve === "string") return jk.std_curve(curve);
+  const key = JSON.stringify(curve);
+  if (!built[key]) {
+    built[key] = new jk.Curve({
+      m: curve.m,
+      ks: curve.ks,
+      a: curve.a,
+      b: curve.b,
+      base: { x: curve.gx, y: curve.gy },
+      order: curve.n,
+      kofactor: [curve.h],
+    });
+  }
+  return built[key];
+}
+
 function priv(curve, d) {
-  return jk.std_curve(curve).pkey(d, "hex");
+  return curveOf(curve).pkey(d, "hex");
 }
 
 const ops = {
@@ -37,7 +58,7 @@ const ops = {
     return { sig: hex(key.sign(buf(r.digest), "le")), pub: hex(key.pub().serialize()) };
   },
   verify: (r) => {
-    const pub = jk.std_curve(r.curve).pubkey(hex(buf(r.pub).subarray(2).reverse()), "hex");
+    const pub = curveOf(r.curve).pubkey(hex(buf(r.pub).subarray(2).reverse()), "hex");
     return { ok: pub.verify(buf(r.digest), buf(r.sig), "le") };
   },
   load: (r) => {

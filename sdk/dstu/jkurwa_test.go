@@ -71,7 +71,7 @@ func TestJkurwaVerifiesOurSignatures(t *testing.T) {
 			// its compression agree.
 			reqs = append(reqs, dstutest.Req{"op": "sign", "curve": name, "d": k.D.Text(16), "digest": hex.EncodeToString(randomBytes(32))})
 			var sigs [][]byte
-			for range 8 {
+			for range 4 {
 				digest := randomBytes(32)
 				sig, err := k.Sign(nil, digest, nil)
 				require.NoError(t, err)
@@ -107,7 +107,7 @@ func TestJkurwaSignaturesVerifyHere(t *testing.T) {
 
 			var reqs []dstutest.Req
 			var digests [][]byte
-			for range 8 {
+			for range 4 {
 				digest := randomBytes(32)
 				digests = append(digests, digest)
 				reqs = append(reqs, dstutest.Req{"op": "sign", "curve": name, "d": key.Str(t, "d"), "digest": hex.EncodeToString(digest)})

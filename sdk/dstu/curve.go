@@ -33,6 +33,7 @@ type Curve struct {
 	a, b   fe
 	gx, gy fe
 	nBits  int
+	sf     *scalarField
 }
 
 // point is an affine point; inf marks the point at infinity.
@@ -149,7 +150,7 @@ func newCurve(m int, poly []int, a int, b, gx, gy, n *big.Int, h int) (*Curve, e
 		return nil, fmt.Errorf("%w: base point order of %d bits for m = %d", ErrParameters, n.BitLen(), m)
 	}
 	c := &Curve{M: m, Poly: append([]int(nil), poly...), A: a, B: b, Gx: gx, Gy: gy, N: n, H: h,
-		f: newField(m, poly), nBits: n.BitLen()}
+		f: newField(m, poly), nBits: n.BitLen(), sf: newScalarField(n)}
 	c.Name = fmt.Sprintf("DSTU4145-%d-explicit", m)
 	var ok1, ok2, ok3 bool
 	c.b, ok1 = c.f.fromInt(b)

@@ -29,9 +29,10 @@
 //   - Public keys are checked when parsed: on the curve, not the point at
 //     infinity, in the subgroup of order N. Explicit curve parameters are
 //     accepted only when they are one of the standard's curves.
-//   - Scalar multiplication is a Montgomery ladder over a fixed number of
-//     bits with constant-time field arithmetic; the mod-N arithmetic of
-//     signing uses math/big, which is not constant time (docs/dstu4145.md).
+//   - Signing is constant time in d and e: a Montgomery ladder over a fixed
+//     number of bits with constant-time field arithmetic, and fixed-width
+//     Montgomery arithmetic mod N (the one exception is in
+//     docs/dstu4145.md). Verification and parsing work on public data.
 //   - Curves, S-boxes and PackedDKE are shared values: never modify them.
 //
 // Design, sources and what is cross-checked against the independent

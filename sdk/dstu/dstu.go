@@ -71,11 +71,13 @@ func GenerateKey(c *Curve, rnd io.Reader) (*PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewPrivateKey(c, d)
+	return NewPrivateKey(c, new(big.Int).SetBytes(d))
 }
 
-// randScalar returns a uniform integer in [1, N-1].
-func randScalar(c *Curve, rnd io.Reader) (*big.Int, error) {
+// randScalar returns a uniform integer in [1, N-1], big-endian in
+// ceil(bitlen(N)/8) bytes. The range check is made on fixed-width limbs
+// (the rejected values are independent of the one returned).
+func randScalar(c *Curve, rnd io.Reader) ([]byte, error) {
 	buf := make([]byte, (c.nBits+7)/8)
 	excess := uint(8*len(buf) - c.nBits)
 	for range 100 {
@@ -83,9 +85,8 @@ func randScalar(c *Curve, rnd io.Reader) (*big.Int, error) {
 			return nil, fmt.Errorf("dstu: random: %w", err)
 		}
 		buf[0] &= 0xFF >> excess
-		k := new(big.Int).SetBytes(buf)
-		if k.Sign() > 0 && k.Cmp(c.N) < 0 {
-			return k, nil
+		if k := scalarFromBytes(buf); c.sf.inRange(&k) {
+			return buf, nil
 		}
 	}
 	return nil, errors.New("dstu: random source keeps giving out-of-range values")
@@ -201,7 +202,7 @@ func (k *PrivateKey) SignDigest(rnd io.Reader, digest []byte) (r, s *big.Int, er
 		if err != nil {
 			return nil, nil, err
 		}
-		rp := c.scalarMult(&g, e.FillBytes(make([]byte, (c.nBits+7)/8)))
+		rp := c.scalarMult(&g, e)
 		if rp.inf || isZero(&rp.x) {
 			continue
 		}
@@ -210,9 +211,13 @@ func (k *PrivateKey) SignDigest(rnd io.Reader, digest []byte) (r, s *big.Int, er
 		if r.Sign() == 0 {
 			continue
 		}
-		s = new(big.Int).Mul(k.D, r)
-		s.Add(s, e)
-		s.Mod(s, c.N)
+		// s = e + d·r mod N in constant time (r is public).
+		d, rs, es := scalarFromInt(k.D), scalarFromInt(r), scalarFromBytes(e)
+		sv := c.sf.mulAdd(&d, &rs, &es)
+		clear(d[:])
+		clear(es[:])
+		clear(e)
+		s = sv.int()
 		if s.Sign() == 0 {
 			continue
 		}

@@ -121,6 +121,10 @@ const (
 	OzDSt1092    KeyAlgorithm = "O'zDSt 1092:2009"
 )
 
+// DSTU4145 is the Ukrainian DSTU 4145-2002 (binary-field curves, with the
+// GOST 34.311-95 digest); Bits is the field size m.
+const DSTU4145 KeyAlgorithm = "DSTU4145"
+
 // TokenInfo describes one token: a PKCS#11 token in a slot, or a PFX file.
 type TokenInfo struct {
 	URI          string // pkcs11:token=…;serial=… or file:///path/to/key.pfx

@@ -26,6 +26,9 @@ const (
 	AlgorithmOzDSt1092    KeyAlgorithm = "O'zDSt 1092:2009"
 )
 
+// AlgorithmDSTU4145 is the Ukrainian DSTU 4145-2002 (see sdk/dstu).
+const AlgorithmDSTU4145 KeyAlgorithm = "DSTU4145"
+
 // Key is a private key and/or certificate in the host's key store, as
 // KeyService.Keys lists it. A plugin names it by URI in every later call; it
 // never holds the private key.

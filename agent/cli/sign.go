@@ -302,6 +302,13 @@ func signCMS(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 		opts.Digest = 0
 		pub = gk
 	}
+	if ki.Algorithm == hsm.DSTU4145 {
+		// DSTU 4145 signs GOST 34.311-95 digests: the registry picks it.
+		if fl.pss || fl.hashChanged {
+			return usagef("%s is DSTU 4145: its digest is fixed (--hash and --pss do not apply)", ki.URI)
+		}
+		opts.Digest = 0
+	}
 	if fl.pss {
 		opts.Algorithm = "RSA-PSS"
 	}

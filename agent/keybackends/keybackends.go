@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/dstukey"
 	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/hsm/pkcs11"
 )
@@ -77,6 +78,14 @@ func Open(cfg Config, prompt hsm.PINPrompt) (*hsm.Store, error) {
 			continue
 		}
 		store.Add(b)
+	}
+	if len(cfg.PFXDirs) > 0 { // Ukrainian DSTU 4145 containers beside the PFX files; first, so that it serves the DSTU PKCS#12 files
+		b, err := dstukey.Open(dstukey.Config{Dirs: cfg.PFXDirs, PasswordPrompt: prompt, Login: login})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("DSTU key containers: %w", err))
+		} else {
+			store.Add(b)
+		}
 	}
 	if len(cfg.PFXDirs) > 0 || len(cfg.PFXFiles) > 0 || cfg.EIMZO {
 		b, err := pfx.Open(pfx.Config{

@@ -62,7 +62,7 @@ func (b *Backend) scan() ([]string, error) {
 			return
 		}
 		for _, e := range ents {
-			if isPFXName(e.Name()) && e.Type().IsRegular() {
+			if isPFXName(e.Name()) && e.Type().IsRegular() && !isDSTUFile(filepath.Join(d, e.Name())) {
 				add(filepath.Join(d, e.Name()))
 			}
 		}

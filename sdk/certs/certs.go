@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"errors"
 
+	"github.com/signet-agent/signet/sdk/dstu"
 	"github.com/signet-agent/signet/sdk/gost"
 )
 
@@ -80,9 +81,9 @@ func CheckSignatureFrom(c, parent *x509.Certificate) error {
 	return gerr
 }
 
-// PublicKey returns the public key of c: c.PublicKey, or for the GOST and
-// O'zDSt keys crypto/x509 leaves unparsed a *gost.PublicKey; nil when
-// neither applies.
+// PublicKey returns the public key of c: c.PublicKey, or for the keys
+// crypto/x509 leaves unparsed a *gost.PublicKey (GOST, O'zDSt) or a
+// *dstu.PublicKey (DSTU 4145); nil when none applies.
 func PublicKey(c *x509.Certificate) crypto.PublicKey {
 	if c == nil {
 		return nil
@@ -91,6 +92,9 @@ func PublicKey(c *x509.Certificate) crypto.PublicKey {
 		return c.PublicKey
 	}
 	if pub, err := gost.CertificatePublicKey(c); err == nil {
+		return pub
+	}
+	if pub, err := dstu.ParsePKIXPublicKey(c.RawSubjectPublicKeyInfo); err == nil {
 		return pub
 	}
 	return nil

@@ -98,9 +98,9 @@ var (
 
 // DefaultRegistry returns a new Registry with the built-in algorithms:
 // SHA-1 (only when asked for), SHA-224/256/384/512, Streebog-256/512,
-// GOST R 34.11-94 and O'zDSt 1106; RSA PKCS#1 v1.5, RSA-PSS, ECDSA,
-// Ed25519, GOST R 34.10-2012 (256, 512), GOST R 34.10-2001 and O'zDSt
-// 1092 (see gost.go).
+// GOST R 34.11-94 and O'zDSt 1106, GOST 34.311-95; RSA PKCS#1 v1.5,
+// RSA-PSS, ECDSA, Ed25519, GOST R 34.10-2012 (256, 512), GOST R 34.10-2001
+// and O'zDSt 1092 (see gost.go), DSTU 4145-2002 (see dstu.go).
 func DefaultRegistry() *Registry {
 	r := builtinRegistry()
 	return &Registry{
@@ -119,8 +119,11 @@ func builtinRegistry() *Registry {
 				{Name: "SHA-512", OID: OIDDigestSHA512, Hash: crypto.SHA512},
 				{Name: "SHA-224", OID: OIDDigestSHA224, Hash: crypto.SHA224},
 				{Name: "SHA-1", OID: OIDDigestSHA1, Hash: crypto.SHA1},
+				gost34311Digest(),
 			},
-			Signatures: []SignatureAlgorithm{rsaPKCS1Entry(), rsaPSSEntry(), ecdsaEntry(), ed25519Entry()},
+			Signatures: []SignatureAlgorithm{rsaPKCS1Entry(), rsaPSSEntry(), ecdsaEntry(), ed25519Entry(),
+				dstuEntry(),
+			},
 		}
 		defaultRegistryVal.Digests = append(defaultRegistryVal.Digests, gostDigests()...)
 		defaultRegistryVal.Signatures = append(defaultRegistryVal.Signatures, gostEntries()...)

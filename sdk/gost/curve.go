@@ -245,7 +245,10 @@ type curveArith struct {
 	p      *big.Int
 	size   int // bytes per coordinate and scalar
 	a, b3  fe  // a and 3b, Montgomery form
+	b      fe  // b, Montgomery form
 	g      point
+
+	aIsMinus3 bool
 
 	// gTable[i][j] = j·16^i·G, the fixed-base comb for the base point,
 	// built on first use (64 windows for 256-bit curves, 128 for 512).
@@ -263,6 +266,9 @@ func newCurveArith(c *Curve) *curveArith {
 	b3 := feFromBig(new(big.Int).Mod(new(big.Int).Mul(c.B, big.NewInt(3)), c.P))
 	ca.fp.toMont(&ca.a, &a)
 	ca.fp.toMont(&ca.b3, &b3)
+	bb := feFromBig(new(big.Int).Mod(c.B, c.P))
+	ca.fp.toMont(&ca.b, &bb)
+	ca.aIsMinus3 = new(big.Int).Sub(c.P, c.A).Cmp(big.NewInt(3)) == 0
 	ca.g = ca.fromAffine(feFromBig(c.X), feFromBig(c.Y))
 	return ca
 }
@@ -391,6 +397,9 @@ func (ca *curveArith) add(p, q *point) point {
 // double returns 2p by the exception-free doubling formulas of the same
 // paper (Algorithm 3, any a): cheaper than add(p, p), same result.
 func (ca *curveArith) double(p *point) point {
+	if ca.aIsMinus3 {
+		return ca.doubleMinus3(p)
+	}
 	f := ca.fp
 	var t0, t1, t2, t3, x3, y3, z3 fe
 	f.mul(&t0, &p.x, &p.x)
@@ -422,6 +431,49 @@ func (ca *curveArith) double(p *point) point {
 	f.mul(&t0, &t2, &t3)
 	f.sub(&x3, &x3, &t0)
 	f.mul(&z3, &t2, &t1)
+	f.add(&z3, &z3, &z3)
+	f.add(&z3, &z3, &z3)
+	return point{x3, y3, z3}
+}
+
+// doubleMinus3 is double for curves with a = −3 (the CryptoPro curves,
+// TC26 512-bit A and B): the same paper's Algorithm 6, fewer
+// multiplications.
+func (ca *curveArith) doubleMinus3(p *point) point {
+	f := ca.fp
+	var t0, t1, t2, t3, x3, y3, z3 fe
+	f.mul(&t0, &p.x, &p.x)
+	f.mul(&t1, &p.y, &p.y)
+	f.mul(&t2, &p.z, &p.z)
+	f.mul(&t3, &p.x, &p.y)
+	f.add(&t3, &t3, &t3)
+	f.mul(&z3, &p.x, &p.z)
+	f.add(&z3, &z3, &z3)
+	f.mul(&y3, &ca.b, &t2)
+	f.sub(&y3, &y3, &z3)
+	f.add(&x3, &y3, &y3)
+	f.add(&y3, &x3, &y3)
+	f.sub(&x3, &t1, &y3)
+	f.add(&y3, &t1, &y3)
+	f.mul(&y3, &x3, &y3)
+	f.mul(&x3, &x3, &t3)
+	f.add(&t3, &t2, &t2)
+	f.add(&t2, &t2, &t3)
+	f.mul(&z3, &ca.b, &z3)
+	f.sub(&z3, &z3, &t2)
+	f.sub(&z3, &z3, &t0)
+	f.add(&t3, &z3, &z3)
+	f.add(&z3, &z3, &t3)
+	f.add(&t3, &t0, &t0)
+	f.add(&t0, &t3, &t0)
+	f.sub(&t0, &t0, &t2)
+	f.mul(&t0, &t0, &z3)
+	f.add(&y3, &y3, &t0)
+	f.mul(&t0, &p.y, &p.z)
+	f.add(&t0, &t0, &t0)
+	f.mul(&z3, &t0, &z3)
+	f.sub(&x3, &x3, &z3)
+	f.mul(&z3, &t0, &t1)
 	f.add(&z3, &z3, &z3)
 	f.add(&z3, &z3, &z3)
 	return point{x3, y3, z3}

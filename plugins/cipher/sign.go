@@ -176,11 +176,11 @@ var oidContentTimestamp = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 
 
 // timestamp adds the TSA's signature timestamp to signer index i.
 func (s *Server) timestamp(ctx context.Context, sig []byte, i int) ([]byte, error) {
-	tok, err := s.cfg.tsaClient().Timestamp(ctx, sig, i)
+	out, err := s.cfg.tsaClient().Timestamp(ctx, sig, i)
 	if err != nil {
 		return nil, fmt.Errorf("signature timestamp: %w", err)
 	}
-	return cms.AttachTimestamp(sig, i, tok)
+	return out, nil
 }
 
 // signAttachedStream writes an attached signature of a document of any

@@ -36,6 +36,7 @@ build:
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
 	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
 	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
+	$(GO) build -o $(BIN)/signet-plugin-cipher ./plugins/cipher/cmd/signet-plugin-cipher
 
 vet:
 	$(GO) vet ./...

@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -92,12 +98,66 @@ func (s *Server) chooseKey(ctx context.Context, keyStorePath string, op sdk.Oper
 	if err != nil {
 		return sdk.Key{}, op, err
 	}
-	choice, err := s.cfg.Consent.ChooseKey(ctx, uris, sdk.KeyFilter{Certificate: true}, op)
+	// A locked PFX file's key is listed without its certificate (the file
+	// keeps it encrypted): offer it anyway when the page named the file.
+	filter := sdk.KeyFilter{Certificate: !isFilePath(keyStorePath)}
+	choice, err := s.cfg.Consent.ChooseKey(ctx, uris, filter, op)
 	if err != nil {
 		return sdk.Key{}, op, err
 	}
 	op.GrantID = choice.GrantID
-	return choice.Key, op, nil
+	key := choice.Key
+	if key.Certificate == nil {
+		if key, err = s.unlock(ctx, key, op); err != nil {
+			return sdk.Key{}, op, err
+		}
+		op.GrantID = "" // the choice's one use went on the unlocking
+	}
+	return key, op, nil
+}
+
+func isFilePath(p string) bool { return p != "" && !strings.HasPrefix(p, "pkcs11:") }
+
+// unlock makes the host open a locked PFX file (it asks for the password)
+// by signing a random challenge with its key, and returns the key as the
+// key store knows it then, with its certificate. The challenge signature
+// is checked against that certificate.
+func (s *Server) unlock(ctx context.Context, key sdk.Key, op sdk.Operation) (sdk.Key, error) {
+	challenge := make([]byte, 32)
+	_, _ = rand.Read(challenge)
+	digest := sha256.Sum256(challenge)
+	op.Summary = "Open the key file to read its certificate (Cipher API)"
+	op.RequestID = ""
+	sig, err := s.cfg.Keys.Sign(ctx, key.URI, digest[:], crypto.SHA256, op)
+	if err != nil {
+		return key, err
+	}
+	op.GrantID = ""
+	k, err := s.cfg.Keys.Key(ctx, key.URI, op)
+	if err != nil {
+		return key, err
+	}
+	if k.Certificate == nil {
+		return key, fmt.Errorf("the key file holds no certificate for the key: %w", sdk.ErrKeyNotFound)
+	}
+	if err := checkSignature(k.Certificate, digest[:], sig); err != nil {
+		return key, fmt.Errorf("the key does not match its certificate: %w", err)
+	}
+	return k, nil
+}
+
+// checkSignature verifies a SHA-256 digest signature with cert's key.
+func checkSignature(cert *x509.Certificate, digest, sig []byte) error {
+	switch pub := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig)
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(pub, digest, sig) {
+			return errors.New("ECDSA signature does not verify")
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported key type %T", cert.PublicKey)
 }
 
 // hostDecrypter is the host's RSA decryption as a crypto.Decrypter.

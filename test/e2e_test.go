@@ -51,6 +51,7 @@ func run(m *testing.M) int {
 	for out, pkg := range map[string]string{
 		"signet":                      "github.com/signet-agent/signet/agent/cmd/signet",
 		"signet-plugin-example":       "github.com/signet-agent/signet/plugins/example",
+		"signet-plugin-cipher":        "github.com/signet-agent/signet/plugins/cipher/cmd/signet-plugin-cipher",
 		"signet-plugin-wrongprotocol": "./testdata/wrongprotocol",
 	} {
 		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, out), pkg)

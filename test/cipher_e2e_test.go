@@ -260,4 +260,3 @@ func TestCipherE2ETicketFilesGoneOnRestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "the files of the killed process's tickets are removed at start")
 }
-

@@ -47,7 +47,7 @@ const (
 	cipherEDRPOU = "12345678"
 )
 
-func startCipherAgent(t *testing.T) *cipherAgent {
+func startCipherAgent(t testing.TB) *cipherAgent {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := softhsmtest.DefaultPKI()
@@ -68,8 +68,8 @@ func startCipherAgent(t *testing.T) *cipherAgent {
 	ticketDir := filepath.Join(dir, "tickets")
 	cfg.Plugins = []pluginConf{{Name: "cipher", Path: filepath.Join(binDir, "signet-plugin-cipher"),
 		Listen: []listenConf{
-			{Name: "https", Bind: freePort(t), Names: []string{cipherPortalName}},
-			{Name: "https9090", Bind: freePort(t), Names: []string{cipherPortalName}},
+			{Name: "https", Bind: "127.0.0.1:0", Names: []string{cipherPortalName}},
+			{Name: "https9090", Bind: "127.0.0.1:0", Names: []string{cipherPortalName}},
 		},
 		Options: map[string]string{"temp_dir": ticketDir}}}
 	pin := filepath.Join(dir, "pin")
@@ -96,7 +96,7 @@ func startCipherAgent(t *testing.T) *cipherAgent {
 }
 
 // subjectDirectoryAttributes carries DRFOU and EDRPOU.
-func subjectDirectoryAttributes(t *testing.T) pkix.Extension {
+func subjectDirectoryAttributes(t testing.TB) pkix.Extension {
 	type attr struct {
 		Type   asn1.ObjectIdentifier
 		Values []asn1.RawValue `asn1:"set"`
@@ -135,10 +135,16 @@ func (a *cipherAgent) portalClient() *http.Client {
 }
 
 // call sends one request to https://local.cipher.kiev.ua:<port>/api/v1.
-func (a *cipherAgent) call(t *testing.T, origin, method, path, contentType string, body []byte) (int, []byte) {
+func (a *cipherAgent) call(t testing.TB, origin, method, path, contentType string, body []byte) (int, []byte) {
+	t.Helper()
+	return a.callReader(t, origin, method, path, contentType, bytes.NewReader(body))
+}
+
+// callReader is call with a streamed body.
+func (a *cipherAgent) callReader(t testing.TB, origin, method, path, contentType string, body io.Reader) (int, []byte) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(a.addr)
-	req, err := http.NewRequest(method, "https://"+cipherPortalName+":"+port+"/api/v1"+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, "https://"+cipherPortalName+":"+port+"/api/v1"+path, body)
 	require.NoError(t, err)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -154,7 +160,7 @@ func (a *cipherAgent) call(t *testing.T, origin, method, path, contentType strin
 	return resp.StatusCode, b
 }
 
-func (a *cipherAgent) must(t *testing.T, origin, method, path string, body any) map[string]any {
+func (a *cipherAgent) must(t testing.TB, origin, method, path string, body any) map[string]any {
 	t.Helper()
 	var raw []byte
 	ct := "text/plain"
@@ -176,7 +182,7 @@ func (a *cipherAgent) must(t *testing.T, origin, method, path string, body any) 
 }
 
 // sign runs the documented flow and returns the signature.
-func (a *cipherAgent) sign(t *testing.T, origin, keyStore string, doc []byte, options map[string]any) []byte {
+func (a *cipherAgent) sign(t testing.TB, origin, keyStore string, doc []byte, options map[string]any) []byte {
 	t.Helper()
 	id := a.must(t, origin, "POST", "/ticket", nil)["ticketUuid"].(string)
 	a.must(t, origin, "POST", "/ticket/"+id+"/data", doc)
@@ -190,7 +196,7 @@ func (a *cipherAgent) sign(t *testing.T, origin, keyStore string, doc []byte, op
 }
 
 // opensslCipherVerify verifies sig with OpenSSL against the test PKI.
-func opensslCipherVerify(t *testing.T, sig, doc []byte, detached bool) {
+func opensslCipherVerify(t testing.TB, sig, doc []byte, detached bool) {
 	t.Helper()
 	pki, err := softhsmtest.DefaultPKI()
 	require.NoError(t, err)

@@ -259,32 +259,55 @@ func (t *ticket) writeBlob(kind string, r io.Reader, max int64) (*blob, error) {
 	return &blob{path: path, size: n, sha256: h.Sum(nil)}, nil
 }
 
-// copyBufSize is the size of the copy buffers (two of them per upload).
-const copyBufSize = 1 << 20
+// copyBufSize is the size of the copy buffers; copyBuffers of them are in
+// flight per upload.
+const (
+	copyBufSize = 1 << 20
+	copyBuffers = 4
+)
 
-// copyHashed copies r to w and h, hashing one buffer while the next is
-// read and the previous written, so a large upload costs about the time of
-// the slowest of the three.
+// copyHashed copies r to w and h. Reading, hashing and writing run at the
+// same time on different buffers, so a large upload costs about the time
+// of the slowest of the three, not their sum; memory is copyBuffers
+// buffers whatever the size.
 func copyHashed(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
 	type chunk struct {
-		buf []byte
-		n   int
+		buf  []byte
+		n    int
+		done *sync.WaitGroup
 	}
-	free := make(chan []byte, 2)
-	full := make(chan chunk, 1)
-	free <- make([]byte, copyBufSize)
-	free <- make([]byte, copyBufSize)
-	werr := make(chan error, 1)
-	go func() {
-		var err error
-		for c := range full {
-			if err == nil {
-				h.Write(c.buf[:c.n])
-				_, err = w.Write(c.buf[:c.n])
+	free := make(chan []byte, copyBuffers)
+	for i := 0; i < copyBuffers; i++ {
+		free <- make([]byte, copyBufSize)
+	}
+	toHash := make(chan chunk, copyBuffers)
+	toWrite := make(chan chunk, copyBuffers)
+	inFlight := make(chan chunk, copyBuffers)
+	var werr error
+	var stages sync.WaitGroup
+	stages.Add(3)
+	go func() { // hasher
+		defer stages.Done()
+		for c := range toHash {
+			h.Write(c.buf[:c.n])
+			c.done.Done()
+		}
+	}()
+	go func() { // writer
+		defer stages.Done()
+		for c := range toWrite {
+			if werr == nil {
+				_, werr = w.Write(c.buf[:c.n])
 			}
+			c.done.Done()
+		}
+	}()
+	go func() { // recycler: a buffer is free once hashed and written
+		defer stages.Done()
+		for c := range inFlight {
+			c.done.Wait()
 			free <- c.buf
 		}
-		werr <- err
 	}()
 	var total int64
 	var rerr error
@@ -293,7 +316,11 @@ func copyHashed(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			total += int64(n)
-			full <- chunk{buf, n}
+			c := chunk{buf: buf, n: n, done: &sync.WaitGroup{}}
+			c.done.Add(2)
+			toHash <- c
+			toWrite <- c
+			inFlight <- c
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
@@ -303,9 +330,12 @@ func copyHashed(w io.Writer, h hash.Hash, r io.Reader) (int64, error) {
 			break
 		}
 	}
-	close(full)
-	if err := <-werr; err != nil {
-		return total, fmt.Errorf("writing the session's file: %w", err)
+	close(toHash)
+	close(toWrite)
+	close(inFlight)
+	stages.Wait()
+	if werr != nil {
+		return total, fmt.Errorf("writing the session's file: %w", werr)
 	}
 	return total, rerr
 }

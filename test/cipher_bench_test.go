@@ -32,14 +32,17 @@ func BenchmarkCipherLargeDocument(b *testing.B) {
 	ks := "pkcs11:token=" + tokenLabel + ";object=" + softhsmtest.KeyRSA
 	pid := a.plugin("cipher").PID
 
-	var api, dgst, upload time.Duration
+	var api, dgst, upload, dgstCPU, pluginCPU time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		out, err := exec.Command("openssl", "dgst", "-sha256", doc).CombinedOutput()
+		cmd := exec.Command("openssl", "dgst", "-sha256", doc)
+		out, err := cmd.CombinedOutput()
 		require.NoError(b, err, "%s", out)
 		dgst += time.Since(start)
+		dgstCPU += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 
+		cpu0 := processCPU(b, pid)
 		start = time.Now()
 		id := a.must(b, "", "POST", "/ticket", nil)["ticketUuid"].(string)
 		f, err := os.Open(doc)
@@ -55,6 +58,7 @@ func BenchmarkCipherLargeDocument(b *testing.B) {
 		st, sig := a.call(b, "", "GET", "/ticket/"+id+"/ds/data", "", nil)
 		require.Equal(b, http.StatusOK, st, "%s", sig)
 		api += time.Since(start)
+		pluginCPU += processCPU(b, pid) - cpu0
 		b.StopTimer()
 		require.Greater(b, len(sig), 100)
 		a.must(b, "", "DELETE", "/ticket/"+id, nil)
@@ -67,6 +71,7 @@ func BenchmarkCipherLargeDocument(b *testing.B) {
 	b.ReportMetric(float64(dgst.Milliseconds())/float64(b.N), "openssl-dgst-ms/op")
 	b.ReportMetric(float64(upload.Milliseconds())/float64(b.N), "upload-ms/op")
 	b.ReportMetric(float64(hwm)/(1<<20), "plugin-peak-rss-MiB")
+	b.ReportMetric(float64(pluginCPU)/float64(dgstCPU), "plugin-cpu/openssl-cpu")
 }
 
 // writeRandomFile writes size random bytes to path.
@@ -93,4 +98,20 @@ func vmHWM(t testing.TB, pid int) int64 {
 	}
 	t.Fatalf("no VmHWM in /proc/%d/status", pid)
 	return 0
+}
+
+// processCPU is a process's user+system CPU time so far (/proc/PID/stat,
+// in clock ticks of 10 ms).
+func processCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	// Fields after the command name, which ends with the last ')'.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	utime, err := strconv.ParseInt(f[11], 10, 64)
+	require.NoError(t, err)
+	stime, err := strconv.ParseInt(f[12], 10, 64)
+	require.NoError(t, err)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

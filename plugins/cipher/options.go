@@ -39,6 +39,16 @@ func defaultOptions() options {
 	return options{EmbedCert: embedSigner, SignatureTsCheck: tsCheckIfPresent, DataTsCheck: tsCheckIfPresent}
 }
 
+// signatureTS: the signature gets a signature timestamp (CAdES-T). As
+// Cipher documents, embedSignatureTs and embedDataTs count only while
+// cadesType is undefined.
+func (o options) signatureTS() bool {
+	return o.Cades == cadesT || (o.Cades == "" && o.EmbedSignatureTs)
+}
+
+// contentTS: the signature gets a content timestamp (signed attribute).
+func (o options) contentTS() bool { return o.Cades == "" && o.EmbedDataTs }
+
 // normEnum makes enum spellings comparable: case, '_' and '-' do not
 // matter (DETACHED, NOT_SIGNED_BEFORE, CADES_X_LONG, CAdESXLong).
 func normEnum(s string) string {

@@ -72,7 +72,7 @@ func (s *Server) startSign(w http.ResponseWriter, r *http.Request, c caller) err
 	if sj.data == nil {
 		return badParam("no data in this session: POST /ticket/{uuid}/data first")
 	}
-	if sj.opts.Cades == cadesT || (sj.opts.Cades == "" && sj.opts.EmbedSignatureTs) || sj.opts.EmbedDataTs {
+	if sj.opts.signatureTS() || sj.opts.contentTS() {
 		if s.cfg.TSAURL == "" {
 			return badParam("a timestamp is asked for (cadesType CAdEST, embedSignatureTs or embedDataTs) but the agent has no timestamp authority configured")
 		}
@@ -125,7 +125,7 @@ func (s *Server) sign(ctx context.Context, t *ticket, c caller, sj signJob) (*bl
 	case embedSignerAndCA:
 		so.Chain = key.Chain
 	}
-	if sj.opts.EmbedDataTs {
+	if sj.opts.contentTS() {
 		tok, err := s.cfg.tsaClient().RequestDigest(ctx, sj.data.sha256)
 		if err != nil {
 			return nil, fmt.Errorf("content timestamp: %w", err)
@@ -148,7 +148,7 @@ func (s *Server) sign(ctx context.Context, t *ticket, c caller, sj signJob) (*bl
 	case sj.opts.Detached:
 		sig, err = cms.SignDigest(sj.data.sha256, signer, key.Certificate, so)
 	default:
-		if sj.opts.Cades == cadesT || (sj.opts.Cades == "" && sj.opts.EmbedSignatureTs) {
+		if sj.opts.signatureTS() {
 			// A timestamp rewrites the message: sign into memory
 			// (bounded by MaxSignature), then timestamp.
 			var content []byte
@@ -163,7 +163,7 @@ func (s *Server) sign(ctx context.Context, t *ticket, c caller, sj signJob) (*bl
 	if err != nil {
 		return nil, err
 	}
-	if sj.opts.Cades == cadesT || (sj.opts.Cades == "" && sj.opts.EmbedSignatureTs) {
+	if sj.opts.signatureTS() {
 		if sig, err = s.timestamp(ctx, sig, signerIndex); err != nil {
 			return nil, err
 		}

@@ -146,6 +146,11 @@ func (a *cipherAgent) callReader(t testing.TB, origin, method, path, contentType
 	_, port, _ := net.SplitHostPort(a.addr)
 	req, err := http.NewRequest(method, "https://"+cipherPortalName+":"+port+"/api/v1"+path, body)
 	require.NoError(t, err)
+	if f, ok := body.(*os.File); ok { // as browsers and curl do: a length, not chunks
+		fi, err := f.Stat()
+		require.NoError(t, err)
+		req.ContentLength = fi.Size()
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

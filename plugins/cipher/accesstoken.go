@@ -54,7 +54,7 @@ func (ts *tokens) use(id, origin string) (*accessGrant, error) {
 	defer ts.mu.Unlock()
 	g, ok := ts.m[id]
 	if !ok || g.origin != origin || ts.now().After(g.expires) {
-		return nil, badParam("accessTokenUuid %q: no such access token for this origin (unknown, expired or obtained by another site)", id)
+		return nil, badParam("accessTokenUuid %q: no such access token for this origin (unknown, expired or obtained by another site)", truncate(id, 64))
 	}
 	if g.hostGrant == "" {
 		if g.left <= 0 {

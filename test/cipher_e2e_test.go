@@ -47,7 +47,7 @@ const (
 	cipherEDRPOU = "12345678"
 )
 
-func startCipherAgent(t testing.TB) *cipherAgent {
+func startCipherAgent(t testing.TB, options ...string) *cipherAgent {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := softhsmtest.DefaultPKI()
@@ -72,6 +72,9 @@ func startCipherAgent(t testing.TB) *cipherAgent {
 			{Name: "https9090", Bind: "127.0.0.1:0", Names: []string{cipherPortalName}},
 		},
 		Options: map[string]string{"temp_dir": ticketDir}}}
+	for i := 0; i+1 < len(options); i += 2 {
+		cfg.Plugins[0].Options[options[i]] = options[i+1]
+	}
 	pin := filepath.Join(dir, "pin")
 	pass := filepath.Join(dir, "pfx-password")
 	require.NoError(t, os.WriteFile(pin, []byte(softhsmtest.DefaultUserPIN), 0o600))
@@ -270,4 +273,49 @@ func TestCipherE2ETicketFilesGoneOnRestart(t *testing.T) {
 	left, err := os.ReadDir(a.ticketDir)
 	require.NoError(t, err)
 	assert.Empty(t, left, "the files of the killed process's tickets are removed at start")
+}
+
+// TestCipherE2EAccessTokenRace: under `signet serve` with an unattended
+// policy (which allows without a grant, so the plugin counts the uses), 32
+// racing signatures on a 5-use access token make exactly 5 signatures, and
+// another origin cannot use the token.
+func TestCipherE2EAccessTokenRace(t *testing.T) {
+	a := startCipherAgent(t, "access_token_key", "pkcs11:token="+tokenLabel+";object="+softhsmtest.KeyRSA)
+	const portal = "https://portal.example"
+	tok := a.must(t, portal, "POST", "/accessToken", map[string]any{"accessTimesNumber": 5, "metaData": "<b>32 files</b>"})["accessTokenUuid"].(string)
+	ids := make([]string, 32)
+	for i := range ids {
+		ids[i] = a.must(t, portal, "POST", "/ticket", nil)["ticketUuid"].(string)
+		a.must(t, portal, "POST", "/ticket/"+ids[i]+"/data", []byte(fmt.Sprintf("document %d", i)))
+		a.must(t, portal, "PUT", "/ticket/"+ids[i]+"/option", map[string]string{"signatureType": "detached"})
+	}
+	body, err := json.Marshal(map[string]string{"accessTokenUuid": tok})
+	require.NoError(t, err)
+	st, out := a.call(t, "https://evil.example", "POST", "/ticket/"+ids[0]+"/ds/creator", "application/json", body)
+	assert.Equal(t, http.StatusBadRequest, st, "another origin: %s", out)
+
+	started := make(chan int, len(ids))
+	for _, id := range ids {
+		go func() {
+			st, _ := a.call(t, portal, "POST", "/ticket/"+id+"/ds/creator", "application/json", body)
+			started <- st
+		}()
+	}
+	for range ids {
+		<-started
+	}
+	signed := 0
+	for i, id := range ids {
+		st, out := a.call(t, portal, "GET", "/ticket/"+id+"/ds/base64Data", "", nil)
+		if st != http.StatusOK {
+			continue
+		}
+		signed++
+		var m map[string]string
+		require.NoError(t, json.Unmarshal(out, &m))
+		sig, err := base64.StdEncoding.DecodeString(m["base64Data"])
+		require.NoError(t, err)
+		opensslCipherVerify(t, sig, []byte(fmt.Sprintf("document %d", i)), true)
+	}
+	assert.Equal(t, 5, signed)
 }

@@ -2,6 +2,7 @@ package cipher
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -125,7 +126,16 @@ func (s *Server) accessToken(w http.ResponseWriter, r *http.Request, c caller) e
 	op.SummaryHTML = req.MetaData
 	var key sdk.Key
 	if s.cfg.AccessTokenKey != "" {
-		if key, err = s.cfg.Keys.Key(ctx, s.cfg.AccessTokenKey, op); err != nil {
+		// The option names one key: its URI, or attributes that select it.
+		uris, err := s.candidates(ctx, s.cfg.AccessTokenKey, op, false)
+		if err != nil {
+			return failure(err, msgFailed)
+		}
+		if len(uris) != 1 {
+			return &apiError{status: http.StatusInternalServerError, msg: msgFailed,
+				cause: fmt.Sprintf("the agent's access_token_key selects %d keys, not one", len(uris))}
+		}
+		if key, err = s.cfg.Keys.Key(ctx, uris[0], op); err != nil {
 			return failure(err, msgFailed)
 		}
 	} else {

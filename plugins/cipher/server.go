@@ -589,5 +589,3 @@ func errNotImplemented(what string) error {
 
 // fmtTime is how times appear in replies.
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

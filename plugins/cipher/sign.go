@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ func (s *Server) readCreator(w http.ResponseWriter, r *http.Request) (creatorReq
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil
 	}
-	if err := jsonUnmarshal(body, &req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		return req, badParam("the body is not the JSON object expected ({\"accessTokenUuid\"} or {\"keyStorePassword\"})")
 	}
 	return req, nil

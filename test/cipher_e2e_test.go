@@ -49,6 +49,13 @@ const (
 
 func startCipherAgent(t testing.TB, options ...string) *cipherAgent {
 	t.Helper()
+	return startCipherAgentNames(t, []string{cipherPortalName}, options...)
+}
+
+// startCipherAgentNames is startCipherAgent with names as the listeners'
+// configured TLS names.
+func startCipherAgentNames(t testing.TB, names []string, options ...string) *cipherAgent {
+	t.Helper()
 	dir := t.TempDir()
 	pki, err := softhsmtest.DefaultPKI()
 	require.NoError(t, err)
@@ -68,8 +75,8 @@ func startCipherAgent(t testing.TB, options ...string) *cipherAgent {
 	ticketDir := filepath.Join(dir, "tickets")
 	cfg.Plugins = []pluginConf{{Name: "cipher", Path: filepath.Join(binDir, "signet-plugin-cipher"),
 		Listen: []listenConf{
-			{Name: "https", Bind: "127.0.0.1:0", Names: []string{cipherPortalName}},
-			{Name: "https9090", Bind: "127.0.0.1:0", Names: []string{cipherPortalName}},
+			{Name: "https", Bind: "127.0.0.1:0", Names: names},
+			{Name: "https9090", Bind: "127.0.0.1:0", Names: names},
 		},
 		Options: map[string]string{"temp_dir": ticketDir}}}
 	for i := 0; i+1 < len(options); i += 2 {
@@ -82,6 +89,15 @@ func startCipherAgent(t testing.TB, options ...string) *cipherAgent {
 	cfg.Policy = policyConf{Unattended: unattendedConf{Rules: []ruleConf{allowAll}, PINSources: []pinSource{
 		{Token: "pkcs11:token=" + tokenLabel, File: pin}, {Token: "file://" + pfx, File: pass}}}}
 	a := &cipherAgent{agent: launchAgent(t, dir, writeConfig(t, dir, cfg), nil), pfxPath: pfx, pfxKey: k, ticketDir: ticketDir}
+	a.findListeners(t)
+	a.http = a.portalClient()
+	return a
+}
+
+// findListeners reads the plugin's bound addresses (they change when the
+// host restarts it: the configuration binds port 0).
+func (a *cipherAgent) findListeners(t testing.TB) {
+	t.Helper()
 	p := a.plugin("cipher")
 	require.Equal(t, host.Running, p.State, "cipher plugin: %s", p.LastError)
 	for _, l := range p.Listeners {
@@ -94,8 +110,6 @@ func startCipherAgent(t testing.TB, options ...string) *cipherAgent {
 	}
 	require.NotEmpty(t, a.addr)
 	require.NotEmpty(t, a.addr9090)
-	a.http = a.portalClient()
-	return a
 }
 
 // subjectDirectoryAttributes carries DRFOU and EDRPOU.
@@ -267,7 +281,7 @@ func TestCipherE2ETicketFilesGoneOnRestart(t *testing.T) {
 		q := a.plugin("cipher")
 		return q.State == host.Running && q.PID != p.PID
 	}, 60*time.Second, 100*time.Millisecond, "the host restarts the plugin")
-	// The listener addresses are configured, so they stay the same.
+	a.findListeners(t)
 	st, body := a.call(t, "https://portal.example", "GET", "/ticket/"+id+"/ds/creator", "", nil)
 	assert.Equal(t, http.StatusBadRequest, st, "%s", body)
 	left, err := os.ReadDir(a.ticketDir)
@@ -318,4 +332,23 @@ func TestCipherE2EAccessTokenRace(t *testing.T) {
 		opensslCipherVerify(t, sig, []byte(fmt.Sprintf("document %d", i)), true)
 	}
 	assert.Equal(t, 5, signed)
+}
+
+// TestCipherE2EPortalNameNeedsConfig: without the configuration naming
+// local.cipher.kiev.ua for the plugin, neither listener's certificate
+// carries it (the plugin's declaration alone does not widen the CA), and
+// the agent says how to allow it.
+func TestCipherE2EPortalNameNeedsConfig(t *testing.T) {
+	a := startCipherAgentNames(t, nil)
+	pool := a.http.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for _, addr := range []string{a.addr, a.addr9090} {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost", RootCAs: pool})
+		require.NoError(t, err)
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		assert.NotContains(t, leaf.DNSNames, cipherPortalName, addr)
+		_, err = tls.Dial("tcp", addr, &tls.Config{ServerName: cipherPortalName, RootCAs: pool})
+		assert.Error(t, err, "%s: a browser calling the portal name must fail", addr)
+	}
+	a.waitLog("ignored TLS names a plugin declares", 10*time.Second)
 }

@@ -37,6 +37,7 @@ build:
 	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
 	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
 	$(GO) build -o $(BIN)/signet-plugin-kontur ./plugins/kontur/cmd/signet-plugin-kontur
+	$(GO) build -o $(BIN)/signet-plugin-cipher ./plugins/cipher/cmd/signet-plugin-cipher
 
 vet:
 	$(GO) vet ./...
@@ -54,6 +55,7 @@ demo: deps build
 	@echo "Starting the agent with the example plugin on https://127.0.0.1:8443 (Ctrl-C stops it)."
 	@echo "Try, in another terminal (see plugins/example/README.md):"
 	@echo "  curl --cacert $(DEMO_DIR)/data/ca/ca.crt https://127.0.0.1:8443/keys"
+	@echo "  Cipher API on https://127.0.0.1:9091/api/v1 and :9090: a curl session in plugins/cipher/README.md"
 	@echo
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf exec $(BIN)/signet serve --config $(abspath $(DEMO_DIR))/config.yaml
 

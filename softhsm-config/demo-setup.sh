@@ -7,7 +7,8 @@
 # PFX file DIR/pfx/demo.pfx and an E-IMZO-style key file in DIR/eimzo/DSKEYS
 # (password "demo" for both), and DIR/config.yaml: an agent
 # configuration that runs the example plugin on https://127.0.0.1:8443 and the
-# E-IMZO plugin on wss://127.0.0.1:64443 and ws://127.0.0.1:64646, and,
+# E-IMZO plugin on wss://127.0.0.1:64443 and ws://127.0.0.1:64646, the Cipher
+# plugin on https://127.0.0.1:9091 and :9090 (also as local.cipher.kiev.ua), and,
 # because a demo has nobody to click "Approve", an unattended policy that
 # allows every request and takes the PIN and password from files in DIR
 # (mode 0600; never from the configuration itself). `make demo` calls it as
@@ -49,6 +50,15 @@ plugins:
     listen: ["127.0.0.1:8443"]
   - name: eimzo
     path: signet-plugin-eimzo
+  - name: cipher
+    path: signet-plugin-cipher
+    # Portals written for the Cipher agent call https://local.cipher.kiev.ua:9091
+    # (or :9090), a public DNS name that resolves to 127.0.0.1. The local CA may
+    # issue a certificate for it only because this configuration names it for
+    # this plugin: a plugin cannot widen what the CA vouches for by itself.
+    listen:
+      - {name: https, bind: "127.0.0.1:9091", names: [local.cipher.kiev.ua]}
+      - {name: https9090, bind: "127.0.0.1:9090", names: [local.cipher.kiev.ua]}
 policy:
   unattended:
     # A demo has nobody to approve requests: allow them all. A real

@@ -52,6 +52,7 @@ func run(m *testing.M) int {
 		"signet":                      "github.com/signet-agent/signet/agent/cmd/signet",
 		"signet-plugin-example":       "github.com/signet-agent/signet/plugins/example",
 		"signet-plugin-kontur":        "github.com/signet-agent/signet/plugins/kontur/cmd/signet-plugin-kontur",
+		"signet-plugin-cipher":        "github.com/signet-agent/signet/plugins/cipher/cmd/signet-plugin-cipher",
 		"signet-plugin-wrongprotocol": "./testdata/wrongprotocol",
 	} {
 		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, out), pkg)

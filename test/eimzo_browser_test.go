@@ -114,7 +114,7 @@ func chromiumBinary(t *testing.T) string {
 
 // startChromium starts a headless Chromium with HOME=home (its NSS
 // database is home/.pki/nssdb) and a fresh profile.
-func startChromium(t *testing.T, path, home string) context.Context {
+func startChromium(t *testing.T, path, home string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -131,6 +131,7 @@ func startChromium(t *testing.T, path, home string) context.Context {
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("password-store", "basic"),
 	}
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -143,6 +144,12 @@ func startChromium(t *testing.T, path, home string) context.Context {
 // certificate from ca; it returns the page's origin.
 func servePage(t *testing.T, ca *localca.CA) string {
 	t.Helper()
+	return serveHTML(t, ca, eimzoPage)
+}
+
+// serveHTML serves html at / over http, or https with a certificate of ca.
+func serveHTML(t *testing.T, ca *localca.CA, html string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +158,7 @@ func servePage(t *testing.T, ca *localca.CA) string {
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, eimzoPage)
+		fmt.Fprint(w, html)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	scheme := "http"
 	if ca != nil {

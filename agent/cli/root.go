@@ -58,6 +58,8 @@ var commands = []func(*App) *cobra.Command{
 	newServeCmd,
 	newPluginsCmd,
 	newOpenCmd,
+	newInstallHandlersCmd,
+	newUninstallHandlersCmd,
 	newDashboardCmd,
 	newTrustCmd,
 	newJournalCmd,

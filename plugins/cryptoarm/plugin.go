@@ -23,6 +23,7 @@ const (
 	OptionCAFile            = "ca_file"             // PEM roots for services' TLS, instead of the system's
 	OptionVerifyCAFile      = "verify_ca_file"      // PEM roots for VERIFYSIGN and certificate status
 	OptionKeygenToken       = "keygen_token"        // pkcs11: token URI for certrequests
+	OptionSigningKey        = "signing_key"         // pkcs11: URI (prefix) narrowing the keys offered
 	OptionLocalJobs         = "local_jobs"          // "false" refuses local jobs
 	OptionSignet            = "signet"              // signet executable for startView
 	OptionUploadBackoff     = "upload_backoff"      // pause before an upload retry (1s)
@@ -148,6 +149,12 @@ func configFrom(host *sdk.Host) (Config, LinkPolicy, error) {
 			return cfg, policy, fmt.Errorf("plugin option %s=%q: want a pkcs11: token URI", OptionKeygenToken, v)
 		}
 		cfg.KeygenToken = v
+	}
+	if v := host.Option(OptionSigningKey); v != "" {
+		if !strings.HasPrefix(v, "pkcs11:") && !strings.HasPrefix(v, "file:") {
+			return cfg, policy, fmt.Errorf("plugin option %s=%q: want a pkcs11: or file: key URI or URI prefix", OptionSigningKey, v)
+		}
+		cfg.SigningKey = v
 	}
 	cfg.Signet = host.Option(OptionSignet)
 	if v := host.Option(OptionUploadBackoff); v != "" {

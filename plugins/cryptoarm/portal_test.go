@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -248,6 +249,17 @@ func start(t *testing.T, c *plugintest.Consent, p *portal, caPEMs [][]byte, opts
 		o[k] = v
 	}
 	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: c, Options: o})
+	return &env{h: h, portal: p, state: o["state_dir"]}
+}
+
+// startWithLog is start with the log going to log.
+func startWithLog(t *testing.T, c *plugintest.Consent, p *portal, caPEM []byte, log *slog.Logger) *env {
+	t.Helper()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "portal-ca.pem")
+	require.NoError(t, os.WriteFile(ca, caPEM, 0o600))
+	o := map[string]string{"state_dir": filepath.Join(dir, "state"), "ca_file": ca, "upload_backoff": "10ms"}
+	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: c, Options: o, Logger: log})
 	return &env{h: h, portal: p, state: o["state_dir"]}
 }
 

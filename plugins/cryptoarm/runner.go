@@ -31,6 +31,9 @@ type Config struct {
 	// KeygenToken is the token URI certrequests creates keys on; "": the
 	// first token that is not write-protected.
 	KeygenToken string
+	// SigningKey, when set, is a key URI or URI prefix: only the keys it
+	// names are offered for signing and certificate export.
+	SigningKey string
 	// Backoff is the pause before the first upload retry (doubling).
 	Backoff time.Duration
 	// Command runs a desktop helper (xdg-open, xdg-email, signet

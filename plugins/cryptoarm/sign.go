@@ -239,7 +239,7 @@ func (j *job) chooseKey(ctx context.Context, op sdk.Operation) (sdk.KeyChoice, e
 	}
 	var cands []string
 	for _, k := range keys {
-		if k.HasPrivateKey && k.CanSign && len(cands) < sdk.MaxKeyChoices {
+		if k.HasPrivateKey && k.CanSign && strings.HasPrefix(k.URI, j.r.cfg.SigningKey) && len(cands) < sdk.MaxKeyChoices {
 			cands = append(cands, k.URI)
 		}
 	}

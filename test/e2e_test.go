@@ -52,6 +52,7 @@ func run(m *testing.M) int {
 		"signet":                      "github.com/signet-agent/signet/agent/cmd/signet",
 		"signet-plugin-example":       "github.com/signet-agent/signet/plugins/example",
 		"signet-plugin-wrongprotocol": "./testdata/wrongprotocol",
+		"signet-plugin-cryptoarm":     "github.com/signet-agent/signet/plugins/cryptoarm/cmd/signet-plugin-cryptoarm",
 	} {
 		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, out), pkg)
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")

@@ -239,7 +239,7 @@ func (j *job) chooseKey(ctx context.Context, op sdk.Operation) (sdk.KeyChoice, e
 	}
 	var cands []string
 	for _, k := range keys {
-		if k.HasPrivateKey && k.CanSign && strings.HasPrefix(k.URI, j.r.cfg.SigningKey) && len(cands) < sdk.MaxKeyChoices {
+		if k.HasPrivateKey && k.CanSign && keyMatches(k.URI, j.r.cfg.SigningKey) && len(cands) < sdk.MaxKeyChoices {
 			cands = append(cands, k.URI)
 		}
 	}
@@ -528,4 +528,26 @@ func unzip(items []item) ([]item, error) {
 func rawID(s string) json.RawMessage {
 	b, _ := json.Marshal(s)
 	return b
+}
+
+// keyMatches reports whether uri is named by filter: "" names every key;
+// a pkcs11: filter names the keys whose URI path has all its attributes
+// (in any order); another filter is a prefix.
+func keyMatches(uri, filter string) bool {
+	f, ok := strings.CutPrefix(filter, "pkcs11:")
+	if !ok {
+		return strings.HasPrefix(uri, filter)
+	}
+	u, ok := strings.CutPrefix(uri, "pkcs11:")
+	if !ok {
+		return false
+	}
+	u, _, _ = strings.Cut(u, "?")
+	have := strings.Split(u, ";")
+	for _, a := range strings.Split(f, ";") {
+		if a != "" && !slices.Contains(have, a) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package cryptoarm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/x509"
@@ -123,7 +124,7 @@ func (j *job) importCertificate(ctx context.Context) error {
 		return fmt.Errorf("list keys: %w", err)
 	}
 	for _, k := range keys {
-		if k.HasPrivateKey && k.PublicKey != nil && samePublicKey(k.PublicKey, c.PublicKey) {
+		if k.HasPrivateKey && keyOf(k, c) {
 			_, err := j.r.cfg.Keys.ImportCertificate(ctx, sdk.ImportCertificateRequest{KeyURI: k.URI, Certificate: c}, op)
 			if err != nil {
 				return fmt.Errorf("import certificate: %w", err)
@@ -134,11 +135,16 @@ func (j *job) importCertificate(ctx context.Context) error {
 	return jobErr(CodeInvalidParams, sdk.ErrKeyNotFound, "no key of yours matches the certificate of %s", clip(c.Subject.String()))
 }
 
-func samePublicKey(a, b any) bool {
-	if x, ok := a.(interface{ Equal(any) bool }); ok {
-		return x.Equal(b)
+// keyOf reports whether c certifies k's public key.
+func keyOf(k sdk.Key, c *x509.Certificate) bool {
+	if k.Certificate != nil && bytes.Equal(k.Certificate.RawSubjectPublicKeyInfo, c.RawSubjectPublicKeyInfo) {
+		return true
 	}
-	return false
+	if k.PublicKey == nil {
+		return false
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.PublicKey)
+	return err == nil && bytes.Equal(der, c.RawSubjectPublicKeyInfo)
 }
 
 // certificateInformation sends what the certificate says

@@ -157,7 +157,7 @@ func (j *job) signAndEncrypt(ctx context.Context) error {
 		}
 		if slices.Contains(ops, "UNSIGN") {
 			for i := range items {
-				c, err := cms.ExtractContent(items[i].Data)
+				c, err := cms.ExtractContent(decodeCMS(items[i].Data))
 				if err != nil {
 					return jobErr(CodeInvalidParams, err, "unsign %s", items[i].Name)
 				}
@@ -272,12 +272,8 @@ func (j *job) sign(ctx context.Context, items []item, set signSettings) error {
 		}
 		if set.timestamp {
 			tsa := &cms.TSAClient{URL: j.params.Props.Extra.TSPURL, HTTPClient: tsaClient()}
-			tok, err := tsa.Timestamp(ctx, der, 0)
-			if err != nil {
+			if der, err = tsa.Timestamp(ctx, der, 0); err != nil {
 				return jobErr(CodeInternal, err, "timestamp from %s", clip(j.params.Props.Extra.TSPURL))
-			}
-			if der, err = cms.AttachTimestamp(der, 0, tok); err != nil {
-				return jobErr(CodeInternal, err, "attach the timestamp")
 			}
 		}
 		rep, _ := cms.Verify(der, detachedReader(set.detached, items[i].Data), &cms.VerifyOptions{})

@@ -36,6 +36,7 @@ build:
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
 	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
 	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
+	$(GO) build -o $(BIN)/signet-plugin-cryptoarm ./plugins/cryptoarm/cmd/signet-plugin-cryptoarm
 
 vet:
 	$(GO) vet ./...
@@ -53,6 +54,7 @@ demo: deps build
 	@echo "Starting the agent with the example plugin on https://127.0.0.1:8443 (Ctrl-C stops it)."
 	@echo "Try, in another terminal (see plugins/example/README.md):"
 	@echo "  curl --cacert $(DEMO_DIR)/data/ca/ca.crt https://127.0.0.1:8443/keys"
+	@echo "  $(BIN)/signet open cryptoarm://signAndEncrypt/file://$(abspath $(DEMO_DIR))/cryptoarm/job.json   # then ls $(DEMO_DIR)/cryptoarm/out"
 	@echo
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf exec $(BIN)/signet serve --config $(abspath $(DEMO_DIR))/config.yaml
 

@@ -295,6 +295,22 @@ func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 	return nil
 }
 
+// Confirm asks the person whether op.Origin may go ahead even when they
+// allowed the origin before ("always") — for a protocol's own trust
+// decision that the host's remembered answer must not settle, such as a
+// CryptoARM portal presenting another certificate than the one the person
+// trusted. The host shows the origin question with op's summary and
+// evidence. The administrator's allow list and unattended rules still
+// decide without a question; a local caller (no Origin) is not asked. It
+// returns nil when allowed, else an error matching ErrDenied, ErrTimeout or
+// ErrCancelled. (A host that predates it asks as Ask does.)
+func (c *Consent) Confirm(ctx context.Context, op Operation) error {
+	if _, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), Confirm: true}); err != nil {
+		return fromHost(err)
+	}
+	return nil
+}
+
 // GrantSign asks the person for a grant alone, before any signature
 // (Cipher's accessToken): "allow op.Origin op.GrantUses signatures with the
 // key keyURI within op.GrantWithin". op.GrantUses must be at least 1. It

@@ -435,6 +435,12 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 		return nil, wire.ToStatus(err)
 	}
 	creq.ForChoice = false // nothing is listed here
+	if req.GetConfirm() {
+		if kind != consent.Origin || creq.KeyURI != "" || req.GetGrantOnly() {
+			return nil, wire.ToStatus(fmt.Errorf("a confirmation is an origin question without a key or grant: %w", hsm.ErrInvalidRequest))
+		}
+		creq.Confirm = true
+	}
 	if req.GetGrantOnly() {
 		if (kind != consent.Sign && kind != consent.Decrypt) || creq.KeyURI == "" || creq.GrantUses < 1 || creq.GrantID != "" {
 			return nil, wire.ToStatus(fmt.Errorf("grant request needs a sign or decrypt kind, a key and at least one use, and presents no grant: %w", hsm.ErrInvalidRequest))

@@ -217,3 +217,31 @@ func TestLinksRefusedAtOpen(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown command")
 	assert.Empty(t, p.seen())
 }
+
+// TestTrustAskedOfAnAllowedOrigin runs the host's real consent engine
+// with the portal's origin allowed "always" beforehand: the trust question
+// still reaches the person for the first job and for a changed
+// certificate (Consent.Confirm), and not for a job with the trusted key.
+func TestTrustAskedOfAnAllowedOrigin(t *testing.T) {
+	cert1, pem1 := portalCert(t)
+	cert2, pem2 := portalCert(t)
+	p := newPortal(t, cert1, "")
+	c := plugintest.AcceptGrants("https://" + p.addr)
+	e := start(t, c, p, [][]byte{pem1, pem2}, nil)
+	job := func(id string) {
+		p.addJob(id, map[string]any{"operation": []string{"VERSIONS"}})
+		e.open(t, p.link("diagnostics", id))
+		require.Equal(t, id, params(t, p.waitNotification(t, "diagnostics.information"))["id"])
+		p.mu.Lock()
+		p.requests = nil
+		p.mu.Unlock()
+	}
+	job("a-1")
+	require.Len(t, c.QuestionsOf(plugintest.Origin), 1, "the trust question reaches the person")
+	job("a-2")
+	require.Len(t, c.QuestionsOf(plugintest.Origin), 1)
+	p.restart(cert2)
+	job("a-3")
+	require.Len(t, c.QuestionsOf(plugintest.Origin), 2, "a changed certificate reaches the person")
+	assert.Contains(t, c.QuestionsOf(plugintest.Origin)[1].Summary, "CHANGED")
+}

@@ -102,7 +102,7 @@ func (r *Runner) trustService(ctx context.Context, j *job) error {
 		ev["previous public key SHA-256"] = old.Pin
 	}
 	op := sdk.Operation{Origin: j.origin, Summary: summary, Evidence: ev, RequestID: "cryptoarm-trust/" + j.txid()}
-	if err := r.cfg.Consent.Ask(ctx, "", op); err != nil {
+	if err := r.cfg.Consent.Confirm(ctx, op); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUntrusted, j.origin, err)
 	}
 	if err := r.cfg.Trust.Remember(t); err != nil {

@@ -372,7 +372,10 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // it drops the others. Picking a key and allowing is the consent for ONE
 // signature with that key: the host creates a one-use grant and returns
 // its id in KeyChoice.GrantID; present it as Operation.GrantID on the Sign
-// that follows. KeyChoice.Key is the picked key in full.
+// that follows. KeyChoice.Key is the picked key in full. A choice for a
+// batch sets op.GrantUses to N (at most 100) and op.Documents to
+// the N documents: the person picks the key once for all of them, the
+// grant has N uses, and each of the N Signs presents it.
 //
 // The host's origin policy applies first, exactly as for Sign (an origin
 // the administrator denies, or the person refused for good, is refused
@@ -386,8 +389,9 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // (for an origin the person has not allowed yet that is ErrDenied: such an
 // origin learns nothing about the keys); ErrInvalidRequest for no
 // candidates, more than MaxKeyChoices, or an op that presents a grant
-// (GrantID) or offers one (GrantUses > 1); ErrUnsupported from a host that
-// predates ChooseKey.
+// (GrantID) or asks for more than 100 signatures;
+// ErrUnsupported from a host that predates ChooseKey (a host that predates
+// batches refuses GrantUses > 1 with ErrInvalidRequest).
 func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, filter KeyFilter, op Operation) (KeyChoice, error) {
 	if len(keyURIs) == 0 || len(keyURIs) > MaxKeyChoices {
 		return KeyChoice{}, fmt.Errorf("choose key: %d candidates (1 to %d): %w", len(keyURIs), MaxKeyChoices, ErrInvalidRequest)

@@ -162,6 +162,12 @@ func (f ChoiceFilter) String() string {
 // that signature, not before).
 const ChoiceGrantTTL = 5 * time.Minute
 
+// MaxChoiceUses bounds the signatures one key choice covers: a choice
+// with GrantUses N > 1 is the person's consent to N signatures of the
+// request's documents (a CryptoARM job of N files), and its grant has N
+// uses.
+const MaxChoiceUses = 100
+
 // Asker decides on requests.
 type Asker interface {
 	Ask(ctx context.Context, req Request) error

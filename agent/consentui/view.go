@@ -120,6 +120,9 @@ func (s *Server) view(d *dialog) view {
 		}
 		if len(v.Choices) > 0 && !v.FirstUse {
 			v.Title = who + " asks to " + verb(req.Kind) + " with a key you pick"
+			if req.GrantUses > 1 {
+				v.Title = fmt.Sprintf("%s asks to %s %d documents with a key you pick", who, verb(req.Kind), req.GrantUses)
+			}
 		}
 		if g := d.q.Grant; g != nil && g.Uses > 0 {
 			v.Grant = fmt.Sprintf("Allow %d %s within %s", g.Uses, plural(g.Uses, noun(req.Kind)), duration(g.Within))

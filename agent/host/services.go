@@ -471,8 +471,8 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		}
 	}
 	op := req.GetOp()
-	if op.GetGrantId() != "" || op.GetGrantUses() > 1 {
-		return nil, wire.ToStatus(fmt.Errorf("a key choice neither presents nor offers a grant: %w", hsm.ErrInvalidRequest))
+	if op.GetGrantId() != "" || op.GetGrantUses() > consent.MaxChoiceUses {
+		return nil, wire.ToStatus(fmt.Errorf("a key choice presents no grant and covers at most %d signatures: %w", consent.MaxChoiceUses, hsm.ErrInvalidRequest))
 	}
 	creq, err := s.request(consent.Sign, op, "")
 	if err != nil {

@@ -253,7 +253,13 @@ func (j *job) chooseKey(ctx context.Context, op sdk.Operation) (sdk.KeyChoice, e
 // own, so the host never signs the same job file twice.
 func (j *job) sign(ctx context.Context, items []item, set signSettings) error {
 	op := j.op(documents(items))
-	choice, err := j.chooseKey(ctx, op)
+	// One question for the whole job: the choice covers one signature
+	// per file (its grant has that many uses).
+	cop := op
+	if len(items) > 1 {
+		cop.GrantUses = len(items)
+	}
+	choice, err := j.chooseKey(ctx, cop)
 	if err != nil {
 		return err
 	}
@@ -262,9 +268,7 @@ func (j *job) sign(ctx context.Context, items []item, set signSettings) error {
 		sop := op
 		sop.Documents = documents(items[i : i+1])
 		sop.RequestID = fmt.Sprintf("%s/sign/%d", op.RequestID, i)
-		if i == 0 {
-			sop.GrantID = choice.GrantID
-		}
+		sop.GrantID = choice.GrantID
 		signer := &hostSigner{ctx: ctx, ks: j.r.cfg.Keys, key: key, op: sop}
 		der, err := cms.Sign(items[i].Data, signer, key.Certificate, &cms.SignOptions{Detached: set.detached, Chain: key.Chain})
 		if err != nil {

@@ -102,3 +102,24 @@ func TestSignDetachedUploadsEveryFile(t *testing.T) {
 	assert.Equal(t, "https://"+p.addr, choice.Origin)
 	assert.Contains(t, choice.Summary, "Sign the contract")
 }
+
+// TestOneQuestionPerJob runs the host's real consent engine: a SIGN job
+// of three files reaches the person as the trust question and ONE key
+// choice listing the three files; the three signatures follow without
+// another question.
+func TestOneQuestionPerJob(t *testing.T) {
+	cert, certPEM := portalCert(t)
+	p := newPortal(t, cert, "")
+	c := plugintest.AcceptGrants()
+	e := start(t, c, p, [][]byte{certPEM}, nil)
+	p.addJob("one", signJob(p, map[string]any{"signEncoding": 1}, "a.txt", "b.txt", "c.txt"))
+	e.open(t, p.link("signAndEncrypt", "one"))
+	n := p.waitNotification(t, "signAndEncrypt.outDirectResults")
+	require.Len(t, params(t, n)["directResults"], 3, "%v", params(t, n))
+	signs := c.QuestionsOf(plugintest.Sign)
+	require.Len(t, signs, 1, "one question for the whole job")
+	assert.NotEmpty(t, signs[0].Choices)
+	assert.Len(t, signs[0].Documents, 3)
+	assert.Equal(t, 3, signs[0].GrantUses)
+	assert.Len(t, c.QuestionsOf(plugintest.Origin), 1, "and the trust question")
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -122,4 +123,38 @@ func TestOneQuestionPerJob(t *testing.T) {
 	assert.Len(t, signs[0].Documents, 3)
 	assert.Equal(t, 3, signs[0].GrantUses)
 	assert.Len(t, c.QuestionsOf(plugintest.Origin), 1, "and the trust question")
+}
+
+// TestLegacySignLink: the legacy cryptoarm://sign/<URL>?accessToken=…
+// fetches its parameters with GET and posts one multipart/form-data
+// request per signed file to uploader (file, id, extra, signers).
+func TestLegacySignLink(t *testing.T) {
+	cert, certPEM := portalCert(t)
+	p := newPortal(t, cert, "")
+	e := start(t, plugintest.AllowAll(), p, [][]byte{certPEM}, nil)
+	doc := p.addFile("doc.txt", []byte("legacy document"))
+	params, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "sign", "params": map[string]any{
+		"token": "legacy-token", "uploader": p.url("/upload"),
+		"files": []map[string]any{{"name": "doc.txt", "url": doc, "id": "42"}},
+		"extra": map[string]any{"signType": "1", "signStandart": "0"}}})
+	require.NoError(t, err)
+	p.addFile("legacy.json", params)
+	e.open(t, "cryptoarm://sign/"+p.url("/files/legacy.json?accessToken=legacy-token"))
+	var up request
+	require.Eventually(t, func() bool {
+		ups := uploads(p)
+		if len(ups) > 0 {
+			up = ups[0]
+		}
+		return len(ups) > 0
+	}, 60*time.Second, 20*time.Millisecond, "%v", p.summary())
+	body := string(up.Body)
+	assert.Contains(t, body, `name="file"; filename="doc.txt.sig"`)
+	assert.Contains(t, body, "name=\"id\"\r\n\r\n42\r\n")
+	assert.Contains(t, body, `name="signers"`)
+	for _, r := range p.seen() {
+		if r.Path == "/files/doc.txt" {
+			assert.Contains(t, r.Query, "accessToken=legacy-token")
+		}
+	}
 }

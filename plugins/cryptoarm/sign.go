@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -524,11 +523,6 @@ func unzip(items []item) ([]item, error) {
 	return out, nil
 }
 
-// rawID encodes an id for JSON (nil stays absent).
-func rawID(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
-}
 
 // keyMatches reports whether uri is named by filter: "" names every key;
 // a pkcs11: filter names the keys whose URI path has all its attributes

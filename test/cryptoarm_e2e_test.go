@@ -224,6 +224,41 @@ func TestCryptoARME2E(t *testing.T) {
 	}
 }
 
+// TestCryptoARMLocalJobE2E: a local job file handed over with
+// `signet open 'cryptoarm://signAndEncrypt/file:///…/job.json'` signs its
+// file with the token's key into the uploader folder, under a new name
+// when the result exists; OpenSSL verifies both signatures.
+func TestCryptoARMLocalJobE2E(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	require.NoError(t, os.Mkdir(out, 0o700))
+	doc := filepath.Join(dir, "doc.txt")
+	require.NoError(t, os.WriteFile(doc, []byte("local document\n"), 0o600))
+	job := `{"jsonrpc":"2.0","id":"l-1","result":{"operation":["SIGN"],"props":{"uploader":"file://` + out + `/",
+	 "files":[{"name":"doc.txt","url":"file://` + doc + `","id":"0"}],"extra":{"signType":"1","signStandard":"0","signEncoding":"1"}}}}`
+	jobFile := filepath.Join(dir, "job.json")
+	require.NoError(t, os.WriteFile(jobFile, []byte(job), 0o600))
+	chainFile := filepath.Join(dir, "chain.pem")
+	require.NoError(t, os.WriteFile(chainFile, append(
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fixture.PKI.Root.Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fixture.PKI.Intermediate.Raw})...), 0o600))
+	a := startAgentWithCryptoARM(t, dir, map[string]string{
+		"state_dir": filepath.Join(dir, "cryptoarm-state"), "signing_key": "pkcs11:token=" + tokenLabel + ";id=%01"})
+
+	for _, want := range []string{"doc.txt.sig", "doc (1).txt.sig"} {
+		o, err := exec.Command(filepath.Join(binDir, "signet"), "open", "--socket", a.socket, "cryptoarm://signAndEncrypt/file://"+jobFile).CombinedOutput()
+		require.NoError(t, err, "signet open: %s", o)
+		sig := filepath.Join(out, want)
+		require.Eventually(t, func() bool {
+			fi, err := os.Stat(sig)
+			return err == nil && fi.Size() > 0
+		}, 90*time.Second, 50*time.Millisecond, "no %s; agent log:\n%s", want, a.log.String())
+		o, err = exec.Command("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-content", doc,
+			"-CAfile", chainFile, "-purpose", "any", "-out", os.DevNull).CombinedOutput()
+		require.NoError(t, err, "openssl cms -verify: %s", o)
+	}
+}
+
 // startAgentWithCryptoARM runs `signet serve` with the CryptoARM plugin
 // (no listeners), the e2e token and the allow-all unattended policy.
 func startAgentWithCryptoARM(t *testing.T, dir string, options map[string]string) *agent {

@@ -2,6 +2,8 @@ package cryptoarm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +38,11 @@ func (r *Runner) runLocal(ctx context.Context, l Link) error {
 	if l.ID == "" {
 		l.ID = p.id
 	}
-	j := &job{r: r, link: l, params: p, caller: caller}
+	var run [8]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return err
+	}
+	j := &job{r: r, link: l, params: p, caller: caller, run: hex.EncodeToString(run[:])}
 	if up := p.Props.Uploader; up != "" {
 		dir, err := LocalPath(up)
 		if err != nil {

@@ -140,6 +140,7 @@ type job struct {
 	outDir  string     // local: the uploader folder
 	pin     string
 	summary string
+	run     string // a local job's random run id
 }
 
 // op is the Operation of the job's host calls.
@@ -166,8 +167,19 @@ func (j *job) op(docs []sdk.Document) sdk.Operation {
 		Summary:   j.summary,
 		Documents: docs,
 		Evidence:  ev,
-		RequestID: "cryptoarm/" + j.txid(),
+		RequestID: j.requestID(),
 	}
+}
+
+// requestID names the job for the host, which signs at most once per
+// request id: a web job is its transaction (opening the same link twice
+// does not sign twice); a local job is each run of its file, which the
+// person may run again on purpose.
+func (j *job) requestID() string {
+	if j.web == nil {
+		return "cryptoarm/local/" + j.run + "/" + j.txid()
+	}
+	return "cryptoarm/" + j.txid()
 }
 
 func (j *job) txid() string {

@@ -523,7 +523,6 @@ func unzip(items []item) ([]item, error) {
 	return out, nil
 }
 
-
 // keyMatches reports whether uri is named by filter: "" names every key;
 // a pkcs11: filter names the keys whose URI path has all its attributes
 // (in any order); another filter is a prefix.

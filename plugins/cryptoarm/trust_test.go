@@ -245,3 +245,24 @@ func TestTrustAskedOfAnAllowedOrigin(t *testing.T) {
 	require.Len(t, c.QuestionsOf(plugintest.Origin), 2, "a changed certificate reaches the person")
 	assert.Contains(t, c.QuestionsOf(plugintest.Origin)[1].Summary, "CHANGED")
 }
+
+// TestAttackSameLinkTwiceSignsOnce: a link opened twice (a double click,
+// or a page that re-opens it) runs the job twice, but the host signs each
+// job file once: the second run is refused and reported to the service.
+func TestAttackSameLinkTwiceSignsOnce(t *testing.T) {
+	cert, certPEM := portalCert(t)
+	p := newPortal(t, cert, "")
+	e := start(t, plugintest.AllowAll(), p, [][]byte{certPEM}, nil)
+	p.addJob("twice", signJob(p, nil, "a.txt"))
+	e.open(t, p.link("signAndEncrypt", "twice"))
+	first := p.waitNotification(t, "signAndEncrypt.outDirectResults")
+	require.Contains(t, params(t, first), "directResults")
+	p.mu.Lock()
+	p.requests = nil
+	p.mu.Unlock()
+	e.open(t, p.link("signAndEncrypt", "twice"))
+	second := params(t, p.waitNotification(t, "signAndEncrypt.outDirectResults"))
+	assert.Equal(t, "Error", second["status"])
+	assert.Contains(t, second["errorDescription"], "already signed")
+	assert.Empty(t, uploads(p), "no second signature uploaded")
+}

@@ -38,6 +38,7 @@ build:
 	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
 	$(GO) build -o $(BIN)/signet-plugin-kontur ./plugins/kontur/cmd/signet-plugin-kontur
 	$(GO) build -o $(BIN)/signet-plugin-cipher ./plugins/cipher/cmd/signet-plugin-cipher
+	$(GO) build -o $(BIN)/signet-plugin-cryptoarm ./plugins/cryptoarm/cmd/signet-plugin-cryptoarm
 
 vet:
 	$(GO) vet ./...
@@ -56,6 +57,7 @@ demo: deps build
 	@echo "Try, in another terminal (see plugins/example/README.md):"
 	@echo "  curl --cacert $(DEMO_DIR)/data/ca/ca.crt https://127.0.0.1:8443/keys"
 	@echo "  Cipher API on https://127.0.0.1:9091/api/v1 and :9090: a curl session in plugins/cipher/README.md"
+	@echo "  $(BIN)/signet open cryptoarm://signAndEncrypt/file://$(abspath $(DEMO_DIR))/cryptoarm/job.json   # then ls $(DEMO_DIR)/cryptoarm/out"
 	@echo
 	SOFTHSM2_CONF=$(abspath $(DEMO_DIR))/softhsm2.conf exec $(BIN)/signet serve --config $(abspath $(DEMO_DIR))/config.yaml
 

@@ -295,6 +295,22 @@ func (c *Consent) Ask(ctx context.Context, keyURI string, op Operation) error {
 	return nil
 }
 
+// Confirm asks the person whether op.Origin may go ahead even when they
+// allowed the origin before ("always") — for a protocol's own trust
+// decision that the host's remembered answer must not settle, such as a
+// CryptoARM portal presenting another certificate than the one the person
+// trusted. The host shows the origin question with op's summary and
+// evidence. The administrator's allow list and unattended rules still
+// decide without a question; a local caller (no Origin) is not asked. It
+// returns nil when allowed, else an error matching ErrDenied, ErrTimeout or
+// ErrCancelled. (A host that predates it asks as Ask does.)
+func (c *Consent) Confirm(ctx context.Context, op Operation) error {
+	if _, err := c.c.Ask(ctx, &pb.AskRequest{Op: op.proto(pb.Operation_ORIGIN), Confirm: true}); err != nil {
+		return fromHost(err)
+	}
+	return nil
+}
+
 // GrantSign asks the person for a grant alone, before any signature
 // (Cipher's accessToken): "allow op.Origin op.GrantUses signatures with the
 // key keyURI within op.GrantWithin". op.GrantUses must be at least 1. It
@@ -356,7 +372,10 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // it drops the others. Picking a key and allowing is the consent for ONE
 // signature with that key: the host creates a one-use grant and returns
 // its id in KeyChoice.GrantID; present it as Operation.GrantID on the Sign
-// that follows. KeyChoice.Key is the picked key in full.
+// that follows. KeyChoice.Key is the picked key in full. A choice for a
+// batch sets op.GrantUses to N (at most 100) and op.Documents to
+// the N documents: the person picks the key once for all of them, the
+// grant has N uses, and each of the N Signs presents it.
 //
 // The host's origin policy applies first, exactly as for Sign (an origin
 // the administrator denies, or the person refused for good, is refused
@@ -370,8 +389,9 @@ const ChooseKeyGrantTTL = wire.ChooseKeyGrantTTL
 // (for an origin the person has not allowed yet that is ErrDenied: such an
 // origin learns nothing about the keys); ErrInvalidRequest for no
 // candidates, more than MaxKeyChoices, or an op that presents a grant
-// (GrantID) or offers one (GrantUses > 1); ErrUnsupported from a host that
-// predates ChooseKey.
+// (GrantID) or asks for more than 100 signatures;
+// ErrUnsupported from a host that predates ChooseKey (a host that predates
+// batches refuses GrantUses > 1 with ErrInvalidRequest).
 func (c *Consent) ChooseKey(ctx context.Context, keyURIs []string, filter KeyFilter, op Operation) (KeyChoice, error) {
 	if len(keyURIs) == 0 || len(keyURIs) > MaxKeyChoices {
 		return KeyChoice{}, fmt.Errorf("choose key: %d candidates (1 to %d): %w", len(keyURIs), MaxKeyChoices, ErrInvalidRequest)

@@ -59,6 +59,11 @@ plugins:
     listen:
       - {name: https, bind: "127.0.0.1:9091", names: [local.cipher.kiev.ua]}
       - {name: https9090, bind: "127.0.0.1:9090", names: [local.cipher.kiev.ua]}
+  - name: cryptoarm
+    path: signet-plugin-cryptoarm
+    options:
+      state_dir: $dir/cryptoarm/state
+      signing_key: "pkcs11:token=signet-demo;object=demo-rsa2048"
 policy:
   unattended:
     # A demo has nobody to approve requests: allow them all. A real
@@ -70,5 +75,14 @@ policy:
       - {token: "file://$dir/pfx/demo.pfx", file: $dir/pfx-password}
       - {token: "file://$dir/eimzo/DSKEYS/DS312345678.pfx", file: $dir/pfx-password}
 CONFIG
+# A local CryptoARM job: sign hello.txt (detached, BASE64) into out/.
+mkdir -p "$dir/cryptoarm/out"
+printf 'Hello from the Signet demo\n' >"$dir/cryptoarm/hello.txt"
+cat >"$dir/cryptoarm/job.json" <<JOB
+{"jsonrpc":"2.0","id":"demo-1","result":{"operation":["SIGN"],"props":{
+ "headerText":"Demo job","uploader":"file://$dir/cryptoarm/out/",
+ "files":[{"name":"hello.txt","url":"file://$dir/cryptoarm/hello.txt","id":"0"}],
+ "extra":{"signType":"1","signStandard":"0","signEncoding":"0"}}}}
+JOB
 touch "$dir/.done"
 echo "demo set up in $dir: SOFTHSM2_CONF=$dir/softhsm2.conf, token signet-demo (PIN 1234), $dir/pfx/demo.pfx (password demo)"

@@ -54,6 +54,7 @@ func run(m *testing.M) int {
 		"signet-plugin-kontur":        "github.com/signet-agent/signet/plugins/kontur/cmd/signet-plugin-kontur",
 		"signet-plugin-cipher":        "github.com/signet-agent/signet/plugins/cipher/cmd/signet-plugin-cipher",
 		"signet-plugin-wrongprotocol": "./testdata/wrongprotocol",
+		"signet-plugin-cryptoarm":     "github.com/signet-agent/signet/plugins/cryptoarm/cmd/signet-plugin-cryptoarm",
 	} {
 		cmd := exec.Command(goTool, "build", "-o", filepath.Join(binDir, out), pkg)
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")

@@ -59,6 +59,8 @@ var commands = []func(*App) *cobra.Command{
 	newServeCmd,
 	newPluginsCmd,
 	newOpenCmd,
+	newInstallHandlersCmd,
+	newUninstallHandlersCmd,
 	newDashboardCmd,
 	newTrustCmd,
 	newJournalCmd,

@@ -19,8 +19,10 @@ func checkChoices(req Request) error {
 		return fmt.Errorf("%d candidate keys (at most %d): %w", len(req.Choices), MaxChoices, hsm.ErrInvalidRequest)
 	case req.KeyURI != "" || req.Key != nil:
 		return fmt.Errorf("a key choice names no key of its own: %w", hsm.ErrInvalidRequest)
-	case req.GrantOnly || req.GrantID != "" || req.GrantUses > 1:
-		return fmt.Errorf("a key choice neither offers nor presents a grant: %w", hsm.ErrInvalidRequest)
+	case req.GrantOnly || req.GrantID != "":
+		return fmt.Errorf("a key choice presents no grant: %w", hsm.ErrInvalidRequest)
+	case req.GrantUses > MaxChoiceUses:
+		return fmt.Errorf("a key choice for %d signatures (at most %d): %w", req.GrantUses, MaxChoiceUses, hsm.ErrInvalidRequest)
 	}
 	for _, c := range req.Choices {
 		if c.URI == "" {
@@ -241,7 +243,7 @@ func (e *Engine) putChoice(ctx context.Context, req Request, firstUse bool) verd
 	}
 	g, err := e.grants.Add(grants.Grant{
 		Origin: req.Origin, Plugin: req.Plugin, KeyURI: picked.URI, Operation: string(Sign),
-		Uses: 1, Expires: e.now().Add(ChoiceGrantTTL), ByID: true,
+		Uses: max(1, req.GrantUses), Expires: e.now().Add(ChoiceGrantTTL), ByID: true,
 	})
 	if err != nil {
 		e.cfg.Log.Warn("consent: create grant for the picked key", "origin", req.Origin, "error", err)

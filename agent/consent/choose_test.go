@@ -215,7 +215,7 @@ func TestChooseKeyRefused(t *testing.T) {
 		{name: "presents a grant", policy: allowPortal, confirm: pick(keys[0].URI, false),
 			req: func() Request { r := choice(portal, keys[0].URI); r.GrantID = "00"; return r }, want: hsm.ErrInvalidRequest},
 		{name: "offers a grant", policy: allowPortal, confirm: pick(keys[0].URI, false),
-			req: func() Request { r := choice(portal, keys[0].URI); r.GrantUses = 5; return r }, want: hsm.ErrInvalidRequest},
+			req: func() Request { r := choice(portal, keys[0].URI); r.GrantUses = MaxChoiceUses + 1; return r }, want: hsm.ErrInvalidRequest},
 		{name: "too many", policy: allowPortal, confirm: pick(keys[0].URI, false),
 			req: func() Request {
 				r := choice(portal)

@@ -90,6 +90,11 @@ type Request struct {
 	// accepted grant has all GrantUses uses (GrantUses ≥ 1) and no
 	// existing grant is consumed. The id is reported in Outcome.GrantID.
 	GrantOnly bool
+	// Confirm (Kind Origin only) asks the person even when they allowed
+	// the origin before ("always"): the plugin's own trust decision (a
+	// CryptoARM portal whose certificate changed). The administrator's
+	// lists and the unattended rules still decide without a question.
+	Confirm bool
 
 	// Choices, when set, asks the person to pick the key for a signature
 	// (sdk Consent.ChooseKey; E-IMZO's "ckc"): Kind is Sign, KeyURI and
@@ -156,6 +161,12 @@ func (f ChoiceFilter) String() string {
 // plugin signs right after the choice (the PIN, if any, is asked during
 // that signature, not before).
 const ChoiceGrantTTL = 5 * time.Minute
+
+// MaxChoiceUses bounds the signatures one key choice covers: a choice
+// with GrantUses N > 1 is the person's consent to N signatures of the
+// request's documents (a CryptoARM job of N files), and its grant has N
+// uses.
+const MaxChoiceUses = 100
 
 // Asker decides on requests.
 type Asker interface {

@@ -190,7 +190,7 @@ func (e *Engine) originStep(req Request) (v verdict, firstUse, refused bool) {
 	switch {
 	case ok && od.Choice == Never:
 		return refuse(journal.ByPolicy, "origin refused earlier by the person"), false, true
-	case ok && od.Choice == Always, e.rules.approvesOrigin(req):
+	case ok && od.Choice == Always && !(req.Confirm && req.Kind == Origin), e.rules.approvesOrigin(req):
 		return verdict{}, false, false
 	}
 	return verdict{}, true, false

@@ -127,6 +127,9 @@ func (s *Server) view(d *dialog, l *locale) view {
 		}
 		if len(v.Choices) > 0 && !v.FirstUse {
 			v.Title = l.T("title.asksPick", who, verb(l, req.Kind))
+			if req.GrantUses > 1 {
+				v.Title = l.T("title.asksPickN", who, verb(l, req.Kind), req.GrantUses)
+			}
 		}
 		if g := d.q.Grant; g != nil && g.Uses > 0 {
 			v.Grant = l.N("grant."+noun(req.Kind), g.Uses, duration(l, g.Within))

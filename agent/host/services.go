@@ -435,6 +435,12 @@ func (s *services) Ask(ctx context.Context, req *pb.AskRequest) (*pb.AskResponse
 		return nil, wire.ToStatus(err)
 	}
 	creq.ForChoice = false // nothing is listed here
+	if req.GetConfirm() {
+		if kind != consent.Origin || creq.KeyURI != "" || req.GetGrantOnly() {
+			return nil, wire.ToStatus(fmt.Errorf("a confirmation is an origin question without a key or grant: %w", hsm.ErrInvalidRequest))
+		}
+		creq.Confirm = true
+	}
 	if req.GetGrantOnly() {
 		if (kind != consent.Sign && kind != consent.Decrypt) || creq.KeyURI == "" || creq.GrantUses < 1 || creq.GrantID != "" {
 			return nil, wire.ToStatus(fmt.Errorf("grant request needs a sign or decrypt kind, a key and at least one use, and presents no grant: %w", hsm.ErrInvalidRequest))
@@ -465,8 +471,8 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		}
 	}
 	op := req.GetOp()
-	if op.GetGrantId() != "" || op.GetGrantUses() > 1 {
-		return nil, wire.ToStatus(fmt.Errorf("a key choice neither presents nor offers a grant: %w", hsm.ErrInvalidRequest))
+	if op.GetGrantId() != "" || op.GetGrantUses() > consent.MaxChoiceUses {
+		return nil, wire.ToStatus(fmt.Errorf("a key choice presents no grant and covers at most %d signatures: %w", consent.MaxChoiceUses, hsm.ErrInvalidRequest))
 	}
 	creq, err := s.request(consent.Sign, op, "")
 	if err != nil {

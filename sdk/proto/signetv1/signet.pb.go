@@ -2167,7 +2167,12 @@ type AskRequest struct {
 	// signature): op.kind SIGN or DECRYPT, key_uri and op.grant_uses >= 1 are
 	// required; an accepted grant has all grant_uses uses and its id comes
 	// back in AskResponse.grant_id.
-	GrantOnly     bool `protobuf:"varint,3,opt,name=grant_only,json=grantOnly,proto3" json:"grant_only,omitempty"`
+	GrantOnly bool `protobuf:"varint,3,opt,name=grant_only,json=grantOnly,proto3" json:"grant_only,omitempty"`
+	// confirm puts the origin question (op.kind ORIGIN, no key) to the person
+	// even when they allowed the origin before ("always"): a protocol's own
+	// trust decision, such as a CryptoARM portal whose certificate changed.
+	// The administrator's lists and unattended rules still decide first.
+	Confirm       bool `protobuf:"varint,4,opt,name=confirm,proto3" json:"confirm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2219,6 +2224,13 @@ func (x *AskRequest) GetKeyUri() string {
 func (x *AskRequest) GetGrantOnly() bool {
 	if x != nil {
 		return x.GrantOnly
+	}
+	return false
+}
+
+func (x *AskRequest) GetConfirm() bool {
+	if x != nil {
+		return x.Confirm
 	}
 	return false
 }
@@ -2883,13 +2895,14 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\ttoken_uri\x18\x03 \x01(\tR\btokenUri\x12\x14\n" +
 	"\x05label\x18\x04 \x01(\tR\x05label\x12 \n" +
 	"\vcertificate\x18\x05 \x01(\fR\vcertificate\x12\x14\n" +
-	"\x05chain\x18\x06 \x03(\fR\x05chain\"j\n" +
+	"\x05chain\x18\x06 \x03(\fR\x05chain\"\x84\x01\n" +
 	"\n" +
 	"AskRequest\x12$\n" +
 	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x17\n" +
 	"\akey_uri\x18\x02 \x01(\tR\x06keyUri\x12\x1d\n" +
 	"\n" +
-	"grant_only\x18\x03 \x01(\bR\tgrantOnly\"(\n" +
+	"grant_only\x18\x03 \x01(\bR\tgrantOnly\x12\x18\n" +
+	"\aconfirm\x18\x04 \x01(\bR\aconfirm\"(\n" +
 	"\vAskResponse\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"\x9e\x01\n" +
 	"\x10ChooseKeyRequest\x12$\n" +

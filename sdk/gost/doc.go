@@ -5,9 +5,12 @@
 // twisted Edwards sets in their Weierstrass form), GOST R 34.11-94 (RFC
 // 5831; with the CryptoPro parameters it is O'zDSt 1106:2009), GOST R
 // 34.10-2001 (RFC 5832; on the CryptoPro curves it is O'zDSt 1092:2009),
-// and the GOST 28147-89 cipher as the building block of the 94 hash.
-// Keys implement crypto.Signer and encode as SubjectPublicKeyInfo and
-// PKCS#8 (RFC 9215, RFC 4491).
+// and the symmetric primitives key containers need: the GOST R 34.12-2015
+// block ciphers Kuznyechik and Magma with CTR-ACPKM and the GOST R 34.13
+// MAC (CMAC), GOST 28147-89 (encryption, decryption, CFB with CryptoPro key
+// meshing; also the building block of the 94 hash), and HMAC and PBKDF2
+// over Streebog (RFC 7836). Keys implement crypto.Signer and encode as
+// SubjectPublicKeyInfo and PKCS#8 (RFC 9215, RFC 4491).
 //
 //	priv, err := gost.GenerateKeyOf(gost.KeyGOST2012_256, gost.CurveTC26_256A, rand.Reader)
 //	if err != nil {
@@ -40,6 +43,8 @@
 //     formulas, a fixed window read by scanning); docs/gost.md lists the
 //     exact exceptions. Never change a PrivateKey's D after creating it.
 //   - The curves and S-boxes are shared values: never modify them.
+//   - The symmetric ciphers are table-based and not constant time; they
+//     decrypt key files once, at unlock, on the person's own machine.
 //
 // Design (parameter sets, the cross-checks against OpenSSL's GOST engine,
 // constant-time notes): docs/gost.md.

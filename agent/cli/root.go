@@ -61,6 +61,7 @@ var commands = []func(*App) *cobra.Command{
 	newDashboardCmd,
 	newTrustCmd,
 	newJournalCmd,
+	newServiceCmd,
 }
 
 // Environment variables the CLI reads.

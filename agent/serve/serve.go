@@ -46,7 +46,8 @@ import (
 
 // Options configure Run.
 type Options struct {
-	// ConfigPath is the configuration file; "" means config.DefaultPath.
+	// ConfigPath is the configuration file; "" means config.DefaultPath
+	// when it exists, else SystemConfigPath when it exists (ConfigPath).
 	ConfigPath string
 	// SocketPath is the control socket; "" means control.SocketPath().
 	SocketPath string
@@ -142,14 +143,12 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// loadConfig loads the configuration at path, "" meaning the default.
+// loadConfig loads the configuration at path; "" means the person's own
+// file, else the package's (ConfigPath).
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		p, err := config.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
+	path, err := ConfigPath(path, SystemConfigPath)
+	if err != nil {
+		return nil, err
 	}
 	return config.Load(path)
 }

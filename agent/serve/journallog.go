@@ -110,4 +110,3 @@ func priority(l slog.Level) string {
 	}
 	return "<7>"
 }
-

@@ -79,4 +79,3 @@ func TestNotifierManagerGone(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorContains(t, n.Ready("ready"), "notify NOTIFY_SOCKET")
 }
-

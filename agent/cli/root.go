@@ -62,6 +62,7 @@ var commands = []func(*App) *cobra.Command{
 	newTrustCmd,
 	newJournalCmd,
 	newServiceCmd,
+	newDoctorCmd,
 }
 
 // Environment variables the CLI reads.

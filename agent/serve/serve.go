@@ -359,6 +359,9 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 	var out []host.PluginSpec
 	for _, p := range cfg.Plugins {
 		if !p.IsEnabled() {
+			// Named, so that the same file in the plugin directory is not
+			// discovered and started anyway.
+			out = append(out, host.PluginSpec{Name: p.Name, Disabled: true})
 			continue
 		}
 		path := p.Path

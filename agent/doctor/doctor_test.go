@@ -215,4 +215,3 @@ func writePFX(t *testing.T, path, name, tin string, notBefore, notAfter time.Tim
 		"-out", path, "-passout", "pass:doctor-test").CombinedOutput()
 	require.NoError(t, err, "openssl pkcs12: %s", out)
 }
-

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -112,6 +113,7 @@ func TestDoctorPortTaken(t *testing.T) {
 	f := one(t, r, "port", l.Addr().String()+", where plugin eimzo listens, is taken by another program", Fail)
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	assert.Contains(t, f.Fix, "sport = :"+port)
+	assert.Contains(t, f.Summary, fmt.Sprintf("pid %d (", os.Getpid()), "the program holding the port is named")
 	one(t, r, "port", freeAddr+" is free", OK)
 }
 

@@ -43,6 +43,9 @@ func checkPorts(env Env, running []host.PluginStatus) []Finding {
 			_, port, _ := net.SplitHostPort(l.Bind)
 			f.Status = Fail
 			f.Summary = fmt.Sprintf("%s, where plugin %s listens, is taken by another program: %v", l.Bind, p.Name, errCause(err))
+			if who := portOwner(l.Bind); who != "" {
+				f.Summary = fmt.Sprintf("%s, where plugin %s listens, is taken by another program, %s", l.Bind, p.Name, who)
+			}
 			f.Fix = fmt.Sprintf("find it with `ss -ltnp 'sport = :%s'` and stop it (another signing agent, such as the vendor's own, uses the same port), or give plugin %s another address in the configuration", port, p.Name)
 			out = append(out, f)
 		}

@@ -2,6 +2,8 @@ package consent
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/signet-agent/signet/agent/config"
@@ -39,4 +41,23 @@ func TestSetPolicy(t *testing.T) {
 	e.SetPolicy(policyOf(t, "policy:\n  deny: [\"https://ci.example\"]\n  unattended:\n    rules:\n"+
 		"      - {origin: \"https://ci.example\", operation: sign, action: allow}\n"))
 	assert.ErrorIs(t, e.Ask(ctx, sign), hsm.ErrDenied, "the new deny list")
+}
+
+// TestSetPolicyPINSources: the key store's PIN prompt follows the policy
+// in force: a token that had no PIN source is refused, and after a reload
+// that gives it one, its PIN comes from the configured file.
+func TestSetPolicyPINSources(t *testing.T) {
+	e, err := NewEngine(EngineConfig{}) // no one to ask
+	require.NoError(t, err)
+	prompt := e.PINPrompt() // taken once, as the key store does
+	req := hsm.PINRequest{Kind: hsm.UserPIN, Token: hsm.TokenInfo{URI: "pkcs11:token=CI;serial=42", Label: "CI"}, Attempt: 1}
+	_, err = prompt(context.Background(), req)
+	assert.ErrorIs(t, err, hsm.ErrCancelled, "before the reload")
+
+	pinFile := filepath.Join(t.TempDir(), "ci-pin")
+	require.NoError(t, os.WriteFile(pinFile, []byte("4321\n"), 0o600))
+	e.SetPolicy(policyOf(t, "policy:\n  unattended:\n    pin_sources:\n      - {token: \"pkcs11:token=CI\", file: "+pinFile+"}\n"))
+	resp, err := prompt(context.Background(), req)
+	require.NoError(t, err, "after the reload")
+	assert.Equal(t, "4321", string(resp.PIN))
 }

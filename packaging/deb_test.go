@@ -164,6 +164,18 @@ func testInstalledAgent(t *testing.T, deb string) {
 	signet := filepath.Join(root, "usr/bin/signet")
 	assert.Equal(t, run(t, signet, "service", "unit", "--exec", "/usr/bin/signet"), string(unit))
 
+	// The cryptoarm:// handler's desktop entry is the one the packaged
+	// signet prints, once signet has install-handlers; until then there is none.
+	desktop := filepath.Join(root, "usr/share/applications/signet-url-handler.desktop")
+	if exec.Command(signet, "install-handlers", "--help").Run() == nil {
+		entry, err := os.ReadFile(desktop)
+		require.NoError(t, err, "desktop entry")
+		assert.Equal(t, run(t, signet, "install-handlers", "--print", "--exec", "/usr/bin/signet"), string(entry))
+		assert.Contains(t, string(entry), "MimeType=x-scheme-handler/cryptoarm;")
+	} else {
+		assert.NoFileExists(t, desktop)
+	}
+
 	// The packaged configuration, with the package's root and free ports.
 	home, err := os.MkdirTemp("", "signetpkg") // short: unix socket paths are limited
 	require.NoError(t, err)

@@ -10,13 +10,21 @@ export CGO_ENABLED := 1
 
 # System packages the project needs (Debian names). Later issues add to this list.
 APT_PACKAGES := softhsm2 opensc openssl libnss3-tools gcc chromium libengine-gost-openssl postgresql
+APT_PACKAGES += lintian
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 BIN          := bin
 DEMO_DIR     := .demo
 BINARIES     := signet
+# Plugins: NAME=GO_PACKAGE[:off], built as signet-plugin-NAME (":off": packaged but disabled by
+# default). The one list `build` and `package` use.
+PLUGINS      := eimzo=./plugins/eimzo/cmd/signet-plugin-eimzo cryptoarm=./plugins/cryptoarm/cmd/signet-plugin-cryptoarm \
+                cipher=./plugins/cipher/cmd/signet-plugin-cipher:off kontur=./plugins/kontur/cmd/signet-plugin-kontur:off \
+                example=./plugins/example:off
+PKG_VERSION  ?= 0.1.0~dev
+DIST         := dist
 
-.PHONY: all deps build test vet demo demo-setup demo-server bench bench-compare fuzz clean proto
+.PHONY: all deps build test vet demo demo-setup demo-server bench bench-compare fuzz clean proto package
 
 all: build
 
@@ -34,11 +42,15 @@ deps:
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./agent/cmd/...
-	$(GO) build -o $(BIN)/signet-plugin-example ./plugins/example
-	$(GO) build -o $(BIN)/signet-plugin-eimzo ./plugins/eimzo/cmd/signet-plugin-eimzo
-	$(GO) build -o $(BIN)/signet-plugin-kontur ./plugins/kontur/cmd/signet-plugin-kontur
-	$(GO) build -o $(BIN)/signet-plugin-cipher ./plugins/cipher/cmd/signet-plugin-cipher
-	$(GO) build -o $(BIN)/signet-plugin-cryptoarm ./plugins/cryptoarm/cmd/signet-plugin-cryptoarm
+	@for p in $(PLUGINS); do pkg=$${p#*=}; pkg=$${pkg%:off}; \
+	  echo "$(GO) build -o $(BIN)/signet-plugin-$${p%%=*} $$pkg"; \
+	  $(GO) build -o $(BIN)/signet-plugin-$${p%%=*} $$pkg || exit 1; done
+
+## package: the Debian package $(DIST)/signet_VERSION_ARCH.deb (nfpm, pinned in packaging/nfpm/go.mod):
+##          signet, the plugins pinned by SHA-256 in /etc/signet/config.yaml, the systemd user unit,
+##          completions, man pages, README.admin.md (packaging/build-deb.sh)
+package:
+	GO=$(GO) packaging/build-deb.sh $(PKG_VERSION) $(DIST) $(PLUGINS)
 
 vet:
 	$(GO) vet ./...
@@ -88,4 +100,4 @@ proto:
 	  sdk/proto/signetv1/*.proto
 
 clean:
-	rm -rf $(BIN) $(DEMO_DIR)
+	rm -rf $(BIN) $(DEMO_DIR) $(DIST)

@@ -65,6 +65,8 @@ var commands = []func(*App) *cobra.Command{
 	newTrustCmd,
 	newJournalCmd,
 	newCloudSignCmd,
+	newServiceCmd,
+	newDoctorCmd,
 }
 
 // Environment variables the CLI reads.

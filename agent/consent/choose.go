@@ -197,10 +197,11 @@ func (e *Engine) cachedChoices(cs []hsm.KeyInfo, f ChoiceFilter) []hsm.KeyInfo {
 // needAsk reports that the person must pick among choices.
 func (e *Engine) choiceRules(req Request) (v verdict, choices []hsm.KeyInfo, needAsk bool) {
 	var allowed []bool
+	rules := e.policy().rules
 	for i := range req.Choices {
 		r := req
 		r.Choices, r.KeyURI, r.Key = nil, req.Choices[i].URI, &req.Choices[i]
-		rv := e.rules.peek(r)
+		rv := rules.peek(r)
 		if rv == ruleDeny {
 			continue
 		}

@@ -180,7 +180,8 @@ func (e *Engine) originStep(req Request) (v verdict, firstUse, refused bool) {
 	if req.Origin == "" {
 		return verdict{}, false, false
 	}
-	switch e.cfg.Policy.Admin(req.Origin) {
+	pol := e.policy()
+	switch pol.policy.Admin(req.Origin) {
 	case config.AdminDeny:
 		return refuse(journal.ByAdmin, "origin denied by the administrator"), false, true
 	case config.AdminAllow:
@@ -190,7 +191,7 @@ func (e *Engine) originStep(req Request) (v verdict, firstUse, refused bool) {
 	switch {
 	case ok && od.Choice == Never:
 		return refuse(journal.ByPolicy, "origin refused earlier by the person"), false, true
-	case ok && od.Choice == Always && !(req.Confirm && req.Kind == Origin), e.rules.approvesOrigin(req):
+	case ok && od.Choice == Always && !(req.Confirm && req.Kind == Origin), pol.rules.approvesOrigin(req):
 		return verdict{}, false, false
 	}
 	return verdict{}, true, false
@@ -207,7 +208,7 @@ func (e *Engine) ruleStep(req Request) (v verdict, keyUse, decided bool) {
 	if req.Kind == Origin {
 		return verdict{}, keyUse, false
 	}
-	switch e.rules.decide(req) {
+	switch e.policy().rules.decide(req) {
 	case ruleAllow:
 		return allow(journal.ByPolicy, "unattended rule"), keyUse, true
 	case ruleDeny:

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/signet-agent/signet/agent/config"
@@ -25,7 +26,7 @@ import (
 // behind them are in docs/consent.md.
 type Engine struct {
 	cfg       EngineConfig
-	rules     *ruleSet
+	pol       atomic.Pointer[policyState] // see SetPolicy
 	decisions *Decisions
 	grants    *grants.Store
 	now       func() time.Time
@@ -124,8 +125,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, rules: newRuleSet(cfg.Policy.Unattended.Rules), decisions: d, grants: g, now: cfg.Now,
-		queues: map[string]*askQueue{}, turn: make(chan struct{}, 1)}, nil
+	e := &Engine{cfg: cfg, decisions: d, grants: g, now: cfg.Now,
+		queues: map[string]*askQueue{}, turn: make(chan struct{}, 1)}
+	e.SetPolicy(cfg.Policy)
+	return e, nil
 }
 
 // Decisions returns the remembered origin decisions (for the dashboard:

@@ -16,27 +16,17 @@ import (
 // such a request is cancelled. The PIN is handed to the key store and
 // never logged or journaled.
 func (e *Engine) PINPrompt() hsm.PINPrompt {
-	type source struct {
-		match  func(uri string) bool
-		prompt hsm.PINPrompt
-	}
-	var sources []source
-	for _, s := range e.cfg.Policy.Unattended.PINSources {
-		var p hsm.PINPrompt
-		switch {
-		case s.File != "":
-			p = prompt.FromFile(s.File)
-		case s.Env != "":
-			p = prompt.FromEnv(s.Env)
-		default:
-			continue
-		}
-		sources = append(sources, source{match: TokenURIMatcher(s.Token), prompt: p})
-	}
 	return func(ctx context.Context, req hsm.PINRequest) (hsm.PINResponse, error) {
-		for _, s := range sources {
-			if s.match(req.Token.URI) {
-				return s.prompt(ctx, req)
+		// The policy in force now: a reload's PIN sources apply at once.
+		for _, s := range e.policy().policy.Unattended.PINSources {
+			if !TokenURIMatcher(s.Token)(req.Token.URI) {
+				continue
+			}
+			switch {
+			case s.File != "":
+				return prompt.FromFile(s.File)(ctx, req)
+			case s.Env != "":
+				return prompt.FromEnv(s.Env)(ctx, req)
 			}
 		}
 		if e.cfg.Prompter == nil {

@@ -75,6 +75,9 @@ type PluginSpec struct {
 	// listener no other entry names (tests use 127.0.0.1:0).
 	Listen  []ListenConfig
 	Options map[string]string
+	// Disabled keeps a plugin of the plugin directory from starting (the
+	// configuration's enabled: false).
+	Disabled bool
 }
 
 // ListenConfig is the configured address and extra TLS names of one
@@ -215,6 +218,10 @@ func Discover(cfg Config) ([]PluginSpec, error) {
 	for _, p := range cfg.Plugins {
 		if p.Name == "" {
 			p.Name = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p.Path), PluginPrefix), ".exe")
+		}
+		if p.Disabled {
+			delete(byName, p.Name)
+			continue
 		}
 		if p.Path == "" {
 			found, ok := byName[p.Name]

@@ -7,6 +7,11 @@
 // chooses who is asked when a person must decide: the web dialog, the
 // terminal, or nobody.
 //
+// Under systemd (a user service, docs/service.md) the agent tells the
+// service manager it is ready (NOTIFY_SOCKET, [Notifier]), logs to the
+// journal without its own timestamps ([NewLogger], JOURNAL_STREAM), and
+// reloads its policy on SIGHUP without closing a listener.
+//
 //	err := serve.Run(ctx, serve.Options{
 //		ConfigPath: "/etc/signet/config.yaml",
 //		Prompt:     serve.PromptWeb,
@@ -41,7 +46,8 @@ import (
 
 // Options configure Run.
 type Options struct {
-	// ConfigPath is the configuration file; "" means config.DefaultPath.
+	// ConfigPath is the configuration file; "" means config.DefaultPath
+	// when it exists, else SystemConfigPath when it exists (ConfigPath).
 	ConfigPath string
 	// SocketPath is the control socket; "" means control.SocketPath().
 	SocketPath string
@@ -53,6 +59,8 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Signals stop the agent; nil means SIGTERM and SIGINT.
 	Signals []os.Signal
+	// ReloadSignals reload the configuration's policy; nil means SIGHUP.
+	ReloadSignals []os.Signal
 	// Prompt is who is asked when a person must decide: PromptWeb
 	// (default, ""), PromptTerminal or PromptNone.
 	Prompt string
@@ -69,7 +77,11 @@ const (
 func Run(ctx context.Context, opts Options) error {
 	log := opts.Log
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		log = NewLogger(os.Stderr, os.Getenv, slog.LevelInfo)
+	}
+	notifier, err := NotifierFromEnv(os.Getenv)
+	if err != nil {
+		return err
 	}
 	// Before any secret is in memory: no core dumps, not dumpable.
 	if err := hardenProcess(); err != nil {
@@ -80,6 +92,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, opts.Signals...)
 	defer stop()
+	// Taken before anything opens, so an early SIGHUP does not kill us.
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, opts.ReloadSignals...)
+	defer signal.Stop(reload)
 	start := time.Now()
 
 	cfg, err := loadConfig(opts.ConfigPath)
@@ -102,7 +118,7 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("signet agent ready", "config", cfg.File, "socket", ln.Path(), "plugins", len(a.plugins.Plugins()),
 		"startup", time.Since(start).Round(time.Millisecond), "keystore", a.took.keys.Round(time.Millisecond),
 		"ca", a.took.ca.Round(time.Millisecond), "plugins_start", a.took.plugins.Round(time.Millisecond), "pid", os.Getpid())
-	a.serveControl(ctx, ln, opts)
+	a.serveControl(ctx, ln, opts, service{notify: notifier, reload: reload})
 	return nil
 }
 
@@ -114,6 +130,9 @@ func (o *Options) setDefaults() error {
 	if o.Signals == nil {
 		o.Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT}
 	}
+	if o.ReloadSignals == nil {
+		o.ReloadSignals = []os.Signal{syscall.SIGHUP}
+	}
 	switch o.Prompt {
 	case "":
 		o.Prompt = PromptWeb
@@ -124,14 +143,12 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// loadConfig loads the configuration at path, "" meaning the default.
+// loadConfig loads the configuration at path; "" means the person's own
+// file, else the package's (ConfigPath).
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		p, err := config.DefaultPath()
-		if err != nil {
-			return nil, err
-		}
-		path = p
+	path, err := ConfigPath(path, SystemConfigPath)
+	if err != nil {
+		return nil, err
 	}
 	return config.Load(path)
 }
@@ -151,6 +168,15 @@ type agent struct {
 	closers []func()
 
 	took struct{ ca, keys, plugins time.Duration } // startup figures for the log
+
+	caCreated bool // the local CA was created by this start (first run)
+}
+
+// service is what the service manager gives the agent: where to report
+// its state, and the reload signals.
+type service struct {
+	notify Notifier
+	reload <-chan os.Signal
 }
 
 // open opens the local CA, the consent parts (journal, dialog, engine)
@@ -185,7 +211,8 @@ func (a *agent) openCA() error {
 		return fmt.Errorf("local CA: %w", err)
 	}
 	if ca.Created {
-		a.log.Info("created local CA; run `signet trust install` to trust it", "cert", ca.CertFile())
+		a.caCreated = true
+		a.log.Info(trustHint, "cert", ca.CertFile())
 	}
 	a.took.ca = time.Since(t)
 	// Only configured names; names plugins declare are checked (tlsnames.go).
@@ -275,16 +302,46 @@ func (a *agent) startPlugins(ctx context.Context) {
 	a.took.plugins = time.Since(t)
 }
 
-// serveControl answers the control socket until ctx is done, then shuts
-// the plugins down, giving in-flight operations until the shutdown
-// deadline to finish.
-func (a *agent) serveControl(ctx context.Context, ln *control.Listener, opts Options) {
+// trustHint is logged (and shown as the service's status) when the local
+// CA was just created: browsers trust it only after the person runs this.
+const trustHint = "created local CA; run `signet trust install` so browsers trust the agent's local pages"
+
+// serveControl answers the control socket, tells the service manager the
+// agent is ready, and reloads the policy on each reload signal until ctx
+// is done; then it shuts the plugins down, giving in-flight operations
+// until the shutdown deadline to finish.
+func (a *agent) serveControl(ctx context.Context, ln *control.Listener, opts Options, svc service) {
 	srv := &control.Server{Agent: a.plugins, Version: opts.Version, Log: a.log, Dashboard: a.dialog.DashboardURL}
 	srvCtx, srvCancel := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(srvCtx, ln) }()
 
-	<-ctx.Done()
+	status := "ready"
+	if a.caCreated {
+		status = "ready; " + trustHint
+	}
+	if err := svc.notify.Ready(status); err != nil {
+		a.log.Warn("service manager", "error", err)
+	}
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-svc.reload:
+			if err := svc.notify.Reloading(); err != nil {
+				a.log.Warn("service manager", "error", err)
+			}
+			if err := a.reload(opts.ConfigPath); err != nil {
+				a.log.Error("reload", "error", err)
+			}
+			if err := svc.notify.Ready(status); err != nil {
+				a.log.Warn("service manager", "error", err)
+			}
+		}
+	}
+	if err := svc.notify.Stopping(); err != nil {
+		a.log.Warn("service manager", "error", err)
+	}
 	a.log.Info("shutting down", "deadline", opts.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
 	defer cancel()
@@ -302,6 +359,9 @@ func pluginSpecs(cfg *config.Config) []host.PluginSpec {
 	var out []host.PluginSpec
 	for _, p := range cfg.Plugins {
 		if !p.IsEnabled() {
+			// Named, so that the same file in the plugin directory is not
+			// discovered and started anyway.
+			out = append(out, host.PluginSpec{Name: p.Name, Disabled: true})
 			continue
 		}
 		path := p.Path

@@ -75,7 +75,8 @@ plugins:
     enabled: false
 `)
 	specs := pluginSpecs(cfg)
-	require.Len(t, specs, 1, "specs")
+	require.Len(t, specs, 2, "specs")
+	assert.Equal(t, host.PluginSpec{Name: "off", Disabled: true}, specs[1], "a disabled plugin is passed on as disabled")
 	s := specs[0]
 	assert.Equal(t, filepath.Join(dir, "signet-plugin-eimzo"), s.Path, "path")
 	want := []host.ListenConfig{{Addr: "127.0.0.1:64443"}, {Addr: "127.0.0.1:64646", TLSNames: []string{"e.localhost"}}}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signet-agent/signet/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -60,7 +61,7 @@ instead (for packages), naming --exec as the executable.`,
 				return fmt.Errorf("install-handlers: %w", err)
 			}
 			path := filepath.Join(dir, HandlerDesktopID)
-			if err := writeFileAtomic(path, entry, 0o644); err != nil {
+			if err := atomicfile.Write(path, entry, 0o644); err != nil {
 				return fmt.Errorf("install-handlers: %w", err)
 			}
 			fmt.Fprintf(a.Stdout, "wrote %s\n", path)
@@ -244,27 +245,5 @@ func dropAssociations(path, id string, schemes []string) (bool, error) {
 	if !changed {
 		return false, nil
 	}
-	return true, writeFileAtomic(path, out.Bytes(), 0o644)
-}
-
-// writeFileAtomic writes data to a temporary file next to path and
-// renames it into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return true, atomicfile.Write(path, out.Bytes(), 0o644)
 }

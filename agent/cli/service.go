@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signet-agent/signet/internal/atomicfile"
 	"github.com/spf13/cobra"
 )
 
@@ -202,7 +203,7 @@ func newServiceInstallCmd(a *App) *cobra.Command {
 			if err := os.MkdirAll(filepath.Dir(unit), 0o755); err != nil {
 				return fmt.Errorf("create %s: %w", filepath.Dir(unit), err)
 			}
-			if err := writeFileAtomic(unit, []byte(SystemdUnit(path)), 0o644); err != nil {
+			if err := atomicfile.Write(unit, []byte(SystemdUnit(path)), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "wrote %s (runs %s serve)\n", unit, path)
@@ -307,29 +308,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// writeFileAtomic writes data to path through a temporary file in the
-// same directory, so a reader never sees half a unit.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".signet-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

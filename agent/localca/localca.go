@@ -51,6 +51,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/signet-agent/signet/internal/atomicfile"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -263,10 +264,10 @@ func (ca *CA) create(names []string) error {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	// Key first: a crash between the two writes leaves a mismatched pair,
 	// which load reports, rather than a certificate without its key.
-	if err := writeFileAtomic(filepath.Join(ca.dir, KeyFile), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(ca.dir, KeyFile), keyPEM, 0o600); err != nil {
 		return fmt.Errorf("write CA key: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(ca.dir, CertFile), certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(ca.dir, CertFile), certPEM, 0o644); err != nil {
 		return fmt.Errorf("write CA certificate: %w", err)
 	}
 	ca.cert, ca.certPEM, ca.key = cert, certPEM, key
@@ -279,30 +280,6 @@ func userAtHost(host string) string {
 		u = fmt.Sprint(os.Getuid())
 	}
 	return u + "@" + host
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func randomSerial() (*big.Int, error) {

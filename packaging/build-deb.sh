@@ -60,13 +60,8 @@ sed -e '/@PLUGINS@/{r /dev/stdin' -e 'd}' "$here/config.yaml.in" <<<"${plugins_y
 for f in "$work"/man/*.1; do gzip -9n <"$f" >"$root/usr/share/man/man1/$(basename "$f").gz"; done
 
 # The cryptoarm:// handler's desktop entry comes from the signet binary
-# (`signet install-handlers --print`) once it has that command.
-if "$signet" install-handlers --help >/dev/null 2>&1; then
-  "$signet" install-handlers --print --exec /usr/bin/signet >"$root/usr/share/applications/signet-url-handler.desktop"
-else
-  echo "note: this signet has no install-handlers command yet: no cryptoarm desktop entry in the package" >&2
-  rmdir "$root/usr/share/applications"
-fi
+# (`signet install-handlers --print`), the one copy of its text.
+"$signet" install-handlers --print --exec /usr/bin/signet >"$root/usr/share/applications/signet-url-handler.desktop"
 
 cp "$here/README.admin.md" "$root/usr/share/doc/signet/README.admin.md"
 cp "$here/copyright" "$root/usr/share/doc/signet/copyright"

@@ -152,7 +152,7 @@ func testInstalledAgent(t *testing.T, deb string) {
 	var cfg map[string]any
 	require.NoError(t, yaml.Unmarshal(cfgData, &cfg))
 	plugins := cfg["plugins"].([]any)
-	require.Len(t, plugins, 2, "plugins in the packaged configuration")
+	require.Len(t, plugins, 5, "plugins in the packaged configuration (eimzo, cryptoarm; cipher, kontur, example disabled)")
 	for _, p := range plugins {
 		p := p.(map[string]any)
 		data, err := os.ReadFile(filepath.Join(root, "usr/lib/signet/plugins", p["path"].(string)))
@@ -168,16 +168,11 @@ func testInstalledAgent(t *testing.T, deb string) {
 	assert.Equal(t, run(t, signet, "service", "unit", "--exec", "/usr/bin/signet"), string(unit))
 
 	// The cryptoarm:// handler's desktop entry is the one the packaged
-	// signet prints, once signet has install-handlers; until then there is none.
-	desktop := filepath.Join(root, "usr/share/applications/signet-url-handler.desktop")
-	if exec.Command(signet, "install-handlers", "--help").Run() == nil {
-		entry, err := os.ReadFile(desktop)
-		require.NoError(t, err, "desktop entry")
-		assert.Equal(t, run(t, signet, "install-handlers", "--print", "--exec", "/usr/bin/signet"), string(entry))
-		assert.Contains(t, string(entry), "MimeType=x-scheme-handler/cryptoarm;")
-	} else {
-		assert.NoFileExists(t, desktop)
-	}
+	// signet prints.
+	entry, err := os.ReadFile(filepath.Join(root, "usr/share/applications/signet-url-handler.desktop"))
+	require.NoError(t, err, "desktop entry")
+	assert.Equal(t, run(t, signet, "install-handlers", "--print", "--exec", "/usr/bin/signet"), string(entry))
+	assert.Contains(t, string(entry), "MimeType=x-scheme-handler/cryptoarm;")
 
 	// The packaged configuration, with the package's root and free ports.
 	home, err := os.MkdirTemp("", "signetpkg") // short: unix socket paths are limited

@@ -132,7 +132,11 @@ func (s *Server) startDecrypt(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	if _, err := s.readCreator(w, r); err != nil {
+	req, err := s.readCreator(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.passPassword(r.Context(), t, c, req.KeyStorePassword); err != nil {
 		return err
 	}
 	t.mu.Lock()

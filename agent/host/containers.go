@@ -79,12 +79,7 @@ func (cs *containers) open(plugin, origin string, data []byte) (string, []hsm.Ke
 	_, _ = rand.Read(rnd[:])
 	c := &container{plugin: plugin, origin: origin, handle: hex.EncodeToString(rnd[:])}
 	cs.mu.Lock()
-	n := 0
-	for _, o := range cs.byName {
-		if o.plugin == plugin {
-			n++
-		}
-	}
+	n := cs.countLocked(plugin)
 	if n >= MaxContainers {
 		cs.mu.Unlock()
 		return "", nil, fmt.Errorf("plugin holds %d key containers (at most %d; close one first): %w: %w", n, MaxContainers, ErrTooManyContainers, hsm.ErrInvalidRequest)
@@ -206,3 +201,24 @@ func (cs *containers) decrypt(ctx context.Context, uri string, ct []byte, opts c
 }
 
 func (cs *containers) shutdown() { cs.b.Close() }
+
+// count is how many containers plugin holds.
+func (cs *containers) count(plugin string) int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.countLocked(plugin)
+}
+
+func (cs *containers) countLocked(plugin string) int {
+	n := 0
+	for _, c := range cs.byName {
+		if c.plugin == plugin {
+			n++
+		}
+	}
+	return n
+}
+
+// Containers is how many uploaded key containers (OpenContainer) the
+// plugin named plugin holds open now.
+func (m *Manager) Containers(plugin string) int { return m.uploads.count(plugin) }

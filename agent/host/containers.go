@@ -222,3 +222,14 @@ func (cs *containers) countLocked(plugin string) int {
 // Containers is how many uploaded key containers (OpenContainer) the
 // plugin named plugin holds open now.
 func (m *Manager) Containers(plugin string) int { return m.uploads.count(plugin) }
+
+// UploadedKey describes a key of an uploaded container by URI, for the
+// consent system's look-ups (the host services check first that the
+// plugin and origin asking own it); false for any other URI.
+func (m *Manager) UploadedKey(uri string) (hsm.KeyInfo, bool) {
+	if _, ok := pfx.IsMemoryURI(uri); !ok {
+		return hsm.KeyInfo{}, false
+	}
+	k, err := m.uploads.key(uri)
+	return k, err == nil
+}

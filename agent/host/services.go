@@ -508,6 +508,11 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		if u == "" || len(u) > wire.MaxText {
 			return nil, wire.ToStatus(fmt.Errorf("candidate key URI of %d bytes: %w", len(u), hsm.ErrInvalidRequest))
 		}
+		if _, ok := pfx.IsMemoryURI(u); ok {
+			if _, err := s.m.uploads.owner(s.plugin, op.GetOrigin(), u); err != nil {
+				return nil, wire.ToStatus(err)
+			}
+		}
 		if !offered[u] {
 			offered[u] = true
 			creq.Choices = append(creq.Choices, hsm.KeyInfo{URI: u})

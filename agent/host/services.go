@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -267,7 +268,9 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	sign := s.m.keys.Sign
+	sign := func(ctx context.Context, uri string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+		return s.m.keys.Sign(ctx, uri, digest, opts)
+	}
 	if _, ok := pfx.IsMemoryURI(req.GetKeyUri()); ok {
 		// An uploaded container's key: only its plugin and origin find it,
 		// before anyone is asked.
@@ -322,7 +325,9 @@ func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.Dec
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	decrypt := s.m.keys.Decrypt
+	decrypt := func(ctx context.Context, uri string, ct []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+		return s.m.keys.Decrypt(ctx, uri, ct, opts)
+	}
 	if _, ok := pfx.IsMemoryURI(req.GetKeyUri()); ok {
 		if _, err := s.m.uploads.owner(s.plugin, req.GetOp().GetOrigin(), req.GetKeyUri()); err != nil {
 			return nil, wire.ToStatus(err)

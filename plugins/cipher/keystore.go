@@ -56,12 +56,12 @@ func (s *Server) setKeyStore(w http.ResponseWriter, r *http.Request, c caller) e
 	}
 	if req.KeyStorePath == "" {
 		if req.Base64Data != nil {
-			if base64.StdEncoding.DecodedLen(len(*req.Base64Data)) > maxContainer+2 {
+			if base64.StdEncoding.DecodedLen(len(*req.Base64Data)) > 2*maxContainer {
 				return badParam("keyStore: the uploaded key container is larger than %d bytes", maxContainer)
 			}
-			data, err := base64.StdEncoding.DecodeString(*req.Base64Data)
+			data, err := decodeBase64(*req.Base64Data)
 			if err != nil {
-				return badParam("keyStore: base64Data is not base64")
+				return badParam("keyStore: base64Data: %v", err)
 			}
 			if len(data) > maxContainer {
 				return badParam("keyStore: the uploaded key container is larger than %d bytes", maxContainer)

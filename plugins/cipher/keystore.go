@@ -170,6 +170,36 @@ func (s *Server) passPassword(ctx context.Context, t *ticket, c caller, password
 	return err
 }
 
+// openContainer completes, in place, the keys of the ticket's uploaded
+// container that are listed without a certificate (the container keeps it
+// encrypted until opened): the host opens it with a challenge signature,
+// asking the password unless the page passed one policy accepts.
+func (s *Server) openContainer(ctx context.Context, keys []sdk.Key, path, container string, op sdk.Operation) error {
+	if container == "" {
+		return nil
+	}
+	for i, k := range keys {
+		if k.Certificate != nil || !k.HasPrivateKey || !k.CanSign || !keyStoreMatches(path, k) {
+			continue
+		}
+		opened, err := s.unlock(ctx, k, op)
+		if err != nil {
+			return err
+		}
+		keys[i] = opened
+		// One unlock opens the whole container: the others are read again.
+		for j := i + 1; j < len(keys); j++ {
+			if keyStoreMatches(path, keys[j]) && keys[j].Certificate == nil {
+				if k2, err := s.cfg.Keys.Key(ctx, keys[j].URI, op); err == nil {
+					keys[j] = k2
+				}
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
 // verifyKeyStore describes the session's signing key as public clients
 // read it: signature.canBeUsed and signature.certificateInfo. The listing
 // is the origin's first use of the key store (the host may ask).
@@ -195,15 +225,8 @@ func (s *Server) verifyKeyStore(w http.ResponseWriter, r *http.Request, c caller
 	if err != nil && len(keys) == 0 {
 		return err
 	}
-	for i, k := range keys {
-		// An uploaded container keeps its certificate encrypted until it
-		// is opened: open it (the host asks the password unless the page
-		// passed one policy accepts).
-		if container != "" && k.Certificate == nil && k.HasPrivateKey && keyStoreMatches(path, k) {
-			if keys[i], err = s.unlock(r.Context(), k, op); err != nil {
-				return err
-			}
-		}
+	if err := s.openContainer(r.Context(), keys, path, container, op); err != nil {
+		return err
 	}
 	var signKey, agreeKey *sdk.Key
 	for i, k := range keys {

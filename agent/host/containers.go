@@ -200,8 +200,6 @@ func (cs *containers) decrypt(ctx context.Context, uri string, ct []byte, opts c
 	return cs.b.Decrypt(ctx, uri, ct, opts)
 }
 
-func (cs *containers) shutdown() { cs.b.Close() }
-
 // count is how many containers plugin holds.
 func (cs *containers) count(plugin string) int {
 	cs.mu.Lock()

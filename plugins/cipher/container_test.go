@@ -124,23 +124,34 @@ func TestUploadedContainerOctetStreamAndReplace(t *testing.T) {
 // ticket, and a ticket without a key store is not offered its key.
 func TestUploadedContainerNotForOtherTickets(t *testing.T) {
 	var asked atomic.Int32
-	h := plugintest.Start(t, pkg, &plugintest.Config{ContainerPassword: personAnswers(&asked, containerPassword)})
+	h := plugintest.Start(t, pkg, &plugintest.Config{
+		Consent:           plugintest.PickKey(plugintest.KeyRSA),
+		ContainerPassword: personAnswers(&asked, containerPassword),
+	})
 	a := api{t: t, h: h, origin: portal}
 	pfx, _ := newContainer(t, containerPassword)
 	id := a.newTicket([]byte("x"))
 	a.must("PUT", "/ticket/"+id+"/keyStore", "", map[string]string{"base64Data": base64.StdEncoding.EncodeToString(pfx)})
+	require.Equal(t, 1, h.Containers())
 
 	other := a.newTicket([]byte("y"))
 	for _, p := range []string{"file:///.signet-memory/", "/.signet-memory/x.pfx"} {
 		r := a.do("PUT", "/ticket/"+other+"/keyStore", "", map[string]string{"keyStorePath": p})
 		assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", p, r.body)
 	}
-	// Without a key store the other ticket signs with a token key, never
-	// the uploaded one (AllowAll picks the first candidate).
+	// Without a key store the other ticket is offered the token's keys,
+	// never the uploaded one.
 	a.must("POST", "/ticket/"+other+"/ds/creator", "text/plain", "")
 	sig := a.signature(other)
 	opensslVerify(t, h, sig, nil, []byte("y"))
 	assert.Zero(t, asked.Load(), "the container's password was never asked")
+	choices := h.Consent().QuestionsOf(plugintest.Sign)
+	require.NotEmpty(t, choices)
+	for _, q := range choices {
+		for _, c := range q.Choices {
+			assert.NotContains(t, c, ".signet-memory", "another ticket was offered the uploaded key")
+		}
+	}
 
 	evil := api{t: t, h: h, origin: "https://evil.example"}
 	r := evil.do("POST", "/ticket/"+id+"/ds/creator", "text/plain", "")

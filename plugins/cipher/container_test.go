@@ -178,3 +178,21 @@ func TestUploadedContainerRefused(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
 	assert.Equal(t, 0, h.Containers())
 }
+
+// TestUploadedContainerForgottenOnExpiry: a ticket that expires takes its
+// container with it.
+func TestUploadedContainerForgottenOnExpiry(t *testing.T) {
+	h := plugintest.Start(t, pkg, &plugintest.Config{Options: map[string]string{"ticket_ttl": "3s"}})
+	a := api{t: t, h: h, origin: portal}
+	pfx, _ := newContainer(t, containerPassword)
+	id := a.newTicket(nil)
+	a.must("PUT", "/ticket/"+id+"/keyStore", "application/octet-stream", pfx)
+	require.Equal(t, 1, h.Containers())
+	deadline := time.Now().Add(30 * time.Second)
+	for h.Containers() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Equal(t, 0, h.Containers(), "the expired ticket's container is forgotten")
+	r := a.do("DELETE", "/ticket/"+id, "", nil)
+	assert.Equal(t, http.StatusBadRequest, r.status, "the ticket expired: %s", r.body)
+}

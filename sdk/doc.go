@@ -149,6 +149,9 @@
 //     origin the person has not allowed yet — except Keys and Key with
 //     Operation.ForChoice, which never ask (the keys then come withheld);
 //     listing is otherwise decided by the origin's policy alone.
+//     KeyService.OpenContainer asks as Keys does; CloseContainer and
+//     UnlockContainer never ask (a container's password is asked, like a
+//     PFX file's, when its key is first used).
 //
 // So the list (ForChoice) → ChooseKey → Sign path asks a first-use origin
 // exactly one question, and an allowed origin one too.

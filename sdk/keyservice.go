@@ -212,3 +212,56 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Container is a key container (a PKCS#12 file) a plugin uploaded to the
+// host with OpenContainer.
+type Container struct {
+	// Handle names the container to CloseContainer and UnlockContainer.
+	Handle string
+	// Keys are its entries, used by URI like any key. A container whose
+	// certificates are encrypted lists its keys without a certificate
+	// until the first use unlocks it.
+	Keys []Key
+}
+
+// OpenContainer hands the host a PKCS#12 key container (at most 256 KiB)
+// that a page uploaded. The host keeps it in memory for this plugin and
+// op.Origin only (another plugin or origin finds no such key), asks the
+// person for its password on the first use of a key (consent is asked for
+// each use as for any key), and forgets it on CloseContainer or when the
+// plugin exits. A malformed or oversized container is ErrInvalidRequest.
+func (k *KeyService) OpenContainer(ctx context.Context, data []byte, op Operation) (Container, error) {
+	resp, err := k.c.OpenContainer(ctx, &pb.OpenContainerRequest{Op: op.proto(pb.Operation_LIST), Data: data})
+	if err != nil {
+		return Container{}, fromHost(err)
+	}
+	c := Container{Handle: resp.GetHandle()}
+	for _, pk := range resp.GetKeys() {
+		key, err := keyFromProto(pk)
+		if err != nil {
+			_ = k.CloseContainer(context.WithoutCancel(ctx), c.Handle)
+			return Container{}, err
+		}
+		c.Keys = append(c.Keys, key)
+	}
+	return c, nil
+}
+
+// CloseContainer makes the host forget a container and its unlocked keys.
+func (k *KeyService) CloseContainer(ctx context.Context, handle string) error {
+	_, err := k.c.CloseContainer(ctx, &pb.CloseContainerRequest{Handle: handle})
+	return fromHost(err)
+}
+
+// UnlockContainer passes the host a container's password that a page
+// sent. The host uses it only when its policy lets op.Origin pass
+// passwords (used is then true, and a wrong password is ErrPINIncorrect);
+// otherwise it drops it and asks the person on first use. The plugin must
+// not keep, log or forward the password; wipe it after the call.
+func (k *KeyService) UnlockContainer(ctx context.Context, handle string, password []byte, op Operation) (used bool, err error) {
+	resp, err := k.c.UnlockContainer(ctx, &pb.UnlockContainerRequest{Op: op.proto(pb.Operation_LIST), Handle: handle, Password: password})
+	if err != nil {
+		return false, fromHost(err)
+	}
+	return resp.GetUsed(), nil
+}

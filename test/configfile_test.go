@@ -74,6 +74,8 @@ type policyConf struct {
 	Allow      []string       `yaml:"allow,omitempty"`
 	Deny       []string       `yaml:"deny,omitempty"`
 	Unattended unattendedConf `yaml:"unattended,omitempty"`
+	// PasswordOrigins is policy.password_origins.
+	PasswordOrigins []string `yaml:"password_origins,omitempty"`
 }
 
 // unattendedConf is policy.unattended:.

@@ -124,12 +124,13 @@ func startAgent(t *testing.T, plugins ...pluginConf) *agent {
 // launchAgent starts `signet serve --config cfgPath` with its control
 // socket, XDG_RUNTIME_DIR and HOME under dir and env added to the SoftHSM
 // environment, waits until it says it is ready, and stops it when the test
-// ends (logging its configuration and log if the test failed).
-func launchAgent(t testing.TB, dir, cfgPath string, env []string) *agent {
+// ends (logging its configuration and log if the test failed). args are
+// further `signet serve` flags ("--prompt", "none").
+func launchAgent(t testing.TB, dir, cfgPath string, env []string, args ...string) *agent {
 	t.Helper()
 	a := &agent{t: t, dir: dir, socket: filepath.Join(dir, "run", "control.sock"), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	require.NoError(t, os.MkdirAll(filepath.Dir(a.socket), 0o700))
-	a.cmd = exec.Command(filepath.Join(binDir, "signet"), "serve", "--config", cfgPath, "--socket", a.socket)
+	a.cmd = exec.Command(filepath.Join(binDir, "signet"), append([]string{"serve", "--config", cfgPath, "--socket", a.socket}, args...)...)
 	a.cmd.Env = append(append(hsmEnv.Environ(), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"), "HOME="+dir), env...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	require.NoError(t, a.cmd.Start())

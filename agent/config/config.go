@@ -71,6 +71,9 @@
 //     the agent stops.
 //   - policy.allow and policy.deny are origin patterns ([Pattern]); deny
 //     wins ([AdminDecision]).
+//   - policy.password_origins are origin patterns (not "*" or "null") whose
+//     pages may pass an uploaded key container's password
+//     ([Policy.PasswordOrigin]); none by default.
 //   - A listen entry is "host:port" or {name, bind, names}. In the short form
 //     the host is a loopback IP, localhost (bound as 127.0.0.1) or a DNS name
 //     that resolves only to loopback addresses; it is resolved once, at load,
@@ -181,8 +184,13 @@ type Policy struct {
 	Deny  []string `yaml:"deny"`
 	// Unattended configures decisions taken without asking a person.
 	Unattended Unattended `yaml:"unattended"`
+	// PasswordOrigins are origin patterns whose pages may pass the
+	// password of a key container they uploaded (Cipher's
+	// keyStorePassword); empty by default: the person is always asked.
+	// "*" and "null" are refused; a denied origin never passes one.
+	PasswordOrigins []string `yaml:"password_origins"`
 
-	allow, deny []Pattern
+	allow, deny, passwords []Pattern
 }
 
 // Unattended holds rules for CI and kiosks.

@@ -236,3 +236,19 @@ func (p *Policy) Admin(origin string) AdminDecision {
 	}
 	return AdminNone
 }
+
+// PasswordOrigin reports whether the administrator lets pages of origin
+// pass the password of a key container they uploaded
+// (policy.password_origins). A local caller (origin "") and a denied
+// origin never do.
+func (p *Policy) PasswordOrigin(origin string) bool {
+	if origin == "" || p.Admin(origin) == AdminDeny {
+		return false
+	}
+	for _, pat := range p.passwords {
+		if pat.Match(origin) {
+			return true
+		}
+	}
+	return false
+}

@@ -372,6 +372,18 @@ func (v *validator) validatePolicy(pol *Policy) {
 		}
 		pol.deny = append(pol.deny, pat)
 	}
+	pol.passwords = nil
+	for i, s := range pol.PasswordOrigins {
+		pat, err := ParsePattern(s)
+		if err == nil && (s == "*" || s == "null") {
+			err = fmt.Errorf("origin pattern %q: a password origin must name its sites", s)
+		}
+		if err != nil {
+			v.errf(p("policy", "password_origins", i), "%v", err)
+			continue
+		}
+		pol.passwords = append(pol.passwords, pat)
+	}
 	for i, r := range pol.Unattended.Rules {
 		path := func(f string) []any { return p("policy", "unattended", "rules", i, f) }
 		switch r.Origin {

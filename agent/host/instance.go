@@ -370,6 +370,10 @@ func (in *instance) serveHostServices(pc *pluginClient) (brokerID uint32, stop f
 		if srv != nil {
 			srv.Stop()
 		}
+		// The run is over: its uploaded key containers go with it.
+		if n := in.m.uploads.closePlugin(in.spec.Name); n > 0 {
+			in.log.Info("forgot the plugin's uploaded key containers", "count", n)
+		}
 	}
 }
 

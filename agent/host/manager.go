@@ -106,6 +106,15 @@ type Config struct {
 	// agent uses it to refresh the dashboard. It must not block.
 	OnChange func(PluginStatus)
 
+	// PasswordPrompt asks the person for the password of a key container
+	// a plugin uploaded (OpenContainer): the agent's PIN prompt. Nil: such
+	// a container opens only with a password policy lets its origin pass.
+	PasswordPrompt hsm.PINPrompt
+	// PasswordOrigin reports whether the administrator lets origin pass a
+	// key container's password from a page (UnlockContainer). Nil: no
+	// origin may; the person is always asked.
+	PasswordOrigin func(origin string) bool
+
 	// StartTimeout bounds the handshake and the plugin's Start (binding
 	// its listeners). Default 10s.
 	StartTimeout time.Duration
@@ -156,6 +165,7 @@ type Manager struct {
 	consent consent.Asker
 	tls     CertIssuer
 	log     *slog.Logger
+	uploads *containers
 
 	mu        sync.Mutex
 	instances []*instance
@@ -184,7 +194,8 @@ func New(cfg Config) *Manager {
 	if cfg.StableAfter <= 0 {
 		cfg.StableAfter = 10 * time.Second
 	}
-	m := &Manager{cfg: cfg, keys: cfg.KeyStore, consent: cfg.Consent, tls: cfg.TLS, log: cfg.Logger, reqSeen: map[string]struct{}{}}
+	m := &Manager{cfg: cfg, keys: cfg.KeyStore, consent: cfg.Consent, tls: cfg.TLS, log: cfg.Logger, reqSeen: map[string]struct{}{},
+		uploads: newContainers(cfg.PasswordPrompt, cfg.PasswordOrigin)}
 	if m.consent == nil {
 		m.consent = consent.DenyAll
 	}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/signet-agent/signet/agent/consent"
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/hsm/pfx"
 	"github.com/signet-agent/signet/internal/wire"
 	pb "github.com/signet-agent/signet/sdk/proto/signetv1"
 )
@@ -205,7 +207,14 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 		return nil, wire.ToStatus(err)
 	}
 	var keys []hsm.KeyInfo
-	if req.GetKeyUri() != "" {
+	if _, ok := pfx.IsMemoryURI(req.GetKeyUri()); ok {
+		k, err := s.containerKey(req.GetKeyUri(), creq.Origin)
+		if err != nil {
+			s.record(ctx, creq, err)
+			return nil, wire.ToStatus(err)
+		}
+		keys = []hsm.KeyInfo{k}
+	} else if req.GetKeyUri() != "" {
 		k, err := s.m.keys.Key(ctx, req.GetKeyUri())
 		if err != nil {
 			// The lookup of one key was allowed and journaled as a decision;
@@ -216,9 +225,11 @@ func (s *services) ListKeys(ctx context.Context, req *pb.ListKeysRequest) (*pb.L
 		keys = []hsm.KeyInfo{k}
 	} else {
 		keys, err = s.m.keys.Keys(ctx)
-		if err != nil && len(keys) == 0 {
+		uploaded := s.m.uploads.keys(s.plugin, creq.Origin)
+		if err != nil && len(keys) == 0 && len(uploaded) == 0 {
 			return nil, wire.ToStatus(err)
 		}
+		keys = append(keys, uploaded...)
 	}
 	resp := &pb.ListKeysResponse{Withheld: out.Withheld}
 	if err != nil {
@@ -257,6 +268,17 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	sign := func(ctx context.Context, uri string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+		return s.m.keys.Sign(ctx, uri, digest, opts)
+	}
+	if _, ok := pfx.IsMemoryURI(req.GetKeyUri()); ok {
+		// An uploaded container's key: only its plugin and origin find it,
+		// before anyone is asked.
+		if _, err := s.m.uploads.owner(s.plugin, req.GetOp().GetOrigin(), req.GetKeyUri()); err != nil {
+			return nil, wire.ToStatus(err)
+		}
+		sign = s.m.uploads.sign
+	}
 	// A decision nobody was asked about (unattended rule, grant) is
 	// journaled with the outcome in one record, and the signature leaves
 	// only once that record is on disk.
@@ -271,7 +293,7 @@ func (s *services) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignRespo
 		return nil, wire.ToStatus(err)
 	}
 	start := time.Now()
-	sig, err := s.m.keys.Sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
+	sig, err := sign(ctx, req.GetKeyUri(), req.GetDigest(), opts)
 	deferred := out.Deferred()
 	if rerr := s.record(ctx, creq, err); rerr != nil && err == nil && deferred {
 		// Fail closed: the only record of this signature's approval
@@ -303,11 +325,20 @@ func (s *services) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.Dec
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
+	decrypt := func(ctx context.Context, uri string, ct []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+		return s.m.keys.Decrypt(ctx, uri, ct, opts)
+	}
+	if _, ok := pfx.IsMemoryURI(req.GetKeyUri()); ok {
+		if _, err := s.m.uploads.owner(s.plugin, req.GetOp().GetOrigin(), req.GetKeyUri()); err != nil {
+			return nil, wire.ToStatus(err)
+		}
+		decrypt = s.m.uploads.decrypt
+	}
 	ctx, creq, err := s.allow(ctx, consent.Decrypt, req.GetOp(), req.GetKeyUri())
 	if err != nil {
 		return nil, wire.ToStatus(err)
 	}
-	pt, err := s.m.keys.Decrypt(ctx, req.GetKeyUri(), req.GetCiphertext(), opts)
+	pt, err := decrypt(ctx, req.GetKeyUri(), req.GetCiphertext(), opts)
 	s.record(ctx, creq, err)
 	if err != nil {
 		return nil, wire.ToStatus(err)
@@ -488,6 +519,11 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		if u == "" || len(u) > wire.MaxText {
 			return nil, wire.ToStatus(fmt.Errorf("candidate key URI of %d bytes: %w", len(u), hsm.ErrInvalidRequest))
 		}
+		if _, ok := pfx.IsMemoryURI(u); ok {
+			if _, err := s.m.uploads.owner(s.plugin, op.GetOrigin(), u); err != nil {
+				return nil, wire.ToStatus(err)
+			}
+		}
 		if !offered[u] {
 			offered[u] = true
 			creq.Choices = append(creq.Choices, hsm.KeyInfo{URI: u})
@@ -507,7 +543,7 @@ func (s *services) ChooseKey(ctx context.Context, req *pb.ChooseKeyRequest) (*pb
 		s.log.Warn("key choice", "origin", creq.Origin, "error", err)
 		return nil, wire.ToStatus(err)
 	}
-	key, err := s.chosenKey(ctx, picked, out.Key, filter)
+	key, err := s.chosenKey(ctx, picked, out.Key, filter, creq.Origin)
 	if err != nil {
 		// The choice's grant is never handed out; revoke it all the same.
 		if r, ok := s.m.consent.(interface {
@@ -544,13 +580,18 @@ func choiceFilter(req *pb.ChooseKeyRequest) (consent.ChoiceFilter, error) {
 // store. A key that does not pass the filter is refused: a consent system
 // that picks without looking the candidates up (a test's) cannot slip one
 // through.
-func (s *services) chosenKey(ctx context.Context, uri string, looked *hsm.KeyInfo, f consent.ChoiceFilter) (*pb.Key, error) {
+func (s *services) chosenKey(ctx context.Context, uri string, looked *hsm.KeyInfo, f consent.ChoiceFilter, origin string) (*pb.Key, error) {
 	var k hsm.KeyInfo
 	if looked != nil && looked.PublicKey != nil {
 		k = *looked
 	} else {
 		var err error
-		if k, err = s.m.keys.Key(ctx, uri); err != nil {
+		if _, ok := pfx.IsMemoryURI(uri); ok {
+			k, err = s.containerKey(uri, origin)
+		} else {
+			k, err = s.m.keys.Key(ctx, uri)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("the chosen key %s: %w", uri, err)
 		}
 	}

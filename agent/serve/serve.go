@@ -243,12 +243,31 @@ func (a *agent) openConsent(prompt string) error {
 	a.log.Info("consent dialog", "url", dialog.URL(), "prompt", prompt)
 	// The engine looks keys up in the store, which opens after it.
 	a.engine, err = newEngine(a.cfg, prompt, dialog, jr, a.log,
-		func(ctx context.Context, uri string) (hsm.KeyInfo, error) { return a.store.Key(ctx, uri) },
-		func(uri string) (hsm.KeyInfo, bool) { return a.store.CachedKey(uri) })
+		func(ctx context.Context, uri string) (hsm.KeyInfo, error) {
+			if k, ok := a.uploadedKey(uri); ok {
+				return k, nil
+			}
+			return a.store.Key(ctx, uri)
+		},
+		func(uri string) (hsm.KeyInfo, bool) {
+			if k, ok := a.uploadedKey(uri); ok {
+				return k, true
+			}
+			return a.store.CachedKey(uri)
+		})
 	if err != nil {
 		return fmt.Errorf("consent: %w", err)
 	}
 	return nil
+}
+
+// uploadedKey describes a key of a container a plugin uploaded (held by
+// the plugin manager, which starts after the consent engine).
+func (a *agent) uploadedKey(uri string) (hsm.KeyInfo, bool) {
+	if a.plugins == nil {
+		return hsm.KeyInfo{}, false
+	}
+	return a.plugins.UploadedKey(uri)
 }
 
 // openKeys starts opening the key store; the plugins start meanwhile and
@@ -289,6 +308,9 @@ func (a *agent) startPlugins(ctx context.Context) {
 		TLS:      a.tls,
 		Logger:   a.log,
 		OnChange: func(host.PluginStatus) { a.dialog.DashboardChanged() },
+
+		PasswordPrompt: a.engine.PINPrompt(),
+		PasswordOrigin: a.cfg.Policy.PasswordOrigin,
 	})
 	dashURL := a.dialog.EnableDashboard(consentui.Dashboard{
 		Engine: a.engine, Journal: a.journal, Keys: a.store,

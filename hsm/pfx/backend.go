@@ -48,6 +48,7 @@ type Backend struct {
 type file struct {
 	path string
 	uri  string
+	data []byte        // the content of a file held in memory (AddMemory); nil for a file on disk
 	sem  chan struct{} // serialises unlocking this file
 
 	mu       sync.Mutex
@@ -127,6 +128,9 @@ func (b *Backend) Close() error {
 	for _, f := range b.known {
 		f.mu.Lock()
 		f.dropAllLocked()
+		if f.data != nil {
+			wipe(f.data)
+		}
 		f.mu.Unlock()
 	}
 	return nil

@@ -131,6 +131,9 @@ func (b *Backend) get(path string) (*file, error) {
 // refresh re-reads the file when its size or time changed. A changed file
 // loses its unlocked keys.
 func (f *file) refresh() error {
+	if f.data != nil {
+		return nil // listed once, by AddMemory
+	}
 	st, err := os.Stat(f.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -55,10 +55,14 @@ func (b *Backend) acquire(ctx context.Context, f *file, e *entry) (*liveKey, err
 // unlock decrypts the file, prompting for the password unless the empty
 // one opens it, and updates its entries with what the decrypted file shows.
 func (b *Backend) unlock(ctx context.Context, f *file, e *entry) (map[string]crypto.Signer, error) {
-	data, err := readBounded(f.path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", f.uri, err)
+	data := f.data
+	if data == nil {
+		var err error
+		if data, err = readBounded(f.path); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.uri, err)
+		}
 	}
+	var err error
 	f.mu.Lock()
 	open, list := f.open, f.list
 	f.mu.Unlock()

@@ -82,6 +82,11 @@ type Config struct {
 	// BuildFlags are extra `go build` flags for the plugin ("-race",
 	// "-cover", "-tags=x").
 	BuildFlags []string
+	// PasswordPrompt answers the host's password prompt for a key
+	// container a plugin uploaded; nil dismisses it.
+	PasswordPrompt hsm.PINPrompt
+	// PasswordOrigin is the host's password policy (host.Config).
+	PasswordOrigin func(origin string) bool
 }
 
 // Host is a running host with the plugin under test.
@@ -219,6 +224,9 @@ func Start(t testing.TB, pkg string, cfg *Config) *Host {
 		Consent:  asker,
 		TLS:      ca,
 		Logger:   logger,
+
+		PasswordPrompt: cfg.PasswordPrompt,
+		PasswordOrigin: cfg.PasswordOrigin,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

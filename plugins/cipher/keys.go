@@ -22,6 +22,12 @@ import (
 // keyStorePath names: a PFX file path, a file: URI, or a pkcs11: token URI
 // (or a prefix of the key's URI, e.g. "pkcs11:token=CI").
 func keyStoreMatches(path string, k sdk.Key) bool {
+	if isContainer(k.TokenURI) {
+		// An uploaded container's key belongs to the ticket it was
+		// uploaded to: only that ticket's key store (set by the upload,
+		// never by a page's keyStorePath) names it.
+		return path == k.TokenURI
+	}
 	if path == "" {
 		return true
 	}

@@ -132,11 +132,15 @@ func (s *Server) startDecrypt(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	if _, err := s.readCreator(w, r); err != nil {
+	req, err := s.readCreator(w, r)
+	if err != nil {
+		return err
+	}
+	if err := s.passPassword(r.Context(), t, c, req.KeyStorePassword); err != nil {
 		return err
 	}
 	t.mu.Lock()
-	data, keyStore, meta := t.data, t.keyStore, t.metaData
+	data, keyStore, meta, container := t.data, t.keyStore, t.metaData, t.container
 	t.mu.Unlock()
 	if data == nil {
 		return badParam("no data in this session: POST /ticket/{uuid}/data with the encrypted message first")
@@ -155,6 +159,9 @@ func (s *Server) startDecrypt(w http.ResponseWriter, r *http.Request, c caller) 
 		op.Documents = []sdk.Document{{Name: "encrypted data", Size: data.size, SHA256: data.sha256}}
 		keys, err := s.cfg.Keys.Keys(ctx, op)
 		if err != nil && len(keys) == 0 {
+			return nil, nil, err
+		}
+		if err := s.openContainer(ctx, keys, keyStore, container, op); err != nil {
 			return nil, nil, err
 		}
 		for _, k := range keys {

@@ -64,6 +64,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), tickets: st, tokens: newTokens(cfg.Now)}
+	st.forget = s.closeContainer
 	s.routes()
 	return s, nil
 }

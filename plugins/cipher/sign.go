@@ -19,8 +19,9 @@ import (
 )
 
 // creatorRequest is the body of POST ds/creator (and decryptor). A
-// keyStorePassword is never used or kept: the host asks for the PIN or
-// password in its own dialog (README "Passwords").
+// keyStorePassword goes to the host only for the ticket's uploaded
+// container, which uses it only when policy lets the origin pass
+// passwords; it is never kept or logged (README "Passwords").
 type creatorRequest struct {
 	AccessTokenUUID  string  `json:"accessTokenUuid"`
 	KeyStorePassword *string `json:"keyStorePassword"`
@@ -82,6 +83,8 @@ func (s *Server) startSign(w http.ResponseWriter, r *http.Request, c caller) err
 		if sj.grant, err = s.tokens.use(req.AccessTokenUUID, c.origin); err != nil {
 			return err
 		}
+	} else if err := s.passPassword(r.Context(), t, c, req.KeyStorePassword); err != nil {
+		return err
 	}
 	return s.startJobAndReply(w, t, jobSign, func(ctx context.Context) (*blob, any, error) {
 		out, err := s.sign(ctx, t, c, sj)

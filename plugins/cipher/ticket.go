@@ -74,7 +74,8 @@ type ticket struct {
 	tsToken    []byte
 	metaData   string
 	opts       options
-	keyStore   string // keyStorePath
+	keyStore   string // keyStorePath, or the token URI of container
+	container  string // handle of the key container uploaded to this ticket (host)
 	recipients []*x509.Certificate
 	jobs       map[string]*job
 	seq        int
@@ -93,6 +94,9 @@ type store struct {
 	dir    string
 	limits Limits
 	now    func() time.Time
+	// forget releases what the host holds for a ticket that goes (its
+	// uploaded key container); nil in tests of the store alone.
+	forget func(t *ticket)
 
 	mu      sync.Mutex
 	tickets map[string]*ticket
@@ -192,6 +196,9 @@ func (s *store) delete(id, origin string) error {
 // remove cancels the ticket's operations and removes its files.
 func (s *store) remove(t *ticket) error {
 	t.cancel()
+	if s.forget != nil {
+		s.forget(t)
+	}
 	if err := os.RemoveAll(t.dir); err != nil {
 		return fmt.Errorf("removing the session's files: %w", err)
 	}

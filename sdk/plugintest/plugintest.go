@@ -84,6 +84,14 @@ type Config struct {
 	Build BuildOptions
 	// Logger receives the host's and the plugin's log; nil logs to t.Log.
 	Logger *slog.Logger
+	// ContainerPassword answers the host's password prompt for a key
+	// container the plugin uploaded (KeyService.OpenContainer), as the
+	// person would; nil dismisses the prompt.
+	ContainerPassword func(ctx context.Context) (string, error)
+	// PasswordOrigins are the origins the host's policy lets pass a
+	// container's password from a page (KeyService.UnlockContainer);
+	// none by default.
+	PasswordOrigins []string
 }
 
 // Listen is the configured address and extra TLS names of one listener.
@@ -155,6 +163,17 @@ func Start(t testing.TB, pkg string, cfg *Config) *Host {
 		Consent: consent.AskerFunc(c.ask), Options: cfg.Options, Logger: cfg.Logger,
 		Name: desc.GetName(), BuildFlags: cfg.Build.flags(),
 	}
+	if ask := cfg.ContainerPassword; ask != nil {
+		icfg.PasswordPrompt = func(ctx context.Context, _ hsm.PINRequest) (hsm.PINResponse, error) {
+			pw, err := ask(ctx)
+			if err != nil {
+				return hsm.PINResponse{}, err
+			}
+			return hsm.PINResponse{PIN: []byte(pw)}, nil
+		}
+	}
+	origins := append([]string(nil), cfg.PasswordOrigins...)
+	icfg.PasswordOrigin = func(o string) bool { return slices.Contains(origins, o) }
 	for _, l := range cfg.Listen {
 		icfg.Listen = append(icfg.Listen, host.ListenConfig{Name: l.Name, Addr: l.Addr, TLSNames: l.TLSNames})
 	}
@@ -202,6 +221,10 @@ func (h *Host) Name() string { return h.h.Name() }
 
 // Consent is the consent behaviour in use, with the questions asked.
 func (h *Host) Consent() *Consent { return h.consent }
+
+// Containers is how many uploaded key containers (KeyService.OpenContainer)
+// the host holds for the plugin now.
+func (h *Host) Containers() int { return h.h.Manager.Containers(h.h.Name()) }
 
 // Addr is the bound address (host:port) of the plugin's listener name,
 // or "" when it is not bound.

@@ -1128,6 +1128,294 @@ func (x *PINState) GetRetries() int32 {
 	return 0
 }
 
+type OpenContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            *Operation             `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"` // DER PKCS#12
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenContainerRequest) Reset() {
+	*x = OpenContainerRequest{}
+	mi := &file_signetv1_signet_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenContainerRequest) ProtoMessage() {}
+
+func (x *OpenContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenContainerRequest.ProtoReflect.Descriptor instead.
+func (*OpenContainerRequest) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *OpenContainerRequest) GetOp() *Operation {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *OpenContainerRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type OpenContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        string                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Keys          []*Key                 `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenContainerResponse) Reset() {
+	*x = OpenContainerResponse{}
+	mi := &file_signetv1_signet_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenContainerResponse) ProtoMessage() {}
+
+func (x *OpenContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenContainerResponse.ProtoReflect.Descriptor instead.
+func (*OpenContainerResponse) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *OpenContainerResponse) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *OpenContainerResponse) GetKeys() []*Key {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type CloseContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handle        string                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseContainerRequest) Reset() {
+	*x = CloseContainerRequest{}
+	mi := &file_signetv1_signet_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseContainerRequest) ProtoMessage() {}
+
+func (x *CloseContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseContainerRequest.ProtoReflect.Descriptor instead.
+func (*CloseContainerRequest) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CloseContainerRequest) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+type CloseContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseContainerResponse) Reset() {
+	*x = CloseContainerResponse{}
+	mi := &file_signetv1_signet_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseContainerResponse) ProtoMessage() {}
+
+func (x *CloseContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseContainerResponse.ProtoReflect.Descriptor instead.
+func (*CloseContainerResponse) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{18}
+}
+
+type UnlockContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            *Operation             `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Handle        string                 `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
+	Password      []byte                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"` // never logged or journaled
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockContainerRequest) Reset() {
+	*x = UnlockContainerRequest{}
+	mi := &file_signetv1_signet_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockContainerRequest) ProtoMessage() {}
+
+func (x *UnlockContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockContainerRequest.ProtoReflect.Descriptor instead.
+func (*UnlockContainerRequest) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UnlockContainerRequest) GetOp() *Operation {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *UnlockContainerRequest) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *UnlockContainerRequest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+type UnlockContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Used          bool                   `protobuf:"varint,1,opt,name=used,proto3" json:"used,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockContainerResponse) Reset() {
+	*x = UnlockContainerResponse{}
+	mi := &file_signetv1_signet_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockContainerResponse) ProtoMessage() {}
+
+func (x *UnlockContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_signetv1_signet_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockContainerResponse.ProtoReflect.Descriptor instead.
+func (*UnlockContainerResponse) Descriptor() ([]byte, []int) {
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UnlockContainerResponse) GetUsed() bool {
+	if x != nil {
+		return x.Used
+	}
+	return false
+}
+
 type Token struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Uri               string                 `protobuf:"bytes,1,opt,name=uri,proto3" json:"uri,omitempty"`
@@ -1146,7 +1434,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_signetv1_signet_proto_msgTypes[15]
+	mi := &file_signetv1_signet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1446,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[15]
+	mi := &file_signetv1_signet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1459,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{15}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Token) GetUri() string {
@@ -1267,7 +1555,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_signetv1_signet_proto_msgTypes[16]
+	mi := &file_signetv1_signet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1567,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[16]
+	mi := &file_signetv1_signet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1580,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{16}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Key) GetUri() string {
@@ -1395,7 +1683,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[17]
+	mi := &file_signetv1_signet_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1695,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[17]
+	mi := &file_signetv1_signet_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1708,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{17}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListTokensRequest) GetOp() *Operation {
@@ -1441,7 +1729,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[18]
+	mi := &file_signetv1_signet_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1741,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[18]
+	mi := &file_signetv1_signet_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1754,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{18}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1494,7 +1782,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[19]
+	mi := &file_signetv1_signet_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1794,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[19]
+	mi := &file_signetv1_signet_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1807,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{19}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListKeysRequest) GetOp() *Operation {
@@ -1550,7 +1838,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[20]
+	mi := &file_signetv1_signet_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1850,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[20]
+	mi := &file_signetv1_signet_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1863,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{20}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1615,7 +1903,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[21]
+	mi := &file_signetv1_signet_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1915,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[21]
+	mi := &file_signetv1_signet_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1928,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{21}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SignRequest) GetOp() *Operation {
@@ -1697,7 +1985,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[22]
+	mi := &file_signetv1_signet_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1997,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[22]
+	mi := &file_signetv1_signet_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +2010,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{22}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SignResponse) GetSignature() []byte {
@@ -1753,7 +2041,7 @@ type DecryptRequest struct {
 
 func (x *DecryptRequest) Reset() {
 	*x = DecryptRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[23]
+	mi := &file_signetv1_signet_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +2053,7 @@ func (x *DecryptRequest) String() string {
 func (*DecryptRequest) ProtoMessage() {}
 
 func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[23]
+	mi := &file_signetv1_signet_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +2066,7 @@ func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptRequest.ProtoReflect.Descriptor instead.
 func (*DecryptRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{23}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DecryptRequest) GetOp() *Operation {
@@ -1825,7 +2113,7 @@ type DecryptResponse struct {
 
 func (x *DecryptResponse) Reset() {
 	*x = DecryptResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[24]
+	mi := &file_signetv1_signet_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +2125,7 @@ func (x *DecryptResponse) String() string {
 func (*DecryptResponse) ProtoMessage() {}
 
 func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[24]
+	mi := &file_signetv1_signet_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +2138,7 @@ func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptResponse.ProtoReflect.Descriptor instead.
 func (*DecryptResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{24}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DecryptResponse) GetPlaintext() []byte {
@@ -1874,7 +2162,7 @@ type GenerateKeyRequest struct {
 
 func (x *GenerateKeyRequest) Reset() {
 	*x = GenerateKeyRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[25]
+	mi := &file_signetv1_signet_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2174,7 @@ func (x *GenerateKeyRequest) String() string {
 func (*GenerateKeyRequest) ProtoMessage() {}
 
 func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[25]
+	mi := &file_signetv1_signet_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2187,7 @@ func (x *GenerateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateKeyRequest.ProtoReflect.Descriptor instead.
 func (*GenerateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{25}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GenerateKeyRequest) GetOp() *Operation {
@@ -1961,7 +2249,7 @@ type CreateCSRRequest struct {
 
 func (x *CreateCSRRequest) Reset() {
 	*x = CreateCSRRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[26]
+	mi := &file_signetv1_signet_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2261,7 @@ func (x *CreateCSRRequest) String() string {
 func (*CreateCSRRequest) ProtoMessage() {}
 
 func (x *CreateCSRRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[26]
+	mi := &file_signetv1_signet_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2274,7 @@ func (x *CreateCSRRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCSRRequest.ProtoReflect.Descriptor instead.
 func (*CreateCSRRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{26}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateCSRRequest) GetOp() *Operation {
@@ -2040,7 +2328,7 @@ type CreateCSRResponse struct {
 
 func (x *CreateCSRResponse) Reset() {
 	*x = CreateCSRResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[27]
+	mi := &file_signetv1_signet_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2340,7 @@ func (x *CreateCSRResponse) String() string {
 func (*CreateCSRResponse) ProtoMessage() {}
 
 func (x *CreateCSRResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[27]
+	mi := &file_signetv1_signet_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2353,7 @@ func (x *CreateCSRResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCSRResponse.ProtoReflect.Descriptor instead.
 func (*CreateCSRResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{27}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateCSRResponse) GetCsr() []byte {
@@ -2089,7 +2377,7 @@ type ImportCertificateRequest struct {
 
 func (x *ImportCertificateRequest) Reset() {
 	*x = ImportCertificateRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[28]
+	mi := &file_signetv1_signet_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2389,7 @@ func (x *ImportCertificateRequest) String() string {
 func (*ImportCertificateRequest) ProtoMessage() {}
 
 func (x *ImportCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[28]
+	mi := &file_signetv1_signet_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2402,7 @@ func (x *ImportCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportCertificateRequest.ProtoReflect.Descriptor instead.
 func (*ImportCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{28}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ImportCertificateRequest) GetOp() *Operation {
@@ -2179,7 +2467,7 @@ type AskRequest struct {
 
 func (x *AskRequest) Reset() {
 	*x = AskRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[29]
+	mi := &file_signetv1_signet_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2479,7 @@ func (x *AskRequest) String() string {
 func (*AskRequest) ProtoMessage() {}
 
 func (x *AskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[29]
+	mi := &file_signetv1_signet_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2492,7 @@ func (x *AskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
 func (*AskRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{29}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AskRequest) GetOp() *Operation {
@@ -2246,7 +2534,7 @@ type AskResponse struct {
 
 func (x *AskResponse) Reset() {
 	*x = AskResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[30]
+	mi := &file_signetv1_signet_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2546,7 @@ func (x *AskResponse) String() string {
 func (*AskResponse) ProtoMessage() {}
 
 func (x *AskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[30]
+	mi := &file_signetv1_signet_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2559,7 @@ func (x *AskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
 func (*AskResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{30}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AskResponse) GetGrantId() string {
@@ -2299,7 +2587,7 @@ type ChooseKeyRequest struct {
 
 func (x *ChooseKeyRequest) Reset() {
 	*x = ChooseKeyRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[31]
+	mi := &file_signetv1_signet_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2599,7 @@ func (x *ChooseKeyRequest) String() string {
 func (*ChooseKeyRequest) ProtoMessage() {}
 
 func (x *ChooseKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[31]
+	mi := &file_signetv1_signet_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2612,7 @@ func (x *ChooseKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseKeyRequest.ProtoReflect.Descriptor instead.
 func (*ChooseKeyRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{31}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChooseKeyRequest) GetOp() *Operation {
@@ -2371,7 +2659,7 @@ type ChooseKeyResponse struct {
 
 func (x *ChooseKeyResponse) Reset() {
 	*x = ChooseKeyResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[32]
+	mi := &file_signetv1_signet_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2671,7 @@ func (x *ChooseKeyResponse) String() string {
 func (*ChooseKeyResponse) ProtoMessage() {}
 
 func (x *ChooseKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[32]
+	mi := &file_signetv1_signet_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2684,7 @@ func (x *ChooseKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChooseKeyResponse.ProtoReflect.Descriptor instead.
 func (*ChooseKeyResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{32}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChooseKeyResponse) GetKeyUri() string {
@@ -2429,7 +2717,7 @@ type LogBatch struct {
 
 func (x *LogBatch) Reset() {
 	*x = LogBatch{}
-	mi := &file_signetv1_signet_proto_msgTypes[33]
+	mi := &file_signetv1_signet_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2729,7 @@ func (x *LogBatch) String() string {
 func (*LogBatch) ProtoMessage() {}
 
 func (x *LogBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[33]
+	mi := &file_signetv1_signet_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2742,7 @@ func (x *LogBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogBatch.ProtoReflect.Descriptor instead.
 func (*LogBatch) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{33}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LogBatch) GetRecords() []*LogRecord {
@@ -2477,7 +2765,7 @@ type LogRecord struct {
 
 func (x *LogRecord) Reset() {
 	*x = LogRecord{}
-	mi := &file_signetv1_signet_proto_msgTypes[34]
+	mi := &file_signetv1_signet_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2777,7 @@ func (x *LogRecord) String() string {
 func (*LogRecord) ProtoMessage() {}
 
 func (x *LogRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[34]
+	mi := &file_signetv1_signet_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2790,7 @@ func (x *LogRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRecord.ProtoReflect.Descriptor instead.
 func (*LogRecord) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{34}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LogRecord) GetTimeUnixNano() int64 {
@@ -2543,7 +2831,7 @@ type LogAttr struct {
 
 func (x *LogAttr) Reset() {
 	*x = LogAttr{}
-	mi := &file_signetv1_signet_proto_msgTypes[35]
+	mi := &file_signetv1_signet_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2843,7 @@ func (x *LogAttr) String() string {
 func (*LogAttr) ProtoMessage() {}
 
 func (x *LogAttr) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[35]
+	mi := &file_signetv1_signet_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2856,7 @@ func (x *LogAttr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogAttr.ProtoReflect.Descriptor instead.
 func (*LogAttr) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{35}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *LogAttr) GetKey() string {
@@ -2593,7 +2881,7 @@ type LogResponse struct {
 
 func (x *LogResponse) Reset() {
 	*x = LogResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[36]
+	mi := &file_signetv1_signet_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2893,7 @@ func (x *LogResponse) String() string {
 func (*LogResponse) ProtoMessage() {}
 
 func (x *LogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[36]
+	mi := &file_signetv1_signet_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2906,7 @@ func (x *LogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResponse.ProtoReflect.Descriptor instead.
 func (*LogResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{36}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{42}
 }
 
 type IssueCertificateRequest struct {
@@ -2630,7 +2918,7 @@ type IssueCertificateRequest struct {
 
 func (x *IssueCertificateRequest) Reset() {
 	*x = IssueCertificateRequest{}
-	mi := &file_signetv1_signet_proto_msgTypes[37]
+	mi := &file_signetv1_signet_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +2930,7 @@ func (x *IssueCertificateRequest) String() string {
 func (*IssueCertificateRequest) ProtoMessage() {}
 
 func (x *IssueCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[37]
+	mi := &file_signetv1_signet_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +2943,7 @@ func (x *IssueCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{37}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *IssueCertificateRequest) GetNames() []string {
@@ -2676,7 +2964,7 @@ type IssueCertificateResponse struct {
 
 func (x *IssueCertificateResponse) Reset() {
 	*x = IssueCertificateResponse{}
-	mi := &file_signetv1_signet_proto_msgTypes[38]
+	mi := &file_signetv1_signet_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +2976,7 @@ func (x *IssueCertificateResponse) String() string {
 func (*IssueCertificateResponse) ProtoMessage() {}
 
 func (x *IssueCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_signetv1_signet_proto_msgTypes[38]
+	mi := &file_signetv1_signet_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +2989,7 @@ func (x *IssueCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_signetv1_signet_proto_rawDescGZIP(), []int{38}
+	return file_signetv1_signet_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IssueCertificateResponse) GetCertChainPem() []byte {
@@ -2810,7 +3098,22 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\tcount_low\x18\x01 \x01(\bR\bcountLow\x12\x1b\n" +
 	"\tfinal_try\x18\x02 \x01(\bR\bfinalTry\x12\x16\n" +
 	"\x06locked\x18\x03 \x01(\bR\x06locked\x12\x18\n" +
-	"\aretries\x18\x04 \x01(\x05R\aretries\"\xcd\x02\n" +
+	"\aretries\x18\x04 \x01(\x05R\aretries\"P\n" +
+	"\x14OpenContainerRequest\x12$\n" +
+	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"S\n" +
+	"\x15OpenContainerResponse\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\"\n" +
+	"\x04keys\x18\x02 \x03(\v2\x0e.signet.v1.KeyR\x04keys\"/\n" +
+	"\x15CloseContainerRequest\x12\x16\n" +
+	"\x06handle\x18\x01 \x01(\tR\x06handle\"\x18\n" +
+	"\x16CloseContainerResponse\"r\n" +
+	"\x16UnlockContainerRequest\x12$\n" +
+	"\x02op\x18\x01 \x01(\v2\x14.signet.v1.OperationR\x02op\x12\x16\n" +
+	"\x06handle\x18\x02 \x01(\tR\x06handle\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\fR\bpassword\"-\n" +
+	"\x17UnlockContainerResponse\x12\x12\n" +
+	"\x04used\x18\x01 \x01(\bR\x04used\"\xcd\x02\n" +
 	"\x05Token\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x14\n" +
@@ -2953,7 +3256,7 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\bDescribe\x12\x1a.signet.v1.DescribeRequest\x1a\x16.signet.v1.Description\x12:\n" +
 	"\x05Start\x12\x17.signet.v1.StartRequest\x1a\x18.signet.v1.StartResponse\x12@\n" +
 	"\aOpenURL\x12\x19.signet.v1.OpenURLRequest\x1a\x1a.signet.v1.OpenURLResponse\x127\n" +
-	"\x04Stop\x12\x16.signet.v1.StopRequest\x1a\x17.signet.v1.StopResponse2\xe5\x03\n" +
+	"\x04Stop\x12\x16.signet.v1.StopRequest\x1a\x17.signet.v1.StopResponse2\xea\x05\n" +
 	"\bKeyStore\x12I\n" +
 	"\n" +
 	"ListTokens\x12\x1c.signet.v1.ListTokensRequest\x1a\x1d.signet.v1.ListTokensResponse\x12C\n" +
@@ -2962,7 +3265,10 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\aDecrypt\x12\x19.signet.v1.DecryptRequest\x1a\x1a.signet.v1.DecryptResponse\x12<\n" +
 	"\vGenerateKey\x12\x1d.signet.v1.GenerateKeyRequest\x1a\x0e.signet.v1.Key\x12F\n" +
 	"\tCreateCSR\x12\x1b.signet.v1.CreateCSRRequest\x1a\x1c.signet.v1.CreateCSRResponse\x12H\n" +
-	"\x11ImportCertificate\x12#.signet.v1.ImportCertificateRequest\x1a\x0e.signet.v1.Key2\x87\x01\n" +
+	"\x11ImportCertificate\x12#.signet.v1.ImportCertificateRequest\x1a\x0e.signet.v1.Key\x12R\n" +
+	"\rOpenContainer\x12\x1f.signet.v1.OpenContainerRequest\x1a .signet.v1.OpenContainerResponse\x12U\n" +
+	"\x0eCloseContainer\x12 .signet.v1.CloseContainerRequest\x1a!.signet.v1.CloseContainerResponse\x12X\n" +
+	"\x0fUnlockContainer\x12!.signet.v1.UnlockContainerRequest\x1a\".signet.v1.UnlockContainerResponse2\x87\x01\n" +
 	"\aConsent\x124\n" +
 	"\x03Ask\x12\x15.signet.v1.AskRequest\x1a\x16.signet.v1.AskResponse\x12F\n" +
 	"\tChooseKey\x12\x1b.signet.v1.ChooseKeyRequest\x1a\x1c.signet.v1.ChooseKeyResponse2;\n" +
@@ -2984,7 +3290,7 @@ func file_signetv1_signet_proto_rawDescGZIP() []byte {
 }
 
 var file_signetv1_signet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_signetv1_signet_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_signetv1_signet_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_signetv1_signet_proto_goTypes = []any{
 	(ErrorKind)(0),                   // 0: signet.v1.ErrorKind
 	(Operation_Kind)(0),              // 1: signet.v1.Operation.Kind
@@ -3003,93 +3309,108 @@ var file_signetv1_signet_proto_goTypes = []any{
 	(*Document)(nil),                 // 14: signet.v1.Document
 	(*ErrorDetail)(nil),              // 15: signet.v1.ErrorDetail
 	(*PINState)(nil),                 // 16: signet.v1.PINState
-	(*Token)(nil),                    // 17: signet.v1.Token
-	(*Key)(nil),                      // 18: signet.v1.Key
-	(*ListTokensRequest)(nil),        // 19: signet.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),       // 20: signet.v1.ListTokensResponse
-	(*ListKeysRequest)(nil),          // 21: signet.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),         // 22: signet.v1.ListKeysResponse
-	(*SignRequest)(nil),              // 23: signet.v1.SignRequest
-	(*SignResponse)(nil),             // 24: signet.v1.SignResponse
-	(*DecryptRequest)(nil),           // 25: signet.v1.DecryptRequest
-	(*DecryptResponse)(nil),          // 26: signet.v1.DecryptResponse
-	(*GenerateKeyRequest)(nil),       // 27: signet.v1.GenerateKeyRequest
-	(*CreateCSRRequest)(nil),         // 28: signet.v1.CreateCSRRequest
-	(*CreateCSRResponse)(nil),        // 29: signet.v1.CreateCSRResponse
-	(*ImportCertificateRequest)(nil), // 30: signet.v1.ImportCertificateRequest
-	(*AskRequest)(nil),               // 31: signet.v1.AskRequest
-	(*AskResponse)(nil),              // 32: signet.v1.AskResponse
-	(*ChooseKeyRequest)(nil),         // 33: signet.v1.ChooseKeyRequest
-	(*ChooseKeyResponse)(nil),        // 34: signet.v1.ChooseKeyResponse
-	(*LogBatch)(nil),                 // 35: signet.v1.LogBatch
-	(*LogRecord)(nil),                // 36: signet.v1.LogRecord
-	(*LogAttr)(nil),                  // 37: signet.v1.LogAttr
-	(*LogResponse)(nil),              // 38: signet.v1.LogResponse
-	(*IssueCertificateRequest)(nil),  // 39: signet.v1.IssueCertificateRequest
-	(*IssueCertificateResponse)(nil), // 40: signet.v1.IssueCertificateResponse
-	nil,                              // 41: signet.v1.StartRequest.OptionsEntry
-	nil,                              // 42: signet.v1.Operation.EvidenceEntry
+	(*OpenContainerRequest)(nil),     // 17: signet.v1.OpenContainerRequest
+	(*OpenContainerResponse)(nil),    // 18: signet.v1.OpenContainerResponse
+	(*CloseContainerRequest)(nil),    // 19: signet.v1.CloseContainerRequest
+	(*CloseContainerResponse)(nil),   // 20: signet.v1.CloseContainerResponse
+	(*UnlockContainerRequest)(nil),   // 21: signet.v1.UnlockContainerRequest
+	(*UnlockContainerResponse)(nil),  // 22: signet.v1.UnlockContainerResponse
+	(*Token)(nil),                    // 23: signet.v1.Token
+	(*Key)(nil),                      // 24: signet.v1.Key
+	(*ListTokensRequest)(nil),        // 25: signet.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),       // 26: signet.v1.ListTokensResponse
+	(*ListKeysRequest)(nil),          // 27: signet.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),         // 28: signet.v1.ListKeysResponse
+	(*SignRequest)(nil),              // 29: signet.v1.SignRequest
+	(*SignResponse)(nil),             // 30: signet.v1.SignResponse
+	(*DecryptRequest)(nil),           // 31: signet.v1.DecryptRequest
+	(*DecryptResponse)(nil),          // 32: signet.v1.DecryptResponse
+	(*GenerateKeyRequest)(nil),       // 33: signet.v1.GenerateKeyRequest
+	(*CreateCSRRequest)(nil),         // 34: signet.v1.CreateCSRRequest
+	(*CreateCSRResponse)(nil),        // 35: signet.v1.CreateCSRResponse
+	(*ImportCertificateRequest)(nil), // 36: signet.v1.ImportCertificateRequest
+	(*AskRequest)(nil),               // 37: signet.v1.AskRequest
+	(*AskResponse)(nil),              // 38: signet.v1.AskResponse
+	(*ChooseKeyRequest)(nil),         // 39: signet.v1.ChooseKeyRequest
+	(*ChooseKeyResponse)(nil),        // 40: signet.v1.ChooseKeyResponse
+	(*LogBatch)(nil),                 // 41: signet.v1.LogBatch
+	(*LogRecord)(nil),                // 42: signet.v1.LogRecord
+	(*LogAttr)(nil),                  // 43: signet.v1.LogAttr
+	(*LogResponse)(nil),              // 44: signet.v1.LogResponse
+	(*IssueCertificateRequest)(nil),  // 45: signet.v1.IssueCertificateRequest
+	(*IssueCertificateResponse)(nil), // 46: signet.v1.IssueCertificateResponse
+	nil,                              // 47: signet.v1.StartRequest.OptionsEntry
+	nil,                              // 48: signet.v1.Operation.EvidenceEntry
 }
 var file_signetv1_signet_proto_depIdxs = []int32{
 	4,  // 0: signet.v1.Description.listeners:type_name -> signet.v1.ListenerSpec
-	41, // 1: signet.v1.StartRequest.options:type_name -> signet.v1.StartRequest.OptionsEntry
+	47, // 1: signet.v1.StartRequest.options:type_name -> signet.v1.StartRequest.OptionsEntry
 	6,  // 2: signet.v1.StartRequest.listen:type_name -> signet.v1.ListenerConfig
 	8,  // 3: signet.v1.StartResponse.listeners:type_name -> signet.v1.BoundListener
 	1,  // 4: signet.v1.Operation.kind:type_name -> signet.v1.Operation.Kind
 	14, // 5: signet.v1.Operation.documents:type_name -> signet.v1.Document
-	42, // 6: signet.v1.Operation.evidence:type_name -> signet.v1.Operation.EvidenceEntry
+	48, // 6: signet.v1.Operation.evidence:type_name -> signet.v1.Operation.EvidenceEntry
 	0,  // 7: signet.v1.ErrorDetail.kind:type_name -> signet.v1.ErrorKind
 	16, // 8: signet.v1.ErrorDetail.pin_state:type_name -> signet.v1.PINState
-	16, // 9: signet.v1.Token.pin_state:type_name -> signet.v1.PINState
-	13, // 10: signet.v1.ListTokensRequest.op:type_name -> signet.v1.Operation
-	17, // 11: signet.v1.ListTokensResponse.tokens:type_name -> signet.v1.Token
-	13, // 12: signet.v1.ListKeysRequest.op:type_name -> signet.v1.Operation
-	18, // 13: signet.v1.ListKeysResponse.keys:type_name -> signet.v1.Key
-	13, // 14: signet.v1.SignRequest.op:type_name -> signet.v1.Operation
-	13, // 15: signet.v1.DecryptRequest.op:type_name -> signet.v1.Operation
-	13, // 16: signet.v1.GenerateKeyRequest.op:type_name -> signet.v1.Operation
-	13, // 17: signet.v1.CreateCSRRequest.op:type_name -> signet.v1.Operation
-	13, // 18: signet.v1.ImportCertificateRequest.op:type_name -> signet.v1.Operation
-	13, // 19: signet.v1.AskRequest.op:type_name -> signet.v1.Operation
-	13, // 20: signet.v1.ChooseKeyRequest.op:type_name -> signet.v1.Operation
-	18, // 21: signet.v1.ChooseKeyResponse.key:type_name -> signet.v1.Key
-	36, // 22: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
-	37, // 23: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
-	2,  // 24: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
-	5,  // 25: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
-	9,  // 26: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
-	11, // 27: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
-	19, // 28: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
-	21, // 29: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
-	23, // 30: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
-	25, // 31: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
-	27, // 32: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
-	28, // 33: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
-	30, // 34: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
-	31, // 35: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
-	33, // 36: signet.v1.Consent.ChooseKey:input_type -> signet.v1.ChooseKeyRequest
-	35, // 37: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
-	39, // 38: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
-	3,  // 39: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
-	7,  // 40: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
-	10, // 41: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
-	12, // 42: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
-	20, // 43: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
-	22, // 44: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
-	24, // 45: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
-	26, // 46: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
-	18, // 47: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
-	29, // 48: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
-	18, // 49: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
-	32, // 50: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
-	34, // 51: signet.v1.Consent.ChooseKey:output_type -> signet.v1.ChooseKeyResponse
-	38, // 52: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
-	40, // 53: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
-	39, // [39:54] is the sub-list for method output_type
-	24, // [24:39] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 9: signet.v1.OpenContainerRequest.op:type_name -> signet.v1.Operation
+	24, // 10: signet.v1.OpenContainerResponse.keys:type_name -> signet.v1.Key
+	13, // 11: signet.v1.UnlockContainerRequest.op:type_name -> signet.v1.Operation
+	16, // 12: signet.v1.Token.pin_state:type_name -> signet.v1.PINState
+	13, // 13: signet.v1.ListTokensRequest.op:type_name -> signet.v1.Operation
+	23, // 14: signet.v1.ListTokensResponse.tokens:type_name -> signet.v1.Token
+	13, // 15: signet.v1.ListKeysRequest.op:type_name -> signet.v1.Operation
+	24, // 16: signet.v1.ListKeysResponse.keys:type_name -> signet.v1.Key
+	13, // 17: signet.v1.SignRequest.op:type_name -> signet.v1.Operation
+	13, // 18: signet.v1.DecryptRequest.op:type_name -> signet.v1.Operation
+	13, // 19: signet.v1.GenerateKeyRequest.op:type_name -> signet.v1.Operation
+	13, // 20: signet.v1.CreateCSRRequest.op:type_name -> signet.v1.Operation
+	13, // 21: signet.v1.ImportCertificateRequest.op:type_name -> signet.v1.Operation
+	13, // 22: signet.v1.AskRequest.op:type_name -> signet.v1.Operation
+	13, // 23: signet.v1.ChooseKeyRequest.op:type_name -> signet.v1.Operation
+	24, // 24: signet.v1.ChooseKeyResponse.key:type_name -> signet.v1.Key
+	42, // 25: signet.v1.LogBatch.records:type_name -> signet.v1.LogRecord
+	43, // 26: signet.v1.LogRecord.attrs:type_name -> signet.v1.LogAttr
+	2,  // 27: signet.v1.Plugin.Describe:input_type -> signet.v1.DescribeRequest
+	5,  // 28: signet.v1.Plugin.Start:input_type -> signet.v1.StartRequest
+	9,  // 29: signet.v1.Plugin.OpenURL:input_type -> signet.v1.OpenURLRequest
+	11, // 30: signet.v1.Plugin.Stop:input_type -> signet.v1.StopRequest
+	25, // 31: signet.v1.KeyStore.ListTokens:input_type -> signet.v1.ListTokensRequest
+	27, // 32: signet.v1.KeyStore.ListKeys:input_type -> signet.v1.ListKeysRequest
+	29, // 33: signet.v1.KeyStore.Sign:input_type -> signet.v1.SignRequest
+	31, // 34: signet.v1.KeyStore.Decrypt:input_type -> signet.v1.DecryptRequest
+	33, // 35: signet.v1.KeyStore.GenerateKey:input_type -> signet.v1.GenerateKeyRequest
+	34, // 36: signet.v1.KeyStore.CreateCSR:input_type -> signet.v1.CreateCSRRequest
+	36, // 37: signet.v1.KeyStore.ImportCertificate:input_type -> signet.v1.ImportCertificateRequest
+	17, // 38: signet.v1.KeyStore.OpenContainer:input_type -> signet.v1.OpenContainerRequest
+	19, // 39: signet.v1.KeyStore.CloseContainer:input_type -> signet.v1.CloseContainerRequest
+	21, // 40: signet.v1.KeyStore.UnlockContainer:input_type -> signet.v1.UnlockContainerRequest
+	37, // 41: signet.v1.Consent.Ask:input_type -> signet.v1.AskRequest
+	39, // 42: signet.v1.Consent.ChooseKey:input_type -> signet.v1.ChooseKeyRequest
+	41, // 43: signet.v1.Log.Write:input_type -> signet.v1.LogBatch
+	45, // 44: signet.v1.TLS.IssueCertificate:input_type -> signet.v1.IssueCertificateRequest
+	3,  // 45: signet.v1.Plugin.Describe:output_type -> signet.v1.Description
+	7,  // 46: signet.v1.Plugin.Start:output_type -> signet.v1.StartResponse
+	10, // 47: signet.v1.Plugin.OpenURL:output_type -> signet.v1.OpenURLResponse
+	12, // 48: signet.v1.Plugin.Stop:output_type -> signet.v1.StopResponse
+	26, // 49: signet.v1.KeyStore.ListTokens:output_type -> signet.v1.ListTokensResponse
+	28, // 50: signet.v1.KeyStore.ListKeys:output_type -> signet.v1.ListKeysResponse
+	30, // 51: signet.v1.KeyStore.Sign:output_type -> signet.v1.SignResponse
+	32, // 52: signet.v1.KeyStore.Decrypt:output_type -> signet.v1.DecryptResponse
+	24, // 53: signet.v1.KeyStore.GenerateKey:output_type -> signet.v1.Key
+	35, // 54: signet.v1.KeyStore.CreateCSR:output_type -> signet.v1.CreateCSRResponse
+	24, // 55: signet.v1.KeyStore.ImportCertificate:output_type -> signet.v1.Key
+	18, // 56: signet.v1.KeyStore.OpenContainer:output_type -> signet.v1.OpenContainerResponse
+	20, // 57: signet.v1.KeyStore.CloseContainer:output_type -> signet.v1.CloseContainerResponse
+	22, // 58: signet.v1.KeyStore.UnlockContainer:output_type -> signet.v1.UnlockContainerResponse
+	38, // 59: signet.v1.Consent.Ask:output_type -> signet.v1.AskResponse
+	40, // 60: signet.v1.Consent.ChooseKey:output_type -> signet.v1.ChooseKeyResponse
+	44, // 61: signet.v1.Log.Write:output_type -> signet.v1.LogResponse
+	46, // 62: signet.v1.TLS.IssueCertificate:output_type -> signet.v1.IssueCertificateResponse
+	45, // [45:63] is the sub-list for method output_type
+	27, // [27:45] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_signetv1_signet_proto_init() }
@@ -3103,7 +3424,7 @@ func file_signetv1_signet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_signetv1_signet_proto_rawDesc), len(file_signetv1_signet_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -266,6 +266,9 @@ const (
 	KeyStore_GenerateKey_FullMethodName       = "/signet.v1.KeyStore/GenerateKey"
 	KeyStore_CreateCSR_FullMethodName         = "/signet.v1.KeyStore/CreateCSR"
 	KeyStore_ImportCertificate_FullMethodName = "/signet.v1.KeyStore/ImportCertificate"
+	KeyStore_OpenContainer_FullMethodName     = "/signet.v1.KeyStore/OpenContainer"
+	KeyStore_CloseContainer_FullMethodName    = "/signet.v1.KeyStore/CloseContainer"
+	KeyStore_UnlockContainer_FullMethodName   = "/signet.v1.KeyStore/UnlockContainer"
 )
 
 // KeyStoreClient is the client API for KeyStore service.
@@ -279,6 +282,18 @@ type KeyStoreClient interface {
 	GenerateKey(ctx context.Context, in *GenerateKeyRequest, opts ...grpc.CallOption) (*Key, error)
 	CreateCSR(ctx context.Context, in *CreateCSRRequest, opts ...grpc.CallOption) (*CreateCSRResponse, error)
 	ImportCertificate(ctx context.Context, in *ImportCertificateRequest, opts ...grpc.CallOption) (*Key, error)
+	// OpenContainer holds an uploaded PKCS#12 key container in the host's
+	// memory for the calling plugin and the operation's origin only; its
+	// keys are used by URI like any other (consent asked; the host asks the
+	// person for the password on first use). CloseContainer forgets it; the
+	// host also forgets every container of a plugin when the plugin exits.
+	OpenContainer(ctx context.Context, in *OpenContainerRequest, opts ...grpc.CallOption) (*OpenContainerResponse, error)
+	CloseContainer(ctx context.Context, in *CloseContainerRequest, opts ...grpc.CallOption) (*CloseContainerResponse, error)
+	// UnlockContainer opens an open container with a password a page sent,
+	// only when the host's policy lets the operation's origin pass
+	// passwords; otherwise the password is dropped (used = false) and the
+	// person is asked on first use.
+	UnlockContainer(ctx context.Context, in *UnlockContainerRequest, opts ...grpc.CallOption) (*UnlockContainerResponse, error)
 }
 
 type keyStoreClient struct {
@@ -359,6 +374,36 @@ func (c *keyStoreClient) ImportCertificate(ctx context.Context, in *ImportCertif
 	return out, nil
 }
 
+func (c *keyStoreClient) OpenContainer(ctx context.Context, in *OpenContainerRequest, opts ...grpc.CallOption) (*OpenContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenContainerResponse)
+	err := c.cc.Invoke(ctx, KeyStore_OpenContainer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyStoreClient) CloseContainer(ctx context.Context, in *CloseContainerRequest, opts ...grpc.CallOption) (*CloseContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloseContainerResponse)
+	err := c.cc.Invoke(ctx, KeyStore_CloseContainer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *keyStoreClient) UnlockContainer(ctx context.Context, in *UnlockContainerRequest, opts ...grpc.CallOption) (*UnlockContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockContainerResponse)
+	err := c.cc.Invoke(ctx, KeyStore_UnlockContainer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KeyStoreServer is the server API for KeyStore service.
 // All implementations must embed UnimplementedKeyStoreServer
 // for forward compatibility.
@@ -370,6 +415,18 @@ type KeyStoreServer interface {
 	GenerateKey(context.Context, *GenerateKeyRequest) (*Key, error)
 	CreateCSR(context.Context, *CreateCSRRequest) (*CreateCSRResponse, error)
 	ImportCertificate(context.Context, *ImportCertificateRequest) (*Key, error)
+	// OpenContainer holds an uploaded PKCS#12 key container in the host's
+	// memory for the calling plugin and the operation's origin only; its
+	// keys are used by URI like any other (consent asked; the host asks the
+	// person for the password on first use). CloseContainer forgets it; the
+	// host also forgets every container of a plugin when the plugin exits.
+	OpenContainer(context.Context, *OpenContainerRequest) (*OpenContainerResponse, error)
+	CloseContainer(context.Context, *CloseContainerRequest) (*CloseContainerResponse, error)
+	// UnlockContainer opens an open container with a password a page sent,
+	// only when the host's policy lets the operation's origin pass
+	// passwords; otherwise the password is dropped (used = false) and the
+	// person is asked on first use.
+	UnlockContainer(context.Context, *UnlockContainerRequest) (*UnlockContainerResponse, error)
 	mustEmbedUnimplementedKeyStoreServer()
 }
 
@@ -400,6 +457,15 @@ func (UnimplementedKeyStoreServer) CreateCSR(context.Context, *CreateCSRRequest)
 }
 func (UnimplementedKeyStoreServer) ImportCertificate(context.Context, *ImportCertificateRequest) (*Key, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportCertificate not implemented")
+}
+func (UnimplementedKeyStoreServer) OpenContainer(context.Context, *OpenContainerRequest) (*OpenContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenContainer not implemented")
+}
+func (UnimplementedKeyStoreServer) CloseContainer(context.Context, *CloseContainerRequest) (*CloseContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseContainer not implemented")
+}
+func (UnimplementedKeyStoreServer) UnlockContainer(context.Context, *UnlockContainerRequest) (*UnlockContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlockContainer not implemented")
 }
 func (UnimplementedKeyStoreServer) mustEmbedUnimplementedKeyStoreServer() {}
 func (UnimplementedKeyStoreServer) testEmbeddedByValue()                  {}
@@ -548,6 +614,60 @@ func _KeyStore_ImportCertificate_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KeyStore_OpenContainer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyStoreServer).OpenContainer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyStore_OpenContainer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyStoreServer).OpenContainer(ctx, req.(*OpenContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyStore_CloseContainer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyStoreServer).CloseContainer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyStore_CloseContainer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyStoreServer).CloseContainer(ctx, req.(*CloseContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KeyStore_UnlockContainer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KeyStoreServer).UnlockContainer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KeyStore_UnlockContainer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KeyStoreServer).UnlockContainer(ctx, req.(*UnlockContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KeyStore_ServiceDesc is the grpc.ServiceDesc for KeyStore service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -582,6 +702,18 @@ var KeyStore_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImportCertificate",
 			Handler:    _KeyStore_ImportCertificate_Handler,
+		},
+		{
+			MethodName: "OpenContainer",
+			Handler:    _KeyStore_OpenContainer_Handler,
+		},
+		{
+			MethodName: "CloseContainer",
+			Handler:    _KeyStore_CloseContainer_Handler,
+		},
+		{
+			MethodName: "UnlockContainer",
+			Handler:    _KeyStore_UnlockContainer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -21,7 +21,9 @@ func TestEveryPlace(t *testing.T) {
 	e := newEnv(t)
 	a := e.startReplica(replicaOptions{name: "a", extra: "limits: {max_document_mb: 1}\n"})
 	ctx := ctxT(t)
-	code := func(ctx context.Context, in konturclient.SignInitiation) (string, error) { return e.code(in.RequestID), nil }
+	code := func(ctx context.Context, in konturclient.SignInitiation) (string, error) {
+		return e.code(in.RequestID), nil
+	}
 
 	pfr := konturclient.PFRReply("acme", "df-pfr", "doc", "r")
 	require.NoError(t, a.client.PutContent(ctx, pfr, "", bytes.NewReader([]byte("pfr"))))

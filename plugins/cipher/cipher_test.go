@@ -36,7 +36,10 @@ func TestServiceEndpoints(t *testing.T) {
 // TestSignDetachedWithAccessToken follows the documented flow with an
 // access token and checks the signature with OpenSSL.
 func TestSignDetachedWithAccessToken(t *testing.T) {
-	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: plugintest.AcceptGrants(portal)})
+	// The grant is for the RSA key: which key an allow-all choice picks
+	// first depends on the token's listing order.
+	h := plugintest.Start(t, pkg, &plugintest.Config{Consent: plugintest.AcceptGrants(portal),
+		Options: map[string]string{"access_token_key": "pkcs11:token=" + plugintest.TokenLabel + ";object=" + plugintest.KeyRSA}})
 	a := api{t: t, h: h, origin: portal}
 	tok := a.must("POST", "/accessToken", "", map[string]any{"accessTimesNumber": 2, "metaData": "<b>Invoice #42</b><script>x</script>"})["accessTokenUuid"].(string)
 	require.NotEmpty(t, tok)

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func sha256hex(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
@@ -18,8 +20,6 @@ func certPEM(srv *httptest.Server) []byte {
 func mustRegexp(t *testing.T, expr string) *regexp.Regexp {
 	t.Helper()
 	re, err := regexp.Compile(expr)
-	if err != nil {
-		t.Fatalf("regexp %q: %v", expr, err)
-	}
+	require.NoError(t, err, "regexp %q", expr)
 	return re
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkUpload streams a 256 MiB octet-stream upload over TLS into a
@@ -16,9 +18,7 @@ import (
 func BenchmarkUpload(b *testing.B) {
 	const size = 256 << 20
 	s, err := NewServer(Config{Limits: DefaultLimits, TempDir: filepath.Join(benchDir(b), "t")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer s.Close()
 	srv := httptest.NewTLSServer(s)
 	defer srv.Close()
@@ -27,9 +27,7 @@ func BenchmarkUpload(b *testing.B) {
 	b.SetBytes(size)
 	for i := 0; i < b.N; i++ {
 		resp, err := c.Post(srv.URL+APIBase+"/ticket", "text/plain", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		var m map[string]string
 		_ = json.NewDecoder(resp.Body).Decode(&m)
 		resp.Body.Close()
@@ -37,14 +35,10 @@ func BenchmarkUpload(b *testing.B) {
 		req.ContentLength = size
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err = c.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
+		require.Equal(b, http.StatusOK, resp.StatusCode, "upload answered %s", resp.Status)
 		_ = s.tickets.delete(m["ticketUuid"], "")
 	}
 }

@@ -3,6 +3,7 @@ package cipher
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 
@@ -74,7 +75,9 @@ func (s *Server) timestampResult(w http.ResponseWriter, r *http.Request, c calle
 	return s.result(w, r, c, jobTS, msgFailed, true)
 }
 
-// startModify augments the session's signature (ds/data): each signer
+// startModify augments the session's signature (ds/data): a detached
+// signature becomes attached (signatureType attached) with the session's
+// data as its content, and, unless cadesType is CAdESBES, each signer
 // without a signature timestamp gets one (the uploaded ts/data token, else
 // the TSA's), which makes CAdES-BES a CAdES-T.
 func (s *Server) startModify(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -84,15 +87,16 @@ func (s *Server) startModify(w http.ResponseWriter, r *http.Request, c caller) e
 	}
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 64<<10))
 	t.mu.Lock()
-	sig, opts, tok := t.sig, t.opts, t.tsToken
+	sig, data, opts, tok := t.sig, t.data, t.opts, t.tsToken
 	t.mu.Unlock()
 	if sig == nil {
 		return badParam("no signature in this session: POST /ticket/{uuid}/ds/data first")
 	}
-	if opts.Cades == cadesBES {
-		return badParam("ds/modifier with cadesType=CAdESBES has nothing to add; set cadesType=CAdEST")
+	stamp := opts.Cades != cadesBES
+	if !stamp && opts.Detached {
+		return badParam("ds/modifier with cadesType=CAdESBES and signatureType=detached has nothing to add; set cadesType=CAdEST or signatureType=attached")
 	}
-	if tok == nil && s.cfg.TSAURL == "" {
+	if stamp && tok == nil && s.cfg.TSAURL == "" {
 		return badParam("ds/modifier adds a signature timestamp, but the agent has no timestamp authority configured and no ts/data was uploaded")
 	}
 	return s.startJobAndReply(w, t, jobModify, func(ctx context.Context) (*blob, any, error) {
@@ -105,9 +109,14 @@ func (s *Server) startModify(w http.ResponseWriter, r *http.Request, c caller) e
 			return nil, nil, badParam("ds/data is not a CMS signature: %v", err)
 		}
 		if !sd.HasContent && !opts.Detached {
-			return nil, nil, errNotImplemented("turning a detached signature into an attached one (ds/modifier with signatureType=attached); keep signatureType=detached")
+			if der, err = s.attachData(der, data); err != nil {
+				return nil, nil, err
+			}
 		}
 		for i, si := range sd.Signers {
+			if !stamp {
+				break
+			}
 			if _, has := si.TimestampToken(); has {
 				continue
 			}
@@ -123,6 +132,23 @@ func (s *Server) startModify(w http.ResponseWriter, r *http.Request, c caller) e
 		out, err := t.writeBytes("modified", der)
 		return out, nil, err
 	})
+}
+
+// attachData makes a detached signature attached with the session's data,
+// which must be what it signs (read into memory: at most max_signature).
+func (s *Server) attachData(der []byte, data *blob) ([]byte, error) {
+	if data == nil {
+		return nil, badParam("signatureType=attached: POST /ticket/{uuid}/data with the signed data first, so that ds/modifier can attach it")
+	}
+	content, err := readBlob(data, s.cfg.Limits.MaxSignature)
+	if err != nil {
+		return nil, err
+	}
+	out, err := cms.AttachContent(der, content)
+	if errors.Is(err, cms.ErrContentMismatch) {
+		return nil, badParam("the session's data is not what ds/data signs: %v", err)
+	}
+	return out, err
 }
 
 // startDecrypt decrypts the session's data (an EnvelopedData) with the key

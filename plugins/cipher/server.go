@@ -583,10 +583,5 @@ func (s *Server) decryptResult(b64 bool) handlerFunc {
 	}
 }
 
-// errNotImplemented names what is missing.
-func errNotImplemented(what string) error {
-	return badParam("%s is not implemented by this agent", what)
-}
-
 // fmtTime is how times appear in replies.
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }

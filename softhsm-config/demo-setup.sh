@@ -59,6 +59,9 @@ plugins:
     listen:
       - {name: https, bind: "127.0.0.1:9091", names: [local.cipher.kiev.ua]}
       - {name: https9090, bind: "127.0.0.1:9090", names: [local.cipher.kiev.ua]}
+  - name: kontur
+    # Server mode (confirmed cloud signing) runs apart: make demo-server.
+    enabled: false
   - name: cryptoarm
     path: signet-plugin-cryptoarm
     options:

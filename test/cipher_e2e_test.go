@@ -271,22 +271,30 @@ func TestCipherE2ETicketFilesGoneOnRestart(t *testing.T) {
 	a := startCipherAgent(t)
 	id := a.must(t, "https://portal.example", "POST", "/ticket", nil)["ticketUuid"].(string)
 	a.must(t, "https://portal.example", "POST", "/ticket/"+id+"/data", bytes.Repeat([]byte("x"), 1<<20))
-	entries, err := os.ReadDir(filepath.Join(a.ticketDir, id))
+	p := a.plugin("cipher")
+	// Each plugin process keeps its tickets in its own run directory.
+	runDir := func(pid int) string { return filepath.Join(a.ticketDir, fmt.Sprintf("run-%d", pid)) }
+	entries, err := os.ReadDir(filepath.Join(runDir(p.PID), id))
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
 
-	p := a.plugin("cipher")
 	require.NoError(t, syscall.Kill(p.PID, syscall.SIGKILL))
+	var q host.PluginStatus
 	require.Eventually(t, func() bool {
-		q := a.plugin("cipher")
+		q = a.plugin("cipher")
 		return q.State == host.Running && q.PID != p.PID
 	}, 60*time.Second, 100*time.Millisecond, "the host restarts the plugin")
 	a.findListeners(t)
 	st, body := a.call(t, "https://portal.example", "GET", "/ticket/"+id+"/ds/creator", "", nil)
 	assert.Equal(t, http.StatusBadRequest, st, "%s", body)
+	assert.NoDirExists(t, runDir(p.PID), "the files of the killed process's tickets are removed at start")
 	left, err := os.ReadDir(a.ticketDir)
 	require.NoError(t, err)
-	assert.Empty(t, left, "the files of the killed process's tickets are removed at start")
+	require.Len(t, left, 1, "only the new process's run directory remains")
+	assert.Equal(t, filepath.Base(runDir(q.PID)), left[0].Name())
+	inRun, err := os.ReadDir(runDir(q.PID))
+	require.NoError(t, err)
+	assert.Empty(t, inRun)
 }
 
 // TestCipherE2EAccessTokenRace: under `signet serve` with an unattended

@@ -114,7 +114,7 @@ func (s *Server) routes() {
 
 	h("POST "+APIBase+"/ticket", s.createTicket)
 	h("DELETE "+APIBase+"/ticket/{uuid}", s.deleteTicket)
-	h("POST "+APIBase+"/ticket/{uuid}/data", s.uploadData)
+	h("POST "+APIBase+"/ticket/{uuid}/data", s.uploadBlob("data", s.cfg.Limits.MaxData, func(t *ticket) **blob { return &t.data }))
 	h("PUT "+APIBase+"/ticket/{uuid}/metadata", s.setMetadata)
 	h("PUT "+APIBase+"/ticket/{uuid}/option", s.setOption)
 	h("PUT "+APIBase+"/ticket/{uuid}/keyStore", s.setKeyStore)
@@ -124,7 +124,7 @@ func (s *Server) routes() {
 	h("GET "+APIBase+"/ticket/{uuid}/ds/creator", s.jobStatus(jobSign, msgSigned, msgNotSigned))
 	h("GET "+APIBase+"/ticket/{uuid}/ds/base64Data", s.signatureResult(true))
 	h("GET "+APIBase+"/ticket/{uuid}/ds/data", s.signatureResult(false))
-	h("POST "+APIBase+"/ticket/{uuid}/ds/data", s.uploadSignature)
+	h("POST "+APIBase+"/ticket/{uuid}/ds/data", s.uploadBlob("signature", s.cfg.Limits.MaxSignature, func(t *ticket) **blob { return &t.sig }))
 	h("POST "+APIBase+"/ticket/{uuid}/ds/verifier", s.startVerify)
 	h("GET "+APIBase+"/ticket/{uuid}/ds/verifier", s.verifyResult)
 	h("POST "+APIBase+"/ticket/{uuid}/ds/modifier", s.startModify)
@@ -393,32 +393,22 @@ func (s *Server) deleteTicket(w http.ResponseWriter, r *http.Request, c caller) 
 	return nil
 }
 
-func (s *Server) uploadData(w http.ResponseWriter, r *http.Request, c caller) error {
-	t, err := s.ticket(r, c)
-	if err != nil {
-		return err
+// uploadBlob stores an upload (the data or the signature, at most limit
+// bytes) as the session's file named name, replacing the one in slot.
+func (s *Server) uploadBlob(name string, limit int64, slot func(t *ticket) **blob) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c caller) error {
+		t, err := s.ticket(r, c)
+		if err != nil {
+			return err
+		}
+		b, err := s.readUpload(w, r, t, name, limit)
+		if err != nil {
+			return err
+		}
+		t.replaceBlob(slot(t), b)
+		s.ok(w, msgOK)
+		return nil
 	}
-	b, err := s.readUpload(w, r, t, "data", s.cfg.Limits.MaxData)
-	if err != nil {
-		return err
-	}
-	t.replaceBlob(&t.data, b)
-	s.ok(w, msgOK)
-	return nil
-}
-
-func (s *Server) uploadSignature(w http.ResponseWriter, r *http.Request, c caller) error {
-	t, err := s.ticket(r, c)
-	if err != nil {
-		return err
-	}
-	b, err := s.readUpload(w, r, t, "signature", s.cfg.Limits.MaxSignature)
-	if err != nil {
-		return err
-	}
-	t.replaceBlob(&t.sig, b)
-	s.ok(w, msgOK)
-	return nil
 }
 
 func (s *Server) setMetadata(w http.ResponseWriter, r *http.Request, c caller) error {

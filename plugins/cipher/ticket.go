@@ -106,8 +106,9 @@ type store struct {
 var errTooManyTickets = &apiError{status: http.StatusServiceUnavailable, msg: msgBusy}
 
 // newStore prepares dir (created 0700 if missing; refused if it is a link,
-// not a directory or another user's) and removes everything in it: the files
-// of a previous run are gone at start.
+// not a directory or another user's), removes what earlier runs left there
+// (the files of a previous run are gone at start), and keeps this process's
+// tickets in their own run directory inside it.
 func newStore(dir string, limits Limits, now func() time.Time) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ticket directory: %w", err)
@@ -123,16 +124,47 @@ func newStore(dir string, limits Limits, now func() time.Time) (*store, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ticket directory: %w", err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err := removeStaleRuns(dir); err != nil {
+		return nil, err
+	}
+	// This process's files live in their own run directory, so that two
+	// plugin processes of one user (two agents, parallel tests) never
+	// remove each other's files.
+	run := filepath.Join(dir, fmt.Sprintf("run-%d", os.Getpid()))
+	if err := os.RemoveAll(run); err != nil {
 		return nil, fmt.Errorf("ticket directory: %w", err)
 	}
+	if err := os.Mkdir(run, 0o700); err != nil {
+		return nil, fmt.Errorf("ticket directory: %w", err)
+	}
+	dir = run
+	return &store{dir: dir, limits: limits, now: now, tickets: map[string]*ticket{}}, nil
+}
+
+// removeStaleRuns removes what earlier plugin processes left in dir: every
+// run directory whose process is gone, and anything else. A run directory
+// of a live process is left alone.
+func removeStaleRuns(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("ticket directory: %w", err)
+	}
 	for _, e := range entries {
+		var pid int
+		if n, _ := fmt.Sscanf(e.Name(), "run-%d", &pid); n == 1 && pid > 0 && pid != os.Getpid() && processAlive(pid) {
+			continue
+		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return nil, fmt.Errorf("ticket directory: removing a previous run's files: %w", err)
+			return fmt.Errorf("ticket directory: removing a previous run's files: %w", err)
 		}
 	}
-	return &store{dir: dir, limits: limits, now: now, tickets: map[string]*ticket{}}, nil
+	return nil
+}
+
+// processAlive reports whether a process with that pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // newUUID returns a random (version 4) UUID.

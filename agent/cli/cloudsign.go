@@ -201,7 +201,7 @@ func readSecretFile(path string) (string, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("cloud-sign: %s is readable by others (mode %o); chmod 600 it", path, st.Mode().Perm())
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFileMax(path, 64<<10)
 	if err != nil {
 		return "", fmt.Errorf("cloud-sign: %w", err)
 	}

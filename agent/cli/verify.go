@@ -125,17 +125,9 @@ func newVerifyCmd(a *App) *cobra.Command {
 // readSignatureFile reads a CMS message as DER/BER, PEM (CMS, PKCS7) or
 // bare base64.
 func readSignatureFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := readFileMax(path, maxVerifyInput)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxVerifyInput+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxVerifyInput {
-		return nil, fmt.Errorf("%s: over %d bytes", path, maxVerifyInput)
 	}
 	trimmed := bytes.TrimSpace(data)
 	if bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {

@@ -2,15 +2,15 @@ package gost
 
 import (
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Block and stream throughput; compare with `openssl speed -engine gost
 // -evp kuznyechik-ctr-acpkm` (and magma-ctr-acpkm).
 func BenchmarkKuznyechikCTRACPKM(b *testing.B) {
 	s, err := NewKuznyechikCTRACPKM(make([]byte, 32), make([]byte, 8), KuznyechikCMSSection)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	buf := make([]byte, 8192)
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
@@ -20,9 +20,7 @@ func BenchmarkKuznyechikCTRACPKM(b *testing.B) {
 
 func BenchmarkMagmaCTRACPKM(b *testing.B) {
 	s, err := NewMagmaCTRACPKM(make([]byte, 32), make([]byte, 4), MagmaCMSSection)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	buf := make([]byte, 8192)
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
@@ -32,9 +30,7 @@ func BenchmarkMagmaCTRACPKM(b *testing.B) {
 
 func BenchmarkKuznyechikDecrypt(b *testing.B) {
 	c, err := NewKuznyechik(make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	buf := make([]byte, 16)
 	b.SetBytes(16)
 	for b.Loop() {

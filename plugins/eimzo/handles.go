@@ -47,14 +47,26 @@ type handles struct {
 	mu   sync.Mutex
 	byID map[string]*handle
 	// token is the pseudo-ids' resolution cache (tokens.go): the URI of
-	// the one token key they resolved to, until tokenExpires. It names a
-	// key, nothing more: every use asks the host for the key again.
+	// the one token key they resolved to, until tokenExpires, shared by
+	// all domains. It names a key, nothing more: a domain that has no key
+	// of its own below asks the host for that key.
 	token        string
 	tokenExpires time.Time
+	// domainKeys holds, per domain, the token key the host gave that
+	// domain's own lookup or listing (certificate and chain), until its
+	// expiry: the next signatures of that domain use it without asking
+	// the host for it again (tokens.go). At most MaxHandles domains.
+	domainKeys map[string]domainKey
+}
+
+// domainKey is one domain's remembered token key.
+type domainKey struct {
+	key     sdk.Key
+	expires time.Time
 }
 
 func newHandles(now func() time.Time) *handles {
-	return &handles{now: now, byID: map[string]*handle{}}
+	return &handles{now: now, byID: map[string]*handle{}, domainKeys: map[string]domainKey{}}
 }
 
 // add registers h with a fresh id valid for ttl and returns the id.
@@ -135,14 +147,14 @@ func (hs *handles) setKey(domain, id string, k sdk.Key) bool {
 
 // cachedToken returns the token key URI the pseudo-ids resolved to
 // recently (setToken), if it has not expired.
-func (hs *handles) cachedToken() (string, bool) {
+func (hs *handles) cachedToken() (uri string, expires time.Time, ok bool) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if hs.token == "" || !hs.now().Before(hs.tokenExpires) {
 		hs.token = ""
-		return "", false
+		return "", time.Time{}, false
 	}
-	return hs.token, true
+	return hs.token, hs.tokenExpires, true
 }
 
 // setToken remembers uri as the pseudo-ids' token key for ttl.
@@ -153,10 +165,55 @@ func (hs *handles) setToken(uri string, ttl time.Duration) {
 }
 
 // dropToken forgets the cached token key if it is uri ("" forgets any).
+// Every domain's remembered key with that URI goes with it.
 func (hs *handles) dropToken(uri string) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if uri == "" || hs.token == uri {
 		hs.token = ""
 	}
+	for d, k := range hs.domainKeys {
+		if uri == "" || k.key.URI == uri {
+			delete(hs.domainKeys, d)
+		}
+	}
+}
+
+// domainKey returns the token key remembered for domain (setDomainKey),
+// if it has not expired.
+func (hs *handles) domainKey(domain string) (sdk.Key, bool) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	k, ok := hs.domainKeys[domain]
+	if !ok {
+		return sdk.Key{}, false
+	}
+	if !hs.now().Before(k.expires) {
+		delete(hs.domainKeys, domain)
+		return sdk.Key{}, false
+	}
+	return k.key, true
+}
+
+// setDomainKey remembers k as domain's token key until expires. Past
+// MaxHandles domains, expired entries go first, then the one expiring
+// soonest.
+func (hs *handles) setDomainKey(domain string, k sdk.Key, expires time.Time) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if _, ok := hs.domainKeys[domain]; !ok && len(hs.domainKeys) >= MaxHandles {
+		now := hs.now()
+		var oldest string
+		for d, e := range hs.domainKeys {
+			if !now.Before(e.expires) {
+				delete(hs.domainKeys, d)
+			} else if oldest == "" || e.expires.Before(hs.domainKeys[oldest].expires) {
+				oldest = d
+			}
+		}
+		if len(hs.domainKeys) >= MaxHandles {
+			delete(hs.domainKeys, oldest)
+		}
+	}
+	hs.domainKeys[domain] = domainKey{key: k, expires: expires}
 }

@@ -23,9 +23,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The pseudo-ids' remembered token key is forgotten when the host no
-// longer finds it — the token pulled between two calls, or a signature
-// failing because the key is gone — and forgotten after TokenCacheTTL. A
+// The pseudo-ids' remembered token key (per domain, and its URI shared) is
+// forgotten when the host no longer finds it — the token pulled between
+// two calls, or a signature failing because the key is gone — and
+// forgotten after TokenCacheTTL. A
 // real SoftHSM token cannot be pulled under a running test, so a key store
 // that can lose its key stands in (the faults are sdk.ErrTokenRemoved and
 // sdk.ErrKeyNotFound, as the host reports them).
@@ -95,6 +96,9 @@ func (g storeSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	g.s.mu.Lock()
 	err := g.s.signErr
 	g.s.signErr = nil
+	if err == nil && g.s.key == nil {
+		err = fmt.Errorf("%s: %w", g.k.URI, sdk.ErrTokenRemoved)
+	}
 	g.s.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -135,76 +139,116 @@ func request(t *testing.T, s *Server, origin string, plugin, name string, args .
 
 func TestTokenCacheForgotten(t *testing.T) {
 	const uri = "pkcs11:token=t;serial=1;id=%01;object=k;type=private"
+	const portal, other = "https://portal.example", "https://other.example"
 	store := newTokenStore(t, uri)
 	now := time.Unix(1_800_000_000, 0)
 	var clock sync.Mutex
 	s := NewServer(Config{Keys: store, Consent: oldHost{}, TokenKey: "pkcs11:token=t;",
 		Now: func() time.Time { clock.Lock(); defer clock.Unlock(); return now }})
 	data := base64.StdEncoding.EncodeToString([]byte("hujjat"))
-	sign := func(what string, wantStatus int, wantCalls ...string) {
+	signAs := func(origin, what string, wantStatus int, wantCalls ...string) {
 		t.Helper()
-		st := request(t, s, "https://portal.example", "pkcs7", "create_pkcs7", data, "ckc", "no")
+		st := request(t, s, origin, "pkcs7", "create_pkcs7", data, "ckc", "no")
 		require.Equal(t, wantStatus, st, "%s: status", what)
 		require.Equal(t, strings.Join(wantCalls, "|"), strings.Join(store.take(), "|"), "%s: key store calls", what)
+	}
+	sign := func(what string, wantStatus int, wantCalls ...string) {
+		t.Helper()
+		signAs(portal, what, wantStatus, wantCalls...)
 	}
 	advance := func(d time.Duration) {
 		clock.Lock()
 		now = now.Add(d)
 		clock.Unlock()
 	}
+	// One host call per signature once the domain has its key: the Sign.
 	sign("cold", 0, "keys", "sign "+uri)
-	sign("warm", 0, "key "+uri, "sign "+uri)
+	sign("warm", 0, "sign "+uri)
+	// Another domain gets nothing from the first one's key but its URI:
+	// it looks that key up for itself, once.
+	signAs(other, "other domain, cold", 0, "key "+uri, "sign "+uri)
+	signAs(other, "other domain, warm", 0, "sign "+uri)
 
-	// The TTL runs from the listing, not from the last use.
+	// The TTL runs from the listing, not from the last use, and the other
+	// domain's key (looked up under the listing's URI) expires with it.
 	advance(TokenCacheTTL / 2)
-	sign("warm, half the TTL later", 0, "key "+uri, "sign "+uri)
+	sign("warm, half the TTL later", 0, "sign "+uri)
 	advance(TokenCacheTTL / 2)
-	sign("expired", 0, "keys", "sign "+uri)
+	signAs(other, "other domain, expired", 0, "keys", "sign "+uri)
+	sign("expired", 0, "key "+uri, "sign "+uri)
 
 	// list_ckc always lists (a page polls it for a token just inserted).
-	require.Zero(t, request(t, s, "https://portal.example", "ckc", "list_ckc"), "list_ckc: status")
+	require.Zero(t, request(t, s, portal, "ckc", "list_ckc"), "list_ckc: status")
 	require.Equal(t, "keys", strings.Join(store.take(), "|"), "list_ckc: key store calls, want a listing")
 
-	// The token is pulled: the lookup fails, the cache is dropped and the
-	// listing answers as without a cache (-5003, insert the token).
+	// The token is pulled: the signature with the remembered key fails
+	// (-5003, insert the token) and every domain forgets it; the next call
+	// lists, as without a cache.
 	store.mu.Lock()
 	k := store.key
 	store.key = nil
 	store.mu.Unlock()
-	sign("token pulled", StatusInsertDisk, "key "+uri, "keys")
+	sign("token pulled", StatusInsertDisk, "sign "+uri)
 	sign("still pulled", StatusInsertDisk, "keys")
+	signAs(other, "still pulled, other domain", StatusInsertDisk, "keys")
 	store.mu.Lock()
 	store.key = k
 	store.mu.Unlock()
 	sign("token back", 0, "keys", "sign "+uri)
 
+	// A lookup that finds no key any more falls back to the listing in the
+	// same call.
+	store.mu.Lock()
+	store.key = nil
+	store.mu.Unlock()
+	signAs(other, "pulled, other domain looks up", StatusInsertDisk, "key "+uri, "keys")
+	store.mu.Lock()
+	store.key = k
+	store.mu.Unlock()
+
 	// A signature that fails because the key is gone drops the cache too.
-	sign("warm again", 0, "key "+uri, "sign "+uri)
+	sign("warm again", 0, "keys", "sign "+uri)
 	store.mu.Lock()
 	store.signErr = fmt.Errorf("sign: %w", sdk.ErrKeyNotFound)
 	store.mu.Unlock()
-	sign("sign fails", StatusKeyIDNotFound, "key "+uri, "sign "+uri)
+	sign("sign fails", StatusKeyIDNotFound, "sign "+uri)
 	sign("after the failed sign", 0, "keys", "sign "+uri)
-	store.mu.Lock()
-	store.signErr = fmt.Errorf("sign: %w", sdk.ErrTokenRemoved)
-	store.mu.Unlock()
-	sign("sign fails, token removed", StatusInsertDisk, "key "+uri, "sign "+uri)
-	sign("after the token left", 0, "keys", "sign "+uri)
 
 	// Another failure (the person refused) keeps it.
 	store.mu.Lock()
 	store.signErr = fmt.Errorf("sign: %w", sdk.ErrDenied)
 	store.mu.Unlock()
-	sign("refused", StatusUserCancelled, "key "+uri, "sign "+uri)
-	sign("after the refusal", 0, "key "+uri, "sign "+uri)
+	sign("refused", StatusUserCancelled, "sign "+uri)
+	sign("after the refusal", 0, "sign "+uri)
 
-	// A key that no longer qualifies (no certificate now) is listed again.
+	// A key that no longer qualifies (no certificate now) is still used
+	// with the remembered certificate until the TTL passes, then listed
+	// again and refused.
 	store.mu.Lock()
 	bare := *k
 	bare.Certificate = nil
 	store.key = &bare
 	store.mu.Unlock()
-	sign("certificate gone", StatusInsertDisk, "key "+uri, "keys")
+	sign("certificate gone, remembered", 0, "sign "+uri)
+	advance(TokenCacheTTL)
+	sign("certificate gone", StatusInsertDisk, "keys")
+}
+
+// TestDomainKeysBounded: the per-domain keys stay within MaxHandles
+// domains, the entry expiring soonest giving way.
+func TestDomainKeysBounded(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	hs := newHandles(func() time.Time { return now })
+	for i := range MaxHandles + 10 {
+		hs.setDomainKey(fmt.Sprintf("d%d.example", i), sdk.Key{URI: "pkcs11:k"}, now.Add(time.Duration(i+1)*time.Second))
+	}
+	assert.Len(t, hs.domainKeys, MaxHandles)
+	_, ok := hs.domainKey("d0.example")
+	assert.False(t, ok, "the entry expiring soonest was kept")
+	_, ok = hs.domainKey(fmt.Sprintf("d%d.example", MaxHandles+9))
+	assert.True(t, ok, "the newest entry is missing")
+	hs.dropToken("pkcs11:k")
+	assert.Empty(t, hs.domainKeys, "dropToken keeps domain keys of the URI")
 }
 
 func TestTokenKeyExactSpelling(t *testing.T) {

@@ -126,33 +126,46 @@ const TokenCacheTTL = 5 * time.Second
 // -1022, the domain not authorised. list forces a listing (list_ckc).
 //
 // Listing every key of every token, with its certificates, on each
-// signature was most of the agent's work per create_pkcs7 (README,
-// "Benchmark"). Two shortcuts look up one key instead (KeyService.Key: the
-// host reads only that key's token). Both are still a host call with this
-// call's own Operation, a listing for the host's consent, so the origin
-// policy, the unattended rules and the journal apply to every call as to
-// the listing, and the plugin uses nothing before the host allowed it:
+// signature was most of the agent's work per create_pkcs7, and a host call
+// to look the key up before each Sign was a second cross-process round
+// trip per signature (README, "Benchmark"). So the resolution is
+// remembered, in two layers, for TokenCacheTTL from the host call that
+// gave it (use does not extend it):
 //
-//   - token_key naming one key exactly (a key URI as the host lists it,
-//     with type=private) is looked up as such (tokenKeyExact).
-//   - When the candidates were exactly one key, its URI is remembered for
-//     TokenCacheTTL (shared by all domains: it is the host's key, not an
-//     answer to one origin) and the next calls look up that key alone. The
-//     URI is all that is remembered: the key, certificate and chain come
-//     from the host each time; a refused origin is refused by that lookup
-//     (-1022) as it would be by the listing; a key the host no longer
-//     finds (ErrKeyNotFound, ErrTokenRemoved: the token was pulled) is
-//     forgotten and the listing runs in the same call, so the reply is the
-//     listing's (-5003 without the token). A Sign that fails that way
-//     forgets it too (forgetTokenKey). What the TTL can hide is a second
-//     usable key appearing on the tokens: for up to TokenCacheTTL the
-//     remembered key is used without a choice; the person still sees, in
-//     the signature's dialog, which key signs.
+//   - Per domain, the key itself. When a domain's own lookup or listing
+//     (a host call with that call's Operation: the origin policy, the
+//     unattended rules and the journal applied to it) gave exactly one
+//     candidate in full, that domain's next signatures use that key and
+//     certificate without asking the host for them again: each is one host
+//     call, the Sign, which applies the origin policy, consent and the
+//     journal to every signature. Nothing is shared between domains: a
+//     domain gets a certificate only from a host call made for it. A key
+//     listed withheld (a domain not allowed yet) is not remembered.
+//   - Shared by all domains, the URI of the one key (it is the host's key,
+//     not an answer to one origin): a domain with no key of its own looks
+//     that key up alone (KeyService.Key: the host reads only that key's
+//     token) instead of listing. token_key naming one key exactly (a key
+//     URI as the host lists it, with type=private) is looked up that way
+//     too (tokenKeyExact).
 //
-// A host lookup naming the key may match an unattended rule naming that
-// key where the listing would not: stricter, never looser.
+// A key the host no longer finds (ErrKeyNotFound, ErrTokenRemoved: the
+// token was pulled) is forgotten by every domain: on a lookup, and the
+// listing runs in the same call, so the reply is the listing's (-5003
+// without the token); on a Sign (forgetTokenKey), whose error is the
+// reply, and the next call lists. What the TTL can hide: a second usable
+// key appearing on the tokens is not offered, and a certificate removed
+// from the token is still sent, until it passes; the person still sees,
+// in the signature's dialog, which key signs. A host lookup naming the key
+// may match an unattended rule naming that key where the listing would
+// not: stricter, never looser.
 func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Key, error) {
-	uri, cached := s.handles.cachedToken()
+	domain := c.sess.domain
+	if !list {
+		if k, ok := s.handles.domainKey(domain); ok {
+			return []sdk.Key{k}, nil
+		}
+	}
+	uri, expires, cached := s.handles.cachedToken()
 	exact := false
 	if list {
 		uri, cached = "", false
@@ -163,8 +176,10 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Ke
 		k, err := s.keys.Key(c.ctx, uri, op)
 		switch {
 		case err == nil && s.tokenCandidate(k):
-			// The TTL runs from the listing, not from the last use: a
-			// page signing all the time still sees a new key in time.
+			if exact {
+				expires = s.handles.now().Add(TokenCacheTTL)
+			}
+			s.rememberForDomain(domain, k, expires)
 			return []sdk.Key{k}, nil
 		case err == nil, errors.Is(err, sdk.ErrKeyNotFound), errors.Is(err, sdk.ErrTokenRemoved):
 			// Gone or no longer usable: list, as without the cache.
@@ -188,9 +203,19 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Ke
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].URI < out[j].URI })
 	if len(out) == 1 {
+		expires := s.handles.now().Add(TokenCacheTTL)
 		s.handles.setToken(out[0].URI, TokenCacheTTL)
+		s.rememberForDomain(domain, out[0], expires)
 	}
 	return out, nil
+}
+
+// rememberForDomain remembers k as domain's token key until expires,
+// unless the host withheld its identity (no certificate to remember).
+func (s *Server) rememberForDomain(domain string, k sdk.Key, expires time.Time) {
+	if !k.Withheld {
+		s.handles.setDomainKey(domain, k, expires)
+	}
 }
 
 // tokenCandidate reports whether k is a key the pseudo-ids may use. A key
@@ -215,8 +240,8 @@ func (s *Server) tokenKeyExact() (string, bool) {
 	return "", false
 }
 
-// forgetTokenKey forgets the pseudo-ids' remembered token key when a use
-// of key failed because the host no longer finds it.
+// forgetTokenKey forgets the pseudo-ids' remembered token key, for every
+// domain, when a use of key failed because the host no longer finds it.
 func (s *Server) forgetTokenKey(key sdk.Key, err error) {
 	if errors.Is(err, sdk.ErrKeyNotFound) || errors.Is(err, sdk.ErrTokenRemoved) {
 		s.handles.dropToken(key.URI)

@@ -354,7 +354,7 @@ func (in *instance) serveHostServices(pc *pluginClient) (brokerID uint32, stop f
 	var srv *grpc.Server
 	brokerID = pc.broker.NextId()
 	go pc.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		s := grpc.NewServer(opts...)
+		s := grpc.NewServer(append(opts, hostServerOptions()...)...)
 		pb.RegisterKeyStoreServer(s, svc)
 		pb.RegisterConsentServer(s, svc)
 		pb.RegisterLogServer(s, svc)
@@ -375,6 +375,17 @@ func (in *instance) serveHostServices(pc *pluginClient) (brokerID uint32, stop f
 			in.log.Info("forgot the plugin's uploaded key containers", "count", n)
 		}
 	}
+}
+
+// hostServerOptions are the gRPC options of the host services' server,
+// on top of go-plugin's (its mTLS credentials). Stream workers: each call
+// runs on one of a few long-lived goroutines whose stacks have already
+// grown, instead of a new goroutine that grows its stack on every call
+// (about a fifth of the agent's CPU per signature went to stack growth
+// and scheduling; docs/benchmarks.md). A call finding every worker busy
+// (a consent dialog open, say) still gets a goroutine of its own.
+func hostServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.NumStreamWorkers(uint32(max(2, runtime.GOMAXPROCS(0))))}
 }
 
 // start asks the plugin to bind its listeners and start serving.

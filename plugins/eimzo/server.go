@@ -140,8 +140,13 @@ func NewServer(cfg Config) *Server {
 	s.conns = newConnCounter(s.limits)
 	s.budget = newBudget(s.limits.FrameBudget, s.limits.strangerBudget())
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  16 << 10,
+		// No buffers of its own per connection (e-imzo.js opens one for
+		// every call): reads go through the HTTP server's reader, which
+		// large reads bypass, and a write buffer is taken from the pool
+		// for each message and given back when it is sent.
+		ReadBufferSize:  0,
 		WriteBufferSize: 16 << 10,
+		WriteBufferPool: &sync.Pool{},
 		// Every origin may connect: the Origin becomes the caller's
 		// identity and the host's origin policy decides what it may do.
 		CheckOrigin: func(*http.Request) bool { return true },

@@ -31,7 +31,9 @@ func fuzzSeeds(f *testing.F) (seeds [][]byte, content []byte) {
 
 // FuzzParse: the BER normaliser and the SignedData parser never panic;
 // normalisation is idempotent and yields DER the parser accepts; parsed
-// messages re-encode to something that parses again.
+// messages re-encode to something that parses again; ParseSigners accepts
+// and refuses what ParseSignedData does, with the same signer infos and
+// no parsed certificates.
 func FuzzParse(f *testing.F) {
 	seeds, _ := fuzzSeeds(f)
 	for _, s := range seeds {
@@ -44,8 +46,18 @@ func FuzzParse(f *testing.F) {
 			require.Equal(t, der, again, "normalisation not idempotent")
 		}
 		sd, err := ParseSignedData(data)
+		lite, liteErr := ParseSigners(data)
+		require.Equal(t, err == nil, liteErr == nil, "ParseSigners and ParseSignedData disagree: %v / %v", liteErr, err)
 		if err != nil {
 			return
+		}
+		require.Len(t, lite.Signers, len(sd.Signers), "ParseSigners")
+		require.Equal(t, sd.RawCertificates, lite.RawCertificates, "ParseSigners")
+		require.Empty(t, lite.Certificates, "ParseSigners parsed certificates")
+		for i, s := range lite.Signers {
+			require.Equal(t, sd.Signers[i].Raw, s.Raw, "ParseSigners: signer %d", i)
+			require.Equal(t, sd.Signers[i].Signature, s.Signature, "ParseSigners: signer %d", i)
+			require.Nil(t, s.Certificate, "ParseSigners: signer %d", i)
 		}
 		sis := make([][]byte, len(sd.Signers))
 		for i, s := range sd.Signers {

@@ -127,6 +127,19 @@ func (s *SignerInfo) TimestampToken() ([]byte, bool) {
 
 // ParseSignedData parses a DER or BER ContentInfo holding SignedData.
 func ParseSignedData(data []byte) (*SignedData, error) {
+	return parseSignedData(data, true)
+}
+
+// ParseSigners parses a ContentInfo holding SignedData as ParseSignedData
+// does but leaves its certificates unparsed: RawCertificates is set,
+// Certificates and each SignerInfo's Certificate stay nil. For a caller
+// that only reads the signer infos (signer identifier, signature) of a
+// message, parsing the certificates is most of the cost.
+func ParseSigners(data []byte) (*SignedData, error) {
+	return parseSignedData(data, false)
+}
+
+func parseSignedData(data []byte, certs bool) (*SignedData, error) {
 	ct, inner, err := parseContentInfo(data)
 	if err != nil {
 		return nil, err
@@ -134,16 +147,14 @@ func ParseSignedData(data []byte) (*SignedData, error) {
 	if !ct.Equal(OIDSignedData) {
 		return nil, fmt.Errorf("%w: content type %v is not SignedData", ErrMalformed, ct)
 	}
-	sd, err := parseSignedDataBody(inner)
-	if err != nil {
-		return nil, err
-	}
-	return sd, nil
+	return parseSignedDataBody(inner, certs)
 }
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
 
-func parseSignedDataBody(der []byte) (*SignedData, error) {
+// parseSignedDataBody parses a SignedData, its certificates too when
+// parseCerts.
+func parseSignedDataBody(der []byte, parseCerts bool) (*SignedData, error) {
 	in := cryptobyte.String(der)
 	var body cryptobyte.String
 	if !in.ReadASN1(&body, casn1.SEQUENCE) || !in.Empty() {
@@ -199,7 +210,7 @@ func parseSignedDataBody(der []byte) (*SignedData, error) {
 				return nil, malformed("certificates")
 			}
 			sd.RawCertificates = append(sd.RawCertificates, []byte(elem))
-			if tag != casn1.SEQUENCE {
+			if tag != casn1.SEQUENCE || !parseCerts {
 				continue // attribute certificates and other formats: kept raw
 			}
 			if c, err := x509.ParseCertificate(elem); err == nil {

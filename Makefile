@@ -24,7 +24,7 @@ PLUGINS      := eimzo=./plugins/eimzo/cmd/signet-plugin-eimzo cryptoarm=./plugin
 PKG_VERSION  ?= 0.1.0~dev
 DIST         := dist
 
-.PHONY: all deps build test vet demo demo-setup demo-server bench bench-compare fuzz clean proto package
+.PHONY: all deps build test vet demo demo-setup demo-server bench bench-compare bench-ab fuzz clean proto package
 
 all: build
 
@@ -89,6 +89,17 @@ bench: deps
 ## bench-compare: the summaries of two `make bench` runs side by side (make bench-compare OLD=a.json NEW=b.json)
 bench-compare:
 	$(GO) run ./internal/benchreport -compare $(OLD) $(NEW)
+
+## bench-ab: create_pkcs7 through this tree's agent and E-IMZO plugin and through those of BASE (a git
+##           revision), interleaved in one run: new÷old latency, CPU and throughput (make bench-ab BASE=main)
+bench-ab: deps
+	@test -n "$(BASE)" || { echo "usage: make bench-ab BASE=<git revision>"; exit 2; }
+	set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; mkdir "$$d/src" "$$d/bin"; \
+	  git archive "$(BASE)" | tar -x -C "$$d/src"; \
+	  (cd "$$d/src" && $(GO) build -o "$$d/bin/" ./agent/cmd/signet ./plugins/eimzo/cmd/signet-plugin-eimzo); \
+	  for b in latency:2000x throughput:60x; do \
+	    SIGNET_BENCH_BASELINE_BIN="$$d/bin" $(GO) test -run '^$$' -bench "BenchmarkEIMZOBeforeAfter/$${b%%:*}" -benchtime "$${b#*:}" \
+	      -timeout 30m ./test/ | grep -E '^Benchmark|before_after'; done
 
 ## proto: regenerate sdk/proto with protoc (Debian protobuf-compiler) and the generators pinned in go.mod as tools
 proto:

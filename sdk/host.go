@@ -213,8 +213,24 @@ func (h *Host) TLSConfig(ctx context.Context, names ...string) (*tls.Config, err
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: c.get,
 		NextProtos:     []string{"h2", "http/1.1"},
+		// Key exchange without ML-KEM: see loopbackCurves.
+		CurvePreferences: loopbackCurves,
 	}, nil
 }
+
+// loopbackCurves are the key exchanges of the plugins' TLS listeners:
+// X25519, or P-256 for a client without it, and not the hybrid
+// X25519MLKEM768 that browsers offer first. A listener is on a loopback
+// address and admits only the agent's own user (Listen), so the traffic
+// never leaves the machine and nobody who could record it lacks the
+// means to read the processes' memory: a post-quantum exchange, which
+// guards recorded traffic against a future quantum computer, protects
+// nothing here. It cost about a fifth of the plugin's TLS handshake, paid
+// on every call by clients that open a connection per call (e-imzo.js),
+// and as much again in the browser (docs/benchmarks.md). Browsers send an
+// X25519 key share next to the hybrid one, so choosing X25519 costs no
+// extra round trip.
+var loopbackCurves = []tls.CurveID{tls.X25519, tls.CurveP256}
 
 type certCache struct {
 	h     *Host

@@ -24,6 +24,9 @@ func MemoryPath(name string) string { return path.Join(MemoryDir, name+".pfx") }
 // IsMemoryURI reports whether uri (a token or key URI) names a file held
 // in memory, and which.
 func IsMemoryURI(uri string) (name string, ok bool) {
+	if !isFileURI(uri) {
+		return "", false // a token key's URI, on every signature: no error to build
+	}
 	p, _, err := ParseURI(uri)
 	if err != nil || path.Dir(p) != MemoryDir || !strings.HasSuffix(p, ".pfx") {
 		return "", false

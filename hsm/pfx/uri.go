@@ -32,7 +32,7 @@ func KeyURI(absPath, alias string) string {
 // alias ("" when the URI names the file only). Any valid percent-encoding
 // is accepted; the same key always compares equal after parsing.
 func ParseURI(uri string) (path, alias string, err error) {
-	if !strings.HasPrefix(strings.ToLower(uri), "file:") {
+	if !isFileURI(uri) {
 		return "", "", fmt.Errorf("%q is not a file: URI: %w", uri, hsm.ErrInvalidURI)
 	}
 	u, err := url.Parse(uri)
@@ -54,6 +54,11 @@ func ParseURI(uri string) (path, alias string, err error) {
 		return "", "", fmt.Errorf("%q: path is not absolute: %w", uri, hsm.ErrInvalidURI)
 	}
 	return filepath.Clean(p), u.Fragment, nil
+}
+
+// isFileURI reports whether uri has the file: scheme (in any case).
+func isFileURI(uri string) bool {
+	return len(uri) >= len("file:") && strings.EqualFold(uri[:len("file:")], "file:")
 }
 
 // escapeFragment percent-encodes everything but RFC 3986 unreserved

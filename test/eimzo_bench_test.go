@@ -45,6 +45,7 @@ import (
 //     a bare write+fsync on the agent's file system and counts the journal
 //     records each call adds (each is fsynced before the agent answers),
 //     so the report shows how much of the added latency is durability.
+//
 //   - throughput: 8 concurrent clients (each with its own connection in
 //     keep mode) against raw C_Sign with 4 goroutines, in alternating
 //     blocks of 64 operations. Reported: the ratio of operations per second

@@ -95,34 +95,15 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 				// A bare write+fsync on the agent's data file system, timed
 				// in the same loop: the agent journals each decision and
 				// outcome durably before it answers.
-				probe, err := os.OpenFile(filepath.Join(a.dir, "data", "fsync-probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-				require.NoError(b, err)
-				defer probe.Close()
-				line := bytes.Repeat([]byte("j"), 255)
 				ops := []func() error{
 					func() error { return rs.sign(0) },
 					func() error { _, err := client.CreatePKCS7(ctx, doc, "ckc", false); return err },
 					func() error { _, err := keep.CreatePKCS7(ctx, doc, "ckc", false); return err },
-					func() error {
-						if _, err := probe.Write(line); err != nil {
-							return err
-						}
-						return probe.Sync()
-					},
+					fsyncProbe(b, a),
 				}
 				records0 := journalLines(b, a)
 				agentCPU0, pluginCPU0 := a.cpuTimes(b)
-				times := make([][]time.Duration, len(ops))
-				i := 0
-				for b.Loop() {
-					for j := range ops {
-						k := (i + j) % len(ops) // rotate the order
-						t0 := time.Now()
-						require.NoError(b, ops[k]())
-						times[k] = append(times[k], time.Since(t0))
-					}
-					i++
-				}
+				times := timeRotating(b, ops)
 				calls := float64(2 * len(times[1]))
 				perCall := float64(journalLines(b, a)-records0) / calls
 				agentCPU1, pluginCPU1 := a.cpuTimes(b)
@@ -152,33 +133,14 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 				keep, err := client.Open(ctx)
 				require.NoError(b, err)
 				defer keep.Close()
-				probe, err := os.OpenFile(filepath.Join(a.dir, "data", "fsync-probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-				require.NoError(b, err)
-				defer probe.Close()
-				line := bytes.Repeat([]byte("j"), 255)
 				ops := []func() error{
 					func() error { return rs.sign(0) },
 					func() error { _, err := keep.CreatePKCS7(ctx, doc, "ckc", false); return err },
 					func() error { _, err := keep.Version(ctx); return err },
 					func() error { _, err := client.Version(ctx); return err },
-					func() error {
-						if _, err := probe.Write(line); err != nil {
-							return err
-						}
-						return probe.Sync()
-					},
+					fsyncProbe(b, a),
 				}
-				times := make([][]time.Duration, len(ops))
-				i := 0
-				for b.Loop() {
-					for j := range ops {
-						k := (i + j) % len(ops)
-						t0 := time.Now()
-						require.NoError(b, ops[k]())
-						times[k] = append(times[k], time.Since(t0))
-					}
-					i++
-				}
+				times := timeRotating(b, ops)
 				ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 				raw, keepP, wsKeep, wsConn, fsync := median(times[0]), median(times[1]), median(times[2]), median(times[3]), median(times[4])
 				added := keepP - raw
@@ -240,6 +202,41 @@ func BenchmarkEIMZOCreatePKCS7(b *testing.B) {
 			})
 		})
 	}
+}
+
+// fsyncProbe returns an operation that appends a line to a file in the
+// agent's data directory and fsyncs it, as a journal record waits for.
+func fsyncProbe(b *testing.B, a *eimzoAgent) func() error {
+	b.Helper()
+	probe, err := os.OpenFile(filepath.Join(a.dir, "data", "fsync-probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	require.NoError(b, err)
+	b.Cleanup(func() { probe.Close() })
+	line := bytes.Repeat([]byte("j"), 255)
+	return func() error {
+		if _, err := probe.Write(line); err != nil {
+			return err
+		}
+		return probe.Sync()
+	}
+}
+
+// timeRotating runs each of ops once per benchmark iteration, in an order
+// rotated by one each time (so that load from other processes hits all
+// alike), and returns each op's durations.
+func timeRotating(b *testing.B, ops []func() error) [][]time.Duration {
+	b.Helper()
+	times := make([][]time.Duration, len(ops))
+	i := 0
+	for b.Loop() {
+		for j := range ops {
+			k := (i + j) % len(ops)
+			t0 := time.Now()
+			require.NoError(b, ops[k]())
+			times[k] = append(times[k], time.Since(t0))
+		}
+		i++
+	}
+	return times
 }
 
 // cpuTimes returns the CPU time (user+system) used so far by the agent

@@ -179,6 +179,13 @@ func (hs *handles) dropToken(uri string) {
 	}
 }
 
+// dropDomainKey forgets domain's remembered token key.
+func (hs *handles) dropDomainKey(domain string) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	delete(hs.domainKeys, domain)
+}
+
 // domainKey returns the token key remembered for domain (setDomainKey),
 // if it has not expired.
 func (hs *handles) domainKey(domain string) (sdk.Key, bool) {

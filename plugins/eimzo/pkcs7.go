@@ -341,7 +341,7 @@ func (s *Server) createPKCS7(c *call) (Reply, error) {
 		der, err = cms.Sign(data, signer, h.Key.Certificate, opts)
 	}
 	if err != nil {
-		s.forgetTokenKey(h.Key, err)
+		s.forgetTokenKey(c, h.Key, err)
 		return nil, err
 	}
 	return signReply(der, h.Key.Certificate)
@@ -403,7 +403,7 @@ func (s *Server) coSign(c *call, der []byte, sd *cms.SignedData, what string, do
 	}
 	out, err := cms.CoSign(der, content, signer, h.Key.Certificate, opts)
 	if err != nil {
-		s.forgetTokenKey(h.Key, err)
+		s.forgetTokenKey(c, h.Key, err)
 		return nil, err
 	}
 	return signReply(out, h.Key.Certificate)

@@ -214,12 +214,16 @@ func TestTokenCacheForgotten(t *testing.T) {
 	sign("sign fails", StatusKeyIDNotFound, "sign "+uri)
 	sign("after the failed sign", 0, "keys", "sign "+uri)
 
-	// Another failure (the person refused) keeps it.
+	// Another failure (the person or the policy refused) makes the domain
+	// ask the host for its key again (one lookup: the URI is kept); the
+	// other domain keeps its key.
+	signAs(other, "other domain, warm again", 0, "key "+uri, "sign "+uri)
 	store.mu.Lock()
 	store.signErr = fmt.Errorf("sign: %w", sdk.ErrDenied)
 	store.mu.Unlock()
 	sign("refused", StatusUserCancelled, "sign "+uri)
-	sign("after the refusal", 0, "sign "+uri)
+	sign("after the refusal", 0, "key "+uri, "sign "+uri)
+	signAs(other, "other domain after the refusal", 0, "sign "+uri)
 
 	// A key that no longer qualifies (no certificate now) is still used
 	// with the remembered certificate until the TTL passes, then listed

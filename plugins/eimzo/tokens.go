@@ -152,7 +152,10 @@ const TokenCacheTTL = 5 * time.Second
 // token was pulled) is forgotten by every domain: on a lookup, and the
 // listing runs in the same call, so the reply is the listing's (-5003
 // without the token); on a Sign (forgetTokenKey), whose error is the
-// reply, and the next call lists. What the TTL can hide: a second usable
+// reply, and the next call lists. A Sign failing otherwise (refused by
+// the person or by the host's policy) makes the calling domain forget its
+// key: its next call asks the host again, so a domain no longer allowed
+// gets the lookup's -1022. What the TTL can hide: a second usable
 // key appearing on the tokens is not offered, and a certificate removed
 // from the token is still sent, until it passes; the person still sees,
 // in the signature's dialog, which key signs. A host lookup naming the key
@@ -240,12 +243,17 @@ func (s *Server) tokenKeyExact() (string, bool) {
 	return "", false
 }
 
-// forgetTokenKey forgets the pseudo-ids' remembered token key, for every
-// domain, when a use of key failed because the host no longer finds it.
-func (s *Server) forgetTokenKey(key sdk.Key, err error) {
+// forgetTokenKey forgets the pseudo-ids' remembered token key after a use
+// of key failed: for every domain when the host no longer finds the key,
+// and for the calling domain whatever the failure (a refusal, say: the
+// domain's next call asks the host for the key again, and a domain the
+// host no longer allows is refused there as by the listing, -1022).
+func (s *Server) forgetTokenKey(c *call, key sdk.Key, err error) {
 	if errors.Is(err, sdk.ErrKeyNotFound) || errors.Is(err, sdk.ErrTokenRemoved) {
 		s.handles.dropToken(key.URI)
+		return
 	}
+	s.handles.dropDomainKey(c.sess.domain)
 }
 
 // keyChooser is what tokenKey uses of the host's consent: *sdk.Consent

@@ -48,25 +48,25 @@ type handles struct {
 	byID map[string]*handle
 	// token is the pseudo-ids' resolution cache (tokens.go): the URI of
 	// the one token key they resolved to, until tokenExpires, shared by
-	// all domains. It names a key, nothing more: a domain that has no key
+	// all origins. It names a key, nothing more: an origin that has no key
 	// of its own below asks the host for that key.
 	token        string
 	tokenExpires time.Time
-	// domainKeys holds, per domain, the token key the host gave that
-	// domain's own lookup or listing (certificate and chain), until its
-	// expiry: the next signatures of that domain use it without asking
-	// the host for it again (tokens.go). At most MaxHandles domains.
-	domainKeys map[string]domainKey
+	// originKeys holds, per origin, the token key the host gave that
+	// origin's own lookup or listing (certificate and chain), until its
+	// expiry: the next signatures of that origin use it without asking
+	// the host for it again (tokens.go). At most MaxHandles origins.
+	originKeys map[string]rememberedKey
 }
 
-// domainKey is one domain's remembered token key.
-type domainKey struct {
+// rememberedKey is one origin's remembered token key.
+type rememberedKey struct {
 	key     sdk.Key
 	expires time.Time
 }
 
 func newHandles(now func() time.Time) *handles {
-	return &handles{now: now, byID: map[string]*handle{}, domainKeys: map[string]domainKey{}}
+	return &handles{now: now, byID: map[string]*handle{}, originKeys: map[string]rememberedKey{}}
 }
 
 // add registers h with a fresh id valid for ttl and returns the id.
@@ -165,62 +165,62 @@ func (hs *handles) setToken(uri string, ttl time.Duration) {
 }
 
 // dropToken forgets the cached token key if it is uri ("" forgets any).
-// Every domain's remembered key with that URI goes with it.
+// Every origin's remembered key with that URI goes with it.
 func (hs *handles) dropToken(uri string) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	if uri == "" || hs.token == uri {
 		hs.token = ""
 	}
-	for d, k := range hs.domainKeys {
+	for d, k := range hs.originKeys {
 		if uri == "" || k.key.URI == uri {
-			delete(hs.domainKeys, d)
+			delete(hs.originKeys, d)
 		}
 	}
 }
 
-// dropDomainKey forgets domain's remembered token key.
-func (hs *handles) dropDomainKey(domain string) {
+// dropOriginKey forgets origin's remembered token key.
+func (hs *handles) dropOriginKey(origin string) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	delete(hs.domainKeys, domain)
+	delete(hs.originKeys, origin)
 }
 
-// domainKey returns the token key remembered for domain (setDomainKey),
+// originKey returns the token key remembered for origin (setOriginKey),
 // if it has not expired.
-func (hs *handles) domainKey(domain string) (sdk.Key, bool) {
+func (hs *handles) originKey(origin string) (sdk.Key, bool) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	k, ok := hs.domainKeys[domain]
+	k, ok := hs.originKeys[origin]
 	if !ok {
 		return sdk.Key{}, false
 	}
 	if !hs.now().Before(k.expires) {
-		delete(hs.domainKeys, domain)
+		delete(hs.originKeys, origin)
 		return sdk.Key{}, false
 	}
 	return k.key, true
 }
 
-// setDomainKey remembers k as domain's token key until expires. Past
-// MaxHandles domains, expired entries go first, then the one expiring
+// setOriginKey remembers k as origin's token key until expires. Past
+// MaxHandles origins, expired entries go first, then the one expiring
 // soonest.
-func (hs *handles) setDomainKey(domain string, k sdk.Key, expires time.Time) {
+func (hs *handles) setOriginKey(origin string, k sdk.Key, expires time.Time) {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
-	if _, ok := hs.domainKeys[domain]; !ok && len(hs.domainKeys) >= MaxHandles {
+	if _, ok := hs.originKeys[origin]; !ok && len(hs.originKeys) >= MaxHandles {
 		now := hs.now()
 		var oldest string
-		for d, e := range hs.domainKeys {
+		for o, e := range hs.originKeys {
 			if !now.Before(e.expires) {
-				delete(hs.domainKeys, d)
-			} else if oldest == "" || e.expires.Before(hs.domainKeys[oldest].expires) {
-				oldest = d
+				delete(hs.originKeys, o)
+			} else if oldest == "" || e.expires.Before(hs.originKeys[oldest].expires) {
+				oldest = o
 			}
 		}
-		if len(hs.domainKeys) >= MaxHandles {
-			delete(hs.domainKeys, oldest)
+		if len(hs.originKeys) >= MaxHandles {
+			delete(hs.originKeys, oldest)
 		}
 	}
-	hs.domainKeys[domain] = domainKey{key: k, expires: expires}
+	hs.originKeys[origin] = rememberedKey{key: k, expires: expires}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The pseudo-ids' remembered token key (per domain, and its URI shared) is
+// The pseudo-ids' remembered token key (per origin, and its URI shared) is
 // forgotten when the host no longer finds it — the token pulled between
 // two calls, or a signature failing because the key is gone — and
 // forgotten after TokenCacheTTL. A
@@ -161,13 +161,15 @@ func TestTokenCacheForgotten(t *testing.T) {
 		now = now.Add(d)
 		clock.Unlock()
 	}
-	// One host call per signature once the domain has its key: the Sign.
+	// One host call per signature once the origin has its key: the Sign.
 	sign("cold", 0, "keys", "sign "+uri)
 	sign("warm", 0, "sign "+uri)
-	// Another domain gets nothing from the first one's key but its URI:
-	// it looks that key up for itself, once.
+	// Another origin gets nothing from the first one's key but its URI:
+	// it looks that key up for itself, once — even an origin of the same
+	// domain.
 	signAs(other, "other domain, cold", 0, "key "+uri, "sign "+uri)
 	signAs(other, "other domain, warm", 0, "sign "+uri)
+	signAs("http://portal.example", "same domain, other origin", 0, "key "+uri, "sign "+uri)
 
 	// The TTL runs from the listing, not from the last use, and the other
 	// domain's key (looked up under the listing's URI) expires with it.
@@ -182,7 +184,7 @@ func TestTokenCacheForgotten(t *testing.T) {
 	require.Equal(t, "keys", strings.Join(store.take(), "|"), "list_ckc: key store calls, want a listing")
 
 	// The token is pulled: the signature with the remembered key fails
-	// (-5003, insert the token) and every domain forgets it; the next call
+	// (-5003, insert the token) and every origin forgets it; the next call
 	// lists, as without a cache.
 	store.mu.Lock()
 	k := store.key
@@ -238,21 +240,21 @@ func TestTokenCacheForgotten(t *testing.T) {
 	sign("certificate gone", StatusInsertDisk, "keys")
 }
 
-// TestDomainKeysBounded: the per-domain keys stay within MaxHandles
-// domains, the entry expiring soonest giving way.
-func TestDomainKeysBounded(t *testing.T) {
+// TestOriginKeysBounded: the per-origin keys stay within MaxHandles
+// origins, the entry expiring soonest giving way.
+func TestOriginKeysBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	hs := newHandles(func() time.Time { return now })
 	for i := range MaxHandles + 10 {
-		hs.setDomainKey(fmt.Sprintf("d%d.example", i), sdk.Key{URI: "pkcs11:k"}, now.Add(time.Duration(i+1)*time.Second))
+		hs.setOriginKey(fmt.Sprintf("https://d%d.example", i), sdk.Key{URI: "pkcs11:k"}, now.Add(time.Duration(i+1)*time.Second))
 	}
-	assert.Len(t, hs.domainKeys, MaxHandles)
-	_, ok := hs.domainKey("d0.example")
+	assert.Len(t, hs.originKeys, MaxHandles)
+	_, ok := hs.originKey("https://d0.example")
 	assert.False(t, ok, "the entry expiring soonest was kept")
-	_, ok = hs.domainKey(fmt.Sprintf("d%d.example", MaxHandles+9))
+	_, ok = hs.originKey(fmt.Sprintf("https://d%d.example", MaxHandles+9))
 	assert.True(t, ok, "the newest entry is missing")
 	hs.dropToken("pkcs11:k")
-	assert.Empty(t, hs.domainKeys, "dropToken keeps domain keys of the URI")
+	assert.Empty(t, hs.originKeys, "dropToken keeps origins' keys of the URI")
 }
 
 func TestTokenKeyExactSpelling(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCKCRememberedKeyOriginRevoked: a domain whose token key is
+// TestCKCRememberedKeyOriginRevoked: an origin whose token key is
 // remembered (its signatures make no lookup) and which the host then stops
 // allowing gets no signature and nothing about the key: the Sign is
-// refused by the host, the domain forgets its key, and its next call is
+// refused by the host, the origin forgets its key, and its next call is
 // refused by its own lookup (-1022), as before it ever signed.
 func TestCKCRememberedKeyOriginRevoked(t *testing.T) {
 	h0 := plugintest.Start(t, pkg, nil)

@@ -13,9 +13,9 @@ import (
 )
 
 // The pseudo-ids' cheap path (tokens.go tokenCandidates, tokenKey): the key
-// a domain's lookup resolved to signs that domain's next calls with one
+// an origin's lookup resolved to signs that origin's next calls with one
 // host call each (the Sign, under the caller's origin policy and consent),
-// another domain looks it up for itself, and one candidate signs without a
+// another origin looks it up for itself, and one candidate signs without a
 // key choice. Real plugin, real host, real SoftHSM keys.
 // Token removal and failed signatures are in tokencache_internal_test.go
 // (the real token cannot be pulled under a running test).

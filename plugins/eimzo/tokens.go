@@ -132,29 +132,30 @@ const TokenCacheTTL = 5 * time.Second
 // remembered, in two layers, for TokenCacheTTL from the host call that
 // gave it (use does not extend it):
 //
-//   - Per domain, the key itself. When a domain's own lookup or listing
+//   - Per origin, the key itself. When an origin's own lookup or listing
 //     (a host call with that call's Operation: the origin policy, the
 //     unattended rules and the journal applied to it) gave exactly one
-//     candidate in full, that domain's next signatures use that key and
+//     candidate in full, that origin's next signatures use that key and
 //     certificate without asking the host for them again: each is one host
 //     call, the Sign, which applies the origin policy, consent and the
-//     journal to every signature. Nothing is shared between domains: a
-//     domain gets a certificate only from a host call made for it. A key
-//     listed withheld (a domain not allowed yet) is not remembered.
-//   - Shared by all domains, the URI of the one key (it is the host's key,
-//     not an answer to one origin): a domain with no key of its own looks
+//     journal to every signature. Nothing is shared between origins (not
+//     even between two origins of one domain, http and https say): an
+//     origin gets a certificate only from a host call made for it. A key
+//     listed withheld (an origin not allowed yet) is not remembered.
+//   - Shared by all origins, the URI of the one key (it is the host's key,
+//     not an answer to one origin): an origin with no key of its own looks
 //     that key up alone (KeyService.Key: the host reads only that key's
 //     token) instead of listing. token_key naming one key exactly (a key
 //     URI as the host lists it, with type=private) is looked up that way
 //     too (tokenKeyExact).
 //
 // A key the host no longer finds (ErrKeyNotFound, ErrTokenRemoved: the
-// token was pulled) is forgotten by every domain: on a lookup, and the
+// token was pulled) is forgotten by every origin: on a lookup, and the
 // listing runs in the same call, so the reply is the listing's (-5003
 // without the token); on a Sign (forgetTokenKey), whose error is the
 // reply, and the next call lists. A Sign failing otherwise (refused by
-// the person or by the host's policy) makes the calling domain forget its
-// key: its next call asks the host again, so a domain no longer allowed
+// the person or by the host's policy) makes the calling origin forget its
+// key: its next call asks the host again, so an origin no longer allowed
 // gets the lookup's -1022. What the TTL can hide: a second usable
 // key appearing on the tokens is not offered, and a certificate removed
 // from the token is still sent, until it passes; the person still sees,
@@ -162,9 +163,9 @@ const TokenCacheTTL = 5 * time.Second
 // may match an unattended rule naming that key where the listing would
 // not: stricter, never looser.
 func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Key, error) {
-	domain := c.sess.domain
+	origin := c.sess.origin
 	if !list {
-		if k, ok := s.handles.domainKey(domain); ok {
+		if k, ok := s.handles.originKey(origin); ok {
 			return []sdk.Key{k}, nil
 		}
 	}
@@ -182,7 +183,7 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Ke
 			if exact {
 				expires = s.handles.now().Add(TokenCacheTTL)
 			}
-			s.rememberForDomain(domain, k, expires)
+			s.rememberForOrigin(origin, k, expires)
 			return []sdk.Key{k}, nil
 		case err == nil, errors.Is(err, sdk.ErrKeyNotFound), errors.Is(err, sdk.ErrTokenRemoved):
 			// Gone or no longer usable: list, as without the cache.
@@ -208,16 +209,16 @@ func (s *Server) tokenCandidates(c *call, op sdk.Operation, list bool) ([]sdk.Ke
 	if len(out) == 1 {
 		expires := s.handles.now().Add(TokenCacheTTL)
 		s.handles.setToken(out[0].URI, TokenCacheTTL)
-		s.rememberForDomain(domain, out[0], expires)
+		s.rememberForOrigin(origin, out[0], expires)
 	}
 	return out, nil
 }
 
-// rememberForDomain remembers k as domain's token key until expires,
+// rememberForOrigin remembers k as origin's token key until expires,
 // unless the host withheld its identity (no certificate to remember).
-func (s *Server) rememberForDomain(domain string, k sdk.Key, expires time.Time) {
+func (s *Server) rememberForOrigin(origin string, k sdk.Key, expires time.Time) {
 	if !k.Withheld {
-		s.handles.setDomainKey(domain, k, expires)
+		s.handles.setOriginKey(origin, k, expires)
 	}
 }
 
@@ -244,16 +245,16 @@ func (s *Server) tokenKeyExact() (string, bool) {
 }
 
 // forgetTokenKey forgets the pseudo-ids' remembered token key after a use
-// of key failed: for every domain when the host no longer finds the key,
-// and for the calling domain whatever the failure (a refusal, say: the
-// domain's next call asks the host for the key again, and a domain the
+// of key failed: for every origin when the host no longer finds the key,
+// and for the calling origin whatever the failure (a refusal, say: the
+// origin's next call asks the host for the key again, and an origin the
 // host no longer allows is refused there as by the listing, -1022).
 func (s *Server) forgetTokenKey(c *call, key sdk.Key, err error) {
 	if errors.Is(err, sdk.ErrKeyNotFound) || errors.Is(err, sdk.ErrTokenRemoved) {
 		s.handles.dropToken(key.URI)
 		return
 	}
-	s.handles.dropDomainKey(c.sess.domain)
+	s.handles.dropOriginKey(c.sess.origin)
 }
 
 // keyChooser is what tokenKey uses of the host's consent: *sdk.Consent

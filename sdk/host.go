@@ -58,7 +58,7 @@ func newHost(conn *grpc.ClientConn, desc Description, req *pb.StartRequest) *Hos
 	if n := req.GetPluginName(); n != "" {
 		h.name = n
 	}
-	h.log = newLogSender(pb.NewLogClient(conn))
+	h.log = newLogSender(pb.NewLogClient(conn), slog.Level(req.GetLogLevel()))
 	h.logger = slog.New(h.log)
 	for _, l := range desc.Listeners {
 		h.specs[l.Name] = l
@@ -86,7 +86,9 @@ func (h *Host) KeyService() *KeyService { return h.keys }
 func (h *Host) Consent() *Consent { return h.consent }
 
 // Logger returns a logger whose records appear in the host's log, tagged
-// with the plugin's name. Never log a secret.
+// with the plugin's name. Records below the host's log level are dropped
+// in the plugin, unsent, so debug logging costs nothing unless the host
+// keeps it. Never log a secret.
 func (h *Host) Logger() *slog.Logger { return h.logger }
 
 // Option returns the plugin option name from the host configuration, or "".

@@ -17,6 +17,7 @@ import (
 // records go to stderr, which the host also captures.
 type logSender struct {
 	c      pb.LogClient
+	min    slog.Level // the host keeps nothing below it (StartRequest.log_level)
 	attrs  []*pb.LogAttr
 	prefix string // group prefix for attribute keys
 	q      *logQueue
@@ -32,14 +33,16 @@ type logQueue struct {
 
 const maxQueuedLogs = 4096
 
-func newLogSender(c pb.LogClient) *logSender {
+// newLogSender ships records of level min and above; the host drops the
+// others, so they are not sent.
+func newLogSender(c pb.LogClient, min slog.Level) *logSender {
 	q := &logQueue{wake: make(chan struct{}, 1), flushed: make(chan struct{})}
-	s := &logSender{c: c, q: q}
+	s := &logSender{c: c, min: min, q: q}
 	go s.run()
 	return s
 }
 
-func (s *logSender) Enabled(context.Context, slog.Level) bool { return true }
+func (s *logSender) Enabled(_ context.Context, l slog.Level) bool { return l >= s.min }
 
 func (s *logSender) Handle(_ context.Context, r slog.Record) error {
 	rec := &pb.LogRecord{TimeUnixNano: r.Time.UnixNano(), Level: int32(r.Level), Message: r.Message}

@@ -377,6 +377,18 @@ func (in *instance) serveHostServices(pc *pluginClient) (brokerID uint32, stop f
 	}
 }
 
+// lowestLevel is the lowest of slog's levels h keeps (Error when it keeps
+// none of them): a plugin's SDK does not send records below it, which the
+// host would drop (services.Write).
+func lowestLevel(ctx context.Context, h slog.Handler) slog.Level {
+	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if h.Enabled(ctx, l) {
+			return l
+		}
+	}
+	return slog.LevelError
+}
+
 // hostServerOptions are the gRPC options of the host services' server,
 // on top of go-plugin's (its mTLS credentials). Stream workers: each call
 // runs on one of a few long-lived goroutines whose stacks have already
@@ -393,6 +405,7 @@ func (in *instance) start(ctx context.Context, pc *pluginClient, desc *pb.Descri
 	resp, err := pc.rpc.Start(ctx, &pb.StartRequest{
 		HostBrokerId: brokerID, PluginName: in.spec.Name,
 		Options: in.spec.Options, Listen: listenConfig(in.spec.Listen, desc.GetListeners()),
+		LogLevel: int32(lowestLevel(ctx, in.log.Handler())),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: start: %w", in.spec.Name, wire.FromStatus(err))

@@ -375,7 +375,11 @@ type StartRequest struct {
 	PluginName   string                 `protobuf:"bytes,2,opt,name=plugin_name,json=pluginName,proto3" json:"plugin_name,omitempty"`
 	Options      map[string]string      `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Listener settings from the host configuration, by listener name.
-	Listen        []*ListenerConfig `protobuf:"bytes,4,rep,name=listen,proto3" json:"listen,omitempty"`
+	Listen []*ListenerConfig `protobuf:"bytes,4,rep,name=listen,proto3" json:"listen,omitempty"`
+	// The lowest log level (log/slog's numbering) the host keeps when it
+	// starts the plugin; the SDK drops the plugin's records below it instead
+	// of sending them. 0 is Info.
+	LogLevel      int32 `protobuf:"varint,5,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,6 +440,13 @@ func (x *StartRequest) GetListen() []*ListenerConfig {
 		return x.Listen
 	}
 	return nil
+}
+
+func (x *StartRequest) GetLogLevel() int32 {
+	if x != nil {
+		return x.LogLevel
+	}
+	return 0
 }
 
 type ListenerConfig struct {
@@ -3024,13 +3035,14 @@ const file_signetv1_signet_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03tls\x18\x03 \x01(\bR\x03tls\x12\x1b\n" +
-	"\ttls_names\x18\x04 \x03(\tR\btlsNames\"\x84\x02\n" +
+	"\ttls_names\x18\x04 \x03(\tR\btlsNames\"\xa1\x02\n" +
 	"\fStartRequest\x12$\n" +
 	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\x12\x1f\n" +
 	"\vplugin_name\x18\x02 \x01(\tR\n" +
 	"pluginName\x12>\n" +
 	"\aoptions\x18\x03 \x03(\v2$.signet.v1.StartRequest.OptionsEntryR\aoptions\x121\n" +
-	"\x06listen\x18\x04 \x03(\v2\x19.signet.v1.ListenerConfigR\x06listen\x1a:\n" +
+	"\x06listen\x18\x04 \x03(\v2\x19.signet.v1.ListenerConfigR\x06listen\x12\x1b\n" +
+	"\tlog_level\x18\x05 \x01(\x05R\blogLevel\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +

@@ -14,7 +14,6 @@ package certs
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -113,19 +112,13 @@ func ForKey(certs []*x509.Certificate, pub crypto.PublicKey) *x509.Certificate {
 }
 
 // SamePublicKey reports whether a and b are the same public key. Public
-// values need no constant-time comparison, so RSA and ECDSA keys are
-// compared directly (their Equal methods compare in constant time and
-// allocate, on every CMS signature); other types use their Equal method.
-// A nil or unknown key is the same as nothing.
+// values need no constant-time comparison, so RSA keys are compared
+// directly; other types use their Equal method. A nil or unknown key is
+// the same as nothing.
 func SamePublicKey(a, b crypto.PublicKey) bool {
-	switch ka := a.(type) {
-	case *rsa.PublicKey:
+	if ka, ok := a.(*rsa.PublicKey); ok {
 		kb, ok := b.(*rsa.PublicKey)
 		return ok && ka != nil && kb != nil && ka.N != nil && kb.N != nil && ka.E == kb.E && ka.N.Cmp(kb.N) == 0
-	case *ecdsa.PublicKey:
-		kb, ok := b.(*ecdsa.PublicKey)
-		return ok && ka != nil && kb != nil && ka.Curve != nil && ka.Curve == kb.Curve &&
-			ka.X != nil && ka.Y != nil && kb.X != nil && kb.Y != nil && ka.X.Cmp(kb.X) == 0 && ka.Y.Cmp(kb.Y) == 0
 	}
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)

@@ -393,9 +393,9 @@ func lowestLevel(ctx context.Context, h slog.Handler) slog.Level {
 // on top of go-plugin's (its mTLS credentials). Stream workers: each call
 // runs on one of a few long-lived goroutines whose stacks have already
 // grown, instead of a new goroutine that grows its stack on every call
-// (about a fifth of the agent's CPU per signature went to stack growth
-// and scheduling; docs/benchmarks.md). A call finding every worker busy
-// (a consent dialog open, say) still gets a goroutine of its own.
+// (a few percent of the agent's CPU per signature; docs/plugin-transport.md).
+// A call finding every worker busy (a consent dialog open, say) still gets
+// a goroutine of its own.
 func hostServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.NumStreamWorkers(uint32(max(2, runtime.GOMAXPROCS(0))))}
 }

@@ -14,8 +14,8 @@ func main() {
 	// after the other, each mostly waiting on a socket or the host; with a
 	// second processor idle, the Go scheduler wakes and parks threads around
 	// every wait. One processor cut the plugin's CPU per create_pkcs7 by
-	// about a fifth with the same latency and throughput on two cores
-	// (docs/benchmarks.md). Goroutines are still preempted, so one long
+	// about a fifth and its latency a little, with the same throughput on
+	// two cores (docs/benchmarks.md). Goroutines are still preempted, so one long
 	// signature does not hold the other connections back.
 	runtime.GOMAXPROCS(1)
 	sdk.Serve(eimzo.Plugin{})

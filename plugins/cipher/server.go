@@ -511,43 +511,43 @@ func (s *Server) wait(r *http.Request, t *ticket, kind string, block bool) (j *j
 // the failure otherwise.
 func (s *Server) jobStatus(kind string, okMsg, failMsg msg) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c caller) error {
-		t, err := s.ticket(r, c)
-		if err != nil {
+		j, err := s.finishedJob(w, r, c, kind, false, failMsg)
+		if err != nil || j == nil {
 			return err
-		}
-		j, done, err := s.wait(r, t, kind, false)
-		if err != nil {
-			return err
-		}
-		if !done {
-			writeJSON(w, http.StatusAccepted, reply{Message: s.lang.text(msgRunning)})
-			return nil
-		}
-		if j.err != nil {
-			return failure(j.err, failMsg)
 		}
 		s.ok(w, okMsg)
 		return nil
 	}
 }
 
-// result waits for the job of kind and writes its output file, raw or as
-// {"base64Data"} (streamed: the file is never read into memory whole).
-func (s *Server) result(w http.ResponseWriter, r *http.Request, c caller, kind string, failMsg msg, b64 bool) error {
+// finishedJob finds the caller's session and its job of kind, waiting for
+// it when block. A job still running is answered 202 here (nil job, nil
+// error); a failed one is returned as the failure with failMsg.
+func (s *Server) finishedJob(w http.ResponseWriter, r *http.Request, c caller, kind string, block bool, failMsg msg) (*job, error) {
 	t, err := s.ticket(r, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	j, done, err := s.wait(r, t, kind, true)
+	j, done, err := s.wait(r, t, kind, block)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !done {
 		writeJSON(w, http.StatusAccepted, reply{Message: s.lang.text(msgRunning)})
-		return nil
+		return nil, nil
 	}
 	if j.err != nil {
-		return failure(j.err, failMsg)
+		return nil, failure(j.err, failMsg)
+	}
+	return j, nil
+}
+
+// result waits for the job of kind and writes its output file, raw or as
+// {"base64Data"} (streamed: the file is never read into memory whole).
+func (s *Server) result(w http.ResponseWriter, r *http.Request, c caller, kind string, failMsg msg, b64 bool) error {
+	j, err := s.finishedJob(w, r, c, kind, true, failMsg)
+	if err != nil || j == nil {
+		return err
 	}
 	if j.out == nil {
 		return badParam("%s produced no data", kind)

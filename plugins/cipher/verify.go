@@ -146,20 +146,9 @@ func status(ok bool) string {
 // verifyResult waits for the verification: 200 valid, 406 invalid, both
 // with verifyResults.
 func (s *Server) verifyResult(w http.ResponseWriter, r *http.Request, c caller) error {
-	t, err := s.ticket(r, c)
-	if err != nil {
+	j, err := s.finishedJob(w, r, c, jobVerify, true, msgFailed)
+	if err != nil || j == nil {
 		return err
-	}
-	j, done, err := s.wait(r, t, jobVerify, true)
-	if err != nil {
-		return err
-	}
-	if !done {
-		writeJSON(w, http.StatusAccepted, reply{Message: s.lang.text(msgRunning)})
-		return nil
-	}
-	if j.err != nil {
-		return failure(j.err, msgFailed)
 	}
 	out, ok := j.result.(*verifyOutcome)
 	if !ok {

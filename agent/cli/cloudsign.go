@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-agent/signet/internal/limitread"
 	"github.com/signet-agent/signet/sdk/kontur"
 )
 
@@ -201,7 +202,7 @@ func readSecretFile(path string) (string, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("cloud-sign: %s is readable by others (mode %o); chmod 600 it", path, st.Mode().Perm())
 	}
-	data, err := readFileMax(path, 64<<10)
+	data, err := limitread.File(path, 64<<10)
 	if err != nil {
 		return "", fmt.Errorf("cloud-sign: %w", err)
 	}

@@ -6,12 +6,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/internal/limitread"
 )
 
 // findKey returns the private key uri names. uri may be the exact URI from
@@ -77,31 +76,13 @@ func samePFX(listed, given string) bool {
 	return p1 == p2 && (a1 == a2 || a2 == "")
 }
 
-// readFileMax reads path, refusing a file of more than max bytes (read no
-// further than that).
-func readFileMax(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes", path, max)
-	}
-	return data, nil
-}
-
 // maxCertFile bounds certificate files.
 const maxCertFile = 1 << 20
 
 // readCerts reads certificates from a PEM file (any number of CERTIFICATE
 // blocks) or a DER file (one certificate).
 func readCerts(path string) ([]*x509.Certificate, error) {
-	data, err := readFileMax(path, maxCertFile)
+	data, err := limitread.File(path, maxCertFile)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/limitread"
 	"github.com/signet-agent/signet/sdk/certs"
 	"github.com/signet-agent/signet/sdk/cms"
 	"github.com/signet-agent/signet/sdk/gost"
@@ -195,7 +196,7 @@ func signRaw(ctx context.Context, a *App, store *hsm.Store, ki hsm.KeyInfo, in *
 		}
 		sig, err = store.Sign(ctx, ki.URI, hh.Sum(nil), crypto.Hash(0))
 	} else if ki.Algorithm == hsm.Ed25519 {
-		msg, rerr := readBounded(in, maxEd25519Message)
+		msg, rerr := limitread.All(in, maxEd25519Message, in.name)
 		if rerr != nil {
 			return rerr
 		}
@@ -524,15 +525,4 @@ func parseHash(name string) (crypto.Hash, error) {
 		return crypto.SHA512, nil
 	}
 	return 0, usagef("--hash %q: want sha256, sha384 or sha512", name)
-}
-
-func readBounded(in *input, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(in, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", in.name, err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is over %d bytes", in.name, max)
-	}
-	return data, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/signet-agent/signet/internal/limitread"
 	"github.com/signet-agent/signet/sdk/cms"
 )
 
@@ -125,7 +126,7 @@ func newVerifyCmd(a *App) *cobra.Command {
 // readSignatureFile reads a CMS message as DER/BER, PEM (CMS, PKCS7) or
 // bare base64.
 func readSignatureFile(path string) ([]byte, error) {
-	data, err := readFileMax(path, maxVerifyInput)
+	data, err := limitread.File(path, maxVerifyInput)
 	if err != nil {
 		return nil, err
 	}

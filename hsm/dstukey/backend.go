@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/signet-agent/signet/hsm"
 	"github.com/signet-agent/signet/hsm/pfx"
+	"github.com/signet-agent/signet/internal/limitread"
 	"github.com/signet-agent/signet/sdk/dstu"
 )
 
@@ -149,32 +149,15 @@ func (b *Backend) inDirs(path string) bool {
 	return false
 }
 
-// readBounded reads a file of at most max bytes.
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is over %d bytes", path, max)
-	}
-	return data, nil
-}
-
 // isContainer reports whether path is a Key-6.dat, a GOST PBES2 key
 // (*.dat) or a PKCS#12 file with a DSTU key (*.pfx, *.p12).
 func isContainer(path string) bool {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".dat":
-		data, err := readBounded(path, dstu.MaxContainer)
+		data, err := limitread.File(path, dstu.MaxContainer)
 		return err == nil && (dstu.IsKey6(data) || dstu.IsEncryptedPrivateKey(data))
 	case ".pfx", ".p12":
-		data, err := readBounded(path, dstu.MaxContainer)
+		data, err := limitread.File(path, dstu.MaxContainer)
 		return err == nil && dstu.IsPKCS12(data)
 	}
 	return false
@@ -271,7 +254,7 @@ func findCertificate(dir string, pub *dstu.PublicKey) *x509.Certificate {
 		if !e.Type().IsRegular() || (ext != ".cer" && ext != ".crt" && ext != ".pem") {
 			continue
 		}
-		data, err := readBounded(filepath.Join(dir, e.Name()), maxCertFile)
+		data, err := limitread.File(filepath.Join(dir, e.Name()), maxCertFile)
 		if err != nil {
 			continue
 		}
@@ -328,7 +311,7 @@ func (b *Backend) unlock(ctx context.Context, path string) (*dstu.PrivateKey, er
 	if !b.Handles(pfx.FileURI(path)) {
 		return nil, fmt.Errorf("%s: %w", pfx.FileURI(path), hsm.ErrKeyNotFound)
 	}
-	data, err := readBounded(path, dstu.MaxContainer)
+	data, err := limitread.File(path, dstu.MaxContainer)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pfx.FileURI(path), err)
 	}

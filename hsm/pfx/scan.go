@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-agent/signet/hsm"
+	"github.com/signet-agent/signet/internal/limitread"
 )
 
 func isPFXName(name string) bool {
@@ -175,20 +175,14 @@ func (f *file) refresh() error {
 	return nil
 }
 
+// readBounded reads a key file of at most MaxFileSize bytes; a larger one
+// is ErrTooLarge.
 func readBounded(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
+	data, err := limitread.File(path, MaxFileSize)
+	if errors.Is(err, limitread.ErrTooLarge) {
 		return nil, fmt.Errorf("%w (over %d bytes)", ErrTooLarge, MaxFileSize)
 	}
-	return data, nil
+	return data, err
 }
 
 // Watch reports key files appearing and disappearing (a USB stick with a

@@ -2,14 +2,9 @@ package journal
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkGroupCommit interleaves, in the same loop, one bare write+fsync
@@ -19,22 +14,13 @@ import (
 // sixteen, 1 one fsync each.
 func BenchmarkGroupCommit(b *testing.B) {
 	const burst = 16
-	line, _ := json.Marshal(sampleRecord(1))
-	line = append(line, '\n')
-	raw, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-	require.NoError(b, err)
-	defer raw.Close()
+	rawAppend := rawWriteFsync(b)
 	j, _ := openTemp(b)
 	rec := sampleRecord(1)
 	var tRaw, tBurst time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if _, err := raw.Write(line); err != nil {
-			b.Fatal(err)
-		}
-		if err := raw.Sync(); err != nil {
-			b.Fatal(err)
-		}
+		rawAppend()
 		t1 := time.Now()
 		var wg sync.WaitGroup
 		for range burst {

@@ -346,25 +346,36 @@ func MarshalPKCS8PrivateKey(priv *PrivateKey) ([]byte, error) {
 	return der, nil
 }
 
+// parsePrivateKeyInfo decodes a PKCS#8 PrivateKeyInfo (version 0 or 1) of
+// at most maxKeyDER bytes, with nothing after it. Errors wrap
+// ErrPrivateKey.
+func parsePrivateKeyInfo(der []byte) (pkcs8, error) {
+	var info pkcs8
+	if len(der) > maxKeyDER {
+		return info, fmt.Errorf("%w: PrivateKeyInfo is %d bytes, more than %d", ErrPrivateKey, len(der), maxKeyDER)
+	}
+	rest, err := asn1.Unmarshal(der, &info)
+	if err != nil {
+		return info, fmt.Errorf("%w: PrivateKeyInfo: %v", ErrPrivateKey, err)
+	}
+	if len(rest) > 0 {
+		return info, fmt.Errorf("%w: %d bytes after the PrivateKeyInfo", ErrPrivateKey, len(rest))
+	}
+	if info.Version != 0 && info.Version != 1 {
+		return info, fmt.Errorf("%w: PrivateKeyInfo version %d", ErrPrivateKey, info.Version)
+	}
+	return info, nil
+}
+
 // ParsePKCS8PrivateKey decodes a DER PKCS#8 PrivateKeyInfo holding a
 // GOST or O'zDSt private key. The privateKey content may be d
 // little-endian (RFC 9215, OpenSSL), an OCTET STRING of it, an INTEGER
 // (older writers), or d followed by multiplicative masks (d·m1·…·mk mod
 // q, each little-endian, as CryptoPro exports). Errors wrap ErrPrivateKey.
 func ParsePKCS8PrivateKey(der []byte) (*PrivateKey, error) {
-	if len(der) > maxKeyDER {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo is %d bytes, more than %d", ErrPrivateKey, len(der), maxKeyDER)
-	}
-	var info pkcs8
-	rest, err := asn1.Unmarshal(der, &info)
+	info, err := parsePrivateKeyInfo(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo: %v", ErrPrivateKey, err)
-	}
-	if len(rest) > 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the PrivateKeyInfo", ErrPrivateKey, len(rest))
-	}
-	if info.Version != 0 && info.Version != 1 {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo version %d", ErrPrivateKey, info.Version)
+		return nil, err
 	}
 	t, c, ps, err := parseAlgorithm(info.Algorithm)
 	if err != nil {

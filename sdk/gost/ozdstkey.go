@@ -25,19 +25,9 @@ type ecPrivateKey struct {
 // SEC 1 key carries its public key, it must be d·P. Errors wrap
 // ErrPrivateKey.
 func ParseOzDStPKCS8PrivateKey(der []byte) (*PrivateKey, error) {
-	if len(der) > maxKeyDER {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo is %d bytes, more than %d", ErrPrivateKey, len(der), maxKeyDER)
-	}
-	var info pkcs8
-	rest, err := asn1.Unmarshal(der, &info)
+	info, err := parsePrivateKeyInfo(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo: %v", ErrPrivateKey, err)
-	}
-	if len(rest) > 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the PrivateKeyInfo", ErrPrivateKey, len(rest))
-	}
-	if info.Version != 0 && info.Version != 1 {
-		return nil, fmt.Errorf("%w: PrivateKeyInfo version %d", ErrPrivateKey, info.Version)
+		return nil, err
 	}
 	if !info.Algorithm.Algorithm.Equal(OIDPublicKeyOzDSt) {
 		return nil, fmt.Errorf("%w: algorithm %v is not O'zDSt 1092", ErrPrivateKey, info.Algorithm.Algorithm)
